@@ -1,0 +1,129 @@
+# edgehook: `make dev` runs the Worker locally with a seeded demo; `make test` runs every test.
+# Both install what they need on a fresh machine, pinned, and skip what is already there.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+CARGO_HOME ?= $(HOME)/.cargo
+export PATH := $(CURDIR)/node_modules/.bin:$(CARGO_HOME)/bin:$(PATH)
+
+WORKER_BUILD_VERSION := 0.8.7
+# wasm-bindgen-cli must be exactly the wasm-bindgen the lockfile resolved.
+WASM_BINDGEN_VERSION := $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+
+# worker-build would download these from GitHub, which is unreachable here: point it at local copies.
+export WASM_BINDGEN_BIN := $(CARGO_HOME)/bin/wasm-bindgen
+export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
+export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
+
+PORT ?= 8787
+WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+	--enable-mutable-globals --enable-reference-types --enable-multivalue
+
+RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -type f) $(shell find verifier-wasm/src -type f) verifier-wasm/Cargo.toml
+VERIFIER_SOURCES := Cargo.lock verifier-wasm/Cargo.toml $(shell find verifier-wasm/src verifier-wasm/js -type f)
+VERIFIER_PKG := verifier-wasm/pkg
+
+.PHONY: build setup tools test test-rust test-e2e test-verifier dev token build-worker verifier migrate-local \
+	bench-verify bench-api bench-delivery browser clean
+
+build: build-worker verifier
+
+# ---- set-up (idempotent, pinned) ---------------------------------------------------------------------------------
+
+setup: tools .dev.vars
+
+tools: .tools/rust-target .tools/worker-build .tools/wasm-bindgen node_modules/.installed
+
+.tools/rust-target:
+	rustup target add wasm32-unknown-unknown
+	mkdir -p .tools && touch $@
+
+.tools/worker-build:
+	@if ! worker-build --version 2>/dev/null | grep -q "$(WORKER_BUILD_VERSION)"; then \
+		cargo install worker-build --version $(WORKER_BUILD_VERSION) --locked; fi
+	mkdir -p .tools && touch $@
+
+# Without --locked: the registry lacks some of the CLI's pinned dependencies.
+.tools/wasm-bindgen: Cargo.lock
+	@if ! wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)"; then \
+		cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --force; fi
+	mkdir -p .tools && touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm install --no-audit --no-fund
+	touch $@
+
+.dev.vars:
+	cp .dev.vars.example .dev.vars
+
+# Debian's Chromium, for the browser test of the verifier package.
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# ---- builds -------------------------------------------------------------------------------------------------------
+
+build-worker: build/index.js
+
+build/index.js: $(RUST_SOURCES) | tools
+	worker-build --release
+	touch $@
+
+verifier: $(VERIFIER_PKG)/package.json
+
+$(VERIFIER_PKG)/package.json: $(VERIFIER_SOURCES) | tools
+	cargo build -p edgehook-verifier --release --target wasm32-unknown-unknown
+	rm -rf $(VERIFIER_PKG) && mkdir -p $(VERIFIER_PKG)
+	wasm-bindgen --target web --no-typescript --out-dir $(VERIFIER_PKG) \
+		target/wasm32-unknown-unknown/release/edgehook_verifier.wasm
+	wasm-opt -O3 $(WASM_FEATURES) --strip-debug --strip-producers \
+		$(VERIFIER_PKG)/edgehook_verifier_bg.wasm -o $(VERIFIER_PKG)/edgehook_verifier_bg.wasm
+	cp verifier-wasm/js/webhook.mjs verifier-wasm/js/node.mjs verifier-wasm/js/node-hmac.mjs verifier-wasm/js/web.mjs verifier-wasm/js/workerd.mjs \
+		verifier-wasm/js/index.d.ts $(VERIFIER_PKG)/
+	cp verifier-wasm/js/node-cjs.mjs $(VERIFIER_PKG)/node-cjs.mjs
+	esbuild $(VERIFIER_PKG)/node-cjs.mjs --bundle --format=cjs --platform=node --log-level=error \
+		--outfile=$(VERIFIER_PKG)/index.cjs
+	rm $(VERIFIER_PKG)/node-cjs.mjs
+	cp verifier-wasm/js/package.json $@
+
+# ---- run ----------------------------------------------------------------------------------------------------------
+
+migrate-local: setup
+	wrangler d1 migrations apply DB --local
+
+dev: setup build migrate-local
+	node scripts/dev.mjs --port $(PORT)
+
+token: setup
+	@node scripts/token.mjs $(if $(ORG),--org $(ORG)) $(if $(ROLE),--role $(ROLE))
+
+# ---- tests --------------------------------------------------------------------------------------------------------
+
+test: setup browser build
+	$(MAKE) --no-print-directory test-rust
+	$(MAKE) --no-print-directory test-verifier
+	$(MAKE) --no-print-directory test-e2e
+
+test-rust:
+	cargo test --workspace --quiet
+
+test-verifier: verifier
+	node --test --test-reporter=spec 'verifier-wasm/tests/*.test.*'
+
+test-e2e: build
+	node --test --test-reporter=spec --test-concurrency=1 'tests/*.test.mjs'
+
+# ---- benchmarks ---------------------------------------------------------------------------------------------------
+
+bench-verify: setup verifier
+	node bench/verify.mjs
+
+bench-api: setup build
+	node bench/api.mjs
+
+bench-delivery: setup build
+	node bench/delivery.mjs
+
+clean:
+	rm -rf build $(VERIFIER_PKG) target .tools

@@ -1,0 +1,124 @@
+// `make bench-verify`: verifications per second of one signed delivery, for edgehook's verifier and its peers,
+// measured in one run at four body sizes, each with its ratio to a hand-written node:crypto verifier.
+// Every verifier does the whole job a receiver asks of it: read the three headers, check the timestamp window,
+// compute the HMAC, compare against every v1 entry in constant time, and return the parsed JSON body.
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { Webhook as StandardWebhook } from "standardwebhooks";
+import { createHMAC, createSHA256 } from "hash-wasm";
+import { Webhook } from "../verifier-wasm/pkg/node.mjs";
+
+const SECRET = "whsec_" + Buffer.alloc(32, 7).toString("base64");
+const KEY = Buffer.from(SECRET.slice(6), "base64");
+const SIZES = (process.env.BENCH_SIZES ?? "256,1024,16384,262144").split(",").map(Number);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 0.6);
+
+// A well-formed JSON body of exactly `size` bytes: a realistic event padded with a filler field.
+function jsonBody(size) {
+  const base = JSON.stringify({ id: "evt_2Vd9x", type: "lead.created", timestamp: "2026-11-22T21:50:00.000Z", organizationId: "org_demo", deliveryId: "dlv_8sK2", data: { id: "lead_1", name: "Ada Lovelace", email: "ada@example.com" }, pad: "" });
+  const fill = size - Buffer.byteLength(base);
+  return base.replace('"pad":""', `"pad":"${"x".repeat(Math.max(0, fill))}"`);
+}
+
+function headersFor(body) {
+  const ts = Math.floor(Date.now() / 1000);
+  const signature = new StandardWebhook(SECRET).sign("dlv_8sK2", new Date(ts * 1000), body);
+  return { "content-type": "application/json", "user-agent": "edgehook/0.1.0", "webhook-id": "dlv_8sK2", "webhook-timestamp": String(ts), "webhook-signature": signature };
+}
+
+// The hand-written node:crypto verifier a careful receiver would write.
+function nodeCryptoVerifier(key) {
+  return (body, headers) => {
+    const id = headers["webhook-id"];
+    const ts = headers["webhook-timestamp"];
+    const sigs = headers["webhook-signature"];
+    if (!id || !ts || !sigs) throw new Error("missing headers");
+    const t = Number(ts);
+    if (Math.abs(Math.floor(Date.now() / 1000) - t) > 300) throw new Error("timestamp");
+    const expected = Buffer.from(createHmac("sha256", key).update(`${id}.${ts}.`).update(body).digest("base64"));
+    for (const entry of sigs.split(" ")) {
+      const [version, sig] = entry.split(",");
+      if (version !== "v1" || !sig) continue;
+      const given = Buffer.from(sig);
+      if (given.length === expected.length && timingSafeEqual(given, expected)) return JSON.parse(body);
+    }
+    throw new Error("no match");
+  };
+}
+
+// hash-wasm's HMAC-SHA256 (a C implementation compiled to wasm), in the same verifier shape.
+async function hashWasmVerifier(key) {
+  const hmac = await createHMAC(createSHA256(), key);
+  const encoder = new TextEncoder();
+  return (body, headers) => {
+    const id = headers["webhook-id"];
+    const ts = headers["webhook-timestamp"];
+    const sigs = headers["webhook-signature"];
+    if (!id || !ts || !sigs) throw new Error("missing headers");
+    if (Math.abs(Math.floor(Date.now() / 1000) - Number(ts)) > 300) throw new Error("timestamp");
+    hmac.init();
+    hmac.update(`${id}.${ts}.`);
+    hmac.update(body);
+    const expected = Buffer.from(Buffer.from(hmac.digest("binary")).toString("base64"));
+    for (const entry of sigs.split(" ")) {
+      const [version, sig] = entry.split(",");
+      if (version !== "v1" || !sig) continue;
+      const given = encoder.encode(sig);
+      if (given.length === expected.length && timingSafeEqual(given, expected)) return JSON.parse(body);
+    }
+    throw new Error("no match");
+  };
+}
+
+function measure(fn, body, headers) {
+  // Warm up, then count whole verifications in a fixed time window.
+  const warm = Date.now() + 150;
+  while (Date.now() < warm) fn(body, headers);
+  let ops = 0;
+  const start = process.hrtime.bigint();
+  const end = start + BigInt(Math.round(SECONDS * 1e9));
+  let now = start;
+  while (now < end) {
+    for (let i = 0; i < 16; i++) fn(body, headers);
+    ops += 16;
+    now = process.hrtime.bigint();
+  }
+  return ops / (Number(now - start) / 1e9);
+}
+
+const ours = new Webhook(SECRET);
+// The same verifier with the Node OpenSSL hash turned off: wasm end to end, as in browsers and Workers.
+const oursWasmOnly = new Webhook(SECRET);
+oursWasmOnly.minNativeBytes = Infinity;
+const standard = new StandardWebhook(SECRET);
+const verifiers = [
+  ["edgehook verifier-wasm", (b, h) => ours.verify(b, h)],
+  ["node:crypto (hand-written)", nodeCryptoVerifier(KEY)],
+  ["edgehook, wasm hash only", (b, h) => oursWasmOnly.verify(b, h)],
+  ["standardwebhooks", (b, h) => standard.verify(b, h)],
+  ["hash-wasm HMAC", await hashWasmVerifier(KEY)],
+];
+
+const rows = [];
+for (const size of SIZES) {
+  const body = jsonBody(size);
+  const headers = headersFor(body);
+  for (const [, fn] of verifiers) fn(body, headers); // each must accept the delivery before it is timed
+  const results = verifiers.map(([name, fn]) => [name, measure(fn, body, headers)]);
+  const baseline = results[1][1];
+  for (const [name, opsPerSecond] of results) rows.push({ size, name, opsPerSecond, ratio: opsPerSecond / baseline });
+}
+
+const label = (n) => (n >= 1024 ? `${n / 1024} KiB` : `${n} B`);
+console.log(`verifications per second (Node ${process.version}, ${SECONDS}s per cell, ratio to node:crypto)\n`);
+console.log(`| body    | ${verifiers.map(([n]) => n.padEnd(26)).join(" | ")} |`);
+console.log(`|---------|${verifiers.map(() => "-".repeat(28)).join("|")}|`);
+for (const size of SIZES) {
+  const cells = rows.filter((r) => r.size === size).map((r) => `${Math.round(r.opsPerSecond).toLocaleString("en-US").padStart(10)} (${r.ratio.toFixed(2)}x)`.padEnd(26));
+  console.log(`| ${label(size).padEnd(7)} | ${cells.join(" | ")} |`);
+}
+console.log("");
+for (const size of SIZES) {
+  const r = Object.fromEntries(rows.filter((x) => x.size === size).map((x) => [x.name, x.opsPerSecond]));
+  const o = r["edgehook verifier-wasm"];
+  console.log(`${label(size).padEnd(8)} ours/node:crypto ${(o / r["node:crypto (hand-written)"]).toFixed(2)}x  ours/standardwebhooks ${(o / r["standardwebhooks"]).toFixed(2)}x  ours/hash-wasm ${(o / r["hash-wasm HMAC"]).toFixed(2)}x`);
+}

@@ -1,0 +1,143 @@
+// `make dev`: runs the Worker under `wrangler dev --local`, seeds a demo (a webhook pointing at a local receiver
+// that verifies every delivery with the verifier package), and prints how to use it. SIGTERM or SIGINT stops
+// wrangler's whole process group (workerd included) and exits.
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { devSecret, makeToken } from "./token.mjs";
+import { Webhook, verifySimple } from "../verifier-wasm/pkg/node.mjs";
+
+const args = process.argv.slice(2);
+const port = Number(args[args.indexOf("--port") + 1] || process.env.PORT || 8787);
+const base = `http://127.0.0.1:${port}`;
+const DEMO_ORG = "org_demo";
+
+const wrangler = spawn("wrangler", ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"], {
+  stdio: ["ignore", "inherit", "inherit"],
+  detached: true,
+  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
+});
+
+let receiver;
+let stopping = false;
+function stop(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  try {
+    process.kill(-wrangler.pid, "SIGTERM");
+  } catch {}
+  receiver?.close();
+  const force = setTimeout(() => {
+    try {
+      process.kill(-wrangler.pid, "SIGKILL");
+    } catch {}
+    process.exit(code);
+  }, 5000);
+  force.unref();
+  wrangler.once("exit", () => process.exit(code));
+}
+process.on("SIGTERM", () => stop(0));
+process.on("SIGINT", () => stop(0));
+process.on("SIGHUP", () => stop(0));
+wrangler.on("exit", (code) => {
+  if (!stopping) {
+    console.error(`wrangler exited with ${code}`);
+    process.exit(code ?? 1);
+  }
+});
+
+async function waitForHealth(deadlineMs = 180000) {
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline && !stopping) {
+    try {
+      const res = await fetch(`${base}/health`, { signal: AbortSignal.timeout(2000) });
+      if (res.ok) return true;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return false;
+}
+
+// The demo receiver: verifies each delivery three ways and prints one line for it.
+async function startDemoReceiver(secretOf) {
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      let verdict;
+      try {
+        new Webhook(secretOf()).verify(body, req.headers);
+        const simple = verifySimple(secretOf(), body, req.headers["x-webhook-signature"] ?? "");
+        verdict = `verified (standard${simple ? " + simple" : ""})`;
+      } catch (err) {
+        verdict = `REJECTED: ${err.message}`;
+      }
+      console.log(`[demo receiver] ${req.headers["x-webhook-event"] ?? "?"} ${req.headers["webhook-id"] ?? ""} ${verdict}`);
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("ok");
+    });
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return server;
+}
+
+async function seed(token) {
+  const headers = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+  let secret = "";
+  receiver = await startDemoReceiver(() => secret);
+  const receiverUrl = `http://127.0.0.1:${receiver.address().port}/webhooks`;
+  const list = await fetch(`${base}/api/webhooks`, { headers });
+  if (list.status === 404) return null;
+  const existing = (await list.json()).data ?? [];
+  for (const old of existing.filter((w) => w.name === "Demo receiver")) {
+    await fetch(`${base}/api/webhooks/${old.id}`, { method: "DELETE", headers });
+  }
+  const created = await fetch(`${base}/api/webhooks`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ name: "Demo receiver", url: receiverUrl, events: ["lead.*", "deal.won"], retryAttempts: 3, retryDelaySeconds: 5 }),
+  });
+  if (!created.ok) {
+    console.error(`could not seed the demo webhook: ${created.status} ${await created.text()}`);
+    return null;
+  }
+  const webhook = await created.json();
+  secret = webhook.secret;
+  return { webhook, receiverUrl };
+}
+
+if (!(await waitForHealth())) {
+  console.error(`the Worker did not answer on ${base}/health`);
+  stop(1);
+} else {
+  const token = makeToken({ secret: devSecret(), org: DEMO_ORG, role: "admin" });
+  const demo = await seed(token).catch((err) => {
+    console.error(`seeding failed: ${err.message}`);
+    return null;
+  });
+  const lines = [
+    "",
+    `edgehook is running at ${base}`,
+    "",
+    `  health:    curl ${base}/health`,
+    `  API docs:  curl ${base}/api/openapi.json`,
+    "",
+    `An admin token for organization ${DEMO_ORG} (make token ORG=… ROLE=admin|member|service mints others):`,
+    `  export TOKEN=${token}`,
+    "",
+  ];
+  if (demo) {
+    lines.push(
+      `Seeded webhook ${demo.webhook.id} -> ${demo.receiverUrl} (a local receiver that verifies and prints deliveries).`,
+      "Send it an event:",
+      `  curl -X POST ${base}/api/events -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \\`,
+      `       -d '{"type":"lead.created","data":{"id":"lead_1","name":"Ada Lovelace"}}'`,
+      "List webhooks and their deliveries:",
+      `  curl ${base}/api/webhooks -H "authorization: Bearer $TOKEN"`,
+      `  curl ${base}/api/webhooks/${demo.webhook.id}/deliveries -H "authorization: Bearer $TOKEN"`,
+      "",
+    );
+  }
+  lines.push("Stop with Ctrl-C.", "");
+  console.log(lines.join("\n"));
+}

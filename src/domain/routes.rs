@@ -1,0 +1,94 @@
+//! The routing table: one list of every method and path the API serves. The dispatcher matches against it and a
+//! test checks the OpenAPI document lists every entry, so the two cannot drift.
+
+/// What a matched route does; `api::handle` maps each to its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Health,
+    OpenApi,
+}
+
+/// One routed method and path. `{name}` segments capture one path segment.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub endpoint: Endpoint,
+}
+
+pub const ROUTES: &[Route] = &[
+    Route { method: "GET", path: "/health", endpoint: Endpoint::Health },
+    Route { method: "GET", path: "/api/openapi.json", endpoint: Endpoint::OpenApi },
+];
+
+/// The outcome of matching a request line against [`ROUTES`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Match<'a> {
+    Found(Endpoint, Vec<&'a str>),
+    /// The path exists but not with this method.
+    MethodNotAllowed(Vec<&'static str>),
+    NotFound,
+}
+
+/// Matches a method and path; captured `{…}` segments come back in order.
+pub fn match_route<'a>(method: &str, path: &'a str) -> Match<'a> {
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let mut allowed = Vec::new();
+    for route in ROUTES {
+        let Some(params) = match_path(route.path, path) else { continue };
+        if route.method == method || (method == "HEAD" && route.method == "GET") {
+            return Match::Found(route.endpoint, params);
+        }
+        allowed.push(route.method);
+    }
+    if allowed.is_empty() {
+        Match::NotFound
+    } else {
+        Match::MethodNotAllowed(allowed)
+    }
+}
+
+fn match_path<'a>(pattern: &str, path: &'a str) -> Option<Vec<&'a str>> {
+    let mut params = Vec::new();
+    let mut pattern_segments = pattern.split('/');
+    let mut path_segments = path.split('/');
+    loop {
+        match (pattern_segments.next(), path_segments.next()) {
+            (None, None) => return Some(params),
+            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => params.push(s),
+            (Some(p), Some(s)) if p == s => {}
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_routes_match_and_others_do_not() {
+        assert_eq!(match_route("GET", "/health"), Match::Found(Endpoint::Health, vec![]));
+        assert_eq!(match_route("GET", "/health/"), Match::Found(Endpoint::Health, vec![]));
+        assert_eq!(match_route("HEAD", "/health"), Match::Found(Endpoint::Health, vec![]));
+        assert_eq!(match_route("POST", "/health"), Match::MethodNotAllowed(vec!["GET"]));
+        assert_eq!(match_route("GET", "/nope"), Match::NotFound);
+        assert_eq!(match_route("GET", "/"), Match::NotFound);
+    }
+
+    #[test]
+    fn captures_come_back_in_order() {
+        assert_eq!(match_path("/a/{x}/b/{y}", "/a/1/b/2"), Some(vec!["1", "2"]));
+        assert_eq!(match_path("/a/{x}", "/a/"), None);
+        assert_eq!(match_path("/a/{x}", "/a/1/2"), None);
+    }
+
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let doc: serde_json::Value = serde_json::from_str(crate::api::docs::OPENAPI).unwrap();
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+            assert!(op.is_object(), "{} {} is missing from openapi.json", route.method, route.path);
+        }
+    }
+}

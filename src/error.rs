@@ -1,0 +1,107 @@
+//! The one error type of the API: every failure a handler can meet maps to a status and a machine-readable code,
+//! rendered as `{"error":{"code","message","field"?}}`.
+
+use serde::Serialize;
+use worker::Response;
+
+/// An error a client sees. Handlers return `Result<_, ApiError>` and use `?`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    field: Option<&'a str>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, code, message: message.into(), field: None }
+    }
+
+    /// Names the request field the error is about.
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(400, code, message)
+    }
+
+    /// A request field that fails validation: 422 would be as defensible, 400 is what the seeds answer.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(400, "validation_error", message).with_field(field)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "not_found", message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(401, "unauthorized", message)
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "forbidden", message)
+    }
+
+    /// A platform failure (D1, KV, Queues). The detail goes to the log, never to the client.
+    pub fn internal(detail: impl core::fmt::Display) -> Self {
+        worker::console_error!("internal error: {detail}");
+        Self::new(500, "internal_error", "an internal error occurred; it has been logged")
+    }
+
+    /// The JSON body, as bytes; kept apart from [`ApiError::into_response`] so host tests can check it.
+    pub fn body(&self) -> String {
+        let body = Body { error: Inner { code: self.code, message: &self.message, field: self.field.as_deref() } };
+        serde_json::to_string(&body).unwrap_or_else(|_| String::from(r#"{"error":{"code":"internal_error","message":"unrenderable error"}}"#))
+    }
+
+    pub fn into_response(self) -> Response {
+        json_response(self.status, self.body())
+    }
+}
+
+impl From<worker::Error> for ApiError {
+    fn from(e: worker::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// A JSON response from an already-serialised body. Building a Response from bytes cannot fail, so this is the
+/// one place that turns a body into a Response without a `Result`.
+pub fn json_response(status: u16, body: String) -> Response {
+    let headers = worker::Headers::new();
+    let _ = headers.set("content-type", "application/json; charset=utf-8");
+    Response::builder().with_status(status).with_headers(headers).fixed(body.into_bytes())
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_has_the_documented_shape() {
+        let e = ApiError::invalid("url", "must be https");
+        let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
+        assert_eq!(v, serde_json::json!({"error":{"code":"validation_error","message":"must be https","field":"url"}}));
+        let e = ApiError::not_found("no such route");
+        let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
+        assert_eq!(v, serde_json::json!({"error":{"code":"not_found","message":"no such route"}}));
+    }
+}

@@ -1,0 +1,174 @@
+// The end-to-end harness: the real Worker under `wrangler dev --local` (workerd with local D1, KV and Queues on a
+// fresh persistence directory) and a real receiving HTTP server on 127.0.0.1. Both stop by themselves.
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, openSync, closeSync, readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { makeToken } from "../scripts/token.mjs";
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+export const JWT_SECRET = "e2e-test-secret-of-reasonable-length";
+
+/** Resolves when `check` returns a truthy value; rejects with `what` once `timeoutMs` has passed. */
+export async function eventually(check, { timeoutMs = 15000, intervalMs = 50, what = "condition" } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ""}`);
+}
+
+/** A port the kernel just handed out on 127.0.0.1, free at the time of asking. */
+export async function freePort() {
+  const server = createServer();
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const running = new Set();
+process.on("exit", () => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {}
+  }
+});
+
+/**
+ * Starts the Worker. `vars` override wrangler.toml's [vars] (and set JWT_SECRET), so each test file configures its
+ * own instance. Returns { url, fetch, stop, log }.
+ */
+export async function startWorker({ vars = {}, startTimeoutMs = 120000 } = {}) {
+  const persist = mkdtempSync(join(tmpdir(), "edgehook-e2e-"));
+  const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
+  execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
+    cwd: ROOT,
+    env,
+    stdio: "ignore",
+  });
+  const port = await freePort();
+  const inspectorPort = await freePort();
+  const allVars = { JWT_SECRET, ALLOW_INSECURE_ENDPOINTS: "true", ...vars };
+  const args = ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
+    "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "warn"];
+  for (const [key, value] of Object.entries(allVars)) args.push("--var", `${key}:${value}`);
+  const logPath = join(persist, "wrangler.log");
+  const logFd = openSync(logPath, "a");
+  const child = spawn(WRANGLER, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", logFd, logFd] });
+  closeSync(logFd);
+  running.add(child.pid);
+  let exited = null;
+  const exitPromise = new Promise((resolve) => child.on("exit", (code, signal) => resolve((exited = { code, signal }))));
+  const url = `http://127.0.0.1:${port}`;
+  const log = () => {
+    try {
+      return readFileSync(logPath, "utf8");
+    } catch {
+      return "";
+    }
+  };
+
+  async function stop() {
+    if (!running.has(child.pid)) return;
+    running.delete(child.pid);
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+    const timer = new Promise((r) => setTimeout(r, 5000, "timeout"));
+    if ((await Promise.race([exitPromise, timer])) === "timeout") {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {}
+    }
+    // workerd children share the group; make sure none is left.
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {}
+    rmSync(persist, { recursive: true, force: true });
+  }
+
+  try {
+    await eventually(
+      async () => {
+        if (exited) throw new Error(`wrangler exited (${JSON.stringify(exited)}):\n${log().slice(-3000)}`);
+        const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+        return res.ok;
+      },
+      { timeoutMs: startTimeoutMs, intervalMs: 250, what: "the Worker's /health" },
+    );
+  } catch (err) {
+    await stop();
+    throw new Error(`${err.message}\n--- wrangler log ---\n${log().slice(-3000)}`);
+  }
+  return { url, port, persist, stop, log, api: (path, init) => fetch(`${url}${path}`, init) };
+}
+
+/** An HS256 JWT signed with the e2e secret unless told otherwise. */
+export function token(options = {}) {
+  return makeToken({ secret: JWT_SECRET, org: "org_test", sub: "user_test", ...options });
+}
+
+/**
+ * A receiving server on 127.0.0.1 that records every request (method, url, headers, raw body bytes) and answers
+ * as told: `respond(fn)` sets a function from the request record to { status, body, headers, delayMs, reset }.
+ */
+export async function startReceiver() {
+  const requests = [];
+  let responder = () => ({ status: 200, body: "ok" });
+  const sockets = new Set();
+  const timers = new Set();
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on("data", (c) => chunks.push(c));
+    req.on("end", () => {
+      const record = { method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks), receivedAt: Date.now() };
+      requests.push(record);
+      const plan = responder(record, requests.length) ?? {};
+      const answer = () => {
+        if (plan.reset) {
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(plan.status ?? 200, { "content-type": "text/plain", ...(plan.headers ?? {}) });
+        res.end(plan.body ?? "ok");
+      };
+      if (plan.delayMs) {
+        const t = setTimeout(() => {
+          timers.delete(t);
+          answer();
+        }, plan.delayMs);
+        timers.add(t);
+      } else answer();
+    });
+  });
+  server.on("connection", (s) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address();
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    respond(fn) {
+      responder = fn;
+    },
+    async close() {
+      for (const t of timers) clearTimeout(t);
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}

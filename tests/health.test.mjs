@@ -1,0 +1,37 @@
+// The Worker skeleton under wrangler dev: health, the JSON 404 and 405, and the OpenAPI document.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { startWorker, ROOT } from "./harness.mjs";
+
+let worker;
+before(async () => {
+  worker = await startWorker();
+});
+after(async () => {
+  await worker?.stop();
+});
+
+const crateVersion = readFileSync(join(ROOT, "Cargo.toml"), "utf8").match(/^version = "([^"]+)"/m)[1];
+
+test("GET /health reports ok and the crate version", async () => {
+  const res = await worker.api("/health");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /application\/json/);
+  assert.deepEqual(await res.json(), { status: "ok", version: crateVersion });
+});
+
+test("unknown routes get a JSON 404 in the error shape", async () => {
+  const res = await worker.api("/no/such/route");
+  assert.equal(res.status, 404);
+  const body = await res.json();
+  assert.equal(body.error.code, "not_found");
+  assert.equal(typeof body.error.message, "string");
+});
+
+test("a known path with the wrong method gets a JSON 405", async () => {
+  const res = await worker.api("/health", { method: "DELETE" });
+  assert.equal(res.status, 405);
+  assert.equal((await res.json()).error.code, "method_not_allowed");
+});

@@ -1,0 +1,8 @@
+//! edgehook's receiver-side verifier: the pure signing [`scheme`] plus, with the `js` feature, the wasm-bindgen
+//! exports that `js/` wraps into a drop-in for the `standardwebhooks` package's `Webhook` class.
+
+pub mod scheme;
+pub mod sha256;
+
+#[cfg(feature = "js")]
+mod js;
