@@ -2,8 +2,12 @@
 //! `domain` (pure, host-tested) and `store` (every SQL statement and KV access).
 
 pub mod api;
+pub mod auth;
+pub mod config;
 pub mod domain;
 pub mod error;
+pub mod platform;
+pub mod store;
 
 use worker::{event, Context, Env, Request, Response, Result};
 

@@ -1,13 +1,28 @@
-//! The HTTP surface: matches a request against the routing table and hands it to its resource's handler.
-//! Every failure becomes the JSON error shape; nothing here panics.
+//! The HTTP surface: matches a request against the routing table, authenticates `/api/*` callers and hands the
+//! request to its resource's handler. Every failure becomes the JSON error shape; nothing here panics.
 
 pub mod docs;
+pub mod events;
 pub mod health;
+pub mod webhooks;
 
+use serde::Serialize;
+use serde_json::Value;
 use worker::{Env, Request, Response};
 
+use crate::auth::{authenticate, Caller};
+use crate::config::Config;
 use crate::domain::routes::{match_route, Endpoint, Match};
-use crate::error::{ApiError, ApiResult};
+use crate::error::{json_response, ApiError, ApiResult};
+use crate::platform::now_ms;
+
+/// What every authenticated handler gets: the bindings, the config, the caller and the request's clock reading.
+pub struct Ctx {
+    pub env: Env,
+    pub config: Config,
+    pub caller: Caller,
+    pub now: i64,
+}
 
 /// Handles one request. Never returns an `Err`: errors are rendered as responses.
 pub async fn handle(req: Request, env: Env) -> Response {
@@ -17,19 +32,69 @@ pub async fn handle(req: Request, env: Env) -> Response {
     }
 }
 
-async fn route(req: Request, _env: Env) -> ApiResult<Response> {
+async fn route(req: Request, env: Env) -> ApiResult<Response> {
     let method = req.method().to_string();
     let path = req.path();
-    match match_route(&method, &path) {
-        Match::Found(endpoint, _params) => match endpoint {
-            Endpoint::Health => health::get(),
-            Endpoint::OpenApi => docs::get(),
-        },
-        Match::MethodNotAllowed(allowed) => Err(ApiError::new(
-            405,
-            "method_not_allowed",
-            format!("{method} is not allowed on {path}; use {}", allowed.join(", ")),
-        )),
-        Match::NotFound => Err(ApiError::not_found(format!("no route for {method} {path}"))),
+    let (endpoint, params) = match match_route(&method, &path) {
+        Match::Found(endpoint, params) => (endpoint, params.into_iter().map(str::to_string).collect::<Vec<_>>()),
+        Match::MethodNotAllowed(allowed) => {
+            return Err(ApiError::new(
+                405,
+                "method_not_allowed",
+                format!("{method} is not allowed on {path}; use {}", allowed.join(", ")),
+            ))
+        }
+        Match::NotFound => return Err(ApiError::not_found(format!("no route for {method} {path}"))),
+    };
+    match endpoint {
+        Endpoint::Health => return health::get(),
+        Endpoint::OpenApi => return docs::get(),
+        _ => {}
     }
+    let config = Config::from_env(&env);
+    let now = now_ms();
+    let authorization = req.headers().get("authorization").ok().flatten();
+    let caller = authenticate(authorization.as_deref(), &config.jwt_secret, now / 1000)?;
+    let ctx = Ctx { env, config, caller, now };
+    let id = params.first().map(String::as_str).unwrap_or_default();
+    match endpoint {
+        Endpoint::Health | Endpoint::OpenApi => Err(ApiError::not_found("unreachable")),
+        Endpoint::EventCatalogue => events::catalogue(),
+        Endpoint::ListWebhooks => webhooks::list(&ctx, &req).await,
+        Endpoint::CreateWebhook => webhooks::create(&ctx, req).await,
+        Endpoint::GetWebhook => webhooks::get(&ctx, id).await,
+        Endpoint::UpdateWebhook => webhooks::update(&ctx, id, req).await,
+        Endpoint::DeleteWebhook => webhooks::delete(&ctx, id).await,
+        Endpoint::GetSecret => webhooks::secret(&ctx, id).await,
+        Endpoint::RegenerateSecret => webhooks::regenerate_secret(&ctx, id).await,
+    }
+}
+
+/// Reads a JSON body of at most `limit` bytes: 413 beyond it, 400 for anything that is not JSON.
+pub async fn read_json(mut req: Request, limit: usize) -> ApiResult<Value> {
+    let too_large = || ApiError::new(413, "payload_too_large", format!("the request body must be at most {} KiB", limit / 1024));
+    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let bytes = req.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?;
+    if bytes.len() > limit {
+        return Err(too_large());
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("invalid_json", "the request body must be JSON"));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}")))
+}
+
+/// A JSON response with the given status.
+pub fn json<T: Serialize>(status: u16, value: &T) -> ApiResult<Response> {
+    let body = serde_json::to_string(value).map_err(ApiError::internal)?;
+    Ok(json_response(status, body))
+}
+
+/// A query-string parameter, if present.
+pub fn query_param(req: &Request, name: &str) -> ApiResult<Option<String>> {
+    let url = req.url().map_err(|_| ApiError::bad_request("invalid_url", "the request URL could not be parsed"))?;
+    Ok(url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned()))
 }

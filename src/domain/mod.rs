@@ -1,3 +1,8 @@
 //! Pure logic, free of platform calls, so plain `cargo test` covers it.
 
+pub mod catalogue;
+pub mod ids;
 pub mod routes;
+pub mod time;
+pub mod url_guard;
+pub mod webhook;

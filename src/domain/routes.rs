@@ -6,6 +6,14 @@
 pub enum Endpoint {
     Health,
     OpenApi,
+    EventCatalogue,
+    ListWebhooks,
+    CreateWebhook,
+    GetWebhook,
+    UpdateWebhook,
+    DeleteWebhook,
+    GetSecret,
+    RegenerateSecret,
 }
 
 /// One routed method and path. `{name}` segments capture one path segment.
@@ -16,9 +24,23 @@ pub struct Route {
     pub endpoint: Endpoint,
 }
 
+/// Fixed paths come before `{id}` paths that would also match them (`/api/webhooks/events`).
 pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/health", endpoint: Endpoint::Health },
     Route { method: "GET", path: "/api/openapi.json", endpoint: Endpoint::OpenApi },
+    Route { method: "GET", path: "/api/webhooks/events", endpoint: Endpoint::EventCatalogue },
+    Route { method: "GET", path: "/api/webhooks", endpoint: Endpoint::ListWebhooks },
+    Route { method: "POST", path: "/api/webhooks", endpoint: Endpoint::CreateWebhook },
+    Route { method: "GET", path: "/api/webhooks/{id}", endpoint: Endpoint::GetWebhook },
+    Route { method: "PATCH", path: "/api/webhooks/{id}", endpoint: Endpoint::UpdateWebhook },
+    Route { method: "DELETE", path: "/api/webhooks/{id}", endpoint: Endpoint::DeleteWebhook },
+    Route { method: "GET", path: "/api/webhooks/{id}/secret", endpoint: Endpoint::GetSecret },
+    Route { method: "POST", path: "/api/webhooks/{id}/regenerate-secret", endpoint: Endpoint::RegenerateSecret },
+    // The seed-000 paths.
+    Route { method: "GET", path: "/api/webhooks-management", endpoint: Endpoint::ListWebhooks },
+    Route { method: "POST", path: "/api/webhooks-management", endpoint: Endpoint::CreateWebhook },
+    Route { method: "PATCH", path: "/api/webhooks-management/{id}", endpoint: Endpoint::UpdateWebhook },
+    Route { method: "DELETE", path: "/api/webhooks-management/{id}", endpoint: Endpoint::DeleteWebhook },
 ];
 
 /// The outcome of matching a request line against [`ROUTES`].
@@ -74,6 +96,14 @@ mod tests {
         assert_eq!(match_route("POST", "/health"), Match::MethodNotAllowed(vec!["GET"]));
         assert_eq!(match_route("GET", "/nope"), Match::NotFound);
         assert_eq!(match_route("GET", "/"), Match::NotFound);
+    }
+
+    #[test]
+    fn fixed_paths_win_over_captures() {
+        assert_eq!(match_route("GET", "/api/webhooks/events"), Match::Found(Endpoint::EventCatalogue, vec![]));
+        assert_eq!(match_route("GET", "/api/webhooks/wh_1"), Match::Found(Endpoint::GetWebhook, vec!["wh_1"]));
+        assert_eq!(match_route("POST", "/api/webhooks/wh_1/regenerate-secret"), Match::Found(Endpoint::RegenerateSecret, vec!["wh_1"]));
+        assert_eq!(match_route("PUT", "/api/webhooks/wh_1"), Match::MethodNotAllowed(vec!["GET", "PATCH", "DELETE"]));
     }
 
     #[test]

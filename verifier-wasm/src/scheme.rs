@@ -162,18 +162,7 @@ impl SigningKey {
 
     /// Checks the three header values against the payload; headers have already been looked up by the caller.
     ///
-    /// The checks that come before any hashing: all three headers present, the timestamp a number within the window.
-fn check_headers(msg_id: &str, timestamp_header: &str, signature_header: &str, now: i64, tolerance_seconds: u64) -> Result<i64, VerifyError> {
-    if msg_id.is_empty() {
-        return Err(VerifyError::MissingHeader("webhook-id"));
-    }
-    if signature_header.is_empty() {
-        return Err(VerifyError::MissingHeader("webhook-signature"));
-    }
-    check_timestamp(timestamp_header, now, tolerance_seconds)
-}
-
-/// Accepts when any `v1` entry matches (during a secret rotation the sender lists one per valid secret);
+    /// Accepts when any `v1` entry matches (during a secret rotation the sender lists one per valid secret);
     /// entries of other versions are skipped. The comparison is constant-time.
     pub fn verify(
         &self,

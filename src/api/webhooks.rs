@@ -1,0 +1,108 @@
+//! Webhook subscriptions: list, create, read, change, delete, and the secret routes.
+
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use super::{json, query_param, read_json, Ctx};
+use crate::domain::ids::WebhookId;
+use crate::domain::time::iso8601;
+use crate::domain::webhook::{parse_create, parse_patch};
+use crate::error::{ApiError, ApiResult};
+use crate::platform::random;
+use crate::store::{self, webhooks::WebhookRow};
+use edgehook_verifier::scheme::secret_from_random;
+
+/// Management bodies are small; anything larger is refused before parsing.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+fn not_found() -> ApiError {
+    ApiError::not_found("no webhook with this id")
+}
+
+/// Loads one of the caller's webhooks. A malformed id, an unknown one and another organization's all give the
+/// same 404.
+pub async fn load(ctx: &Ctx, id: &str) -> ApiResult<WebhookRow> {
+    let id = WebhookId::parse(id).ok_or_else(not_found)?;
+    store::webhooks::get(&store::db(&ctx.env)?, &ctx.caller.org, id.as_str()).await?.ok_or_else(not_found)
+}
+
+/// The webhook with its secret, as create returns it.
+fn with_secret(row: &WebhookRow) -> ApiResult<Value> {
+    let mut value = serde_json::to_value(row.to_api()).map_err(ApiError::internal)?;
+    value["secret"] = Value::String(row.secret.clone());
+    Ok(value)
+}
+
+pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
+    let active = match query_param(req, "isActive")?.or(query_param(req, "active")?).as_deref() {
+        None | Some("") => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(ApiError::invalid("isActive", "isActive must be true or false")),
+    };
+    let rows = store::webhooks::list(&store::db(&ctx.env)?, &ctx.caller.org, active).await?;
+    let data: Vec<_> = rows.iter().map(WebhookRow::to_api).collect();
+    json(200, &json!({ "data": data, "total": data.len() }))
+}
+
+pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
+    ctx.caller.require_admin()?;
+    let body = read_json(req, MAX_BODY_BYTES).await?;
+    let new = parse_create(&body, ctx.config.allow_insecure)?;
+    let id = WebhookId::generate(&random());
+    let secret = new.secret.clone().unwrap_or_else(|| secret_from_random(&random()));
+    let db = store::db(&ctx.env)?;
+    let max = ctx.config.max_webhooks_per_org;
+    if !store::webhooks::insert(&db, &ctx.caller.org, id.as_str(), &new, &secret, ctx.now, max).await? {
+        return Err(ApiError::new(
+            409,
+            "plan_limit_reached",
+            format!("this organization already has the maximum of {max} webhooks; delete one first"),
+        ));
+    }
+    let row = store::webhooks::get(&db, &ctx.caller.org, id.as_str()).await?.ok_or_else(|| ApiError::internal("created webhook vanished"))?;
+    json(201, &with_secret(&row)?)
+}
+
+pub async fn get(ctx: &Ctx, id: &str) -> ApiResult<Response> {
+    json(200, &load(ctx, id).await?.to_api())
+}
+
+pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
+    ctx.caller.require_admin()?;
+    let row = load(ctx, id).await?;
+    let body = read_json(req, MAX_BODY_BYTES).await?;
+    let patch = parse_patch(&body, ctx.config.allow_insecure)?;
+    let db = store::db(&ctx.env)?;
+    if !store::webhooks::update(&db, &ctx.caller.org, &row.id, &patch, ctx.now).await? {
+        return Err(not_found());
+    }
+    let row = store::webhooks::get(&db, &ctx.caller.org, &row.id).await?.ok_or_else(not_found)?;
+    json(200, &row.to_api())
+}
+
+pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
+    ctx.caller.require_admin()?;
+    let row = load(ctx, id).await?;
+    if !store::webhooks::delete(&store::db(&ctx.env)?, &ctx.caller.org, &row.id, ctx.now).await? {
+        return Err(not_found());
+    }
+    Ok(Response::empty()?.with_status(204))
+}
+
+pub async fn secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
+    ctx.caller.require_admin()?;
+    let row = load(ctx, id).await?;
+    json(200, &json!({ "secret": row.secret }))
+}
+
+pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
+    ctx.caller.require_admin()?;
+    let row = load(ctx, id).await?;
+    let secret = secret_from_random(&random());
+    let until = ctx.now + i64::from(ctx.config.secret_grace_seconds) * 1000;
+    if !store::webhooks::rotate_secret(&store::db(&ctx.env)?, &ctx.caller.org, &row.id, &secret, until, ctx.now).await? {
+        return Err(not_found());
+    }
+    json(200, &json!({ "secret": secret, "previousSecretExpiresAt": iso8601(until) }))
+}

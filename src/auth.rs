@@ -1,0 +1,202 @@
+//! Bearer JWT (HS256) -> the caller: who they are, which organization every query is scoped to, and what they
+//! may do. Every refusal is a 401 that never says which secret was expected.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use edgehook_verifier::scheme::constant_time_eq;
+use edgehook_verifier::sha256::HmacKey;
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Reads and changes the organization's webhooks.
+    Admin,
+    /// Reads only.
+    Member,
+    /// A machine credential: publishes events, reads.
+    Service,
+}
+
+/// The authenticated caller. `org` scopes every query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub org: String,
+    pub user: String,
+    pub role: Role,
+}
+
+impl Caller {
+    /// Admins only: creating, changing, deleting, rotating, retrying, test sends.
+    pub fn require_admin(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin => Ok(()),
+            _ => Err(ApiError::forbidden("this action needs the admin role")),
+        }
+    }
+
+    /// Admins and services: publishing events.
+    pub fn require_publisher(&self) -> Result<(), ApiError> {
+        match self.role {
+            Role::Admin | Role::Service => Ok(()),
+            Role::Member => Err(ApiError::forbidden("publishing events needs the service or admin role")),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    org: Option<String>,
+    role: Option<String>,
+    exp: Option<f64>,
+    nbf: Option<f64>,
+}
+
+/// Reads the `Authorization` header value and verifies its token at `now` (unix seconds).
+pub fn authenticate(authorization: Option<&str>, secret: &str, now: i64) -> Result<Caller, ApiError> {
+    let header = authorization.ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be Bearer <token>"))?;
+    verify_jwt(token, secret, now)
+}
+
+/// Verifies an HS256 JWT and returns its caller. Only HS256 is accepted (never `none`); `exp` is required and
+/// `nbf` honoured; `sub`, `org` and a known `role` are required.
+pub fn verify_jwt(token: &str, secret: &str, now: i64) -> Result<Caller, ApiError> {
+    let malformed = || ApiError::unauthorized("the token is malformed");
+    if secret.is_empty() {
+        return Err(ApiError::unauthorized("the token cannot be verified"));
+    }
+    let mut parts = token.split('.');
+    let (Some(head), Some(body), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err(malformed());
+    };
+    let header: Header = decode_json(head).ok_or_else(malformed)?;
+    if header.alg != "HS256" {
+        return Err(ApiError::unauthorized("the token must be signed with HS256"));
+    }
+    let given = URL_SAFE_NO_PAD.decode(signature).map_err(|_| malformed())?;
+    let signed_len = head.len() + 1 + body.len();
+    let expected = HmacKey::new(secret.as_bytes()).mac(&token.as_bytes()[..signed_len]);
+    if !constant_time_eq(&given, &expected) {
+        return Err(ApiError::unauthorized("the token's signature is invalid"));
+    }
+    let claims: Claims = decode_json(body).ok_or_else(malformed)?;
+    let exp = claims.exp.ok_or_else(|| ApiError::unauthorized("the token has no exp claim"))?;
+    if (now as f64) >= exp {
+        return Err(ApiError::unauthorized("the token has expired"));
+    }
+    if claims.nbf.is_some_and(|nbf| (now as f64) < nbf) {
+        return Err(ApiError::unauthorized("the token is not valid yet"));
+    }
+    let nonempty = |v: Option<String>, claim: &str| {
+        v.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::unauthorized(format!("the token has no {claim} claim")))
+    };
+    let role = match nonempty(claims.role, "role")?.as_str() {
+        "admin" => Role::Admin,
+        "member" => Role::Member,
+        "service" => Role::Service,
+        _ => return Err(ApiError::unauthorized("the token's role must be admin, member or service")),
+    };
+    Ok(Caller { org: nonempty(claims.org, "org")?, user: nonempty(claims.sub, "sub")?, role })
+}
+
+fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Option<T> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SECRET: &str = "test-secret";
+    const NOW: i64 = 1_800_000_000;
+
+    fn b64(v: serde_json::Value) -> String {
+        URL_SAFE_NO_PAD.encode(v.to_string())
+    }
+
+    fn sign(header: serde_json::Value, claims: serde_json::Value, secret: &str) -> String {
+        let head = format!("{}.{}", b64(header), b64(claims));
+        let mac = HmacKey::new(secret.as_bytes()).mac(head.as_bytes());
+        format!("{head}.{}", URL_SAFE_NO_PAD.encode(mac))
+    }
+
+    fn good_claims() -> serde_json::Value {
+        json!({"sub": "u1", "org": "org_a", "role": "admin", "exp": NOW + 60})
+    }
+
+    fn token(claims: serde_json::Value) -> String {
+        sign(json!({"alg": "HS256", "typ": "JWT"}), claims, SECRET)
+    }
+
+    #[test]
+    fn a_valid_token_yields_its_caller() {
+        let caller = verify_jwt(&token(good_claims()), SECRET, NOW).unwrap();
+        assert_eq!(caller, Caller { org: "org_a".into(), user: "u1".into(), role: Role::Admin });
+        let header = format!("Bearer {}", token(good_claims()));
+        assert!(authenticate(Some(&header), SECRET, NOW).is_ok());
+    }
+
+    #[test]
+    fn every_bad_token_is_401() {
+        let mut cases = vec![
+            token(json!({"sub": "u1", "org": "org_a", "role": "admin", "exp": NOW})),
+            token(json!({"sub": "u1", "org": "org_a", "role": "admin"})),
+            token(json!({"sub": "u1", "org": "org_a", "role": "admin", "exp": NOW + 60, "nbf": NOW + 10})),
+            token(json!({"sub": "u1", "role": "admin", "exp": NOW + 60})),
+            token(json!({"org": "org_a", "role": "admin", "exp": NOW + 60})),
+            token(json!({"sub": "u1", "org": "org_a", "role": "owner", "exp": NOW + 60})),
+            token(json!({"sub": "u1", "org": "", "role": "admin", "exp": NOW + 60})),
+            sign(json!({"alg": "HS256"}), good_claims(), "other-secret"),
+            sign(json!({"alg": "HS512"}), good_claims(), SECRET),
+            format!("{}.{}.", b64(json!({"alg": "none"})), b64(good_claims())),
+            "abc".into(),
+            "a.b.c".into(),
+            "a.b.c.d".into(),
+            String::new(),
+        ];
+        let t = token(good_claims());
+        cases.push(format!("{}x", t));
+        let mut tampered = t.clone();
+        tampered.replace_range(t.find('.').unwrap() + 2..t.find('.').unwrap() + 3, "A");
+        cases.push(tampered);
+        for case in cases {
+            let err = verify_jwt(&case, SECRET, NOW).unwrap_err();
+            assert_eq!(err.status, 401, "{case}");
+            assert!(!err.message.contains(SECRET));
+        }
+        assert_eq!(authenticate(None, SECRET, NOW).unwrap_err().status, 401);
+        assert_eq!(authenticate(Some("Basic abc"), SECRET, NOW).unwrap_err().status, 401);
+        assert_eq!(authenticate(Some("Bearer "), SECRET, NOW).unwrap_err().status, 401);
+    }
+
+    #[test]
+    fn nbf_in_the_past_is_fine() {
+        let claims = json!({"sub": "u1", "org": "org_a", "role": "member", "exp": NOW + 60, "nbf": NOW - 10});
+        assert_eq!(verify_jwt(&token(claims), SECRET, NOW).unwrap().role, Role::Member);
+    }
+
+    #[test]
+    fn roles_gate_actions() {
+        let caller = |role| Caller { org: "o".into(), user: "u".into(), role };
+        assert!(caller(Role::Admin).require_admin().is_ok());
+        assert_eq!(caller(Role::Member).require_admin().unwrap_err().status, 403);
+        assert_eq!(caller(Role::Service).require_admin().unwrap_err().status, 403);
+        assert!(caller(Role::Service).require_publisher().is_ok());
+        assert_eq!(caller(Role::Member).require_publisher().unwrap_err().status, 403);
+    }
+}

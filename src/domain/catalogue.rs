@@ -1,0 +1,169 @@
+//! The event catalogue: every event type edgehook accepts, grouped by resource, and the subscription patterns
+//! (`type`, `resource.*`, `*`) that select them.
+
+use serde::Serialize;
+
+/// One event type and what it means to a receiver.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct EventType {
+    #[serde(rename = "type")]
+    pub name: &'static str,
+    pub description: &'static str,
+}
+
+const fn e(name: &'static str, description: &'static str) -> EventType {
+    EventType { name, description }
+}
+
+/// Every type, in catalogue order (grouped by resource, the resource being the part before the last dot).
+pub const EVENT_TYPES: &[EventType] = &[
+    e("lead.created", "A lead was created."),
+    e("lead.updated", "A lead's fields changed; `changes` lists each changed field."),
+    e("lead.deleted", "A lead was deleted."),
+    e("lead.converted", "A lead was converted into a contact, account or opportunity."),
+    e("contact.created", "A contact was created."),
+    e("contact.updated", "A contact's fields changed; `changes` lists each changed field."),
+    e("contact.deleted", "A contact was deleted."),
+    e("contact.assigned", "A contact was assigned to an owner."),
+    e("account.created", "An account was created."),
+    e("account.updated", "An account's fields changed; `changes` lists each changed field."),
+    e("opportunity.created", "An opportunity was created."),
+    e("opportunity.updated", "An opportunity's fields changed; `changes` lists each changed field."),
+    e("opportunity.won", "An opportunity was closed as won."),
+    e("opportunity.lost", "An opportunity was closed as lost."),
+    e("deal.created", "A deal was created."),
+    e("deal.updated", "A deal's fields changed; `changes` lists each changed field."),
+    e("deal.stage_changed", "A deal moved to another pipeline stage."),
+    e("deal.won", "A deal was won."),
+    e("deal.lost", "A deal was lost."),
+    e("deal.assigned", "A deal was assigned to an owner."),
+    e("quote.created", "A quote was created."),
+    e("quote.approved", "A quote was approved."),
+    e("quote.sent", "A quote was sent to the customer."),
+    e("order.created", "An order was created."),
+    e("order.completed", "An order was completed."),
+    e("meeting.scheduled", "A meeting was scheduled."),
+    e("meeting.completed", "A meeting took place."),
+    e("task.created", "A task was created."),
+    e("task.completed", "A task was completed."),
+    e("activity.created", "An activity (call, email, note) was logged."),
+    e("pipeline.updated", "A pipeline's stages or settings changed."),
+    e("conversation.created", "A conversation was started."),
+    e("conversation.assigned", "A conversation was assigned to an agent."),
+    e("conversation.status_changed", "A conversation was opened, snoozed or closed."),
+    e("message.received", "An inbound message arrived."),
+    e("message.sent", "An outbound message was sent."),
+    e("message.delivered", "An outbound message was delivered."),
+    e("message.read", "An outbound message was read."),
+    e("message.failed", "An outbound message could not be delivered."),
+    e("broadcast.response", "A recipient answered a broadcast."),
+    e("zoom.recording.completed", "A Zoom meeting recording is ready."),
+    e("person.created", "A person was created."),
+    e("person.updated", "A person's fields changed; `changes` lists each changed field."),
+    e("email.sent", "An email was sent."),
+    e("email.opened", "A sent email was opened."),
+    e("email.clicked", "A link in a sent email was clicked."),
+    e("email.replied", "A sent email was replied to."),
+    e("email.bounced", "A sent email bounced."),
+    e("call.completed", "A call ended."),
+    e("cadence.membership_changed", "A person joined or left a cadence."),
+    e("webhook.disabled", "One of your webhooks was disabled after repeated delivery failures."),
+];
+
+/// The resource of a type: everything before the last dot (`zoom.recording` for `zoom.recording.completed`).
+pub fn resource_of(event_type: &str) -> &str {
+    event_type.rsplit_once('.').map_or(event_type, |(resource, _)| resource)
+}
+
+pub fn is_known_type(event_type: &str) -> bool {
+    EVENT_TYPES.iter().any(|t| t.name == event_type)
+}
+
+/// Whether a subscription pattern names something real: a known type, `*`, or `resource.*` for a known resource.
+pub fn is_valid_pattern(pattern: &str) -> bool {
+    if pattern == "*" || is_known_type(pattern) {
+        return true;
+    }
+    match pattern.strip_suffix(".*") {
+        Some(resource) => EVENT_TYPES.iter().any(|t| resource_of(t.name) == resource),
+        None => false,
+    }
+}
+
+/// Whether one subscription pattern selects an event type.
+pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
+    if pattern == "*" || pattern == event_type {
+        return true;
+    }
+    match pattern.strip_suffix(".*") {
+        Some(resource) => resource_of(event_type) == resource,
+        None => false,
+    }
+}
+
+/// Whether any of a webhook's patterns selects the event type.
+pub fn subscribed(patterns: &[String], event_type: &str) -> bool {
+    patterns.iter().any(|p| pattern_matches(p, event_type))
+}
+
+/// The catalogue grouped by resource, in catalogue order, as `GET /api/webhooks/events` returns it.
+pub fn grouped() -> Vec<(&'static str, Vec<EventType>)> {
+    let mut groups: Vec<(&'static str, Vec<EventType>)> = Vec::new();
+    for t in EVENT_TYPES {
+        let resource = resource_of(t.name);
+        match groups.iter_mut().find(|(r, _)| *r == resource) {
+            Some((_, types)) => types.push(*t),
+            None => groups.push((resource, vec![*t])),
+        }
+    }
+    groups
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalogue_names_every_seed_type_once() {
+        assert_eq!(EVENT_TYPES.len(), 51);
+        let mut names: Vec<_> = EVENT_TYPES.iter().map(|t| t.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), EVENT_TYPES.len());
+        assert!(is_known_type("zoom.recording.completed"));
+        assert!(is_known_type("webhook.disabled"));
+        assert!(!is_known_type("lead.exploded"));
+    }
+
+    #[test]
+    fn patterns_select_exact_wildcard_and_all() {
+        assert!(pattern_matches("lead.created", "lead.created"));
+        assert!(!pattern_matches("lead.created", "lead.updated"));
+        assert!(pattern_matches("lead.*", "lead.updated"));
+        assert!(!pattern_matches("lead.*", "contact.updated"));
+        assert!(pattern_matches("zoom.recording.*", "zoom.recording.completed"));
+        assert!(!pattern_matches("zoom.*", "zoom.recording.completed"));
+        assert!(pattern_matches("*", "deal.won"));
+        assert!(subscribed(&["deal.won".into(), "lead.*".into()], "lead.deleted"));
+        assert!(!subscribed(&[], "lead.deleted"));
+    }
+
+    #[test]
+    fn only_real_patterns_are_valid() {
+        for ok in ["*", "lead.*", "deal.stage_changed", "zoom.recording.*", "webhook.disabled"] {
+            assert!(is_valid_pattern(ok), "{ok}");
+        }
+        for bad in ["", "lead", "lead.", "nope.*", "lead.**", "*.created", "LEAD.CREATED", " lead.created"] {
+            assert!(!is_valid_pattern(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn groups_keep_catalogue_order() {
+        let groups = grouped();
+        assert_eq!(groups[0].0, "lead");
+        assert_eq!(groups[0].1.len(), 4);
+        assert!(groups.iter().any(|(r, t)| *r == "deal" && t.len() == 6));
+        assert_eq!(groups.iter().map(|(_, t)| t.len()).sum::<usize>(), EVENT_TYPES.len());
+    }
+}

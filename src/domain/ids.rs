@@ -1,0 +1,99 @@
+//! Identifiers: a prefix that says what they name (`wh_`, `evt_`, `dlv_`, `att_`) and random characters. A value
+//! of one id type cannot be passed where another belongs, and parsing rejects anything malformed before a query.
+
+use core::fmt;
+
+const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
+
+/// `prefix` + 26 characters of Crockford base32 from 16 random bytes (128 bits).
+pub fn encode(prefix: &str, random: &[u8; 16]) -> String {
+    let mut out = String::with_capacity(prefix.len() + 26);
+    out.push_str(prefix);
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for &byte in random {
+        acc = (acc << 8) | u32::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+/// Whether `s` is `prefix` followed by 1–64 ASCII letters, digits, `_` or `-`.
+fn well_formed(s: &str, prefix: &str) -> bool {
+    s.strip_prefix(prefix)
+        .is_some_and(|rest| !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+
+            pub fn generate(random: &[u8; 16]) -> Self {
+                $name(encode($prefix, random))
+            }
+
+            /// Accepts only well-formed ids; anything else cannot name a row.
+            pub fn parse(s: &str) -> Option<Self> {
+                well_formed(s, $prefix).then(|| $name(s.to_string()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A webhook subscription.
+    WebhookId, "wh_"
+);
+id_type!(
+    /// One delivery of one event to one webhook.
+    DeliveryId, "dlv_"
+);
+id_type!(
+    /// One HTTP attempt of a delivery.
+    AttemptId, "att_"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_carry_their_prefix_and_parse_back() {
+        let id = WebhookId::generate(&[0xff; 16]);
+        assert!(id.as_str().starts_with("wh_"));
+        assert_eq!(id.as_str().len(), 3 + 26);
+        assert_eq!(WebhookId::parse(id.as_str()), Some(id));
+        assert_ne!(WebhookId::generate(&[1; 16]), WebhookId::generate(&[2; 16]));
+    }
+
+    #[test]
+    fn malformed_ids_do_not_parse() {
+        for bad in ["", "wh_", "dlv_abc", "wh_a b", "wh_'; drop table", "WH_abc", &format!("wh_{}", "a".repeat(65))] {
+            assert_eq!(WebhookId::parse(bad), None, "{bad}");
+        }
+        assert!(DeliveryId::parse("dlv_abc").is_some());
+    }
+}

@@ -1,0 +1,373 @@
+//! The webhook subscription: what a client may send to create or change one, validated field by field, and what
+//! the API returns. Every refusal names its field.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::catalogue;
+use super::url_guard::check_url;
+use crate::error::ApiError;
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_DESCRIPTION_CHARS: usize = 1000;
+pub const MAX_EVENTS: usize = 100;
+pub const MAX_HEADERS: usize = 20;
+pub const MAX_HEADER_VALUE_BYTES: usize = 1024;
+pub const MAX_HEADER_NAME_BYTES: usize = 256;
+pub const RETRY_ATTEMPTS: (i64, i64) = (0, 10);
+pub const RETRY_DELAY_SECONDS: (i64, i64) = (1, 86_400);
+pub const SECRET_CHARS: (usize, usize) = (16, 128);
+pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
+pub const DEFAULT_RETRY_DELAY_SECONDS: u32 = 60;
+
+/// A webhook as the API shows it. The secret is never part of it; create and the secret routes add it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub url: String,
+    pub events: Vec<String>,
+    pub headers: Map<String, Value>,
+    pub is_active: bool,
+    pub retry_attempts: u32,
+    pub retry_delay_seconds: u32,
+    pub consecutive_failures: u32,
+    pub disabled_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// The fields a create or a patch may carry; `None` means absent. `description: Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WebhookFields {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub url: Option<String>,
+    pub events: Option<Vec<String>>,
+    pub headers: Option<Map<String, Value>>,
+    pub is_active: Option<bool>,
+    pub retry_attempts: Option<u32>,
+    pub retry_delay_seconds: Option<u32>,
+    pub secret: Option<String>,
+}
+
+/// A complete, valid new webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewWebhook {
+    pub name: String,
+    pub description: Option<String>,
+    pub url: String,
+    pub events: Vec<String>,
+    pub headers: Map<String, Value>,
+    pub is_active: bool,
+    pub retry_attempts: u32,
+    pub retry_delay_seconds: u32,
+    pub secret: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Create,
+    Patch,
+}
+
+/// Parses and validates a create body.
+pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, ApiError> {
+    let f = parse_fields(body, Mode::Create, allow_insecure)?;
+    let missing = |field: &str| ApiError::invalid(field, format!("{field} is required"));
+    Ok(NewWebhook {
+        name: f.name.ok_or_else(|| missing("name"))?,
+        description: f.description.flatten(),
+        url: f.url.ok_or_else(|| missing("url"))?,
+        events: f.events.ok_or_else(|| missing("events"))?,
+        headers: f.headers.unwrap_or_default(),
+        is_active: f.is_active.unwrap_or(true),
+        retry_attempts: f.retry_attempts.unwrap_or(DEFAULT_RETRY_ATTEMPTS),
+        retry_delay_seconds: f.retry_delay_seconds.unwrap_or(DEFAULT_RETRY_DELAY_SECONDS),
+        secret: f.secret,
+    })
+}
+
+/// Parses and validates a patch body: any subset of the create fields except `secret`.
+pub fn parse_patch(body: &Value, allow_insecure: bool) -> Result<WebhookFields, ApiError> {
+    parse_fields(body, Mode::Patch, allow_insecure)
+}
+
+fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<WebhookFields, ApiError> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::bad_request("invalid_body", "the request body must be a JSON object"));
+    };
+    let mut f = WebhookFields::default();
+    for (key, value) in map {
+        match key.as_str() {
+            "name" => f.name = Some(name(value)?),
+            "description" => f.description = Some(description(value)?),
+            "url" => f.url = Some(url(value, allow_insecure)?),
+            "events" => f.events = Some(events(value)?),
+            "headers" => f.headers = Some(headers(value)?),
+            "isActive" | "active" => {
+                let v = value.as_bool().ok_or_else(|| ApiError::invalid(key.as_str(), format!("{key} must be a boolean")))?;
+                if f.is_active.is_some_and(|prev| prev != v) {
+                    return Err(ApiError::invalid(key.as_str(), "isActive and active disagree"));
+                }
+                f.is_active = Some(v);
+            }
+            "retryAttempts" => f.retry_attempts = Some(integer_in(value, "retryAttempts", RETRY_ATTEMPTS)?),
+            "retryDelaySeconds" => f.retry_delay_seconds = Some(integer_in(value, "retryDelaySeconds", RETRY_DELAY_SECONDS)?),
+            "secret" if mode == Mode::Create => f.secret = Some(secret(value)?),
+            "secret" => {
+                return Err(ApiError::invalid("secret", "the secret cannot be changed here; use POST /api/webhooks/{id}/regenerate-secret"))
+            }
+            other => {
+                return Err(ApiError::new(400, "unknown_field", format!("unknown field {other:?}")).with_field(other));
+            }
+        }
+    }
+    Ok(f)
+}
+
+fn string<'a>(value: &'a Value, field: &str) -> Result<&'a str, ApiError> {
+    value.as_str().ok_or_else(|| ApiError::invalid(field, format!("{field} must be a string")))
+}
+
+fn name(value: &Value) -> Result<String, ApiError> {
+    let s = string(value, "name")?.trim();
+    if s.is_empty() {
+        return Err(ApiError::invalid("name", "name must not be empty"));
+    }
+    if s.chars().count() > MAX_NAME_CHARS {
+        return Err(ApiError::invalid("name", format!("name must be at most {MAX_NAME_CHARS} characters")));
+    }
+    Ok(s.to_string())
+}
+
+fn description(value: &Value) -> Result<Option<String>, ApiError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let s = string(value, "description")?;
+    if s.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ApiError::invalid("description", format!("description must be at most {MAX_DESCRIPTION_CHARS} characters")));
+    }
+    Ok(Some(s.to_string()))
+}
+
+fn url(value: &Value, allow_insecure: bool) -> Result<String, ApiError> {
+    let raw = string(value, "url")?;
+    check_url(raw, allow_insecure).map_err(|refused| ApiError::invalid("url", refused.0))?;
+    Ok(raw.to_string())
+}
+
+fn events(value: &Value) -> Result<Vec<String>, ApiError> {
+    let Value::Array(items) = value else {
+        return Err(ApiError::invalid("events", "events must be an array of event types"));
+    };
+    if items.is_empty() {
+        return Err(ApiError::invalid("events", "events must name at least one event type"));
+    }
+    if items.len() > MAX_EVENTS {
+        return Err(ApiError::invalid("events", format!("events may name at most {MAX_EVENTS} types")));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(items.len());
+    for item in items {
+        let pattern = item.as_str().ok_or_else(|| ApiError::invalid("events", "each event type must be a string"))?;
+        if !catalogue::is_valid_pattern(pattern) {
+            return Err(ApiError::invalid(
+                "events",
+                format!("unknown event type {pattern:?}; see GET /api/webhooks/events (patterns: type, resource.*, *)"),
+            ));
+        }
+        if !out.iter().any(|p| p == pattern) {
+            out.push(pattern.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Header names that edgehook sets itself, or that would break the HTTP exchange.
+pub fn is_reserved_header(lower: &str) -> bool {
+    matches!(
+        lower,
+        "content-type" | "content-length" | "host" | "user-agent" | "connection" | "transfer-encoding" | "keep-alive" | "upgrade" | "te" | "trailer"
+    ) || lower.starts_with("webhook-")
+        || lower.starts_with("x-webhook-")
+}
+
+fn is_token_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn headers(value: &Value) -> Result<Map<String, Value>, ApiError> {
+    let Value::Object(map) = value else {
+        return Err(ApiError::invalid("headers", "headers must be an object of header names to string values"));
+    };
+    if map.len() > MAX_HEADERS {
+        return Err(ApiError::invalid("headers", format!("at most {MAX_HEADERS} custom headers are allowed")));
+    }
+    let mut seen: Vec<String> = Vec::with_capacity(map.len());
+    for (name, v) in map {
+        let field = format!("headers.{name}");
+        if name.is_empty() || name.len() > MAX_HEADER_NAME_BYTES || !name.bytes().all(is_token_char) {
+            return Err(ApiError::invalid(field, format!("{name:?} is not a valid header name")));
+        }
+        let lower = name.to_ascii_lowercase();
+        if is_reserved_header(&lower) {
+            return Err(ApiError::invalid(field, format!("{name} is set by edgehook and cannot be overridden")));
+        }
+        if seen.contains(&lower) {
+            return Err(ApiError::invalid(field, format!("{name} is given twice")));
+        }
+        seen.push(lower);
+        let Some(s) = v.as_str() else {
+            return Err(ApiError::invalid(field, "header values must be strings"));
+        };
+        if s.len() > MAX_HEADER_VALUE_BYTES {
+            return Err(ApiError::invalid(field, format!("header values must be at most {MAX_HEADER_VALUE_BYTES} bytes")));
+        }
+        if !s.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+            return Err(ApiError::invalid(field, "header values must be printable ASCII without line breaks"));
+        }
+    }
+    Ok(map.clone())
+}
+
+fn integer_in(value: &Value, field: &str, (min, max): (i64, i64)) -> Result<u32, ApiError> {
+    let out_of_range = || ApiError::invalid(field, format!("{field} must be an integer from {min} to {max}"));
+    let n = value.as_i64().ok_or_else(out_of_range)?;
+    if n < min || n > max {
+        return Err(out_of_range());
+    }
+    u32::try_from(n).map_err(|_| out_of_range())
+}
+
+fn secret(value: &Value) -> Result<String, ApiError> {
+    let s = string(value, "secret")?;
+    let (min, max) = SECRET_CHARS;
+    let n = s.chars().count();
+    if n < min || n > max {
+        return Err(ApiError::invalid("secret", format!("secret must be {min} to {max} characters")));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(ApiError::invalid("secret", "secret must not contain control characters"));
+    }
+    Ok(s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn create(body: Value) -> Result<NewWebhook, ApiError> {
+        parse_create(&body, false)
+    }
+
+    fn field_of(body: Value) -> Option<String> {
+        create(body).err().and_then(|e| e.field)
+    }
+
+    fn base() -> Value {
+        json!({"name": "CRM sync", "url": "https://example.com/hook", "events": ["lead.created"]})
+    }
+
+    fn with(key: &str, value: Value) -> Value {
+        let mut b = base();
+        b[key] = value;
+        b
+    }
+
+    #[test]
+    fn a_minimal_create_gets_the_defaults() {
+        let w = create(base()).unwrap();
+        assert_eq!(w.name, "CRM sync");
+        assert!(w.is_active);
+        assert_eq!((w.retry_attempts, w.retry_delay_seconds), (3, 60));
+        assert!(w.headers.is_empty() && w.secret.is_none() && w.description.is_none());
+    }
+
+    #[test]
+    fn required_fields_are_named_when_missing() {
+        for field in ["name", "url", "events"] {
+            let mut b = base();
+            b.as_object_mut().unwrap().remove(field);
+            assert_eq!(field_of(b).as_deref(), Some(field));
+        }
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            ("name", json!("")),
+            ("name", json!("   ")),
+            ("name", json!("x".repeat(101))),
+            ("name", json!(5)),
+            ("url", json!("not a url")),
+            ("url", json!("http://example.com/")),
+            ("url", json!("https://10.0.0.1/")),
+            ("events", json!([])),
+            ("events", json!("lead.created")),
+            ("events", json!(["lead.exploded"])),
+            ("events", json!([1])),
+            ("retryAttempts", json!(11)),
+            ("retryAttempts", json!(-1)),
+            ("retryAttempts", json!(1.5)),
+            ("retryAttempts", json!("3")),
+            ("retryDelaySeconds", json!(0)),
+            ("retryDelaySeconds", json!(86_401)),
+            ("secret", json!("short")),
+            ("secret", json!("x".repeat(129))),
+            ("isActive", json!("yes")),
+            ("description", json!(["x"])),
+        ];
+        for (field, value) in cases {
+            assert_eq!(field_of(with(field, value.clone())).as_deref(), Some(field), "{field} = {value}");
+        }
+        assert_eq!(field_of(with("surprise", json!(1))).as_deref(), Some("surprise"));
+    }
+
+    #[test]
+    fn header_rules() {
+        let ok = with("headers", json!({"Authorization": "Bearer abc", "X-Tenant": "t1"}));
+        assert_eq!(create(ok).unwrap().headers.len(), 2);
+        let too_many: Map<String, Value> = (0..21).map(|i| (format!("x-h{i}"), json!("v"))).collect();
+        for headers in [
+            Value::Object(too_many),
+            json!({"bad name": "v"}),
+            json!({"": "v"}),
+            json!({"x-a": 1}),
+            json!({"x-a": "line\nbreak"}),
+            json!({"x-a": "v".repeat(1025)}),
+            json!({"Content-Type": "text/plain"}),
+            json!({"host": "evil"}),
+            json!({"User-Agent": "x"}),
+            json!({"webhook-id": "x"}),
+            json!({"X-Webhook-Signature": "x"}),
+            json!({"content-length": "1"}),
+            json!({"X-A": "1", "x-a": "2"}),
+            json!(["x"]),
+        ] {
+            let field = field_of(with("headers", headers.clone())).unwrap_or_default();
+            assert!(field.starts_with("headers"), "{headers} gave {field}");
+        }
+    }
+
+    #[test]
+    fn patches_take_subsets_but_never_the_secret() {
+        let p = parse_patch(&json!({"name": "New", "active": false}), false).unwrap();
+        assert_eq!(p.name.as_deref(), Some("New"));
+        assert_eq!(p.is_active, Some(false));
+        assert!(p.url.is_none());
+        let e = parse_patch(&json!({"secret": "x".repeat(20)}), false).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("secret"));
+        assert_eq!(parse_patch(&json!({"description": null}), false).unwrap().description, Some(None));
+        assert!(parse_patch(&json!([1]), false).is_err());
+    }
+
+    #[test]
+    fn duplicate_event_patterns_collapse() {
+        let w = create(with("events", json!(["lead.*", "lead.*", "*"]))).unwrap();
+        assert_eq!(w.events, vec!["lead.*", "*"]);
+    }
+}

@@ -1,0 +1,33 @@
+//! Every SQL statement (D1) and KV access, in one place, always parameterised and always scoped to an
+//! organization where the data belongs to one.
+
+pub mod webhooks;
+
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, Env};
+
+use crate::error::ApiError;
+
+pub fn db(env: &Env) -> Result<D1Database, ApiError> {
+    env.d1("DB").map_err(ApiError::internal)
+}
+
+pub(crate) fn text(s: &str) -> JsValue {
+    JsValue::from_str(s)
+}
+
+pub(crate) fn opt_text(s: Option<&str>) -> JsValue {
+    s.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+pub(crate) fn int(n: i64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+pub(crate) fn opt_int(n: Option<i64>) -> JsValue {
+    n.map_or(JsValue::NULL, int)
+}
+
+pub(crate) fn flag(b: bool) -> JsValue {
+    int(i64::from(b))
+}

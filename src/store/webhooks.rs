@@ -1,0 +1,203 @@
+//! The `webhooks` table.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use worker::D1Database;
+
+use super::{flag, int, opt_int, opt_text, text};
+use crate::domain::time::iso8601;
+use crate::domain::webhook::{NewWebhook, Webhook, WebhookFields};
+use crate::error::ApiError;
+
+/// A row as D1 returns it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookRow {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub url: String,
+    pub events: String,
+    pub headers: String,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<i64>,
+    pub is_active: i64,
+    pub retry_attempts: i64,
+    pub retry_delay_seconds: i64,
+    pub consecutive_failures: i64,
+    pub disabled_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl WebhookRow {
+    pub fn patterns(&self) -> Vec<String> {
+        serde_json::from_str(&self.events).unwrap_or_default()
+    }
+
+    pub fn custom_headers(&self) -> Map<String, Value> {
+        serde_json::from_str(&self.headers).unwrap_or_default()
+    }
+
+    /// The secrets that sign a delivery at `now`: the current one, and the previous one during its grace window.
+    pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let (Some(previous), Some(until)) = (self.previous_secret.as_deref(), self.previous_secret_expires_at) {
+            if now < until {
+                secrets.push(previous);
+            }
+        }
+        secrets
+    }
+
+    /// The API's view of the row, without secrets.
+    pub fn to_api(&self) -> Webhook {
+        Webhook {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            url: self.url.clone(),
+            events: self.patterns(),
+            headers: self.custom_headers(),
+            is_active: self.is_active != 0,
+            retry_attempts: u32::try_from(self.retry_attempts).unwrap_or(0),
+            retry_delay_seconds: u32::try_from(self.retry_delay_seconds).unwrap_or(1),
+            consecutive_failures: u32::try_from(self.consecutive_failures).unwrap_or(0),
+            disabled_reason: self.disabled_reason.clone(),
+            created_at: iso8601(self.created_at),
+            updated_at: iso8601(self.updated_at),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
+    previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
+    created_at, updated_at";
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".into())
+}
+
+/// Inserts a webhook unless the organization already holds `max` of them; returns whether it was inserted.
+/// The count and the insert are one statement, so concurrent creates cannot overshoot the limit.
+pub async fn insert(db: &D1Database, org: &str, id: &str, new: &NewWebhook, secret: &str, now: i64, max: u32) -> Result<bool, ApiError> {
+    let result = db
+        .prepare(
+            "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
+             retry_attempts, retry_delay_seconds, consecutive_failures, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12 \
+             WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13",
+        )
+        .bind(&[
+            text(id),
+            text(org),
+            text(&new.name),
+            opt_text(new.description.as_deref()),
+            text(&new.url),
+            text(&json(&new.events)),
+            text(&json(&new.headers)),
+            text(secret),
+            flag(new.is_active),
+            int(new.retry_attempts.into()),
+            int(new.retry_delay_seconds.into()),
+            int(now),
+            int(max.into()),
+        ])?
+        .run()
+        .await?;
+    let changes = result.meta()?.and_then(|m| m.changes).unwrap_or(0);
+    Ok(changes > 0)
+}
+
+/// The organization's webhooks, newest first, optionally only active or inactive ones.
+pub async fn list(db: &D1Database, org: &str, active: Option<bool>) -> Result<Vec<WebhookRow>, ApiError> {
+    let statement = match active {
+        None => db
+            .prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC"))
+            .bind(&[text(org)])?,
+        Some(active) => db
+            .prepare(format!(
+                "SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND is_active = ?2 ORDER BY created_at DESC, id DESC"
+            ))
+            .bind(&[text(org), flag(active)])?,
+    };
+    Ok(statement.all().await?.results()?)
+}
+
+/// One webhook of the organization; another organization's id is as absent as an unknown one.
+pub async fn get(db: &D1Database, org: &str, id: &str) -> Result<Option<WebhookRow>, ApiError> {
+    Ok(db
+        .prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND id = ?2"))
+        .bind(&[text(org), text(id)])?
+        .first(None)
+        .await?)
+}
+
+/// Applies a validated patch. Re-activating a webhook clears its failure count and disabled reason.
+pub async fn update(db: &D1Database, org: &str, id: &str, patch: &WebhookFields, now: i64) -> Result<bool, ApiError> {
+    let reactivate = patch.is_active == Some(true);
+    let result = db
+        .prepare(
+            "UPDATE webhooks SET \
+               name = COALESCE(?3, name), \
+               description = CASE WHEN ?4 THEN ?5 ELSE description END, \
+               url = COALESCE(?6, url), \
+               events = COALESCE(?7, events), \
+               headers = COALESCE(?8, headers), \
+               is_active = COALESCE(?9, is_active), \
+               retry_attempts = COALESCE(?10, retry_attempts), \
+               retry_delay_seconds = COALESCE(?11, retry_delay_seconds), \
+               consecutive_failures = CASE WHEN ?12 THEN 0 ELSE consecutive_failures END, \
+               disabled_reason = CASE WHEN ?12 THEN NULL ELSE disabled_reason END, \
+               updated_at = ?13 \
+             WHERE organization_id = ?1 AND id = ?2",
+        )
+        .bind(&[
+            text(org),
+            text(id),
+            opt_text(patch.name.as_deref()),
+            flag(patch.description.is_some()),
+            opt_text(patch.description.clone().flatten().as_deref()),
+            opt_text(patch.url.as_deref()),
+            opt_text(patch.events.as_ref().map(json).as_deref()),
+            opt_text(patch.headers.as_ref().map(json).as_deref()),
+            opt_int(patch.is_active.map(i64::from)),
+            opt_int(patch.retry_attempts.map(i64::from)),
+            opt_int(patch.retry_delay_seconds.map(i64::from)),
+            flag(reactivate),
+            int(now),
+        ])?
+        .run()
+        .await?;
+    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+}
+
+/// Deletes a webhook and stops its pending deliveries (they are marked failed, with the reason).
+pub async fn delete(db: &D1Database, org: &str, id: &str, now: i64) -> Result<bool, ApiError> {
+    let results = db
+        .batch(vec![
+            db.prepare(
+                "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', next_attempt_at = NULL, updated_at = ?3 \
+                 WHERE organization_id = ?1 AND webhook_id = ?2 AND status = 'pending'",
+            )
+            .bind(&[text(org), text(id), int(now)])?,
+            db.prepare("DELETE FROM webhooks WHERE organization_id = ?1 AND id = ?2").bind(&[text(org), text(id)])?,
+        ])
+        .await?;
+    let deleted = results.get(1).and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
+    Ok(deleted > 0)
+}
+
+/// Replaces the secret; the old one keeps signing (as a second `v1` entry) until `previous_expires_at`.
+pub async fn rotate_secret(db: &D1Database, org: &str, id: &str, secret: &str, previous_expires_at: i64, now: i64) -> Result<bool, ApiError> {
+    let result = db
+        .prepare(
+            "UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = ?4, secret = ?3, updated_at = ?5 \
+             WHERE organization_id = ?1 AND id = ?2",
+        )
+        .bind(&[text(org), text(id), text(secret), int(previous_expires_at), int(now)])?
+        .run()
+        .await?;
+    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+}
