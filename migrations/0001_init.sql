@@ -32,6 +32,7 @@ CREATE TABLE events (
   data            TEXT NOT NULL,   -- JSON
   changes         TEXT,            -- JSON, for *.updated events
   delivery_count  INTEGER NOT NULL DEFAULT 0,
+  ingest_token    TEXT NOT NULL,   -- random per ingest: only the call that inserted the event inserts its deliveries
   created_at      INTEGER NOT NULL,
   PRIMARY KEY (organization_id, id)
 );
@@ -68,3 +69,12 @@ CREATE TABLE attempts (
 );
 CREATE INDEX attempts_by_delivery ON attempts (delivery_id, attempt);
 CREATE INDEX attempts_by_age ON attempts (created_at);
+
+-- Events from the events queue that could not be ingested, with the reason (they are also dead-lettered).
+CREATE TABLE dead_letters (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  queue      TEXT NOT NULL,
+  body       TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);

@@ -4,12 +4,14 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod platform;
 pub mod store;
 
-use worker::{event, Context, Env, Request, Response, Result};
+use serde_json::Value;
+use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};
 
 /// The crate version, reported by `/health` and in the `User-Agent` of deliveries.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -17,4 +19,20 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     Ok(api::handle(req, env).await)
+}
+
+/// Both queues land here; the queue's name says which consumer takes the batch.
+#[event(queue)]
+async fn queue(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<()> {
+    if batch.queue().ends_with("events") {
+        delivery::consume_events(batch, &env).await;
+    } else {
+        delivery::consume_deliveries(batch, &env).await;
+    }
+    Ok(())
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    delivery::sweep(&env).await;
 }

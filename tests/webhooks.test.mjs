@@ -303,7 +303,7 @@ test("every documented path and method is routed", async () => {
   const o = org();
   for (const [path, methods] of Object.entries(spec.doc.paths)) {
     for (const method of Object.keys(methods)) {
-      const concrete = path.replace("{id}", "wh_routecheck");
+      const concrete = path.replace("{id}", "wh_routecheck").replace("{deliveryId}", "dlv_routecheck");
       const res = await worker.api(concrete, { method: method.toUpperCase(), headers: { ...o.as(), "content-type": "application/json" }, body: ["post", "patch"].includes(method) ? "{}" : undefined });
       const body = res.status === 204 ? null : await res.json();
       assert.notEqual(res.status, 405, `${method} ${path}`);

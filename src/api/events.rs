@@ -1,11 +1,13 @@
-//! The event catalogue (`GET /api/webhooks/events`).
+//! Events: the catalogue (`GET /api/webhooks/events`) and ingest (`POST /api/events`, `POST /api/events/batch`).
 
-use serde_json::json;
-use worker::Response;
+use serde_json::{json, Value};
+use worker::{Request, Response};
 
-use super::json;
+use super::{json, read_json, Ctx};
+use crate::delivery::fanout;
 use crate::domain::catalogue;
-use crate::error::ApiResult;
+use crate::domain::event::{self, Source};
+use crate::error::{ApiError, ApiResult};
 
 pub fn catalogue() -> ApiResult<Response> {
     let groups: Vec<_> = catalogue::grouped()
@@ -14,4 +16,47 @@ pub fn catalogue() -> ApiResult<Response> {
         .collect();
     let all: Vec<&str> = catalogue::EVENT_TYPES.iter().map(|t| t.name).collect();
     json(200, &json!({ "groups": groups, "types": all, "patterns": ["<type>", "<resource>.*", "*"] }))
+}
+
+/// Ingest bodies: an event's data may be large, up to 256 KiB.
+const MAX_EVENT_BYTES: usize = 256 * 1024;
+/// A batch carries at most this many events.
+pub const MAX_BATCH: usize = 100;
+
+/// `POST /api/events`: 202 with `{ id, deliveries }`; a repeat of the same id answers 200 with `duplicate: true`.
+pub async fn ingest(ctx: &Ctx, req: Request) -> ApiResult<Response> {
+    ctx.caller.require_publisher()?;
+    let key = req.headers().get("idempotency-key").ok().flatten();
+    let body = read_json(req, MAX_EVENT_BYTES).await?;
+    let incoming = event::parse(&body, Source::Api, key.as_deref())?;
+    let ingested = fanout::ingest(&ctx.env, &ctx.caller.org, &incoming, ctx.now).await?;
+    json(if ingested.duplicate { 200 } else { 202 }, &ingested)
+}
+
+/// `POST /api/events/batch`: `{ "events": [...] }`, each validated and answered on its own.
+pub async fn ingest_batch(ctx: &Ctx, req: Request) -> ApiResult<Response> {
+    ctx.caller.require_publisher()?;
+    let body = read_json(req, MAX_BATCH * 8 * 1024 + MAX_EVENT_BYTES).await?;
+    let Some(items) = body.get("events").and_then(Value::as_array) else {
+        return Err(ApiError::invalid("events", "the body must be { \"events\": [ … ] }"));
+    };
+    if body.as_object().is_some_and(|o| o.len() != 1) {
+        return Err(ApiError::invalid("events", "the body must hold only \"events\""));
+    }
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ApiError::invalid("events", format!("a batch holds 1 to {MAX_BATCH} events")));
+    }
+    let mut results = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let outcome = match event::parse(item, Source::Api, None) {
+            Ok(incoming) => fanout::ingest(&ctx.env, &ctx.caller.org, &incoming, ctx.now).await,
+            Err(e) => Err(e),
+        };
+        results.push(match outcome {
+            Ok(i) => json!({ "index": index, "status": if i.duplicate { 200 } else { 202 }, "id": i.id, "deliveries": i.deliveries, "duplicate": i.duplicate }),
+            Err(e) => json!({ "index": index, "status": e.status, "error": serde_json::from_str::<Value>(&e.body()).ok().and_then(|v| v.get("error").cloned()) }),
+        });
+    }
+    let accepted = results.iter().filter(|r| r["status"] == 202 || r["status"] == 200).count();
+    json(200, &json!({ "accepted": accepted, "rejected": results.len() - accepted, "results": results }))
 }

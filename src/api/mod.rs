@@ -1,9 +1,11 @@
 //! The HTTP surface: matches a request against the routing table, authenticates `/api/*` callers and hands the
 //! request to its resource's handler. Every failure becomes the JSON error shape; nothing here panics.
 
+pub mod deliveries;
 pub mod docs;
 pub mod events;
 pub mod health;
+pub mod stats;
 pub mod webhooks;
 
 use serde::Serialize;
@@ -57,6 +59,7 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
     let caller = authenticate(authorization.as_deref(), &config.jwt_secret, now / 1000)?;
     let ctx = Ctx { env, config, caller, now };
     let id = params.first().map(String::as_str).unwrap_or_default();
+    let second = params.get(1).map(String::as_str).unwrap_or_default();
     match endpoint {
         Endpoint::Health | Endpoint::OpenApi => Err(ApiError::not_found("unreachable")),
         Endpoint::EventCatalogue => events::catalogue(),
@@ -67,6 +70,13 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         Endpoint::DeleteWebhook => webhooks::delete(&ctx, id).await,
         Endpoint::GetSecret => webhooks::secret(&ctx, id).await,
         Endpoint::RegenerateSecret => webhooks::regenerate_secret(&ctx, id).await,
+        Endpoint::Stats => stats::get(&ctx).await,
+        Endpoint::IngestEvent => events::ingest(&ctx, req).await,
+        Endpoint::IngestBatch => events::ingest_batch(&ctx, req).await,
+        Endpoint::TestSend => deliveries::test(&ctx, id, req).await,
+        Endpoint::ListDeliveries => deliveries::list(&ctx, id, &req).await,
+        Endpoint::GetDelivery => deliveries::get(&ctx, id, second).await,
+        Endpoint::RetryDelivery => deliveries::retry(&ctx, id, second).await,
     }
 }
 

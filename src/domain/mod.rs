@@ -1,7 +1,10 @@
 //! Pure logic, free of platform calls, so plain `cargo test` covers it.
 
 pub mod catalogue;
+pub mod event;
 pub mod ids;
+pub mod payload;
+pub mod retry;
 pub mod routes;
 pub mod time;
 pub mod url_guard;

@@ -14,6 +14,13 @@ pub enum Endpoint {
     DeleteWebhook,
     GetSecret,
     RegenerateSecret,
+    Stats,
+    IngestEvent,
+    IngestBatch,
+    TestSend,
+    ListDeliveries,
+    GetDelivery,
+    RetryDelivery,
 }
 
 /// One routed method and path. `{name}` segments capture one path segment.
@@ -29,6 +36,9 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/health", endpoint: Endpoint::Health },
     Route { method: "GET", path: "/api/openapi.json", endpoint: Endpoint::OpenApi },
     Route { method: "GET", path: "/api/webhooks/events", endpoint: Endpoint::EventCatalogue },
+    Route { method: "GET", path: "/api/webhooks/stats", endpoint: Endpoint::Stats },
+    Route { method: "POST", path: "/api/events", endpoint: Endpoint::IngestEvent },
+    Route { method: "POST", path: "/api/events/batch", endpoint: Endpoint::IngestBatch },
     Route { method: "GET", path: "/api/webhooks", endpoint: Endpoint::ListWebhooks },
     Route { method: "POST", path: "/api/webhooks", endpoint: Endpoint::CreateWebhook },
     Route { method: "GET", path: "/api/webhooks/{id}", endpoint: Endpoint::GetWebhook },
@@ -36,6 +46,10 @@ pub const ROUTES: &[Route] = &[
     Route { method: "DELETE", path: "/api/webhooks/{id}", endpoint: Endpoint::DeleteWebhook },
     Route { method: "GET", path: "/api/webhooks/{id}/secret", endpoint: Endpoint::GetSecret },
     Route { method: "POST", path: "/api/webhooks/{id}/regenerate-secret", endpoint: Endpoint::RegenerateSecret },
+    Route { method: "POST", path: "/api/webhooks/{id}/test", endpoint: Endpoint::TestSend },
+    Route { method: "GET", path: "/api/webhooks/{id}/deliveries", endpoint: Endpoint::ListDeliveries },
+    Route { method: "GET", path: "/api/webhooks/{id}/deliveries/{deliveryId}", endpoint: Endpoint::GetDelivery },
+    Route { method: "POST", path: "/api/webhooks/{id}/deliveries/{deliveryId}/retry", endpoint: Endpoint::RetryDelivery },
     // The seed-000 paths.
     Route { method: "GET", path: "/api/webhooks-management", endpoint: Endpoint::ListWebhooks },
     Route { method: "POST", path: "/api/webhooks-management", endpoint: Endpoint::CreateWebhook },

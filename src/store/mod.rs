@@ -1,6 +1,8 @@
 //! Every SQL statement (D1) and KV access, in one place, always parameterised and always scoped to an
 //! organization where the data belongs to one.
 
+pub mod deliveries;
+pub mod events;
 pub mod webhooks;
 
 use worker::wasm_bindgen::JsValue;

@@ -1,0 +1,203 @@
+//! The delivery log of a webhook, one delivery with its attempts, manual retries, and test sends.
+
+use serde_json::{json, Value};
+use worker::{Request, Response};
+
+use super::webhooks::load;
+use super::{json, query_param, read_json, Ctx};
+use crate::delivery;
+use crate::domain::catalogue::{is_known_type, EVENT_TYPES};
+use crate::domain::ids::{DeliveryId, EventId};
+use crate::domain::payload::{self, sample_changes, sample_data, DeliveryBody};
+use crate::domain::time::iso8601;
+use crate::error::{ApiError, ApiResult};
+use crate::platform::random;
+use crate::store::deliveries::{self, AttemptRow, DeliveryRow, LogQuery};
+use crate::store::{self};
+
+fn summary(d: &DeliveryRow) -> Value {
+    json!({
+        "id": d.id,
+        "webhookId": d.webhook_id,
+        "eventId": d.event_id,
+        "eventType": d.event_type,
+        "status": d.status,
+        "success": d.status == "succeeded",
+        "attempts": d.attempts,
+        "lastStatusCode": d.last_status_code,
+        "lastError": d.last_error,
+        "nextAttemptAt": d.next_attempt_at.filter(|_| d.status == "pending").map(iso8601),
+        "test": d.is_test != 0,
+        "createdAt": iso8601(d.created_at),
+        "updatedAt": iso8601(d.updated_at),
+    })
+}
+
+fn attempt_json(a: &AttemptRow) -> Value {
+    json!({
+        "id": a.id,
+        "attempt": a.attempt,
+        "statusCode": a.status_code,
+        "durationMs": a.duration_ms,
+        "responseBody": a.response_body,
+        "error": a.error,
+        "createdAt": iso8601(a.created_at),
+    })
+}
+
+fn number_param(value: Option<String>, field: &str, min: u32, max: u32, default: u32) -> ApiResult<u32> {
+    match value.as_deref() {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an integer from {min} to {max}"))),
+    }
+}
+
+/// `GET /api/webhooks/{id}/deliveries?success=&event=&page=&limit=`
+pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
+    let webhook = load(ctx, id).await?;
+    let status = match query_param(req, "success")?.as_deref() {
+        None | Some("") => None,
+        Some("true") => Some("succeeded"),
+        Some("false") => Some("failed"),
+        Some(_) => return Err(ApiError::invalid("success", "success must be true or false")),
+    };
+    let status = match query_param(req, "status")?.as_deref() {
+        None | Some("") => status,
+        Some("pending") => Some("pending"),
+        Some("succeeded") => Some("succeeded"),
+        Some("failed") => Some("failed"),
+        Some(_) => return Err(ApiError::invalid("status", "status must be pending, succeeded or failed")),
+    };
+    let event = query_param(req, "event")?.filter(|e| !e.is_empty());
+    if let Some(e) = &event {
+        if !is_known_type(e) {
+            return Err(ApiError::invalid("event", format!("unknown event type {e:?}")));
+        }
+    }
+    let page = number_param(query_param(req, "page")?, "page", 1, 1_000_000, 1)?;
+    let limit = number_param(query_param(req, "limit")?, "limit", 1, 100, 20)?;
+    let query = LogQuery {
+        org: &ctx.caller.org,
+        webhook_id: &webhook.id,
+        status,
+        event_type: event.as_deref(),
+        limit,
+        offset: (page - 1).saturating_mul(limit),
+    };
+    let (rows, total) = deliveries::list(&store::db(&ctx.env)?, &query).await?;
+    let data: Vec<Value> = rows.iter().map(summary).collect();
+    json(200, &json!({ "data": data, "page": page, "limit": limit, "total": total }))
+}
+
+async fn load_delivery(ctx: &Ctx, webhook_id: &str, delivery_id: &str) -> ApiResult<DeliveryRow> {
+    let not_found = || ApiError::not_found("no delivery with this id");
+    let delivery_id = DeliveryId::parse(delivery_id).ok_or_else(not_found)?;
+    deliveries::get_scoped(&store::db(&ctx.env)?, &ctx.caller.org, webhook_id, delivery_id.as_str()).await?.ok_or_else(not_found)
+}
+
+/// `GET /api/webhooks/{id}/deliveries/{deliveryId}`: the payload and every attempt.
+pub async fn get(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response> {
+    let webhook = load(ctx, id).await?;
+    let d = load_delivery(ctx, &webhook.id, delivery_id).await?;
+    let attempts = deliveries::attempts(&store::db(&ctx.env)?, &d.id).await?;
+    let mut out = summary(&d);
+    out["payload"] = serde_json::from_str(&d.body).unwrap_or(Value::String(d.body.clone()));
+    out["attempts"] = Value::Array(attempts.iter().map(attempt_json).collect());
+    json(200, &out)
+}
+
+fn attempt_result(attempted: &delivery::Attempted) -> Value {
+    let r = &attempted.result;
+    json!({
+        "success": r.succeeded(),
+        "statusCode": r.status_code,
+        "durationMs": r.duration_ms,
+        "responseBody": r.response_body,
+        "error": r.error,
+    })
+}
+
+/// `POST /api/webhooks/{id}/deliveries/{deliveryId}/retry`: one attempt now, also for failed deliveries.
+pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response> {
+    ctx.caller.require_admin()?;
+    let webhook = load(ctx, id).await?;
+    let d = load_delivery(ctx, &webhook.id, delivery_id).await?;
+    let db = store::db(&ctx.env)?;
+    deliveries::make_due(&db, &ctx.caller.org, &d.id, ctx.now).await?;
+    let lease = ctx.now + i64::from(ctx.config.delivery_timeout_seconds) * 1000 + 30_000;
+    let Some(claimed) = deliveries::claim(&db, &d.id, ctx.now, lease).await? else {
+        return Err(ApiError::new(409, "attempt_in_progress", "another attempt of this delivery is in progress"));
+    };
+    let attempted = delivery::attempt(&ctx.env, &ctx.config, &claimed, &webhook).await?;
+    if attempted.retry_in.is_some() {
+        // The next scheduled attempt rides on a fresh queue message, which waits until it is due.
+        let _ = delivery::fanout::enqueue(&ctx.env, &[claimed.id.clone()]).await;
+    }
+    let mut out = attempt_result(&attempted);
+    out["deliveryId"] = Value::String(claimed.id.clone());
+    out["status"] = Value::String(attempted.status.into());
+    json(200, &out)
+}
+
+/// `POST /api/webhooks/{id}/test` `{ "eventType"? }`: a realistic sample with `"test": true`, sent now and logged.
+pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
+    ctx.caller.require_admin()?;
+    let webhook = load(ctx, id).await?;
+    let body = read_json(req, 4096).await.or_else(|e| if e.code == "invalid_json" { Ok(json!({})) } else { Err(e) })?;
+    let Value::Object(map) = &body else {
+        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
+    };
+    if let Some(other) = map.keys().find(|k| *k != "eventType") {
+        return Err(ApiError::new(400, "unknown_field", format!("unknown field {other:?}")).with_field(other.as_str()));
+    }
+    let event_type = match map.get("eventType") {
+        None | Some(Value::Null) => webhook
+            .patterns()
+            .into_iter()
+            .find(|p| is_known_type(p))
+            .unwrap_or_else(|| EVENT_TYPES[0].name.to_string()),
+        Some(Value::String(t)) if is_known_type(t) => t.clone(),
+        Some(_) => return Err(ApiError::invalid("eventType", "eventType must be a known event type")),
+    };
+    let delivery_id = DeliveryId::generate(&random()).to_string();
+    let event_id = format!("{}_test", EventId::generate(&random()));
+    let data = sample_data(&event_type).to_string();
+    let changes = sample_changes(&event_type).map(|c| c.to_string());
+    let timestamp = iso8601(ctx.now);
+    let body = payload::build(&DeliveryBody {
+        event_id: &event_id,
+        event_type: &event_type,
+        timestamp: &timestamp,
+        organization_id: &ctx.caller.org,
+        delivery_id: &delivery_id,
+        data: &data,
+        changes: changes.as_deref(),
+        test: true,
+    })
+    .map_err(ApiError::internal)?;
+    let row = DeliveryRow {
+        id: delivery_id,
+        organization_id: ctx.caller.org.clone(),
+        webhook_id: webhook.id.clone(),
+        event_id,
+        event_type,
+        body,
+        status: "pending".into(),
+        attempts: 1,
+        last_status_code: None,
+        last_error: None,
+        next_attempt_at: Some(ctx.now + i64::from(ctx.config.delivery_timeout_seconds) * 1000 + 30_000),
+        is_test: 1,
+        created_at: ctx.now,
+        updated_at: ctx.now,
+    };
+    deliveries::insert_claimed(&store::db(&ctx.env)?, &row).await?;
+    let attempted = delivery::attempt(&ctx.env, &ctx.config, &row, &webhook).await?;
+    let mut out = attempt_result(&attempted);
+    out["deliveryId"] = Value::String(row.id);
+    json(200, &out)
+}
