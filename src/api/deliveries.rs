@@ -5,7 +5,8 @@ use worker::{Request, Response};
 
 use super::webhooks::load;
 use super::{json, query_param, read_json, Ctx};
-use crate::delivery;
+use crate::delivery::attempt::{attempt_one, Attempted};
+use crate::delivery::fanout;
 use crate::domain::catalogue::{is_known_type, EVENT_TYPES};
 use crate::domain::ids::{DeliveryId, EventId};
 use crate::domain::payload::{self, sample_changes, sample_data, DeliveryBody};
@@ -110,14 +111,14 @@ pub async fn get(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response> 
     json(200, &out)
 }
 
-fn attempt_result(attempted: &delivery::Attempted) -> Value {
+fn attempt_result(attempted: &Attempted) -> Value {
     let r = &attempted.result;
     json!({
         "success": r.succeeded(),
         "statusCode": r.status_code,
         "durationMs": r.duration_ms,
         "responseBody": r.response_body,
-        "error": r.error,
+        "error": attempted.outcome.error,
     })
 }
 
@@ -132,14 +133,15 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
     let Some(claimed) = deliveries::claim(&db, &d.id, ctx.now, lease).await? else {
         return Err(ApiError::new(409, "attempt_in_progress", "another attempt of this delivery is in progress"));
     };
-    let attempted = delivery::attempt(&ctx.env, &ctx.config, &claimed, &webhook).await?;
-    if attempted.retry_in.is_some() {
+    let delivery_id = claimed.id.clone();
+    let attempted = attempt_one(&ctx.env, &ctx.config, claimed, webhook).await?;
+    if attempted.outcome.retry_in.is_some() {
         // The next scheduled attempt rides on a fresh queue message, which waits until it is due.
-        let _ = delivery::fanout::enqueue(&ctx.env, &[claimed.id.clone()]).await;
+        let _ = fanout::enqueue(&ctx.env, &[delivery_id.clone()]).await;
     }
     let mut out = attempt_result(&attempted);
-    out["deliveryId"] = Value::String(claimed.id.clone());
-    out["status"] = Value::String(attempted.status.into());
+    out["deliveryId"] = Value::String(delivery_id);
+    out["status"] = Value::String(attempted.outcome.status.into());
     json(200, &out)
 }
 
@@ -196,8 +198,9 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         updated_at: ctx.now,
     };
     deliveries::insert_claimed(&store::db(&ctx.env)?, &row).await?;
-    let attempted = delivery::attempt(&ctx.env, &ctx.config, &row, &webhook).await?;
+    let delivery_id = row.id.clone();
+    let attempted = attempt_one(&ctx.env, &ctx.config, row, webhook).await?;
     let mut out = attempt_result(&attempted);
-    out["deliveryId"] = Value::String(row.id);
+    out["deliveryId"] = Value::String(delivery_id);
     json(200, &out)
 }

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use worker::D1Database;
 
-use super::{flag, int, opt_int, opt_text, text};
+use super::{changed, flag, int, opt_int, opt_text, placeholders, text, IDS_PER_STATEMENT};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -55,14 +55,41 @@ pub async fn get_scoped(db: &D1Database, org: &str, webhook_id: &str, id: &str) 
 /// Takes the right to make the next attempt: counts it and leases the delivery until `lease_until`, only if it is
 /// pending and due. At most one attempt per due time, however many queue messages or sweeps arrive for it.
 pub async fn claim(db: &D1Database, id: &str, now: i64, lease_until: i64) -> Result<Option<DeliveryRow>, ApiError> {
-    Ok(db
-        .prepare(format!(
-            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?3, updated_at = ?2 \
-             WHERE id = ?1 AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?2) RETURNING {COLUMNS}"
-        ))
-        .bind(&[text(id), int(now), int(lease_until)])?
-        .first(None)
-        .await?)
+    Ok(claim_many(db, &[id], now, lease_until).await?.pop().flatten())
+}
+
+/// [`claim`] for every id of a queue batch, in one round trip; the answers come back in order.
+pub async fn claim_many(db: &D1Database, ids: &[&str], now: i64, lease_until: i64) -> Result<Vec<Option<DeliveryRow>>, ApiError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut statements = Vec::with_capacity(ids.len());
+    for id in ids {
+        statements.push(
+            db.prepare(format!(
+                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?3, updated_at = ?2 \
+                 WHERE id = ?1 AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?2) RETURNING {COLUMNS}"
+            ))
+            .bind(&[text(id), int(now), int(lease_until)])?,
+        );
+    }
+    let results = db.batch(statements).await?;
+    let mut claimed = Vec::with_capacity(ids.len());
+    for result in &results {
+        claimed.push(result.results::<DeliveryRow>()?.into_iter().next());
+    }
+    Ok(claimed)
+}
+
+/// Deliveries by id (for messages that found nothing to claim).
+pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<DeliveryRow>, ApiError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let binds: Vec<_> = chunk.iter().map(|id| text(id)).collect();
+        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE id IN ({})", placeholders(1, chunk.len()));
+        rows.extend(db.prepare(sql).bind(&binds)?.all().await?.results::<DeliveryRow>()?);
+    }
+    Ok(rows)
 }
 
 /// Makes a delivery due now (manual retry), whatever its state.
@@ -121,17 +148,17 @@ pub enum Counter {
     Increment,
 }
 
-/// Writes the attempt, the delivery's new state and the webhook's failure count in one transaction; returns the
-/// webhook's failure count afterwards.
-pub async fn record_attempt(db: &D1Database, r: &AttemptRecord<'_>) -> Result<i64, ApiError> {
-    let d = r.delivery;
-    let counter_sql = match r.webhook_counter {
-        Counter::Keep => "consecutive_failures",
-        Counter::Reset => "0",
-        Counter::Increment => "consecutive_failures + 1",
-    };
-    let results = db
-        .batch(vec![
+/// Writes attempts, their deliveries' new states and their webhooks' failure counts in one transaction. For each
+/// record whose counter changed, the webhook's count afterwards comes back (in order; `None` where it did not).
+pub async fn record_attempts(db: &D1Database, records: &[AttemptRecord<'_>]) -> Result<Vec<Option<i64>>, ApiError> {
+    if records.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut statements = Vec::with_capacity(records.len() * 3);
+    let mut counter_at = Vec::with_capacity(records.len());
+    for r in records {
+        let d = r.delivery;
+        statements.push(
             db.prepare(
                 "INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, response_body, error, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -146,24 +173,44 @@ pub async fn record_attempt(db: &D1Database, r: &AttemptRecord<'_>) -> Result<i6
                 opt_text(r.error),
                 int(r.now),
             ])?,
+        );
+        statements.push(
             db.prepare(
                 "UPDATE deliveries SET status = ?2, last_status_code = ?3, last_error = ?4, next_attempt_at = ?5, updated_at = ?6 \
                  WHERE id = ?1",
             )
             .bind(&[text(&d.id), text(r.new_status), opt_int(r.status_code.map(i64::from)), opt_text(r.error), opt_int(r.next_attempt_at), int(r.now)])?,
+        );
+        let counter_sql = match r.webhook_counter {
+            Counter::Keep => {
+                counter_at.push(None);
+                continue;
+            }
+            Counter::Reset => "0",
+            Counter::Increment => "consecutive_failures + 1",
+        };
+        counter_at.push(Some(statements.len()));
+        statements.push(
             db.prepare(format!(
                 "UPDATE webhooks SET consecutive_failures = {counter_sql} WHERE organization_id = ?1 AND id = ?2 \
                  RETURNING consecutive_failures"
             ))
             .bind(&[text(&d.organization_id), text(&d.webhook_id)])?,
-        ])
-        .await?;
+        );
+    }
+    let results = db.batch(statements).await?;
     #[derive(Deserialize)]
     struct Count {
         consecutive_failures: i64,
     }
-    let count = results.get(2).and_then(|r| r.results::<Count>().ok()).and_then(|rows| rows.first().map(|c| c.consecutive_failures));
-    Ok(count.unwrap_or(0))
+    Ok(counter_at
+        .into_iter()
+        .map(|at| {
+            at.and_then(|i| results.get(i))
+                .and_then(|r| r.results::<Count>().ok())
+                .and_then(|rows| rows.first().map(|c| c.consecutive_failures))
+        })
+        .collect())
 }
 
 /// Disables a webhook that reached the failure threshold; `true` only for the call that disabled it.
@@ -173,7 +220,7 @@ pub async fn disable_webhook(db: &D1Database, org: &str, webhook_id: &str, reaso
         .bind(&[text(org), text(webhook_id), text(reason), int(now)])?
         .run()
         .await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    Ok(changed(Some(&result)))
 }
 
 /// Marks a delivery failed without an attempt (its webhook is gone or disabled).

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use worker::{D1Database, Env};
 
-use super::{int, opt_text, text};
+use super::{changed, int, opt_text, text};
 use crate::error::ApiError;
 
 /// One delivery to create with its event.
@@ -64,8 +64,7 @@ pub async fn insert_with_deliveries(db: &D1Database, event: &NewEvent<'_>, token
         );
     }
     let results = db.batch(statements).await?;
-    let inserted = results.first().and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
-    Ok(inserted > 0)
+    Ok(changed(results.first()))
 }
 
 /// The first ingest's answer for an existing event.

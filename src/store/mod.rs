@@ -6,7 +6,7 @@ pub mod events;
 pub mod webhooks;
 
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Env};
+use worker::{D1Database, D1Result, Env};
 
 use crate::error::ApiError;
 
@@ -33,3 +33,16 @@ pub(crate) fn opt_int(n: Option<i64>) -> JsValue {
 pub(crate) fn flag(b: bool) -> JsValue {
     int(i64::from(b))
 }
+
+/// Whether a write statement changed any row (a missing result or meta counts as no change).
+pub(crate) fn changed(result: Option<&D1Result>) -> bool {
+    result.and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0) > 0
+}
+
+/// `?{first}, ?{first+1}, …` for an `IN (…)` list of `count` parameters.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
+}
+
+/// D1 binds at most 100 parameters per statement; id lists are read in chunks below that.
+pub(crate) const IDS_PER_STATEMENT: usize = 90;

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use worker::D1Database;
 
-use super::{flag, int, opt_int, opt_text, text};
+use super::{changed, flag, int, opt_int, opt_text, placeholders, text, IDS_PER_STATEMENT};
 use crate::domain::time::iso8601;
 use crate::domain::webhook::{NewWebhook, Webhook, WebhookFields};
 use crate::error::ApiError;
@@ -106,8 +106,7 @@ pub async fn insert(db: &D1Database, org: &str, id: &str, new: &NewWebhook, secr
         ])?
         .run()
         .await?;
-    let changes = result.meta()?.and_then(|m| m.changes).unwrap_or(0);
-    Ok(changes > 0)
+    Ok(changed(Some(&result)))
 }
 
 /// The organization's webhooks, newest first, optionally only active or inactive ones.
@@ -132,6 +131,17 @@ pub async fn get(db: &D1Database, org: &str, id: &str) -> Result<Option<WebhookR
         .bind(&[text(org), text(id)])?
         .first(None)
         .await?)
+}
+
+/// Webhooks by id, whatever their organization: the delivery consumer checks each against its delivery's.
+pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<WebhookRow>, ApiError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let binds: Vec<_> = chunk.iter().map(|id| text(id)).collect();
+        let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE id IN ({})", placeholders(1, chunk.len()));
+        rows.extend(db.prepare(sql).bind(&binds)?.all().await?.results::<WebhookRow>()?);
+    }
+    Ok(rows)
 }
 
 /// Applies a validated patch. Re-activating a webhook clears its failure count and disabled reason.
@@ -170,7 +180,7 @@ pub async fn update(db: &D1Database, org: &str, id: &str, patch: &WebhookFields,
         ])?
         .run()
         .await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    Ok(changed(Some(&result)))
 }
 
 /// Deletes a webhook and stops its pending deliveries (they are marked failed, with the reason).
@@ -185,8 +195,7 @@ pub async fn delete(db: &D1Database, org: &str, id: &str, now: i64) -> Result<bo
             db.prepare("DELETE FROM webhooks WHERE organization_id = ?1 AND id = ?2").bind(&[text(org), text(id)])?,
         ])
         .await?;
-    let deleted = results.get(1).and_then(|r| r.meta().ok().flatten()).and_then(|m| m.changes).unwrap_or(0);
-    Ok(deleted > 0)
+    Ok(changed(results.get(1)))
 }
 
 /// Replaces the secret; the old one keeps signing (as a second `v1` entry) until `previous_expires_at`.
@@ -199,5 +208,5 @@ pub async fn rotate_secret(db: &D1Database, org: &str, id: &str, secret: &str, p
         .bind(&[text(org), text(id), text(secret), int(previous_expires_at), int(now)])?
         .run()
         .await?;
-    Ok(result.meta()?.and_then(|m| m.changes).unwrap_or(0) > 0)
+    Ok(changed(Some(&result)))
 }

@@ -1,0 +1,243 @@
+//! Delivery attempts: the signed headers, the decision that follows an answer (pure, host-tested), and sending a
+//! set of claimed deliveries concurrently with all their results recorded in one D1 transaction.
+
+use futures_util::future::join_all;
+use serde_json::{Map, Value};
+use worker::Env;
+
+use super::fanout;
+use super::send::{self, SendResult};
+use crate::config::Config;
+use crate::domain::ids::AttemptId;
+use crate::domain::retry::next_retry;
+use crate::domain::time::iso8601;
+use crate::domain::url_guard::check_url;
+use crate::error::ApiError;
+use crate::platform::{now_ms, random};
+use crate::store::deliveries::{self, AttemptRecord, Counter, DeliveryRow};
+use crate::store::{self, webhooks::WebhookRow};
+use edgehook_verifier::scheme::{simple_signature, SigningKey};
+
+/// The headers of one attempt: Standard Webhooks (one `v1` entry per valid secret), the seed products'
+/// `X-Webhook-*` (simple scheme, current secret) and the webhook's custom headers.
+pub fn delivery_headers(delivery: &DeliveryRow, secrets: &[&str], custom: &Map<String, Value>, now_ms: i64) -> Vec<(String, String)> {
+    let timestamp = now_ms.div_euclid(1000);
+    let body = delivery.body.as_bytes();
+    let signatures: Vec<String> = secrets
+        .iter()
+        .filter_map(|s| SigningKey::from_secret(s).ok())
+        .map(|key| key.sign(&delivery.id, timestamp, body))
+        .collect();
+    let mut headers = vec![
+        ("Content-Type".to_string(), "application/json".to_string()),
+        ("User-Agent".to_string(), format!("edgehook/{}", crate::VERSION)),
+        ("webhook-id".to_string(), delivery.id.clone()),
+        ("webhook-timestamp".to_string(), timestamp.to_string()),
+        ("webhook-signature".to_string(), signatures.join(" ")),
+        ("X-Webhook-Id".to_string(), delivery.id.clone()),
+        ("X-Webhook-Event".to_string(), delivery.event_type.clone()),
+        ("X-Webhook-Timestamp".to_string(), iso8601(now_ms)),
+    ];
+    if let Some(current) = secrets.first().and_then(|s| simple_signature(s, body).ok()) {
+        headers.push(("X-Webhook-Signature".to_string(), current));
+    }
+    for (name, value) in custom {
+        if let Some(v) = value.as_str() {
+            headers.push((name.clone(), v.to_string()));
+        }
+    }
+    headers
+}
+
+/// What follows from one attempt's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// `succeeded`, `failed`, or `pending` with a retry in `retry_in` seconds.
+    pub status: &'static str,
+    pub retry_in: Option<u64>,
+    pub counter: Counter,
+    pub error: Option<String>,
+}
+
+/// What an attempt's facts mean for its delivery and webhook. Test sends and refused URLs are never retried and
+/// never count against the webhook; a receiver's `abort-message` ends the retries without counting either.
+pub fn decide(result: &SendResult, refused: bool, is_test: bool, attempts_made: u32, retry_attempts: u32, retry_delay_seconds: u32) -> Outcome {
+    if result.succeeded() {
+        let counter = if is_test { Counter::Keep } else { Counter::Reset };
+        return Outcome { status: "succeeded", retry_in: None, counter, error: None };
+    }
+    let error = result.error.clone().unwrap_or_else(|| "the attempt failed".into());
+    if result.abort {
+        let error = format!("{error}; receiver asked not to retry (webhook-delivery: abort-message)");
+        return Outcome { status: "failed", retry_in: None, counter: Counter::Keep, error: Some(error) };
+    }
+    if is_test || refused {
+        return Outcome { status: "failed", retry_in: None, counter: Counter::Keep, error: Some(error) };
+    }
+    match next_retry(attempts_made, retry_attempts, retry_delay_seconds) {
+        Some(seconds) => Outcome { status: "pending", retry_in: Some(seconds), counter: Counter::Keep, error: Some(error) },
+        None => Outcome { status: "failed", retry_in: None, counter: Counter::Increment, error: Some(error) },
+    }
+}
+
+/// What came of an attempt.
+pub struct Attempted {
+    pub result: SendResult,
+    pub outcome: Outcome,
+}
+
+/// Sends one claimed delivery (re-checking the URL guard first); never fails.
+async fn send_one(config: &Config, delivery: &DeliveryRow, webhook: &WebhookRow) -> (SendResult, bool) {
+    let now = now_ms();
+    match check_url(&webhook.url, config.allow_insecure) {
+        Err(refused) => (SendResult { error: Some(format!("url refused at send time: {}", refused.0)), ..SendResult::default() }, true),
+        Ok(_) => {
+            let headers = delivery_headers(delivery, &webhook.signing_secrets(now), &webhook.custom_headers(), now);
+            (send::post(&webhook.url, &headers, &delivery.body, config.delivery_timeout_seconds).await, false)
+        }
+    }
+}
+
+/// Sends claimed deliveries concurrently and records every result in one transaction: the attempts, the
+/// deliveries' new states and the webhooks' failure counts. A webhook reaching `AUTO_DISABLE_AFTER` is disabled and
+/// its organization told with a `webhook.disabled` event.
+pub async fn attempt_all(env: &Env, config: &Config, claimed: &[(DeliveryRow, WebhookRow)]) -> Result<Vec<Attempted>, ApiError> {
+    let sent = join_all(claimed.iter().map(|(d, w)| send_one(config, d, w))).await;
+    let finished = now_ms();
+    let mut attempted = Vec::with_capacity(claimed.len());
+    for ((delivery, webhook), (result, refused)) in claimed.iter().zip(sent) {
+        let outcome = decide(
+            &result,
+            refused,
+            delivery.is_test != 0,
+            u32::try_from(delivery.attempts).unwrap_or(u32::MAX),
+            u32::try_from(webhook.retry_attempts).unwrap_or(0),
+            u32::try_from(webhook.retry_delay_seconds).unwrap_or(60),
+        );
+        attempted.push(Attempted { result, outcome });
+    }
+    let ids: Vec<String> = claimed.iter().map(|_| AttemptId::generate(&random()).to_string()).collect();
+    let records: Vec<AttemptRecord<'_>> = claimed
+        .iter()
+        .zip(&attempted)
+        .zip(&ids)
+        .map(|(((delivery, webhook), a), id)| AttemptRecord {
+            attempt_id: id,
+            delivery,
+            status_code: a.result.status_code,
+            duration_ms: a.result.duration_ms,
+            response_body: a.result.response_body.as_deref(),
+            error: a.outcome.error.as_deref(),
+            new_status: a.outcome.status,
+            next_attempt_at: a.outcome.retry_in.map(|s| finished + (s as i64) * 1000),
+            // A reset of a count that is already zero is no change: skip the write.
+            webhook_counter: match a.outcome.counter {
+                Counter::Reset if webhook.consecutive_failures == 0 => Counter::Keep,
+                other => other,
+            },
+            now: finished,
+        })
+        .collect();
+    let db = store::db(env)?;
+    let counts = deliveries::record_attempts(&db, &records).await?;
+    for (((_, webhook), record), failures) in claimed.iter().zip(&records).zip(counts) {
+        let Some(failures) = failures else { continue };
+        if record.webhook_counter == Counter::Increment && failures >= i64::from(config.auto_disable_after) {
+            let reason = format!("disabled after {failures} consecutive failed deliveries");
+            if deliveries::disable_webhook(&db, &webhook.organization_id, &webhook.id, &reason, finished).await? {
+                fanout::webhook_disabled(env, webhook, &reason, finished).await?;
+            }
+        }
+    }
+    Ok(attempted)
+}
+
+/// One delivery, for the API's test sends and manual retries.
+pub async fn attempt_one(env: &Env, config: &Config, delivery: DeliveryRow, webhook: WebhookRow) -> Result<Attempted, ApiError> {
+    let mut all = attempt_all(env, config, &[(delivery, webhook)]).await?;
+    all.pop().ok_or_else(|| ApiError::internal("no attempt result"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use edgehook_verifier::scheme::verify_simple;
+
+    fn delivery() -> DeliveryRow {
+        DeliveryRow {
+            id: "dlv_1".into(),
+            organization_id: "org_a".into(),
+            webhook_id: "wh_1".into(),
+            event_id: "evt_1".into(),
+            event_type: "lead.created".into(),
+            body: r#"{"id":"evt_1"}"#.into(),
+            status: "pending".into(),
+            attempts: 1,
+            last_status_code: None,
+            last_error: None,
+            next_attempt_at: None,
+            is_test: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn headers_carry_one_signature_per_secret_and_both_schemes_verify() {
+        let d = delivery();
+        let now = 1_800_000_000_000;
+        let mut custom = Map::new();
+        custom.insert("X-Tenant".into(), Value::String("t1".into()));
+        let headers = delivery_headers(&d, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "old-secret-1234567890"], &custom, now);
+        let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(get("webhook-id"), "dlv_1");
+        assert_eq!(get("webhook-timestamp"), "1800000000");
+        assert_eq!(get("X-Webhook-Event"), "lead.created");
+        assert_eq!(get("X-Webhook-Timestamp"), "2027-01-15T08:00:00.000Z");
+        assert_eq!(get("X-Tenant"), "t1");
+        assert!(get("User-Agent").starts_with("edgehook/"));
+        let signature = get("webhook-signature");
+        assert_eq!(signature.split(' ').count(), 2);
+        for secret in ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "old-secret-1234567890"] {
+            let key = SigningKey::from_secret(secret).unwrap();
+            assert!(key.verify("dlv_1", "1800000000", &signature, d.body.as_bytes(), 1_800_000_000, 300).is_ok());
+        }
+        assert!(verify_simple("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", d.body.as_bytes(), &get("X-Webhook-Signature")));
+    }
+
+    fn answered(status: u16) -> SendResult {
+        let error = (!(200..300).contains(&status)).then(|| format!("receiver answered {status}"));
+        SendResult { status_code: Some(status), error, ..SendResult::default() }
+    }
+
+    #[test]
+    fn success_resets_the_count_failure_schedules_a_retry_and_exhaustion_counts() {
+        assert_eq!(decide(&answered(204), false, false, 1, 3, 60), Outcome { status: "succeeded", retry_in: None, counter: Counter::Reset, error: None });
+        let retry = decide(&answered(500), false, false, 2, 3, 60);
+        assert_eq!((retry.status, retry.retry_in, retry.counter), ("pending", Some(300), Counter::Keep));
+        let exhausted = decide(&answered(500), false, false, 4, 3, 60);
+        assert_eq!((exhausted.status, exhausted.retry_in, exhausted.counter), ("failed", None, Counter::Increment));
+        assert_eq!(exhausted.error.as_deref(), Some("receiver answered 500"));
+    }
+
+    #[test]
+    fn aborts_tests_and_refused_urls_end_without_counting() {
+        let mut abort = answered(410);
+        abort.abort = true;
+        let o = decide(&abort, false, false, 1, 5, 60);
+        assert_eq!((o.status, o.retry_in, o.counter), ("failed", None, Counter::Keep));
+        assert!(o.error.unwrap().contains("abort-message"));
+        let test = decide(&answered(500), false, true, 1, 5, 60);
+        assert_eq!((test.status, test.counter), ("failed", Counter::Keep));
+        assert_eq!(decide(&answered(200), false, true, 1, 5, 60).counter, Counter::Keep);
+        let refused = decide(&SendResult { error: Some("url refused".into()), ..SendResult::default() }, true, false, 1, 5, 60);
+        assert_eq!((refused.status, refused.counter), ("failed", Counter::Keep));
+    }
+
+    #[test]
+    fn redirects_and_timeouts_are_failures() {
+        assert_eq!(decide(&answered(302), false, false, 1, 0, 60).status, "failed");
+        let timeout = SendResult { error: Some("timed out after 10 s".into()), ..SendResult::default() };
+        assert_eq!(decide(&timeout, false, false, 1, 1, 60).retry_in, Some(60));
+    }
+}
