@@ -111,7 +111,7 @@ test-rust:
 test-verifier: verifier
 	node --test --test-reporter=spec 'verifier-wasm/tests/*.test.*'
 
-test-e2e: build
+test-e2e: build .dev.vars
 	node --test --test-reporter=spec --test-concurrency=1 'tests/*.test.mjs'
 
 # ---- benchmarks ---------------------------------------------------------------------------------------------------

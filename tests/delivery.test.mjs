@@ -317,3 +317,35 @@ test("another organization's deliveries are 404", async () => {
   assert.equal((await api(b, "GET", `/api/webhooks/${w.id}/deliveries/${id}`, undefined, "member")).status, 404);
   assert.equal((await api(b, "POST", `/api/webhooks/${w.id}/deliveries/${id}/retry`)).status, 404);
 });
+
+test("the cron sweeper re-enqueues a pending delivery whose queue message was lost", async () => {
+  const o = org();
+  const w = await webhook(o, { events: ["activity.created"] });
+  // A delivery D1 holds as pending and overdue, with no queue message behind it.
+  const body = JSON.stringify({ id: "evt_lost", type: "activity.created", timestamp: new Date().toISOString(), organizationId: o.name, deliveryId: "dlv_lost1", data: { lost: true } });
+  const past = Date.now() - 5 * 60 * 1000;
+  worker.sql(`INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, next_attempt_at, created_at, updated_at)
+              VALUES ('dlv_lost1', '${o.name}', '${w.id}', 'evt_lost', 'activity.created', '${body}', 'pending', 0, ${past}, ${past}, ${past})`);
+  const cron = await worker.api("/__scheduled?cron=*+*+*+*+*");
+  assert.equal(cron.status, 200);
+  const [request] = await eventually(() => arrivals(w.path).length === 1 && arrivals(w.path), { what: "the swept delivery" });
+  assert.equal(verifyThreeWays(request, w.secret).data.lost, true);
+  assert.equal(request.headers["webhook-id"], "dlv_lost1");
+});
+
+test("deleting a webhook stops its pending deliveries", async () => {
+  const o = org();
+  const w = await webhook(o, { retryAttempts: 5, retryDelaySeconds: 60, events: ["account.created"] });
+  receiver.respond((r) => (r.url === w.path ? { status: 500 } : { status: 200 }));
+  await api(o, "POST", "/api/events", { type: "account.created", data: {} }, "service");
+  await eventually(() => arrivals(w.path).length === 1, { what: "the first attempt" });
+  receiver.respond(() => ({ status: 200 }));
+  const pending = await eventually(() => {
+    const rows = worker.sql(`SELECT status, next_attempt_at FROM deliveries WHERE webhook_id = '${w.id}'`);
+    return rows[0]?.status === "pending" && rows[0].next_attempt_at > Date.now() + 30000 && rows;
+  }, { what: "the scheduled retry" });
+  assert.equal(pending.length, 1);
+  assert.equal((await api(o, "DELETE", `/api/webhooks/${w.id}`, undefined, "admin", "/api/webhooks/{id}")).status, 204);
+  const [row] = worker.sql(`SELECT status, last_error, next_attempt_at FROM deliveries WHERE webhook_id = '${w.id}'`);
+  assert.deepEqual(row, { status: "failed", last_error: "webhook deleted", next_attempt_at: null });
+});

@@ -50,7 +50,7 @@ process.on("exit", () => {
  * Starts the Worker. `vars` override wrangler.toml's [vars] (and set JWT_SECRET), so each test file configures its
  * own instance. Returns { url, fetch, stop, log }.
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 120000 } = {}) {
+export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [] } = {}) {
   const persist = mkdtempSync(join(tmpdir(), "edgehook-e2e-"));
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
   execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
@@ -61,8 +61,10 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000 } = {}) {
   const port = await freePort();
   const inspectorPort = await freePort();
   const allVars = { JWT_SECRET, ALLOW_INSECURE_ENDPOINTS: "true", ...vars };
-  const args = ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
-    "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "warn"];
+  // Extra configs run first: the first Worker of a multi-config session is the one that gets the port.
+  const configArgs = configs.length ? [...configs, "wrangler.toml"].flatMap((c) => ["-c", c]) : [];
+  const args = ["dev", ...configArgs, "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
+    "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "warn", "--test-scheduled"];
   for (const [key, value] of Object.entries(allVars)) args.push("--var", `${key}:${value}`);
   const logPath = join(persist, "wrangler.log");
   const logFd = openSync(logPath, "a");
@@ -112,7 +114,16 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000 } = {}) {
     await stop();
     throw new Error(`${err.message}\n--- wrangler log ---\n${log().slice(-3000)}`);
   }
-  return { url, port, persist, stop, log, api: (path, init) => fetch(`${url}${path}`, init) };
+  /** Runs SQL against this Worker's local D1 (for tests that must set up a state the API cannot reach). */
+  const sql = (command) => {
+    const out = execFileSync(WRANGLER, ["d1", "execute", "DB", "--local", "--persist-to", persist, "--json", "--command", command], {
+      cwd: ROOT,
+      env,
+      encoding: "utf8",
+    });
+    return JSON.parse(out)[0].results;
+  };
+  return { url, port, persist, stop, log, sql, api: (path, init) => fetch(`${url}${path}`, init) };
 }
 
 /** An HS256 JWT signed with the e2e secret unless told otherwise. */
