@@ -5,7 +5,9 @@ import { startWorker, startReceiver, token } from "../tests/harness.mjs";
 
 const EVENTS = Number(process.env.EVENTS ?? 1000);
 const ENDPOINTS = Number(process.env.ENDPOINTS ?? 3);
-const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 4);
+// Events per ingest request: 1 uses POST /api/events, more uses POST /api/events/batch.
+const BATCH = Math.min(100, Number(process.env.BATCH ?? 50));
 const DEADLINE_MS = Number(process.env.DEADLINE_MS ?? 240000);
 
 const receiver = await startReceiver();
@@ -24,14 +26,21 @@ try {
   const started = Date.now();
   let next = 0;
   let failures = 0;
+  const event = (n) => ({ id: `bench-${n}`, type: "lead.created", data: { n, name: "Ada Lovelace", email: "ada@example.com" } });
   async function client() {
     while (next < EVENTS) {
-      const n = next++;
-      const id = `bench-${n}`;
-      sentAt.set(id, Date.now());
-      const res = await worker.api("/api/events", { method: "POST", headers: auth, body: JSON.stringify({ id, type: "lead.created", data: { n, name: "Ada Lovelace" } }) });
-      if (res.status !== 202) failures++;
-      await res.arrayBuffer();
+      const events = [];
+      while (events.length < BATCH && next < EVENTS) events.push(event(next++));
+      for (const e of events) sentAt.set(e.id, Date.now());
+      if (BATCH === 1) {
+        const res = await worker.api("/api/events", { method: "POST", headers: auth, body: JSON.stringify(events[0]) });
+        if (res.status !== 202) failures++;
+        await res.arrayBuffer();
+      } else {
+        const res = await worker.api("/api/events/batch", { method: "POST", headers: auth, body: JSON.stringify({ events }) });
+        const body = await res.json();
+        failures += res.status === 200 ? body.rejected : events.length;
+      }
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, client));
@@ -45,7 +54,8 @@ try {
     .map((r) => r.receivedAt - sentAt.get(JSON.parse(r.body.toString()).id))
     .sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
-  console.log(`\n${EVENTS} events x ${ENDPOINTS} endpoints through wrangler dev --local (ingest concurrency ${CONCURRENCY})\n`);
+  const mode = BATCH === 1 ? "POST /api/events" : `POST /api/events/batch of ${BATCH}`;
+  console.log(`\n${EVENTS} events x ${ENDPOINTS} endpoints through wrangler dev --local (${mode}, ${CONCURRENCY} concurrent requests)\n`);
   console.log(`| metric                       | value |`);
   console.log(`|------------------------------|------:|`);
   console.log(`| ingest events/s              | ${(EVENTS / (ingestMs / 1000)).toFixed(0)} |`);

@@ -104,9 +104,17 @@ test("the same id twice creates one set of deliveries; the repeat answers 200 du
   assert.deepEqual(again.body, { id: "crm-evt-1", deliveries: 1, duplicate: true });
   const viaHeader = await worker.api("/api/events", { method: "POST", headers: { ...o.auth("service"), "idempotency-key": "crm-evt-1" }, body: JSON.stringify({ type: "contact.created", data: { n: 1 } }) });
   assert.equal(viaHeader.status, 200);
-  await eventually(() => arrivals(w.path).length === 1, { what: "the one delivery" });
+  // Within one batch too: the repeat (and a repeat of the earlier event) is a duplicate.
+  const batch = await api(o, "POST", "/api/events/batch", { events: [
+    { type: "contact.created", data: { n: 2 }, id: "crm-evt-2" },
+    { type: "contact.created", data: { n: 2 }, id: "crm-evt-2" },
+    { type: "contact.created", data: { n: 1 }, id: "crm-evt-1" },
+  ] }, "service");
+  assert.deepEqual(batch.body.results.map((r) => [r.status, r.duplicate]), [[202, false], [200, true], [200, true]]);
+  await eventually(() => arrivals(w.path).length === 2, { what: "the two deliveries" });
   const log = await api(o, "GET", `/api/webhooks/${w.id}/deliveries`, undefined, "member", "/api/webhooks/{id}/deliveries");
-  assert.equal(log.body.total, 1);
+  assert.equal(log.body.total, 2);
+  assert.equal(arrivals(w.path).length, 2);
 });
 
 test("ingest validation: bad events are 4xx naming the field; members cannot publish; 256 KiB limit is 413", async () => {

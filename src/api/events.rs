@@ -46,15 +46,17 @@ pub async fn ingest_batch(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(ApiError::invalid("events", format!("a batch holds 1 to {MAX_BATCH} events")));
     }
+    // Validate each on its own; ingest the valid ones together.
+    let parsed: Vec<_> = items.iter().map(|item| event::parse(item, Source::Api, None)).collect();
+    let valid: Vec<_> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
+    let mut ingested = fanout::ingest_many(&ctx.env, &ctx.caller.org, &valid, ctx.now).await?.into_iter();
     let mut results = Vec::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        let outcome = match event::parse(item, Source::Api, None) {
-            Ok(incoming) => fanout::ingest(&ctx.env, &ctx.caller.org, &incoming, ctx.now).await,
-            Err(e) => Err(e),
-        };
-        results.push(match outcome {
-            Ok(i) => json!({ "index": index, "status": if i.duplicate { 200 } else { 202 }, "id": i.id, "deliveries": i.deliveries, "duplicate": i.duplicate }),
-            Err(e) => json!({ "index": index, "status": e.status, "error": serde_json::from_str::<Value>(&e.body()).ok().and_then(|v| v.get("error").cloned()) }),
+    for (index, outcome) in parsed.iter().enumerate() {
+        let answer = if outcome.is_ok() { ingested.next() } else { None };
+        results.push(match (outcome, answer) {
+            (Ok(_), Some(i)) => json!({ "index": index, "status": if i.duplicate { 200 } else { 202 }, "id": i.id, "deliveries": i.deliveries, "duplicate": i.duplicate }),
+            (Err(e), _) => json!({ "index": index, "status": e.status, "error": serde_json::from_str::<Value>(&e.body()).ok().and_then(|v| v.get("error").cloned()) }),
+            (Ok(_), None) => return Err(ApiError::internal("batch ingest lost a result")),
         });
     }
     let accepted = results.iter().filter(|r| r["status"] == 202 || r["status"] == 200).count();

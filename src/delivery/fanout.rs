@@ -1,6 +1,7 @@
 //! Ingest and fan-out: one event in, one stored delivery per subscribed active webhook, one queue message each.
 //! Shared by `POST /api/events`, the `events` queue and edgehook's own `webhook.disabled` events.
 
+use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::json;
 use worker::{BatchMessageBuilder, Env};
@@ -12,7 +13,7 @@ use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::time::iso8601;
 use crate::error::ApiError;
 use crate::platform::random;
-use crate::store::events::{self, IngestRecord, NewDelivery, NewEvent};
+use crate::store::events::{self, EventInsert, IngestRecord, NewDelivery};
 use crate::store::{self, webhooks::WebhookRow};
 use edgehook_verifier::scheme::hex;
 
@@ -35,22 +36,63 @@ pub struct DeliveryMessage {
 /// Stores the event and its deliveries and enqueues them. The same (organization, id) twice never creates a
 /// second set: KV answers recent repeats fast, D1's unique key decides.
 pub async fn ingest(env: &Env, org: &str, event: &IncomingEvent, now: i64) -> Result<Ingested, ApiError> {
-    let id = event.id.clone().unwrap_or_else(|| EventId::generate(&random()).to_string());
-    let duplicate = |record: IngestRecord| Ingested { id: id.clone(), deliveries: record.deliveries, duplicate: true };
-    if let Some(record) = events::recent(env, org, &id).await {
-        return Ok(duplicate(record));
+    ingest_many(env, org, std::slice::from_ref(event), now).await?.pop().ok_or_else(|| ApiError::internal("no ingest result"))
+}
+
+/// [`ingest`] for several events of one organization, with the round trips shared: the KV look-ups run
+/// concurrently, the subscribers are read once, every event and delivery is inserted in one D1 transaction per
+/// chunk, and all deliveries are enqueued together. Answers come back in order.
+pub async fn ingest_many(env: &Env, org: &str, incoming: &[IncomingEvent], now: i64) -> Result<Vec<Ingested>, ApiError> {
+    let ids: Vec<String> = incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()).to_string())).collect();
+    let recent = join_all(ids.iter().map(|id| events::recent(env, org, id))).await;
+    let mut answers: Vec<Option<Ingested>> = ids
+        .iter()
+        .zip(recent)
+        .map(|(id, record)| record.map(|r| Ingested { id: id.clone(), deliveries: r.deliveries, duplicate: true }))
+        .collect();
+    let fresh: Vec<usize> = (0..incoming.len()).filter(|&i| answers[i].is_none()).collect();
+    if !fresh.is_empty() {
+        let db = store::db(env)?;
+        let subscribers = store::webhooks::list(&db, org, Some(true)).await?;
+        let timestamp = iso8601(now);
+        let mut inserts = Vec::with_capacity(fresh.len());
+        for &i in &fresh {
+            let deliveries = deliveries_for(&subscribers, org, &ids[i], &incoming[i], &timestamp)?;
+            inserts.push(EventInsert { id: &ids[i], event: &incoming[i], token: hex(&random::<16>()), deliveries });
+        }
+        let inserted = events::insert_many(&db, org, now, &inserts).await?;
+        let mut queued = Vec::new();
+        let mut remembered = Vec::new();
+        for ((&i, insert), was_inserted) in fresh.iter().zip(inserts).zip(inserted) {
+            let id = ids[i].clone();
+            answers[i] = Some(if was_inserted {
+                let count = insert.deliveries.len() as i64;
+                queued.extend(insert.deliveries.into_iter().map(|d| d.id));
+                remembered.push((id.clone(), IngestRecord { deliveries: count }));
+                Ingested { id, deliveries: count, duplicate: false }
+            } else {
+                let record = events::existing(&db, org, &id).await?.unwrap_or(IngestRecord { deliveries: 0 });
+                Ingested { id, deliveries: record.deliveries, duplicate: true }
+            });
+        }
+        if let Err(e) = enqueue(env, &queued).await {
+            // The deliveries are pending in D1, due now: the sweeper enqueues them within a minute.
+            worker::console_error!("enqueue failed, leaving {} deliveries to the sweeper: {}", queued.len(), e.message);
+        }
+        join_all(remembered.iter().map(|(id, record)| events::remember(env, org, id, record))).await;
     }
-    let db = store::db(env)?;
-    let webhooks: Vec<WebhookRow> =
-        store::webhooks::list(&db, org, Some(true)).await?.into_iter().filter(|w| subscribed(&w.patterns(), &event.event_type)).collect();
-    let timestamp = iso8601(now);
-    let mut deliveries = Vec::with_capacity(webhooks.len());
-    for webhook in &webhooks {
+    Ok(answers.into_iter().flatten().collect())
+}
+
+/// One delivery, with its body built once, for each subscriber of the event's type.
+fn deliveries_for(subscribers: &[WebhookRow], org: &str, id: &str, event: &IncomingEvent, timestamp: &str) -> Result<Vec<NewDelivery>, ApiError> {
+    let mut deliveries = Vec::new();
+    for webhook in subscribers.iter().filter(|w| subscribed(&w.patterns(), &event.event_type)) {
         let delivery_id = DeliveryId::generate(&random()).to_string();
         let body = payload::build(&DeliveryBody {
-            event_id: &id,
+            event_id: id,
             event_type: &event.event_type,
-            timestamp: &timestamp,
+            timestamp,
             organization_id: org,
             delivery_id: &delivery_id,
             data: &event.data,
@@ -60,20 +102,7 @@ pub async fn ingest(env: &Env, org: &str, event: &IncomingEvent, now: i64) -> Re
         .map_err(ApiError::internal)?;
         deliveries.push(NewDelivery { id: delivery_id, webhook_id: webhook.id.clone(), body });
     }
-    let new_event = NewEvent { org, id: &id, event_type: &event.event_type, data: &event.data, changes: event.changes.as_deref(), now };
-    let token = hex(&random::<16>());
-    if !events::insert_with_deliveries(&db, &new_event, &token, &deliveries).await? {
-        let record = events::existing(&db, org, &id).await?.unwrap_or(IngestRecord { deliveries: 0 });
-        return Ok(duplicate(record));
-    }
-    let ids: Vec<String> = deliveries.into_iter().map(|d| d.id).collect();
-    if let Err(e) = enqueue(env, &ids).await {
-        // The deliveries are pending in D1, due now: the sweeper enqueues them within a minute.
-        worker::console_error!("enqueue failed, leaving {} deliveries to the sweeper: {}", ids.len(), e.message);
-    }
-    let record = IngestRecord { deliveries: ids.len() as i64 };
-    events::remember(env, org, &id, &record).await;
-    Ok(Ingested { id, deliveries: record.deliveries, duplicate: false })
+    Ok(deliveries)
 }
 
 /// Sends one message per delivery, in batches of 100 (the platform's batch limit).

@@ -128,13 +128,20 @@ pub async fn consume_deliveries(batch: MessageBatch<Value>, env: &Env) {
 }
 
 /// The events queue: `{ organizationId, type, data, id?, changes? }` from other Workers. A bad message is recorded
-/// with its reason and dead-lettered; it never fails the rest of its batch.
+/// with its reason and dead-lettered; it never fails the rest of its batch. Good messages are ingested together,
+/// one organization at a time.
 pub async fn consume_events(batch: MessageBatch<Value>, env: &Env) {
+    let mut by_org: Vec<(String, Vec<(RawMessage, event::IncomingEvent)>)> = Vec::new();
     for message in batch.raw_iter() {
         let body = body_of(&message).unwrap_or(Value::Null);
-        let parsed = event::parse(&body, Source::Queue, None);
-        let incoming = match parsed {
-            Ok(incoming) => incoming,
+        match event::parse(&body, Source::Queue, None) {
+            Ok(incoming) => {
+                let org = incoming.organization_id.clone().unwrap_or_default();
+                match by_org.iter_mut().find(|(o, _)| *o == org) {
+                    Some((_, group)) => group.push((message, incoming)),
+                    None => by_org.push((org, vec![(message, incoming)])),
+                }
+            }
             Err(e) => {
                 let reason = match &e.field {
                     Some(field) => format!("{} ({field})", e.message),
@@ -142,15 +149,16 @@ pub async fn consume_events(batch: MessageBatch<Value>, env: &Env) {
                 };
                 dead_letter(env, &body, &reason).await;
                 message.ack();
-                continue;
             }
-        };
-        let org = incoming.organization_id.clone().unwrap_or_default();
-        match fanout::ingest(env, &org, &incoming, now_ms()).await {
-            Ok(_) => message.ack(),
+        }
+    }
+    for (org, group) in by_org {
+        let incoming: Vec<_> = group.iter().map(|(_, e)| e.clone()).collect();
+        match fanout::ingest_many(env, &org, &incoming, now_ms()).await {
+            Ok(_) => group.iter().for_each(|(m, _)| m.ack()),
             Err(e) => {
                 worker::console_error!("event ingest failed, will retry: {}", e.message);
-                message.retry();
+                group.iter().for_each(|(m, _)| m.retry());
             }
         }
     }

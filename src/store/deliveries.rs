@@ -58,25 +58,24 @@ pub async fn claim(db: &D1Database, id: &str, now: i64, lease_until: i64) -> Res
     Ok(claim_many(db, &[id], now, lease_until).await?.pop().flatten())
 }
 
-/// [`claim`] for every id of a queue batch, in one round trip; the answers come back in order.
+/// [`claim`] for every id of a queue batch, one statement per chunk of ids; the answers come back in the ids'
+/// order (a repeated id is claimed once).
 pub async fn claim_many(db: &D1Database, ids: &[&str], now: i64, lease_until: i64) -> Result<Vec<Option<DeliveryRow>>, ApiError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut statements = Vec::with_capacity(ids.len());
-    for id in ids {
-        statements.push(
-            db.prepare(format!(
-                "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?3, updated_at = ?2 \
-                 WHERE id = ?1 AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?2) RETURNING {COLUMNS}"
-            ))
-            .bind(&[text(id), int(now), int(lease_until)])?,
+    let mut rows: Vec<DeliveryRow> = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let mut binds = vec![int(now), int(lease_until)];
+        binds.extend(chunk.iter().map(|id| text(id)));
+        let sql = format!(
+            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?2, updated_at = ?1 \
+             WHERE id IN ({}) AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) RETURNING {COLUMNS}",
+            placeholders(3, chunk.len())
         );
+        rows.extend(db.prepare(sql).bind(&binds)?.all().await?.results::<DeliveryRow>()?);
     }
-    let results = db.batch(statements).await?;
     let mut claimed = Vec::with_capacity(ids.len());
-    for result in &results {
-        claimed.push(result.results::<DeliveryRow>()?.into_iter().next());
+    for id in ids {
+        let position = rows.iter().position(|r| r.id == *id);
+        claimed.push(position.map(|p| rows.swap_remove(p)));
     }
     Ok(claimed)
 }
@@ -148,39 +147,61 @@ pub enum Counter {
     Increment,
 }
 
-/// Writes attempts, their deliveries' new states and their webhooks' failure counts in one transaction. For each
-/// record whose counter changed, the webhook's count afterwards comes back (in order; `None` where it did not).
+/// Attempt rows per multi-row INSERT (8 parameters each, under D1's 100).
+const ATTEMPTS_PER_STATEMENT: usize = 12;
+
+/// Writes attempts, their deliveries' new states and their webhooks' failure counts in one transaction. Attempts
+/// go in multi-row inserts and deliveries that end alike (most often: all succeeded with 200) share one update, so
+/// a queue batch costs a handful of statements. For each record whose counter changed, the webhook's count
+/// afterwards comes back (in order; `None` where it did not change).
 pub async fn record_attempts(db: &D1Database, records: &[AttemptRecord<'_>]) -> Result<Vec<Option<i64>>, ApiError> {
     if records.is_empty() {
         return Ok(Vec::new());
     }
-    let mut statements = Vec::with_capacity(records.len() * 3);
-    let mut counter_at = Vec::with_capacity(records.len());
-    for r in records {
-        let d = r.delivery;
-        statements.push(
-            db.prepare(
-                "INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, response_body, error, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .bind(&[
+    let mut statements = Vec::new();
+    for chunk in records.chunks(ATTEMPTS_PER_STATEMENT) {
+        let rows = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 8 + 1, 8))).collect::<Vec<_>>().join(", ");
+        let mut binds = Vec::with_capacity(chunk.len() * 8);
+        for r in chunk {
+            binds.extend([
                 text(r.attempt_id),
-                text(&d.id),
-                int(d.attempts),
+                text(&r.delivery.id),
+                int(r.delivery.attempts),
                 opt_int(r.status_code.map(i64::from)),
                 int(r.duration_ms),
                 opt_text(r.response_body),
                 opt_text(r.error),
                 int(r.now),
-            ])?,
-        );
-        statements.push(
-            db.prepare(
-                "UPDATE deliveries SET status = ?2, last_status_code = ?3, last_error = ?4, next_attempt_at = ?5, updated_at = ?6 \
-                 WHERE id = ?1",
-            )
-            .bind(&[text(&d.id), text(r.new_status), opt_int(r.status_code.map(i64::from)), opt_text(r.error), opt_int(r.next_attempt_at), int(r.now)])?,
-        );
+            ]);
+        }
+        let sql = format!("INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, response_body, error, created_at) VALUES {rows}");
+        statements.push(db.prepare(sql).bind(&binds)?);
+    }
+    // Deliveries whose new state is the same share an update.
+    let mut groups: Vec<(&AttemptRecord<'_>, Vec<&str>)> = Vec::new();
+    for r in records {
+        let same = |g: &&mut (&AttemptRecord<'_>, Vec<&str>)| {
+            let k = g.0;
+            k.new_status == r.new_status && k.status_code == r.status_code && k.error == r.error && k.next_attempt_at == r.next_attempt_at && k.now == r.now
+        };
+        match groups.iter_mut().find(|g| same(g)) {
+            Some(group) => group.1.push(&r.delivery.id),
+            None => groups.push((r, vec![&r.delivery.id])),
+        }
+    }
+    for (r, ids) in &groups {
+        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+            let mut binds = vec![text(r.new_status), opt_int(r.status_code.map(i64::from)), opt_text(r.error), opt_int(r.next_attempt_at), int(r.now)];
+            binds.extend(chunk.iter().map(|id| text(id)));
+            let sql = format!(
+                "UPDATE deliveries SET status = ?1, last_status_code = ?2, last_error = ?3, next_attempt_at = ?4, updated_at = ?5 WHERE id IN ({})",
+                placeholders(6, chunk.len())
+            );
+            statements.push(db.prepare(sql).bind(&binds)?);
+        }
+    }
+    let mut counter_at = Vec::with_capacity(records.len());
+    for r in records {
         let counter_sql = match r.webhook_counter {
             Counter::Keep => {
                 counter_at.push(None);
@@ -192,10 +213,9 @@ pub async fn record_attempts(db: &D1Database, records: &[AttemptRecord<'_>]) -> 
         counter_at.push(Some(statements.len()));
         statements.push(
             db.prepare(format!(
-                "UPDATE webhooks SET consecutive_failures = {counter_sql} WHERE organization_id = ?1 AND id = ?2 \
-                 RETURNING consecutive_failures"
+                "UPDATE webhooks SET consecutive_failures = {counter_sql} WHERE organization_id = ?1 AND id = ?2 RETURNING consecutive_failures"
             ))
-            .bind(&[text(&d.organization_id), text(&d.webhook_id)])?,
+            .bind(&[text(&r.delivery.organization_id), text(&r.delivery.webhook_id)])?,
         );
     }
     let results = db.batch(statements).await?;

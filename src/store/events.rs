@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use worker::{D1Database, Env};
 
 use super::{changed, int, opt_text, text};
+use crate::domain::event::IncomingEvent;
 use crate::error::ApiError;
 
 /// One delivery to create with its event.
@@ -24,47 +25,61 @@ struct EventRow {
     delivery_count: i64,
 }
 
-pub struct NewEvent<'a> {
-    pub org: &'a str,
+/// An event to insert with its deliveries; `token` is random per ingest call.
+pub struct EventInsert<'a> {
     pub id: &'a str,
-    pub event_type: &'a str,
-    pub data: &'a str,
-    pub changes: Option<&'a str>,
-    pub now: i64,
+    pub event: &'a IncomingEvent,
+    pub token: String,
+    pub deliveries: Vec<NewDelivery>,
 }
 
-/// Inserts the event and its deliveries in one transaction. The unique (organization, id) key is the guard: when
-/// the event already exists nothing is inserted and `false` comes back. Deliveries are inserted only if this
-/// call's random ingest token is the one stored, so a concurrent duplicate cannot add a second set.
-pub async fn insert_with_deliveries(db: &D1Database, event: &NewEvent<'_>, token: &str, deliveries: &[NewDelivery]) -> Result<bool, ApiError> {
-    let mut statements = vec![db
-        .prepare(
-            "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (organization_id, id) DO NOTHING",
-        )
-        .bind(&[
-            text(event.org),
-            text(event.id),
-            text(event.event_type),
-            text(event.data),
-            opt_text(event.changes),
-            int(deliveries.len() as i64),
-            text(token),
-            int(event.now),
-        ])?];
-    for d in deliveries {
+/// Statements per D1 transaction; larger ingests are split (each event stays whole within one).
+const STATEMENTS_PER_BATCH: usize = 200;
+
+/// Inserts events and their deliveries, one transaction per chunk. The unique (organization, id) key is the guard:
+/// an event that already exists is not inserted, and its `false` comes back. Deliveries are inserted only if their
+/// ingest's random token is the one stored, so a concurrent duplicate cannot add a second set.
+pub async fn insert_many(db: &D1Database, org: &str, now: i64, inserts: &[EventInsert<'_>]) -> Result<Vec<bool>, ApiError> {
+    let mut inserted = Vec::with_capacity(inserts.len());
+    let mut statements = Vec::new();
+    let mut event_at = Vec::new();
+    for (n, insert) in inserts.iter().enumerate() {
+        let e = insert.event;
+        event_at.push(statements.len());
         statements.push(
             db.prepare(
-                "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
-                 next_attempt_at, created_at, updated_at) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7 \
-                 WHERE EXISTS (SELECT 1 FROM events WHERE organization_id = ?2 AND id = ?4 AND ingest_token = ?8)",
+                "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (organization_id, id) DO NOTHING",
             )
-            .bind(&[text(&d.id), text(event.org), text(&d.webhook_id), text(event.id), text(event.event_type), text(&d.body), int(event.now), text(token)])?,
+            .bind(&[
+                text(org),
+                text(insert.id),
+                text(&e.event_type),
+                text(&e.data),
+                opt_text(e.changes.as_deref()),
+                int(insert.deliveries.len() as i64),
+                text(&insert.token),
+                int(now),
+            ])?,
         );
+        for d in &insert.deliveries {
+            statements.push(
+                db.prepare(
+                    "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+                     next_attempt_at, created_at, updated_at) \
+                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7 \
+                     WHERE EXISTS (SELECT 1 FROM events WHERE organization_id = ?2 AND id = ?4 AND ingest_token = ?8)",
+                )
+                .bind(&[text(&d.id), text(org), text(&d.webhook_id), text(insert.id), text(&e.event_type), text(&d.body), int(now), text(&insert.token)])?,
+            );
+        }
+        let last = n + 1 == inserts.len();
+        if last || statements.len() >= STATEMENTS_PER_BATCH {
+            let results = db.batch(std::mem::take(&mut statements)).await?;
+            inserted.extend(event_at.drain(..).map(|at| changed(results.get(at))));
+        }
     }
-    let results = db.batch(statements).await?;
-    Ok(changed(results.first()))
+    Ok(inserted)
 }
 
 /// The first ingest's answer for an existing event.
