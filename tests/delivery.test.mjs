@@ -260,6 +260,10 @@ test("a test send posts a sample with test: true, answers with the result and is
   assert.equal(log.body.data[0].test, true);
   assert.equal(log.body.data[0].status, "succeeded");
   assert.equal((await api(o, "POST", `/api/webhooks/${w.id}/test`, { eventType: "nope" })).status, 400);
+  const malformed = await worker.api(`/api/webhooks/${w.id}/test`, { method: "POST", headers: o.auth(), body: "{oops" });
+  assert.equal(malformed.status, 400);
+  const empty = await worker.api(`/api/webhooks/${w.id}/test`, { method: "POST", headers: o.auth() });
+  assert.equal((await empty.json()).success, true, "an empty body sends the default sample");
 });
 
 test("manual retry resends a failed delivery now", async () => {

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use super::webhooks::load;
-use super::{json, query_param, read_json, Ctx};
+use super::{json, query_param, read_optional_json, Ctx};
 use crate::delivery::attempt::{attempt_one, Attempted};
 use crate::delivery::fanout;
 use crate::domain::catalogue::{is_known_type, EVENT_TYPES};
@@ -149,7 +149,7 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
 pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let webhook = load(ctx, id).await?;
-    let body = read_json(req, 4096).await.or_else(|e| if e.code == "invalid_json" { Ok(json!({})) } else { Err(e) })?;
+    let body = read_optional_json(req, 4096).await?.unwrap_or_else(|| json!({}));
     let Value::Object(map) = &body else {
         return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
     };

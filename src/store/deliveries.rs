@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use worker::D1Database;
 
-use super::{changed, flag, int, opt_int, opt_text, placeholders, text, IDS_PER_STATEMENT};
+use super::{changed, flag, int, opt_int, opt_text, placeholders, select_by_ids, text, IDS_PER_STATEMENT};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -82,13 +82,7 @@ pub async fn claim_many(db: &D1Database, ids: &[&str], now: i64, lease_until: i6
 
 /// Deliveries by id (for messages that found nothing to claim).
 pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<DeliveryRow>, ApiError> {
-    let mut rows = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let binds: Vec<_> = chunk.iter().map(|id| text(id)).collect();
-        let sql = format!("SELECT {COLUMNS} FROM deliveries WHERE id IN ({})", placeholders(1, chunk.len()));
-        rows.extend(db.prepare(sql).bind(&binds)?.all().await?.results::<DeliveryRow>()?);
-    }
-    Ok(rows)
+    select_by_ids(db, &format!("SELECT {COLUMNS} FROM deliveries"), ids).await
 }
 
 /// Makes a delivery due now (manual retry), whatever its state.

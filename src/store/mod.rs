@@ -46,3 +46,14 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
 
 /// D1 binds at most 100 parameters per statement; id lists are read in chunks below that.
 pub(crate) const IDS_PER_STATEMENT: usize = 90;
+
+/// The rows of `{select} WHERE id IN (…)` for every id, read in chunks under D1's parameter limit.
+pub(crate) async fn select_by_ids<T: serde::de::DeserializeOwned>(db: &D1Database, select: &str, ids: &[&str]) -> Result<Vec<T>, ApiError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let binds: Vec<_> = chunk.iter().map(|id| text(id)).collect();
+        let sql = format!("{select} WHERE id IN ({})", placeholders(1, chunk.len()));
+        rows.extend(db.prepare(sql).bind(&binds)?.all().await?.results::<T>()?);
+    }
+    Ok(rows)
+}

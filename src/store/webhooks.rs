@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use worker::D1Database;
 
-use super::{changed, flag, int, opt_int, opt_text, placeholders, text, IDS_PER_STATEMENT};
+use super::{changed, flag, int, opt_int, opt_text, select_by_ids, text};
 use crate::domain::time::iso8601;
 use crate::domain::webhook::{NewWebhook, Webhook, WebhookFields};
 use crate::error::ApiError;
@@ -135,13 +135,7 @@ pub async fn get(db: &D1Database, org: &str, id: &str) -> Result<Option<WebhookR
 
 /// Webhooks by id, whatever their organization: the delivery consumer checks each against its delivery's.
 pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<WebhookRow>, ApiError> {
-    let mut rows = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let binds: Vec<_> = chunk.iter().map(|id| text(id)).collect();
-        let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE id IN ({})", placeholders(1, chunk.len()));
-        rows.extend(db.prepare(sql).bind(&binds)?.all().await?.results::<WebhookRow>()?);
-    }
-    Ok(rows)
+    select_by_ids(db, &format!("SELECT {COLUMNS} FROM webhooks"), ids).await
 }
 
 /// Applies a validated patch. Re-activating a webhook clears its failure count and disabled reason.
