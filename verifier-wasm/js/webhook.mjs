@@ -1,6 +1,6 @@
 // The JavaScript API: a drop-in for the `standardwebhooks` package's `Webhook`, backed by the Rust scheme in wasm.
 // The entry files (node.mjs, node.cjs, web.mjs, workerd.mjs) load the wasm their own way and re-export this module.
-import { Verifier, secretKeyBytes, signSimple, verifyMac, verifySimple as wasmVerifySimple, wasmMemory } from "./edgehook_verifier.js";
+import { Verifier, secretKeyBytes, signSimple, verifySimple as wasmVerifySimple, wasmMemory } from "./edgehook_verifier.js";
 
 const DEFAULT_TOLERANCE_SECONDS = 300;
 const decoder = new TextDecoder();
@@ -129,18 +129,25 @@ export class Webhook {
     const now = Math.floor(Date.now() / 1000);
     const isString = typeof payload === "string";
     if (!isString) payload = payloadBytes(payload);
+    const native = payload.length >= this.minNativeBytes && id !== "" && CANONICAL_TIMESTAMP.test(timestamp);
+    // One write into wasm memory, [id][timestamp][signature][body or MAC], and one call: the body crosses the
+    // boundary exactly once and no string is converted on the way.
+    const headerRoom = (id.length + timestamp.length + signature.length) * 3;
+    const bodyRoom = native ? 32 : isString ? payload.length * 3 : payload.length;
+    const view = wasmBytes(this.verifier.reserve(headerRoom + bodyRoom), headerRoom + bodyRoom);
+    const idLen = encoder.encodeInto(id, view).written;
+    const tsLen = encoder.encodeInto(timestamp, view.subarray(idLen)).written;
+    const sigLen = encoder.encodeInto(signature, view.subarray(idLen + tsLen)).written;
+    const at = idLen + tsLen + sigLen;
     let code;
-    if (payload.length >= this.minNativeBytes && id !== "" && CANONICAL_TIMESTAMP.test(timestamp)) {
-      const mac = this.nativeMac(`${id}.${timestamp}.`, payload);
-      code = verifyMac(id, timestamp, signature, mac, now, this.tolerance);
-    } else if (isString) {
-      // Encode the string straight into wasm memory: the body crosses the boundary exactly once.
-      const room = payload.length * 3;
-      const ptr = this.verifier.reserve(room);
-      const { written } = encoder.encodeInto(payload, wasmBytes(ptr, room));
-      code = this.verifier.verifyScratch(written, id, timestamp, signature, now, this.tolerance);
+    if (native) {
+      view.set(this.nativeMac(`${id}.${timestamp}.`, payload), at);
+      code = this.verifier.verifyMacPacked(idLen, tsLen, sigLen, now, this.tolerance);
     } else {
-      code = this.verifier.verify(id, timestamp, signature, payload, now, this.tolerance);
+      let bodyLen = payload.length;
+      if (isString) bodyLen = encoder.encodeInto(payload, view.subarray(at)).written;
+      else view.set(payload, at);
+      code = this.verifier.verifyPacked(idLen, tsLen, sigLen, bodyLen, now, this.tolerance);
     }
     if (code !== 0) {
       const [message, errorCode, header] = FAILURES[code] ?? FAILURES[7];

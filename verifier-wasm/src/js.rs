@@ -5,6 +5,21 @@ use wasm_bindgen::prelude::*;
 
 use crate::scheme::{self, SigningKey, VerifyError};
 
+/// Consecutive pieces of `buf` with the given lengths, or `None` if they overrun it.
+fn split<const N: usize>(buf: &[u8], lengths: [usize; N]) -> Option<[&[u8]; N]> {
+    let mut rest = buf;
+    let mut out = [&buf[..0]; N];
+    for (slot, len) in out.iter_mut().zip(lengths) {
+        if len > rest.len() {
+            return None;
+        }
+        let (piece, tail) = rest.split_at(len);
+        *slot = piece;
+        rest = tail;
+    }
+    Some(out)
+}
+
 /// Result codes of [`Verifier::verify`]; `js/webhook.mjs` maps each to its `WebhookVerificationError`.
 fn code(result: Result<i64, VerifyError>) -> u32 {
     match result {
@@ -44,29 +59,36 @@ impl Verifier {
         self.scratch.as_mut_ptr()
     }
 
-    /// Verifies a delivery whose body JavaScript wrote into the first `len` bytes of the scratch buffer.
-    #[wasm_bindgen(js_name = verifyScratch)]
-    pub fn verify_scratch(&self, len: usize, msg_id: &str, timestamp: &str, signature: &str, now: f64, tolerance: f64) -> u32 {
-        let payload = self.scratch.get(..len).unwrap_or(&[]);
-        self.verify(msg_id, timestamp, signature, payload, now, tolerance)
+    /// Verifies a delivery JavaScript wrote into the scratch buffer as `[id][timestamp][signature][body]` (the
+    /// lengths say where each ends): one call, no string conversions, the body copied into wasm once.
+    #[wasm_bindgen(js_name = verifyPacked)]
+    pub fn verify_packed(&self, id_len: usize, ts_len: usize, sig_len: usize, body_len: usize, now: f64, tolerance: f64) -> u32 {
+        let Some([id, ts, sig, body]) = split(&self.scratch, [id_len, ts_len, sig_len, body_len]) else {
+            return code(Err(VerifyError::InvalidHeader("webhook-id")));
+        };
+        match (core::str::from_utf8(id), core::str::from_utf8(ts), core::str::from_utf8(sig)) {
+            (Ok(id), Ok(ts), Ok(sig)) => code(self.key.verify(id, ts, sig, body, now as i64, tolerance as u64)),
+            _ => code(Err(VerifyError::InvalidHeader("webhook-id"))),
+        }
     }
 
-    /// Verifies a delivery whose body is bytes; returns 0 or a result code.
-    pub fn verify(&self, msg_id: &str, timestamp: &str, signature: &str, payload: &[u8], now: f64, tolerance: f64) -> u32 {
-        code(self.key.verify(msg_id, timestamp, signature, payload, now as i64, tolerance as u64))
+    /// Like [`Verifier::verify_packed`], with the 32-byte MAC of the message (computed outside wasm) in place of the
+    /// body.
+    #[wasm_bindgen(js_name = verifyMacPacked)]
+    pub fn verify_mac_packed(&self, id_len: usize, ts_len: usize, sig_len: usize, now: f64, tolerance: f64) -> u32 {
+        let Some([id, ts, sig, mac]) = split(&self.scratch, [id_len, ts_len, sig_len, 32]) else {
+            return code(Err(VerifyError::InvalidHeader("webhook-id")));
+        };
+        match (core::str::from_utf8(id), core::str::from_utf8(ts), core::str::from_utf8(sig)) {
+            (Ok(id), Ok(ts), Ok(sig)) => code(scheme::verify_with_mac(id, ts, sig, mac, now as i64, tolerance as u64)),
+            _ => code(Err(VerifyError::InvalidHeader("webhook-id"))),
+        }
     }
-
 
     /// The `v1,<base64>` signature of a message.
     pub fn sign(&self, msg_id: &str, timestamp: f64, payload: &[u8]) -> String {
         self.key.sign(msg_id, timestamp as i64, payload)
     }
-}
-
-/// Checks the headers against a MAC computed outside wasm (Node's OpenSSL, for large bodies); 0 or a result code.
-#[wasm_bindgen(js_name = verifyMac)]
-pub fn verify_mac(msg_id: &str, timestamp: &str, signature: &str, mac: &[u8], now: f64, tolerance: f64) -> u32 {
-    code(scheme::verify_with_mac(msg_id, timestamp, signature, mac, now as i64, tolerance as u64))
 }
 
 /// The key bytes a secret stands for (`whsec_` + base64 decoded, otherwise UTF-8).
@@ -91,4 +113,18 @@ pub fn sign_simple(secret: &str, body: &[u8]) -> Result<String, JsError> {
 #[wasm_bindgen(js_name = wasmMemory)]
 pub fn wasm_memory() -> JsValue {
     wasm_bindgen::memory()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn split_cuts_consecutive_pieces_and_refuses_overruns() {
+        let buf = b"idtsSIGbody";
+        assert_eq!(split(buf, [2, 2, 3, 4]), Some([&b"id"[..], b"ts", b"SIG", b"body"]));
+        assert_eq!(split(buf, [2, 2, 3, 0]), Some([&b"id"[..], b"ts", b"SIG", b""]));
+        assert_eq!(split(buf, [2, 2, 3, 5]), None);
+        assert_eq!(split(buf, [usize::MAX, 0, 0, 0]), None);
+    }
 }

@@ -33,11 +33,11 @@ fn compress(state: &mut [u32; 8], blocks: &[u8]) {
             ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident, $k:expr, $w:expr) => {
                 let t1 = $h
                     .wrapping_add($e.rotate_right(6) ^ $e.rotate_right(11) ^ $e.rotate_right(25))
-                    .wrapping_add(($e & $f) ^ (!$e & $g))
+                    .wrapping_add($g ^ ($e & ($f ^ $g)))
                     .wrapping_add($k)
                     .wrapping_add($w);
                 let t2 = ($a.rotate_right(2) ^ $a.rotate_right(13) ^ $a.rotate_right(22))
-                    .wrapping_add(($a & $b) ^ ($a & $c) ^ ($b & $c));
+                    .wrapping_add(($a & $b) | ($c & ($a | $b)));
                 $d = $d.wrapping_add(t1);
                 $h = t1.wrapping_add(t2);
             };
