@@ -50,19 +50,22 @@ process.on("exit", () => {
  * Starts the Worker. `vars` override wrangler.toml's [vars] (and set JWT_SECRET), so each test file configures its
  * own instance. Returns { url, fetch, stop, log }.
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [] } = {}) {
+export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null } = {}) {
   const persist = mkdtempSync(join(tmpdir(), "edgehook-e2e-"));
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
-  execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
-    cwd: ROOT,
-    env,
-    stdio: "ignore",
-  });
+  if (!config) {
+    execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
+      cwd: ROOT,
+      env,
+      stdio: "ignore",
+    });
+  }
   const port = await freePort();
   const inspectorPort = await freePort();
-  const allVars = { JWT_SECRET, ALLOW_INSECURE_ENDPOINTS: "true", ...vars };
+  // `config` runs another Worker alone (a fixture): it gets only the vars given here.
+  const allVars = config ? vars : { JWT_SECRET, ALLOW_INSECURE_ENDPOINTS: "true", ...vars };
   // Extra configs run first: the first Worker of a multi-config session is the one that gets the port.
-  const configArgs = configs.length ? [...configs, "wrangler.toml"].flatMap((c) => ["-c", c]) : [];
+  const configArgs = config ? ["-c", config] : configs.length ? [...configs, "wrangler.toml"].flatMap((c) => ["-c", c]) : [];
   const args = ["dev", ...configArgs, "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
     "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "warn", "--test-scheduled"];
   for (const [key, value] of Object.entries(allVars)) args.push("--var", `${key}:${value}`);
@@ -106,7 +109,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
       async () => {
         if (exited) throw new Error(`wrangler exited (${JSON.stringify(exited)}):\n${log().slice(-3000)}`);
         const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
-        return res.ok;
+        return config ? res.status > 0 : res.ok;
       },
       { timeoutMs: startTimeoutMs, intervalMs: 250, what: "the Worker's /health" },
     );
