@@ -32,6 +32,12 @@ impl Config {
         }
     }
 
+    /// Until when a claimed attempt holds its delivery: the send timeout plus a margin for recording the result.
+    /// No other message, sweep or manual retry can start an attempt of it before then.
+    pub fn lease_until(&self, now_ms: i64) -> i64 {
+        now_ms + i64::from(self.delivery_timeout_seconds) * 1000 + 30_000
+    }
+
     pub fn from_env(env: &Env) -> Config {
         Config::from_lookup(|name| {
             env.var(name).map(|v| v.to_string()).ok().or_else(|| env.secret(name).map(|s| s.to_string()).ok())

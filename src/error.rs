@@ -46,6 +46,11 @@ impl ApiError {
         Self::new(400, "validation_error", message).with_field(field)
     }
 
+    /// A body field the route does not know: refused rather than silently ignored.
+    pub fn unknown_field(field: &str) -> Self {
+        Self::new(400, "unknown_field", format!("unknown field {field:?}")).with_field(field)
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, "not_found", message)
     }

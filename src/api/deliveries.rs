@@ -129,8 +129,7 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
     let d = load_delivery(ctx, &webhook.id, delivery_id).await?;
     let db = store::db(&ctx.env)?;
     deliveries::make_due(&db, &ctx.caller.org, &d.id, ctx.now).await?;
-    let lease = ctx.now + i64::from(ctx.config.delivery_timeout_seconds) * 1000 + 30_000;
-    let Some(claimed) = deliveries::claim(&db, &d.id, ctx.now, lease).await? else {
+    let Some(claimed) = deliveries::claim(&db, &d.id, ctx.now, ctx.config.lease_until(ctx.now)).await? else {
         return Err(ApiError::new(409, "attempt_in_progress", "another attempt of this delivery is in progress"));
     };
     let delivery_id = claimed.id.clone();
@@ -154,7 +153,7 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
     };
     if let Some(other) = map.keys().find(|k| *k != "eventType") {
-        return Err(ApiError::new(400, "unknown_field", format!("unknown field {other:?}")).with_field(other.as_str()));
+        return Err(ApiError::unknown_field(other));
     }
     let event_type = match map.get("eventType") {
         None | Some(Value::Null) => webhook
@@ -192,7 +191,7 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         attempts: 1,
         last_status_code: None,
         last_error: None,
-        next_attempt_at: Some(ctx.now + i64::from(ctx.config.delivery_timeout_seconds) * 1000 + 30_000),
+        next_attempt_at: Some(ctx.config.lease_until(ctx.now)),
         is_test: 1,
         created_at: ctx.now,
         updated_at: ctx.now,

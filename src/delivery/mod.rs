@@ -16,8 +16,6 @@ use crate::platform::now_ms;
 use crate::store::{self, deliveries, events};
 use fanout::DeliveryMessage;
 
-/// How long a claimed attempt may take before another message or sweep may try again.
-const LEASE_MARGIN_MS: i64 = 30_000;
 /// A pending delivery this far past due has lost its queue message; the sweeper re-enqueues it.
 const OVERDUE_MS: i64 = 60_000;
 const SWEEP_LIMIT: u32 = 500;
@@ -34,8 +32,7 @@ enum Next {
 async fn process_batch(env: &Env, config: &Config, ids: &[&str]) -> Result<Vec<Next>, ApiError> {
     let db = store::db(env)?;
     let now = now_ms();
-    let lease_until = now + i64::from(config.delivery_timeout_seconds) * 1000 + LEASE_MARGIN_MS;
-    let claimed = deliveries::claim_many(&db, ids, now, lease_until).await?;
+    let claimed = deliveries::claim_many(&db, ids, now, config.lease_until(now)).await?;
     let mut next = vec![Next::Ack; ids.len()];
 
     // Not claimable: finished, unknown, leased by another attempt, or not due yet (then wait for it).

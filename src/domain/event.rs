@@ -53,7 +53,7 @@ pub fn parse(body: &Value, source: Source, idempotency_key: Option<&str>) -> Res
                 let org = value.as_str().filter(|s| !s.is_empty() && s.len() <= 255);
                 organization_id = Some(org.ok_or_else(|| ApiError::invalid("organizationId", "organizationId must be a non-empty string"))?.to_string());
             }
-            other => return Err(ApiError::new(400, "unknown_field", format!("unknown field {other:?}")).with_field(other)),
+            other => return Err(ApiError::unknown_field(other)),
         }
     }
     let event_type = event_type.ok_or_else(|| ApiError::invalid("type", "type is required"))?;

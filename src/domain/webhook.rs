@@ -121,7 +121,7 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
                 return Err(ApiError::invalid("secret", "the secret cannot be changed here; use POST /api/webhooks/{id}/regenerate-secret"))
             }
             other => {
-                return Err(ApiError::new(400, "unknown_field", format!("unknown field {other:?}")).with_field(other));
+                return Err(ApiError::unknown_field(other));
             }
         }
     }
