@@ -62,22 +62,22 @@ async fn send(url: &str, headers: &[(String, String)], body: &str, timeout_secon
     };
     let controller = AbortController::default();
     let signal = controller.signal();
-    let fetch = Fetch::Request(request);
-    let sending = Box::pin(fetch.send_with_signal(&signal));
-    let timeout = Box::pin(Delay::from(Duration::from_secs(u64::from(timeout_seconds))));
-    let mut response = match select(sending, timeout).await {
-        Either::Left((Ok(response), _)) => response,
+    // One deadline for the whole exchange: connecting, the answer's headers and its body.
+    let exchange = async {
+        let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
+        let status = response.status_code();
+        let abort = response.headers().get("webhook-delivery").ok().flatten().is_some_and(|v| v.trim().eq_ignore_ascii_case("abort-message"));
+        let text = response.text().await.ok().map(truncate);
+        Ok::<_, worker::Error>((status, abort, text))
+    };
+    let timeout = Delay::from(Duration::from_secs(u64::from(timeout_seconds)));
+    let (status, abort, text) = match select(Box::pin(exchange), Box::pin(timeout)).await {
+        Either::Left((Ok(answer), _)) => answer,
         Either::Left((Err(e), _)) => return fail(format!("connection failed: {e}")),
         Either::Right(_) => {
             controller.abort();
             return fail(format!("timed out after {timeout_seconds} s"));
         }
-    };
-    let status = response.status_code();
-    let abort = response.headers().get("webhook-delivery").ok().flatten().is_some_and(|v| v.trim().eq_ignore_ascii_case("abort-message"));
-    let text = match select(Box::pin(response.text()), Box::pin(Delay::from(Duration::from_secs(u64::from(timeout_seconds))))).await {
-        Either::Left((Ok(text), _)) => Some(truncate(text)),
-        _ => None,
     };
     let error = match status {
         200..=299 => None,
