@@ -95,7 +95,7 @@ migrate-local: setup
 dev: setup build migrate-local
 	node scripts/dev.mjs --port $(PORT)
 
-token: setup
+token: .dev.vars
 	@node scripts/token.mjs $(if $(ORG),--org $(ORG)) $(if $(ROLE),--role $(ROLE))
 
 # ---- tests --------------------------------------------------------------------------------------------------------

@@ -1,7 +1,22 @@
 // `make bench-delivery`: N events x K endpoints (defaults 1,000 x 3) through the local Worker (wrangler dev:
 // workerd, local D1 and Queues) to a local receiver. Prints ingest events/s, deliveries/s and the latency from
 // ingest to receipt. Bounded: it stops at a deadline whatever has arrived.
+import { readdirSync, readFileSync } from "node:fs";
 import { startWorker, startReceiver, token } from "../tests/harness.mjs";
+
+/** CPU seconds used so far by the processes of a process group (wrangler, its workerd children), from /proc. */
+function groupCpuSeconds(pgid) {
+  let ticks = 0;
+  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {}
+  }
+  return ticks / 100;
+}
+const selfCpuSeconds = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
 
 const EVENTS = Number(process.env.EVENTS ?? 1000);
 const ENDPOINTS = Number(process.env.ENDPOINTS ?? 3);
@@ -23,6 +38,7 @@ try {
     if (res.status !== 201) throw new Error(`setup failed: ${res.status} ${await res.text()}`);
   }
   const sentAt = new Map();
+  const cpuBefore = [groupCpuSeconds(worker.pgid), selfCpuSeconds()];
   const started = Date.now();
   let next = 0;
   let failures = 0;
@@ -50,6 +66,8 @@ try {
     await new Promise((r) => setTimeout(r, 100));
   }
   const doneMs = Math.max(...receiver.requests.map((r) => r.receivedAt)) - started;
+  const runtimeCpu = groupCpuSeconds(worker.pgid) - cpuBefore[0];
+  const benchCpu = selfCpuSeconds() - cpuBefore[1];
   const latencies = receiver.requests
     .map((r) => r.receivedAt - sentAt.get(JSON.parse(r.body.toString()).id))
     .sort((a, b) => a - b);
@@ -64,6 +82,11 @@ try {
   console.log(`| ingest -> receipt p50 ms     | ${pct(50)} |`);
   console.log(`| ingest -> receipt p99 ms     | ${pct(99)} |`);
   console.log(`| rejected ingests             | ${failures} |`);
+  const wall = doneMs / 1000;
+  console.log(`\nWhere the time goes: ingest finished after ${(ingestMs / 1000).toFixed(1)} s, the last delivery arrived after ${wall.toFixed(1)} s.`);
+  console.log(`The local runtime (wrangler + workerd, one JavaScript thread for the Worker, D1, KV and Queues) used`);
+  console.log(`${runtimeCpu.toFixed(1)} CPU-s (${(runtimeCpu / wall).toFixed(2)} cores, ${((runtimeCpu * 1000) / receiver.requests.length).toFixed(2)} CPU-ms per delivery including its share`);
+  console.log(`of ingest); this load generator and receiver used ${benchCpu.toFixed(1)} CPU-s. Machine: 2 cores.`);
 } finally {
   await worker.stop();
   await receiver.close();

@@ -126,7 +126,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
     });
     return JSON.parse(out)[0].results;
   };
-  return { url, port, persist, stop, log, sql, api: (path, init) => fetch(`${url}${path}`, init) };
+  return { url, port, persist, pgid: child.pid, stop, log, sql, api: (path, init) => fetch(`${url}${path}`, init) };
 }
 
 /** An HS256 JWT signed with the e2e secret unless told otherwise. */
