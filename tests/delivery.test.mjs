@@ -188,6 +188,11 @@ test("exhaustion fails the delivery; AUTO_DISABLE_AFTER failures disable the web
   const failed = await api(o, "GET", `/api/webhooks/${failing.id}/deliveries?success=false`, undefined, "member", "/api/webhooks/{id}/deliveries");
   assert.equal(failed.body.total, 2);
   assert.ok(failed.body.data.every((d) => d.status === "failed" && d.lastStatusCode === 503));
+  // Turning it back on clears the count and the reason.
+  const revived = await api(o, "PATCH", `/api/webhooks/${failing.id}`, { isActive: true }, "admin", "/api/webhooks/{id}");
+  assert.equal(revived.body.isActive, true);
+  assert.equal(revived.body.consecutiveFailures, 0);
+  assert.equal(revived.body.disabledReason, null);
 });
 
 test("a receiver answering webhook-delivery: abort-message gets no retries", async () => {
