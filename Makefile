@@ -25,7 +25,7 @@ RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -type f) $(shell find ver
 VERIFIER_SOURCES := Cargo.lock verifier-wasm/Cargo.toml $(shell find verifier-wasm/src verifier-wasm/js -type f)
 VERIFIER_PKG := verifier-wasm/pkg
 
-.PHONY: build setup tools test test-rust test-e2e test-verifier dev token build-worker verifier migrate-local \
+.PHONY: build setup tools lint test test-rust test-e2e test-verifier dev token build-worker verifier migrate-local \
 	bench-verify bench-api bench-delivery browser clean
 
 build: build-worker verifier
@@ -38,6 +38,7 @@ tools: .tools/rust-target .tools/worker-build .tools/wasm-bindgen node_modules/.
 
 .tools/rust-target:
 	rustup target add wasm32-unknown-unknown
+	rustup component add clippy rustfmt
 	mkdir -p .tools && touch $@
 
 .tools/worker-build:
@@ -101,9 +102,14 @@ token: .dev.vars
 # ---- tests --------------------------------------------------------------------------------------------------------
 
 test: setup browser build
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-verifier
 	$(MAKE) --no-print-directory test-e2e
+
+lint: tools
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 test-rust:
 	cargo test --workspace --quiet

@@ -79,7 +79,8 @@ pub fn verify_jwt(token: &str, secret: &str, now: i64) -> Result<Caller, ApiErro
         return Err(ApiError::unauthorized("the token cannot be verified"));
     }
     let mut parts = token.split('.');
-    let (Some(head), Some(body), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(head), Some(body), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(malformed());
     };
     let header: Header = decode_json(head).ok_or_else(malformed)?;

@@ -72,7 +72,8 @@ impl ApiError {
     /// The JSON body, as bytes; kept apart from [`ApiError::into_response`] so host tests can check it.
     pub fn body(&self) -> String {
         let body = Body { error: Inner { code: self.code, message: &self.message, field: self.field.as_deref() } };
-        serde_json::to_string(&body).unwrap_or_else(|_| String::from(r#"{"error":{"code":"internal_error","message":"unrenderable error"}}"#))
+        serde_json::to_string(&body)
+            .unwrap_or_else(|_| String::from(r#"{"error":{"code":"internal_error","message":"unrenderable error"}}"#))
     }
 
     pub fn into_response(self) -> Response {

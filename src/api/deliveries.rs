@@ -97,7 +97,9 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
 async fn load_delivery(ctx: &Ctx, webhook_id: &str, delivery_id: &str) -> ApiResult<DeliveryRow> {
     let not_found = || ApiError::not_found("no delivery with this id");
     let delivery_id = DeliveryId::parse(delivery_id).ok_or_else(not_found)?;
-    deliveries::get_scoped(&store::db(&ctx.env)?, &ctx.caller.org, webhook_id, delivery_id.as_str()).await?.ok_or_else(not_found)
+    deliveries::get_scoped(&store::db(&ctx.env)?, &ctx.caller.org, webhook_id, delivery_id.as_str())
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// `GET /api/webhooks/{id}/deliveries/{deliveryId}`: the payload and every attempt.
@@ -136,7 +138,7 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
     let attempted = attempt_one(&ctx.env, &ctx.config, claimed, webhook).await?;
     if attempted.outcome.retry_in.is_some() {
         // The next scheduled attempt rides on a fresh queue message, which waits until it is due.
-        let _ = fanout::enqueue(&ctx.env, &[delivery_id.clone()]).await;
+        let _ = fanout::enqueue(&ctx.env, std::slice::from_ref(&delivery_id)).await;
     }
     let mut out = attempt_result(&attempted);
     out["deliveryId"] = Value::String(delivery_id);
@@ -156,11 +158,9 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         return Err(ApiError::unknown_field(other));
     }
     let event_type = match map.get("eventType") {
-        None | Some(Value::Null) => webhook
-            .patterns()
-            .into_iter()
-            .find(|p| is_known_type(p))
-            .unwrap_or_else(|| EVENT_TYPES[0].name.to_string()),
+        None | Some(Value::Null) => {
+            webhook.patterns().into_iter().find(|p| is_known_type(p)).unwrap_or_else(|| EVENT_TYPES[0].name.to_string())
+        }
         Some(Value::String(t)) if is_known_type(t) => t.clone(),
         Some(_) => return Err(ApiError::invalid("eventType", "eventType must be a known event type")),
     };

@@ -82,17 +82,21 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
 
 /// Reads a JSON body of at most `limit` bytes: 413 beyond it, 400 for anything that is not JSON.
 pub async fn read_json(req: Request, limit: usize) -> ApiResult<Value> {
-    read_optional_json(req, limit).await?.ok_or_else(|| ApiError::bad_request("invalid_json", "the request body must be JSON"))
+    read_optional_json(req, limit)
+        .await?
+        .ok_or_else(|| ApiError::bad_request("invalid_json", "the request body must be JSON"))
 }
 
 /// Like [`read_json`], but an empty body is `None` rather than an error (for routes whose body is optional).
 pub async fn read_optional_json(mut req: Request, limit: usize) -> ApiResult<Option<Value>> {
-    let too_large = || ApiError::new(413, "payload_too_large", format!("the request body must be at most {} KiB", limit / 1024));
+    let too_large =
+        || ApiError::new(413, "payload_too_large", format!("the request body must be at most {} KiB", limit / 1024));
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    let bytes = req.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?;
+    let bytes =
+        req.bytes().await.map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?;
     if bytes.len() > limit {
         return Err(too_large());
     }

@@ -60,7 +60,9 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
             format!("this organization already has the maximum of {max} webhooks; delete one first"),
         ));
     }
-    let row = store::webhooks::get(&db, &ctx.caller.org, id.as_str()).await?.ok_or_else(|| ApiError::internal("created webhook vanished"))?;
+    let row = store::webhooks::get(&db, &ctx.caller.org, id.as_str())
+        .await?
+        .ok_or_else(|| ApiError::internal("created webhook vanished"))?;
     json(201, &with_secret(&row)?)
 }
 
@@ -101,7 +103,8 @@ pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     let row = load(ctx, id).await?;
     let secret = secret_from_random(&random());
     let until = ctx.now + i64::from(ctx.config.secret_grace_seconds) * 1000;
-    if !store::webhooks::rotate_secret(&store::db(&ctx.env)?, &ctx.caller.org, &row.id, &secret, until, ctx.now).await? {
+    if !store::webhooks::rotate_secret(&store::db(&ctx.env)?, &ctx.caller.org, &row.id, &secret, until, ctx.now).await?
+    {
         return Err(not_found());
     }
     json(200, &json!({ "secret": secret, "previousSecretExpiresAt": iso8601(until) }))

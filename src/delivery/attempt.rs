@@ -20,7 +20,12 @@ use edgehook_verifier::scheme::{simple_signature, SigningKey};
 
 /// The headers of one attempt: Standard Webhooks (one `v1` entry per valid secret), the seed products'
 /// `X-Webhook-*` (simple scheme, current secret) and the webhook's custom headers.
-pub fn delivery_headers(delivery: &DeliveryRow, secrets: &[&str], custom: &Map<String, Value>, now_ms: i64) -> Vec<(String, String)> {
+pub fn delivery_headers(
+    delivery: &DeliveryRow,
+    secrets: &[&str],
+    custom: &Map<String, Value>,
+    now_ms: i64,
+) -> Vec<(String, String)> {
     let timestamp = now_ms.div_euclid(1000);
     let body = delivery.body.as_bytes();
     let signatures: Vec<String> = secrets
@@ -61,7 +66,14 @@ pub struct Outcome {
 
 /// What an attempt's facts mean for its delivery and webhook. Test sends and refused URLs are never retried and
 /// never count against the webhook; a receiver's `abort-message` ends the retries without counting either.
-pub fn decide(result: &SendResult, refused: bool, is_test: bool, attempts_made: u32, retry_attempts: u32, retry_delay_seconds: u32) -> Outcome {
+pub fn decide(
+    result: &SendResult,
+    refused: bool,
+    is_test: bool,
+    attempts_made: u32,
+    retry_attempts: u32,
+    retry_delay_seconds: u32,
+) -> Outcome {
     if result.succeeded() {
         let counter = if is_test { Counter::Keep } else { Counter::Reset };
         return Outcome { status: "succeeded", retry_in: None, counter, error: None };
@@ -75,7 +87,9 @@ pub fn decide(result: &SendResult, refused: bool, is_test: bool, attempts_made: 
         return Outcome { status: "failed", retry_in: None, counter: Counter::Keep, error: Some(error) };
     }
     match next_retry(attempts_made, retry_attempts, retry_delay_seconds) {
-        Some(seconds) => Outcome { status: "pending", retry_in: Some(seconds), counter: Counter::Keep, error: Some(error) },
+        Some(seconds) => {
+            Outcome { status: "pending", retry_in: Some(seconds), counter: Counter::Keep, error: Some(error) }
+        }
         None => Outcome { status: "failed", retry_in: None, counter: Counter::Increment, error: Some(error) },
     }
 }
@@ -90,7 +104,10 @@ pub struct Attempted {
 async fn send_one(config: &Config, delivery: &DeliveryRow, webhook: &WebhookRow) -> (SendResult, bool) {
     let now = now_ms();
     match check_url(&webhook.url, config.allow_insecure) {
-        Err(refused) => (SendResult { error: Some(format!("url refused at send time: {}", refused.0)), ..SendResult::default() }, true),
+        Err(refused) => (
+            SendResult { error: Some(format!("url refused at send time: {}", refused.0)), ..SendResult::default() },
+            true,
+        ),
         Ok(_) => {
             let headers = delivery_headers(delivery, &webhook.signing_secrets(now), &webhook.custom_headers(), now);
             (send::post(&webhook.url, &headers, &delivery.body, config.delivery_timeout_seconds).await, false)
@@ -101,7 +118,11 @@ async fn send_one(config: &Config, delivery: &DeliveryRow, webhook: &WebhookRow)
 /// Sends claimed deliveries concurrently and records every result in one transaction: the attempts, the
 /// deliveries' new states and the webhooks' failure counts. A webhook reaching `AUTO_DISABLE_AFTER` is disabled and
 /// its organization told with a `webhook.disabled` event.
-pub async fn attempt_all(env: &Env, config: &Config, claimed: &[(DeliveryRow, WebhookRow)]) -> Result<Vec<Attempted>, ApiError> {
+pub async fn attempt_all(
+    env: &Env,
+    config: &Config,
+    claimed: &[(DeliveryRow, WebhookRow)],
+) -> Result<Vec<Attempted>, ApiError> {
     let sent = join_all(claimed.iter().map(|(d, w)| send_one(config, d, w))).await;
     let finished = now_ms();
     let mut attempted = Vec::with_capacity(claimed.len());
@@ -153,7 +174,12 @@ pub async fn attempt_all(env: &Env, config: &Config, claimed: &[(DeliveryRow, We
 }
 
 /// One delivery, for the API's test sends and manual retries.
-pub async fn attempt_one(env: &Env, config: &Config, delivery: DeliveryRow, webhook: WebhookRow) -> Result<Attempted, ApiError> {
+pub async fn attempt_one(
+    env: &Env,
+    config: &Config,
+    delivery: DeliveryRow,
+    webhook: WebhookRow,
+) -> Result<Attempted, ApiError> {
     let mut all = attempt_all(env, config, &[(delivery, webhook)]).await?;
     all.pop().ok_or_else(|| ApiError::internal("no attempt result"))
 }
@@ -188,7 +214,8 @@ mod tests {
         let now = 1_800_000_000_000;
         let mut custom = Map::new();
         custom.insert("X-Tenant".into(), Value::String("t1".into()));
-        let headers = delivery_headers(&d, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "old-secret-1234567890"], &custom, now);
+        let headers =
+            delivery_headers(&d, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "old-secret-1234567890"], &custom, now);
         let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(get("webhook-id"), "dlv_1");
         assert_eq!(get("webhook-timestamp"), "1800000000");
@@ -202,7 +229,11 @@ mod tests {
             let key = SigningKey::from_secret(secret).unwrap();
             assert!(key.verify("dlv_1", "1800000000", &signature, d.body.as_bytes(), 1_800_000_000, 300).is_ok());
         }
-        assert!(verify_simple("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", d.body.as_bytes(), &get("X-Webhook-Signature")));
+        assert!(verify_simple(
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            d.body.as_bytes(),
+            &get("X-Webhook-Signature")
+        ));
     }
 
     fn answered(status: u16) -> SendResult {
@@ -212,7 +243,10 @@ mod tests {
 
     #[test]
     fn success_resets_the_count_failure_schedules_a_retry_and_exhaustion_counts() {
-        assert_eq!(decide(&answered(204), false, false, 1, 3, 60), Outcome { status: "succeeded", retry_in: None, counter: Counter::Reset, error: None });
+        assert_eq!(
+            decide(&answered(204), false, false, 1, 3, 60),
+            Outcome { status: "succeeded", retry_in: None, counter: Counter::Reset, error: None }
+        );
         let retry = decide(&answered(500), false, false, 2, 3, 60);
         assert_eq!((retry.status, retry.retry_in, retry.counter), ("pending", Some(300), Counter::Keep));
         let exhausted = decide(&answered(500), false, false, 4, 3, 60);
@@ -230,7 +264,8 @@ mod tests {
         let test = decide(&answered(500), false, true, 1, 5, 60);
         assert_eq!((test.status, test.counter), ("failed", Counter::Keep));
         assert_eq!(decide(&answered(200), false, true, 1, 5, 60).counter, Counter::Keep);
-        let refused = decide(&SendResult { error: Some("url refused".into()), ..SendResult::default() }, true, false, 1, 5, 60);
+        let refused =
+            decide(&SendResult { error: Some("url refused".into()), ..SendResult::default() }, true, false, 1, 5, 60);
         assert_eq!((refused.status, refused.counter), ("failed", Counter::Keep));
     }
 

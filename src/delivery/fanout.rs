@@ -36,14 +36,23 @@ pub struct DeliveryMessage {
 /// Stores the event and its deliveries and enqueues them. The same (organization, id) twice never creates a
 /// second set: KV answers recent repeats fast, D1's unique key decides.
 pub async fn ingest(env: &Env, org: &str, event: &IncomingEvent, now: i64) -> Result<Ingested, ApiError> {
-    ingest_many(env, org, std::slice::from_ref(event), now).await?.pop().ok_or_else(|| ApiError::internal("no ingest result"))
+    ingest_many(env, org, std::slice::from_ref(event), now)
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::internal("no ingest result"))
 }
 
 /// [`ingest`] for several events of one organization, with the round trips shared: the KV look-ups run
 /// concurrently, the subscribers are read once, every event and delivery is inserted in one D1 transaction per
 /// chunk, and all deliveries are enqueued together. Answers come back in order.
-pub async fn ingest_many(env: &Env, org: &str, incoming: &[IncomingEvent], now: i64) -> Result<Vec<Ingested>, ApiError> {
-    let ids: Vec<String> = incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()).to_string())).collect();
+pub async fn ingest_many(
+    env: &Env,
+    org: &str,
+    incoming: &[IncomingEvent],
+    now: i64,
+) -> Result<Vec<Ingested>, ApiError> {
+    let ids: Vec<String> =
+        incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()).to_string())).collect();
     let recent = join_all(ids.iter().map(|id| events::recent(env, org, id))).await;
     let mut answers: Vec<Option<Ingested>> = ids
         .iter()
@@ -85,7 +94,13 @@ pub async fn ingest_many(env: &Env, org: &str, incoming: &[IncomingEvent], now: 
 }
 
 /// One delivery, with its body built once, for each subscriber of the event's type.
-fn deliveries_for(subscribers: &[WebhookRow], org: &str, id: &str, event: &IncomingEvent, timestamp: &str) -> Result<Vec<NewDelivery>, ApiError> {
+fn deliveries_for(
+    subscribers: &[WebhookRow],
+    org: &str,
+    id: &str,
+    event: &IncomingEvent,
+    timestamp: &str,
+) -> Result<Vec<NewDelivery>, ApiError> {
     let mut deliveries = Vec::new();
     for webhook in subscribers.iter().filter(|w| subscribed(&w.patterns(), &event.event_type)) {
         let delivery_id = DeliveryId::generate(&random()).to_string();
@@ -112,7 +127,8 @@ pub async fn enqueue(env: &Env, delivery_ids: &[String]) -> Result<(), ApiError>
     }
     let queue = env.queue("DELIVERIES").map_err(ApiError::internal)?;
     for chunk in delivery_ids.chunks(100) {
-        let messages: Vec<DeliveryMessage> = chunk.iter().map(|id| DeliveryMessage { delivery_id: id.clone() }).collect();
+        let messages: Vec<DeliveryMessage> =
+            chunk.iter().map(|id| DeliveryMessage { delivery_id: id.clone() }).collect();
         queue.send_batch(BatchMessageBuilder::new().messages(messages).build()).await.map_err(ApiError::internal)?;
     }
     Ok(())

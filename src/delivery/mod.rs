@@ -43,7 +43,9 @@ async fn process_batch(env: &Env, config: &Config, ids: &[&str]) -> Result<Vec<N
             if claimed[i].is_some() {
                 continue;
             }
-            if let Some(Some(due)) = states.iter().find(|d| d.id == *id && d.status == "pending").map(|d| d.next_attempt_at) {
+            if let Some(Some(due)) =
+                states.iter().find(|d| d.id == *id && d.status == "pending").map(|d| d.next_attempt_at)
+            {
                 if due > now {
                     next[i] = Next::RetryIn(((due - now) as u64).div_ceil(1000));
                 }
@@ -59,11 +61,15 @@ async fn process_batch(env: &Env, config: &Config, ids: &[&str]) -> Result<Vec<N
     let mut sent_index = Vec::new();
     for (i, delivery) in claimed.into_iter().enumerate() {
         let Some(delivery) = delivery else { continue };
-        let webhook = webhooks.iter().find(|w| w.id == delivery.webhook_id && w.organization_id == delivery.organization_id);
+        let webhook =
+            webhooks.iter().find(|w| w.id == delivery.webhook_id && w.organization_id == delivery.organization_id);
         match webhook {
             None => deliveries::abandon(&db, &delivery.id, "webhook deleted", now).await?,
             Some(w) if w.is_active == 0 => {
-                let reason = w.disabled_reason.as_deref().map_or("webhook inactive".to_string(), |r| format!("webhook inactive: {r}"));
+                let reason = w
+                    .disabled_reason
+                    .as_deref()
+                    .map_or("webhook inactive".to_string(), |r| format!("webhook inactive: {r}"));
                 deliveries::abandon(&db, &delivery.id, &reason, now).await?;
             }
             Some(w) => {

@@ -66,7 +66,12 @@ async fn send(url: &str, headers: &[(String, String)], body: &str, timeout_secon
     let exchange = async {
         let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
         let status = response.status_code();
-        let abort = response.headers().get("webhook-delivery").ok().flatten().is_some_and(|v| v.trim().eq_ignore_ascii_case("abort-message"));
+        let abort = response
+            .headers()
+            .get("webhook-delivery")
+            .ok()
+            .flatten()
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("abort-message"));
         let text = response.text().await.ok().map(truncate);
         Ok::<_, worker::Error>((status, abort, text))
     };

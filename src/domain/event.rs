@@ -40,7 +40,9 @@ pub fn parse(body: &Value, source: Source, idempotency_key: Option<&str>) -> Res
     let mut organization_id = None;
     for (key, value) in map {
         match key.as_str() {
-            "type" => event_type = Some(value.as_str().ok_or_else(|| ApiError::invalid("type", "type must be a string"))?),
+            "type" => {
+                event_type = Some(value.as_str().ok_or_else(|| ApiError::invalid("type", "type must be a string"))?)
+            }
             "data" => {
                 if !value.is_object() {
                     return Err(ApiError::invalid("data", "data must be an object"));
@@ -51,23 +53,34 @@ pub fn parse(body: &Value, source: Source, idempotency_key: Option<&str>) -> Res
             "changes" => changes = Some(parse_changes(value)?),
             "organizationId" if source == Source::Queue => {
                 let org = value.as_str().filter(|s| !s.is_empty() && s.len() <= 255);
-                organization_id = Some(org.ok_or_else(|| ApiError::invalid("organizationId", "organizationId must be a non-empty string"))?.to_string());
+                organization_id = Some(
+                    org.ok_or_else(|| {
+                        ApiError::invalid("organizationId", "organizationId must be a non-empty string")
+                    })?
+                    .to_string(),
+                );
             }
             other => return Err(ApiError::unknown_field(other)),
         }
     }
     let event_type = event_type.ok_or_else(|| ApiError::invalid("type", "type is required"))?;
     if !is_known_type(event_type) {
-        return Err(ApiError::invalid("type", format!("unknown event type {event_type:?}; see GET /api/webhooks/events")));
+        return Err(ApiError::invalid(
+            "type",
+            format!("unknown event type {event_type:?}; see GET /api/webhooks/events"),
+        ));
     }
     if RESERVED_TYPES.contains(&event_type) {
         return Err(ApiError::invalid("type", format!("{event_type} is emitted by edgehook itself")));
     }
     let data = data.ok_or_else(|| ApiError::invalid("data", "data is required"))?;
     if let Some(key) = idempotency_key {
-        let key = event_id(&Value::String(key.to_string())).map_err(|e| ApiError { field: Some("Idempotency-Key".into()), ..e })?;
+        let key = event_id(&Value::String(key.to_string()))
+            .map_err(|e| ApiError { field: Some("Idempotency-Key".into()), ..e })?;
         match &id {
-            Some(given) if *given != key => return Err(ApiError::invalid("id", "id and the Idempotency-Key header differ")),
+            Some(given) if *given != key => {
+                return Err(ApiError::invalid("id", "id and the Idempotency-Key header differ"))
+            }
             _ => id = Some(key),
         }
     }
@@ -80,7 +93,10 @@ pub fn parse(body: &Value, source: Source, idempotency_key: Option<&str>) -> Res
 fn event_id(value: &Value) -> Result<String, ApiError> {
     let s = value.as_str().ok_or_else(|| ApiError::invalid("id", "id must be a string"))?;
     if s.is_empty() || s.chars().count() > MAX_EVENT_ID_CHARS || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::invalid("id", format!("id must be 1 to {MAX_EVENT_ID_CHARS} printable ASCII characters without spaces")));
+        return Err(ApiError::invalid(
+            "id",
+            format!("id must be 1 to {MAX_EVENT_ID_CHARS} printable ASCII characters without spaces"),
+        ));
     }
     Ok(s.to_string())
 }
@@ -92,7 +108,10 @@ fn parse_changes(value: &Value) -> Result<String, ApiError> {
     for (field, change) in map {
         let ok = matches!(change, Value::Object(c) if c.len() == 2 && c.contains_key("from") && c.contains_key("to"));
         if !ok {
-            return Err(ApiError::invalid(format!("changes.{field}"), "each change must be { \"from\": …, \"to\": … }"));
+            return Err(ApiError::invalid(
+                format!("changes.{field}"),
+                "each change must be { \"from\": …, \"to\": … }",
+            ));
         }
     }
     Ok(Value::Object(Map::clone(map)).to_string())
@@ -127,9 +146,15 @@ mod tests {
         assert_eq!(field(json!({"type": "lead.created", "data": {}, "id": ""})).as_deref(), Some("id"));
         assert_eq!(field(json!({"type": "lead.created", "data": {}, "id": "has space"})).as_deref(), Some("id"));
         assert_eq!(field(json!({"type": "lead.created", "data": {}, "id": 7})).as_deref(), Some("id"));
-        assert_eq!(field(json!({"type": "lead.created", "data": {}, "changes": {"a": 1}})).as_deref(), Some("changes.a"));
+        assert_eq!(
+            field(json!({"type": "lead.created", "data": {}, "changes": {"a": 1}})).as_deref(),
+            Some("changes.a")
+        );
         assert_eq!(field(json!({"type": "lead.created", "data": {}, "changes": []})).as_deref(), Some("changes"));
-        assert_eq!(field(json!({"type": "lead.created", "data": {}, "organizationId": "o"})).as_deref(), Some("organizationId"));
+        assert_eq!(
+            field(json!({"type": "lead.created", "data": {}, "organizationId": "o"})).as_deref(),
+            Some("organizationId")
+        );
         assert_eq!(field(json!({"type": "lead.created", "data": {}, "extra": 1})).as_deref(), Some("extra"));
     }
 
@@ -139,14 +164,16 @@ mod tests {
         assert_eq!(e.id.as_deref(), Some("key-1"));
         let same = parse(&json!({"type": "lead.created", "data": {}, "id": "key-1"}), Source::Api, Some("key-1"));
         assert!(same.is_ok());
-        let differ = parse(&json!({"type": "lead.created", "data": {}, "id": "a"}), Source::Api, Some("b")).unwrap_err();
+        let differ =
+            parse(&json!({"type": "lead.created", "data": {}, "id": "a"}), Source::Api, Some("b")).unwrap_err();
         assert_eq!(differ.field.as_deref(), Some("id"));
     }
 
     #[test]
     fn queue_messages_need_their_organization() {
         assert!(parse(&json!({"type": "lead.created", "data": {}}), Source::Queue, None).is_err());
-        let e = parse(&json!({"type": "lead.created", "data": {}, "organizationId": "org_q"}), Source::Queue, None).unwrap();
+        let e = parse(&json!({"type": "lead.created", "data": {}, "organizationId": "org_q"}), Source::Queue, None)
+            .unwrap();
         assert_eq!(e.organization_id.as_deref(), Some("org_q"));
     }
 }

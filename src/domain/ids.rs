@@ -27,8 +27,11 @@ pub fn encode(prefix: &str, random: &[u8; 16]) -> String {
 
 /// Whether `s` is `prefix` followed by 1–64 ASCII letters, digits, `_` or `-`.
 fn well_formed(s: &str, prefix: &str) -> bool {
-    s.strip_prefix(prefix)
-        .is_some_and(|rest| !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+    s.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 64
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    })
 }
 
 macro_rules! id_type {

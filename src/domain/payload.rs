@@ -57,18 +57,32 @@ pub fn build(body: &DeliveryBody<'_>) -> Result<String, serde_json::Error> {
 pub fn sample_data(event_type: &str) -> Value {
     let resource = resource_of(event_type);
     let mut data = match resource {
-        "lead" | "contact" | "person" => json!({"id": format!("{resource}_sample_1"), "firstName": "Ada", "lastName": "Lovelace",
-            "email": "ada@example.com", "company": "Analytical Engines Ltd", "ownerId": "user_sample_1"}),
-        "account" => json!({"id": "account_sample_1", "name": "Analytical Engines Ltd", "domain": "example.com", "industry": "Computing"}),
-        "opportunity" | "deal" => json!({"id": format!("{resource}_sample_1"), "name": "Engine upgrade", "amount": 125000,
-            "currency": "USD", "stage": "negotiation", "ownerId": "user_sample_1"}),
-        "quote" | "order" => json!({"id": format!("{resource}_sample_1"), "number": "Q-1001", "total": 4200, "currency": "USD"}),
-        "meeting" => json!({"id": "meeting_sample_1", "title": "Quarterly review", "startsAt": "2026-12-01T15:00:00Z", "durationMinutes": 30}),
-        "task" => json!({"id": "task_sample_1", "title": "Send the proposal", "dueAt": "2026-12-01T17:00:00Z", "assigneeId": "user_sample_1"}),
+        "lead" | "contact" | "person" => {
+            json!({"id": format!("{resource}_sample_1"), "firstName": "Ada", "lastName": "Lovelace",
+            "email": "ada@example.com", "company": "Analytical Engines Ltd", "ownerId": "user_sample_1"})
+        }
+        "account" => {
+            json!({"id": "account_sample_1", "name": "Analytical Engines Ltd", "domain": "example.com", "industry": "Computing"})
+        }
+        "opportunity" | "deal" => {
+            json!({"id": format!("{resource}_sample_1"), "name": "Engine upgrade", "amount": 125000,
+            "currency": "USD", "stage": "negotiation", "ownerId": "user_sample_1"})
+        }
+        "quote" | "order" => {
+            json!({"id": format!("{resource}_sample_1"), "number": "Q-1001", "total": 4200, "currency": "USD"})
+        }
+        "meeting" => {
+            json!({"id": "meeting_sample_1", "title": "Quarterly review", "startsAt": "2026-12-01T15:00:00Z", "durationMinutes": 30})
+        }
+        "task" => {
+            json!({"id": "task_sample_1", "title": "Send the proposal", "dueAt": "2026-12-01T17:00:00Z", "assigneeId": "user_sample_1"})
+        }
         "message" | "conversation" | "broadcast" => json!({"id": format!("{resource}_sample_1"), "channel": "sms",
             "from": "+15550100", "to": "+15550101", "text": "Hello from edgehook"}),
         "email" => json!({"id": "email_sample_1", "subject": "Your proposal", "to": "ada@example.com"}),
-        "call" => json!({"id": "call_sample_1", "durationSeconds": 312, "direction": "outbound", "outcome": "connected"}),
+        "call" => {
+            json!({"id": "call_sample_1", "durationSeconds": 312, "direction": "outbound", "outcome": "connected"})
+        }
         "webhook" => json!({"webhookId": "wh_sample", "reason": "disabled after 50 consecutive failed deliveries"}),
         _ => json!({"id": format!("{resource}_sample_1")}),
     };

@@ -49,7 +49,11 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/api/webhooks/{id}/test", endpoint: Endpoint::TestSend },
     Route { method: "GET", path: "/api/webhooks/{id}/deliveries", endpoint: Endpoint::ListDeliveries },
     Route { method: "GET", path: "/api/webhooks/{id}/deliveries/{deliveryId}", endpoint: Endpoint::GetDelivery },
-    Route { method: "POST", path: "/api/webhooks/{id}/deliveries/{deliveryId}/retry", endpoint: Endpoint::RetryDelivery },
+    Route {
+        method: "POST",
+        path: "/api/webhooks/{id}/deliveries/{deliveryId}/retry",
+        endpoint: Endpoint::RetryDelivery,
+    },
     // The seed-000 paths.
     Route { method: "GET", path: "/api/webhooks-management", endpoint: Endpoint::ListWebhooks },
     Route { method: "POST", path: "/api/webhooks-management", endpoint: Endpoint::CreateWebhook },
@@ -116,7 +120,10 @@ mod tests {
     fn fixed_paths_win_over_captures() {
         assert_eq!(match_route("GET", "/api/webhooks/events"), Match::Found(Endpoint::EventCatalogue, vec![]));
         assert_eq!(match_route("GET", "/api/webhooks/wh_1"), Match::Found(Endpoint::GetWebhook, vec!["wh_1"]));
-        assert_eq!(match_route("POST", "/api/webhooks/wh_1/regenerate-secret"), Match::Found(Endpoint::RegenerateSecret, vec!["wh_1"]));
+        assert_eq!(
+            match_route("POST", "/api/webhooks/wh_1/regenerate-secret"),
+            Match::Found(Endpoint::RegenerateSecret, vec!["wh_1"])
+        );
         assert_eq!(match_route("PUT", "/api/webhooks/wh_1"), Match::MethodNotAllowed(vec!["GET", "PATCH", "DELETE"]));
     }
 

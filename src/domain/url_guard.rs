@@ -151,7 +151,12 @@ mod tests {
 
     #[test]
     fn public_https_urls_pass() {
-        for ok in ["https://example.com/hook", "https://hooks.example.co.uk:8443/a?b=c", "https://8.8.8.8/x", "https://[2606:4700::1111]/"] {
+        for ok in [
+            "https://example.com/hook",
+            "https://hooks.example.co.uk:8443/a?b=c",
+            "https://8.8.8.8/x",
+            "https://[2606:4700::1111]/",
+        ] {
             assert!(check_url(ok, false).is_ok(), "{ok}");
         }
     }
@@ -172,19 +177,40 @@ mod tests {
 
     #[test]
     fn internal_names_are_refused() {
-        for bad in ["https://localhost/", "https://LOCALHOST./", "https://a.localhost/", "https://printer.local/",
-                    "https://metadata.google.internal/", "https://db.internal./"] {
+        for bad in [
+            "https://localhost/",
+            "https://LOCALHOST./",
+            "https://a.localhost/",
+            "https://printer.local/",
+            "https://metadata.google.internal/",
+            "https://db.internal./",
+        ] {
             assert!(refused(bad), "{bad}");
         }
     }
 
     #[test]
     fn private_and_special_ipv4_are_refused_in_every_encoding() {
-        for bad in ["https://127.0.0.1/", "https://10.1.2.3/", "https://172.16.0.1/", "https://172.31.255.255/",
-                    "https://192.168.1.1/", "https://169.254.169.254/latest/meta-data", "https://100.64.0.1/",
-                    "https://100.100.100.200/", "https://0.0.0.0/", "https://224.0.0.1/", "https://255.255.255.255/",
-                    "https://2130706433/", "https://0x7f000001/", "https://0x7f.0.0.1/", "https://017700000001/",
-                    "https://127.1/", "https://0xa9fea9fe/", "https://3232235777/"] {
+        for bad in [
+            "https://127.0.0.1/",
+            "https://10.1.2.3/",
+            "https://172.16.0.1/",
+            "https://172.31.255.255/",
+            "https://192.168.1.1/",
+            "https://169.254.169.254/latest/meta-data",
+            "https://100.64.0.1/",
+            "https://100.100.100.200/",
+            "https://0.0.0.0/",
+            "https://224.0.0.1/",
+            "https://255.255.255.255/",
+            "https://2130706433/",
+            "https://0x7f000001/",
+            "https://0x7f.0.0.1/",
+            "https://017700000001/",
+            "https://127.1/",
+            "https://0xa9fea9fe/",
+            "https://3232235777/",
+        ] {
             assert!(refused(bad), "{bad}");
         }
         assert!(check_url("https://172.32.0.1/", false).is_ok());
@@ -193,10 +219,21 @@ mod tests {
 
     #[test]
     fn private_and_special_ipv6_are_refused_including_embedded_ipv4() {
-        for bad in ["https://[::1]/", "https://[::]/", "https://[fe80::1]/", "https://[fc00::1]/", "https://[fd12:3456::1]/",
-                    "https://[::ffff:127.0.0.1]/", "https://[::ffff:7f00:1]/", "https://[::ffff:169.254.169.254]/",
-                    "https://[::ffff:10.0.0.1]/", "https://[64:ff9b::a00:1]/", "https://[::127.0.0.1]/",
-                    "https://[fd00:ec2::254]/", "https://[ff02::1]/"] {
+        for bad in [
+            "https://[::1]/",
+            "https://[::]/",
+            "https://[fe80::1]/",
+            "https://[fc00::1]/",
+            "https://[fd12:3456::1]/",
+            "https://[::ffff:127.0.0.1]/",
+            "https://[::ffff:7f00:1]/",
+            "https://[::ffff:169.254.169.254]/",
+            "https://[::ffff:10.0.0.1]/",
+            "https://[64:ff9b::a00:1]/",
+            "https://[::127.0.0.1]/",
+            "https://[fd00:ec2::254]/",
+            "https://[ff02::1]/",
+        ] {
             assert!(refused(bad), "{bad}");
         }
         assert!(check_url("https://[::ffff:8.8.8.8]/", false).is_ok());
@@ -207,9 +244,18 @@ mod tests {
         for ok in ["http://127.0.0.1:8080/hook", "http://localhost:3000/", "http://[::1]:9000/", "http://127.5.5.5/"] {
             assert!(check_url(ok, true).is_ok(), "{ok}");
         }
-        for bad in ["http://2130706433/", "http://0x7f000001/", "http://127.1/", "http://0177.0.0.1/",
-                    "http://10.0.0.1/", "http://169.254.169.254/", "http://[::ffff:127.0.0.1]/", "http://printer.local/",
-                    "http://0.0.0.0/", "http://192.168.0.10/"] {
+        for bad in [
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://127.1/",
+            "http://0177.0.0.1/",
+            "http://10.0.0.1/",
+            "http://169.254.169.254/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://printer.local/",
+            "http://0.0.0.0/",
+            "http://192.168.0.10/",
+        ] {
             assert!(check_url(bad, true).is_err(), "{bad}");
         }
     }

@@ -108,17 +108,24 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
             "events" => f.events = Some(events(value)?),
             "headers" => f.headers = Some(headers(value)?),
             "isActive" | "active" => {
-                let v = value.as_bool().ok_or_else(|| ApiError::invalid(key.as_str(), format!("{key} must be a boolean")))?;
+                let v = value
+                    .as_bool()
+                    .ok_or_else(|| ApiError::invalid(key.as_str(), format!("{key} must be a boolean")))?;
                 if f.is_active.is_some_and(|prev| prev != v) {
                     return Err(ApiError::invalid(key.as_str(), "isActive and active disagree"));
                 }
                 f.is_active = Some(v);
             }
             "retryAttempts" => f.retry_attempts = Some(integer_in(value, "retryAttempts", RETRY_ATTEMPTS)?),
-            "retryDelaySeconds" => f.retry_delay_seconds = Some(integer_in(value, "retryDelaySeconds", RETRY_DELAY_SECONDS)?),
+            "retryDelaySeconds" => {
+                f.retry_delay_seconds = Some(integer_in(value, "retryDelaySeconds", RETRY_DELAY_SECONDS)?)
+            }
             "secret" if mode == Mode::Create => f.secret = Some(secret(value)?),
             "secret" => {
-                return Err(ApiError::invalid("secret", "the secret cannot be changed here; use POST /api/webhooks/{id}/regenerate-secret"))
+                return Err(ApiError::invalid(
+                    "secret",
+                    "the secret cannot be changed here; use POST /api/webhooks/{id}/regenerate-secret",
+                ))
             }
             other => {
                 return Err(ApiError::unknown_field(other));
@@ -149,7 +156,10 @@ fn description(value: &Value) -> Result<Option<String>, ApiError> {
     }
     let s = string(value, "description")?;
     if s.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ApiError::invalid("description", format!("description must be at most {MAX_DESCRIPTION_CHARS} characters")));
+        return Err(ApiError::invalid(
+            "description",
+            format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"),
+        ));
     }
     Ok(Some(s.to_string()))
 }
@@ -190,7 +200,16 @@ fn events(value: &Value) -> Result<Vec<String>, ApiError> {
 pub fn is_reserved_header(lower: &str) -> bool {
     matches!(
         lower,
-        "content-type" | "content-length" | "host" | "user-agent" | "connection" | "transfer-encoding" | "keep-alive" | "upgrade" | "te" | "trailer"
+        "content-type"
+            | "content-length"
+            | "host"
+            | "user-agent"
+            | "connection"
+            | "transfer-encoding"
+            | "keep-alive"
+            | "upgrade"
+            | "te"
+            | "trailer"
     ) || lower.starts_with("webhook-")
         || lower.starts_with("x-webhook-")
 }
@@ -224,7 +243,10 @@ fn headers(value: &Value) -> Result<Map<String, Value>, ApiError> {
             return Err(ApiError::invalid(field, "header values must be strings"));
         };
         if s.len() > MAX_HEADER_VALUE_BYTES {
-            return Err(ApiError::invalid(field, format!("header values must be at most {MAX_HEADER_VALUE_BYTES} bytes")));
+            return Err(ApiError::invalid(
+                field,
+                format!("header values must be at most {MAX_HEADER_VALUE_BYTES} bytes"),
+            ));
         }
         if !s.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
             return Err(ApiError::invalid(field, "header values must be printable ASCII without line breaks"));

@@ -36,7 +36,8 @@ pub struct AttemptRow {
     pub created_at: i64,
 }
 
-const COLUMNS: &str = "id, organization_id, webhook_id, event_id, event_type, body, status, attempts, last_status_code, \
+const COLUMNS: &str =
+    "id, organization_id, webhook_id, event_id, event_type, body, status, attempts, last_status_code, \
     last_error, next_attempt_at, is_test, created_at, updated_at";
 
 pub async fn get(db: &D1Database, id: &str) -> Result<Option<DeliveryRow>, ApiError> {
@@ -44,7 +45,12 @@ pub async fn get(db: &D1Database, id: &str) -> Result<Option<DeliveryRow>, ApiEr
 }
 
 /// One delivery of one of the organization's webhooks.
-pub async fn get_scoped(db: &D1Database, org: &str, webhook_id: &str, id: &str) -> Result<Option<DeliveryRow>, ApiError> {
+pub async fn get_scoped(
+    db: &D1Database,
+    org: &str,
+    webhook_id: &str,
+    id: &str,
+) -> Result<Option<DeliveryRow>, ApiError> {
     Ok(db
         .prepare(format!("SELECT {COLUMNS} FROM deliveries WHERE organization_id = ?1 AND webhook_id = ?2 AND id = ?3"))
         .bind(&[text(org), text(webhook_id), text(id)])?
@@ -60,7 +66,12 @@ pub async fn claim(db: &D1Database, id: &str, now: i64, lease_until: i64) -> Res
 
 /// [`claim`] for every id of a queue batch, one statement per chunk of ids; the answers come back in the ids'
 /// order (a repeated id is claimed once).
-pub async fn claim_many(db: &D1Database, ids: &[&str], now: i64, lease_until: i64) -> Result<Vec<Option<DeliveryRow>>, ApiError> {
+pub async fn claim_many(
+    db: &D1Database,
+    ids: &[&str],
+    now: i64,
+    lease_until: i64,
+) -> Result<Vec<Option<DeliveryRow>>, ApiError> {
     let mut rows: Vec<DeliveryRow> = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut binds = vec![int(now), int(lease_until)];
@@ -176,7 +187,11 @@ pub async fn record_attempts(db: &D1Database, records: &[AttemptRecord<'_>]) -> 
     for r in records {
         let same = |g: &&mut (&AttemptRecord<'_>, Vec<&str>)| {
             let k = g.0;
-            k.new_status == r.new_status && k.status_code == r.status_code && k.error == r.error && k.next_attempt_at == r.next_attempt_at && k.now == r.now
+            k.new_status == r.new_status
+                && k.status_code == r.status_code
+                && k.error == r.error
+                && k.next_attempt_at == r.next_attempt_at
+                && k.now == r.now
         };
         match groups.iter_mut().find(|g| same(g)) {
             Some(group) => group.1.push(&r.delivery.id),
@@ -185,7 +200,13 @@ pub async fn record_attempts(db: &D1Database, records: &[AttemptRecord<'_>]) -> 
     }
     for (r, ids) in &groups {
         for chunk in ids.chunks(IDS_PER_STATEMENT) {
-            let mut binds = vec![text(r.new_status), opt_int(r.status_code.map(i64::from)), opt_text(r.error), opt_int(r.next_attempt_at), int(r.now)];
+            let mut binds = vec![
+                text(r.new_status),
+                opt_int(r.status_code.map(i64::from)),
+                opt_text(r.error),
+                opt_int(r.next_attempt_at),
+                int(r.now),
+            ];
             binds.extend(chunk.iter().map(|id| text(id)));
             let sql = format!(
                 "UPDATE deliveries SET status = ?1, last_status_code = ?2, last_error = ?3, next_attempt_at = ?4, updated_at = ?5 WHERE id IN ({})",
@@ -228,7 +249,13 @@ pub async fn record_attempts(db: &D1Database, records: &[AttemptRecord<'_>]) -> 
 }
 
 /// Disables a webhook that reached the failure threshold; `true` only for the call that disabled it.
-pub async fn disable_webhook(db: &D1Database, org: &str, webhook_id: &str, reason: &str, now: i64) -> Result<bool, ApiError> {
+pub async fn disable_webhook(
+    db: &D1Database,
+    org: &str,
+    webhook_id: &str,
+    reason: &str,
+    now: i64,
+) -> Result<bool, ApiError> {
     let result = db
         .prepare("UPDATE webhooks SET is_active = 0, disabled_reason = ?3, updated_at = ?4 WHERE organization_id = ?1 AND id = ?2 AND is_active = 1")
         .bind(&[text(org), text(webhook_id), text(reason), int(now)])?
@@ -258,14 +285,17 @@ pub struct LogQuery<'a> {
 
 /// A page of the log, newest first, and the total matching.
 pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, i64), ApiError> {
-    let filter = "organization_id = ?1 AND webhook_id = ?2 AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR event_type = ?4)";
+    let filter =
+        "organization_id = ?1 AND webhook_id = ?2 AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR event_type = ?4)";
     let binds = [text(q.org), text(q.webhook_id), opt_text(q.status), opt_text(q.event_type)];
     let mut page_binds = binds.to_vec();
     page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
     let results = db
         .batch(vec![
-            db.prepare(format!("SELECT {COLUMNS} FROM deliveries WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6"))
-                .bind(&page_binds)?,
+            db.prepare(format!(
+                "SELECT {COLUMNS} FROM deliveries WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6"
+            ))
+            .bind(&page_binds)?,
             db.prepare(format!("SELECT COUNT(*) AS total FROM deliveries WHERE {filter}")).bind(&binds)?,
         ])
         .await?;
@@ -274,7 +304,8 @@ pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>
         total: i64,
     }
     let rows = results.first().map(|r| r.results::<DeliveryRow>()).transpose()?.unwrap_or_default();
-    let total = results.get(1).map(|r| r.results::<Total>()).transpose()?.and_then(|t| t.first().map(|t| t.total)).unwrap_or(0);
+    let total =
+        results.get(1).map(|r| r.results::<Total>()).transpose()?.and_then(|t| t.first().map(|t| t.total)).unwrap_or(0);
     Ok((rows, total))
 }
 

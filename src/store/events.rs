@@ -39,7 +39,12 @@ const STATEMENTS_PER_BATCH: usize = 200;
 /// Inserts events and their deliveries, one transaction per chunk. The unique (organization, id) key is the guard:
 /// an event that already exists is not inserted, and its `false` comes back. Deliveries are inserted only if their
 /// ingest's random token is the one stored, so a concurrent duplicate cannot add a second set.
-pub async fn insert_many(db: &D1Database, org: &str, now: i64, inserts: &[EventInsert<'_>]) -> Result<Vec<bool>, ApiError> {
+pub async fn insert_many(
+    db: &D1Database,
+    org: &str,
+    now: i64,
+    inserts: &[EventInsert<'_>],
+) -> Result<Vec<bool>, ApiError> {
     let mut inserted = Vec::with_capacity(inserts.len());
     let mut statements = Vec::new();
     let mut event_at = Vec::new();
@@ -116,7 +121,13 @@ pub async fn remember(env: &Env, org: &str, id: &str, record: &IngestRecord) {
 }
 
 /// Keeps a message that could not be ingested, with its reason.
-pub async fn record_dead_letter(db: &D1Database, queue: &str, body: &str, reason: &str, now: i64) -> Result<(), ApiError> {
+pub async fn record_dead_letter(
+    db: &D1Database,
+    queue: &str,
+    body: &str,
+    reason: &str,
+    now: i64,
+) -> Result<(), ApiError> {
     db.prepare("INSERT INTO dead_letters (queue, body, reason, created_at) VALUES (?1, ?2, ?3, ?4)")
         .bind(&[text(queue), text(body), text(reason), int(now)])?
         .run()

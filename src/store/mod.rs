@@ -48,7 +48,11 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
 pub(crate) const IDS_PER_STATEMENT: usize = 90;
 
 /// The rows of `{select} WHERE id IN (…)` for every id, read in chunks under D1's parameter limit.
-pub(crate) async fn select_by_ids<T: serde::de::DeserializeOwned>(db: &D1Database, select: &str, ids: &[&str]) -> Result<Vec<T>, ApiError> {
+pub(crate) async fn select_by_ids<T: serde::de::DeserializeOwned>(
+    db: &D1Database,
+    select: &str,
+    ids: &[&str],
+) -> Result<Vec<T>, ApiError> {
     let mut rows = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let binds: Vec<_> = chunk.iter().map(|id| text(id)).collect();

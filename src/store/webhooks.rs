@@ -81,7 +81,15 @@ fn json(v: &impl serde::Serialize) -> String {
 
 /// Inserts a webhook unless the organization already holds `max` of them; returns whether it was inserted.
 /// The count and the insert are one statement, so concurrent creates cannot overshoot the limit.
-pub async fn insert(db: &D1Database, org: &str, id: &str, new: &NewWebhook, secret: &str, now: i64, max: u32) -> Result<bool, ApiError> {
+pub async fn insert(
+    db: &D1Database,
+    org: &str,
+    id: &str,
+    new: &NewWebhook,
+    secret: &str,
+    now: i64,
+    max: u32,
+) -> Result<bool, ApiError> {
     let result = db
         .prepare(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
@@ -193,7 +201,14 @@ pub async fn delete(db: &D1Database, org: &str, id: &str, now: i64) -> Result<bo
 }
 
 /// Replaces the secret; the old one keeps signing (as a second `v1` entry) until `previous_expires_at`.
-pub async fn rotate_secret(db: &D1Database, org: &str, id: &str, secret: &str, previous_expires_at: i64, now: i64) -> Result<bool, ApiError> {
+pub async fn rotate_secret(
+    db: &D1Database,
+    org: &str,
+    id: &str,
+    secret: &str,
+    previous_expires_at: i64,
+    now: i64,
+) -> Result<bool, ApiError> {
     let result = db
         .prepare(
             "UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = ?4, secret = ?3, updated_at = ?5 \

@@ -62,7 +62,15 @@ impl Verifier {
     /// Verifies a delivery JavaScript wrote into the scratch buffer as `[id][timestamp][signature][body]` (the
     /// lengths say where each ends): one call, no string conversions, the body copied into wasm once.
     #[wasm_bindgen(js_name = verifyPacked)]
-    pub fn verify_packed(&self, id_len: usize, ts_len: usize, sig_len: usize, body_len: usize, now: f64, tolerance: f64) -> u32 {
+    pub fn verify_packed(
+        &self,
+        id_len: usize,
+        ts_len: usize,
+        sig_len: usize,
+        body_len: usize,
+        now: f64,
+        tolerance: f64,
+    ) -> u32 {
         let Some([id, ts, sig, body]) = split(&self.scratch, [id_len, ts_len, sig_len, body_len]) else {
             return code(Err(VerifyError::InvalidHeader("webhook-id")));
         };

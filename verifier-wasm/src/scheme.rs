@@ -200,7 +200,13 @@ pub fn verify_with_mac(
 }
 
 /// The checks that come before any hashing: all three headers present, the timestamp a number within the window.
-fn check_headers(msg_id: &str, timestamp_header: &str, signature_header: &str, now: i64, tolerance_seconds: u64) -> Result<i64, VerifyError> {
+fn check_headers(
+    msg_id: &str,
+    timestamp_header: &str,
+    signature_header: &str,
+    now: i64,
+    tolerance_seconds: u64,
+) -> Result<i64, VerifyError> {
     if msg_id.is_empty() {
         return Err(VerifyError::MissingHeader("webhook-id"));
     }
@@ -417,12 +423,17 @@ mod tests {
             k.verify("", &ts, VECTOR_SIGNATURE, p, VECTOR_TIMESTAMP, 300),
             Err(VerifyError::MissingHeader("webhook-id"))
         );
-        assert_eq!(k.verify(VECTOR_ID, &ts, "", p, VECTOR_TIMESTAMP, 300), Err(VerifyError::MissingHeader("webhook-signature")));
+        assert_eq!(
+            k.verify(VECTOR_ID, &ts, "", p, VECTOR_TIMESTAMP, 300),
+            Err(VerifyError::MissingHeader("webhook-signature"))
+        );
         assert_eq!(
             k.verify(VECTOR_ID, "", VECTOR_SIGNATURE, p, VECTOR_TIMESTAMP, 300),
             Err(VerifyError::MissingHeader("webhook-timestamp"))
         );
-        for garbled in ["v1", "v1,", "v1,!!!!", "v1,g0hM9SsE", ",,,", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=="] {
+        for garbled in
+            ["v1", "v1,", "v1,!!!!", "v1,g0hM9SsE", ",,,", "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=="]
+        {
             assert_eq!(
                 k.verify(VECTOR_ID, &ts, garbled, p, VECTOR_TIMESTAMP, 300),
                 Err(VerifyError::NoMatchingSignature),
@@ -435,7 +446,10 @@ mod tests {
     fn a_mac_computed_elsewhere_is_checked_the_same_way() {
         let ts = VECTOR_TIMESTAMP.to_string();
         let mac = key().mac(VECTOR_ID, VECTOR_TIMESTAMP, VECTOR_PAYLOAD.as_bytes());
-        assert_eq!(verify_with_mac(VECTOR_ID, &ts, VECTOR_SIGNATURE, &mac, VECTOR_TIMESTAMP, 300), Ok(VECTOR_TIMESTAMP));
+        assert_eq!(
+            verify_with_mac(VECTOR_ID, &ts, VECTOR_SIGNATURE, &mac, VECTOR_TIMESTAMP, 300),
+            Ok(VECTOR_TIMESTAMP)
+        );
         assert_eq!(
             verify_with_mac(VECTOR_ID, &format!("0{ts}"), VECTOR_SIGNATURE, &mac, VECTOR_TIMESTAMP, 300),
             Err(VerifyError::InvalidHeader("webhook-timestamp"))
