@@ -3,7 +3,7 @@ import { createHmac, createSecretKey } from "node:crypto";
 import { configureNativeHmac } from "./webhook.mjs";
 
 // Below this size the wasm hash, with its precomputed pad states and no per-call object, is faster.
-const MIN_BYTES = 2048;
+const MIN_BYTES = 1024;
 
 configureNativeHmac({
   minBytes: MIN_BYTES,
