@@ -20,6 +20,18 @@ export function configureNativeHmac(options) {
   native = options && typeof options.hmac === "function" ? { hmac: options.hmac, minBytes: options.minBytes ?? 4096 } : null;
 }
 
+// Writes a short header value as UTF-8 at `at` and returns its length in bytes: a plain loop while it is ASCII
+// (always, for well-formed headers), encodeInto for the rest.
+function put(view, at, text) {
+  const n = text.length;
+  for (let i = 0; i < n; i++) {
+    const c = text.charCodeAt(i);
+    if (c > 0x7f) return i + encoder.encodeInto(text.slice(i), view.subarray(at + i)).written;
+    view[at + i] = c;
+  }
+  return n;
+}
+
 let memory;
 function wasmBytes(ptr, length) {
   memory ??= wasmMemory();
@@ -135,9 +147,9 @@ export class Webhook {
     const headerRoom = (id.length + timestamp.length + signature.length) * 3;
     const bodyRoom = native ? 32 : isString ? payload.length * 3 : payload.length;
     const view = wasmBytes(this.verifier.reserve(headerRoom + bodyRoom), headerRoom + bodyRoom);
-    const idLen = encoder.encodeInto(id, view).written;
-    const tsLen = encoder.encodeInto(timestamp, view.subarray(idLen)).written;
-    const sigLen = encoder.encodeInto(signature, view.subarray(idLen + tsLen)).written;
+    const idLen = put(view, 0, id);
+    const tsLen = put(view, idLen, timestamp);
+    const sigLen = put(view, idLen + tsLen, signature);
     const at = idLen + tsLen + sigLen;
     let code;
     if (native) {

@@ -64,6 +64,15 @@ test("our signatures verify with standardwebhooks, and its signatures verify wit
   }
 });
 
+test("a non-ASCII message id is signed and verified as UTF-8, as standardwebhooks does", () => {
+  const ts = Math.floor(Date.now() / 1000);
+  const id = "msg_é✓_1";
+  const signature = new StandardWebhook(SECRET).sign(id, new Date(ts * 1000), "{}");
+  const headers = { "webhook-id": id, "webhook-timestamp": String(ts), "webhook-signature": signature };
+  assert.deepEqual(new Webhook(SECRET).verify("{}", headers), {});
+  rejects(() => new Webhook(SECRET).verify("{}", { ...headers, "webhook-id": "msg_é✓_2" }), "no_matching_signature");
+});
+
 test("raw-format secrets match standardwebhooks' raw format", () => {
   const ours = new Webhook("a plain secret key", { format: "raw" });
   const theirs = new StandardWebhook("a plain secret key", { format: "raw" });
