@@ -53,7 +53,16 @@ pub async fn ingest_many(
 ) -> Result<Vec<Ingested>, ApiError> {
     let ids: Vec<String> =
         incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()).to_string())).collect();
-    let recent = join_all(ids.iter().map(|id| events::recent(env, org, id))).await;
+    // Only a caller's own id can repeat: ids generated here skip the KV look-up and, below, the KV write.
+    let given = |i: usize| incoming[i].id.is_some();
+    let recent = join_all(ids.iter().enumerate().map(|(i, id)| async move {
+        if given(i) {
+            events::recent(env, org, id).await
+        } else {
+            None
+        }
+    }))
+    .await;
     let mut answers: Vec<Option<Ingested>> = ids
         .iter()
         .zip(recent)
@@ -77,7 +86,9 @@ pub async fn ingest_many(
             answers[i] = Some(if was_inserted {
                 let count = insert.deliveries.len() as i64;
                 queued.extend(insert.deliveries.into_iter().map(|d| d.id));
-                remembered.push((id.clone(), IngestRecord { deliveries: count }));
+                if given(i) {
+                    remembered.push((id.clone(), IngestRecord { deliveries: count }));
+                }
                 Ingested { id, deliveries: count, duplicate: false }
             } else {
                 let record = events::existing(&db, org, &id).await?.unwrap_or(IngestRecord { deliveries: 0 });
