@@ -53,16 +53,14 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let secret = new.secret.clone().unwrap_or_else(|| secret_from_random(&random()));
     let db = store::db(&ctx.env)?;
     let max = ctx.config.max_webhooks_per_org;
-    if !store::webhooks::insert(&db, &ctx.caller.org, id.as_str(), &new, &secret, ctx.now, max).await? {
+    let Some(row) = store::webhooks::insert(&db, &ctx.caller.org, id.as_str(), &new, &secret, ctx.now, max).await?
+    else {
         return Err(ApiError::new(
             409,
             "plan_limit_reached",
             format!("this organization already has the maximum of {max} webhooks; delete one first"),
         ));
-    }
-    let row = store::webhooks::get(&db, &ctx.caller.org, id.as_str())
-        .await?
-        .ok_or_else(|| ApiError::internal("created webhook vanished"))?;
+    };
     json(201, &with_secret(&row)?)
 }
 
@@ -76,10 +74,7 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     let body = read_json(req, MAX_BODY_BYTES).await?;
     let patch = parse_patch(&body, ctx.config.allow_insecure)?;
     let db = store::db(&ctx.env)?;
-    if !store::webhooks::update(&db, &ctx.caller.org, &row.id, &patch, ctx.now).await? {
-        return Err(not_found());
-    }
-    let row = store::webhooks::get(&db, &ctx.caller.org, &row.id).await?.ok_or_else(not_found)?;
+    let row = store::webhooks::update(&db, &ctx.caller.org, &row.id, &patch, ctx.now).await?.ok_or_else(not_found)?;
     json(200, &row.to_api())
 }
 

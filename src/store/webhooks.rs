@@ -79,8 +79,8 @@ fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
-/// Inserts a webhook unless the organization already holds `max` of them; returns whether it was inserted.
-/// The count and the insert are one statement, so concurrent creates cannot overshoot the limit.
+/// Inserts a webhook unless the organization already holds `max` of them; returns the new row, or `None` at the
+/// limit. The count and the insert are one statement, so concurrent creates cannot overshoot the limit.
 pub async fn insert(
     db: &D1Database,
     org: &str,
@@ -89,14 +89,14 @@ pub async fn insert(
     secret: &str,
     now: i64,
     max: u32,
-) -> Result<bool, ApiError> {
-    let result = db
-        .prepare(
+) -> Result<Option<WebhookRow>, ApiError> {
+    Ok(db
+        .prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
              retry_attempts, retry_delay_seconds, consecutive_failures, created_at, updated_at) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12 \
-             WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13",
-        )
+             WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13 RETURNING {COLUMNS}"
+        ))
         .bind(&[
             text(id),
             text(org),
@@ -112,9 +112,8 @@ pub async fn insert(
             int(now),
             int(max.into()),
         ])?
-        .run()
-        .await?;
-    Ok(changed(Some(&result)))
+        .first(None)
+        .await?)
 }
 
 /// The organization's webhooks, newest first, optionally only active or inactive ones.
@@ -146,11 +145,18 @@ pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<WebhookRow>, 
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM webhooks"), ids).await
 }
 
-/// Applies a validated patch. Re-activating a webhook clears its failure count and disabled reason.
-pub async fn update(db: &D1Database, org: &str, id: &str, patch: &WebhookFields, now: i64) -> Result<bool, ApiError> {
+/// Applies a validated patch and returns the changed row (`None` if there is no such webhook). Re-activating a
+/// webhook clears its failure count and disabled reason.
+pub async fn update(
+    db: &D1Database,
+    org: &str,
+    id: &str,
+    patch: &WebhookFields,
+    now: i64,
+) -> Result<Option<WebhookRow>, ApiError> {
     let reactivate = patch.is_active == Some(true);
-    let result = db
-        .prepare(
+    Ok(db
+        .prepare(format!(
             "UPDATE webhooks SET \
                name = COALESCE(?3, name), \
                description = CASE WHEN ?4 THEN ?5 ELSE description END, \
@@ -163,8 +169,8 @@ pub async fn update(db: &D1Database, org: &str, id: &str, patch: &WebhookFields,
                consecutive_failures = CASE WHEN ?12 THEN 0 ELSE consecutive_failures END, \
                disabled_reason = CASE WHEN ?12 THEN NULL ELSE disabled_reason END, \
                updated_at = ?13 \
-             WHERE organization_id = ?1 AND id = ?2",
-        )
+             WHERE organization_id = ?1 AND id = ?2 RETURNING {COLUMNS}"
+        ))
         .bind(&[
             text(org),
             text(id),
@@ -180,9 +186,8 @@ pub async fn update(db: &D1Database, org: &str, id: &str, patch: &WebhookFields,
             flag(reactivate),
             int(now),
         ])?
-        .run()
-        .await?;
-    Ok(changed(Some(&result)))
+        .first(None)
+        .await?)
 }
 
 /// Deletes a webhook and stops its pending deliveries (they are marked failed, with the reason).
