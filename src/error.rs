@@ -70,8 +70,17 @@ impl ApiError {
     }
 
     /// The JSON body, as bytes; kept apart from [`ApiError::into_response`] so host tests can check it.
+    fn inner(&self) -> Inner<'_> {
+        Inner { code: self.code, message: &self.message, field: self.field.as_deref() }
+    }
+
+    /// The `{code, message, field?}` object, for answers that embed errors (batch ingest's per-event results).
+    pub fn detail(&self) -> serde_json::Value {
+        serde_json::to_value(self.inner()).unwrap_or(serde_json::Value::Null)
+    }
+
     pub fn body(&self) -> String {
-        let body = Body { error: Inner { code: self.code, message: &self.message, field: self.field.as_deref() } };
+        let body = Body { error: self.inner() };
         serde_json::to_string(&body)
             .unwrap_or_else(|_| String::from(r#"{"error":{"code":"internal_error","message":"unrenderable error"}}"#))
     }
@@ -106,6 +115,7 @@ mod tests {
         let e = ApiError::invalid("url", "must be https");
         let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
         assert_eq!(v, serde_json::json!({"error":{"code":"validation_error","message":"must be https","field":"url"}}));
+        assert_eq!(e.detail(), v["error"]);
         let e = ApiError::not_found("no such route");
         let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
         assert_eq!(v, serde_json::json!({"error":{"code":"not_found","message":"no such route"}}));

@@ -55,7 +55,7 @@ pub async fn ingest_batch(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         let answer = if outcome.is_ok() { ingested.next() } else { None };
         results.push(match (outcome, answer) {
             (Ok(_), Some(i)) => json!({ "index": index, "status": if i.duplicate { 200 } else { 202 }, "id": i.id, "deliveries": i.deliveries, "duplicate": i.duplicate }),
-            (Err(e), _) => json!({ "index": index, "status": e.status, "error": serde_json::from_str::<Value>(&e.body()).ok().and_then(|v| v.get("error").cloned()) }),
+            (Err(e), _) => json!({ "index": index, "status": e.status, "error": e.detail() }),
             (Ok(_), None) => return Err(ApiError::internal("batch ingest lost a result")),
         });
     }

@@ -71,7 +71,9 @@ pub async fn ingest_many(
     let fresh: Vec<usize> = (0..incoming.len()).filter(|&i| answers[i].is_none()).collect();
     if !fresh.is_empty() {
         let db = store::db(env)?;
-        let subscribers = store::webhooks::list(&db, org, Some(true)).await?;
+        // Each subscriber's patterns are parsed once for the whole batch, not once per event.
+        let subscribers: Vec<(Vec<String>, String)> =
+            store::webhooks::list(&db, org, Some(true)).await?.into_iter().map(|w| (w.patterns(), w.id)).collect();
         let timestamp = iso8601(now);
         let mut inserts = Vec::with_capacity(fresh.len());
         for &i in &fresh {
@@ -106,14 +108,14 @@ pub async fn ingest_many(
 
 /// One delivery, with its body built once, for each subscriber of the event's type.
 fn deliveries_for(
-    subscribers: &[WebhookRow],
+    subscribers: &[(Vec<String>, String)],
     org: &str,
     id: &str,
     event: &IncomingEvent,
     timestamp: &str,
 ) -> Result<Vec<NewDelivery>, ApiError> {
     let mut deliveries = Vec::new();
-    for webhook in subscribers.iter().filter(|w| subscribed(&w.patterns(), &event.event_type)) {
+    for (_, webhook_id) in subscribers.iter().filter(|(patterns, _)| subscribed(patterns, &event.event_type)) {
         let delivery_id = DeliveryId::generate(&random()).to_string();
         let body = payload::build(&DeliveryBody {
             event_id: id,
@@ -126,7 +128,7 @@ fn deliveries_for(
             test: false,
         })
         .map_err(ApiError::internal)?;
-        deliveries.push(NewDelivery { id: delivery_id, webhook_id: webhook.id.clone(), body });
+        deliveries.push(NewDelivery { id: delivery_id, webhook_id: webhook_id.clone(), body });
     }
     Ok(deliveries)
 }

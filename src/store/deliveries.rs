@@ -40,10 +40,6 @@ const COLUMNS: &str =
     "id, organization_id, webhook_id, event_id, event_type, body, status, attempts, last_status_code, \
     last_error, next_attempt_at, is_test, created_at, updated_at";
 
-pub async fn get(db: &D1Database, id: &str) -> Result<Option<DeliveryRow>, ApiError> {
-    Ok(db.prepare(format!("SELECT {COLUMNS} FROM deliveries WHERE id = ?1")).bind(&[text(id)])?.first(None).await?)
-}
-
 /// One delivery of one of the organization's webhooks.
 pub async fn get_scoped(
     db: &D1Database,
