@@ -2,6 +2,8 @@
 
 use worker::Env;
 
+use crate::domain::limits::SUBREQUESTS_PAID;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// HS256 key of the management API's bearer tokens.
@@ -15,27 +17,54 @@ pub struct Config {
     /// Consecutive failed deliveries after which a webhook is disabled.
     pub auto_disable_after: u32,
     pub retention_days: u32,
+    /// Subrequests (fetches and binding calls) one invocation may make: 10,000 on Workers Paid (the default), 50
+    /// on Workers Free. Caps how many deliveries one consumer invocation and one sweep take on.
+    pub subrequest_budget: u32,
+    /// The queue names the queue handler dispatches on (exactly, as in `wrangler.toml`).
+    pub events_queue: String,
+    pub deliveries_queue: String,
+    /// Serve `GET /__usage` (the isolate's platform operation counts) for the delivery benchmark. Never in production.
+    pub expose_usage: bool,
+    /// Check KV before D1 for a recent ingest of the same event id (measured by `make bench-delivery`).
+    pub kv_idempotency: bool,
+    /// Faults the end-to-end tests inject into the real Worker (comma-separated); empty in every deployment.
+    pub test_faults: Vec<String>,
 }
 
 impl Config {
     /// Builds the config from a lookup of variable names; unset or unparsable numbers fall back to the defaults.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Config {
         let number = |name: &str, default: u32| get(name).and_then(|v| v.trim().parse().ok()).unwrap_or(default);
+        let flag = |name: &str| get(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         Config {
             jwt_secret: get("JWT_SECRET").unwrap_or_default(),
-            allow_insecure: get("ALLOW_INSECURE_ENDPOINTS").is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+            allow_insecure: flag("ALLOW_INSECURE_ENDPOINTS"),
             max_webhooks_per_org: number("MAX_WEBHOOKS_PER_ORG", 10),
             secret_grace_seconds: number("SECRET_GRACE_SECONDS", 86_400),
             delivery_timeout_seconds: number("DELIVERY_TIMEOUT_SECONDS", 10).clamp(1, 60),
             auto_disable_after: number("AUTO_DISABLE_AFTER", 50).max(1),
             retention_days: number("RETENTION_DAYS", 30).max(1),
+            subrequest_budget: number("SUBREQUEST_BUDGET", SUBREQUESTS_PAID).max(1),
+            events_queue: get("EVENTS_QUEUE").unwrap_or_else(|| "edgehook-events".into()),
+            deliveries_queue: get("DELIVERIES_QUEUE").unwrap_or_else(|| "edgehook-deliveries".into()),
+            expose_usage: flag("EXPOSE_USAGE"),
+            kv_idempotency: flag("KV_IDEMPOTENCY"),
+            test_faults: get("TEST_FAULTS")
+                .map(|v| v.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
+                .unwrap_or_default(),
         }
     }
 
     /// Until when a claimed attempt holds its delivery: the send timeout plus a margin for recording the result.
-    /// No other message, sweep or manual retry can start an attempt of it before then.
+    /// No other message, sweep or manual retry can start an attempt of it before then; a result recorded later
+    /// still applies unless another attempt has started (the attempt number fences it).
     pub fn lease_until(&self, now_ms: i64) -> i64 {
         now_ms + i64::from(self.delivery_timeout_seconds) * 1000 + 30_000
+    }
+
+    /// Whether the e2e tests asked for `fault`.
+    pub fn fault(&self, fault: &str) -> bool {
+        self.test_faults.iter().any(|f| f == fault)
     }
 
     pub fn from_env(env: &Env) -> Config {
@@ -62,5 +91,14 @@ mod tests {
         });
         assert!(c.allow_insecure);
         assert_eq!(c.auto_disable_after, 3);
+        assert_eq!(c.subrequest_budget, 10_000);
+        assert_eq!(c.events_queue, "edgehook-events");
+        let c = Config::from_lookup(|name| match name {
+            "SUBREQUEST_BUDGET" => Some("50".into()),
+            "TEST_FAULTS" => Some(" a, b ,".into()),
+            _ => None,
+        });
+        assert_eq!(c.subrequest_budget, 50);
+        assert_eq!(c.test_faults, vec!["a", "b"]);
     }
 }

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod platform;
 pub mod store;
+pub mod usage;
 
 use serde_json::Value;
 use worker::{event, Context, Env, MessageBatch, Request, Response, Result, ScheduleContext, ScheduledEvent};
@@ -21,14 +22,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     Ok(api::handle(req, env).await)
 }
 
-/// Both queues land here; the queue's name says which consumer takes the batch.
+/// Both queues land here; the queue's exact name says which consumer takes the batch.
 #[event(queue)]
 async fn queue(batch: MessageBatch<Value>, env: Env, _ctx: Context) -> Result<()> {
-    if batch.queue().ends_with("events") {
-        delivery::consume_events(batch, &env).await;
-    } else {
-        delivery::consume_deliveries(batch, &env).await;
-    }
+    delivery::consume(batch, &env).await;
     Ok(())
 }
 

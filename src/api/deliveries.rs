@@ -124,19 +124,25 @@ fn attempt_result(attempted: &Attempted) -> Value {
     })
 }
 
-/// `POST /api/webhooks/{id}/deliveries/{deliveryId}/retry`: one attempt now, also for failed deliveries.
+/// `POST /api/webhooks/{id}/deliveries/{deliveryId}/retry`: one attempt now, also for failed deliveries; `409
+/// attempt_in_progress` (and nothing sent) while another attempt of it is in flight.
 pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let webhook = load(ctx, id).await?;
     let d = load_delivery(ctx, &webhook.id, delivery_id).await?;
     let db = store::db(&ctx.env)?;
-    deliveries::make_due(&db, &ctx.caller.org, &d.id, ctx.now).await?;
-    let Some(claimed) = deliveries::claim(&db, &d.id, ctx.now, ctx.config.lease_until(ctx.now)).await? else {
-        return Err(ApiError::new(409, "attempt_in_progress", "another attempt of this delivery is in progress"));
+    let Some(claimed) =
+        deliveries::claim_now(&db, &ctx.caller.org, &d.id, ctx.now, ctx.config.lease_until(ctx.now)).await?
+    else {
+        return Err(ApiError::new(
+            409,
+            "attempt_in_progress",
+            "an attempt of this delivery is in flight; retry once it has finished",
+        ));
     };
     let delivery_id = claimed.id.clone();
     let attempted = attempt_one(&ctx.env, &ctx.config, claimed, webhook).await?;
-    if attempted.outcome.retry_in.is_some() {
+    if attempted.applied && attempted.outcome.retry_in.is_some() {
         // The next scheduled attempt rides on a fresh queue message, which waits until it is due.
         let _ = fanout::enqueue(&ctx.env, std::slice::from_ref(&delivery_id)).await;
     }
@@ -191,7 +197,8 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         attempts: 1,
         last_status_code: None,
         last_error: None,
-        next_attempt_at: Some(ctx.config.lease_until(ctx.now)),
+        next_attempt_at: Some(ctx.now),
+        lease_until: Some(ctx.config.lease_until(ctx.now)),
         is_test: 1,
         created_at: ctx.now,
         updated_at: ctx.now,

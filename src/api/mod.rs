@@ -37,6 +37,9 @@ pub async fn handle(req: Request, env: Env) -> Response {
 async fn route(req: Request, env: Env) -> ApiResult<Response> {
     let method = req.method().to_string();
     let path = req.path();
+    if path == "/__usage" && Config::from_env(&env).expose_usage {
+        return json(200, &crate::usage::snapshot());
+    }
     let (endpoint, params) = match match_route(&method, &path) {
         Match::Found(endpoint, params) => (endpoint, params.into_iter().map(str::to_string).collect::<Vec<_>>()),
         Match::MethodNotAllowed(allowed) => {
@@ -88,7 +91,24 @@ pub async fn read_json(req: Request, limit: usize) -> ApiResult<Value> {
 }
 
 /// Like [`read_json`], but an empty body is `None` rather than an error (for routes whose body is optional).
-pub async fn read_optional_json(mut req: Request, limit: usize) -> ApiResult<Option<Value>> {
+pub async fn read_optional_json(req: Request, limit: usize) -> ApiResult<Option<Value>> {
+    let bytes = read_bytes(req, limit).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}")))
+}
+
+/// The body as UTF-8 text of at most `limit` bytes, for routes that keep parts of it verbatim (ingest).
+pub async fn read_text(req: Request, limit: usize) -> ApiResult<String> {
+    String::from_utf8(read_bytes(req, limit).await?)
+        .map_err(|_| ApiError::bad_request("invalid_json", "the request body is not valid UTF-8"))
+}
+
+/// The body's bytes: 413 beyond `limit` (declared or actual), 400 if it cannot be read.
+async fn read_bytes(mut req: Request, limit: usize) -> ApiResult<Vec<u8>> {
     let too_large =
         || ApiError::new(413, "payload_too_large", format!("the request body must be at most {} KiB", limit / 1024));
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
@@ -100,12 +120,7 @@ pub async fn read_optional_json(mut req: Request, limit: usize) -> ApiResult<Opt
     if bytes.len() > limit {
         return Err(too_large());
     }
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}")))
+    Ok(bytes)
 }
 
 /// A JSON response with the given status.

@@ -1,22 +1,24 @@
 //! Delivery attempts: the signed headers, the decision that follows an answer (pure, host-tested), and sending a
-//! set of claimed deliveries concurrently with all their results recorded in one D1 transaction.
+//! set of claimed deliveries, six at a time, with all their results recorded in one fenced D1 transaction.
 
-use futures_util::future::join_all;
 use serde_json::{Map, Value};
 use worker::Env;
 
-use super::fanout;
 use super::send::{self, SendResult};
+use super::{bounded, fanout};
 use crate::config::Config;
+use crate::domain::catalogue::subscribed;
 use crate::domain::ids::AttemptId;
+use crate::domain::limits::MAX_CONCURRENT_SENDS;
 use crate::domain::retry::next_retry;
 use crate::domain::time::iso8601;
 use crate::domain::url_guard::check_url;
 use crate::error::ApiError;
 use crate::platform::{now_ms, random};
-use crate::store::deliveries::{self, AttemptRecord, Counter, DeliveryRow};
+use crate::store::deliveries::{self, AttemptRecord, Counter, DeliveryRow, DisableNotice};
+use crate::store::events::EventInsert;
 use crate::store::{self, webhooks::WebhookRow};
-use edgehook_verifier::scheme::{simple_signature, SigningKey};
+use edgehook_verifier::scheme::{hex, simple_signature, SigningKey};
 
 /// The headers of one attempt: Standard Webhooks (one `v1` entry per valid secret), the seed products'
 /// `X-Webhook-*` (simple scheme, current secret) and the webhook's custom headers.
@@ -98,6 +100,9 @@ pub fn decide(
 pub struct Attempted {
     pub result: SendResult,
     pub outcome: Outcome,
+    /// Whether the outcome was recorded: false when the attempt no longer held its delivery (the webhook was
+    /// deleted meanwhile, or a later attempt started after its lease ran out).
+    pub applied: bool,
 }
 
 /// Sends one claimed delivery (re-checking the URL guard first); never fails.
@@ -115,15 +120,17 @@ async fn send_one(config: &Config, delivery: &DeliveryRow, webhook: &WebhookRow)
     }
 }
 
-/// Sends claimed deliveries concurrently and records every result in one transaction: the attempts, the
-/// deliveries' new states and the webhooks' failure counts. A webhook reaching `AUTO_DISABLE_AFTER` is disabled and
-/// its organization told with a `webhook.disabled` event.
+/// Sends claimed deliveries, at most [`MAX_CONCURRENT_SENDS`] at once (each send's deadline starts when its
+/// request does), and records every result in one transaction: the attempts, the deliveries' new states (each
+/// fenced by its attempt number), the webhooks' failure counts, and, for a webhook reaching `AUTO_DISABLE_AFTER`,
+/// the disable together with its `webhook.disabled` notice. Results whose attempt no longer held its delivery are
+/// logged but change nothing (`applied` is false).
 pub async fn attempt_all(
     env: &Env,
     config: &Config,
     claimed: &[(DeliveryRow, WebhookRow)],
 ) -> Result<Vec<Attempted>, ApiError> {
-    let sent = join_all(claimed.iter().map(|(d, w)| send_one(config, d, w))).await;
+    let sent = bounded::in_order(claimed, MAX_CONCURRENT_SENDS, |(d, w)| send_one(config, d, w)).await;
     let finished = now_ms();
     let mut attempted = Vec::with_capacity(claimed.len());
     for ((delivery, webhook), (result, refused)) in claimed.iter().zip(sent) {
@@ -135,7 +142,7 @@ pub async fn attempt_all(
             u32::try_from(webhook.retry_attempts).unwrap_or(0),
             u32::try_from(webhook.retry_delay_seconds).unwrap_or(60),
         );
-        attempted.push(Attempted { result, outcome });
+        attempted.push(Attempted { result, outcome, applied: false });
     }
     let ids: Vec<String> = claimed.iter().map(|_| AttemptId::generate(&random()).to_string()).collect();
     let records: Vec<AttemptRecord<'_>> = claimed
@@ -160,17 +167,74 @@ pub async fn attempt_all(
         })
         .collect();
     let db = store::db(env)?;
-    let counts = deliveries::record_attempts(&db, &records).await?;
-    for (((_, webhook), record), failures) in claimed.iter().zip(&records).zip(counts) {
-        let Some(failures) = failures else { continue };
-        if record.webhook_counter == Counter::Increment && failures >= i64::from(config.auto_disable_after) {
-            let reason = format!("disabled after {failures} consecutive failed deliveries");
-            if deliveries::disable_webhook(&db, &webhook.organization_id, &webhook.id, &reason, finished).await? {
-                fanout::webhook_disabled(env, webhook, &reason, finished).await?;
-            }
+    let reason = format!("disabled after {} consecutive failed deliveries", config.auto_disable_after);
+    let at_risk = reaching_threshold(claimed, &records, config.auto_disable_after);
+    // A notice is prepared for each webhook that may reach the threshold; the transaction writes it only if the
+    // disable happens there.
+    let mut heads = Vec::with_capacity(at_risk.len());
+    let mut bodies = Vec::with_capacity(at_risk.len());
+    if let Some(first) = at_risk.first() {
+        let mut subscribers = store::webhooks::list(&db, &first.organization_id, Some(true)).await?;
+        subscribers.retain(|w| subscribed(&w.patterns(), "webhook.disabled"));
+        for webhook in &at_risk {
+            let (id, event, deliveries) = fanout::disabled_notice(webhook, &subscribers, &reason, finished)?;
+            heads.push((id, event));
+            bodies.push(deliveries);
         }
     }
+    let notices: Vec<DisableNotice<'_>> = at_risk
+        .iter()
+        .zip(&heads)
+        .zip(bodies)
+        .map(|((webhook, (id, event)), deliveries)| DisableNotice {
+            org: &webhook.organization_id,
+            webhook_id: &webhook.id,
+            threshold: config.auto_disable_after,
+            reason: &reason,
+            event: EventInsert { id, event, token: hex(&random::<16>()), deliveries },
+        })
+        .collect();
+    let recorded = deliveries::record_attempts(&db, &records, &notices).await?;
+    for (a, applied) in attempted.iter_mut().zip(recorded.applied) {
+        a.applied = applied;
+    }
+    let notified: Vec<String> = notices
+        .iter()
+        .zip(recorded.disabled)
+        .filter(|(_, disabled)| *disabled)
+        .flat_map(|(n, _)| n.event.deliveries.iter().map(|d| d.id.clone()))
+        .collect();
+    if let Err(e) = fanout::enqueue(env, &notified).await {
+        worker::console_error!("could not enqueue a disable notice, leaving it to the sweeper: {}", e.message);
+    }
     Ok(attempted)
+}
+
+/// The webhooks of this batch whose failure count may reach `threshold` with its exhausted deliveries (at most one
+/// organization's: a batch's notices share one subscriber read, the rest wait for their next exhaustion).
+fn reaching_threshold<'a>(
+    claimed: &'a [(DeliveryRow, WebhookRow)],
+    records: &[AttemptRecord<'_>],
+    threshold: u32,
+) -> Vec<&'a WebhookRow> {
+    let mut at_risk: Vec<&WebhookRow> = Vec::new();
+    for ((_, webhook), record) in claimed.iter().zip(records) {
+        if record.webhook_counter != Counter::Increment || at_risk.iter().any(|w| w.id == webhook.id) {
+            continue;
+        }
+        if at_risk.first().is_some_and(|w| w.organization_id != webhook.organization_id) {
+            continue;
+        }
+        let increments = claimed
+            .iter()
+            .zip(records)
+            .filter(|((_, w), r)| w.id == webhook.id && r.webhook_counter == Counter::Increment)
+            .count() as i64;
+        if webhook.consecutive_failures + increments >= i64::from(threshold) {
+            at_risk.push(webhook);
+        }
+    }
+    at_risk
 }
 
 /// One delivery, for the API's test sends and manual retries.
@@ -202,6 +266,7 @@ mod tests {
             last_status_code: None,
             last_error: None,
             next_attempt_at: None,
+            lease_until: None,
             is_test: 0,
             created_at: 0,
             updated_at: 0,

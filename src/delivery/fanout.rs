@@ -1,20 +1,25 @@
 //! Ingest and fan-out: one event in, one stored delivery per subscribed active webhook, one queue message each.
-//! Shared by `POST /api/events`, the `events` queue and edgehook's own `webhook.disabled` events.
+//! Shared by `POST /api/events`, the `events` queue and edgehook's own `webhook.disabled` notices.
 
 use futures_util::future::join_all;
 use serde::Serialize;
 use serde_json::json;
 use worker::{BatchMessageBuilder, Env};
 
+use sha2::{Digest, Sha256};
+
+use crate::config::Config;
 use crate::domain::catalogue::subscribed;
 use crate::domain::event::IncomingEvent;
 use crate::domain::ids::{DeliveryId, EventId};
+use crate::domain::limits::QUEUE_SEND_BATCH_MAX;
 use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::time::iso8601;
 use crate::error::ApiError;
 use crate::platform::random;
 use crate::store::events::{self, EventInsert, IngestRecord, NewDelivery};
 use crate::store::{self, webhooks::WebhookRow};
+use crate::usage;
 use edgehook_verifier::scheme::hex;
 
 /// The answer to an ingest.
@@ -34,19 +39,26 @@ pub struct DeliveryMessage {
 }
 
 /// Stores the event and its deliveries and enqueues them. The same (organization, id) twice never creates a
-/// second set: KV answers recent repeats fast, D1's unique key decides.
-pub async fn ingest(env: &Env, org: &str, event: &IncomingEvent, now: i64) -> Result<Ingested, ApiError> {
-    ingest_many(env, org, std::slice::from_ref(event), now)
+/// second set: D1's unique key decides.
+pub async fn ingest(
+    env: &Env,
+    config: &Config,
+    org: &str,
+    event: &IncomingEvent,
+    now: i64,
+) -> Result<Ingested, ApiError> {
+    ingest_many(env, config, org, std::slice::from_ref(event), now)
         .await?
         .pop()
         .ok_or_else(|| ApiError::internal("no ingest result"))
 }
 
-/// [`ingest`] for several events of one organization, with the round trips shared: the KV look-ups run
-/// concurrently, the subscribers are read once, every event and delivery is inserted in one D1 transaction per
-/// chunk, and all deliveries are enqueued together. Answers come back in order.
+/// [`ingest`] for several events of one organization, with the round trips shared: the subscribers are read once,
+/// every event and delivery is inserted in one D1 transaction (all or nothing: a failure leaves no delivery behind
+/// that is never enqueued), and all deliveries are enqueued together. Answers come back in order.
 pub async fn ingest_many(
     env: &Env,
+    config: &Config,
     org: &str,
     incoming: &[IncomingEvent],
     now: i64,
@@ -54,7 +66,7 @@ pub async fn ingest_many(
     let ids: Vec<String> =
         incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()).to_string())).collect();
     // Only a caller's own id can repeat: ids generated here skip the KV look-up and, below, the KV write.
-    let given = |i: usize| incoming[i].id.is_some();
+    let given = |i: usize| incoming[i].id.is_some() && config.kv_idempotency;
     let recent = join_all(ids.iter().enumerate().map(|(i, id)| async move {
         if given(i) {
             events::recent(env, org, id).await
@@ -80,25 +92,26 @@ pub async fn ingest_many(
             let deliveries = deliveries_for(&subscribers, org, &ids[i], &incoming[i], &timestamp)?;
             inserts.push(EventInsert { id: &ids[i], event: &incoming[i], token: hex(&random::<16>()), deliveries });
         }
-        let inserted = events::insert_many(&db, org, now, &inserts).await?;
+        let outcomes = events::insert_many(&db, org, now, &inserts).await?;
         let mut queued = Vec::new();
         let mut remembered = Vec::new();
-        for ((&i, insert), was_inserted) in fresh.iter().zip(inserts).zip(inserted) {
+        for ((&i, insert), outcome) in fresh.iter().zip(inserts).zip(outcomes) {
             let id = ids[i].clone();
-            answers[i] = Some(if was_inserted {
-                let count = insert.deliveries.len() as i64;
-                queued.extend(insert.deliveries.into_iter().map(|d| d.id));
-                if given(i) {
-                    remembered.push((id.clone(), IngestRecord { deliveries: count }));
+            answers[i] = Some(match outcome {
+                Some(Ok(())) => {
+                    let count = insert.deliveries.len() as i64;
+                    queued.extend(insert.deliveries.into_iter().map(|d| d.id));
+                    if given(i) {
+                        remembered.push((id.clone(), IngestRecord { deliveries: count }));
+                    }
+                    Ingested { id, deliveries: count, duplicate: false }
                 }
-                Ingested { id, deliveries: count, duplicate: false }
-            } else {
-                let record = events::existing(&db, org, &id).await?.unwrap_or(IngestRecord { deliveries: 0 });
-                Ingested { id, deliveries: record.deliveries, duplicate: true }
+                Some(Err(record)) => Ingested { id, deliveries: record.deliveries, duplicate: true },
+                None => return Err(ApiError::internal("an ingested event is missing after its transaction")),
             });
         }
         if let Err(e) = enqueue(env, &queued).await {
-            // The deliveries are pending in D1, due now: the sweeper enqueues them within a minute.
+            // The deliveries are pending in D1, due now: the sweeper enqueues them within two minutes.
             worker::console_error!("enqueue failed, leaving {} deliveries to the sweeper: {}", queued.len(), e.message);
         }
         join_all(remembered.iter().map(|(id, record)| events::remember(env, org, id, record))).await;
@@ -133,22 +146,33 @@ fn deliveries_for(
     Ok(deliveries)
 }
 
-/// Sends one message per delivery, in batches of 100 (the platform's batch limit).
+/// Sends one message per delivery, in batches of at most 100 (the platform's batch limit).
 pub async fn enqueue(env: &Env, delivery_ids: &[String]) -> Result<(), ApiError> {
     if delivery_ids.is_empty() {
         return Ok(());
     }
     let queue = env.queue("DELIVERIES").map_err(ApiError::internal)?;
-    for chunk in delivery_ids.chunks(100) {
+    for chunk in delivery_ids.chunks(QUEUE_SEND_BATCH_MAX) {
         let messages: Vec<DeliveryMessage> =
             chunk.iter().map(|id| DeliveryMessage { delivery_id: id.clone() }).collect();
+        usage::add(|u| {
+            u.queue_send_calls += 1;
+            u.queue_messages_sent += chunk.len() as u64;
+        });
         queue.send_batch(BatchMessageBuilder::new().messages(messages).build()).await.map_err(ApiError::internal)?;
     }
     Ok(())
 }
 
-/// Tells the organization's subscribers that a webhook was disabled.
-pub async fn webhook_disabled(env: &Env, webhook: &WebhookRow, reason: &str, now: i64) -> Result<Ingested, ApiError> {
+/// The `webhook.disabled` event for `webhook`, with one delivery per subscriber of it (other than the webhook
+/// itself), ready to be written in the same transaction as the disable. Its id is derived from the webhook and the
+/// time of the disable, so the notice of one disable is one event whoever writes it.
+pub fn disabled_notice(
+    webhook: &WebhookRow,
+    subscribers: &[WebhookRow],
+    reason: &str,
+    now: i64,
+) -> Result<(String, IncomingEvent, Vec<NewDelivery>), ApiError> {
     let data = json!({
         "webhookId": webhook.id,
         "name": webhook.name,
@@ -156,12 +180,19 @@ pub async fn webhook_disabled(env: &Env, webhook: &WebhookRow, reason: &str, now
         "reason": reason,
         "disabledAt": iso8601(now),
     });
+    let digest = Sha256::digest(format!("webhook.disabled\n{}\n{now}", webhook.id).as_bytes());
+    let mut seed = [0u8; 16];
+    seed.copy_from_slice(&digest[..16]);
+    let id = EventId::generate(&seed).to_string();
     let event = IncomingEvent {
-        id: None,
+        id: Some(id.clone()),
         event_type: "webhook.disabled".into(),
         data: data.to_string(),
         changes: None,
         organization_id: Some(webhook.organization_id.clone()),
     };
-    ingest(env, &webhook.organization_id, &event, now).await
+    let others: Vec<(Vec<String>, String)> =
+        subscribers.iter().filter(|w| w.id != webhook.id).map(|w| (w.patterns(), w.id.clone())).collect();
+    let deliveries = deliveries_for(&others, &webhook.organization_id, &id, &event, &iso8601(now))?;
+    Ok((id, event, deliveries))
 }

@@ -2,23 +2,36 @@
 //! cron sweeper that makes sure no pending delivery is forgotten.
 
 pub mod attempt;
+pub mod bounded;
 pub mod fanout;
 pub mod send;
 
-use serde_json::Value;
-use worker::{Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use sha2::{Digest, Sha256};
+use worker::{js_sys, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use crate::config::Config;
-use crate::domain::event::{self, Source};
+use crate::domain::event::{self, IncomingEvent, Source};
+use crate::domain::ids::EventId;
+use crate::domain::limits::{deliveries_within_budget, sweep_within_budget};
 use crate::domain::retry::queue_hop;
 use crate::error::ApiError;
 use crate::platform::now_ms;
-use crate::store::{self, deliveries, events};
+use crate::store::{self, deliveries, events, IDS_PER_STATEMENT};
+use crate::usage;
 use fanout::DeliveryMessage;
 
 /// A pending delivery this far past due has lost its queue message; the sweeper re-enqueues it.
 const OVERDUE_MS: i64 = 60_000;
-const SWEEP_LIMIT: u32 = 500;
+/// After re-enqueueing a delivery, the sweeper leaves it alone this long: its message may still be waiting behind
+/// others in the queue (locally one consumer batch runs at a time).
+const REQUEUE_WAIT_MS: i64 = 5 * 60_000;
+/// The most one sweep re-enqueues, whatever the budget allows.
+const SWEEP_LIMIT: usize = 500;
+/// Rows of each table one sweep's retention prune deletes at most (D1 has a single writer: keep it short).
+const PRUNE_LIMIT: usize = 1_000;
 
 /// What to do with a delivery's queue message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,25 +40,31 @@ enum Next {
     RetryIn(u64),
 }
 
-/// Claims every delivery of a batch in one round trip, sends the claimed ones concurrently and records them in
-/// one more; answers what to do with each message, in order.
-async fn process_batch(env: &Env, config: &Config, ids: &[&str]) -> Result<Vec<Next>, ApiError> {
+/// Claims the deliveries of a batch in one round trip, sends the claimed ones six at a time and records them in
+/// one more; answers what to do with each message, in order. At most `budget` deliveries are taken on; the rest
+/// go back to the queue at once, untouched.
+async fn process_batch(env: &Env, config: &Config, ids: &[&str], budget: usize) -> Result<Vec<Next>, ApiError> {
     let db = store::db(env)?;
     let now = now_ms();
-    let claimed = deliveries::claim_many(&db, ids, now, config.lease_until(now)).await?;
+    let taken = &ids[..ids.len().min(budget)];
+    let claimed = deliveries::claim_many(&db, taken, now, config.lease_until(now)).await?;
     let mut next = vec![Next::Ack; ids.len()];
+    for n in next.iter_mut().skip(taken.len()) {
+        *n = Next::RetryIn(0);
+    }
 
-    // Not claimable: finished, unknown, leased by another attempt, or not due yet (then wait for it).
-    let unclaimed: Vec<&str> = ids.iter().zip(&claimed).filter(|(_, c)| c.is_none()).map(|(id, _)| *id).collect();
+    // Not claimable: finished, unknown, held by an attempt in flight (whose message carries the chain on), or not
+    // due yet (then this message waits for it).
+    let unclaimed: Vec<&str> = taken.iter().zip(&claimed).filter(|(_, c)| c.is_none()).map(|(id, _)| *id).collect();
     if !unclaimed.is_empty() {
         let states = deliveries::get_many(&db, &unclaimed).await?;
-        for (i, id) in ids.iter().enumerate() {
+        for (i, id) in taken.iter().enumerate() {
             if claimed[i].is_some() {
                 continue;
             }
-            if let Some(Some(due)) =
-                states.iter().find(|d| d.id == *id && d.status == "pending").map(|d| d.next_attempt_at)
-            {
+            let Some(d) = states.iter().find(|d| d.id == *id && d.status == "pending") else { continue };
+            let in_flight = d.lease_until.is_some_and(|until| until > now);
+            if let (false, Some(due)) = (in_flight, d.next_attempt_at) {
                 if due > now {
                     next[i] = Next::RetryIn(((due - now) as u64).div_ceil(1000));
                 }
@@ -59,64 +78,83 @@ async fn process_batch(env: &Env, config: &Config, ids: &[&str]) -> Result<Vec<N
     let webhooks = store::webhooks::get_many(&db, &webhook_ids).await?;
     let mut to_send = Vec::new();
     let mut sent_index = Vec::new();
-    for (i, delivery) in claimed.into_iter().enumerate() {
+    let mut abandoned = Vec::new();
+    for (i, delivery) in claimed.iter().enumerate() {
         let Some(delivery) = delivery else { continue };
         let webhook =
             webhooks.iter().find(|w| w.id == delivery.webhook_id && w.organization_id == delivery.organization_id);
         match webhook {
-            None => deliveries::abandon(&db, &delivery.id, "webhook deleted", now).await?,
+            None => abandoned.push((delivery, "webhook deleted".to_string())),
             Some(w) if w.is_active == 0 => {
                 let reason = w
                     .disabled_reason
                     .as_deref()
                     .map_or("webhook inactive".to_string(), |r| format!("webhook inactive: {r}"));
-                deliveries::abandon(&db, &delivery.id, &reason, now).await?;
+                abandoned.push((delivery, reason));
             }
             Some(w) => {
-                to_send.push((delivery, w.clone()));
+                to_send.push((delivery.clone(), w.clone()));
                 sent_index.push(i);
             }
         }
     }
+    deliveries::abandon_many(&db, &abandoned, now).await?;
     let attempted = attempt::attempt_all(env, config, &to_send).await?;
     for (i, a) in sent_index.into_iter().zip(attempted) {
-        next[i] = a.outcome.retry_in.map_or(Next::Ack, Next::RetryIn);
+        // A result that no longer held its delivery changes nothing: whoever holds it carries the chain on.
+        next[i] = if a.applied { a.outcome.retry_in.map_or(Next::Ack, Next::RetryIn) } else { Next::Ack };
     }
     Ok(next)
 }
 
-fn body_of(message: &RawMessage) -> Option<Value> {
-    serde_wasm_bindgen::from_value(message.body()).ok()
+fn retry_in(message: &RawMessage, seconds: u64) {
+    usage::add(|u| u.queue_retries += 1);
+    message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(queue_hop(seconds)).build());
 }
 
-fn retry_in(message: &RawMessage, seconds: u64) {
-    message.retry_with_options(&QueueRetryOptionsBuilder::new().with_delay_seconds(queue_hop(seconds)).build());
+fn ack(message: &RawMessage) {
+    usage::add(|u| u.queue_acks += 1);
+    message.ack();
+}
+
+/// Both queues land here; the queue's exact name (as configured) says which consumer takes the batch.
+pub async fn consume(batch: MessageBatch<serde_json::Value>, env: &Env) {
+    let config = Config::from_env(env);
+    let queue = batch.queue();
+    if queue == config.events_queue {
+        consume_events(batch, env, &config).await;
+    } else if queue == config.deliveries_queue {
+        consume_deliveries(batch, env, &config).await;
+    } else {
+        worker::console_error!("no consumer for queue {queue:?}; its messages are retried");
+        batch.retry_all();
+    }
 }
 
 /// The deliveries queue: one attempt per message; retries ride on the message's delayed retry, in hops of at most
 /// twelve hours. A platform error retries the messages; D1 keeps the truth either way.
-pub async fn consume_deliveries(batch: MessageBatch<Value>, env: &Env) {
-    let config = Config::from_env(env);
+async fn consume_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
     let mut messages = Vec::new();
     let mut ids = Vec::new();
     for message in batch.raw_iter() {
-        match body_of(&message).and_then(|v| serde_json::from_value::<DeliveryMessage>(v).ok()) {
-            Some(DeliveryMessage { delivery_id }) => {
+        match serde_wasm_bindgen::from_value::<DeliveryMessage>(message.body()) {
+            Ok(DeliveryMessage { delivery_id }) => {
                 ids.push(delivery_id);
                 messages.push(message);
             }
-            None => {
+            Err(_) => {
                 worker::console_error!("dropping a malformed delivery message");
-                message.ack();
+                ack(&message);
             }
         }
     }
     let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-    match process_batch(env, &config, &id_refs).await {
+    let budget = deliveries_within_budget(config.subrequest_budget, IDS_PER_STATEMENT);
+    match process_batch(env, config, &id_refs, budget).await {
         Ok(next) => {
             for (message, next) in messages.iter().zip(next) {
                 match next {
-                    Next::Ack => message.ack(),
+                    Next::Ack => ack(message),
                     Next::RetryIn(seconds) => retry_in(message, seconds),
                 }
             }
@@ -130,15 +168,43 @@ pub async fn consume_deliveries(batch: MessageBatch<Value>, env: &Env) {
     }
 }
 
+/// The JSON text of a message body: a string body is taken as the JSON text itself (byte for byte, the way to send
+/// an event whose numbers JavaScript would round); an object is the text `JSON.stringify` gives it.
+fn text_of(message: &RawMessage) -> String {
+    let body = message.body();
+    match body.as_string() {
+        Some(text) => text,
+        None => js_sys::JSON::stringify(&body).ok().and_then(|s| s.as_string()).unwrap_or_else(|| "null".into()),
+    }
+}
+
+/// The id of an event the queue delivered without one: derived from the queue message's id, which stays the same
+/// when the queue retries the message, so a retried batch finds its events already ingested.
+fn id_from_message(queue: &str, message_id: &str) -> String {
+    let digest = Sha256::digest(format!("queue-message\n{queue}\n{message_id}").as_bytes());
+    let mut seed = [0u8; 16];
+    seed.copy_from_slice(&digest[..16]);
+    EventId::generate(&seed).to_string()
+}
+
+thread_local! {
+    /// Message ids seen by the `retry-event-messages-once` test fault.
+    static RETRIED_ONCE: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
 /// The events queue: `{ organizationId, type, data, id?, changes? }` from other Workers. A bad message is recorded
 /// with its reason and dead-lettered; it never fails the rest of its batch. Good messages are ingested together,
 /// one organization at a time.
-pub async fn consume_events(batch: MessageBatch<Value>, env: &Env) {
-    let mut by_org: Vec<(String, Vec<(RawMessage, event::IncomingEvent)>)> = Vec::new();
+async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
+    let queue = batch.queue();
+    let mut by_org: Vec<(String, Vec<(RawMessage, IncomingEvent)>)> = Vec::new();
     for message in batch.raw_iter() {
-        let body = body_of(&message).unwrap_or(Value::Null);
-        match event::parse(&body, Source::Queue, None) {
-            Ok(incoming) => {
+        let text = text_of(&message);
+        match event::parse(&text, Source::Queue, None) {
+            Ok(mut incoming) => {
+                if incoming.id.is_none() {
+                    incoming.id = Some(id_from_message(&queue, &message.id()));
+                }
                 let org = incoming.organization_id.clone().unwrap_or_default();
                 match by_org.iter_mut().find(|(o, _)| *o == org) {
                     Some((_, group)) => group.push((message, incoming)),
@@ -150,15 +216,26 @@ pub async fn consume_events(batch: MessageBatch<Value>, env: &Env) {
                     Some(field) => format!("{} ({field})", e.message),
                     None => e.message.clone(),
                 };
-                dead_letter(env, &body, &reason).await;
-                message.ack();
+                dead_letter(env, &queue, &text, &reason).await;
+                ack(&message);
             }
         }
     }
     for (org, group) in by_org {
         let incoming: Vec<_> = group.iter().map(|(_, e)| e.clone()).collect();
-        match fanout::ingest_many(env, &org, &incoming, now_ms()).await {
-            Ok(_) => group.iter().for_each(|(m, _)| m.ack()),
+        match fanout::ingest_many(env, config, &org, &incoming, now_ms()).await {
+            Ok(_) => {
+                for (message, _) in &group {
+                    if config.fault("retry-event-messages-once")
+                        && RETRIED_ONCE.with(|seen| seen.borrow_mut().insert(message.id()))
+                    {
+                        // Test fault: as if the invocation died after ingesting, the queue delivers it again.
+                        message.retry();
+                    } else {
+                        ack(message);
+                    }
+                }
+            }
             Err(e) => {
                 worker::console_error!("event ingest failed, will retry: {}", e.message);
                 group.iter().for_each(|(m, _)| m.retry());
@@ -167,24 +244,30 @@ pub async fn consume_events(batch: MessageBatch<Value>, env: &Env) {
     }
 }
 
-async fn dead_letter(env: &Env, body: &Value, reason: &str) {
-    let text = body.to_string();
+async fn dead_letter(env: &Env, queue: &str, text: &str, reason: &str) {
     worker::console_warn!("dead-lettering an event message: {reason}");
     if let Ok(db) = store::db(env) {
-        let _ = events::record_dead_letter(&db, "edgehook-events", &text, reason, now_ms()).await;
+        let _ = events::record_dead_letter(&db, queue, text, reason, now_ms()).await;
     }
-    if let Ok(queue) = env.queue("EVENTS_DLQ") {
-        let _ = queue.send(serde_json::json!({ "message": body, "reason": reason })).await;
+    if let Ok(dlq) = env.queue("EVENTS_DLQ") {
+        usage::add(|u| {
+            u.queue_send_calls += 1;
+            u.queue_messages_sent += 1;
+        });
+        let _ = dlq.send(serde_json::json!({ "message": text, "reason": reason })).await;
     }
 }
 
-/// Every minute: re-enqueue pending deliveries whose message was lost, and prune old attempts.
+/// Every minute: re-enqueue pending deliveries whose message was lost (each at most once per `REQUEUE_WAIT_MS`),
+/// and prune what is older than the retention window.
 pub async fn sweep(env: &Env) {
     let config = Config::from_env(env);
     let now = now_ms();
     let Ok(db) = store::db(env) else { return };
-    match deliveries::overdue(&db, now - OVERDUE_MS, SWEEP_LIMIT).await {
+    let limit = SWEEP_LIMIT.min(sweep_within_budget(config.subrequest_budget));
+    match deliveries::take_overdue(&db, now, now - OVERDUE_MS, now - REQUEUE_WAIT_MS, limit).await {
         Ok(ids) if !ids.is_empty() => {
+            worker::console_log!("sweep: re-enqueueing {} overdue deliveries", ids.len());
             if let Err(e) = fanout::enqueue(env, &ids).await {
                 worker::console_error!("sweep could not enqueue: {}", e.message);
             }
@@ -193,7 +276,20 @@ pub async fn sweep(env: &Env) {
         Err(e) => worker::console_error!("sweep could not query: {}", e.message),
     }
     let retention_ms = i64::from(config.retention_days) * 86_400_000;
-    if let Err(e) = deliveries::prune(&db, now - retention_ms).await {
+    if let Err(e) = deliveries::prune(&db, now - retention_ms, PRUNE_LIMIT).await {
         worker::console_error!("prune failed: {}", e.message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_from_a_queue_message_is_stable_and_well_formed() {
+        let a = id_from_message("edgehook-events", "0f1e2d");
+        assert_eq!(a, id_from_message("edgehook-events", "0f1e2d"));
+        assert_ne!(a, id_from_message("edgehook-events", "0f1e2e"));
+        assert!(EventId::parse(&a).is_some());
     }
 }

@@ -1,13 +1,17 @@
-//! One HTTP POST to a receiver: no redirects followed, a hard timeout, at most 4 KiB of the answer kept.
+//! One HTTP POST to a receiver: no redirects followed, one deadline from the moment the request starts, and at most
+//! `MAX_RESPONSE_BYTES` of the answer read; the status code decides the outcome the moment it arrives.
 
 use std::time::Duration;
 
 use futures_util::future::{select, Either};
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
+use super::bounded::{read_at_most, text_of};
 use crate::platform::now_ms;
+use crate::usage;
 
-/// How much of a receiver's answer is kept in the attempt log.
+/// How much of a receiver's answer is read and kept in the attempt log; the rest is never read (the request is
+/// cancelled), so an endless or huge answer costs at most this much memory.
 pub const MAX_RESPONSE_BYTES: usize = 4096;
 
 #[derive(Debug, Clone, Default)]
@@ -24,18 +28,6 @@ impl SendResult {
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.status_code.is_some_and(|s| (200..300).contains(&s))
     }
-}
-
-/// Keeps at most `MAX_RESPONSE_BYTES` of text, cut on a character boundary.
-pub fn truncate(mut text: String) -> String {
-    if text.len() > MAX_RESPONSE_BYTES {
-        let mut cut = MAX_RESPONSE_BYTES;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-    }
-    text
 }
 
 /// Posts `body` with `headers`; never errors: every failure becomes the result's `error`.
@@ -62,48 +54,43 @@ async fn send(url: &str, headers: &[(String, String)], body: &str, timeout_secon
     };
     let controller = AbortController::default();
     let signal = controller.signal();
-    // One deadline for the whole exchange: connecting, the answer's headers and its body.
-    let exchange = async {
-        let mut response = Fetch::Request(request).send_with_signal(&signal).await?;
-        let status = response.status_code();
-        let abort = response
-            .headers()
-            .get("webhook-delivery")
-            .ok()
-            .flatten()
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("abort-message"));
-        let text = response.text().await.ok().map(truncate);
-        Ok::<_, worker::Error>((status, abort, text))
-    };
-    let timeout = Delay::from(Duration::from_secs(u64::from(timeout_seconds)));
-    let (status, abort, text) = match select(Box::pin(exchange), Box::pin(timeout)).await {
-        Either::Left((Ok(answer), _)) => answer,
+    usage::add(|u| u.fetches += 1);
+    // One deadline for the whole exchange, started now: connecting, the answer's headers and the part of its body
+    // that is read.
+    let mut deadline = Delay::from(Duration::from_secs(u64::from(timeout_seconds)));
+    let mut response = match select(Box::pin(Fetch::Request(request).send_with_signal(&signal)), &mut deadline).await {
+        Either::Left((Ok(response), _)) => response,
         Either::Left((Err(e), _)) => return fail(format!("connection failed: {e}")),
         Either::Right(_) => {
             controller.abort();
             return fail(format!("timed out after {timeout_seconds} s"));
         }
     };
+    let status = response.status_code();
+    let abort = response
+        .headers()
+        .get("webhook-delivery")
+        .ok()
+        .flatten()
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("abort-message"));
+    // The status has decided the outcome; the body only feeds the log. Whatever of it arrives before the limit, its
+    // end or the deadline is kept, and the rest is cancelled.
+    let mut kept = Vec::new();
+    if let Ok(mut stream) = response.stream() {
+        let _ = select(Box::pin(read_at_most(&mut stream, &mut kept, MAX_RESPONSE_BYTES)), &mut deadline).await;
+    }
+    controller.abort();
     let error = match status {
         200..=299 => None,
         300..=399 => Some(format!("redirect ({status}) not followed")),
         _ => Some(format!("receiver answered {status}")),
     };
-    SendResult { status_code: Some(status), duration_ms: 0, response_body: text, error, abort }
+    SendResult { status_code: Some(status), duration_ms: 0, response_body: Some(text_of(&kept)), error, abort }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn truncation_keeps_whole_characters() {
-        assert_eq!(truncate("abc".into()), "abc");
-        let long = "é".repeat(3000);
-        let cut = truncate(long);
-        assert!(cut.len() <= MAX_RESPONSE_BYTES && cut.len() >= MAX_RESPONSE_BYTES - 1);
-        assert!(cut.chars().all(|c| c == 'é'));
-    }
 
     #[test]
     fn only_2xx_without_error_succeeds() {

@@ -1,7 +1,12 @@
 //! Incoming events, from `POST /api/events` or the `events` queue: validated once into a form that can be stored
 //! and fanned out.
 
-use serde_json::{Map, Value};
+use core::fmt;
+use core::marker::PhantomData;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 use super::catalogue::is_known_type;
 use crate::error::ApiError;
@@ -28,30 +33,84 @@ pub enum Source {
     Queue,
 }
 
-/// Validates an event body. `idempotency_key` is the `Idempotency-Key` header, an alternative to `id`.
-pub fn parse(body: &Value, source: Source, idempotency_key: Option<&str>) -> Result<IncomingEvent, ApiError> {
-    let Value::Object(map) = body else {
+/// The members of a JSON object in the order written, each value kept as the exact text it was sent as.
+struct Members<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit<'a>(PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for Visit<'a> {
+            type Value = Members<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Members<'a>, M::Error> {
+                let mut members: Vec<(String, &'a RawValue)> = Vec::new();
+                while let Some((key, value)) = map.next_entry::<String, &'a RawValue>()? {
+                    if members.iter().any(|(k, _)| *k == key) {
+                        return Err(de::Error::custom(format_args!("duplicate member {key:?}")));
+                    }
+                    members.push((key, value));
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visit(PhantomData))
+    }
+}
+
+/// The members of one JSON object given as text, or the error a caller sees: 400 `invalid_json` for text that is
+/// not JSON, 400 `invalid_body` for JSON that is not an object.
+fn members(text: &str) -> Result<Vec<(String, &RawValue)>, ApiError> {
+    let raw: &RawValue = serde_json::from_str(text)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+    if !raw.get().starts_with('{') {
         return Err(ApiError::bad_request("invalid_body", "the event must be a JSON object"));
-    };
+    }
+    serde_json::from_str::<Members<'_>>(raw.get())
+        .map(|m| m.0)
+        .map_err(|e| ApiError::bad_request("invalid_body", format!("the event is not a valid object: {e}")))
+}
+
+/// The raw text of each element of a JSON array (the batch endpoint's `events`), or `None` if `raw` is no array.
+pub fn elements(raw: &RawValue) -> Option<Vec<&RawValue>> {
+    serde_json::from_str(raw.get()).ok()
+}
+
+/// The members of a JSON object body (the batch endpoint's envelope), as [`members`].
+pub fn object_members(text: &str) -> Result<Vec<(String, &RawValue)>, ApiError> {
+    members(text)
+}
+
+/// Validates an event given as JSON text. `data` and `changes` are kept as the exact text they were sent as
+/// (member order, number spelling, escapes and all), so every delivery carries the caller's bytes unaltered.
+/// `idempotency_key` is the `Idempotency-Key` header, an alternative to `id`.
+pub fn parse(text: &str, source: Source, idempotency_key: Option<&str>) -> Result<IncomingEvent, ApiError> {
     let mut event_type = None;
     let mut data = None;
     let mut id = None;
     let mut changes = None;
     let mut organization_id = None;
-    for (key, value) in map {
+    for (key, raw) in members(text)? {
+        let value = || serde_json::from_str::<Value>(raw.get()).unwrap_or(Value::Null);
         match key.as_str() {
-            "type" => {
-                event_type = Some(value.as_str().ok_or_else(|| ApiError::invalid("type", "type must be a string"))?)
-            }
+            "type" => match value() {
+                Value::String(t) => event_type = Some(t),
+                _ => return Err(ApiError::invalid("type", "type must be a string")),
+            },
             "data" => {
-                if !value.is_object() {
+                if !raw.get().starts_with('{') {
                     return Err(ApiError::invalid("data", "data must be an object"));
                 }
-                data = Some(value.to_string());
+                data = Some(raw.get().to_string());
             }
-            "id" => id = Some(event_id(value)?),
-            "changes" => changes = Some(parse_changes(value)?),
+            "id" => id = Some(event_id(&value())?),
+            "changes" => {
+                check_changes(&value())?;
+                changes = Some(raw.get().to_string());
+            }
             "organizationId" if source == Source::Queue => {
+                let value = value();
                 let org = value.as_str().filter(|s| !s.is_empty() && s.len() <= 255);
                 organization_id = Some(
                     org.ok_or_else(|| {
@@ -64,13 +123,13 @@ pub fn parse(body: &Value, source: Source, idempotency_key: Option<&str>) -> Res
         }
     }
     let event_type = event_type.ok_or_else(|| ApiError::invalid("type", "type is required"))?;
-    if !is_known_type(event_type) {
+    if !is_known_type(&event_type) {
         return Err(ApiError::invalid(
             "type",
             format!("unknown event type {event_type:?}; see GET /api/webhooks/events"),
         ));
     }
-    if RESERVED_TYPES.contains(&event_type) {
+    if RESERVED_TYPES.contains(&event_type.as_str()) {
         return Err(ApiError::invalid("type", format!("{event_type} is emitted by edgehook itself")));
     }
     let data = data.ok_or_else(|| ApiError::invalid("data", "data is required"))?;
@@ -87,7 +146,7 @@ pub fn parse(body: &Value, source: Source, idempotency_key: Option<&str>) -> Res
     if source == Source::Queue && organization_id.is_none() {
         return Err(ApiError::invalid("organizationId", "organizationId is required"));
     }
-    Ok(IncomingEvent { id, event_type: event_type.to_string(), data, changes, organization_id })
+    Ok(IncomingEvent { id, event_type, data, changes, organization_id })
 }
 
 fn event_id(value: &Value) -> Result<String, ApiError> {
@@ -101,7 +160,7 @@ fn event_id(value: &Value) -> Result<String, ApiError> {
     Ok(s.to_string())
 }
 
-fn parse_changes(value: &Value) -> Result<String, ApiError> {
+fn check_changes(value: &Value) -> Result<(), ApiError> {
     let Value::Object(map) = value else {
         return Err(ApiError::invalid("changes", "changes must be an object of field -> { from, to }"));
     };
@@ -114,7 +173,7 @@ fn parse_changes(value: &Value) -> Result<String, ApiError> {
             ));
         }
     }
-    Ok(Value::Object(Map::clone(map)).to_string())
+    Ok(())
 }
 
 #[cfg(test)]
@@ -122,13 +181,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse_value(body: Value, source: Source, key: Option<&str>) -> Result<IncomingEvent, ApiError> {
+        parse(&body.to_string(), source, key)
+    }
+
     fn field(body: Value) -> Option<String> {
-        parse(&body, Source::Api, None).err().and_then(|e| e.field)
+        parse_value(body, Source::Api, None).err().and_then(|e| e.field)
     }
 
     #[test]
     fn a_valid_event_keeps_its_json() {
-        let e = parse(&json!({"type": "lead.updated", "data": {"id": 1}, "id": "crm-42", "changes": {"email": {"from": "a", "to": "b"}}}), Source::Api, None).unwrap();
+        let e = parse_value(json!({"type": "lead.updated", "data": {"id": 1}, "id": "crm-42", "changes": {"email": {"from": "a", "to": "b"}}}), Source::Api, None).unwrap();
         assert_eq!(e.id.as_deref(), Some("crm-42"));
         assert_eq!(e.data, r#"{"id":1}"#);
         assert_eq!(e.changes.as_deref(), Some(r#"{"email":{"from":"a","to":"b"}}"#));
@@ -160,20 +223,42 @@ mod tests {
 
     #[test]
     fn the_idempotency_key_header_stands_in_for_id() {
-        let e = parse(&json!({"type": "lead.created", "data": {}}), Source::Api, Some("key-1")).unwrap();
+        let e = parse_value(json!({"type": "lead.created", "data": {}}), Source::Api, Some("key-1")).unwrap();
         assert_eq!(e.id.as_deref(), Some("key-1"));
-        let same = parse(&json!({"type": "lead.created", "data": {}, "id": "key-1"}), Source::Api, Some("key-1"));
+        let same = parse_value(json!({"type": "lead.created", "data": {}, "id": "key-1"}), Source::Api, Some("key-1"));
         assert!(same.is_ok());
         let differ =
-            parse(&json!({"type": "lead.created", "data": {}, "id": "a"}), Source::Api, Some("b")).unwrap_err();
+            parse_value(json!({"type": "lead.created", "data": {}, "id": "a"}), Source::Api, Some("b")).unwrap_err();
         assert_eq!(differ.field.as_deref(), Some("id"));
     }
 
     #[test]
     fn queue_messages_need_their_organization() {
-        assert!(parse(&json!({"type": "lead.created", "data": {}}), Source::Queue, None).is_err());
-        let e = parse(&json!({"type": "lead.created", "data": {}, "organizationId": "org_q"}), Source::Queue, None)
-            .unwrap();
+        assert!(parse_value(json!({"type": "lead.created", "data": {}}), Source::Queue, None).is_err());
+        let e =
+            parse_value(json!({"type": "lead.created", "data": {}, "organizationId": "org_q"}), Source::Queue, None)
+                .unwrap();
         assert_eq!(e.organization_id.as_deref(), Some("org_q"));
+    }
+
+    #[test]
+    fn data_and_changes_keep_the_exact_text_they_were_sent_as() {
+        let data =
+            r#"{"zeta":1,"alpha":1.50,"big":1234567890123456789012345,"s":"caf\u00e9","n":[2.0,3e2],"k":1,"k":2}"#;
+        let changes = r#"{ "amount" : { "from" : 1.0, "to" : 18446744073709551616 } }"#;
+        let text = format!(r#"{{"type":"deal.updated","data":{data},"changes":{changes},"id":"crm-1"}}"#);
+        let e = parse(&text, Source::Api, None).unwrap();
+        assert_eq!(e.data, data);
+        assert_eq!(e.changes.as_deref(), Some(changes));
+    }
+
+    #[test]
+    fn text_that_is_not_an_object_is_refused_with_its_reason() {
+        let code = |t: &str| parse(t, Source::Api, None).unwrap_err().code;
+        assert_eq!(code("{oops"), "invalid_json");
+        assert_eq!(code("[1]"), "invalid_body");
+        assert_eq!(code(r#"{"type":"lead.created","type":"lead.created","data":{}}"#), "invalid_body");
+        let e = parse(r#"{"type":"lead.created","data":"{}"}"#, Source::Api, None).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("data"));
     }
 }

@@ -3,6 +3,7 @@
 pub mod catalogue;
 pub mod event;
 pub mod ids;
+pub mod limits;
 pub mod payload;
 pub mod retry;
 pub mod routes;

@@ -4,7 +4,7 @@
 const MULTIPLIERS: [u64; 5] = [1, 5, 30, 120, 1440];
 
 /// The longest delay one queue message may carry; longer waits are reached in several hops.
-pub const MAX_QUEUE_DELAY_SECONDS: u64 = 12 * 60 * 60;
+pub use super::limits::QUEUE_MAX_DELAY_SECONDS as MAX_QUEUE_DELAY_SECONDS;
 
 /// Seconds before retry number `retry` (1-based).
 pub fn retry_delay_seconds(base_seconds: u32, retry: u32) -> u64 {

@@ -4,7 +4,12 @@
 use serde::Deserialize;
 use worker::D1Database;
 
-use super::{changed, flag, int, opt_int, opt_text, placeholders, select_by_ids, text, IDS_PER_STATEMENT};
+use crate::domain::limits::D1_MAX_PARAMETERS;
+
+use super::events::{fanout_statements, outcomes, EventInsert, OnlyIfDisabled};
+use super::{
+    batch, first, int, opt_int, opt_text, placeholders, rows, rows_of, run, select_by_ids, text, IDS_PER_STATEMENT,
+};
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -16,10 +21,13 @@ pub struct DeliveryRow {
     pub event_type: String,
     pub body: String,
     pub status: String,
+    /// Attempts started so far; the number of the one in flight, which fences its result.
     pub attempts: i64,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<i64>,
+    /// While an attempt is in flight: until when it holds the delivery.
+    pub lease_until: Option<i64>,
     pub is_test: i64,
     pub created_at: i64,
     pub updated_at: i64,
@@ -38,7 +46,7 @@ pub struct AttemptRow {
 
 const COLUMNS: &str =
     "id, organization_id, webhook_id, event_id, event_type, body, status, attempts, last_status_code, \
-    last_error, next_attempt_at, is_test, created_at, updated_at";
+    last_error, next_attempt_at, lease_until, is_test, created_at, updated_at";
 
 /// One delivery of one of the organization's webhooks.
 pub async fn get_scoped(
@@ -47,44 +55,68 @@ pub async fn get_scoped(
     webhook_id: &str,
     id: &str,
 ) -> Result<Option<DeliveryRow>, ApiError> {
-    Ok(db
-        .prepare(format!("SELECT {COLUMNS} FROM deliveries WHERE organization_id = ?1 AND webhook_id = ?2 AND id = ?3"))
-        .bind(&[text(org), text(webhook_id), text(id)])?
-        .first(None)
-        .await?)
+    first(
+        db.prepare(format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE organization_id = ?1 AND webhook_id = ?2 AND id = ?3"
+        ))
+        .bind(&[text(org), text(webhook_id), text(id)])?,
+    )
+    .await
 }
 
-/// Takes the right to make the next attempt: counts it and leases the delivery until `lease_until`, only if it is
-/// pending and due. At most one attempt per due time, however many queue messages or sweeps arrive for it.
-pub async fn claim(db: &D1Database, id: &str, now: i64, lease_until: i64) -> Result<Option<DeliveryRow>, ApiError> {
-    Ok(claim_many(db, &[id], now, lease_until).await?.pop().flatten())
-}
-
-/// [`claim`] for every id of a queue batch, one statement per chunk of ids; the answers come back in the ids'
-/// order (a repeated id is claimed once).
+/// Takes the right to make the next attempt of each delivery: counts the attempt and leases the delivery until
+/// `lease_until`, only if it is pending, due and not leased to an attempt in flight. At most one attempt runs per
+/// delivery, however many queue messages, sweeps or manual retries arrive for it. One round trip for all ids; the
+/// answers come back in the ids' order (a repeated id is claimed once).
 pub async fn claim_many(
     db: &D1Database,
     ids: &[&str],
     now: i64,
     lease_until: i64,
 ) -> Result<Vec<Option<DeliveryRow>>, ApiError> {
-    let mut rows: Vec<DeliveryRow> = Vec::with_capacity(ids.len());
+    let mut statements = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut binds = vec![int(now), int(lease_until)];
         binds.extend(chunk.iter().map(|id| text(id)));
         let sql = format!(
-            "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?2, updated_at = ?1 \
-             WHERE id IN ({}) AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) RETURNING {COLUMNS}",
+            "UPDATE deliveries SET attempts = attempts + 1, lease_until = ?2, updated_at = ?1 \
+             WHERE id IN ({}) AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
+             AND (lease_until IS NULL OR lease_until <= ?1) RETURNING {COLUMNS}",
             placeholders(3, chunk.len())
         );
-        rows.extend(db.prepare(sql).bind(&binds)?.all().await?.results::<DeliveryRow>()?);
+        statements.push(db.prepare(sql).bind(&binds)?);
+    }
+    let results = batch(db, statements).await?;
+    let mut claimed_rows: Vec<DeliveryRow> = Vec::with_capacity(ids.len());
+    for i in 0..results.len() {
+        claimed_rows.extend(rows_of::<DeliveryRow>(&results, i)?);
     }
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
-        let position = rows.iter().position(|r| r.id == *id);
-        claimed.push(position.map(|p| rows.swap_remove(p)));
+        let position = claimed_rows.iter().position(|r| r.id == *id);
+        claimed.push(position.map(|p| claimed_rows.swap_remove(p)));
     }
     Ok(claimed)
+}
+
+/// A manual retry's claim: makes the delivery pending and due now and claims it, whatever its state, unless an
+/// attempt is in flight (`None` then: the caller answers 409 and sends nothing).
+pub async fn claim_now(
+    db: &D1Database,
+    org: &str,
+    id: &str,
+    now: i64,
+    lease_until: i64,
+) -> Result<Option<DeliveryRow>, ApiError> {
+    first(
+        db.prepare(format!(
+            "UPDATE deliveries SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?3, lease_until = ?4, \
+             updated_at = ?3 WHERE organization_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until <= ?3) \
+             RETURNING {COLUMNS}"
+        ))
+        .bind(&[text(org), text(id), int(now), int(lease_until)])?,
+    )
+    .await
 }
 
 /// Deliveries by id (for messages that found nothing to claim).
@@ -92,35 +124,25 @@ pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<DeliveryRow>,
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM deliveries"), ids).await
 }
 
-/// Makes a delivery due now (manual retry), whatever its state.
-pub async fn make_due(db: &D1Database, org: &str, id: &str, now: i64) -> Result<(), ApiError> {
-    db.prepare(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?3, updated_at = ?3 WHERE organization_id = ?1 AND id = ?2",
-    )
-    .bind(&[text(org), text(id), int(now)])?
-    .run()
-    .await?;
-    Ok(())
-}
-
 /// Creates a delivery that is sent at once (test sends), already claimed for its first attempt.
 pub async fn insert_claimed(db: &D1Database, d: &DeliveryRow) -> Result<(), ApiError> {
-    db.prepare(
-        "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
-         next_attempt_at, is_test, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 1, ?7, ?8, ?9, ?9)",
-    )
-    .bind(&[
-        text(&d.id),
-        text(&d.organization_id),
-        text(&d.webhook_id),
-        text(&d.event_id),
-        text(&d.event_type),
-        text(&d.body),
-        opt_int(d.next_attempt_at),
-        flag(d.is_test != 0),
-        int(d.created_at),
-    ])?
-    .run()
+    run(db
+        .prepare(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             next_attempt_at, lease_until, is_test, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', 1, ?7, ?8, ?9, ?7, ?7)",
+        )
+        .bind(&[
+            text(&d.id),
+            text(&d.organization_id),
+            text(&d.webhook_id),
+            text(&d.event_id),
+            text(&d.event_type),
+            text(&d.body),
+            int(d.created_at),
+            opt_int(d.lease_until),
+            int(d.is_test),
+        ])?)
     .await?;
     Ok(())
 }
@@ -128,6 +150,7 @@ pub async fn insert_claimed(db: &D1Database, d: &DeliveryRow) -> Result<(), ApiE
 /// The result of one attempt and what follows from it.
 pub struct AttemptRecord<'a> {
     pub attempt_id: &'a str,
+    /// The delivery as claimed: its `attempts` is this attempt's number, the fence of its result.
     pub delivery: &'a DeliveryRow,
     pub status_code: Option<u16>,
     pub duration_ms: i64,
@@ -148,16 +171,41 @@ pub enum Counter {
     Increment,
 }
 
-/// Attempt rows per multi-row INSERT (8 parameters each, under D1's 100).
-const ATTEMPTS_PER_STATEMENT: usize = 12;
+/// A webhook that may reach `AUTO_DISABLE_AFTER` with this batch's failures, and the `webhook.disabled` notice to
+/// write if it does. The disable and the notice are part of the attempts' transaction: both happen or neither.
+pub struct DisableNotice<'a> {
+    pub org: &'a str,
+    pub webhook_id: &'a str,
+    pub threshold: u32,
+    pub reason: &'a str,
+    pub event: EventInsert<'a>,
+}
 
-/// Writes attempts, their deliveries' new states and their webhooks' failure counts in one transaction. Attempts
-/// go in multi-row inserts and deliveries that end alike (most often: all succeeded with 200) share one update, so
-/// a queue batch costs a handful of statements. For each record whose counter changed, the webhook's count
-/// afterwards comes back (in order; `None` where it did not change).
-pub async fn record_attempts(db: &D1Database, records: &[AttemptRecord<'_>]) -> Result<Vec<Option<i64>>, ApiError> {
+/// What recording a batch of attempts did.
+pub struct Recorded {
+    /// Per record, in order: whether its result was applied (its attempt still held the delivery).
+    pub applied: Vec<bool>,
+    /// Per notice, in order: whether the webhook was disabled and its notice written.
+    pub disabled: Vec<bool>,
+}
+
+/// Attempt rows per multi-row INSERT (8 parameters each).
+const ATTEMPTS_PER_STATEMENT: usize = D1_MAX_PARAMETERS / 8;
+/// (id, attempt) pairs per fenced update, after its 5 shared parameters.
+const FENCED_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 5) / 2;
+
+/// Writes attempts, their deliveries' new states, their webhooks' failure counts and any disable with its notice,
+/// in one transaction. Every attempt is logged (it happened), but its delivery's state changes only if the attempt
+/// still holds it: the delivery is pending and its attempt number is the claimed one (a deleted webhook's failed
+/// delivery stays failed; a later attempt's result is not overwritten). The failure counts follow only applied
+/// results.
+pub async fn record_attempts(
+    db: &D1Database,
+    records: &[AttemptRecord<'_>],
+    notices: &[DisableNotice<'_>],
+) -> Result<Recorded, ApiError> {
     if records.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Recorded { applied: Vec::new(), disabled: Vec::new() });
     }
     let mut statements = Vec::new();
     for chunk in records.chunks(ATTEMPTS_PER_STATEMENT) {
@@ -178,10 +226,10 @@ pub async fn record_attempts(db: &D1Database, records: &[AttemptRecord<'_>]) -> 
         let sql = format!("INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, response_body, error, created_at) VALUES {rows}");
         statements.push(db.prepare(sql).bind(&binds)?);
     }
-    // Deliveries whose new state is the same share an update.
-    let mut groups: Vec<(&AttemptRecord<'_>, Vec<&str>)> = Vec::new();
+    // Deliveries whose new state is the same share an update; each is fenced by its own attempt number.
+    let mut groups: Vec<(&AttemptRecord<'_>, Vec<&AttemptRecord<'_>>)> = Vec::new();
     for r in records {
-        let same = |g: &&mut (&AttemptRecord<'_>, Vec<&str>)| {
+        let same = |g: &&mut (&AttemptRecord<'_>, Vec<&AttemptRecord<'_>>)| {
             let k = g.0;
             k.new_status == r.new_status
                 && k.status_code == r.status_code
@@ -190,12 +238,13 @@ pub async fn record_attempts(db: &D1Database, records: &[AttemptRecord<'_>]) -> 
                 && k.now == r.now
         };
         match groups.iter_mut().find(|g| same(g)) {
-            Some(group) => group.1.push(&r.delivery.id),
-            None => groups.push((r, vec![&r.delivery.id])),
+            Some(group) => group.1.push(r),
+            None => groups.push((r, vec![r])),
         }
     }
-    for (r, ids) in &groups {
-        for chunk in ids.chunks(IDS_PER_STATEMENT) {
+    let mut applied_at = Vec::new();
+    for (r, members) in &groups {
+        for chunk in members.chunks(FENCED_PER_STATEMENT) {
             let mut binds = vec![
                 text(r.new_status),
                 opt_int(r.status_code.map(i64::from)),
@@ -203,69 +252,95 @@ pub async fn record_attempts(db: &D1Database, records: &[AttemptRecord<'_>]) -> 
                 opt_int(r.next_attempt_at),
                 int(r.now),
             ];
-            binds.extend(chunk.iter().map(|id| text(id)));
+            let pairs = (0..chunk.len()).map(|i| format!("({})", placeholders(6 + 2 * i, 2))).collect::<Vec<_>>();
+            for m in chunk {
+                binds.extend([text(&m.delivery.id), int(m.delivery.attempts)]);
+            }
             let sql = format!(
-                "UPDATE deliveries SET status = ?1, last_status_code = ?2, last_error = ?3, next_attempt_at = ?4, updated_at = ?5 WHERE id IN ({})",
-                placeholders(6, chunk.len())
+                "UPDATE deliveries SET status = ?1, last_status_code = ?2, last_error = ?3, next_attempt_at = ?4, \
+                 lease_until = NULL, updated_at = ?5 \
+                 WHERE status = 'pending' AND (id, attempts) IN (VALUES {}) RETURNING id",
+                pairs.join(", ")
             );
+            applied_at.push(statements.len());
             statements.push(db.prepare(sql).bind(&binds)?);
         }
     }
-    let mut counter_at = Vec::with_capacity(records.len());
     for r in records {
         let counter_sql = match r.webhook_counter {
-            Counter::Keep => {
-                counter_at.push(None);
-                continue;
-            }
+            Counter::Keep => continue,
             Counter::Reset => "0",
             Counter::Increment => "consecutive_failures + 1",
         };
-        counter_at.push(Some(statements.len()));
+        // Only if this record's result was applied just above (its delivery now shows this attempt's outcome).
         statements.push(
             db.prepare(format!(
-                "UPDATE webhooks SET consecutive_failures = {counter_sql} WHERE organization_id = ?1 AND id = ?2 RETURNING consecutive_failures"
+                "UPDATE webhooks SET consecutive_failures = {counter_sql} WHERE organization_id = ?1 AND id = ?2 \
+                 AND EXISTS (SELECT 1 FROM deliveries WHERE id = ?3 AND attempts = ?4 AND status = ?5 AND lease_until IS NULL)"
             ))
-            .bind(&[text(&r.delivery.organization_id), text(&r.delivery.webhook_id)])?,
+            .bind(&[
+                text(&r.delivery.organization_id),
+                text(&r.delivery.webhook_id),
+                text(&r.delivery.id),
+                int(r.delivery.attempts),
+                text(r.new_status),
+            ])?,
         );
     }
-    let results = db.batch(statements).await?;
-    #[derive(Deserialize)]
-    struct Count {
-        consecutive_failures: i64,
+    let now = records[0].now;
+    let mut notice_at = Vec::new();
+    for notice in notices {
+        statements.push(
+            db.prepare(
+                "UPDATE webhooks SET is_active = 0, disabled_reason = ?3, disabled_at = ?4, updated_at = ?4 \
+                 WHERE organization_id = ?1 AND id = ?2 AND is_active = 1 AND consecutive_failures >= ?5",
+            )
+            .bind(&[
+                text(notice.org),
+                text(notice.webhook_id),
+                text(notice.reason),
+                int(now),
+                int(notice.threshold.into()),
+            ])?,
+        );
+        let guard = OnlyIfDisabled { org: notice.org, webhook_id: notice.webhook_id, at: now };
+        let (notice_statements, read_back) =
+            fanout_statements(db, notice.org, now, std::slice::from_ref(&notice.event), Some(&guard))?;
+        notice_at.push(statements.len() + read_back);
+        statements.extend(notice_statements);
     }
-    Ok(counter_at
-        .into_iter()
-        .map(|at| {
-            at.and_then(|i| results.get(i))
-                .and_then(|r| r.results::<Count>().ok())
-                .and_then(|rows| rows.first().map(|c| c.consecutive_failures))
-        })
-        .collect())
+    let results = batch(db, statements).await?;
+    #[derive(Deserialize)]
+    struct Id {
+        id: String,
+    }
+    let mut applied_ids = Vec::new();
+    for at in applied_at {
+        applied_ids.extend(rows_of::<Id>(&results, at)?.into_iter().map(|r| r.id));
+    }
+    let applied = records.iter().map(|r| applied_ids.contains(&r.delivery.id)).collect();
+    let mut disabled = Vec::with_capacity(notices.len());
+    for (notice, at) in notices.iter().zip(notice_at) {
+        let outcome = outcomes(&results, at, std::slice::from_ref(&notice.event))?;
+        disabled.push(matches!(outcome.first(), Some(Some(Ok(())))));
+    }
+    Ok(Recorded { applied, disabled })
 }
 
-/// Disables a webhook that reached the failure threshold; `true` only for the call that disabled it.
-pub async fn disable_webhook(
-    db: &D1Database,
-    org: &str,
-    webhook_id: &str,
-    reason: &str,
-    now: i64,
-) -> Result<bool, ApiError> {
-    let result = db
-        .prepare("UPDATE webhooks SET is_active = 0, disabled_reason = ?3, updated_at = ?4 WHERE organization_id = ?1 AND id = ?2 AND is_active = 1")
-        .bind(&[text(org), text(webhook_id), text(reason), int(now)])?
-        .run()
-        .await?;
-    Ok(changed(Some(&result)))
-}
-
-/// Marks a delivery failed without an attempt (its webhook is gone or disabled).
-pub async fn abandon(db: &D1Database, id: &str, reason: &str, now: i64) -> Result<(), ApiError> {
-    db.prepare("UPDATE deliveries SET status = 'failed', last_error = ?2, next_attempt_at = NULL, updated_at = ?3 WHERE id = ?1 AND status = 'pending'")
-        .bind(&[text(id), text(reason), int(now)])?
-        .run()
-        .await?;
+/// Marks deliveries failed without an attempt (their webhook is gone or inactive), one round trip for all. Each
+/// was just claimed, so its attempt number fences it like a result.
+pub async fn abandon_many(db: &D1Database, abandoned: &[(&DeliveryRow, String)], now: i64) -> Result<(), ApiError> {
+    let mut statements = Vec::new();
+    for (d, reason) in abandoned {
+        statements.push(
+            db.prepare(
+                "UPDATE deliveries SET status = 'failed', last_error = ?3, next_attempt_at = NULL, lease_until = NULL, \
+                 updated_at = ?4 WHERE id = ?1 AND attempts = ?2 AND status = 'pending'",
+            )
+            .bind(&[text(&d.id), int(d.attempts), text(reason), int(now)])?,
+        );
+    }
+    batch(db, statements).await?;
     Ok(())
 }
 
@@ -286,55 +361,86 @@ pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>
     let binds = [text(q.org), text(q.webhook_id), opt_text(q.status), opt_text(q.event_type)];
     let mut page_binds = binds.to_vec();
     page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
-    let results = db
-        .batch(vec![
+    let results = batch(
+        db,
+        vec![
             db.prepare(format!(
                 "SELECT {COLUMNS} FROM deliveries WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6"
             ))
             .bind(&page_binds)?,
             db.prepare(format!("SELECT COUNT(*) AS total FROM deliveries WHERE {filter}")).bind(&binds)?,
-        ])
-        .await?;
+        ],
+    )
+    .await?;
     #[derive(Deserialize)]
     struct Total {
         total: i64,
     }
-    let rows = results.first().map(|r| r.results::<DeliveryRow>()).transpose()?.unwrap_or_default();
-    let total =
-        results.get(1).map(|r| r.results::<Total>()).transpose()?.and_then(|t| t.first().map(|t| t.total)).unwrap_or(0);
-    Ok((rows, total))
+    let page = rows_of::<DeliveryRow>(&results, 0)?;
+    let total = rows_of::<Total>(&results, 1)?.first().map_or(0, |t| t.total);
+    Ok((page, total))
 }
 
 pub async fn attempts(db: &D1Database, delivery_id: &str) -> Result<Vec<AttemptRow>, ApiError> {
-    Ok(db
+    rows(db
         .prepare("SELECT id, attempt, status_code, duration_ms, response_body, error, created_at FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, created_at")
-        .bind(&[text(delivery_id)])?
-        .all()
-        .await?
-        .results()?)
+        .bind(&[text(delivery_id)])?)
+    .await
 }
 
-/// Pending deliveries whose next attempt is overdue (their queue message was lost or expired).
-pub async fn overdue(db: &D1Database, before: i64, limit: u32) -> Result<Vec<String>, ApiError> {
+/// Takes pending deliveries whose queue message was lost: due before `due_before`, not held by an attempt in
+/// flight, and not re-enqueued by a sweep since `requeued_before` (a message sent then may still arrive). Marks
+/// them re-enqueued at `now` in the same statement, so neither the next sweep nor a concurrent one takes them
+/// again while that message can arrive.
+pub async fn take_overdue(
+    db: &D1Database,
+    now: i64,
+    due_before: i64,
+    requeued_before: i64,
+    limit: usize,
+) -> Result<Vec<String>, ApiError> {
     #[derive(Deserialize)]
     struct Id {
         id: String,
     }
-    let rows: Vec<Id> = db
-        .prepare("SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at < ?1 ORDER BY next_attempt_at LIMIT ?2")
-        .bind(&[int(before), int(limit.into())])?
-        .all()
-        .await?
-        .results()?;
-    Ok(rows.into_iter().map(|r| r.id).collect())
+    let taken: Vec<Id> = rows(
+        db.prepare(
+            "UPDATE deliveries SET requeued_at = ?1 WHERE id IN (\
+               SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at < ?2 \
+               AND (lease_until IS NULL OR lease_until < ?1) AND (requeued_at IS NULL OR requeued_at < ?3) \
+               ORDER BY next_attempt_at LIMIT ?4) RETURNING id",
+        )
+        .bind(&[int(now), int(due_before), int(requeued_before), int(limit as i64)])?,
+    )
+    .await?;
+    Ok(taken.into_iter().map(|r| r.id).collect())
 }
 
-/// Deletes attempts (and finished deliveries) older than the retention window.
-pub async fn prune(db: &D1Database, before: i64) -> Result<(), ApiError> {
-    db.batch(vec![
-        db.prepare("DELETE FROM attempts WHERE created_at < ?1").bind(&[int(before)])?,
-        db.prepare("DELETE FROM deliveries WHERE status != 'pending' AND updated_at < ?1").bind(&[int(before)])?,
-    ])
+/// Deletes what is older than the retention window, at most `limit` rows of each table per call (D1 has one
+/// writer: a short transaction now and the rest next minute): attempts, finished deliveries, dead letters, and
+/// events that no pending delivery still belongs to. Every delete walks an index on its age column.
+pub async fn prune(db: &D1Database, before: i64, limit: usize) -> Result<(), ApiError> {
+    let binds = [int(before), int(limit as i64)];
+    batch(
+        db,
+        vec![
+            db.prepare("DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE created_at < ?1 LIMIT ?2)")
+                .bind(&binds)?,
+            db.prepare(
+                "DELETE FROM deliveries WHERE rowid IN \
+                 (SELECT rowid FROM deliveries WHERE status != 'pending' AND updated_at < ?1 LIMIT ?2)",
+            )
+            .bind(&binds)?,
+            db.prepare(
+                "DELETE FROM events WHERE rowid IN (SELECT e.rowid FROM events e WHERE e.created_at < ?1 AND NOT EXISTS \
+                 (SELECT 1 FROM deliveries d WHERE d.organization_id = e.organization_id AND d.event_id = e.id \
+                  AND d.status = 'pending') LIMIT ?2)",
+            )
+            .bind(&binds)?,
+            db.prepare("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE created_at < ?1 LIMIT ?2)")
+                .bind(&binds)?,
+        ],
+    )
     .await?;
     Ok(())
 }
@@ -352,8 +458,8 @@ pub struct Stats {
 
 /// The organization's counts since `since` (deliveries) and now (webhooks).
 pub async fn stats(db: &D1Database, org: &str, since: i64) -> Result<Stats, ApiError> {
-    let stats: Option<Stats> = db
-        .prepare(
+    let stats: Option<Stats> = first(
+        db.prepare(
             "SELECT \
                (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1) AS webhooks_total, \
                (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1 AND is_active = 1) AS webhooks_active, \
@@ -365,8 +471,8 @@ pub async fn stats(db: &D1Database, org: &str, since: i64) -> Result<Stats, ApiE
                   WHERE d2.organization_id = ?1 AND a.created_at >= ?2) AS avg_response_ms \
              FROM deliveries WHERE organization_id = ?1 AND created_at >= ?2",
         )
-        .bind(&[text(org), int(since)])?
-        .first(None)
-        .await?;
+        .bind(&[text(org), int(since)])?,
+    )
+    .await?;
     Ok(stats.unwrap_or_default())
 }

@@ -1,10 +1,11 @@
 //! The `events` table, the fan-out insert, and the KV fast path of idempotency.
 
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, Env};
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
-use super::{changed, int, opt_text, text};
+use super::{batch, int, opt_text, placeholders, rows_of, run, text};
 use crate::domain::event::IncomingEvent;
+use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::error::ApiError;
 
 /// One delivery to create with its event.
@@ -20,11 +21,6 @@ pub struct IngestRecord {
     pub deliveries: i64,
 }
 
-#[derive(Deserialize)]
-struct EventRow {
-    delivery_count: i64,
-}
-
 /// An event to insert with its deliveries; `token` is random per ingest call.
 pub struct EventInsert<'a> {
     pub id: &'a str,
@@ -33,68 +29,155 @@ pub struct EventInsert<'a> {
     pub deliveries: Vec<NewDelivery>,
 }
 
-/// Statements per D1 transaction; larger ingests are split (each event stays whole within one).
-const STATEMENTS_PER_BATCH: usize = 200;
+/// A condition on the whole insert: the events go in only if the webhook was disabled at exactly `at` — by the
+/// same transaction, which is how the `webhook.disabled` notice shares the disable's fate.
+pub struct OnlyIfDisabled<'a> {
+    pub org: &'a str,
+    pub webhook_id: &'a str,
+    pub at: i64,
+}
 
-/// Inserts events and their deliveries, one transaction per chunk. The unique (organization, id) key is the guard:
-/// an event that already exists is not inserted, and its `false` comes back. Deliveries are inserted only if their
-/// ingest's random token is the one stored, so a concurrent duplicate cannot add a second set.
-pub async fn insert_many(
+/// Events per multi-row insert: 2 shared parameters, 6 per event, up to 3 for the guard.
+const EVENTS_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 5) / 6;
+/// Deliveries per multi-row insert: 2 shared parameters, 6 per delivery.
+const DELIVERIES_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 2) / 6;
+
+/// The statements that insert events and their deliveries, to run in one transaction, and the index of the last
+/// one: a read of every event's stored (id, token, delivery count) after the inserts. The unique (organization, id)
+/// key is the idempotency guard: an event that exists is not inserted again, and a delivery goes in only if its
+/// ingest's random token is the one stored, so neither a repeat nor a concurrent duplicate adds a second set.
+pub fn fanout_statements(
     db: &D1Database,
     org: &str,
     now: i64,
     inserts: &[EventInsert<'_>],
-) -> Result<Vec<bool>, ApiError> {
-    let mut inserted = Vec::with_capacity(inserts.len());
+    guard: Option<&OnlyIfDisabled<'_>>,
+) -> Result<(Vec<D1PreparedStatement>, usize), ApiError> {
     let mut statements = Vec::new();
-    let mut event_at = Vec::new();
-    for (n, insert) in inserts.iter().enumerate() {
-        let e = insert.event;
-        event_at.push(statements.len());
-        statements.push(
-            db.prepare(
-                "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (organization_id, id) DO NOTHING",
-            )
-            .bind(&[
-                text(org),
+    for chunk in inserts.chunks(EVENTS_PER_STATEMENT) {
+        let mut binds = vec![text(org), int(now)];
+        let mut rows = Vec::with_capacity(chunk.len());
+        for insert in chunk {
+            let e = insert.event;
+            rows.push(format!("({})", placeholders(binds.len() + 1, 6)));
+            binds.extend([
                 text(insert.id),
                 text(&e.event_type),
                 text(&e.data),
                 opt_text(e.changes.as_deref()),
                 int(insert.deliveries.len() as i64),
                 text(&insert.token),
-                int(now),
-            ])?,
-        );
-        for d in &insert.deliveries {
-            statements.push(
-                db.prepare(
-                    "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
-                     next_attempt_at, created_at, updated_at) \
-                     SELECT ?1, ?2, ?3, ?4, ?5, ?6, 'pending', 0, ?7, ?7, ?7 \
-                     WHERE EXISTS (SELECT 1 FROM events WHERE organization_id = ?2 AND id = ?4 AND ingest_token = ?8)",
+            ]);
+        }
+        let condition = match guard {
+            None => "1".to_string(),
+            Some(g) => {
+                let n = binds.len();
+                binds.extend([text(g.org), text(g.webhook_id), int(g.at)]);
+                format!(
+                    "EXISTS (SELECT 1 FROM webhooks WHERE organization_id = ?{} AND id = ?{} AND is_active = 0 AND disabled_at = ?{})",
+                    n + 1,
+                    n + 2,
+                    n + 3
                 )
-                .bind(&[text(&d.id), text(org), text(&d.webhook_id), text(insert.id), text(&e.event_type), text(&d.body), int(now), text(&insert.token)])?,
-            );
-        }
-        let last = n + 1 == inserts.len();
-        if last || statements.len() >= STATEMENTS_PER_BATCH {
-            let results = db.batch(std::mem::take(&mut statements)).await?;
-            inserted.extend(event_at.drain(..).map(|at| changed(results.get(at))));
-        }
+            }
+        };
+        // INSERT … SELECT needs its WHERE for SQLite to parse the ON CONFLICT clause after it.
+        let sql = format!(
+            "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at) \
+             SELECT ?1, column1, column2, column3, column4, column5, column6, ?2 FROM (VALUES {}) WHERE {condition} \
+             ON CONFLICT (organization_id, id) DO NOTHING",
+            rows.join(", ")
+        );
+        statements.push(db.prepare(sql).bind(&binds)?);
     }
-    Ok(inserted)
+    let deliveries: Vec<(&EventInsert<'_>, &NewDelivery)> =
+        inserts.iter().flat_map(|i| i.deliveries.iter().map(move |d| (i, d))).collect();
+    for chunk in deliveries.chunks(DELIVERIES_PER_STATEMENT) {
+        let mut binds = vec![text(org), int(now)];
+        let mut rows = Vec::with_capacity(chunk.len());
+        for (insert, d) in chunk {
+            rows.push(format!("({})", placeholders(binds.len() + 1, 6)));
+            binds.extend([
+                text(&d.id),
+                text(&d.webhook_id),
+                text(insert.id),
+                text(&insert.event.event_type),
+                text(&d.body),
+                text(&insert.token),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             SELECT v.column1, ?1, v.column2, v.column3, v.column4, v.column5, 'pending', 0, ?2, ?2, ?2 \
+             FROM (VALUES {}) AS v \
+             WHERE EXISTS (SELECT 1 FROM events e WHERE e.organization_id = ?1 AND e.id = v.column3 AND e.ingest_token = v.column6)",
+            rows.join(", ")
+        );
+        statements.push(db.prepare(sql).bind(&binds)?);
+    }
+    let mut ids: Vec<&str> = inserts.iter().map(|i| i.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    // The read-back: ids fit one statement (an ingest holds at most 100 events).
+    let mut binds = vec![text(org)];
+    binds.extend(ids.iter().map(|id| text(id)));
+    statements.push(
+        db.prepare(format!(
+            "SELECT id, ingest_token, delivery_count FROM events WHERE organization_id = ?1 AND id IN ({})",
+            placeholders(2, ids.len())
+        ))
+        .bind(&binds)?,
+    );
+    let read_back = statements.len() - 1;
+    Ok((statements, read_back))
 }
 
-/// The first ingest's answer for an existing event.
-pub async fn existing(db: &D1Database, org: &str, id: &str) -> Result<Option<IngestRecord>, ApiError> {
-    let row: Option<EventRow> = db
-        .prepare("SELECT delivery_count FROM events WHERE organization_id = ?1 AND id = ?2")
-        .bind(&[text(org), text(id)])?
-        .first(None)
-        .await?;
-    Ok(row.map(|r| IngestRecord { deliveries: r.delivery_count }))
+#[derive(Deserialize)]
+struct StoredEvent {
+    id: String,
+    ingest_token: String,
+    delivery_count: i64,
+}
+
+/// What the fan-out transaction did with each insert, in order: `Ok(())` if this call inserted it, otherwise the
+/// existing event's record (a duplicate), or `None` if it is absent (its guard did not hold).
+pub fn outcomes(
+    results: &[D1Result],
+    read_back: usize,
+    inserts: &[EventInsert<'_>],
+) -> Result<Vec<Option<Result<(), IngestRecord>>>, ApiError> {
+    let stored: Vec<StoredEvent> = rows_of(results, read_back)?;
+    Ok(inserts
+        .iter()
+        .enumerate()
+        .map(|(n, insert)| {
+            let row = stored.iter().find(|s| s.id == insert.id)?;
+            // Within one call the first insert of an id wins; a later one of the same id is its duplicate.
+            let first_of_id = inserts.iter().position(|i| i.id == insert.id) == Some(n);
+            Some(if row.ingest_token == insert.token && first_of_id {
+                Ok(())
+            } else {
+                Err(IngestRecord { deliveries: row.delivery_count })
+            })
+        })
+        .collect())
+}
+
+/// Inserts events and their deliveries in one transaction; answers as [`outcomes`].
+pub async fn insert_many(
+    db: &D1Database,
+    org: &str,
+    now: i64,
+    inserts: &[EventInsert<'_>],
+) -> Result<Vec<Option<Result<(), IngestRecord>>>, ApiError> {
+    if inserts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (statements, read_back) = fanout_statements(db, org, now, inserts, None)?;
+    let results = batch(db, statements).await?;
+    outcomes(&results, read_back, inserts)
 }
 
 const IDEMPOTENCY_TTL_SECONDS: u64 = 7 * 24 * 60 * 60;
@@ -108,6 +191,7 @@ fn idempotency_key(org: &str, id: &str) -> String {
 /// proves nothing; D1's unique key decides.
 pub async fn recent(env: &Env, org: &str, id: &str) -> Option<IngestRecord> {
     let kv = env.kv("KV").ok()?;
+    crate::usage::add(|u| u.kv_reads += 1);
     kv.get(&idempotency_key(org, id)).json::<IngestRecord>().await.ok().flatten()
 }
 
@@ -115,6 +199,7 @@ pub async fn recent(env: &Env, org: &str, id: &str) -> Option<IngestRecord> {
 pub async fn remember(env: &Env, org: &str, id: &str, record: &IngestRecord) {
     let Ok(kv) = env.kv("KV") else { return };
     let Ok(value) = serde_json::to_string(record) else { return };
+    crate::usage::add(|u| u.kv_writes += 1);
     if let Ok(put) = kv.put(&idempotency_key(org, id), value) {
         let _ = put.expiration_ttl(IDEMPOTENCY_TTL_SECONDS).execute().await;
     }
@@ -128,9 +213,12 @@ pub async fn record_dead_letter(
     reason: &str,
     now: i64,
 ) -> Result<(), ApiError> {
-    db.prepare("INSERT INTO dead_letters (queue, body, reason, created_at) VALUES (?1, ?2, ?3, ?4)")
-        .bind(&[text(queue), text(body), text(reason), int(now)])?
-        .run()
-        .await?;
+    run(db.prepare("INSERT INTO dead_letters (queue, body, reason, created_at) VALUES (?1, ?2, ?3, ?4)").bind(&[
+        text(queue),
+        text(body),
+        text(reason),
+        int(now),
+    ])?)
+    .await?;
     Ok(())
 }

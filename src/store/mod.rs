@@ -5,10 +5,13 @@ pub mod deliveries;
 pub mod events;
 pub mod webhooks;
 
+use serde::de::DeserializeOwned;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1Result, Env};
+use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
+use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::error::ApiError;
+use crate::usage;
 
 pub fn db(env: &Env) -> Result<D1Database, ApiError> {
     env.d1("DB").map_err(ApiError::internal)
@@ -44,20 +47,72 @@ pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ")
 }
 
-/// D1 binds at most 100 parameters per statement; id lists are read in chunks below that.
-pub(crate) const IDS_PER_STATEMENT: usize = 90;
+/// D1 binds at most 100 parameters per statement; id lists go in chunks below that, leaving room for a few more.
+pub(crate) const IDS_PER_STATEMENT: usize = D1_MAX_PARAMETERS - 10;
 
-/// The rows of `{select} WHERE id IN (…)` for every id, read in chunks under D1's parameter limit.
+fn count(statements: usize, results: &[D1Result]) {
+    let (mut read, mut written) = (0, 0);
+    for meta in results.iter().filter_map(|r| r.meta().ok().flatten()) {
+        read += meta.rows_read.unwrap_or(0) as u64;
+        written += meta.rows_written.unwrap_or(0) as u64;
+    }
+    usage::add(|u| {
+        u.d1_calls += 1;
+        u.d1_statements += statements as u64;
+        u.d1_rows_read += read;
+        u.d1_rows_written += written;
+    });
+}
+
+/// Runs statements as one D1 batch: one round trip and one transaction (all apply or none).
+pub(crate) async fn batch(db: &D1Database, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>, ApiError> {
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let n = statements.len();
+    let results = db.batch(statements).await?;
+    count(n, &results);
+    Ok(results)
+}
+
+/// Runs one statement.
+pub(crate) async fn run(statement: D1PreparedStatement) -> Result<D1Result, ApiError> {
+    let result = statement.all().await?;
+    count(1, std::slice::from_ref(&result));
+    Ok(result)
+}
+
+/// The rows of one statement.
+pub(crate) async fn rows<T: DeserializeOwned>(statement: D1PreparedStatement) -> Result<Vec<T>, ApiError> {
+    Ok(run(statement).await?.results()?)
+}
+
+/// The first row of one statement.
+pub(crate) async fn first<T: DeserializeOwned>(statement: D1PreparedStatement) -> Result<Option<T>, ApiError> {
+    Ok(rows(statement).await?.into_iter().next())
+}
+
+/// The rows of the `index`th statement of a batch (none if it has no result).
+pub(crate) fn rows_of<T: DeserializeOwned>(results: &[D1Result], index: usize) -> Result<Vec<T>, ApiError> {
+    Ok(results.get(index).map(D1Result::results).transpose()?.unwrap_or_default())
+}
+
+/// The rows of `{select} WHERE id IN (…)` for every id, in chunks under D1's parameter limit, one round trip.
 pub(crate) async fn select_by_ids<T: serde::de::DeserializeOwned>(
     db: &D1Database,
     select: &str,
     ids: &[&str],
 ) -> Result<Vec<T>, ApiError> {
-    let mut rows = Vec::with_capacity(ids.len());
+    let mut statements = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let binds: Vec<_> = chunk.iter().map(|id| text(id)).collect();
         let sql = format!("{select} WHERE id IN ({})", placeholders(1, chunk.len()));
-        rows.extend(db.prepare(sql).bind(&binds)?.all().await?.results::<T>()?);
+        statements.push(db.prepare(sql).bind(&binds)?);
     }
-    Ok(rows)
+    let results = batch(db, statements).await?;
+    let mut found = Vec::with_capacity(ids.len());
+    for i in 0..results.len() {
+        found.extend(rows_of::<T>(&results, i)?);
+    }
+    Ok(found)
 }

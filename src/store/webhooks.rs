@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use worker::D1Database;
 
-use super::{changed, flag, int, opt_int, opt_text, select_by_ids, text};
+use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text};
 use crate::domain::time::iso8601;
 use crate::domain::webhook::{NewWebhook, Webhook, WebhookFields};
 use crate::error::ApiError;
@@ -27,6 +27,7 @@ pub struct WebhookRow {
     pub retry_delay_seconds: i64,
     pub consecutive_failures: i64,
     pub disabled_reason: Option<String>,
+    pub disabled_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -73,7 +74,7 @@ impl WebhookRow {
 
 const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
-    created_at, updated_at";
+    disabled_at, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -90,8 +91,8 @@ pub async fn insert(
     now: i64,
     max: u32,
 ) -> Result<Option<WebhookRow>, ApiError> {
-    Ok(db
-        .prepare(format!(
+    first(
+        db.prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
              retry_attempts, retry_delay_seconds, consecutive_failures, created_at, updated_at) \
              SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12 \
@@ -111,9 +112,9 @@ pub async fn insert(
             int(new.retry_delay_seconds.into()),
             int(now),
             int(max.into()),
-        ])?
-        .first(None)
-        .await?)
+        ])?,
+    )
+    .await
 }
 
 /// The organization's webhooks, newest first, optionally only active or inactive ones.
@@ -128,16 +129,16 @@ pub async fn list(db: &D1Database, org: &str, active: Option<bool>) -> Result<Ve
             ))
             .bind(&[text(org), flag(active)])?,
     };
-    Ok(statement.all().await?.results()?)
+    rows(statement).await
 }
 
 /// One webhook of the organization; another organization's id is as absent as an unknown one.
 pub async fn get(db: &D1Database, org: &str, id: &str) -> Result<Option<WebhookRow>, ApiError> {
-    Ok(db
-        .prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND id = ?2"))
-        .bind(&[text(org), text(id)])?
-        .first(None)
-        .await?)
+    first(
+        db.prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND id = ?2"))
+            .bind(&[text(org), text(id)])?,
+    )
+    .await
 }
 
 /// Webhooks by id, whatever their organization: the delivery consumer checks each against its delivery's.
@@ -155,8 +156,8 @@ pub async fn update(
     now: i64,
 ) -> Result<Option<WebhookRow>, ApiError> {
     let reactivate = patch.is_active == Some(true);
-    Ok(db
-        .prepare(format!(
+    first(
+        db.prepare(format!(
             "UPDATE webhooks SET \
                name = COALESCE(?3, name), \
                description = CASE WHEN ?4 THEN ?5 ELSE description END, \
@@ -168,6 +169,7 @@ pub async fn update(
                retry_delay_seconds = COALESCE(?11, retry_delay_seconds), \
                consecutive_failures = CASE WHEN ?12 THEN 0 ELSE consecutive_failures END, \
                disabled_reason = CASE WHEN ?12 THEN NULL ELSE disabled_reason END, \
+               disabled_at = CASE WHEN ?12 THEN NULL WHEN ?9 = 0 AND is_active = 1 THEN ?13 ELSE disabled_at END, \
                updated_at = ?13 \
              WHERE organization_id = ?1 AND id = ?2 RETURNING {COLUMNS}"
         ))
@@ -185,23 +187,26 @@ pub async fn update(
             opt_int(patch.retry_delay_seconds.map(i64::from)),
             flag(reactivate),
             int(now),
-        ])?
-        .first(None)
-        .await?)
+        ])?,
+    )
+    .await
 }
 
-/// Deletes a webhook and stops its pending deliveries (they are marked failed, with the reason).
+/// Deletes a webhook and stops its pending deliveries, an attempt in flight included: they are marked failed with
+/// the reason, and the in-flight attempt's result, fenced, cannot make its delivery pending again.
 pub async fn delete(db: &D1Database, org: &str, id: &str, now: i64) -> Result<bool, ApiError> {
-    let results = db
-        .batch(vec![
+    let results = batch(
+        db,
+        vec![
             db.prepare(
-                "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', next_attempt_at = NULL, updated_at = ?3 \
-                 WHERE organization_id = ?1 AND webhook_id = ?2 AND status = 'pending'",
+                "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', next_attempt_at = NULL, \
+                 lease_until = NULL, updated_at = ?3 WHERE organization_id = ?1 AND webhook_id = ?2 AND status = 'pending'",
             )
             .bind(&[text(org), text(id), int(now)])?,
             db.prepare("DELETE FROM webhooks WHERE organization_id = ?1 AND id = ?2").bind(&[text(org), text(id)])?,
-        ])
-        .await?;
+        ],
+    )
+    .await?;
     Ok(changed(results.get(1)))
 }
 
@@ -214,13 +219,12 @@ pub async fn rotate_secret(
     previous_expires_at: i64,
     now: i64,
 ) -> Result<bool, ApiError> {
-    let result = db
+    let result = run(db
         .prepare(
             "UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = ?4, secret = ?3, updated_at = ?5 \
              WHERE organization_id = ?1 AND id = ?2",
         )
-        .bind(&[text(org), text(id), text(secret), int(previous_expires_at), int(now)])?
-        .run()
-        .await?;
+        .bind(&[text(org), text(id), text(secret), int(previous_expires_at), int(now)])?)
+    .await?;
     Ok(changed(Some(&result)))
 }

@@ -1,0 +1,150 @@
+//! Two bounds the platform does not give locally: how many sends run at once, and how much of an answer is read.
+//! Both are generic over futures and streams, so host tests drive them without a runtime.
+
+use core::future::Future;
+
+use futures_util::stream::{self, Stream, StreamExt};
+
+/// Runs `work` over `items` with at most `limit` futures in flight, answering in the items' order. A future is
+/// created and first polled only when a slot frees, so anything it starts (a request, its deadline) starts then.
+pub async fn in_order<I, T, F, Fut>(items: I, limit: usize, work: F) -> Vec<T>
+where
+    I: IntoIterator,
+    F: FnMut(I::Item) -> Fut,
+    Fut: Future<Output = T>,
+{
+    stream::iter(items).map(work).buffered(limit.max(1)).collect().await
+}
+
+/// Appends chunks of `body` to `buffer` until it holds `limit` bytes or the body ends, and stops reading there: an
+/// endless or huge answer costs at most `limit` bytes of memory. Answers whether the body went on past the limit.
+/// Cancelled midway (its future dropped at a deadline), `buffer` keeps what was read so far.
+pub async fn read_at_most<S, E>(body: &mut S, buffer: &mut Vec<u8>, limit: usize) -> Result<bool, E>
+where
+    S: Stream<Item = Result<Vec<u8>, E>> + Unpin,
+{
+    while buffer.len() < limit {
+        match body.next().await {
+            None => return Ok(false),
+            Some(chunk) => {
+                let chunk = chunk?;
+                let room = limit - buffer.len();
+                buffer.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if chunk.len() > room {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The kept bytes as text: invalid UTF-8 replaced, and a character cut at the limit dropped rather than mangled.
+pub fn text_of(bytes: &[u8]) -> String {
+    match core::str::from_utf8(bytes) {
+        Ok(text) => text.to_string(),
+        // A multi-byte character cut by the limit leaves an incomplete sequence at the very end: drop it.
+        Err(e) if e.error_len().is_none() => String::from_utf8_lossy(&bytes[..e.valid_up_to()]).into_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::pin::Pin;
+    use core::task::{Context, Poll};
+    use futures::executor::block_on;
+    use std::cell::{Cell, RefCell};
+
+    /// Pending once, then ready: lets other futures of the same task run in between.
+    struct YieldOnce(bool);
+    impl Future for YieldOnce {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
+    }
+
+    #[test]
+    fn at_most_six_run_at_once_and_answers_keep_their_order() {
+        let in_flight = Cell::new(0usize);
+        let most = Cell::new(0usize);
+        let finished = Cell::new(0usize);
+        let started_after = RefCell::new(Vec::new());
+        let results = block_on(in_order(0..30usize, 6, |n| {
+            let (in_flight, most, finished, started_after) = (&in_flight, &most, &finished, &started_after);
+            async move {
+                // The "request" starts here, on first poll: record how many had finished by then.
+                started_after.borrow_mut().push((n, finished.get()));
+                in_flight.set(in_flight.get() + 1);
+                most.set(most.get().max(in_flight.get()));
+                for _ in 0..(n % 4 + 1) {
+                    YieldOnce(false).await;
+                }
+                in_flight.set(in_flight.get() - 1);
+                finished.set(finished.get() + 1);
+                n * 10
+            }
+        }));
+        assert_eq!(results, (0..30).map(|n| n * 10).collect::<Vec<_>>());
+        assert_eq!(most.get(), 6);
+        // The seventh starts only once one of the first six has finished: its deadline cannot run while it waits.
+        for (n, done) in started_after.borrow().iter() {
+            assert!(*done + 6 > *n, "send {n} started when only {done} had finished");
+        }
+    }
+
+    #[test]
+    fn a_limit_of_zero_still_runs_one_at_a_time() {
+        let results = block_on(in_order([1, 2, 3], 0, |n| async move { n }));
+        assert_eq!(results, vec![1, 2, 3]);
+    }
+
+    fn chunks(parts: Vec<&'static [u8]>) -> impl Stream<Item = Result<Vec<u8>, ()>> + Unpin {
+        stream::iter(parts.into_iter().map(|p| Ok(p.to_vec())))
+    }
+
+    #[test]
+    fn a_short_answer_is_read_whole() {
+        let mut buffer = Vec::new();
+        let more = block_on(read_at_most(&mut chunks(vec![b"ok", b" then"]), &mut buffer, 4096)).unwrap();
+        assert!(!more);
+        assert_eq!(buffer, b"ok then");
+    }
+
+    #[test]
+    fn an_endless_answer_stops_at_the_limit() {
+        let mut endless = stream::repeat_with(|| Ok::<_, ()>(vec![b'x'; 1000]));
+        let mut buffer = Vec::new();
+        let more = block_on(read_at_most(&mut endless, &mut buffer, 4096)).unwrap();
+        assert!(more);
+        assert_eq!(buffer.len(), 4096);
+        // Exactly at the limit with nothing after it is not "more".
+        let mut buffer = Vec::new();
+        let more = block_on(read_at_most(&mut chunks(vec![&[b'y'; 4096]]), &mut buffer, 4096)).unwrap();
+        assert!(more, "the limit reached: the rest is not read, whether or not there is any");
+    }
+
+    #[test]
+    fn a_broken_stream_is_an_error_with_the_bytes_read_so_far_kept() {
+        let mut broken = stream::iter(vec![Ok(b"part".to_vec()), Err("reset")]);
+        let mut buffer = Vec::new();
+        assert_eq!(block_on(read_at_most(&mut broken, &mut buffer, 4096)), Err("reset"));
+        assert_eq!(buffer, b"part");
+    }
+
+    #[test]
+    fn text_drops_a_character_cut_at_the_limit_and_replaces_invalid_bytes() {
+        let cut = "é".as_bytes();
+        assert_eq!(text_of(&[b'a', cut[0]]), "a");
+        assert_eq!(text_of("héllo".as_bytes()), "héllo");
+        assert_eq!(text_of(&[b'a', 0xff, b'b']), "a\u{fffd}b");
+    }
+}

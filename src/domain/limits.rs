@@ -1,0 +1,92 @@
+//! Cloudflare's production limits that shape the data plane, in one place. `wrangler dev` enforces none of the
+//! connection or subrequest limits, so the code respects them by construction and the tests observe it.
+
+/// "Simultaneous outgoing connections/request: 6" (Workers Free and Paid). A seventh fetch waits in a platform queue
+/// until one of the six receives its response headers, so a send's deadline would run while it is not even sent.
+/// <https://developers.cloudflare.com/workers/platform/limits/#simultaneous-open-connections>
+pub const MAX_CONCURRENT_SENDS: usize = 6;
+
+/// "Subrequests: 50/request" on Workers Free. A subrequest is any fetch, and any call to another Cloudflare service
+/// (KV, D1, Queues...). <https://developers.cloudflare.com/workers/platform/limits/#subrequests>
+pub const SUBREQUESTS_FREE: u32 = 50;
+
+/// "Subrequests: 10,000/request" on Workers Paid in the current limits page (older pages say 1,000); the default of
+/// `SUBREQUEST_BUDGET`. <https://developers.cloudflare.com/workers/platform/limits/#subrequests>
+pub const SUBREQUESTS_PAID: u32 = 10_000;
+
+/// "delaySeconds: up to 43,200 (12 hours)" per message send or retry.
+/// <https://developers.cloudflare.com/queues/platform/limits/>
+pub const QUEUE_MAX_DELAY_SECONDS: u64 = 12 * 60 * 60;
+
+/// "Maximum messages per sendBatch: 100" (and 256 KB per batch; a delivery message is an id of ~40 bytes).
+/// <https://developers.cloudflare.com/queues/platform/limits/>
+pub const QUEUE_SEND_BATCH_MAX: usize = 100;
+
+/// "Maximum bound parameters per query: 100", per statement, also inside a batch.
+/// <https://developers.cloudflare.com/d1/platform/limits/>
+pub const D1_MAX_PARAMETERS: usize = 100;
+
+/// The binding calls a consumer invocation makes besides one per chunk of ids: recording the batch, abandoning
+/// deliveries of gone webhooks, reading a disable notice's subscribers and enqueueing it, and the retried messages'
+/// state read. Kept generous: running out of subrequests fails the whole invocation.
+const FIXED_CALLS_PER_INVOCATION: u32 = 6;
+
+/// Binding calls per chunk of up to `ids_per_statement` ids: the claim, the webhooks read and the state read.
+const CALLS_PER_ID_CHUNK: u32 = 3;
+
+/// How many deliveries one consumer invocation may take on within `budget` subrequests: each costs one fetch, every
+/// chunk of ids a few D1 calls, and the invocation a fixed few. At least one, so a tiny budget still makes progress.
+pub fn deliveries_within_budget(budget: u32, ids_per_statement: usize) -> usize {
+    let cost = |n: u32| n + CALLS_PER_ID_CHUNK * n.div_ceil(ids_per_statement as u32) + FIXED_CALLS_PER_INVOCATION;
+    let (mut low, mut high) = (1u32, budget.max(1));
+    while low < high {
+        let mid = (low + high).div_ceil(2);
+        if cost(mid) <= budget {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    low as usize
+}
+
+/// How many overdue deliveries one sweep may re-enqueue within `budget` subrequests: one select, one mark, one queue
+/// send per hundred, and the retention prune's statements (one batch each for attempts, deliveries, events and dead
+/// letters).
+pub fn sweep_within_budget(budget: u32) -> usize {
+    const FIXED: u32 = 2 + 4;
+    let sends = budget.saturating_sub(FIXED).max(1);
+    (sends as usize).saturating_mul(QUEUE_SEND_BATCH_MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_free_plan_takes_fewer_deliveries_than_its_fifty_subrequests() {
+        let n = deliveries_within_budget(SUBREQUESTS_FREE, 90);
+        assert_eq!(n, 41);
+        // 41 fetches + 3 calls for the one chunk of ids + 6 fixed = 50.
+        assert!(n as u32 + 3 + 6 <= SUBREQUESTS_FREE);
+    }
+
+    #[test]
+    fn the_paid_plan_is_never_the_limit_of_a_hundred_message_batch() {
+        assert!(deliveries_within_budget(SUBREQUESTS_PAID, 90) > 9_000);
+        assert!(deliveries_within_budget(1_000, 90) > 100);
+    }
+
+    #[test]
+    fn a_tiny_budget_still_makes_progress() {
+        assert_eq!(deliveries_within_budget(0, 90), 1);
+        assert_eq!(deliveries_within_budget(5, 90), 1);
+        assert!(sweep_within_budget(0) >= 1);
+    }
+
+    #[test]
+    fn a_sweep_stays_inside_the_budget() {
+        // 50 subrequests: 6 fixed, 44 queue sends of 100 ids.
+        assert_eq!(sweep_within_budget(SUBREQUESTS_FREE), 4_400);
+    }
+}

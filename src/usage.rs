@@ -1,0 +1,58 @@
+//! Billable platform operations counted per isolate: D1 round trips, statements and rows, KV reads and writes, queue
+//! messages, fetches. `make bench-delivery` reads them (through `GET /__usage`, served only when `EXPOSE_USAGE` is
+//! `true`) to print the cost of a delivery; in production they are never exposed.
+
+use core::cell::RefCell;
+
+use serde::Serialize;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    /// Calls to D1 (a batch is one call, one round trip).
+    pub d1_calls: u64,
+    pub d1_statements: u64,
+    pub d1_rows_read: u64,
+    pub d1_rows_written: u64,
+    pub kv_reads: u64,
+    pub kv_writes: u64,
+    /// Calls to a queue producer (`send` or `sendBatch`).
+    pub queue_send_calls: u64,
+    /// Messages written to a queue (each is billed as written, read and deleted: three operations).
+    pub queue_messages_sent: u64,
+    /// Messages handed back to their queue with `retry` (each is read again: one more operation).
+    pub queue_retries: u64,
+    /// Messages consumed and acknowledged.
+    pub queue_acks: u64,
+    /// HTTP requests to receivers.
+    pub fetches: u64,
+}
+
+thread_local! {
+    static USAGE: RefCell<Usage> = RefCell::new(Usage::default());
+}
+
+/// Adds to the isolate's counters.
+pub fn add(change: impl FnOnce(&mut Usage)) {
+    USAGE.with(|u| change(&mut u.borrow_mut()));
+}
+
+/// The counters since the isolate started.
+pub fn snapshot() -> Usage {
+    USAGE.with(|u| *u.borrow())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_add_up() {
+        let before = snapshot();
+        add(|u| u.d1_calls += 2);
+        add(|u| u.fetches += 1);
+        let after = snapshot();
+        assert_eq!(after.d1_calls - before.d1_calls, 2);
+        assert_eq!(after.fetches - before.fetches, 1);
+    }
+}
