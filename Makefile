@@ -93,7 +93,8 @@ $(VERIFIER_PKG)/package.json: $(VERIFIER_SOURCES) | tools
 migrate-local: setup
 	wrangler d1 migrations apply DB --local
 
-dev: setup build migrate-local
+# scripts/dev.mjs applies the local migrations itself, then runs wrangler dev and drives its cron schedule.
+dev: setup build
 	node scripts/dev.mjs --port $(PORT)
 
 token: .dev.vars

@@ -1,27 +1,43 @@
-// `make dev`: runs the Worker under `wrangler dev --local`, seeds a demo (a webhook pointing at a local receiver
-// that verifies every delivery with the verifier package), and prints how to use it. SIGTERM or SIGINT stops
-// wrangler's whole process group (workerd included) and exits.
-import { spawn } from "node:child_process";
+// `make dev`: applies the local D1 migrations, runs the Worker under `wrangler dev --local`, drives its cron
+// schedule (wrangler dev never fires cron triggers), seeds a demo (a webhook pointing at a local receiver that
+// verifies every delivery with the verifier package), and prints how to use it. SIGTERM or SIGINT stops wrangler's
+// whole process group (workerd included) and exits.
+//
+// Options: --port N (default $PORT or 8787), --persist-to DIR (default wrangler's .wrangler/state), and any number
+// of --var NAME:VALUE, passed to wrangler (the soak test uses them).
+import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:http";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { devSecret, makeToken } from "./token.mjs";
+import { startCron } from "./cron.mjs";
 import { Webhook, verifySimple } from "../verifier-wasm/pkg/node.mjs";
 
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const args = process.argv.slice(2);
-const port = Number(args[args.indexOf("--port") + 1] || process.env.PORT || 8787);
+const option = (name) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const port = Number(option("--port") || process.env.PORT || 8787);
+const persist = option("--persist-to");
+const vars = args.flatMap((a, i) => (a === "--var" ? ["--var", args[i + 1]] : []));
 const base = `http://127.0.0.1:${port}`;
 const DEMO_ORG = "org_demo";
+const wranglerEnv = { ...process.env, WRANGLER_SEND_METRICS: "false" };
+const persistArgs = persist ? ["--persist-to", persist] : [];
 
-const wrangler = spawn("wrangler", ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false"], {
-  stdio: ["ignore", "inherit", "inherit"],
-  detached: true,
-  env: { ...process.env, WRANGLER_SEND_METRICS: "false" },
-});
+execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", ...persistArgs], { cwd: ROOT, env: wranglerEnv, stdio: ["ignore", "ignore", "inherit"] });
+const wrangler = spawn(
+  "wrangler",
+  ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false", "--test-scheduled", ...persistArgs, ...vars],
+  { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"], detached: true, env: wranglerEnv },
+);
+let cron;
 
 let receiver;
 let stopping = false;
 function stop(code = 0) {
   if (stopping) return;
   stopping = true;
+  cron?.stop();
   try {
     process.kill(-wrangler.pid, "SIGTERM");
   } catch {}
@@ -110,6 +126,7 @@ if (!(await waitForHealth())) {
   console.error(`the Worker did not answer on ${base}/health`);
   stop(1);
 } else {
+  cron = startCron({ base, root: ROOT, onError: (pattern, err) => console.error(`[cron] ${pattern}: ${err.message}`) });
   const token = makeToken({ secret: devSecret(), org: DEMO_ORG, role: "admin" });
   const demo = await seed(token).catch((err) => {
     console.error(`seeding failed: ${err.message}`);
@@ -138,6 +155,12 @@ if (!(await waitForHealth())) {
       "",
     );
   }
-  lines.push("Stop with Ctrl-C.", "");
+  lines.push(
+    `The Worker's cron (${cron.patterns.join(", ")}) runs here as it would in production: it re-sends deliveries whose`,
+    "queue message was lost (local queues live in memory) and prunes old data.",
+    "",
+    "Stop with Ctrl-C.",
+    "",
+  );
   console.log(lines.join("\n"));
 }

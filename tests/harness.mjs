@@ -1,12 +1,13 @@
 // The end-to-end harness: the real Worker under `wrangler dev --local` (workerd with local D1, KV and Queues on a
 // fresh persistence directory) and a real receiving HTTP server on 127.0.0.1. Both stop by themselves.
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, openSync, closeSync, readFileSync } from "node:fs";
+import { mkdtempSync, rmSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeToken } from "../scripts/token.mjs";
+import { startCron } from "../scripts/cron.mjs";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
@@ -37,6 +38,14 @@ export async function freePort() {
   return port;
 }
 
+/** wrangler.toml's text with `vars` set in its [vars] table (replacing any of the same name). */
+function withVars(toml, vars) {
+  const lines = toml.split("\n").filter((line) => !Object.keys(vars).some((k) => line.match(new RegExp(`^\\s*${k}\\s*=`))));
+  const at = lines.findIndex((line) => line.trim() === "[vars]");
+  lines.splice(at + 1, 0, ...Object.entries(vars).map(([k, v]) => `${k} = ${JSON.stringify(String(v))}`));
+  return lines.join("\n");
+}
+
 const running = new Set();
 process.on("exit", () => {
   for (const pid of running) {
@@ -48,9 +57,9 @@ process.on("exit", () => {
 
 /**
  * Starts the Worker. `vars` override wrangler.toml's [vars] (and set JWT_SECRET), so each test file configures its
- * own instance. Returns { url, fetch, stop, log }.
+ * own instance. `cron: true` drives the Worker's cron schedule as `make dev` does. Returns { url, fetch, stop, log }.
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null } = {}) {
+export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null, cron = false } = {}) {
   const persist = mkdtempSync(join(tmpdir(), "edgehook-e2e-"));
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
   if (!config) {
@@ -64,11 +73,21 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
   const inspectorPort = await freePort();
   // `config` runs another Worker alone (a fixture): it gets only the vars given here.
   const allVars = config ? vars : { JWT_SECRET, ALLOW_INSECURE_ENDPOINTS: "true", ...vars };
-  // Extra configs run first: the first Worker of a multi-config session is the one that gets the port.
-  const configArgs = config ? ["-c", config] : configs.length ? [...configs, "wrangler.toml"].flatMap((c) => ["-c", c]) : [];
+  // Extra configs run first: the first Worker of a multi-config session is the one that gets the port. `--var`
+  // reaches only that first Worker, so edgehook's vars go into a copy of wrangler.toml (secrets still come from
+  // .dev.vars, which overrides [vars]).
+  let edgehookConfig = "wrangler.toml";
+  let cleanupConfig = () => {};
+  if (configs.length && Object.keys(vars).length) {
+    edgehookConfig = `.e2e-${process.pid}-${port}.wrangler.toml`;
+    writeFileSync(join(ROOT, edgehookConfig), withVars(readFileSync(join(ROOT, "wrangler.toml"), "utf8"), vars));
+    cleanupConfig = () => rmSync(join(ROOT, edgehookConfig), { force: true });
+  }
+  const configArgs = config ? ["-c", config] : configs.length ? [...configs, edgehookConfig].flatMap((c) => ["-c", c]) : [];
+  const passVars = configs.length ? {} : allVars;
   const args = ["dev", ...configArgs, "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
     "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "warn", "--test-scheduled"];
-  for (const [key, value] of Object.entries(allVars)) args.push("--var", `${key}:${value}`);
+  for (const [key, value] of Object.entries(passVars)) args.push("--var", `${key}:${value}`);
   const logPath = join(persist, "wrangler.log");
   const logFd = openSync(logPath, "a");
   const child = spawn(WRANGLER, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", logFd, logFd] });
@@ -85,7 +104,9 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
     }
   };
 
+  let schedule = null;
   async function stop() {
+    schedule?.stop();
     if (!running.has(child.pid)) return;
     running.delete(child.pid);
     try {
@@ -102,6 +123,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
       process.kill(-child.pid, "SIGKILL");
     } catch {}
     rmSync(persist, { recursive: true, force: true });
+    cleanupConfig();
   }
 
   try {
@@ -117,6 +139,8 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
     await stop();
     throw new Error(`${err.message}\n--- wrangler log ---\n${log().slice(-3000)}`);
   }
+  const cronRuns = [];
+  if (cron) schedule = startCron({ base: url, root: ROOT, onRun: (pattern) => cronRuns.push({ pattern, at: Date.now() }) });
   /** Runs SQL against this Worker's local D1 (for tests that must set up a state the API cannot reach). */
   const sql = (command) => {
     const out = execFileSync(WRANGLER, ["d1", "execute", "DB", "--local", "--persist-to", persist, "--json", "--command", command], {
@@ -126,7 +150,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
     });
     return JSON.parse(out)[0].results;
   };
-  return { url, port, persist, pgid: child.pid, stop, log, sql, api: (path, init) => fetch(`${url}${path}`, init) };
+  return { url, port, persist, pgid: child.pid, stop, log, sql, cronRuns, api: (path, init) => fetch(`${url}${path}`, init) };
 }
 
 /** An HS256 JWT signed with the e2e secret unless told otherwise. */
@@ -136,14 +160,37 @@ export function token(options = {}) {
 
 /**
  * A receiving server on 127.0.0.1 that records every request (method, url, headers, raw body bytes) and answers
- * as told: `respond(fn)` sets a function from the request record to { status, body, headers, delayMs, reset }.
+ * as told: `respond(fn)` sets a function from the request record to { status, body, headers, delayMs, reset,
+ * stream }. `stream: true` answers the status and then streams body chunks without end, until the client goes away
+ * or `streamMs` (default 20 s) has passed. `inFlight` and `maxInFlight` count requests from their arrival until their
+ * answer is finished (or their connection closes).
  */
 export async function startReceiver() {
   const requests = [];
   let responder = () => ({ status: 200, body: "ok" });
   const sockets = new Set();
   const timers = new Set();
+  const state = { inFlight: 0, maxInFlight: 0, streamedBytes: 0 };
+  const later = (fn, ms) => {
+    const t = setTimeout(() => {
+      timers.delete(t);
+      fn();
+    }, ms);
+    timers.add(t);
+    return t;
+  };
   const server = createServer((req, res) => {
+    state.inFlight++;
+    state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+    let done = false;
+    const finish = () => {
+      if (!done) {
+        done = true;
+        state.inFlight--;
+      }
+    };
+    res.on("finish", finish);
+    res.on("close", finish);
     const chunks = [];
     req.on("data", (c) => chunks.push(c));
     req.on("end", () => {
@@ -156,15 +203,22 @@ export async function startReceiver() {
           return;
         }
         res.writeHead(plan.status ?? 200, { "content-type": "text/plain", ...(plan.headers ?? {}) });
-        res.end(plan.body ?? "ok");
+        if (!plan.stream) {
+          res.end(plan.body ?? "ok");
+          return;
+        }
+        const until = Date.now() + (plan.streamMs ?? 20000);
+        const chunk = Buffer.alloc(1024, "x");
+        const pump = () => {
+          if (res.destroyed || Date.now() > until) return res.end();
+          res.write(chunk);
+          state.streamedBytes += chunk.length;
+          later(pump, 5);
+        };
+        pump();
       };
-      if (plan.delayMs) {
-        const t = setTimeout(() => {
-          timers.delete(t);
-          answer();
-        }, plan.delayMs);
-        timers.add(t);
-      } else answer();
+      if (plan.delayMs) later(answer, plan.delayMs);
+      else answer();
     });
   });
   server.on("connection", (s) => {
@@ -176,6 +230,18 @@ export async function startReceiver() {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    get inFlight() {
+      return state.inFlight;
+    },
+    get maxInFlight() {
+      return state.maxInFlight;
+    },
+    get streamedBytes() {
+      return state.streamedBytes;
+    },
+    resetCounts() {
+      state.maxInFlight = state.inFlight;
+    },
     respond(fn) {
       responder = fn;
     },

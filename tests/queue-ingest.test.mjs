@@ -10,7 +10,9 @@ let worker;
 let receiver;
 before(async () => {
   receiver = await startReceiver();
-  worker = await startWorker({ configs: ["tests/fixtures/publisher.toml"] });
+  // The fault makes the consumer hand every event message back to the queue once after ingesting it, as if the
+  // invocation had died there: the queue delivers it again with the same message id.
+  worker = await startWorker({ configs: ["tests/fixtures/publisher.toml"], vars: { TEST_FAULTS: "retry-event-messages-once", EXPOSE_USAGE: "true" } });
 });
 after(async () => {
   await worker?.stop();
@@ -46,4 +48,51 @@ test("a batch with good and bad messages: the good ones are delivered, the bad o
   assert.match(dead[0].reason, /unknown event type "lead.exploded"/);
   assert.equal(JSON.parse(dead[0].body).data.n, 2);
   assert.equal(receiver.requests.length, 2, "the repeated id q-1 is delivered once");
+});
+
+async function subscribe(org, path, events) {
+  const auth = { authorization: `Bearer ${token({ org, secret: devSecret() })}`, "content-type": "application/json" };
+  const created = await worker.api("/api/webhooks", { method: "POST", headers: auth, body: JSON.stringify({ name: path, url: `${receiver.url}${path}`, events }) });
+  assert.equal(created.status, 201);
+  return created.json();
+}
+
+const publish = (messages) =>
+  worker.api("/__publish", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(messages) });
+
+test("an event without an id that the queue delivers twice is ingested and delivered once", async () => {
+  const org = "org_queue_retry";
+  const { secret } = await subscribe(org, "/retry", ["deal.won"]);
+  const retries = async () => (await (await worker.api("/__usage")).json()).queueRetries;
+  const retriedBefore = await retries();
+  assert.equal((await publish([{ organizationId: org, type: "deal.won", data: { deal: "d-1" } }])).status, 204);
+  const [request] = await eventually(() => receiver.requests.filter((r) => r.url === "/retry").length >= 1 && receiver.requests.filter((r) => r.url === "/retry"), { timeoutMs: 30000, what: "the delivery" });
+  const body = new Webhook(secret).verify(request.body, request.headers);
+  assert.match(body.id, /^evt_/);
+  // The retried message has been consumed again by now (the fault acks it the second time); still one event.
+  const events = await eventually(() => {
+    const rows = worker.sql(`SELECT id FROM events WHERE organization_id = '${org}'`);
+    const pendingRetry = worker.sql(`SELECT COUNT(*) AS n FROM deliveries WHERE organization_id = '${org}'`)[0].n;
+    return rows.length >= 1 && pendingRetry >= 1 && rows;
+  }, { timeoutMs: 30000, what: "the event row" });
+  assert.deepEqual(events, [{ id: body.id }]);
+  await eventually(async () => (await retries()) > retriedBefore, { what: "the queue to have been asked to deliver the message again" });
+  assert.equal(worker.sql(`SELECT COUNT(*) AS n FROM deliveries WHERE organization_id = '${org}'`)[0].n, 1);
+  assert.equal(receiver.requests.filter((r) => r.url === "/retry").length, 1);
+});
+
+test("queue events keep their data as sent: a string body byte for byte, an object as JSON.stringify gives it", async () => {
+  const org = "org_queue_verbatim";
+  const { secret } = await subscribe(org, "/verbatim", ["order.completed"]);
+  const data = '{"amount":1.50,"id":12345678901234567890123,"note":"caf\\u00e9","z":1,"a":2}';
+  const text = `{"organizationId":"${org}","type":"order.completed","id":"inv-1","data":${data}}`;
+  const object = { organizationId: org, type: "order.completed", id: "inv-2", data: { z: 1, a: [2.5, "é"] } };
+  assert.equal((await publish([text, object])).status, 204);
+  const got = await eventually(() => {
+    const r = receiver.requests.filter((x) => x.url === "/verbatim");
+    return r.length === 2 && r;
+  }, { timeoutMs: 30000, what: "both deliveries" });
+  const byId = Object.fromEntries(got.map((r) => [new Webhook(secret).verify(r.body, r.headers).id, r.body.toString("utf8")]));
+  assert.ok(byId["inv-1"].includes(`"data":${data}`), byId["inv-1"]);
+  assert.ok(byId["inv-2"].includes('"data":{"z":1,"a":[2.5,"é"]}'), byId["inv-2"]);
 });

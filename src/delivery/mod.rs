@@ -230,6 +230,7 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
                         && RETRIED_ONCE.with(|seen| seen.borrow_mut().insert(message.id()))
                     {
                         // Test fault: as if the invocation died after ingesting, the queue delivers it again.
+                        usage::add(|u| u.queue_retries += 1);
                         message.retry();
                     } else {
                         ack(message);
@@ -238,6 +239,7 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
             }
             Err(e) => {
                 worker::console_error!("event ingest failed, will retry: {}", e.message);
+                usage::add(|u| u.queue_retries += group.len() as u64);
                 group.iter().for_each(|(m, _)| m.retry());
             }
         }
