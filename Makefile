@@ -26,7 +26,7 @@ VERIFIER_SOURCES := Cargo.lock verifier-wasm/Cargo.toml $(shell find verifier-wa
 VERIFIER_PKG := verifier-wasm/pkg
 
 .PHONY: build setup tools lint test test-rust test-e2e test-verifier dev token build-worker verifier migrate-local \
-	bench-verify bench-api bench-delivery browser clean
+	bench-verify bench-api bench-delivery soak browser clean
 
 build: build-worker verifier
 
@@ -120,6 +120,11 @@ test-verifier: verifier
 
 test-e2e: build .dev.vars
 	node --test --test-reporter=spec --test-concurrency=1 'tests/*.test.mjs'
+
+# ---- soak (not part of `make test`: it takes minutes) ---------------------------------------------------------------
+
+soak: setup build .dev.vars
+	node scripts/soak.mjs
 
 # ---- benchmarks ---------------------------------------------------------------------------------------------------
 

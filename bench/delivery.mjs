@@ -1,7 +1,10 @@
 // `make bench-delivery`: N events x K endpoints (defaults 1,000 x 3) through the local Worker (wrangler dev:
 // workerd, local D1 and Queues) to a local receiver. Prints ingest events/s, deliveries/s and the latency from
-// ingest to receipt. Bounded: it stops at a deadline whatever has arrived.
+// ingest to receipt, then what one delivery costs: CPU, D1 calls and rows, KV and queue operations (counted inside
+// the Worker and read from its `/__usage`), priced at Cloudflare's list prices. Bounded: it stops at a deadline
+// whatever has arrived. KV=1 turns on the KV idempotency fast path, to measure what it costs and saves.
 import { readdirSync, readFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { startWorker, startReceiver, token } from "../tests/harness.mjs";
 
 /** CPU seconds used so far by the processes of a process group (wrangler, its workerd children), from /proc. */
@@ -24,9 +27,19 @@ const CONCURRENCY = Number(process.env.CONCURRENCY ?? 4);
 // Events per ingest request: 1 uses POST /api/events, more uses POST /api/events/batch.
 const BATCH = Math.min(100, Number(process.env.BATCH ?? 50));
 const DEADLINE_MS = Number(process.env.DEADLINE_MS ?? 240000);
+const KV = process.env.KV === "1";
+
+// List prices beyond the Workers Paid plan's included usage, in USD per million units:
+// Workers Standard https://developers.cloudflare.com/workers/platform/pricing/ (requests $0.30, CPU-ms $0.02);
+// D1 https://developers.cloudflare.com/d1/platform/pricing/ (rows read $0.001, rows written $1.00);
+// KV https://developers.cloudflare.com/kv/platform/pricing/ (reads $0.50, writes $5.00);
+// Queues https://developers.cloudflare.com/queues/platform/pricing/ ($0.40 per operation: a message is written, read
+// and deleted, 3 operations, and each retry reads it once more).
+const PRICE = { request: 0.3, cpuMs: 0.02, d1RowRead: 0.001, d1RowWritten: 1.0, kvRead: 0.5, kvWrite: 5.0, queueOp: 0.4 };
 
 const receiver = await startReceiver();
-const worker = await startWorker({ vars: { MAX_WEBHOOKS_PER_ORG: "100" } });
+const worker = await startWorker({ vars: { MAX_WEBHOOKS_PER_ORG: "100", EXPOSE_USAGE: "true", KV_IDEMPOTENCY: String(KV) } });
+const usage = async () => (await worker.api("/__usage")).json();
 const auth = { authorization: `Bearer ${token({ org: "org_bench" })}`, "content-type": "application/json" };
 try {
   for (let i = 0; i < ENDPOINTS; i++) {
@@ -38,6 +51,8 @@ try {
     if (res.status !== 201) throw new Error(`setup failed: ${res.status} ${await res.text()}`);
   }
   const sentAt = new Map();
+  const usageBefore = await usage();
+  let requests = 0;
   const cpuBefore = [groupCpuSeconds(worker.pgid), selfCpuSeconds()];
   const started = Date.now();
   let next = 0;
@@ -48,6 +63,7 @@ try {
       const events = [];
       while (events.length < BATCH && next < EVENTS) events.push(event(next++));
       for (const e of events) sentAt.set(e.id, Date.now());
+      requests++;
       if (BATCH === 1) {
         const res = await worker.api("/api/events", { method: "POST", headers: auth, body: JSON.stringify(events[0]) });
         if (res.status !== 202) failures++;
@@ -66,6 +82,9 @@ try {
     await new Promise((r) => setTimeout(r, 100));
   }
   const doneMs = Math.max(...receiver.requests.map((r) => r.receivedAt)) - started;
+  // Let the last attempts be recorded before reading the counters.
+  await new Promise((r) => setTimeout(r, 1500));
+  const usageAfter = await usage();
   const runtimeCpu = groupCpuSeconds(worker.pgid) - cpuBefore[0];
   const benchCpu = selfCpuSeconds() - cpuBefore[1];
   const latencies = receiver.requests
@@ -86,7 +105,31 @@ try {
   console.log(`\nWhere the time goes: ingest finished after ${(ingestMs / 1000).toFixed(1)} s, the last delivery arrived after ${wall.toFixed(1)} s.`);
   console.log(`The local runtime (wrangler + workerd, one JavaScript thread for the Worker, D1, KV and Queues) used`);
   console.log(`${runtimeCpu.toFixed(1)} CPU-s (${(runtimeCpu / wall).toFixed(2)} cores, ${((runtimeCpu * 1000) / receiver.requests.length).toFixed(2)} CPU-ms per delivery including its share`);
-  console.log(`of ingest); this load generator and receiver used ${benchCpu.toFixed(1)} CPU-s. Machine: 2 cores.`);
+  console.log(`of ingest); this load generator and receiver used ${benchCpu.toFixed(1)} CPU-s. Machine: ${cpus().length} cores.`);
+
+  const delivered = receiver.requests.length;
+  const d = Object.fromEntries(Object.keys(usageAfter).map((k) => [k, (usageAfter[k] - usageBefore[k]) / delivered]));
+  const queueOps = 3 * d.queueMessagesSent + d.queueRetries;
+  const cpuMs = (runtimeCpu * 1000) / delivered;
+  const perDelivery = [
+    ["CPU-ms (wrangler + workerd, an upper bound of the Worker's)", cpuMs.toFixed(2), cpuMs * PRICE.cpuMs],
+    ["ingest requests", (requests / delivered).toFixed(3), (requests / delivered) * PRICE.request],
+    ["D1 calls (round trips)", d.d1Calls.toFixed(2), 0],
+    ["D1 statements", d.d1Statements.toFixed(2), 0],
+    ["D1 rows read", d.d1RowsRead.toFixed(2), d.d1RowsRead * PRICE.d1RowRead],
+    ["D1 rows written", d.d1RowsWritten.toFixed(2), d.d1RowsWritten * PRICE.d1RowWritten],
+    ["KV reads", d.kvReads.toFixed(3), d.kvReads * PRICE.kvRead],
+    ["KV writes", d.kvWrites.toFixed(3), d.kvWrites * PRICE.kvWrite],
+    ["queue messages sent", d.queueMessagesSent.toFixed(3), 0],
+    ["queue operations (3 per message + retries)", queueOps.toFixed(3), queueOps * PRICE.queueOp],
+    ["fetches to receivers", d.fetches.toFixed(3), 0],
+  ];
+  const total = perDelivery.reduce((sum, [, , usd]) => sum + usd, 0);
+  console.log(`\nPer delivery (KV idempotency fast path ${KV ? "on" : "off"}), and the cost per million deliveries at list prices:\n`);
+  console.log("| per delivery | count | USD per 1M deliveries |");
+  console.log("|---|---:|---:|");
+  for (const [name, count, usd] of perDelivery) console.log(`| ${name} | ${count} | ${usd ? usd.toFixed(4) : "-"} |`);
+  console.log(`| **total** | | **${total.toFixed(4)}** |`);
 } finally {
   await worker.stop();
   await receiver.close();

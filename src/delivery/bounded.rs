@@ -4,16 +4,25 @@
 use core::future::Future;
 
 use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::FutureExt;
 
 /// Runs `work` over `items` with at most `limit` futures in flight, answering in the items' order. A future is
 /// created and first polled only when a slot frees, so anything it starts (a request, its deadline) starts then.
-pub async fn in_order<I, T, F, Fut>(items: I, limit: usize, work: F) -> Vec<T>
+/// Slots free as futures finish, in any order: a slow one holds its own slot, never the others' (an ordered buffer
+/// would keep finished results queued behind it and start nothing new).
+pub async fn in_order<I, T, F, Fut>(items: I, limit: usize, mut work: F) -> Vec<T>
 where
     I: IntoIterator,
     F: FnMut(I::Item) -> Fut,
     Fut: Future<Output = T>,
 {
-    stream::iter(items).map(work).buffered(limit.max(1)).collect().await
+    let mut done: Vec<(usize, T)> = stream::iter(items.into_iter().enumerate())
+        .map(|(i, item)| work(item).map(move |out| (i, out)))
+        .buffer_unordered(limit.max(1))
+        .collect()
+        .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, out)| out).collect()
 }
 
 /// Appends chunks of `body` to `buffer` until it holds `limit` bytes or the body ends, and stops reading there: an
@@ -99,6 +108,31 @@ mod tests {
         for (n, done) in started_after.borrow().iter() {
             assert!(*done + 6 > *n, "send {n} started when only {done} had finished");
         }
+    }
+
+    #[test]
+    fn a_slow_send_holds_only_its_own_slot() {
+        let finished = Cell::new(0usize);
+        let started_while_first_runs = Cell::new(0usize);
+        let first_done = Cell::new(false);
+        block_on(in_order(0..20usize, 6, |n| {
+            let (finished, started, first_done) = (&finished, &started_while_first_runs, &first_done);
+            async move {
+                if n > 0 && !first_done.get() {
+                    started.set(started.get() + 1);
+                }
+                // The first is slow (a stalled receiver); the others answer at once.
+                for _ in 0..if n == 0 { 100 } else { 1 } {
+                    YieldOnce(false).await;
+                }
+                if n == 0 {
+                    first_done.set(true);
+                }
+                finished.set(finished.get() + 1);
+            }
+        }));
+        assert_eq!(finished.get(), 20);
+        assert_eq!(started_while_first_runs.get(), 19, "every other send started while the slow one held its slot");
     }
 
     #[test]
