@@ -2,7 +2,7 @@
 // workerd, local D1 and Queues) to a local receiver. Prints ingest events/s, deliveries/s and the latency from
 // ingest to receipt, then what one delivery costs: CPU, D1 calls and rows, KV and queue operations (counted inside
 // the Worker and read from its `/__usage`), priced at Cloudflare's list prices. Bounded: it stops at a deadline
-// whatever has arrived. KV=1 turns on the KV idempotency fast path, to measure what it costs and saves.
+// whatever has arrived.
 import { readdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { startWorker, startReceiver, token } from "../tests/harness.mjs";
@@ -27,7 +27,6 @@ const CONCURRENCY = Number(process.env.CONCURRENCY ?? 4);
 // Events per ingest request: 1 uses POST /api/events, more uses POST /api/events/batch.
 const BATCH = Math.min(100, Number(process.env.BATCH ?? 50));
 const DEADLINE_MS = Number(process.env.DEADLINE_MS ?? 240000);
-const KV = process.env.KV === "1";
 
 // List prices beyond the Workers Paid plan's included usage, in USD per million units:
 // Workers Standard https://developers.cloudflare.com/workers/platform/pricing/ (requests $0.30, CPU-ms $0.02);
@@ -38,7 +37,7 @@ const KV = process.env.KV === "1";
 const PRICE = { request: 0.3, cpuMs: 0.02, d1RowRead: 0.001, d1RowWritten: 1.0, kvRead: 0.5, kvWrite: 5.0, queueOp: 0.4 };
 
 const receiver = await startReceiver();
-const worker = await startWorker({ vars: { MAX_WEBHOOKS_PER_ORG: "100", EXPOSE_USAGE: "true", KV_IDEMPOTENCY: String(KV) } });
+const worker = await startWorker({ vars: { MAX_WEBHOOKS_PER_ORG: "100", EXPOSE_USAGE: "true" } });
 const usage = async () => (await worker.api("/__usage")).json();
 const auth = { authorization: `Bearer ${token({ org: "org_bench" })}`, "content-type": "application/json" };
 try {
@@ -125,7 +124,7 @@ try {
     ["fetches to receivers", d.fetches.toFixed(3), 0],
   ];
   const total = perDelivery.reduce((sum, [, , usd]) => sum + usd, 0);
-  console.log(`\nPer delivery (KV idempotency fast path ${KV ? "on" : "off"}), and the cost per million deliveries at list prices:\n`);
+  console.log(`\nPer delivery, and the cost per million deliveries at list prices:\n`);
   console.log("| per delivery | count | USD per 1M deliveries |");
   console.log("|---|---:|---:|");
   for (const [name, count, usd] of perDelivery) console.log(`| ${name} | ${count} | ${usd ? usd.toFixed(4) : "-"} |`);

@@ -25,8 +25,6 @@ pub struct Config {
     pub deliveries_queue: String,
     /// Serve `GET /__usage` (the isolate's platform operation counts) for the delivery benchmark. Never in production.
     pub expose_usage: bool,
-    /// Check KV before D1 for a recent ingest of the same event id (measured by `make bench-delivery`).
-    pub kv_idempotency: bool,
     /// Faults the end-to-end tests inject into the real Worker (comma-separated); empty in every deployment.
     pub test_faults: Vec<String>,
 }
@@ -48,7 +46,6 @@ impl Config {
             events_queue: get("EVENTS_QUEUE").unwrap_or_else(|| "edgehook-events".into()),
             deliveries_queue: get("DELIVERIES_QUEUE").unwrap_or_else(|| "edgehook-deliveries".into()),
             expose_usage: flag("EXPOSE_USAGE"),
-            kv_idempotency: flag("KV_IDEMPOTENCY"),
             test_faults: get("TEST_FAULTS")
                 .map(|v| v.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
                 .unwrap_or_default(),

@@ -207,3 +207,16 @@ test("retention prunes old events, dead letters, attempts and finished deliverie
   const plan = worker.sql("EXPLAIN QUERY PLAN SELECT rowid FROM events WHERE created_at < 1 LIMIT 10").map((r) => r.detail).join(" ");
   assert.match(plan, /USING (COVERING )?INDEX events_by_age/);
 });
+
+test("a batch of the maximum 100 events with ids is accepted whole, and its repeat is 100 duplicates", async () => {
+  const o = org();
+  const w = await webhook(o, { events: ["contact.created"] });
+  const events = Array.from({ length: 100 }, (_, n) => ({ id: `max-${n}`, type: "contact.created", data: { n } }));
+  const first = await call(o, "POST", "/api/events/batch", { events }, "service");
+  assert.equal(first.status, 200, JSON.stringify(first.body));
+  assert.deepEqual([first.body.accepted, first.body.rejected], [100, 0]);
+  assert.ok(first.body.results.every((r) => r.status === 202 && r.deliveries === 1));
+  const again = await call(o, "POST", "/api/events/batch", { events }, "service");
+  assert.ok(again.body.results.every((r) => r.status === 200 && r.duplicate && r.deliveries === 1));
+  await eventually(() => arrivals(w.path).length === 100, { timeoutMs: 30000, what: "100 deliveries" });
+});

@@ -29,7 +29,7 @@ pub async fn ingest(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let key = req.headers().get("idempotency-key").ok().flatten();
     let text = read_text(req, MAX_EVENT_BYTES).await?;
     let incoming = event::parse(&text, Source::Api, key.as_deref())?;
-    let ingested = fanout::ingest(&ctx.env, &ctx.config, &ctx.caller.org, &incoming, ctx.now).await?;
+    let ingested = fanout::ingest(&ctx.env, &ctx.caller.org, &incoming, ctx.now).await?;
     json(if ingested.duplicate { 200 } else { 202 }, &ingested)
 }
 
@@ -51,7 +51,7 @@ pub async fn ingest_batch(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     // Validate each on its own; ingest the valid ones together.
     let parsed: Vec<_> = items.iter().map(|item| event::parse(item.get(), Source::Api, None)).collect();
     let valid: Vec<_> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
-    let mut ingested = fanout::ingest_many(&ctx.env, &ctx.config, &ctx.caller.org, &valid, ctx.now).await?.into_iter();
+    let mut ingested = fanout::ingest_many(&ctx.env, &ctx.caller.org, &valid, ctx.now).await?.into_iter();
     let mut results = Vec::with_capacity(items.len());
     for (index, outcome) in parsed.iter().enumerate() {
         let answer = if outcome.is_ok() { ingested.next() } else { None };

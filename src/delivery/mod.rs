@@ -223,7 +223,7 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
     }
     for (org, group) in by_org {
         let incoming: Vec<_> = group.iter().map(|(_, e)| e.clone()).collect();
-        match fanout::ingest_many(env, config, &org, &incoming, now_ms()).await {
+        match fanout::ingest_many(env, &org, &incoming, now_ms()).await {
             Ok(_) => {
                 for (message, _) in &group {
                     if config.fault("retry-event-messages-once")

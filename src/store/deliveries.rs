@@ -253,13 +253,17 @@ pub async fn record_attempts(
                 int(r.now),
             ];
             let pairs = (0..chunk.len()).map(|i| format!("({})", placeholders(6 + 2 * i, 2))).collect::<Vec<_>>();
+            let ids = (0..chunk.len()).map(|i| format!("?{}", 6 + 2 * i)).collect::<Vec<_>>();
             for m in chunk {
                 binds.extend([text(&m.delivery.id), int(m.delivery.attempts)]);
             }
+            // `id IN (…)` (the same parameters again) lets SQLite find the rows by primary key; the row values alone
+            // would walk every pending delivery.
             let sql = format!(
                 "UPDATE deliveries SET status = ?1, last_status_code = ?2, last_error = ?3, next_attempt_at = ?4, \
                  lease_until = NULL, updated_at = ?5 \
-                 WHERE status = 'pending' AND (id, attempts) IN (VALUES {}) RETURNING id",
+                 WHERE id IN ({}) AND status = 'pending' AND (id, attempts) IN (VALUES {}) RETURNING id",
+                ids.join(", "),
                 pairs.join(", ")
             );
             applied_at.push(statements.len());
@@ -306,7 +310,7 @@ pub async fn record_attempts(
         let guard = OnlyIfDisabled { org: notice.org, webhook_id: notice.webhook_id, at: now };
         let (notice_statements, read_back) =
             fanout_statements(db, notice.org, now, std::slice::from_ref(&notice.event), Some(&guard))?;
-        notice_at.push(statements.len() + read_back);
+        notice_at.push(statements.len() + read_back.start..statements.len() + read_back.end);
         statements.extend(notice_statements);
     }
     let results = batch(db, statements).await?;

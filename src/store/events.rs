@@ -1,9 +1,11 @@
-//! The `events` table, the fan-out insert, and the KV fast path of idempotency.
+//! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
 use serde::{Deserialize, Serialize};
-use worker::{D1Database, D1PreparedStatement, D1Result, Env};
+use worker::{D1Database, D1PreparedStatement, D1Result};
 
-use super::{batch, int, opt_text, placeholders, rows_of, run, text};
+use core::ops::Range;
+
+use super::{batch, int, opt_text, placeholders, rows_of, run, text, IDS_PER_STATEMENT};
 use crate::domain::event::IncomingEvent;
 use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::error::ApiError;
@@ -42,8 +44,8 @@ const EVENTS_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 5) / 6;
 /// Deliveries per multi-row insert: 2 shared parameters, 6 per delivery.
 const DELIVERIES_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 2) / 6;
 
-/// The statements that insert events and their deliveries, to run in one transaction, and the index of the last
-/// one: a read of every event's stored (id, token, delivery count) after the inserts. The unique (organization, id)
+/// The statements that insert events and their deliveries, to run in one transaction, and the indices of the last
+/// ones: reads of every event's stored (id, token, delivery count) after the inserts. The unique (organization, id)
 /// key is the idempotency guard: an event that exists is not inserted again, and a delivery goes in only if its
 /// ingest's random token is the one stored, so neither a repeat nor a concurrent duplicate adds a second set.
 pub fn fanout_statements(
@@ -52,7 +54,7 @@ pub fn fanout_statements(
     now: i64,
     inserts: &[EventInsert<'_>],
     guard: Option<&OnlyIfDisabled<'_>>,
-) -> Result<(Vec<D1PreparedStatement>, usize), ApiError> {
+) -> Result<(Vec<D1PreparedStatement>, Range<usize>), ApiError> {
     let mut statements = Vec::new();
     for chunk in inserts.chunks(EVENTS_PER_STATEMENT) {
         let mut binds = vec![text(org), int(now)];
@@ -120,17 +122,19 @@ pub fn fanout_statements(
     let mut ids: Vec<&str> = inserts.iter().map(|i| i.id).collect();
     ids.sort_unstable();
     ids.dedup();
-    // The read-back: ids fit one statement (an ingest holds at most 100 events).
-    let mut binds = vec![text(org)];
-    binds.extend(ids.iter().map(|id| text(id)));
-    statements.push(
-        db.prepare(format!(
-            "SELECT id, ingest_token, delivery_count FROM events WHERE organization_id = ?1 AND id IN ({})",
-            placeholders(2, ids.len())
-        ))
-        .bind(&binds)?,
-    );
-    let read_back = statements.len() - 1;
+    let first_read = statements.len();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let mut binds = vec![text(org)];
+        binds.extend(chunk.iter().map(|id| text(id)));
+        statements.push(
+            db.prepare(format!(
+                "SELECT id, ingest_token, delivery_count FROM events WHERE organization_id = ?1 AND id IN ({})",
+                placeholders(2, chunk.len())
+            ))
+            .bind(&binds)?,
+        );
+    }
+    let read_back = first_read..statements.len();
     Ok((statements, read_back))
 }
 
@@ -145,10 +149,13 @@ struct StoredEvent {
 /// existing event's record (a duplicate), or `None` if it is absent (its guard did not hold).
 pub fn outcomes(
     results: &[D1Result],
-    read_back: usize,
+    read_back: Range<usize>,
     inserts: &[EventInsert<'_>],
 ) -> Result<Vec<Option<Result<(), IngestRecord>>>, ApiError> {
-    let stored: Vec<StoredEvent> = rows_of(results, read_back)?;
+    let mut stored: Vec<StoredEvent> = Vec::with_capacity(inserts.len());
+    for at in read_back {
+        stored.extend(rows_of::<StoredEvent>(results, at)?);
+    }
     Ok(inserts
         .iter()
         .enumerate()
@@ -178,31 +185,6 @@ pub async fn insert_many(
     let (statements, read_back) = fanout_statements(db, org, now, inserts, None)?;
     let results = batch(db, statements).await?;
     outcomes(&results, read_back, inserts)
-}
-
-const IDEMPOTENCY_TTL_SECONDS: u64 = 7 * 24 * 60 * 60;
-
-fn idempotency_key(org: &str, id: &str) -> String {
-    // The length prefix keeps ("a:b", "c") and ("a", "b:c") apart.
-    format!("idem:{}:{org}:{id}", org.len())
-}
-
-/// The KV fast path: a recent ingest of the same (organization, id). KV is eventually consistent, so a miss
-/// proves nothing; D1's unique key decides.
-pub async fn recent(env: &Env, org: &str, id: &str) -> Option<IngestRecord> {
-    let kv = env.kv("KV").ok()?;
-    crate::usage::add(|u| u.kv_reads += 1);
-    kv.get(&idempotency_key(org, id)).json::<IngestRecord>().await.ok().flatten()
-}
-
-/// Remembers an ingest for seven days. Best effort: D1 stays the guard when KV is unavailable.
-pub async fn remember(env: &Env, org: &str, id: &str, record: &IngestRecord) {
-    let Ok(kv) = env.kv("KV") else { return };
-    let Ok(value) = serde_json::to_string(record) else { return };
-    crate::usage::add(|u| u.kv_writes += 1);
-    if let Ok(put) = kv.put(&idempotency_key(org, id), value) {
-        let _ = put.expiration_ttl(IDEMPOTENCY_TTL_SECONDS).execute().await;
-    }
 }
 
 /// Keeps a message that could not be ingested, with its reason.
