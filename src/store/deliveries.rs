@@ -78,13 +78,7 @@ pub async fn claim_many(
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut binds = vec![int(now), int(lease_until)];
         binds.extend(chunk.iter().map(|id| text(id)));
-        let sql = format!(
-            "UPDATE deliveries SET attempts = attempts + 1, lease_until = ?2, updated_at = ?1 \
-             WHERE id IN ({}) AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
-             AND (lease_until IS NULL OR lease_until <= ?1) RETURNING {COLUMNS}",
-            placeholders(3, chunk.len())
-        );
-        statements.push(db.prepare(sql).bind(&binds)?);
+        statements.push(db.prepare(claim_sql(chunk.len())).bind(&binds)?);
     }
     let results = batch(db, statements).await?;
     let mut claimed_rows: Vec<DeliveryRow> = Vec::with_capacity(ids.len());
@@ -108,15 +102,43 @@ pub async fn claim_now(
     now: i64,
     lease_until: i64,
 ) -> Result<Option<DeliveryRow>, ApiError> {
-    first(
-        db.prepare(format!(
-            "UPDATE deliveries SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?3, lease_until = ?4, \
-             updated_at = ?3 WHERE organization_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until <= ?3) \
-             RETURNING {COLUMNS}"
-        ))
-        .bind(&[text(org), text(id), int(now), int(lease_until)])?,
+    first(db.prepare(claim_now_sql()).bind(&[text(org), text(id), int(now), int(lease_until)])?).await
+}
+
+/// The claim of `count` deliveries: `?1` now, `?2` the lease's end, `?3…` the ids. Pending, due and not leased: a
+/// delivery whose attempt is in flight is not claimed until its lease ends.
+pub(crate) fn claim_sql(count: usize) -> String {
+    format!(
+        "UPDATE deliveries SET attempts = attempts + 1, lease_until = ?2, updated_at = ?1 \
+         WHERE id IN ({}) AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
+         AND (lease_until IS NULL OR lease_until <= ?1) RETURNING {COLUMNS}",
+        placeholders(3, count)
     )
-    .await
+}
+
+/// A manual retry's claim: `?1` organization, `?2` id, `?3` now, `?4` the lease's end. Any state, but not leased.
+pub(crate) fn claim_now_sql() -> String {
+    format!(
+        "UPDATE deliveries SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?3, lease_until = ?4, \
+         updated_at = ?3 WHERE organization_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until <= ?3) \
+         RETURNING {COLUMNS}"
+    )
+}
+
+/// The fenced record of `count` results that end alike: `?1` status, `?2` status code, `?3` error, `?4` next attempt,
+/// `?5` now, then (id, attempt number) pairs from `?6`. A result applies only while its delivery is pending and its
+/// attempt number is still the delivery's latest. `id IN (…)` (the same parameters again) lets SQLite find the rows
+/// by primary key; the row values alone would walk every pending delivery.
+pub(crate) fn record_sql(count: usize) -> String {
+    let pairs = (0..count).map(|i| format!("({})", placeholders(6 + 2 * i, 2))).collect::<Vec<_>>();
+    let ids = (0..count).map(|i| format!("?{}", 6 + 2 * i)).collect::<Vec<_>>();
+    format!(
+        "UPDATE deliveries SET status = ?1, last_status_code = ?2, last_error = ?3, next_attempt_at = ?4, \
+         lease_until = NULL, updated_at = ?5 \
+         WHERE id IN ({}) AND status = 'pending' AND (id, attempts) IN (VALUES {}) RETURNING id",
+        ids.join(", "),
+        pairs.join(", ")
+    )
 }
 
 /// Deliveries by id (for messages that found nothing to claim).
@@ -252,22 +274,11 @@ pub async fn record_attempts(
                 opt_int(r.next_attempt_at),
                 int(r.now),
             ];
-            let pairs = (0..chunk.len()).map(|i| format!("({})", placeholders(6 + 2 * i, 2))).collect::<Vec<_>>();
-            let ids = (0..chunk.len()).map(|i| format!("?{}", 6 + 2 * i)).collect::<Vec<_>>();
             for m in chunk {
                 binds.extend([text(&m.delivery.id), int(m.delivery.attempts)]);
             }
-            // `id IN (…)` (the same parameters again) lets SQLite find the rows by primary key; the row values alone
-            // would walk every pending delivery.
-            let sql = format!(
-                "UPDATE deliveries SET status = ?1, last_status_code = ?2, last_error = ?3, next_attempt_at = ?4, \
-                 lease_until = NULL, updated_at = ?5 \
-                 WHERE id IN ({}) AND status = 'pending' AND (id, attempts) IN (VALUES {}) RETURNING id",
-                ids.join(", "),
-                pairs.join(", ")
-            );
             applied_at.push(statements.len());
-            statements.push(db.prepare(sql).bind(&binds)?);
+            statements.push(db.prepare(record_sql(chunk.len())).bind(&binds)?);
         }
     }
     for r in records {
@@ -479,4 +490,96 @@ pub async fn stats(db: &D1Database, org: &str, since: i64) -> Result<Stats, ApiE
     )
     .await?;
     Ok(stats.unwrap_or_default())
+}
+
+/// The lease and its fence, run as written above against SQLite with the project's migrations applied.
+#[cfg(test)]
+mod fence_tests {
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    fn db() -> Connection {
+        let db = Connection::open_in_memory().unwrap();
+        for migration in [
+            include_str!("../../migrations/0001_init.sql"),
+            include_str!("../../migrations/0002_delivery_integrity.sql"),
+        ] {
+            db.execute_batch(migration).unwrap();
+        }
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             next_attempt_at, created_at, updated_at) VALUES ('dlv_1', 'org_a', 'wh_1', 'evt_1', 'lead.created', '{}', \
+             'pending', 0, 1000, 1000, 1000)",
+            [],
+        )
+        .unwrap();
+        db
+    }
+
+    /// Claims at `now` with a lease to `until`; the attempt number taken, if any.
+    fn claim(db: &Connection, now: i64, until: i64) -> Option<i64> {
+        let sql = claim_sql(1).replace(&format!("RETURNING {COLUMNS}"), "RETURNING attempts");
+        db.query_row(&sql, params![now, until, "dlv_1"], |r| r.get(0)).ok()
+    }
+
+    fn claim_now(db: &Connection, now: i64, until: i64) -> Option<i64> {
+        let sql = claim_now_sql().replace(&format!("RETURNING {COLUMNS}"), "RETURNING attempts");
+        db.query_row(&sql, params!["org_a", "dlv_1", now, until], |r| r.get(0)).ok()
+    }
+
+    /// Records attempt `attempt`'s result; whether it applied.
+    fn record(db: &Connection, attempt: i64, status: &str, next: Option<i64>, now: i64) -> bool {
+        let mut statement = db.prepare(&record_sql(1)).unwrap();
+        let mut rows =
+            statement.query(params![status, 500, "receiver answered 500", next, now, "dlv_1", attempt]).unwrap();
+        rows.next().unwrap().is_some()
+    }
+
+    fn state(db: &Connection) -> (String, i64, Option<i64>) {
+        db.query_row("SELECT status, attempts, lease_until FROM deliveries WHERE id = 'dlv_1'", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn one_attempt_holds_the_delivery_until_its_lease_ends() {
+        let db = db();
+        assert_eq!(claim(&db, 2_000, 42_000), Some(1));
+        assert_eq!(claim(&db, 3_000, 43_000), None, "a second message while the first attempt is in flight");
+        assert_eq!(claim_now(&db, 3_000, 43_000), None, "a manual retry while the attempt is in flight");
+        assert!(record(&db, 1, "pending", Some(60_000), 5_000));
+        assert_eq!(state(&db), ("pending".into(), 1, None));
+        assert_eq!(claim(&db, 59_000, 99_000), None, "not due yet");
+        assert_eq!(claim(&db, 60_000, 100_000), Some(2));
+    }
+
+    #[test]
+    fn a_result_recorded_after_a_later_attempt_started_changes_nothing() {
+        let db = db();
+        assert_eq!(claim(&db, 2_000, 42_000), Some(1));
+        // The first attempt's invocation died; its lease ran out and another attempt took the delivery.
+        assert_eq!(claim(&db, 42_000, 82_000), Some(2));
+        assert!(record(&db, 2, "succeeded", None, 43_000));
+        assert!(!record(&db, 1, "pending", Some(99_000), 44_000), "the stale attempt's retry must not revive it");
+        assert_eq!(state(&db), ("succeeded".into(), 2, None));
+    }
+
+    #[test]
+    fn deleting_the_webhook_mid_attempt_leaves_the_delivery_failed() {
+        let db = db();
+        assert_eq!(claim(&db, 2_000, 42_000), Some(1));
+        db.execute(
+            &super::super::webhooks::STOP_PENDING_SQL
+                .replace("?1", "'org_a'")
+                .replace("?2", "'wh_1'")
+                .replace("?3", "3000"),
+            [],
+        )
+        .unwrap();
+        assert!(!record(&db, 1, "pending", Some(60_000), 5_000));
+        assert_eq!(state(&db), ("failed".into(), 1, None));
+        // And a manual retry of the failed delivery may claim it again at once.
+        assert_eq!(claim_now(&db, 6_000, 46_000), Some(2));
+    }
 }

@@ -192,17 +192,18 @@ pub async fn update(
     .await
 }
 
+/// Stops a webhook's pending deliveries (`?1` organization, `?2` webhook, `?3` now), an attempt in flight included.
+pub(crate) const STOP_PENDING_SQL: &str = "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', \
+    next_attempt_at = NULL, lease_until = NULL, updated_at = ?3 \
+    WHERE organization_id = ?1 AND webhook_id = ?2 AND status = 'pending'";
+
 /// Deletes a webhook and stops its pending deliveries, an attempt in flight included: they are marked failed with
 /// the reason, and the in-flight attempt's result, fenced, cannot make its delivery pending again.
 pub async fn delete(db: &D1Database, org: &str, id: &str, now: i64) -> Result<bool, ApiError> {
     let results = batch(
         db,
         vec![
-            db.prepare(
-                "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', next_attempt_at = NULL, \
-                 lease_until = NULL, updated_at = ?3 WHERE organization_id = ?1 AND webhook_id = ?2 AND status = 'pending'",
-            )
-            .bind(&[text(org), text(id), int(now)])?,
+            db.prepare(STOP_PENDING_SQL).bind(&[text(org), text(id), int(now)])?,
             db.prepare("DELETE FROM webhooks WHERE organization_id = ?1 AND id = ?2").bind(&[text(org), text(id)])?,
         ],
     )
