@@ -3,9 +3,9 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use edgehook_verifier::scheme::constant_time_eq;
-use edgehook_verifier::sha256::HmacKey;
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
+use sha2::Sha256;
 
 use crate::error::ApiError;
 
@@ -89,8 +89,10 @@ pub fn verify_jwt(token: &str, secret: &str, now: i64) -> Result<Caller, ApiErro
     }
     let given = URL_SAFE_NO_PAD.decode(signature).map_err(|_| malformed())?;
     let signed_len = head.len() + 1 + body.len();
-    let expected = HmacKey::new(secret.as_bytes()).mac(&token.as_bytes()[..signed_len]);
-    if !constant_time_eq(&given, &expected) {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| malformed())?;
+    mac.update(&token.as_bytes()[..signed_len]);
+    // `verify_slice` compares in constant time.
+    if mac.verify_slice(&given).is_err() {
         return Err(ApiError::unauthorized("the token's signature is invalid"));
     }
     let claims: Claims = decode_json(body).ok_or_else(malformed)?;
@@ -132,8 +134,9 @@ mod tests {
 
     fn sign(header: serde_json::Value, claims: serde_json::Value, secret: &str) -> String {
         let head = format!("{}.{}", b64(header), b64(claims));
-        let mac = HmacKey::new(secret.as_bytes()).mac(head.as_bytes());
-        format!("{head}.{}", URL_SAFE_NO_PAD.encode(mac))
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(head.as_bytes());
+        format!("{head}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
     }
 
     fn good_claims() -> serde_json::Value {

@@ -12,31 +12,13 @@ pub fn now_ms() -> i64 {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-mod js {
-    use wasm_bindgen::prelude::*;
-
-    #[wasm_bindgen]
-    extern "C" {
-        /// The platform CSPRNG (`crypto.getRandomValues`).
-        #[wasm_bindgen(js_namespace = crypto, js_name = getRandomValues)]
-        pub fn get_random_values(buf: &mut [u8]);
-    }
-}
-
-/// Bytes from the platform's CSPRNG.
+/// Bytes from the platform's CSPRNG (`getrandom`: `crypto.getRandomValues` in the Worker, the OS on a host). A
+/// CSPRNG that cannot answer is a broken platform: ids and secrets must never fall back to weaker bytes, so this
+/// aborts the invocation rather than return them.
 pub fn random<const N: usize>() -> [u8; N] {
     let mut buf = [0u8; N];
-    #[cfg(target_arch = "wasm32")]
-    js::get_random_values(&mut buf);
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        use std::hash::{BuildHasher, Hasher};
-        for chunk in buf.chunks_mut(8) {
-            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-            h.write_i64(now_ms());
-            chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
-        }
+    if let Err(e) = getrandom::getrandom(&mut buf) {
+        panic!("the platform CSPRNG failed: {e}");
     }
     buf
 }

@@ -18,7 +18,7 @@ use crate::platform::{now_ms, random};
 use crate::store::deliveries::{self, AttemptRecord, Counter, DeliveryRow, DisableNotice};
 use crate::store::events::EventInsert;
 use crate::store::{self, webhooks::WebhookRow};
-use edgehook_verifier::scheme::{hex, simple_signature, SigningKey};
+use edgehook_verifier::scheme::{simple_signature, SigningKey};
 
 /// The headers of one attempt: Standard Webhooks (one `v1` entry per valid secret), the seed products'
 /// `X-Webhook-*` (simple scheme, current secret) and the webhook's custom headers.
@@ -191,7 +191,7 @@ pub async fn attempt_all(
             webhook_id: &webhook.id,
             threshold: config.auto_disable_after,
             reason: &reason,
-            event: EventInsert { id, event, token: hex(&random::<16>()), deliveries },
+            event: EventInsert { id, event, token: hex::encode(random::<16>()), deliveries },
         })
         .collect();
     let recorded = deliveries::record_attempts(&db, &records, &notices).await?;

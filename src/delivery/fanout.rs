@@ -18,7 +18,6 @@ use crate::platform::random;
 use crate::store::events::{self, EventInsert, NewDelivery};
 use crate::store::{self, webhooks::WebhookRow};
 use crate::usage;
-use edgehook_verifier::scheme::hex;
 
 /// The answer to an ingest.
 #[derive(Debug, Clone, Serialize)]
@@ -68,7 +67,7 @@ pub async fn ingest_many(
     let mut inserts = Vec::with_capacity(incoming.len());
     for (id, event) in ids.iter().zip(incoming) {
         let deliveries = deliveries_for(&subscribers, org, id, event, &timestamp)?;
-        inserts.push(EventInsert { id, event, token: hex(&random::<16>()), deliveries });
+        inserts.push(EventInsert { id, event, token: hex::encode(random::<16>()), deliveries });
     }
     let outcomes = events::insert_many(&db, org, now, &inserts).await?;
     let mut answers = Vec::with_capacity(inserts.len());

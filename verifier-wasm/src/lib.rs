@@ -2,7 +2,6 @@
 //! exports that `js/` wraps into a drop-in for the `standardwebhooks` package's `Webhook` class.
 
 pub mod scheme;
-pub mod sha256;
 
 #[cfg(feature = "js")]
 mod js;

@@ -13,7 +13,11 @@ use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STAN
 use base64::engine::DecodePaddingMode;
 use base64::Engine;
 
-use crate::sha256::HmacKey;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+type HmacKey = Hmac<Sha256>;
 
 /// How far a timestamp may be from now, either way, unless the receiver configures otherwise.
 pub const DEFAULT_TOLERANCE_SECONDS: u64 = 300;
@@ -110,8 +114,8 @@ pub fn secret_key_bytes(secret: &str) -> Vec<u8> {
     secret.as_bytes().to_vec()
 }
 
-/// An HMAC-SHA256 key with its inner and outer pad states hashed once, so every signature afterwards costs only
-/// the blocks of the message itself.
+/// An HMAC-SHA256 key (RustCrypto `hmac` + `sha2`) keyed once: its inner and outer pad states are hashed when it is
+/// made, and every message clones that state, so a signature costs only the blocks of the message itself.
 #[derive(Clone)]
 pub struct SigningKey {
     key: HmacKey,
@@ -123,7 +127,8 @@ impl SigningKey {
         if key.is_empty() {
             return Err(EmptySecret);
         }
-        Ok(SigningKey { key: HmacKey::new(key) })
+        // HMAC takes keys of any length, so this cannot fail; the empty key was refused above.
+        HmacKey::new_from_slice(key).map(|key| SigningKey { key }).map_err(|_| EmptySecret)
     }
 
     /// Keys from a secret as users hold it (see [`secret_key_bytes`]).
@@ -136,14 +141,14 @@ impl SigningKey {
 
     /// The raw HMAC of `"{id}.{timestamp}.{payload}"`, hashed in pieces so the payload is never copied.
     pub fn mac(&self, msg_id: &str, timestamp: i64, payload: &[u8]) -> [u8; 32] {
-        let mut mac = self.key.start();
+        let mut mac = self.key.clone();
         mac.update(msg_id.as_bytes());
         mac.update(b".");
         let mut digits = [0u8; 20];
         mac.update(decimal(timestamp, &mut digits));
         mac.update(b".");
         mac.update(payload);
-        mac.finalize()
+        mac.finalize().into_bytes().into()
     }
 
     /// The `v1,<base64>` entry for one message.
@@ -157,7 +162,9 @@ impl SigningKey {
 
     /// The raw HMAC of arbitrary bytes: the simple scheme and JWTs use it.
     pub fn mac_bytes(&self, data: &[u8]) -> [u8; 32] {
-        self.key.mac(data)
+        let mut mac = self.key.clone();
+        mac.update(data);
+        mac.finalize().into_bytes().into()
     }
 
     /// Checks the three header values against the payload; headers have already been looked up by the caller.
@@ -258,23 +265,15 @@ pub fn check_timestamp(header: &str, now: i64, tolerance_seconds: u64) -> Result
     Ok(timestamp)
 }
 
-/// Compares two byte strings in time that depends only on their lengths, never on where they differ.
+/// Compares two byte strings in time that depends only on their lengths, never on where they differ (`subtle`).
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut diff = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        diff |= x ^ y;
-    }
-    // Keep the optimiser from turning the fold into an early exit.
-    core::hint::black_box(diff) == 0
+    a.ct_eq(b).into()
 }
 
 /// The simple scheme's `X-Webhook-Signature`: lowercase hex HMAC-SHA256 of the body, keyed with the secret's UTF-8.
 pub fn simple_signature(secret: &str, body: &[u8]) -> Result<String, EmptySecret> {
     let key = SigningKey::from_bytes(secret.as_bytes())?;
-    Ok(hex(&key.mac_bytes(body)))
+    Ok(hex::encode(key.mac_bytes(body)))
 }
 
 /// Checks an `X-Webhook-Signature` in constant time; accepts upper- or lowercase hex.
@@ -284,17 +283,6 @@ pub fn verify_simple(secret: &str, body: &[u8], signature_hex: &str) -> bool {
     };
     let given = signature_hex.trim().to_ascii_lowercase();
     constant_time_eq(given.as_bytes(), expected.as_bytes())
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
-    }
-    out
 }
 
 /// A fresh secret in the `whsec_<base64>` form from 32 random bytes supplied by the caller (the Worker uses the
