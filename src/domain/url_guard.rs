@@ -118,16 +118,24 @@ pub fn ipv6_problem(ip: Ipv6Addr) -> Option<&'static str> {
         return Some("loopback");
     }
     let s = ip.segments();
-    // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible), 64:ff9b::a.b.c.d (NAT64), 64:ff9b:1::/48 (local NAT64)
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    // Transition forms that carry an IPv4 address, judged as that address (::ffff:8.8.8.8 is as public as 8.8.8.8):
+    // ::ffff:a.b.c.d (mapped), ::a.b.c.d (compatible), ::ffff:0:a.b.c.d (SIIT, RFC 6145), 64:ff9b::a.b.c.d (NAT64),
+    // 2002:AABB:CCDD::/48 (6to4, RFC 3056: the relay delivers to a.b.c.d).
     let embedded = match s {
-        [0, 0, 0, 0, 0, 0xffff, hi, lo] | [0, 0, 0, 0, 0, 0, hi, lo] | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => {
-            Some(Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8))
-        }
+        [0, 0, 0, 0, 0, 0xffff, hi, lo]
+        | [0, 0, 0, 0, 0, 0, hi, lo]
+        | [0, 0, 0, 0, 0xffff, 0, hi, lo]
+        | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo]
+        | [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
         _ => None,
     };
     if let Some(v4) = embedded {
-        // Judged as the IPv4 address it carries: ::ffff:8.8.8.8 is as public as 8.8.8.8.
         return ipv4_problem(v4);
+    }
+    // Teredo (2001:0::/32, RFC 4380): the server's IPv4 in plain, the client's (where traffic ends up) inverted.
+    if s[0] == 0x2001 && s[1] == 0 {
+        return ipv4_problem(v4(!s[6], !s[7])).or_else(|| ipv4_problem(v4(s[2], s[3])));
     }
     match s[0] {
         0xfe80..=0xfebf => Some("link-local"),
@@ -233,10 +241,23 @@ mod tests {
             "https://[::127.0.0.1]/",
             "https://[fd00:ec2::254]/",
             "https://[ff02::1]/",
+            // SIIT, 6to4 and Teredo carrying private IPv4 addresses.
+            "https://[::ffff:0:10.0.0.1]/",
+            "https://[::ffff:0:7f00:1]/",
+            "https://[2002:a9fe:a9fe::1]/",
+            "https://[2002:c0a8:0101::]/",
+            "https://[2002:7f00:1::]/",
+            // Teredo: server 65.54.227.120 (public), client 127.0.0.1 stored inverted (80ff:fffe).
+            "https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/",
+            // Teredo: client public (8.8.8.8 inverted is f7f7:f7f7), server 10.0.0.1.
+            "https://[2001:0:a00:1::f7f7:f7f7]/",
         ] {
             assert!(refused(bad), "{bad}");
         }
         assert!(check_url("https://[::ffff:8.8.8.8]/", false).is_ok());
+        assert!(check_url("https://[::ffff:0:8.8.8.8]/", false).is_ok());
+        assert!(check_url("https://[2002:0808:0808::1]/", false).is_ok());
+        assert!(check_url("https://[2001:0:4136:e378:8000:63bf:f7f7:f7f7]/", false).is_ok());
     }
 
     #[test]
