@@ -3,11 +3,13 @@ import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-/** Signs `{ sub, org, role, exp, nbf? }` with HS256 (or, for tests of refusal, another `alg` header). */
-export function makeToken({ secret, org = "org_demo", sub = "user_demo", role = "admin", ttlSeconds = 86400, exp, nbf, alg = "HS256" }) {
+/** Signs `{ sub, org, role, exp, nbf?, iss?, aud? }` with HS256 (or, for tests of refusal, another `alg` header). */
+export function makeToken({ secret, org = "org_demo", sub = "user_demo", role = "admin", ttlSeconds = 86400, exp, nbf, iss, aud, alg = "HS256" }) {
   const b64 = (value) => Buffer.from(JSON.stringify(value)).toString("base64url");
   const claims = { sub, org, role, exp: exp ?? Math.floor(Date.now() / 1000) + ttlSeconds };
   if (nbf !== undefined) claims.nbf = nbf;
+  if (iss !== undefined) claims.iss = iss;
+  if (aud !== undefined) claims.aud = aud;
   const head = `${b64({ alg, typ: "JWT" })}.${b64(claims)}`;
   const signature = alg === "none" ? "" : createHmac("sha256", secret).update(head).digest("base64url");
   return `${head}.${signature}`;

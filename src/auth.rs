@@ -1,11 +1,12 @@
-//! Bearer JWT (HS256) -> the caller: who they are, which organization every query is scoped to, and what they
-//! may do. Every refusal is a 401 that never says which secret was expected.
+//! `Authorization: Bearer …` -> the caller: who they are, which organization every query is scoped to, and what they
+//! may do. The bearer is an HS256 JWT or an API key (`ehk_…`, looked up by its SHA-256 in D1). Every refusal is a
+//! 401 that never says which secret was expected.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
@@ -45,9 +46,78 @@ impl Caller {
     }
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+            Role::Service => "service",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "admin" => Some(Role::Admin),
+            "member" => Some(Role::Member),
+            "service" => Some(Role::Service),
+            _ => None,
+        }
+    }
+}
+
+/// The prefix of API keys; anything else after `Bearer` is taken for a JWT.
+pub const API_KEY_PREFIX: &str = "ehk_";
+
+/// Clock skew tolerated on `exp` and `nbf`, either way.
+pub const LEEWAY_SECONDS: f64 = 30.0;
+
+/// What a bearer token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential<'a> {
+    Jwt(&'a str),
+    ApiKey(&'a str),
+}
+
+/// The token of an `Authorization` header; the scheme matches case-insensitively (RFC 9110).
+pub fn bearer(authorization: Option<&str>) -> Result<Credential<'_>, ApiError> {
+    let header = authorization.ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
+    let invalid = || ApiError::unauthorized("the Authorization header must be Bearer <token>");
+    let (scheme, token) = header.trim().split_once(' ').ok_or_else(invalid)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(invalid());
+    }
+    Ok(if token.starts_with(API_KEY_PREFIX) { Credential::ApiKey(token) } else { Credential::Jwt(token) })
+}
+
+/// A new API key from 32 random bytes: `ehk_` and their base64url.
+pub fn new_api_key(random: &[u8; 32]) -> String {
+    format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(random))
+}
+
+/// What is stored of a key: the lowercase hex SHA-256 of its whole text. 256 random bits need no slow hash.
+pub fn api_key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// What a JWT must satisfy besides its signature: the `iss` and `aud` claims, when configured.
+#[derive(Debug, Clone, Default)]
+pub struct JwtRules<'a> {
+    pub issuer: Option<&'a str>,
+    pub audience: Option<&'a str>,
+}
+
 #[derive(Deserialize)]
 struct Header {
     alg: String,
+}
+
+/// `aud` is one string or a list of them.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -57,23 +127,23 @@ struct Claims {
     role: Option<String>,
     exp: Option<f64>,
     nbf: Option<f64>,
+    iss: Option<String>,
+    aud: Option<Audience>,
 }
 
-/// Reads the `Authorization` header value and verifies its token at `now` (unix seconds).
+/// Reads the `Authorization` header value and verifies its JWT at `now` (unix seconds). API keys are looked up by
+/// the API layer (they need D1); here they are refused.
 pub fn authenticate(authorization: Option<&str>, secret: &str, now: i64) -> Result<Caller, ApiError> {
-    let header = authorization.ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
-    let token = header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be Bearer <token>"))?;
-    verify_jwt(token, secret, now)
+    match bearer(authorization)? {
+        Credential::Jwt(token) => verify_jwt(token, secret, &JwtRules::default(), now),
+        Credential::ApiKey(_) => Err(ApiError::unauthorized("the API key is unknown or revoked")),
+    }
 }
 
 /// Verifies an HS256 JWT and returns its caller. Only HS256 is accepted (never `none`); `exp` is required and
-/// `nbf` honoured; `sub`, `org` and a known `role` are required.
-pub fn verify_jwt(token: &str, secret: &str, now: i64) -> Result<Caller, ApiError> {
+/// `nbf` honoured, both with [`LEEWAY_SECONDS`]; `iss` and `aud` must match `rules` where it sets them; `sub`, `org`
+/// and a known `role` are required.
+pub fn verify_jwt(token: &str, secret: &str, rules: &JwtRules<'_>, now: i64) -> Result<Caller, ApiError> {
     let malformed = || ApiError::unauthorized("the token is malformed");
     if secret.is_empty() {
         return Err(ApiError::unauthorized("the token cannot be verified"));
@@ -97,21 +167,32 @@ pub fn verify_jwt(token: &str, secret: &str, now: i64) -> Result<Caller, ApiErro
     }
     let claims: Claims = decode_json(body).ok_or_else(malformed)?;
     let exp = claims.exp.ok_or_else(|| ApiError::unauthorized("the token has no exp claim"))?;
-    if (now as f64) >= exp {
+    if (now as f64) >= exp + LEEWAY_SECONDS {
         return Err(ApiError::unauthorized("the token has expired"));
     }
-    if claims.nbf.is_some_and(|nbf| (now as f64) < nbf) {
+    if claims.nbf.is_some_and(|nbf| (now as f64) + LEEWAY_SECONDS < nbf) {
         return Err(ApiError::unauthorized("the token is not valid yet"));
+    }
+    if let Some(issuer) = rules.issuer {
+        if claims.iss.as_deref() != Some(issuer) {
+            return Err(ApiError::unauthorized("the token's iss claim is not the expected issuer"));
+        }
+    }
+    if let Some(audience) = rules.audience {
+        let matches = match &claims.aud {
+            Some(Audience::One(a)) => a == audience,
+            Some(Audience::Many(all)) => all.iter().any(|a| a == audience),
+            None => false,
+        };
+        if !matches {
+            return Err(ApiError::unauthorized("the token's aud claim does not name this service"));
+        }
     }
     let nonempty = |v: Option<String>, claim: &str| {
         v.filter(|s| !s.is_empty()).ok_or_else(|| ApiError::unauthorized(format!("the token has no {claim} claim")))
     };
-    let role = match nonempty(claims.role, "role")?.as_str() {
-        "admin" => Role::Admin,
-        "member" => Role::Member,
-        "service" => Role::Service,
-        _ => return Err(ApiError::unauthorized("the token's role must be admin, member or service")),
-    };
+    let role = Role::parse(&nonempty(claims.role, "role")?)
+        .ok_or_else(|| ApiError::unauthorized("the token's role must be admin, member or service"))?;
     Ok(Caller { org: nonempty(claims.org, "org")?, user: nonempty(claims.sub, "sub")?, role })
 }
 
@@ -149,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_valid_token_yields_its_caller() {
-        let caller = verify_jwt(&token(good_claims()), SECRET, NOW).unwrap();
+        let caller = verify_jwt(&token(good_claims()), SECRET, &JwtRules::default(), NOW).unwrap();
         assert_eq!(caller, Caller { org: "org_a".into(), user: "u1".into(), role: Role::Admin });
         let header = format!("Bearer {}", token(good_claims()));
         assert!(authenticate(Some(&header), SECRET, NOW).is_ok());
@@ -158,9 +239,9 @@ mod tests {
     #[test]
     fn every_bad_token_is_401() {
         let mut cases = vec![
-            token(json!({"sub": "u1", "org": "org_a", "role": "admin", "exp": NOW})),
+            token(json!({"sub": "u1", "org": "org_a", "role": "admin", "exp": NOW - 30})),
             token(json!({"sub": "u1", "org": "org_a", "role": "admin"})),
-            token(json!({"sub": "u1", "org": "org_a", "role": "admin", "exp": NOW + 60, "nbf": NOW + 10})),
+            token(json!({"sub": "u1", "org": "org_a", "role": "admin", "exp": NOW + 60, "nbf": NOW + 31})),
             token(json!({"sub": "u1", "role": "admin", "exp": NOW + 60})),
             token(json!({"org": "org_a", "role": "admin", "exp": NOW + 60})),
             token(json!({"sub": "u1", "org": "org_a", "role": "owner", "exp": NOW + 60})),
@@ -179,7 +260,7 @@ mod tests {
         tampered.replace_range(t.find('.').unwrap() + 2..t.find('.').unwrap() + 3, "A");
         cases.push(tampered);
         for case in cases {
-            let err = verify_jwt(&case, SECRET, NOW).unwrap_err();
+            let err = verify_jwt(&case, SECRET, &JwtRules::default(), NOW).unwrap_err();
             assert_eq!(err.status, 401, "{case}");
             assert!(!err.message.contains(SECRET));
         }
@@ -189,9 +270,45 @@ mod tests {
     }
 
     #[test]
+    fn thirty_seconds_of_clock_skew_are_tolerated() {
+        let rules = JwtRules::default();
+        let skewed = json!({"sub": "u1", "org": "org_a", "role": "admin", "exp": NOW - 29, "nbf": NOW + 30});
+        assert!(verify_jwt(&token(skewed), SECRET, &rules, NOW).is_ok());
+    }
+
+    #[test]
+    fn issuer_and_audience_are_enforced_when_configured() {
+        let rules = JwtRules { issuer: Some("https://crm.example"), audience: Some("edgehook") };
+        let with = |extra: serde_json::Value| {
+            let mut claims = good_claims();
+            claims.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+            verify_jwt(&token(claims), SECRET, &rules, NOW)
+        };
+        assert!(with(json!({"iss": "https://crm.example", "aud": "edgehook"})).is_ok());
+        assert!(with(json!({"iss": "https://crm.example", "aud": ["other", "edgehook"]})).is_ok());
+        assert_eq!(with(json!({"iss": "https://evil.example", "aud": "edgehook"})).unwrap_err().status, 401);
+        assert_eq!(with(json!({"iss": "https://crm.example", "aud": "other"})).unwrap_err().status, 401);
+        assert_eq!(with(json!({"aud": "edgehook"})).unwrap_err().status, 401);
+        // Unconfigured, the claims are not required.
+        assert!(verify_jwt(&token(good_claims()), SECRET, &JwtRules::default(), NOW).is_ok());
+    }
+
+    #[test]
+    fn the_bearer_scheme_matches_in_any_case_and_api_keys_are_told_apart() {
+        assert_eq!(bearer(Some("BEARER abc.def.ghi")), Ok(Credential::Jwt("abc.def.ghi")));
+        assert_eq!(bearer(Some("bEaReR  ehk_xyz ")), Ok(Credential::ApiKey("ehk_xyz")));
+        assert!(bearer(Some("Bearerabc")).is_err());
+        assert!(bearer(Some("Token abc")).is_err());
+        let key = new_api_key(&[7; 32]);
+        assert!(key.starts_with("ehk_") && key.len() == 4 + 43);
+        assert_eq!(api_key_hash(&key).len(), 64);
+        assert_ne!(api_key_hash(&key), api_key_hash(&new_api_key(&[8; 32])));
+    }
+
+    #[test]
     fn nbf_in_the_past_is_fine() {
         let claims = json!({"sub": "u1", "org": "org_a", "role": "member", "exp": NOW + 60, "nbf": NOW - 10});
-        assert_eq!(verify_jwt(&token(claims), SECRET, NOW).unwrap().role, Role::Member);
+        assert_eq!(verify_jwt(&token(claims), SECRET, &JwtRules::default(), NOW).unwrap().role, Role::Member);
     }
 
     #[test]

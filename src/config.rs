@@ -8,6 +8,10 @@ use crate::domain::limits::SUBREQUESTS_PAID;
 pub struct Config {
     /// HS256 key of the management API's bearer tokens.
     pub jwt_secret: String,
+    /// When set, a JWT's `iss` must equal it.
+    pub jwt_issuer: Option<String>,
+    /// When set, a JWT's `aud` must name it.
+    pub jwt_audience: Option<String>,
     /// Local development: allow `http` and plain loopback endpoints.
     pub allow_insecure: bool,
     pub max_webhooks_per_org: u32,
@@ -36,6 +40,8 @@ impl Config {
         let flag = |name: &str| get(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         Config {
             jwt_secret: get("JWT_SECRET").unwrap_or_default(),
+            jwt_issuer: get("JWT_ISSUER").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()),
+            jwt_audience: get("JWT_AUDIENCE").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()),
             allow_insecure: flag("ALLOW_INSECURE_ENDPOINTS"),
             max_webhooks_per_org: number("MAX_WEBHOOKS_PER_ORG", 10),
             secret_grace_seconds: number("SECRET_GRACE_SECONDS", 86_400),

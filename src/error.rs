@@ -41,7 +41,7 @@ impl ApiError {
         Self::new(400, code, message)
     }
 
-    /// A request field that fails validation: 422 would be as defensible, 400 is what the seeds answer.
+    /// A request field that fails validation: 422 would be as defensible, 400 is what the clients this replaces expect.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::new(400, "validation_error", message).with_field(field)
     }

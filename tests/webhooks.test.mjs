@@ -136,7 +136,7 @@ test("regenerate-secret returns a new secret and the secret route follows it", a
   assert.equal((await call("GET", `/api/webhooks/${w.id}/secret`, { headers: o.as() })).body.secret, r.body.secret);
 });
 
-test("the event catalogue lists every seed type grouped by resource", async () => {
+test("the event catalogue lists every type grouped by resource", async () => {
   const o = org();
   const res = await call("GET", "/api/webhooks/events", { headers: o.as("member") });
   assert.equal(res.status, 200);
@@ -148,7 +148,7 @@ test("the event catalogue lists every seed type grouped by resource", async () =
   assert.ok(res.body.groups.find((g) => g.resource === "deal").events.every((e) => e.description.length > 0));
 });
 
-test("seed-000 paths work and accept `active`", async () => {
+test("the /api/webhooks-management aliases work and accept `active`", async () => {
   const o = org();
   const created = await call("POST", "/api/webhooks-management", { headers: o.as(), body: { ...hook(), active: false } });
   assert.equal(created.status, 201);

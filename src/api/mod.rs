@@ -5,6 +5,7 @@ pub mod deliveries;
 pub mod docs;
 pub mod events;
 pub mod health;
+pub mod keys;
 pub mod stats;
 pub mod webhooks;
 
@@ -12,11 +13,12 @@ use serde::Serialize;
 use serde_json::Value;
 use worker::{Env, Request, Response};
 
-use crate::auth::{authenticate, Caller};
+use crate::auth::{api_key_hash, bearer, verify_jwt, Caller, Credential, JwtRules, Role};
 use crate::config::Config;
 use crate::domain::routes::{match_route, Endpoint, Match};
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::platform::now_ms;
+use crate::store;
 
 /// What every authenticated handler gets: the bindings, the config, the caller and the request's clock reading.
 pub struct Ctx {
@@ -59,7 +61,19 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
     let config = Config::from_env(&env);
     let now = now_ms();
     let authorization = req.headers().get("authorization").ok().flatten();
-    let caller = authenticate(authorization.as_deref(), &config.jwt_secret, now / 1000)?;
+    let caller = match bearer(authorization.as_deref())? {
+        Credential::Jwt(token) => {
+            let rules = JwtRules { issuer: config.jwt_issuer.as_deref(), audience: config.jwt_audience.as_deref() };
+            verify_jwt(token, &config.jwt_secret, &rules, now / 1000)?
+        }
+        Credential::ApiKey(key) => {
+            let row = store::api_keys::find(&store::db(&env)?, &api_key_hash(key)).await?;
+            let row = row.ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
+            let role =
+                Role::parse(&row.role).ok_or_else(|| ApiError::internal("a stored API key has no known role"))?;
+            Caller { org: row.organization_id, user: row.id, role }
+        }
+    };
     let ctx = Ctx { env, config, caller, now };
     let id = params.first().map(String::as_str).unwrap_or_default();
     let second = params.get(1).map(String::as_str).unwrap_or_default();
@@ -80,6 +94,9 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         Endpoint::ListDeliveries => deliveries::list(&ctx, id, &req).await,
         Endpoint::GetDelivery => deliveries::get(&ctx, id, second).await,
         Endpoint::RetryDelivery => deliveries::retry(&ctx, id, second).await,
+        Endpoint::CreateKey => keys::create(&ctx, req).await,
+        Endpoint::ListKeys => keys::list(&ctx).await,
+        Endpoint::DeleteKey => keys::delete(&ctx, id).await,
     }
 }
 

@@ -20,7 +20,7 @@ use crate::store::events::EventInsert;
 use crate::store::{self, webhooks::WebhookRow};
 use edgehook_verifier::scheme::{simple_signature, SigningKey};
 
-/// The headers of one attempt: Standard Webhooks (one `v1` entry per valid secret), the seed products'
+/// The headers of one attempt: Standard Webhooks (one `v1` entry per valid secret), the older scheme's
 /// `X-Webhook-*` (simple scheme, current secret) and the webhook's custom headers.
 pub fn delivery_headers(
     delivery: &DeliveryRow,

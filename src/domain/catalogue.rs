@@ -124,7 +124,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn catalogue_names_every_seed_type_once() {
+    fn catalogue_names_every_type_once() {
         assert_eq!(EVENT_TYPES.len(), 51);
         let mut names: Vec<_> = EVENT_TYPES.iter().map(|t| t.name).collect();
         names.sort();

@@ -82,6 +82,10 @@ id_type!(
     /// One HTTP attempt of a delivery.
     AttemptId, "att_"
 );
+id_type!(
+    /// An API key (its id, not the key: the key is `ehk_…` and is never stored).
+    ApiKeyId, "key_"
+);
 
 #[cfg(test)]
 mod tests {

@@ -34,7 +34,7 @@ mod tests {
     }
 
     #[test]
-    fn five_retries_give_the_seed_schedule_and_beyond_the_fifth_stays_daily() {
+    fn five_retries_give_the_documented_schedule_and_beyond_the_fifth_stays_daily() {
         let delays: Vec<_> = (1..=5).filter_map(|made| next_retry(made, 5, 60)).collect();
         assert_eq!(delays, vec![60, 300, 1800, 7200, 86_400]);
         assert_eq!(next_retry(6, 5, 60), None);

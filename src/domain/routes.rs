@@ -21,6 +21,9 @@ pub enum Endpoint {
     ListDeliveries,
     GetDelivery,
     RetryDelivery,
+    CreateKey,
+    ListKeys,
+    DeleteKey,
 }
 
 /// One routed method and path. `{name}` segments capture one path segment.
@@ -54,7 +57,10 @@ pub const ROUTES: &[Route] = &[
         path: "/api/webhooks/{id}/deliveries/{deliveryId}/retry",
         endpoint: Endpoint::RetryDelivery,
     },
-    // The seed-000 paths.
+    Route { method: "GET", path: "/api/keys", endpoint: Endpoint::ListKeys },
+    Route { method: "POST", path: "/api/keys", endpoint: Endpoint::CreateKey },
+    Route { method: "DELETE", path: "/api/keys/{id}", endpoint: Endpoint::DeleteKey },
+    // The `/api/webhooks-management` aliases of the webhook routes.
     Route { method: "GET", path: "/api/webhooks-management", endpoint: Endpoint::ListWebhooks },
     Route { method: "POST", path: "/api/webhooks-management", endpoint: Endpoint::CreateWebhook },
     Route { method: "PATCH", path: "/api/webhooks-management/{id}", endpoint: Endpoint::UpdateWebhook },

@@ -1,6 +1,7 @@
 //! Every SQL statement (D1) and KV access, in one place, always parameterised and always scoped to an
 //! organization where the data belongs to one.
 
+pub mod api_keys;
 pub mod deliveries;
 pub mod events;
 pub mod webhooks;

@@ -187,7 +187,7 @@ function bodyBytes(body) {
   return typeof body === "string" ? encoder.encode(body) : payloadBytes(body);
 }
 
-/** Checks the seed products' `X-Webhook-Signature` (hex HMAC-SHA256 of the raw body, keyed by the secret's UTF-8). */
+/** Checks the older scheme's `X-Webhook-Signature` (hex HMAC-SHA256 of the raw body, keyed by the secret's UTF-8). */
 export function verifySimple(secret, body, signatureHex) {
   if (typeof secret !== "string" || secret === "" || typeof signatureHex !== "string") return false;
   return wasmVerifySimple(secret, bodyBytes(body), signatureHex);

@@ -3,7 +3,7 @@
 //! Two schemes are implemented:
 //! - **Standard Webhooks** (standardwebhooks.com): `webhook-signature` is a space-separated list of
 //!   `v1,<base64 HMAC-SHA256>` over `"{id}.{timestamp}.{raw body}"`.
-//! - **Simple**, the seed products' `X-Webhook-Signature`: lowercase hex HMAC-SHA256 of the raw body, keyed with the
+//! - **Simple**, the older scheme's `X-Webhook-Signature`: lowercase hex HMAC-SHA256 of the raw body, keyed with the
 //!   secret's UTF-8 bytes.
 //!
 //! Pure Rust with no wasm dependencies: host tests cover all of it.

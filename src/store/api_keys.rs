@@ -1,0 +1,51 @@
+//! The `api_keys` table: keys are found by the SHA-256 of their text, listed and revoked within an organization.
+
+use serde::Deserialize;
+use worker::D1Database;
+
+use super::{changed, first, int, rows, run, text};
+use crate::error::ApiError;
+
+/// A key as stored: never the key itself.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub organization_id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, organization_id, name, role, created_at";
+
+pub async fn insert(db: &D1Database, row: &ApiKeyRow, key_hash: &str) -> Result<(), ApiError> {
+    run(db
+        .prepare("INSERT INTO api_keys (id, organization_id, name, role, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+        .bind(&[text(&row.id), text(&row.organization_id), text(&row.name), text(&row.role), text(key_hash), int(row.created_at)])?)
+    .await?;
+    Ok(())
+}
+
+/// The organization's keys, newest first.
+pub async fn list(db: &D1Database, org: &str) -> Result<Vec<ApiKeyRow>, ApiError> {
+    rows(
+        db.prepare(format!(
+            "SELECT {COLUMNS} FROM api_keys WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(&[text(org)])?,
+    )
+    .await
+}
+
+/// The key whose text hashes to `key_hash`, whatever its organization (the key decides the organization).
+pub async fn find(db: &D1Database, key_hash: &str) -> Result<Option<ApiKeyRow>, ApiError> {
+    first(db.prepare(format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1")).bind(&[text(key_hash)])?).await
+}
+
+/// Revokes (deletes) one of the organization's keys; `false` if it has no such key.
+pub async fn delete(db: &D1Database, org: &str, id: &str) -> Result<bool, ApiError> {
+    let result =
+        run(db.prepare("DELETE FROM api_keys WHERE organization_id = ?1 AND id = ?2").bind(&[text(org), text(id)])?)
+            .await?;
+    Ok(changed(Some(&result)))
+}
