@@ -33,6 +33,7 @@ build: build-worker verifier
 # ---- set-up (idempotent, pinned) ---------------------------------------------------------------------------------
 
 setup: tools .dev.vars
+	@node scripts/devvars.mjs
 
 tools: .tools/rust-target .tools/worker-build .tools/wasm-bindgen node_modules/.installed
 
@@ -56,8 +57,9 @@ node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund
 	touch $@
 
+# Local secrets: a copy of .dev.vars.example plus a random SECRETS_KEY (scripts/devvars.mjs adds one when missing).
 .dev.vars:
-	cp .dev.vars.example .dev.vars
+	node scripts/devvars.mjs
 
 # Debian's Chromium, for the browser test of the verifier package.
 browser:

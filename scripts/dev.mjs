@@ -11,6 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { devSecret, makeToken } from "./token.mjs";
 import { startCron } from "./cron.mjs";
+import { ensureDevVars } from "./devvars.mjs";
 import { Webhook, verifySimple } from "../verifier-wasm/pkg/node.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -24,6 +25,7 @@ const DEMO_ORG = "org_demo";
 const wranglerEnv = { ...process.env, WRANGLER_SEND_METRICS: "false" };
 const persistArgs = persist ? ["--persist-to", persist] : [];
 
+ensureDevVars();
 execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", ...persistArgs], { cwd: ROOT, env: wranglerEnv, stdio: ["ignore", "ignore", "inherit"] });
 const wrangler = spawn(
   "wrangler",

@@ -3,11 +3,14 @@
 use worker::Env;
 
 use crate::domain::limits::SUBREQUESTS_PAID;
+use crate::domain::secrets::SecretBox;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// HS256 key of the management API's bearer tokens.
     pub jwt_secret: String,
+    /// The Worker secret that seals webhook signing secrets at rest (base64 of 32 bytes).
+    pub secrets_key: Option<String>,
     /// When set, a JWT's `iss` must equal it.
     pub jwt_issuer: Option<String>,
     /// When set, a JWT's `aud` must name it.
@@ -40,6 +43,7 @@ impl Config {
         let flag = |name: &str| get(name).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         Config {
             jwt_secret: get("JWT_SECRET").unwrap_or_default(),
+            secrets_key: get("SECRETS_KEY"),
             jwt_issuer: get("JWT_ISSUER").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()),
             jwt_audience: get("JWT_AUDIENCE").map(|v| v.trim().to_string()).filter(|v| !v.is_empty()),
             allow_insecure: flag("ALLOW_INSECURE_ENDPOINTS"),
@@ -63,6 +67,11 @@ impl Config {
     /// still applies unless another attempt has started (the attempt number fences it).
     pub fn lease_until(&self, now_ms: i64) -> i64 {
         now_ms + i64::from(self.delivery_timeout_seconds) * 1000 + 30_000
+    }
+
+    /// What seals and opens webhook secrets at rest.
+    pub fn secret_box(&self) -> SecretBox {
+        SecretBox::from_config(self.secrets_key.as_deref())
     }
 
     /// Whether the e2e tests asked for `fault`.

@@ -2,18 +2,22 @@
 // case; the optional issuer and audience checks and the clock leeway of JWTs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, token } from "./harness.mjs";
+import { Webhook } from "../verifier-wasm/pkg/node.mjs";
+import { startWorker, startReceiver, token, eventually } from "./harness.mjs";
 import { loadSpec } from "./openapi.mjs";
 
 let worker;
 let spec;
+let receiver;
 
 before(async () => {
+  receiver = await startReceiver();
   worker = await startWorker({ vars: { JWT_ISSUER: "https://crm.example", JWT_AUDIENCE: "edgehook" } });
   spec = await loadSpec(worker);
 });
 after(async () => {
   await worker?.stop();
+  await receiver?.close();
 });
 
 const jwt = (org, role = "admin", extra = {}) => token({ org, role, iss: "https://crm.example", aud: "edgehook", ...extra });
@@ -87,4 +91,35 @@ test("JWTs: any case of Bearer, issuer and audience enforced when configured, 30
   const now = Math.floor(Date.now() / 1000);
   assert.equal((await call("GET", "/api/webhooks", jwt("org_jwt", "admin", { exp: now - 10 }))).status, 200, "expired 10 s ago: within the leeway");
   assert.equal((await call("GET", "/api/webhooks", jwt("org_jwt", "admin", { exp: now - 120 }))).status, 401);
+});
+
+test("signing secrets are stored AES-GCM-sealed; a row written before sealing is read, signs, and is sealed on its next write", async () => {
+  const admin = jwt("org_sealed");
+  const created = await call("POST", "/api/webhooks", admin, { name: "sealed", url: `${receiver.url}/sealed`, events: ["lead.created"] });
+  assert.equal(created.status, 201);
+  const { id, secret } = created.body;
+  const stored = () => worker.sql(`SELECT secret, previous_secret FROM webhooks WHERE id = '${id}'`)[0];
+  assert.match(stored().secret, /^enc:v1:/);
+  assert.ok(!stored().secret.includes(secret.slice(6)), "the secret is not in the row");
+  assert.equal((await call("GET", `/api/webhooks/${id}/secret`, admin, undefined, "/api/webhooks/{id}/secret")).body.secret, secret);
+  await call("POST", "/api/events", admin, { type: "lead.created", data: { n: 1 } });
+  const [first] = await eventually(() => receiver.requests.filter((r) => r.url === "/sealed").length === 1 && receiver.requests.filter((r) => r.url === "/sealed"), { what: "the signed delivery" });
+  assert.equal(new Webhook(secret).verify(first.body, first.headers).data.n, 1);
+
+  // A row as it was written before secrets were sealed: plaintext in the column.
+  const legacy = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+  worker.sql(`UPDATE webhooks SET secret = '${legacy}' WHERE id = '${id}'`);
+  assert.equal((await call("GET", `/api/webhooks/${id}/secret`, admin, undefined, "/api/webhooks/{id}/secret")).body.secret, legacy);
+  await call("POST", "/api/events", admin, { type: "lead.created", data: { n: 2 } });
+  const second = await eventually(() => receiver.requests.filter((r) => r.url === "/sealed")[1], { what: "the delivery signed with the old row's secret" });
+  assert.equal(new Webhook(legacy).verify(second.body, second.headers).data.n, 2);
+  assert.equal((await call("PATCH", `/api/webhooks/${id}`, admin, { name: "sealed now" }, "/api/webhooks/{id}")).status, 200);
+  assert.match(stored().secret, /^enc:v1:/, "sealed on its next write");
+  assert.equal((await call("GET", `/api/webhooks/${id}/secret`, admin, undefined, "/api/webhooks/{id}/secret")).body.secret, legacy);
+  // Rotation seals both the new secret and the outgoing one.
+  const rotated = await call("POST", `/api/webhooks/${id}/regenerate-secret`, admin, undefined, "/api/webhooks/{id}/regenerate-secret");
+  assert.equal(rotated.status, 200);
+  assert.match(stored().secret, /^enc:v1:/);
+  assert.match(stored().previous_secret, /^enc:v1:/);
+  assert.ok(!JSON.stringify(stored()).includes(rotated.body.secret.slice(6)));
 });

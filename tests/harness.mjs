@@ -12,6 +12,8 @@ import { startCron } from "../scripts/cron.mjs";
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
 export const JWT_SECRET = "e2e-test-secret-of-reasonable-length";
+/** The e2e Worker's SECRETS_KEY (base64 of 32 bytes). */
+export const SECRETS_KEY = Buffer.alloc(32, 7).toString("base64");
 
 /** Resolves when `check` returns a truthy value; rejects with `what` once `timeoutMs` has passed. */
 export async function eventually(check, { timeoutMs = 15000, intervalMs = 50, what = "condition" } = {}) {
@@ -72,7 +74,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
   const port = await freePort();
   const inspectorPort = await freePort();
   // `config` runs another Worker alone (a fixture): it gets only the vars given here.
-  const allVars = config ? vars : { JWT_SECRET, ALLOW_INSECURE_ENDPOINTS: "true", ...vars };
+  const allVars = config ? vars : { JWT_SECRET, SECRETS_KEY, ALLOW_INSECURE_ENDPOINTS: "true", ...vars };
   // Extra configs run first: the first Worker of a multi-config session is the one that gets the port. `--var`
   // reaches only that first Worker, so edgehook's vars go into a copy of wrangler.toml (secrets still come from
   // .dev.vars, which overrides [vars]).

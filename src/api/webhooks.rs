@@ -26,11 +26,17 @@ pub async fn load(ctx: &Ctx, id: &str) -> ApiResult<WebhookRow> {
     store::webhooks::get(&store::db(&ctx.env)?, &ctx.caller.org, id.as_str()).await?.ok_or_else(not_found)
 }
 
-/// The webhook with its secret, as create returns it.
-fn with_secret(row: &WebhookRow) -> ApiResult<Value> {
+/// The webhook with its secret in the clear, as create returns it.
+fn with_secret(row: &WebhookRow, secret: &str) -> ApiResult<Value> {
     let mut value = serde_json::to_value(row.to_api()).map_err(ApiError::internal)?;
-    value["secret"] = Value::String(row.secret.clone());
+    value["secret"] = Value::String(secret.to_string());
     Ok(value)
+}
+
+/// Seals a secret of webhook `id` for storage; a Worker without `SECRETS_KEY` cannot store one (and says so in its
+/// log, never to the caller).
+fn seal(ctx: &Ctx, secret: &str, id: &str) -> ApiResult<String> {
+    ctx.config.secret_box().seal(secret, id, &random()).map_err(ApiError::internal)
 }
 
 pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
@@ -53,7 +59,8 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let secret = new.secret.clone().unwrap_or_else(|| secret_from_random(&random()));
     let db = store::db(&ctx.env)?;
     let max = ctx.config.max_webhooks_per_org;
-    let Some(row) = store::webhooks::insert(&db, &ctx.caller.org, id.as_str(), &new, &secret, ctx.now, max).await?
+    let sealed = seal(ctx, &secret, id.as_str())?;
+    let Some(row) = store::webhooks::insert(&db, &ctx.caller.org, id.as_str(), &new, &sealed, ctx.now, max).await?
     else {
         return Err(ApiError::new(
             409,
@@ -61,7 +68,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
             format!("this organization already has the maximum of {max} webhooks; delete one first"),
         ));
     };
-    json(201, &with_secret(&row)?)
+    json(201, &with_secret(&row, &secret)?)
 }
 
 pub async fn get(ctx: &Ctx, id: &str) -> ApiResult<Response> {
@@ -74,7 +81,11 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     let body = read_json(req, MAX_BODY_BYTES).await?;
     let patch = parse_patch(&body, ctx.config.allow_insecure)?;
     let db = store::db(&ctx.env)?;
-    let row = store::webhooks::update(&db, &ctx.caller.org, &row.id, &patch, ctx.now).await?.ok_or_else(not_found)?;
+    // A row written before secrets were encrypted is sealed on this write.
+    let resealed = row.resealed(&ctx.config.secret_box(), random).map_err(ApiError::internal)?;
+    let row = store::webhooks::update(&db, &ctx.caller.org, &row.id, &patch, resealed.as_ref(), ctx.now)
+        .await?
+        .ok_or_else(not_found)?;
     json(200, &row.to_api())
 }
 
@@ -90,7 +101,8 @@ pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
 pub async fn secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let row = load(ctx, id).await?;
-    json(200, &json!({ "secret": row.secret }))
+    let secret = ctx.config.secret_box().open(&row.secret, &row.id).map_err(ApiError::internal)?;
+    json(200, &json!({ "secret": secret }))
 }
 
 pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
@@ -98,8 +110,14 @@ pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     let row = load(ctx, id).await?;
     let secret = secret_from_random(&random());
     let until = ctx.now + i64::from(ctx.config.secret_grace_seconds) * 1000;
-    if !store::webhooks::rotate_secret(&store::db(&ctx.env)?, &ctx.caller.org, &row.id, &secret, until, ctx.now).await?
-    {
+    let sealed = seal(ctx, &secret, &row.id)?;
+    // The outgoing secret keeps signing during the grace window: sealed too (if it was written before encryption).
+    let previous = match row.resealed(&ctx.config.secret_box(), random).map_err(ApiError::internal)? {
+        Some(resealed) => resealed.secret,
+        None => row.secret.clone(),
+    };
+    let db = store::db(&ctx.env)?;
+    if !store::webhooks::rotate_secret(&db, &ctx.caller.org, &row.id, &sealed, &previous, until, ctx.now).await? {
         return Err(not_found());
     }
     json(200, &json!({ "secret": secret, "previousSecretExpiresAt": iso8601(until) }))

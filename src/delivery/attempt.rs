@@ -113,10 +113,18 @@ async fn send_one(config: &Config, delivery: &DeliveryRow, webhook: &WebhookRow)
             SendResult { error: Some(format!("url refused at send time: {}", refused.0)), ..SendResult::default() },
             true,
         ),
-        Ok(_) => {
-            let headers = delivery_headers(delivery, &webhook.signing_secrets(now), &webhook.custom_headers(), now);
-            (send::post(&webhook.url, &headers, &delivery.body, config.delivery_timeout_seconds).await, false)
-        }
+        Ok(_) => match webhook.signing_secrets(now, &config.secret_box()) {
+            Ok(secrets) => {
+                let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+                let headers = delivery_headers(delivery, &secrets, &webhook.custom_headers(), now);
+                (send::post(&webhook.url, &headers, &delivery.body, config.delivery_timeout_seconds).await, false)
+            }
+            // Never send unsigned: the attempt fails with the reason, and retries once the key is right again.
+            Err(e) => {
+                worker::console_error!("webhook {}: {e}", webhook.id);
+                (SendResult { error: Some(format!("not sent: {e}")), ..SendResult::default() }, false)
+            }
+        },
     }
 }
 

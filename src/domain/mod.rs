@@ -7,6 +7,7 @@ pub mod limits;
 pub mod payload;
 pub mod retry;
 pub mod routes;
+pub mod secrets;
 pub mod time;
 pub mod url_guard;
 pub mod webhook;

@@ -5,9 +5,16 @@ use serde_json::{Map, Value};
 use worker::D1Database;
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text};
+use crate::domain::secrets::{is_sealed, SecretBox, SecretError};
 use crate::domain::time::iso8601;
 use crate::domain::webhook::{NewWebhook, Webhook, WebhookFields};
 use crate::error::ApiError;
+
+/// A row's secrets sealed anew (see [`WebhookRow::resealed`]).
+pub struct Resealed {
+    pub secret: String,
+    pub previous: Option<String>,
+}
 
 /// A row as D1 returns it.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,15 +48,36 @@ impl WebhookRow {
         serde_json::from_str(&self.headers).unwrap_or_default()
     }
 
-    /// The secrets that sign a delivery at `now`: the current one, and the previous one during its grace window.
-    pub fn signing_secrets(&self, now: i64) -> Vec<&str> {
-        let mut secrets = vec![self.secret.as_str()];
+    /// The secrets that sign a delivery at `now`, opened: the current one, and the previous one during its grace
+    /// window.
+    pub fn signing_secrets(&self, now: i64, secrets: &SecretBox) -> Result<Vec<String>, SecretError> {
+        let mut open = vec![secrets.open(&self.secret, &self.id)?];
         if let (Some(previous), Some(until)) = (self.previous_secret.as_deref(), self.previous_secret_expires_at) {
             if now < until {
-                secrets.push(previous);
+                open.push(secrets.open(previous, &self.id)?);
             }
         }
-        secrets
+        Ok(open)
+    }
+
+    /// The current and previous secrets sealed, where this row still holds them as written before encryption
+    /// (`None` if both are sealed already): its next write stores these instead.
+    pub fn resealed(&self, secrets: &SecretBox, nonce: impl Fn() -> [u8; 12]) -> Result<Option<Resealed>, SecretError> {
+        let previous_plain = self.previous_secret.as_deref().is_some_and(|p| !is_sealed(p));
+        if is_sealed(&self.secret) && !previous_plain {
+            return Ok(None);
+        }
+        let seal = |stored: &str| -> Result<String, SecretError> {
+            if is_sealed(stored) {
+                Ok(stored.to_string())
+            } else {
+                secrets.seal(stored, &self.id, &nonce())
+            }
+        };
+        Ok(Some(Resealed {
+            secret: seal(&self.secret)?,
+            previous: self.previous_secret.as_deref().map(seal).transpose()?,
+        }))
     }
 
     /// The API's view of the row, without secrets.
@@ -153,6 +181,7 @@ pub async fn update(
     org: &str,
     id: &str,
     patch: &WebhookFields,
+    resealed: Option<&Resealed>,
     now: i64,
 ) -> Result<Option<WebhookRow>, ApiError> {
     let reactivate = patch.is_active == Some(true);
@@ -170,6 +199,8 @@ pub async fn update(
                consecutive_failures = CASE WHEN ?12 THEN 0 ELSE consecutive_failures END, \
                disabled_reason = CASE WHEN ?12 THEN NULL ELSE disabled_reason END, \
                disabled_at = CASE WHEN ?12 THEN NULL WHEN ?9 = 0 AND is_active = 1 THEN ?13 ELSE disabled_at END, \
+               secret = COALESCE(?14, secret), \
+               previous_secret = CASE WHEN ?14 IS NULL THEN previous_secret ELSE ?15 END, \
                updated_at = ?13 \
              WHERE organization_id = ?1 AND id = ?2 RETURNING {COLUMNS}"
         ))
@@ -187,6 +218,8 @@ pub async fn update(
             opt_int(patch.retry_delay_seconds.map(i64::from)),
             flag(reactivate),
             int(now),
+            opt_text(resealed.map(|r| r.secret.as_str())),
+            opt_text(resealed.and_then(|r| r.previous.as_deref())),
         ])?,
     )
     .await
@@ -211,21 +244,23 @@ pub async fn delete(db: &D1Database, org: &str, id: &str, now: i64) -> Result<bo
     Ok(changed(results.get(1)))
 }
 
-/// Replaces the secret; the old one keeps signing (as a second `v1` entry) until `previous_expires_at`.
+/// Replaces the secret (both values sealed by the caller); the old one keeps signing (as a second `v1` entry) until
+/// `previous_expires_at`.
 pub async fn rotate_secret(
     db: &D1Database,
     org: &str,
     id: &str,
     secret: &str,
+    previous: &str,
     previous_expires_at: i64,
     now: i64,
 ) -> Result<bool, ApiError> {
     let result = run(db
         .prepare(
-            "UPDATE webhooks SET previous_secret = secret, previous_secret_expires_at = ?4, secret = ?3, updated_at = ?5 \
+            "UPDATE webhooks SET previous_secret = ?6, previous_secret_expires_at = ?4, secret = ?3, updated_at = ?5 \
              WHERE organization_id = ?1 AND id = ?2",
         )
-        .bind(&[text(org), text(id), text(secret), int(previous_expires_at), int(now)])?)
+        .bind(&[text(org), text(id), text(secret), int(previous_expires_at), int(now), text(previous)])?)
     .await?;
     Ok(changed(Some(&result)))
 }
