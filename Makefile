@@ -25,7 +25,7 @@ RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -type f) $(shell find ver
 VERIFIER_SOURCES := Cargo.lock verifier-wasm/Cargo.toml $(shell find verifier-wasm/src verifier-wasm/js -type f)
 VERIFIER_PKG := verifier-wasm/pkg
 
-.PHONY: build setup tools lint test test-rust test-e2e test-verifier dev token build-worker verifier migrate-local \
+.PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier dev token build-worker verifier migrate-local \
 	bench-verify bench-api bench-delivery soak browser clean
 
 build: build-worker verifier
@@ -108,11 +108,16 @@ test: setup browser build
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-verifier
+	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory test-e2e
 
 lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+# The bundle `wrangler deploy` would upload (dry run, no network), checked against Cloudflare's size limit.
+deploy-check: build
+	node scripts/deploy-check.mjs
 
 test-rust:
 	cargo test --workspace --quiet
