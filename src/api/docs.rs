@@ -4,7 +4,7 @@ use worker::Response;
 
 use crate::error::{json_response, ApiResult};
 
-/// The document; `domain::routes` tests that it names every routed method and path.
+/// The document; `api::routes` tests that it names every routed method and path.
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 pub fn get() -> ApiResult<Response> {

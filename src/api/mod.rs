@@ -6,6 +6,7 @@ pub mod docs;
 pub mod events;
 pub mod health;
 pub mod keys;
+pub mod routes;
 pub mod stats;
 pub mod webhooks;
 
@@ -15,10 +16,10 @@ use worker::{Env, Request, Response};
 
 use crate::auth::{api_key_hash, bearer, verify_jwt, Caller, Credential, JwtRules, Role};
 use crate::config::Config;
-use crate::domain::routes::{match_route, Endpoint, Match};
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::platform::now_ms;
 use crate::store;
+use routes::{match_route, Endpoint, Match};
 
 /// What every authenticated handler gets: the bindings, the config, the caller and the request's clock reading.
 pub struct Ctx {
@@ -43,7 +44,7 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         return json(200, &crate::usage::snapshot());
     }
     let (endpoint, params) = match match_route(&method, &path) {
-        Match::Found(endpoint, params) => (endpoint, params.into_iter().map(str::to_string).collect::<Vec<_>>()),
+        Match::Found(endpoint, params) => (endpoint, params),
         Match::MethodNotAllowed(allowed) => {
             return Err(ApiError::new(
                 405,
@@ -75,28 +76,27 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         }
     };
     let ctx = Ctx { env, config, caller, now };
-    let id = params.first().map(String::as_str).unwrap_or_default();
-    let second = params.get(1).map(String::as_str).unwrap_or_default();
+    let id = || params.get("id");
     match endpoint {
         Endpoint::Health | Endpoint::OpenApi => Err(ApiError::not_found("unreachable")),
         Endpoint::EventCatalogue => events::catalogue(),
         Endpoint::ListWebhooks => webhooks::list(&ctx, &req).await,
         Endpoint::CreateWebhook => webhooks::create(&ctx, req).await,
-        Endpoint::GetWebhook => webhooks::get(&ctx, id).await,
-        Endpoint::UpdateWebhook => webhooks::update(&ctx, id, req).await,
-        Endpoint::DeleteWebhook => webhooks::delete(&ctx, id).await,
-        Endpoint::GetSecret => webhooks::secret(&ctx, id).await,
-        Endpoint::RegenerateSecret => webhooks::regenerate_secret(&ctx, id).await,
+        Endpoint::GetWebhook => webhooks::get(&ctx, id()?).await,
+        Endpoint::UpdateWebhook => webhooks::update(&ctx, id()?, req).await,
+        Endpoint::DeleteWebhook => webhooks::delete(&ctx, id()?).await,
+        Endpoint::GetSecret => webhooks::secret(&ctx, id()?).await,
+        Endpoint::RegenerateSecret => webhooks::regenerate_secret(&ctx, id()?).await,
         Endpoint::Stats => stats::get(&ctx).await,
         Endpoint::IngestEvent => events::ingest(&ctx, req).await,
         Endpoint::IngestBatch => events::ingest_batch(&ctx, req).await,
-        Endpoint::TestSend => deliveries::test(&ctx, id, req).await,
-        Endpoint::ListDeliveries => deliveries::list(&ctx, id, &req).await,
-        Endpoint::GetDelivery => deliveries::get(&ctx, id, second).await,
-        Endpoint::RetryDelivery => deliveries::retry(&ctx, id, second).await,
+        Endpoint::TestSend => deliveries::test(&ctx, id()?, req).await,
+        Endpoint::ListDeliveries => deliveries::list(&ctx, id()?, &req).await,
+        Endpoint::GetDelivery => deliveries::get(&ctx, id()?, params.get("deliveryId")?).await,
+        Endpoint::RetryDelivery => deliveries::retry(&ctx, id()?, params.get("deliveryId")?).await,
         Endpoint::CreateKey => keys::create(&ctx, req).await,
         Endpoint::ListKeys => keys::list(&ctx).await,
-        Endpoint::DeleteKey => keys::delete(&ctx, id).await,
+        Endpoint::DeleteKey => keys::delete(&ctx, id()?).await,
     }
 }
 

@@ -6,7 +6,6 @@ pub mod ids;
 pub mod limits;
 pub mod payload;
 pub mod retry;
-pub mod routes;
 pub mod secrets;
 pub mod time;
 pub mod url_guard;

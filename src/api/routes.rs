@@ -1,5 +1,7 @@
-//! The routing table: one list of every method and path the API serves. The dispatcher matches against it and a
-//! test checks the OpenAPI document lists every entry, so the two cannot drift.
+//! The routing table: one list of every method and path the API serves, with named `{…}` captures. The
+//! dispatcher matches against it and a test checks the OpenAPI document lists every entry, so the two cannot drift.
+
+use crate::error::ApiError;
 
 /// What a matched route does; `api::handle` maps each to its handler.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,16 +69,32 @@ pub const ROUTES: &[Route] = &[
     Route { method: "DELETE", path: "/api/webhooks-management/{id}", endpoint: Endpoint::DeleteWebhook },
 ];
 
+/// The `{name}` segments a path captured, by name.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Params<'a>(Vec<(&'static str, &'a str)>);
+
+impl<'a> Params<'a> {
+    /// The segment captured as `{name}`. A route's handler asks only for names its path has, so a miss is a
+    /// routing-table mistake: it answers 404 rather than panic.
+    pub fn get(&self, name: &str) -> Result<&'a str, ApiError> {
+        self.0
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| ApiError::not_found(format!("no {name} in this path")))
+    }
+}
+
 /// The outcome of matching a request line against [`ROUTES`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Match<'a> {
-    Found(Endpoint, Vec<&'a str>),
+    Found(Endpoint, Params<'a>),
     /// The path exists but not with this method.
     MethodNotAllowed(Vec<&'static str>),
     NotFound,
 }
 
-/// Matches a method and path; captured `{…}` segments come back in order.
+/// Matches a method and path; captured `{…}` segments come back by name.
 pub fn match_route<'a>(method: &str, path: &'a str) -> Match<'a> {
     let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
     let mut allowed = Vec::new();
@@ -94,14 +112,16 @@ pub fn match_route<'a>(method: &str, path: &'a str) -> Match<'a> {
     }
 }
 
-fn match_path<'a>(pattern: &str, path: &'a str) -> Option<Vec<&'a str>> {
-    let mut params = Vec::new();
+fn match_path<'a>(pattern: &'static str, path: &'a str) -> Option<Params<'a>> {
+    let mut params = Params::default();
     let mut pattern_segments = pattern.split('/');
     let mut path_segments = path.split('/');
     loop {
         match (pattern_segments.next(), path_segments.next()) {
             (None, None) => return Some(params),
-            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => params.push(s),
+            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {
+                params.0.push((&p[1..p.len() - 1], s))
+            }
             (Some(p), Some(s)) if p == s => {}
             _ => return None,
         }
@@ -114,9 +134,10 @@ mod tests {
 
     #[test]
     fn known_routes_match_and_others_do_not() {
-        assert_eq!(match_route("GET", "/health"), Match::Found(Endpoint::Health, vec![]));
-        assert_eq!(match_route("GET", "/health/"), Match::Found(Endpoint::Health, vec![]));
-        assert_eq!(match_route("HEAD", "/health"), Match::Found(Endpoint::Health, vec![]));
+        let none = || Params::default();
+        assert_eq!(match_route("GET", "/health"), Match::Found(Endpoint::Health, none()));
+        assert_eq!(match_route("GET", "/health/"), Match::Found(Endpoint::Health, none()));
+        assert_eq!(match_route("HEAD", "/health"), Match::Found(Endpoint::Health, none()));
         assert_eq!(match_route("POST", "/health"), Match::MethodNotAllowed(vec!["GET"]));
         assert_eq!(match_route("GET", "/nope"), Match::NotFound);
         assert_eq!(match_route("GET", "/"), Match::NotFound);
@@ -124,18 +145,24 @@ mod tests {
 
     #[test]
     fn fixed_paths_win_over_captures() {
-        assert_eq!(match_route("GET", "/api/webhooks/events"), Match::Found(Endpoint::EventCatalogue, vec![]));
-        assert_eq!(match_route("GET", "/api/webhooks/wh_1"), Match::Found(Endpoint::GetWebhook, vec!["wh_1"]));
         assert_eq!(
-            match_route("POST", "/api/webhooks/wh_1/regenerate-secret"),
-            Match::Found(Endpoint::RegenerateSecret, vec!["wh_1"])
+            match_route("GET", "/api/webhooks/events"),
+            Match::Found(Endpoint::EventCatalogue, Params::default())
         );
+        let Match::Found(Endpoint::GetWebhook, params) = match_route("GET", "/api/webhooks/wh_1") else { panic!() };
+        assert_eq!(params.get("id"), Ok("wh_1"));
+        assert!(matches!(
+            match_route("POST", "/api/webhooks/wh_1/regenerate-secret"),
+            Match::Found(Endpoint::RegenerateSecret, _)
+        ));
         assert_eq!(match_route("PUT", "/api/webhooks/wh_1"), Match::MethodNotAllowed(vec!["GET", "PATCH", "DELETE"]));
     }
 
     #[test]
-    fn captures_come_back_in_order() {
-        assert_eq!(match_path("/a/{x}/b/{y}", "/a/1/b/2"), Some(vec!["1", "2"]));
+    fn captures_come_back_by_name() {
+        let params = match_path("/a/{x}/b/{y}", "/a/1/b/2").unwrap();
+        assert_eq!((params.get("x"), params.get("y")), (Ok("1"), Ok("2")));
+        assert_eq!(params.get("z").unwrap_err().status, 404);
         assert_eq!(match_path("/a/{x}", "/a/"), None);
         assert_eq!(match_path("/a/{x}", "/a/1/2"), None);
     }
