@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads and changes the organization's webhooks.
     Admin,

@@ -9,6 +9,7 @@ use crate::delivery::attempt::{attempt_one, Attempted};
 use crate::delivery::fanout;
 use crate::domain::catalogue::{is_known_type, EVENT_TYPES};
 use crate::domain::ids::{DeliveryId, EventId};
+use crate::domain::model::DeliveryStatus;
 use crate::domain::payload::{self, sample_changes, sample_data, DeliveryBody};
 use crate::domain::time::iso8601;
 use crate::error::{ApiError, ApiResult};
@@ -23,12 +24,12 @@ fn summary(d: &DeliveryRow) -> Value {
         "eventId": d.event_id,
         "eventType": d.event_type,
         "status": d.status,
-        "success": d.status == "succeeded",
+        "success": d.status == DeliveryStatus::Succeeded,
         "attempts": d.attempts,
         "lastStatusCode": d.last_status_code,
         "lastError": d.last_error,
-        "nextAttemptAt": d.next_attempt_at.filter(|_| d.status == "pending").map(iso8601),
-        "test": d.is_test != 0,
+        "nextAttemptAt": d.next_attempt_at.filter(|_| d.status == DeliveryStatus::Pending).map(iso8601),
+        "test": d.is_test,
         "createdAt": iso8601(d.created_at),
         "updatedAt": iso8601(d.updated_at),
     })
@@ -62,15 +63,13 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
     let webhook = load(ctx, id).await?;
     let status = match query_param(req, "success")?.as_deref() {
         None | Some("") => None,
-        Some("true") => Some("succeeded"),
-        Some("false") => Some("failed"),
+        Some("true") => Some(DeliveryStatus::Succeeded),
+        Some("false") => Some(DeliveryStatus::Failed),
         Some(_) => return Err(ApiError::invalid("success", "success must be true or false")),
     };
     let status = match query_param(req, "status")?.as_deref() {
         None | Some("") => status,
-        Some("pending") => Some("pending"),
-        Some("succeeded") => Some("succeeded"),
-        Some("failed") => Some("failed"),
+        Some(s) if DeliveryStatus::parse(s).is_some() => DeliveryStatus::parse(s),
         Some(_) => return Err(ApiError::invalid("status", "status must be pending, succeeded or failed")),
     };
     let event = query_param(req, "event")?.filter(|e| !e.is_empty());
@@ -148,7 +147,7 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
     }
     let mut out = attempt_result(&attempted);
     out["deliveryId"] = Value::String(delivery_id);
-    out["status"] = Value::String(attempted.outcome.status.into());
+    out["status"] = Value::String(attempted.outcome.status.as_str().into());
     json(200, &out)
 }
 
@@ -193,13 +192,13 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         event_id,
         event_type,
         body,
-        status: "pending".into(),
+        status: DeliveryStatus::Pending,
         attempts: 1,
         last_status_code: None,
         last_error: None,
         next_attempt_at: Some(ctx.now),
         lease_until: Some(ctx.config.lease_until(ctx.now)),
-        is_test: 1,
+        is_test: true,
         created_at: ctx.now,
         updated_at: ctx.now,
     };

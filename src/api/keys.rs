@@ -15,7 +15,7 @@ use crate::store::{self, api_keys::ApiKeyRow};
 const MAX_NAME_CHARS: usize = 100;
 
 fn view(row: &ApiKeyRow) -> Value {
-    json!({ "id": row.id, "name": row.name, "role": row.role, "createdAt": iso8601(row.created_at) })
+    json!({ "id": row.id, "name": row.name, "role": row.role.as_str(), "createdAt": iso8601(row.created_at) })
 }
 
 /// `{ "name", "role" }`, validated.
@@ -47,7 +47,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         id: ApiKeyId::generate(&random()).to_string(),
         organization_id: ctx.caller.org.clone(),
         name,
-        role: role.as_str().to_string(),
+        role,
         created_at: ctx.now,
     };
     store::api_keys::insert(&store::db(&ctx.env)?, &row, &api_key_hash(&key)).await?;

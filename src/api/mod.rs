@@ -14,7 +14,7 @@ use serde::Serialize;
 use serde_json::Value;
 use worker::{Env, Request, Response};
 
-use crate::auth::{api_key_hash, bearer, verify_jwt, Caller, Credential, JwtRules, Role};
+use crate::auth::{api_key_hash, bearer, verify_jwt, Caller, Credential, JwtRules};
 use crate::config::Config;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::platform::now_ms;
@@ -70,9 +70,7 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         Credential::ApiKey(key) => {
             let row = store::api_keys::find(&store::db(&env)?, &api_key_hash(key)).await?;
             let row = row.ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
-            let role =
-                Role::parse(&row.role).ok_or_else(|| ApiError::internal("a stored API key has no known role"))?;
-            Caller { org: row.organization_id, user: row.id, role }
+            Caller { org: row.organization_id, user: row.id, role: row.role }
         }
     };
     let ctx = Ctx { env, config, caller, now };

@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::domain::catalogue::subscribed;
 use crate::domain::ids::AttemptId;
 use crate::domain::limits::MAX_CONCURRENT_SENDS;
+use crate::domain::model::DeliveryStatus::{self, Failed, Pending, Succeeded};
 use crate::domain::retry::next_retry;
 use crate::domain::time::iso8601;
 use crate::domain::url_guard::check_url;
@@ -59,8 +60,8 @@ pub fn delivery_headers(
 /// What follows from one attempt's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// `succeeded`, `failed`, or `pending` with a retry in `retry_in` seconds.
-    pub status: &'static str,
+    /// The delivery's status after it: `Pending` with a retry in `retry_in` seconds, or finished.
+    pub status: DeliveryStatus,
     pub retry_in: Option<u64>,
     pub counter: Counter,
     pub error: Option<String>,
@@ -78,21 +79,21 @@ pub fn decide(
 ) -> Outcome {
     if result.succeeded() {
         let counter = if is_test { Counter::Keep } else { Counter::Reset };
-        return Outcome { status: "succeeded", retry_in: None, counter, error: None };
+        return Outcome { status: Succeeded, retry_in: None, counter, error: None };
     }
     let error = result.error.clone().unwrap_or_else(|| "the attempt failed".into());
     if result.abort {
         let error = format!("{error}; receiver asked not to retry (webhook-delivery: abort-message)");
-        return Outcome { status: "failed", retry_in: None, counter: Counter::Keep, error: Some(error) };
+        return Outcome { status: Failed, retry_in: None, counter: Counter::Keep, error: Some(error) };
     }
     if is_test || refused {
-        return Outcome { status: "failed", retry_in: None, counter: Counter::Keep, error: Some(error) };
+        return Outcome { status: Failed, retry_in: None, counter: Counter::Keep, error: Some(error) };
     }
     match next_retry(attempts_made, retry_attempts, retry_delay_seconds) {
         Some(seconds) => {
-            Outcome { status: "pending", retry_in: Some(seconds), counter: Counter::Keep, error: Some(error) }
+            Outcome { status: Pending, retry_in: Some(seconds), counter: Counter::Keep, error: Some(error) }
         }
-        None => Outcome { status: "failed", retry_in: None, counter: Counter::Increment, error: Some(error) },
+        None => Outcome { status: Failed, retry_in: None, counter: Counter::Increment, error: Some(error) },
     }
 }
 
@@ -145,7 +146,7 @@ pub async fn attempt_all(
         let outcome = decide(
             &result,
             refused,
-            delivery.is_test != 0,
+            delivery.is_test,
             u32::try_from(delivery.attempts).unwrap_or(u32::MAX),
             u32::try_from(webhook.retry_attempts).unwrap_or(0),
             u32::try_from(webhook.retry_delay_seconds).unwrap_or(60),
@@ -269,13 +270,13 @@ mod tests {
             event_id: "evt_1".into(),
             event_type: "lead.created".into(),
             body: r#"{"id":"evt_1"}"#.into(),
-            status: "pending".into(),
+            status: Pending,
             attempts: 1,
             last_status_code: None,
             last_error: None,
             next_attempt_at: None,
             lease_until: None,
-            is_test: 0,
+            is_test: false,
             created_at: 0,
             updated_at: 0,
         }
@@ -318,12 +319,12 @@ mod tests {
     fn success_resets_the_count_failure_schedules_a_retry_and_exhaustion_counts() {
         assert_eq!(
             decide(&answered(204), false, false, 1, 3, 60),
-            Outcome { status: "succeeded", retry_in: None, counter: Counter::Reset, error: None }
+            Outcome { status: Succeeded, retry_in: None, counter: Counter::Reset, error: None }
         );
         let retry = decide(&answered(500), false, false, 2, 3, 60);
-        assert_eq!((retry.status, retry.retry_in, retry.counter), ("pending", Some(300), Counter::Keep));
+        assert_eq!((retry.status, retry.retry_in, retry.counter), (Pending, Some(300), Counter::Keep));
         let exhausted = decide(&answered(500), false, false, 4, 3, 60);
-        assert_eq!((exhausted.status, exhausted.retry_in, exhausted.counter), ("failed", None, Counter::Increment));
+        assert_eq!((exhausted.status, exhausted.retry_in, exhausted.counter), (Failed, None, Counter::Increment));
         assert_eq!(exhausted.error.as_deref(), Some("receiver answered 500"));
     }
 
@@ -332,19 +333,19 @@ mod tests {
         let mut abort = answered(410);
         abort.abort = true;
         let o = decide(&abort, false, false, 1, 5, 60);
-        assert_eq!((o.status, o.retry_in, o.counter), ("failed", None, Counter::Keep));
+        assert_eq!((o.status, o.retry_in, o.counter), (Failed, None, Counter::Keep));
         assert!(o.error.unwrap().contains("abort-message"));
         let test = decide(&answered(500), false, true, 1, 5, 60);
-        assert_eq!((test.status, test.counter), ("failed", Counter::Keep));
+        assert_eq!((test.status, test.counter), (Failed, Counter::Keep));
         assert_eq!(decide(&answered(200), false, true, 1, 5, 60).counter, Counter::Keep);
         let refused =
             decide(&SendResult { error: Some("url refused".into()), ..SendResult::default() }, true, false, 1, 5, 60);
-        assert_eq!((refused.status, refused.counter), ("failed", Counter::Keep));
+        assert_eq!((refused.status, refused.counter), (Failed, Counter::Keep));
     }
 
     #[test]
     fn redirects_and_timeouts_are_failures() {
-        assert_eq!(decide(&answered(302), false, false, 1, 0, 60).status, "failed");
+        assert_eq!(decide(&answered(302), false, false, 1, 0, 60).status, Failed);
         let timeout = SendResult { error: Some("timed out after 10 s".into()), ..SendResult::default() };
         assert_eq!(decide(&timeout, false, false, 1, 1, 60).retry_in, Some(60));
     }

@@ -16,6 +16,7 @@ use crate::config::Config;
 use crate::domain::event::{self, IncomingEvent, Source};
 use crate::domain::ids::EventId;
 use crate::domain::limits::{deliveries_within_budget, sweep_within_budget};
+use crate::domain::model::DeliveryStatus;
 use crate::domain::retry::queue_hop;
 use crate::error::ApiError;
 use crate::platform::now_ms;
@@ -62,7 +63,7 @@ async fn process_batch(env: &Env, config: &Config, ids: &[&str], budget: usize) 
             if claimed[i].is_some() {
                 continue;
             }
-            let Some(d) = states.iter().find(|d| d.id == *id && d.status == "pending") else { continue };
+            let Some(d) = states.iter().find(|d| d.id == *id && d.status == DeliveryStatus::Pending) else { continue };
             let in_flight = d.lease_until.is_some_and(|until| until > now);
             if let (false, Some(due)) = (in_flight, d.next_attempt_at) {
                 if due > now {
@@ -85,17 +86,13 @@ async fn process_batch(env: &Env, config: &Config, ids: &[&str], budget: usize) 
             webhooks.iter().find(|w| w.id == delivery.webhook_id && w.organization_id == delivery.organization_id);
         match webhook {
             None => abandoned.push((delivery, "webhook deleted".to_string())),
-            Some(w) if w.is_active == 0 => {
-                let reason = w
-                    .disabled_reason
-                    .as_deref()
-                    .map_or("webhook inactive".to_string(), |r| format!("webhook inactive: {r}"));
-                abandoned.push((delivery, reason));
-            }
-            Some(w) => {
-                to_send.push((delivery.clone(), w.clone()));
-                sent_index.push(i);
-            }
+            Some(w) => match w.state().refusal() {
+                Some(reason) => abandoned.push((delivery, reason)),
+                None => {
+                    to_send.push((delivery.clone(), w.clone()));
+                    sent_index.push(i);
+                }
+            },
         }
     }
     deliveries::abandon_many(&db, &abandoned, now).await?;

@@ -4,6 +4,7 @@ pub mod catalogue;
 pub mod event;
 pub mod ids;
 pub mod limits;
+pub mod model;
 pub mod payload;
 pub mod retry;
 pub mod secrets;

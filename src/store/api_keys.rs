@@ -4,6 +4,7 @@ use serde::Deserialize;
 use worker::D1Database;
 
 use super::{changed, first, int, rows, run, text};
+use crate::auth::Role;
 use crate::error::ApiError;
 
 /// A key as stored: never the key itself.
@@ -12,7 +13,7 @@ pub struct ApiKeyRow {
     pub id: String,
     pub organization_id: String,
     pub name: String,
-    pub role: String,
+    pub role: Role,
     pub created_at: i64,
 }
 
@@ -21,7 +22,7 @@ const COLUMNS: &str = "id, organization_id, name, role, created_at";
 pub async fn insert(db: &D1Database, row: &ApiKeyRow, key_hash: &str) -> Result<(), ApiError> {
     run(db
         .prepare("INSERT INTO api_keys (id, organization_id, name, role, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-        .bind(&[text(&row.id), text(&row.organization_id), text(&row.name), text(&row.role), text(key_hash), int(row.created_at)])?)
+        .bind(&[text(&row.id), text(&row.organization_id), text(&row.name), text(row.role.as_str()), text(key_hash), int(row.created_at)])?)
     .await?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use worker::D1Database;
 
 use crate::domain::limits::D1_MAX_PARAMETERS;
+use crate::domain::model::{flag, DeliveryStatus};
 
 use super::events::{fanout_statements, outcomes, EventInsert, OnlyIfDisabled};
 use super::{
@@ -20,7 +21,7 @@ pub struct DeliveryRow {
     pub event_id: String,
     pub event_type: String,
     pub body: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     /// Attempts started so far; the number of the one in flight, which fences its result.
     pub attempts: i64,
     pub last_status_code: Option<i64>,
@@ -28,7 +29,8 @@ pub struct DeliveryRow {
     pub next_attempt_at: Option<i64>,
     /// While an attempt is in flight: until when it holds the delivery.
     pub lease_until: Option<i64>,
-    pub is_test: i64,
+    #[serde(deserialize_with = "flag")]
+    pub is_test: bool,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -163,7 +165,7 @@ pub async fn insert_claimed(db: &D1Database, d: &DeliveryRow) -> Result<(), ApiE
             text(&d.body),
             int(d.created_at),
             opt_int(d.lease_until),
-            int(d.is_test),
+            super::flag(d.is_test),
         ])?)
     .await?;
     Ok(())
@@ -178,8 +180,8 @@ pub struct AttemptRecord<'a> {
     pub duration_ms: i64,
     pub response_body: Option<&'a str>,
     pub error: Option<&'a str>,
-    /// `succeeded`, `failed` or `pending` (a retry is scheduled at `next_attempt_at`).
-    pub new_status: &'a str,
+    /// The delivery's status after it (`pending`: a retry is scheduled at `next_attempt_at`).
+    pub new_status: DeliveryStatus,
     pub next_attempt_at: Option<i64>,
     /// How the webhook's consecutive failure count changes: reset on success, +1 on exhaustion.
     pub webhook_counter: Counter,
@@ -268,7 +270,7 @@ pub async fn record_attempts(
     for (r, members) in &groups {
         for chunk in members.chunks(FENCED_PER_STATEMENT) {
             let mut binds = vec![
-                text(r.new_status),
+                text(r.new_status.as_str()),
                 opt_int(r.status_code.map(i64::from)),
                 opt_text(r.error),
                 opt_int(r.next_attempt_at),
@@ -298,7 +300,7 @@ pub async fn record_attempts(
                 text(&r.delivery.webhook_id),
                 text(&r.delivery.id),
                 int(r.delivery.attempts),
-                text(r.new_status),
+                text(r.new_status.as_str()),
             ])?,
         );
     }
@@ -363,7 +365,7 @@ pub async fn abandon_many(db: &D1Database, abandoned: &[(&DeliveryRow, String)],
 pub struct LogQuery<'a> {
     pub org: &'a str,
     pub webhook_id: &'a str,
-    pub status: Option<&'a str>,
+    pub status: Option<DeliveryStatus>,
     pub event_type: Option<&'a str>,
     pub limit: u32,
     pub offset: u32,
@@ -373,7 +375,8 @@ pub struct LogQuery<'a> {
 pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, i64), ApiError> {
     let filter =
         "organization_id = ?1 AND webhook_id = ?2 AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR event_type = ?4)";
-    let binds = [text(q.org), text(q.webhook_id), opt_text(q.status), opt_text(q.event_type)];
+    let binds =
+        [text(q.org), text(q.webhook_id), opt_text(q.status.map(DeliveryStatus::as_str)), opt_text(q.event_type)];
     let mut page_binds = binds.to_vec();
     page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
     let results = batch(

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use worker::D1Database;
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text};
+use crate::domain::model::{self, WebhookState};
 use crate::domain::secrets::{is_sealed, SecretBox, SecretError};
 use crate::domain::time::iso8601;
 use crate::domain::webhook::{NewWebhook, Webhook, WebhookFields};
@@ -29,7 +30,8 @@ pub struct WebhookRow {
     pub secret: String,
     pub previous_secret: Option<String>,
     pub previous_secret_expires_at: Option<i64>,
-    pub is_active: i64,
+    #[serde(deserialize_with = "model::flag")]
+    pub is_active: bool,
     pub retry_attempts: i64,
     pub retry_delay_seconds: i64,
     pub consecutive_failures: i64,
@@ -80,6 +82,11 @@ impl WebhookRow {
         }))
     }
 
+    /// Whether the webhook receives deliveries, and if not, why.
+    pub fn state(&self) -> WebhookState {
+        WebhookState::of(self.is_active, self.disabled_reason.as_deref())
+    }
+
     /// The API's view of the row, without secrets.
     pub fn to_api(&self) -> Webhook {
         Webhook {
@@ -89,7 +96,7 @@ impl WebhookRow {
             url: self.url.clone(),
             events: self.patterns(),
             headers: self.custom_headers(),
-            is_active: self.is_active != 0,
+            is_active: self.is_active,
             retry_attempts: u32::try_from(self.retry_attempts).unwrap_or(0),
             retry_delay_seconds: u32::try_from(self.retry_delay_seconds).unwrap_or(1),
             consecutive_failures: u32::try_from(self.consecutive_failures).unwrap_or(0),
