@@ -96,6 +96,27 @@ impl From<worker::Error> for ApiError {
     }
 }
 
+/// Input that breaks a rule is a 400 naming the rule and the field.
+impl From<crate::domain::Invalid> for ApiError {
+    fn from(e: crate::domain::Invalid) -> Self {
+        ApiError { status: 400, code: e.code, message: e.message, field: e.field }
+    }
+}
+
+/// The API is where the store's failures are handled: logged once (by [`ApiError::internal`]) and answered 500.
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// Likewise for the data plane's failures met in a request (ingest, test sends, manual retries).
+impl From<crate::delivery::DeliveryError> for ApiError {
+    fn from(e: crate::delivery::DeliveryError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
 /// A JSON response from an already-serialised body. Building a Response from bytes cannot fail, so this is the
 /// one place that turns a body into a Response without a `Result`.
 pub fn json_response(status: u16, body: String) -> Response {

@@ -57,7 +57,10 @@ pub async fn ingest_batch(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         let answer = if outcome.is_ok() { ingested.next() } else { None };
         results.push(match (outcome, answer) {
             (Ok(_), Some(i)) => json!({ "index": index, "status": if i.duplicate { 200 } else { 202 }, "id": i.id, "deliveries": i.deliveries, "duplicate": i.duplicate }),
-            (Err(e), _) => json!({ "index": index, "status": e.status, "error": e.detail() }),
+            (Err(e), _) => {
+                let e = ApiError::from(e.clone());
+                json!({ "index": index, "status": e.status, "error": e.detail() })
+            }
             (Ok(_), None) => return Err(ApiError::internal("batch ingest lost a result")),
         });
     }

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use worker::Env;
 
 use super::send::{self, SendResult};
+use super::DeliveryError;
 use super::{bounded, fanout};
 use crate::config::Config;
 use crate::domain::catalogue::subscribed;
@@ -14,11 +15,10 @@ use crate::domain::model::DeliveryStatus::{self, Failed, Pending, Succeeded};
 use crate::domain::retry::next_retry;
 use crate::domain::time::iso8601;
 use crate::domain::url_guard::check_url;
-use crate::error::ApiError;
 use crate::platform::{now_ms, random};
 use crate::store::deliveries::{self, AttemptRecord, Counter, DeliveryRow, DisableNotice};
 use crate::store::events::EventInsert;
-use crate::store::{self, webhooks::WebhookRow};
+use crate::store::{self, webhooks::WebhookRow, StoreError};
 use edgehook_verifier::scheme::{simple_signature, SigningKey};
 
 /// The headers of one attempt: Standard Webhooks (one `v1` entry per valid secret), the older scheme's
@@ -138,7 +138,7 @@ pub async fn attempt_all(
     env: &Env,
     config: &Config,
     claimed: &[(DeliveryRow, WebhookRow)],
-) -> Result<Vec<Attempted>, ApiError> {
+) -> Result<Vec<Attempted>, DeliveryError> {
     let sent = bounded::in_order(claimed, MAX_CONCURRENT_SENDS, |(d, w)| send_one(config, d, w)).await;
     let finished = now_ms();
     let mut attempted = Vec::with_capacity(claimed.len());
@@ -214,7 +214,7 @@ pub async fn attempt_all(
         .flat_map(|(n, _)| n.event.deliveries.iter().map(|d| d.id.clone()))
         .collect();
     if let Err(e) = fanout::enqueue(env, &notified).await {
-        worker::console_error!("could not enqueue a disable notice, leaving it to the sweeper: {}", e.message);
+        worker::console_error!("could not enqueue a disable notice, leaving it to the sweeper: {}", e);
     }
     Ok(attempted)
 }
@@ -252,9 +252,9 @@ pub async fn attempt_one(
     config: &Config,
     delivery: DeliveryRow,
     webhook: WebhookRow,
-) -> Result<Attempted, ApiError> {
+) -> Result<Attempted, DeliveryError> {
     let mut all = attempt_all(env, config, &[(delivery, webhook)]).await?;
-    all.pop().ok_or_else(|| ApiError::internal("no attempt result"))
+    all.pop().ok_or_else(|| DeliveryError::Store(StoreError("no attempt result".into())))
 }
 
 #[cfg(test)]

@@ -7,16 +7,16 @@ use worker::{BatchMessageBuilder, Env};
 
 use sha2::{Digest, Sha256};
 
+use super::DeliveryError;
 use crate::domain::catalogue::subscribed;
 use crate::domain::event::IncomingEvent;
 use crate::domain::ids::{DeliveryId, EventId};
 use crate::domain::limits::QUEUE_SEND_BATCH_MAX;
 use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::time::iso8601;
-use crate::error::ApiError;
 use crate::platform::random;
 use crate::store::events::{self, EventInsert, NewDelivery};
-use crate::store::{self, webhooks::WebhookRow};
+use crate::store::{self, webhooks::WebhookRow, StoreError};
 use crate::usage;
 
 /// The answer to an ingest.
@@ -38,11 +38,11 @@ pub struct DeliveryMessage {
 /// Stores the event and its deliveries and enqueues them. The same (organization, id) twice never creates a
 /// second set: D1's unique key decides, in the same transaction that inserts (no KV look-up in front of it: measured
 /// with `make bench-delivery`, a KV fast path cost a read and a write per event and saved no round trip).
-pub async fn ingest(env: &Env, org: &str, event: &IncomingEvent, now: i64) -> Result<Ingested, ApiError> {
+pub async fn ingest(env: &Env, org: &str, event: &IncomingEvent, now: i64) -> Result<Ingested, DeliveryError> {
     ingest_many(env, org, std::slice::from_ref(event), now)
         .await?
         .pop()
-        .ok_or_else(|| ApiError::internal("no ingest result"))
+        .ok_or_else(|| DeliveryError::Store(StoreError("no ingest result".into())))
 }
 
 /// [`ingest`] for several events of one organization, with the round trips shared: the subscribers are read once,
@@ -53,7 +53,7 @@ pub async fn ingest_many(
     org: &str,
     incoming: &[IncomingEvent],
     now: i64,
-) -> Result<Vec<Ingested>, ApiError> {
+) -> Result<Vec<Ingested>, DeliveryError> {
     let ids: Vec<String> =
         incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()).to_string())).collect();
     if incoming.is_empty() {
@@ -81,12 +81,12 @@ pub async fn ingest_many(
                 Ingested { id, deliveries: count, duplicate: false }
             }
             Some(Err(record)) => Ingested { id, deliveries: record.deliveries, duplicate: true },
-            None => return Err(ApiError::internal("an ingested event is missing after its transaction")),
+            None => return Err(StoreError("an ingested event is missing after its transaction".into()).into()),
         });
     }
     if let Err(e) = enqueue(env, &queued).await {
         // The deliveries are pending in D1, due now: the sweeper enqueues them within two minutes.
-        worker::console_error!("enqueue failed, leaving {} deliveries to the sweeper: {}", queued.len(), e.message);
+        worker::console_error!("enqueue failed, leaving {} deliveries to the sweeper: {}", queued.len(), e);
     }
     Ok(answers)
 }
@@ -98,7 +98,7 @@ fn deliveries_for(
     id: &str,
     event: &IncomingEvent,
     timestamp: &str,
-) -> Result<Vec<NewDelivery>, ApiError> {
+) -> Result<Vec<NewDelivery>, DeliveryError> {
     let mut deliveries = Vec::new();
     for (_, webhook_id) in subscribers.iter().filter(|(patterns, _)| subscribed(patterns, &event.event_type)) {
         let delivery_id = DeliveryId::generate(&random()).to_string();
@@ -112,18 +112,18 @@ fn deliveries_for(
             changes: event.changes.as_deref(),
             test: false,
         })
-        .map_err(ApiError::internal)?;
+        .map_err(|e| DeliveryError::Payload(e.to_string()))?;
         deliveries.push(NewDelivery { id: delivery_id, webhook_id: webhook_id.clone(), body });
     }
     Ok(deliveries)
 }
 
 /// Sends one message per delivery, in batches of at most 100 (the platform's batch limit).
-pub async fn enqueue(env: &Env, delivery_ids: &[String]) -> Result<(), ApiError> {
+pub async fn enqueue(env: &Env, delivery_ids: &[String]) -> Result<(), DeliveryError> {
     if delivery_ids.is_empty() {
         return Ok(());
     }
-    let queue = env.queue("DELIVERIES").map_err(ApiError::internal)?;
+    let queue = env.queue("DELIVERIES").map_err(|e| DeliveryError::Queue(e.to_string()))?;
     for chunk in delivery_ids.chunks(QUEUE_SEND_BATCH_MAX) {
         let messages: Vec<DeliveryMessage> =
             chunk.iter().map(|id| DeliveryMessage { delivery_id: id.clone() }).collect();
@@ -131,7 +131,10 @@ pub async fn enqueue(env: &Env, delivery_ids: &[String]) -> Result<(), ApiError>
             u.queue_send_calls += 1;
             u.queue_messages_sent += chunk.len() as u64;
         });
-        queue.send_batch(BatchMessageBuilder::new().messages(messages).build()).await.map_err(ApiError::internal)?;
+        queue
+            .send_batch(BatchMessageBuilder::new().messages(messages).build())
+            .await
+            .map_err(|e| DeliveryError::Queue(e.to_string()))?;
     }
     Ok(())
 }
@@ -144,7 +147,7 @@ pub fn disabled_notice(
     subscribers: &[WebhookRow],
     reason: &str,
     now: i64,
-) -> Result<(String, IncomingEvent, Vec<NewDelivery>), ApiError> {
+) -> Result<(String, IncomingEvent, Vec<NewDelivery>), DeliveryError> {
     let data = json!({
         "webhookId": webhook.id,
         "name": webhook.name,

@@ -18,11 +18,35 @@ use crate::domain::ids::EventId;
 use crate::domain::limits::{deliveries_within_budget, sweep_within_budget};
 use crate::domain::model::DeliveryStatus;
 use crate::domain::retry::queue_hop;
-use crate::error::ApiError;
 use crate::platform::now_ms;
-use crate::store::{self, deliveries, events, IDS_PER_STATEMENT};
+use crate::store::{self, deliveries, events, StoreError, IDS_PER_STATEMENT};
 use crate::usage;
 use fanout::DeliveryMessage;
+
+/// A failure of the data plane: D1, the queue, or a stored body that no longer builds. Its text is for the log; the
+/// consumer retries the messages, and the API answers 500 without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryError {
+    Store(StoreError),
+    Queue(String),
+    Payload(String),
+}
+
+impl core::fmt::Display for DeliveryError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DeliveryError::Store(e) => e.fmt(f),
+            DeliveryError::Queue(e) => write!(f, "queue: {e}"),
+            DeliveryError::Payload(e) => write!(f, "payload: {e}"),
+        }
+    }
+}
+
+impl From<StoreError> for DeliveryError {
+    fn from(e: StoreError) -> Self {
+        DeliveryError::Store(e)
+    }
+}
 
 /// A pending delivery this far past due has lost its queue message; the sweeper re-enqueues it.
 const OVERDUE_MS: i64 = 60_000;
@@ -44,7 +68,7 @@ enum Next {
 /// Claims the deliveries of a batch in one round trip, sends the claimed ones six at a time and records them in
 /// one more; answers what to do with each message, in order. At most `budget` deliveries are taken on; the rest
 /// go back to the queue at once, untouched.
-async fn process_batch(env: &Env, config: &Config, ids: &[&str], budget: usize) -> Result<Vec<Next>, ApiError> {
+async fn process_batch(env: &Env, config: &Config, ids: &[&str], budget: usize) -> Result<Vec<Next>, DeliveryError> {
     let db = store::db(env)?;
     let now = now_ms();
     let taken = &ids[..ids.len().min(budget)];
@@ -157,7 +181,7 @@ async fn consume_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, c
             }
         }
         Err(e) => {
-            worker::console_error!("delivery batch failed, retrying its messages: {}", e.message);
+            worker::console_error!("delivery batch failed, retrying its messages: {}", e);
             for message in &messages {
                 retry_in(message, 5);
             }
@@ -235,7 +259,7 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
                 }
             }
             Err(e) => {
-                worker::console_error!("event ingest failed, will retry: {}", e.message);
+                worker::console_error!("event ingest failed, will retry: {}", e);
                 usage::add(|u| u.queue_retries += group.len() as u64);
                 group.iter().for_each(|(m, _)| m.retry());
             }
@@ -268,15 +292,15 @@ pub async fn sweep(env: &Env) {
         Ok(ids) if !ids.is_empty() => {
             worker::console_log!("sweep: re-enqueueing {} overdue deliveries", ids.len());
             if let Err(e) = fanout::enqueue(env, &ids).await {
-                worker::console_error!("sweep could not enqueue: {}", e.message);
+                worker::console_error!("sweep could not enqueue: {}", e);
             }
         }
         Ok(_) => {}
-        Err(e) => worker::console_error!("sweep could not query: {}", e.message),
+        Err(e) => worker::console_error!("sweep could not query: {}", e),
     }
     let retention_ms = i64::from(config.retention_days) * 86_400_000;
     if let Err(e) = deliveries::prune(&db, now - retention_ms, PRUNE_LIMIT).await {
-        worker::console_error!("prune failed: {}", e.message);
+        worker::console_error!("prune failed: {}", e);
     }
 }
 

@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::catalogue::is_known_type;
-use crate::error::ApiError;
+use super::Invalid;
 
 pub const MAX_EVENT_ID_CHARS: usize = 255;
 /// Types that only edgehook itself emits.
@@ -61,15 +61,15 @@ impl<'de: 'a, 'a> Deserialize<'de> for Members<'a> {
 
 /// The members of one JSON object given as text, or the error a caller sees: 400 `invalid_json` for text that is
 /// not JSON, 400 `invalid_body` for JSON that is not an object.
-fn members(text: &str) -> Result<Vec<(String, &RawValue)>, ApiError> {
+fn members(text: &str) -> Result<Vec<(String, &RawValue)>, Invalid> {
     let raw: &RawValue = serde_json::from_str(text)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {e}")))?;
+        .map_err(|e| Invalid::body("invalid_json", format!("the body is not valid JSON: {e}")))?;
     if !raw.get().starts_with('{') {
-        return Err(ApiError::bad_request("invalid_body", "the event must be a JSON object"));
+        return Err(Invalid::body("invalid_body", "the event must be a JSON object"));
     }
     serde_json::from_str::<Members<'_>>(raw.get())
         .map(|m| m.0)
-        .map_err(|e| ApiError::bad_request("invalid_body", format!("the event is not a valid object: {e}")))
+        .map_err(|e| Invalid::body("invalid_body", format!("the event is not a valid object: {e}")))
 }
 
 /// The raw text of each element of a JSON array (the batch endpoint's `events`), or `None` if `raw` is no array.
@@ -78,14 +78,14 @@ pub fn elements(raw: &RawValue) -> Option<Vec<&RawValue>> {
 }
 
 /// The members of a JSON object body (the batch endpoint's envelope), as [`members`].
-pub fn object_members(text: &str) -> Result<Vec<(String, &RawValue)>, ApiError> {
+pub fn object_members(text: &str) -> Result<Vec<(String, &RawValue)>, Invalid> {
     members(text)
 }
 
 /// Validates an event given as JSON text. `data` and `changes` are kept as the exact text they were sent as
 /// (member order, number spelling, escapes and all), so every delivery carries the caller's bytes unaltered.
 /// `idempotency_key` is the `Idempotency-Key` header, an alternative to `id`.
-pub fn parse(text: &str, source: Source, idempotency_key: Option<&str>) -> Result<IncomingEvent, ApiError> {
+pub fn parse(text: &str, source: Source, idempotency_key: Option<&str>) -> Result<IncomingEvent, Invalid> {
     let mut event_type = None;
     let mut data = None;
     let mut id = None;
@@ -96,11 +96,11 @@ pub fn parse(text: &str, source: Source, idempotency_key: Option<&str>) -> Resul
         match key.as_str() {
             "type" => match value() {
                 Value::String(t) => event_type = Some(t),
-                _ => return Err(ApiError::invalid("type", "type must be a string")),
+                _ => return Err(Invalid::field("type", "type must be a string")),
             },
             "data" => {
                 if !raw.get().starts_with('{') {
-                    return Err(ApiError::invalid("data", "data must be an object"));
+                    return Err(Invalid::field("data", "data must be an object"));
                 }
                 data = Some(raw.get().to_string());
             }
@@ -113,46 +113,41 @@ pub fn parse(text: &str, source: Source, idempotency_key: Option<&str>) -> Resul
                 let value = value();
                 let org = value.as_str().filter(|s| !s.is_empty() && s.len() <= 255);
                 organization_id = Some(
-                    org.ok_or_else(|| {
-                        ApiError::invalid("organizationId", "organizationId must be a non-empty string")
-                    })?
-                    .to_string(),
+                    org.ok_or_else(|| Invalid::field("organizationId", "organizationId must be a non-empty string"))?
+                        .to_string(),
                 );
             }
-            other => return Err(ApiError::unknown_field(other)),
+            other => return Err(Invalid::unknown_field(other)),
         }
     }
-    let event_type = event_type.ok_or_else(|| ApiError::invalid("type", "type is required"))?;
+    let event_type = event_type.ok_or_else(|| Invalid::field("type", "type is required"))?;
     if !is_known_type(&event_type) {
-        return Err(ApiError::invalid(
-            "type",
-            format!("unknown event type {event_type:?}; see GET /api/webhooks/events"),
-        ));
+        return Err(Invalid::field("type", format!("unknown event type {event_type:?}; see GET /api/webhooks/events")));
     }
     if RESERVED_TYPES.contains(&event_type.as_str()) {
-        return Err(ApiError::invalid("type", format!("{event_type} is emitted by edgehook itself")));
+        return Err(Invalid::field("type", format!("{event_type} is emitted by edgehook itself")));
     }
-    let data = data.ok_or_else(|| ApiError::invalid("data", "data is required"))?;
+    let data = data.ok_or_else(|| Invalid::field("data", "data is required"))?;
     if let Some(key) = idempotency_key {
         let key = event_id(&Value::String(key.to_string()))
-            .map_err(|e| ApiError { field: Some("Idempotency-Key".into()), ..e })?;
+            .map_err(|e| Invalid { field: Some("Idempotency-Key".into()), ..e })?;
         match &id {
             Some(given) if *given != key => {
-                return Err(ApiError::invalid("id", "id and the Idempotency-Key header differ"))
+                return Err(Invalid::field("id", "id and the Idempotency-Key header differ"))
             }
             _ => id = Some(key),
         }
     }
     if source == Source::Queue && organization_id.is_none() {
-        return Err(ApiError::invalid("organizationId", "organizationId is required"));
+        return Err(Invalid::field("organizationId", "organizationId is required"));
     }
     Ok(IncomingEvent { id, event_type, data, changes, organization_id })
 }
 
-fn event_id(value: &Value) -> Result<String, ApiError> {
-    let s = value.as_str().ok_or_else(|| ApiError::invalid("id", "id must be a string"))?;
+fn event_id(value: &Value) -> Result<String, Invalid> {
+    let s = value.as_str().ok_or_else(|| Invalid::field("id", "id must be a string"))?;
     if s.is_empty() || s.chars().count() > MAX_EVENT_ID_CHARS || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ApiError::invalid(
+        return Err(Invalid::field(
             "id",
             format!("id must be 1 to {MAX_EVENT_ID_CHARS} printable ASCII characters without spaces"),
         ));
@@ -160,17 +155,14 @@ fn event_id(value: &Value) -> Result<String, ApiError> {
     Ok(s.to_string())
 }
 
-fn check_changes(value: &Value) -> Result<(), ApiError> {
+fn check_changes(value: &Value) -> Result<(), Invalid> {
     let Value::Object(map) = value else {
-        return Err(ApiError::invalid("changes", "changes must be an object of field -> { from, to }"));
+        return Err(Invalid::field("changes", "changes must be an object of field -> { from, to }"));
     };
     for (field, change) in map {
         let ok = matches!(change, Value::Object(c) if c.len() == 2 && c.contains_key("from") && c.contains_key("to"));
         if !ok {
-            return Err(ApiError::invalid(
-                format!("changes.{field}"),
-                "each change must be { \"from\": …, \"to\": … }",
-            ));
+            return Err(Invalid::field(format!("changes.{field}"), "each change must be { \"from\": …, \"to\": … }"));
         }
     }
     Ok(())
@@ -181,7 +173,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn parse_value(body: Value, source: Source, key: Option<&str>) -> Result<IncomingEvent, ApiError> {
+    fn parse_value(body: Value, source: Source, key: Option<&str>) -> Result<IncomingEvent, Invalid> {
         parse(&body.to_string(), source, key)
     }
 

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::catalogue;
 use super::url_guard::check_url;
-use crate::error::ApiError;
+use super::Invalid;
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
@@ -74,9 +74,9 @@ pub enum Mode {
 }
 
 /// Parses and validates a create body.
-pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, ApiError> {
+pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, Invalid> {
     let f = parse_fields(body, Mode::Create, allow_insecure)?;
-    let missing = |field: &str| ApiError::invalid(field, format!("{field} is required"));
+    let missing = |field: &str| Invalid::field(field, format!("{field} is required"));
     Ok(NewWebhook {
         name: f.name.ok_or_else(|| missing("name"))?,
         description: f.description.flatten(),
@@ -91,13 +91,13 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, Ap
 }
 
 /// Parses and validates a patch body: any subset of the create fields except `secret`.
-pub fn parse_patch(body: &Value, allow_insecure: bool) -> Result<WebhookFields, ApiError> {
+pub fn parse_patch(body: &Value, allow_insecure: bool) -> Result<WebhookFields, Invalid> {
     parse_fields(body, Mode::Patch, allow_insecure)
 }
 
-fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<WebhookFields, ApiError> {
+fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<WebhookFields, Invalid> {
     let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("invalid_body", "the request body must be a JSON object"));
+        return Err(Invalid::body("invalid_body", "the request body must be a JSON object"));
     };
     let mut f = WebhookFields::default();
     for (key, value) in map {
@@ -108,11 +108,10 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
             "events" => f.events = Some(events(value)?),
             "headers" => f.headers = Some(headers(value)?),
             "isActive" | "active" => {
-                let v = value
-                    .as_bool()
-                    .ok_or_else(|| ApiError::invalid(key.as_str(), format!("{key} must be a boolean")))?;
+                let v =
+                    value.as_bool().ok_or_else(|| Invalid::field(key.as_str(), format!("{key} must be a boolean")))?;
                 if f.is_active.is_some_and(|prev| prev != v) {
-                    return Err(ApiError::invalid(key.as_str(), "isActive and active disagree"));
+                    return Err(Invalid::field(key.as_str(), "isActive and active disagree"));
                 }
                 f.is_active = Some(v);
             }
@@ -122,41 +121,41 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
             }
             "secret" if mode == Mode::Create => f.secret = Some(secret(value)?),
             "secret" => {
-                return Err(ApiError::invalid(
+                return Err(Invalid::field(
                     "secret",
                     "the secret cannot be changed here; use POST /api/webhooks/{id}/regenerate-secret",
                 ))
             }
             other => {
-                return Err(ApiError::unknown_field(other));
+                return Err(Invalid::unknown_field(other));
             }
         }
     }
     Ok(f)
 }
 
-fn string<'a>(value: &'a Value, field: &str) -> Result<&'a str, ApiError> {
-    value.as_str().ok_or_else(|| ApiError::invalid(field, format!("{field} must be a string")))
+fn string<'a>(value: &'a Value, field: &str) -> Result<&'a str, Invalid> {
+    value.as_str().ok_or_else(|| Invalid::field(field, format!("{field} must be a string")))
 }
 
-fn name(value: &Value) -> Result<String, ApiError> {
+fn name(value: &Value) -> Result<String, Invalid> {
     let s = string(value, "name")?.trim();
     if s.is_empty() {
-        return Err(ApiError::invalid("name", "name must not be empty"));
+        return Err(Invalid::field("name", "name must not be empty"));
     }
     if s.chars().count() > MAX_NAME_CHARS {
-        return Err(ApiError::invalid("name", format!("name must be at most {MAX_NAME_CHARS} characters")));
+        return Err(Invalid::field("name", format!("name must be at most {MAX_NAME_CHARS} characters")));
     }
     Ok(s.to_string())
 }
 
-fn description(value: &Value) -> Result<Option<String>, ApiError> {
+fn description(value: &Value) -> Result<Option<String>, Invalid> {
     if value.is_null() {
         return Ok(None);
     }
     let s = string(value, "description")?;
     if s.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(ApiError::invalid(
+        return Err(Invalid::field(
             "description",
             format!("description must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
@@ -164,27 +163,27 @@ fn description(value: &Value) -> Result<Option<String>, ApiError> {
     Ok(Some(s.to_string()))
 }
 
-fn url(value: &Value, allow_insecure: bool) -> Result<String, ApiError> {
+fn url(value: &Value, allow_insecure: bool) -> Result<String, Invalid> {
     let raw = string(value, "url")?;
-    check_url(raw, allow_insecure).map_err(|refused| ApiError::invalid("url", refused.0))?;
+    check_url(raw, allow_insecure).map_err(|refused| Invalid::field("url", refused.0))?;
     Ok(raw.to_string())
 }
 
-fn events(value: &Value) -> Result<Vec<String>, ApiError> {
+fn events(value: &Value) -> Result<Vec<String>, Invalid> {
     let Value::Array(items) = value else {
-        return Err(ApiError::invalid("events", "events must be an array of event types"));
+        return Err(Invalid::field("events", "events must be an array of event types"));
     };
     if items.is_empty() {
-        return Err(ApiError::invalid("events", "events must name at least one event type"));
+        return Err(Invalid::field("events", "events must name at least one event type"));
     }
     if items.len() > MAX_EVENTS {
-        return Err(ApiError::invalid("events", format!("events may name at most {MAX_EVENTS} types")));
+        return Err(Invalid::field("events", format!("events may name at most {MAX_EVENTS} types")));
     }
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
-        let pattern = item.as_str().ok_or_else(|| ApiError::invalid("events", "each event type must be a string"))?;
+        let pattern = item.as_str().ok_or_else(|| Invalid::field("events", "each event type must be a string"))?;
         if !catalogue::is_valid_pattern(pattern) {
-            return Err(ApiError::invalid(
+            return Err(Invalid::field(
                 "events",
                 format!("unknown event type {pattern:?}; see GET /api/webhooks/events (patterns: type, resource.*, *)"),
             ));
@@ -218,45 +217,42 @@ fn is_token_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn headers(value: &Value) -> Result<Map<String, Value>, ApiError> {
+fn headers(value: &Value) -> Result<Map<String, Value>, Invalid> {
     let Value::Object(map) = value else {
-        return Err(ApiError::invalid("headers", "headers must be an object of header names to string values"));
+        return Err(Invalid::field("headers", "headers must be an object of header names to string values"));
     };
     if map.len() > MAX_HEADERS {
-        return Err(ApiError::invalid("headers", format!("at most {MAX_HEADERS} custom headers are allowed")));
+        return Err(Invalid::field("headers", format!("at most {MAX_HEADERS} custom headers are allowed")));
     }
     let mut seen: Vec<String> = Vec::with_capacity(map.len());
     for (name, v) in map {
         let field = format!("headers.{name}");
         if name.is_empty() || name.len() > MAX_HEADER_NAME_BYTES || !name.bytes().all(is_token_char) {
-            return Err(ApiError::invalid(field, format!("{name:?} is not a valid header name")));
+            return Err(Invalid::field(field, format!("{name:?} is not a valid header name")));
         }
         let lower = name.to_ascii_lowercase();
         if is_reserved_header(&lower) {
-            return Err(ApiError::invalid(field, format!("{name} is set by edgehook and cannot be overridden")));
+            return Err(Invalid::field(field, format!("{name} is set by edgehook and cannot be overridden")));
         }
         if seen.contains(&lower) {
-            return Err(ApiError::invalid(field, format!("{name} is given twice")));
+            return Err(Invalid::field(field, format!("{name} is given twice")));
         }
         seen.push(lower);
         let Some(s) = v.as_str() else {
-            return Err(ApiError::invalid(field, "header values must be strings"));
+            return Err(Invalid::field(field, "header values must be strings"));
         };
         if s.len() > MAX_HEADER_VALUE_BYTES {
-            return Err(ApiError::invalid(
-                field,
-                format!("header values must be at most {MAX_HEADER_VALUE_BYTES} bytes"),
-            ));
+            return Err(Invalid::field(field, format!("header values must be at most {MAX_HEADER_VALUE_BYTES} bytes")));
         }
         if !s.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
-            return Err(ApiError::invalid(field, "header values must be printable ASCII without line breaks"));
+            return Err(Invalid::field(field, "header values must be printable ASCII without line breaks"));
         }
     }
     Ok(map.clone())
 }
 
-fn integer_in(value: &Value, field: &str, (min, max): (i64, i64)) -> Result<u32, ApiError> {
-    let out_of_range = || ApiError::invalid(field, format!("{field} must be an integer from {min} to {max}"));
+fn integer_in(value: &Value, field: &str, (min, max): (i64, i64)) -> Result<u32, Invalid> {
+    let out_of_range = || Invalid::field(field, format!("{field} must be an integer from {min} to {max}"));
     let n = value.as_i64().ok_or_else(out_of_range)?;
     if n < min || n > max {
         return Err(out_of_range());
@@ -264,15 +260,15 @@ fn integer_in(value: &Value, field: &str, (min, max): (i64, i64)) -> Result<u32,
     u32::try_from(n).map_err(|_| out_of_range())
 }
 
-fn secret(value: &Value) -> Result<String, ApiError> {
+fn secret(value: &Value) -> Result<String, Invalid> {
     let s = string(value, "secret")?;
     let (min, max) = SECRET_CHARS;
     let n = s.chars().count();
     if n < min || n > max {
-        return Err(ApiError::invalid("secret", format!("secret must be {min} to {max} characters")));
+        return Err(Invalid::field("secret", format!("secret must be {min} to {max} characters")));
     }
     if s.chars().any(char::is_control) {
-        return Err(ApiError::invalid("secret", "secret must not contain control characters"));
+        return Err(Invalid::field("secret", "secret must not contain control characters"));
     }
     Ok(s.to_string())
 }
@@ -282,7 +278,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn create(body: Value) -> Result<NewWebhook, ApiError> {
+    fn create(body: Value) -> Result<NewWebhook, Invalid> {
         parse_create(&body, false)
     }
 

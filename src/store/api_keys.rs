@@ -3,9 +3,8 @@
 use serde::Deserialize;
 use worker::D1Database;
 
-use super::{changed, first, int, rows, run, text};
+use super::{changed, first, int, rows, run, text, StoreError};
 use crate::auth::Role;
-use crate::error::ApiError;
 
 /// A key as stored: never the key itself.
 #[derive(Debug, Clone, Deserialize)]
@@ -19,7 +18,7 @@ pub struct ApiKeyRow {
 
 const COLUMNS: &str = "id, organization_id, name, role, created_at";
 
-pub async fn insert(db: &D1Database, row: &ApiKeyRow, key_hash: &str) -> Result<(), ApiError> {
+pub async fn insert(db: &D1Database, row: &ApiKeyRow, key_hash: &str) -> Result<(), StoreError> {
     run(db
         .prepare("INSERT INTO api_keys (id, organization_id, name, role, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .bind(&[text(&row.id), text(&row.organization_id), text(&row.name), text(row.role.as_str()), text(key_hash), int(row.created_at)])?)
@@ -28,7 +27,7 @@ pub async fn insert(db: &D1Database, row: &ApiKeyRow, key_hash: &str) -> Result<
 }
 
 /// The organization's keys, newest first.
-pub async fn list(db: &D1Database, org: &str) -> Result<Vec<ApiKeyRow>, ApiError> {
+pub async fn list(db: &D1Database, org: &str) -> Result<Vec<ApiKeyRow>, StoreError> {
     rows(
         db.prepare(format!(
             "SELECT {COLUMNS} FROM api_keys WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC"
@@ -39,12 +38,12 @@ pub async fn list(db: &D1Database, org: &str) -> Result<Vec<ApiKeyRow>, ApiError
 }
 
 /// The key whose text hashes to `key_hash`, whatever its organization (the key decides the organization).
-pub async fn find(db: &D1Database, key_hash: &str) -> Result<Option<ApiKeyRow>, ApiError> {
+pub async fn find(db: &D1Database, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
     first(db.prepare(format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1")).bind(&[text(key_hash)])?).await
 }
 
 /// Revokes (deletes) one of the organization's keys; `false` if it has no such key.
-pub async fn delete(db: &D1Database, org: &str, id: &str) -> Result<bool, ApiError> {
+pub async fn delete(db: &D1Database, org: &str, id: &str) -> Result<bool, StoreError> {
     let result =
         run(db.prepare("DELETE FROM api_keys WHERE organization_id = ?1 AND id = ?2").bind(&[text(org), text(id)])?)
             .await?;

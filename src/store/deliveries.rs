@@ -9,9 +9,9 @@ use crate::domain::model::{flag, DeliveryStatus};
 
 use super::events::{fanout_statements, outcomes, EventInsert, OnlyIfDisabled};
 use super::{
-    batch, first, int, opt_int, opt_text, placeholders, rows, rows_of, run, select_by_ids, text, IDS_PER_STATEMENT,
+    batch, first, int, opt_int, opt_text, placeholders, rows, rows_of, run, select_by_ids, text, StoreError,
+    IDS_PER_STATEMENT,
 };
-use crate::error::ApiError;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeliveryRow {
@@ -56,7 +56,7 @@ pub async fn get_scoped(
     org: &str,
     webhook_id: &str,
     id: &str,
-) -> Result<Option<DeliveryRow>, ApiError> {
+) -> Result<Option<DeliveryRow>, StoreError> {
     first(
         db.prepare(format!(
             "SELECT {COLUMNS} FROM deliveries WHERE organization_id = ?1 AND webhook_id = ?2 AND id = ?3"
@@ -75,7 +75,7 @@ pub async fn claim_many(
     ids: &[&str],
     now: i64,
     lease_until: i64,
-) -> Result<Vec<Option<DeliveryRow>>, ApiError> {
+) -> Result<Vec<Option<DeliveryRow>>, StoreError> {
     let mut statements = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut binds = vec![int(now), int(lease_until)];
@@ -103,7 +103,7 @@ pub async fn claim_now(
     id: &str,
     now: i64,
     lease_until: i64,
-) -> Result<Option<DeliveryRow>, ApiError> {
+) -> Result<Option<DeliveryRow>, StoreError> {
     first(db.prepare(claim_now_sql()).bind(&[text(org), text(id), int(now), int(lease_until)])?).await
 }
 
@@ -144,12 +144,12 @@ pub(crate) fn record_sql(count: usize) -> String {
 }
 
 /// Deliveries by id (for messages that found nothing to claim).
-pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<DeliveryRow>, ApiError> {
+pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<DeliveryRow>, StoreError> {
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM deliveries"), ids).await
 }
 
 /// Creates a delivery that is sent at once (test sends), already claimed for its first attempt.
-pub async fn insert_claimed(db: &D1Database, d: &DeliveryRow) -> Result<(), ApiError> {
+pub async fn insert_claimed(db: &D1Database, d: &DeliveryRow) -> Result<(), StoreError> {
     run(db
         .prepare(
             "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
@@ -227,7 +227,7 @@ pub async fn record_attempts(
     db: &D1Database,
     records: &[AttemptRecord<'_>],
     notices: &[DisableNotice<'_>],
-) -> Result<Recorded, ApiError> {
+) -> Result<Recorded, StoreError> {
     if records.is_empty() {
         return Ok(Recorded { applied: Vec::new(), disabled: Vec::new() });
     }
@@ -346,7 +346,7 @@ pub async fn record_attempts(
 
 /// Marks deliveries failed without an attempt (their webhook is gone or inactive), one round trip for all. Each
 /// was just claimed, so its attempt number fences it like a result.
-pub async fn abandon_many(db: &D1Database, abandoned: &[(&DeliveryRow, String)], now: i64) -> Result<(), ApiError> {
+pub async fn abandon_many(db: &D1Database, abandoned: &[(&DeliveryRow, String)], now: i64) -> Result<(), StoreError> {
     let mut statements = Vec::new();
     for (d, reason) in abandoned {
         statements.push(
@@ -372,7 +372,7 @@ pub struct LogQuery<'a> {
 }
 
 /// A page of the log, newest first, and the total matching.
-pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, i64), ApiError> {
+pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, i64), StoreError> {
     let filter =
         "organization_id = ?1 AND webhook_id = ?2 AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR event_type = ?4)";
     let binds =
@@ -399,7 +399,7 @@ pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>
     Ok((page, total))
 }
 
-pub async fn attempts(db: &D1Database, delivery_id: &str) -> Result<Vec<AttemptRow>, ApiError> {
+pub async fn attempts(db: &D1Database, delivery_id: &str) -> Result<Vec<AttemptRow>, StoreError> {
     rows(db
         .prepare("SELECT id, attempt, status_code, duration_ms, response_body, error, created_at FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, created_at")
         .bind(&[text(delivery_id)])?)
@@ -416,7 +416,7 @@ pub async fn take_overdue(
     due_before: i64,
     requeued_before: i64,
     limit: usize,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<Vec<String>, StoreError> {
     #[derive(Deserialize)]
     struct Id {
         id: String,
@@ -437,7 +437,7 @@ pub async fn take_overdue(
 /// Deletes what is older than the retention window, at most `limit` rows of each table per call (D1 has one
 /// writer: a short transaction now and the rest next minute): attempts, finished deliveries, dead letters, and
 /// events that no pending delivery still belongs to. Every delete walks an index on its age column.
-pub async fn prune(db: &D1Database, before: i64, limit: usize) -> Result<(), ApiError> {
+pub async fn prune(db: &D1Database, before: i64, limit: usize) -> Result<(), StoreError> {
     let binds = [int(before), int(limit as i64)];
     batch(
         db,
@@ -475,7 +475,7 @@ pub struct Stats {
 }
 
 /// The organization's counts since `since` (deliveries) and now (webhooks).
-pub async fn stats(db: &D1Database, org: &str, since: i64) -> Result<Stats, ApiError> {
+pub async fn stats(db: &D1Database, org: &str, since: i64) -> Result<Stats, StoreError> {
     let stats: Option<Stats> = first(
         db.prepare(
             "SELECT \

@@ -5,10 +5,9 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use core::ops::Range;
 
-use super::{batch, int, opt_text, placeholders, rows_of, run, text, IDS_PER_STATEMENT};
+use super::{batch, int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
 use crate::domain::event::IncomingEvent;
 use crate::domain::limits::D1_MAX_PARAMETERS;
-use crate::error::ApiError;
 
 /// One delivery to create with its event.
 pub struct NewDelivery {
@@ -54,7 +53,7 @@ pub fn fanout_statements(
     now: i64,
     inserts: &[EventInsert<'_>],
     guard: Option<&OnlyIfDisabled<'_>>,
-) -> Result<(Vec<D1PreparedStatement>, Range<usize>), ApiError> {
+) -> Result<(Vec<D1PreparedStatement>, Range<usize>), StoreError> {
     let mut statements = Vec::new();
     for chunk in inserts.chunks(EVENTS_PER_STATEMENT) {
         let mut binds = vec![text(org), int(now)];
@@ -151,7 +150,7 @@ pub fn outcomes(
     results: &[D1Result],
     read_back: Range<usize>,
     inserts: &[EventInsert<'_>],
-) -> Result<Vec<Option<Result<(), IngestRecord>>>, ApiError> {
+) -> Result<Vec<Option<Result<(), IngestRecord>>>, StoreError> {
     let mut stored: Vec<StoredEvent> = Vec::with_capacity(inserts.len());
     for at in read_back {
         stored.extend(rows_of::<StoredEvent>(results, at)?);
@@ -178,7 +177,7 @@ pub async fn insert_many(
     org: &str,
     now: i64,
     inserts: &[EventInsert<'_>],
-) -> Result<Vec<Option<Result<(), IngestRecord>>>, ApiError> {
+) -> Result<Vec<Option<Result<(), IngestRecord>>>, StoreError> {
     if inserts.is_empty() {
         return Ok(Vec::new());
     }
@@ -194,7 +193,7 @@ pub async fn record_dead_letter(
     body: &str,
     reason: &str,
     now: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), StoreError> {
     run(db.prepare("INSERT INTO dead_letters (queue, body, reason, created_at) VALUES (?1, ?2, ?3, ?4)").bind(&[
         text(queue),
         text(body),

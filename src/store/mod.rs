@@ -11,11 +11,27 @@ use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result, Env};
 
 use crate::domain::limits::D1_MAX_PARAMETERS;
-use crate::error::ApiError;
 use crate::usage;
 
-pub fn db(env: &Env) -> Result<D1Database, ApiError> {
-    env.d1("DB").map_err(ApiError::internal)
+/// A failure of D1 (or of reading a row as its type). Its text is for the log; whoever handles it decides what the
+/// client or the queue sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreError(pub String);
+
+impl core::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "D1: {}", self.0)
+    }
+}
+
+impl From<worker::Error> for StoreError {
+    fn from(e: worker::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+pub fn db(env: &Env) -> Result<D1Database, StoreError> {
+    Ok(env.d1("DB")?)
 }
 
 pub(crate) fn text(s: &str) -> JsValue {
@@ -66,7 +82,7 @@ fn count(statements: usize, results: &[D1Result]) {
 }
 
 /// Runs statements as one D1 batch: one round trip and one transaction (all apply or none).
-pub(crate) async fn batch(db: &D1Database, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>, ApiError> {
+pub(crate) async fn batch(db: &D1Database, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>, StoreError> {
     if statements.is_empty() {
         return Ok(Vec::new());
     }
@@ -77,24 +93,24 @@ pub(crate) async fn batch(db: &D1Database, statements: Vec<D1PreparedStatement>)
 }
 
 /// Runs one statement.
-pub(crate) async fn run(statement: D1PreparedStatement) -> Result<D1Result, ApiError> {
+pub(crate) async fn run(statement: D1PreparedStatement) -> Result<D1Result, StoreError> {
     let result = statement.all().await?;
     count(1, std::slice::from_ref(&result));
     Ok(result)
 }
 
 /// The rows of one statement.
-pub(crate) async fn rows<T: DeserializeOwned>(statement: D1PreparedStatement) -> Result<Vec<T>, ApiError> {
+pub(crate) async fn rows<T: DeserializeOwned>(statement: D1PreparedStatement) -> Result<Vec<T>, StoreError> {
     Ok(run(statement).await?.results()?)
 }
 
 /// The first row of one statement.
-pub(crate) async fn first<T: DeserializeOwned>(statement: D1PreparedStatement) -> Result<Option<T>, ApiError> {
+pub(crate) async fn first<T: DeserializeOwned>(statement: D1PreparedStatement) -> Result<Option<T>, StoreError> {
     Ok(rows(statement).await?.into_iter().next())
 }
 
 /// The rows of the `index`th statement of a batch (none if it has no result).
-pub(crate) fn rows_of<T: DeserializeOwned>(results: &[D1Result], index: usize) -> Result<Vec<T>, ApiError> {
+pub(crate) fn rows_of<T: DeserializeOwned>(results: &[D1Result], index: usize) -> Result<Vec<T>, StoreError> {
     Ok(results.get(index).map(D1Result::results).transpose()?.unwrap_or_default())
 }
 
@@ -103,7 +119,7 @@ pub(crate) async fn select_by_ids<T: serde::de::DeserializeOwned>(
     db: &D1Database,
     select: &str,
     ids: &[&str],
-) -> Result<Vec<T>, ApiError> {
+) -> Result<Vec<T>, StoreError> {
     let mut statements = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let binds: Vec<_> = chunk.iter().map(|id| text(id)).collect();

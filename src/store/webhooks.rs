@@ -4,12 +4,11 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use worker::D1Database;
 
-use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text};
+use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text, StoreError};
 use crate::domain::model::{self, WebhookState};
 use crate::domain::secrets::{is_sealed, SecretBox, SecretError};
 use crate::domain::time::iso8601;
 use crate::domain::webhook::{NewWebhook, Webhook, WebhookFields};
-use crate::error::ApiError;
 
 /// A row's secrets sealed anew (see [`WebhookRow::resealed`]).
 pub struct Resealed {
@@ -125,7 +124,7 @@ pub async fn insert(
     secret: &str,
     now: i64,
     max: u32,
-) -> Result<Option<WebhookRow>, ApiError> {
+) -> Result<Option<WebhookRow>, StoreError> {
     first(
         db.prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
@@ -153,7 +152,7 @@ pub async fn insert(
 }
 
 /// The organization's webhooks, newest first, optionally only active or inactive ones.
-pub async fn list(db: &D1Database, org: &str, active: Option<bool>) -> Result<Vec<WebhookRow>, ApiError> {
+pub async fn list(db: &D1Database, org: &str, active: Option<bool>) -> Result<Vec<WebhookRow>, StoreError> {
     let statement = match active {
         None => db
             .prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC"))
@@ -168,7 +167,7 @@ pub async fn list(db: &D1Database, org: &str, active: Option<bool>) -> Result<Ve
 }
 
 /// One webhook of the organization; another organization's id is as absent as an unknown one.
-pub async fn get(db: &D1Database, org: &str, id: &str) -> Result<Option<WebhookRow>, ApiError> {
+pub async fn get(db: &D1Database, org: &str, id: &str) -> Result<Option<WebhookRow>, StoreError> {
     first(
         db.prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND id = ?2"))
             .bind(&[text(org), text(id)])?,
@@ -177,7 +176,7 @@ pub async fn get(db: &D1Database, org: &str, id: &str) -> Result<Option<WebhookR
 }
 
 /// Webhooks by id, whatever their organization: the delivery consumer checks each against its delivery's.
-pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<WebhookRow>, ApiError> {
+pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<WebhookRow>, StoreError> {
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM webhooks"), ids).await
 }
 
@@ -190,7 +189,7 @@ pub async fn update(
     patch: &WebhookFields,
     resealed: Option<&Resealed>,
     now: i64,
-) -> Result<Option<WebhookRow>, ApiError> {
+) -> Result<Option<WebhookRow>, StoreError> {
     let reactivate = patch.is_active == Some(true);
     first(
         db.prepare(format!(
@@ -239,7 +238,7 @@ pub(crate) const STOP_PENDING_SQL: &str = "UPDATE deliveries SET status = 'faile
 
 /// Deletes a webhook and stops its pending deliveries, an attempt in flight included: they are marked failed with
 /// the reason, and the in-flight attempt's result, fenced, cannot make its delivery pending again.
-pub async fn delete(db: &D1Database, org: &str, id: &str, now: i64) -> Result<bool, ApiError> {
+pub async fn delete(db: &D1Database, org: &str, id: &str, now: i64) -> Result<bool, StoreError> {
     let results = batch(
         db,
         vec![
@@ -261,7 +260,7 @@ pub async fn rotate_secret(
     previous: &str,
     previous_expires_at: i64,
     now: i64,
-) -> Result<bool, ApiError> {
+) -> Result<bool, StoreError> {
     let result = run(db
         .prepare(
             "UPDATE webhooks SET previous_secret = ?6, previous_secret_expires_at = ?4, secret = ?3, updated_at = ?5 \
