@@ -8,6 +8,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use crate::domain::ids::OrganizationId;
 use crate::error::ApiError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -24,7 +25,7 @@ pub enum Role {
 /// The authenticated caller. `org` scopes every query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
-    pub org: String,
+    pub org: OrganizationId,
     pub user: String,
     pub role: Role,
 }
@@ -198,7 +199,9 @@ pub fn verify_jwt(token: &str, secret: &str, rules: &JwtRules<'_>, now: i64) -> 
     };
     let role = Role::parse(&nonempty(claims.role, "role")?)
         .ok_or_else(|| ApiError::unauthorized("the token's role must be admin, member or service"))?;
-    Ok(Caller { org: nonempty(claims.org, "org")?, user: nonempty(claims.sub, "sub")?, role })
+    let org = OrganizationId::parse(&nonempty(claims.org, "org")?)
+        .ok_or_else(|| ApiError::unauthorized("the token's org claim must be 1 to 255 printable characters"))?;
+    Ok(Caller { org, user: nonempty(claims.sub, "sub")?, role })
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Option<T> {
@@ -236,7 +239,10 @@ mod tests {
     #[test]
     fn a_valid_token_yields_its_caller() {
         let caller = verify_jwt(&token(good_claims()), SECRET, &JwtRules::default(), NOW).unwrap();
-        assert_eq!(caller, Caller { org: "org_a".into(), user: "u1".into(), role: Role::Admin });
+        assert_eq!(
+            caller,
+            Caller { org: OrganizationId::parse("org_a").unwrap(), user: "u1".into(), role: Role::Admin }
+        );
         let header = format!("Bearer {}", token(good_claims()));
         assert!(authenticate(Some(&header), SECRET, NOW).is_ok());
     }
@@ -318,7 +324,7 @@ mod tests {
 
     #[test]
     fn roles_gate_actions() {
-        let caller = |role| Caller { org: "o".into(), user: "u".into(), role };
+        let caller = |role| Caller { org: OrganizationId::parse("o").unwrap(), user: "u".into(), role };
         assert!(caller(Role::Admin).require_admin().is_ok());
         assert_eq!(caller(Role::Member).require_admin().unwrap_err().status, 403);
         assert_eq!(caller(Role::Service).require_admin().unwrap_err().status, 403);

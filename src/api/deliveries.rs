@@ -8,7 +8,7 @@ use super::{json, query_param, read_optional_json, Ctx};
 use crate::delivery::attempt::{attempt_one, Attempted};
 use crate::delivery::fanout;
 use crate::domain::catalogue::{is_known_type, EVENT_TYPES};
-use crate::domain::ids::{DeliveryId, EventId};
+use crate::domain::ids::{DeliveryId, EventId, WebhookId};
 use crate::domain::model::DeliveryStatus;
 use crate::domain::payload::{self, sample_changes, sample_data, DeliveryBody};
 use crate::domain::time::iso8601;
@@ -93,10 +93,10 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
     json(200, &json!({ "data": data, "page": page, "limit": limit, "total": total }))
 }
 
-async fn load_delivery(ctx: &Ctx, webhook_id: &str, delivery_id: &str) -> ApiResult<DeliveryRow> {
+async fn load_delivery(ctx: &Ctx, webhook_id: &WebhookId, delivery_id: &str) -> ApiResult<DeliveryRow> {
     let not_found = || ApiError::not_found("no delivery with this id");
     let delivery_id = DeliveryId::parse(delivery_id).ok_or_else(not_found)?;
-    deliveries::get_scoped(&store::db(&ctx.env)?, &ctx.caller.org, webhook_id, delivery_id.as_str())
+    deliveries::get_scoped(&store::db(&ctx.env)?, &ctx.caller.org, webhook_id, &delivery_id)
         .await?
         .ok_or_else(not_found)
 }
@@ -146,7 +146,7 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
         let _ = fanout::enqueue(&ctx.env, std::slice::from_ref(&delivery_id)).await;
     }
     let mut out = attempt_result(&attempted);
-    out["deliveryId"] = Value::String(delivery_id);
+    out["deliveryId"] = Value::String(delivery_id.to_string());
     out["status"] = Value::String(attempted.outcome.status.as_str().into());
     json(200, &out)
 }
@@ -169,17 +169,18 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         Some(Value::String(t)) if is_known_type(t) => t.clone(),
         Some(_) => return Err(ApiError::invalid("eventType", "eventType must be a known event type")),
     };
-    let delivery_id = DeliveryId::generate(&random()).to_string();
-    let event_id = format!("{}_test", EventId::generate(&random()));
+    let delivery_id = DeliveryId::generate(&random());
+    let event_id = EventId::parse(&format!("{}_test", EventId::generate(&random())))
+        .ok_or_else(|| ApiError::internal("a generated event id did not parse"))?;
     let data = sample_data(&event_type).to_string();
     let changes = sample_changes(&event_type).map(|c| c.to_string());
     let timestamp = iso8601(ctx.now);
     let body = payload::build(&DeliveryBody {
-        event_id: &event_id,
+        event_id: event_id.as_str(),
         event_type: &event_type,
         timestamp: &timestamp,
-        organization_id: &ctx.caller.org,
-        delivery_id: &delivery_id,
+        organization_id: ctx.caller.org.as_str(),
+        delivery_id: delivery_id.as_str(),
         data: &data,
         changes: changes.as_deref(),
         test: true,
@@ -206,6 +207,6 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     let delivery_id = row.id.clone();
     let attempted = attempt_one(&ctx.env, &ctx.config, row, webhook).await?;
     let mut out = attempt_result(&attempted);
-    out["deliveryId"] = Value::String(delivery_id);
+    out["deliveryId"] = Value::String(delivery_id.to_string());
     json(200, &out)
 }

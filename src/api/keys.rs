@@ -44,7 +44,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let (name, role) = parse(&read_json(req, 4096).await?)?;
     let key = new_api_key(&random());
     let row = ApiKeyRow {
-        id: ApiKeyId::generate(&random()).to_string(),
+        id: ApiKeyId::generate(&random()),
         organization_id: ctx.caller.org.clone(),
         name,
         role,
@@ -69,7 +69,7 @@ pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let not_found = || ApiError::not_found("no API key with this id");
     let id = ApiKeyId::parse(id).ok_or_else(not_found)?;
-    if !store::api_keys::delete(&store::db(&ctx.env)?, &ctx.caller.org, id.as_str()).await? {
+    if !store::api_keys::delete(&store::db(&ctx.env)?, &ctx.caller.org, &id).await? {
         return Err(not_found());
     }
     Ok(Response::empty()?.with_status(204))

@@ -70,7 +70,7 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         Credential::ApiKey(key) => {
             let row = store::api_keys::find(&store::db(&env)?, &api_key_hash(key)).await?;
             let row = row.ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
-            Caller { org: row.organization_id, user: row.id, role: row.role }
+            Caller { org: row.organization_id, user: row.id.to_string(), role: row.role }
         }
     };
     let ctx = Ctx { env, config, caller, now };

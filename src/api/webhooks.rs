@@ -23,7 +23,7 @@ fn not_found() -> ApiError {
 /// same 404.
 pub async fn load(ctx: &Ctx, id: &str) -> ApiResult<WebhookRow> {
     let id = WebhookId::parse(id).ok_or_else(not_found)?;
-    store::webhooks::get(&store::db(&ctx.env)?, &ctx.caller.org, id.as_str()).await?.ok_or_else(not_found)
+    store::webhooks::get(&store::db(&ctx.env)?, &ctx.caller.org, &id).await?.ok_or_else(not_found)
 }
 
 /// The webhook with its secret in the clear, as create returns it.
@@ -60,8 +60,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let db = store::db(&ctx.env)?;
     let max = ctx.config.max_webhooks_per_org;
     let sealed = seal(ctx, &secret, id.as_str())?;
-    let Some(row) = store::webhooks::insert(&db, &ctx.caller.org, id.as_str(), &new, &sealed, ctx.now, max).await?
-    else {
+    let Some(row) = store::webhooks::insert(&db, &ctx.caller.org, &id, &new, &sealed, ctx.now, max).await? else {
         return Err(ApiError::new(
             409,
             "plan_limit_reached",
@@ -101,7 +100,7 @@ pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
 pub async fn secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let row = load(ctx, id).await?;
-    let secret = ctx.config.secret_box().open(&row.secret, &row.id).map_err(ApiError::internal)?;
+    let secret = ctx.config.secret_box().open(&row.secret, row.id.as_str()).map_err(ApiError::internal)?;
     json(200, &json!({ "secret": secret }))
 }
 
@@ -110,7 +109,7 @@ pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     let row = load(ctx, id).await?;
     let secret = secret_from_random(&random());
     let until = ctx.now + i64::from(ctx.config.secret_grace_seconds) * 1000;
-    let sealed = seal(ctx, &secret, &row.id)?;
+    let sealed = seal(ctx, &secret, row.id.as_str())?;
     // The outgoing secret keeps signing during the grace window: sealed too (if it was written before encryption).
     let previous = match row.resealed(&ctx.config.secret_box(), random).map_err(ApiError::internal)? {
         Some(resealed) => resealed.secret,

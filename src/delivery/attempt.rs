@@ -9,7 +9,7 @@ use super::DeliveryError;
 use super::{bounded, fanout};
 use crate::config::Config;
 use crate::domain::catalogue::subscribed;
-use crate::domain::ids::AttemptId;
+use crate::domain::ids::{AttemptId, DeliveryId};
 use crate::domain::limits::MAX_CONCURRENT_SENDS;
 use crate::domain::model::DeliveryStatus::{self, Failed, Pending, Succeeded};
 use crate::domain::retry::next_retry;
@@ -34,15 +34,15 @@ pub fn delivery_headers(
     let signatures: Vec<String> = secrets
         .iter()
         .filter_map(|s| SigningKey::from_secret(s).ok())
-        .map(|key| key.sign(&delivery.id, timestamp, body))
+        .map(|key| key.sign(delivery.id.as_str(), timestamp, body))
         .collect();
     let mut headers = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
         ("User-Agent".to_string(), format!("edgehook/{}", crate::VERSION)),
-        ("webhook-id".to_string(), delivery.id.clone()),
+        ("webhook-id".to_string(), delivery.id.to_string()),
         ("webhook-timestamp".to_string(), timestamp.to_string()),
         ("webhook-signature".to_string(), signatures.join(" ")),
-        ("X-Webhook-Id".to_string(), delivery.id.clone()),
+        ("X-Webhook-Id".to_string(), delivery.id.to_string()),
         ("X-Webhook-Event".to_string(), delivery.event_type.clone()),
         ("X-Webhook-Timestamp".to_string(), iso8601(now_ms)),
     ];
@@ -207,7 +207,7 @@ pub async fn attempt_all(
     for (a, applied) in attempted.iter_mut().zip(recorded.applied) {
         a.applied = applied;
     }
-    let notified: Vec<String> = notices
+    let notified: Vec<DeliveryId> = notices
         .iter()
         .zip(recorded.disabled)
         .filter(|(_, disabled)| *disabled)
@@ -260,14 +260,15 @@ pub async fn attempt_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::ids::{EventId, OrganizationId, WebhookId};
     use edgehook_verifier::scheme::verify_simple;
 
     fn delivery() -> DeliveryRow {
         DeliveryRow {
-            id: "dlv_1".into(),
-            organization_id: "org_a".into(),
-            webhook_id: "wh_1".into(),
-            event_id: "evt_1".into(),
+            id: DeliveryId::parse("dlv_1").unwrap(),
+            organization_id: OrganizationId::parse("org_a").unwrap(),
+            webhook_id: WebhookId::parse("wh_1").unwrap(),
+            event_id: EventId::parse("evt_1").unwrap(),
             event_type: "lead.created".into(),
             body: r#"{"id":"evt_1"}"#.into(),
             status: Pending,

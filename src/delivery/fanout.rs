@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::DeliveryError;
 use crate::domain::catalogue::subscribed;
 use crate::domain::event::IncomingEvent;
-use crate::domain::ids::{DeliveryId, EventId};
+use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::QUEUE_SEND_BATCH_MAX;
 use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::time::iso8601;
@@ -38,7 +38,12 @@ pub struct DeliveryMessage {
 /// Stores the event and its deliveries and enqueues them. The same (organization, id) twice never creates a
 /// second set: D1's unique key decides, in the same transaction that inserts (no KV look-up in front of it: measured
 /// with `make bench-delivery`, a KV fast path cost a read and a write per event and saved no round trip).
-pub async fn ingest(env: &Env, org: &str, event: &IncomingEvent, now: i64) -> Result<Ingested, DeliveryError> {
+pub async fn ingest(
+    env: &Env,
+    org: &OrganizationId,
+    event: &IncomingEvent,
+    now: i64,
+) -> Result<Ingested, DeliveryError> {
     ingest_many(env, org, std::slice::from_ref(event), now)
         .await?
         .pop()
@@ -50,18 +55,18 @@ pub async fn ingest(env: &Env, org: &str, event: &IncomingEvent, now: i64) -> Re
 /// that is never enqueued), and all deliveries are enqueued together. Answers come back in order.
 pub async fn ingest_many(
     env: &Env,
-    org: &str,
+    org: &OrganizationId,
     incoming: &[IncomingEvent],
     now: i64,
 ) -> Result<Vec<Ingested>, DeliveryError> {
-    let ids: Vec<String> =
-        incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()).to_string())).collect();
+    let ids: Vec<EventId> =
+        incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()))).collect();
     if incoming.is_empty() {
         return Ok(Vec::new());
     }
     let db = store::db(env)?;
     // Each subscriber's patterns are parsed once for the whole batch, not once per event.
-    let subscribers: Vec<(Vec<String>, String)> =
+    let subscribers: Vec<(Vec<String>, WebhookId)> =
         store::webhooks::list(&db, org, Some(true)).await?.into_iter().map(|w| (w.patterns(), w.id)).collect();
     let timestamp = iso8601(now);
     let mut inserts = Vec::with_capacity(incoming.len());
@@ -93,21 +98,21 @@ pub async fn ingest_many(
 
 /// One delivery, with its body built once, for each subscriber of the event's type.
 fn deliveries_for(
-    subscribers: &[(Vec<String>, String)],
-    org: &str,
-    id: &str,
+    subscribers: &[(Vec<String>, WebhookId)],
+    org: &OrganizationId,
+    id: &EventId,
     event: &IncomingEvent,
     timestamp: &str,
 ) -> Result<Vec<NewDelivery>, DeliveryError> {
     let mut deliveries = Vec::new();
     for (_, webhook_id) in subscribers.iter().filter(|(patterns, _)| subscribed(patterns, &event.event_type)) {
-        let delivery_id = DeliveryId::generate(&random()).to_string();
+        let delivery_id = DeliveryId::generate(&random());
         let body = payload::build(&DeliveryBody {
-            event_id: id,
+            event_id: id.as_str(),
             event_type: &event.event_type,
             timestamp,
-            organization_id: org,
-            delivery_id: &delivery_id,
+            organization_id: org.as_str(),
+            delivery_id: delivery_id.as_str(),
             data: &event.data,
             changes: event.changes.as_deref(),
             test: false,
@@ -119,14 +124,14 @@ fn deliveries_for(
 }
 
 /// Sends one message per delivery, in batches of at most 100 (the platform's batch limit).
-pub async fn enqueue(env: &Env, delivery_ids: &[String]) -> Result<(), DeliveryError> {
+pub async fn enqueue(env: &Env, delivery_ids: &[DeliveryId]) -> Result<(), DeliveryError> {
     if delivery_ids.is_empty() {
         return Ok(());
     }
     let queue = env.queue("DELIVERIES").map_err(|e| DeliveryError::Queue(e.to_string()))?;
     for chunk in delivery_ids.chunks(QUEUE_SEND_BATCH_MAX) {
         let messages: Vec<DeliveryMessage> =
-            chunk.iter().map(|id| DeliveryMessage { delivery_id: id.clone() }).collect();
+            chunk.iter().map(|id| DeliveryMessage { delivery_id: id.to_string() }).collect();
         usage::add(|u| {
             u.queue_send_calls += 1;
             u.queue_messages_sent += chunk.len() as u64;
@@ -147,7 +152,7 @@ pub fn disabled_notice(
     subscribers: &[WebhookRow],
     reason: &str,
     now: i64,
-) -> Result<(String, IncomingEvent, Vec<NewDelivery>), DeliveryError> {
+) -> Result<(EventId, IncomingEvent, Vec<NewDelivery>), DeliveryError> {
     let data = json!({
         "webhookId": webhook.id,
         "name": webhook.name,
@@ -158,7 +163,7 @@ pub fn disabled_notice(
     let digest = Sha256::digest(format!("webhook.disabled\n{}\n{now}", webhook.id).as_bytes());
     let mut seed = [0u8; 16];
     seed.copy_from_slice(&digest[..16]);
-    let id = EventId::generate(&seed).to_string();
+    let id = EventId::generate(&seed);
     let event = IncomingEvent {
         id: Some(id.clone()),
         event_type: "webhook.disabled".into(),
@@ -166,7 +171,7 @@ pub fn disabled_notice(
         changes: None,
         organization_id: Some(webhook.organization_id.clone()),
     };
-    let others: Vec<(Vec<String>, String)> =
+    let others: Vec<(Vec<String>, WebhookId)> =
         subscribers.iter().filter(|w| w.id != webhook.id).map(|w| (w.patterns(), w.id.clone())).collect();
     let deliveries = deliveries_for(&others, &webhook.organization_id, &id, &event, &iso8601(now))?;
     Ok((id, event, deliveries))

@@ -14,7 +14,7 @@ use worker::{js_sys, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Ra
 
 use crate::config::Config;
 use crate::domain::event::{self, IncomingEvent, Source};
-use crate::domain::ids::EventId;
+use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::{deliveries_within_budget, sweep_within_budget};
 use crate::domain::model::DeliveryStatus;
 use crate::domain::retry::queue_hop;
@@ -68,7 +68,12 @@ enum Next {
 /// Claims the deliveries of a batch in one round trip, sends the claimed ones six at a time and records them in
 /// one more; answers what to do with each message, in order. At most `budget` deliveries are taken on; the rest
 /// go back to the queue at once, untouched.
-async fn process_batch(env: &Env, config: &Config, ids: &[&str], budget: usize) -> Result<Vec<Next>, DeliveryError> {
+async fn process_batch(
+    env: &Env,
+    config: &Config,
+    ids: &[&DeliveryId],
+    budget: usize,
+) -> Result<Vec<Next>, DeliveryError> {
     let db = store::db(env)?;
     let now = now_ms();
     let taken = &ids[..ids.len().min(budget)];
@@ -80,14 +85,15 @@ async fn process_batch(env: &Env, config: &Config, ids: &[&str], budget: usize) 
 
     // Not claimable: finished, unknown, held by an attempt in flight (whose message carries the chain on), or not
     // due yet (then this message waits for it).
-    let unclaimed: Vec<&str> = taken.iter().zip(&claimed).filter(|(_, c)| c.is_none()).map(|(id, _)| *id).collect();
+    let unclaimed: Vec<&DeliveryId> =
+        taken.iter().zip(&claimed).filter(|(_, c)| c.is_none()).map(|(id, _)| *id).collect();
     if !unclaimed.is_empty() {
         let states = deliveries::get_many(&db, &unclaimed).await?;
         for (i, id) in taken.iter().enumerate() {
             if claimed[i].is_some() {
                 continue;
             }
-            let Some(d) = states.iter().find(|d| d.id == *id && d.status == DeliveryStatus::Pending) else { continue };
+            let Some(d) = states.iter().find(|d| d.id == **id && d.status == DeliveryStatus::Pending) else { continue };
             let in_flight = d.lease_until.is_some_and(|until| until > now);
             if let (false, Some(due)) = (in_flight, d.next_attempt_at) {
                 if due > now {
@@ -97,7 +103,7 @@ async fn process_batch(env: &Env, config: &Config, ids: &[&str], budget: usize) 
         }
     }
 
-    let mut webhook_ids: Vec<&str> = claimed.iter().flatten().map(|d| d.webhook_id.as_str()).collect();
+    let mut webhook_ids: Vec<&WebhookId> = claimed.iter().flatten().map(|d| &d.webhook_id).collect();
     webhook_ids.sort_unstable();
     webhook_ids.dedup();
     let webhooks = store::webhooks::get_many(&db, &webhook_ids).await?;
@@ -158,18 +164,21 @@ async fn consume_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, c
     let mut messages = Vec::new();
     let mut ids = Vec::new();
     for message in batch.raw_iter() {
-        match serde_wasm_bindgen::from_value::<DeliveryMessage>(message.body()) {
-            Ok(DeliveryMessage { delivery_id }) => {
+        let id = serde_wasm_bindgen::from_value::<DeliveryMessage>(message.body())
+            .ok()
+            .and_then(|m| DeliveryId::parse(&m.delivery_id));
+        match id {
+            Some(delivery_id) => {
                 ids.push(delivery_id);
                 messages.push(message);
             }
-            Err(_) => {
+            None => {
                 worker::console_error!("dropping a malformed delivery message");
                 ack(&message);
             }
         }
     }
-    let id_refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let id_refs: Vec<&DeliveryId> = ids.iter().collect();
     let budget = deliveries_within_budget(config.subrequest_budget, IDS_PER_STATEMENT);
     match process_batch(env, config, &id_refs, budget).await {
         Ok(next) => {
@@ -201,11 +210,11 @@ fn text_of(message: &RawMessage) -> String {
 
 /// The id of an event the queue delivered without one: derived from the queue message's id, which stays the same
 /// when the queue retries the message, so a retried batch finds its events already ingested.
-fn id_from_message(queue: &str, message_id: &str) -> String {
+fn id_from_message(queue: &str, message_id: &str) -> EventId {
     let digest = Sha256::digest(format!("queue-message\n{queue}\n{message_id}").as_bytes());
     let mut seed = [0u8; 16];
     seed.copy_from_slice(&digest[..16]);
-    EventId::generate(&seed).to_string()
+    EventId::generate(&seed)
 }
 
 thread_local! {
@@ -218,7 +227,7 @@ thread_local! {
 /// one organization at a time.
 async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
     let queue = batch.queue();
-    let mut by_org: Vec<(String, Vec<(RawMessage, IncomingEvent)>)> = Vec::new();
+    let mut by_org: Vec<(OrganizationId, Vec<(RawMessage, IncomingEvent)>)> = Vec::new();
     for message in batch.raw_iter() {
         let text = text_of(&message);
         match event::parse(&text, Source::Queue, None) {
@@ -226,7 +235,8 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
                 if incoming.id.is_none() {
                     incoming.id = Some(id_from_message(&queue, &message.id()));
                 }
-                let org = incoming.organization_id.clone().unwrap_or_default();
+                // A queue event always names its organization (parse requires it for this source).
+                let Some(org) = incoming.organization_id.clone() else { continue };
                 match by_org.iter_mut().find(|(o, _)| *o == org) {
                     Some((_, group)) => group.push((message, incoming)),
                     None => by_org.push((org, vec![(message, incoming)])),
@@ -313,6 +323,6 @@ mod tests {
         let a = id_from_message("edgehook-events", "0f1e2d");
         assert_eq!(a, id_from_message("edgehook-events", "0f1e2d"));
         assert_ne!(a, id_from_message("edgehook-events", "0f1e2e"));
-        assert!(EventId::parse(&a).is_some());
+        assert!(a.as_str().starts_with(EventId::PREFIX) && EventId::parse(a.as_str()).is_some());
     }
 }

@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 
 use super::catalogue::is_known_type;
+use super::ids::{EventId, OrganizationId};
 use super::Invalid;
 
 pub const MAX_EVENT_ID_CHARS: usize = 255;
@@ -18,12 +19,12 @@ pub const RESERVED_TYPES: &[&str] = &["webhook.disabled"];
 /// A valid event: `data` and `changes` are kept as the JSON text that every delivery will carry.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncomingEvent {
-    pub id: Option<String>,
+    pub id: Option<EventId>,
     pub event_type: String,
     pub data: String,
     pub changes: Option<String>,
     /// Set by queue messages, which carry their organization.
-    pub organization_id: Option<String>,
+    pub organization_id: Option<OrganizationId>,
 }
 
 /// Where the event came from decides which fields it may carry.
@@ -111,11 +112,9 @@ pub fn parse(text: &str, source: Source, idempotency_key: Option<&str>) -> Resul
             }
             "organizationId" if source == Source::Queue => {
                 let value = value();
-                let org = value.as_str().filter(|s| !s.is_empty() && s.len() <= 255);
-                organization_id = Some(
-                    org.ok_or_else(|| Invalid::field("organizationId", "organizationId must be a non-empty string"))?
-                        .to_string(),
-                );
+                organization_id = Some(value.as_str().and_then(OrganizationId::parse).ok_or_else(|| {
+                    Invalid::field("organizationId", "organizationId must be 1 to 255 printable ASCII characters")
+                })?);
             }
             other => return Err(Invalid::unknown_field(other)),
         }
@@ -144,15 +143,11 @@ pub fn parse(text: &str, source: Source, idempotency_key: Option<&str>) -> Resul
     Ok(IncomingEvent { id, event_type, data, changes, organization_id })
 }
 
-fn event_id(value: &Value) -> Result<String, Invalid> {
+fn event_id(value: &Value) -> Result<EventId, Invalid> {
     let s = value.as_str().ok_or_else(|| Invalid::field("id", "id must be a string"))?;
-    if s.is_empty() || s.chars().count() > MAX_EVENT_ID_CHARS || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Invalid::field(
-            "id",
-            format!("id must be 1 to {MAX_EVENT_ID_CHARS} printable ASCII characters without spaces"),
-        ));
-    }
-    Ok(s.to_string())
+    EventId::parse(s).ok_or_else(|| {
+        Invalid::field("id", format!("id must be 1 to {MAX_EVENT_ID_CHARS} printable ASCII characters without spaces"))
+    })
 }
 
 fn check_changes(value: &Value) -> Result<(), Invalid> {
@@ -184,7 +179,7 @@ mod tests {
     #[test]
     fn a_valid_event_keeps_its_json() {
         let e = parse_value(json!({"type": "lead.updated", "data": {"id": 1}, "id": "crm-42", "changes": {"email": {"from": "a", "to": "b"}}}), Source::Api, None).unwrap();
-        assert_eq!(e.id.as_deref(), Some("crm-42"));
+        assert_eq!(e.id.as_ref().map(EventId::as_str), Some("crm-42"));
         assert_eq!(e.data, r#"{"id":1}"#);
         assert_eq!(e.changes.as_deref(), Some(r#"{"email":{"from":"a","to":"b"}}"#));
     }
@@ -216,7 +211,7 @@ mod tests {
     #[test]
     fn the_idempotency_key_header_stands_in_for_id() {
         let e = parse_value(json!({"type": "lead.created", "data": {}}), Source::Api, Some("key-1")).unwrap();
-        assert_eq!(e.id.as_deref(), Some("key-1"));
+        assert_eq!(e.id.as_ref().map(EventId::as_str), Some("key-1"));
         let same = parse_value(json!({"type": "lead.created", "data": {}, "id": "key-1"}), Source::Api, Some("key-1"));
         assert!(same.is_ok());
         let differ =
@@ -230,7 +225,7 @@ mod tests {
         let e =
             parse_value(json!({"type": "lead.created", "data": {}, "organizationId": "org_q"}), Source::Queue, None)
                 .unwrap();
-        assert_eq!(e.organization_id.as_deref(), Some("org_q"));
+        assert_eq!(e.organization_id.as_ref().map(OrganizationId::as_str), Some("org_q"));
     }
 
     #[test]

@@ -5,12 +5,13 @@ use worker::D1Database;
 
 use super::{changed, first, int, rows, run, text, StoreError};
 use crate::auth::Role;
+use crate::domain::ids::{ApiKeyId, OrganizationId};
 
 /// A key as stored: never the key itself.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ApiKeyRow {
-    pub id: String,
-    pub organization_id: String,
+    pub id: ApiKeyId,
+    pub organization_id: OrganizationId,
     pub name: String,
     pub role: Role,
     pub created_at: i64,
@@ -27,7 +28,7 @@ pub async fn insert(db: &D1Database, row: &ApiKeyRow, key_hash: &str) -> Result<
 }
 
 /// The organization's keys, newest first.
-pub async fn list(db: &D1Database, org: &str) -> Result<Vec<ApiKeyRow>, StoreError> {
+pub async fn list(db: &D1Database, org: &OrganizationId) -> Result<Vec<ApiKeyRow>, StoreError> {
     rows(
         db.prepare(format!(
             "SELECT {COLUMNS} FROM api_keys WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC"
@@ -43,7 +44,7 @@ pub async fn find(db: &D1Database, key_hash: &str) -> Result<Option<ApiKeyRow>, 
 }
 
 /// Revokes (deletes) one of the organization's keys; `false` if it has no such key.
-pub async fn delete(db: &D1Database, org: &str, id: &str) -> Result<bool, StoreError> {
+pub async fn delete(db: &D1Database, org: &OrganizationId, id: &ApiKeyId) -> Result<bool, StoreError> {
     let result =
         run(db.prepare("DELETE FROM api_keys WHERE organization_id = ?1 AND id = ?2").bind(&[text(org), text(id)])?)
             .await?;

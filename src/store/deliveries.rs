@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use worker::D1Database;
 
+use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::domain::model::{flag, DeliveryStatus};
 
@@ -15,10 +16,10 @@ use super::{
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DeliveryRow {
-    pub id: String,
-    pub organization_id: String,
-    pub webhook_id: String,
-    pub event_id: String,
+    pub id: DeliveryId,
+    pub organization_id: OrganizationId,
+    pub webhook_id: WebhookId,
+    pub event_id: EventId,
     pub event_type: String,
     pub body: String,
     pub status: DeliveryStatus,
@@ -53,9 +54,9 @@ const COLUMNS: &str =
 /// One delivery of one of the organization's webhooks.
 pub async fn get_scoped(
     db: &D1Database,
-    org: &str,
-    webhook_id: &str,
-    id: &str,
+    org: &OrganizationId,
+    webhook_id: &WebhookId,
+    id: &DeliveryId,
 ) -> Result<Option<DeliveryRow>, StoreError> {
     first(
         db.prepare(format!(
@@ -72,14 +73,14 @@ pub async fn get_scoped(
 /// answers come back in the ids' order (a repeated id is claimed once).
 pub async fn claim_many(
     db: &D1Database,
-    ids: &[&str],
+    ids: &[&DeliveryId],
     now: i64,
     lease_until: i64,
 ) -> Result<Vec<Option<DeliveryRow>>, StoreError> {
     let mut statements = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut binds = vec![int(now), int(lease_until)];
-        binds.extend(chunk.iter().map(|id| text(id)));
+        binds.extend(chunk.iter().map(text));
         statements.push(db.prepare(claim_sql(chunk.len())).bind(&binds)?);
     }
     let results = batch(db, statements).await?;
@@ -89,7 +90,7 @@ pub async fn claim_many(
     }
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
-        let position = claimed_rows.iter().position(|r| r.id == *id);
+        let position = claimed_rows.iter().position(|r| r.id == **id);
         claimed.push(position.map(|p| claimed_rows.swap_remove(p)));
     }
     Ok(claimed)
@@ -99,8 +100,8 @@ pub async fn claim_many(
 /// attempt is in flight (`None` then: the caller answers 409 and sends nothing).
 pub async fn claim_now(
     db: &D1Database,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: &DeliveryId,
     now: i64,
     lease_until: i64,
 ) -> Result<Option<DeliveryRow>, StoreError> {
@@ -144,7 +145,7 @@ pub(crate) fn record_sql(count: usize) -> String {
 }
 
 /// Deliveries by id (for messages that found nothing to claim).
-pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<DeliveryRow>, StoreError> {
+pub async fn get_many(db: &D1Database, ids: &[&DeliveryId]) -> Result<Vec<DeliveryRow>, StoreError> {
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM deliveries"), ids).await
 }
 
@@ -198,8 +199,8 @@ pub enum Counter {
 /// A webhook that may reach `AUTO_DISABLE_AFTER` with this batch's failures, and the `webhook.disabled` notice to
 /// write if it does. The disable and the notice are part of the attempts' transaction: both happen or neither.
 pub struct DisableNotice<'a> {
-    pub org: &'a str,
-    pub webhook_id: &'a str,
+    pub org: &'a OrganizationId,
+    pub webhook_id: &'a WebhookId,
     pub threshold: u32,
     pub reason: &'a str,
     pub event: EventInsert<'a>,
@@ -329,7 +330,7 @@ pub async fn record_attempts(
     let results = batch(db, statements).await?;
     #[derive(Deserialize)]
     struct Id {
-        id: String,
+        id: DeliveryId,
     }
     let mut applied_ids = Vec::new();
     for at in applied_at {
@@ -363,8 +364,8 @@ pub async fn abandon_many(db: &D1Database, abandoned: &[(&DeliveryRow, String)],
 
 /// Filters of the delivery log.
 pub struct LogQuery<'a> {
-    pub org: &'a str,
-    pub webhook_id: &'a str,
+    pub org: &'a OrganizationId,
+    pub webhook_id: &'a WebhookId,
     pub status: Option<DeliveryStatus>,
     pub event_type: Option<&'a str>,
     pub limit: u32,
@@ -399,7 +400,7 @@ pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>
     Ok((page, total))
 }
 
-pub async fn attempts(db: &D1Database, delivery_id: &str) -> Result<Vec<AttemptRow>, StoreError> {
+pub async fn attempts(db: &D1Database, delivery_id: &DeliveryId) -> Result<Vec<AttemptRow>, StoreError> {
     rows(db
         .prepare("SELECT id, attempt, status_code, duration_ms, response_body, error, created_at FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, created_at")
         .bind(&[text(delivery_id)])?)
@@ -416,10 +417,10 @@ pub async fn take_overdue(
     due_before: i64,
     requeued_before: i64,
     limit: usize,
-) -> Result<Vec<String>, StoreError> {
+) -> Result<Vec<DeliveryId>, StoreError> {
     #[derive(Deserialize)]
     struct Id {
-        id: String,
+        id: DeliveryId,
     }
     let taken: Vec<Id> = rows(
         db.prepare(
@@ -475,7 +476,7 @@ pub struct Stats {
 }
 
 /// The organization's counts since `since` (deliveries) and now (webhooks).
-pub async fn stats(db: &D1Database, org: &str, since: i64) -> Result<Stats, StoreError> {
+pub async fn stats(db: &D1Database, org: &OrganizationId, since: i64) -> Result<Stats, StoreError> {
     let stats: Option<Stats> = first(
         db.prepare(
             "SELECT \

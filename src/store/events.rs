@@ -7,12 +7,13 @@ use core::ops::Range;
 
 use super::{batch, int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
 use crate::domain::event::IncomingEvent;
+use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 
 /// One delivery to create with its event.
 pub struct NewDelivery {
-    pub id: String,
-    pub webhook_id: String,
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
     pub body: String,
 }
 
@@ -24,7 +25,7 @@ pub struct IngestRecord {
 
 /// An event to insert with its deliveries; `token` is random per ingest call.
 pub struct EventInsert<'a> {
-    pub id: &'a str,
+    pub id: &'a EventId,
     pub event: &'a IncomingEvent,
     pub token: String,
     pub deliveries: Vec<NewDelivery>,
@@ -33,8 +34,8 @@ pub struct EventInsert<'a> {
 /// A condition on the whole insert: the events go in only if the webhook was disabled at exactly `at` — by the
 /// same transaction, which is how the `webhook.disabled` notice shares the disable's fate.
 pub struct OnlyIfDisabled<'a> {
-    pub org: &'a str,
-    pub webhook_id: &'a str,
+    pub org: &'a OrganizationId,
+    pub webhook_id: &'a WebhookId,
     pub at: i64,
 }
 
@@ -49,7 +50,7 @@ const DELIVERIES_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 2) / 6;
 /// ingest's random token is the one stored, so neither a repeat nor a concurrent duplicate adds a second set.
 pub fn fanout_statements(
     db: &D1Database,
-    org: &str,
+    org: &OrganizationId,
     now: i64,
     inserts: &[EventInsert<'_>],
     guard: Option<&OnlyIfDisabled<'_>>,
@@ -118,13 +119,13 @@ pub fn fanout_statements(
         );
         statements.push(db.prepare(sql).bind(&binds)?);
     }
-    let mut ids: Vec<&str> = inserts.iter().map(|i| i.id).collect();
+    let mut ids: Vec<&EventId> = inserts.iter().map(|i| i.id).collect();
     ids.sort_unstable();
     ids.dedup();
     let first_read = statements.len();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut binds = vec![text(org)];
-        binds.extend(chunk.iter().map(|id| text(id)));
+        binds.extend(chunk.iter().map(text));
         statements.push(
             db.prepare(format!(
                 "SELECT id, ingest_token, delivery_count FROM events WHERE organization_id = ?1 AND id IN ({})",
@@ -139,7 +140,7 @@ pub fn fanout_statements(
 
 #[derive(Deserialize)]
 struct StoredEvent {
-    id: String,
+    id: EventId,
     ingest_token: String,
     delivery_count: i64,
 }
@@ -159,7 +160,7 @@ pub fn outcomes(
         .iter()
         .enumerate()
         .map(|(n, insert)| {
-            let row = stored.iter().find(|s| s.id == insert.id)?;
+            let row = stored.iter().find(|s| s.id == *insert.id)?;
             // Within one call the first insert of an id wins; a later one of the same id is its duplicate.
             let first_of_id = inserts.iter().position(|i| i.id == insert.id) == Some(n);
             Some(if row.ingest_token == insert.token && first_of_id {
@@ -174,7 +175,7 @@ pub fn outcomes(
 /// Inserts events and their deliveries in one transaction; answers as [`outcomes`].
 pub async fn insert_many(
     db: &D1Database,
-    org: &str,
+    org: &OrganizationId,
     now: i64,
     inserts: &[EventInsert<'_>],
 ) -> Result<Vec<Option<Result<(), IngestRecord>>>, StoreError> {

@@ -34,8 +34,9 @@ pub fn db(env: &Env) -> Result<D1Database, StoreError> {
     Ok(env.d1("DB")?)
 }
 
-pub(crate) fn text(s: &str) -> JsValue {
-    JsValue::from_str(s)
+/// Text, or any id, as a bound parameter.
+pub(crate) fn text(s: impl AsRef<str>) -> JsValue {
+    JsValue::from_str(s.as_ref())
 }
 
 pub(crate) fn opt_text(s: Option<&str>) -> JsValue {
@@ -118,11 +119,11 @@ pub(crate) fn rows_of<T: DeserializeOwned>(results: &[D1Result], index: usize) -
 pub(crate) async fn select_by_ids<T: serde::de::DeserializeOwned>(
     db: &D1Database,
     select: &str,
-    ids: &[&str],
+    ids: &[impl AsRef<str>],
 ) -> Result<Vec<T>, StoreError> {
     let mut statements = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        let binds: Vec<_> = chunk.iter().map(|id| text(id)).collect();
+        let binds: Vec<_> = chunk.iter().map(text).collect();
         let sql = format!("{select} WHERE id IN ({})", placeholders(1, chunk.len()));
         statements.push(db.prepare(sql).bind(&binds)?);
     }

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 use worker::D1Database;
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text, StoreError};
+use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
 use crate::domain::secrets::{is_sealed, SecretBox, SecretError};
 use crate::domain::time::iso8601;
@@ -19,8 +20,8 @@ pub struct Resealed {
 /// A row as D1 returns it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct WebhookRow {
-    pub id: String,
-    pub organization_id: String,
+    pub id: WebhookId,
+    pub organization_id: OrganizationId,
     pub name: String,
     pub description: Option<String>,
     pub url: String,
@@ -52,10 +53,10 @@ impl WebhookRow {
     /// The secrets that sign a delivery at `now`, opened: the current one, and the previous one during its grace
     /// window.
     pub fn signing_secrets(&self, now: i64, secrets: &SecretBox) -> Result<Vec<String>, SecretError> {
-        let mut open = vec![secrets.open(&self.secret, &self.id)?];
+        let mut open = vec![secrets.open(&self.secret, self.id.as_str())?];
         if let (Some(previous), Some(until)) = (self.previous_secret.as_deref(), self.previous_secret_expires_at) {
             if now < until {
-                open.push(secrets.open(previous, &self.id)?);
+                open.push(secrets.open(previous, self.id.as_str())?);
             }
         }
         Ok(open)
@@ -72,7 +73,7 @@ impl WebhookRow {
             if is_sealed(stored) {
                 Ok(stored.to_string())
             } else {
-                secrets.seal(stored, &self.id, &nonce())
+                secrets.seal(stored, self.id.as_str(), &nonce())
             }
         };
         Ok(Some(Resealed {
@@ -89,7 +90,7 @@ impl WebhookRow {
     /// The API's view of the row, without secrets.
     pub fn to_api(&self) -> Webhook {
         Webhook {
-            id: self.id.clone(),
+            id: self.id.to_string(),
             name: self.name.clone(),
             description: self.description.clone(),
             url: self.url.clone(),
@@ -118,8 +119,8 @@ fn json(v: &impl serde::Serialize) -> String {
 /// limit. The count and the insert are one statement, so concurrent creates cannot overshoot the limit.
 pub async fn insert(
     db: &D1Database,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: &WebhookId,
     new: &NewWebhook,
     secret: &str,
     now: i64,
@@ -138,8 +139,8 @@ pub async fn insert(
             text(&new.name),
             opt_text(new.description.as_deref()),
             text(&new.url),
-            text(&json(&new.events)),
-            text(&json(&new.headers)),
+            text(json(&new.events)),
+            text(json(&new.headers)),
             text(secret),
             flag(new.is_active),
             int(new.retry_attempts.into()),
@@ -152,7 +153,7 @@ pub async fn insert(
 }
 
 /// The organization's webhooks, newest first, optionally only active or inactive ones.
-pub async fn list(db: &D1Database, org: &str, active: Option<bool>) -> Result<Vec<WebhookRow>, StoreError> {
+pub async fn list(db: &D1Database, org: &OrganizationId, active: Option<bool>) -> Result<Vec<WebhookRow>, StoreError> {
     let statement = match active {
         None => db
             .prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC"))
@@ -167,7 +168,7 @@ pub async fn list(db: &D1Database, org: &str, active: Option<bool>) -> Result<Ve
 }
 
 /// One webhook of the organization; another organization's id is as absent as an unknown one.
-pub async fn get(db: &D1Database, org: &str, id: &str) -> Result<Option<WebhookRow>, StoreError> {
+pub async fn get(db: &D1Database, org: &OrganizationId, id: &WebhookId) -> Result<Option<WebhookRow>, StoreError> {
     first(
         db.prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND id = ?2"))
             .bind(&[text(org), text(id)])?,
@@ -176,7 +177,7 @@ pub async fn get(db: &D1Database, org: &str, id: &str) -> Result<Option<WebhookR
 }
 
 /// Webhooks by id, whatever their organization: the delivery consumer checks each against its delivery's.
-pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<WebhookRow>, StoreError> {
+pub async fn get_many(db: &D1Database, ids: &[&WebhookId]) -> Result<Vec<WebhookRow>, StoreError> {
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM webhooks"), ids).await
 }
 
@@ -184,8 +185,8 @@ pub async fn get_many(db: &D1Database, ids: &[&str]) -> Result<Vec<WebhookRow>, 
 /// webhook clears its failure count and disabled reason.
 pub async fn update(
     db: &D1Database,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: &WebhookId,
     patch: &WebhookFields,
     resealed: Option<&Resealed>,
     now: i64,
@@ -238,7 +239,7 @@ pub(crate) const STOP_PENDING_SQL: &str = "UPDATE deliveries SET status = 'faile
 
 /// Deletes a webhook and stops its pending deliveries, an attempt in flight included: they are marked failed with
 /// the reason, and the in-flight attempt's result, fenced, cannot make its delivery pending again.
-pub async fn delete(db: &D1Database, org: &str, id: &str, now: i64) -> Result<bool, StoreError> {
+pub async fn delete(db: &D1Database, org: &OrganizationId, id: &WebhookId, now: i64) -> Result<bool, StoreError> {
     let results = batch(
         db,
         vec![
@@ -254,8 +255,8 @@ pub async fn delete(db: &D1Database, org: &str, id: &str, now: i64) -> Result<bo
 /// `previous_expires_at`.
 pub async fn rotate_secret(
     db: &D1Database,
-    org: &str,
-    id: &str,
+    org: &OrganizationId,
+    id: &WebhookId,
     secret: &str,
     previous: &str,
     previous_expires_at: i64,
