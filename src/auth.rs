@@ -133,15 +133,6 @@ struct Claims {
     aud: Option<Audience>,
 }
 
-/// Reads the `Authorization` header value and verifies its JWT at `now` (unix seconds). API keys are looked up by
-/// the API layer (they need D1); here they are refused.
-pub fn authenticate(authorization: Option<&str>, secret: &str, now: i64) -> Result<Caller, ApiError> {
-    match bearer(authorization)? {
-        Credential::Jwt(token) => verify_jwt(token, secret, &JwtRules::default(), now),
-        Credential::ApiKey(_) => Err(ApiError::unauthorized("the API key is unknown or revoked")),
-    }
-}
-
 /// Verifies an HS256 JWT and returns its caller. Only HS256 is accepted (never `none`); `exp` is required and
 /// `nbf` honoured, both with [`LEEWAY_SECONDS`]; `iss` and `aud` must match `rules` where it sets them; `sub`, `org`
 /// and a known `role` are required.
@@ -244,7 +235,8 @@ mod tests {
             Caller { org: OrganizationId::parse("org_a").unwrap(), user: "u1".into(), role: Role::Admin }
         );
         let header = format!("Bearer {}", token(good_claims()));
-        assert!(authenticate(Some(&header), SECRET, NOW).is_ok());
+        let Ok(Credential::Jwt(from_header)) = bearer(Some(&header)) else { panic!("not read as a JWT") };
+        assert!(verify_jwt(from_header, SECRET, &JwtRules::default(), NOW).is_ok());
     }
 
     #[test]
@@ -275,9 +267,9 @@ mod tests {
             assert_eq!(err.status, 401, "{case}");
             assert!(!err.message.contains(SECRET));
         }
-        assert_eq!(authenticate(None, SECRET, NOW).unwrap_err().status, 401);
-        assert_eq!(authenticate(Some("Basic abc"), SECRET, NOW).unwrap_err().status, 401);
-        assert_eq!(authenticate(Some("Bearer "), SECRET, NOW).unwrap_err().status, 401);
+        assert_eq!(bearer(None).unwrap_err().status, 401);
+        assert_eq!(bearer(Some("Basic abc")).unwrap_err().status, 401);
+        assert_eq!(bearer(Some("Bearer ")).unwrap_err().status, 401);
     }
 
     #[test]

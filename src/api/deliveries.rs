@@ -69,8 +69,10 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
     };
     let status = match query_param(req, "status")?.as_deref() {
         None | Some("") => status,
-        Some(s) if DeliveryStatus::parse(s).is_some() => DeliveryStatus::parse(s),
-        Some(_) => return Err(ApiError::invalid("status", "status must be pending, succeeded or failed")),
+        Some(s) => Some(
+            DeliveryStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid("status", "status must be pending, succeeded or failed"))?,
+        ),
     };
     let event = query_param(req, "event")?.filter(|e| !e.is_empty());
     if let Some(e) = &event {

@@ -13,6 +13,7 @@ use crate::domain::ids::{AttemptId, DeliveryId};
 use crate::domain::limits::MAX_CONCURRENT_SENDS;
 use crate::domain::model::DeliveryStatus::{self, Failed, Pending, Succeeded};
 use crate::domain::retry::next_retry;
+use crate::domain::secrets::SecretBox;
 use crate::domain::time::iso8601;
 use crate::domain::url_guard::check_url;
 use crate::platform::{now_ms, random};
@@ -107,14 +108,19 @@ pub struct Attempted {
 }
 
 /// Sends one claimed delivery (re-checking the URL guard first); never fails.
-async fn send_one(config: &Config, delivery: &DeliveryRow, webhook: &WebhookRow) -> (SendResult, bool) {
+async fn send_one(
+    config: &Config,
+    secrets: &SecretBox,
+    delivery: &DeliveryRow,
+    webhook: &WebhookRow,
+) -> (SendResult, bool) {
     let now = now_ms();
     match check_url(&webhook.url, config.allow_insecure) {
         Err(refused) => (
             SendResult { error: Some(format!("url refused at send time: {}", refused.0)), ..SendResult::default() },
             true,
         ),
-        Ok(_) => match webhook.signing_secrets(now, &config.secret_box()) {
+        Ok(_) => match webhook.signing_secrets(now, secrets) {
             Ok(secrets) => {
                 let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
                 let headers = delivery_headers(delivery, &secrets, &webhook.custom_headers(), now);
@@ -139,7 +145,9 @@ pub async fn attempt_all(
     config: &Config,
     claimed: &[(DeliveryRow, WebhookRow)],
 ) -> Result<Vec<Attempted>, DeliveryError> {
-    let sent = bounded::in_order(claimed, MAX_CONCURRENT_SENDS, |(d, w)| send_one(config, d, w)).await;
+    // The AES key schedule that opens stored secrets is set up once per batch, not once per send.
+    let secrets = config.secret_box();
+    let sent = bounded::in_order(claimed, MAX_CONCURRENT_SENDS, |(d, w)| send_one(config, &secrets, d, w)).await;
     let finished = now_ms();
     let mut attempted = Vec::with_capacity(claimed.len());
     for ((delivery, webhook), (result, refused)) in claimed.iter().zip(sent) {

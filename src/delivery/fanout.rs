@@ -5,8 +5,6 @@ use serde::Serialize;
 use serde_json::json;
 use worker::{BatchMessageBuilder, Env};
 
-use sha2::{Digest, Sha256};
-
 use super::DeliveryError;
 use crate::domain::catalogue::subscribed;
 use crate::domain::event::IncomingEvent;
@@ -160,10 +158,7 @@ pub fn disabled_notice(
         "reason": reason,
         "disabledAt": iso8601(now),
     });
-    let digest = Sha256::digest(format!("webhook.disabled\n{}\n{now}", webhook.id).as_bytes());
-    let mut seed = [0u8; 16];
-    seed.copy_from_slice(&digest[..16]);
-    let id = EventId::generate(&seed);
+    let id = EventId::derived(&format!("webhook.disabled\n{}\n{now}", webhook.id));
     let event = IncomingEvent {
         id: Some(id.clone()),
         event_type: "webhook.disabled".into(),

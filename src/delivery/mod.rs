@@ -9,7 +9,6 @@ pub mod send;
 use std::cell::RefCell;
 use std::collections::HashSet;
 
-use sha2::{Digest, Sha256};
 use worker::{js_sys, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, RawMessage};
 
 use crate::config::Config;
@@ -211,10 +210,7 @@ fn text_of(message: &RawMessage) -> String {
 /// The id of an event the queue delivered without one: derived from the queue message's id, which stays the same
 /// when the queue retries the message, so a retried batch finds its events already ingested.
 fn id_from_message(queue: &str, message_id: &str) -> EventId {
-    let digest = Sha256::digest(format!("queue-message\n{queue}\n{message_id}").as_bytes());
-    let mut seed = [0u8; 16];
-    seed.copy_from_slice(&digest[..16]);
-    EventId::generate(&seed)
+    EventId::derived(&format!("queue-message\n{queue}\n{message_id}"))
 }
 
 thread_local! {

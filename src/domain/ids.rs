@@ -3,6 +3,8 @@
 
 use core::fmt;
 
+use sha2::{Digest, Sha256};
+
 const ALPHABET: &[u8; 32] = b"0123456789abcdefghjkmnpqrstvwxyz";
 
 /// `prefix` + 26 characters of Crockford base32 from 16 random bytes (128 bits).
@@ -117,9 +119,18 @@ name_type!(
 impl EventId {
     pub const PREFIX: &'static str = "evt_";
 
-    /// `evt_` + 26 characters of Crockford base32 from 16 random (or derived) bytes.
+    /// `evt_` + 26 characters of Crockford base32 from 16 random bytes.
     pub fn generate(random: &[u8; 16]) -> Self {
         EventId(encode(Self::PREFIX, random))
+    }
+
+    /// The `evt_` id that `source` always yields (the first 16 bytes of its SHA-256): the same event seen twice, a
+    /// queue message delivered again or one disable written twice, gets one id, and D1's unique key keeps one row.
+    pub fn derived(source: &str) -> Self {
+        let digest = Sha256::digest(source.as_bytes());
+        let mut seed = [0u8; 16];
+        seed.copy_from_slice(&digest[..16]);
+        Self::generate(&seed)
     }
 }
 
@@ -159,5 +170,13 @@ mod tests {
             assert_eq!(WebhookId::parse(bad), None, "{bad}");
         }
         assert!(DeliveryId::parse("dlv_abc").is_some());
+    }
+
+    #[test]
+    fn derived_event_ids_are_stable_per_source_and_well_formed() {
+        let a = EventId::derived("queue-message\nq\n1");
+        assert_eq!(a, EventId::derived("queue-message\nq\n1"));
+        assert_ne!(a, EventId::derived("queue-message\nq\n2"));
+        assert!(a.as_str().starts_with(EventId::PREFIX) && a.as_str().len() == 4 + 26);
     }
 }

@@ -50,9 +50,8 @@ pub fn deliveries_within_budget(budget: u32, ids_per_statement: usize) -> usize 
     low as usize
 }
 
-/// How many overdue deliveries one sweep may re-enqueue within `budget` subrequests: one select, one mark, one queue
-/// send per hundred, and the retention prune's statements (one batch each for attempts, deliveries, events and dead
-/// letters).
+/// How many overdue deliveries one sweep may re-enqueue within `budget` subrequests: one statement that takes and
+/// marks them, one batch for the retention prune, one queue send per hundred, and four calls kept spare.
 pub fn sweep_within_budget(budget: u32) -> usize {
     const FIXED: u32 = 2 + 4;
     let sends = budget.saturating_sub(FIXED).max(1);

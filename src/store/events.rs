@@ -1,6 +1,6 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use core::ops::Range;
@@ -18,7 +18,7 @@ pub struct NewDelivery {
 }
 
 /// What the first ingest of an event answered; replayed for duplicates.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct IngestRecord {
     pub deliveries: i64,
 }
