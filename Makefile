@@ -24,11 +24,12 @@ WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable
 RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -type f) $(shell find verifier-wasm/src -type f) verifier-wasm/Cargo.toml
 VERIFIER_SOURCES := Cargo.lock verifier-wasm/Cargo.toml $(shell find verifier-wasm/src verifier-wasm/js -type f)
 VERIFIER_PKG := verifier-wasm/pkg
+DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs
 
-.PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier dev token build-worker verifier migrate-local \
+.PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier dev token build-worker verifier dashboard migrate-local \
 	bench-verify bench-api bench-delivery soak browser clean
 
-build: build-worker verifier
+build: build-worker dashboard verifier
 
 # ---- set-up (idempotent, pinned) ---------------------------------------------------------------------------------
 
@@ -73,6 +74,12 @@ build/index.js: $(RUST_SOURCES) | tools
 	worker-build --release
 	touch $@
 
+# The dashboard (Preact + TSX, bundled by esbuild) into dashboard/dist, which Workers Static Assets serves.
+dashboard: dashboard/dist/index.html
+
+dashboard/dist/index.html: $(DASHBOARD_SOURCES) node_modules/.installed
+	node dashboard/build.mjs
+
 verifier: $(VERIFIER_PKG)/package.json
 
 $(VERIFIER_PKG)/package.json: $(VERIFIER_SOURCES) | tools
@@ -114,6 +121,7 @@ test: setup browser build
 lint: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	tsc -p dashboard
 
 # The bundle `wrangler deploy` would upload (dry run, no network), checked against Cloudflare's size limit.
 deploy-check: build
@@ -145,4 +153,4 @@ bench-delivery: setup build
 	node bench/delivery.mjs
 
 clean:
-	rm -rf build $(VERIFIER_PKG) target .tools
+	rm -rf build dashboard/dist $(VERIFIER_PKG) target .tools

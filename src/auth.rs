@@ -1,6 +1,6 @@
 //! `Authorization: Bearer …` -> the caller: who they are, which organization every query is scoped to, and what they
-//! may do. The bearer is an HS256 JWT or an API key (`ehk_…`, looked up by its SHA-256 in D1). Every refusal is a
-//! 401 that never says which secret was expected.
+//! may do. The bearer is an HS256 JWT, an API key (`ehk_…`) or a portal session token (`ehp_…`), the last two looked
+//! up by their SHA-256 in D1. Every refusal is a 401 that never says which secret was expected.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -28,23 +28,44 @@ pub struct Caller {
     pub org: OrganizationId,
     pub user: String,
     pub role: Role,
+    /// Signed in through a portal session: the organization's customer-facing dashboard. It manages webhooks
+    /// (`Admin`) or only reads them (`Member`, a read-only session), and never reaches the vendor's own routes.
+    pub portal: Option<PortalAccess>,
+}
+
+/// What a portal session caller carries besides its role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortalAccess {
+    /// When the session ends (epoch ms).
+    pub expires_at: i64,
 }
 
 impl Caller {
     /// Admins only: creating, changing, deleting, rotating, retrying, test sends.
     pub fn require_admin(&self) -> Result<(), ApiError> {
-        match self.role {
-            Role::Admin => Ok(()),
+        match (self.role, self.portal.is_some()) {
+            (Role::Admin, _) => Ok(()),
+            (_, true) => Err(ApiError::forbidden("this portal session is read-only")),
             _ => Err(ApiError::forbidden("this action needs the admin role")),
         }
     }
 
-    /// Admins and services: publishing events.
+    /// Admins and services, not portal sessions: publishing events.
     pub fn require_publisher(&self) -> Result<(), ApiError> {
+        self.require_vendor()?;
         match self.role {
             Role::Admin | Role::Service => Ok(()),
             Role::Member => Err(ApiError::forbidden("publishing events needs the service or admin role")),
         }
+    }
+
+    /// The vendor's own credentials (a JWT or an API key), never a portal session: API keys, portal sessions,
+    /// publishing events.
+    pub fn require_vendor(&self) -> Result<(), ApiError> {
+        if self.portal.is_some() {
+            return Err(ApiError::forbidden("a portal session cannot do this; use an API key or a token"));
+        }
+        Ok(())
     }
 }
 
@@ -67,8 +88,10 @@ impl Role {
     }
 }
 
-/// The prefix of API keys; anything else after `Bearer` is taken for a JWT.
+/// The prefix of API keys.
 pub const API_KEY_PREFIX: &str = "ehk_";
+/// The prefix of portal session tokens; anything else after `Bearer` is taken for a JWT.
+pub const PORTAL_TOKEN_PREFIX: &str = "ehp_";
 
 /// Clock skew tolerated on `exp` and `nbf`, either way.
 pub const LEEWAY_SECONDS: f64 = 30.0;
@@ -78,6 +101,7 @@ pub const LEEWAY_SECONDS: f64 = 30.0;
 pub enum Credential<'a> {
     Jwt(&'a str),
     ApiKey(&'a str),
+    PortalSession(&'a str),
 }
 
 /// The token of an `Authorization` header; the scheme matches case-insensitively (RFC 9110).
@@ -89,7 +113,13 @@ pub fn bearer(authorization: Option<&str>) -> Result<Credential<'_>, ApiError> {
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(invalid());
     }
-    Ok(if token.starts_with(API_KEY_PREFIX) { Credential::ApiKey(token) } else { Credential::Jwt(token) })
+    Ok(if token.starts_with(API_KEY_PREFIX) {
+        Credential::ApiKey(token)
+    } else if token.starts_with(PORTAL_TOKEN_PREFIX) {
+        Credential::PortalSession(token)
+    } else {
+        Credential::Jwt(token)
+    })
 }
 
 /// A new API key from 32 random bytes: `ehk_` and their base64url.
@@ -97,7 +127,13 @@ pub fn new_api_key(random: &[u8; 32]) -> String {
     format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(random))
 }
 
-/// What is stored of a key: the lowercase hex SHA-256 of its whole text. 256 random bits need no slow hash.
+/// A new portal session token from 32 random bytes: `ehp_` and their base64url.
+pub fn new_portal_token(random: &[u8; 32]) -> String {
+    format!("{PORTAL_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(random))
+}
+
+/// What is stored of a key or a portal token: the lowercase hex SHA-256 of its whole text. 256 random bits need no
+/// slow hash.
 pub fn api_key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
@@ -192,7 +228,7 @@ pub fn verify_jwt(token: &str, secret: &str, rules: &JwtRules<'_>, now: i64) -> 
         .ok_or_else(|| ApiError::unauthorized("the token's role must be admin, member or service"))?;
     let org = OrganizationId::parse(&nonempty(claims.org, "org")?)
         .ok_or_else(|| ApiError::unauthorized("the token's org claim must be 1 to 255 printable characters"))?;
-    Ok(Caller { org, user: nonempty(claims.sub, "sub")?, role })
+    Ok(Caller { org, user: nonempty(claims.sub, "sub")?, role, portal: None })
 }
 
 fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Option<T> {
@@ -232,7 +268,7 @@ mod tests {
         let caller = verify_jwt(&token(good_claims()), SECRET, &JwtRules::default(), NOW).unwrap();
         assert_eq!(
             caller,
-            Caller { org: OrganizationId::parse("org_a").unwrap(), user: "u1".into(), role: Role::Admin }
+            Caller { org: OrganizationId::parse("org_a").unwrap(), user: "u1".into(), role: Role::Admin, portal: None }
         );
         let header = format!("Bearer {}", token(good_claims()));
         let Ok(Credential::Jwt(from_header)) = bearer(Some(&header)) else { panic!("not read as a JWT") };
@@ -302,6 +338,8 @@ mod tests {
         assert_eq!(bearer(Some("bEaReR  ehk_xyz ")), Ok(Credential::ApiKey("ehk_xyz")));
         assert!(bearer(Some("Bearerabc")).is_err());
         assert!(bearer(Some("Token abc")).is_err());
+        assert_eq!(bearer(Some("Bearer ehp_abc")), Ok(Credential::PortalSession("ehp_abc")));
+        assert!(new_portal_token(&[7; 32]).starts_with("ehp_"));
         let key = new_api_key(&[7; 32]);
         assert!(key.starts_with("ehk_") && key.len() == 4 + 43);
         assert_eq!(api_key_hash(&key).len(), 64);
@@ -316,11 +354,19 @@ mod tests {
 
     #[test]
     fn roles_gate_actions() {
-        let caller = |role| Caller { org: OrganizationId::parse("o").unwrap(), user: "u".into(), role };
+        let caller = |role| Caller { org: OrganizationId::parse("o").unwrap(), user: "u".into(), role, portal: None };
         assert!(caller(Role::Admin).require_admin().is_ok());
         assert_eq!(caller(Role::Member).require_admin().unwrap_err().status, 403);
         assert_eq!(caller(Role::Service).require_admin().unwrap_err().status, 403);
         assert!(caller(Role::Service).require_publisher().is_ok());
         assert_eq!(caller(Role::Member).require_publisher().unwrap_err().status, 403);
+        // Portal sessions manage webhooks (or only read them) and never reach the vendor's routes.
+        let portal = |role| Caller { portal: Some(PortalAccess { expires_at: 0 }), ..caller(role) };
+        assert!(portal(Role::Admin).require_admin().is_ok());
+        let read_only = portal(Role::Member).require_admin().unwrap_err();
+        assert_eq!((read_only.status, read_only.message.as_str()), (403, "this portal session is read-only"));
+        assert_eq!(portal(Role::Admin).require_publisher().unwrap_err().status, 403);
+        assert_eq!(portal(Role::Admin).require_vendor().unwrap_err().status, 403);
+        assert!(caller(Role::Service).require_vendor().is_ok());
     }
 }

@@ -32,6 +32,9 @@ pub struct Config {
     pub deliveries_queue: String,
     /// Serve `GET /__usage` (the isolate's platform operation counts) for the delivery benchmark. Never in production.
     pub expose_usage: bool,
+    /// Origins that may frame the customer portal (space-separated, sent as CSP `frame-ancestors`); empty: only
+    /// this origin.
+    pub portal_frame_ancestors: String,
     /// Faults the end-to-end tests inject into the real Worker (comma-separated); empty in every deployment.
     pub test_faults: Vec<String>,
 }
@@ -56,6 +59,7 @@ impl Config {
             events_queue: get("EVENTS_QUEUE").unwrap_or_else(|| "edgehook-events".into()),
             deliveries_queue: get("DELIVERIES_QUEUE").unwrap_or_else(|| "edgehook-deliveries".into()),
             expose_usage: flag("EXPOSE_USAGE"),
+            portal_frame_ancestors: get("PORTAL_FRAME_ANCESTORS").unwrap_or_default(),
             test_faults: get("TEST_FAULTS")
                 .map(|v| v.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
                 .unwrap_or_default(),

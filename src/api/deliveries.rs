@@ -43,6 +43,7 @@ fn attempt_json(a: &AttemptRow) -> Value {
         "durationMs": a.duration_ms,
         "responseBody": a.response_body,
         "error": a.error,
+        "requestHeaders": a.request_headers.as_deref().and_then(|h| serde_json::from_str::<Value>(h).ok()),
         "createdAt": iso8601(a.created_at),
     })
 }

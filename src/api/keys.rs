@@ -40,6 +40,7 @@ fn parse(body: &Value) -> ApiResult<(String, Role)> {
 
 /// `POST /api/keys`: 201 with the key, which is never shown again.
 pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
+    ctx.caller.require_vendor()?;
     ctx.caller.require_admin()?;
     let (name, role) = parse(&read_json(req, 4096).await?)?;
     let key = new_api_key(&random());
@@ -58,6 +59,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
 
 /// `GET /api/keys`: the organization's keys, newest first, without the keys themselves.
 pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
+    ctx.caller.require_vendor()?;
     ctx.caller.require_admin()?;
     let rows = store::api_keys::list(&store::db(&ctx.env)?, &ctx.caller.org).await?;
     let data: Vec<Value> = rows.iter().map(view).collect();
@@ -66,6 +68,7 @@ pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
 
 /// `DELETE /api/keys/{id}`: revokes the key; requests made with it are refused from now on.
 pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
+    ctx.caller.require_vendor()?;
     ctx.caller.require_admin()?;
     let not_found = || ApiError::not_found("no API key with this id");
     let id = ApiKeyId::parse(id).ok_or_else(not_found)?;

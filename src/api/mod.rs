@@ -1,11 +1,13 @@
 //! The HTTP surface: matches a request against the routing table, authenticates `/api/*` callers and hands the
 //! request to its resource's handler. Every failure becomes the JSON error shape; nothing here panics.
 
+pub mod assets;
 pub mod deliveries;
 pub mod docs;
 pub mod events;
 pub mod health;
 pub mod keys;
+pub mod portal;
 pub mod routes;
 pub mod stats;
 pub mod webhooks;
@@ -14,7 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 use worker::{Env, Request, Response};
 
-use crate::auth::{api_key_hash, bearer, verify_jwt, Caller, Credential, JwtRules};
+use crate::auth::{api_key_hash, bearer, verify_jwt, Caller, Credential, JwtRules, PortalAccess, Role};
 use crate::config::Config;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::platform::now_ms;
@@ -43,6 +45,9 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
     if path == "/__usage" && Config::from_env(&env).expose_usage {
         return json(200, &crate::usage::snapshot());
     }
+    if !is_api_path(&path) {
+        return assets::serve(req, &Config::from_env(&env), &env).await;
+    }
     let (endpoint, params) = match match_route(&method, &path) {
         Match::Found(endpoint, params) => (endpoint, params),
         Match::MethodNotAllowed(allowed) => {
@@ -70,7 +75,15 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         Credential::ApiKey(key) => {
             let row = store::api_keys::find(&store::db(&env)?, &api_key_hash(key)).await?;
             let row = row.ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
-            Caller { org: row.organization_id, user: row.id.to_string(), role: row.role }
+            Caller { org: row.organization_id, user: row.id.to_string(), role: row.role, portal: None }
+        }
+        Credential::PortalSession(token) => {
+            let session = store::portal::find(&store::db(&env)?, &api_key_hash(token), now).await?;
+            let session =
+                session.ok_or_else(|| ApiError::unauthorized("the portal session has expired or was revoked"))?;
+            let role = if session.read_only { Role::Member } else { Role::Admin };
+            let portal = Some(PortalAccess { expires_at: session.expires_at });
+            Caller { org: session.organization_id, user: "portal".into(), role, portal }
         }
     };
     let ctx = Ctx { env, config, caller, now };
@@ -95,7 +108,16 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         Endpoint::CreateKey => keys::create(&ctx, req).await,
         Endpoint::ListKeys => keys::list(&ctx).await,
         Endpoint::DeleteKey => keys::delete(&ctx, id()?).await,
+        Endpoint::CreatePortalSession => portal::create(&ctx, req).await,
+        Endpoint::RevokePortalSessions => portal::revoke(&ctx).await,
+        Endpoint::CurrentSession => portal::current(&ctx),
+        Endpoint::WebhookStats => stats::webhook(&ctx, id()?).await,
     }
+}
+
+/// The API's own paths; every other path is a dashboard file.
+fn is_api_path(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/") || path == "/health" || path == "/__usage"
 }
 
 /// Reads a JSON body of at most `limit` bytes: 413 beyond it, 400 for anything that is not JSON.

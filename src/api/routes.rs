@@ -26,6 +26,10 @@ pub enum Endpoint {
     CreateKey,
     ListKeys,
     DeleteKey,
+    CreatePortalSession,
+    RevokePortalSessions,
+    CurrentSession,
+    WebhookStats,
 }
 
 /// One routed method and path. `{name}` segments capture one path segment.
@@ -52,6 +56,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/webhooks/{id}/secret", endpoint: Endpoint::GetSecret },
     Route { method: "POST", path: "/api/webhooks/{id}/regenerate-secret", endpoint: Endpoint::RegenerateSecret },
     Route { method: "POST", path: "/api/webhooks/{id}/test", endpoint: Endpoint::TestSend },
+    Route { method: "GET", path: "/api/webhooks/{id}/stats", endpoint: Endpoint::WebhookStats },
     Route { method: "GET", path: "/api/webhooks/{id}/deliveries", endpoint: Endpoint::ListDeliveries },
     Route { method: "GET", path: "/api/webhooks/{id}/deliveries/{deliveryId}", endpoint: Endpoint::GetDelivery },
     Route {
@@ -62,6 +67,9 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/keys", endpoint: Endpoint::ListKeys },
     Route { method: "POST", path: "/api/keys", endpoint: Endpoint::CreateKey },
     Route { method: "DELETE", path: "/api/keys/{id}", endpoint: Endpoint::DeleteKey },
+    Route { method: "POST", path: "/api/portal/sessions", endpoint: Endpoint::CreatePortalSession },
+    Route { method: "POST", path: "/api/portal/sessions/revoke", endpoint: Endpoint::RevokePortalSessions },
+    Route { method: "GET", path: "/api/portal/sessions/current", endpoint: Endpoint::CurrentSession },
     // The `/api/webhooks-management` aliases of the webhook routes.
     Route { method: "GET", path: "/api/webhooks-management", endpoint: Endpoint::ListWebhooks },
     Route { method: "POST", path: "/api/webhooks-management", endpoint: Endpoint::CreateWebhook },

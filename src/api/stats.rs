@@ -1,11 +1,14 @@
-//! `GET /api/webhooks/stats`: the organization's webhooks and the last 24 hours of deliveries.
+//! `GET /api/webhooks/stats`: the organization's webhooks and the last 24 hours of deliveries; `GET
+//! /api/webhooks/{id}/stats`: one webhook's last 24 hours by hour, for the dashboard's chart.
 
 use serde_json::json;
 use worker::Response;
 
 use super::{json, Ctx};
+use crate::domain::time::iso8601;
 use crate::error::ApiResult;
-use crate::store::{self, deliveries};
+use crate::store::deliveries::{self, HourCounts};
+use crate::store::{self};
 
 pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
     let s = deliveries::stats(&store::db(&ctx.env)?, &ctx.caller.org, ctx.now - 86_400_000).await?;
@@ -31,4 +34,91 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
             },
         }),
     )
+}
+
+const HOUR_MS: i64 = 3_600_000;
+/// The chart's window: the current hour and the 23 before it.
+const HOURS: i64 = 24;
+
+/// The share of finished deliveries that failed, to four places; `None` before any finished.
+pub fn failure_rate(succeeded: i64, failed: i64) -> Option<f64> {
+    let finished = succeeded + failed;
+    (finished > 0).then(|| ((failed as f64) / (finished as f64) * 10_000.0).round() / 10_000.0)
+}
+
+/// Where the chart's window starts: the beginning of the hour 23 hours before `now`'s.
+pub fn window_start(now: i64) -> i64 {
+    (now.div_euclid(HOUR_MS) - (HOURS - 1)) * HOUR_MS
+}
+
+/// The 24 hours ending with `now`'s, oldest first, each with its counts (zero where `counts` has none).
+pub fn hourly_series(counts: &[HourCounts], now: i64) -> Vec<HourCounts> {
+    let first = window_start(now) / HOUR_MS;
+    (first..first + HOURS)
+        .map(|hour| {
+            counts.iter().find(|c| c.hour == hour).cloned().unwrap_or(HourCounts { hour, ..Default::default() })
+        })
+        .collect()
+}
+
+/// `GET /api/webhooks/{id}/stats`: the last 24 hours of one webhook, by hour and outcome, for its chart.
+pub async fn webhook(ctx: &Ctx, id: &str) -> ApiResult<Response> {
+    let webhook = super::webhooks::load(ctx, id).await?;
+    let since = window_start(ctx.now);
+    let (counts, avg) = deliveries::hourly(&store::db(&ctx.env)?, &ctx.caller.org, &webhook.id, since).await?;
+    let series = hourly_series(&counts, ctx.now);
+    let sum = |f: fn(&HourCounts) -> i64| series.iter().map(f).sum::<i64>();
+    let (succeeded, failed, pending) = (sum(|h| h.succeeded), sum(|h| h.failed), sum(|h| h.pending));
+    let hourly: Vec<_> = series
+        .iter()
+        .map(|h| {
+            json!({
+                "hour": iso8601(h.hour * HOUR_MS),
+                "succeeded": h.succeeded,
+                "failed": h.failed,
+                "pending": h.pending,
+            })
+        })
+        .collect();
+    json(
+        200,
+        &json!({
+            "webhookId": webhook.id,
+            "since": iso8601(since),
+            "total": succeeded + failed + pending,
+            "succeeded": succeeded,
+            "failed": failed,
+            "pending": pending,
+            "failureRate": failure_rate(succeeded, failed),
+            "avgResponseMs": avg.map(|v| v.round() as i64),
+            "hourly": hourly,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_series_covers_24_whole_hours_ending_now() {
+        let now = 100 * HOUR_MS + 1_234;
+        assert_eq!(window_start(now), 77 * HOUR_MS);
+        let counts = [
+            HourCounts { hour: 77, succeeded: 2, failed: 1, pending: 0 },
+            HourCounts { hour: 100, succeeded: 0, failed: 0, pending: 3 },
+        ];
+        let series = hourly_series(&counts, now);
+        assert_eq!(series.len(), 24);
+        assert_eq!((series[0].hour, series[0].succeeded, series[0].failed), (77, 2, 1));
+        assert_eq!((series[23].hour, series[23].pending), (100, 3));
+        assert!(series[1..23].iter().all(|h| h.succeeded + h.failed + h.pending == 0));
+    }
+
+    #[test]
+    fn failure_rate_counts_finished_deliveries_only() {
+        assert_eq!(failure_rate(0, 0), None);
+        assert_eq!(failure_rate(3, 1), Some(0.25));
+        assert_eq!(failure_rate(2, 1), Some(0.3333));
+    }
 }

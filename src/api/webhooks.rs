@@ -46,8 +46,25 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
         Some("false") => Some(false),
         Some(_) => return Err(ApiError::invalid("isActive", "isActive must be true or false")),
     };
-    let rows = store::webhooks::list(&store::db(&ctx.env)?, &ctx.caller.org, active).await?;
-    let data: Vec<_> = rows.iter().map(WebhookRow::to_api).collect();
+    let db = store::db(&ctx.env)?;
+    let rows = store::webhooks::list(&db, &ctx.caller.org, active).await?;
+    let activity = store::deliveries::activity(&db, &ctx.caller.org, ctx.now - 86_400_000).await?;
+    let mut data = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut value = serde_json::to_value(row.to_api()).map_err(ApiError::internal)?;
+        let a = activity.iter().find(|a| a.webhook_id == row.id);
+        let (succeeded, failed) = a.map_or((0, 0), |a| (a.succeeded.unwrap_or(0), a.failed.unwrap_or(0)));
+        value["activity"] = json!({
+            "last24h": {
+                "total": a.and_then(|a| a.total).unwrap_or(0),
+                "succeeded": succeeded,
+                "failed": failed,
+                "failureRate": super::stats::failure_rate(succeeded, failed),
+            },
+            "lastDeliveryAt": a.and_then(|a| a.last_delivery_at).map(iso8601),
+        });
+        data.push(value);
+    }
     json(200, &json!({ "data": data, "total": data.len() }))
 }
 

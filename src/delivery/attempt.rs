@@ -58,6 +58,25 @@ pub fn delivery_headers(
     headers
 }
 
+/// Custom header names that suggest a credential: their values are masked in the attempt log.
+const SENSITIVE_NAME_PARTS: &[&str] =
+    &["auth", "token", "secret", "key", "cookie", "password", "session", "credential"];
+
+/// The headers of an attempt as the delivery log keeps them (JSON `[[name, value], …]`): signatures are shown, since
+/// they prove what was sent and reveal nothing of the secret; a custom header whose name suggests a credential is
+/// masked, since the log is shown to everyone who may read the webhook.
+pub fn headers_for_log(headers: &[(String, String)], custom: &Map<String, Value>) -> String {
+    let logged: Vec<[&str; 2]> = headers
+        .iter()
+        .map(|(name, value)| {
+            let lower = name.to_ascii_lowercase();
+            let sensitive = custom.contains_key(name) && SENSITIVE_NAME_PARTS.iter().any(|part| lower.contains(part));
+            [name.as_str(), if sensitive { "••••••" } else { value.as_str() }]
+        })
+        .collect();
+    serde_json::to_string(&logged).unwrap_or_else(|_| "[]".into())
+}
+
 /// What follows from one attempt's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
@@ -123,8 +142,12 @@ async fn send_one(
         Ok(_) => match webhook.signing_secrets(now, secrets) {
             Ok(secrets) => {
                 let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-                let headers = delivery_headers(delivery, &secrets, &webhook.custom_headers(), now);
-                (send::post(&webhook.url, &headers, &delivery.body, config.delivery_timeout_seconds).await, false)
+                let custom = webhook.custom_headers();
+                let headers = delivery_headers(delivery, &secrets, &custom, now);
+                let mut result =
+                    send::post(&webhook.url, &headers, &delivery.body, config.delivery_timeout_seconds).await;
+                result.request_headers = Some(headers_for_log(&headers, &custom));
+                (result, false)
             }
             // Never send unsigned: the attempt fails with the reason, and retries once the key is right again.
             Err(e) => {
@@ -172,6 +195,7 @@ pub async fn attempt_all(
             status_code: a.result.status_code,
             duration_ms: a.result.duration_ms,
             response_body: a.result.response_body.as_deref(),
+            request_headers: a.result.request_headers.as_deref(),
             error: a.outcome.error.as_deref(),
             new_status: a.outcome.status,
             next_attempt_at: a.outcome.retry_in.map(|s| finished + (s as i64) * 1000),
@@ -270,6 +294,25 @@ mod tests {
     use super::*;
     use crate::domain::ids::{EventId, OrganizationId, WebhookId};
     use edgehook_verifier::scheme::verify_simple;
+
+    #[test]
+    fn the_logged_headers_show_signatures_and_mask_credentials() {
+        let mut custom = Map::new();
+        custom.insert("Authorization".into(), Value::String("Bearer s3cret".into()));
+        custom.insert("X-Api-Key".into(), Value::String("k3y".into()));
+        custom.insert("X-Tenant".into(), Value::String("acme".into()));
+        let headers =
+            delivery_headers(&delivery(), &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], &custom, 1_700_000_000_000);
+        let logged: Vec<[String; 2]> = serde_json::from_str(&headers_for_log(&headers, &custom)).unwrap();
+        let value = |name: &str| logged.iter().find(|[n, _]| n == name).map(|[_, v]| v.clone()).unwrap();
+        assert!(value("webhook-signature").starts_with("v1,"));
+        assert_eq!(value("webhook-id"), "dlv_1");
+        assert_eq!(value("X-Tenant"), "acme");
+        assert_eq!(value("Authorization"), "••••••");
+        assert_eq!(value("X-Api-Key"), "••••••");
+        let text = headers_for_log(&headers, &custom);
+        assert!(!text.contains("s3cret") && !text.contains("k3y") && !text.contains("whsec_"));
+    }
 
     fn delivery() -> DeliveryRow {
         DeliveryRow {

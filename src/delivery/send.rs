@@ -22,6 +22,8 @@ pub struct SendResult {
     pub error: Option<String>,
     /// The receiver answered `webhook-delivery: abort-message`: no further retries.
     pub abort: bool,
+    /// The request's headers as logged (JSON array of `[name, value]`); `None` when nothing was sent.
+    pub request_headers: Option<String>,
 }
 
 impl SendResult {
@@ -85,7 +87,14 @@ async fn send(url: &str, headers: &[(String, String)], body: &str, timeout_secon
         300..=399 => Some(format!("redirect ({status}) not followed")),
         _ => Some(format!("receiver answered {status}")),
     };
-    SendResult { status_code: Some(status), duration_ms: 0, response_body: Some(text_of(&kept)), error, abort }
+    SendResult {
+        status_code: Some(status),
+        duration_ms: 0,
+        response_body: Some(text_of(&kept)),
+        error,
+        abort,
+        request_headers: None,
+    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,8 @@ pub struct Webhook {
     pub retry_delay_seconds: u32,
     pub consecutive_failures: u32,
     pub disabled_reason: Option<String>,
+    /// When it was disabled (automatically or by a caller); `null` while active.
+    pub disabled_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }

@@ -45,6 +45,8 @@ pub struct AttemptRow {
     pub response_body: Option<String>,
     pub error: Option<String>,
     pub created_at: i64,
+    /// JSON `[[name, value], …]` as sent (see `delivery::attempt::headers_for_log`).
+    pub request_headers: Option<String>,
 }
 
 const COLUMNS: &str =
@@ -180,6 +182,8 @@ pub struct AttemptRecord<'a> {
     pub status_code: Option<u16>,
     pub duration_ms: i64,
     pub response_body: Option<&'a str>,
+    /// The request's headers as logged (JSON), when a request was made.
+    pub request_headers: Option<&'a str>,
     pub error: Option<&'a str>,
     /// The delivery's status after it (`pending`: a retry is scheduled at `next_attempt_at`).
     pub new_status: DeliveryStatus,
@@ -214,8 +218,8 @@ pub struct Recorded {
     pub disabled: Vec<bool>,
 }
 
-/// Attempt rows per multi-row INSERT (8 parameters each).
-const ATTEMPTS_PER_STATEMENT: usize = D1_MAX_PARAMETERS / 8;
+/// Attempt rows per multi-row INSERT (9 parameters each).
+const ATTEMPTS_PER_STATEMENT: usize = D1_MAX_PARAMETERS / 9;
 /// (id, attempt) pairs per fenced update, after its 5 shared parameters.
 const FENCED_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 5) / 2;
 
@@ -234,8 +238,8 @@ pub async fn record_attempts(
     }
     let mut statements = Vec::new();
     for chunk in records.chunks(ATTEMPTS_PER_STATEMENT) {
-        let rows = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 8 + 1, 8))).collect::<Vec<_>>().join(", ");
-        let mut binds = Vec::with_capacity(chunk.len() * 8);
+        let rows = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 9 + 1, 9))).collect::<Vec<_>>().join(", ");
+        let mut binds = Vec::with_capacity(chunk.len() * 9);
         for r in chunk {
             binds.extend([
                 text(r.attempt_id),
@@ -246,9 +250,10 @@ pub async fn record_attempts(
                 opt_text(r.response_body),
                 opt_text(r.error),
                 int(r.now),
+                opt_text(r.request_headers),
             ]);
         }
-        let sql = format!("INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, response_body, error, created_at) VALUES {rows}");
+        let sql = format!("INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, response_body, error, created_at, request_headers) VALUES {rows}");
         statements.push(db.prepare(sql).bind(&binds)?);
     }
     // Deliveries whose new state is the same share an update; each is fenced by its own attempt number.
@@ -402,7 +407,7 @@ pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>
 
 pub async fn attempts(db: &D1Database, delivery_id: &DeliveryId) -> Result<Vec<AttemptRow>, StoreError> {
     rows(db
-        .prepare("SELECT id, attempt, status_code, duration_ms, response_body, error, created_at FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, created_at")
+        .prepare("SELECT id, attempt, status_code, duration_ms, response_body, error, created_at, request_headers FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, created_at")
         .bind(&[text(delivery_id)])?)
     .await
 }
@@ -436,8 +441,8 @@ pub async fn take_overdue(
 }
 
 /// Deletes what is older than the retention window, at most `limit` rows of each table per call (D1 has one
-/// writer: a short transaction now and the rest next minute): attempts, finished deliveries, dead letters, and
-/// events that no pending delivery still belongs to. Every delete walks an index on its age column.
+/// writer: a short transaction now and the rest next minute): attempts, finished deliveries, dead letters, expired
+/// portal sessions, and events that no pending delivery still belongs to. Every delete walks an index on its age column.
 pub async fn prune(db: &D1Database, before: i64, limit: usize) -> Result<(), StoreError> {
     let binds = [int(before), int(limit as i64)];
     batch(
@@ -458,6 +463,11 @@ pub async fn prune(db: &D1Database, before: i64, limit: usize) -> Result<(), Sto
             .bind(&binds)?,
             db.prepare("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE created_at < ?1 LIMIT ?2)")
                 .bind(&binds)?,
+            // Expired sessions are inert (a lookup checks the expiry); they go with the rest of the old rows.
+            db.prepare(
+                "DELETE FROM portal_sessions WHERE rowid IN (SELECT rowid FROM portal_sessions WHERE expires_at < ?1 LIMIT ?2)",
+            )
+            .bind(&binds)?,
         ],
     )
     .await?;
@@ -494,6 +504,81 @@ pub async fn stats(db: &D1Database, org: &OrganizationId, since: i64) -> Result<
     )
     .await?;
     Ok(stats.unwrap_or_default())
+}
+
+/// One webhook's recent activity, for the dashboard's list: its deliveries since `since` by outcome, and when it
+/// last got one at all.
+#[derive(Debug, Deserialize)]
+pub struct Activity {
+    pub webhook_id: WebhookId,
+    pub last_delivery_at: Option<i64>,
+    pub total: Option<i64>,
+    pub succeeded: Option<i64>,
+    pub failed: Option<i64>,
+}
+
+/// [`Activity`] of each of the organization's webhooks: one statement (the 24 h counts walk `deliveries_by_org`,
+/// the last delivery `deliveries_by_webhook`).
+pub async fn activity(db: &D1Database, org: &OrganizationId, since: i64) -> Result<Vec<Activity>, StoreError> {
+    rows(
+        db.prepare(
+            "SELECT w.id AS webhook_id, \
+               (SELECT MAX(d.created_at) FROM deliveries d WHERE d.webhook_id = w.id) AS last_delivery_at, \
+               s.total, s.succeeded, s.failed \
+             FROM webhooks w LEFT JOIN \
+               (SELECT webhook_id, COUNT(*) AS total, SUM(status = 'succeeded') AS succeeded, \
+                  SUM(status = 'failed') AS failed \
+                FROM deliveries WHERE organization_id = ?1 AND created_at >= ?2 GROUP BY webhook_id) s \
+               ON s.webhook_id = w.id \
+             WHERE w.organization_id = ?1",
+        )
+        .bind(&[text(org), int(since)])?,
+    )
+    .await
+}
+
+/// One hour of one webhook's deliveries by outcome; `hour` counts hours since the epoch.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+pub struct HourCounts {
+    pub hour: i64,
+    pub succeeded: i64,
+    pub failed: i64,
+    pub pending: i64,
+}
+
+/// A webhook's deliveries since `since`, by hour and outcome (hours without any are absent), with its totals.
+pub async fn hourly(
+    db: &D1Database,
+    org: &OrganizationId,
+    webhook_id: &WebhookId,
+    since: i64,
+) -> Result<(Vec<HourCounts>, Option<f64>), StoreError> {
+    let binds = [text(org), text(webhook_id), int(since)];
+    let results = batch(
+        db,
+        vec![
+            db.prepare(
+                "SELECT created_at / 3600000 AS hour, SUM(status = 'succeeded') AS succeeded, \
+                   SUM(status = 'failed') AS failed, SUM(status = 'pending') AS pending \
+                 FROM deliveries WHERE webhook_id = ?2 AND organization_id = ?1 AND created_at >= ?3 \
+                 GROUP BY hour ORDER BY hour",
+            )
+            .bind(&binds)?,
+            db.prepare(
+                "SELECT AVG(a.duration_ms) AS avg_response_ms FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+                 WHERE d.webhook_id = ?2 AND d.organization_id = ?1 AND a.created_at >= ?3",
+            )
+            .bind(&binds)?,
+        ],
+    )
+    .await?;
+    #[derive(Deserialize)]
+    struct Average {
+        avg_response_ms: Option<f64>,
+    }
+    let hours = rows_of(&results, 0)?;
+    let average: Vec<Average> = rows_of(&results, 1)?;
+    Ok((hours, average.into_iter().next().and_then(|a| a.avg_response_ms)))
 }
 
 /// The lease and its fence, run as written above against SQLite with the project's migrations applied.

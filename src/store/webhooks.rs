@@ -101,6 +101,7 @@ impl WebhookRow {
             retry_delay_seconds: u32::try_from(self.retry_delay_seconds).unwrap_or(1),
             consecutive_failures: u32::try_from(self.consecutive_failures).unwrap_or(0),
             disabled_reason: self.disabled_reason.clone(),
+            disabled_at: self.disabled_at.filter(|_| !self.is_active).map(iso8601),
             created_at: iso8601(self.created_at),
             updated_at: iso8601(self.updated_at),
         }

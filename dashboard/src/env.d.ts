@@ -1,0 +1,2 @@
+// esbuild bundles CSS imports into the one stylesheet.
+declare module "*.css";

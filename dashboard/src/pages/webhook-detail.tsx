@@ -1,0 +1,251 @@
+// One webhook: its settings, signing secret, test sends, last 24 hours and delivery log.
+import { useState } from "preact/hooks";
+import { api, type AttemptResult, type Catalogue, type Webhook } from "../api";
+import { session } from "../app";
+import { href, navigate } from "../router";
+import { DeliveryChart } from "../components/chart";
+import { DeliveryLog } from "./delivery-log";
+import { EventChips, WebhookState } from "./webhooks";
+import { announce, asApiError, Button, Card, Code, ConfirmDialog, ErrorNotice, Link, Loading, useLoad } from "../components/ui";
+import type { ApiError } from "../api";
+import { duration, fullTime, percent, prettyBody } from "../format";
+
+export function WebhookDetail({ id }: { id: string }) {
+  const webhook = useLoad(() => api.webhook(id), [id]);
+  const catalogue = useLoad(() => api.catalogue(), []);
+  const canWrite = !session.value?.readOnly;
+  // Bumped by Refresh and by a test send: the chart and the log load again together.
+  const [tick, setTick] = useState(0);
+  const refresh = () => setTick((t) => t + 1);
+  const w = webhook.data;
+  if (webhook.error) {
+    return (
+      <>
+        <nav class="breadcrumbs" aria-label="Breadcrumb"><Link href={href()}>Webhooks</Link></nav>
+        <ErrorNotice error={webhook.error} title={webhook.error.status === 404 ? "This webhook does not exist" : "Could not load this webhook"} />
+      </>
+    );
+  }
+  if (!w) return <Loading />;
+  return (
+    <>
+      <nav class="breadcrumbs" aria-label="Breadcrumb">
+        <Link href={href()}>Webhooks</Link>
+      </nav>
+      <div class="page-header">
+        <div class="title-block">
+          <h1>
+            {w.name} <WebhookState webhook={w} />
+          </h1>
+          <p class="url">{w.url}</p>
+        </div>
+        {canWrite && (
+          <Button onClick={() => navigate(href("webhooks", w.id, "edit"))}>Edit</Button>
+        )}
+      </div>
+      {!w.isActive && (
+        <div class="notice notice-warning">
+          <strong>This webhook is disabled{w.disabledAt ? ` since ${fullTime(w.disabledAt)}` : ""}.</strong>
+          <span>{w.disabledReason ?? "It receives no events until it is activated again."}</span>
+          {canWrite && <span>Fix the endpoint, then edit the webhook and tick Active to turn it back on.</span>}
+        </div>
+      )}
+      <div class="grid">
+        <Settings webhook={w} />
+        <SecretCard webhook={w} canWrite={canWrite} />
+      </div>
+      {canWrite && catalogue.data && <TestCard webhook={w} catalogue={catalogue.data} onSent={refresh} />}
+      <ActivityCard id={w.id} tick={tick} />
+      <DeliveryLog webhookId={w.id} catalogue={catalogue.data} tick={tick} onRefresh={refresh} />
+    </>
+  );
+}
+
+function Settings({ webhook: w }: { webhook: Webhook }) {
+  const headers = Object.keys(w.headers);
+  return (
+    <Card title="Settings" id="settings">
+      <dl class="facts">
+        <dt>Description</dt>
+        <dd>{w.description || <span class="muted">None</span>}</dd>
+        <dt>Events</dt>
+        <dd><EventChips events={w.events} max={12} /></dd>
+        <dt>Custom headers</dt>
+        <dd>{headers.length ? headers.map((h) => <code class="chip" key={h}>{h}</code>) : <span class="muted">None</span>}</dd>
+        <dt>Retries</dt>
+        <dd>
+          {w.retryAttempts === 0 ? "No retries" : `${w.retryAttempts} retries, first after ${w.retryDelaySeconds} s`}
+        </dd>
+        <dt>Created</dt>
+        <dd>{fullTime(w.createdAt)}</dd>
+      </dl>
+    </Card>
+  );
+}
+
+function SecretCard({ webhook, canWrite }: { webhook: Webhook; canWrite: boolean }) {
+  const [secret, setSecret] = useState<string | null>(null);
+  const [revealed, setRevealed] = useState(false);
+  const [busy, setBusy] = useState<"reveal" | "copy" | "rotate" | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [confirm, setConfirm] = useState(false);
+  const [rotated, setRotated] = useState<{ secret: string; until: string } | null>(null);
+
+  const load = async () => secret ?? (await api.secret(webhook.id)).secret;
+  const act = async (kind: "reveal" | "copy", run: () => Promise<void>) => {
+    setBusy(kind);
+    setError(null);
+    try {
+      await run();
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(null);
+    }
+  };
+  const reveal = () =>
+    revealed
+      ? setRevealed(false)
+      : act("reveal", async () => {
+          setSecret(await load());
+          setRevealed(true);
+        });
+  const copy = () =>
+    act("copy", async () => {
+      const s = await load();
+      setSecret(s);
+      try {
+        await navigator.clipboard.writeText(s);
+        announce("Signing secret copied");
+      } catch {
+        setRevealed(true);
+        announce("Copying is blocked here: the secret is shown, select it to copy", "error");
+      }
+    });
+  const rotate = async () => {
+    setBusy("rotate");
+    setError(null);
+    try {
+      const r = await api.regenerateSecret(webhook.id);
+      setSecret(r.secret);
+      setRevealed(false);
+      setRotated({ secret: r.secret, until: r.previousSecretExpiresAt });
+      announce("Signing secret regenerated");
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(null);
+      setConfirm(false);
+    }
+  };
+  return (
+    <Card title="Signing secret" id="secret">
+      <p class="hint">Verify each request's <code>webhook-signature</code> header with this secret (Standard Webhooks).</p>
+      {canWrite ? (
+        <>
+          <div class="secret-row">
+            <code class="secret" aria-label="Signing secret" data-testid="secret-value">
+              {revealed && secret ? secret : "whsec_" + "•".repeat(24)}
+            </code>
+            <Button variant="ghost" onClick={reveal} busy={busy === "reveal"} aria-pressed={revealed}>
+              {revealed ? "Hide" : "Reveal"}
+            </Button>
+            <Button variant="ghost" onClick={copy} busy={busy === "copy"}>
+              Copy
+            </Button>
+          </div>
+          <Button variant="secondary" onClick={() => setConfirm(true)}>
+            Regenerate secret
+          </Button>
+        </>
+      ) : (
+        <p class="muted">Only people who can change this webhook can see its secret.</p>
+      )}
+      {rotated && (
+        <div class="notice notice-success" role="status">
+          <strong>New secret — copy it now, it is shown only here:</strong>
+          <code class="secret" data-testid="new-secret">{rotated.secret}</code>
+          <span>The previous secret keeps signing requests until {fullTime(rotated.until)}, so you can update your server without missing any.</span>
+        </div>
+      )}
+      <ErrorNotice error={error} title="The secret could not be loaded or changed" />
+      <ConfirmDialog open={confirm} title="Regenerate the signing secret?" confirmLabel="Regenerate" busy={busy === "rotate"}
+        onConfirm={rotate} onCancel={() => setConfirm(false)}>
+        <p>A new secret signs every request from now on. The current one keeps signing alongside it for a while, so your server can switch over without rejecting anything.</p>
+      </ConfirmDialog>
+    </Card>
+  );
+}
+
+function TestCard({ webhook, catalogue, onSent }: { webhook: Webhook; catalogue: Catalogue; onSent: () => void }) {
+  const subscribed = catalogue.types.filter((t) =>
+    webhook.events.some((p) => p === "*" || p === t || (p.endsWith(".*") && t.startsWith(p.slice(0, -1)) && !t.slice(p.length - 1).includes("."))),
+  );
+  const [eventType, setEventType] = useState(subscribed[0] ?? catalogue.types[0]);
+  const [busy, setBusy] = useState(false);
+  const [result, setResult] = useState<AttemptResult | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const send = async () => {
+    setBusy(true);
+    setError(null);
+    setResult(null);
+    try {
+      const r = await api.test(webhook.id, eventType);
+      setResult(r);
+      onSent();
+      announce(r.success ? "Test event delivered" : "Test event failed", r.success ? "success" : "error");
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const others = catalogue.types.filter((t) => !subscribed.includes(t));
+  return (
+    <Card title="Send a test event" id="test">
+      <p class="hint">Sends a realistic sample with <code>"test": true</code> to your URL now and shows what your server answered.</p>
+      <div class="inline-form">
+        <label for="test-event-type">Test event type</label>
+        <select id="test-event-type" class="input" value={eventType} onChange={(e) => setEventType(e.currentTarget.value)}>
+          {subscribed.length > 0 && (
+            <optgroup label="Subscribed">
+              {subscribed.map((t) => <option key={t} value={t}>{t}</option>)}
+            </optgroup>
+          )}
+          <optgroup label={subscribed.length ? "Other event types" : "Event types"}>
+            {others.map((t) => <option key={t} value={t}>{t}</option>)}
+          </optgroup>
+        </select>
+        <Button variant="primary" onClick={send} busy={busy} busyLabel="Sending…">
+          Send Test Event
+        </Button>
+      </div>
+      <ErrorNotice error={error} title="The test event was not sent" />
+      {result && (
+        <div class={`result ${result.success ? "result-ok" : "result-failed"}`} data-testid="test-result">
+          <p class="result-summary">
+            <strong>{result.success ? "Delivered" : "Failed"}</strong>
+            <span>Status {result.statusCode ?? "—"}</span>
+            <span>{duration(result.durationMs)}</span>
+            <Link href={href("webhooks", webhook.id, "deliveries", result.deliveryId)}>View delivery</Link>
+          </p>
+          {result.error && <p class="text-danger">{result.error}</p>}
+          <p class="label">Response body</p>
+          {result.responseBody ? <Code text={prettyBody(result.responseBody)} label="Response body" /> : <p class="muted">Empty</p>}
+        </div>
+      )}
+    </Card>
+  );
+}
+
+function ActivityCard({ id, tick }: { id: string; tick: number }) {
+  const stats = useLoad(() => api.webhookStats(id), [id, tick]);
+  const s = stats.data;
+  return (
+    <Card title="Last 24 hours" id="activity"
+      actions={s && <span class="muted small">{s.total} deliveries · failure rate {percent(s.failureRate)} · avg. {duration(s.avgResponseMs)}</span>}>
+      <ErrorNotice error={stats.error} title="Could not load the chart" />
+      {s ? s.total === 0 ? <p class="muted chart-empty">No deliveries in the last 24 hours.</p> : <DeliveryChart stats={s} /> : !stats.error && <Loading />}
+    </Card>
+  );
+}

@@ -1,0 +1,224 @@
+// Add / edit a webhook. The server validates; its errors appear next to the field they name.
+import { useEffect, useState } from "preact/hooks";
+import { api, ApiError, type Webhook, type WebhookInput } from "../api";
+import { href, navigate } from "../router";
+import { EventPicker } from "../components/event-picker";
+import { announce, asApiError, Button, ConfirmDialog, described, ErrorNotice, Field, Link, Loading, useLoad } from "../components/ui";
+
+interface HeaderRow {
+  key: number;
+  name: string;
+  value: string;
+}
+
+interface FormState {
+  name: string;
+  description: string;
+  url: string;
+  events: string[];
+  headers: HeaderRow[];
+  retryAttempts: string;
+  retryDelaySeconds: string;
+  isActive: boolean;
+}
+
+let rowKeys = 0;
+
+function fromWebhook(w: Webhook | undefined): FormState {
+  return {
+    name: w?.name ?? "",
+    description: w?.description ?? "",
+    url: w?.url ?? "",
+    events: w?.events ?? [],
+    headers: Object.entries(w?.headers ?? {}).map(([name, value]) => ({ key: rowKeys++, name, value: String(value) })),
+    retryAttempts: String(w?.retryAttempts ?? 3),
+    retryDelaySeconds: String(w?.retryDelaySeconds ?? 60),
+    isActive: w?.isActive ?? true,
+  };
+}
+
+/** The form's fields, named as the API names them in `error.field`. */
+type FieldName = "name" | "description" | "url" | "events" | "headers" | "retryAttempts" | "retryDelaySeconds" | "isActive";
+const FIELDS: FieldName[] = ["name", "description", "url", "events", "headers", "retryAttempts", "retryDelaySeconds", "isActive"];
+
+function fieldOf(error: ApiError): FieldName | null {
+  const field = error.field ?? "";
+  const root = field.split(/[.[]/)[0];
+  return (FIELDS as string[]).includes(root) ? (root as FieldName) : null;
+}
+
+function toInput(s: FormState): WebhookInput {
+  const number = (v: string) => (v.trim() === "" ? NaN : Number(v));
+  return {
+    name: s.name.trim(),
+    description: s.description.trim() === "" ? null : s.description,
+    url: s.url.trim(),
+    events: s.events,
+    headers: Object.fromEntries(s.headers.filter((h) => h.name.trim() || h.value).map((h) => [h.name.trim(), h.value])),
+    retryAttempts: number(s.retryAttempts),
+    retryDelaySeconds: number(s.retryDelaySeconds),
+    isActive: s.isActive,
+  };
+}
+
+export function WebhookForm({ id }: { id?: string }) {
+  const catalogue = useLoad(() => api.catalogue(), []);
+  const existing = useLoad(() => (id ? api.webhook(id) : Promise.resolve(undefined)), [id]);
+  const [form, setForm] = useState<FormState | null>(id ? null : fromWebhook(undefined));
+  const [errors, setErrors] = useState<Partial<Record<FieldName, string>>>({});
+  const [formError, setFormError] = useState<ApiError | null>(null);
+  const [saving, setSaving] = useState(false);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [deleting, setDeleting] = useState(false);
+
+  useEffect(() => {
+    if (id && existing.data && !form) setForm(fromWebhook(existing.data));
+  }, [existing.data]);
+
+  if (existing.error) return <ErrorNotice error={existing.error} title="Could not load this webhook" />;
+  if (!form || catalogue.loading) return <Loading />;
+
+  const update = <K extends keyof FormState>(key: K, value: FormState[K]) => {
+    setForm({ ...form, [key]: value });
+    if (errors[key as FieldName]) setErrors({ ...errors, [key]: undefined });
+  };
+
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    setSaving(true);
+    setErrors({});
+    setFormError(null);
+    try {
+      const input = toInput(form);
+      const saved = id ? await api.update(id, input) : await api.create(input);
+      announce(id ? "Webhook saved" : "Webhook created");
+      navigate(href("webhooks", saved.id));
+    } catch (e) {
+      const error = asApiError(e);
+      const field = fieldOf(error);
+      if (field) {
+        setErrors({ [field]: error.message });
+        requestAnimationFrame(() => document.querySelector<HTMLElement>(`[aria-invalid="true"], #field-${field} input`)?.focus());
+      } else {
+        setFormError(error);
+      }
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const remove = async () => {
+    if (!id) return;
+    setDeleting(true);
+    try {
+      await api.remove(id);
+      announce("Webhook deleted");
+      navigate(href());
+    } catch (e) {
+      setConfirmDelete(false);
+      setFormError(asApiError(e));
+    } finally {
+      setDeleting(false);
+    }
+  };
+
+  const title = id ? `Edit ${existing.data?.name ?? "webhook"}` : "Add webhook";
+  return (
+    <>
+      <nav class="breadcrumbs" aria-label="Breadcrumb">
+        <Link href={href()}>Webhooks</Link>
+        {id && existing.data && <Link href={href("webhooks", id)}>{existing.data.name}</Link>}
+      </nav>
+      <div class="page-header">
+        <h1>{title}</h1>
+      </div>
+      <form class="card form" onSubmit={submit} noValidate>
+        <ErrorNotice error={formError} title={id ? "The webhook was not saved" : "The webhook was not created"} />
+        <Field label="Name" id="field-name" error={errors.name}>
+          <input class="input" {...described("field-name", errors.name)} value={form.name} maxLength={100} autoComplete="off"
+            onInput={(e) => update("name", e.currentTarget.value)} />
+        </Field>
+        <Field label="Description" id="field-description" error={errors.description} hint="Optional: what this endpoint does.">
+          <textarea class="input" rows={2} {...described("field-description", errors.description, true)} value={form.description}
+            onInput={(e) => update("description", e.currentTarget.value)} />
+        </Field>
+        <Field label="URL" id="field-url" error={errors.url} hint="An https:// address on the public internet that accepts POST requests.">
+          <input class="input" type="url" inputMode="url" placeholder="https://example.com/webhooks" autoComplete="off"
+            {...described("field-url", errors.url, true)} value={form.url} onInput={(e) => update("url", e.currentTarget.value)} />
+        </Field>
+        <div class={`field ${errors.events ? "field-invalid" : ""}`} id="field-events">
+          <span class="label" id="events-label">Events</span>
+          {catalogue.data ? (
+            <EventPicker catalogue={catalogue.data} value={form.events} onChange={(v) => update("events", v)}
+              invalid={!!errors.events} describedBy={errors.events ? "field-events-error" : undefined} />
+          ) : (
+            <ErrorNotice error={catalogue.error} title="Could not load the event types" />
+          )}
+          {errors.events && <p class="field-error" id="field-events-error" role="alert">{errors.events}</p>}
+        </div>
+        <HeadersField rows={form.headers} error={errors.headers} onChange={(rows) => update("headers", rows)} />
+        <div class="field-row">
+          <Field label="Retry attempts" id="field-retry-attempts" error={errors.retryAttempts} hint="0 to 10 retries after the first attempt.">
+            <input class="input" type="number" min={0} max={10} step={1} {...described("field-retry-attempts", errors.retryAttempts, true)}
+              value={form.retryAttempts} onInput={(e) => update("retryAttempts", e.currentTarget.value)} />
+          </Field>
+          <Field label="Retry delay (seconds)" id="field-retry-delay" error={errors.retryDelaySeconds} hint="The first wait; each retry waits longer.">
+            <input class="input" type="number" min={1} max={86400} step={1} {...described("field-retry-delay", errors.retryDelaySeconds, true)}
+              value={form.retryDelaySeconds} onInput={(e) => update("retryDelaySeconds", e.currentTarget.value)} />
+          </Field>
+        </div>
+        <div class={`field ${errors.isActive ? "field-invalid" : ""}`}>
+          <label class="check check-strong">
+            <input type="checkbox" checked={form.isActive} onChange={(e) => update("isActive", e.currentTarget.checked)} />
+            Active
+          </label>
+          <p class="hint">Inactive webhooks receive nothing until you activate them again.</p>
+          {errors.isActive && <p class="field-error" role="alert">{errors.isActive}</p>}
+        </div>
+        <div class="form-actions">
+          {id && (
+            <Button variant="danger" class="push-left" onClick={() => setConfirmDelete(true)}>
+              Delete
+            </Button>
+          )}
+          <Button onClick={() => navigate(id ? href("webhooks", id) : href())}>Cancel</Button>
+          <Button variant="primary" type="submit" busy={saving} busyLabel="Saving…">
+            Save
+          </Button>
+        </div>
+      </form>
+      <ConfirmDialog open={confirmDelete} title="Delete this webhook?" confirmLabel="Delete webhook" danger busy={deleting}
+        onConfirm={remove} onCancel={() => setConfirmDelete(false)}>
+        <p>
+          <strong>{existing.data?.name}</strong> stops receiving events at once, and its delivery log is deleted. This cannot be undone.
+        </p>
+      </ConfirmDialog>
+    </>
+  );
+}
+
+function HeadersField({ rows, error, onChange }: { rows: HeaderRow[]; error?: string; onChange: (rows: HeaderRow[]) => void }) {
+  const set = (key: number, part: "name" | "value", text: string) =>
+    onChange(rows.map((r) => (r.key === key ? { ...r, [part]: text } : r)));
+  return (
+    <fieldset class={`field ${error ? "field-invalid" : ""}`} id="field-headers" aria-describedby={error ? "field-headers-error" : "field-headers-hint"}>
+      <legend class="label">Custom headers</legend>
+      <p class="hint" id="field-headers-hint">Sent with every request, for example an authorization header your server expects.</p>
+      {rows.map((row, i) => (
+        <div class="header-row" key={row.key}>
+          <input class="input" placeholder="Header name" aria-label={`Header ${i + 1} name`} value={row.name}
+            aria-invalid={error ? "true" : undefined} onInput={(e) => set(row.key, "name", e.currentTarget.value)} />
+          <input class="input" placeholder="Value" aria-label={`Header ${i + 1} value`} value={row.value}
+            onInput={(e) => set(row.key, "value", e.currentTarget.value)} />
+          <Button variant="ghost" aria-label={`Remove header ${i + 1}`} onClick={() => onChange(rows.filter((r) => r.key !== row.key))}>
+            Remove
+          </Button>
+        </div>
+      ))}
+      <Button variant="ghost" class="add-row" onClick={() => onChange([...rows, { key: rowKeys++, name: "", value: "" }])}>
+        + Add header
+      </Button>
+      {error && <p class="field-error" id="field-headers-error" role="alert">{error}</p>}
+    </fieldset>
+  );
+}

@@ -1,0 +1,417 @@
+// The dashboard and customer portal in headless Chromium, against the real Worker under `wrangler dev` (Workers
+// Static Assets, local D1, KV and Queues) and a real receiver on 127.0.0.1. Elements are found by role and
+// accessible name, the names the issue fixes. Each page is saved as a screenshot under test-results/dashboard/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { startWorker, startReceiver, token, eventually, ROOT } from "./harness.mjs";
+
+const SHOTS = join(ROOT, "test-results", "dashboard");
+const FRAMER = "https://app.crm.example";
+const XSS = "<img src=x onerror=alert(1)>";
+
+let worker;
+let receiver;
+let browser;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  [worker, receiver] = await Promise.all([startWorker({ vars: { PORTAL_FRAME_ANCESTORS: FRAMER } }), startReceiver()]);
+  receiver.respond(() => ({ status: 200, body: '{"received":true}', headers: { "content-type": "application/json" } }));
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--no-sandbox", "--headless", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  await receiver?.close();
+  await worker?.stop();
+});
+
+/** Calls the API as the vendor (an admin JWT of `org` unless a bearer is given); answers { status, body }. */
+async function api(method, path, body, { bearer, org = "org_test", role = "admin" } = {}) {
+  const auth = bearer ?? token({ org, role });
+  const res = await worker.api(path, {
+    method,
+    headers: { authorization: `Bearer ${auth}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : undefined };
+}
+
+async function portalLink(options = {}, org = "org_test") {
+  const res = await api("POST", "/api/portal/sessions", options, { org });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body;
+}
+
+async function webhookVia(org, fields) {
+  const res = await api("POST", "/api/webhooks", { url: `${receiver.url}/api`, events: ["*"], retryAttempts: 0, ...fields }, { org });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body;
+}
+
+/** A fresh browser context (its own sessionStorage), a page, and what ran on it that should not have. */
+async function open(url, { width = 1280, height = 900 } = {}) {
+  const context = await browser.newContext({ viewport: { width, height } });
+  const page = await context.newPage();
+  const trouble = { dialogs: [], errors: [] };
+  page.on("dialog", (d) => {
+    trouble.dialogs.push(d.message());
+    d.dismiss().catch(() => {});
+  });
+  page.on("pageerror", (e) => trouble.errors.push(e.message));
+  // The browser logs every non-2xx answer as a console error; those are expected (and shown on the page).
+  page.on("console", (m) => m.type() === "error" && !m.text().startsWith("Failed to load resource") && trouble.errors.push(m.text()));
+  if (url) await page.goto(url);
+  return { page, context, trouble };
+}
+
+const shot = (page, name) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+test("a portal link opens the dashboard with strict headers; the token leaves the address bar", async () => {
+  const res = await worker.api("/portal");
+  assert.equal(res.status, 200);
+  const csp = res.headers.get("content-security-policy");
+  assert.match(csp, /script-src 'self'/);
+  assert.match(csp, /style-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  assert.match(csp, new RegExp(`frame-ancestors ${FRAMER}$`));
+  assert.equal(res.headers.get("x-content-type-options"), "nosniff");
+  assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+  assert.equal((await worker.api("/assets/missing-file.js")).status, 404);
+
+  const link = await portalLink({}, "org_empty");
+  assert.match(link.url, /\/portal#token=ehp_/);
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("heading", { name: "Webhooks", level: 1 }).waitFor();
+  await page.getByText("No webhooks yet").waitFor();
+  assert.equal(new URL(page.url()).hash, "", "the token is dropped from the URL");
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("edgehook.portal.token")), link.token);
+  await page.getByRole("button", { name: "Add Webhook" }).waitFor();
+  await shot(page, "01-webhooks-empty");
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});
+
+test("Add Webhook: a private URL is refused next to its field; the saved webhook has what the form said", async () => {
+  const link = await portalLink();
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("button", { name: "Add Webhook" }).click();
+  await page.getByRole("heading", { name: "Add webhook" }).waitFor();
+  await page.getByLabel("Name", { exact: true }).fill("CRM sync");
+  await page.getByLabel("Description", { exact: true }).fill("Leads into the warehouse");
+  await page.getByLabel("URL", { exact: true }).fill("http://10.0.0.1/hooks");
+  await page.getByRole("checkbox", { name: /All lead events/ }).check();
+  await page.getByRole("checkbox", { name: "deal.won" }).check();
+  await page.getByRole("button", { name: "+ Add header" }).click();
+  await page.getByLabel("Header 1 name", { exact: true }).fill("X-Tenant");
+  await page.getByLabel("Header 1 value", { exact: true }).fill("acme");
+  await page.getByLabel("Retry attempts", { exact: true }).fill("2");
+  await page.getByLabel("Retry delay (seconds)", { exact: true }).fill("1");
+  await page.getByRole("button", { name: "Save" }).click();
+
+  const url = page.getByLabel("URL", { exact: true });
+  await eventually(async () => (await url.getAttribute("aria-invalid")) === "true", { what: "the URL field marked invalid" });
+  const error = page.locator("#field-url-error");
+  assert.match(await error.textContent(), /private|reserved|not allowed|refused|loopback|internal/i);
+  assert.equal(await url.getAttribute("aria-describedby"), "field-url-error");
+  await shot(page, "02-form-url-refused");
+  assert.equal((await api("GET", "/api/webhooks")).body.data.filter((w) => w.name === "CRM sync").length, 0);
+
+  await url.fill(`${receiver.url}/crm`);
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: /CRM sync/, level: 1 }).waitFor();
+  await page.getByRole("status").getByText("Webhook created").waitFor();
+  const saved = (await api("GET", "/api/webhooks")).body.data.find((w) => w.name === "CRM sync");
+  assert.ok(saved, "the webhook exists");
+  assert.deepEqual(
+    { url: saved.url, events: [...saved.events].sort(), headers: saved.headers, retryAttempts: saved.retryAttempts,
+      retryDelaySeconds: saved.retryDelaySeconds, isActive: saved.isActive, description: saved.description },
+    { url: `${receiver.url}/crm`, events: ["deal.won", "lead.*"], headers: { "X-Tenant": "acme" }, retryAttempts: 2,
+      retryDelaySeconds: 1, isActive: true, description: "Leads into the warehouse" },
+  );
+  await shot(page, "03-webhook-detail-new");
+
+  // Edit, then Delete with its confirmation.
+  await page.getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("CRM sync (old)");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: /CRM sync \(old\)/, level: 1 }).waitFor();
+  await page.getByRole("button", { name: "Edit" }).click();
+  await page.getByRole("button", { name: "Delete" }).click();
+  const dialog = page.getByRole("dialog", { name: "Delete this webhook?" });
+  await dialog.waitFor();
+  await shot(page, "04-delete-confirm");
+  await dialog.getByRole("button", { name: "Cancel" }).click();
+  assert.equal((await api("GET", `/api/webhooks/${saved.id}`)).status, 200, "cancel deletes nothing");
+  await page.getByRole("button", { name: "Delete" }).click();
+  await dialog.getByRole("button", { name: "Delete webhook" }).click();
+  await page.getByRole("heading", { name: "Webhooks", level: 1 }).waitFor();
+  await eventually(async () => (await api("GET", `/api/webhooks/${saved.id}`)).status === 404, { what: "the deletion" });
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});
+
+test("Send Test Event shows the receiver's status, duration and body; an ingested event shows in the log and its detail", async () => {
+  const hook = await webhookVia("org_test", { name: "Warehouse", url: `${receiver.url}/warehouse`, events: ["lead.*"] });
+  const link = await portalLink();
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("link", { name: "Warehouse" }).click();
+  await page.getByRole("heading", { name: /Warehouse/, level: 1 }).waitFor();
+  await page.getByLabel("Test event type", { exact: true }).selectOption("lead.converted");
+  await page.getByRole("button", { name: "Send Test Event" }).click();
+  const result = page.getByTestId("test-result");
+  await result.getByText("Delivered").waitFor();
+  assert.match(await result.textContent(), /Status 200/);
+  assert.match(await result.textContent(), /"received": true/);
+  const sent = receiver.requests.find((r) => r.url === "/warehouse");
+  assert.equal(JSON.parse(sent.body).type, "lead.converted");
+  assert.equal(JSON.parse(sent.body).test, true);
+  await shot(page, "05-test-event");
+
+  const ingest = await api("POST", "/api/events", { type: "lead.created", data: { name: "Ada Lovelace", score: 1.50 } });
+  assert.equal(ingest.status, 202);
+  await eventually(() => receiver.requests.some((r) => r.url === "/warehouse" && JSON.parse(r.body).type === "lead.created"), { what: "the delivery" });
+  const log = page.getByRole("region", { name: "Delivery log" });
+  await eventually(async () => {
+    await log.getByRole("button", { name: "Refresh" }).click();
+    const row = log.getByRole("row").filter({ hasText: "lead.created" });
+    return (await row.count()) === 1 && /Succeeded/.test(await row.textContent());
+  }, { what: "the ingested event in the log" });
+  await page.getByRole("region", { name: "Last 24 hours" }).locator("canvas").first().waitFor();
+  await shot(page, "06-webhook-detail-with-log");
+
+  await log.getByRole("link", { name: "lead.created" }).click();
+  await page.getByRole("button", { name: "Retry" }).waitFor();
+  const payload = await page.getByRole("region", { name: "Payload" }).textContent();
+  assert.match(payload, /"name": "Ada Lovelace"/, "pretty-printed payload");
+  const headers = await page.getByRole("region", { name: "Request headers" }).textContent();
+  assert.match(headers, /webhook-signature\s*v1,/);
+  assert.match(headers, /webhook-id\s*dlv_/);
+  const secret = (await api("GET", `/api/webhooks/${hook.id}/secret`)).body.secret;
+  assert.ok(!(await page.content()).includes(secret), "the signing secret is never on the page");
+  const attempts = page.getByRole("region", { name: "Attempts" });
+  await attempts.getByText("Attempt 1").waitFor();
+  assert.match(await attempts.textContent(), /200/);
+  await shot(page, "07-delivery-detail");
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});
+
+test("a failed delivery is found with the Status filter and Retry delivers it", async () => {
+  const hook = await webhookVia("org_test", { name: "Flaky", url: `${receiver.url}/flaky`, events: ["deal.won"] });
+  let failing = true;
+  receiver.respond((r) =>
+    r.url === "/flaky" && failing ? { status: 500, body: "database is down" } : { status: 200, body: '{"received":true}' });
+  assert.equal((await api("POST", "/api/events", { type: "deal.won", data: { id: "deal_9" } })).status, 202);
+  await eventually(async () => {
+    const list = await api("GET", `/api/webhooks/${hook.id}/deliveries?status=failed`);
+    return list.body.total === 1;
+  }, { what: "the failed delivery" });
+
+  const link = await portalLink();
+  const { page, context, trouble } = await open(new URL(`/portal/webhooks/${hook.id}#token=${link.token}`, worker.url).href);
+  const log = page.getByRole("region", { name: "Delivery log" });
+  await log.getByLabel("Status", { exact: true }).selectOption("failed");
+  const row = log.getByRole("row").filter({ hasText: "deal.won" });
+  await row.waitFor();
+  assert.match(await row.textContent(), /Failed/);
+  await log.getByLabel("Status", { exact: true }).selectOption("succeeded");
+  await log.getByText("No deliveries match these filters").waitFor();
+  await log.getByLabel("Status", { exact: true }).selectOption("failed");
+  await log.getByRole("link", { name: "deal.won" }).click();
+  await page.getByRole("region", { name: "Attempts" }).getByText("database is down").waitFor();
+  await shot(page, "08-delivery-failed");
+
+  failing = false;
+  await page.getByRole("button", { name: "Retry" }).click();
+  await page.getByRole("status").getByText(/Retry delivered/).waitFor();
+  await page.getByRole("region", { name: "Attempts" }).getByText("Attempt 2").waitFor();
+  await page.getByRole("heading", { level: 1 }).getByText("Succeeded").waitFor();
+  const detail = (await api("GET", `/api/webhooks/${hook.id}/deliveries?status=succeeded`)).body;
+  assert.equal(detail.total, 1);
+  await shot(page, "09-delivery-retried");
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});
+
+test("Reveal shows the secret; Regenerate secret asks first, shows the new one once and until when the old one signs", async () => {
+  const hook = await webhookVia("org_test", { name: "Secrets" });
+  const link = await portalLink();
+  const { page, context, trouble } = await open(new URL(`/portal/webhooks/${hook.id}#token=${link.token}`, worker.url).href);
+  const card = page.getByRole("region", { name: "Signing secret" });
+  const value = card.getByTestId("secret-value");
+  await value.waitFor();
+  assert.ok(!(await value.textContent()).includes(hook.secret), "masked at first");
+  await card.getByRole("button", { name: "Reveal" }).click();
+  await eventually(async () => (await value.textContent()) === hook.secret, { what: "the revealed secret" });
+  await card.getByRole("button", { name: "Hide" }).click();
+  await card.getByRole("button", { name: "Regenerate secret" }).click();
+  const dialog = page.getByRole("dialog", { name: "Regenerate the signing secret?" });
+  await dialog.getByRole("button", { name: "Regenerate" }).click();
+  const fresh = card.getByTestId("new-secret");
+  await fresh.waitFor();
+  const shown = await fresh.textContent();
+  assert.match(shown, /^whsec_/);
+  assert.notEqual(shown, hook.secret);
+  assert.equal((await api("GET", `/api/webhooks/${hook.id}/secret`)).body.secret, shown);
+  assert.match(await card.textContent(), /previous secret keeps signing requests until/);
+  await shot(page, "10-secret-regenerated");
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});
+
+test("a read-only session shows no mutating buttons, and the API refuses its writes with 403", async () => {
+  const hook = await webhookVia("org_test", { name: "Read only view" });
+  await api("POST", `/api/webhooks/${hook.id}/test`, {});
+  const delivery = (await api("GET", `/api/webhooks/${hook.id}/deliveries`)).body.data[0];
+  const link = await portalLink({ readOnly: true, expiresInSeconds: 600 });
+  assert.equal(link.readOnly, true);
+  const { page, context, trouble } = await open(link.url);
+  await page.getByText("Read-only access").waitFor();
+  await page.getByRole("link", { name: "Read only view" }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Add Webhook" }).count(), 0);
+  await page.getByRole("link", { name: "Read only view" }).click();
+  await page.getByRole("region", { name: "Delivery log" }).getByRole("row").nth(1).waitFor();
+  for (const name of ["Edit", "Send Test Event", "Regenerate secret", "Reveal", "Copy", "Delete"]) {
+    assert.equal(await page.getByRole("button", { name }).count(), 0, `no ${name} button`);
+  }
+  await shot(page, "11-read-only-detail");
+  await page.goto(new URL(`/portal/webhooks/${hook.id}/deliveries/${delivery.id}`, worker.url).href);
+  await page.getByRole("region", { name: "Payload" }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Retry" }).count(), 0);
+
+  const bearer = link.token;
+  const writes = [
+    ["POST", "/api/webhooks", { url: `${receiver.url}/x`, events: ["*"] }],
+    ["PATCH", `/api/webhooks/${hook.id}`, { name: "changed" }],
+    ["DELETE", `/api/webhooks/${hook.id}`],
+    ["POST", `/api/webhooks/${hook.id}/regenerate-secret`],
+    ["GET", `/api/webhooks/${hook.id}/secret`],
+    ["POST", `/api/webhooks/${hook.id}/test`, {}],
+    ["POST", `/api/webhooks/${hook.id}/deliveries/${delivery.id}/retry`],
+    ["POST", "/api/events", { type: "lead.created", data: {} }],
+    ["POST", "/api/portal/sessions", {}],
+    ["GET", "/api/keys"],
+  ];
+  for (const [method, path, body] of writes) {
+    const res = await api(method, path, body, { bearer });
+    assert.equal(res.status, 403, `${method} ${path}: ${JSON.stringify(res.body)}`);
+  }
+  assert.equal((await api("GET", `/api/webhooks/${hook.id}`)).body.name, "Read only view");
+  // A read-write session may manage webhooks but never reaches the vendor's own routes either.
+  const writer = (await portalLink()).token;
+  assert.equal((await api("GET", "/api/keys", undefined, { bearer: writer })).status, 403);
+  assert.equal((await api("POST", "/api/portal/sessions/revoke", undefined, { bearer: writer })).status, 403);
+  assert.equal((await api("POST", "/api/events", { type: "lead.created", data: {} }, { bearer: writer })).status, 403);
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});
+
+test("whatever a receiver or caller controls is shown as text: markup in a name, a payload and a response runs nothing", async () => {
+  const hook = await webhookVia("org_test", { name: `Evil ${XSS}`, url: `${receiver.url}/evil`, events: ["lead.created"],
+    description: "<script>window.__xss = 1</script>" });
+  receiver.respond((r) =>
+    r.url === "/evil" ? { status: 200, body: XSS, headers: { "content-type": "text/html" } } : { status: 200, body: "ok" });
+  assert.equal((await api("POST", "/api/events", { type: "lead.created", data: { name: XSS } })).status, 202);
+  await eventually(async () => (await api("GET", `/api/webhooks/${hook.id}/deliveries?status=succeeded`)).body.total === 1, { what: "the delivery" });
+  const link = await portalLink();
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("link", { name: `Evil ${XSS}` }).click();
+  await page.getByRole("heading", { level: 1 }).getByText(`Evil ${XSS}`).waitFor();
+  await page.getByText("<script>window.__xss = 1</script>").waitFor();
+  await page.getByRole("button", { name: "Send Test Event" }).click();
+  await page.getByTestId("test-result").getByText(XSS).waitFor();
+  const ingested = (await api("GET", `/api/webhooks/${hook.id}/deliveries?status=succeeded`)).body.data.find((d) => !d.test);
+  await page.getByRole("region", { name: "Delivery log" }).getByRole("link", { name: "lead.created" }).first().waitFor();
+  await page.goto(new URL(`/portal/webhooks/${hook.id}/deliveries/${ingested.id}`, worker.url).href);
+  await page.getByRole("region", { name: "Attempts" }).getByText(XSS).waitFor();
+  assert.match(await page.getByRole("region", { name: "Payload" }).textContent(), /<img src=x onerror=alert\(1\)>/);
+  await shot(page, "12-markup-as-text");
+  assert.equal(await page.locator("main img").count(), 0, "no <img> was created");
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  assert.deepEqual(trouble.dialogs, [], "no alert ran");
+  assert.deepEqual(trouble.errors, []);
+  await context.close();
+});
+
+test("expired, revoked, forged and missing tokens get the signed-out screen; another organization's webhook stays hidden", async () => {
+  const secretHook = await webhookVia("org_test", { name: "Org test only" });
+  // Expired: a real session whose end has passed.
+  const expired = await portalLink({ expiresInSeconds: 60 });
+  const hash = createHash("sha256").update(expired.token).digest("hex");
+  worker.sql(`UPDATE portal_sessions SET expires_at = ${Date.now() - 1000} WHERE token_hash = '${hash}'`);
+  let { page, context, trouble } = await open(expired.url);
+  await page.getByRole("heading", { name: "Your session has expired" }).waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem("edgehook.portal.token")), null, "the dead token is forgotten");
+  assert.ok(!(await page.content()).includes("Org test only"));
+  await shot(page, "13-session-expired");
+  await context.close();
+
+  // Revoked while open: the next request ends the session on the page.
+  const live = await portalLink();
+  ({ page, context, trouble } = await open(live.url));
+  await page.getByRole("link", { name: "Org test only" }).waitFor();
+  const revoked = await api("POST", "/api/portal/sessions/revoke");
+  assert.equal(revoked.status, 200);
+  assert.ok(revoked.body.revoked >= 1);
+  await page.getByRole("link", { name: "Org test only" }).click();
+  await page.getByRole("heading", { name: "Your session has expired" }).waitFor();
+  assert.equal((await api("GET", "/api/webhooks", undefined, { bearer: live.token })).status, 401);
+  await context.close();
+
+  // Forged: a well-formed token nobody issued.
+  ({ page, context } = await open(new URL(`/portal#token=ehp_${"A".repeat(43)}`, worker.url).href));
+  await page.getByRole("heading", { name: "Your session has expired" }).waitFor();
+  await context.close();
+
+  // Missing: no link at all.
+  ({ page, context } = await open(new URL("/portal", worker.url).href));
+  await page.getByRole("heading", { name: "Sign-in link needed" }).waitFor();
+  await context.close();
+
+  // Another organization's session cannot open this organization's webhook.
+  const other = await portalLink({}, "org_other");
+  ({ page, context, trouble } = await open(new URL(`/portal/webhooks/${secretHook.id}#token=${other.token}`, worker.url).href));
+  await page.getByText("This webhook does not exist").waitFor();
+  assert.ok(!(await page.content()).includes("Org test only"));
+  assert.equal((await api("GET", `/api/webhooks/${secretHook.id}`, undefined, { bearer: other.token })).status, 404);
+  assert.deepEqual(trouble.dialogs, []);
+  await context.close();
+});
+
+test("keyboard alone and a mobile-width frame: Add Webhook is reached with Tab, the pages fit 390 px", async () => {
+  const link = await portalLink();
+  const { page, context, trouble } = await open(link.url, { width: 390, height: 844 });
+  await page.getByRole("heading", { name: "Webhooks", level: 1 }).waitFor();
+  await page.getByRole("table").waitFor();
+  let reached = false;
+  for (let i = 0; i < 15 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.textContent?.trim() === "Add Webhook");
+  }
+  assert.ok(reached, "Add Webhook is reachable with Tab");
+  await shot(page, "14-mobile-webhooks");
+  await page.keyboard.press("Enter");
+  await page.getByRole("heading", { name: "Add webhook" }).waitFor();
+  await page.getByLabel("Name", { exact: true }).focus();
+  await page.keyboard.type("Typed by keyboard");
+  const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  assert.ok(scrollWidth <= 390, `no horizontal scrolling (${scrollWidth} px)`);
+  await shot(page, "15-mobile-form");
+  await page.goBack();
+  await page.getByRole("link").filter({ hasText: "Warehouse" }).first().click();
+  await page.getByRole("region", { name: "Delivery log" }).waitFor();
+  assert.ok((await page.evaluate(() => document.documentElement.scrollWidth)) <= 390);
+  await shot(page, "16-mobile-detail");
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});
