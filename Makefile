@@ -26,7 +26,7 @@ VERIFIER_SOURCES := Cargo.lock verifier-wasm/Cargo.toml $(shell find verifier-wa
 VERIFIER_PKG := verifier-wasm/pkg
 DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs
 
-.PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier dev token build-worker verifier dashboard migrate-local \
+.PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier test-dashboard dev token build-worker verifier dashboard migrate-local \
 	bench-verify bench-api bench-delivery soak browser clean
 
 build: build-worker dashboard verifier
@@ -115,6 +115,7 @@ test: setup browser build
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-rust
 	$(MAKE) --no-print-directory test-verifier
+	$(MAKE) --no-print-directory test-dashboard
 	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory test-e2e
 
@@ -132,6 +133,10 @@ test-rust:
 
 test-verifier: verifier
 	node --test --test-reporter=spec 'verifier-wasm/tests/*.test.*'
+
+# The dashboard's pure logic (Node runs the TypeScript directly); its pages are tested in Chromium by test-e2e.
+test-dashboard: node_modules/.installed
+	node --test --test-reporter=spec 'dashboard/tests/*.test.mjs'
 
 test-e2e: build .dev.vars
 	node --test --test-reporter=spec --test-concurrency=1 'tests/*.test.mjs'

@@ -121,7 +121,21 @@ async function seed(token) {
   }
   const webhook = await created.json();
   secret = webhook.secret;
-  return { webhook, receiverUrl };
+  // A few events, so the dashboard's log and chart have something to show.
+  for (const event of [
+    { type: "lead.created", data: { id: "lead_1", name: "Ada Lovelace", company: "Analytical Engines" } },
+    { type: "lead.updated", data: { id: "lead_1", status: "qualified" }, changes: { status: { from: "new", to: "qualified" } } },
+    { type: "deal.won", data: { id: "deal_7", amount: 12500.0, currency: "EUR" } },
+  ]) {
+    await fetch(`${base}/api/events`, { method: "POST", headers, body: JSON.stringify(event) });
+  }
+  const session = await fetch(`${base}/api/portal/sessions`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ expiresInSeconds: 7 * 86400 }),
+  });
+  const portal = session.ok ? await session.json() : null;
+  return { webhook, receiverUrl, portal };
 }
 
 if (!(await waitForHealth())) {
@@ -138,6 +152,13 @@ if (!(await waitForHealth())) {
     "",
     `edgehook is running at ${base}`,
     "",
+    ...(demo?.portal
+      ? [
+          "Open the dashboard (the customer portal of the demo organization; the link works for 7 days):",
+          `  ${demo.portal.url}`,
+          "",
+        ]
+      : []),
     `  health:    curl ${base}/health`,
     `  API docs:  curl ${base}/api/openapi.json`,
     "",

@@ -171,6 +171,8 @@ export interface Attempt {
 }
 
 export interface DeliveryDetail extends Omit<Delivery, "attempts"> {
+  /** The request body exactly as sent. */
+  body: string;
   payload: unknown;
   attempts: Attempt[];
 }

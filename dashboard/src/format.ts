@@ -32,17 +32,60 @@ export function duration(ms: number | null | undefined): string {
   return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.round(ms)} ms`;
 }
 
-/** JSON pretty-printed; anything else as it came. */
-export function pretty(value: unknown): string {
-  return typeof value === "string" ? value : JSON.stringify(value, null, 2);
+/**
+ * JSON text indented for reading without parsing it: every number, string and key stays exactly as sent (`1.50`
+ * stays `1.50`, key order and duplicate keys stay), only whitespace between tokens changes. Text that is not JSON
+ * comes back as it was.
+ */
+export function indentJson(text: string): string {
+  let out = "";
+  let depth = 0;
+  let inString = false;
+  const newline = () => "\n" + "  ".repeat(depth);
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (inString) {
+      out += c;
+      if (c === "\\") out += text[++i] ?? "";
+      else if (c === '"') inString = false;
+      continue;
+    }
+    if (c === " " || c === "\n" || c === "\r" || c === "\t") continue;
+    if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (c === "{" || c === "[") {
+      const close = c === "{" ? "}" : "]";
+      let j = i + 1;
+      while (j < text.length && /\s/.test(text[j])) j++;
+      if (text[j] === close) {
+        out += c + close;
+        i = j;
+      } else {
+        depth++;
+        out += c + newline();
+      }
+    } else if (c === "}" || c === "]") {
+      depth = Math.max(0, depth - 1);
+      out += newline() + c;
+    } else if (c === ",") {
+      out += "," + newline();
+    } else if (c === ":") {
+      out += ": ";
+    } else {
+      out += c;
+    }
+  }
+  return inString || depth !== 0 ? text : out;
 }
 
-/** A response body: pretty-printed when it is JSON, as sent otherwise. */
+/** A response body: indented when it is JSON (see [`indentJson`]), as sent otherwise. */
 export function prettyBody(body: string | null): string {
   if (!body) return "";
   try {
-    return JSON.stringify(JSON.parse(body), null, 2);
+    JSON.parse(body);
   } catch {
     return body;
   }
+  return indentJson(body);
 }

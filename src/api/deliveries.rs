@@ -111,6 +111,8 @@ pub async fn get(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response> 
     let attempts = deliveries::attempts(&store::db(&ctx.env)?, &d.id).await?;
     let mut out = summary(&d);
     out["payload"] = serde_json::from_str(&d.body).unwrap_or(Value::String(d.body.clone()));
+    // The bytes every attempt sent, as text: `payload` is parsed JSON, which cannot keep `1.50` or member order.
+    out["body"] = Value::String(d.body.clone());
     out["attempts"] = Value::Array(attempts.iter().map(attempt_json).collect());
     json(200, &out)
 }

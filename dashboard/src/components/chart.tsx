@@ -26,7 +26,8 @@ export function DeliveryChart({ stats }: { stats: WebhookStats }) {
         legend: { show: false },
         cursor: { show: false },
         padding: [8, 8, 0, 0],
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(4, Math.ceil(max * 1.15))] } },
+        // Half an hour of room either side, so the first and last bars are whole.
+        scales: { x: { time: true, range: (_u, min, max) => [min - 1800, max + 1800] }, y: { range: (_u, _min, max) => [0, Math.max(4, Math.ceil(max * 1.15))] } },
         axes: [
           { stroke: "#6b7280", grid: { show: false }, ticks: { show: false }, font: "11px system-ui, sans-serif", space: 60 },
           { stroke: "#6b7280", grid: { stroke: "#eef0f3", width: 1 }, ticks: { show: false }, font: "11px system-ui, sans-serif", size: 36, incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000] },

@@ -5,7 +5,7 @@ import { session } from "../app";
 import { href } from "../router";
 import { announce, asApiError, Badge, Button, Card, Code, ErrorNotice, Link, Loading, StatusBadge, useLoad } from "../components/ui";
 import type { ApiError } from "../api";
-import { duration, fullTime, pretty, prettyBody } from "../format";
+import { duration, fullTime, indentJson, prettyBody } from "../format";
 
 export function DeliveryDetail({ id, deliveryId }: { id: string; deliveryId: string }) {
   const delivery = useLoad(() => api.delivery(id, deliveryId), [id, deliveryId]);
@@ -81,7 +81,8 @@ export function DeliveryDetail({ id, deliveryId }: { id: string; deliveryId: str
       </Card>
       <div class="grid">
         <Card title="Payload" id="payload">
-          <Code text={pretty(d.payload)} label="Payload" />
+          <Code text={indentJson(d.body)} label="Payload" />
+          <p class="hint">Exactly the bytes sent on every attempt, indented for reading.</p>
         </Card>
         <Card title="Request headers" id="headers">
           {headers ? (

@@ -70,7 +70,7 @@ export function DeliveryLog({ webhookId, catalogue, tick, onRefresh }: {
                     <td data-label="Event">
                       <Link href={to} class="row-title"><code>{d.eventType}</code></Link>
                       {d.test && <Badge tone="info">Test</Badge>}
-                      <span class="muted small mono">{d.id}</span>
+                      <span class="muted small mono block">{d.id}</span>
                     </td>
                     <td data-label="Status"><StatusBadge status={d.status} /></td>
                     <td data-label="Attempts">{d.attempts}</td>
