@@ -22,12 +22,20 @@ test("GET /health reports ok and the crate version", async () => {
   assert.deepEqual(await res.json(), { status: "ok", version: crateVersion });
 });
 
-test("unknown routes get a JSON 404 in the error shape", async () => {
-  const res = await worker.api("/no/such/route");
-  assert.equal(res.status, 404);
-  const body = await res.json();
-  assert.equal(body.error.code, "not_found");
-  assert.equal(typeof body.error.message, "string");
+test("unknown routes get a JSON 404 in the error shape; the dashboard's own paths get its page", async () => {
+  for (const path of ["/no/such/route", "/api/no/such/route", "/portalx"]) {
+    const res = await worker.api(path);
+    assert.equal(res.status, 404, path);
+    const body = await res.json();
+    assert.equal(body.error.code, "not_found");
+    assert.equal(typeof body.error.message, "string");
+  }
+  for (const path of ["/", "/portal", "/portal/webhooks/wh_anything"]) {
+    const res = await worker.api(path);
+    assert.equal(res.status, 200, path);
+    assert.match(res.headers.get("content-type"), /^text\/html/);
+    assert.match(await res.text(), /<div id="app">/);
+  }
 });
 
 test("a known path with the wrong method gets a JSON 405", async () => {

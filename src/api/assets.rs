@@ -1,5 +1,5 @@
-//! The dashboard: every path outside `/api/` and `/health` is a file of the built dashboard (Workers Static Assets,
-//! the `ASSETS` binding; unknown paths get its `index.html`, the single-page-app fallback). The Worker runs first
+//! The dashboard: `/`, `/portal…` and its files come from the built dashboard (Workers Static Assets, the `ASSETS`
+//! binding; the page's own routes get its `index.html`, the single-page-app fallback). The Worker runs first
 //! so each answer carries the security headers, including `frame-ancestors` from `PORTAL_FRAME_ANCESTORS`.
 
 use worker::{Headers, Request, Response};

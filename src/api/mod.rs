@@ -45,7 +45,7 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
     if path == "/__usage" && Config::from_env(&env).expose_usage {
         return json(200, &crate::usage::snapshot());
     }
-    if !is_api_path(&path) {
+    if is_dashboard_path(&path) {
         return assets::serve(req, &Config::from_env(&env), &env).await;
     }
     let (endpoint, params) = match match_route(&method, &path) {
@@ -115,9 +115,15 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
     }
 }
 
-/// The API's own paths; every other path is a dashboard file.
-fn is_api_path(path: &str) -> bool {
-    path == "/api" || path.starts_with("/api/") || path == "/health" || path == "/__usage"
+/// The dashboard's paths: its pages (`/`, `/portal…`, which the page routes itself) and its files. Everything else
+/// is the API's, so an unknown path still gets the JSON 404.
+fn is_dashboard_path(path: &str) -> bool {
+    path == "/"
+        || path == "/portal"
+        || path.starts_with("/portal/")
+        || path.starts_with("/assets/")
+        || path == "/favicon.svg"
+        || path == "/index.html"
 }
 
 /// Reads a JSON body of at most `limit` bytes: 413 beyond it, 400 for anything that is not JSON.
