@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use super::webhooks::load;
-use super::{json, query_param, read_optional_json, Ctx};
+use super::{json, number_param, query_param, read_optional_json, Ctx};
 use crate::delivery::attempt::{attempt_one, Attempted};
 use crate::delivery::fanout;
 use crate::domain::catalogue::{is_known_type, EVENT_TYPES};
@@ -46,17 +46,6 @@ fn attempt_json(a: &AttemptRow) -> Value {
         "requestHeaders": a.request_headers.as_deref().and_then(|h| serde_json::from_str::<Value>(h).ok()),
         "createdAt": iso8601(a.created_at),
     })
-}
-
-fn number_param(value: Option<String>, field: &str, min: u32, max: u32, default: u32) -> ApiResult<u32> {
-    match value.as_deref() {
-        None | Some("") => Ok(default),
-        Some(v) => v
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (min..=max).contains(n))
-            .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an integer from {min} to {max}"))),
-    }
 }
 
 /// `GET /api/webhooks/{id}/deliveries?success=&event=&page=&limit=`

@@ -1,13 +1,19 @@
-//! Events: the catalogue (`GET /api/webhooks/events`) and ingest (`POST /api/events`, `POST /api/events/batch`).
+//! Events: the catalogue (`GET /api/webhooks/events`), ingest (`POST /api/events`, `POST /api/events/batch`), and
+//! the organization's events with their deliveries (`GET /api/events`, `GET /api/events/{id}`).
 
-use serde_json::json;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 use worker::{Request, Response};
 
-use super::{json, read_text, Ctx};
+use super::{json, number_param, query_param, read_text, time_param, Ctx};
 use crate::delivery::fanout;
 use crate::domain::catalogue;
 use crate::domain::event::{self, Source};
+use crate::domain::ids::EventId;
+use crate::domain::time::iso8601;
 use crate::error::{ApiError, ApiResult};
+use crate::store::{self, events::EventQuery};
 
 pub fn catalogue() -> ApiResult<Response> {
     let groups: Vec<_> = catalogue::grouped()
@@ -66,4 +72,85 @@ pub async fn ingest_batch(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     }
     let accepted = results.iter().filter(|r| r["status"] == 202 || r["status"] == 200).count();
     json(200, &json!({ "accepted": accepted, "rejected": results.len() - accepted, "results": results }))
+}
+
+/// `GET /api/events?type=&since=&until=&page=&limit=`: the organization's events, newest first, each with how its
+/// deliveries stand.
+pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
+    let event_type = query_param(req, "type")?.filter(|t| !t.is_empty());
+    if let Some(t) = &event_type {
+        if !catalogue::is_known_type(t) {
+            return Err(ApiError::invalid("type", format!("unknown event type {t:?}")));
+        }
+    }
+    let page = number_param(query_param(req, "page")?, "page", 1, 1_000_000, 1)?;
+    let limit = number_param(query_param(req, "limit")?, "limit", 1, 100, 20)?;
+    let query = EventQuery {
+        org: &ctx.caller.org,
+        event_type: event_type.as_deref(),
+        since: time_param(req, "since")?,
+        until: time_param(req, "until")?,
+        limit,
+        offset: (page - 1).saturating_mul(limit),
+    };
+    let (rows, total) = store::events::list(&store::db(&ctx.env)?, &query).await?;
+    let data: Vec<_> = rows
+        .iter()
+        .map(|e| {
+            json!({
+                "id": e.id,
+                "type": e.event_type,
+                "createdAt": iso8601(e.created_at),
+                "deliveries": e.deliveries,
+                "succeeded": e.succeeded.unwrap_or(0),
+                "failed": e.failed.unwrap_or(0),
+                "pending": e.pending.unwrap_or(0),
+            })
+        })
+        .collect();
+    json(200, &json!({ "data": data, "page": page, "limit": limit, "total": total }))
+}
+
+/// `GET /api/events/{id}`: the event with `data` (and `changes`) exactly as ingested, and every delivery it produced.
+pub async fn get(ctx: &Ctx, id: &str) -> ApiResult<Response> {
+    let not_found = || ApiError::not_found("no event with this id");
+    let id = EventId::parse(id).ok_or_else(not_found)?;
+    let (event, deliveries) =
+        store::events::get(&store::db(&ctx.env)?, &ctx.caller.org, &id).await?.ok_or_else(not_found)?;
+    // The stored text goes out as it came in: raw JSON, not re-serialised.
+    let raw = |text: &str| RawValue::from_string(text.to_string()).map_err(ApiError::internal);
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Out {
+        id: EventId,
+        #[serde(rename = "type")]
+        event_type: String,
+        created_at: String,
+        data: Box<RawValue>,
+        changes: Option<Box<RawValue>>,
+        deliveries: Vec<Value>,
+    }
+    let out = Out {
+        id: event.id,
+        event_type: event.event_type,
+        created_at: iso8601(event.created_at),
+        data: raw(&event.data)?,
+        changes: event.changes.as_deref().map(raw).transpose()?,
+        deliveries: deliveries
+            .iter()
+            .map(|d| {
+                json!({
+                    "id": d.id,
+                    "webhookId": d.webhook_id,
+                    "webhookName": d.webhook_name,
+                    "status": d.status,
+                    "attempts": d.attempts,
+                    "lastStatusCode": d.last_status_code,
+                    "createdAt": iso8601(d.created_at),
+                    "updatedAt": iso8601(d.updated_at),
+                })
+            })
+            .collect(),
+    };
+    json(200, &out)
 }

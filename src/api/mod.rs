@@ -101,6 +101,8 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         Endpoint::Stats => stats::get(&ctx).await,
         Endpoint::IngestEvent => events::ingest(&ctx, req).await,
         Endpoint::IngestBatch => events::ingest_batch(&ctx, req).await,
+        Endpoint::ListEvents => events::list(&ctx, &req).await,
+        Endpoint::GetEvent => events::get(&ctx, id()?).await,
         Endpoint::TestSend => deliveries::test(&ctx, id()?, req).await,
         Endpoint::ListDeliveries => deliveries::list(&ctx, id()?, &req).await,
         Endpoint::GetDelivery => deliveries::get(&ctx, id()?, params.get("deliveryId")?).await,
@@ -170,6 +172,28 @@ async fn read_bytes(mut req: Request, limit: usize) -> ApiResult<Vec<u8>> {
 pub fn json<T: Serialize>(status: u16, value: &T) -> ApiResult<Response> {
     let body = serde_json::to_string(value).map_err(ApiError::internal)?;
     Ok(json_response(status, body))
+}
+
+/// An integer query parameter within `min..=max`; absent or empty is `default`.
+pub fn number_param(value: Option<String>, field: &str, min: u32, max: u32, default: u32) -> ApiResult<u32> {
+    match value.as_deref() {
+        None | Some("") => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| ApiError::invalid(field, format!("{field} must be an integer from {min} to {max}"))),
+    }
+}
+
+/// A point in time given as an ISO 8601 query parameter (`since`, `until`), as epoch milliseconds.
+pub fn time_param(req: &Request, field: &str) -> ApiResult<Option<i64>> {
+    match query_param(req, field)?.as_deref() {
+        None | Some("") => Ok(None),
+        Some(v) => crate::domain::time::parse_iso8601(v).map(Some).ok_or_else(|| {
+            ApiError::invalid(field, format!("{field} must be an ISO 8601 time such as 2026-01-31T09:00:00Z"))
+        }),
+    }
 }
 
 /// A query-string parameter, if present.

@@ -12,7 +12,7 @@ use crate::domain::catalogue::subscribed;
 use crate::domain::ids::{AttemptId, DeliveryId};
 use crate::domain::limits::MAX_CONCURRENT_SENDS;
 use crate::domain::model::DeliveryStatus::{self, Failed, Pending, Succeeded};
-use crate::domain::retry::next_retry;
+use crate::domain::retry::{honour_retry_after, longest_wait, next_retry};
 use crate::domain::secrets::SecretBox;
 use crate::domain::time::iso8601;
 use crate::domain::url_guard::check_url;
@@ -110,7 +110,9 @@ pub fn decide(
         return Outcome { status: Failed, retry_in: None, counter: Counter::Keep, error: Some(error) };
     }
     match next_retry(attempts_made, retry_attempts, retry_delay_seconds) {
-        Some(seconds) => {
+        Some(scheduled) => {
+            let longest = longest_wait(retry_attempts, retry_delay_seconds);
+            let seconds = honour_retry_after(scheduled, result.retry_after, longest);
             Outcome { status: Pending, retry_in: Some(seconds), counter: Counter::Keep, error: Some(error) }
         }
         None => Outcome { status: Failed, retry_in: None, counter: Counter::Increment, error: Some(error) },
@@ -400,5 +402,14 @@ mod tests {
         assert_eq!(decide(&answered(302), false, false, 1, 0, 60).status, Failed);
         let timeout = SendResult { error: Some("timed out after 10 s".into()), ..SendResult::default() };
         assert_eq!(decide(&timeout, false, false, 1, 1, 60).retry_in, Some(60));
+    }
+
+    #[test]
+    fn retry_after_spaces_the_next_attempt_but_adds_none() {
+        let slow_down = SendResult { retry_after: Some(3), ..answered(429) };
+        assert_eq!(decide(&slow_down, false, false, 1, 2, 1).retry_in, Some(3));
+        // The last attempt of the budget stays the last.
+        let last = decide(&slow_down, false, false, 3, 2, 1);
+        assert_eq!((last.status, last.retry_in), (Failed, None));
     }
 }

@@ -7,6 +7,7 @@ use futures_util::future::{select, Either};
 use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect};
 
 use super::bounded::{read_at_most, text_of};
+use crate::domain::retry::retry_after_seconds;
 use crate::platform::now_ms;
 use crate::usage;
 
@@ -22,6 +23,8 @@ pub struct SendResult {
     pub error: Option<String>,
     /// The receiver answered `webhook-delivery: abort-message`: no further retries.
     pub abort: bool,
+    /// A `429` or `503` answer's `Retry-After`, in seconds from its arrival.
+    pub retry_after: Option<u64>,
     /// The request's headers as logged (JSON array of `[name, value]`); `None` when nothing was sent.
     pub request_headers: Option<String>,
 }
@@ -69,6 +72,11 @@ async fn send(url: &str, headers: &[(String, String)], body: &str, timeout_secon
         }
     };
     let status = response.status_code();
+    let retry_after = if matches!(status, 429 | 503) {
+        response.headers().get("retry-after").ok().flatten().and_then(|v| retry_after_seconds(&v, now_ms()))
+    } else {
+        None
+    };
     let abort = response
         .headers()
         .get("webhook-delivery")
@@ -93,6 +101,7 @@ async fn send(url: &str, headers: &[(String, String)], body: &str, timeout_secon
         response_body: Some(text_of(&kept)),
         error,
         abort,
+        retry_after,
         request_headers: None,
     }
 }

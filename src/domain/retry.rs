@@ -18,6 +18,32 @@ pub fn next_retry(attempts_made: u32, retry_attempts: u32, base_seconds: u32) ->
     (attempts_made >= 1 && attempts_made <= retry_attempts).then(|| retry_delay_seconds(base_seconds, attempts_made))
 }
 
+/// The longest wait of a webhook's schedule: the one before its last retry (the multipliers only grow).
+pub fn longest_wait(retry_attempts: u32, base_seconds: u32) -> u64 {
+    retry_delay_seconds(base_seconds, retry_attempts.max(1))
+}
+
+/// The wait before the next attempt when the receiver asked for `retry_after` seconds (`429`/`503` with
+/// `Retry-After`): no sooner than it asked, but never longer than `longest` (the schedule's longest wait), and never
+/// sooner than the schedule says.
+pub fn honour_retry_after(scheduled: u64, retry_after: Option<u64>, longest: u64) -> u64 {
+    match retry_after {
+        Some(asked) => scheduled.max(asked.min(longest)),
+        None => scheduled,
+    }
+}
+
+/// Seconds from `now_ms` named by a `Retry-After` value: delay-seconds, or an HTTP date (RFC 9110 §10.2.3; a date
+/// in the past is 0). Anything else is ignored.
+pub fn retry_after_seconds(value: &str, now_ms: i64) -> Option<u64> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(value.parse::<u64>().unwrap_or(u64::MAX));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?.timestamp_millis();
+    Some(u64::try_from((at - now_ms).max(0)).unwrap_or(0).div_ceil(1000))
+}
+
 /// The delay to put on a queue message for a wait of `remaining` seconds: the platform caps one hop.
 pub fn queue_hop(remaining_seconds: u64) -> u32 {
     remaining_seconds.min(MAX_QUEUE_DELAY_SECONDS) as u32
@@ -41,6 +67,32 @@ mod tests {
         assert_eq!(next_retry(8, 10, 60), Some(86_400));
         assert_eq!(next_retry(10, 10, 60), Some(86_400));
         assert_eq!(next_retry(11, 10, 60), None);
+    }
+
+    #[test]
+    fn retry_after_delays_within_the_schedule_s_longest_wait() {
+        // Schedule says 1 s, the receiver asks 3 s: 3 s.
+        assert_eq!(honour_retry_after(1, Some(3), longest_wait(2, 1)), 3);
+        // Asking for an hour is capped at the longest wait (5 s for two retries of 1 s).
+        assert_eq!(honour_retry_after(1, Some(3600), longest_wait(2, 1)), 5);
+        // Asking for less than the schedule does not hurry it.
+        assert_eq!(honour_retry_after(300, Some(2), longest_wait(3, 60)), 300);
+        assert_eq!(honour_retry_after(60, None, 1800), 60);
+        assert_eq!(longest_wait(3, 60), 1800);
+        assert_eq!(longest_wait(0, 60), 60);
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = 1_445_412_480_000; // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(retry_after_seconds("3", now), Some(3));
+        assert_eq!(retry_after_seconds(" 120 ", now), Some(120));
+        assert_eq!(retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", now), Some(30));
+        assert_eq!(retry_after_seconds("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(0));
+        assert_eq!(retry_after_seconds("99999999999999999999999", now), Some(u64::MAX));
+        for junk in ["", "-1", "1.5", "soon", "in 3 seconds"] {
+            assert_eq!(retry_after_seconds(junk, now), None, "{junk}");
+        }
     }
 
     #[test]

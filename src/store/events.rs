@@ -5,7 +5,7 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use core::ops::Range;
 
-use super::{batch, int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
+use super::{batch, int, opt_int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
 use crate::domain::event::IncomingEvent;
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
@@ -203,4 +203,110 @@ pub async fn record_dead_letter(
     ])?)
     .await?;
     Ok(())
+}
+
+/// Filters of the events list.
+pub struct EventQuery<'a> {
+    pub org: &'a OrganizationId,
+    pub event_type: Option<&'a str>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// One event in the list, with how its deliveries stand.
+#[derive(Debug, Deserialize)]
+pub struct EventSummary {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub created_at: i64,
+    pub deliveries: i64,
+    pub succeeded: Option<i64>,
+    pub failed: Option<i64>,
+    pub pending: Option<i64>,
+}
+
+/// A page of the organization's events, newest first (`events_by_org`), with the outcome counts of their deliveries
+/// (`deliveries_by_event`), and the total matching.
+pub async fn list(db: &D1Database, q: &EventQuery<'_>) -> Result<(Vec<EventSummary>, i64), StoreError> {
+    let filter = "organization_id = ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR created_at >= ?3) \
+                  AND (?4 IS NULL OR created_at < ?4)";
+    let binds = [text(q.org), opt_text(q.event_type), opt_int(q.since), opt_int(q.until)];
+    let mut page_binds = binds.to_vec();
+    page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
+    let results = batch(
+        db,
+        vec![
+            db.prepare(format!(
+                "SELECT e.id, e.type, e.created_at, COUNT(d.id) AS deliveries, SUM(d.status = 'succeeded') AS succeeded, \
+                   SUM(d.status = 'failed') AS failed, SUM(d.status = 'pending') AS pending \
+                 FROM (SELECT organization_id, id, type, created_at FROM events WHERE {filter} \
+                       ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6) e \
+                 LEFT JOIN deliveries d ON d.organization_id = e.organization_id AND d.event_id = e.id \
+                 GROUP BY e.id ORDER BY e.created_at DESC, e.id DESC"
+            ))
+            .bind(&page_binds)?,
+            db.prepare(format!("SELECT COUNT(*) AS total FROM events WHERE {filter}")).bind(&binds)?,
+        ],
+    )
+    .await?;
+    #[derive(Deserialize)]
+    struct Total {
+        total: i64,
+    }
+    let page = rows_of::<EventSummary>(&results, 0)?;
+    let total = rows_of::<Total>(&results, 1)?.first().map_or(0, |t| t.total);
+    Ok((page, total))
+}
+
+/// An event as stored: `data` and `changes` are the JSON text it was ingested with.
+#[derive(Debug, Deserialize)]
+pub struct EventRow {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: String,
+    pub changes: Option<String>,
+    pub created_at: i64,
+}
+
+/// One delivery an event produced.
+#[derive(Debug, Deserialize)]
+pub struct EventDelivery {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub webhook_name: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub last_status_code: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One of the organization's events and every delivery it produced (oldest first).
+pub async fn get(
+    db: &D1Database,
+    org: &OrganizationId,
+    id: &EventId,
+) -> Result<Option<(EventRow, Vec<EventDelivery>)>, StoreError> {
+    let binds = [text(org), text(id)];
+    let results = batch(
+        db,
+        vec![
+            db.prepare("SELECT id, type, data, changes, created_at FROM events WHERE organization_id = ?1 AND id = ?2")
+                .bind(&binds)?,
+            db.prepare(
+                "SELECT d.id, d.webhook_id, w.name AS webhook_name, d.status, d.attempts, d.last_status_code, \
+                   d.created_at, d.updated_at \
+                 FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id \
+                 WHERE d.organization_id = ?1 AND d.event_id = ?2 ORDER BY d.created_at, d.id",
+            )
+            .bind(&binds)?,
+        ],
+    )
+    .await?;
+    let Some(event) = rows_of::<EventRow>(&results, 0)?.into_iter().next() else { return Ok(None) };
+    Ok(Some((event, rows_of(&results, 1)?)))
 }

@@ -1,0 +1,86 @@
+// Operating deliveries: the events API, recover and replay, operational events, the alert e-mail, Retry-After and
+// Ed25519 signatures, through the real Worker under wrangler dev and a real receiver on 127.0.0.1.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, startReceiver, eventually } from "./harness.mjs";
+import { loadSpec } from "./openapi.mjs";
+import { client } from "./client.mjs";
+
+let worker;
+let receiver;
+let c;
+
+before(async () => {
+  receiver = await startReceiver();
+  worker = await startWorker({ vars: { AUTO_DISABLE_AFTER: "2", DELIVERY_TIMEOUT_SECONDS: "2" } });
+  c = client(worker, await loadSpec(worker), receiver, "ops");
+});
+after(async () => {
+  await worker?.stop();
+  await receiver?.close();
+});
+
+/** Ingests raw JSON text (so number spelling and member order are the caller's). */
+async function ingestText(o, text) {
+  const res = await worker.api("/api/events", { method: "POST", headers: o.auth(), body: text });
+  const body = await res.text();
+  assert.equal(res.status, 202, body);
+  return JSON.parse(body).id;
+}
+
+test("the events API lists newest first with outcome counts, filters and pages; one event shows its data as ingested", async () => {
+  const o = c.org();
+  const hook = await c.webhook(o, { events: ["lead.*"] });
+  const first = await ingestText(o, '{"type":"lead.created","data":{"amount":1.50,"z":1,"a":[3e2]}}');
+  const second = await ingestText(o, '{"type":"deal.won","data":{"id":"d1"}}');
+  const third = await ingestText(o, '{"type":"lead.updated","data":{"id":"l1"},"changes":{"s":{"from":"a","to":"b"}}}');
+  await eventually(() => c.arrivals(hook.path).length === 2, { what: "the two lead deliveries" });
+
+  const all = await c.api(o, "GET", "/api/events");
+  assert.equal(all.status, 200);
+  assert.deepEqual(all.body.data.map((e) => e.id), [third, second, first]);
+  assert.equal(all.body.total, 3);
+  const lead = all.body.data.find((e) => e.id === first);
+  assert.equal(lead.type, "lead.created");
+  assert.equal(lead.deliveries, 1);
+  await eventually(async () => (await c.api(o, "GET", "/api/events")).body.data.find((e) => e.id === first).succeeded === 1, { what: "the outcome count" });
+  assert.equal(all.body.data.find((e) => e.id === second).deliveries, 0, "no subscriber, no delivery");
+
+  assert.deepEqual((await c.api(o, "GET", "/api/events?type=deal.won")).body.data.map((e) => e.id), [second]);
+  const paged = await c.api(o, "GET", "/api/events?limit=2&page=2");
+  assert.deepEqual([paged.body.data.map((e) => e.id), paged.body.page, paged.body.limit, paged.body.total], [[first], 2, 2, 3]);
+  const future = new Date(Date.now() + 60_000).toISOString();
+  assert.equal((await c.api(o, "GET", `/api/events?since=${future}`)).body.total, 0);
+  assert.equal((await c.api(o, "GET", `/api/events?until=${future}`)).body.total, 3);
+
+  const one = await worker.api(`/api/events/${first}`, { headers: o.auth() });
+  assert.equal(one.status, 200);
+  const text = await one.text();
+  assert.ok(text.includes('"data":{"amount":1.50,"z":1,"a":[3e2]}'), `data exactly as ingested: ${text}`);
+  const body = JSON.parse(text);
+  assert.equal(body.deliveries.length, 1);
+  assert.equal(body.deliveries[0].webhookId, hook.id);
+  assert.equal(body.deliveries[0].status, "succeeded");
+  assert.equal(body.deliveries[0].lastStatusCode, 200);
+  const withChanges = await worker.api(`/api/events/${third}`, { headers: o.auth() });
+  assert.ok((await withChanges.text()).includes('"changes":{"s":{"from":"a","to":"b"}}'));
+
+  assert.equal((await c.api(c.org(), "GET", `/api/events/${first}`)).status, 404, "another organization's event");
+  const bad = await c.api(o, "GET", "/api/events?since=yesterday");
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.field, "since");
+});
+
+test("Retry-After: 3 on a 429 spaces the next attempt at least 3 s although the schedule says 1 s", async () => {
+  const o = c.org();
+  const hook = await c.webhook(o, { events: ["lead.created"], retryAttempts: 2, retryDelaySeconds: 1 });
+  receiver.respond((r) =>
+    r.url === hook.path && c.arrivals(hook.path).length === 1 ? { status: 429, body: "slow down", headers: { "retry-after": "3" } } : { status: 200 });
+  await ingestText(o, '{"type":"lead.created","data":{"id":"l1"}}');
+  await eventually(() => c.arrivals(hook.path).length === 2, { timeoutMs: 20000, what: "the second attempt" });
+  const [one, two] = c.arrivals(hook.path);
+  assert.ok(two.receivedAt - one.receivedAt >= 3000, `waited ${two.receivedAt - one.receivedAt} ms`);
+  const log = await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries`);
+  assert.equal(log.body.data[0].status, "succeeded");
+  receiver.respond(() => ({ status: 200 }));
+});
