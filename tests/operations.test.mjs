@@ -84,3 +84,69 @@ test("Retry-After: 3 on a 429 spaces the next attempt at least 3 s although the 
   assert.equal(log.body.data[0].status, "succeeded");
   receiver.respond(() => ({ status: 200 }));
 });
+
+test("recover after an outage window: the failed deliveries of the window are sent again, same bytes, once", async () => {
+  const o = c.org();
+  const hook = await c.webhook(o, { events: ["deal.won"], retryAttempts: 0 });
+  let down = true;
+  receiver.respond((r) => (r.url === hook.path && down ? { status: 503, body: "maintenance" } : { status: 200 }));
+  const failedLog = async (n) => (await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries?status=failed`)).body.total === n;
+  await ingestText(o, '{"type":"deal.won","data":{"n":0}}');
+  await eventually(() => failedLog(1), { what: "the failure before the window" });
+  await new Promise((r) => setTimeout(r, 20));
+  const outageStart = new Date().toISOString();
+  for (const n of [1, 2]) await ingestText(o, `{"type":"deal.won","data":{"n":${n}}}`);
+  await eventually(() => failedLog(3), { what: "the failures in the window" });
+  const before = c.arrivals(hook.path).map((r) => ({ id: r.headers["webhook-id"], body: r.body.toString() }));
+  down = false;
+  // Two exhausted deliveries reached AUTO_DISABLE_AFTER: recover wants the webhook active again first.
+  assert.equal((await c.api(o, "GET", `/api/webhooks/${hook.id}`)).body.isActive, false);
+  assert.equal((await c.api(o, "POST", `/api/webhooks/${hook.id}/recover`, { since: outageStart })).status, 409);
+  assert.equal((await c.api(o, "PATCH", `/api/webhooks/${hook.id}`, { isActive: true })).status, 200);
+
+  const bad = await c.api(o, "POST", `/api/webhooks/${hook.id}/recover`, { since: "not a time" });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.field, "since");
+  const recovered = await c.api(o, "POST", `/api/webhooks/${hook.id}/recover`, { since: outageStart });
+  assert.equal(recovered.status, 202);
+  assert.equal(recovered.body.recovered, 2);
+  assert.equal(recovered.body.more, false);
+  await eventually(() => c.arrivals(hook.path).length === 5, { what: "the two recovered deliveries" });
+  const again = c.arrivals(hook.path).slice(3).map((r) => ({ id: r.headers["webhook-id"], body: r.body.toString() }));
+  const windowed = before.filter((b) => !b.body.includes('"n":0'));
+  assert.deepEqual(again.sort((a, b) => a.id.localeCompare(b.id)), windowed.sort((a, b) => a.id.localeCompare(b.id)), "same ids, same bytes");
+  await eventually(() => failedLog(1), { what: "only the delivery before the window still failed" });
+  assert.equal((await c.api(o, "POST", `/api/webhooks/${hook.id}/recover`, { since: outageStart })).body.recovered, 0);
+  assert.equal((await c.api(o, "POST", `/api/webhooks/${hook.id}/recover`, { since: outageStart }, { role: "member" })).status, 403);
+  receiver.respond(() => ({ status: 200 }));
+});
+
+test("replay-missing after an inactive period delivers exactly the missed events, in order, once", async () => {
+  const o = c.org();
+  const hook = await c.webhook(o, { events: ["lead.*"] });
+  const off = await c.api(o, "PATCH", `/api/webhooks/${hook.id}`, { isActive: false });
+  assert.equal(off.status, 200);
+  const missed = [];
+  for (const n of [1, 2, 3]) missed.push(await ingestText(o, `{"type":"lead.created","data":{"n":${n},"price":1.50}}`));
+  await ingestText(o, '{"type":"deal.won","data":{"n":4}}');
+  assert.equal((await c.api(o, "POST", `/api/webhooks/${hook.id}/replay-missing`, { since: hook.createdAt })).status, 409, "inactive first");
+
+  const on = await c.api(o, "PATCH", `/api/webhooks/${hook.id}`, { isActive: true });
+  assert.equal(on.status, 200);
+  assert.equal(on.body.missedEvents.count, 3);
+  assert.equal(on.body.missedEvents.replay.path, `/api/webhooks/${hook.id}/replay-missing`);
+  assert.equal(c.arrivals(hook.path).length, 0, "re-activating replays nothing by itself");
+
+  const replay = await c.api(o, "POST", `/api/webhooks/${hook.id}/replay-missing`, on.body.missedEvents.replay.body);
+  assert.equal(replay.status, 202);
+  assert.equal(replay.body.replayed, 3);
+  await eventually(() => c.arrivals(hook.path).length === 3, { what: "the replayed deliveries" });
+  const bodies = c.arrivals(hook.path).map((r) => JSON.parse(r.body));
+  assert.deepEqual(bodies.map((b) => b.id).sort(), [...missed].sort());
+  assert.ok(c.arrivals(hook.path).every((r) => r.body.toString().includes('"price":1.50')), "data verbatim");
+  const log = await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries`);
+  assert.deepEqual(log.body.data.map((d) => d.eventId).reverse(), missed, "created in the events' order");
+  assert.equal((await c.api(o, "POST", `/api/webhooks/${hook.id}/replay-missing`, { since: hook.createdAt })).body.replayed, 0);
+  const event = await c.api(o, "GET", `/api/events/${missed[0]}`);
+  assert.deepEqual(event.body.deliveries.map((d) => d.webhookId), [hook.id]);
+});

@@ -189,6 +189,7 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         body,
         status: DeliveryStatus::Pending,
         attempts: 1,
+        chain_start: 0,
         last_status_code: None,
         last_error: None,
         next_attempt_at: Some(ctx.now),

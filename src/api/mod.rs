@@ -8,6 +8,7 @@ pub mod events;
 pub mod health;
 pub mod keys;
 pub mod portal;
+pub mod recovery;
 pub mod routes;
 pub mod stats;
 pub mod webhooks;
@@ -114,6 +115,8 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         Endpoint::RevokePortalSessions => portal::revoke(&ctx).await,
         Endpoint::CurrentSession => portal::current(&ctx),
         Endpoint::WebhookStats => stats::webhook(&ctx, id()?).await,
+        Endpoint::Recover => recovery::recover(&ctx, id()?, req).await,
+        Endpoint::ReplayMissing => recovery::replay_missing(&ctx, id()?, req).await,
     }
 }
 

@@ -32,6 +32,8 @@ pub enum Endpoint {
     RevokePortalSessions,
     CurrentSession,
     WebhookStats,
+    Recover,
+    ReplayMissing,
 }
 
 /// One routed method and path. `{name}` segments capture one path segment.
@@ -61,6 +63,8 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/api/webhooks/{id}/regenerate-secret", endpoint: Endpoint::RegenerateSecret },
     Route { method: "POST", path: "/api/webhooks/{id}/test", endpoint: Endpoint::TestSend },
     Route { method: "GET", path: "/api/webhooks/{id}/stats", endpoint: Endpoint::WebhookStats },
+    Route { method: "POST", path: "/api/webhooks/{id}/recover", endpoint: Endpoint::Recover },
+    Route { method: "POST", path: "/api/webhooks/{id}/replay-missing", endpoint: Endpoint::ReplayMissing },
     Route { method: "GET", path: "/api/webhooks/{id}/deliveries", endpoint: Endpoint::ListDeliveries },
     Route { method: "GET", path: "/api/webhooks/{id}/deliveries/{deliveryId}", endpoint: Endpoint::GetDelivery },
     Route {

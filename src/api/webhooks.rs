@@ -99,10 +99,28 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     let db = store::db(&ctx.env)?;
     // A row written before secrets were encrypted is sealed on this write.
     let resealed = row.resealed(&ctx.config.secret_box(), random).map_err(ApiError::internal)?;
+    let was_inactive = !row.is_active;
+    let inactive_since = row.disabled_at.unwrap_or(row.created_at);
     let row = store::webhooks::update(&db, &ctx.caller.org, &row.id, &patch, resealed.as_ref(), ctx.now)
         .await?
         .ok_or_else(not_found)?;
-    json(200, &row.to_api())
+    let mut out = serde_json::to_value(row.to_api()).map_err(ApiError::internal)?;
+    if was_inactive && row.is_active {
+        // Re-activating does not replay what the webhook missed; the answer says how much that is and how to.
+        let since = inactive_since.min(ctx.now - 1);
+        let missed = super::recovery::count_missed(ctx, &row, since, ctx.now).await?;
+        out["missedEvents"] = json!({
+            "count": missed.min(crate::delivery::jobs::MAX_PER_CALL),
+            "more": missed > crate::delivery::jobs::MAX_PER_CALL,
+            "since": iso8601(since),
+            "replay": {
+                "method": "POST",
+                "path": format!("/api/webhooks/{}/replay-missing", row.id),
+                "body": { "since": iso8601(since) },
+            },
+        });
+    }
+    json(200, &out)
 }
 
 pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {

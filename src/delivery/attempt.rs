@@ -180,7 +180,8 @@ pub async fn attempt_all(
             &result,
             refused,
             delivery.is_test,
-            u32::try_from(delivery.attempts).unwrap_or(u32::MAX),
+            // The budget counts the attempts of the current chain (a recover starts a new one).
+            u32::try_from(delivery.attempts - delivery.chain_start).unwrap_or(u32::MAX),
             u32::try_from(webhook.retry_attempts).unwrap_or(0),
             u32::try_from(webhook.retry_delay_seconds).unwrap_or(60),
         );
@@ -326,6 +327,7 @@ mod tests {
             body: r#"{"id":"evt_1"}"#.into(),
             status: Pending,
             attempts: 1,
+            chain_start: 0,
             last_status_code: None,
             last_error: None,
             next_attempt_at: None,

@@ -4,6 +4,7 @@
 pub mod attempt;
 pub mod bounded;
 pub mod fanout;
+pub mod jobs;
 pub mod send;
 
 use std::cell::RefCell;
@@ -162,20 +163,33 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: &Env) {
 async fn consume_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
     let mut messages = Vec::new();
     let mut ids = Vec::new();
+    let mut job_messages = Vec::new();
     for message in batch.raw_iter() {
         let id = serde_wasm_bindgen::from_value::<DeliveryMessage>(message.body())
             .ok()
             .and_then(|m| DeliveryId::parse(&m.delivery_id));
-        match id {
-            Some(delivery_id) => {
-                ids.push(delivery_id);
-                messages.push(message);
-            }
-            None => {
-                worker::console_error!("dropping a malformed delivery message");
-                ack(&message);
+        if let Some(delivery_id) = id {
+            ids.push(delivery_id);
+            messages.push(message);
+        } else if let Ok(m) = serde_wasm_bindgen::from_value::<jobs::JobMessage>(message.body()) {
+            job_messages.push((message, m.job));
+        } else {
+            worker::console_error!("dropping a malformed delivery message");
+            ack(&message);
+        }
+    }
+    // Recover and replay steps: one bounded step each.
+    for (message, job) in &job_messages {
+        match jobs::step(env, job, now_ms()).await {
+            Ok(()) => ack(message),
+            Err(e) => {
+                worker::console_error!("a {:?} step failed, retrying it: {}", job.kind, e);
+                retry_in(message, 5);
             }
         }
+    }
+    if messages.is_empty() {
+        return;
     }
     let id_refs: Vec<&DeliveryId> = ids.iter().collect();
     let budget = deliveries_within_budget(config.subrequest_budget, IDS_PER_STATEMENT);

@@ -25,6 +25,10 @@ pub struct DeliveryRow {
     pub status: DeliveryStatus,
     /// Attempts started so far; the number of the one in flight, which fences its result.
     pub attempts: i64,
+    /// `attempts` when the current attempt chain began (0, or when a recover restarted it): the retry budget counts
+    /// from here.
+    #[serde(default)]
+    pub chain_start: i64,
     pub last_status_code: Option<i64>,
     pub last_error: Option<String>,
     pub next_attempt_at: Option<i64>,
@@ -50,7 +54,7 @@ pub struct AttemptRow {
 }
 
 const COLUMNS: &str =
-    "id, organization_id, webhook_id, event_id, event_type, body, status, attempts, last_status_code, \
+    "id, organization_id, webhook_id, event_id, event_type, body, status, attempts, chain_start, last_status_code, \
     last_error, next_attempt_at, lease_until, is_test, created_at, updated_at";
 
 /// One delivery of one of the organization's webhooks.
@@ -592,6 +596,9 @@ mod fence_tests {
         for migration in [
             include_str!("../../migrations/0001_init.sql"),
             include_str!("../../migrations/0002_delivery_integrity.sql"),
+            include_str!("../../migrations/0003_api_keys.sql"),
+            include_str!("../../migrations/0004_portal.sql"),
+            include_str!("../../migrations/0005_operations.sql"),
         ] {
             db.execute_batch(migration).unwrap();
         }

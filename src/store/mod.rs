@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod deliveries;
 pub mod events;
 pub mod portal;
+pub mod recovery;
 pub mod webhooks;
 
 use serde::de::DeserializeOwned;

@@ -1,0 +1,147 @@
+//! After an outage: `POST /api/webhooks/{id}/recover` gives the deliveries that ended failed in a window a fresh
+//! attempt chain; `POST /api/webhooks/{id}/replay-missing` delivers the events a webhook never got (it was inactive,
+//! disabled or did not exist yet). Both count what they will do, answer `202` at once, and leave the work to the
+//! deliveries queue (`delivery::jobs`), at most 10,000 deliveries per call. Admins only.
+
+use serde_json::{json, Map, Value};
+use worker::{Request, Response};
+
+use super::webhooks::load;
+use super::{json, read_json, Ctx};
+use crate::delivery::jobs::{self, Job, JobKind, MAX_PER_CALL};
+use crate::domain::time::{iso8601, parse_iso8601};
+use crate::error::{ApiError, ApiResult};
+use crate::store::recovery::{self, Cursor, Missing, Window};
+use crate::store::webhooks::WebhookRow;
+use crate::store::{self};
+
+/// A window `{ "since", "until"? }` of ISO 8601 times; `until` defaults to (and is capped at) now.
+pub fn parse_window(body: &Value, allow_until: bool, now: i64) -> ApiResult<(i64, i64)> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
+    };
+    let allowed: &[&str] = if allow_until { &["since", "until"] } else { &["since"] };
+    if let Some(other) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::unknown_field(other));
+    }
+    let time = |map: &Map<String, Value>, field: &str| -> ApiResult<Option<i64>> {
+        match map.get(field) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => parse_iso8601(s).map(Some).ok_or_else(|| {
+                ApiError::invalid(field, format!("{field} must be an ISO 8601 time such as 2026-01-31T09:00:00Z"))
+            }),
+            Some(_) => Err(ApiError::invalid(field, format!("{field} must be an ISO 8601 time string"))),
+        }
+    };
+    let since = time(map, "since")?.ok_or_else(|| ApiError::invalid("since", "since is required"))?;
+    let until = time(map, "until")?.unwrap_or(now).min(now);
+    if since >= until {
+        return Err(ApiError::invalid("since", "since must be before until and before now"));
+    }
+    Ok((since, until))
+}
+
+fn require_active(webhook: &WebhookRow) -> ApiResult<()> {
+    if webhook.is_active {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        409,
+        "webhook_inactive",
+        "the webhook is inactive: activate it (PATCH isActive: true) first, or its deliveries would fail again at once",
+    ))
+}
+
+/// `POST /api/webhooks/{id}/recover` `{ since, until? }`: `202 { recovered, more, since, until }`.
+pub async fn recover(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
+    ctx.caller.require_admin()?;
+    let webhook = load(ctx, id).await?;
+    let (since, until) = parse_window(&read_json(req, 4096).await?, true, ctx.now)?;
+    require_active(&webhook)?;
+    let db = store::db(&ctx.env)?;
+    let window = Window { org: &ctx.caller.org, webhook_id: &webhook.id, since, until };
+    let found = recovery::count_recoverable(&db, &window, MAX_PER_CALL + 1).await?;
+    let recovered = found.min(MAX_PER_CALL);
+    if recovered > 0 {
+        jobs::enqueue(&ctx.env, job(JobKind::Recover, ctx, &webhook, since, until, recovered))
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    json(202, &answer("recovered", recovered, found > MAX_PER_CALL, since, until))
+}
+
+/// `POST /api/webhooks/{id}/replay-missing` `{ since }`: `202 { replayed, more, since, until }`.
+pub async fn replay_missing(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
+    ctx.caller.require_admin()?;
+    let webhook = load(ctx, id).await?;
+    let (since, until) = parse_window(&read_json(req, 4096).await?, false, ctx.now)?;
+    require_active(&webhook)?;
+    let found = count_missed(ctx, &webhook, since, until).await?;
+    let replayed = found.min(MAX_PER_CALL);
+    if replayed > 0 {
+        jobs::enqueue(&ctx.env, job(JobKind::ReplayMissing, ctx, &webhook, since, until, replayed))
+            .await
+            .map_err(ApiError::internal)?;
+    }
+    json(202, &answer("replayed", replayed, found > MAX_PER_CALL, since, until))
+}
+
+/// How many events of `[since, until)` the webhook subscribes to and has no delivery of (at most one more than a
+/// call takes on).
+pub async fn count_missed(ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i64) -> ApiResult<i64> {
+    let condition = recovery::pattern_condition(&webhook.patterns())
+        .ok_or_else(|| ApiError::invalid("events", "a subscription pattern of this webhook is not valid"))?;
+    let scope = Missing { org: &ctx.caller.org, webhook_id: &webhook.id, since, until, condition: &condition };
+    Ok(recovery::count_missing(&store::db(&ctx.env)?, &scope, MAX_PER_CALL + 1).await?)
+}
+
+fn job(kind: JobKind, ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i64, remaining: i64) -> Job {
+    Job {
+        kind,
+        organization_id: ctx.caller.org.to_string(),
+        webhook_id: webhook.id.to_string(),
+        since,
+        until,
+        remaining,
+        cursor: Cursor::default(),
+    }
+}
+
+fn answer(name: &str, n: i64, more: bool, since: i64, until: i64) -> Value {
+    let mut out = json!({ "more": more, "since": iso8601(since), "until": iso8601(until) });
+    out[name] = json!(n);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_800_000_000_000;
+
+    #[test]
+    fn windows_are_validated_and_end_by_now() {
+        // NOW is 2027-01-15T08:00:00Z.
+        let body = json!({"since": "2027-01-15T07:00:00Z", "until": "2027-01-15T07:30:00Z"});
+        assert_eq!(parse_window(&body, true, NOW).unwrap(), (NOW - 3_600_000, NOW - 1_800_000));
+        let (since, until) = parse_window(&json!({"since": "2020-01-01T00:00:00Z"}), false, NOW).unwrap();
+        assert_eq!((since, until), (1_577_836_800_000, NOW));
+        let (_, capped) =
+            parse_window(&json!({"since": "2020-01-01T00:00:00Z", "until": "2999-01-01T00:00:00Z"}), true, NOW)
+                .unwrap();
+        assert_eq!(capped, NOW);
+        for (body, field) in [
+            (json!({}), "since"),
+            (json!({"since": "yesterday"}), "since"),
+            (json!({"since": 5}), "since"),
+            (json!({"since": "2999-01-01T00:00:00Z"}), "since"),
+            (json!({"since": "2020-01-01T00:00:00Z", "until": "2019-01-01T00:00:00Z"}), "since"),
+            (json!({"since": "2020-01-01T00:00:00Z", "until": "soon"}), "until"),
+        ] {
+            assert_eq!(parse_window(&body, true, NOW).unwrap_err().field.as_deref(), Some(field), "{body}");
+        }
+        let until_not_allowed =
+            parse_window(&json!({"since": "2020-01-01T00:00:00Z", "until": "2020-02-01T00:00:00Z"}), false, NOW);
+        assert_eq!(until_not_allowed.unwrap_err().code, "unknown_field");
+    }
+}

@@ -1,0 +1,378 @@
+//! Recover and replay-missing: the statements that give failed deliveries a fresh attempt chain, and that find and
+//! create the deliveries a webhook never got. Each step is bounded and repeatable: running it twice (a queue
+//! message delivered again) recovers nothing twice and creates no second delivery of an event for a webhook.
+
+use serde::Deserialize;
+use worker::D1Database;
+
+use super::{batch, first, int, placeholders, rows, rows_of, text, StoreError};
+use crate::domain::catalogue::is_valid_pattern;
+use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
+use crate::domain::limits::D1_MAX_PARAMETERS;
+
+/// The failed deliveries of webhook `?2` (organization `?1`) that ended at or after `?3` and before `?4`, oldest
+/// first: the ones a recover takes on.
+const RECOVERABLE: &str = "FROM deliveries WHERE organization_id = ?1 AND webhook_id = ?2 AND status = 'failed' \
+    AND is_test = 0 AND updated_at >= ?3 AND updated_at < ?4";
+
+/// How many deliveries a recover of the window would take on, counting at most `cap`.
+pub fn count_recoverable_sql() -> String {
+    format!("SELECT COUNT(*) AS n FROM (SELECT 1 {RECOVERABLE} LIMIT ?5)")
+}
+
+/// Makes up to `?5` of them pending and due at `?6` with a fresh chain (the budget counts from the attempts made
+/// so far; attempt numbers keep rising). Their new `updated_at` (`?6`, after the window's end) takes them out of the
+/// window, so the next step continues with the rest and a repeated step finds nothing.
+pub fn recover_sql() -> String {
+    format!(
+        "UPDATE deliveries SET status = 'pending', chain_start = attempts, next_attempt_at = ?6, lease_until = NULL, \
+         requeued_at = NULL, updated_at = ?6 \
+         WHERE id IN (SELECT id {RECOVERABLE} ORDER BY created_at, id LIMIT ?5) RETURNING id"
+    )
+}
+
+/// The SQL condition on `type` that selects what `patterns` subscribe to. Patterns are validated (lowercase words,
+/// dots and `*` only), so they are written as literals: a webhook may hold more patterns than D1 binds parameters.
+/// `None` if a pattern is not valid.
+pub fn pattern_condition(patterns: &[String]) -> Option<String> {
+    let mut parts = Vec::with_capacity(patterns.len());
+    for pattern in patterns {
+        if !is_valid_pattern(pattern) || pattern.contains('\'') {
+            return None;
+        }
+        parts.push(if pattern == "*" {
+            "1".to_string()
+        } else if let Some(resource) = pattern.strip_suffix(".*") {
+            let prefix = format!("{resource}.");
+            format!(
+                "(substr(type, 1, {n}) = '{prefix}' AND instr(substr(type, {m}), '.') = 0)",
+                n = prefix.len(),
+                m = prefix.len() + 1
+            )
+        } else {
+            format!("type = '{pattern}'")
+        });
+    }
+    Some(if parts.is_empty() { "0".into() } else { format!("({})", parts.join(" OR ")) })
+}
+
+/// Events of organization `?1` ingested at or after `?3` and before `?4` that `condition` selects and webhook `?2`
+/// has no delivery of, after the cursor (`created_at`, `id`) > (`?5`, `?6`).
+fn missing(condition: &str) -> String {
+    format!(
+        "FROM events e WHERE e.organization_id = ?1 AND e.created_at >= ?3 AND e.created_at < ?4 AND {condition} \
+         AND (e.created_at > ?5 OR (e.created_at = ?5 AND e.id > ?6)) \
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.organization_id = e.organization_id AND d.event_id = e.id \
+                         AND d.webhook_id = ?2)"
+    )
+}
+
+/// How many missed events there are, counting at most `?7`.
+pub fn count_missing_sql(condition: &str) -> String {
+    format!("SELECT COUNT(*) AS n FROM (SELECT 1 {} LIMIT ?7)", missing(condition))
+}
+
+/// The next `?7` missed events in their original order.
+pub fn missing_events_sql(condition: &str) -> String {
+    format!(
+        "SELECT e.id, e.type, e.data, e.changes, e.created_at {} ORDER BY e.created_at, e.id LIMIT ?7",
+        missing(condition)
+    )
+}
+
+/// Creates deliveries of `count` rows (8 parameters each, from `?3`: id, event id, event type, body, created_at,
+/// next attempt, is_test, and the chain start 0) for webhook `?2` of organization `?1`, skipping any event the
+/// webhook already has a delivery of. One statement: D1 runs it alone, so two concurrent replays cannot both insert.
+pub fn insert_missing_sql(count: usize) -> String {
+    let rows = (0..count).map(|i| format!("({})", placeholders(3 + i * 8, 8))).collect::<Vec<_>>().join(", ");
+    "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+       chain_start, next_attempt_at, is_test, created_at, updated_at) \
+     SELECT v.column1, ?1, ?2, v.column2, v.column3, v.column4, 'pending', 0, v.column8, v.column6, v.column7, \
+       v.column5, v.column5 \
+     FROM (VALUES "
+        .to_string()
+        + &rows
+        + ") v WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.organization_id = ?1 AND d.event_id = v.column2 \
+             AND d.webhook_id = ?2) RETURNING id"
+}
+
+/// Rows per [`insert_missing_sql`] statement.
+pub const MISSING_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 2) / 8;
+
+#[derive(Deserialize)]
+struct Count {
+    n: i64,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: DeliveryId,
+}
+
+/// A recover's window: the deliveries that ended failed in `[since, until)`.
+pub struct Window<'a> {
+    pub org: &'a OrganizationId,
+    pub webhook_id: &'a WebhookId,
+    pub since: i64,
+    pub until: i64,
+}
+
+pub async fn count_recoverable(db: &D1Database, w: &Window<'_>, cap: i64) -> Result<i64, StoreError> {
+    let statement = db.prepare(count_recoverable_sql()).bind(&[
+        text(w.org),
+        text(w.webhook_id),
+        int(w.since),
+        int(w.until),
+        int(cap),
+    ])?;
+    Ok(first::<Count>(statement).await?.map_or(0, |c| c.n))
+}
+
+/// Recovers up to `limit` deliveries of the window; returns their ids, oldest first.
+pub async fn recover(db: &D1Database, w: &Window<'_>, limit: i64, now: i64) -> Result<Vec<DeliveryId>, StoreError> {
+    let statement = db.prepare(recover_sql()).bind(&[
+        text(w.org),
+        text(w.webhook_id),
+        int(w.since),
+        int(w.until),
+        int(limit),
+        int(now),
+    ])?;
+    Ok(rows::<Id>(statement).await?.into_iter().map(|r| r.id).collect())
+}
+
+/// A missed event, with what its delivery body needs.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MissedEvent {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub data: String,
+    pub changes: Option<String>,
+    pub created_at: i64,
+}
+
+/// Where a replay stands: events after (`created_at`, `id`) are still to look at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Cursor {
+    pub created_at: i64,
+    pub id: String,
+}
+
+/// A replay's scope: the events of `[since, until)` that `condition` selects and the webhook has no delivery of.
+pub struct Missing<'a> {
+    pub org: &'a OrganizationId,
+    pub webhook_id: &'a WebhookId,
+    pub since: i64,
+    pub until: i64,
+    pub condition: &'a str,
+}
+
+impl Missing<'_> {
+    fn binds(&self, cursor: &Cursor, limit: i64) -> [worker::wasm_bindgen::JsValue; 7] {
+        [
+            text(self.org),
+            text(self.webhook_id),
+            int(self.since),
+            int(self.until),
+            int(cursor.created_at),
+            text(&cursor.id),
+            int(limit),
+        ]
+    }
+}
+
+pub async fn count_missing(db: &D1Database, m: &Missing<'_>, cap: i64) -> Result<i64, StoreError> {
+    let statement = db.prepare(count_missing_sql(m.condition)).bind(&m.binds(&Cursor::default(), cap))?;
+    Ok(first::<Count>(statement).await?.map_or(0, |c| c.n))
+}
+
+pub async fn missing_events(
+    db: &D1Database,
+    m: &Missing<'_>,
+    cursor: &Cursor,
+    limit: i64,
+) -> Result<Vec<MissedEvent>, StoreError> {
+    rows(db.prepare(missing_events_sql(m.condition)).bind(&m.binds(cursor, limit))?).await
+}
+
+/// One delivery to create for a missed event.
+pub struct MissedDelivery<'a> {
+    pub id: &'a DeliveryId,
+    pub event: &'a MissedEvent,
+    pub body: String,
+    pub created_at: i64,
+}
+
+/// Creates the deliveries in one transaction, skipping events that meanwhile got one; returns the ids created.
+pub async fn insert_missing(
+    db: &D1Database,
+    org: &OrganizationId,
+    webhook_id: &WebhookId,
+    deliveries: &[MissedDelivery<'_>],
+    now: i64,
+) -> Result<Vec<DeliveryId>, StoreError> {
+    if deliveries.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut statements = Vec::new();
+    for chunk in deliveries.chunks(MISSING_PER_STATEMENT) {
+        let mut binds = vec![text(org), text(webhook_id)];
+        for d in chunk {
+            binds.extend([
+                text(d.id),
+                text(&d.event.id),
+                text(&d.event.event_type),
+                text(&d.body),
+                int(d.created_at),
+                int(now),
+                int(0),
+                int(0),
+            ]);
+        }
+        statements.push(db.prepare(insert_missing_sql(chunk.len())).bind(&binds)?);
+    }
+    let results = batch(db, statements).await?;
+    let mut created = Vec::new();
+    for i in 0..results.len() {
+        created.extend(rows_of::<Id>(&results, i)?.into_iter().map(|r| r.id));
+    }
+    Ok(created)
+}
+
+/// The statements above, run against SQLite with the project's migrations applied.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    fn db() -> Connection {
+        let db = Connection::open_in_memory().unwrap();
+        for migration in [
+            include_str!("../../migrations/0001_init.sql"),
+            include_str!("../../migrations/0002_delivery_integrity.sql"),
+            include_str!("../../migrations/0003_api_keys.sql"),
+            include_str!("../../migrations/0004_portal.sql"),
+            include_str!("../../migrations/0005_operations.sql"),
+        ] {
+            db.execute_batch(migration).unwrap();
+        }
+        db
+    }
+
+    fn delivery(db: &Connection, id: &str, status: &str, attempts: i64, updated_at: i64) {
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             created_at, updated_at) VALUES (?1, 'org_a', 'wh_1', ?1, 'lead.created', '{}', ?2, ?3, ?4, ?4)",
+            params![id, status, attempts, updated_at],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn recover_takes_failed_deliveries_of_the_window_once_with_a_fresh_chain() {
+        let db = db();
+        delivery(&db, "dlv_early", "failed", 4, 500);
+        delivery(&db, "dlv_a", "failed", 4, 1_000);
+        delivery(&db, "dlv_b", "failed", 2, 2_000);
+        delivery(&db, "dlv_ok", "succeeded", 1, 1_500);
+        delivery(&db, "dlv_late", "failed", 4, 9_000);
+        let count = |db: &Connection| -> i64 {
+            db.query_row(&count_recoverable_sql(), params!["org_a", "wh_1", 1_000, 5_000, 10_000], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(count(&db), 2);
+        let recover = |db: &Connection, limit: i64| -> Vec<String> {
+            let mut s = db.prepare(&recover_sql()).unwrap();
+            let ids = s
+                .query_map(params!["org_a", "wh_1", 1_000, 5_000, limit, 6_000], |r| r.get::<_, String>(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            ids
+        };
+        assert_eq!(recover(&db, 1), vec!["dlv_a"]);
+        assert_eq!(recover(&db, 10), vec!["dlv_b"]);
+        assert!(recover(&db, 10).is_empty(), "a repeated step recovers nothing twice");
+        let (status, attempts, chain_start, due): (String, i64, i64, i64) = db
+            .query_row(
+                "SELECT status, attempts, chain_start, next_attempt_at FROM deliveries WHERE id = 'dlv_a'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!((status.as_str(), attempts, chain_start, due), ("pending", 4, 4, 6_000));
+        assert_eq!(count(&db), 0);
+    }
+
+    #[test]
+    fn patterns_become_a_condition_that_matches_like_the_catalogue() {
+        let db = db();
+        for (id, t, at) in [
+            ("evt_1", "lead.created", 10),
+            ("evt_2", "deal.won", 20),
+            ("evt_3", "zoom.recording.completed", 30),
+            ("evt_4", "lead.updated", 40),
+            ("evt_5", "contact.created", 50),
+        ] {
+            db.execute(
+                "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
+                 VALUES ('org_a', ?1, ?2, '{\"n\":1.50}', 't', ?3)",
+                params![id, t, at],
+            )
+            .unwrap();
+        }
+        // evt_4 already has a delivery to wh_1.
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, created_at, \
+             updated_at) VALUES ('dlv_x', 'org_a', 'wh_1', 'evt_4', 'lead.updated', '{}', 'succeeded', 41, 41)",
+            [],
+        )
+        .unwrap();
+        let missed = |patterns: &[&str], after: (i64, &str)| -> Vec<String> {
+            let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+            let condition = pattern_condition(&patterns).unwrap();
+            let mut s = db.prepare(&missing_events_sql(&condition)).unwrap();
+            let ids = s
+                .query_map(params!["org_a", "wh_1", 0, 100, after.0, after.1, 100], |r| r.get::<_, String>(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            ids
+        };
+        assert_eq!(missed(&["lead.*"], (0, "")), vec!["evt_1"]);
+        assert_eq!(missed(&["*"], (0, "")), vec!["evt_1", "evt_2", "evt_3", "evt_5"]);
+        assert_eq!(pattern_condition(&["zoom.*".into()]), None, "not a pattern the catalogue knows");
+        assert_eq!(missed(&["zoom.recording.*", "deal.won"], (0, "")), vec!["evt_2", "evt_3"]);
+        assert_eq!(missed(&["*"], (20, "evt_2")), vec!["evt_3", "evt_5"], "the cursor resumes after evt_2");
+        assert_eq!(pattern_condition(&["lead.*'--".into()]), None);
+        assert_eq!(pattern_condition(&[]).as_deref(), Some("0"));
+
+        // Creating the missed deliveries skips an event that already has one; a repeat creates nothing.
+        let insert = |ids: &[(&str, &str)]| -> Vec<String> {
+            let mut values: Vec<Box<dyn rusqlite::ToSql>> = vec![Box::new("org_a"), Box::new("wh_1")];
+            for (delivery, event) in ids {
+                values.extend([
+                    Box::new(delivery.to_string()) as Box<dyn rusqlite::ToSql>,
+                    Box::new(event.to_string()),
+                    Box::new("lead.created"),
+                    Box::new("{\"n\":1.50}"),
+                    Box::new(70),
+                    Box::new(70),
+                    Box::new(0),
+                    Box::new(0),
+                ]);
+            }
+            let mut s = db.prepare(&insert_missing_sql(ids.len())).unwrap();
+            let created = s
+                .query_map(rusqlite::params_from_iter(values.iter()), |r| r.get::<_, String>(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            created
+        };
+        assert_eq!(insert(&[("dlv_n1", "evt_1"), ("dlv_n4", "evt_4")]), vec!["dlv_n1"]);
+        assert!(insert(&[("dlv_again", "evt_1")]).is_empty());
+        assert_eq!(missed(&["lead.*"], (0, "")), Vec::<String>::new());
+    }
+}
