@@ -167,7 +167,7 @@ test("retries follow the schedule (1x, then 5x retryDelaySeconds) until the rece
   assert.equal(detail.body.payload.type, "task.created");
 });
 
-test("exhaustion fails the delivery; AUTO_DISABLE_AFTER failures disable the webhook and emit webhook.disabled", async () => {
+test("exhaustion fails the delivery; AUTO_DISABLE_AFTER failures disable the webhook and emit edgehook.webhook.disabled (the old name still subscribes)", async () => {
   const o = org();
   const failing = await webhook(o, { retryAttempts: 0, events: ["order.created"] });
   const watcher = await webhook(o, { events: ["webhook.disabled"] });
@@ -179,7 +179,7 @@ test("exhaustion fails the delivery; AUTO_DISABLE_AFTER failures disable the web
   const [notice] = await eventually(() => arrivals(watcher.path).length === 1 && arrivals(watcher.path), { what: "the webhook.disabled event" });
   receiver.respond(() => ({ status: 200 }));
   const body = verifyThreeWays(notice, watcher.secret);
-  assert.equal(body.type, "webhook.disabled");
+  assert.equal(body.type, "edgehook.webhook.disabled");
   assert.equal(body.data.webhookId, failing.id);
   const after = await api(o, "GET", `/api/webhooks/${failing.id}`, undefined, "member", "/api/webhooks/{id}");
   assert.equal(after.body.isActive, false);

@@ -150,3 +150,53 @@ test("replay-missing after an inactive period delivers exactly the missed events
   const event = await c.api(o, "GET", `/api/events/${missed[0]}`);
   assert.deepEqual(event.body.deliveries.map((d) => d.webhookId), [hook.id]);
 });
+
+test("operational events arrive signed where subscribed, never to the webhook they are about, and * does not select them", async () => {
+  const { Webhook } = await import("../verifier-wasm/pkg/node.mjs");
+  const o = c.org();
+  const all = await c.webhook(o, { events: ["edgehook.*"] });
+  const star = await c.webhook(o, { events: ["*"] });
+  const failingOnly = await c.webhook(o, { events: ["edgehook.delivery.failing"] });
+  const recovering = await c.webhook(o, { events: ["deal.won", "edgehook.webhook.*"], retryAttempts: 0 });
+  const flaky = await c.webhook(o, { events: ["lead.created"], retryAttempts: 2, retryDelaySeconds: 1 });
+  receiver.respond((r) => {
+    if (r.url === flaky.path) return { status: 503 };
+    if (r.url === recovering.path && c.arrivals(recovering.path).length === 1) return { status: 500 };
+    return { status: 200 };
+  });
+  // recovering: one exhausted delivery, then a success.
+  await ingestText(o, '{"type":"deal.won","data":{"n":1}}');
+  await eventually(async () => (await c.api(o, "GET", `/api/webhooks/${recovering.id}`)).body.consecutiveFailures === 1, { what: "the exhausted delivery" });
+  await ingestText(o, '{"type":"deal.won","data":{"n":2}}');
+  // flaky: two deliveries fail three attempts each, which exhausts them and disables the webhook (AUTO_DISABLE_AFTER=2).
+  await ingestText(o, '{"type":"lead.created","data":{"n":3}}');
+  await ingestText(o, '{"type":"lead.created","data":{"n":4}}');
+  const typesAt = (hook) => c.arrivals(hook.path).map((r) => JSON.parse(r.body).type).filter((t) => t.startsWith("edgehook."));
+  await eventually(() => typesAt(all).length === 7, { timeoutMs: 30000, what: `7 operational events at edgehook.* (have ${typesAt(all)})` });
+  await eventually(() => typesAt(recovering).includes("edgehook.webhook.disabled"), { what: "the disable at the other webhook" });
+
+  assert.deepEqual(typesAt(all).sort(), [
+    "edgehook.delivery.exhausted", "edgehook.delivery.exhausted", "edgehook.delivery.exhausted",
+    "edgehook.delivery.failing", "edgehook.delivery.failing",
+    "edgehook.webhook.disabled", "edgehook.webhook.recovered",
+  ]);
+  for (const request of c.arrivals(all.path)) new Webhook(all.secret).verify(request.body, request.headers);
+  const about = (hook, type) => c.arrivals(all.path).map((r) => JSON.parse(r.body)).filter((b) => b.type === type && b.data.webhookId === hook.id);
+  assert.equal(about(recovering, "edgehook.webhook.recovered").length, 1);
+  assert.equal(about(recovering, "edgehook.delivery.exhausted").length, 1);
+  assert.equal(about(flaky, "edgehook.delivery.failing").length, 2);
+  const failing = about(flaky, "edgehook.delivery.failing")[0];
+  assert.equal(failing.data.attempts, 3);
+  assert.equal(failing.data.statusCode, 503);
+  assert.equal(about(flaky, "edgehook.webhook.disabled").length, 1);
+
+  assert.deepEqual(typesAt(failingOnly), ["edgehook.delivery.failing", "edgehook.delivery.failing"]);
+  assert.deepEqual(typesAt(star), [], "* does not select operational events");
+  const toRecovering = c.arrivals(recovering.path).map((r) => JSON.parse(r.body)).filter((b) => b.type.startsWith("edgehook."));
+  assert.deepEqual(toRecovering.map((b) => b.type), ["edgehook.webhook.disabled"], "nothing about itself");
+  assert.ok(toRecovering.every((b) => b.data.webhookId !== recovering.id));
+  for (const request of c.arrivals(recovering.path).slice(1)) new Webhook(recovering.secret).verify(request.body, request.headers);
+  const published = await c.api(o, "POST", "/api/events", { type: "edgehook.delivery.failing", data: {} });
+  assert.equal(published.status, 400, "only edgehook emits them");
+  receiver.respond(() => ({ status: 200 }));
+});

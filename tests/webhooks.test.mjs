@@ -141,10 +141,10 @@ test("the event catalogue lists every type grouped by resource", async () => {
   const res = await call("GET", "/api/webhooks/events", { headers: o.as("member") });
   assert.equal(res.status, 200);
   const types = res.body.groups.flatMap((g) => g.events.map((e) => e.type));
-  for (const t of ["lead.converted", "deal.stage_changed", "zoom.recording.completed", "cadence.membership_changed", "webhook.disabled", "message.failed", "email.bounced"]) {
+  for (const t of ["lead.converted", "deal.stage_changed", "zoom.recording.completed", "cadence.membership_changed", "edgehook.webhook.disabled", "edgehook.delivery.failing", "message.failed", "email.bounced"]) {
     assert.ok(types.includes(t), t);
   }
-  assert.equal(types.length, 51);
+  assert.equal(types.length, 54);
   assert.ok(res.body.groups.find((g) => g.resource === "deal").events.every((e) => e.description.length > 0));
 });
 

@@ -8,8 +8,7 @@ use super::send::{self, SendResult};
 use super::DeliveryError;
 use super::{bounded, fanout};
 use crate::config::Config;
-use crate::domain::catalogue::subscribed;
-use crate::domain::ids::{AttemptId, DeliveryId};
+use crate::domain::ids::{AttemptId, DeliveryId, OrganizationId, WebhookId};
 use crate::domain::limits::MAX_CONCURRENT_SENDS;
 use crate::domain::model::DeliveryStatus::{self, Failed, Pending, Succeeded};
 use crate::domain::retry::{honour_retry_after, longest_wait, next_retry};
@@ -17,8 +16,8 @@ use crate::domain::secrets::SecretBox;
 use crate::domain::time::iso8601;
 use crate::domain::url_guard::check_url;
 use crate::platform::{now_ms, random};
-use crate::store::deliveries::{self, AttemptRecord, Counter, DeliveryRow, DisableNotice};
-use crate::store::events::EventInsert;
+use crate::store::deliveries::{self, AttemptRecord, Counter, DeliveryRow, DisableNotice, OpsNotice};
+use crate::store::events::{EventInsert, Guard};
 use crate::store::{self, webhooks::WebhookRow, StoreError};
 use edgehook_verifier::scheme::{simple_signature, SigningKey};
 
@@ -57,6 +56,12 @@ pub fn delivery_headers(
     }
     headers
 }
+
+/// The failed attempt of a delivery's chain that `edgehook.delivery.failing` reports.
+const FAILING_AFTER: i64 = 3;
+const DELIVERY_FAILING: &str = "edgehook.delivery.failing";
+const DELIVERY_EXHAUSTED: &str = "edgehook.delivery.exhausted";
+const WEBHOOK_RECOVERED: &str = "edgehook.webhook.recovered";
 
 /// Custom header names that suggest a credential: their values are masked in the attempt log.
 const SENSITIVE_NAME_PARTS: &[&str] =
@@ -213,18 +218,28 @@ pub async fn attempt_all(
     let db = store::db(env)?;
     let reason = format!("disabled after {} consecutive failed deliveries", config.auto_disable_after);
     let at_risk = reaching_threshold(claimed, &records, config.auto_disable_after);
+    let candidates = operational_candidates(claimed, &records);
+    // Subscribers are read once per organization that has something to report; the happy path reads none.
+    let mut orgs: Vec<&OrganizationId> = candidates.iter().map(|(i, _)| &claimed[*i].0.organization_id).collect();
+    orgs.extend(at_risk.first().map(|w| &w.organization_id));
+    orgs.sort_unstable();
+    orgs.dedup();
+    let mut subscribers_of: Vec<(&OrganizationId, Vec<WebhookRow>)> = Vec::with_capacity(orgs.len());
+    for org in orgs {
+        subscribers_of.push((org, store::webhooks::list(&db, org, Some(true)).await?));
+    }
+    let subscribers = |org: &OrganizationId| -> &[WebhookRow] {
+        subscribers_of.iter().find(|(o, _)| *o == org).map_or(&[], |(_, s)| s.as_slice())
+    };
     // A notice is prepared for each webhook that may reach the threshold; the transaction writes it only if the
     // disable happens there.
     let mut heads = Vec::with_capacity(at_risk.len());
     let mut bodies = Vec::with_capacity(at_risk.len());
-    if let Some(first) = at_risk.first() {
-        let mut subscribers = store::webhooks::list(&db, &first.organization_id, Some(true)).await?;
-        subscribers.retain(|w| subscribed(&w.patterns(), "webhook.disabled"));
-        for webhook in &at_risk {
-            let (id, event, deliveries) = fanout::disabled_notice(webhook, &subscribers, &reason, finished)?;
-            heads.push((id, event));
-            bodies.push(deliveries);
-        }
+    for webhook in &at_risk {
+        let (id, event, deliveries) =
+            fanout::disabled_notice(webhook, subscribers(&webhook.organization_id), &reason, finished)?;
+        heads.push((id, event));
+        bodies.push(deliveries);
     }
     let notices: Vec<DisableNotice<'_>> = at_risk
         .iter()
@@ -238,20 +253,111 @@ pub async fn attempt_all(
             event: EventInsert { id, event, token: hex::encode(random::<16>()), deliveries },
         })
         .collect();
-    let recorded = deliveries::record_attempts(&db, &records, &notices).await?;
+    // Operational events about attempts: each is written only if its attempt's result applies.
+    let mut op_heads = Vec::with_capacity(candidates.len());
+    let mut op_bodies = Vec::with_capacity(candidates.len());
+    for (i, event_type) in &candidates {
+        let (delivery, webhook) = &claimed[*i];
+        let data = operational_data(event_type, delivery, webhook, &records[*i]);
+        let source = format!("{event_type}\n{}\n{}", delivery.id, delivery.attempts);
+        let (id, event, deliveries) = fanout::operational_event(
+            event_type,
+            webhook,
+            data,
+            &source,
+            subscribers(&webhook.organization_id),
+            finished,
+        )?;
+        op_heads.push((id, event));
+        op_bodies.push(deliveries);
+    }
+    let ops: Vec<OpsNotice<'_>> = candidates
+        .iter()
+        .zip(&op_heads)
+        .zip(op_bodies)
+        .map(|(((i, _), (id, event)), deliveries)| {
+            let delivery = &claimed[*i].0;
+            OpsNotice {
+                org: &delivery.organization_id,
+                event: EventInsert { id, event, token: hex::encode(random::<16>()), deliveries },
+                guard: Guard::Recorded {
+                    delivery_id: &delivery.id,
+                    attempts: delivery.attempts,
+                    status: records[*i].new_status.as_str(),
+                    at: finished,
+                },
+            }
+        })
+        .collect();
+    let recorded = deliveries::record_attempts(&db, &records, &notices, &ops).await?;
     for (a, applied) in attempted.iter_mut().zip(recorded.applied) {
         a.applied = applied;
     }
-    let notified: Vec<DeliveryId> = notices
-        .iter()
-        .zip(recorded.disabled)
-        .filter(|(_, disabled)| *disabled)
-        .flat_map(|(n, _)| n.event.deliveries.iter().map(|d| d.id.clone()))
-        .collect();
+    let disabled = notices.iter().zip(recorded.disabled).filter(|(_, written)| *written).map(|(n, _)| &n.event);
+    let reported = ops.iter().zip(recorded.ops).filter(|(_, written)| *written).map(|(n, _)| &n.event);
+    let notified: Vec<DeliveryId> =
+        disabled.chain(reported).flat_map(|event| event.deliveries.iter().map(|d| d.id.clone())).collect();
     if let Err(e) = fanout::enqueue(env, &notified).await {
-        worker::console_error!("could not enqueue a disable notice, leaving it to the sweeper: {}", e);
+        worker::console_error!("could not enqueue operational events, leaving them to the sweeper: {}", e);
     }
     Ok(attempted)
+}
+
+/// Which attempts of this batch edgehook reports as operational events (never for test sends): a delivery's third
+/// failed attempt (`edgehook.delivery.failing`), a delivery that used up its retries (`…exhausted`), and the first
+/// success of a webhook after failed deliveries (`edgehook.webhook.recovered`, once per webhook).
+fn operational_candidates(
+    claimed: &[(DeliveryRow, WebhookRow)],
+    records: &[AttemptRecord<'_>],
+) -> Vec<(usize, &'static str)> {
+    let mut out = Vec::new();
+    let mut recovered: Vec<&WebhookId> = Vec::new();
+    for (i, ((delivery, webhook), record)) in claimed.iter().zip(records).enumerate() {
+        if delivery.is_test {
+            continue;
+        }
+        let exhausted = record.webhook_counter == Counter::Increment;
+        let failed_attempt = record.new_status == Pending || exhausted;
+        if failed_attempt && delivery.attempts - delivery.chain_start == FAILING_AFTER {
+            out.push((i, DELIVERY_FAILING));
+        }
+        if exhausted {
+            out.push((i, DELIVERY_EXHAUSTED));
+        }
+        if record.new_status == Succeeded && webhook.consecutive_failures > 0 && !recovered.contains(&&webhook.id) {
+            recovered.push(&webhook.id);
+            out.push((i, WEBHOOK_RECOVERED));
+        }
+    }
+    out
+}
+
+/// The `data` of an operational event about an attempt.
+fn operational_data(
+    event_type: &str,
+    delivery: &DeliveryRow,
+    webhook: &WebhookRow,
+    record: &AttemptRecord<'_>,
+) -> Value {
+    let mut data = serde_json::json!({
+        "webhookId": webhook.id,
+        "webhookName": webhook.name,
+        "url": webhook.url,
+    });
+    if event_type == WEBHOOK_RECOVERED {
+        data["failedDeliveriesBefore"] = webhook.consecutive_failures.into();
+        data["recoveredAt"] = iso8601(record.now).into();
+        data["deliveryId"] = delivery.id.to_string().into();
+        return data;
+    }
+    data["deliveryId"] = delivery.id.to_string().into();
+    data["eventId"] = delivery.event_id.to_string().into();
+    data["eventType"] = delivery.event_type.clone().into();
+    data["attempts"] = (delivery.attempts - delivery.chain_start).into();
+    data["statusCode"] = record.status_code.into();
+    data["error"] = record.error.into();
+    data["nextAttemptAt"] = record.next_attempt_at.map(iso8601).into();
+    data
 }
 
 /// The webhooks of this batch whose failure count may reach `threshold` with its exhausted deliveries (at most one

@@ -1,12 +1,12 @@
 //! Ingest and fan-out: one event in, one stored delivery per subscribed active webhook, one queue message each.
-//! Shared by `POST /api/events`, the `events` queue and edgehook's own `webhook.disabled` notices.
+//! Shared by `POST /api/events`, the `events` queue and edgehook's own operational events (`edgehook.*`).
 
 use serde::Serialize;
 use serde_json::json;
 use worker::{BatchMessageBuilder, Env};
 
 use super::DeliveryError;
-use crate::domain::catalogue::subscribed;
+use crate::domain::catalogue::{subscribed, WEBHOOK_DISABLED};
 use crate::domain::event::IncomingEvent;
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::QUEUE_SEND_BATCH_MAX;
@@ -142,9 +142,9 @@ pub async fn enqueue(env: &Env, delivery_ids: &[DeliveryId]) -> Result<(), Deliv
     Ok(())
 }
 
-/// The `webhook.disabled` event for `webhook`, with one delivery per subscriber of it (other than the webhook
-/// itself), ready to be written in the same transaction as the disable. Its id is derived from the webhook and the
-/// time of the disable, so the notice of one disable is one event whoever writes it.
+/// The `edgehook.webhook.disabled` event for `webhook`, with one delivery per subscriber of it (other than the
+/// webhook itself), ready to be written in the same transaction as the disable. Its id is derived from the webhook
+/// and the time of the disable, so the notice of one disable is one event whoever writes it.
 pub fn disabled_notice(
     webhook: &WebhookRow,
     subscribers: &[WebhookRow],
@@ -158,16 +158,31 @@ pub fn disabled_notice(
         "reason": reason,
         "disabledAt": iso8601(now),
     });
-    let id = EventId::derived(&format!("webhook.disabled\n{}\n{now}", webhook.id));
+    let source = format!("webhook.disabled\n{}\n{now}", webhook.id);
+    operational_event(WEBHOOK_DISABLED, webhook, data, &source, subscribers, now)
+}
+
+/// An operational event (`edgehook.*`) about `subject`, with one delivery per active subscriber of its type other
+/// than `subject` itself (an event about a webhook never goes to that webhook). Its id is derived from `source`, so
+/// the same report is one event however often it is prepared.
+pub fn operational_event(
+    event_type: &str,
+    subject: &WebhookRow,
+    data: serde_json::Value,
+    source: &str,
+    subscribers: &[WebhookRow],
+    now: i64,
+) -> Result<(EventId, IncomingEvent, Vec<NewDelivery>), DeliveryError> {
+    let id = EventId::derived(source);
     let event = IncomingEvent {
         id: Some(id.clone()),
-        event_type: "webhook.disabled".into(),
+        event_type: event_type.into(),
         data: data.to_string(),
         changes: None,
-        organization_id: Some(webhook.organization_id.clone()),
+        organization_id: Some(subject.organization_id.clone()),
     };
     let others: Vec<(Vec<String>, WebhookId)> =
-        subscribers.iter().filter(|w| w.id != webhook.id).map(|w| (w.patterns(), w.id.clone())).collect();
-    let deliveries = deliveries_for(&others, &webhook.organization_id, &id, &event, &iso8601(now))?;
+        subscribers.iter().filter(|w| w.id != subject.id).map(|w| (w.patterns(), w.id.clone())).collect();
+    let deliveries = deliveries_for(&others, &subject.organization_id, &id, &event, &iso8601(now))?;
     Ok((id, event, deliveries))
 }

@@ -67,8 +67,24 @@ pub const EVENT_TYPES: &[EventType] = &[
     e("email.bounced", "A sent email bounced."),
     e("call.completed", "A call ended."),
     e("cadence.membership_changed", "A person joined or left a cadence."),
-    e("webhook.disabled", "One of your webhooks was disabled after repeated delivery failures."),
+    e("edgehook.delivery.failing", "A delivery to one of your webhooks failed its third attempt; it keeps retrying."),
+    e("edgehook.delivery.exhausted", "A delivery to one of your webhooks failed its last attempt."),
+    e("edgehook.webhook.disabled", "One of your webhooks was disabled after repeated delivery failures."),
+    e("edgehook.webhook.recovered", "One of your webhooks delivered successfully again after failed deliveries."),
 ];
+
+/// edgehook's own operational events start with this. `*` does not select them: a webhook opts in with `edgehook.*`
+/// (or a narrower pattern), so no subscriber of everything is surprised by them.
+pub const OPERATIONAL_PREFIX: &str = "edgehook.";
+/// Every operational event.
+pub const ALL_OPERATIONAL: &str = "edgehook.*";
+/// The name `edgehook.webhook.disabled` had before; still accepted in subscriptions, and selects it.
+pub const LEGACY_DISABLED: &str = "webhook.disabled";
+pub const WEBHOOK_DISABLED: &str = "edgehook.webhook.disabled";
+
+pub fn is_operational(event_type: &str) -> bool {
+    event_type.starts_with(OPERATIONAL_PREFIX)
+}
 
 /// The resource of a type: everything before the last dot (`zoom.recording` for `zoom.recording.completed`).
 pub fn resource_of(event_type: &str) -> &str {
@@ -81,7 +97,7 @@ pub fn is_known_type(event_type: &str) -> bool {
 
 /// Whether a subscription pattern names something real: a known type, `*`, or `resource.*` for a known resource.
 pub fn is_valid_pattern(pattern: &str) -> bool {
-    if pattern == "*" || is_known_type(pattern) {
+    if pattern == "*" || pattern == ALL_OPERATIONAL || pattern == LEGACY_DISABLED || is_known_type(pattern) {
         return true;
     }
     match pattern.strip_suffix(".*") {
@@ -92,6 +108,14 @@ pub fn is_valid_pattern(pattern: &str) -> bool {
 
 /// Whether one subscription pattern selects an event type.
 pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
+    if is_operational(event_type) {
+        if pattern == "*" {
+            return false;
+        }
+        if pattern == ALL_OPERATIONAL || (pattern == LEGACY_DISABLED && event_type == WEBHOOK_DISABLED) {
+            return true;
+        }
+    }
     if pattern == "*" || pattern == event_type {
         return true;
     }
@@ -125,13 +149,14 @@ mod tests {
 
     #[test]
     fn catalogue_names_every_type_once() {
-        assert_eq!(EVENT_TYPES.len(), 51);
+        assert_eq!(EVENT_TYPES.len(), 54);
         let mut names: Vec<_> = EVENT_TYPES.iter().map(|t| t.name).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), EVENT_TYPES.len());
         assert!(is_known_type("zoom.recording.completed"));
-        assert!(is_known_type("webhook.disabled"));
+        assert!(is_known_type("edgehook.webhook.disabled"));
+        assert!(!is_known_type("webhook.disabled"), "the old name is a pattern, not a type");
         assert!(!is_known_type("lead.exploded"));
     }
 
@@ -146,6 +171,22 @@ mod tests {
         assert!(pattern_matches("*", "deal.won"));
         assert!(subscribed(&["deal.won".into(), "lead.*".into()], "lead.deleted"));
         assert!(!subscribed(&[], "lead.deleted"));
+    }
+
+    #[test]
+    fn operational_events_are_opted_into_and_the_old_name_still_selects_disabled() {
+        for t in ["edgehook.delivery.failing", "edgehook.webhook.disabled"] {
+            assert!(!pattern_matches("*", t), "* alone does not select {t}");
+            assert!(pattern_matches("edgehook.*", t));
+        }
+        assert!(pattern_matches("edgehook.delivery.*", "edgehook.delivery.exhausted"));
+        assert!(!pattern_matches("edgehook.delivery.*", "edgehook.webhook.recovered"));
+        assert!(pattern_matches("webhook.disabled", "edgehook.webhook.disabled"));
+        assert!(!pattern_matches("webhook.disabled", "edgehook.webhook.recovered"));
+        assert!(!pattern_matches("edgehook.*", "lead.created"));
+        for ok in ["edgehook.*", "edgehook.webhook.*", "webhook.disabled", "edgehook.delivery.failing"] {
+            assert!(is_valid_pattern(ok), "{ok}");
+        }
     }
 
     #[test]

@@ -13,8 +13,6 @@ use super::ids::{EventId, OrganizationId};
 use super::Invalid;
 
 pub const MAX_EVENT_ID_CHARS: usize = 255;
-/// Types that only edgehook itself emits.
-pub const RESERVED_TYPES: &[&str] = &["webhook.disabled"];
 
 /// A valid event: `data` and `changes` are kept as the JSON text that every delivery will carry.
 #[derive(Debug, Clone, PartialEq)]
@@ -123,7 +121,7 @@ pub fn parse(text: &str, source: Source, idempotency_key: Option<&str>) -> Resul
     if !is_known_type(&event_type) {
         return Err(Invalid::field("type", format!("unknown event type {event_type:?}; see GET /api/webhooks/events")));
     }
-    if RESERVED_TYPES.contains(&event_type.as_str()) {
+    if crate::domain::catalogue::is_operational(&event_type) {
         return Err(Invalid::field("type", format!("{event_type} is emitted by edgehook itself")));
     }
     let data = data.ok_or_else(|| Invalid::field("data", "data is required"))?;
@@ -190,6 +188,8 @@ mod tests {
         assert_eq!(field(json!({"type": "lead.exploded", "data": {}})).as_deref(), Some("type"));
         assert_eq!(field(json!({"type": "lead.*", "data": {}})).as_deref(), Some("type"));
         assert_eq!(field(json!({"type": "webhook.disabled", "data": {}})).as_deref(), Some("type"));
+        assert_eq!(field(json!({"type": "edgehook.webhook.disabled", "data": {}})).as_deref(), Some("type"));
+        assert_eq!(field(json!({"type": "edgehook.delivery.failing", "data": {}})).as_deref(), Some("type"));
         assert_eq!(field(json!({"type": 5, "data": {}})).as_deref(), Some("type"));
         assert_eq!(field(json!({"type": "lead.created"})).as_deref(), Some("data"));
         assert_eq!(field(json!({"type": "lead.created", "data": [1]})).as_deref(), Some("data"));

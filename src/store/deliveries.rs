@@ -8,7 +8,7 @@ use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::domain::model::{flag, DeliveryStatus};
 
-use super::events::{fanout_statements, outcomes, EventInsert, OnlyIfDisabled};
+use super::events::{fanout_statements, outcomes, EventInsert, Guard};
 use super::{
     batch, first, int, opt_int, opt_text, placeholders, rows, rows_of, run, select_by_ids, text, StoreError,
     IDS_PER_STATEMENT,
@@ -214,8 +214,18 @@ pub struct DisableNotice<'a> {
     pub event: EventInsert<'a>,
 }
 
+/// An operational event about an attempt (`edgehook.delivery.*`, `edgehook.webhook.recovered`), written in the
+/// attempts' transaction only if its guard holds there (the attempt's result applied).
+pub struct OpsNotice<'a> {
+    pub org: &'a OrganizationId,
+    pub event: EventInsert<'a>,
+    pub guard: Guard<'a>,
+}
+
 /// What recording a batch of attempts did.
 pub struct Recorded {
+    /// Per operational notice, in order: whether it was written.
+    pub ops: Vec<bool>,
     /// Per record, in order: whether its result was applied (its attempt still held the delivery).
     pub applied: Vec<bool>,
     /// Per notice, in order: whether the webhook was disabled and its notice written.
@@ -236,9 +246,10 @@ pub async fn record_attempts(
     db: &D1Database,
     records: &[AttemptRecord<'_>],
     notices: &[DisableNotice<'_>],
+    ops: &[OpsNotice<'_>],
 ) -> Result<Recorded, StoreError> {
     if records.is_empty() {
-        return Ok(Recorded { applied: Vec::new(), disabled: Vec::new() });
+        return Ok(Recorded { ops: Vec::new(), applied: Vec::new(), disabled: Vec::new() });
     }
     let mut statements = Vec::new();
     for chunk in records.chunks(ATTEMPTS_PER_STATEMENT) {
@@ -330,11 +341,18 @@ pub async fn record_attempts(
                 int(notice.threshold.into()),
             ])?,
         );
-        let guard = OnlyIfDisabled { org: notice.org, webhook_id: notice.webhook_id, at: now };
+        let guard = Guard::Disabled { org: notice.org, webhook_id: notice.webhook_id, at: now };
         let (notice_statements, read_back) =
             fanout_statements(db, notice.org, now, std::slice::from_ref(&notice.event), Some(&guard))?;
         notice_at.push(statements.len() + read_back.start..statements.len() + read_back.end);
         statements.extend(notice_statements);
+    }
+    let mut ops_at = Vec::new();
+    for op in ops {
+        let (op_statements, read_back) =
+            fanout_statements(db, op.org, now, std::slice::from_ref(&op.event), Some(&op.guard))?;
+        ops_at.push(statements.len() + read_back.start..statements.len() + read_back.end);
+        statements.extend(op_statements);
     }
     let results = batch(db, statements).await?;
     #[derive(Deserialize)]
@@ -351,7 +369,12 @@ pub async fn record_attempts(
         let outcome = outcomes(&results, at, std::slice::from_ref(&notice.event))?;
         disabled.push(matches!(outcome.first(), Some(Some(Ok(())))));
     }
-    Ok(Recorded { applied, disabled })
+    let mut written = Vec::with_capacity(ops.len());
+    for (op, at) in ops.iter().zip(ops_at) {
+        let outcome = outcomes(&results, at, std::slice::from_ref(&op.event))?;
+        written.push(matches!(outcome.first(), Some(Some(Ok(())))));
+    }
+    Ok(Recorded { ops: written, applied, disabled })
 }
 
 /// Marks deliveries failed without an attempt (their webhook is gone or inactive), one round trip for all. Each

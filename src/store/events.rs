@@ -31,16 +31,18 @@ pub struct EventInsert<'a> {
     pub deliveries: Vec<NewDelivery>,
 }
 
-/// A condition on the whole insert: the events go in only if the webhook was disabled at exactly `at` — by the
-/// same transaction, which is how the `webhook.disabled` notice shares the disable's fate.
-pub struct OnlyIfDisabled<'a> {
-    pub org: &'a OrganizationId,
-    pub webhook_id: &'a WebhookId,
-    pub at: i64,
+/// A condition on the whole insert, checked inside the transaction that makes it true: this is how edgehook's
+/// operational events share the fate of what they report.
+pub enum Guard<'a> {
+    /// The webhook was disabled at exactly `at` (the `edgehook.webhook.disabled` notice and its disable).
+    Disabled { org: &'a OrganizationId, webhook_id: &'a WebhookId, at: i64 },
+    /// The attempt numbered `attempts` of the delivery was recorded at `at` with `status` (the result held its
+    /// fence: `edgehook.delivery.*` and `edgehook.webhook.recovered`).
+    Recorded { delivery_id: &'a DeliveryId, attempts: i64, status: &'a str, at: i64 },
 }
 
-/// Events per multi-row insert: 2 shared parameters, 6 per event, up to 3 for the guard.
-const EVENTS_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 5) / 6;
+/// Events per multi-row insert: 2 shared parameters, 6 per event, up to 4 for the guard.
+const EVENTS_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 6) / 6;
 /// Deliveries per multi-row insert: 2 shared parameters, 6 per delivery.
 const DELIVERIES_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 2) / 6;
 
@@ -53,7 +55,7 @@ pub fn fanout_statements(
     org: &OrganizationId,
     now: i64,
     inserts: &[EventInsert<'_>],
-    guard: Option<&OnlyIfDisabled<'_>>,
+    guard: Option<&Guard<'_>>,
 ) -> Result<(Vec<D1PreparedStatement>, Range<usize>), StoreError> {
     let mut statements = Vec::new();
     for chunk in inserts.chunks(EVENTS_PER_STATEMENT) {
@@ -71,16 +73,27 @@ pub fn fanout_statements(
                 text(&insert.token),
             ]);
         }
+        let n = binds.len();
         let condition = match guard {
             None => "1".to_string(),
-            Some(g) => {
-                let n = binds.len();
-                binds.extend([text(g.org), text(g.webhook_id), int(g.at)]);
+            Some(Guard::Disabled { org, webhook_id, at }) => {
+                binds.extend([text(org), text(webhook_id), int(*at)]);
                 format!(
                     "EXISTS (SELECT 1 FROM webhooks WHERE organization_id = ?{} AND id = ?{} AND is_active = 0 AND disabled_at = ?{})",
                     n + 1,
                     n + 2,
                     n + 3
+                )
+            }
+            Some(Guard::Recorded { delivery_id, attempts, status, at }) => {
+                binds.extend([text(delivery_id), int(*attempts), text(status), int(*at)]);
+                format!(
+                    "EXISTS (SELECT 1 FROM deliveries WHERE id = ?{} AND attempts = ?{} AND status = ?{} \
+                     AND lease_until IS NULL AND updated_at = ?{})",
+                    n + 1,
+                    n + 2,
+                    n + 3,
+                    n + 4
                 )
             }
         };

@@ -6,7 +6,9 @@ use serde::Deserialize;
 use worker::D1Database;
 
 use super::{batch, first, int, placeholders, rows, rows_of, text, StoreError};
-use crate::domain::catalogue::is_valid_pattern;
+use crate::domain::catalogue::{
+    is_valid_pattern, ALL_OPERATIONAL, LEGACY_DISABLED, OPERATIONAL_PREFIX, WEBHOOK_DISABLED,
+};
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 
@@ -40,8 +42,14 @@ pub fn pattern_condition(patterns: &[String]) -> Option<String> {
         if !is_valid_pattern(pattern) || pattern.contains('\'') {
             return None;
         }
+        let operational = OPERATIONAL_PREFIX.len();
         parts.push(if pattern == "*" {
-            "1".to_string()
+            // As in the catalogue: `*` does not select edgehook's own events.
+            format!("substr(type, 1, {operational}) != '{OPERATIONAL_PREFIX}'")
+        } else if pattern == ALL_OPERATIONAL {
+            format!("substr(type, 1, {operational}) = '{OPERATIONAL_PREFIX}'")
+        } else if pattern == LEGACY_DISABLED {
+            format!("type = '{WEBHOOK_DISABLED}'")
         } else if let Some(resource) = pattern.strip_suffix(".*") {
             let prefix = format!("{resource}.");
             format!(
@@ -314,6 +322,7 @@ mod tests {
             ("evt_3", "zoom.recording.completed", 30),
             ("evt_4", "lead.updated", 40),
             ("evt_5", "contact.created", 50),
+            ("evt_6", "edgehook.webhook.disabled", 60),
         ] {
             db.execute(
                 "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
@@ -341,7 +350,10 @@ mod tests {
             ids
         };
         assert_eq!(missed(&["lead.*"], (0, "")), vec!["evt_1"]);
-        assert_eq!(missed(&["*"], (0, "")), vec!["evt_1", "evt_2", "evt_3", "evt_5"]);
+        assert_eq!(missed(&["*"], (0, "")), vec!["evt_1", "evt_2", "evt_3", "evt_5"], "* leaves out edgehook.*");
+        assert_eq!(missed(&["edgehook.*"], (0, "")), vec!["evt_6"]);
+        assert_eq!(missed(&["webhook.disabled"], (0, "")), vec!["evt_6"]);
+        assert_eq!(missed(&["*", "edgehook.webhook.*"], (0, "")), vec!["evt_1", "evt_2", "evt_3", "evt_5", "evt_6"]);
         assert_eq!(pattern_condition(&["zoom.*".into()]), None, "not a pattern the catalogue knows");
         assert_eq!(missed(&["zoom.recording.*", "deal.won"], (0, "")), vec!["evt_2", "evt_3"]);
         assert_eq!(missed(&["*"], (20, "evt_2")), vec!["evt_3", "evt_5"], "the cursor resumes after evt_2");

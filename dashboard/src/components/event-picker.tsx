@@ -56,7 +56,7 @@ export function EventPicker({
           onInput={(e) => setFilter(e.currentTarget.value)}
         />
         <span class="muted small" aria-live="polite">
-          {all ? "All events, including new ones" : `${value.length} selected`}
+          {all ? "All events, including new ones (edgehook.* operational events are chosen on their own)" : `${value.length} selected`}
         </span>
       </div>
       <div class="picker-groups">
