@@ -5,3 +5,10 @@ CREATE INDEX events_by_org ON events (organization_id, created_at DESC, id DESC)
 -- `chain_start` (the attempt count when the chain began), while attempt numbers keep rising, so a straggling
 -- result of an old attempt can never match the fence of a new one.
 ALTER TABLE deliveries ADD COLUMN chain_start INTEGER NOT NULL DEFAULT 0;
+
+-- Per-organization settings: where edgehook e-mails its alerts (an auto-disabled webhook).
+CREATE TABLE organization_settings (
+  organization_id TEXT PRIMARY KEY,
+  alert_email     TEXT,
+  updated_at      INTEGER NOT NULL
+);

@@ -32,6 +32,8 @@ pub struct Config {
     pub deliveries_queue: String,
     /// Serve `GET /__usage` (the isolate's platform operation counts) for the delivery benchmark. Never in production.
     pub expose_usage: bool,
+    /// The sender of alert e-mails (a verified address of the `ALERTS` send_email binding in production).
+    pub alert_email_from: String,
     /// Origins that may frame the customer portal (space-separated, sent as CSP `frame-ancestors`); empty: only
     /// this origin.
     pub portal_frame_ancestors: String,
@@ -60,6 +62,10 @@ impl Config {
             deliveries_queue: get("DELIVERIES_QUEUE").unwrap_or_else(|| "edgehook-deliveries".into()),
             expose_usage: flag("EXPOSE_USAGE"),
             portal_frame_ancestors: get("PORTAL_FRAME_ANCESTORS").unwrap_or_default(),
+            alert_email_from: get("ALERT_EMAIL_FROM")
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "edgehook-alerts@example.com".into()),
             test_faults: get("TEST_FAULTS")
                 .map(|v| v.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
                 .unwrap_or_default(),

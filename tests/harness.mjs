@@ -59,9 +59,10 @@ process.on("exit", () => {
 
 /**
  * Starts the Worker. `vars` override wrangler.toml's [vars] (and set JWT_SECRET), so each test file configures its
- * own instance. `cron: true` drives the Worker's cron schedule as `make dev` does. Returns { url, fetch, stop, log }.
+ * own instance. `cron: true` drives the Worker's cron schedule as `make dev` does; `logLevel` is wrangler's (the
+ * Worker's own logs and the simulated send_email binding's need "info"). Returns { url, fetch, stop, log }.
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null, cron = false } = {}) {
+export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null, cron = false, logLevel = "warn" } = {}) {
   const persist = mkdtempSync(join(tmpdir(), "edgehook-e2e-"));
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
   if (!config) {
@@ -88,7 +89,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
   const configArgs = config ? ["-c", config] : configs.length ? [...configs, edgehookConfig].flatMap((c) => ["-c", c]) : [];
   const passVars = configs.length ? {} : allVars;
   const args = ["dev", ...configArgs, "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
-    "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", "warn", "--test-scheduled"];
+    "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", logLevel, "--test-scheduled"];
   for (const [key, value] of Object.entries(passVars)) args.push("--var", `${key}:${value}`);
   const logPath = join(persist, "wrangler.log");
   const logFd = openSync(logPath, "a");

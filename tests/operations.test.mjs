@@ -12,7 +12,7 @@ let c;
 
 before(async () => {
   receiver = await startReceiver();
-  worker = await startWorker({ vars: { AUTO_DISABLE_AFTER: "2", DELIVERY_TIMEOUT_SECONDS: "2" } });
+  worker = await startWorker({ vars: { AUTO_DISABLE_AFTER: "2", DELIVERY_TIMEOUT_SECONDS: "2" }, logLevel: "info" });
   c = client(worker, await loadSpec(worker), receiver, "ops");
 });
 after(async () => {
@@ -198,5 +198,36 @@ test("operational events arrive signed where subscribed, never to the webhook th
   for (const request of c.arrivals(recovering.path).slice(1)) new Webhook(recovering.secret).verify(request.body, request.headers);
   const published = await c.api(o, "POST", "/api/events", { type: "edgehook.delivery.failing", data: {} });
   assert.equal(published.status, 400, "only edgehook emits them");
+  receiver.respond(() => ({ status: 200 }));
+});
+
+test("an auto-disable e-mails the organization's alert address through the send_email binding", async () => {
+  const { readFileSync } = await import("node:fs");
+  const o = c.org();
+  assert.equal((await c.api(o, "GET", "/api/settings")).body.alertEmail, null);
+  const bad = await c.api(o, "PUT", "/api/settings", { alertEmail: "ops@example.com\r\nBcc: x@evil.example" });
+  assert.equal(bad.status, 400);
+  assert.equal(bad.body.error.field, "alertEmail");
+  assert.equal((await c.api(o, "PUT", "/api/settings", { alertEmail: "ops@crm.example" }, { role: "member" })).status, 403);
+  const saved = await c.api(o, "PUT", "/api/settings", { alertEmail: "ops@crm.example" });
+  assert.equal(saved.status, 200);
+  assert.equal((await c.api(o, "GET", "/api/settings")).body.alertEmail, "ops@crm.example");
+
+  const hook = await c.webhook(o, { name: "Billing sync", events: ["order.created"], retryAttempts: 0 });
+  receiver.respond((r) => (r.url === hook.path ? { status: 500 } : { status: 200 }));
+  for (const n of [1, 2]) await ingestText(o, `{"type":"order.created","data":{"n":${n}}}`);
+  await eventually(async () => (await c.api(o, "GET", `/api/webhooks/${hook.id}`)).body.isActive === false, { what: "the auto-disable" });
+  const path = await eventually(() => {
+    const at = worker.log().lastIndexOf("send_email binding called");
+    return at >= 0 && worker.log().slice(at).match(/Text: (\S+\.txt)/)?.[1];
+  }, { what: "the simulated e-mail in wrangler's log" });
+  const log = worker.log().slice(worker.log().lastIndexOf("send_email binding called"));
+  assert.match(log, /ops@crm\.example/);
+  assert.match(log, /Webhook "Billing sync" was disabled/);
+  const text = readFileSync(path, "utf8");
+  assert.match(text, new RegExp(hook.id));
+  assert.match(text, /disabled after 2 consecutive failed deliveries/);
+  assert.match(text, /Since: +\d{4}-\d\d-\d\dT/);
+  assert.match(text, new RegExp(`POST /api/webhooks/${hook.id}/replay-missing`));
   receiver.respond(() => ({ status: 200 }));
 });

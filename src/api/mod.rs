@@ -10,6 +10,7 @@ pub mod keys;
 pub mod portal;
 pub mod recovery;
 pub mod routes;
+pub mod settings;
 pub mod stats;
 pub mod webhooks;
 
@@ -117,6 +118,8 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
         Endpoint::WebhookStats => stats::webhook(&ctx, id()?).await,
         Endpoint::Recover => recovery::recover(&ctx, id()?, req).await,
         Endpoint::ReplayMissing => recovery::replay_missing(&ctx, id()?, req).await,
+        Endpoint::GetSettings => settings::get(&ctx).await,
+        Endpoint::PutSettings => settings::put(&ctx, req).await,
     }
 }
 

@@ -34,6 +34,8 @@ pub enum Endpoint {
     WebhookStats,
     Recover,
     ReplayMissing,
+    GetSettings,
+    PutSettings,
 }
 
 /// One routed method and path. `{name}` segments capture one path segment.
@@ -72,6 +74,8 @@ pub const ROUTES: &[Route] = &[
         path: "/api/webhooks/{id}/deliveries/{deliveryId}/retry",
         endpoint: Endpoint::RetryDelivery,
     },
+    Route { method: "GET", path: "/api/settings", endpoint: Endpoint::GetSettings },
+    Route { method: "PUT", path: "/api/settings", endpoint: Endpoint::PutSettings },
     Route { method: "GET", path: "/api/keys", endpoint: Endpoint::ListKeys },
     Route { method: "POST", path: "/api/keys", endpoint: Endpoint::CreateKey },
     Route { method: "DELETE", path: "/api/keys/{id}", endpoint: Endpoint::DeleteKey },

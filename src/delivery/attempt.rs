@@ -293,6 +293,9 @@ pub async fn attempt_all(
     for (a, applied) in attempted.iter_mut().zip(recorded.applied) {
         a.applied = applied;
     }
+    for (webhook, _) in at_risk.iter().zip(&recorded.disabled).filter(|(_, written)| **written) {
+        super::alerts::webhook_disabled(env, config, webhook, &reason, finished).await;
+    }
     let disabled = notices.iter().zip(recorded.disabled).filter(|(_, written)| *written).map(|(n, _)| &n.event);
     let reported = ops.iter().zip(recorded.ops).filter(|(_, written)| *written).map(|(n, _)| &n.event);
     let notified: Vec<DeliveryId> =

@@ -1,6 +1,7 @@
 //! The data plane: queue consumers (deliveries and events), one delivery attempt from claim to record, and the
 //! cron sweeper that makes sure no pending delivery is forgotten.
 
+pub mod alerts;
 pub mod attempt;
 pub mod bounded;
 pub mod fanout;

@@ -1,5 +1,6 @@
 //! Pure logic, free of platform calls, so plain `cargo test` covers it.
 
+pub mod alert;
 pub mod catalogue;
 pub mod event;
 pub mod ids;

@@ -6,6 +6,7 @@ pub mod deliveries;
 pub mod events;
 pub mod portal;
 pub mod recovery;
+pub mod settings;
 pub mod webhooks;
 
 use serde::de::DeserializeOwned;
