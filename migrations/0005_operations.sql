@@ -12,3 +12,7 @@ CREATE TABLE organization_settings (
   alert_email     TEXT,
   updated_at      INTEGER NOT NULL
 );
+
+-- Standard Webhooks `v1a`: a webhook created with "signature": "ed25519" keeps its `whsk_` secret key (sealed) in
+-- `secret` and shows receivers this `whpk_` public key. NULL for HMAC webhooks.
+ALTER TABLE webhooks ADD COLUMN public_key TEXT;

@@ -231,3 +231,40 @@ test("an auto-disable e-mails the organization's alert address through the send_
   assert.match(text, new RegExp(`POST /api/webhooks/${hook.id}/replay-missing`));
   receiver.respond(() => ({ status: 200 }));
 });
+
+test("an ed25519 webhook signs v1a: its deliveries verify with the whpk_ key (our package and node:crypto), rotation signs with both", async () => {
+  const { Webhook } = await import("../verifier-wasm/pkg/node.mjs");
+  const { verify, createPublicKey } = await import("node:crypto");
+  const nodeKey = (whpk) => createPublicKey({ key: { kty: "OKP", crv: "Ed25519", x: Buffer.from(whpk.slice(5), "base64").toString("base64url") }, format: "jwk" });
+  const nodeVerifies = (request, whpk) => request.headers["webhook-signature"].split(" ").some((entry) => {
+    const [version, signature] = entry.split(",");
+    const signed = Buffer.concat([Buffer.from(`${request.headers["webhook-id"]}.${request.headers["webhook-timestamp"]}.`), request.body]);
+    return version === "v1a" && verify(null, signed, nodeKey(whpk), Buffer.from(signature, "base64"));
+  });
+  const o = c.org();
+  assert.equal((await c.api(o, "POST", "/api/webhooks", { name: "x", url: `${receiver.url}/x`, events: ["*"], signature: "ed25519", secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" })).body.error.field, "secret");
+  const hook = await c.webhook(o, { events: ["lead.created"], signature: "ed25519" });
+  assert.equal(hook.signature, "ed25519");
+  assert.match(hook.publicKey, /^whpk_/);
+  assert.equal(hook.secret, undefined, "the secret key is never shown");
+  assert.deepEqual((await c.api(o, "GET", `/api/webhooks/${hook.id}/secret`)).body, { publicKey: hook.publicKey });
+
+  await ingestText(o, '{"type":"lead.created","data":{"amount":1.50}}');
+  const [first] = await eventually(() => c.arrivals(hook.path).length === 1 && c.arrivals(hook.path), { what: "the delivery" });
+  assert.match(first.headers["webhook-signature"], /^v1a,[A-Za-z0-9+/]{86}==$/);
+  assert.equal(first.headers["x-webhook-signature"], undefined, "no shared-secret signature");
+  assert.equal(new Webhook(hook.publicKey).verify(first.body, first.headers).data.amount, 1.5);
+  assert.ok(nodeVerifies(first, hook.publicKey));
+
+  const rotated = await c.api(o, "POST", `/api/webhooks/${hook.id}/regenerate-secret`);
+  assert.equal(rotated.status, 200);
+  assert.equal(rotated.body.previousPublicKey, hook.publicKey);
+  assert.notEqual(rotated.body.publicKey, hook.publicKey);
+  await ingestText(o, '{"type":"lead.created","data":{"n":2}}');
+  const [, second] = await eventually(() => c.arrivals(hook.path).length === 2 && c.arrivals(hook.path), { what: "the delivery after rotation" });
+  assert.equal(second.headers["webhook-signature"].split(" ").length, 2, "old and new key both sign in the grace window");
+  for (const key of [hook.publicKey, rotated.body.publicKey]) {
+    new Webhook(key).verify(second.body, second.headers);
+    assert.ok(nodeVerifies(second, key));
+  }
+});

@@ -6,10 +6,11 @@ use worker::{Request, Response};
 use super::{json, query_param, read_json, Ctx};
 use crate::domain::ids::WebhookId;
 use crate::domain::time::iso8601;
-use crate::domain::webhook::{parse_create, parse_patch};
+use crate::domain::webhook::{parse_create, parse_patch, SignatureScheme};
 use crate::error::{ApiError, ApiResult};
 use crate::platform::random;
 use crate::store::{self, webhooks::WebhookRow};
+use edgehook_verifier::asymmetric::keypair_from_random;
 use edgehook_verifier::scheme::secret_from_random;
 
 /// Management bodies are small; anything larger is refused before parsing.
@@ -73,18 +74,30 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let body = read_json(req, MAX_BODY_BYTES).await?;
     let new = parse_create(&body, ctx.config.allow_insecure)?;
     let id = WebhookId::generate(&random());
-    let secret = new.secret.clone().unwrap_or_else(|| secret_from_random(&random()));
+    // HMAC: the caller's secret or a fresh one, shown once. Ed25519: a fresh key pair; only the public key is shown.
+    let (secret, public_key) = match new.signature {
+        SignatureScheme::HmacSha256 => (new.secret.clone().unwrap_or_else(|| secret_from_random(&random())), None),
+        SignatureScheme::Ed25519 => {
+            let (secret, public) = keypair_from_random(&random());
+            (secret, Some(public))
+        }
+    };
     let db = store::db(&ctx.env)?;
     let max = ctx.config.max_webhooks_per_org;
     let sealed = seal(ctx, &secret, id.as_str())?;
-    let Some(row) = store::webhooks::insert(&db, &ctx.caller.org, &id, &new, &sealed, ctx.now, max).await? else {
+    let inserted =
+        store::webhooks::insert(&db, &ctx.caller.org, &id, &new, &sealed, public_key.as_deref(), ctx.now, max).await?;
+    let Some(row) = inserted else {
         return Err(ApiError::new(
             409,
             "plan_limit_reached",
             format!("this organization already has the maximum of {max} webhooks; delete one first"),
         ));
     };
-    json(201, &with_secret(&row, &secret)?)
+    match public_key {
+        None => json(201, &with_secret(&row, &secret)?),
+        Some(_) => json(201, &row.to_api()),
+    }
 }
 
 pub async fn get(ctx: &Ctx, id: &str) -> ApiResult<Response> {
@@ -135,6 +148,10 @@ pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
 pub async fn secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let row = load(ctx, id).await?;
+    // An Ed25519 secret key never leaves edgehook: receivers need only the public key.
+    if let Some(public_key) = &row.public_key {
+        return json(200, &json!({ "publicKey": public_key }));
+    }
     let secret = ctx.config.secret_box().open(&row.secret, row.id.as_str()).map_err(ApiError::internal)?;
     json(200, &json!({ "secret": secret }))
 }
@@ -142,7 +159,12 @@ pub async fn secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
 pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let row = load(ctx, id).await?;
-    let secret = secret_from_random(&random());
+    let (secret, public_key) = if row.public_key.is_some() {
+        let (secret, public) = keypair_from_random(&random());
+        (secret, Some(public))
+    } else {
+        (secret_from_random(&random()), None)
+    };
     let until = ctx.now + i64::from(ctx.config.secret_grace_seconds) * 1000;
     let sealed = seal(ctx, &secret, row.id.as_str())?;
     // The outgoing secret keeps signing during the grace window: sealed too (if it was written before encryption).
@@ -151,8 +173,30 @@ pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
         None => row.secret.clone(),
     };
     let db = store::db(&ctx.env)?;
-    if !store::webhooks::rotate_secret(&db, &ctx.caller.org, &row.id, &sealed, &previous, until, ctx.now).await? {
+    let rotated = store::webhooks::rotate_secret(
+        &db,
+        &ctx.caller.org,
+        &row.id,
+        &sealed,
+        public_key.as_deref(),
+        &previous,
+        until,
+        ctx.now,
+    )
+    .await?;
+    if !rotated {
         return Err(not_found());
     }
-    json(200, &json!({ "secret": secret, "previousSecretExpiresAt": iso8601(until) }))
+    match public_key {
+        // The old key pair keeps signing until `until`: both public keys verify meanwhile.
+        Some(public_key) => json(
+            200,
+            &json!({
+                "publicKey": public_key,
+                "previousPublicKey": row.public_key,
+                "previousSecretExpiresAt": iso8601(until),
+            }),
+        ),
+        None => json(200, &json!({ "secret": secret, "previousSecretExpiresAt": iso8601(until) })),
+    }
 }

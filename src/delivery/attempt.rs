@@ -19,10 +19,11 @@ use crate::platform::{now_ms, random};
 use crate::store::deliveries::{self, AttemptRecord, Counter, DeliveryRow, DisableNotice, OpsNotice};
 use crate::store::events::{EventInsert, Guard};
 use crate::store::{self, webhooks::WebhookRow, StoreError};
+use edgehook_verifier::asymmetric::{is_secret_key, Ed25519Signer};
 use edgehook_verifier::scheme::{simple_signature, SigningKey};
 
-/// The headers of one attempt: Standard Webhooks (one `v1` entry per valid secret), the older scheme's
-/// `X-Webhook-*` (simple scheme, current secret) and the webhook's custom headers.
+/// The headers of one attempt: Standard Webhooks (one `v1` or `v1a` entry per valid secret or key), the older
+/// scheme's `X-Webhook-*` (simple scheme, current HMAC secret) and the webhook's custom headers.
 pub fn delivery_headers(
     delivery: &DeliveryRow,
     secrets: &[&str],
@@ -31,10 +32,16 @@ pub fn delivery_headers(
 ) -> Vec<(String, String)> {
     let timestamp = now_ms.div_euclid(1000);
     let body = delivery.body.as_bytes();
+    // One entry per valid secret: `v1` for HMAC secrets, `v1a` for Ed25519 secret keys.
     let signatures: Vec<String> = secrets
         .iter()
-        .filter_map(|s| SigningKey::from_secret(s).ok())
-        .map(|key| key.sign(delivery.id.as_str(), timestamp, body))
+        .filter_map(|s| {
+            if is_secret_key(s) {
+                Ed25519Signer::from_secret(s).ok().map(|key| key.sign(delivery.id.as_str(), timestamp, body))
+            } else {
+                SigningKey::from_secret(s).ok().map(|key| key.sign(delivery.id.as_str(), timestamp, body))
+            }
+        })
         .collect();
     let mut headers = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
@@ -46,7 +53,8 @@ pub fn delivery_headers(
         ("X-Webhook-Event".to_string(), delivery.event_type.clone()),
         ("X-Webhook-Timestamp".to_string(), iso8601(now_ms)),
     ];
-    if let Some(current) = secrets.first().and_then(|s| simple_signature(s, body).ok()) {
+    // The simple scheme is HMAC with a shared secret: an Ed25519 webhook has none to share.
+    if let Some(current) = secrets.first().filter(|s| !is_secret_key(s)).and_then(|s| simple_signature(s, body).ok()) {
         headers.push(("X-Webhook-Signature".to_string(), current));
     }
     for (name, value) in custom {

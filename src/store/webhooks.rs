@@ -37,6 +37,9 @@ pub struct WebhookRow {
     pub consecutive_failures: i64,
     pub disabled_reason: Option<String>,
     pub disabled_at: Option<i64>,
+    /// `whpk_…` for an Ed25519 webhook.
+    #[serde(default)]
+    pub public_key: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -102,6 +105,8 @@ impl WebhookRow {
             consecutive_failures: u32::try_from(self.consecutive_failures).unwrap_or(0),
             disabled_reason: self.disabled_reason.clone(),
             disabled_at: self.disabled_at.filter(|_| !self.is_active).map(iso8601),
+            signature: if self.public_key.is_some() { "ed25519" } else { "hmac-sha256" },
+            public_key: self.public_key.clone(),
             created_at: iso8601(self.created_at),
             updated_at: iso8601(self.updated_at),
         }
@@ -110,7 +115,7 @@ impl WebhookRow {
 
 const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
-    disabled_at, created_at, updated_at";
+    disabled_at, public_key, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -124,14 +129,15 @@ pub async fn insert(
     id: &WebhookId,
     new: &NewWebhook,
     secret: &str,
+    public_key: Option<&str>,
     now: i64,
     max: u32,
 ) -> Result<Option<WebhookRow>, StoreError> {
     first(
         db.prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
-             retry_attempts, retry_delay_seconds, consecutive_failures, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?12, ?12 \
+             retry_attempts, retry_delay_seconds, consecutive_failures, public_key, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?12, ?12 \
              WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13 RETURNING {COLUMNS}"
         ))
         .bind(&[
@@ -148,6 +154,7 @@ pub async fn insert(
             int(new.retry_delay_seconds.into()),
             int(now),
             int(max.into()),
+            opt_text(public_key),
         ])?,
     )
     .await
@@ -259,16 +266,25 @@ pub async fn rotate_secret(
     org: &OrganizationId,
     id: &WebhookId,
     secret: &str,
+    public_key: Option<&str>,
     previous: &str,
     previous_expires_at: i64,
     now: i64,
 ) -> Result<bool, StoreError> {
     let result = run(db
         .prepare(
-            "UPDATE webhooks SET previous_secret = ?6, previous_secret_expires_at = ?4, secret = ?3, updated_at = ?5 \
-             WHERE organization_id = ?1 AND id = ?2",
+            "UPDATE webhooks SET previous_secret = ?6, previous_secret_expires_at = ?4, secret = ?3, public_key = ?7, \
+             updated_at = ?5 WHERE organization_id = ?1 AND id = ?2",
         )
-        .bind(&[text(org), text(id), text(secret), int(previous_expires_at), int(now), text(previous)])?)
+        .bind(&[
+            text(org),
+            text(id),
+            text(secret),
+            int(previous_expires_at),
+            int(now),
+            text(previous),
+            opt_text(public_key),
+        ])?)
     .await?;
     Ok(changed(Some(&result)))
 }

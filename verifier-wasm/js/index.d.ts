@@ -23,9 +23,11 @@ export interface WebhookRequiredHeaders {
 
 export type HeaderRecord = Record<string, string | string[] | undefined>;
 
-/** A drop-in for the `standardwebhooks` package's `Webhook`. */
+/** A drop-in for the `standardwebhooks` package's `Webhook`. Given a `whpk_…` Ed25519 public key, it verifies
+ *  Standard Webhooks `v1a` signatures (and `sign` throws: a public key cannot sign). */
 export declare class Webhook {
   static prefix: string;
+  static publicKeyPrefix: string;
   constructor(secret: string | Uint8Array, options?: WebhookOptions);
   /** Returns the parsed JSON body, or throws WebhookVerificationError. */
   verify(payload: string | Uint8Array | ArrayBuffer, headers: WebhookRequiredHeaders | HeaderRecord | Headers): unknown;

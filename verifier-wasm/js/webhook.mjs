@@ -1,6 +1,6 @@
 // The JavaScript API: a drop-in for the `standardwebhooks` package's `Webhook`, backed by the Rust scheme in wasm.
 // The entry files (node.mjs, node.cjs, web.mjs, workerd.mjs) load the wasm their own way and re-export this module.
-import { Verifier, secretKeyBytes, signSimple, verifySimple as wasmVerifySimple, wasmMemory } from "./edgehook_verifier.js";
+import { PublicKeyVerifier, Verifier, secretKeyBytes, signSimple, verifySimple as wasmVerifySimple, wasmMemory } from "./edgehook_verifier.js";
 
 const DEFAULT_TOLERANCE_SECONDS = 300;
 const decoder = new TextDecoder();
@@ -109,17 +109,29 @@ function payloadBytes(payload) {
   throw new Error("Expected payload to be of type string or Buffer.");
 }
 
-/** Verifies and signs Standard Webhooks deliveries with one secret. */
+/** Verifies and signs Standard Webhooks deliveries with one secret, or verifies them with one public key. */
 export class Webhook {
   static prefix = "whsec_";
+  static publicKeyPrefix = "whpk_";
 
   /**
    * @param secret `whsec_<base64>` (the decoded bytes are the key) or any other string (its UTF-8 bytes are the
-   *   key); with `{ format: "raw" }`, the key itself as a string or bytes.
+   *   key); with `{ format: "raw" }`, the key itself as a string or bytes. A `whpk_<base64>` Ed25519 public key
+   *   verifies Standard Webhooks `v1a` signatures (and cannot sign).
    * @param options `{ format?: "raw", toleranceInSeconds?: number }`
    */
   constructor(secret, options = undefined) {
     if (!secret) throw new Error("Secret can't be empty.");
+    const tolerance = options?.toleranceInSeconds ?? DEFAULT_TOLERANCE_SECONDS;
+    if (!Number.isFinite(tolerance) || tolerance < 0) throw new Error("toleranceInSeconds must be a non-negative number");
+    this.tolerance = tolerance;
+    if (typeof secret === "string" && options?.format !== "raw" && secret.startsWith(Webhook.publicKeyPrefix)) {
+      this.verifier = new PublicKeyVerifier(secret);
+      this.nativeMac = null;
+      this.minNativeBytes = Infinity;
+      this.publicKey = secret;
+      return;
+    }
     let key;
     if (options?.format === "raw") {
       key = secret instanceof Uint8Array ? secret : typeof secret === "string" ? encoder.encode(secret) : null;
@@ -127,12 +139,9 @@ export class Webhook {
       key = secretKeyBytes(secret);
     }
     if (!key) throw new Error("Expected secret to be of type string");
-    const tolerance = options?.toleranceInSeconds ?? DEFAULT_TOLERANCE_SECONDS;
-    if (!Number.isFinite(tolerance) || tolerance < 0) throw new Error("toleranceInSeconds must be a non-negative number");
     this.verifier = new Verifier(key);
     this.nativeMac = native ? native.hmac(key) : null;
     this.minNativeBytes = native ? native.minBytes : Infinity;
-    this.tolerance = tolerance;
   }
 
   /** Returns the parsed JSON body when the signature and timestamp check out; throws WebhookVerificationError. */
@@ -176,6 +185,7 @@ export class Webhook {
 
   /** The `webhook-signature` value (`v1,<base64>`) for a message. */
   sign(msgId, timestamp, payload) {
+    if (this.publicKey) throw new Error("A public key (whpk_) verifies signatures; only its secret key can sign.");
     const seconds = Math.floor((timestamp instanceof Date ? timestamp.getTime() : Number(timestamp)) / 1000);
     if (!Number.isFinite(seconds)) throw new Error("Expected timestamp to be a Date");
     const bytes = typeof payload === "string" ? encoder.encode(payload) : payloadBytes(payload);

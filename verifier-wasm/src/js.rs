@@ -3,6 +3,7 @@
 
 use wasm_bindgen::prelude::*;
 
+use crate::asymmetric::Ed25519Verifier;
 use crate::scheme::{self, SigningKey, VerifyError};
 
 /// Consecutive pieces of `buf` with the given lengths, or `None` if they overrun it.
@@ -96,6 +97,52 @@ impl Verifier {
     /// The `v1,<base64>` signature of a message.
     pub fn sign(&self, msg_id: &str, timestamp: f64, payload: &[u8]) -> String {
         self.key.sign(msg_id, timestamp as i64, payload)
+    }
+}
+
+/// A `whpk_` public key (Standard Webhooks `v1a`, Ed25519), with the same packed calling convention as
+/// [`Verifier`]: `js/webhook.mjs` uses whichever the key calls for.
+#[wasm_bindgen]
+pub struct PublicKeyVerifier {
+    key: Ed25519Verifier,
+    scratch: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl PublicKeyVerifier {
+    /// Throws on anything but a `whpk_` key of 32 bytes.
+    #[wasm_bindgen(constructor)]
+    pub fn new(public_key: &str) -> Result<PublicKeyVerifier, JsError> {
+        let key = Ed25519Verifier::from_public(public_key).map_err(|e| JsError::new(&e.to_string()))?;
+        Ok(PublicKeyVerifier { key, scratch: Vec::new() })
+    }
+
+    /// See [`Verifier::reserve`].
+    pub fn reserve(&mut self, len: usize) -> *mut u8 {
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        self.scratch.as_mut_ptr()
+    }
+
+    /// See [`Verifier::verify_packed`]; accepts `v1a` entries.
+    #[wasm_bindgen(js_name = verifyPacked)]
+    pub fn verify_packed(
+        &self,
+        id_len: usize,
+        ts_len: usize,
+        sig_len: usize,
+        body_len: usize,
+        now: f64,
+        tolerance: f64,
+    ) -> u32 {
+        let Some([id, ts, sig, body]) = split(&self.scratch, [id_len, ts_len, sig_len, body_len]) else {
+            return code(Err(VerifyError::InvalidHeader("webhook-id")));
+        };
+        match (core::str::from_utf8(id), core::str::from_utf8(ts), core::str::from_utf8(sig)) {
+            (Ok(id), Ok(ts), Ok(sig)) => code(self.key.verify(id, ts, sig, body, now as i64, tolerance as u64)),
+            _ => code(Err(VerifyError::InvalidHeader("webhook-id"))),
+        }
     }
 }
 

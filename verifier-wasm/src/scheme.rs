@@ -32,7 +32,7 @@ const VERSION: &str = "v1";
 const SIGNATURE_BASE64_LEN: usize = 44;
 
 /// Accepts the secret's base64 with or without its `=` padding.
-const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
@@ -207,7 +207,7 @@ pub fn verify_with_mac(
 }
 
 /// The checks that come before any hashing: all three headers present, the timestamp a number within the window.
-fn check_headers(
+pub(crate) fn check_headers(
     msg_id: &str,
     timestamp_header: &str,
     signature_header: &str,
@@ -294,7 +294,7 @@ pub fn secret_from_random(bytes: &[u8; 32]) -> String {
 }
 
 /// Decimal digits of a timestamp, written into `buf` without allocating (this runs on every verification).
-fn decimal(value: i64, buf: &mut [u8; 20]) -> &[u8] {
+pub(crate) fn decimal(value: i64, buf: &mut [u8; 20]) -> &[u8] {
     let negative = value < 0;
     let mut n = value.unsigned_abs();
     let mut i = buf.len();
