@@ -9,7 +9,8 @@ use crate::domain::time::iso8601;
 use crate::domain::webhook::{parse_create, parse_patch, SignatureScheme};
 use crate::error::{ApiError, ApiResult};
 use crate::platform::random;
-use crate::store::{self, webhooks::WebhookRow};
+use crate::store::webhooks::{StoredKey, WebhookRow};
+use crate::store::{self};
 use edgehook_verifier::asymmetric::keypair_from_random;
 use edgehook_verifier::scheme::secret_from_random;
 
@@ -85,8 +86,8 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let db = store::db(&ctx.env)?;
     let max = ctx.config.max_webhooks_per_org;
     let sealed = seal(ctx, &secret, id.as_str())?;
-    let inserted =
-        store::webhooks::insert(&db, &ctx.caller.org, &id, &new, &sealed, public_key.as_deref(), ctx.now, max).await?;
+    let key = StoredKey { sealed: &sealed, public_key: public_key.as_deref() };
+    let inserted = store::webhooks::insert(&db, &ctx.caller.org, &id, &new, &key, ctx.now, max).await?;
     let Some(row) = inserted else {
         return Err(ApiError::new(
             409,
@@ -173,17 +174,9 @@ pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
         None => row.secret.clone(),
     };
     let db = store::db(&ctx.env)?;
-    let rotated = store::webhooks::rotate_secret(
-        &db,
-        &ctx.caller.org,
-        &row.id,
-        &sealed,
-        public_key.as_deref(),
-        &previous,
-        until,
-        ctx.now,
-    )
-    .await?;
+    let key = StoredKey { sealed: &sealed, public_key: public_key.as_deref() };
+    let rotated =
+        store::webhooks::rotate_secret(&db, &ctx.caller.org, &row.id, &key, &previous, until, ctx.now).await?;
     if !rotated {
         return Err(not_found());
     }

@@ -121,6 +121,13 @@ fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
+/// What signs a webhook's deliveries, as stored: the sealed secret (HMAC) or secret key (Ed25519), and for Ed25519
+/// the public key.
+pub struct StoredKey<'a> {
+    pub sealed: &'a str,
+    pub public_key: Option<&'a str>,
+}
+
 /// Inserts a webhook unless the organization already holds `max` of them; returns the new row, or `None` at the
 /// limit. The count and the insert are one statement, so concurrent creates cannot overshoot the limit.
 pub async fn insert(
@@ -128,8 +135,7 @@ pub async fn insert(
     org: &OrganizationId,
     id: &WebhookId,
     new: &NewWebhook,
-    secret: &str,
-    public_key: Option<&str>,
+    key: &StoredKey<'_>,
     now: i64,
     max: u32,
 ) -> Result<Option<WebhookRow>, StoreError> {
@@ -148,13 +154,13 @@ pub async fn insert(
             text(&new.url),
             text(json(&new.events)),
             text(json(&new.headers)),
-            text(secret),
+            text(key.sealed),
             flag(new.is_active),
             int(new.retry_attempts.into()),
             int(new.retry_delay_seconds.into()),
             int(now),
             int(max.into()),
-            opt_text(public_key),
+            opt_text(key.public_key),
         ])?,
     )
     .await
@@ -265,8 +271,7 @@ pub async fn rotate_secret(
     db: &D1Database,
     org: &OrganizationId,
     id: &WebhookId,
-    secret: &str,
-    public_key: Option<&str>,
+    key: &StoredKey<'_>,
     previous: &str,
     previous_expires_at: i64,
     now: i64,
@@ -279,11 +284,11 @@ pub async fn rotate_secret(
         .bind(&[
             text(org),
             text(id),
-            text(secret),
+            text(key.sealed),
             int(previous_expires_at),
             int(now),
             text(previous),
-            opt_text(public_key),
+            opt_text(key.public_key),
         ])?)
     .await?;
     Ok(changed(Some(&result)))
