@@ -415,3 +415,80 @@ test("keyboard alone and a mobile-width frame: Add Webhook is reached with Tab, 
   assert.deepEqual(trouble, { dialogs: [], errors: [] });
   await context.close();
 });
+
+test("after an outage: Recover and Replay missing on the webhook page; the Events page shows an event exactly as published", async () => {
+  const hook = await webhookVia("org_test", { name: "Outage", url: `${receiver.url}/outage`, events: ["deal.won"] });
+  let down = true;
+  receiver.respond((r) => (r.url === "/outage" && down ? { status: 500, body: "down" } : { status: 200, body: '{"received":true}' }));
+  assert.equal((await api("POST", "/api/events", { type: "deal.won", data: { id: "deal_1" } })).status, 202);
+  await eventually(async () => (await api("GET", `/api/webhooks/${hook.id}/deliveries?status=failed`)).body.total === 1, { what: "the failed delivery" });
+  down = false;
+
+  const link = await portalLink();
+  const { page, context, trouble } = await open(new URL(`/portal/webhooks/${hook.id}#token=${link.token}`, worker.url).href);
+  const recovery = page.getByRole("region", { name: "After an outage" });
+  await recovery.getByRole("button", { name: "Recover" }).click();
+  const dialog = page.getByRole("dialog", { name: "Recover failed deliveries" });
+  await dialog.getByLabel("Since", { exact: true }).waitFor();
+  await shot(page, "17-recover-dialog");
+  await dialog.getByRole("button", { name: "Recover" }).click();
+  await recovery.getByTestId("recovery-result").getByText("1 failed delivery is being sent again.").waitFor();
+  await eventually(() => receiver.requests.filter((r) => r.url === "/outage").length === 2, { what: "the recovered delivery" });
+  await eventually(async () => (await api("GET", `/api/webhooks/${hook.id}/deliveries?status=succeeded`)).body.total === 1, { what: "its success" });
+
+  // Inactive for a while: an event goes by; re-activating in the form says what was missed, Replay missing sends it.
+  assert.equal((await api("PATCH", `/api/webhooks/${hook.id}`, { isActive: false })).status, 200);
+  const missedEvent = await worker.api("/api/events", {
+    method: "POST",
+    headers: { authorization: `Bearer ${token({ org: "org_test", role: "service" })}`, "content-type": "application/json" },
+    body: '{"type":"deal.won","data":{"id":"deal_2","amount":1.50}}',
+  });
+  const missedId = (await missedEvent.json()).id;
+  await page.reload();
+  await page.getByRole("button", { name: "Edit" }).click();
+  await page.getByRole("checkbox", { name: "Active" }).check();
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByText("This webhook missed 1 event while it was inactive.").waitFor();
+  await shot(page, "18-missed-events");
+  await page.getByRole("region", { name: "After an outage" }).getByRole("button", { name: "Replay missing" }).click();
+  await page.getByRole("dialog", { name: "Replay missed events" }).getByRole("button", { name: "Replay" }).click();
+  await page.getByTestId("recovery-result").getByText(/1 missed event is being delivered/).waitFor();
+  await eventually(() => receiver.requests.some((r) => r.url === "/outage" && r.body.toString().includes('"amount":1.50')), { what: "the replayed event" });
+
+  await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name: "Events" }).click();
+  await page.getByRole("heading", { name: "Events", level: 1 }).waitFor();
+  const row = page.getByRole("row").filter({ hasText: missedId });
+  await row.waitFor();
+  await shot(page, "19-events");
+  await row.getByRole("link").click();
+  const data = page.getByRole("region", { name: "Data" });
+  await data.waitFor();
+  assert.match(await data.textContent(), /"amount": 1\.50/, "the number as published, not 1.5");
+  await page.getByRole("region", { name: "Deliveries" }).getByRole("link", { name: "Outage" }).waitFor();
+  await shot(page, "20-event-detail");
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+  receiver.respond(() => ({ status: 200, body: '{"received":true}', headers: { "content-type": "application/json" } }));
+});
+
+test("an Ed25519 webhook is created from the form and shows its public key, never a secret", async () => {
+  const link = await portalLink();
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("button", { name: "Add Webhook" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("Signed with Ed25519");
+  await page.getByLabel("URL", { exact: true }).fill(`${receiver.url}/ed`);
+  await page.getByRole("checkbox", { name: "Select all" }).check();
+  await page.getByLabel("Signature", { exact: true }).selectOption("ed25519");
+  await page.getByRole("button", { name: "Save" }).click();
+  const card = page.getByRole("region", { name: "Public key" });
+  await card.waitFor();
+  const shown = await card.getByTestId("public-key").textContent();
+  assert.match(shown, /^whpk_/);
+  const saved = (await api("GET", "/api/webhooks")).body.data.find((w) => w.name === "Signed with Ed25519");
+  assert.equal(saved.signature, "ed25519");
+  assert.equal(saved.publicKey, shown);
+  assert.equal(await card.getByRole("button", { name: "Reveal" }).count(), 0);
+  await shot(page, "21-ed25519-webhook");
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});

@@ -99,8 +99,12 @@ export interface Webhook {
   consecutiveFailures: number;
   disabledReason: string | null;
   disabledAt: string | null;
+  signature: "hmac-sha256" | "ed25519";
+  publicKey: string | null;
   createdAt: string;
   updatedAt: string;
+  /** Only in the answer to a PATCH that re-activated the webhook. */
+  missedEvents?: { count: number; more: boolean; since: string };
   activity?: {
     last24h: { total: number; succeeded: number; failed: number; failureRate: number | null };
     lastDeliveryAt: string | null;
@@ -116,6 +120,7 @@ export interface WebhookInput {
   retryAttempts: number;
   retryDelaySeconds: number;
   isActive: boolean;
+  signature?: "hmac-sha256" | "ed25519";
 }
 
 export interface Stats {
@@ -194,6 +199,41 @@ export interface AttemptResult {
   status?: DeliveryStatus;
 }
 
+export interface EventSummary {
+  id: string;
+  type: string;
+  createdAt: string;
+  deliveries: number;
+  succeeded: number;
+  failed: number;
+  pending: number;
+}
+
+export interface EventDetail {
+  id: string;
+  type: string;
+  createdAt: string;
+  dataText: string;
+  changesText: string | null;
+  deliveries: {
+    id: string;
+    webhookId: string;
+    webhookName: string | null;
+    status: DeliveryStatus;
+    attempts: number;
+    lastStatusCode: number | null;
+    createdAt: string;
+  }[];
+}
+
+export interface Scheduled {
+  recovered?: number;
+  replayed?: number;
+  more: boolean;
+  since: string;
+  until: string;
+}
+
 const id = (s: string) => encodeURIComponent(s);
 
 export const api = {
@@ -209,7 +249,7 @@ export const api = {
   remove: (webhookId: string) => request<void>("DELETE", `/api/webhooks/${id(webhookId)}`),
   secret: (webhookId: string) => request<{ secret: string }>("GET", `/api/webhooks/${id(webhookId)}/secret`),
   regenerateSecret: (webhookId: string) =>
-    request<{ secret: string; previousSecretExpiresAt: string }>(
+    request<{ secret?: string; publicKey?: string; previousSecretExpiresAt: string }>(
       "POST",
       `/api/webhooks/${id(webhookId)}/regenerate-secret`,
     ),
@@ -223,6 +263,16 @@ export const api = {
   },
   delivery: (webhookId: string, deliveryId: string) =>
     request<DeliveryDetail>("GET", `/api/webhooks/${id(webhookId)}/deliveries/${id(deliveryId)}`),
+  events: (query: { type?: string; page: number; limit: number }) => {
+    const params = new URLSearchParams({ page: String(query.page), limit: String(query.limit) });
+    if (query.type) params.set("type", query.type);
+    return request<Page<EventSummary>>("GET", `/api/events?${params}`);
+  },
+  event: (eventId: string) => request<EventDetail>("GET", `/api/events/${id(eventId)}`),
+  recover: (webhookId: string, since: string, until?: string) =>
+    request<Scheduled>("POST", `/api/webhooks/${id(webhookId)}/recover`, until ? { since, until } : { since }),
+  replayMissing: (webhookId: string, since: string) =>
+    request<Scheduled>("POST", `/api/webhooks/${id(webhookId)}/replay-missing`, { since }),
   retry: (webhookId: string, deliveryId: string) =>
     request<AttemptResult>("POST", `/api/webhooks/${id(webhookId)}/deliveries/${id(deliveryId)}/retry`),
 };

@@ -8,6 +8,7 @@ import { WebhooksPage } from "./pages/webhooks";
 import { WebhookForm } from "./pages/webhook-form";
 import { WebhookDetail } from "./pages/webhook-detail";
 import { DeliveryDetail } from "./pages/delivery-detail";
+import { EventDetailPage, EventsPage } from "./pages/events";
 import type { ApiError } from "./api";
 
 export const session = signal<Session | null>(null);
@@ -30,10 +31,18 @@ export function App() {
         Skip to content
       </a>
       <header class="topbar">
-        <Link href={href()} class="brand">
+        <span class="brand">
           <span class="brand-mark" aria-hidden="true" />
           Webhooks
-        </Link>
+        </span>
+        <nav class="nav" aria-label="Sections">
+          <Link href={href()} current={route.value.page !== "events" && route.value.page !== "event"}>
+            Webhooks
+          </Link>
+          <Link href={href("events")} current={route.value.page === "events" || route.value.page === "event"}>
+            Events
+          </Link>
+        </nav>
         {s?.readOnly && (
           <span class="badge badge-info" title="You can look at everything here but not change it">
             Read-only access
@@ -57,6 +66,8 @@ function Page() {
       webhook: "Webhook",
       edit: "Edit webhook",
       delivery: "Delivery",
+      events: "Events",
+      event: "Event",
       "not-found": "Not found",
     };
     document.title = `${titles[r.page]} · Webhooks`;
@@ -72,6 +83,10 @@ function Page() {
       return <WebhookDetail id={r.id} />;
     case "delivery":
       return <DeliveryDetail id={r.id} deliveryId={r.deliveryId} />;
+    case "events":
+      return <EventsPage />;
+    case "event":
+      return <EventDetailPage id={r.id} />;
     default:
       return (
         <div class="empty">

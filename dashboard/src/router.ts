@@ -8,6 +8,8 @@ export type Route =
   | { page: "webhook"; id: string }
   | { page: "edit"; id: string }
   | { page: "delivery"; id: string; deliveryId: string }
+  | { page: "events" }
+  | { page: "event"; id: string }
   | { page: "not-found" };
 
 export const BASE = "/portal";
@@ -17,6 +19,11 @@ export function parse(pathname: string): Route {
   if (rest === null) return { page: "not-found" };
   const parts = rest.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts.length === 0) return { page: "webhooks" };
+  if (parts[0] === "events") {
+    if (parts.length === 1) return { page: "events" };
+    if (parts.length === 2) return { page: "event", id: parts[1] };
+    return { page: "not-found" };
+  }
   if (parts[0] !== "webhooks") return { page: "not-found" };
   if (parts.length === 2 && parts[1] === "new") return { page: "new" };
   if (parts.length === 2) return { page: "webhook", id: parts[1] };

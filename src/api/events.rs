@@ -128,6 +128,9 @@ pub async fn get(ctx: &Ctx, id: &str) -> ApiResult<Response> {
         created_at: String,
         data: Box<RawValue>,
         changes: Option<Box<RawValue>>,
+        /// The same texts as strings, for clients whose JSON parser would normalise numbers (the dashboard).
+        data_text: String,
+        changes_text: Option<String>,
         deliveries: Vec<Value>,
     }
     let out = Out {
@@ -136,6 +139,8 @@ pub async fn get(ctx: &Ctx, id: &str) -> ApiResult<Response> {
         created_at: iso8601(event.created_at),
         data: raw(&event.data)?,
         changes: event.changes.as_deref().map(raw).transpose()?,
+        data_text: event.data.clone(),
+        changes_text: event.changes.clone(),
         deliveries: deliveries
             .iter()
             .map(|d| {

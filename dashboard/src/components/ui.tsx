@@ -112,9 +112,9 @@ export function Button({ variant = "secondary", busy, busyLabel, children, type 
   );
 }
 
-export function Link({ href, children, class: className, title }: { href: string; children: ComponentChildren; class?: string; title?: string }) {
+export function Link({ href, children, class: className, title, current }: { href: string; children: ComponentChildren; class?: string; title?: string; current?: boolean }) {
   return (
-    <a href={href} class={className} title={title} onClick={onLinkClick}>
+    <a href={href} class={className} title={title} onClick={onLinkClick} aria-current={current ? "page" : undefined}>
       {children}
     </a>
   );

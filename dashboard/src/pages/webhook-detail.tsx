@@ -1,5 +1,6 @@
 // One webhook: its settings, signing secret, test sends, last 24 hours and delivery log.
 import { useState } from "preact/hooks";
+import { signal } from "@preact/signals";
 import { api, type AttemptResult, type Catalogue, type Webhook } from "../api";
 import { session } from "../app";
 import { href, navigate } from "../router";
@@ -54,7 +55,16 @@ export function WebhookDetail({ id }: { id: string }) {
         <Settings webhook={w} />
         <SecretCard webhook={w} canWrite={canWrite} />
       </div>
+      {missed.value?.webhookId === w.id && missed.value.count > 0 && (
+        <div class="notice notice-warning" role="status">
+          <strong>
+            This webhook missed {missed.value.count}{missed.value.more ? "+" : ""} {missed.value.count === 1 ? "event" : "events"} while it was inactive.
+          </strong>
+          <span>Use Replay missing below to deliver them now, in their original order.</span>
+        </div>
+      )}
       {canWrite && catalogue.data && <TestCard webhook={w} catalogue={catalogue.data} onSent={refresh} />}
+      {canWrite && <RecoveryCard webhook={w} onScheduled={refresh} />}
       <ActivityCard id={w.id} tick={tick} />
       <DeliveryLog webhookId={w.id} catalogue={catalogue.data} tick={tick} onRefresh={refresh} />
     </>
@@ -122,14 +132,16 @@ function SecretCard({ webhook, canWrite }: { webhook: Webhook; canWrite: boolean
         announce("Copying is blocked here: the secret is shown, select it to copy", "error");
       }
     });
+  const ed25519 = webhook.signature === "ed25519";
   const rotate = async () => {
     setBusy("rotate");
     setError(null);
     try {
       const r = await api.regenerateSecret(webhook.id);
-      setSecret(r.secret);
+      const shown = r.secret ?? r.publicKey ?? "";
+      setSecret(r.secret ?? null);
       setRevealed(false);
-      setRotated({ secret: r.secret, until: r.previousSecretExpiresAt });
+      setRotated({ secret: shown, until: r.previousSecretExpiresAt });
       announce("Signing secret regenerated");
     } catch (e) {
       setError(asApiError(e));
@@ -139,7 +151,27 @@ function SecretCard({ webhook, canWrite }: { webhook: Webhook; canWrite: boolean
     }
   };
   return (
-    <Card title="Signing secret" id="secret">
+    <Card title={ed25519 ? "Public key" : "Signing secret"} id="secret">
+      {ed25519 ? (
+        <>
+          <p class="hint">
+            Requests are signed with Ed25519 (Standard Webhooks <code>v1a</code>). Verify them with this public key; it cannot
+            sign, so it is safe to share.
+          </p>
+          <div class="secret-row">
+            <code class="secret" aria-label="Public key" data-testid="public-key">{rotated?.secret || webhook.publicKey}</code>
+            <Button variant="ghost" onClick={() => navigator.clipboard.writeText(rotated?.secret || webhook.publicKey || "").then(() => announce("Public key copied"), () => announce("Copying is blocked here: select the key to copy it", "error"))}>
+              Copy
+            </Button>
+          </div>
+          {canWrite && (
+            <Button variant="secondary" onClick={() => setConfirm(true)}>
+              Regenerate key pair
+            </Button>
+          )}
+        </>
+      ) : (
+      <>
       <p class="hint">Verify each request's <code>webhook-signature</code> header with this secret (Standard Webhooks).</p>
       {canWrite ? (
         <>
@@ -161,17 +193,25 @@ function SecretCard({ webhook, canWrite }: { webhook: Webhook; canWrite: boolean
       ) : (
         <p class="muted">Only people who can change this webhook can see its secret.</p>
       )}
-      {rotated && (
+      </>
+      )}
+      {rotated && !ed25519 && (
         <div class="notice notice-success" role="status">
           <strong>New secret — copy it now, it is shown only here:</strong>
           <code class="secret" data-testid="new-secret">{rotated.secret}</code>
           <span>The previous secret keeps signing requests until {fullTime(rotated.until)}, so you can update your server without missing any.</span>
         </div>
       )}
+      {rotated && ed25519 && (
+        <div class="notice notice-success" role="status">
+          <strong>New key pair created.</strong>
+          <span>The previous key keeps signing requests alongside the new one until {fullTime(rotated.until)}: update your server's public key before then.</span>
+        </div>
+      )}
       <ErrorNotice error={error} title="The secret could not be loaded or changed" />
-      <ConfirmDialog open={confirm} title="Regenerate the signing secret?" confirmLabel="Regenerate" busy={busy === "rotate"}
+      <ConfirmDialog open={confirm} title={ed25519 ? "Regenerate the key pair?" : "Regenerate the signing secret?"} confirmLabel="Regenerate" busy={busy === "rotate"}
         onConfirm={rotate} onCancel={() => setConfirm(false)}>
-        <p>A new secret signs every request from now on. The current one keeps signing alongside it for a while, so your server can switch over without rejecting anything.</p>
+        <p>A new {ed25519 ? "key" : "secret"} signs every request from now on. The current one keeps signing alongside it for a while, so your server can switch over without rejecting anything.</p>
       </ConfirmDialog>
     </Card>
   );
@@ -234,6 +274,88 @@ function TestCard({ webhook, catalogue, onSent }: { webhook: Webhook; catalogue:
           {result.responseBody ? <Code text={prettyBody(result.responseBody)} label="Response body" /> : <p class="muted">Empty</p>}
         </div>
       )}
+    </Card>
+  );
+}
+
+/** What a re-activation reported missing, shown on the webhook's page after the form saved it. */
+export const missed = signal<{ webhookId: string; count: number; more: boolean; since: string } | null>(null);
+
+/** `datetime-local` value for a time: local wall-clock seconds. */
+function localInput(date: Date): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
+}
+
+/** A time as the input shows it and as the API gets it: prefilled times keep their milliseconds until edited. */
+interface TimeField {
+  text: string;
+  iso: string;
+}
+
+function timeField(iso: string): TimeField {
+  return { text: localInput(new Date(iso)), iso };
+}
+
+function RecoveryCard({ webhook, onScheduled }: { webhook: Webhook; onScheduled: () => void }) {
+  const [open, setOpen] = useState<"recover" | "replay" | null>(null);
+  const prefilled = missed.value?.webhookId === webhook.id ? missed.value.since : new Date(Date.now() - 86_400_000).toISOString();
+  const [since, setSince] = useState<TimeField>(timeField(prefilled));
+  const [until, setUntil] = useState("");
+  const edited = (text: string): TimeField => ({ text, iso: text ? new Date(text).toISOString() : "" });
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [result, setResult] = useState<string | null>(null);
+  const run = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const sinceIso = since.iso;
+      if (open === "recover") {
+        const r = await api.recover(webhook.id, sinceIso, until ? new Date(until).toISOString() : undefined);
+        setResult(r.recovered ? `${r.recovered} failed ${r.recovered === 1 ? "delivery is" : "deliveries are"} being sent again${r.more ? "; more remain, run it again afterwards" : ""}.` : "No failed deliveries in that window.");
+      } else {
+        const r = await api.replayMissing(webhook.id, sinceIso);
+        setResult(r.replayed ? `${r.replayed} missed ${r.replayed === 1 ? "event is" : "events are"} being delivered in their original order${r.more ? "; more remain, run it again afterwards" : ""}.` : "No missed events since then.");
+        if (missed.value?.webhookId === webhook.id) missed.value = null;
+      }
+      setOpen(null);
+      announce(open === "recover" ? "Recovery started" : "Replay started");
+      setTimeout(onScheduled, 1500);
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <Card title="After an outage" id="recovery">
+      <p class="hint">
+        <strong>Recover</strong> sends the deliveries that failed in a time window again, with a fresh set of retries.{" "}
+        <strong>Replay missing</strong> delivers the events this webhook never received (while it was inactive or
+        disabled), in their original order. Both work in the background; the log shows them as they go.
+      </p>
+      <div class="recovery-actions">
+        <Button onClick={() => { setError(null); setOpen("recover"); }} disabled={!webhook.isActive}>Recover</Button>
+        <Button onClick={() => { setError(null); setOpen("replay"); }} disabled={!webhook.isActive}>Replay missing</Button>
+      </div>
+      {!webhook.isActive && <p class="hint">Activate the webhook first: its deliveries would fail again at once.</p>}
+      {result && <div class="notice notice-success" role="status" data-testid="recovery-result">{result}</div>}
+      <ErrorNotice error={error && !open ? error : null} title="Not started" />
+      <ConfirmDialog open={open !== null} title={open === "recover" ? "Recover failed deliveries" : "Replay missed events"}
+        confirmLabel={open === "recover" ? "Recover" : "Replay"} busy={busy} onConfirm={run} onCancel={() => setOpen(null)}>
+        <div class="field">
+          <label for="recovery-since">Since</label>
+          <input id="recovery-since" class="input" type="datetime-local" step={1} value={since.text} onInput={(e) => setSince(edited(e.currentTarget.value))} />
+        </div>
+        {open === "recover" && (
+          <div class="field">
+            <label for="recovery-until">Until (optional)</label>
+            <input id="recovery-until" class="input" type="datetime-local" step={1} value={until} onInput={(e) => setUntil(e.currentTarget.value)} />
+          </div>
+        )}
+        {error && <p class="field-error" role="alert">{error.message}</p>}
+      </ConfirmDialog>
     </Card>
   );
 }

@@ -3,6 +3,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, type Webhook, type WebhookInput } from "../api";
 import { href, navigate } from "../router";
 import { EventPicker } from "../components/event-picker";
+import { missed } from "./webhook-detail";
 import { announce, asApiError, Button, ConfirmDialog, described, ErrorNotice, Field, Link, Loading, useLoad } from "../components/ui";
 
 interface HeaderRow {
@@ -12,6 +13,7 @@ interface HeaderRow {
 }
 
 interface FormState {
+  signature: "hmac-sha256" | "ed25519";
   name: string;
   description: string;
   url: string;
@@ -26,6 +28,7 @@ let rowKeys = 0;
 
 function fromWebhook(w: Webhook | undefined): FormState {
   return {
+    signature: w?.signature ?? "hmac-sha256",
     name: w?.name ?? "",
     description: w?.description ?? "",
     url: w?.url ?? "",
@@ -47,9 +50,10 @@ function fieldOf(error: ApiError): FieldName | null {
   return (FIELDS as string[]).includes(root) ? (root as FieldName) : null;
 }
 
-function toInput(s: FormState): WebhookInput {
+function toInput(s: FormState, creating: boolean): WebhookInput {
   const number = (v: string) => (v.trim() === "" ? NaN : Number(v));
   return {
+    ...(creating ? { signature: s.signature } : {}),
     name: s.name.trim(),
     description: s.description.trim() === "" ? null : s.description,
     url: s.url.trim(),
@@ -89,8 +93,9 @@ export function WebhookForm({ id }: { id?: string }) {
     setErrors({});
     setFormError(null);
     try {
-      const input = toInput(form);
+      const input = toInput(form, !id);
       const saved = id ? await api.update(id, input) : await api.create(input);
+      if (saved.missedEvents) missed.value = { webhookId: saved.id, ...saved.missedEvents };
       announce(id ? "Webhook saved" : "Webhook created");
       navigate(href("webhooks", saved.id));
     } catch (e) {
@@ -156,6 +161,13 @@ export function WebhookForm({ id }: { id?: string }) {
           )}
           {errors.events && <p class="field-error" id="field-events-error" role="alert">{errors.events}</p>}
         </div>
+        <Field label="Signature" id="field-signature" hint={id ? "Chosen when the webhook was created." : "HMAC shares a secret with your server; Ed25519 gives it a public key that cannot sign."}>
+          <select class="input" {...described("field-signature", undefined, true)} value={form.signature} disabled={!!id}
+            onChange={(e) => update("signature", e.currentTarget.value as FormState["signature"])}>
+            <option value="hmac-sha256">HMAC-SHA256 (shared secret, Standard Webhooks v1)</option>
+            <option value="ed25519">Ed25519 (public key, Standard Webhooks v1a)</option>
+          </select>
+        </Field>
         <HeadersField rows={form.headers} error={errors.headers} onChange={(rows) => update("headers", rows)} />
         <div class="field-row">
           <Field label="Retry attempts" id="field-retry-attempts" error={errors.retryAttempts} hint="0 to 10 retries after the first attempt.">
