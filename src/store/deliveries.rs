@@ -423,12 +423,8 @@ pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>
         ],
     )
     .await?;
-    #[derive(Deserialize)]
-    struct Total {
-        total: i64,
-    }
     let page = rows_of::<DeliveryRow>(&results, 0)?;
-    let total = rows_of::<Total>(&results, 1)?.first().map_or(0, |t| t.total);
+    let total = super::total_of(&results, 1)?;
     Ok((page, total))
 }
 
@@ -615,16 +611,7 @@ mod fence_tests {
     use rusqlite::{params, Connection};
 
     fn db() -> Connection {
-        let db = Connection::open_in_memory().unwrap();
-        for migration in [
-            include_str!("../../migrations/0001_init.sql"),
-            include_str!("../../migrations/0002_delivery_integrity.sql"),
-            include_str!("../../migrations/0003_api_keys.sql"),
-            include_str!("../../migrations/0004_portal.sql"),
-            include_str!("../../migrations/0005_operations.sql"),
-        ] {
-            db.execute_batch(migration).unwrap();
-        }
+        let db = super::super::migrated_sqlite();
         db.execute(
             "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
              next_attempt_at, created_at, updated_at) VALUES ('dlv_1', 'org_a', 'wh_1', 'evt_1', 'lead.created', '{}', \

@@ -265,12 +265,8 @@ pub async fn list(db: &D1Database, q: &EventQuery<'_>) -> Result<(Vec<EventSumma
         ],
     )
     .await?;
-    #[derive(Deserialize)]
-    struct Total {
-        total: i64,
-    }
     let page = rows_of::<EventSummary>(&results, 0)?;
-    let total = rows_of::<Total>(&results, 1)?.first().map_or(0, |t| t.total);
+    let total = super::total_of(&results, 1)?;
     Ok((page, total))
 }
 

@@ -113,6 +113,15 @@ pub(crate) async fn first<T: DeserializeOwned>(statement: D1PreparedStatement) -
     Ok(rows(statement).await?.into_iter().next())
 }
 
+/// The `total` a `SELECT COUNT(*) AS total …` statement of a batch answered (0 if it answered nothing).
+pub(crate) fn total_of(results: &[D1Result], index: usize) -> Result<i64, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Total {
+        total: i64,
+    }
+    Ok(rows_of::<Total>(results, index)?.first().map_or(0, |t| t.total))
+}
+
 /// The rows of the `index`th statement of a batch (none if it has no result).
 pub(crate) fn rows_of<T: DeserializeOwned>(results: &[D1Result], index: usize) -> Result<Vec<T>, StoreError> {
     Ok(results.get(index).map(D1Result::results).transpose()?.unwrap_or_default())
@@ -136,4 +145,20 @@ pub(crate) async fn select_by_ids<T: serde::de::DeserializeOwned>(
         found.extend(rows_of::<T>(&results, i)?);
     }
     Ok(found)
+}
+
+/// SQLite in memory with every migration applied, for host tests of the store's SQL.
+#[cfg(test)]
+pub(crate) fn migrated_sqlite() -> rusqlite::Connection {
+    let db = rusqlite::Connection::open_in_memory().unwrap();
+    for migration in [
+        include_str!("../../migrations/0001_init.sql"),
+        include_str!("../../migrations/0002_delivery_integrity.sql"),
+        include_str!("../../migrations/0003_api_keys.sql"),
+        include_str!("../../migrations/0004_portal.sql"),
+        include_str!("../../migrations/0005_operations.sql"),
+    ] {
+        db.execute_batch(migration).unwrap();
+    }
+    db
 }

@@ -255,17 +255,7 @@ mod tests {
     use rusqlite::{params, Connection};
 
     fn db() -> Connection {
-        let db = Connection::open_in_memory().unwrap();
-        for migration in [
-            include_str!("../../migrations/0001_init.sql"),
-            include_str!("../../migrations/0002_delivery_integrity.sql"),
-            include_str!("../../migrations/0003_api_keys.sql"),
-            include_str!("../../migrations/0004_portal.sql"),
-            include_str!("../../migrations/0005_operations.sql"),
-        ] {
-            db.execute_batch(migration).unwrap();
-        }
-        db
+        super::super::migrated_sqlite()
     }
 
     fn delivery(db: &Connection, id: &str, status: &str, attempts: i64, updated_at: i64) {

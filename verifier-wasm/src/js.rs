@@ -35,12 +35,37 @@ fn code(result: Result<i64, VerifyError>) -> u32 {
     }
 }
 
-/// One key, with its HMAC pad states computed once at construction, and a scratch buffer that JavaScript encodes
-/// string bodies straight into (one copy across the boundary, no allocation per call once it has grown).
+/// A scratch buffer in wasm memory that JavaScript encodes a delivery straight into as `[id][timestamp][signature]
+/// [body or MAC]` (one copy across the boundary, no allocation per call once it has grown). Both verifiers use it.
+#[derive(Default)]
+struct Packed {
+    scratch: Vec<u8>,
+}
+
+impl Packed {
+    fn reserve(&mut self, len: usize) -> *mut u8 {
+        if self.scratch.len() < len {
+            self.scratch.resize(len, 0);
+        }
+        self.scratch.as_mut_ptr()
+    }
+
+    /// Splits the buffer by `lengths` and runs `check` on the three headers (as text) and the last piece.
+    fn verify(&self, lengths: [usize; 4], check: impl Fn(&str, &str, &str, &[u8]) -> Result<i64, VerifyError>) -> u32 {
+        let invalid = || code(Err(VerifyError::InvalidHeader("webhook-id")));
+        let Some([id, ts, sig, rest]) = split(&self.scratch, lengths) else { return invalid() };
+        match (core::str::from_utf8(id), core::str::from_utf8(ts), core::str::from_utf8(sig)) {
+            (Ok(id), Ok(ts), Ok(sig)) => code(check(id, ts, sig, rest)),
+            _ => invalid(),
+        }
+    }
+}
+
+/// One key, with its HMAC pad states computed once at construction, and its scratch buffer.
 #[wasm_bindgen]
 pub struct Verifier {
     key: SigningKey,
-    scratch: Vec<u8>,
+    packed: Packed,
 }
 
 #[wasm_bindgen]
@@ -49,15 +74,12 @@ impl Verifier {
     #[wasm_bindgen(constructor)]
     pub fn new(key: &[u8]) -> Result<Verifier, JsError> {
         let key = SigningKey::from_bytes(key).map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(Verifier { key, scratch: Vec::new() })
+        Ok(Verifier { key, packed: Packed::default() })
     }
 
     /// Makes room for `len` bytes in the scratch buffer and returns where they start in wasm memory.
     pub fn reserve(&mut self, len: usize) -> *mut u8 {
-        if self.scratch.len() < len {
-            self.scratch.resize(len, 0);
-        }
-        self.scratch.as_mut_ptr()
+        self.packed.reserve(len)
     }
 
     /// Verifies a delivery JavaScript wrote into the scratch buffer as `[id][timestamp][signature][body]` (the
@@ -72,26 +94,18 @@ impl Verifier {
         now: f64,
         tolerance: f64,
     ) -> u32 {
-        let Some([id, ts, sig, body]) = split(&self.scratch, [id_len, ts_len, sig_len, body_len]) else {
-            return code(Err(VerifyError::InvalidHeader("webhook-id")));
-        };
-        match (core::str::from_utf8(id), core::str::from_utf8(ts), core::str::from_utf8(sig)) {
-            (Ok(id), Ok(ts), Ok(sig)) => code(self.key.verify(id, ts, sig, body, now as i64, tolerance as u64)),
-            _ => code(Err(VerifyError::InvalidHeader("webhook-id"))),
-        }
+        self.packed.verify([id_len, ts_len, sig_len, body_len], |id, ts, sig, body| {
+            self.key.verify(id, ts, sig, body, now as i64, tolerance as u64)
+        })
     }
 
     /// Like [`Verifier::verify_packed`], with the 32-byte MAC of the message (computed outside wasm) in place of the
     /// body.
     #[wasm_bindgen(js_name = verifyMacPacked)]
     pub fn verify_mac_packed(&self, id_len: usize, ts_len: usize, sig_len: usize, now: f64, tolerance: f64) -> u32 {
-        let Some([id, ts, sig, mac]) = split(&self.scratch, [id_len, ts_len, sig_len, 32]) else {
-            return code(Err(VerifyError::InvalidHeader("webhook-id")));
-        };
-        match (core::str::from_utf8(id), core::str::from_utf8(ts), core::str::from_utf8(sig)) {
-            (Ok(id), Ok(ts), Ok(sig)) => code(scheme::verify_with_mac(id, ts, sig, mac, now as i64, tolerance as u64)),
-            _ => code(Err(VerifyError::InvalidHeader("webhook-id"))),
-        }
+        self.packed.verify([id_len, ts_len, sig_len, 32], |id, ts, sig, mac| {
+            scheme::verify_with_mac(id, ts, sig, mac, now as i64, tolerance as u64)
+        })
     }
 
     /// The `v1,<base64>` signature of a message.
@@ -105,7 +119,7 @@ impl Verifier {
 #[wasm_bindgen]
 pub struct PublicKeyVerifier {
     key: Ed25519Verifier,
-    scratch: Vec<u8>,
+    packed: Packed,
 }
 
 #[wasm_bindgen]
@@ -114,15 +128,12 @@ impl PublicKeyVerifier {
     #[wasm_bindgen(constructor)]
     pub fn new(public_key: &str) -> Result<PublicKeyVerifier, JsError> {
         let key = Ed25519Verifier::from_public(public_key).map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(PublicKeyVerifier { key, scratch: Vec::new() })
+        Ok(PublicKeyVerifier { key, packed: Packed::default() })
     }
 
     /// See [`Verifier::reserve`].
     pub fn reserve(&mut self, len: usize) -> *mut u8 {
-        if self.scratch.len() < len {
-            self.scratch.resize(len, 0);
-        }
-        self.scratch.as_mut_ptr()
+        self.packed.reserve(len)
     }
 
     /// See [`Verifier::verify_packed`]; accepts `v1a` entries.
@@ -136,13 +147,9 @@ impl PublicKeyVerifier {
         now: f64,
         tolerance: f64,
     ) -> u32 {
-        let Some([id, ts, sig, body]) = split(&self.scratch, [id_len, ts_len, sig_len, body_len]) else {
-            return code(Err(VerifyError::InvalidHeader("webhook-id")));
-        };
-        match (core::str::from_utf8(id), core::str::from_utf8(ts), core::str::from_utf8(sig)) {
-            (Ok(id), Ok(ts), Ok(sig)) => code(self.key.verify(id, ts, sig, body, now as i64, tolerance as u64)),
-            _ => code(Err(VerifyError::InvalidHeader("webhook-id"))),
-        }
+        self.packed.verify([id_len, ts_len, sig_len, body_len], |id, ts, sig, body| {
+            self.key.verify(id, ts, sig, body, now as i64, tolerance as u64)
+        })
     }
 }
 
