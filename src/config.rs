@@ -76,7 +76,13 @@ impl Config {
     /// No other message, sweep or manual retry can start an attempt of it before then; a result recorded later
     /// still applies unless another attempt has started (the attempt number fences it).
     pub fn lease_until(&self, now_ms: i64) -> i64 {
-        now_ms + i64::from(self.delivery_timeout_seconds) * 1000 + 30_000
+        self.lease_for_sends(now_ms, 1)
+    }
+
+    /// The lease of a batch whose sends run `sends` after one another in the longest lane (each up to the timeout):
+    /// no attempt of the batch can outlive its lease.
+    pub fn lease_for_sends(&self, now_ms: i64, sends: usize) -> i64 {
+        now_ms + i64::from(self.delivery_timeout_seconds) * 1000 * sends.max(1) as i64 + 30_000
     }
 
     /// What seals and opens webhook secrets at rest.
@@ -99,6 +105,14 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_outlasts_every_send_of_its_lane() {
+        let c = Config::from_lookup(|name| (name == "DELIVERY_TIMEOUT_SECONDS").then(|| "10".to_string()));
+        assert_eq!(c.lease_until(1_000), 1_000 + 10_000 + 30_000);
+        assert_eq!(c.lease_for_sends(1_000, 50), 1_000 + 50 * 10_000 + 30_000);
+        assert_eq!(c.lease_for_sends(1_000, 0), c.lease_until(1_000));
+    }
 
     #[test]
     fn defaults_apply_when_unset_or_garbled() {

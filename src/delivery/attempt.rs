@@ -9,7 +9,7 @@ use super::DeliveryError;
 use super::{bounded, fanout};
 use crate::config::Config;
 use crate::domain::ids::{AttemptId, DeliveryId, OrganizationId, WebhookId};
-use crate::domain::limits::MAX_CONCURRENT_SENDS;
+use crate::domain::limits::{MAX_CONCURRENT_SENDS, MAX_SENDS_PER_WEBHOOK};
 use crate::domain::model::DeliveryStatus::{self, Failed, Pending, Succeeded};
 use crate::domain::retry::{honour_retry_after, longest_wait, next_retry};
 use crate::domain::secrets::SecretBox;
@@ -185,7 +185,15 @@ pub async fn attempt_all(
 ) -> Result<Vec<Attempted>, DeliveryError> {
     // The AES key schedule that opens stored secrets is set up once per batch, not once per send.
     let secrets = config.secret_box();
-    let sent = bounded::in_order(claimed, MAX_CONCURRENT_SENDS, |(d, w)| send_one(config, &secrets, d, w)).await;
+    // Six at a time, at most two per webhook: a stalled receiver cannot take the other webhooks' connections.
+    let sent = bounded::fair_in_order(
+        claimed,
+        |(_, w)| w.id.clone(),
+        MAX_SENDS_PER_WEBHOOK,
+        MAX_CONCURRENT_SENDS,
+        |(d, w)| send_one(config, &secrets, d, w),
+    )
+    .await;
     let finished = now_ms();
     let mut attempted = Vec::with_capacity(claimed.len());
     for ((delivery, webhook), (result, refused)) in claimed.iter().zip(sent) {

@@ -25,6 +25,55 @@ where
     done.into_iter().map(|(_, out)| out).collect()
 }
 
+/// Like [`in_order`], and fair between keys: no key has more than `per_key` futures in flight, so one slow key
+/// (a receiver that stalls every request) holds at most `per_key` of the `limit` slots and the others keep moving.
+/// Each key's items run in `per_key` lanes (one at a time per lane, in the items' order within it); lanes are
+/// started round-robin across keys, first lanes first, so every key gets a slot early. Answers in the items' order.
+pub async fn fair_in_order<'a, T, K, R, Fut>(
+    items: &'a [T],
+    key: impl Fn(&T) -> K,
+    per_key: usize,
+    limit: usize,
+    work: impl Fn(&'a T) -> Fut,
+) -> Vec<R>
+where
+    K: PartialEq,
+    Fut: Future<Output = R>,
+{
+    let per_key = per_key.max(1);
+    // Item indices by key, in order of first appearance.
+    let mut groups: Vec<(K, Vec<usize>)> = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let k = key(item);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((k, vec![i])),
+        }
+    }
+    // Lane j of a key takes its items j, j + per_key, …; lanes go out first lanes of every key, then second lanes.
+    let mut lanes: Vec<Vec<usize>> = Vec::new();
+    for lane in 0..per_key {
+        for (_, members) in &groups {
+            let mine: Vec<usize> = members.iter().skip(lane).step_by(per_key).copied().collect();
+            if !mine.is_empty() {
+                lanes.push(mine);
+            }
+        }
+    }
+    let work = &work;
+    let per_lane = in_order(lanes, limit, |lane| async move {
+        let mut out = Vec::with_capacity(lane.len());
+        for i in lane {
+            out.push((i, work(&items[i]).await));
+        }
+        out
+    })
+    .await;
+    let mut done: Vec<(usize, R)> = per_lane.into_iter().flatten().collect();
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, out)| out).collect()
+}
+
 /// Appends chunks of `body` to `buffer` until it holds `limit` bytes or the body ends, and stops reading there: an
 /// endless or huge answer costs at most `limit` bytes of memory. Answers whether the body went on past the limit.
 /// Cancelled midway (its future dropped at a deadline), `buffer` keeps what was read so far.
@@ -133,6 +182,77 @@ mod tests {
         }));
         assert_eq!(finished.get(), 20);
         assert_eq!(started_while_first_runs.get(), 19, "every other send started while the slow one held its slot");
+    }
+
+    #[test]
+    fn no_key_holds_more_than_two_slots_and_a_slow_key_does_not_hold_up_the_others() {
+        // 30 items of a slow key ("noisy", 50 yields each) and 5 items each of three quick keys.
+        let mut items: Vec<(&str, usize)> = (0..30).map(|n| ("noisy", n)).collect();
+        for k in ["a", "b", "c"] {
+            items.extend((0..5).map(|n| (k, n)));
+        }
+        let in_flight: RefCell<Vec<&str>> = RefCell::new(Vec::new());
+        let most_total = Cell::new(0usize);
+        let most_per_key = Cell::new(0usize);
+        let quick_done_while_noisy_ran = Cell::new(0usize);
+        let noisy_done = Cell::new(0usize);
+        let results = block_on(fair_in_order(
+            &items,
+            |(k, _)| *k,
+            2,
+            6,
+            |(k, n)| {
+                let (in_flight, most_total, most_per_key) = (&in_flight, &most_total, &most_per_key);
+                let (quick_done, noisy_done) = (&quick_done_while_noisy_ran, &noisy_done);
+                let (k, n) = (*k, *n);
+                async move {
+                    in_flight.borrow_mut().push(k);
+                    most_total.set(most_total.get().max(in_flight.borrow().len()));
+                    most_per_key.set(most_per_key.get().max(in_flight.borrow().iter().filter(|x| **x == k).count()));
+                    for _ in 0..if k == "noisy" { 50 } else { 1 } {
+                        YieldOnce(false).await;
+                    }
+                    let at = in_flight.borrow().iter().position(|x| *x == k).unwrap();
+                    in_flight.borrow_mut().remove(at);
+                    if k == "noisy" {
+                        noisy_done.set(noisy_done.get() + 1);
+                    } else if noisy_done.get() < 2 {
+                        quick_done.set(quick_done.get() + 1);
+                    }
+                    format!("{k}{n}")
+                }
+            },
+        ));
+        let expected: Vec<String> = items.iter().map(|(k, n)| format!("{k}{n}")).collect();
+        assert_eq!(results, expected, "answers keep the items' order");
+        assert_eq!(most_total.get(), 6);
+        assert_eq!(most_per_key.get(), 2, "no key ever ran more than two at once");
+        assert_eq!(quick_done_while_noisy_ran.get(), 15, "every quick item finished before the slow key's first two");
+    }
+
+    #[test]
+    fn one_key_alone_runs_two_at_a_time_in_its_order_per_lane() {
+        let order = RefCell::new(Vec::new());
+        let results = block_on(fair_in_order(
+            &[1, 2, 3, 4, 5],
+            |_| "only",
+            2,
+            6,
+            |n| {
+                let order = &order;
+                let n = *n;
+                async move {
+                    order.borrow_mut().push(n);
+                    YieldOnce(false).await;
+                    n
+                }
+            },
+        ));
+        assert_eq!(results, vec![1, 2, 3, 4, 5]);
+        // Lane one takes 1, 3, 5; lane two 2, 4: each lane keeps its order.
+        let started = order.borrow();
+        let pos = |n| started.iter().position(|x| *x == n).unwrap();
+        assert!(pos(1) < pos(3) && pos(3) < pos(5) && pos(2) < pos(4));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use worker::{js_sys, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Ra
 use crate::config::Config;
 use crate::domain::event::{self, IncomingEvent, Source};
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
-use crate::domain::limits::{deliveries_within_budget, sweep_within_budget};
+use crate::domain::limits::{deliveries_within_budget, sweep_within_budget, MAX_SENDS_PER_WEBHOOK};
 use crate::domain::model::DeliveryStatus;
 use crate::domain::retry::queue_hop;
 use crate::platform::now_ms;
@@ -78,7 +78,10 @@ async fn process_batch(
     let db = store::db(env)?;
     let now = now_ms();
     let taken = &ids[..ids.len().min(budget)];
-    let claimed = deliveries::claim_many(&db, taken, now, config.lease_until(now)).await?;
+    // Sends run in lanes of one webhook (two lanes per webhook): if the whole batch is one webhook's, a lane makes
+    // half of them one after another, and the lease must outlast the last.
+    let longest_lane = taken.len().div_ceil(MAX_SENDS_PER_WEBHOOK);
+    let claimed = deliveries::claim_many(&db, taken, now, config.lease_for_sends(now, longest_lane)).await?;
     let mut next = vec![Next::Ack; ids.len()];
     for n in next.iter_mut().skip(taken.len()) {
         *n = Next::RetryIn(0);

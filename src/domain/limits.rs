@@ -6,6 +6,10 @@
 /// <https://developers.cloudflare.com/workers/platform/limits/#simultaneous-open-connections>
 pub const MAX_CONCURRENT_SENDS: usize = 6;
 
+/// Of those six, the most one webhook takes in one invocation: a receiver that stalls every request holds two
+/// connections and leaves four to the others (fair sharing; edgehook's own choice, not a platform limit).
+pub const MAX_SENDS_PER_WEBHOOK: usize = 2;
+
 /// "Subrequests: 50/request" on Workers Free. A subrequest is any fetch, and any call to another Cloudflare service
 /// (KV, D1, Queues...). <https://developers.cloudflare.com/workers/platform/limits/#subrequests>
 pub const SUBREQUESTS_FREE: u32 = 50;
