@@ -27,7 +27,7 @@ VERIFIER_PKG := verifier-wasm/pkg
 DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs
 
 .PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier test-dashboard dev token build-worker verifier dashboard migrate-local \
-	bench-verify bench-api bench-delivery soak browser clean
+	bench-verify bench-api bench-delivery bench-compare soak browser clean
 
 build: build-worker dashboard verifier
 
@@ -156,6 +156,10 @@ bench-api: setup build
 
 bench-delivery: setup build
 	node bench/delivery.mjs
+
+# edgehook in Svix's benchmark shape, then Svix itself when ../shared/peers/svix has built it; one table of ratios.
+bench-compare: setup build
+	node bench/compare.mjs
 
 clean:
 	rm -rf build dashboard/dist $(VERIFIER_PKG) target .tools

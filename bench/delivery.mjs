@@ -3,7 +3,7 @@
 // ingest to receipt, then what one delivery costs: CPU, D1 calls and rows, KV and queue operations (counted inside
 // the Worker and read from its `/__usage`), priced at Cloudflare's list prices. Bounded: it stops at a deadline
 // whatever has arrived.
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { startWorker, startReceiver, token } from "../tests/harness.mjs";
 
@@ -129,6 +129,23 @@ try {
   console.log("|---|---:|---:|");
   for (const [name, count, usd] of perDelivery) console.log(`| ${name} | ${count} | ${usd ? usd.toFixed(4) : "-"} |`);
   console.log(`| **total** | | **${total.toFixed(4)}** |`);
+  // For `make bench-compare`: the headline numbers, machine-readable.
+  if (process.env.RESULT_JSON) {
+    const result = {
+      system: "edgehook (wrangler dev)",
+      events: EVENTS,
+      endpoints: ENDPOINTS,
+      concurrency: CONCURRENCY,
+      batch: BATCH,
+      ingestPerSec: EVENTS / (ingestMs / 1000),
+      deliveriesPerSec: receiver.requests.length / (doneMs / 1000),
+      p50ms: pct(50),
+      p99ms: pct(99),
+      cpuMsPerDelivery: cpuMs,
+      complete: receiver.requests.length === expected,
+    };
+    writeFileSync(process.env.RESULT_JSON, JSON.stringify(result, null, 2));
+  }
 } finally {
   await worker.stop();
   await receiver.close();

@@ -1,0 +1,61 @@
+// `make bench-compare`: edgehook's delivery benchmark in Svix's shape (1,000 single-event ingest requests, 16 in
+// flight, 3 endpoints, a local receiver answering 200 at once), then Svix's own run right after it when a built
+// svix-server is present (../shared/peers/svix, see its README), and one table with the ratios. Without a built
+// Svix, the table uses the figures recorded on this machine kind (the median of three runs in its results file).
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const PEER = join(ROOT, "..", "shared", "peers", "svix");
+const SVIX_WORK = process.env.SVIX_WORK ?? "/tmp/svix-bench";
+const out = mkdtempSync(join(tmpdir(), "edgehook-compare-"));
+
+const ours = join(out, "edgehook.json");
+execFileSync(process.execPath, [join(ROOT, "bench", "delivery.mjs")], {
+  cwd: ROOT,
+  stdio: "inherit",
+  env: { ...process.env, EVENTS: "1000", ENDPOINTS: "3", BATCH: "1", CONCURRENCY: "16", RESULT_JSON: ours },
+});
+const e = JSON.parse(readFileSync(ours, "utf8"));
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+function svixFrom(file, label) {
+  const runs = JSON.parse(readFileSync(file, "utf8")).results.filter((r) => r.concurrency === 16 && r.complete);
+  if (runs.length === 0) return null;
+  const m = (key) => median(runs.map((r) => r[key]));
+  return { label, ingestPerSec: m("ingestPerSec"), deliveriesPerSec: m("deliveriesPerSec"), p50ms: m("p50ms"), p99ms: m("p99ms"), cpuMsPerDelivery: m("cpuMsPerDelivery"), runs: runs.length };
+}
+
+let svix = null;
+if (existsSync(join(SVIX_WORK, "bin", "svix-server")) && existsSync(join(PEER, "run.sh"))) {
+  const run = spawnSync(join(PEER, "run.sh"), [], {
+    stdio: "inherit",
+    env: { ...process.env, WORK: SVIX_WORK, N: "1000", CONCURRENCY: "16", RUNS: process.env.SVIX_RUNS ?? "1" },
+  });
+  if (run.status === 0) svix = svixFrom(join(SVIX_WORK, "results.json"), "Svix, measured now");
+}
+if (!svix) {
+  const recorded = join(PEER, "results-c16-c50-x3.json");
+  if (existsSync(recorded)) svix = svixFrom(recorded, "Svix, recorded on this machine kind (no built svix-server here)");
+}
+
+const f = (n, digits = 0) => (typeof n === "number" ? n.toFixed(digits) : "-");
+console.log(`\n1,000 single-event ingest requests, 16 in flight, 3 endpoints, receiver answering 200 at once\n`);
+console.log("| system | ingest events/s | deliveries/s | ingest→receipt p50 ms | p99 ms | CPU-ms per delivery |");
+console.log("|---|---:|---:|---:|---:|---:|");
+console.log(`| edgehook under wrangler dev | ${f(e.ingestPerSec)} | ${f(e.deliveriesPerSec)} | ${f(e.p50ms)} | ${f(e.p99ms)} | ${f(e.cpuMsPerDelivery, 2)} |`);
+if (svix) {
+  console.log(`| ${svix.label}, median of ${svix.runs} | ${f(svix.ingestPerSec)} | ${f(svix.deliveriesPerSec)} | ${f(svix.p50ms)} | ${f(svix.p99ms)} | ${f(svix.cpuMsPerDelivery, 2)} |`);
+  const r = (a, b) => `${(a / b).toFixed(2)}x`;
+  console.log(`| **edgehook / Svix** | ${r(e.ingestPerSec, svix.ingestPerSec)} | ${r(e.deliveriesPerSec, svix.deliveriesPerSec)} | ${r(e.p50ms, svix.p50ms)} | ${r(e.p99ms, svix.p99ms)} | ${r(e.cpuMsPerDelivery, svix.cpuMsPerDelivery)} |`);
+  console.log("\nHigher is better for the rates; lower is better for latency and CPU.");
+} else {
+  console.log("\nNo Svix figures found (../shared/peers/svix); only edgehook was measured.");
+}
+if (!e.complete) {
+  console.error("edgehook did not deliver everything within the deadline");
+  process.exit(1);
+}
