@@ -7,18 +7,30 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { startWorker, startReceiver, token } from "../tests/harness.mjs";
 
-/** CPU seconds used so far by the processes of a process group (wrangler, its workerd children), from /proc. */
-function groupCpuSeconds(pgid) {
-  let ticks = 0;
+const statOf = (path) => {
+  const stat = readFileSync(path, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), pgrp: Number(fields[2]), cpu: (Number(fields[11]) + Number(fields[12])) / 100 };
+};
+
+/** CPU seconds used so far by the threads of a process group (wrangler's node, workerd's threads), keyed
+ *  "process/thread" by their names. */
+function groupCpuByProcess(pgid) {
+  const by = {};
   for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[2]) === pgid) ticks += Number(fields[11]) + Number(fields[12]);
+      const process = statOf(`/proc/${pid}/stat`);
+      if (process.pgrp !== pgid) continue;
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const thread = statOf(`/proc/${pid}/task/${tid}/stat`);
+        const key = `${process.name}/${thread.name}`;
+        by[key] = (by[key] ?? 0) + thread.cpu;
+      }
     } catch {}
   }
-  return ticks / 100;
+  return by;
 }
+const groupCpuSeconds = (pgid) => Object.values(groupCpuByProcess(pgid)).reduce((a, b) => a + b, 0);
 const selfCpuSeconds = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
 
 const EVENTS = Number(process.env.EVENTS ?? 1000);
@@ -53,6 +65,7 @@ try {
   const usageBefore = await usage();
   let requests = 0;
   const cpuBefore = [groupCpuSeconds(worker.pgid), selfCpuSeconds()];
+  const byProcessBefore = groupCpuByProcess(worker.pgid);
   const started = Date.now();
   let next = 0;
   let failures = 0;
@@ -85,6 +98,7 @@ try {
   await new Promise((r) => setTimeout(r, 1500));
   const usageAfter = await usage();
   const runtimeCpu = groupCpuSeconds(worker.pgid) - cpuBefore[0];
+  const byProcessAfter = groupCpuByProcess(worker.pgid);
   const benchCpu = selfCpuSeconds() - cpuBefore[1];
   const latencies = receiver.requests
     .map((r) => r.receivedAt - sentAt.get(JSON.parse(r.body.toString()).id))
@@ -105,6 +119,14 @@ try {
   console.log(`The local runtime (wrangler + workerd, one JavaScript thread for the Worker, D1, KV and Queues) used`);
   console.log(`${runtimeCpu.toFixed(1)} CPU-s (${(runtimeCpu / wall).toFixed(2)} cores, ${((runtimeCpu * 1000) / receiver.requests.length).toFixed(2)} CPU-ms per delivery including its share`);
   console.log(`of ingest); this load generator and receiver used ${benchCpu.toFixed(1)} CPU-s. Machine: ${cpus().length} cores.`);
+  // By process and thread: wrangler's node (its dev proxy in front of workerd) against workerd's threads (the
+  // Worker's isolate and the D1, KV and Queues simulators run in workerd).
+  const shares = Object.keys(byProcessAfter)
+    .map((name) => [name, byProcessAfter[name] - (byProcessBefore[name] ?? 0)])
+    .filter(([, cpu]) => cpu > 0.05)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, cpu]) => `${name} ${cpu.toFixed(1)} CPU-s (${((cpu / runtimeCpu) * 100).toFixed(0)}%)`);
+  console.log(`By process/thread: ${shares.join(", ")}.`);
 
   const delivered = receiver.requests.length;
   const d = Object.fromEntries(Object.keys(usageAfter).map((k) => [k, (usageAfter[k] - usageBefore[k]) / delivered]));
