@@ -268,3 +268,31 @@ test("an ed25519 webhook signs v1a: its deliveries verify with the whpk_ key (ou
     assert.ok(nodeVerifies(second, key));
   }
 });
+
+test('ordering "fifo": with the 3rd event failing twice, the receiver acknowledges events 1…20 strictly in order', async () => {
+  const o = c.org();
+  const bad = await c.api(o, "POST", "/api/webhooks", { name: "x", url: `${receiver.url}/x`, events: ["*"], ordering: "lifo" });
+  assert.equal(bad.body.error.field, "ordering");
+  const hook = await c.webhook(o, { events: ["task.created"], ordering: "fifo", retryAttempts: 3, retryDelaySeconds: 1 });
+  assert.equal(hook.ordering, "fifo");
+  let third = 0;
+  receiver.respond((r) => {
+    if (r.url !== hook.path) return { status: 200 };
+    if (JSON.parse(r.body).data.n === 3 && ++third <= 2) return { status: 500, body: "not yet" };
+    return { status: 200 };
+  });
+  const events = Array.from({ length: 20 }, (_, i) => ({ type: "task.created", data: { n: i + 1 } }));
+  const res = await c.api(o, "POST", "/api/events/batch", { events }, { role: "service" });
+  assert.equal(res.body.accepted, 20);
+  // A manual retry cannot jump the line.
+  const last = (await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries?limit=1`)).body.data[0];
+  const jump = await c.api(o, "POST", `/api/webhooks/${hook.id}/deliveries/${last.id}/retry`);
+  assert.equal(jump.status, 409);
+  assert.equal(jump.body.error.code, "ordered_behind");
+  await eventually(() => c.arrivals(hook.path).length === 22, { timeoutMs: 90000, intervalMs: 200, what: "20 deliveries and 2 failed attempts" });
+  const seen = c.arrivals(hook.path).map((r) => JSON.parse(r.body).data.n);
+  assert.deepEqual(seen, [1, 2, 3, 3, 3, ...Array.from({ length: 17 }, (_, i) => i + 4)], "nothing overtook the failing 3rd");
+  const log = await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries?limit=100`);
+  assert.ok(log.body.data.every((d) => d.status === "succeeded"));
+  receiver.respond(() => ({ status: 200 }));
+});

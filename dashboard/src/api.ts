@@ -101,6 +101,7 @@ export interface Webhook {
   disabledAt: string | null;
   signature: "hmac-sha256" | "ed25519";
   publicKey: string | null;
+  ordering: "none" | "fifo";
   createdAt: string;
   updatedAt: string;
   /** Only in the answer to a PATCH that re-activated the webhook. */
@@ -120,6 +121,7 @@ export interface WebhookInput {
   retryAttempts: number;
   retryDelaySeconds: number;
   isActive: boolean;
+  ordering: "none" | "fifo";
   signature?: "hmac-sha256" | "ed25519";
 }
 

@@ -127,6 +127,14 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
     let Some(claimed) =
         deliveries::claim_now(&db, &ctx.caller.org, &d.id, ctx.now, ctx.config.lease_until(ctx.now)).await?
     else {
+        if webhook.is_fifo() {
+            return Err(ApiError::new(
+                409,
+                "ordered_behind",
+                "an attempt of this delivery is in flight, or an earlier delivery of this webhook (ordering: fifo) is \
+                 still pending; it goes when the line reaches it",
+            ));
+        }
         return Err(ApiError::new(
             409,
             "attempt_in_progress",

@@ -306,6 +306,17 @@ pub async fn attempt_all(
         })
         .collect();
     let recorded = deliveries::record_attempts(&db, &records, &notices, &ops).await?;
+    // A `fifo` line moves when its head has ended: the next delivery's message went back unclaimed, so it gets a
+    // fresh one below.
+    let mut moved: Vec<&WebhookId> = claimed
+        .iter()
+        .zip(&records)
+        .zip(&recorded.applied)
+        .filter(|(((d, w), r), applied)| w.is_fifo() && !d.is_test && **applied && r.new_status != Pending)
+        .map(|(((_, w), _), _)| &w.id)
+        .collect();
+    moved.sort_unstable();
+    moved.dedup();
     for (a, applied) in attempted.iter_mut().zip(recorded.applied) {
         a.applied = applied;
     }
@@ -314,8 +325,9 @@ pub async fn attempt_all(
     }
     let disabled = notices.iter().zip(recorded.disabled).filter(|(_, written)| *written).map(|(n, _)| &n.event);
     let reported = ops.iter().zip(recorded.ops).filter(|(_, written)| *written).map(|(n, _)| &n.event);
-    let notified: Vec<DeliveryId> =
+    let mut notified: Vec<DeliveryId> =
         disabled.chain(reported).flat_map(|event| event.deliveries.iter().map(|d| d.id.clone())).collect();
+    notified.extend(deliveries::heads(&db, &moved).await?);
     if let Err(e) = fanout::enqueue(env, &notified).await {
         worker::console_error!("could not enqueue operational events, leaving them to the sweeper: {}", e);
     }

@@ -41,6 +41,8 @@ pub struct Webhook {
     pub signature: &'static str,
     /// For `ed25519`: the `whpk_` key receivers verify with; `null` otherwise.
     pub public_key: Option<String>,
+    /// `none` or `fifo`.
+    pub ordering: &'static str,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -58,6 +60,33 @@ pub struct WebhookFields {
     pub retry_delay_seconds: Option<u32>,
     pub secret: Option<String>,
     pub signature: Option<SignatureScheme>,
+    pub ordering: Option<Ordering>,
+}
+
+/// Whether a webhook's deliveries may overtake each other (`none`) or go one after another in creation order
+/// (`fifo`: a failing head holds the line while it retries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ordering {
+    #[default]
+    None,
+    Fifo,
+}
+
+impl Ordering {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ordering::None => "none",
+            Ordering::Fifo => "fifo",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Ordering> {
+        match s {
+            "none" => Some(Ordering::None),
+            "fifo" => Some(Ordering::Fifo),
+            _ => None,
+        }
+    }
 }
 
 /// How a webhook's deliveries are signed (Standard Webhooks): HMAC-SHA256 `v1` with a shared `whsec_` secret, or
@@ -91,6 +120,7 @@ pub struct NewWebhook {
     pub retry_delay_seconds: u32,
     pub secret: Option<String>,
     pub signature: SignatureScheme,
+    pub ordering: Ordering,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,6 +149,7 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
             (scheme, _) => scheme,
         },
         secret: f.secret,
+        ordering: f.ordering.unwrap_or_default(),
     })
 }
 
@@ -152,6 +183,14 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
                 f.retry_delay_seconds = Some(integer_in(value, "retryDelaySeconds", RETRY_DELAY_SECONDS)?)
             }
             "secret" if mode == Mode::Create => f.secret = Some(secret(value)?),
+            "ordering" => {
+                f.ordering = Some(
+                    value
+                        .as_str()
+                        .and_then(Ordering::parse)
+                        .ok_or_else(|| Invalid::field("ordering", "ordering must be \"none\" or \"fifo\""))?,
+                )
+            }
             "signature" if mode == Mode::Create => {
                 f.signature = Some(match value.as_str() {
                     Some("hmac-sha256") => SignatureScheme::HmacSha256,
@@ -357,6 +396,10 @@ mod tests {
         assert_eq!(field_of(ed_with_secret).as_deref(), Some("secret"));
         let patch = parse_patch(&json!({"signature": "ed25519"}), false).unwrap_err();
         assert_eq!(patch.field.as_deref(), Some("signature"));
+        assert_eq!(create(with("ordering", json!("fifo"))).unwrap().ordering, Ordering::Fifo);
+        assert_eq!(create(base()).unwrap().ordering, Ordering::None);
+        assert_eq!(field_of(with("ordering", json!("lifo"))).as_deref(), Some("ordering"));
+        assert_eq!(parse_patch(&json!({"ordering": "none"}), false).unwrap().ordering, Some(Ordering::None));
     }
 
     #[test]

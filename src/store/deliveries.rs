@@ -114,23 +114,52 @@ pub async fn claim_now(
     first(db.prepare(claim_now_sql()).bind(&[text(org), text(id), int(now), int(lease_until)])?).await
 }
 
-/// The claim of `count` deliveries: `?1` now, `?2` the lease's end, `?3…` the ids. Pending, due and not leased: a
-/// delivery whose attempt is in flight is not claimed until its lease ends.
+/// A delivery of a `fifo` webhook waits while an earlier one of the same webhook (created before it: a smaller
+/// rowid) is still pending; test sends neither wait nor hold others up.
+const FIFO_GATE: &str =
+    "NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.id = deliveries.webhook_id AND w.ordering = 'fifo' \
+    AND EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = deliveries.webhook_id AND o.status = 'pending' \
+    AND o.is_test = 0 AND o.rowid < deliveries.rowid))";
+
+/// The claim of `count` deliveries: `?1` now, `?2` the lease's end, `?3…` the ids. Pending, due, not leased (a
+/// delivery whose attempt is in flight is not claimed until its lease ends) and, for a `fifo` webhook, first in line.
 pub(crate) fn claim_sql(count: usize) -> String {
     format!(
         "UPDATE deliveries SET attempts = attempts + 1, lease_until = ?2, updated_at = ?1 \
          WHERE id IN ({}) AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
-         AND (lease_until IS NULL OR lease_until <= ?1) RETURNING {COLUMNS}",
+         AND (lease_until IS NULL OR lease_until <= ?1) AND {FIFO_GATE} RETURNING {COLUMNS}",
         placeholders(3, count)
     )
 }
 
-/// A manual retry's claim: `?1` organization, `?2` id, `?3` now, `?4` the lease's end. Any state, but not leased.
+/// The first pending delivery of each of these webhooks (the head of a `fifo` line), to enqueue when the one before
+/// it has finished.
+pub async fn heads(db: &D1Database, webhook_ids: &[&WebhookId]) -> Result<Vec<DeliveryId>, StoreError> {
+    if webhook_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    #[derive(Deserialize)]
+    struct Head {
+        id: Option<DeliveryId>,
+    }
+    let ids = &webhook_ids[..webhook_ids.len().min(IDS_PER_STATEMENT)];
+    let statement = db
+        .prepare(format!(
+            "SELECT (SELECT d.id FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.is_test = 0 \
+             ORDER BY d.rowid LIMIT 1) AS id FROM webhooks w WHERE w.id IN ({})",
+            placeholders(1, ids.len())
+        ))
+        .bind(&ids.iter().map(text).collect::<Vec<_>>())?;
+    Ok(rows::<Head>(statement).await?.into_iter().filter_map(|h| h.id).collect())
+}
+
+/// A manual retry's claim: `?1` organization, `?2` id, `?3` now, `?4` the lease's end. Any state, but not leased
+/// and, for a `fifo` webhook, not behind an earlier pending delivery.
 pub(crate) fn claim_now_sql() -> String {
     format!(
         "UPDATE deliveries SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?3, lease_until = ?4, \
          updated_at = ?3 WHERE organization_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until <= ?3) \
-         RETURNING {COLUMNS}"
+         AND {FIFO_GATE} RETURNING {COLUMNS}"
     )
 }
 
@@ -646,6 +675,41 @@ mod fence_tests {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .unwrap()
+    }
+
+    #[test]
+    fn a_fifo_webhook_s_deliveries_go_one_after_another_in_creation_order() {
+        let db = db();
+        db.execute(
+            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at, ordering) \
+             VALUES ('wh_1', 'org_a', 'n', 'https://x.example', '[\"*\"]', 's', 0, 0, 'fifo')",
+            [],
+        )
+        .unwrap();
+        for id in ["dlv_2", "dlv_3"] {
+            db.execute(
+                &format!(
+                    "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+                     attempts, next_attempt_at, created_at, updated_at) VALUES ('{id}', 'org_a', 'wh_1', 'e_{id}', \
+                     'lead.created', '{{}}', 'pending', 0, 1000, 1000, 1000)"
+                ),
+                [],
+            )
+            .unwrap();
+        }
+        let claim_one = |id: &str, now: i64| -> bool {
+            let sql = claim_sql(1).replace(&format!("RETURNING {COLUMNS}"), "RETURNING id");
+            db.query_row(&sql, params![now, now + 40_000, id], |r| r.get::<_, String>(0)).is_ok()
+        };
+        assert!(!claim_one("dlv_3", 2_000), "dlv_3 waits behind dlv_1 and dlv_2");
+        assert!(!claim_one("dlv_2", 2_000), "dlv_2 waits behind dlv_1");
+        assert!(claim_one("dlv_1", 2_000), "the head goes");
+        assert!(!claim_one("dlv_2", 3_000), "still behind dlv_1 while it is in flight");
+        assert!(record(&db, 1, "failed", None, 4_000), "dlv_1 ends failed");
+        assert!(claim_one("dlv_2", 5_000), "the line moves once the head has ended");
+        // Other webhooks are not ordered.
+        db.execute("UPDATE webhooks SET ordering = 'none'", []).unwrap();
+        assert!(claim_one("dlv_3", 6_000));
     }
 
     #[test]

@@ -40,11 +40,23 @@ pub struct WebhookRow {
     /// `whpk_…` for an Ed25519 webhook.
     #[serde(default)]
     pub public_key: Option<String>,
+    /// `none` or `fifo` (see `domain::webhook::Ordering`).
+    #[serde(default = "no_ordering")]
+    pub ordering: String,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
+fn no_ordering() -> String {
+    "none".into()
+}
+
 impl WebhookRow {
+    /// Whether deliveries go one after another in creation order.
+    pub fn is_fifo(&self) -> bool {
+        self.ordering == "fifo"
+    }
+
     pub fn patterns(&self) -> Vec<String> {
         serde_json::from_str(&self.events).unwrap_or_default()
     }
@@ -107,6 +119,7 @@ impl WebhookRow {
             disabled_at: self.disabled_at.filter(|_| !self.is_active).map(iso8601),
             signature: if self.public_key.is_some() { "ed25519" } else { "hmac-sha256" },
             public_key: self.public_key.clone(),
+            ordering: if self.is_fifo() { "fifo" } else { "none" },
             created_at: iso8601(self.created_at),
             updated_at: iso8601(self.updated_at),
         }
@@ -115,7 +128,7 @@ impl WebhookRow {
 
 const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
-    disabled_at, public_key, created_at, updated_at";
+    disabled_at, public_key, ordering, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -142,8 +155,8 @@ pub async fn insert(
     first(
         db.prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
-             retry_attempts, retry_delay_seconds, consecutive_failures, public_key, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?12, ?12 \
+             retry_attempts, retry_delay_seconds, consecutive_failures, public_key, ordering, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?12, ?12 \
              WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13 RETURNING {COLUMNS}"
         ))
         .bind(&[
@@ -161,6 +174,7 @@ pub async fn insert(
             int(now),
             int(max.into()),
             opt_text(key.public_key),
+            text(new.ordering.as_str()),
         ])?,
     )
     .await
@@ -222,6 +236,7 @@ pub async fn update(
                disabled_at = CASE WHEN ?12 THEN NULL WHEN ?9 = 0 AND is_active = 1 THEN ?13 ELSE disabled_at END, \
                secret = COALESCE(?14, secret), \
                previous_secret = CASE WHEN ?14 IS NULL THEN previous_secret ELSE ?15 END, \
+               ordering = COALESCE(?16, ordering), \
                updated_at = ?13 \
              WHERE organization_id = ?1 AND id = ?2 RETURNING {COLUMNS}"
         ))
@@ -241,6 +256,7 @@ pub async fn update(
             int(now),
             opt_text(resealed.map(|r| r.secret.as_str())),
             opt_text(resealed.and_then(|r| r.previous.as_deref())),
+            opt_text(patch.ordering.map(|o| o.as_str())),
         ])?,
     )
     .await

@@ -65,7 +65,7 @@ export function WebhookDetail({ id }: { id: string }) {
       )}
       {canWrite && catalogue.data && <TestCard webhook={w} catalogue={catalogue.data} onSent={refresh} />}
       {canWrite && <RecoveryCard webhook={w} onScheduled={refresh} />}
-      <ActivityCard id={w.id} tick={tick} />
+      <ActivityCard id={w.id} tick={tick} fifo={w.ordering === "fifo"} />
       <DeliveryLog webhookId={w.id} catalogue={catalogue.data} tick={tick} onRefresh={refresh} />
     </>
   );
@@ -82,6 +82,8 @@ function Settings({ webhook: w }: { webhook: Webhook }) {
         <dd><EventChips events={w.events} max={12} /></dd>
         <dt>Custom headers</dt>
         <dd>{headers.length ? headers.map((h) => <code class="chip" key={h}>{h}</code>) : <span class="muted">None</span>}</dd>
+        <dt>Ordering</dt>
+        <dd>{w.ordering === "fifo" ? "In order, one at a time (FIFO): the delivery log shows the line as pending deliveries" : "Any order"}</dd>
         <dt>Retries</dt>
         <dd>
           {w.retryAttempts === 0 ? "No retries" : `${w.retryAttempts} retries, first after ${w.retryDelaySeconds} s`}
@@ -360,12 +362,12 @@ function RecoveryCard({ webhook, onScheduled }: { webhook: Webhook; onScheduled:
   );
 }
 
-function ActivityCard({ id, tick }: { id: string; tick: number }) {
+function ActivityCard({ id, tick, fifo }: { id: string; tick: number; fifo: boolean }) {
   const stats = useLoad(() => api.webhookStats(id), [id, tick]);
   const s = stats.data;
   return (
     <Card title="Last 24 hours" id="activity"
-      actions={s && <span class="muted small">{s.total} deliveries · failure rate {percent(s.failureRate)} · avg. {duration(s.avgResponseMs)}</span>}>
+      actions={s && <span class="muted small">{s.total} deliveries · failure rate {percent(s.failureRate)} · avg. {duration(s.avgResponseMs)}{fifo ? ` · ${s.pending} waiting in line` : ""}</span>}>
       <ErrorNotice error={stats.error} title="Could not load the chart" />
       {s ? s.total === 0 ? <p class="muted chart-empty">No deliveries in the last 24 hours.</p> : <DeliveryChart stats={s} /> : !stats.error && <Loading />}
     </Card>

@@ -14,6 +14,7 @@ interface HeaderRow {
 
 interface FormState {
   signature: "hmac-sha256" | "ed25519";
+  ordering: "none" | "fifo";
   name: string;
   description: string;
   url: string;
@@ -29,6 +30,7 @@ let rowKeys = 0;
 function fromWebhook(w: Webhook | undefined): FormState {
   return {
     signature: w?.signature ?? "hmac-sha256",
+    ordering: w?.ordering ?? "none",
     name: w?.name ?? "",
     description: w?.description ?? "",
     url: w?.url ?? "",
@@ -41,8 +43,8 @@ function fromWebhook(w: Webhook | undefined): FormState {
 }
 
 /** The form's fields, named as the API names them in `error.field`. */
-type FieldName = "name" | "description" | "url" | "events" | "headers" | "retryAttempts" | "retryDelaySeconds" | "isActive";
-const FIELDS: FieldName[] = ["name", "description", "url", "events", "headers", "retryAttempts", "retryDelaySeconds", "isActive"];
+type FieldName = "name" | "description" | "url" | "events" | "headers" | "retryAttempts" | "retryDelaySeconds" | "isActive" | "ordering";
+const FIELDS: FieldName[] = ["name", "description", "url", "events", "headers", "retryAttempts", "retryDelaySeconds", "isActive", "ordering"];
 
 function fieldOf(error: ApiError): FieldName | null {
   const field = error.field ?? "";
@@ -62,6 +64,7 @@ function toInput(s: FormState, creating: boolean): WebhookInput {
     retryAttempts: number(s.retryAttempts),
     retryDelaySeconds: number(s.retryDelaySeconds),
     isActive: s.isActive,
+    ordering: s.ordering,
   };
 }
 
@@ -179,6 +182,14 @@ export function WebhookForm({ id }: { id?: string }) {
               value={form.retryDelaySeconds} onInput={(e) => update("retryDelaySeconds", e.currentTarget.value)} />
           </Field>
         </div>
+        <Field label="Ordering" id="field-ordering" error={errors.ordering}
+          hint="In order: each delivery waits until the one before it succeeded or failed for good; a failing delivery holds up the ones behind it while it retries.">
+          <select class="input" {...described("field-ordering", errors.ordering, true)} value={form.ordering}
+            onChange={(e) => update("ordering", e.currentTarget.value as FormState["ordering"])}>
+            <option value="none">Any order (fastest)</option>
+            <option value="fifo">In order, one at a time (FIFO)</option>
+          </select>
+        </Field>
         <div class={`field ${errors.isActive ? "field-invalid" : ""}`}>
           <label class="check check-strong">
             <input type="checkbox" checked={form.isActive} onChange={(e) => update("isActive", e.currentTarget.checked)} />
