@@ -79,8 +79,8 @@ impl Config {
         self.lease_for_sends(now_ms, 1)
     }
 
-    /// The lease of a batch whose sends run `sends` after one another in the longest lane (each up to the timeout):
-    /// no attempt of the batch can outlive its lease.
+    /// The lease of a batch in which up to `sends` sends may run one after another (each up to the timeout): no
+    /// attempt of the batch can outlive its lease.
     pub fn lease_for_sends(&self, now_ms: i64, sends: usize) -> i64 {
         now_ms + i64::from(self.delivery_timeout_seconds) * 1000 * sends.max(1) as i64 + 30_000
     }
@@ -107,7 +107,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_lease_outlasts_every_send_of_its_lane() {
+    fn a_lease_outlasts_every_send_of_its_batch() {
         let c = Config::from_lookup(|name| (name == "DELIVERY_TIMEOUT_SECONDS").then(|| "10".to_string()));
         assert_eq!(c.lease_until(1_000), 1_000 + 10_000 + 30_000);
         assert_eq!(c.lease_for_sends(1_000, 50), 1_000 + 50 * 10_000 + 30_000);

@@ -78,10 +78,10 @@ async fn process_batch(
     let db = store::db(env)?;
     let now = now_ms();
     let taken = &ids[..ids.len().min(budget)];
-    // Sends run in lanes of one webhook (two lanes per webhook): if the whole batch is one webhook's, a lane makes
-    // half of them one after another, and the lease must outlast the last.
-    let longest_lane = taken.len().div_ceil(MAX_SENDS_PER_WEBHOOK);
-    let claimed = deliveries::claim_many(&db, taken, now, config.lease_for_sends(now, longest_lane)).await?;
+    // A webhook has at most two sends in flight: if the whole batch is one webhook's, half of its sends may run one
+    // after another, and the lease must outlast the last.
+    let longest_run = taken.len().div_ceil(MAX_SENDS_PER_WEBHOOK);
+    let claimed = deliveries::claim_many(&db, taken, now, config.lease_for_sends(now, longest_run)).await?;
     let mut next = vec![Next::Ack; ids.len()];
     for n in next.iter_mut().skip(taken.len()) {
         *n = Next::RetryIn(0);
