@@ -122,14 +122,10 @@ pub fn bearer(authorization: Option<&str>) -> Result<Credential<'_>, ApiError> {
     })
 }
 
-/// A new API key from 32 random bytes: `ehk_` and their base64url.
-pub fn new_api_key(random: &[u8; 32]) -> String {
-    format!("{API_KEY_PREFIX}{}", URL_SAFE_NO_PAD.encode(random))
-}
-
-/// A new portal session token from 32 random bytes: `ehp_` and their base64url.
-pub fn new_portal_token(random: &[u8; 32]) -> String {
-    format!("{PORTAL_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(random))
+/// A new API key ([`API_KEY_PREFIX`]) or portal session token ([`PORTAL_TOKEN_PREFIX`]) from 32 random bytes: the
+/// prefix and their base64url.
+pub fn new_credential(prefix: &str, random: &[u8; 32]) -> String {
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random))
 }
 
 /// What is stored of a key or a portal token: the lowercase hex SHA-256 of its whole text. 256 random bits need no
@@ -339,11 +335,11 @@ mod tests {
         assert!(bearer(Some("Bearerabc")).is_err());
         assert!(bearer(Some("Token abc")).is_err());
         assert_eq!(bearer(Some("Bearer ehp_abc")), Ok(Credential::PortalSession("ehp_abc")));
-        assert!(new_portal_token(&[7; 32]).starts_with("ehp_"));
-        let key = new_api_key(&[7; 32]);
+        assert!(new_credential(PORTAL_TOKEN_PREFIX, &[7; 32]).starts_with("ehp_"));
+        let key = new_credential(API_KEY_PREFIX, &[7; 32]);
         assert!(key.starts_with("ehk_") && key.len() == 4 + 43);
         assert_eq!(api_key_hash(&key).len(), 64);
-        assert_ne!(api_key_hash(&key), api_key_hash(&new_api_key(&[8; 32])));
+        assert_ne!(api_key_hash(&key), api_key_hash(&new_credential(API_KEY_PREFIX, &[8; 32])));
     }
 
     #[test]

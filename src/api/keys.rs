@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use super::{json, read_json, Ctx};
-use crate::auth::{api_key_hash, new_api_key, Role};
+use crate::auth::{api_key_hash, new_credential, Role, API_KEY_PREFIX};
 use crate::domain::ids::ApiKeyId;
 use crate::domain::time::iso8601;
 use crate::error::{ApiError, ApiResult};
@@ -43,7 +43,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     ctx.caller.require_vendor()?;
     ctx.caller.require_admin()?;
     let (name, role) = parse(&read_json(req, 4096).await?)?;
-    let key = new_api_key(&random());
+    let key = new_credential(API_KEY_PREFIX, &random());
     let row = ApiKeyRow {
         id: ApiKeyId::generate(&random()),
         organization_id: ctx.caller.org.clone(),

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use worker::{Request, Response};
 
 use super::{json, read_optional_json, Ctx};
-use crate::auth::{api_key_hash, new_portal_token, Role};
+use crate::auth::{api_key_hash, new_credential, Role, PORTAL_TOKEN_PREFIX};
 use crate::domain::time::iso8601;
 use crate::error::{ApiError, ApiResult};
 use crate::platform::random;
@@ -71,7 +71,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         .origin()
         .ascii_serialization();
     let asked = parse(read_optional_json(req, 4096).await?.as_ref())?;
-    let token = new_portal_token(&random());
+    let token = new_credential(PORTAL_TOKEN_PREFIX, &random());
     let session = PortalSession {
         organization_id: ctx.caller.org.clone(),
         read_only: asked.read_only,

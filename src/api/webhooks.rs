@@ -35,6 +35,17 @@ fn with_secret(row: &WebhookRow, secret: &str) -> ApiResult<Value> {
     Ok(value)
 }
 
+/// A new signing secret for `scheme`, and for Ed25519 its public key: `(whsec_…, None)` or `(whsk_…, Some(whpk_…))`.
+fn fresh_signing_key(scheme: SignatureScheme) -> (String, Option<String>) {
+    match scheme {
+        SignatureScheme::HmacSha256 => (secret_from_random(&random()), None),
+        SignatureScheme::Ed25519 => {
+            let (secret, public) = keypair_from_random(&random());
+            (secret, Some(public))
+        }
+    }
+}
+
 /// Seals a secret of webhook `id` for storage; a Worker without `SECRETS_KEY` cannot store one (and says so in its
 /// log, never to the caller).
 fn seal(ctx: &Ctx, secret: &str, id: &str) -> ApiResult<String> {
@@ -76,12 +87,9 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let new = parse_create(&body, ctx.config.allow_insecure)?;
     let id = WebhookId::generate(&random());
     // HMAC: the caller's secret or a fresh one, shown once. Ed25519: a fresh key pair; only the public key is shown.
-    let (secret, public_key) = match new.signature {
-        SignatureScheme::HmacSha256 => (new.secret.clone().unwrap_or_else(|| secret_from_random(&random())), None),
-        SignatureScheme::Ed25519 => {
-            let (secret, public) = keypair_from_random(&random());
-            (secret, Some(public))
-        }
+    let (secret, public_key) = match (&new.secret, new.signature) {
+        (Some(given), SignatureScheme::HmacSha256) => (given.clone(), None),
+        (_, scheme) => fresh_signing_key(scheme),
     };
     let db = store::db(&ctx.env)?;
     let max = ctx.config.max_webhooks_per_org;
@@ -160,12 +168,7 @@ pub async fn secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
 pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let row = load(ctx, id).await?;
-    let (secret, public_key) = if row.public_key.is_some() {
-        let (secret, public) = keypair_from_random(&random());
-        (secret, Some(public))
-    } else {
-        (secret_from_random(&random()), None)
-    };
+    let (secret, public_key) = fresh_signing_key(row.signature());
     let until = ctx.now + i64::from(ctx.config.secret_grace_seconds) * 1000;
     let sealed = seal(ctx, &secret, row.id.as_str())?;
     // The outgoing secret keeps signing during the grace window: sealed too (if it was written before encryption).

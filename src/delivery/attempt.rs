@@ -374,14 +374,13 @@ fn operational_data(
         "webhookId": webhook.id,
         "webhookName": webhook.name,
         "url": webhook.url,
+        "deliveryId": delivery.id,
     });
     if event_type == WEBHOOK_RECOVERED {
         data["failedDeliveriesBefore"] = webhook.consecutive_failures.into();
         data["recoveredAt"] = iso8601(record.now).into();
-        data["deliveryId"] = delivery.id.to_string().into();
         return data;
     }
-    data["deliveryId"] = delivery.id.to_string().into();
     data["eventId"] = delivery.event_id.to_string().into();
     data["eventType"] = delivery.event_type.clone().into();
     data["attempts"] = (delivery.attempts - delivery.chain_start).into();

@@ -443,20 +443,13 @@ pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>
         [text(q.org), text(q.webhook_id), opt_text(q.status.map(DeliveryStatus::as_str)), opt_text(q.event_type)];
     let mut page_binds = binds.to_vec();
     page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
-    let results = batch(
-        db,
-        vec![
-            db.prepare(format!(
-                "SELECT {COLUMNS} FROM deliveries WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6"
-            ))
-            .bind(&page_binds)?,
-            db.prepare(format!("SELECT COUNT(*) AS total FROM deliveries WHERE {filter}")).bind(&binds)?,
-        ],
-    )
-    .await?;
-    let page = rows_of::<DeliveryRow>(&results, 0)?;
-    let total = super::total_of(&results, 1)?;
-    Ok((page, total))
+    let page = db
+        .prepare(format!(
+            "SELECT {COLUMNS} FROM deliveries WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6"
+        ))
+        .bind(&page_binds)?;
+    let count = db.prepare(format!("SELECT COUNT(*) AS total FROM deliveries WHERE {filter}")).bind(&binds)?;
+    super::page_and_total(db, page, count).await
 }
 
 pub async fn attempts(db: &D1Database, delivery_id: &DeliveryId) -> Result<Vec<AttemptRow>, StoreError> {

@@ -249,28 +249,22 @@ pub async fn list(db: &D1Database, q: &EventQuery<'_>) -> Result<(Vec<EventSumma
     let binds = [text(q.org), opt_text(q.event_type), opt_int(q.since), opt_int(q.until)];
     let mut page_binds = binds.to_vec();
     page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
-    let results = batch(
-        db,
-        vec![
-            db.prepare(format!(
-                "SELECT e.id, e.type, e.created_at, COUNT(d.id) AS deliveries, SUM(d.status = 'succeeded') AS succeeded, \
-                   SUM(d.status = 'failed') AS failed, SUM(d.status = 'pending') AS pending \
-                 FROM (SELECT organization_id, id, type, created_at FROM events WHERE {filter} \
-                       ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6) e \
-                 LEFT JOIN deliveries d ON d.organization_id = e.organization_id AND d.event_id = e.id \
-                 GROUP BY e.id ORDER BY e.created_at DESC, e.id DESC"
-            ))
-            .bind(&page_binds)?,
-            db.prepare(format!("SELECT COUNT(*) AS total FROM events WHERE {filter}")).bind(&binds)?,
-        ],
-    )
-    .await?;
-    let page = rows_of::<EventSummary>(&results, 0)?;
-    let total = super::total_of(&results, 1)?;
-    Ok((page, total))
+    let page = db
+        .prepare(format!(
+            "SELECT e.id, e.type, e.created_at, COUNT(d.id) AS deliveries, SUM(d.status = 'succeeded') AS succeeded, \
+               SUM(d.status = 'failed') AS failed, SUM(d.status = 'pending') AS pending \
+             FROM (SELECT organization_id, id, type, created_at FROM events WHERE {filter} \
+                   ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6) e \
+             LEFT JOIN deliveries d ON d.organization_id = e.organization_id AND d.event_id = e.id \
+             GROUP BY e.id ORDER BY e.created_at DESC, e.id DESC"
+        ))
+        .bind(&page_binds)?;
+    let count = db.prepare(format!("SELECT COUNT(*) AS total FROM events WHERE {filter}")).bind(&binds)?;
+    super::page_and_total(db, page, count).await
 }
 
-/// An event as stored: `data` and `changes` are the JSON text it was ingested with.
+/// An event as stored: `data` and `changes` are the JSON text it was ingested with (the events API shows it; a
+/// replay builds its deliveries' bodies from it).
 #[derive(Debug, Deserialize)]
 pub struct EventRow {
     pub id: EventId,

@@ -113,13 +113,20 @@ pub(crate) async fn first<T: DeserializeOwned>(statement: D1PreparedStatement) -
     Ok(rows(statement).await?.into_iter().next())
 }
 
-/// The `total` a `SELECT COUNT(*) AS total …` statement of a batch answered (0 if it answered nothing).
-pub(crate) fn total_of(results: &[D1Result], index: usize) -> Result<i64, StoreError> {
+/// A page of rows and the total matching, in one round trip: `page` selects the rows, `count` is a
+/// `SELECT COUNT(*) AS total …` over the same filter (0 if it answers nothing).
+pub(crate) async fn page_and_total<T: DeserializeOwned>(
+    db: &D1Database,
+    page: D1PreparedStatement,
+    count: D1PreparedStatement,
+) -> Result<(Vec<T>, i64), StoreError> {
     #[derive(serde::Deserialize)]
     struct Total {
         total: i64,
     }
-    Ok(rows_of::<Total>(results, index)?.first().map_or(0, |t| t.total))
+    let results = batch(db, vec![page, count]).await?;
+    let total = rows_of::<Total>(&results, 1)?.first().map_or(0, |t| t.total);
+    Ok((rows_of(&results, 0)?, total))
 }
 
 /// The rows of the `index`th statement of a batch (none if it has no result).

@@ -5,11 +5,12 @@
 use serde::Deserialize;
 use worker::D1Database;
 
+use super::events::EventRow;
 use super::{batch, first, int, placeholders, rows, rows_of, text, StoreError};
 use crate::domain::catalogue::{
     is_valid_pattern, ALL_OPERATIONAL, LEGACY_DISABLED, OPERATIONAL_PREFIX, WEBHOOK_DISABLED,
 };
-use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
+use crate::domain::ids::{DeliveryId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 
 /// The failed deliveries of webhook `?2` (organization `?1`) that ended at or after `?3` and before `?4`, oldest
@@ -149,17 +150,6 @@ pub async fn recover(db: &D1Database, w: &Window<'_>, limit: i64, now: i64) -> R
     Ok(rows::<Id>(statement).await?.into_iter().map(|r| r.id).collect())
 }
 
-/// A missed event, with what its delivery body needs.
-#[derive(Debug, Clone, Deserialize)]
-pub struct MissedEvent {
-    pub id: EventId,
-    #[serde(rename = "type")]
-    pub event_type: String,
-    pub data: String,
-    pub changes: Option<String>,
-    pub created_at: i64,
-}
-
 /// Where a replay stands: events after (`created_at`, `id`) are still to look at.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Cursor {
@@ -200,14 +190,14 @@ pub async fn missing_events(
     m: &Missing<'_>,
     cursor: &Cursor,
     limit: i64,
-) -> Result<Vec<MissedEvent>, StoreError> {
+) -> Result<Vec<EventRow>, StoreError> {
     rows(db.prepare(missing_events_sql(m.condition)).bind(&m.binds(cursor, limit))?).await
 }
 
 /// One delivery to create for a missed event.
 pub struct MissedDelivery<'a> {
     pub id: &'a DeliveryId,
-    pub event: &'a MissedEvent,
+    pub event: &'a EventRow,
     pub body: String,
     pub created_at: i64,
 }

@@ -9,7 +9,7 @@ use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
 use crate::domain::secrets::{is_sealed, SecretBox, SecretError};
 use crate::domain::time::iso8601;
-use crate::domain::webhook::{NewWebhook, Webhook, WebhookFields};
+use crate::domain::webhook::{NewWebhook, SignatureScheme, Webhook, WebhookFields};
 
 /// A row's secrets sealed anew (see [`WebhookRow::resealed`]).
 pub struct Resealed {
@@ -52,6 +52,15 @@ fn no_ordering() -> String {
 }
 
 impl WebhookRow {
+    /// How its deliveries are signed: an Ed25519 webhook is the one with a public key.
+    pub fn signature(&self) -> SignatureScheme {
+        if self.public_key.is_some() {
+            SignatureScheme::Ed25519
+        } else {
+            SignatureScheme::HmacSha256
+        }
+    }
+
     /// Whether deliveries go one after another in creation order.
     pub fn is_fifo(&self) -> bool {
         self.ordering == "fifo"
@@ -117,7 +126,7 @@ impl WebhookRow {
             consecutive_failures: u32::try_from(self.consecutive_failures).unwrap_or(0),
             disabled_reason: self.disabled_reason.clone(),
             disabled_at: self.disabled_at.filter(|_| !self.is_active).map(iso8601),
-            signature: if self.public_key.is_some() { "ed25519" } else { "hmac-sha256" },
+            signature: self.signature().as_str(),
             public_key: self.public_key.clone(),
             ordering: if self.is_fifo() { "fifo" } else { "none" },
             created_at: iso8601(self.created_at),
