@@ -59,6 +59,18 @@ export function Toast() {
   );
 }
 
+/** Copies `text` and says so; when the page may not use the clipboard, announces `blocked` and answers false. */
+export async function copyText(text: string, what: string, blocked: string): Promise<boolean> {
+  try {
+    await navigator.clipboard.writeText(text);
+    announce(`${what} copied`);
+    return true;
+  } catch {
+    announce(blocked, "error");
+    return false;
+  }
+}
+
 export function ErrorNotice({ error, title }: { error: ApiError | undefined | null; title?: string }) {
   if (!error) return null;
   return (
@@ -225,6 +237,25 @@ export function ConfirmDialog({
         </Button>
       </div>
     </dialog>
+  );
+}
+
+/** Previous / Next over `total` items, `pageSize` a page; `nouns` names one item and several. */
+export function Pager({ page, total, pageSize, nouns, label, onPage }: {
+  page: number;
+  total: number;
+  pageSize: number;
+  nouns: [string, string];
+  label: string;
+  onPage: (page: number) => void;
+}) {
+  const pages = Math.max(1, Math.ceil(total / pageSize));
+  return (
+    <nav class="pager" aria-label={label}>
+      <Button variant="ghost" onClick={() => onPage(page - 1)} disabled={page <= 1}>Previous</Button>
+      <span>Page {page} of {pages} · {total} {total === 1 ? nouns[0] : nouns[1]}</span>
+      <Button variant="ghost" onClick={() => onPage(page + 1)} disabled={page >= pages}>Next</Button>
+    </nav>
   );
 }
 

@@ -2,7 +2,7 @@
 import { useState } from "preact/hooks";
 import { api, type Catalogue } from "../api";
 import { href, navigate } from "../router";
-import { Button, Card, Empty, ErrorNotice, Link, Loading, StatusBadge, useLoad, Badge } from "../components/ui";
+import { Button, Card, Empty, ErrorNotice, Link, Loading, Pager, StatusBadge, useLoad, Badge } from "../components/ui";
 import { fullTime, relativeTime } from "../format";
 
 const PAGE_SIZE = 20;
@@ -17,7 +17,6 @@ export function DeliveryLog({ webhookId, catalogue, tick, onRefresh }: {
   const [event, setEvent] = useState("");
   const [page, setPage] = useState(1);
   const log = useLoad(() => api.deliveries(webhookId, { status, event, page, limit: PAGE_SIZE }), [webhookId, status, event, page, tick]);
-  const pages = log.data ? Math.max(1, Math.ceil(log.data.total / PAGE_SIZE)) : 1;
   const filtered = status !== "" || event !== "";
   return (
     <Card title="Delivery log" id="log"
@@ -85,13 +84,8 @@ export function DeliveryLog({ webhookId, catalogue, tick, onRefresh }: {
               })}
             </tbody>
           </table>
-          <nav class="pager" aria-label="Pages of the delivery log">
-            <Button variant="ghost" onClick={() => setPage(page - 1)} disabled={page <= 1}>Previous</Button>
-            <span>
-              Page {page} of {pages} · {log.data.total} {log.data.total === 1 ? "delivery" : "deliveries"}
-            </span>
-            <Button variant="ghost" onClick={() => setPage(page + 1)} disabled={page >= pages}>Next</Button>
-          </nav>
+          <Pager page={page} total={log.data.total} pageSize={PAGE_SIZE} nouns={["delivery", "deliveries"]}
+            label="Pages of the delivery log" onPage={setPage} />
         </>
       )}
     </Card>

@@ -3,7 +3,7 @@
 import { useState } from "preact/hooks";
 import { api } from "../api";
 import { href, navigate } from "../router";
-import { Card, Code, Empty, ErrorNotice, Link, Loading, StatusBadge, useLoad, Button } from "../components/ui";
+import { Card, Code, Empty, ErrorNotice, Link, Loading, Pager, StatusBadge, useLoad, Button } from "../components/ui";
 import { fullTime, indentJson, relativeTime } from "../format";
 
 const PAGE_SIZE = 25;
@@ -13,7 +13,6 @@ export function EventsPage() {
   const [type, setType] = useState("");
   const [page, setPage] = useState(1);
   const events = useLoad(() => api.events({ type, page, limit: PAGE_SIZE }), [type, page]);
-  const pages = events.data ? Math.max(1, Math.ceil(events.data.total / PAGE_SIZE)) : 1;
   return (
     <>
       <div class="page-header">
@@ -77,11 +76,8 @@ export function EventsPage() {
                 })}
               </tbody>
             </table>
-            <nav class="pager" aria-label="Pages of the event log">
-              <Button variant="ghost" onClick={() => setPage(page - 1)} disabled={page <= 1}>Previous</Button>
-              <span>Page {page} of {pages} · {events.data.total} {events.data.total === 1 ? "event" : "events"}</span>
-              <Button variant="ghost" onClick={() => setPage(page + 1)} disabled={page >= pages}>Next</Button>
-            </nav>
+            <Pager page={page} total={events.data.total} pageSize={PAGE_SIZE} nouns={["event", "events"]}
+              label="Pages of the event log" onPage={setPage} />
           </>
         )}
       </Card>

@@ -7,7 +7,7 @@ import { href, navigate } from "../router";
 import { DeliveryChart } from "../components/chart";
 import { DeliveryLog } from "./delivery-log";
 import { EventChips, WebhookState } from "./webhooks";
-import { announce, asApiError, Button, Card, Code, ConfirmDialog, ErrorNotice, Link, Loading, useLoad } from "../components/ui";
+import { announce, asApiError, Button, Card, Code, ConfirmDialog, copyText, ErrorNotice, Link, Loading, useLoad } from "../components/ui";
 import type { ApiError } from "../api";
 import { duration, fullTime, percent, prettyBody } from "../format";
 
@@ -126,15 +126,12 @@ function SecretCard({ webhook, canWrite }: { webhook: Webhook; canWrite: boolean
     act("copy", async () => {
       const s = await load();
       setSecret(s);
-      try {
-        await navigator.clipboard.writeText(s);
-        announce("Signing secret copied");
-      } catch {
+      if (!(await copyText(s, "Signing secret", "Copying is blocked here: the secret is shown, select it to copy"))) {
         setRevealed(true);
-        announce("Copying is blocked here: the secret is shown, select it to copy", "error");
       }
     });
   const ed25519 = webhook.signature === "ed25519";
+  const publicKey = rotated?.secret || webhook.publicKey || "";
   const rotate = async () => {
     setBusy("rotate");
     setError(null);
@@ -161,8 +158,8 @@ function SecretCard({ webhook, canWrite }: { webhook: Webhook; canWrite: boolean
             sign, so it is safe to share.
           </p>
           <div class="secret-row">
-            <code class="secret" aria-label="Public key" data-testid="public-key">{rotated?.secret || webhook.publicKey}</code>
-            <Button variant="ghost" onClick={() => navigator.clipboard.writeText(rotated?.secret || webhook.publicKey || "").then(() => announce("Public key copied"), () => announce("Copying is blocked here: select the key to copy it", "error"))}>
+            <code class="secret" aria-label="Public key" data-testid="public-key">{publicKey}</code>
+            <Button variant="ghost" onClick={() => copyText(publicKey, "Public key", "Copying is blocked here: select the key to copy it")}>
               Copy
             </Button>
           </div>
