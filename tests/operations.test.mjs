@@ -281,11 +281,13 @@ test('ordering "fifo": with the 3rd event failing twice, the receiver acknowledg
     if (JSON.parse(r.body).data.n === 3 && ++third <= 2) return { status: 500, body: "not yet" };
     return { status: 200 };
   });
-  const events = Array.from({ length: 20 }, (_, i) => ({ type: "task.created", data: { n: i + 1 } }));
+  const events = Array.from({ length: 20 }, (_, i) => ({ id: `${o.name}-fifo-${i + 1}`, type: "task.created", data: { n: i + 1 } }));
   const res = await c.api(o, "POST", "/api/events/batch", { events }, { role: "service" });
   assert.equal(res.body.accepted, 20);
-  // A manual retry cannot jump the line.
-  const last = (await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries?limit=1`)).body.data[0];
+  // A manual retry cannot jump the line. (One batch's deliveries share a created_at, so the log's order among them
+  // is their random ids': find the 20th event's delivery by its event id.)
+  const log20 = await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries?limit=100`);
+  const last = log20.body.data.find((d) => d.eventId === `${o.name}-fifo-20`);
   const jump = await c.api(o, "POST", `/api/webhooks/${hook.id}/deliveries/${last.id}/retry`);
   assert.equal(jump.status, 409);
   assert.equal(jump.body.error.code, "ordered_behind");
