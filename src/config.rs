@@ -37,6 +37,8 @@ pub struct Config {
     /// Origins that may frame the customer portal (space-separated, sent as CSP `frame-ancestors`); empty: only
     /// this origin.
     pub portal_frame_ancestors: String,
+    /// The first cool-down of an open circuit (it doubles after each failed probe, up to 10 minutes).
+    pub circuit_cooldown_seconds: u32,
     /// Faults the end-to-end tests inject into the real Worker (comma-separated); empty in every deployment.
     pub test_faults: Vec<String>,
 }
@@ -66,6 +68,7 @@ impl Config {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "edgehook-alerts@example.com".into()),
+            circuit_cooldown_seconds: number("CIRCUIT_COOLDOWN_SECONDS", 30).clamp(1, 600),
             test_faults: get("TEST_FAULTS")
                 .map(|v| v.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
                 .unwrap_or_default(),

@@ -26,6 +26,8 @@ pub struct Usage {
     pub queue_acks: u64,
     /// HTTP requests to receivers.
     pub fetches: u64,
+    /// Hand-overs to webhooks' lanes (Durable Object calls).
+    pub lane_calls: u64,
 }
 
 thread_local! {

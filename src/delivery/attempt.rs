@@ -1,8 +1,14 @@
 //! Delivery attempts: the signed headers, the decision that follows an answer (pure, host-tested), and sending a
 //! set of claimed deliveries, six at a time, with all their results recorded in one fenced D1 transaction.
 
+use core::future::Future;
+use core::pin::pin;
+use core::time::Duration;
+use std::cell::RefCell;
+
+use futures_util::future::{select, Either};
 use serde_json::{Map, Value};
-use worker::Env;
+use worker::{Delay, Env};
 
 use super::send::{self, SendResult};
 use super::DeliveryError;
@@ -64,6 +70,11 @@ pub fn delivery_headers(
     }
     headers
 }
+
+/// An attempt that took this long marks its endpoint slow: its deliveries go through its lane for a while.
+pub const SLOW_ATTEMPT_MS: i64 = 2_000;
+/// How long a failed or slow attempt keeps its webhook's deliveries in its lane (where the breaker watches them).
+pub const LANE_HOLD_MS: i64 = 10 * 60_000;
 
 /// The failed attempt of a delivery's chain that `edgehook.delivery.failing` reports.
 const FAILING_AFTER: i64 = 3;
@@ -173,16 +184,46 @@ async fn send_one(
     }
 }
 
-/// Sends claimed deliveries, at most [`MAX_CONCURRENT_SENDS`] at once (each send's deadline starts when its
-/// request does), and records every result in one transaction: the attempts, the deliveries' new states (each
-/// fenced by its attempt number), the webhooks' failure counts, and, for a webhook reaching `AUTO_DISABLE_AFTER`,
-/// the disable together with its `webhook.disabled` notice. Results whose attempt no longer held its delivery are
-/// logged but change nothing (`applied` is false).
+/// Watches a consumer batch's sends for endpoints that hold requests: once one of a webhook's sends has taken
+/// [`SLOW_ATTEMPT_MS`] without an answer, the batch starts no more of that webhook's sends (they go to its lane,
+/// where a slow endpoint holds up nobody else).
+#[derive(Default)]
+pub struct SlowWatch {
+    slow: RefCell<Vec<WebhookId>>,
+}
+
+impl SlowWatch {
+    fn is_slow(&self, webhook: &WebhookId) -> bool {
+        self.slow.borrow().contains(webhook)
+    }
+
+    async fn timed<T>(&self, webhook: &WebhookId, send: impl Future<Output = T>) -> T {
+        let send = pin!(send);
+        let timer = pin!(Delay::from(Duration::from_millis(SLOW_ATTEMPT_MS as u64)));
+        match select(send, timer).await {
+            Either::Left((out, _)) => out,
+            Either::Right((_, send)) => {
+                if !self.is_slow(webhook) {
+                    self.slow.borrow_mut().push(webhook.clone());
+                }
+                send.await
+            }
+        }
+    }
+}
+
+/// Sends claimed deliveries, at most [`MAX_CONCURRENT_SENDS`] at once and two per webhook (each send's deadline
+/// starts when its request does), and records every result in one transaction: the attempts, the deliveries' new
+/// states (each fenced by its attempt number), the webhooks' failure counts, and, for a webhook reaching
+/// `AUTO_DISABLE_AFTER`, the disable together with its `webhook.disabled` notice. Results whose attempt no longer
+/// held its delivery are logged but change nothing (`applied` is false). With a `watch`, deliveries of a webhook found
+/// slow are not sent: their answer is `None`.
 pub async fn attempt_all(
     env: &Env,
     config: &Config,
     claimed: &[(DeliveryRow, WebhookRow)],
-) -> Result<Vec<Attempted>, DeliveryError> {
+    watch: Option<&SlowWatch>,
+) -> Result<Vec<Option<Attempted>>, DeliveryError> {
     // The AES key schedule that opens stored secrets is set up once per batch, not once per send.
     let secrets = config.secret_box();
     // Six at a time, at most two per webhook: a stalled receiver cannot take the other webhooks' connections.
@@ -191,12 +232,48 @@ pub async fn attempt_all(
         |(_, w)| w.id.clone(),
         MAX_SENDS_PER_WEBHOOK,
         MAX_CONCURRENT_SENDS,
-        |(d, w)| send_one(config, &secrets, d, w),
+        |(d, w)| {
+            let secrets = &secrets;
+            async move {
+                match watch {
+                    None => Some(send_one(config, secrets, d, w).await),
+                    Some(watch) if watch.is_slow(&w.id) => None,
+                    Some(watch) => Some(watch.timed(&w.id, send_one(config, secrets, d, w)).await),
+                }
+            }
+        },
     )
     .await;
+    let mut at = Vec::with_capacity(claimed.len());
+    let mut results = Vec::with_capacity(claimed.len());
+    for (i, result) in sent.into_iter().enumerate() {
+        if let Some(result) = result {
+            at.push(i);
+            results.push(result);
+        }
+    }
+    let attempted_ones: Vec<&(DeliveryRow, WebhookRow)> = at.iter().map(|i| &claimed[*i]).collect();
+    let recorded = record_all(env, config, &attempted_ones, results).await?;
+    let mut out: Vec<Option<Attempted>> = (0..claimed.len()).map(|_| None).collect();
+    for (i, a) in at.into_iter().zip(recorded) {
+        out[i] = Some(a);
+    }
+    Ok(out)
+}
+
+/// Records the results of sent deliveries (see [`attempt_all`]).
+async fn record_all(
+    env: &Env,
+    config: &Config,
+    claimed: &[&(DeliveryRow, WebhookRow)],
+    sent: Vec<(SendResult, bool)>,
+) -> Result<Vec<Attempted>, DeliveryError> {
+    if claimed.is_empty() {
+        return Ok(Vec::new());
+    }
     let finished = now_ms();
     let mut attempted = Vec::with_capacity(claimed.len());
-    for ((delivery, webhook), (result, refused)) in claimed.iter().zip(sent) {
+    for ((delivery, webhook), (result, refused)) in claimed.iter().map(|c| (&c.0, &c.1)).zip(sent) {
         let outcome = decide(
             &result,
             refused,
@@ -228,6 +305,8 @@ pub async fn attempt_all(
                 Counter::Reset if webhook.consecutive_failures == 0 => Counter::Keep,
                 other => other,
             },
+            lane_until: (!delivery.is_test && (!a.result.succeeded() || a.result.duration_ms >= SLOW_ATTEMPT_MS))
+                .then_some(finished + LANE_HOLD_MS),
             now: finished,
         })
         .collect();
@@ -338,7 +417,7 @@ pub async fn attempt_all(
 /// failed attempt (`edgehook.delivery.failing`), a delivery that used up its retries (`…exhausted`), and the first
 /// success of a webhook after failed deliveries (`edgehook.webhook.recovered`, once per webhook).
 fn operational_candidates(
-    claimed: &[(DeliveryRow, WebhookRow)],
+    claimed: &[&(DeliveryRow, WebhookRow)],
     records: &[AttemptRecord<'_>],
 ) -> Vec<(usize, &'static str)> {
     let mut out = Vec::new();
@@ -393,7 +472,7 @@ fn operational_data(
 /// The webhooks of this batch whose failure count may reach `threshold` with its exhausted deliveries (at most one
 /// organization's: a batch's notices share one subscriber read, the rest wait for their next exhaustion).
 fn reaching_threshold<'a>(
-    claimed: &'a [(DeliveryRow, WebhookRow)],
+    claimed: &[&'a (DeliveryRow, WebhookRow)],
     records: &[AttemptRecord<'_>],
     threshold: u32,
 ) -> Vec<&'a WebhookRow> {
@@ -424,8 +503,8 @@ pub async fn attempt_one(
     delivery: DeliveryRow,
     webhook: WebhookRow,
 ) -> Result<Attempted, DeliveryError> {
-    let mut all = attempt_all(env, config, &[(delivery, webhook)]).await?;
-    all.pop().ok_or_else(|| DeliveryError::Store(StoreError("no attempt result".into())))
+    let mut all = attempt_all(env, config, &[(delivery, webhook)], None).await?;
+    all.pop().flatten().ok_or_else(|| DeliveryError::Store(StoreError("no attempt result".into())))
 }
 
 #[cfg(test)]

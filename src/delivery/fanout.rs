@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 use serde_json::json;
-use worker::{BatchMessageBuilder, Env};
+use worker::{BatchMessageBuilder, Env, MessageBuilder};
 
 use super::DeliveryError;
 use crate::domain::catalogue::{subscribed, WEBHOOK_DISABLED};
@@ -11,6 +11,7 @@ use crate::domain::event::IncomingEvent;
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::QUEUE_SEND_BATCH_MAX;
 use crate::domain::payload::{self, DeliveryBody};
+use crate::domain::retry::queue_hop;
 use crate::domain::time::iso8601;
 use crate::platform::random;
 use crate::store::events::{self, EventInsert, NewDelivery};
@@ -136,6 +137,29 @@ pub async fn enqueue(env: &Env, delivery_ids: &[DeliveryId]) -> Result<(), Deliv
         });
         queue
             .send_batch(BatchMessageBuilder::new().messages(messages).build())
+            .await
+            .map_err(|e| DeliveryError::Queue(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Enqueues deliveries to be attempted after their delays (seconds, one hop of at most twelve hours: a longer wait
+/// finds its delivery not due and waits again).
+pub async fn enqueue_after(env: &Env, delayed: &[(DeliveryId, u64)]) -> Result<(), DeliveryError> {
+    let queue = env.queue("DELIVERIES").map_err(|e| DeliveryError::Queue(e.to_string()))?;
+    for chunk in delayed.chunks(QUEUE_SEND_BATCH_MAX) {
+        let messages: Vec<MessageBuilder<DeliveryMessage>> = chunk
+            .iter()
+            .map(|(id, seconds)| {
+                MessageBuilder::new(DeliveryMessage { delivery_id: id.to_string() }).delay_seconds(queue_hop(*seconds))
+            })
+            .collect();
+        usage::add(|u| {
+            u.queue_send_calls += 1;
+            u.queue_messages_sent += chunk.len() as u64;
+        });
+        queue
+            .send_batch(messages.into_iter().map(|m| m.build()).collect::<Vec<_>>())
             .await
             .map_err(|e| DeliveryError::Queue(e.to_string()))?;
     }

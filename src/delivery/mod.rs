@@ -6,6 +6,7 @@ pub mod attempt;
 pub mod bounded;
 pub mod fanout;
 pub mod jobs;
+pub mod lane;
 pub mod send;
 
 use std::cell::RefCell;
@@ -20,6 +21,8 @@ use crate::domain::limits::{deliveries_within_budget, sweep_within_budget, MAX_S
 use crate::domain::model::DeliveryStatus;
 use crate::domain::retry::queue_hop;
 use crate::platform::now_ms;
+use crate::store::deliveries::DeliveryRow;
+use crate::store::webhooks::WebhookRow;
 use crate::store::{self, deliveries, events, StoreError, IDS_PER_STATEMENT};
 use crate::usage;
 use fanout::DeliveryMessage;
@@ -31,6 +34,8 @@ pub enum DeliveryError {
     Store(StoreError),
     Queue(String),
     Payload(String),
+    /// A webhook's lane (its Durable Object) could not be reached or refused a hand-over.
+    Lane(String),
 }
 
 impl core::fmt::Display for DeliveryError {
@@ -39,6 +44,7 @@ impl core::fmt::Display for DeliveryError {
             DeliveryError::Store(e) => e.fmt(f),
             DeliveryError::Queue(e) => write!(f, "queue: {e}"),
             DeliveryError::Payload(e) => write!(f, "payload: {e}"),
+            DeliveryError::Lane(e) => write!(f, "lane: {e}"),
         }
     }
 }
@@ -111,31 +117,97 @@ async fn process_batch(
     webhook_ids.sort_unstable();
     webhook_ids.dedup();
     let webhooks = store::webhooks::get_many(&db, &webhook_ids).await?;
-    let mut to_send = Vec::new();
-    let mut sent_index = Vec::new();
-    let mut abandoned = Vec::new();
-    for (i, delivery) in claimed.iter().enumerate() {
+    let mut index_of: Vec<(DeliveryId, usize)> = Vec::new();
+    let mut fast = Vec::new();
+    let mut laned = Vec::new();
+    for (i, delivery) in claimed.into_iter().enumerate() {
         let Some(delivery) = delivery else { continue };
+        index_of.push((delivery.id.clone(), i));
+        let needs_lane = webhooks.iter().any(|w| w.id == delivery.webhook_id && w.needs_lane(now));
+        if needs_lane {
+            laned.push(delivery);
+        } else {
+            fast.push(delivery);
+        }
+    }
+    let position = |id: &DeliveryId| index_of.iter().find(|(d, _)| d == id).map(|(_, i)| *i);
+    let (to_send, abandoned) = sendable(fast, &webhooks);
+    let abandoned: Vec<_> = abandoned.iter().map(|(d, reason)| (d, reason.clone())).collect();
+    deliveries::abandon_many(&db, &abandoned, now).await?;
+    // Endpoints that hold requests past SLOW_ATTEMPT_MS get no more sends from this batch: theirs join the lane.
+    let watch = attempt::SlowWatch::default();
+    let attempted = attempt::attempt_all(env, config, &to_send, Some(&watch)).await?;
+    for ((delivery, _), a) in to_send.into_iter().zip(attempted) {
+        let Some(i) = position(&delivery.id) else { continue };
+        match a {
+            // A result that no longer held its delivery changes nothing: whoever holds it carries the chain on.
+            Some(a) if a.applied => next[i] = a.outcome.retry_in.map_or(Next::Ack, Next::RetryIn),
+            Some(_) => next[i] = Next::Ack,
+            None => laned.push(delivery),
+        }
+    }
+    for (i, handed) in to_lanes(env, &db, &laned, now_ms()).await? {
+        if let Some(at) = laned.get(i).and_then(|d| position(&d.id)) {
+            next[at] = if handed { Next::Ack } else { Next::RetryIn(5) };
+        }
+    }
+    Ok(next)
+}
+
+/// A claimed delivery that ends failed without an attempt, and why.
+pub(crate) type Abandoned = (DeliveryRow, String);
+
+/// Claimed deliveries that may be sent, each with its webhook, and those that may not (webhook gone or no longer
+/// taking deliveries), with the reason they end failed without an attempt.
+pub(crate) fn sendable(
+    claimed: Vec<DeliveryRow>,
+    webhooks: &[WebhookRow],
+) -> (Vec<(DeliveryRow, WebhookRow)>, Vec<Abandoned>) {
+    let mut to_send = Vec::with_capacity(claimed.len());
+    let mut abandoned = Vec::new();
+    for delivery in claimed {
         let webhook =
             webhooks.iter().find(|w| w.id == delivery.webhook_id && w.organization_id == delivery.organization_id);
         match webhook {
             None => abandoned.push((delivery, "webhook deleted".to_string())),
             Some(w) => match w.state().refusal() {
                 Some(reason) => abandoned.push((delivery, reason)),
-                None => {
-                    to_send.push((delivery.clone(), w.clone()));
-                    sent_index.push(i);
-                }
+                None => to_send.push((delivery, w.clone())),
             },
         }
     }
-    deliveries::abandon_many(&db, &abandoned, now).await?;
-    let attempted = attempt::attempt_all(env, config, &to_send).await?;
-    for (i, a) in sent_index.into_iter().zip(attempted) {
-        // A result that no longer held its delivery changes nothing: whoever holds it carries the chain on.
-        next[i] = if a.applied { a.outcome.retry_in.map_or(Next::Ack, Next::RetryIn) } else { Next::Ack };
+    (to_send, abandoned)
+}
+
+/// Gives claimed deliveries back (attempt number returned, budget untouched) and hands them to their webhooks'
+/// lanes, one call per webhook. Answers, per delivery index, whether its lane took it (if not, its message comes
+/// back in a few seconds and routes it again).
+async fn to_lanes(
+    env: &Env,
+    db: &worker::D1Database,
+    laned: &[DeliveryRow],
+    now: i64,
+) -> Result<Vec<(usize, bool)>, DeliveryError> {
+    if laned.is_empty() {
+        return Ok(Vec::new());
     }
-    Ok(next)
+    deliveries::release_many(db, &laned.iter().collect::<Vec<_>>(), now).await?;
+    let mut by_webhook: Vec<(&WebhookId, Vec<usize>)> = Vec::new();
+    for (i, d) in laned.iter().enumerate() {
+        match by_webhook.iter_mut().find(|(w, _)| *w == &d.webhook_id) {
+            Some((_, members)) => members.push(i),
+            None => by_webhook.push((&d.webhook_id, vec![i])),
+        }
+    }
+    let calls = by_webhook.iter().map(|(webhook_id, members)| async move {
+        let ids: Vec<&DeliveryId> = members.iter().map(|i| &laned[*i].id).collect();
+        let handed = lane::hand_over(env, webhook_id, &ids).await;
+        if let Err(e) = &handed {
+            worker::console_error!("could not hand deliveries to the lane of {webhook_id}: {e}");
+        }
+        members.iter().map(|i| (*i, handed.is_ok())).collect::<Vec<_>>()
+    });
+    Ok(futures_util::future::join_all(calls).await.into_iter().flatten().collect())
 }
 
 fn retry_in(message: &RawMessage, seconds: u64) {

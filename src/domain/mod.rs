@@ -3,6 +3,7 @@
 pub mod alert;
 pub mod catalogue;
 pub mod event;
+pub mod flow;
 pub mod ids;
 pub mod limits;
 pub mod model;

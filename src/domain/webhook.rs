@@ -19,6 +19,7 @@ pub const RETRY_DELAY_SECONDS: (i64, i64) = (1, 86_400);
 pub const SECRET_CHARS: (usize, usize) = (16, 128);
 pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
 pub const DEFAULT_RETRY_DELAY_SECONDS: u32 = 60;
+pub const RATE_LIMIT_PER_SECOND: (i64, i64) = (1, 10_000);
 
 /// A webhook as the API shows it. The secret is never part of it; create and the secret routes add it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,8 +44,22 @@ pub struct Webhook {
     pub public_key: Option<String>,
     /// `none` or `fifo`.
     pub ordering: &'static str,
+    /// At most this many attempts start in any one second; `null`: no limit.
+    pub rate_limit_per_second: Option<u32>,
+    /// The endpoint's circuit breaker.
+    pub circuit: Circuit,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A webhook's circuit breaker as the API shows it: `closed`, `open` (no attempts until `nextProbeAt`) or
+/// `half_open` (the cool-down is over; one probe decides).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Circuit {
+    pub state: &'static str,
+    pub opened_at: Option<String>,
+    pub next_probe_at: Option<String>,
 }
 
 /// The fields a create or a patch may carry; `None` means absent. `description: Some(None)` clears it.
@@ -61,6 +76,8 @@ pub struct WebhookFields {
     pub secret: Option<String>,
     pub signature: Option<SignatureScheme>,
     pub ordering: Option<Ordering>,
+    /// `Some(None)` removes the limit.
+    pub rate_limit_per_second: Option<Option<u32>>,
 }
 
 /// Whether a webhook's deliveries may overtake each other (`none`) or go one after another in creation order
@@ -121,6 +138,7 @@ pub struct NewWebhook {
     pub secret: Option<String>,
     pub signature: SignatureScheme,
     pub ordering: Ordering,
+    pub rate_limit_per_second: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,6 +168,7 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
         },
         secret: f.secret,
         ordering: f.ordering.unwrap_or_default(),
+        rate_limit_per_second: f.rate_limit_per_second.flatten(),
     })
 }
 
@@ -190,6 +209,12 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
                         .and_then(Ordering::parse)
                         .ok_or_else(|| Invalid::field("ordering", "ordering must be \"none\" or \"fifo\""))?,
                 )
+            }
+            "rateLimitPerSecond" => {
+                f.rate_limit_per_second = Some(match value {
+                    Value::Null => None,
+                    v => Some(integer_in(v, "rateLimitPerSecond", RATE_LIMIT_PER_SECOND)?),
+                })
             }
             "signature" if mode == Mode::Create => {
                 f.signature = Some(match value.as_str() {
@@ -397,6 +422,13 @@ mod tests {
         let patch = parse_patch(&json!({"signature": "ed25519"}), false).unwrap_err();
         assert_eq!(patch.field.as_deref(), Some("signature"));
         assert_eq!(create(with("ordering", json!("fifo"))).unwrap().ordering, Ordering::Fifo);
+        assert_eq!(create(with("rateLimitPerSecond", json!(5))).unwrap().rate_limit_per_second, Some(5));
+        assert_eq!(create(base()).unwrap().rate_limit_per_second, None);
+        for bad in [json!(0), json!(10_001), json!(1.5), json!("5")] {
+            assert_eq!(field_of(with("rateLimitPerSecond", bad)).as_deref(), Some("rateLimitPerSecond"));
+        }
+        let cleared = parse_patch(&json!({"rateLimitPerSecond": null}), false).unwrap();
+        assert_eq!(cleared.rate_limit_per_second, Some(None));
         assert_eq!(create(base()).unwrap().ordering, Ordering::None);
         assert_eq!(field_of(with("ordering", json!("lifo"))).as_deref(), Some("ordering"));
         assert_eq!(parse_patch(&json!({"ordering": "none"}), false).unwrap().ordering, Some(Ordering::None));

@@ -225,6 +225,8 @@ pub struct AttemptRecord<'a> {
     pub next_attempt_at: Option<i64>,
     /// How the webhook's consecutive failure count changes: reset on success, +1 on exhaustion.
     pub webhook_counter: Counter,
+    /// A failed or slow attempt sends its webhook's deliveries through its lane until then.
+    pub lane_until: Option<i64>,
     pub now: i64,
 }
 
@@ -356,6 +358,20 @@ pub async fn record_attempts(
             ])?,
         );
     }
+    let mut laned: Vec<(&WebhookId, i64)> = Vec::new();
+    for r in records {
+        let Some(until) = r.lane_until else { continue };
+        match laned.iter_mut().find(|(w, _)| *w == &r.delivery.webhook_id) {
+            Some((_, t)) => *t = (*t).max(until),
+            None => laned.push((&r.delivery.webhook_id, until)),
+        }
+    }
+    for (webhook_id, until) in laned {
+        statements.push(
+            db.prepare("UPDATE webhooks SET lane_until = MAX(COALESCE(lane_until, 0), ?2) WHERE id = ?1")
+                .bind(&[text(webhook_id), int(until)])?,
+        );
+    }
     let now = records[0].now;
     let mut notice_at = Vec::new();
     for notice in notices {
@@ -424,6 +440,26 @@ pub async fn abandon_many(db: &D1Database, abandoned: &[(&DeliveryRow, String)],
     batch(db, statements).await?;
     Ok(())
 }
+
+/// Gives claimed deliveries back unsent (their webhook's lane sends them, or its circuit is open): the attempt number
+/// the claim took is returned, so the retry budget is untouched, and the lease ends. Fenced like a result: a claim
+/// that no longer holds its delivery gives nothing back.
+pub async fn release_many(db: &D1Database, released: &[&DeliveryRow], now: i64) -> Result<(), StoreError> {
+    if released.is_empty() {
+        return Ok(());
+    }
+    let mut statements = Vec::with_capacity(released.len());
+    for d in released {
+        statements.push(db.prepare(RELEASE_SQL).bind(&[text(&d.id), int(d.attempts), int(now)])?);
+    }
+    batch(db, statements).await?;
+    Ok(())
+}
+
+/// `?1` id, `?2` the claim's attempt number, `?3` now.
+pub(crate) const RELEASE_SQL: &str =
+    "UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL, updated_at = ?3 \
+    WHERE id = ?1 AND attempts = ?2 AND status = 'pending'";
 
 /// Filters of the delivery log.
 pub struct LogQuery<'a> {

@@ -5,11 +5,12 @@ use serde_json::{Map, Value};
 use worker::D1Database;
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text, StoreError};
+use crate::domain::flow::CircuitState;
 use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
 use crate::domain::secrets::{is_sealed, SecretBox, SecretError};
 use crate::domain::time::iso8601;
-use crate::domain::webhook::{NewWebhook, SignatureScheme, Webhook, WebhookFields};
+use crate::domain::webhook::{Circuit, NewWebhook, SignatureScheme, Webhook, WebhookFields};
 
 /// A row's secrets sealed anew (see [`WebhookRow::resealed`]).
 pub struct Resealed {
@@ -43,12 +44,28 @@ pub struct WebhookRow {
     /// `none` or `fifo` (see `domain::webhook::Ordering`).
     #[serde(default = "no_ordering")]
     pub ordering: String,
+    #[serde(default)]
+    pub rate_limit_per_second: Option<i64>,
+    /// The breaker's state as the webhook's lane last wrote it (see `domain::flow`).
+    #[serde(default = "closed")]
+    pub circuit_state: String,
+    #[serde(default)]
+    pub circuit_opened_at: Option<i64>,
+    #[serde(default)]
+    pub circuit_next_probe_at: Option<i64>,
+    /// Until when its deliveries go through its lane (a failed or slow attempt sets it).
+    #[serde(default)]
+    pub lane_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
 fn no_ordering() -> String {
     "none".into()
+}
+
+fn closed() -> String {
+    "closed".into()
 }
 
 impl WebhookRow {
@@ -59,6 +76,17 @@ impl WebhookRow {
         } else {
             SignatureScheme::HmacSha256
         }
+    }
+
+    /// The rate limit, if any.
+    pub fn rate_limit(&self) -> Option<u32> {
+        self.rate_limit_per_second.and_then(|n| u32::try_from(n).ok()).filter(|n| *n > 0)
+    }
+
+    /// Whether its deliveries go through its lane (its Durable Object) rather than straight out of the consumer: it
+    /// has a rate limit, its circuit is not closed, or an attempt of the last minutes failed or was slow.
+    pub fn needs_lane(&self, now: i64) -> bool {
+        self.rate_limit().is_some() || self.circuit_state != "closed" || self.lane_until.is_some_and(|t| t > now)
     }
 
     /// Whether deliveries go one after another in creation order.
@@ -129,6 +157,16 @@ impl WebhookRow {
             signature: self.signature().as_str(),
             public_key: self.public_key.clone(),
             ordering: if self.is_fifo() { "fifo" } else { "none" },
+            rate_limit_per_second: self.rate_limit(),
+            circuit: Circuit {
+                state: match self.circuit_state.as_str() {
+                    "open" => "open",
+                    "half_open" => "half_open",
+                    _ => "closed",
+                },
+                opened_at: self.circuit_opened_at.map(iso8601),
+                next_probe_at: self.circuit_next_probe_at.map(iso8601),
+            },
             created_at: iso8601(self.created_at),
             updated_at: iso8601(self.updated_at),
         }
@@ -137,7 +175,8 @@ impl WebhookRow {
 
 const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
-    disabled_at, public_key, ordering, created_at, updated_at";
+    disabled_at, public_key, ordering, rate_limit_per_second, circuit_state, circuit_opened_at, circuit_next_probe_at, \
+    lane_until, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -164,8 +203,9 @@ pub async fn insert(
     first(
         db.prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
-             retry_attempts, retry_delay_seconds, consecutive_failures, public_key, ordering, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?12, ?12 \
+             retry_attempts, retry_delay_seconds, consecutive_failures, public_key, ordering, rate_limit_per_second, \
+             created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?12, ?12 \
              WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13 RETURNING {COLUMNS}"
         ))
         .bind(&[
@@ -184,6 +224,7 @@ pub async fn insert(
             int(max.into()),
             opt_text(key.public_key),
             text(new.ordering.as_str()),
+            opt_int(new.rate_limit_per_second.map(i64::from)),
         ])?,
     )
     .await
@@ -246,6 +287,7 @@ pub async fn update(
                secret = COALESCE(?14, secret), \
                previous_secret = CASE WHEN ?14 IS NULL THEN previous_secret ELSE ?15 END, \
                ordering = COALESCE(?16, ordering), \
+               rate_limit_per_second = CASE WHEN ?17 THEN ?18 ELSE rate_limit_per_second END, \
                updated_at = ?13 \
              WHERE organization_id = ?1 AND id = ?2 RETURNING {COLUMNS}"
         ))
@@ -266,9 +308,23 @@ pub async fn update(
             opt_text(resealed.map(|r| r.secret.as_str())),
             opt_text(resealed.and_then(|r| r.previous.as_deref())),
             opt_text(patch.ordering.map(|o| o.as_str())),
+            flag(patch.rate_limit_per_second.is_some()),
+            opt_int(patch.rate_limit_per_second.flatten().map(i64::from)),
         ])?,
     )
     .await
+}
+
+/// Writes the circuit's state, as the webhook's lane decided it, for the API and the consumer's routing.
+pub async fn set_circuit(db: &D1Database, id: &WebhookId, state: CircuitState) -> Result<(), StoreError> {
+    let times = state.times();
+    run(db
+        .prepare(
+            "UPDATE webhooks SET circuit_state = ?2, circuit_opened_at = ?3, circuit_next_probe_at = ?4 WHERE id = ?1",
+        )
+        .bind(&[text(id), text(state.name()), opt_int(times.map(|t| t.0)), opt_int(times.map(|t| t.1))])?)
+    .await?;
+    Ok(())
 }
 
 /// Stops a webhook's pending deliveries (`?1` organization, `?2` webhook, `?3` now), an attempt in flight included.

@@ -1,0 +1,359 @@
+//! Each webhook's lane: a Durable Object (`WebhookLane`, one per webhook, named by its id) that sends the webhook's
+//! deliveries when the consumer should not send them itself, because the webhook has a rate limit, its circuit is
+//! not closed, or one of its attempts failed or was slow in the last minutes (`WebhookRow::needs_lane`). Healthy
+//! webhooks never touch it: the consumer's happy path makes no call to a Durable Object.
+//!
+//! The consumer gives a claimed delivery back (its attempt number returned, its budget untouched) and hands its id
+//! here. The lane keeps the ids it was handed in its own storage, in order, and works through them in its alarm:
+//! two at a time at most, no more than the rate limit lets start in any second, none while the circuit is open and
+//! one probe when the cool-down ends (`domain::flow`). Each round claims, sends and records exactly as the consumer
+//! does (the same fenced claim, FIFO gate and attempt transaction in D1, the source of truth), and a failed attempt's
+//! retry goes back on the queue with its delay. Nothing is only here: a delivery handed over stays pending in D1, so
+//! if the lane lost its list the sweeper would re-enqueue it.
+
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use worker::{durable_object, js_sys, DurableObject, Env, Method, Request, RequestInit, Response, State};
+
+use super::{attempt, fanout, sendable, DeliveryError};
+use crate::config::Config;
+use crate::domain::flow::{pick, Breaker, CircuitState, Limiter, Observed};
+use crate::domain::ids::{DeliveryId, WebhookId};
+use crate::platform::now_ms;
+use crate::store::{self, deliveries, webhooks};
+
+/// One alarm invocation works this long at most, then hands on to the next (a fresh subrequest budget).
+const SLICE_MS: i64 = 25_000;
+/// A wait this short is slept inside the alarm rather than scheduled as another one.
+const SLEEP_AT_MOST_MS: i64 = 2_000;
+/// A probe's result is given up this long after its send's timeout.
+const PROBE_MARGIN_MS: i64 = 5_000;
+/// Subrequests one round may make: the webhook read, the claim, two sends, the record, the retries' enqueue and the
+/// circuit's write.
+const CALLS_PER_ROUND: u32 = 7;
+/// The most ids a lane holds; beyond it, hand-overs are refused and their messages come back later.
+pub const MAX_WAITING: usize = 10_000;
+const WAITING_PREFIX: &str = "w:";
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Handover {
+    webhook_id: String,
+    delivery_ids: Vec<String>,
+}
+
+/// The breaker as the lane stores it.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Snapshot {
+    state: String,
+    opened_at: Option<i64>,
+    next_probe_at: Option<i64>,
+    cooldown_ms: i64,
+}
+
+struct Lane {
+    loaded: bool,
+    webhook_id: Option<WebhookId>,
+    /// Handed-over ids in order, with the sequence number of their storage key.
+    waiting: VecDeque<(u64, DeliveryId)>,
+    known: HashSet<DeliveryId>,
+    next_seq: u64,
+    breaker: Breaker,
+    limiter: Limiter,
+    running: bool,
+}
+
+#[durable_object]
+pub struct WebhookLane {
+    state: State,
+    env: Env,
+    lane: RefCell<Lane>,
+}
+
+fn key(seq: u64) -> String {
+    format!("{WAITING_PREFIX}{seq:016}")
+}
+
+fn observed(result: &super::send::SendResult) -> Observed {
+    if result.succeeded() {
+        Observed::Success
+    } else if result.status_code.is_some() {
+        Observed::Failed
+    } else {
+        Observed::Unreachable
+    }
+}
+
+impl DurableObject for WebhookLane {
+    fn new(state: State, env: Env) -> Self {
+        let cooldown = i64::from(Config::from_env(&env).circuit_cooldown_seconds) * 1000;
+        let lane = Lane {
+            loaded: false,
+            webhook_id: None,
+            waiting: VecDeque::new(),
+            known: HashSet::new(),
+            next_seq: 0,
+            breaker: Breaker::new(cooldown),
+            limiter: Limiter::default(),
+            running: false,
+        };
+        WebhookLane { state, env, lane: RefCell::new(lane) }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        if req.method() != Method::Post {
+            return Response::error("method not allowed", 405);
+        }
+        let Ok(handover) = req.json::<Handover>().await else { return Response::error("bad hand-over", 400) };
+        self.load().await?;
+        let accepted = self.take(handover).await?;
+        Response::from_json(&serde_json::json!({ "accepted": accepted }))
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        self.load().await?;
+        if self.lane.borrow().running {
+            return Response::ok("");
+        }
+        self.lane.borrow_mut().running = true;
+        let next = self.run().await;
+        self.lane.borrow_mut().running = false;
+        let now = now_ms();
+        let next = match next {
+            Ok(next) => next,
+            Err(e) => {
+                worker::console_error!("lane round failed, trying again in 5 s: {e}");
+                Some(now + 5_000)
+            }
+        };
+        if let Some(at) = next {
+            self.state.storage().set_alarm((at - now).max(0)).await?;
+        }
+        Response::ok("")
+    }
+}
+
+impl WebhookLane {
+    /// Reads the stored list and breaker once per instance.
+    async fn load(&self) -> worker::Result<()> {
+        if self.lane.borrow().loaded {
+            return Ok(());
+        }
+        let storage = self.state.storage();
+        let webhook_id: Option<String> = storage.get("webhook").await?;
+        let snapshot: Option<Snapshot> = storage.get("breaker").await?;
+        let listed = storage.list_with_options(worker::ListOptions::new().prefix(WAITING_PREFIX)).await?;
+        let mut entries: Vec<(u64, DeliveryId)> = Vec::new();
+        listed.for_each(&mut |value, key| {
+            let seq = key.as_string().and_then(|k| k[WAITING_PREFIX.len()..].parse().ok());
+            let id = value.as_string().and_then(|v| DeliveryId::parse(&v));
+            if let (Some(seq), Some(id)) = (seq, id) {
+                entries.push((seq, id));
+            }
+        });
+        entries.sort_by_key(|(seq, _)| *seq);
+        let mut lane = self.lane.borrow_mut();
+        if lane.loaded {
+            return Ok(());
+        }
+        lane.loaded = true;
+        lane.webhook_id = webhook_id.as_deref().and_then(WebhookId::parse);
+        lane.next_seq = entries.last().map_or(0, |(seq, _)| seq + 1);
+        lane.known = entries.iter().map(|(_, id)| id.clone()).collect();
+        lane.waiting = entries.into();
+        if let Some(s) = snapshot {
+            let state = match (s.state.as_str(), s.opened_at, s.next_probe_at) {
+                ("open", Some(opened_at), Some(next_probe_at)) => CircuitState::Open { opened_at, next_probe_at },
+                ("half_open", Some(opened_at), Some(next_probe_at)) => {
+                    CircuitState::HalfOpen { opened_at, next_probe_at, probe_until: None }
+                }
+                _ => CircuitState::Closed,
+            };
+            let first = i64::from(Config::from_env(&self.env).circuit_cooldown_seconds) * 1000;
+            lane.breaker = Breaker::restored(first, state, s.cooldown_ms);
+        }
+        Ok(())
+    }
+
+    /// Adds handed-over ids it does not hold yet, stores them, and makes sure the alarm will run.
+    async fn take(&self, handover: Handover) -> worker::Result<usize> {
+        let storage = self.state.storage();
+        let mut new_entries = serde_json::Map::new();
+        let first_time;
+        {
+            let mut lane = self.lane.borrow_mut();
+            first_time = lane.webhook_id.is_none();
+            if first_time {
+                lane.webhook_id = WebhookId::parse(&handover.webhook_id);
+            }
+            for id in handover.delivery_ids.iter().filter_map(|id| DeliveryId::parse(id)) {
+                if lane.known.len() >= MAX_WAITING || lane.known.contains(&id) {
+                    continue;
+                }
+                let seq = lane.next_seq;
+                lane.next_seq += 1;
+                new_entries.insert(key(seq), id.to_string().into());
+                lane.known.insert(id.clone());
+                lane.waiting.push_back((seq, id));
+            }
+        }
+        if first_time {
+            storage.put("webhook", &handover.webhook_id).await?;
+        }
+        let accepted = new_entries.len();
+        if accepted > 0 {
+            storage.put_multiple(new_entries).await?;
+        }
+        if !self.lane.borrow().running && storage.get_alarm().await?.is_none() {
+            storage.set_alarm(0).await?;
+        }
+        Ok(accepted)
+    }
+
+    /// Drops ids from the list (attempted, or not claimable: whoever holds them carries them on).
+    async fn forget(&self, done: &[(u64, DeliveryId)]) -> worker::Result<()> {
+        {
+            let mut lane = self.lane.borrow_mut();
+            for (seq, id) in done {
+                lane.known.remove(id);
+                lane.waiting.retain(|(s, _)| s != seq);
+            }
+        }
+        let keys: Vec<String> = done.iter().map(|(seq, _)| key(*seq)).collect();
+        self.state.storage().delete_multiple(keys).await?;
+        Ok(())
+    }
+
+    /// Stores the breaker and writes its state to D1 when it changed from `before`.
+    async fn note_circuit(&self, db: &worker::D1Database, before: CircuitState) -> Result<(), DeliveryError> {
+        let (state, cooldown_ms, webhook_id) = {
+            let lane = self.lane.borrow();
+            (lane.breaker.state, lane.breaker.cooldown_ms(), lane.webhook_id.clone())
+        };
+        if state.name() == before.name() && state.times() == before.times() {
+            return Ok(());
+        }
+        let times = state.times();
+        let snapshot = Snapshot {
+            state: state.name().into(),
+            opened_at: times.map(|t| t.0),
+            next_probe_at: times.map(|t| t.1),
+            cooldown_ms,
+        };
+        self.state.storage().put("breaker", &snapshot).await.map_err(|e| DeliveryError::Lane(e.to_string()))?;
+        if let Some(id) = webhook_id {
+            worker::console_log!("webhook {id}: circuit {}", state.name());
+            webhooks::set_circuit(db, &id, state).await?;
+        }
+        Ok(())
+    }
+
+    /// Rounds of at most two sends until nothing may start now; answers when to run again.
+    async fn run(&self) -> Result<Option<i64>, DeliveryError> {
+        let config = Config::from_env(&self.env);
+        let db = store::db(&self.env)?;
+        let lane_error = |e: worker::Error| DeliveryError::Lane(e.to_string());
+        let Some(webhook_id) = self.lane.borrow().webhook_id.clone() else { return Ok(None) };
+        let started = now_ms();
+        let mut calls = 0u32;
+        loop {
+            let now = now_ms();
+            if self.lane.borrow().waiting.is_empty() {
+                return Ok(None);
+            }
+            if now - started > SLICE_MS || calls + CALLS_PER_ROUND > config.subrequest_budget {
+                return Ok(Some(now));
+            }
+            calls += 1;
+            let Some(webhook) = webhooks::get_many(&db, &[&webhook_id]).await?.pop() else {
+                // Deleted: its pending deliveries were stopped with it.
+                let all: Vec<_> = self.lane.borrow().waiting.iter().cloned().collect();
+                self.forget(&all).await.map_err(lane_error)?;
+                return Ok(None);
+            };
+            let before = self.lane.borrow().breaker.state;
+            let decision = {
+                let mut guard = self.lane.borrow_mut();
+                let lane = &mut *guard;
+                let p = pick(now, lane.waiting.len(), 0, webhook.rate_limit(), &mut lane.breaker, &mut lane.limiter);
+                if p.start == 0 {
+                    Err(p.wake_at)
+                } else {
+                    Ok((lane.waiting.iter().take(p.start).cloned().collect::<Vec<_>>(), p.probe))
+                }
+            };
+            self.note_circuit(&db, before).await?;
+            let (chosen, probe) = match decision {
+                Ok(chosen) => chosen,
+                Err(wake_at) => {
+                    let at = wake_at.unwrap_or(now + 1_000);
+                    if at - now <= SLEEP_AT_MOST_MS && at - started <= SLICE_MS {
+                        worker::Delay::from(core::time::Duration::from_millis((at - now).max(1) as u64)).await;
+                        continue;
+                    }
+                    return Ok(Some(at));
+                }
+            };
+            let ids: Vec<&DeliveryId> = chosen.iter().map(|(_, id)| id).collect();
+            calls += 1;
+            let claimed = deliveries::claim_many(&db, &ids, now, config.lease_until(now)).await?;
+            let granted_at = now_ms();
+            let claimed: Vec<_> = claimed.into_iter().flatten().collect();
+            {
+                let mut lane = self.lane.borrow_mut();
+                lane.limiter.grant(granted_at, claimed.len());
+                if probe && !claimed.is_empty() {
+                    let deadline = granted_at + i64::from(config.delivery_timeout_seconds) * 1000 + PROBE_MARGIN_MS;
+                    lane.breaker.probing(deadline);
+                }
+            }
+            self.forget(&chosen).await.map_err(lane_error)?;
+            if claimed.is_empty() {
+                continue;
+            }
+            let (to_send, abandoned) = sendable(claimed, std::slice::from_ref(&webhook));
+            let abandoned: Vec<_> = abandoned.iter().map(|(d, reason)| (d, reason.clone())).collect();
+            deliveries::abandon_many(&db, &abandoned, granted_at).await?;
+            calls += to_send.len() as u32 + 1;
+            let attempted = attempt::attempt_all(&self.env, &config, &to_send, None).await?;
+            let before = self.lane.borrow().breaker.state;
+            let mut retries = Vec::new();
+            for ((delivery, _), a) in to_send.iter().zip(attempted) {
+                let Some(a) = a else { continue };
+                self.lane.borrow_mut().breaker.observe(now_ms(), observed(&a.result), probe);
+                if let (true, Some(seconds)) = (a.applied, a.outcome.retry_in) {
+                    retries.push((delivery.id.clone(), seconds));
+                }
+            }
+            self.note_circuit(&db, before).await?;
+            if !retries.is_empty() {
+                calls += 1;
+                fanout::enqueue_after(&self.env, &retries).await?;
+            }
+        }
+    }
+}
+
+/// Hands a webhook's claimed-and-released deliveries to its lane.
+pub async fn hand_over(env: &Env, webhook_id: &WebhookId, ids: &[&DeliveryId]) -> Result<(), DeliveryError> {
+    let lane_error = |e: worker::Error| DeliveryError::Lane(e.to_string());
+    let namespace = env.durable_object("LANES").map_err(lane_error)?;
+    let stub = namespace.id_from_name(webhook_id.as_str()).and_then(|id| id.get_stub()).map_err(lane_error)?;
+    let body = serde_json::to_string(&Handover {
+        webhook_id: webhook_id.to_string(),
+        delivery_ids: ids.iter().map(|id| id.to_string()).collect(),
+    })
+    .map_err(|e| DeliveryError::Lane(e.to_string()))?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post).with_body(Some(js_sys::JsString::from(body).into()));
+    let request = Request::new_with_init("https://lane/hand", &init).map_err(lane_error)?;
+    crate::usage::add(|u| u.lane_calls += 1);
+    let response = stub.fetch_with_request(request).await.map_err(lane_error)?;
+    if response.status_code() != 200 {
+        return Err(DeliveryError::Lane(format!("lane answered {}", response.status_code())));
+    }
+    Ok(())
+}
