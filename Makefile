@@ -154,8 +154,9 @@ bench-verify: setup verifier
 bench-api: setup build
 	node bench/api.mjs
 
+# NOISY=1: fair sharing instead (healthy endpoints' latency without and with one that holds every request 9 s).
 bench-delivery: setup build
-	node bench/delivery.mjs
+	node bench/$(if $(NOISY),noisy,delivery).mjs
 
 # edgehook in Svix's benchmark shape, then Svix itself when ../shared/peers/svix has built it; one table of ratios.
 bench-compare: setup build

@@ -7,6 +7,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod error;
+pub mod flow;
 pub mod platform;
 pub mod store;
 pub mod usage;

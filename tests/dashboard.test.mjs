@@ -492,3 +492,37 @@ test("an Ed25519 webhook is created from the form and shows its public key, neve
   assert.deepEqual(trouble, { dialogs: [], errors: [] });
   await context.close();
 });
+
+test("a rate limit is set from the form; an open circuit shows on the webhook list and page", async () => {
+  const link = await portalLink();
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("button", { name: "Add Webhook" }).click();
+  await page.getByLabel("Name", { exact: true }).fill("Paced");
+  await page.getByLabel("URL", { exact: true }).fill(`${receiver.url}/paced`);
+  await page.getByRole("checkbox", { name: "Select all" }).check();
+  const rate = page.getByLabel("Rate limit (requests per second)");
+  await rate.fill("0");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator("#field-rate-limit-error").getByText("rateLimitPerSecond must be an integer from 1 to 10000").waitFor();
+  assert.equal(await rate.getAttribute("aria-invalid"), "true");
+  await rate.fill("5");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("region", { name: "Settings" }).getByText("5 per second").waitFor();
+  const saved = (await api("GET", "/api/webhooks")).body.data.find((w) => w.name === "Paced");
+  assert.equal(saved.rateLimitPerSecond, 5);
+
+  // An endpoint nobody listens on: five unreachable attempts in a row open its circuit (30 s cool-down here).
+  const down = await webhookVia("org_test", { name: "Nobody home", url: "http://127.0.0.1:1/down", events: ["lead.created"], retryAttempts: 5, retryDelaySeconds: 1 });
+  for (let n = 0; n < 6; n++) assert.equal((await api("POST", "/api/events", { type: "lead.created", data: { n } }, { role: "service" })).status, 202);
+  await eventually(async () => (await api("GET", `/api/webhooks/${down.id}`)).body.circuit.state === "open", { timeoutMs: 60000, intervalMs: 250, what: "the circuit to open" });
+  await page.goto(link.url);
+  const row = page.getByRole("row").filter({ hasText: "Nobody home" });
+  await row.getByText("Circuit open").waitFor();
+  await shot(page, "22-circuit-open-list");
+  await row.getByRole("link", { name: "Nobody home" }).click();
+  await page.getByText("The endpoint keeps failing, so its circuit is open.").waitFor();
+  await page.getByRole("region", { name: "Settings" }).getByText(/^Open since/).waitFor();
+  await shot(page, "23-circuit-open-webhook");
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});

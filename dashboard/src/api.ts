@@ -102,6 +102,10 @@ export interface Webhook {
   signature: "hmac-sha256" | "ed25519";
   publicKey: string | null;
   ordering: "none" | "fifo";
+  /** At most this many attempts start in any one second; null: no limit. */
+  rateLimitPerSecond: number | null;
+  /** The endpoint's circuit breaker: open means nothing is sent until the probe at nextProbeAt. */
+  circuit: { state: "closed" | "open" | "half_open"; openedAt: string | null; nextProbeAt: string | null };
   createdAt: string;
   updatedAt: string;
   /** Only in the answer to a PATCH that re-activated the webhook. */
@@ -122,6 +126,7 @@ export interface WebhookInput {
   retryDelaySeconds: number;
   isActive: boolean;
   ordering: "none" | "fifo";
+  rateLimitPerSecond: number | null;
   signature?: "hmac-sha256" | "ed25519";
 }
 

@@ -6,7 +6,6 @@ pub mod attempt;
 pub mod bounded;
 pub mod fanout;
 pub mod jobs;
-pub mod lane;
 pub mod send;
 
 use std::cell::RefCell;
@@ -155,11 +154,11 @@ async fn process_batch(
 }
 
 /// A claimed delivery that ends failed without an attempt, and why.
-pub(crate) type Abandoned = (DeliveryRow, String);
+pub type Abandoned = (DeliveryRow, String);
 
 /// Claimed deliveries that may be sent, each with its webhook, and those that may not (webhook gone or no longer
 /// taking deliveries), with the reason they end failed without an attempt.
-pub(crate) fn sendable(
+pub fn sendable(
     claimed: Vec<DeliveryRow>,
     webhooks: &[WebhookRow],
 ) -> (Vec<(DeliveryRow, WebhookRow)>, Vec<Abandoned>) {
@@ -201,7 +200,7 @@ async fn to_lanes(
     }
     let calls = by_webhook.iter().map(|(webhook_id, members)| async move {
         let ids: Vec<&DeliveryId> = members.iter().map(|i| &laned[*i].id).collect();
-        let handed = lane::hand_over(env, webhook_id, &ids).await;
+        let handed = crate::flow::hand_over(env, webhook_id, &ids).await;
         if let Err(e) = &handed {
             worker::console_error!("could not hand deliveries to the lane of {webhook_id}: {e}");
         }

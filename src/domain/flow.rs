@@ -1,4 +1,4 @@
-//! Flow control of one webhook, as its Durable Object (`delivery::lane`) keeps it: the rate limiter, the circuit
+//! Flow control of one webhook, as its Durable Object (`crate::flow`, the `WebhookLane`) keeps it: the rate limiter, the circuit
 //! breaker, and the choice of how many waiting deliveries may start now. Pure and driven by the clock it is given, so
 //! the unit tests below run it on simulated time.
 

@@ -80,7 +80,7 @@ pub struct WebhookFields {
     pub rate_limit_per_second: Option<Option<u32>>,
 }
 
-/// Whether a webhook's deliveries may overtake each other (`none`) or go one after another in creation order
+/// Whether a webhook's deliveries may overtake each other (`none`) or go one after another in their events' ingest order
 /// (`fifo`: a failing head holds the line while it retries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Ordering {

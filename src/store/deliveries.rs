@@ -114,11 +114,15 @@ pub async fn claim_now(
     first(db.prepare(claim_now_sql()).bind(&[text(org), text(id), int(now), int(lease_until)])?).await
 }
 
-/// A delivery of a `fifo` webhook waits while an earlier one of the same webhook (created before it: a smaller
-/// rowid) is still pending; test sends neither wait nor hold others up.
+/// A delivery of a `fifo` webhook waits while one of the same webhook for an event ingested earlier (a smaller
+/// events rowid; for the same event, an earlier delivery row) is still pending. The event's ingest order, not the
+/// delivery's: a replayed or recovered delivery of an old event takes its old place in the line. Test sends neither
+/// wait nor hold others up.
 const FIFO_GATE: &str = "CASE WHEN (SELECT w.ordering FROM webhooks w WHERE w.id = deliveries.webhook_id) = 'fifo' \
-    THEN NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = deliveries.webhook_id AND o.status = 'pending' \
-    AND o.is_test = 0 AND o.rowid < deliveries.rowid) ELSE 1 END";
+    THEN NOT EXISTS (SELECT 1 FROM deliveries o JOIN events oe ON oe.organization_id = o.organization_id \
+    AND oe.id = o.event_id WHERE o.webhook_id = deliveries.webhook_id AND o.status = 'pending' AND o.is_test = 0 \
+    AND (oe.rowid, o.rowid) < ((SELECT e.rowid FROM events e WHERE e.organization_id = deliveries.organization_id \
+    AND e.id = deliveries.event_id), deliveries.rowid)) ELSE 1 END";
 // A CASE, not an AND: SQLite evaluates its branches lazily, so an unordered webhook's claim never scans the
 // webhook's deliveries (measured with `make bench-delivery`, batch shape: the AND form cost 0.7 CPU-ms per delivery,
 // this one about 0.15 over no gate at all).
@@ -147,8 +151,9 @@ pub async fn heads(db: &D1Database, webhook_ids: &[&WebhookId]) -> Result<Vec<De
     let ids = &webhook_ids[..webhook_ids.len().min(IDS_PER_STATEMENT)];
     let statement = db
         .prepare(format!(
-            "SELECT (SELECT d.id FROM deliveries d WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.is_test = 0 \
-             ORDER BY d.rowid LIMIT 1) AS id FROM webhooks w WHERE w.id IN ({})",
+            "SELECT (SELECT d.id FROM deliveries d JOIN events e ON e.organization_id = d.organization_id \
+             AND e.id = d.event_id WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.is_test = 0 \
+             ORDER BY e.rowid, d.rowid LIMIT 1) AS id FROM webhooks w WHERE w.id IN ({})",
             placeholders(1, ids.len())
         ))
         .bind(&ids.iter().map(text).collect::<Vec<_>>())?;
@@ -709,8 +714,17 @@ mod fence_tests {
     }
 
     #[test]
-    fn a_fifo_webhook_s_deliveries_go_one_after_another_in_creation_order() {
+    fn a_fifo_webhook_s_deliveries_go_one_after_another_in_their_events_order() {
         let db = db();
+        // Ingested in this order; evt_0's delivery is created last (a replay), yet its place is first.
+        for event in ["evt_0", "evt_1", "e_dlv_2", "e_dlv_3"] {
+            db.execute(
+                "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
+                 VALUES ('org_a', ?1, 'lead.created', '{}', 't', 0)",
+                params![event],
+            )
+            .unwrap();
+        }
         db.execute(
             "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at, ordering) \
              VALUES ('wh_1', 'org_a', 'n', 'https://x.example', '[\"*\"]', 's', 0, 0, 'fifo')",
@@ -737,6 +751,16 @@ mod fence_tests {
         assert!(claim_one("dlv_1", 2_000), "the head goes");
         assert!(!claim_one("dlv_2", 3_000), "still behind dlv_1 while it is in flight");
         assert!(record(&db, 1, "failed", None, 4_000), "dlv_1 ends failed");
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             next_attempt_at, created_at, updated_at) VALUES ('dlv_0', 'org_a', 'wh_1', 'evt_0', 'lead.created', '{}', \
+             'pending', 0, 1000, 4500, 4500)",
+            [],
+        )
+        .unwrap();
+        assert!(!claim_one("dlv_2", 5_000), "a replayed delivery of an older event goes before dlv_2");
+        assert!(claim_one("dlv_0", 5_000));
+        assert!(db.execute("UPDATE deliveries SET status = 'succeeded' WHERE id = 'dlv_0'", []).unwrap() == 1);
         assert!(claim_one("dlv_2", 5_000), "the line moves once the head has ended");
         // Other webhooks are not ordered.
         db.execute("UPDATE webhooks SET ordering = 'none'", []).unwrap();

@@ -89,7 +89,7 @@ impl WebhookRow {
         self.rate_limit().is_some() || self.circuit_state != "closed" || self.lane_until.is_some_and(|t| t > now)
     }
 
-    /// Whether deliveries go one after another in creation order.
+    /// Whether deliveries go one after another in their events' ingest order.
     pub fn is_fifo(&self) -> bool {
         self.ordering == "fifo"
     }

@@ -51,6 +51,15 @@ export function WebhookDetail({ id }: { id: string }) {
           {canWrite && <span>Fix the endpoint, then edit the webhook and tick Active to turn it back on.</span>}
         </div>
       )}
+      {w.isActive && w.circuit.state !== "closed" && (
+        <div class="notice notice-warning" role="status">
+          <strong>The endpoint keeps failing, so its circuit is {w.circuit.state === "open" ? "open" : "being probed"}.</strong>
+          <span>
+            Nothing is sent to it{w.circuit.nextProbeAt ? ` until a probe at ${fullTime(w.circuit.nextProbeAt)}` : ""}; its
+            deliveries wait, pending, with their place and their retries. A successful probe closes the circuit and sends them.
+          </span>
+        </div>
+      )}
       <div class="grid">
         <Settings webhook={w} />
         <SecretCard webhook={w} canWrite={canWrite} />
@@ -84,6 +93,14 @@ function Settings({ webhook: w }: { webhook: Webhook }) {
         <dd>{headers.length ? headers.map((h) => <code class="chip" key={h}>{h}</code>) : <span class="muted">None</span>}</dd>
         <dt>Ordering</dt>
         <dd>{w.ordering === "fifo" ? "In order, one at a time (FIFO): the delivery log shows the line as pending deliveries" : "Any order"}</dd>
+        <dt>Rate limit</dt>
+        <dd>{w.rateLimitPerSecond == null ? <span class="muted">None</span> : `${w.rateLimitPerSecond} per second`}</dd>
+        <dt>Circuit</dt>
+        <dd>
+          {w.circuit.state === "closed"
+            ? "Closed (deliveries flow)"
+            : `${w.circuit.state === "open" ? "Open" : "Half-open, probing"} since ${fullTime(w.circuit.openedAt)}`}
+        </dd>
         <dt>Retries</dt>
         <dd>
           {w.retryAttempts === 0 ? "No retries" : `${w.retryAttempts} retries, first after ${w.retryDelaySeconds} s`}

@@ -15,6 +15,8 @@ interface HeaderRow {
 interface FormState {
   signature: "hmac-sha256" | "ed25519";
   ordering: "none" | "fifo";
+  /** Empty: no limit. */
+  rateLimit: string;
   name: string;
   description: string;
   url: string;
@@ -31,6 +33,7 @@ function fromWebhook(w: Webhook | undefined): FormState {
   return {
     signature: w?.signature ?? "hmac-sha256",
     ordering: w?.ordering ?? "none",
+    rateLimit: w?.rateLimitPerSecond == null ? "" : String(w.rateLimitPerSecond),
     name: w?.name ?? "",
     description: w?.description ?? "",
     url: w?.url ?? "",
@@ -43,8 +46,12 @@ function fromWebhook(w: Webhook | undefined): FormState {
 }
 
 /** The form's fields, named as the API names them in `error.field`. */
-type FieldName = "name" | "description" | "url" | "events" | "headers" | "retryAttempts" | "retryDelaySeconds" | "isActive" | "ordering";
-const FIELDS: FieldName[] = ["name", "description", "url", "events", "headers", "retryAttempts", "retryDelaySeconds", "isActive", "ordering"];
+type FieldName =
+  | "name" | "description" | "url" | "events" | "headers" | "retryAttempts" | "retryDelaySeconds" | "isActive" | "ordering"
+  | "rateLimitPerSecond";
+const FIELDS: FieldName[] = [
+  "name", "description", "url", "events", "headers", "retryAttempts", "retryDelaySeconds", "isActive", "ordering", "rateLimitPerSecond",
+];
 
 function fieldOf(error: ApiError): FieldName | null {
   const field = error.field ?? "";
@@ -65,6 +72,7 @@ function toInput(s: FormState, creating: boolean): WebhookInput {
     retryDelaySeconds: number(s.retryDelaySeconds),
     isActive: s.isActive,
     ordering: s.ordering,
+    rateLimitPerSecond: s.rateLimit.trim() === "" ? null : number(s.rateLimit),
   };
 }
 
@@ -189,6 +197,12 @@ export function WebhookForm({ id }: { id?: string }) {
             <option value="none">Any order (fastest)</option>
             <option value="fifo">In order, one at a time (FIFO)</option>
           </select>
+        </Field>
+        <Field label="Rate limit (requests per second)" id="field-rate-limit" error={errors.rateLimitPerSecond}
+          hint="Empty: no limit. At most this many deliveries start in any one second; the rest wait without using their retries.">
+          <input class="input" type="number" min={1} max={10000} step={1} placeholder="No limit"
+            {...described("field-rate-limit", errors.rateLimitPerSecond, true)}
+            value={form.rateLimit} onInput={(e) => update("rateLimit", e.currentTarget.value)} />
         </Field>
         <div class={`field ${errors.isActive ? "field-invalid" : ""}`}>
           <label class="check check-strong">

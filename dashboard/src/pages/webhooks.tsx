@@ -76,6 +76,13 @@ function StatsBar({ stats }: { stats: Stats | undefined }) {
 }
 
 export function WebhookState({ webhook }: { webhook: Webhook }) {
+  if (webhook.isActive && webhook.circuit.state !== "closed") {
+    return (
+      <Badge tone="warning" title="The endpoint keeps failing: deliveries wait, keeping their retries, until a probe succeeds.">
+        {webhook.circuit.state === "open" ? "Circuit open" : "Probing"}
+      </Badge>
+    );
+  }
   return webhook.isActive ? (
     <Badge tone="success">Active</Badge>
   ) : (

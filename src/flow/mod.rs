@@ -17,8 +17,8 @@ use std::collections::{HashSet, VecDeque};
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, js_sys, DurableObject, Env, Method, Request, RequestInit, Response, State};
 
-use super::{attempt, fanout, sendable, DeliveryError};
 use crate::config::Config;
+use crate::delivery::{attempt, fanout, sendable, DeliveryError};
 use crate::domain::flow::{pick, Breaker, CircuitState, Limiter, Observed};
 use crate::domain::ids::{DeliveryId, WebhookId};
 use crate::platform::now_ms;
@@ -77,7 +77,7 @@ fn key(seq: u64) -> String {
     format!("{WAITING_PREFIX}{seq:016}")
 }
 
-fn observed(result: &super::send::SendResult) -> Observed {
+fn observed(result: &crate::delivery::send::SendResult) -> Observed {
     if result.succeeded() {
         Observed::Success
     } else if result.status_code.is_some() {
