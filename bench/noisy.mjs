@@ -67,8 +67,8 @@ try {
   const growth = withNoisy.p99 - alone.p99;
   console.log(`\nHealthy p99 grew by ${growth} ms: ${growth < TIMEOUT_S * 1000 ? "within" : "OVER"} the target of one attempt timeout (${TIMEOUT_S * 1000} ms).`);
   console.log(`The noisy endpoint received ${withNoisy.noisy} requests in that time, at most ${withNoisy.mostAtOnce} at once (its share: 2).`);
-  console.log(`Locally one consumer batch runs at a time: its first two requests hold one batch for ${HOLD_MS / 1000} s; after that`);
-  console.log(`its deliveries go through its lane (a Durable Object) and no consumer batch waits for it again.`);
+  console.log(`Every new endpoint starts in its lane (a Durable Object) until it answers quickly; the noisy one never does, so`);
+  console.log(`no consumer batch ever waits for it (locally one consumer batch runs at a time: one held batch would hold all).`);
 } finally {
   await worker.stop();
   await receiver.close();

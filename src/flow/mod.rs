@@ -3,6 +3,9 @@
 //! not closed, or one of its attempts failed or was slow in the last minutes (`WebhookRow::needs_lane`). Healthy
 //! webhooks never touch it: the consumer's happy path makes no call to a Durable Object.
 //!
+//! A webhook not known to answer quickly (new, or idle for an hour) also starts here; once the lane sees a quick
+//! success, it puts the rest of its list back on the queue for the consumer to send.
+//!
 //! The consumer gives a claimed delivery back (its attempt number returned, its budget untouched) and hands its id
 //! here. The lane keeps the ids it was handed in its own storage, in order, and works through them in its alarm:
 //! two at a time at most, no more than the rate limit lets start in any second, none while the circuit is open and
@@ -30,10 +33,11 @@ const SLICE_MS: i64 = 25_000;
 const SLEEP_AT_MOST_MS: i64 = 2_000;
 /// A probe's result is given up this long after its send's timeout.
 const PROBE_MARGIN_MS: i64 = 5_000;
-/// Subrequests one round may make: the webhook read, the claim, two sends, the record, the retries' enqueue and the
-/// circuit's write.
-const CALLS_PER_ROUND: u32 = 7;
-/// The most ids a lane holds; beyond it, hand-overs are refused and their messages come back later.
+/// Subrequests one round may make: the webhook read, the claim, two sends, the record, the retries' enqueue, the
+/// circuit's write, and an operational notice's subscriber read and enqueue.
+const CALLS_PER_ROUND: u32 = 9;
+/// The most ids a lane holds; ids beyond it are not taken (they stay pending in D1, and the sweeper enqueues them
+/// again after a few minutes, when the lane has room).
 pub const MAX_WAITING: usize = 10_000;
 const WAITING_PREFIX: &str = "w:";
 
@@ -274,6 +278,14 @@ impl WebhookLane {
                 self.forget(&all).await.map_err(lane_error)?;
                 return Ok(None);
             };
+            if !webhook.needs_lane(now) {
+                // Quick again, no limit, circuit closed: the rest go back to the consumer's path.
+                let all: Vec<_> = self.lane.borrow().waiting.iter().cloned().collect();
+                let ids: Vec<DeliveryId> = all.iter().map(|(_, id)| id.clone()).collect();
+                fanout::enqueue(&self.env, &ids).await?;
+                self.forget(&all).await.map_err(lane_error)?;
+                return Ok(None);
+            }
             let before = self.lane.borrow().breaker.state;
             let decision = {
                 let mut guard = self.lane.borrow_mut();

@@ -232,6 +232,8 @@ pub struct AttemptRecord<'a> {
     pub webhook_counter: Counter,
     /// A failed or slow attempt sends its webhook's deliveries through its lane until then.
     pub lane_until: Option<i64>,
+    /// A quick success lets the consumer send its webhook's deliveries itself until then.
+    pub fast_until: Option<i64>,
     pub now: i64,
 }
 
@@ -363,19 +365,24 @@ pub async fn record_attempts(
             ])?,
         );
     }
-    let mut laned: Vec<(&WebhookId, i64)> = Vec::new();
-    for r in records {
-        let Some(until) = r.lane_until else { continue };
-        match laned.iter_mut().find(|(w, _)| *w == &r.delivery.webhook_id) {
-            Some((_, t)) => *t = (*t).max(until),
-            None => laned.push((&r.delivery.webhook_id, until)),
+    for (column, until_of) in [
+        ("lane_until", (|r: &AttemptRecord<'_>| r.lane_until) as fn(&AttemptRecord<'_>) -> Option<i64>),
+        ("fast_until", |r: &AttemptRecord<'_>| r.fast_until),
+    ] {
+        let mut latest: Vec<(&WebhookId, i64)> = Vec::new();
+        for r in records {
+            let Some(until) = until_of(r) else { continue };
+            match latest.iter_mut().find(|(w, _)| *w == &r.delivery.webhook_id) {
+                Some((_, t)) => *t = (*t).max(until),
+                None => latest.push((&r.delivery.webhook_id, until)),
+            }
         }
-    }
-    for (webhook_id, until) in laned {
-        statements.push(
-            db.prepare("UPDATE webhooks SET lane_until = MAX(COALESCE(lane_until, 0), ?2) WHERE id = ?1")
-                .bind(&[text(webhook_id), int(until)])?,
-        );
+        for (webhook_id, until) in latest {
+            statements.push(
+                db.prepare(format!("UPDATE webhooks SET {column} = MAX(COALESCE({column}, 0), ?2) WHERE id = ?1"))
+                    .bind(&[text(webhook_id), int(until)])?,
+            );
+        }
     }
     let now = records[0].now;
     let mut notice_at = Vec::new();

@@ -56,6 +56,9 @@ pub struct WebhookRow {
     /// Until when its deliveries go through its lane (a failed or slow attempt sets it).
     #[serde(default)]
     pub lane_until: Option<i64>,
+    /// Until when the consumer may send its deliveries itself (quick successes set it).
+    #[serde(default)]
+    pub fast_until: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -84,9 +87,13 @@ impl WebhookRow {
     }
 
     /// Whether its deliveries go through its lane (its Durable Object) rather than straight out of the consumer: it
-    /// has a rate limit, its circuit is not closed, or an attempt of the last minutes failed or was slow.
+    /// has a rate limit, its circuit is not closed, an attempt of the last minutes failed or was slow, or it is not
+    /// known to answer quickly (new, or idle for an hour). A slow endpoint then never holds up a consumer batch.
     pub fn needs_lane(&self, now: i64) -> bool {
-        self.rate_limit().is_some() || self.circuit_state != "closed" || self.lane_until.is_some_and(|t| t > now)
+        self.rate_limit().is_some()
+            || self.circuit_state != "closed"
+            || self.lane_until.is_some_and(|t| t > now)
+            || self.fast_until.is_none_or(|t| t <= now)
     }
 
     /// Whether deliveries go one after another in their events' ingest order.
@@ -176,7 +183,7 @@ impl WebhookRow {
 const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
     disabled_at, public_key, ordering, rate_limit_per_second, circuit_state, circuit_opened_at, circuit_next_probe_at, \
-    lane_until, created_at, updated_at";
+    lane_until, fast_until, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
