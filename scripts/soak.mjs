@@ -6,7 +6,7 @@
 // anything was lost, doubled or altered. Bounded: it gives up at SOAK_DEADLINE_S (default 420 s).
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, openSync, closeSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, openSync, copyFileSync, closeSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -232,6 +232,7 @@ try {
   for (const t of timers) clearTimeout(t);
   for (const s of sockets) s.destroy();
   receiver.close();
+  if (process.env.SOAK_LOG) copyFileSync(logPath, process.env.SOAK_LOG);
   rmSync(persist, { recursive: true, force: true });
 }
 if (failure) {

@@ -226,6 +226,11 @@ impl Breaker {
     }
 }
 
+/// The most deliveries one round of a lane takes on without a rate limit: they go two at a time, each freed
+/// connection to the next, so one stalled request holds one connection, not the round (the soak showed rounds of
+/// two, each waiting for its slower send, draining a failing endpoint's backlog too slowly).
+pub const LANE_ROUND: usize = 25;
+
 /// How many of a lane's waiting deliveries start now, and when to look again if some must wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pick {
@@ -236,8 +241,9 @@ pub struct Pick {
     pub wake_at: Option<i64>,
 }
 
-/// The lane's choice at `now`: at most [`MAX_SENDS_PER_WEBHOOK`] in flight, none while the circuit is open and one
-/// probe when its cool-down ends, and no more than the rate limit allows.
+/// The lane's choice at `now`: a round of at most [`LANE_ROUND`] deliveries (sent two at a time, work-conserving),
+/// none while the circuit is open and one probe when its cool-down ends; with a rate limit, no more than it allows
+/// and no more than can start at once (two), so every grant starts within [`START_SLACK_MS`].
 pub fn pick(
     now: i64,
     waiting: usize,
@@ -254,7 +260,8 @@ pub fn pick(
         Allowed::Until(until) => return wait(until),
         Allowed::Probe if in_flight > 0 => return Pick { start: 0, probe: false, wake_at: None },
         Allowed::Probe => (1, true),
-        Allowed::Any => (MAX_SENDS_PER_WEBHOOK.saturating_sub(in_flight), false),
+        Allowed::Any if per_second.is_some() => (MAX_SENDS_PER_WEBHOOK.saturating_sub(in_flight), false),
+        Allowed::Any => (LANE_ROUND.saturating_sub(in_flight), false),
     };
     let mut start = cap.min(waiting);
     if let Some(limit) = per_second {
@@ -383,9 +390,12 @@ mod tests {
     #[test]
     fn the_pick_takes_two_at_most_one_probe_and_what_the_limit_allows() {
         let (mut b, mut l) = (Breaker::new(30_000), Limiter::default());
-        assert_eq!(pick(0, 10, 0, None, &mut b, &mut l), Pick { start: 2, probe: false, wake_at: None });
-        assert_eq!(pick(0, 10, 1, None, &mut b, &mut l).start, 1);
+        assert_eq!(pick(0, 100, 0, None, &mut b, &mut l), Pick { start: LANE_ROUND, probe: false, wake_at: None });
+        assert_eq!(pick(0, 10, 0, None, &mut b, &mut l).start, 10);
         assert_eq!(pick(0, 1, 0, None, &mut b, &mut l).start, 1);
+        // With a rate limit, only what can start at once (two), even when the limit allows more.
+        assert_eq!(pick(0, 10, 0, Some(100), &mut b, &mut l).start, 2);
+        assert_eq!(pick(0, 10, 1, Some(100), &mut b, &mut l).start, 1);
         assert_eq!(pick(0, 0, 0, None, &mut b, &mut l), Pick { start: 0, probe: false, wake_at: None });
         // Rate limit 1: one now, then wait for the window.
         let first = pick(0, 10, 0, Some(1), &mut b, &mut l);

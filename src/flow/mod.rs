@@ -22,8 +22,9 @@ use worker::{durable_object, js_sys, DurableObject, Env, Method, Request, Reques
 
 use crate::config::Config;
 use crate::delivery::{attempt, fanout, sendable, DeliveryError};
-use crate::domain::flow::{pick, Breaker, CircuitState, Limiter, Observed};
+use crate::domain::flow::{pick, Breaker, CircuitState, Limiter, Observed, LANE_ROUND};
 use crate::domain::ids::{DeliveryId, WebhookId};
+use crate::domain::limits::MAX_SENDS_PER_WEBHOOK;
 use crate::platform::now_ms;
 use crate::store::{self, deliveries, webhooks};
 
@@ -33,9 +34,9 @@ const SLICE_MS: i64 = 25_000;
 const SLEEP_AT_MOST_MS: i64 = 2_000;
 /// A probe's result is given up this long after its send's timeout.
 const PROBE_MARGIN_MS: i64 = 5_000;
-/// Subrequests one round may make: the webhook read, the claim, two sends, the record, the retries' enqueue, the
-/// circuit's write, and an operational notice's subscriber read and enqueue.
-const CALLS_PER_ROUND: u32 = 9;
+/// Subrequests one round may make besides its sends: the webhook read, the claim, the record, the retries' enqueue,
+/// the circuit's write, and an operational notice's subscriber read and enqueue.
+const CALLS_PER_ROUND: u32 = 7;
 /// The most ids a lane holds; ids beyond it are not taken (they stay pending in D1, and the sweeper enqueues them
 /// again after a few minutes, when the lane has room).
 pub const MAX_WAITING: usize = 10_000;
@@ -133,6 +134,8 @@ impl DurableObject for WebhookLane {
                 Some(now + 5_000)
             }
         };
+        // Ids handed over while the last round was finishing would otherwise wait for nothing.
+        let next = next.or_else(|| (!self.lane.borrow().waiting.is_empty()).then_some(now));
         if let Some(at) = next {
             self.state.storage().set_alarm((at - now).max(0)).await?;
         }
@@ -211,7 +214,9 @@ impl WebhookLane {
         if accepted > 0 {
             storage.put_multiple(new_entries).await?;
         }
-        if !self.lane.borrow().running && storage.get_alarm().await?.is_none() {
+        // An alarm due later (a rate-limit wait, a cool-down) stands; none, or one that is due and has not run (a
+        // restart can leave one behind), is set to now.
+        if !self.lane.borrow().running && storage.get_alarm().await?.is_none_or(|at| at <= now_ms()) {
             storage.set_alarm(0).await?;
         }
         Ok(accepted)
@@ -268,7 +273,9 @@ impl WebhookLane {
             if self.lane.borrow().waiting.is_empty() {
                 return Ok(None);
             }
-            if now - started > SLICE_MS || calls + CALLS_PER_ROUND > config.subrequest_budget {
+            // At least one round per invocation, however small the budget, so the lane always makes progress.
+            let round_calls = CALLS_PER_ROUND + LANE_ROUND as u32;
+            if calls > 0 && (now - started > SLICE_MS || calls + round_calls > config.subrequest_budget) {
                 return Ok(Some(now));
             }
             calls += 1;
@@ -311,7 +318,9 @@ impl WebhookLane {
             };
             let ids: Vec<&DeliveryId> = chosen.iter().map(|(_, id)| id).collect();
             calls += 1;
-            let claimed = deliveries::claim_many(&db, &ids, now, config.lease_until(now)).await?;
+            // Two at a time: the last of the round may start after the others, one after another.
+            let lease = config.lease_for_sends(now, ids.len().div_ceil(MAX_SENDS_PER_WEBHOOK));
+            let claimed = deliveries::claim_many(&db, &ids, now, lease).await?;
             let granted_at = now_ms();
             let claimed: Vec<_> = claimed.into_iter().flatten().collect();
             {
