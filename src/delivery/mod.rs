@@ -131,7 +131,6 @@ async fn process_batch(
     }
     let position = |id: &DeliveryId| index_of.iter().find(|(d, _)| d == id).map(|(_, i)| *i);
     let (to_send, abandoned) = sendable(fast, &webhooks);
-    let abandoned: Vec<_> = abandoned.iter().map(|(d, reason)| (d, reason.clone())).collect();
     deliveries::abandon_many(&db, &abandoned, now).await?;
     // Endpoints that hold requests past SLOW_ATTEMPT_MS get no more sends from this batch: theirs join the lane.
     let watch = attempt::SlowWatch::default();

@@ -336,7 +336,6 @@ impl WebhookLane {
                 continue;
             }
             let (to_send, abandoned) = sendable(claimed, std::slice::from_ref(&webhook));
-            let abandoned: Vec<_> = abandoned.iter().map(|(d, reason)| (d, reason.clone())).collect();
             deliveries::abandon_many(&db, &abandoned, granted_at).await?;
             calls += to_send.len() as u32 + 1;
             let attempted = attempt::attempt_all(&self.env, &config, &to_send, None).await?;

@@ -438,7 +438,7 @@ pub async fn record_attempts(
 
 /// Marks deliveries failed without an attempt (their webhook is gone or inactive), one round trip for all. Each
 /// was just claimed, so its attempt number fences it like a result.
-pub async fn abandon_many(db: &D1Database, abandoned: &[(&DeliveryRow, String)], now: i64) -> Result<(), StoreError> {
+pub async fn abandon_many(db: &D1Database, abandoned: &[(DeliveryRow, String)], now: i64) -> Result<(), StoreError> {
     let mut statements = Vec::new();
     for (d, reason) in abandoned {
         statements.push(
