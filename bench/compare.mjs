@@ -2,11 +2,14 @@
 // flight, 3 endpoints, a local receiver answering 200 at once), then Svix's own run right after it when a built
 // svix-server is present (../shared/peers/svix, see its README), and one table with the ratios. Without a built
 // Svix, the table uses the figures recorded on this machine kind (the median of three runs in its results file).
+// It also measures the runtime's own floor in the same shape (bench/floor: a plain JavaScript Worker doing the least each
+// step can with the same bindings), so the table separates what edgehook costs from what the local runtime costs.
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { measureFloor } from "./floor/run.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const PEER = join(ROOT, "..", "shared", "peers", "svix");
@@ -20,6 +23,9 @@ execFileSync(process.execPath, [join(ROOT, "bench", "delivery.mjs")], {
   env: { ...process.env, EVENTS: "1000", ENDPOINTS: "3", BATCH: "1", CONCURRENCY: "16", RESULT_JSON: ours },
 });
 const e = JSON.parse(readFileSync(ours, "utf8"));
+// The runtime's own floor in the same shape, measured now: a plain JavaScript Worker doing the least each step can
+// (bench/floor/floor.mjs).
+const floor = await measureFloor({ events: 1000, endpoints: 3, concurrency: 16 });
 
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 function svixFrom(file, label) {
@@ -46,15 +52,20 @@ const f = (n, digits = 0) => (typeof n === "number" ? n.toFixed(digits) : "-");
 console.log(`\n1,000 single-event ingest requests, 16 in flight, 3 endpoints, receiver answering 200 at once\n`);
 console.log("| system | ingest events/s | deliveries/s | ingest→receipt p50 ms | p99 ms | CPU-ms per delivery |");
 console.log("|---|---:|---:|---:|---:|---:|");
-console.log(`| edgehook under wrangler dev | ${f(e.ingestPerSec)} | ${f(e.deliveriesPerSec)} | ${f(e.p50ms)} | ${f(e.p99ms)} | ${f(e.cpuMsPerDelivery, 2)} |`);
+console.log(`| edgehook on the embedded runtime (Miniflare) | ${f(e.ingestPerSec)} | ${f(e.deliveriesPerSec)} | ${f(e.p50ms)} | ${f(e.p99ms)} | ${f(e.cpuMsPerDelivery, 2)} |`);
+console.log(`| the runtime's floor (a JavaScript Worker: 1 D1 batch + 1 queue send per ingest, claim, send, record) | ${f(floor.ingestPerSec)} | ${f(floor.deliveriesPerSec)} | ${f(floor.p50ms)} | ${f(floor.p99ms)} | ${f(floor.cpuMsPerDelivery, 2)} |`);
+const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
+console.log(`| **edgehook / floor** | ${ratio(e.ingestPerSec, floor.ingestPerSec)} | ${ratio(e.deliveriesPerSec, floor.deliveriesPerSec)} | ${ratio(e.p50ms, floor.p50ms)} | ${ratio(e.p99ms, floor.p99ms)} | ${ratio(e.cpuMsPerDelivery, floor.cpuMsPerDelivery)} |`);
 if (svix) {
   console.log(`| ${svix.label}, median of ${svix.runs} | ${f(svix.ingestPerSec)} | ${f(svix.deliveriesPerSec)} | ${f(svix.p50ms)} | ${f(svix.p99ms)} | ${f(svix.cpuMsPerDelivery, 2)} |`);
-  const r = (a, b) => `${(a / b).toFixed(2)}x`;
-  console.log(`| **edgehook / Svix** | ${r(e.ingestPerSec, svix.ingestPerSec)} | ${r(e.deliveriesPerSec, svix.deliveriesPerSec)} | ${r(e.p50ms, svix.p50ms)} | ${r(e.p99ms, svix.p99ms)} | ${r(e.cpuMsPerDelivery, svix.cpuMsPerDelivery)} |`);
+  console.log(`| **edgehook / Svix** | ${ratio(e.ingestPerSec, svix.ingestPerSec)} | ${ratio(e.deliveriesPerSec, svix.deliveriesPerSec)} | ${ratio(e.p50ms, svix.p50ms)} | ${ratio(e.p99ms, svix.p99ms)} | ${ratio(e.cpuMsPerDelivery, svix.cpuMsPerDelivery)} |`);
+  console.log(`| floor / Svix | ${ratio(floor.ingestPerSec, svix.ingestPerSec)} | ${ratio(floor.deliveriesPerSec, svix.deliveriesPerSec)} | ${ratio(floor.p50ms, svix.p50ms)} | ${ratio(floor.p99ms, svix.p99ms)} | ${ratio(floor.cpuMsPerDelivery, svix.cpuMsPerDelivery)} |`);
   console.log("\nHigher is better for the rates; lower is better for latency and CPU.");
 } else {
   console.log("\nNo Svix figures found (../shared/peers/svix); only edgehook was measured.");
 }
+const rt = e.roundTrips;
+if (rt) console.log(`\nBinding round trips: ${rt.ingest.toFixed(1)} per ingest request; ${rt.consumerD1} D1 calls for the queue batch of one event's deliveries (claim, record), the sends in between.`);
 if (!e.complete) {
   console.error("edgehook did not deliver everything within the deadline");
   process.exit(1);

@@ -3,35 +3,10 @@
 // ingest to receipt, then what one delivery costs: CPU, D1 calls and rows, KV and queue operations (counted inside
 // the Worker and read from its `/__usage`), priced at Cloudflare's list prices. Bounded: it stops at a deadline
 // whatever has arrived.
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { startWorker, startReceiver, token } from "../tests/harness.mjs";
-
-const statOf = (path) => {
-  const stat = readFileSync(path, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { name: stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")), pgrp: Number(fields[2]), cpu: (Number(fields[11]) + Number(fields[12])) / 100 };
-};
-
-/** CPU seconds used so far by the threads of a process group (wrangler's node, workerd's threads), keyed
- *  "process/thread" by their names. */
-function groupCpuByProcess(pgid) {
-  const by = {};
-  for (const pid of readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const process = statOf(`/proc/${pid}/stat`);
-      if (process.pgrp !== pgid) continue;
-      for (const tid of readdirSync(`/proc/${pid}/task`)) {
-        const thread = statOf(`/proc/${pid}/task/${tid}/stat`);
-        const key = `${process.name}/${thread.name}`;
-        by[key] = (by[key] ?? 0) + thread.cpu;
-      }
-    } catch {}
-  }
-  return by;
-}
-const groupCpuSeconds = (pgid) => Object.values(groupCpuByProcess(pgid)).reduce((a, b) => a + b, 0);
-const selfCpuSeconds = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+import { groupCpuByProcess, groupCpuSeconds, selfCpuSeconds } from "./cpu.mjs";
 
 const EVENTS = Number(process.env.EVENTS ?? 1000);
 const ENDPOINTS = Number(process.env.ENDPOINTS ?? 3);
@@ -108,12 +83,33 @@ try {
   const runtimeCpu = groupCpuSeconds(worker.pgid) - cpuBefore[0];
   const byProcessAfter = groupCpuByProcess(worker.pgid);
   const benchCpu = selfCpuSeconds() - cpuBefore[1];
+
+  // Binding round trips, counted by the Worker (/__usage) with nothing else running: one ingest request, then the
+  // queue batch that delivers its deliveries; then 16 ingests at once, whose deliveries share consumer batches.
+  async function roundTrips(count, tag) {
+    const before = await usage();
+    const base = receiver.requests.length;
+    await Promise.all(Array.from({ length: count }, (_, n) =>
+      worker.api("/api/events", { method: "POST", headers: auth, body: JSON.stringify({ id: `${tag}-${n}`, type: "lead.created", data: { n } }) }).then((r) => r.arrayBuffer())));
+    const ingested = await usage();
+    for (const until = Date.now() + 30000; receiver.requests.length < base + count * ENDPOINTS && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = await usage();
+    return {
+      ingest: (ingested.d1Calls - before.d1Calls + ingested.queueSendCalls - before.queueSendCalls) / count,
+      consumerD1: after.d1Calls - ingested.d1Calls,
+      consumerQueue: after.queueSendCalls - ingested.queueSendCalls,
+      fetches: after.fetches - ingested.fetches,
+    };
+  }
+  const one = await roundTrips(1, "rt-one");
+  const many = await roundTrips(16, "rt-many");
   const latencies = receiver.requests
     .map((r) => r.receivedAt - sentAt.get(JSON.parse(r.body.toString()).id))
     .sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
   const mode = BATCH === 1 ? "POST /api/events" : `POST /api/events/batch of ${BATCH}`;
-  console.log(`\n${EVENTS} events x ${ENDPOINTS} endpoints through wrangler dev --local (${mode}, ${CONCURRENCY} concurrent requests)\n`);
+  console.log(`\n${EVENTS} events x ${ENDPOINTS} endpoints on the embedded runtime (Miniflare: workerd, local D1 and Queues; ${mode}, ${CONCURRENCY} concurrent requests)\n`);
   console.log(`| metric                       | value |`);
   console.log(`|------------------------------|------:|`);
   console.log(`| ingest events/s              | ${(EVENTS / (ingestMs / 1000)).toFixed(0)} |`);
@@ -124,24 +120,28 @@ try {
   console.log(`| rejected ingests             | ${failures} |`);
   const wall = doneMs / 1000;
   console.log(`\nWhere the time goes: ingest finished after ${(ingestMs / 1000).toFixed(1)} s, the last delivery arrived after ${wall.toFixed(1)} s.`);
-  console.log(`The local runtime (wrangler + workerd, one JavaScript thread for the Worker, D1, KV and Queues) used`);
+  console.log(`The local runtime (Miniflare + workerd: one JavaScript thread for the Worker, D1, KV and Queues) used`);
   console.log(`${runtimeCpu.toFixed(1)} CPU-s (${(runtimeCpu / wall).toFixed(2)} cores, ${((runtimeCpu * 1000) / receiver.requests.length).toFixed(2)} CPU-ms per delivery including its share`);
   console.log(`of ingest); this load generator and receiver used ${benchCpu.toFixed(1)} CPU-s. Machine: ${cpus().length} cores.`);
-  // By process and thread: wrangler's node (its dev proxy in front of workerd) against workerd's threads (the
-  // Worker's isolate and the D1, KV and Queues simulators run in workerd).
+  // By process and thread: Miniflare's node against workerd's threads (the Worker's isolate and the D1, KV and
+  // Queues simulators run in workerd).
   const shares = Object.keys(byProcessAfter)
     .map((name) => [name, byProcessAfter[name] - (byProcessBefore[name] ?? 0)])
     .filter(([, cpu]) => cpu > 0.05)
     .sort((a, b) => b[1] - a[1])
     .map(([name, cpu]) => `${name} ${cpu.toFixed(1)} CPU-s (${((cpu / runtimeCpu) * 100).toFixed(0)}%)`);
   console.log(`By process/thread: ${shares.join(", ")}.`);
+  console.log(`\nBinding round trips (counted by the Worker, nothing else running): one ingest request makes ${one.ingest.toFixed(1)} (one D1 batch`);
+  console.log(`that finds the subscribers, inserts the event and its deliveries and detects a duplicate; one queue send). The queue batch`);
+  console.log(`delivering its ${ENDPOINTS} deliveries made ${one.consumerD1} D1 calls (claim with the webhooks; record) and ${one.fetches} sends at once.`);
+  console.log(`16 ingests at once: ${many.ingest.toFixed(1)} per ingest; their ${16 * ENDPOINTS} deliveries took ${many.consumerD1} D1 calls in all (claim and record per consumer batch).`);
 
   const delivered = receiver.requests.length;
   const d = Object.fromEntries(Object.keys(usageAfter).map((k) => [k, (usageAfter[k] - usageBefore[k]) / delivered]));
   const queueOps = 3 * d.queueMessagesSent + d.queueRetries;
   const cpuMs = (runtimeCpu * 1000) / delivered;
   const perDelivery = [
-    ["CPU-ms (wrangler + workerd, an upper bound of the Worker's)", cpuMs.toFixed(2), cpuMs * PRICE.cpuMs],
+    ["CPU-ms (Miniflare + workerd, an upper bound of the Worker's)", cpuMs.toFixed(2), cpuMs * PRICE.cpuMs],
     ["ingest requests", (requests / delivered).toFixed(3), (requests / delivered) * PRICE.request],
     ["D1 calls (round trips)", d.d1Calls.toFixed(2), 0],
     ["D1 statements", d.d1Statements.toFixed(2), 0],
@@ -164,7 +164,8 @@ try {
   // For `make bench-compare`: the headline numbers, machine-readable.
   if (process.env.RESULT_JSON) {
     const result = {
-      system: "edgehook (wrangler dev)",
+      system: "edgehook (embedded runtime)",
+      roundTrips: { ingest: one.ingest, consumerD1PerBatch: one.consumerD1, manyIngests: many.ingest, manyConsumerD1: many.consumerD1 },
       events: EVENTS,
       endpoints: ENDPOINTS,
       concurrency: CONCURRENCY,

@@ -1,7 +1,7 @@
-// The local cron: `wrangler dev` never fires cron triggers ("Scheduled Workers are not automatically triggered
-// during local development"), so `make dev`, the e2e harness and the soak drive the Worker's schedule themselves. They
-// read the schedules from wrangler.toml and, on each, call the local scheduled endpoint that `wrangler dev
-// --test-scheduled` serves, exactly as Cloudflare's cron would invoke the `scheduled` handler in production.
+// The local cron: neither `wrangler dev` nor Miniflare fires cron triggers ("Scheduled Workers are not automatically
+// triggered during local development"), so `make dev`, the e2e harness and the soak drive the Worker's schedule
+// themselves. They read the schedules from wrangler.toml and, on each, call the local scheduled endpoint both serve
+// (/cdn-cgi/local/scheduled), exactly as Cloudflare's cron would invoke the `scheduled` handler in production.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Cron } from "croner";
@@ -15,7 +15,7 @@ export function schedules(wranglerToml) {
 }
 
 /**
- * Calls `${base}/__scheduled?cron=…` on every schedule of `root/wrangler.toml` until `stop()`. Each call is bounded
+ * Calls `${base}/cdn-cgi/local/scheduled?cron=…` on every schedule of `root/wrangler.toml` until `stop()`. Each call is bounded
  * by a timeout; a failed call is reported through `onError` and the schedule goes on.
  */
 export function startCron({ base, root, onRun = () => {}, onError = () => {} }) {
@@ -23,7 +23,7 @@ export function startCron({ base, root, onRun = () => {}, onError = () => {} }) 
     (pattern) =>
       new Cron(pattern, { timezone: "UTC", protect: true }, async () => {
         try {
-          const res = await fetch(`${base}/__scheduled?cron=${encodeURIComponent(pattern)}`, { signal: AbortSignal.timeout(30000) });
+          const res = await fetch(`${base}/cdn-cgi/local/scheduled?cron=${encodeURIComponent(pattern)}`, { signal: AbortSignal.timeout(30000) });
           await res.arrayBuffer();
           if (!res.ok) throw new Error(`the scheduled endpoint answered ${res.status}`);
           onRun(pattern);

@@ -1,10 +1,11 @@
-// `make dev`: applies the local D1 migrations, runs the Worker under `wrangler dev --local`, drives its cron
-// schedule (wrangler dev never fires cron triggers), seeds a demo (a webhook pointing at a local receiver that
-// verifies every delivery with the verifier package), and prints how to use it. SIGTERM or SIGINT stops wrangler's
-// whole process group (workerd included) and exits.
+// `make dev`: applies the local D1 migrations, runs the Worker on the embedded runtime (scripts/runtime.mjs: Miniflare's
+// API, the engine under `wrangler dev`, without its proxy; `RUNTIME=wrangler` runs `wrangler dev --local` instead),
+// drives its cron schedule (neither fires cron triggers locally), seeds a demo (a webhook pointing at a local receiver
+// that verifies every delivery with the verifier package), and prints how to use it. SIGTERM or SIGINT stops the
+// runtime's whole process group (workerd included) and exits.
 //
 // Options: --port N (default $PORT or 8787), --persist-to DIR (default wrangler's .wrangler/state), and any number
-// of --var NAME:VALUE, passed to wrangler (the soak test uses them).
+// of --var NAME:VALUE, passed to the runtime (the soak test uses them).
 import { spawn, execFileSync } from "node:child_process";
 import { createServer } from "node:http";
 import { dirname, join } from "node:path";
@@ -27,11 +28,21 @@ const persistArgs = persist ? ["--persist-to", persist] : [];
 
 ensureDevVars();
 execFileSync("wrangler", ["d1", "migrations", "apply", "DB", "--local", ...persistArgs], { cwd: ROOT, env: wranglerEnv, stdio: ["ignore", "ignore", "inherit"] });
-const wrangler = spawn(
-  "wrangler",
-  ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false", "--test-scheduled", ...persistArgs, ...vars],
-  { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"], detached: true, env: wranglerEnv },
-);
+const useWrangler = process.env.RUNTIME === "wrangler";
+if (!useWrangler) execFileSync("make", ["--no-print-directory", "build-worker", "dashboard"], { cwd: ROOT, stdio: ["ignore", "ignore", "inherit"] });
+const runtime = useWrangler
+  ? spawn("wrangler", ["dev", "--local", "--ip", "127.0.0.1", "--port", String(port), "--show-interactive-dev-session=false", ...persistArgs, ...vars], {
+      cwd: ROOT,
+      stdio: ["ignore", "inherit", "inherit"],
+      detached: true,
+      env: wranglerEnv,
+    })
+  : spawn(process.execPath, [join(ROOT, "scripts", "runtime.mjs"), "--ip", "127.0.0.1", "--port", String(port), ...persistArgs, ...vars], {
+      cwd: ROOT,
+      stdio: ["ignore", "inherit", "inherit"],
+      detached: true,
+      env: wranglerEnv,
+    });
 let cron;
 
 let receiver;
@@ -41,24 +52,24 @@ function stop(code = 0) {
   stopping = true;
   cron?.stop();
   try {
-    process.kill(-wrangler.pid, "SIGTERM");
+    process.kill(-runtime.pid, "SIGTERM");
   } catch {}
   receiver?.close();
   const force = setTimeout(() => {
     try {
-      process.kill(-wrangler.pid, "SIGKILL");
+      process.kill(-runtime.pid, "SIGKILL");
     } catch {}
     process.exit(code);
   }, 5000);
   force.unref();
-  wrangler.once("exit", () => process.exit(code));
+  runtime.once("exit", () => process.exit(code));
 }
 process.on("SIGTERM", () => stop(0));
 process.on("SIGINT", () => stop(0));
 process.on("SIGHUP", () => stop(0));
-wrangler.on("exit", (code) => {
+runtime.on("exit", (code) => {
   if (!stopping) {
-    console.error(`wrangler exited with ${code}`);
+    console.error(`the runtime exited with ${code}`);
     process.exit(code ?? 1);
   }
 });

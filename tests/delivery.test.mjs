@@ -343,7 +343,7 @@ test("the cron sweeper re-enqueues a pending delivery whose queue message was lo
   const past = Date.now() - 5 * 60 * 1000;
   worker.sql(`INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, next_attempt_at, created_at, updated_at)
               VALUES ('dlv_lost1', '${o.name}', '${w.id}', 'evt_lost', 'activity.created', '${body}', 'pending', 0, ${past}, ${past}, ${past})`);
-  const cron = await worker.api("/__scheduled?cron=*+*+*+*+*");
+  const cron = await worker.api("/cdn-cgi/local/scheduled?cron=*+*+*+*+*");
   assert.equal(cron.status, 200);
   const [request] = await eventually(() => arrivals(w.path).length === 1 && arrivals(w.path), { what: "the swept delivery" });
   assert.equal(verifyThreeWays(request, w.secret).data.lost, true);

@@ -1,5 +1,6 @@
-// The end-to-end harness: the real Worker under `wrangler dev --local` (workerd with local D1, KV and Queues on a
-// fresh persistence directory) and a real receiving HTTP server on 127.0.0.1. Both stop by themselves.
+// The end-to-end harness: the real Worker on the embedded runtime (scripts/runtime.mjs: Miniflare's API, workerd with
+// local D1, KV, Queues, the Durable Object and Static Assets on a fresh persistence directory) or, when asked, under
+// `wrangler dev --local`, and a real receiving HTTP server on 127.0.0.1. Both stop by themselves.
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, openSync, closeSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -11,6 +12,9 @@ import { startCron } from "../scripts/cron.mjs";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WRANGLER = join(ROOT, "node_modules", ".bin", "wrangler");
+const RUNTIME = join(ROOT, "scripts", "runtime.mjs");
+/** The local scheduled endpoint, what Cloudflare's cron calls in production (both runtimes serve it). */
+export const SCHEDULED = "/cdn-cgi/local/scheduled?cron=*+*+*+*+*";
 export const JWT_SECRET = "e2e-test-secret-of-reasonable-length";
 /** The e2e Worker's SECRETS_KEY (base64 of 32 bytes). */
 export const SECRETS_KEY = Buffer.alloc(32, 7).toString("base64");
@@ -62,7 +66,7 @@ process.on("exit", () => {
  * own instance. `cron: true` drives the Worker's cron schedule as `make dev` does; `logLevel` is wrangler's (the
  * Worker's own logs and the simulated send_email binding's need "info"). Returns { url, fetch, stop, log }.
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null, cron = false, logLevel = "warn" } = {}) {
+export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null, cron = false, logLevel = "warn", runtime = "miniflare" } = {}) {
   const persist = mkdtempSync(join(tmpdir(), "edgehook-e2e-"));
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
   if (!config) {
@@ -73,27 +77,37 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
     });
   }
   const port = await freePort();
-  const inspectorPort = await freePort();
   // `config` runs another Worker alone (a fixture): it gets only the vars given here.
   const allVars = config ? vars : { JWT_SECRET, SECRETS_KEY, ALLOW_INSECURE_ENDPOINTS: "true", ...vars };
-  // Extra configs run first: the first Worker of a multi-config session is the one that gets the port. `--var`
-  // reaches only that first Worker, so edgehook's vars go into a copy of wrangler.toml (secrets still come from
-  // .dev.vars, which overrides [vars]).
-  let edgehookConfig = "wrangler.toml";
+  // Extra configs run first: the first Worker of a multi-config session is the one that gets the port.
+  const configArgs = [...(config ? [config] : configs), ...(config ? [] : ["wrangler.toml"])].flatMap((c) => ["-c", c]);
+  let command;
+  let args;
   let cleanupConfig = () => {};
-  if (configs.length && Object.keys(vars).length) {
-    edgehookConfig = `.e2e-${process.pid}-${port}.wrangler.toml`;
-    writeFileSync(join(ROOT, edgehookConfig), withVars(readFileSync(join(ROOT, "wrangler.toml"), "utf8"), vars));
-    cleanupConfig = () => rmSync(join(ROOT, edgehookConfig), { force: true });
+  if (runtime === "wrangler") {
+    // `--var` reaches only the first Worker of a multi-config session, so there edgehook's vars go into a copy of
+    // wrangler.toml (secrets still come from .dev.vars, which overrides [vars]).
+    let wranglerConfigs = configArgs;
+    let passVars = allVars;
+    if (configs.length) {
+      const copy = `.e2e-${process.pid}-${port}.wrangler.toml`;
+      writeFileSync(join(ROOT, copy), withVars(readFileSync(join(ROOT, "wrangler.toml"), "utf8"), allVars));
+      cleanupConfig = () => rmSync(join(ROOT, copy), { force: true });
+      wranglerConfigs = [...configs, copy].flatMap((c) => ["-c", c]);
+      passVars = {};
+    }
+    command = WRANGLER;
+    args = ["dev", ...wranglerConfigs, "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()),
+      "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", logLevel];
+    for (const [key, value] of Object.entries(passVars)) args.push("--var", `${key}:${value}`);
+  } else {
+    command = process.execPath;
+    args = [RUNTIME, ...configArgs, "--ip", "127.0.0.1", "--port", String(port), "--persist-to", persist, "--log-level", logLevel];
+    for (const [key, value] of Object.entries(allVars)) args.push("--var", `${key}:${value}`);
   }
-  const configArgs = config ? ["-c", config] : configs.length ? [...configs, edgehookConfig].flatMap((c) => ["-c", c]) : [];
-  const passVars = configs.length ? {} : allVars;
-  const args = ["dev", ...configArgs, "--local", "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(inspectorPort),
-    "--persist-to", persist, "--show-interactive-dev-session=false", "--log-level", logLevel, "--test-scheduled"];
-  for (const [key, value] of Object.entries(passVars)) args.push("--var", `${key}:${value}`);
   const logPath = join(persist, "wrangler.log");
   const logFd = openSync(logPath, "a");
-  const child = spawn(WRANGLER, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", logFd, logFd] });
+  const child = spawn(command, args, { cwd: ROOT, env, detached: true, stdio: ["ignore", logFd, logFd] });
   closeSync(logFd);
   running.add(child.pid);
   let exited = null;

@@ -1,4 +1,4 @@
-// The Worker skeleton under wrangler dev: health, the JSON 404 and 405, and the OpenAPI document.
+// The Worker skeleton on the embedded runtime: health, the JSON 404 and 405, and the OpenAPI document.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";

@@ -176,7 +176,7 @@ test("the local cron re-sends a delivery whose queue message was lost, and one s
   worker.sql(`INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, next_attempt_at, created_at, updated_at)
               VALUES ('dlv_lostcron2', '${o.name}', '${w.id}', 'evt_lost', 'activity.created', '${body.replace("dlv_lostcron1", "dlv_lostcron2")}', 'pending', 0, ${past}, ${past}, ${past})`);
   const sent = (await usage()).queueMessagesSent;
-  for (let i = 0; i < 2; i++) assert.equal((await worker.api("/__scheduled?cron=*+*+*+*+*")).status, 200);
+  for (let i = 0; i < 2; i++) assert.equal((await worker.api("/cdn-cgi/local/scheduled?cron=*+*+*+*+*")).status, 200);
   await eventually(() => arrivals(w.path).length === 2, { what: "the second re-sent delivery" });
   const after = await usage();
   assert.equal(after.queueMessagesSent - sent, 1, "two sweeps sent one message");
@@ -195,7 +195,7 @@ test("retention prunes old events, dead letters, attempts and finished deliverie
               ('dlv_oldpending', '${o.name}', '${w.id}', 'old-pending', 'order.created', '{}', 'pending', 5, ${future}, ${old}, ${old})`);
   worker.sql(`INSERT INTO attempts (id, delivery_id, attempt, duration_ms, created_at) VALUES ('att_old', 'dlv_olddone', 1, 5, ${old})`);
   worker.sql(`INSERT INTO dead_letters (queue, body, reason, created_at) VALUES ('edgehook-events', '{}', 'old', ${old})`);
-  assert.equal((await worker.api("/__scheduled?cron=*+*+*+*+*")).status, 200);
+  assert.equal((await worker.api("/cdn-cgi/local/scheduled?cron=*+*+*+*+*")).status, 200);
   const ids = (table, where) => worker.sql(`SELECT COUNT(*) AS n FROM ${table} WHERE ${where}`)[0].n;
   assert.equal(ids("events", `organization_id = '${o.name}' AND id = 'old-done'`), 0);
   assert.equal(ids("events", `organization_id = '${o.name}' AND id = 'old-pending'`), 1, "a pending delivery's event stays");

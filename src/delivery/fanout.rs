@@ -14,7 +14,7 @@ use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::retry::queue_hop;
 use crate::domain::time::iso8601;
 use crate::platform::random;
-use crate::store::events::{self, EventInsert, NewDelivery};
+use crate::store::events::{self, IngestInsert, NewDelivery};
 use crate::store::{self, webhooks::WebhookRow, StoreError};
 use crate::usage;
 
@@ -49,9 +49,9 @@ pub async fn ingest(
         .ok_or_else(|| DeliveryError::Store(StoreError("no ingest result".into())))
 }
 
-/// [`ingest`] for several events of one organization, with the round trips shared: the subscribers are read once,
-/// every event and delivery is inserted in one D1 transaction (all or nothing: a failure leaves no delivery behind
-/// that is never enqueued), and all deliveries are enqueued together. Answers come back in order.
+/// [`ingest`] for several events of one organization in two binding round trips: one D1 batch finds the subscribers,
+/// inserts every event and delivery and detects duplicates (all or nothing: a failure leaves no delivery behind that
+/// is never enqueued), then one queue send per 100 deliveries. Answers come back in order.
 pub async fn ingest_many(
     env: &Env,
     org: &OrganizationId,
@@ -64,33 +64,46 @@ pub async fn ingest_many(
         return Ok(Vec::new());
     }
     let db = store::db(env)?;
-    // Each subscriber's patterns are parsed once for the whole batch, not once per event.
-    let subscribers: Vec<(Vec<String>, WebhookId)> =
-        store::webhooks::list(&db, org, Some(true)).await?.into_iter().map(|w| (w.patterns(), w.id)).collect();
     let timestamp = iso8601(now);
     let mut inserts = Vec::with_capacity(incoming.len());
     for (id, event) in ids.iter().zip(incoming) {
-        let deliveries = deliveries_for(&subscribers, org, id, event, &timestamp)?;
-        inserts.push(EventInsert { id, event, token: hex::encode(random::<16>()), deliveries });
+        let (head, tail) = payload::split(&DeliveryBody {
+            event_id: id.as_str(),
+            event_type: &event.event_type,
+            timestamp: &timestamp,
+            organization_id: org.as_str(),
+            delivery_id: "",
+            data: &event.data,
+            changes: event.changes.as_deref(),
+            test: false,
+        })
+        .map_err(|e| DeliveryError::Payload(e.to_string()))?;
+        let stem = random::<9>();
+        inserts.push(IngestInsert {
+            id,
+            event,
+            token: hex::encode(random::<16>()),
+            id_stem: hex::encode(stem),
+            head,
+            tail,
+        });
     }
-    let outcomes = events::insert_many(&db, org, now, &inserts).await?;
+    let (outcomes, created) = events::ingest_many(&db, org, now, &inserts).await?;
     let mut answers = Vec::with_capacity(inserts.len());
-    let mut queued = Vec::new();
-    for (insert, outcome) in inserts.into_iter().zip(outcomes) {
+    for (insert, outcome) in inserts.iter().zip(outcomes) {
         let id = insert.id.to_string();
         answers.push(match outcome {
             Some(Ok(())) => {
-                let count = insert.deliveries.len() as i64;
-                queued.extend(insert.deliveries.into_iter().map(|d| d.id));
-                Ingested { id, deliveries: count, duplicate: false }
+                let count = created.iter().filter(|d| d.as_str().get(4..22) == Some(insert.id_stem.as_str())).count();
+                Ingested { id, deliveries: count as i64, duplicate: false }
             }
             Some(Err(record)) => Ingested { id, deliveries: record.deliveries, duplicate: true },
             None => return Err(StoreError("an ingested event is missing after its transaction".into()).into()),
         });
     }
-    if let Err(e) = enqueue(env, &queued).await {
+    if let Err(e) = enqueue(env, &created).await {
         // The deliveries are pending in D1, due now: the sweeper enqueues them within two minutes.
-        worker::console_error!("enqueue failed, leaving {} deliveries to the sweeper: {}", queued.len(), e);
+        worker::console_error!("enqueue failed, leaving {} deliveries to the sweeper: {}", created.len(), e);
     }
     Ok(answers)
 }

@@ -86,7 +86,9 @@ async fn process_batch(
     // A webhook has at most two sends in flight: if the whole batch is one webhook's, half of its sends may run one
     // after another, and the lease must outlast the last.
     let longest_run = taken.len().div_ceil(MAX_SENDS_PER_WEBHOOK);
-    let claimed = deliveries::claim_many(&db, taken, now, config.lease_for_sends(now, longest_run)).await?;
+    // One round trip claims the deliveries and reads their webhooks; the sends are the second, the record the third.
+    let (claimed, webhooks) =
+        deliveries::claim_with_webhooks(&db, taken, now, config.lease_for_sends(now, longest_run)).await?;
     let mut next = vec![Next::Ack; ids.len()];
     for n in next.iter_mut().skip(taken.len()) {
         *n = Next::RetryIn(0);
@@ -112,10 +114,6 @@ async fn process_batch(
         }
     }
 
-    let mut webhook_ids: Vec<&WebhookId> = claimed.iter().flatten().map(|d| &d.webhook_id).collect();
-    webhook_ids.sort_unstable();
-    webhook_ids.dedup();
-    let webhooks = store::webhooks::get_many(&db, &webhook_ids).await?;
     let mut index_of: Vec<(DeliveryId, usize)> = Vec::new();
     let mut fast = Vec::new();
     let mut laned = Vec::new();

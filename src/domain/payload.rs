@@ -53,6 +53,20 @@ pub fn build(body: &DeliveryBody<'_>) -> Result<String, serde_json::Error> {
     })
 }
 
+/// The body of `body`'s deliveries cut around the delivery id (`body.delivery_id` is ignored): for every id,
+/// `head + id + tail` is exactly what [`build`] makes with that id. D1 builds each body from the two halves in the
+/// statement that names the delivery. The fields before `deliveryId` are JSON strings, which cannot hold an unescaped
+/// quote, so the first `"deliveryId":""` in the body built with an empty id is the field itself.
+pub fn split(body: &DeliveryBody<'_>) -> Result<(String, String), serde_json::Error> {
+    const FIELD: &str = "\"deliveryId\":\"";
+    let mut whole = build(&DeliveryBody { delivery_id: "", ..body.clone() })?;
+    let at = whole
+        .find("\"deliveryId\":\"\"")
+        .ok_or_else(|| <serde_json::Error as serde::ser::Error>::custom("no deliveryId field"))?;
+    let tail = whole.split_off(at + FIELD.len());
+    Ok((whole, tail))
+}
+
 /// Sample data for a test send of `event_type`: a plausible record of the event's resource.
 pub fn sample_data(event_type: &str) -> Value {
     let resource = resource_of(event_type);
@@ -141,6 +155,22 @@ mod tests {
         let b = body(r#"{"x":"é","n":1.50}"#, None, false);
         assert_eq!(build(&b).unwrap(), build(&b).unwrap());
         assert!(build(&b).unwrap().contains(r#""n":1.50"#));
+    }
+
+    #[test]
+    fn the_halves_around_any_delivery_id_make_the_built_body() {
+        // Strings before the id that look like the field itself must not fool the cut.
+        let tricky = DeliveryBody {
+            event_id: r#"evt_"deliveryId":""#,
+            organization_id: r#"org_\"deliveryId\":\"\""#,
+            ..body(r#"{"deliveryId":"","x":[1,2.50]}"#, Some(r#"{"a":{"from":"","to":"b"}}"#), false)
+        };
+        for b in [body("{}", None, false), body(r#"{"n":1}"#, None, true), tricky] {
+            let (head, tail) = split(&b).unwrap();
+            for id in ["dlv_1", "dlv_0123456789abcdef0000002a", ""] {
+                assert_eq!(format!("{head}{id}{tail}"), build(&DeliveryBody { delivery_id: id, ..b.clone() }).unwrap());
+            }
+        }
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! sweeper's queries and the statistics.
 
 use serde::Deserialize;
-use worker::D1Database;
+use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::domain::model::{flag, DeliveryStatus};
 
 use super::events::{fanout_statements, outcomes, EventInsert, Guard};
+use super::webhooks::{self, WebhookRow};
 use super::{
     batch, first, int, opt_int, opt_text, placeholders, rows, rows_of, run, select_by_ids, text, StoreError,
     IDS_PER_STATEMENT,
@@ -83,16 +84,61 @@ pub async fn claim_many(
     now: i64,
     lease_until: i64,
 ) -> Result<Vec<Option<DeliveryRow>>, StoreError> {
+    let statements = claim_statements(db, ids, now, lease_until)?;
+    let results = batch(db, statements).await?;
+    claimed_in(&results, 0..results.len(), ids)
+}
+
+/// [`claim_many`] and, in the same round trip, the webhooks of those deliveries (the consumer's claim: one D1 call
+/// before the sends instead of two).
+pub async fn claim_with_webhooks(
+    db: &D1Database,
+    ids: &[&DeliveryId],
+    now: i64,
+    lease_until: i64,
+) -> Result<(Vec<Option<DeliveryRow>>, Vec<WebhookRow>), StoreError> {
+    let mut statements = claim_statements(db, ids, now, lease_until)?;
+    let claims = 0..statements.len();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        let binds: Vec<_> = chunk.iter().map(text).collect();
+        statements.push(db.prepare(webhooks::of_deliveries_sql(chunk.len())).bind(&binds)?);
+    }
+    let results = batch(db, statements).await?;
+    let mut hooks: Vec<WebhookRow> = Vec::new();
+    for at in claims.end..results.len() {
+        for row in rows_of::<WebhookRow>(&results, at)? {
+            if !hooks.iter().any(|w| w.id == row.id) {
+                hooks.push(row);
+            }
+        }
+    }
+    Ok((claimed_in(&results, claims, ids)?, hooks))
+}
+
+fn claim_statements(
+    db: &D1Database,
+    ids: &[&DeliveryId],
+    now: i64,
+    lease_until: i64,
+) -> Result<Vec<D1PreparedStatement>, StoreError> {
     let mut statements = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut binds = vec![int(now), int(lease_until)];
         binds.extend(chunk.iter().map(text));
         statements.push(db.prepare(claim_sql(chunk.len())).bind(&binds)?);
     }
-    let results = batch(db, statements).await?;
+    Ok(statements)
+}
+
+/// The claimed rows of the results at `claims`, in the order of `ids` (`None`: not claimed).
+fn claimed_in(
+    results: &[D1Result],
+    claims: core::ops::Range<usize>,
+    ids: &[&DeliveryId],
+) -> Result<Vec<Option<DeliveryRow>>, StoreError> {
     let mut claimed_rows: Vec<DeliveryRow> = Vec::with_capacity(ids.len());
-    for i in 0..results.len() {
-        claimed_rows.extend(rows_of::<DeliveryRow>(&results, i)?);
+    for i in claims {
+        claimed_rows.extend(rows_of::<DeliveryRow>(results, i)?);
     }
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {

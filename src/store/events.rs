@@ -6,6 +6,7 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 use core::ops::Range;
 
 use super::{batch, int, opt_int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
+use crate::domain::catalogue;
 use crate::domain::event::IncomingEvent;
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
@@ -132,7 +133,147 @@ pub fn fanout_statements(
         );
         statements.push(db.prepare(sql).bind(&binds)?);
     }
-    let mut ids: Vec<&EventId> = inserts.iter().map(|i| i.id).collect();
+    let read_back = read_back_statements(db, org, inserts.iter().map(|i| i.id), &mut statements)?;
+    Ok((statements, read_back))
+}
+
+/// An event whose subscribers D1 finds in the same transaction that inserts it (API and queue ingest): its
+/// deliveries' bodies are `head` + delivery id + `tail` ([`crate::domain::payload::split`]), and their ids are
+/// `dlv_` + `id_stem` + the webhook's rowid in hex, so one statement names and builds them without reading the
+/// webhooks first. `id_stem` is 18 random hex characters per ingest: hex is a subset of the ids' base32 alphabet, and
+/// the rowid tells the event's deliveries apart.
+pub struct IngestInsert<'a> {
+    pub id: &'a EventId,
+    pub event: &'a IncomingEvent,
+    pub token: String,
+    pub id_stem: String,
+    pub head: String,
+    pub tail: String,
+}
+
+/// The SQL condition "subscription pattern `p` selects the event type `t`", where `r` is the type's resource
+/// (everything before its last dot) and `op` is 1 for edgehook's own (`edgehook.*`) types: the SQL twin of
+/// [`crate::domain::catalogue::pattern_matches`], unit-tested against it over the whole catalogue.
+pub fn pattern_matches_sql(p: &str, t: &str, r: &str, op: &str) -> String {
+    format!(
+        "({p} = {t} OR {p} = {r} || '.*' OR ({op} = 0 AND {p} = '*') \
+         OR ({op} = 1 AND ({p} = 'edgehook.*' OR ({p} = 'webhook.disabled' AND {t} = 'edgehook.webhook.disabled'))))"
+    )
+}
+
+/// Active webhooks of organization `?1` (alias `w`) that subscribe to the type in columns `t`, `r`, `op`.
+fn subscribers_sql(t: &str, r: &str, op: &str) -> String {
+    format!(
+        "webhooks w WHERE w.organization_id = ?1 AND w.is_active = 1 \
+         AND EXISTS (SELECT 1 FROM json_each(w.events) p WHERE {})",
+        pattern_matches_sql("p.value", t, r, op)
+    )
+}
+
+/// Inserts events from `rows` of (id, type, resource, operational, data, changes, token), with `?1` the organization
+/// and `?2` the time, each counting its subscribers.
+fn ingest_events_sql(rows: &str) -> String {
+    format!(
+        "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at) \
+         SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {}), v.column7, ?2 \
+         FROM (VALUES {rows}) AS v WHERE 1 \
+         ON CONFLICT (organization_id, id) DO NOTHING",
+        subscribers_sql("v.column2", "v.column3", "v.column4"),
+    )
+}
+
+/// Inserts one delivery per subscriber of each event of `rows` of (event id, type, resource, operational, id stem,
+/// head, tail, token) whose stored token is this ingest's, returning the deliveries' ids.
+fn ingest_deliveries_sql(rows: &str) -> String {
+    let id = "'dlv_' || v.column5 || printf('%08x', w.rowid)";
+    format!(
+        "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+         next_attempt_at, created_at, updated_at) \
+         SELECT {id}, ?1, w.id, v.column1, v.column2, v.column6 || {id} || v.column7, 'pending', 0, ?2, ?2, ?2 \
+         FROM (VALUES {rows}) AS v, {} \
+         AND EXISTS (SELECT 1 FROM events e WHERE e.organization_id = ?1 AND e.id = v.column1 AND e.ingest_token = v.column8) \
+         RETURNING id",
+        subscribers_sql("v.column2", "v.column3", "v.column4"),
+    )
+}
+
+/// One ingest transaction's statements, with the index ranges of the delivery inserts and of the reads.
+pub struct IngestStatements {
+    pub statements: Vec<D1PreparedStatement>,
+    pub deliveries: Range<usize>,
+    pub read_back: Range<usize>,
+}
+
+/// Events per ingest insert: 2 shared parameters, 8 per event.
+const INGEST_EVENTS_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 2) / 8;
+
+/// The statements of one ingest transaction: insert the events (counting their subscribers), insert one delivery per
+/// subscriber of each new event (`RETURNING` its id and event), and read every event's (id, token, delivery count)
+/// back. The same idempotency guard as
+/// [`fanout_statements`]: a delivery goes in only if its event's stored token is this ingest's.
+pub fn ingest_statements(
+    db: &D1Database,
+    org: &OrganizationId,
+    now: i64,
+    inserts: &[IngestInsert<'_>],
+) -> Result<IngestStatements, StoreError> {
+    let mut statements = Vec::new();
+    let columns = |insert: &IngestInsert<'_>| {
+        let t = &insert.event.event_type;
+        (text(t), text(catalogue::resource_of(t)), int(i64::from(catalogue::is_operational(t))))
+    };
+    for chunk in inserts.chunks(INGEST_EVENTS_PER_STATEMENT) {
+        let mut binds = vec![text(org), int(now)];
+        let mut rows = Vec::with_capacity(chunk.len());
+        for insert in chunk {
+            rows.push(format!("({})", placeholders(binds.len() + 1, 7)));
+            let (t, r, op) = columns(insert);
+            let e = insert.event;
+            binds.extend([
+                text(insert.id),
+                t,
+                r,
+                op,
+                text(&e.data),
+                opt_text(e.changes.as_deref()),
+                text(&insert.token),
+            ]);
+        }
+        statements.push(db.prepare(ingest_events_sql(&rows.join(", "))).bind(&binds)?);
+    }
+    let first_delivery = statements.len();
+    for chunk in inserts.chunks(INGEST_EVENTS_PER_STATEMENT) {
+        let mut binds = vec![text(org), int(now)];
+        let mut rows = Vec::with_capacity(chunk.len());
+        for insert in chunk {
+            rows.push(format!("({})", placeholders(binds.len() + 1, 8)));
+            let (t, r, op) = columns(insert);
+            binds.extend([
+                text(insert.id),
+                t,
+                r,
+                op,
+                text(&insert.id_stem),
+                text(&insert.head),
+                text(&insert.tail),
+                text(&insert.token),
+            ]);
+        }
+        statements.push(db.prepare(ingest_deliveries_sql(&rows.join(", "))).bind(&binds)?);
+    }
+    let deliveries = first_delivery..statements.len();
+    let read_back = read_back_statements(db, org, inserts.iter().map(|i| i.id), &mut statements)?;
+    Ok(IngestStatements { statements, deliveries, read_back })
+}
+
+/// Appends reads of every event's stored (id, ingest token, delivery count); returns their index range.
+fn read_back_statements<'a>(
+    db: &D1Database,
+    org: &OrganizationId,
+    ids: impl Iterator<Item = &'a EventId>,
+    statements: &mut Vec<D1PreparedStatement>,
+) -> Result<Range<usize>, StoreError> {
+    let mut ids: Vec<&EventId> = ids.collect();
     ids.sort_unstable();
     ids.dedup();
     let first_read = statements.len();
@@ -147,8 +288,32 @@ pub fn fanout_statements(
             .bind(&binds)?,
         );
     }
-    let read_back = first_read..statements.len();
-    Ok((statements, read_back))
+    Ok(first_read..statements.len())
+}
+
+#[derive(Deserialize)]
+struct InsertedDelivery {
+    id: DeliveryId,
+}
+
+/// What one ingest transaction did: per insert as [`outcomes`], and the ids of every delivery it created.
+pub async fn ingest_many(
+    db: &D1Database,
+    org: &OrganizationId,
+    now: i64,
+    inserts: &[IngestInsert<'_>],
+) -> Result<(Vec<Option<Result<(), IngestRecord>>>, Vec<DeliveryId>), StoreError> {
+    if inserts.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let IngestStatements { statements, deliveries, read_back } = ingest_statements(db, org, now, inserts)?;
+    let results = batch(db, statements).await?;
+    let mut created = Vec::new();
+    for at in deliveries {
+        created.extend(rows_of::<InsertedDelivery>(&results, at)?.into_iter().map(|d| d.id));
+    }
+    let answers = decide(&results, read_back, inserts.iter().map(|i| (i.id, i.token.as_str())))?;
+    Ok((answers, created))
 }
 
 #[derive(Deserialize)]
@@ -165,6 +330,16 @@ pub fn outcomes(
     read_back: Range<usize>,
     inserts: &[EventInsert<'_>],
 ) -> Result<Vec<Option<Result<(), IngestRecord>>>, StoreError> {
+    decide(results, read_back, inserts.iter().map(|i| (i.id, i.token.as_str())))
+}
+
+/// [`outcomes`] for (event id, ingest token) pairs.
+fn decide<'a>(
+    results: &[D1Result],
+    read_back: Range<usize>,
+    inserts: impl Iterator<Item = (&'a EventId, &'a str)>,
+) -> Result<Vec<Option<Result<(), IngestRecord>>>, StoreError> {
+    let inserts: Vec<(&EventId, &str)> = inserts.collect();
     let mut stored: Vec<StoredEvent> = Vec::with_capacity(inserts.len());
     for at in read_back {
         stored.extend(rows_of::<StoredEvent>(results, at)?);
@@ -172,32 +347,17 @@ pub fn outcomes(
     Ok(inserts
         .iter()
         .enumerate()
-        .map(|(n, insert)| {
-            let row = stored.iter().find(|s| s.id == *insert.id)?;
+        .map(|(n, (id, token))| {
+            let row = stored.iter().find(|s| s.id == **id)?;
             // Within one call the first insert of an id wins; a later one of the same id is its duplicate.
-            let first_of_id = inserts.iter().position(|i| i.id == insert.id) == Some(n);
-            Some(if row.ingest_token == insert.token && first_of_id {
+            let first_of_id = inserts.iter().position(|(other, _)| other == id) == Some(n);
+            Some(if row.ingest_token == *token && first_of_id {
                 Ok(())
             } else {
                 Err(IngestRecord { deliveries: row.delivery_count })
             })
         })
         .collect())
-}
-
-/// Inserts events and their deliveries in one transaction; answers as [`outcomes`].
-pub async fn insert_many(
-    db: &D1Database,
-    org: &OrganizationId,
-    now: i64,
-    inserts: &[EventInsert<'_>],
-) -> Result<Vec<Option<Result<(), IngestRecord>>>, StoreError> {
-    if inserts.is_empty() {
-        return Ok(Vec::new());
-    }
-    let (statements, read_back) = fanout_statements(db, org, now, inserts, None)?;
-    let results = batch(db, statements).await?;
-    outcomes(&results, read_back, inserts)
 }
 
 /// Keeps a message that could not be ingested, with its reason.
@@ -312,4 +472,99 @@ pub async fn get(
     .await?;
     let Some(event) = rows_of::<EventRow>(&results, 0)?.into_iter().next() else { return Ok(None) };
     Ok(Some((event, rows_of(&results, 1)?)))
+}
+
+/// The ingest statements, run against SQLite with the project's migrations applied.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::catalogue::{pattern_matches, EVENT_TYPES};
+    use rusqlite::{params, Connection};
+
+    fn webhook(db: &Connection, id: &str, org: &str, events: &str, active: bool) {
+        db.execute(
+            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, is_active, created_at, updated_at) \
+             VALUES (?1, ?2, ?1, 'https://example.com', ?3, 's', ?4, 1, 1)",
+            params![id, org, events, active],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_sql_pattern_match_is_the_catalogues() {
+        let db = Connection::open_in_memory().unwrap();
+        let sql = format!("SELECT {}", pattern_matches_sql("?1", "?2", "?3", "?4"));
+        let mut patterns: Vec<String> =
+            ["*", "edgehook.*", "webhook.disabled", "lead.*", "zoom.recording.*", "edgehook.webhook.*", "x.*", ".*"]
+                .map(String::from)
+                .to_vec();
+        patterns.extend(EVENT_TYPES.iter().map(|t| t.name.to_string()));
+        for t in EVENT_TYPES {
+            let (r, op) = (catalogue::resource_of(t.name), i64::from(catalogue::is_operational(t.name)));
+            for p in &patterns {
+                let matched: bool = db.query_row(&sql, params![p, t.name, r, op], |row| row.get(0)).unwrap();
+                assert_eq!(matched, pattern_matches(p, t.name), "pattern {p} type {}", t.name);
+            }
+        }
+    }
+
+    /// Runs the two ingest inserts for one event as one transaction; returns the created delivery ids.
+    fn ingest(db: &Connection, event_id: &str, event_type: &str, token: &str, stem: &str) -> Vec<String> {
+        let (r, op) = (catalogue::resource_of(event_type), i64::from(catalogue::is_operational(event_type)));
+        db.execute(
+            &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8)"),
+            params!["org_a", 1_000, event_id, event_type, r, op, r#"{"n":1}"#, token],
+        )
+        .unwrap();
+        let mut s = db.prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")).unwrap();
+        let ids = s
+            .query_map(params!["org_a", 1_000, event_id, event_type, r, op, stem, "HEAD:", ":TAIL", token], |row| {
+                row.get::<_, String>(0)
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        ids
+    }
+
+    #[test]
+    fn an_ingest_creates_one_delivery_per_active_subscriber_of_its_org_once() {
+        let db = super::super::migrated_sqlite();
+        webhook(&db, "wh_all", "org_a", r#"["*"]"#, true);
+        webhook(&db, "wh_leads", "org_a", r#"["lead.*","deal.won"]"#, true);
+        webhook(&db, "wh_deals", "org_a", r#"["deal.won"]"#, true);
+        webhook(&db, "wh_off", "org_a", r#"["*"]"#, false);
+        webhook(&db, "wh_other_org", "org_b", r#"["*"]"#, true);
+        let stem = "0123456789abcdef01";
+        let mut ids = ingest(&db, "evt_1", "lead.created", "t1", stem);
+        ids.sort();
+        assert_eq!(ids.len(), 2);
+        for id in &ids {
+            assert!(DeliveryId::parse(id).is_some() && id.len() == 4 + 26, "{id}");
+            assert!(id.starts_with(&format!("dlv_{stem}")));
+            let body: String =
+                db.query_row("SELECT body FROM deliveries WHERE id = ?1", [id], |row| row.get(0)).unwrap();
+            assert_eq!(body, format!("HEAD:{id}:TAIL"));
+        }
+        let mut hooks: Vec<String> = db
+            .prepare("SELECT webhook_id FROM deliveries ORDER BY webhook_id")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        hooks.sort();
+        assert_eq!(hooks, ["wh_all", "wh_leads"]);
+        let count: i64 =
+            db.query_row("SELECT delivery_count FROM events WHERE id = 'evt_1'", [], |row| row.get(0)).unwrap();
+        assert_eq!(count, 2);
+        // A repeat (another ingest token) inserts nothing; the event keeps its first token and count.
+        assert!(ingest(&db, "evt_1", "lead.created", "t2", "ffffffffffffffffff").is_empty());
+        let total: i64 = db.query_row("SELECT COUNT(*) FROM deliveries", [], |row| row.get(0)).unwrap();
+        assert_eq!(total, 2);
+        // Operational types reach only those who asked for them.
+        webhook(&db, "wh_ops", "org_a", r#"["edgehook.*"]"#, true);
+        assert_eq!(ingest(&db, "evt_2", "edgehook.webhook.disabled", "t3", "222222222222222222").len(), 1);
+        assert_eq!(ingest(&db, "evt_3", "deal.won", "t4", "333333333333333333").len(), 3);
+    }
 }

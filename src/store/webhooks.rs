@@ -261,6 +261,15 @@ pub async fn get(db: &D1Database, org: &OrganizationId, id: &WebhookId) -> Resul
     .await
 }
 
+/// The webhooks of the deliveries `?1…?{count}`, whatever their organization (the consumer checks each against its
+/// delivery's).
+pub(crate) fn of_deliveries_sql(count: usize) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM webhooks WHERE id IN (SELECT webhook_id FROM deliveries WHERE id IN ({}))",
+        super::placeholders(1, count)
+    )
+}
+
 /// Webhooks by id, whatever their organization: the delivery consumer checks each against its delivery's.
 pub async fn get_many(db: &D1Database, ids: &[&WebhookId]) -> Result<Vec<WebhookRow>, StoreError> {
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM webhooks"), ids).await

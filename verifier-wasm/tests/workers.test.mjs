@@ -7,7 +7,7 @@ import { startWorker } from "../../tests/harness.mjs";
 const SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 let worker;
 before(async () => {
-  worker = await startWorker({ config: "tests/fixtures/verifier-worker.toml" });
+  worker = await startWorker({ config: "tests/fixtures/verifier-worker.toml", runtime: "wrangler" });
 });
 after(async () => {
   await worker?.stop();
