@@ -27,7 +27,7 @@ VERIFIER_PKG := verifier-wasm/pkg
 DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs
 
 .PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier test-dashboard dev token build-worker verifier dashboard migrate-local \
-	bench-verify bench-api bench-delivery bench-compare soak browser clean
+	bench-verify bench-api bench-delivery bench-compare bench-knobs soak browser clean
 
 build: build-worker dashboard verifier
 
@@ -161,6 +161,10 @@ bench-delivery: setup build
 # edgehook in Svix's benchmark shape, then Svix itself when ../shared/peers/svix has built it; one table of ratios.
 bench-compare: setup build
 	node bench/compare.mjs
+
+# The deliveries consumer's batch size and timeout against latency and throughput, one run per setting.
+bench-knobs: setup build
+	node bench/knobs.mjs
 
 clean:
 	rm -rf build dashboard/dist $(VERIFIER_PKG) target .tools

@@ -53,8 +53,17 @@ try {
   let next = 0;
   let failures = 0;
   const event = (n) => ({ id: `bench-${n}`, type: "lead.created", data: { n, name: "Ada Lovelace", email: "ada@example.com" } });
+  // RATE (requests per second) paces the clients: each waits for its next slot, so the load is steady rather than as
+  // fast as the runtime answers, and latency shows what a delivery waits when the runtime is not saturated.
+  const RATE = Number(process.env.RATE ?? 0);
+  let slots = 0;
   async function client() {
     while (next < EVENTS) {
+      if (RATE > 0) {
+        const slot = started + (slots++ * 1000) / RATE;
+        if (slot > Date.now()) await new Promise((r) => setTimeout(r, slot - Date.now()));
+        if (next >= EVENTS) break;
+      }
       const events = [];
       while (events.length < BATCH && next < EVENTS) events.push(event(next++));
       for (const e of events) sentAt.set(e.id, Date.now());
@@ -84,6 +93,11 @@ try {
   const byProcessAfter = groupCpuByProcess(worker.pgid);
   const benchCpu = selfCpuSeconds() - cpuBefore[1];
 
+  const latencies = receiver.requests
+    .map((r) => r.receivedAt - sentAt.get(JSON.parse(r.body.toString()).id))
+    .sort((a, b) => a - b);
+  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
+  const delivered = receiver.requests.length;
   // Binding round trips, counted by the Worker (/__usage) with nothing else running: one ingest request, then the
   // queue batch that delivers its deliveries; then 16 ingests at once, whose deliveries share consumer batches.
   async function roundTrips(count, tag) {
@@ -104,24 +118,20 @@ try {
   }
   const one = await roundTrips(1, "rt-one");
   const many = await roundTrips(16, "rt-many");
-  const latencies = receiver.requests
-    .map((r) => r.receivedAt - sentAt.get(JSON.parse(r.body.toString()).id))
-    .sort((a, b) => a - b);
-  const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
-  const mode = BATCH === 1 ? "POST /api/events" : `POST /api/events/batch of ${BATCH}`;
+  const mode = `${BATCH === 1 ? "POST /api/events" : `POST /api/events/batch of ${BATCH}`}${RATE > 0 ? ` at ${RATE} requests/s` : ""}`;
   console.log(`\n${EVENTS} events x ${ENDPOINTS} endpoints on the embedded runtime (Miniflare: workerd, local D1 and Queues; ${mode}, ${CONCURRENCY} concurrent requests)\n`);
   console.log(`| metric                       | value |`);
   console.log(`|------------------------------|------:|`);
   console.log(`| ingest events/s              | ${(EVENTS / (ingestMs / 1000)).toFixed(0)} |`);
-  console.log(`| deliveries received          | ${receiver.requests.length} of ${expected} |`);
-  console.log(`| deliveries/s (end to end)    | ${(receiver.requests.length / (doneMs / 1000)).toFixed(0)} |`);
+  console.log(`| deliveries received          | ${delivered} of ${expected} |`);
+  console.log(`| deliveries/s (end to end)    | ${(delivered / (doneMs / 1000)).toFixed(0)} |`);
   console.log(`| ingest -> receipt p50 ms     | ${pct(50)} |`);
   console.log(`| ingest -> receipt p99 ms     | ${pct(99)} |`);
   console.log(`| rejected ingests             | ${failures} |`);
   const wall = doneMs / 1000;
   console.log(`\nWhere the time goes: ingest finished after ${(ingestMs / 1000).toFixed(1)} s, the last delivery arrived after ${wall.toFixed(1)} s.`);
   console.log(`The local runtime (Miniflare + workerd: one JavaScript thread for the Worker, D1, KV and Queues) used`);
-  console.log(`${runtimeCpu.toFixed(1)} CPU-s (${(runtimeCpu / wall).toFixed(2)} cores, ${((runtimeCpu * 1000) / receiver.requests.length).toFixed(2)} CPU-ms per delivery including its share`);
+  console.log(`${runtimeCpu.toFixed(1)} CPU-s (${(runtimeCpu / wall).toFixed(2)} cores, ${((runtimeCpu * 1000) / delivered).toFixed(2)} CPU-ms per delivery including its share`);
   console.log(`of ingest); this load generator and receiver used ${benchCpu.toFixed(1)} CPU-s. Machine: ${cpus().length} cores.`);
   // By process and thread: Miniflare's node against workerd's threads (the Worker's isolate and the D1, KV and
   // Queues simulators run in workerd).
@@ -136,7 +146,6 @@ try {
   console.log(`delivering its ${ENDPOINTS} deliveries made ${one.consumerD1} D1 calls (claim with the webhooks; record) and ${one.fetches} sends at once.`);
   console.log(`16 ingests at once: ${many.ingest.toFixed(1)} per ingest; their ${16 * ENDPOINTS} deliveries took ${many.consumerD1} D1 calls in all (claim and record per consumer batch).`);
 
-  const delivered = receiver.requests.length;
   const d = Object.fromEntries(Object.keys(usageAfter).map((k) => [k, (usageAfter[k] - usageBefore[k]) / delivered]));
   const queueOps = 3 * d.queueMessagesSent + d.queueRetries;
   const cpuMs = (runtimeCpu * 1000) / delivered;
@@ -169,13 +178,15 @@ try {
       events: EVENTS,
       endpoints: ENDPOINTS,
       concurrency: CONCURRENCY,
+      rate: RATE,
+      consumers: process.env.EDGEHOOK_CONSUMERS ?? null,
       batch: BATCH,
       ingestPerSec: EVENTS / (ingestMs / 1000),
-      deliveriesPerSec: receiver.requests.length / (doneMs / 1000),
+      deliveriesPerSec: delivered / (doneMs / 1000),
       p50ms: pct(50),
       p99ms: pct(99),
       cpuMsPerDelivery: cpuMs,
-      complete: receiver.requests.length === expected,
+      complete: delivered === expected,
     };
     writeFileSync(process.env.RESULT_JSON, JSON.stringify(result, null, 2));
   }

@@ -66,6 +66,7 @@ export function parseArgs(argv) {
 
 /** Miniflare's options for the Workers of `configs` (paths relative to the repository), edgehook last. */
 export function miniflareOptions({ port, ip, persistTo, vars, configs, logLevel }) {
+  const assetWorkers = [];
   const workers = configs.map((path, index) => {
     const config = unstable_readConfig({ config: resolve(ROOT, path) });
     const { workerOptions, main } = unstable_getMiniflareWorkerOptions(config);
@@ -78,15 +79,35 @@ export function miniflareOptions({ port, ip, persistTo, vars, configs, logLevel 
     const knobs = JSON.parse(process.env.EDGEHOOK_CONSUMERS || "{}");
     for (const [queue, consumer] of Object.entries(rest.queueConsumers ?? {})) Object.assign(consumer, knobs[queue] ?? {});
     const wasm = readdirSync(dirname(main)).filter((f) => f.endsWith(".wasm"));
+    // Static Assets: locally Miniflare puts an asset-router Worker in front of a Worker with assets, and with
+    // run_worker_first = true that router only forwards every request to the Worker, at about 0.5 CPU-ms per request
+    // on this machine (measured: GET /health 1.57 -> 1.06 CPU-ms without it). So the Worker takes requests itself
+    // and its ASSETS binding is a Worker serving the same directory with the same settings: what env.ASSETS.fetch
+    // answers is unchanged. (In production the router is Cloudflare's and costs the Worker nothing.)
+    const { assets } = rest;
+    let assetBinding = {};
+    if (assets?.run_worker_first === true && assets.binding) {
+      delete rest.assets;
+      const name = `${config.name}-assets`;
+      assetBinding = { [assets.binding]: name };
+      assetWorkers.push({
+        name,
+        modules: true,
+        script: "export default { fetch() { return new Response(null, { status: 404 }); } };",
+        compatibilityDate: rest.compatibilityDate,
+        assets: { directory: assets.directory, routerConfig: { has_user_worker: false }, assetConfig: assets.assetConfig },
+      });
+    }
     return {
       name: config.name,
       ...rest,
       bindings: { ...workerOptions.bindings, ...own },
       modulesRoot: dirname(main),
       modules: [{ type: "ESModule", path: main }, ...wasm.map((f) => ({ type: "CompiledWasm", path: join(dirname(main), f) }))],
-      serviceBindings: Object.fromEntries(config.services.map((s) => [s.binding, s.service])),
+      serviceBindings: { ...Object.fromEntries(config.services.map((s) => [s.binding, s.service])), ...assetBinding },
     };
   });
+  workers.push(...assetWorkers);
   const level = { warn: LogLevel.WARN, info: LogLevel.INFO, debug: LogLevel.DEBUG, error: LogLevel.ERROR, none: LogLevel.NONE }[logLevel] ?? LogLevel.INFO;
   return convertV4MiniflareOptions({
     host: ip,
