@@ -64,10 +64,10 @@ process.on("exit", () => {
 /**
  * Starts the Worker. `vars` override wrangler.toml's [vars] (and set JWT_SECRET), so each test file configures its
  * own instance. `cron: true` drives the Worker's cron schedule as `make dev` does; `logLevel` is wrangler's (the
- * Worker's own logs and the simulated send_email binding's need "info"). Returns { url, fetch, stop, log }.
+ * Worker's own logs and the simulated send_email binding's need "info"); `persist` restarts on a directory a stopped
+ * Worker kept (`stop({ keepState: true })`). Returns { url, fetch, stop, log }.
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null, cron = false, logLevel = "warn", runtime = "miniflare" } = {}) {
-  const persist = mkdtempSync(join(tmpdir(), "edgehook-e2e-"));
+export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null, cron = false, logLevel = "warn", runtime = "miniflare", persist = mkdtempSync(join(tmpdir(), "edgehook-e2e-")) } = {}) {
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
   if (!config) {
     execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
@@ -122,12 +122,14 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
   };
 
   let schedule = null;
-  async function stop() {
+  /** Stops the runtime's whole process group (`crash`: SIGKILL at once, as a crash would); `keepState` leaves its
+   *  persistence directory for a restart. */
+  async function stop({ keepState = false, crash = false } = {}) {
     schedule?.stop();
     if (!running.has(child.pid)) return;
     running.delete(child.pid);
     try {
-      process.kill(-child.pid, "SIGTERM");
+      process.kill(-child.pid, crash ? "SIGKILL" : "SIGTERM");
     } catch {}
     const timer = new Promise((r) => setTimeout(r, 5000, "timeout"));
     if ((await Promise.race([exitPromise, timer])) === "timeout") {
@@ -139,7 +141,7 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
     try {
       process.kill(-child.pid, "SIGKILL");
     } catch {}
-    rmSync(persist, { recursive: true, force: true });
+    if (!keepState) rmSync(persist, { recursive: true, force: true });
     cleanupConfig();
   }
 

@@ -188,7 +188,10 @@ impl WebhookLane {
     /// Adds handed-over ids it does not hold yet, stores them, and makes sure the alarm will run.
     async fn take(&self, handover: Handover) -> worker::Result<usize> {
         let storage = self.state.storage();
-        let mut new_entries = serde_json::Map::new();
+        // A plain JS object of key -> id: `put_multiple` with a serde map would hand storage a JS `Map`, whose entries
+        // `put` does not see, so nothing would be stored and an evicted lane would come back with an empty list.
+        let new_entries = js_sys::Object::new();
+        let mut accepted = 0usize;
         let first_time;
         {
             let mut lane = self.lane.borrow_mut();
@@ -202,7 +205,8 @@ impl WebhookLane {
                 }
                 let seq = lane.next_seq;
                 lane.next_seq += 1;
-                new_entries.insert(key(seq), id.to_string().into());
+                js_sys::Reflect::set(&new_entries, &key(seq).into(), &id.to_string().into())?;
+                accepted += 1;
                 lane.known.insert(id.clone());
                 lane.waiting.push_back((seq, id));
             }
@@ -210,9 +214,8 @@ impl WebhookLane {
         if first_time {
             storage.put("webhook", &handover.webhook_id).await?;
         }
-        let accepted = new_entries.len();
         if accepted > 0 {
-            storage.put_multiple(new_entries).await?;
+            storage.put_multiple_raw(new_entries).await?;
         }
         // An alarm due later (a rate-limit wait, a cool-down) stands; none, or one that is due and has not run (a
         // restart can leave one behind), is set to now.
