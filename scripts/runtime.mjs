@@ -15,7 +15,9 @@
 // Several -c: one Miniflare instance runs every Worker (service bindings and queues connect them); the first gets
 // the port, the last is edgehook, and --var applies to edgehook. The local scheduled endpoint (what Cloudflare's cron
 // calls in production) is /cdn-cgi/handler/scheduled?cron=… (scripts/cron.mjs drives it). SIGTERM or SIGINT
-// disposes of Miniflare (workerd included) and exits.
+// disposes of Miniflare (workerd included) and exits. For measurements: EDGEHOOK_INSPECTOR_PORT=N opens V8's inspector
+// on every isolate (the Worker's and the simulators', for CPU profiles), and EDGEHOOK_CONSUMERS overlays queue
+// consumer settings (bench/knobs.mjs).
 import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
 import { readdirSync } from "node:fs";
