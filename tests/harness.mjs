@@ -65,12 +65,13 @@ process.on("exit", () => {
  * Starts the Worker. `vars` override wrangler.toml's [vars] (and set JWT_SECRET), so each test file configures its
  * own instance. `cron: true` drives the Worker's cron schedule as `make dev` does; `logLevel` is wrangler's (the
  * Worker's own logs and the simulated send_email binding's need "info"); `persist` restarts on a directory a stopped
- * Worker kept (`stop({ keepState: true })`). Returns { url, fetch, stop, log }.
+ * Worker kept (`stop({ keepState: true })`); `migrate` applies a fixture `config`'s D1 migrations. Returns { url, fetch,
+ * stop, log }.
  */
-export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null, cron = false, logLevel = "warn", runtime = "miniflare", persist = mkdtempSync(join(tmpdir(), "edgehook-e2e-")) } = {}) {
+export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs = [], config = null, cron = false, logLevel = "warn", runtime = "miniflare", persist = mkdtempSync(join(tmpdir(), "edgehook-e2e-")), migrate = false } = {}) {
   const env = { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1" };
-  if (!config) {
-    execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", persist], {
+  if (!config || migrate) {
+    execFileSync(WRANGLER, ["d1", "migrations", "apply", "DB", "--local", ...(config ? ["-c", config] : []), "--persist-to", persist], {
       cwd: ROOT,
       env,
       stdio: "ignore",

@@ -93,10 +93,7 @@ pub async fn ingest_many(
     for (insert, outcome) in inserts.iter().zip(outcomes) {
         let id = insert.id.to_string();
         answers.push(match outcome {
-            Some(Ok(())) => {
-                let count = created.iter().filter(|d| d.as_str().get(4..22) == Some(insert.id_stem.as_str())).count();
-                Ingested { id, deliveries: count as i64, duplicate: false }
-            }
+            Some(Ok(record)) => Ingested { id, deliveries: record.deliveries, duplicate: false },
             Some(Err(record)) => Ingested { id, deliveries: record.deliveries, duplicate: true },
             None => return Err(StoreError("an ingested event is missing after its transaction".into()).into()),
         });

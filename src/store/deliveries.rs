@@ -472,12 +472,12 @@ pub async fn record_attempts(
     let mut disabled = Vec::with_capacity(notices.len());
     for (notice, at) in notices.iter().zip(notice_at) {
         let outcome = outcomes(&results, at, std::slice::from_ref(&notice.event))?;
-        disabled.push(matches!(outcome.first(), Some(Some(Ok(())))));
+        disabled.push(matches!(outcome.first(), Some(Some(Ok(_)))));
     }
     let mut written = Vec::with_capacity(ops.len());
     for (op, at) in ops.iter().zip(ops_at) {
         let outcome = outcomes(&results, at, std::slice::from_ref(&op.event))?;
-        written.push(matches!(outcome.first(), Some(Some(Ok(())))));
+        written.push(matches!(outcome.first(), Some(Some(Ok(_)))));
     }
     Ok(Recorded { ops: written, applied, disabled })
 }

@@ -1,6 +1,7 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
 use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use core::ops::Range;
@@ -18,7 +19,7 @@ pub struct NewDelivery {
     pub body: String,
 }
 
-/// What the first ingest of an event answered; replayed for duplicates.
+/// An ingested event as stored: how many deliveries it made (what its ingest answers, and a repeat replays).
 #[derive(Debug, Clone)]
 pub struct IngestRecord {
     pub deliveries: i64,
@@ -44,8 +45,30 @@ pub enum Guard<'a> {
 
 /// Events per multi-row insert: 2 shared parameters, 6 per event, up to 4 for the guard.
 const EVENTS_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 6) / 6;
-/// Deliveries per multi-row insert: 2 shared parameters, 6 per delivery.
-const DELIVERIES_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 2) / 6;
+
+/// One multi-row statement per chunk of `items` under D1's parameter limit: `?1` the organization, `?2` the time,
+/// then `width` parameters per item from `row`, as a `VALUES` list that `sql` places.
+fn per_row_statements<T>(
+    db: &D1Database,
+    org: &OrganizationId,
+    now: i64,
+    items: &[T],
+    width: usize,
+    row: impl Fn(&T) -> Vec<JsValue>,
+    sql: impl Fn(&str) -> String,
+) -> Result<Vec<D1PreparedStatement>, StoreError> {
+    let mut statements = Vec::new();
+    for chunk in items.chunks((D1_MAX_PARAMETERS - 2) / width) {
+        let mut binds = vec![text(org), int(now)];
+        let mut rows = Vec::with_capacity(chunk.len());
+        for item in chunk {
+            rows.push(format!("({})", placeholders(binds.len() + 1, width)));
+            binds.extend(row(item));
+        }
+        statements.push(db.prepare(sql(&rows.join(", "))).bind(&binds)?);
+    }
+    Ok(statements)
+}
 
 /// The statements that insert events and their deliveries, to run in one transaction, and the indices of the last
 /// ones: reads of every event's stored (id, token, delivery count) after the inserts. The unique (organization, id)
@@ -109,30 +132,32 @@ pub fn fanout_statements(
     }
     let deliveries: Vec<(&EventInsert<'_>, &NewDelivery)> =
         inserts.iter().flat_map(|i| i.deliveries.iter().map(move |d| (i, d))).collect();
-    for chunk in deliveries.chunks(DELIVERIES_PER_STATEMENT) {
-        let mut binds = vec![text(org), int(now)];
-        let mut rows = Vec::with_capacity(chunk.len());
-        for (insert, d) in chunk {
-            rows.push(format!("({})", placeholders(binds.len() + 1, 6)));
-            binds.extend([
+    statements.extend(per_row_statements(
+        db,
+        org,
+        now,
+        &deliveries,
+        6,
+        |(insert, d)| {
+            vec![
                 text(&d.id),
                 text(&d.webhook_id),
                 text(insert.id),
                 text(&insert.event.event_type),
                 text(&d.body),
                 text(&insert.token),
-            ]);
-        }
-        let sql = format!(
-            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
-             next_attempt_at, created_at, updated_at) \
-             SELECT v.column1, ?1, v.column2, v.column3, v.column4, v.column5, 'pending', 0, ?2, ?2, ?2 \
-             FROM (VALUES {}) AS v \
-             WHERE EXISTS (SELECT 1 FROM events e WHERE e.organization_id = ?1 AND e.id = v.column3 AND e.ingest_token = v.column6)",
-            rows.join(", ")
-        );
-        statements.push(db.prepare(sql).bind(&binds)?);
-    }
+            ]
+        },
+        |rows| {
+            format!(
+                "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+                 next_attempt_at, created_at, updated_at) \
+                 SELECT v.column1, ?1, v.column2, v.column3, v.column4, v.column5, 'pending', 0, ?2, ?2, ?2 \
+                 FROM (VALUES {rows}) AS v \
+                 WHERE EXISTS (SELECT 1 FROM events e WHERE e.organization_id = ?1 AND e.id = v.column3 AND e.ingest_token = v.column6)"
+            )
+        },
+    )?);
     let read_back = read_back_statements(db, org, inserts.iter().map(|i| i.id), &mut statements)?;
     Ok((statements, read_back))
 }
@@ -204,9 +229,6 @@ pub struct IngestStatements {
     pub read_back: Range<usize>,
 }
 
-/// Events per ingest insert: 2 shared parameters, 8 per event.
-const INGEST_EVENTS_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 2) / 8;
-
 /// The statements of one ingest transaction: insert the events (counting their subscribers), insert one delivery per
 /// subscriber of each new event (`RETURNING` its id and event), and read every event's (id, token, delivery count)
 /// back. The same idempotency guard as
@@ -217,50 +239,22 @@ pub fn ingest_statements(
     now: i64,
     inserts: &[IngestInsert<'_>],
 ) -> Result<IngestStatements, StoreError> {
-    let mut statements = Vec::new();
     let columns = |insert: &IngestInsert<'_>| {
         let t = &insert.event.event_type;
-        (text(t), text(catalogue::resource_of(t)), int(i64::from(catalogue::is_operational(t))))
+        (text(insert.id), text(t), text(catalogue::resource_of(t)), int(i64::from(catalogue::is_operational(t))))
     };
-    for chunk in inserts.chunks(INGEST_EVENTS_PER_STATEMENT) {
-        let mut binds = vec![text(org), int(now)];
-        let mut rows = Vec::with_capacity(chunk.len());
-        for insert in chunk {
-            rows.push(format!("({})", placeholders(binds.len() + 1, 7)));
-            let (t, r, op) = columns(insert);
-            let e = insert.event;
-            binds.extend([
-                text(insert.id),
-                t,
-                r,
-                op,
-                text(&e.data),
-                opt_text(e.changes.as_deref()),
-                text(&insert.token),
-            ]);
-        }
-        statements.push(db.prepare(ingest_events_sql(&rows.join(", "))).bind(&binds)?);
-    }
+    let event_row = |insert: &IngestInsert<'_>| {
+        let (id, t, r, op) = columns(insert);
+        let e = insert.event;
+        vec![id, t, r, op, text(&e.data), opt_text(e.changes.as_deref()), text(&insert.token)]
+    };
+    let delivery_row = |insert: &IngestInsert<'_>| {
+        let (id, t, r, op) = columns(insert);
+        vec![id, t, r, op, text(&insert.id_stem), text(&insert.head), text(&insert.tail), text(&insert.token)]
+    };
+    let mut statements = per_row_statements(db, org, now, inserts, 7, event_row, ingest_events_sql)?;
     let first_delivery = statements.len();
-    for chunk in inserts.chunks(INGEST_EVENTS_PER_STATEMENT) {
-        let mut binds = vec![text(org), int(now)];
-        let mut rows = Vec::with_capacity(chunk.len());
-        for insert in chunk {
-            rows.push(format!("({})", placeholders(binds.len() + 1, 8)));
-            let (t, r, op) = columns(insert);
-            binds.extend([
-                text(insert.id),
-                t,
-                r,
-                op,
-                text(&insert.id_stem),
-                text(&insert.head),
-                text(&insert.tail),
-                text(&insert.token),
-            ]);
-        }
-        statements.push(db.prepare(ingest_deliveries_sql(&rows.join(", "))).bind(&binds)?);
-    }
+    statements.extend(per_row_statements(db, org, now, inserts, 8, delivery_row, ingest_deliveries_sql)?);
     let deliveries = first_delivery..statements.len();
     let read_back = read_back_statements(db, org, inserts.iter().map(|i| i.id), &mut statements)?;
     Ok(IngestStatements { statements, deliveries, read_back })
@@ -302,7 +296,7 @@ pub async fn ingest_many(
     org: &OrganizationId,
     now: i64,
     inserts: &[IngestInsert<'_>],
-) -> Result<(Vec<Option<Result<(), IngestRecord>>>, Vec<DeliveryId>), StoreError> {
+) -> Result<(Vec<Option<Result<IngestRecord, IngestRecord>>>, Vec<DeliveryId>), StoreError> {
     if inserts.is_empty() {
         return Ok((Vec::new(), Vec::new()));
     }
@@ -323,13 +317,13 @@ struct StoredEvent {
     delivery_count: i64,
 }
 
-/// What the fan-out transaction did with each insert, in order: `Ok(())` if this call inserted it, otherwise the
-/// existing event's record (a duplicate), or `None` if it is absent (its guard did not hold).
+/// What the fan-out transaction did with each insert, in order: `Ok` with the stored record if this call inserted it,
+/// `Err` with the existing event's record if it is a duplicate, or `None` if it is absent (its guard did not hold).
 pub fn outcomes(
     results: &[D1Result],
     read_back: Range<usize>,
     inserts: &[EventInsert<'_>],
-) -> Result<Vec<Option<Result<(), IngestRecord>>>, StoreError> {
+) -> Result<Vec<Option<Result<IngestRecord, IngestRecord>>>, StoreError> {
     decide(results, read_back, inserts.iter().map(|i| (i.id, i.token.as_str())))
 }
 
@@ -338,7 +332,7 @@ fn decide<'a>(
     results: &[D1Result],
     read_back: Range<usize>,
     inserts: impl Iterator<Item = (&'a EventId, &'a str)>,
-) -> Result<Vec<Option<Result<(), IngestRecord>>>, StoreError> {
+) -> Result<Vec<Option<Result<IngestRecord, IngestRecord>>>, StoreError> {
     let inserts: Vec<(&EventId, &str)> = inserts.collect();
     let mut stored: Vec<StoredEvent> = Vec::with_capacity(inserts.len());
     for at in read_back {
@@ -351,11 +345,8 @@ fn decide<'a>(
             let row = stored.iter().find(|s| s.id == **id)?;
             // Within one call the first insert of an id wins; a later one of the same id is its duplicate.
             let first_of_id = inserts.iter().position(|(other, _)| other == id) == Some(n);
-            Some(if row.ingest_token == *token && first_of_id {
-                Ok(())
-            } else {
-                Err(IngestRecord { deliveries: row.delivery_count })
-            })
+            let record = IngestRecord { deliveries: row.delivery_count };
+            Some(if row.ingest_token == *token && first_of_id { Ok(record) } else { Err(record) })
         })
         .collect())
 }
