@@ -65,7 +65,7 @@ if (svix) {
   console.log("\nNo Svix figures found (../shared/peers/svix); only edgehook was measured.");
 }
 const rt = e.roundTrips;
-if (rt) console.log(`\nBinding round trips: ${rt.ingest.toFixed(1)} per ingest request; ${rt.consumerD1PerBatch} D1 calls for the queue batch of one event's deliveries (claim, record), the sends in between.`);
+if (rt) console.log(`\nBinding round trips for one event to ${e.endpoints} endpoints, ingest to recorded attempts: ${rt.one.d1} D1 calls, ${rt.one.queueSends} queue sends (the ingest's D1 batch inserts and claims; one more records the sends).`);
 if (!e.complete) {
   console.error("edgehook did not deliver everything within the deadline");
   process.exit(1);

@@ -98,22 +98,21 @@ try {
     .sort((a, b) => a - b);
   const pct = (p) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))];
   const delivered = receiver.requests.length;
-  // Binding round trips, counted by the Worker (/__usage) with nothing else running: one ingest request, then the
-  // queue batch that delivers its deliveries; then 16 ingests at once, whose deliveries share consumer batches.
+  // Binding round trips, counted by the Worker (/__usage) with nothing else running: one event from its ingest
+  // request to its recorded attempts, then 16 ingested at once.
   async function roundTrips(count, tag) {
     const before = await usage();
     const base = receiver.requests.length;
     await Promise.all(Array.from({ length: count }, (_, n) =>
       worker.api("/api/events", { method: "POST", headers: auth, body: JSON.stringify({ id: `${tag}-${n}`, type: "lead.created", data: { n } }) }).then((r) => r.arrayBuffer())));
-    const ingested = await usage();
     for (const until = Date.now() + 30000; receiver.requests.length < base + count * ENDPOINTS && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 1500));
     const after = await usage();
     return {
-      ingest: (ingested.d1Calls - before.d1Calls + ingested.queueSendCalls - before.queueSendCalls) / count,
-      consumerD1: after.d1Calls - ingested.d1Calls,
-      consumerQueue: after.queueSendCalls - ingested.queueSendCalls,
-      fetches: after.fetches - ingested.fetches,
+      d1: (after.d1Calls - before.d1Calls) / count,
+      queueSends: (after.queueSendCalls - before.queueSendCalls) / count,
+      laneCalls: ((after.laneCalls ?? 0) - (before.laneCalls ?? 0)) / count,
+      fetches: (after.fetches - before.fetches) / count,
     };
   }
   const one = await roundTrips(1, "rt-one");
@@ -141,10 +140,12 @@ try {
     .sort((a, b) => b[1] - a[1])
     .map(([name, cpu]) => `${name} ${cpu.toFixed(1)} CPU-s (${((cpu / runtimeCpu) * 100).toFixed(0)}%)`);
   console.log(`By process/thread: ${shares.join(", ")}.`);
-  console.log(`\nBinding round trips (counted by the Worker, nothing else running): one ingest request makes ${one.ingest.toFixed(1)} (one D1 batch`);
-  console.log(`that finds the subscribers, inserts the event and its deliveries and detects a duplicate; one queue send). The queue batch`);
-  console.log(`delivering its ${ENDPOINTS} deliveries made ${one.consumerD1} D1 calls (claim with the webhooks; record) and ${one.fetches} sends at once.`);
-  console.log(`16 ingests at once: ${many.ingest.toFixed(1)} per ingest; their ${16 * ENDPOINTS} deliveries took ${many.consumerD1} D1 calls in all (claim and record per consumer batch).`);
+  const calls = (r) => `${r.d1.toFixed(1)} D1 calls, ${r.queueSends.toFixed(1)} queue sends, ${r.laneCalls.toFixed(1)} lane calls and ${r.fetches.toFixed(1)} fetches`;
+  console.log(`\nBinding round trips (counted by the Worker, nothing else running), one event from its ingest request to its`);
+  console.log(`recorded attempts: ${calls(one)}. ${BATCH === 1 ? `The ingest's one D1 batch finds the subscribers, inserts the event and its
+deliveries, detects a duplicate and claims them; the request is answered, and its invocation sends the deliveries
+and records them in one more D1 call. No queue message unless an attempt fails (its retry is enqueued).` : ""}`);
+  console.log(`16 events ingested at once: ${calls(many)} per event.`);
 
   const d = Object.fromEntries(Object.keys(usageAfter).map((k) => [k, (usageAfter[k] - usageBefore[k]) / delivered]));
   const queueOps = 3 * d.queueMessagesSent + d.queueRetries;
@@ -174,7 +175,7 @@ try {
   if (process.env.RESULT_JSON) {
     const result = {
       system: "edgehook (embedded runtime)",
-      roundTrips: { ingest: one.ingest, consumerD1PerBatch: one.consumerD1, manyIngests: many.ingest, manyConsumerD1: many.consumerD1 },
+      roundTrips: { one, many },
       events: EVENTS,
       endpoints: ENDPOINTS,
       concurrency: CONCURRENCY,

@@ -233,7 +233,8 @@ try {
   for (const s of sockets) s.destroy();
   receiver.close();
   if (process.env.SOAK_LOG) copyFileSync(logPath, process.env.SOAK_LOG);
-  rmSync(persist, { recursive: true, force: true });
+  if (process.env.SOAK_KEEP) console.log(`state kept in ${persist}`);
+  else rmSync(persist, { recursive: true, force: true });
 }
 if (failure) {
   console.error(`\nSOAK FAILED: ${failure}`);

@@ -19,8 +19,13 @@ use worker::{event, Context, Env, MessageBatch, Request, Response, Result, Sched
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    Ok(api::handle(req, env).await)
+async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    let api::Handled { response, send_after } = api::handle(req, env.clone()).await;
+    // An ingest's own deliveries go out right after its answer (`waitUntil`), not through the queue.
+    if let Some(claimed) = send_after {
+        ctx.wait_until(async move { delivery::send_now(&env, claimed).await });
+    }
+    Ok(response)
 }
 
 /// Both queues land here; the queue's exact name says which consumer takes the batch.

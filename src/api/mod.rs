@@ -14,12 +14,16 @@ pub mod settings;
 pub mod stats;
 pub mod webhooks;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde::Serialize;
 use serde_json::Value;
 use worker::{Env, Request, Response};
 
 use crate::auth::{api_key_hash, bearer, verify_jwt, Caller, Credential, JwtRules, PortalAccess, Role};
 use crate::config::Config;
+use crate::delivery::Claimed;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::platform::now_ms;
 use crate::store;
@@ -31,17 +35,27 @@ pub struct Ctx {
     pub config: Config,
     pub caller: Caller,
     pub now: i64,
+    /// Deliveries the request created and claimed, which its invocation sends once the answer is out.
+    pub send_after: Rc<RefCell<Option<Claimed>>>,
+}
+
+/// A request's answer, and the deliveries its invocation sends after it (see [`crate::delivery::send_now`]).
+pub struct Handled {
+    pub response: Response,
+    pub send_after: Option<Claimed>,
 }
 
 /// Handles one request. Never returns an `Err`: errors are rendered as responses.
-pub async fn handle(req: Request, env: Env) -> Response {
-    match route(req, env).await {
+pub async fn handle(req: Request, env: Env) -> Handled {
+    let send_after = Rc::new(RefCell::new(None));
+    let response = match route(req, env, &send_after).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
-    }
+    };
+    Handled { response, send_after: send_after.take() }
 }
 
-async fn route(req: Request, env: Env) -> ApiResult<Response> {
+async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>) -> ApiResult<Response> {
     let method = req.method().to_string();
     let path = req.path();
     if path == "/__usage" && Config::from_env(&env).expose_usage {
@@ -88,7 +102,7 @@ async fn route(req: Request, env: Env) -> ApiResult<Response> {
             Caller { org: session.organization_id, user: "portal".into(), role, portal }
         }
     };
-    let ctx = Ctx { env, config, caller, now };
+    let ctx = Ctx { env, config, caller, now, send_after: Rc::clone(send_after) };
     let id = || params.get("id");
     match endpoint {
         Endpoint::Health | Endpoint::OpenApi => Err(ApiError::not_found("unreachable")),
@@ -159,11 +173,27 @@ pub async fn read_text(req: Request, limit: usize) -> ApiResult<String> {
 }
 
 /// The body's bytes: 413 beyond `limit` (declared or actual), 400 if it cannot be read.
+/// The most of a too-large request body that is read (and dropped) so that its client receives the 413.
+const DRAIN_LIMIT: usize = 1024 * 1024;
+
 async fn read_bytes(mut req: Request, limit: usize) -> ApiResult<Vec<u8>> {
     let too_large =
         || ApiError::new(413, "payload_too_large", format!("the request body must be at most {} KiB", limit / 1024));
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
+        // Read and drop a modest overshoot before answering: a server that answers mid-upload and closes leaves the
+        // client with a reset connection instead of its 413. A body far past the limit is not read at all.
+        if declared.is_some_and(|n| n <= DRAIN_LIMIT as u64) {
+            if let Ok(mut body) = req.stream() {
+                let mut drained = 0;
+                while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut body).await {
+                    drained += chunk.len();
+                    if drained > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            }
+        }
         return Err(too_large());
     }
     let bytes =

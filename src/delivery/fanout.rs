@@ -14,7 +14,8 @@ use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::retry::queue_hop;
 use crate::domain::time::iso8601;
 use crate::platform::random;
-use crate::store::events::{self, IngestInsert, NewDelivery};
+use crate::store::deliveries::DeliveryRow;
+use crate::store::events::{self, ClaimCreated, IngestInsert, NewDelivery};
 use crate::store::{self, webhooks::WebhookRow, StoreError};
 use crate::usage;
 
@@ -34,34 +35,68 @@ pub struct DeliveryMessage {
     pub delivery_id: String,
 }
 
-/// Stores the event and its deliveries and enqueues them. The same (organization, id) twice never creates a
+/// An event stored: its answer, every delivery it created (pending in D1, due now, not yet enqueued), and those its
+/// transaction claimed, with their webhooks, if it was asked to ([`store_one`]).
+pub struct Stored {
+    pub answer: Ingested,
+    pub created: Vec<DeliveryId>,
+    pub claimed: Option<super::Claimed>,
+}
+
+/// Stores the event and its deliveries; with `claim`, the same transaction claims them for the caller to send
+/// ([`super::send_now`]); otherwise [`enqueue`] sets them off. The same (organization, id) twice never creates a
 /// second set: D1's unique key decides, in the same transaction that inserts (no KV look-up in front of it: measured
 /// with `make bench-delivery`, a KV fast path cost a read and a write per event and saved no round trip).
-pub async fn ingest(
+pub async fn store_one(
     env: &Env,
     org: &OrganizationId,
     event: &IncomingEvent,
     now: i64,
-) -> Result<Ingested, DeliveryError> {
-    ingest_many(env, org, std::slice::from_ref(event), now)
-        .await?
-        .pop()
-        .ok_or_else(|| DeliveryError::Store(StoreError("no ingest result".into())))
+    claim: Option<&ClaimCreated>,
+) -> Result<Stored, DeliveryError> {
+    let (mut answers, created, claimed) = store_many(env, org, std::slice::from_ref(event), now, claim).await?;
+    let answer = answers.pop().ok_or_else(|| DeliveryError::Store(StoreError("no ingest result".into())))?;
+    let claimed = claimed.map(|(rows, webhooks)| super::Claimed { rows, webhooks });
+    Ok(Stored { answer, created, claimed })
 }
 
-/// [`ingest`] for several events of one organization in two binding round trips: one D1 batch finds the subscribers,
-/// inserts every event and delivery and detects duplicates (all or nothing: a failure leaves no delivery behind that
-/// is never enqueued), then one queue send per 100 deliveries. Answers come back in order.
+/// Several events of one organization in two binding round trips: one D1 batch finds the subscribers, inserts every
+/// event and delivery and detects duplicates (all or nothing: a failure leaves no delivery behind that is never
+/// enqueued), then one queue send per 100 deliveries. Answers come back in order.
 pub async fn ingest_many(
     env: &Env,
     org: &OrganizationId,
     incoming: &[IncomingEvent],
     now: i64,
 ) -> Result<Vec<Ingested>, DeliveryError> {
+    let (answers, created, _) = store_many(env, org, incoming, now, None).await?;
+    enqueue_or_leave(env, &created).await;
+    Ok(answers)
+}
+
+/// Enqueues stored deliveries; if the queue fails they stay pending in D1, due now, and the sweeper enqueues them
+/// within two minutes (nothing is lost, the answer stands).
+pub async fn enqueue_or_leave(env: &Env, created: &[DeliveryId]) {
+    if let Err(e) = enqueue(env, created).await {
+        worker::console_error!("enqueue failed, leaving {} deliveries to the sweeper: {}", created.len(), e);
+    }
+}
+
+/// Claimed deliveries with their webhooks.
+type ClaimedRows = (Vec<DeliveryRow>, Vec<WebhookRow>);
+
+/// [`store_one`] for several events: one D1 batch, answers in order, every delivery created, and what it claimed.
+async fn store_many(
+    env: &Env,
+    org: &OrganizationId,
+    incoming: &[IncomingEvent],
+    now: i64,
+    claim: Option<&ClaimCreated>,
+) -> Result<(Vec<Ingested>, Vec<DeliveryId>, Option<ClaimedRows>), DeliveryError> {
     let ids: Vec<EventId> =
         incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()))).collect();
     if incoming.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new(), None));
     }
     let db = store::db(env)?;
     let timestamp = iso8601(now);
@@ -88,7 +123,7 @@ pub async fn ingest_many(
             tail,
         });
     }
-    let (outcomes, created) = events::ingest_many(&db, org, now, &inserts).await?;
+    let events::Ingest { outcomes, created, claimed } = events::ingest_many(&db, org, now, &inserts, claim).await?;
     let mut answers = Vec::with_capacity(inserts.len());
     for (insert, outcome) in inserts.iter().zip(outcomes) {
         let id = insert.id.to_string();
@@ -98,11 +133,7 @@ pub async fn ingest_many(
             None => return Err(StoreError("an ingested event is missing after its transaction".into()).into()),
         });
     }
-    if let Err(e) = enqueue(env, &created).await {
-        // The deliveries are pending in D1, due now: the sweeper enqueues them within two minutes.
-        worker::console_error!("enqueue failed, leaving {} deliveries to the sweeper: {}", created.len(), e);
-    }
-    Ok(answers)
+    Ok((answers, created, claimed))
 }
 
 /// One delivery, with its body built once, for each subscriber of the event's type.
@@ -156,6 +187,9 @@ pub async fn enqueue(env: &Env, delivery_ids: &[DeliveryId]) -> Result<(), Deliv
 /// Enqueues deliveries to be attempted after their delays (seconds, one hop of at most twelve hours: a longer wait
 /// finds its delivery not due and waits again).
 pub async fn enqueue_after(env: &Env, delayed: &[(DeliveryId, u64)]) -> Result<(), DeliveryError> {
+    if delayed.is_empty() {
+        return Ok(());
+    }
     let queue = env.queue("DELIVERIES").map_err(|e| DeliveryError::Queue(e.to_string()))?;
     for chunk in delayed.chunks(QUEUE_SEND_BATCH_MAX) {
         let messages: Vec<MessageBuilder<DeliveryMessage>> = chunk

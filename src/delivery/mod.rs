@@ -114,6 +114,22 @@ async fn process_batch(
         }
     }
 
+    send_claimed(env, config, &db, claimed, &webhooks, &mut next).await?;
+    Ok(next)
+}
+
+/// Sends claimed deliveries (`claimed[i]` answers for `next[i]`; `None`: not claimed, left as it is): those of gone
+/// or stopped webhooks end failed, those whose webhook needs its lane (flow control, a slow or failing endpoint) go
+/// there, and the rest are sent six at a time and recorded in one round trip. Sets what becomes of each message.
+async fn send_claimed(
+    env: &Env,
+    config: &Config,
+    db: &worker::D1Database,
+    claimed: Vec<Option<DeliveryRow>>,
+    webhooks: &[WebhookRow],
+    next: &mut [Next],
+) -> Result<(), DeliveryError> {
+    let now = now_ms();
     let mut index_of: Vec<(DeliveryId, usize)> = Vec::new();
     let mut fast = Vec::new();
     let mut laned = Vec::new();
@@ -128,8 +144,8 @@ async fn process_batch(
         }
     }
     let position = |id: &DeliveryId| index_of.iter().find(|(d, _)| d == id).map(|(_, i)| *i);
-    let (to_send, abandoned) = sendable(fast, &webhooks);
-    deliveries::abandon_many(&db, &abandoned, now).await?;
+    let (to_send, abandoned) = sendable(fast, webhooks);
+    deliveries::abandon_many(db, &abandoned, now).await?;
     // Endpoints that hold requests past SLOW_ATTEMPT_MS get no more sends from this batch: theirs join the lane.
     let watch = attempt::SlowWatch::default();
     let attempted = attempt::attempt_all(env, config, &to_send, Some(&watch)).await?;
@@ -142,12 +158,52 @@ async fn process_batch(
             None => laned.push(delivery),
         }
     }
-    for (i, handed) in to_lanes(env, &db, &laned, now_ms()).await? {
+    for (i, handed) in to_lanes(env, db, &laned, now_ms()).await? {
         if let Some(at) = laned.get(i).and_then(|d| position(&d.id)) {
             next[at] = if handed { Next::Ack } else { Next::RetryIn(5) };
         }
     }
-    Ok(next)
+    Ok(())
+}
+
+/// Deliveries an ingest created and claimed in its own transaction, with their webhooks: its invocation sends them
+/// right after its answer ([`send_now`]).
+pub struct Claimed {
+    pub rows: Vec<DeliveryRow>,
+    pub webhooks: Vec<WebhookRow>,
+}
+
+/// Sends an ingest's own deliveries from its invocation, after its answer: what a queue batch does after its claim,
+/// without the queue hop in front (no message written, read and deleted on the way to a receiver that answers, and
+/// no claim round trip: the ingest's transaction claimed them). What stays pending (a retry, a lane that could not
+/// take its deliveries, a D1 failure) is enqueued with its delay; if even that fails, or the invocation is cut off,
+/// the deliveries are pending in D1 and the sweeper enqueues them once their lease has passed.
+pub async fn send_now(env: &Env, claimed: Claimed) {
+    let config = Config::from_env(env);
+    let ids: Vec<DeliveryId> = claimed.rows.iter().map(|d| d.id.clone()).collect();
+    let mut next = vec![Next::Ack; ids.len()];
+    let sent = match store::db(env) {
+        Ok(db) => {
+            let rows = claimed.rows.into_iter().map(Some).collect();
+            send_claimed(env, &config, &db, rows, &claimed.webhooks, &mut next).await
+        }
+        Err(e) => Err(e.into()),
+    };
+    if let Err(e) = sent {
+        worker::console_error!("sending {} new deliveries failed, enqueueing them: {}", ids.len(), e);
+        next.fill(Next::RetryIn(5));
+    }
+    let later: Vec<(DeliveryId, u64)> = ids
+        .into_iter()
+        .zip(next)
+        .filter_map(|(id, next)| match next {
+            Next::Ack => None,
+            Next::RetryIn(seconds) => Some((id, seconds)),
+        })
+        .collect();
+    if let Err(e) = fanout::enqueue_after(env, &later).await {
+        worker::console_error!("could not enqueue {} deliveries, leaving them to the sweeper: {}", later.len(), e);
+    }
 }
 
 /// A claimed delivery that ends failed without an attempt, and why.

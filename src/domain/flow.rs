@@ -23,6 +23,11 @@ const FAILED_FIFTHS: usize = 4;
 pub const BREAKER_CONNECT_FAILURES: u32 = 5;
 /// Cool-downs double after each failed probe, up to this.
 pub const COOLDOWN_MAX_MS: i64 = 10 * 60_000;
+/// A half-open circuit sends up to this many probes, one at a time: the first success closes it, and only when all
+/// of them fail does it open again. One probe decided alone, and an endpoint that fails half of its requests at
+/// random (`make soak`'s receiver) had half its probes fail, its cool-down doubling to ten minutes while it was
+/// mostly up; a dead endpoint fails all three as surely as one.
+pub const PROBES: u32 = 3;
 /// The first cool-down (`CIRCUIT_COOLDOWN_SECONDS`, 30 by default).
 pub const COOLDOWN_DEFAULT_MS: i64 = 30_000;
 
@@ -122,6 +127,8 @@ pub struct Breaker {
     pub state: CircuitState,
     recent: VecDeque<(i64, bool)>,
     unreachable_in_a_row: u32,
+    /// Probes of the current half-open spell that failed.
+    failed_probes: u32,
     first_cooldown_ms: i64,
     cooldown_ms: i64,
 }
@@ -133,6 +140,7 @@ impl Breaker {
             state: CircuitState::Closed,
             recent: VecDeque::new(),
             unreachable_in_a_row: 0,
+            failed_probes: 0,
             first_cooldown_ms,
             cooldown_ms: first_cooldown_ms,
         }
@@ -178,13 +186,19 @@ impl Breaker {
     pub fn observe(&mut self, now: i64, observed: Observed, was_probe: bool) -> bool {
         let ok = observed == Observed::Success;
         match self.state {
-            CircuitState::HalfOpen { .. } if was_probe => {
+            CircuitState::HalfOpen { opened_at, next_probe_at, .. } if was_probe => {
                 if ok {
                     self.close();
-                } else {
-                    self.cooldown_ms = (self.cooldown_ms * 2).min(COOLDOWN_MAX_MS);
-                    self.open(now);
+                    return true;
                 }
+                self.failed_probes += 1;
+                if self.failed_probes < PROBES {
+                    // The next probe may go now.
+                    self.state = CircuitState::HalfOpen { opened_at, next_probe_at, probe_until: None };
+                    return false;
+                }
+                self.cooldown_ms = (self.cooldown_ms * 2).min(COOLDOWN_MAX_MS);
+                self.open(now);
                 true
             }
             // Results of attempts that started before the circuit opened change nothing.
@@ -216,6 +230,7 @@ impl Breaker {
         self.state = CircuitState::Open { opened_at, next_probe_at: now + self.cooldown_ms };
         self.recent.clear();
         self.unreachable_in_a_row = 0;
+        self.failed_probes = 0;
     }
 
     fn close(&mut self) {
@@ -223,6 +238,7 @@ impl Breaker {
         self.cooldown_ms = self.first_cooldown_ms;
         self.recent.clear();
         self.unreachable_in_a_row = 0;
+        self.failed_probes = 0;
     }
 }
 
@@ -334,7 +350,12 @@ mod tests {
         assert_eq!(b.allowed(31_000), Allowed::Probe);
         b.probing(31_000 + 15_000);
         assert_eq!(b.allowed(31_500), Allowed::Until(46_000));
-        // The probe fails: open again for twice as long.
+        // The probe fails: the next may go at once; after the third failure, open again for twice as long.
+        assert!(!b.observe(32_000, Observed::Failed, true));
+        assert_eq!(b.allowed(32_000), Allowed::Probe);
+        b.probing(32_000 + 15_000);
+        assert!(!b.observe(32_000, Observed::Unreachable, true));
+        assert_eq!(b.allowed(32_000), Allowed::Probe);
         assert!(b.observe(32_000, Observed::Failed, true));
         assert_eq!(b.state, CircuitState::Open { opened_at: 1_000, next_probe_at: 92_000 });
         // A late result of an attempt from before the opening changes nothing.
@@ -371,10 +392,29 @@ mod tests {
             let CircuitState::Open { next_probe_at, .. } = b.state else { panic!("{:?}", b.state) };
             cooldowns.push(next_probe_at - now);
             now = next_probe_at;
-            assert_eq!(b.allowed(now), Allowed::Probe);
-            assert!(b.observe(now, Observed::Unreachable, true));
+            for probe in 1..=PROBES {
+                assert_eq!(b.allowed(now), Allowed::Probe);
+                assert_eq!(b.observe(now, Observed::Unreachable, true), probe == PROBES, "probe {probe}");
+            }
         }
         assert_eq!(cooldowns, [30_000, 60_000, 120_000, 240_000, 480_000, 600_000, 600_000]);
+    }
+
+    #[test]
+    fn a_half_open_circuit_closes_on_any_success_among_its_probes() {
+        let mut b = Breaker::new(30_000);
+        failing(&mut b, 0, 5, Observed::Unreachable);
+        assert_eq!(b.allowed(30_400), Allowed::Probe);
+        assert!(!b.observe(30_400, Observed::Failed, true));
+        assert!(!b.observe(30_500, Observed::Unreachable, true));
+        assert!(b.observe(30_600, Observed::Success, true));
+        assert_eq!(b.state, CircuitState::Closed);
+        // The count starts over with the next opening: two failed probes do not reopen it.
+        failing(&mut b, 40_000, 5, Observed::Unreachable);
+        assert_eq!(b.allowed(80_000), Allowed::Probe);
+        assert!(!b.observe(80_000, Observed::Failed, true));
+        assert!(!b.observe(80_000, Observed::Failed, true));
+        assert!(matches!(b.state, CircuitState::HalfOpen { .. }));
     }
 
     #[test]

@@ -30,6 +30,28 @@ pub const QUEUE_SEND_BATCH_MAX: usize = 100;
 /// <https://developers.cloudflare.com/d1/platform/limits/>
 pub const D1_MAX_PARAMETERS: usize = 100;
 
+/// "`waitUntil()` … cancellation will be delayed until the promise has completed or until an additional 30 seconds
+/// have elapsed, whichever happens first" (after the response is sent).
+/// <https://developers.cloudflare.com/workers/platform/limits/#how-long-can-a-subrequest-take>
+pub const WAIT_UNTIL_SECONDS: u32 = 30;
+
+/// What an ingest invocation spends after its answer besides the sends themselves: the claim, the record and a
+/// margin, in seconds.
+const AFTER_RESPONSE_MARGIN_SECONDS: u32 = 10;
+
+/// The most deliveries a request that ingested one event sends itself, right after its answer (`waitUntil`),
+/// instead of handing them to the deliveries queue: one round of sends (one event has one delivery per webhook, each
+/// takes one of the six connections).
+pub const SENDS_AFTER_RESPONSE: usize = MAX_CONCURRENT_SENDS;
+const _: () = assert!(SENDS_AFTER_RESPONSE <= MAX_CONCURRENT_SENDS, "one round of sends");
+
+/// Whether that round of sends, its claim and its record fit in the time `waitUntil` grants after the answer. A
+/// cut-off invocation loses nothing: its deliveries are stored pending, and the sweeper re-enqueues them once their
+/// lease has passed.
+pub fn sends_after_response(timeout_seconds: u32) -> bool {
+    timeout_seconds + AFTER_RESPONSE_MARGIN_SECONDS <= WAIT_UNTIL_SECONDS
+}
+
 /// The binding calls a consumer invocation makes besides one per chunk of ids: recording the batch, abandoning
 /// deliveries of gone webhooks, giving deliveries back to hand them to their webhooks' lanes, reading a disable
 /// notice's subscribers and enqueueing it, and the retried messages' state read. (A delivery handed to a lane costs
@@ -86,6 +108,13 @@ mod tests {
         assert_eq!(deliveries_within_budget(0, 90), 1);
         assert_eq!(deliveries_within_budget(5, 90), 1);
         assert!(sweep_within_budget(0) >= 1);
+    }
+
+    #[test]
+    fn an_ingest_sends_itself_only_what_fits_in_wait_until() {
+        assert!(sends_after_response(10), "the default timeout");
+        assert!(sends_after_response(20));
+        assert!(!sends_after_response(21), "a send that may outlast waitUntil goes to the queue");
     }
 
     #[test]

@@ -6,6 +6,8 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use core::ops::Range;
 
+use super::deliveries::{claim_created_statements, claimed_created, DeliveryRow};
+use super::webhooks::WebhookRow;
 use super::{batch, int, opt_int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
 use crate::domain::catalogue;
 use crate::domain::event::IncomingEvent;
@@ -290,24 +292,52 @@ struct InsertedDelivery {
     id: DeliveryId,
 }
 
-/// What one ingest transaction did: per insert as [`outcomes`], and the ids of every delivery it created.
+/// An ingest of one event that claims its deliveries in the same transaction (they go out from the ingest's own
+/// invocation): until when, and at most how many (more are left to the queue, unclaimed).
+pub struct ClaimCreated {
+    pub lease_until: i64,
+    pub most: usize,
+}
+
+/// What one ingest transaction did.
+pub struct Ingest {
+    /// Per insert, as [`outcomes`].
+    pub outcomes: Vec<Option<Result<IngestRecord, IngestRecord>>>,
+    /// Every delivery it created.
+    pub created: Vec<DeliveryId>,
+    /// With a [`ClaimCreated`]: the deliveries it claimed, and their webhooks.
+    pub claimed: Option<(Vec<DeliveryRow>, Vec<WebhookRow>)>,
+}
+
+/// Runs one ingest transaction; `claim` applies to an ingest of one event only.
 pub async fn ingest_many(
     db: &D1Database,
     org: &OrganizationId,
     now: i64,
     inserts: &[IngestInsert<'_>],
-) -> Result<(Vec<Option<Result<IngestRecord, IngestRecord>>>, Vec<DeliveryId>), StoreError> {
+    claim: Option<&ClaimCreated>,
+) -> Result<Ingest, StoreError> {
     if inserts.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+        return Ok(Ingest { outcomes: Vec::new(), created: Vec::new(), claimed: None });
     }
-    let IngestStatements { statements, deliveries, read_back } = ingest_statements(db, org, now, inserts)?;
+    let IngestStatements { mut statements, deliveries, read_back } = ingest_statements(db, org, now, inserts)?;
+    let claim_at = statements.len();
+    let claim = match (claim, inserts) {
+        (Some(c), [one]) => {
+            let prefix = format!("{}{}", DeliveryId::PREFIX, one.id_stem);
+            statements.extend(claim_created_statements(db, org, one.id, &prefix, now, c.lease_until, c.most)?);
+            true
+        }
+        _ => false,
+    };
     let results = batch(db, statements).await?;
     let mut created = Vec::new();
     for at in deliveries {
         created.extend(rows_of::<InsertedDelivery>(&results, at)?.into_iter().map(|d| d.id));
     }
-    let answers = decide(&results, read_back, inserts.iter().map(|i| (i.id, i.token.as_str())))?;
-    Ok((answers, created))
+    let outcomes = decide(&results, read_back, inserts.iter().map(|i| (i.id, i.token.as_str())))?;
+    let claimed = if claim { Some(claimed_created(&results, claim_at)?) } else { None };
+    Ok(Ingest { outcomes, created, claimed })
 }
 
 #[derive(Deserialize)]
@@ -516,6 +546,54 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         ids
+    }
+
+    /// Runs an ingest's claim of its created deliveries; answers the claimed (id, attempts, lease) and the webhook
+    /// ids the same transaction reads.
+    fn claim_created(db: &Connection, event_id: &str, stem: &str, most: i64) -> (Vec<(String, i64, i64)>, Vec<String>) {
+        let prefix = format!("dlv_{stem}");
+        let mut claim = db.prepare(&super::super::deliveries::claim_created_sql()).unwrap();
+        let mut claimed: Vec<(String, i64, i64)> = claim
+            .query_map(params!["org_a", 2_000, 50_000, event_id, prefix, most], |row| {
+                Ok((row.get("id")?, row.get("attempts")?, row.get("lease_until")?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        claimed.sort();
+        let mut hooks = db.prepare(&super::super::webhooks::of_created_sql()).unwrap();
+        let mut hooks: Vec<String> = hooks
+            .query_map(params!["org_a", event_id, prefix], |row| row.get("id"))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        hooks.sort();
+        (claimed, hooks)
+    }
+
+    #[test]
+    fn an_ingest_claims_only_the_deliveries_it_created_and_only_one_round_of_them() {
+        let db = super::super::migrated_sqlite();
+        webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
+        webhook(&db, "wh_b", "org_a", r#"["lead.*"]"#, true);
+        webhook(&db, "wh_other_org", "org_b", r#"["*"]"#, true);
+        let first = ingest(&db, "evt_1", "lead.created", "t1", "111111111111111111");
+        let second = ingest(&db, "evt_2", "lead.created", "t2", "222222222222222222");
+        // More deliveries than one round: nothing is claimed (they go to the queue).
+        assert_eq!(claim_created(&db, "evt_1", "111111111111111111", 1).0, []);
+        let (claimed, hooks) = claim_created(&db, "evt_1", "111111111111111111", 6);
+        let mut expected: Vec<(String, i64, i64)> = first.iter().map(|id| (id.clone(), 1, 50_000)).collect();
+        expected.sort();
+        assert_eq!(claimed, expected);
+        assert_eq!(hooks, ["wh_a", "wh_b"]);
+        // Only evt_1's deliveries are leased, and only once.
+        assert_eq!(claim_created(&db, "evt_1", "111111111111111111", 6).0, []);
+        let leased: i64 =
+            db.query_row("SELECT COUNT(*) FROM deliveries WHERE lease_until IS NOT NULL", [], |r| r.get(0)).unwrap();
+        assert_eq!(leased, 2, "evt_2's deliveries {second:?} untouched");
+        // A repeat of evt_1 created nothing under its own stem and claims nothing.
+        assert!(ingest(&db, "evt_1", "lead.created", "t3", "333333333333333333").is_empty());
+        assert_eq!(claim_created(&db, "evt_1", "333333333333333333", 6), (vec![], vec![]));
     }
 
     #[test]

@@ -270,6 +270,15 @@ pub(crate) fn of_deliveries_sql(count: usize) -> String {
     )
 }
 
+/// The webhooks of the deliveries one ingest created (`?1` organization, `?2` event id, `?3` the deliveries' id
+/// prefix), read in the ingest's transaction.
+pub(crate) fn of_created_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND id IN (SELECT webhook_id FROM deliveries \
+         WHERE organization_id = ?1 AND event_id = ?2 AND substr(id, 1, length(?3)) = ?3)"
+    )
+}
+
 /// Webhooks by id, whatever their organization: the delivery consumer checks each against its delivery's.
 pub async fn get_many(db: &D1Database, ids: &[&WebhookId]) -> Result<Vec<WebhookRow>, StoreError> {
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM webhooks"), ids).await
