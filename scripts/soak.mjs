@@ -1,5 +1,6 @@
 // `make soak`: the delivery promise under faults, through what `make dev` runs (scripts/dev.mjs: wrangler dev with
-// local D1/KV/Queues and the local cron). SOAK_EVENTS events (default 300) x 3 endpoints go to a receiver that fails
+// local D1/KV/Queues and the local cron). SOAK_EVENTS events (default 300; half in batches, half one per request) x 3
+// endpoints go to a receiver that fails
 // first attempts with 500s, connection resets and stalls past the timeout; the whole runtime (wrangler and workerd)
 // is killed with SIGKILL mid-run and restarted on the same local state; already-ingested ids are replayed. It prints
 // acknowledged / expected, duplicates, verbatim-checked payloads and the time to full delivery, and exits non-zero if
@@ -131,8 +132,22 @@ let restartedAt = null;
 let replaysDuplicate = 0;
 let failure = null;
 
+// Every other group of ten goes as ten single-event requests (each sends its own deliveries after its answer), the
+// rest as one batch (its deliveries go through the queue): the kill lands on both paths.
+let groups = 0;
 async function ingest(ids) {
   const events = ids.map((n) => `{"id":"soak-${n}","type":"lead.created","data":${dataOf(n)}}`);
+  if (groups++ % 2 === 1) {
+    const answers = await Promise.all(events.map(async (body, i) => {
+      try {
+        const res = await fetch(`${base}/api/events`, { method: "POST", headers: auth, body, signal: AbortSignal.timeout(15000) });
+        return res.status === 202 || res.status === 200 ? `soak-${ids[i]}` : null;
+      } catch {
+        return null; // as below: retried with the same id
+      }
+    }));
+    return answers.filter(Boolean);
+  }
   try {
     const res = await fetch(`${base}/api/events/batch`, { method: "POST", headers: auth, body: `{"events":[${events.join(",")}]}`, signal: AbortSignal.timeout(15000) });
     if (res.status !== 200) return [];

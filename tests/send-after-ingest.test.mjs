@@ -1,0 +1,101 @@
+// A single-event ingest sends its deliveries itself, right after its answer: its one D1 batch stores and claims them,
+// one more D1 call records the sends, and no queue message is written unless an attempt fails. An ingest cut off
+// after its answer loses nothing: its claimed deliveries are pending in D1, and the sweeper sends them once their
+// lease has passed.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Webhook } from "../verifier-wasm/pkg/node.mjs";
+import { startWorker, startReceiver, token, eventually } from "./harness.mjs";
+
+const VARS = { DELIVERY_TIMEOUT_SECONDS: "5", EXPOSE_USAGE: "true" };
+let worker;
+let receiver;
+before(async () => {
+  receiver = await startReceiver();
+  worker = await startWorker({ vars: VARS });
+});
+after(async () => {
+  await worker?.stop();
+  await receiver?.close();
+});
+
+const auth = (org) => ({ authorization: `Bearer ${token({ org })}`, "content-type": "application/json" });
+const post = (org, path, body) => worker.api(path, { method: "POST", headers: auth(org), body: JSON.stringify(body) });
+const usage = async () => (await worker.api("/__usage")).json();
+const arrivals = (path) => receiver.requests.filter((r) => r.url === path);
+const statuses = (org, eventId) =>
+  worker.sql(`SELECT status FROM deliveries WHERE organization_id = '${org}' AND event_id = '${eventId}'`).map((r) => r.status);
+
+async function webhooks(org, count, fields = {}) {
+  const made = [];
+  for (let i = 0; i < count; i++) {
+    const path = `/${org}/${i}`;
+    const res = await post(org, "/api/webhooks", { name: path, url: `${receiver.url}${path}`, events: ["lead.created"], retryDelaySeconds: 1, ...fields });
+    assert.equal(res.status, 201);
+    made.push({ ...(await res.json()), path });
+  }
+  // A new webhook's first delivery goes through its lane until its endpoint has answered quickly once.
+  assert.equal((await post(org, "/api/events", { id: "warm-up", type: "lead.created", data: {} })).status, 202);
+  await eventually(() => made.every((w) => arrivals(w.path).length === 1) && statuses(org, "warm-up").every((s) => s === "succeeded"), { what: "the warm-up deliveries" });
+  return made;
+}
+
+test("a single event's deliveries leave from its ingest: 2 D1 calls and no queue message; a failure's retry is enqueued", async () => {
+  const org = "org_sai_1";
+  const hooks = await webhooks(org, 3);
+  const before = await usage();
+  const res = await post(org, "/api/events", { id: "evt-direct", type: "lead.created", data: { n: 1 } });
+  assert.equal(res.status, 202);
+  assert.equal((await res.json()).deliveries, 3);
+  await eventually(() => hooks.every((w) => arrivals(w.path).length === 2) && statuses(org, "evt-direct").every((s) => s === "succeeded"), { what: "the three deliveries" });
+  const after = await eventually(async () => {
+    const u = await usage();
+    return u.d1Calls - before.d1Calls >= 2 && u;
+  }, { what: "the record's D1 call" });
+  assert.equal(after.d1Calls - before.d1Calls, 2, "one D1 batch stores and claims, one records");
+  assert.equal(after.queueSendCalls - before.queueSendCalls, 0, "no queue message");
+  assert.equal(after.fetches - before.fetches, 3);
+  assert.equal((after.laneCalls ?? 0) - (before.laneCalls ?? 0), 0);
+  for (const w of hooks) {
+    const [, request] = arrivals(w.path);
+    assert.equal(new Webhook(w.secret).verify(request.body, request.headers).id, "evt-direct");
+  }
+
+  // The first attempt to one endpoint fails: its retry goes on the queue with its delay and arrives.
+  const failing = hooks[0];
+  let refused = false;
+  receiver.respond((r) => (r.url === failing.path && !refused ? ((refused = true), { status: 503 }) : { status: 200 }));
+  const queued = (await usage()).queueMessagesSent;
+  assert.equal((await post(org, "/api/events", { id: "evt-retry", type: "lead.created", data: { n: 2 } })).status, 202);
+  await eventually(() => arrivals(failing.path).length === 4, { timeoutMs: 20000, what: "the retry" });
+  const [first, retry] = arrivals(failing.path).slice(2);
+  assert.equal(first.headers["webhook-id"], retry.headers["webhook-id"]);
+  assert.equal(first.body.toString(), retry.body.toString(), "the retry sends the same bytes");
+  assert.ok((await usage()).queueMessagesSent - queued >= 1, "the retry was enqueued");
+  await eventually(() => statuses(org, "evt-retry").every((s) => s === "succeeded"), { what: "all of evt-retry succeeded" });
+  receiver.respond(() => ({ status: 200 }));
+});
+
+test("an ingest cut off after its answer loses nothing: the sweeper sends its claimed delivery once the lease has passed", async () => {
+  const org = "org_sai_2";
+  const [hook] = await webhooks(org, 1);
+  // The receiver holds the request: the runtime dies with the send in flight.
+  receiver.respond((r) => (r.url === hook.path ? { status: 200, delayMs: 20000 } : { status: 200 }));
+  assert.equal((await post(org, "/api/events", { id: "evt-cut", type: "lead.created", data: { cut: true } })).status, 202);
+  await eventually(() => arrivals(hook.path).length === 2, { what: "the send in flight" });
+  await worker.stop({ keepState: true, crash: true });
+  receiver.respond(() => ({ status: 200 }));
+  worker = await startWorker({ vars: VARS, persist: worker.persist });
+  const [row] = worker.sql("SELECT id, status, attempts, lease_until FROM deliveries WHERE event_id = 'evt-cut'");
+  assert.equal(row.status, "pending");
+  assert.equal(row.attempts, 1, "claimed by the ingest's own transaction");
+  assert.ok(row.lease_until > Date.now(), "still leased to the attempt that died");
+  // Time passes (the lease and the sweeper's overdue margin), then the cron runs.
+  worker.sql(`UPDATE deliveries SET lease_until = ${Date.now() - 1000}, next_attempt_at = ${Date.now() - 120000} WHERE id = '${row.id}'`);
+  assert.equal((await worker.api("/cdn-cgi/local/scheduled?cron=*+*+*+*+*")).status, 200);
+  await eventually(() => arrivals(hook.path).length === 3, { timeoutMs: 20000, what: "the swept delivery" });
+  const [, cut, swept] = arrivals(hook.path);
+  assert.equal(swept.headers["webhook-id"], row.id);
+  assert.equal(swept.body.toString(), cut.body.toString(), "the same bytes as the attempt that died");
+  await eventually(() => statuses(org, "evt-cut")[0] === "succeeded", { what: "the delivery recorded as succeeded" });
+});
