@@ -54,7 +54,7 @@ async function run(org, noisy) {
 }
 
 try {
-  receiver.respond((r) => (r.url.endsWith("/noisy") ? { status: 200, delayMs: HOLD_MS } : { status: 200 }));
+  receiver.respond((r) => (r.url.endsWith("/noisy") ? { status: 200, delayMs: HOLD_MS } : { status: 200, body: "ok", headers: { "content-length": "2" } }));
   const alone = await run("org_bench_alone", false);
   const withNoisy = await run("org_bench_noisy", true);
   console.log(`\n${EVENTS} events at ${RATE}/s (batches of ${BATCH}) to ${HEALTHY} healthy endpoints, without and with a noisy endpoint`);

@@ -8,6 +8,8 @@ const CONFIG = "bench/floor/wrangler.toml";
 
 export async function measureFloor({ events = 1000, endpoints = 3, concurrency = 16, deadlineMs = 120000 } = {}) {
   const receiver = await startReceiver();
+  // The answer of Svix's benchmark receiver (../shared/peers/svix/bench.mjs): 200 "ok" with its length.
+  receiver.respond(() => ({ status: 200, body: "ok", headers: { "content-length": "2" } }));
   const receivers = JSON.stringify(Array.from({ length: endpoints }, (_, i) => `${receiver.url}/f${i}`));
   const worker = await startWorker({ config: CONFIG, migrate: true, vars: { RECEIVERS: receivers } });
   const base = worker.url;

@@ -166,6 +166,7 @@ pub(crate) fn migrated_sqlite() -> rusqlite::Connection {
         include_str!("../../migrations/0005_operations.sql"),
         include_str!("../../migrations/0006_ordering.sql"),
         include_str!("../../migrations/0007_flow_control.sql"),
+        include_str!("../../migrations/0008_pending_by_webhook.sql"),
     ] {
         db.execute_batch(migration).unwrap();
     }
