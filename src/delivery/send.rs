@@ -66,15 +66,15 @@ async fn send(url: &str, headers: &[(String, String)], body: &str, timeout_secon
     init.set_signal(Some(&deadline));
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     usage::add(|u| u.fetches += 1);
-    let mut response = match JsFuture::from(global.fetch_with_str_and_init(url, &init)).await {
+    let response = match JsFuture::from(global.fetch_with_str_and_init(url, &init)).await {
         Ok(answer) => match answer.dyn_into::<web_sys::Response>() {
-            Ok(answer) => Response::from(answer),
+            Ok(answer) => answer,
             Err(_) => return fail("the runtime answered something other than a response".into()),
         },
         Err(_) if deadline.aborted() => return fail(format!("timed out after {timeout_seconds} s")),
         Err(e) => return fail(format!("connection failed: {}", worker::Error::from(e))),
     };
-    let status = response.status_code();
+    let status = response.status();
     let headers = response.headers();
     let retry_after = if matches!(status, 429 | 503) {
         headers.get("retry-after").ok().flatten().and_then(|v| retry_after_seconds(&v, now_ms()))
@@ -91,14 +91,17 @@ async fn send(url: &str, headers: &[(String, String)], body: &str, timeout_secon
     let mut kept = Vec::new();
     match declared {
         Some(0) => {}
+        // `arrayBuffer()` itself: `worker::Response::bytes` streams a fetched body chunk by chunk.
         Some(length) if length <= MAX_RESPONSE_BYTES => {
-            if let Ok(mut bytes) = response.bytes().await {
-                bytes.truncate(MAX_RESPONSE_BYTES);
-                kept = bytes;
+            if let Ok(buffer) = response.array_buffer() {
+                if let Ok(buffer) = JsFuture::from(buffer).await {
+                    kept = js_sys::Uint8Array::new(&buffer).to_vec();
+                    kept.truncate(MAX_RESPONSE_BYTES);
+                }
             }
         }
         _ => {
-            if let Ok(mut stream) = response.stream() {
+            if let Ok(mut stream) = Response::from(response).stream() {
                 let _ = read_at_most(&mut stream, &mut kept, MAX_RESPONSE_BYTES).await;
             }
         }
