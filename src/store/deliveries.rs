@@ -54,7 +54,7 @@ pub struct AttemptRow {
     pub request_headers: Option<String>,
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, organization_id, webhook_id, event_id, event_type, body, status, attempts, chain_start, last_status_code, \
     last_error, next_attempt_at, lease_until, is_test, created_at, updated_at";
 
@@ -146,49 +146,6 @@ fn claimed_in(
         claimed.push(position.map(|p| claimed_rows.swap_remove(p)));
     }
     Ok(claimed)
-}
-
-/// The claim of the deliveries one ingest has just created (ids `dlv_` + its stem + …, see
-/// [`super::events::IngestInsert`]), for the ingest's transaction itself: they leave it claimed (`?3` the lease, `?2`
-/// the time), as long as there are at most `?6` of them (one round of sends); a `fifo` webhook's delivery that waits
-/// behind an earlier one stays unclaimed, as in [`claim_sql`]. `?1` organization, `?4` event id, `?5` id prefix.
-pub(crate) fn claim_created_sql() -> String {
-    format!(
-        "UPDATE deliveries SET attempts = attempts + 1, lease_until = ?3, updated_at = ?2 \
-         WHERE organization_id = ?1 AND event_id = ?4 AND substr(id, 1, length(?5)) = ?5 AND status = 'pending' \
-         AND lease_until IS NULL \
-         AND (SELECT COUNT(*) FROM deliveries c WHERE c.organization_id = ?1 AND c.event_id = ?4 \
-              AND substr(c.id, 1, length(?5)) = ?5) <= ?6 \
-         AND {FIFO_GATE} RETURNING {COLUMNS}"
-    )
-}
-
-/// Statements for an ingest's transaction that claim the deliveries it created (see [`claim_created_sql`]) and read
-/// their webhooks; [`claimed_created`] reads their results.
-pub fn claim_created_statements(
-    db: &D1Database,
-    org: &OrganizationId,
-    event_id: &EventId,
-    id_prefix: &str,
-    now: i64,
-    lease_until: i64,
-    most: usize,
-) -> Result<[D1PreparedStatement; 2], StoreError> {
-    let claim = db.prepare(claim_created_sql()).bind(&[
-        text(org),
-        int(now),
-        int(lease_until),
-        text(event_id),
-        text(id_prefix),
-        int(most as i64),
-    ])?;
-    let hooks = db.prepare(webhooks::of_created_sql()).bind(&[text(org), text(event_id), text(id_prefix)])?;
-    Ok([claim, hooks])
-}
-
-/// The claimed deliveries and their webhooks, from the results of [`claim_created_statements`] at `at`.
-pub fn claimed_created(results: &[D1Result], at: usize) -> Result<(Vec<DeliveryRow>, Vec<WebhookRow>), StoreError> {
-    Ok((rows_of::<DeliveryRow>(results, at)?, rows_of::<WebhookRow>(results, at + 1)?))
 }
 
 /// A manual retry's claim: makes the delivery pending and due now and claims it, whatever its state, unless an

@@ -6,8 +6,8 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use core::ops::Range;
 
-use super::deliveries::{claim_created_statements, claimed_created, DeliveryRow};
-use super::webhooks::WebhookRow;
+use super::deliveries::{DeliveryRow, COLUMNS as DELIVERY_COLUMNS};
+use super::webhooks::{of_created_sql, WebhookRow};
 use super::{batch, int, opt_int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
 use crate::domain::catalogue;
 use crate::domain::event::IncomingEvent;
@@ -224,6 +224,28 @@ fn ingest_deliveries_sql(rows: &str) -> String {
     )
 }
 
+/// [`ingest_deliveries_sql`] that also claims each new delivery as it goes in (attempt 1, leased until `v.column9`)
+/// when its event has at most `v.column10` deliveries (one round of sends) and, for a `fifo` webhook, none is pending
+/// before it (a new event is the last in every line). Returns the whole rows. Claiming in the insert writes each
+/// row once; a separate claim rewrote every row just inserted.
+fn ingest_claimed_deliveries_sql(rows: &str) -> String {
+    let id = "'dlv_' || v.column5 || printf('%08x', w.rowid)";
+    let claim =
+        "((SELECT e.delivery_count FROM events e WHERE e.organization_id = ?1 AND e.id = v.column1) <= v.column10 \
+        AND (w.ordering != 'fifo' OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = w.id \
+        AND o.status = 'pending' AND o.is_test = 0)))";
+    format!(
+        "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+         next_attempt_at, lease_until, created_at, updated_at) \
+         SELECT {id}, ?1, w.id, v.column1, v.column2, v.column6 || {id} || v.column7, 'pending', \
+         CASE WHEN {claim} THEN 1 ELSE 0 END, ?2, CASE WHEN {claim} THEN v.column9 END, ?2, ?2 \
+         FROM (VALUES {rows}) AS v, {} \
+         AND EXISTS (SELECT 1 FROM events e WHERE e.organization_id = ?1 AND e.id = v.column1 AND e.ingest_token = v.column8) \
+         RETURNING {DELIVERY_COLUMNS}",
+        subscribers_sql("v.column2", "v.column3", "v.column4"),
+    )
+}
+
 /// One ingest transaction's statements, with the index ranges of the delivery inserts and of the reads.
 pub struct IngestStatements {
     pub statements: Vec<D1PreparedStatement>,
@@ -240,6 +262,7 @@ pub fn ingest_statements(
     org: &OrganizationId,
     now: i64,
     inserts: &[IngestInsert<'_>],
+    claim: Option<&ClaimCreated>,
 ) -> Result<IngestStatements, StoreError> {
     let columns = |insert: &IngestInsert<'_>| {
         let t = &insert.event.event_type;
@@ -256,7 +279,25 @@ pub fn ingest_statements(
     };
     let mut statements = per_row_statements(db, org, now, inserts, 7, event_row, ingest_events_sql)?;
     let first_delivery = statements.len();
-    statements.extend(per_row_statements(db, org, now, inserts, 8, delivery_row, ingest_deliveries_sql)?);
+    match claim {
+        Some(c) => {
+            let claimed_row = |insert: &IngestInsert<'_>| {
+                let mut row = delivery_row(insert);
+                row.extend([int(c.lease_until), int(c.most as i64)]);
+                row
+            };
+            statements.extend(per_row_statements(
+                db,
+                org,
+                now,
+                inserts,
+                10,
+                claimed_row,
+                ingest_claimed_deliveries_sql,
+            )?);
+        }
+        None => statements.extend(per_row_statements(db, org, now, inserts, 8, delivery_row, ingest_deliveries_sql)?),
+    }
     let deliveries = first_delivery..statements.len();
     let read_back = read_back_statements(db, org, inserts.iter().map(|i| i.id), &mut statements)?;
     Ok(IngestStatements { statements, deliveries, read_back })
@@ -320,23 +361,34 @@ pub async fn ingest_many(
     if inserts.is_empty() {
         return Ok(Ingest { outcomes: Vec::new(), created: Vec::new(), claimed: None });
     }
-    let IngestStatements { mut statements, deliveries, read_back } = ingest_statements(db, org, now, inserts)?;
-    let claim_at = statements.len();
+    // The claim applies to an ingest of one event only.
     let claim = match (claim, inserts) {
-        (Some(c), [one]) => {
-            let prefix = format!("{}{}", DeliveryId::PREFIX, one.id_stem);
-            statements.extend(claim_created_statements(db, org, one.id, &prefix, now, c.lease_until, c.most)?);
-            true
-        }
-        _ => false,
+        (Some(c), [one]) => Some((c, format!("{}{}", DeliveryId::PREFIX, one.id_stem), one.id)),
+        _ => None,
     };
+    let IngestStatements { mut statements, deliveries, read_back } =
+        ingest_statements(db, org, now, inserts, claim.as_ref().map(|(c, _, _)| *c))?;
+    let hooks_at = statements.len();
+    if let Some((_, prefix, event_id)) = &claim {
+        statements.push(db.prepare(of_created_sql()).bind(&[text(org), text(*event_id), text(prefix)])?);
+    }
     let results = batch(db, statements).await?;
     let mut created = Vec::new();
+    let mut claimed_rows = Vec::new();
     for at in deliveries {
-        created.extend(rows_of::<InsertedDelivery>(&results, at)?.into_iter().map(|d| d.id));
+        if claim.is_some() {
+            let rows = rows_of::<DeliveryRow>(&results, at)?;
+            created.extend(rows.iter().map(|d| d.id.clone()));
+            claimed_rows.extend(rows.into_iter().filter(|d| d.lease_until.is_some()));
+        } else {
+            created.extend(rows_of::<InsertedDelivery>(&results, at)?.into_iter().map(|d| d.id));
+        }
     }
     let outcomes = decide(&results, read_back, inserts.iter().map(|i| (i.id, i.token.as_str())))?;
-    let claimed = if claim { Some(claimed_created(&results, claim_at)?) } else { None };
+    let claimed = match claim {
+        Some(_) => Some((claimed_rows, rows_of::<WebhookRow>(&results, hooks_at)?)),
+        None => None,
+    };
     Ok(Ingest { outcomes, created, claimed })
 }
 
@@ -548,52 +600,75 @@ mod tests {
         ids
     }
 
-    /// Runs an ingest's claim of its created deliveries; answers the claimed (id, attempts, lease) and the webhook
-    /// ids the same transaction reads.
-    fn claim_created(db: &Connection, event_id: &str, stem: &str, most: i64) -> (Vec<(String, i64, i64)>, Vec<String>) {
-        let prefix = format!("dlv_{stem}");
-        let mut claim = db.prepare(&super::super::deliveries::claim_created_sql()).unwrap();
-        let mut claimed: Vec<(String, i64, i64)> = claim
-            .query_map(params!["org_a", 2_000, 50_000, event_id, prefix, most], |row| {
-                Ok((row.get("id")?, row.get("attempts")?, row.get("lease_until")?))
-            })
+    /// A created delivery: id, attempts, lease.
+    type Created = (String, i64, Option<i64>);
+
+    /// Runs the two ingest inserts for one event, claiming as it goes (lease 50 000, at most `most`); answers every
+    /// created (id, attempts, lease) and the webhook ids the same transaction reads.
+    fn ingest_claiming(
+        db: &Connection,
+        event_id: &str,
+        token: &str,
+        stem: &str,
+        most: i64,
+    ) -> (Vec<Created>, Vec<String>) {
+        let (r, op) = (catalogue::resource_of("lead.created"), 0);
+        db.execute(
+            &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8)"),
+            params!["org_a", 1_000, event_id, "lead.created", r, op, r#"{"n":1}"#, token],
+        )
+        .unwrap();
+        let mut insert =
+            db.prepare(&ingest_claimed_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")).unwrap();
+        let binds =
+            params!["org_a", 1_000, event_id, "lead.created", r, op, stem, "HEAD:", ":TAIL", token, 50_000, most];
+        let mut created: Vec<Created> = insert
+            .query_map(binds, |row| Ok((row.get("id")?, row.get("attempts")?, row.get("lease_until")?)))
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        claimed.sort();
+        created.sort();
         let mut hooks = db.prepare(&super::super::webhooks::of_created_sql()).unwrap();
         let mut hooks: Vec<String> = hooks
-            .query_map(params!["org_a", event_id, prefix], |row| row.get("id"))
+            .query_map(params!["org_a", event_id, format!("dlv_{stem}")], |row| row.get("id"))
             .unwrap()
             .map(Result::unwrap)
             .collect();
         hooks.sort();
-        (claimed, hooks)
+        (created, hooks)
     }
 
     #[test]
-    fn an_ingest_claims_only_the_deliveries_it_created_and_only_one_round_of_them() {
+    fn a_single_event_claims_its_deliveries_as_they_go_in_only_one_round_and_never_ahead_of_a_fifo_line() {
         let db = super::super::migrated_sqlite();
         webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
         webhook(&db, "wh_b", "org_a", r#"["lead.*"]"#, true);
         webhook(&db, "wh_other_org", "org_b", r#"["*"]"#, true);
-        let first = ingest(&db, "evt_1", "lead.created", "t1", "111111111111111111");
-        let second = ingest(&db, "evt_2", "lead.created", "t2", "222222222222222222");
-        // More deliveries than one round: nothing is claimed (they go to the queue).
-        assert_eq!(claim_created(&db, "evt_1", "111111111111111111", 1).0, []);
-        let (claimed, hooks) = claim_created(&db, "evt_1", "111111111111111111", 6);
-        let mut expected: Vec<(String, i64, i64)> = first.iter().map(|id| (id.clone(), 1, 50_000)).collect();
-        expected.sort();
-        assert_eq!(claimed, expected);
+        let (created, hooks) = ingest_claiming(&db, "evt_1", "t1", "111111111111111111", 6);
+        assert_eq!(created.len(), 2);
+        assert!(created.iter().all(|(id, attempts, lease)| id.starts_with("dlv_111111111111111111")
+            && *attempts == 1
+            && *lease == Some(50_000)));
         assert_eq!(hooks, ["wh_a", "wh_b"]);
-        // Only evt_1's deliveries are leased, and only once.
-        assert_eq!(claim_created(&db, "evt_1", "111111111111111111", 6).0, []);
-        let leased: i64 =
-            db.query_row("SELECT COUNT(*) FROM deliveries WHERE lease_until IS NOT NULL", [], |r| r.get(0)).unwrap();
-        assert_eq!(leased, 2, "evt_2's deliveries {second:?} untouched");
-        // A repeat of evt_1 created nothing under its own stem and claims nothing.
-        assert!(ingest(&db, "evt_1", "lead.created", "t3", "333333333333333333").is_empty());
-        assert_eq!(claim_created(&db, "evt_1", "333333333333333333", 6), (vec![], vec![]));
+        // More deliveries than one round: created, none claimed (they go to the queue).
+        let (created, _) = ingest_claiming(&db, "evt_2", "t2", "222222222222222222", 1);
+        assert_eq!(created.len(), 2);
+        assert!(created.iter().all(|(_, attempts, lease)| *attempts == 0 && lease.is_none()));
+        // A fifo webhook with a pending delivery before it: its new one waits unclaimed; the other is claimed.
+        db.execute("UPDATE webhooks SET ordering = 'fifo' WHERE id = 'wh_b'", []).unwrap();
+        let (created, _) = ingest_claiming(&db, "evt_3", "t3", "333333333333333333", 6);
+        let of = |hook: &str| -> (i64, Option<i64>) {
+            let id: String = db
+                .query_row("SELECT id FROM deliveries WHERE event_id = 'evt_3' AND webhook_id = ?1", [hook], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            created.iter().find(|c| c.0 == id).map(|c| (c.1, c.2)).unwrap()
+        };
+        assert_eq!(of("wh_a"), (1, Some(50_000)));
+        assert_eq!(of("wh_b"), (0, None));
+        // A repeat creates and claims nothing.
+        assert_eq!(ingest_claiming(&db, "evt_1", "t9", "999999999999999999", 6), (vec![], vec![]));
     }
 
     #[test]
