@@ -5,7 +5,7 @@
 // whatever has arrived.
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { startWorker, startReceiver, token } from "../tests/harness.mjs";
+import { startWorker, startReceiver, OK_WITH_LENGTH, token } from "../tests/harness.mjs";
 import { groupCpuByProcess, groupCpuSeconds, selfCpuSeconds } from "./cpu.mjs";
 
 const EVENTS = Number(process.env.EVENTS ?? 1000);
@@ -24,8 +24,7 @@ const DEADLINE_MS = Number(process.env.DEADLINE_MS ?? 240000);
 const PRICE = { request: 0.3, cpuMs: 0.02, d1RowRead: 0.001, d1RowWritten: 1.0, kvRead: 0.5, kvWrite: 5.0, queueOp: 0.4 };
 
 const receiver = await startReceiver();
-// The answer of Svix's benchmark receiver (../shared/peers/svix/bench.mjs): 200 "ok" with its length.
-receiver.respond(() => ({ status: 200, body: "ok", headers: { "content-length": "2" } }));
+receiver.respond(() => OK_WITH_LENGTH);
 const worker = await startWorker({ vars: { MAX_WEBHOOKS_PER_ORG: "100", EXPOSE_USAGE: "true" } });
 const usage = async () => (await worker.api("/__usage")).json();
 const auth = { authorization: `Bearer ${token({ org: "org_bench" })}`, "content-type": "application/json" };

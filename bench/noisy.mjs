@@ -3,7 +3,7 @@
 // endpoints and a noisy one that holds every request 9 s (under the 10 s attempt timeout, so it never fails and its
 // circuit never opens). Prints the healthy endpoints' ingest→receipt p50/p99 in both runs and how much the noisy
 // endpoint added, against the target of issue 11: less than one attempt timeout. Bounded by a deadline.
-import { startWorker, startReceiver, token } from "../tests/harness.mjs";
+import { startWorker, startReceiver, OK_WITH_LENGTH, token } from "../tests/harness.mjs";
 
 const EVENTS = Number(process.env.EVENTS ?? 600);
 const HEALTHY = Number(process.env.ENDPOINTS ?? 3);
@@ -54,7 +54,7 @@ async function run(org, noisy) {
 }
 
 try {
-  receiver.respond((r) => (r.url.endsWith("/noisy") ? { status: 200, delayMs: HOLD_MS } : { status: 200, body: "ok", headers: { "content-length": "2" } }));
+  receiver.respond((r) => (r.url.endsWith("/noisy") ? { status: 200, delayMs: HOLD_MS } : OK_WITH_LENGTH));
   const alone = await run("org_bench_alone", false);
   const withNoisy = await run("org_bench_noisy", true);
   console.log(`\n${EVENTS} events at ${RATE}/s (batches of ${BATCH}) to ${HEALTHY} healthy endpoints, without and with a noisy endpoint`);

@@ -178,6 +178,10 @@ export function token(options = {}) {
   return makeToken({ secret: JWT_SECRET, org: "org_test", sub: "user_test", ...options });
 }
 
+/** The answer of Svix's benchmark receiver (../shared/peers/svix/bench.mjs): 200 "ok" with its length. The
+ *  benchmarks answer with it so both systems read the same response. */
+export const OK_WITH_LENGTH = Object.freeze({ status: 200, body: "ok", headers: { "content-length": "2" } });
+
 /**
  * A receiving server on 127.0.0.1 that records every request (method, url, headers, raw body bytes) and answers
  * as told: `respond(fn)` sets a function from the request record to { status, body, headers, delayMs, reset,

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "../verifier-wasm/pkg/node.mjs";
-import { startWorker, startReceiver, token, eventually } from "./harness.mjs";
+import { startWorker, startReceiver, token, eventually, SCHEDULED } from "./harness.mjs";
 
 const VARS = { DELIVERY_TIMEOUT_SECONDS: "5", EXPOSE_USAGE: "true" };
 let worker;
@@ -92,7 +92,7 @@ test("an ingest cut off after its answer loses nothing: the sweeper sends its cl
   assert.ok(row.lease_until > Date.now(), "still leased to the attempt that died");
   // Time passes (the lease and the sweeper's overdue margin), then the cron runs.
   worker.sql(`UPDATE deliveries SET lease_until = ${Date.now() - 1000}, next_attempt_at = ${Date.now() - 120000} WHERE id = '${row.id}'`);
-  assert.equal((await worker.api("/cdn-cgi/local/scheduled?cron=*+*+*+*+*")).status, 200);
+  assert.equal((await worker.api(SCHEDULED)).status, 200);
   await eventually(() => arrivals(hook.path).length === 3, { timeoutMs: 20000, what: "the swept delivery" });
   const [, cut, swept] = arrivals(hook.path);
   assert.equal(swept.headers["webhook-id"], row.id);

@@ -1,15 +1,14 @@
 // Runs the floor Worker (floor.mjs) on the embedded runtime in a benchmark's shape and measures it as
 // bench/delivery.mjs measures edgehook: ingest events/s, deliveries/s, ingest-to-receipt p50 and p99, and the
 // runtime's CPU per delivery. Bounded: it stops at a deadline whatever has arrived.
-import { startWorker, startReceiver, eventually } from "../../tests/harness.mjs";
+import { startWorker, startReceiver, OK_WITH_LENGTH, eventually } from "../../tests/harness.mjs";
 import { groupCpuSeconds } from "../cpu.mjs";
 
 const CONFIG = "bench/floor/wrangler.toml";
 
 export async function measureFloor({ events = 1000, endpoints = 3, concurrency = 16, deadlineMs = 120000 } = {}) {
   const receiver = await startReceiver();
-  // The answer of Svix's benchmark receiver (../shared/peers/svix/bench.mjs): 200 "ok" with its length.
-  receiver.respond(() => ({ status: 200, body: "ok", headers: { "content-length": "2" } }));
+  receiver.respond(() => OK_WITH_LENGTH);
   const receivers = JSON.stringify(Array.from({ length: endpoints }, (_, i) => `${receiver.url}/f${i}`));
   const worker = await startWorker({ config: CONFIG, migrate: true, vars: { RECEIVERS: receivers } });
   const base = worker.url;

@@ -172,10 +172,10 @@ pub async fn read_text(req: Request, limit: usize) -> ApiResult<String> {
         .map_err(|_| ApiError::bad_request("invalid_json", "the request body is not valid UTF-8"))
 }
 
-/// The body's bytes: 413 beyond `limit` (declared or actual), 400 if it cannot be read.
 /// The most of a too-large request body that is read (and dropped) so that its client receives the 413.
 const DRAIN_LIMIT: usize = 1024 * 1024;
 
+/// The body's bytes: 413 beyond `limit` (declared or actual), 400 if it cannot be read.
 async fn read_bytes(mut req: Request, limit: usize) -> ApiResult<Vec<u8>> {
     let too_large =
         || ApiError::new(413, "payload_too_large", format!("the request body must be at most {} KiB", limit / 1024));

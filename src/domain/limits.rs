@@ -43,7 +43,6 @@ const AFTER_RESPONSE_MARGIN_SECONDS: u32 = 10;
 /// instead of handing them to the deliveries queue: one round of sends (one event has one delivery per webhook, each
 /// takes one of the six connections).
 pub const SENDS_AFTER_RESPONSE: usize = MAX_CONCURRENT_SENDS;
-const _: () = assert!(SENDS_AFTER_RESPONSE <= MAX_CONCURRENT_SENDS, "one round of sends");
 
 /// Whether that round of sends, its claim and its record fit in the time `waitUntil` grants after the answer. A
 /// cut-off invocation loses nothing: its deliveries are stored pending, and the sweeper re-enqueues them once their

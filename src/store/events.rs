@@ -212,16 +212,7 @@ fn ingest_events_sql(rows: &str) -> String {
 /// Inserts one delivery per subscriber of each event of `rows` of (event id, type, resource, operational, id stem,
 /// head, tail, token) whose stored token is this ingest's, returning the deliveries' ids.
 fn ingest_deliveries_sql(rows: &str) -> String {
-    let id = "'dlv_' || v.column5 || printf('%08x', w.rowid)";
-    format!(
-        "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
-         next_attempt_at, created_at, updated_at) \
-         SELECT {id}, ?1, w.id, v.column1, v.column2, v.column6 || {id} || v.column7, 'pending', 0, ?2, ?2, ?2 \
-         FROM (VALUES {rows}) AS v, {} \
-         AND EXISTS (SELECT 1 FROM events e WHERE e.organization_id = ?1 AND e.id = v.column1 AND e.ingest_token = v.column8) \
-         RETURNING id",
-        subscribers_sql("v.column2", "v.column3", "v.column4"),
-    )
+    deliveries_insert_sql(rows, "0", "NULL", "id")
 }
 
 /// [`ingest_deliveries_sql`] that also claims each new delivery as it goes in (attempt 1, leased until `v.column9`)
@@ -229,19 +220,29 @@ fn ingest_deliveries_sql(rows: &str) -> String {
 /// before it (a new event is the last in every line). Returns the whole rows. Claiming in the insert writes each
 /// row once; a separate claim rewrote every row just inserted.
 fn ingest_claimed_deliveries_sql(rows: &str) -> String {
-    let id = "'dlv_' || v.column5 || printf('%08x', w.rowid)";
     let claim =
         "((SELECT e.delivery_count FROM events e WHERE e.organization_id = ?1 AND e.id = v.column1) <= v.column10 \
         AND (w.ordering != 'fifo' OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = w.id \
         AND o.status = 'pending' AND o.is_test = 0)))";
+    deliveries_insert_sql(
+        rows,
+        &format!("CASE WHEN {claim} THEN 1 ELSE 0 END"),
+        &format!("CASE WHEN {claim} THEN v.column9 END"),
+        DELIVERY_COLUMNS,
+    )
+}
+
+/// The delivery insert of an ingest, with the new rows' `attempts` and `lease_until` and what it returns.
+fn deliveries_insert_sql(rows: &str, attempts: &str, lease_until: &str, returning: &str) -> String {
+    let id = "'dlv_' || v.column5 || printf('%08x', w.rowid)";
     format!(
         "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
          next_attempt_at, lease_until, created_at, updated_at) \
-         SELECT {id}, ?1, w.id, v.column1, v.column2, v.column6 || {id} || v.column7, 'pending', \
-         CASE WHEN {claim} THEN 1 ELSE 0 END, ?2, CASE WHEN {claim} THEN v.column9 END, ?2, ?2 \
+         SELECT {id}, ?1, w.id, v.column1, v.column2, v.column6 || {id} || v.column7, 'pending', {attempts}, ?2, \
+         {lease_until}, ?2, ?2 \
          FROM (VALUES {rows}) AS v, {} \
          AND EXISTS (SELECT 1 FROM events e WHERE e.organization_id = ?1 AND e.id = v.column1 AND e.ingest_token = v.column8) \
-         RETURNING {DELIVERY_COLUMNS}",
+         RETURNING {returning}",
         subscribers_sql("v.column2", "v.column3", "v.column4"),
     )
 }
