@@ -142,6 +142,9 @@ try {
     .map(([name, cpu]) => `${name} ${cpu.toFixed(1)} CPU-s (${((cpu / runtimeCpu) * 100).toFixed(0)}%)`);
   console.log(`By process/thread: ${shares.join(", ")}.`);
   const calls = (r) => `${r.d1.toFixed(1)} D1 calls, ${r.queueSends.toFixed(1)} queue sends, ${r.laneCalls.toFixed(1)} lane calls and ${r.fetches.toFixed(1)} fetches`;
+  const carried = (usageAfter.recordsCarried ?? 0) - (usageBefore.recordsCarried ?? 0);
+  const alone = (usageAfter.recordsAlone ?? 0) - (usageBefore.recordsAlone ?? 0);
+  if (carried + alone > 0) console.log(`\nDuring the run, ${carried} of ${carried + alone} attempt records rode in the next ingest's D1 batch; ${alone} waited for one in vain and made their own call.`);
   console.log(`\nBinding round trips (counted by the Worker, nothing else running), one event from its ingest request to its`);
   console.log(`recorded attempts: ${calls(one)}. ${BATCH === 1 ? `The ingest's one D1 batch finds the subscribers, inserts the event and its
 deliveries, detects a duplicate and claims them; the request is answered, and its invocation sends the deliveries

@@ -24,6 +24,10 @@ pub struct Usage {
     pub queue_retries: u64,
     /// Messages consumed and acknowledged.
     pub queue_acks: u64,
+    /// Attempt records that rode in an ingest's D1 batch (`store::carry`), and those that waited for one in vain and
+    /// made their own call.
+    pub records_carried: u64,
+    pub records_alone: u64,
     /// HTTP requests to receivers.
     pub fetches: u64,
     /// Hand-overs to webhooks' lanes (Durable Object calls).

@@ -250,12 +250,13 @@ impl SlowWatch {
 /// states (each fenced by its attempt number), the webhooks' failure counts, and, for a webhook reaching
 /// `AUTO_DISABLE_AFTER`, the disable together with its `webhook.disabled` notice. Results whose attempt no longer
 /// held its delivery are logged but change nothing (`applied` is false). With a `watch`, deliveries of a webhook found
-/// slow are not sent: their answer is `None`.
+/// slow are not sent: their answer is `None`. `carried`: the record may ride in an ingest's transaction (`store::carry`).
 pub async fn attempt_all(
     env: &Env,
     config: &Config,
     claimed: &[(DeliveryRow, WebhookRow)],
     watch: Option<&SlowWatch>,
+    carried: bool,
 ) -> Result<Vec<Option<Attempted>>, DeliveryError> {
     // The AES key schedule that opens stored secrets is set up once per batch, not once per send.
     let secrets = config.secret_box();
@@ -289,7 +290,7 @@ pub async fn attempt_all(
         }
     }
     let attempted_ones: Vec<&(DeliveryRow, WebhookRow)> = at.iter().map(|i| &claimed[*i]).collect();
-    let recorded = record_all(env, config, &attempted_ones, results).await?;
+    let recorded = record_all(env, config, &attempted_ones, results, carried).await?;
     let mut out: Vec<Option<Attempted>> = (0..claimed.len()).map(|_| None).collect();
     for (i, a) in at.into_iter().zip(recorded) {
         out[i] = Some(a);
@@ -303,6 +304,7 @@ async fn record_all(
     config: &Config,
     claimed: &[&(DeliveryRow, WebhookRow)],
     sent: Vec<(SendResult, bool)>,
+    carried: bool,
 ) -> Result<Vec<Attempted>, DeliveryError> {
     if claimed.is_empty() {
         return Ok(Vec::new());
@@ -425,7 +427,7 @@ async fn record_all(
             }
         })
         .collect();
-    let recorded = deliveries::record_attempts(&db, &records, &notices, &ops).await?;
+    let recorded = deliveries::record_attempts(&db, &records, &notices, &ops, carried).await?;
     // A `fifo` line moves when its head has ended: the next delivery's message went back unclaimed, so it gets a
     // fresh one below.
     let mut moved: Vec<&WebhookId> = claimed
@@ -544,7 +546,7 @@ pub async fn attempt_one(
     delivery: DeliveryRow,
     webhook: WebhookRow,
 ) -> Result<Attempted, DeliveryError> {
-    let mut all = attempt_all(env, config, &[(delivery, webhook)], None).await?;
+    let mut all = attempt_all(env, config, &[(delivery, webhook)], None, false).await?;
     all.pop().flatten().ok_or_else(|| DeliveryError::Store(StoreError("no attempt result".into())))
 }
 

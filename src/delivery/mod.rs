@@ -114,13 +114,14 @@ async fn process_batch(
         }
     }
 
-    send_claimed(env, config, &db, claimed, &webhooks, &mut next).await?;
+    send_claimed(env, config, &db, claimed, &webhooks, &mut next, false).await?;
     Ok(next)
 }
 
 /// Sends claimed deliveries (`claimed[i]` answers for `next[i]`; `None`: not claimed, left as it is): those of gone
 /// or stopped webhooks end failed, those whose webhook needs its lane (flow control, a slow or failing endpoint) go
-/// there, and the rest are sent six at a time and recorded in one round trip. Sets what becomes of each message.
+/// there, and the rest are sent six at a time and recorded in one round trip (`carried`: an ingest's, if one comes
+/// within a moment; see `store::carry`). Sets what becomes of each message.
 async fn send_claimed(
     env: &Env,
     config: &Config,
@@ -128,6 +129,7 @@ async fn send_claimed(
     claimed: Vec<Option<DeliveryRow>>,
     webhooks: &[WebhookRow],
     next: &mut [Next],
+    carried: bool,
 ) -> Result<(), DeliveryError> {
     let now = now_ms();
     let mut index_of: Vec<(DeliveryId, usize)> = Vec::new();
@@ -148,7 +150,7 @@ async fn send_claimed(
     deliveries::abandon_many(db, &abandoned, now).await?;
     // Endpoints that hold requests past SLOW_ATTEMPT_MS get no more sends from this batch: theirs join the lane.
     let watch = attempt::SlowWatch::default();
-    let attempted = attempt::attempt_all(env, config, &to_send, Some(&watch)).await?;
+    let attempted = attempt::attempt_all(env, config, &to_send, Some(&watch), carried).await?;
     for ((delivery, _), a) in to_send.into_iter().zip(attempted) {
         let Some(i) = position(&delivery.id) else { continue };
         match a {
@@ -177,15 +179,18 @@ pub struct Claimed {
 /// without the queue hop in front (no message written, read and deleted on the way to a receiver that answers, and
 /// no claim round trip: the ingest's transaction claimed them). What stays pending (a retry, a lane that could not
 /// take its deliveries, a D1 failure) is enqueued with its delay; if even that fails, or the invocation is cut off,
-/// the deliveries are pending in D1 and the sweeper enqueues them once their lease has passed.
+/// the deliveries are pending in D1 and the sweeper enqueues them once their lease has passed. The record may ride
+/// in the next ingest's transaction (`store::carry`), unless a `fifo` line waits on it: its next delivery goes out
+/// once this one is recorded.
 pub async fn send_now(env: &Env, claimed: Claimed) {
     let config = Config::from_env(env);
     let ids: Vec<DeliveryId> = claimed.rows.iter().map(|d| d.id.clone()).collect();
     let mut next = vec![Next::Ack; ids.len()];
+    let carried = !claimed.webhooks.iter().any(WebhookRow::is_fifo);
     let sent = match store::db(env) {
         Ok(db) => {
             let rows = claimed.rows.into_iter().map(Some).collect();
-            send_claimed(env, &config, &db, rows, &claimed.webhooks, &mut next).await
+            send_claimed(env, &config, &db, rows, &claimed.webhooks, &mut next, carried).await
         }
         Err(e) => Err(e.into()),
     };

@@ -341,7 +341,7 @@ impl WebhookLane {
             let (to_send, abandoned) = sendable(claimed, std::slice::from_ref(&webhook));
             deliveries::abandon_many(&db, &abandoned, granted_at).await?;
             calls += to_send.len() as u32 + 1;
-            let attempted = attempt::attempt_all(&self.env, &config, &to_send, None).await?;
+            let attempted = attempt::attempt_all(&self.env, &config, &to_send, None, false).await?;
             let before = self.lane.borrow().breaker.state;
             let mut retries = Vec::new();
             for ((delivery, _), a) in to_send.iter().zip(attempted) {

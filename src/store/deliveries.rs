@@ -1,6 +1,8 @@
 //! The `deliveries` and `attempts` tables: delivery state (D1 is its source of truth), the attempt log, the
 //! sweeper's queries and the statistics.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
@@ -329,12 +331,13 @@ const FENCED_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 5) / 2;
 /// in one transaction. Every attempt is logged (it happened), but its delivery's state changes only if the attempt
 /// still holds it: the delivery is pending and its attempt number is the claimed one (a deleted webhook's failed
 /// delivery stays failed; a later attempt's result is not overwritten). The failure counts follow only applied
-/// results.
+/// results. `carried`: the transaction may be an ingest's, if one starts within a moment (`store::carry`).
 pub async fn record_attempts(
     db: &D1Database,
     records: &[AttemptRecord<'_>],
     notices: &[DisableNotice<'_>],
     ops: &[OpsNotice<'_>],
+    carried: bool,
 ) -> Result<Recorded, StoreError> {
     if records.is_empty() {
         return Ok(Recorded { ops: Vec::new(), applied: Vec::new(), disabled: Vec::new() });
@@ -461,7 +464,11 @@ pub async fn record_attempts(
         ops_at.push(statements.len() + read_back.start..statements.len() + read_back.end);
         statements.extend(op_statements);
     }
-    let results = batch(db, statements).await?;
+    let results = if carried {
+        super::carry::batch_carried(db, statements, Duration::from_millis(super::carry::CARRY_WAIT_MS)).await?
+    } else {
+        batch(db, statements).await?
+    };
     #[derive(Deserialize)]
     struct Id {
         id: DeliveryId,

@@ -6,13 +6,14 @@ use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use core::ops::Range;
 
-use super::deliveries::{DeliveryRow, COLUMNS as DELIVERY_COLUMNS};
+use super::deliveries::DeliveryRow;
 use super::webhooks::{of_created_sql, WebhookRow};
-use super::{batch, int, opt_int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
+use super::{batch, carry, int, opt_int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
 use crate::domain::catalogue;
 use crate::domain::event::IncomingEvent;
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
+use crate::domain::model::DeliveryStatus;
 
 /// One delivery to create with its event.
 pub struct NewDelivery {
@@ -198,13 +199,14 @@ fn subscribers_sql(t: &str, r: &str, op: &str) -> String {
 }
 
 /// Inserts events from `rows` of (id, type, resource, operational, data, changes, token), with `?1` the organization
-/// and `?2` the time, each counting its subscribers.
+/// and `?2` the time, each counting its subscribers; returns the stored record of each event it inserted (an event
+/// that exists is not inserted and not returned).
 fn ingest_events_sql(rows: &str) -> String {
     format!(
         "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at) \
          SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {}), v.column7, ?2 \
          FROM (VALUES {rows}) AS v WHERE 1 \
-         ON CONFLICT (organization_id, id) DO NOTHING",
+         ON CONFLICT (organization_id, id) DO NOTHING RETURNING id, ingest_token, delivery_count",
         subscribers_sql("v.column2", "v.column3", "v.column4"),
     )
 }
@@ -217,8 +219,9 @@ fn ingest_deliveries_sql(rows: &str) -> String {
 
 /// [`ingest_deliveries_sql`] that also claims each new delivery as it goes in (attempt 1, leased until `v.column9`)
 /// when its event has at most `v.column10` deliveries (one round of sends) and, for a `fifo` webhook, none is pending
-/// before it (a new event is the last in every line). Returns the whole rows. Claiming in the insert writes each
-/// row once; a separate claim rewrote every row just inserted.
+/// before it (a new event is the last in every line). Returns what the ingest does not know of each row (its id,
+/// webhook and claim): it wrote the rest. Claiming in the insert writes each row once; a separate claim rewrote every
+/// row just inserted.
 fn ingest_claimed_deliveries_sql(rows: &str) -> String {
     let claim =
         "((SELECT e.delivery_count FROM events e WHERE e.organization_id = ?1 AND e.id = v.column1) <= v.column10 \
@@ -228,7 +231,7 @@ fn ingest_claimed_deliveries_sql(rows: &str) -> String {
         rows,
         &format!("CASE WHEN {claim} THEN 1 ELSE 0 END"),
         &format!("CASE WHEN {claim} THEN v.column9 END"),
-        DELIVERY_COLUMNS,
+        "id, webhook_id, attempts, lease_until",
     )
 }
 
@@ -247,17 +250,18 @@ fn deliveries_insert_sql(rows: &str, attempts: &str, lease_until: &str, returnin
     )
 }
 
-/// One ingest transaction's statements, with the index ranges of the delivery inserts and of the reads.
+/// One ingest transaction's statements, with the index ranges of the event inserts and of the delivery inserts.
 pub struct IngestStatements {
     pub statements: Vec<D1PreparedStatement>,
+    pub events: Range<usize>,
     pub deliveries: Range<usize>,
-    pub read_back: Range<usize>,
 }
 
-/// The statements of one ingest transaction: insert the events (counting their subscribers), insert one delivery per
-/// subscriber of each new event (`RETURNING` its id and event), and read every event's (id, token, delivery count)
-/// back. The same idempotency guard as
-/// [`fanout_statements`]: a delivery goes in only if its event's stored token is this ingest's.
+/// The statements of one ingest transaction: insert the events (counting their subscribers, `RETURNING` the record
+/// of each new one) and one delivery per subscriber of each new event (`RETURNING` its id). The same idempotency
+/// guard as [`fanout_statements`]: a delivery goes in only if its event's stored token is this ingest's. A
+/// duplicate is not returned; [`ingest_many`] reads its stored record after the transaction, which a new event (the
+/// usual case) does not need.
 pub fn ingest_statements(
     db: &D1Database,
     org: &OrganizationId,
@@ -300,8 +304,7 @@ pub fn ingest_statements(
         None => statements.extend(per_row_statements(db, org, now, inserts, 8, delivery_row, ingest_deliveries_sql)?),
     }
     let deliveries = first_delivery..statements.len();
-    let read_back = read_back_statements(db, org, inserts.iter().map(|i| i.id), &mut statements)?;
-    Ok(IngestStatements { statements, deliveries, read_back })
+    Ok(IngestStatements { statements, events: 0..first_delivery, deliveries })
 }
 
 /// Appends reads of every event's stored (id, ingest token, delivery count); returns their index range.
@@ -334,6 +337,15 @@ struct InsertedDelivery {
     id: DeliveryId,
 }
 
+/// What a claiming delivery insert returns of each row; the ingest wrote the rest.
+#[derive(Deserialize)]
+struct ClaimedInsert {
+    id: DeliveryId,
+    webhook_id: WebhookId,
+    attempts: i64,
+    lease_until: Option<i64>,
+}
+
 /// An ingest of one event that claims its deliveries in the same transaction (they go out from the ingest's own
 /// invocation): until when, and at most how many (more are left to the queue, unclaimed).
 pub struct ClaimCreated {
@@ -364,28 +376,67 @@ pub async fn ingest_many(
     }
     // The claim applies to an ingest of one event only.
     let claim = match (claim, inserts) {
-        (Some(c), [one]) => Some((c, format!("{}{}", DeliveryId::PREFIX, one.id_stem), one.id)),
+        (Some(c), [one]) => Some((c, format!("{}{}", DeliveryId::PREFIX, one.id_stem), one)),
         _ => None,
     };
-    let IngestStatements { mut statements, deliveries, read_back } =
+    let IngestStatements { mut statements, events, deliveries } =
         ingest_statements(db, org, now, inserts, claim.as_ref().map(|(c, _, _)| *c))?;
     let hooks_at = statements.len();
-    if let Some((_, prefix, event_id)) = &claim {
-        statements.push(db.prepare(of_created_sql()).bind(&[text(org), text(*event_id), text(prefix)])?);
+    if let Some((_, prefix, one)) = &claim {
+        statements.push(db.prepare(of_created_sql()).bind(&[text(org), text(one.id), text(prefix)])?);
     }
-    let results = batch(db, statements).await?;
+    // Records waiting in this isolate ride along (store::carry): after this ingest's statements, in its transaction.
+    let taken = carry::take();
+    let results = if taken.is_empty() {
+        batch(db, statements).await?
+    } else {
+        let own = statements.len();
+        let mut all = statements.clone();
+        all.extend(taken.statements());
+        match batch(db, all).await {
+            Ok(mut results) => {
+                let tail = results.split_off(own.min(results.len()));
+                taken.answer(Ok(tail));
+                results
+            }
+            // Nothing applied: the records run on their own, and this ingest once more without them.
+            Err(e) => {
+                taken.answer(Err(e));
+                batch(db, statements).await?
+            }
+        }
+    };
     let mut created = Vec::new();
     let mut claimed_rows = Vec::new();
     for at in deliveries {
-        if claim.is_some() {
-            let rows = rows_of::<DeliveryRow>(&results, at)?;
-            created.extend(rows.iter().map(|d| d.id.clone()));
-            claimed_rows.extend(rows.into_iter().filter(|d| d.lease_until.is_some()));
-        } else {
-            created.extend(rows_of::<InsertedDelivery>(&results, at)?.into_iter().map(|d| d.id));
+        match &claim {
+            Some((_, _, one)) => {
+                for row in rows_of::<ClaimedInsert>(&results, at)? {
+                    created.push(row.id.clone());
+                    if row.lease_until.is_some() {
+                        claimed_rows.push(claimed_row(org, one, now, row));
+                    }
+                }
+            }
+            None => created.extend(rows_of::<InsertedDelivery>(&results, at)?.into_iter().map(|d| d.id)),
         }
     }
-    let outcomes = decide(&results, read_back, inserts.iter().map(|i| (i.id, i.token.as_str())))?;
+    let mut stored: Vec<StoredEvent> = Vec::with_capacity(inserts.len());
+    for at in events {
+        stored.extend(rows_of::<StoredEvent>(&results, at)?);
+    }
+    // Duplicates (not inserted, so not returned): their stored records, read after the transaction.
+    let missing: Vec<&EventId> =
+        inserts.iter().map(|i| i.id).filter(|id| !stored.iter().any(|s| s.id == **id)).collect();
+    if !missing.is_empty() {
+        let mut reads = Vec::new();
+        let read_back = read_back_statements(db, org, missing.into_iter(), &mut reads)?;
+        let read = batch(db, reads).await?;
+        for at in read_back {
+            stored.extend(rows_of::<StoredEvent>(&read, at)?);
+        }
+    }
+    let outcomes = decide_stored(&stored, inserts.iter().map(|i| (i.id, i.token.as_str())));
     let claimed = match claim {
         Some(_) => Some((claimed_rows, rows_of::<WebhookRow>(&results, hooks_at)?)),
         None => None,
@@ -416,12 +467,20 @@ fn decide<'a>(
     read_back: Range<usize>,
     inserts: impl Iterator<Item = (&'a EventId, &'a str)>,
 ) -> Result<Vec<Option<Result<IngestRecord, IngestRecord>>>, StoreError> {
-    let inserts: Vec<(&EventId, &str)> = inserts.collect();
-    let mut stored: Vec<StoredEvent> = Vec::with_capacity(inserts.len());
+    let mut stored: Vec<StoredEvent> = Vec::new();
     for at in read_back {
         stored.extend(rows_of::<StoredEvent>(results, at)?);
     }
-    Ok(inserts
+    Ok(decide_stored(&stored, inserts))
+}
+
+/// [`decide`] from the events' stored (id, token, delivery count).
+fn decide_stored<'a>(
+    stored: &[StoredEvent],
+    inserts: impl Iterator<Item = (&'a EventId, &'a str)>,
+) -> Vec<Option<Result<IngestRecord, IngestRecord>>> {
+    let inserts: Vec<(&EventId, &str)> = inserts.collect();
+    inserts
         .iter()
         .enumerate()
         .map(|(n, (id, token))| {
@@ -431,7 +490,30 @@ fn decide<'a>(
             let record = IngestRecord { deliveries: row.delivery_count };
             Some(if row.ingest_token == *token && first_of_id { Ok(record) } else { Err(record) })
         })
-        .collect())
+        .collect()
+}
+
+/// A delivery an ingest of `one` event inserted and claimed, as stored: the insert wrote it from the ingest's own
+/// values, and returned only its id, webhook and claim.
+fn claimed_row(org: &OrganizationId, one: &IngestInsert<'_>, now: i64, row: ClaimedInsert) -> DeliveryRow {
+    DeliveryRow {
+        body: format!("{}{}{}", one.head, row.id.as_str(), one.tail),
+        id: row.id,
+        organization_id: org.clone(),
+        webhook_id: row.webhook_id,
+        event_id: one.id.clone(),
+        event_type: one.event.event_type.clone(),
+        status: DeliveryStatus::Pending,
+        attempts: row.attempts,
+        chain_start: 0,
+        last_status_code: None,
+        last_error: None,
+        next_attempt_at: Some(now),
+        lease_until: row.lease_until,
+        is_test: false,
+        created_at: now,
+        updated_at: now,
+    }
 }
 
 /// Keeps a message that could not be ingested, with its reason.
@@ -555,6 +637,11 @@ mod tests {
     use crate::domain::catalogue::{pattern_matches, EVENT_TYPES};
     use rusqlite::{params, Connection};
 
+    /// Any id type from its text, as a row would give it.
+    fn id_of<T: serde::de::DeserializeOwned>(text: &str) -> T {
+        serde_json::from_value(serde_json::Value::String(text.into())).unwrap()
+    }
+
     fn webhook(db: &Connection, id: &str, org: &str, events: &str, active: bool) {
         db.execute(
             "INSERT INTO webhooks (id, organization_id, name, url, events, secret, is_active, created_at, updated_at) \
@@ -585,11 +672,7 @@ mod tests {
     /// Runs the two ingest inserts for one event as one transaction; returns the created delivery ids.
     fn ingest(db: &Connection, event_id: &str, event_type: &str, token: &str, stem: &str) -> Vec<String> {
         let (r, op) = (catalogue::resource_of(event_type), i64::from(catalogue::is_operational(event_type)));
-        db.execute(
-            &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8)"),
-            params!["org_a", 1_000, event_id, event_type, r, op, r#"{"n":1}"#, token],
-        )
-        .unwrap();
+        insert_event(db, event_id, event_type, r, op, token);
         let mut s = db.prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")).unwrap();
         let ids = s
             .query_map(params!["org_a", 1_000, event_id, event_type, r, op, stem, "HEAD:", ":TAIL", token], |row| {
@@ -599,6 +682,28 @@ mod tests {
             .map(Result::unwrap)
             .collect();
         ids
+    }
+
+    /// Runs an ingest's event insert; answers what it returns: the stored (id, token, delivery count) of a new
+    /// event, nothing for one that exists.
+    fn insert_event(
+        db: &Connection,
+        event_id: &str,
+        event_type: &str,
+        r: &str,
+        op: i64,
+        token: &str,
+    ) -> Option<(String, String, i64)> {
+        let mut insert = db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8)")).unwrap();
+        let mut returned: Vec<(String, String, i64)> = insert
+            .query_map(params!["org_a", 1_000, event_id, event_type, r, op, r#"{"n":1}"#, token], |row| {
+                Ok((row.get("id")?, row.get("ingest_token")?, row.get("delivery_count")?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(returned.len() <= 1);
+        returned.pop()
     }
 
     /// A created delivery: id, attempts, lease.
@@ -614,11 +719,7 @@ mod tests {
         most: i64,
     ) -> (Vec<Created>, Vec<String>) {
         let (r, op) = (catalogue::resource_of("lead.created"), 0);
-        db.execute(
-            &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8)"),
-            params!["org_a", 1_000, event_id, "lead.created", r, op, r#"{"n":1}"#, token],
-        )
-        .unwrap();
+        insert_event(db, event_id, "lead.created", r, op, token);
         let mut insert =
             db.prepare(&ingest_claimed_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")).unwrap();
         let binds =
@@ -670,6 +771,70 @@ mod tests {
         assert_eq!(of("wh_b"), (0, None));
         // A repeat creates and claims nothing.
         assert_eq!(ingest_claiming(&db, "evt_1", "t9", "999999999999999999", 6), (vec![], vec![]));
+    }
+
+    #[test]
+    fn an_ingest_reads_a_new_events_record_from_its_insert_and_builds_claimed_rows_as_stored() {
+        let db = super::super::migrated_sqlite();
+        webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
+        webhook(&db, "wh_b", "org_a", r#"["deal.won"]"#, true);
+        // A new event answers its record from the insert; a repeat answers nothing (its record is read afterwards).
+        let r = catalogue::resource_of("lead.created");
+        assert_eq!(insert_event(&db, "evt_1", "lead.created", r, 0, "t1"), Some(("evt_1".into(), "t1".into(), 1)));
+        assert_eq!(insert_event(&db, "evt_1", "lead.created", r, 0, "t2"), None);
+        // What the ingest builds of a claimed delivery is the row as stored.
+        let (created, _) = ingest_claiming(&db, "evt_2", "t3", "222222222222222222", 6);
+        let (id, attempts, lease_until) = created.into_iter().next().unwrap();
+        let event = IncomingEvent {
+            id: None,
+            event_type: "lead.created".into(),
+            data: "{}".into(),
+            changes: None,
+            organization_id: None,
+        };
+        let event_id: EventId = id_of("evt_2");
+        let one = IngestInsert {
+            id: &event_id,
+            event: &event,
+            token: "t3".into(),
+            id_stem: "222222222222222222".into(),
+            head: "HEAD:".into(),
+            tail: ":TAIL".into(),
+        };
+        let returned = ClaimedInsert { id: id_of(&id), webhook_id: id_of("wh_a"), attempts, lease_until };
+        let built = claimed_row(&id_of("org_a"), &one, 1_000, returned);
+        let stored = db
+            .query_row(
+                "SELECT organization_id, webhook_id, event_id, event_type, body, status, attempts, chain_start, \
+                 last_status_code, last_error, next_attempt_at, lease_until, is_test, created_at, updated_at \
+                 FROM deliveries WHERE id = ?1",
+                [&id],
+                |row| {
+                    Ok((
+                        (row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?),
+                        (row.get::<_, String>(3)?, row.get::<_, String>(4)?, row.get::<_, String>(5)?),
+                        (row.get::<_, i64>(6)?, row.get::<_, i64>(7)?, row.get::<_, Option<i64>>(8)?),
+                        (
+                            row.get::<_, Option<String>>(9)?,
+                            row.get::<_, Option<i64>>(10)?,
+                            row.get::<_, Option<i64>>(11)?,
+                        ),
+                        (row.get::<_, bool>(12)?, row.get::<_, i64>(13)?, row.get::<_, i64>(14)?),
+                    ))
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            stored,
+            (
+                (built.organization_id.to_string(), built.webhook_id.to_string(), built.event_id.to_string()),
+                (built.event_type.clone(), built.body.clone(), built.status.as_str().to_string()),
+                (built.attempts, built.chain_start, built.last_status_code),
+                (built.last_error.clone(), built.next_attempt_at, built.lease_until),
+                (built.is_test, built.created_at, built.updated_at),
+            )
+        );
+        assert_eq!(built.body, format!("HEAD:{id}:TAIL"));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! organization where the data belongs to one.
 
 pub mod api_keys;
+pub mod carry;
 pub mod deliveries;
 pub mod events;
 pub mod portal;
