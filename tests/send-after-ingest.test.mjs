@@ -1,5 +1,6 @@
 // A single-event ingest sends its deliveries itself, right after its answer: its one D1 batch stores and claims them,
-// one more D1 call records the sends, and no queue message is written unless an attempt fails. An ingest cut off
+// one more D1 call records the sends (or the next ingest's batch carries the record), and no queue message is written
+// unless an attempt fails. An ingest cut off
 // after its answer loses nothing: its claimed deliveries are pending in D1, and the sweeper sends them once their
 // lease has passed.
 import { test, before, after } from "node:test";
@@ -74,6 +75,31 @@ test("a single event's deliveries leave from its ingest: 2 D1 calls and no queue
   assert.ok((await usage()).queueMessagesSent - queued >= 1, "the retry was enqueued");
   await eventually(() => statuses(org, "evt-retry").every((s) => s === "succeeded"), { what: "all of evt-retry succeeded" });
   receiver.respond(() => ({ status: 200 }));
+});
+
+test("ingests arriving together share D1 calls: each attempt record rides in another ingest's batch, and every attempt is logged once", async () => {
+  const org = "org_sai_3";
+  const hooks = await webhooks(org, 2);
+  const before = await usage();
+  const events = 24;
+  const answers = await Promise.all(Array.from({ length: events }, (_, n) => post(org, "/api/events", { id: `evt-burst-${n}`, type: "lead.created", data: { n } })));
+  assert.deepEqual(answers.map((r) => r.status), Array(events).fill(202));
+  const perDelivery = () =>
+    worker.sql(`SELECT d.status, d.lease_until, (SELECT COUNT(*) FROM attempts a WHERE a.delivery_id = d.id) AS attempts
+                FROM deliveries d WHERE d.organization_id = '${org}' AND d.event_id LIKE 'evt-burst-%'`);
+  await eventually(() => {
+    const rows = perDelivery();
+    return rows.length === events * hooks.length && rows.every((r) => r.status === "succeeded");
+  }, { what: "every burst delivery recorded succeeded" });
+  for (const row of perDelivery()) {
+    assert.equal(row.attempts, 1, "one attempt logged per delivery");
+    assert.equal(row.lease_until, null);
+  }
+  for (const w of hooks) assert.equal(arrivals(w.path).filter((r) => JSON.parse(r.body).id.startsWith("evt-burst-")).length, events);
+  const after = await usage();
+  assert.ok(after.recordsCarried - before.recordsCarried > 0, "some records rode in another call");
+  assert.ok(after.d1Calls - before.d1Calls < 2 * events, `fewer than 2 D1 calls per event (${after.d1Calls - before.d1Calls} for ${events})`);
+  assert.equal(after.queueSendCalls - before.queueSendCalls, 0, "no queue message");
 });
 
 test("an ingest cut off after its answer loses nothing: the sweeper sends its claimed delivery once the lease has passed", async () => {

@@ -14,8 +14,13 @@ export async function measureFloor({ events = 1000, endpoints = 3, concurrency =
   const base = worker.url;
   try {
     const post = (id) => fetch(base, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id, type: "lead.created", data: { name: "Ada Lovelace", email: "ada@example.com" } }) }).then((r) => r.arrayBuffer());
-    await post("warm-up");
-    await eventually(() => receiver.requests.length >= endpoints, { timeoutMs: 30000, what: "the warm-up deliveries" });
+    // Warmed up as bench/delivery.mjs warms edgehook up: WARMUP events (200 unless set) the whole way first.
+    const warmUp = Math.max(1, Number(process.env.WARMUP ?? 200));
+    let warmed = 0;
+    await Promise.all(Array.from({ length: Math.min(concurrency, warmUp) }, async () => {
+      while (warmed < warmUp) await post(`warm-up-${warmed++}`);
+    }));
+    await eventually(() => receiver.requests.length >= warmUp * endpoints, { timeoutMs: 60000, what: "the warm-up deliveries" });
     receiver.requests.length = 0;
     const sentAt = new Map();
     const cpuBefore = groupCpuSeconds(worker.pgid);

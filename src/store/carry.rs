@@ -3,8 +3,9 @@
 //! second D1 call per event was a fifth of the runtime's CPU per delivery in a plain JavaScript Worker of the same
 //! shape, `make bench-compare`'s floor). So the record waits a moment in this isolate for the next ingest, which
 //! appends it to its own batch: one transaction, one round trip, both writes or neither. If no ingest comes within
-//! [`CARRY_WAIT_MS`], or the carrier's transaction fails (it rolled back: nothing of the record applied), the record
-//! runs on its own, as before.
+//! [`CARRY_WAIT_MS`], the record makes its own call and takes the records waiting beside it along (while the runtime
+//! is busy, ingests can stall for longer than that: the records of a burst then share one call instead of one each).
+//! If a carrier's transaction fails (it rolled back: nothing of the record applied), the record runs on its own.
 //!
 //! Nothing here is shared across requests but data: statements are plain values (SQL text and parameters), and each
 //! result goes back to the request that wrote the statements. An isolate that dies holding a record loses only the
@@ -27,7 +28,7 @@ pub const CARRY_WAIT_MS: u64 = 20;
 /// The most statements one carrier takes on besides its own. D1 counts each statement of a batch against the
 /// invocation's queries (50 on Workers Free, 1,000 on Paid: developers.cloudflare.com/d1/platform/limits), and one
 /// transaction holds D1's single writer: keep both small.
-pub const CARRY_MAX_STATEMENTS: usize = 12;
+pub const CARRY_MAX_STATEMENTS: usize = 24;
 
 type Reply = Result<Vec<D1Result>, StoreError>;
 
@@ -73,16 +74,45 @@ pub async fn batch_carried(
                 let at = w.iter().position(|p| p.id == id);
                 at.map(|at| w.remove(at)).is_some()
             });
+            if still_waiting {
+                // No ingest came: this call carries the records waiting beside it.
+                usage::add(|u| u.records_alone += 1);
+                return batch_with(db, statements, take()).await;
+            }
             // Taken: the carrier's batch is on its way; its answer is ours.
-            if !still_waiting {
-                if let Ok(Ok(results)) = answer.await {
-                    return carried(results);
-                }
+            if let Ok(Ok(results)) = answer.await {
+                return carried(results);
             }
         }
     }
     usage::add(|u| u.records_alone += 1);
     batch(db, statements).await
+}
+
+/// Runs `own` statements as one D1 batch with the `taken` records after them, and answers each of those with its
+/// results. If the batch fails, nothing of it applied: the records run on their own, and `own` once more alone.
+pub async fn batch_with(
+    db: &D1Database,
+    own: Vec<D1PreparedStatement>,
+    taken: Taken,
+) -> Result<Vec<D1Result>, StoreError> {
+    if taken.is_empty() {
+        return batch(db, own).await;
+    }
+    let n = own.len();
+    let mut all = own.clone();
+    all.extend(taken.statements());
+    match batch(db, all).await {
+        Ok(mut results) => {
+            let tail = results.split_off(n.min(results.len()));
+            taken.answer(Ok(tail));
+            Ok(results)
+        }
+        Err(e) => {
+            taken.answer(Err(e));
+            batch(db, own).await
+        }
+    }
 }
 
 /// Records waiting to be carried, taken by an ingest for its batch: their statements to append after its own, in

@@ -386,26 +386,7 @@ pub async fn ingest_many(
         statements.push(db.prepare(of_created_sql()).bind(&[text(org), text(one.id), text(prefix)])?);
     }
     // Records waiting in this isolate ride along (store::carry): after this ingest's statements, in its transaction.
-    let taken = carry::take();
-    let results = if taken.is_empty() {
-        batch(db, statements).await?
-    } else {
-        let own = statements.len();
-        let mut all = statements.clone();
-        all.extend(taken.statements());
-        match batch(db, all).await {
-            Ok(mut results) => {
-                let tail = results.split_off(own.min(results.len()));
-                taken.answer(Ok(tail));
-                results
-            }
-            // Nothing applied: the records run on their own, and this ingest once more without them.
-            Err(e) => {
-                taken.answer(Err(e));
-                batch(db, statements).await?
-            }
-        }
-    };
+    let results = carry::batch_with(db, statements, carry::take()).await?;
     let mut created = Vec::new();
     let mut claimed_rows = Vec::new();
     for at in deliveries {
