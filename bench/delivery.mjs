@@ -158,7 +158,8 @@ try {
   console.log(`\nBinding round trips (counted by the Worker, nothing else running), one event from its ingest request to its`);
   console.log(`recorded attempts: ${calls(one)}. ${BATCH === 1 ? `The ingest's one D1 batch finds the subscribers, inserts the event and its
 deliveries, detects a duplicate and claims them; the request is answered, and its invocation sends the deliveries
-and records them in one more D1 call. No queue message unless an attempt fails (its retry is enqueued).` : ""}`);
+and records them: in one more D1 call when the event is alone, in another ingest's batch when one starts within
+20 ms. No queue message unless an attempt fails (its retry is enqueued).` : ""}`);
   console.log(`16 events ingested at once: ${calls(many)} per event.`);
 
   const d = Object.fromEntries(Object.keys(usageAfter).map((k) => [k, (usageAfter[k] - usageBefore[k]) / delivered]));
