@@ -124,12 +124,7 @@ pub struct Taken(Vec<Parcel>);
 pub fn take() -> Taken {
     WAITING.with(|w| {
         let mut w = w.borrow_mut();
-        let mut total = 0;
-        let mut n = 0;
-        while n < w.len() && total + w[n].statements.len() <= CARRY_MAX_STATEMENTS {
-            total += w[n].statements.len();
-            n += 1;
-        }
+        let n = fitting(w.iter().map(|p| p.statements.len()), CARRY_MAX_STATEMENTS);
         Taken(w.drain(..n).collect())
     })
 }
@@ -147,24 +142,67 @@ impl Taken {
     /// Answers each record with its results, from the carrier's results after its own (`tail`); a failed batch
     /// answers every record with the failure, and each then runs on its own.
     pub fn answer(self, tail: Result<Vec<D1Result>, StoreError>) {
-        match tail {
-            Ok(results) => {
-                let mut results = results.into_iter();
-                for parcel in self.0 {
-                    let mine: Vec<D1Result> = results.by_ref().take(parcel.statements.len()).collect();
-                    let reply = if mine.len() == parcel.statements.len() {
+        let counts: Vec<usize> = self.0.iter().map(|p| p.statements.len()).collect();
+        for (parcel, reply) in self.0.into_iter().zip(share(&counts, tail)) {
+            let _ = parcel.reply.send(reply);
+        }
+    }
+}
+
+/// How many of the records waiting, oldest first, one batch takes: as many as fit in `most` statements together.
+fn fitting(counts: impl Iterator<Item = usize>, most: usize) -> usize {
+    let mut total = 0;
+    counts
+        .take_while(|n| {
+            total += n;
+            total <= most
+        })
+        .count()
+}
+
+/// Deals a carrier's results after its own out to the records it carried, `counts[i]` statements each, in order. A
+/// failed batch fails every record; a record the results fall short of fails (it runs on its own).
+fn share<T>(counts: &[usize], tail: Result<Vec<T>, StoreError>) -> Vec<Result<Vec<T>, StoreError>> {
+    match tail {
+        Ok(results) => {
+            let mut results = results.into_iter();
+            counts
+                .iter()
+                .map(|&n| {
+                    let mine: Vec<T> = results.by_ref().take(n).collect();
+                    if mine.len() == n {
                         Ok(mine)
                     } else {
                         Err(StoreError("the carrier's batch answered too few results".into()))
-                    };
-                    let _ = parcel.reply.send(reply);
-                }
-            }
-            Err(e) => {
-                for parcel in self.0 {
-                    let _ = parcel.reply.send(Err(e.clone()));
-                }
-            }
+                    }
+                })
+                .collect()
         }
+        Err(e) => counts.iter().map(|_| Err(e.clone())).collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_carried_record_gets_its_own_results_in_order_and_a_failure_fails_them_all() {
+        assert_eq!(share(&[2, 1, 3], Ok(vec![1, 2, 3, 4, 5, 6])), vec![Ok(vec![1, 2]), Ok(vec![3]), Ok(vec![4, 5, 6])]);
+        let short = share(&[2, 2], Ok(vec![1, 2, 3]));
+        assert_eq!(short[0], Ok(vec![1, 2]));
+        assert!(short[1].is_err(), "a record the results fall short of runs on its own");
+        let failed = StoreError("boom".into());
+        assert_eq!(share::<u8>(&[1, 2], Err(failed.clone())), vec![Err(failed.clone()), Err(failed)]);
+        assert!(share::<u8>(&[], Ok(vec![])).is_empty());
+    }
+
+    #[test]
+    fn a_carrier_takes_the_oldest_records_that_fit_in_its_statement_allowance() {
+        assert_eq!(fitting([2, 2, 2].into_iter(), 16), 3);
+        assert_eq!(fitting([2; 10].into_iter(), 16), 8);
+        assert_eq!(fitting([2, 15, 2].into_iter(), 16), 1, "in order: a record that does not fit stops the taking");
+        assert_eq!(fitting([17].into_iter(), 16), 0);
+        assert_eq!(fitting(std::iter::empty(), 16), 0);
     }
 }
