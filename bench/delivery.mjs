@@ -5,7 +5,7 @@
 // whatever has arrived.
 import { writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { startWorker, startReceiver, OK_WITH_LENGTH, token } from "../tests/harness.mjs";
+import { startWorker, startReceiver, OK_WITH_LENGTH, token, eventually, eachInFlight } from "../tests/harness.mjs";
 import { groupCpuByProcess, groupCpuSeconds, selfCpuSeconds } from "./cpu.mjs";
 
 const EVENTS = Number(process.env.EVENTS ?? 1000);
@@ -43,16 +43,12 @@ try {
   // Worker's WebAssembly in tiers, and its optimising tier runs on another thread while the first requests are
   // served. The floor (bench/floor) is warmed up the same way.
   const WARMUP = Math.max(1, Number(process.env.WARMUP ?? 200));
-  let warmed = 0;
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, WARMUP) }, async () => {
-    while (warmed < WARMUP) {
-      const warmUp = await worker.api("/api/events", { method: "POST", headers: auth, body: JSON.stringify({ id: `warm-up-${warmed++}`, type: "lead.created", data: {} }) });
-      if (warmUp.status !== 202) throw new Error(`warm-up failed: ${warmUp.status}`);
-      await warmUp.arrayBuffer();
-    }
-  }));
-  for (const until = Date.now() + 60000; receiver.requests.length < WARMUP * ENDPOINTS && Date.now() < until; ) await new Promise((r) => setTimeout(r, 50));
-  if (receiver.requests.length < WARMUP * ENDPOINTS) throw new Error("warm-up deliveries did not arrive");
+  await eachInFlight(WARMUP, CONCURRENCY, async (n) => {
+    const warmUp = await worker.api("/api/events", { method: "POST", headers: auth, body: JSON.stringify({ id: `warm-up-${n}`, type: "lead.created", data: {} }) });
+    if (warmUp.status !== 202) throw new Error(`warm-up failed: ${warmUp.status}`);
+    await warmUp.arrayBuffer();
+  });
+  await eventually(() => receiver.requests.length >= WARMUP * ENDPOINTS, { timeoutMs: 60000, what: "the warm-up deliveries" });
   await new Promise((r) => setTimeout(r, 1000));
   receiver.requests.length = 0;
   const sentAt = new Map();

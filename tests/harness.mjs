@@ -35,6 +35,14 @@ export async function eventually(check, { timeoutMs = 15000, intervalMs = 50, wh
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ""}`);
 }
 
+/** Runs `task(0)` … `task(count - 1)`, in order of start, with at most `inFlight` of them running at once. */
+export async function eachInFlight(count, inFlight, task) {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, async () => {
+    while (next < count) await task(next++);
+  }));
+}
+
 /** A port the kernel just handed out on 127.0.0.1, free at the time of asking. */
 export async function freePort() {
   const server = createServer();

@@ -1,8 +1,7 @@
 // A single-event ingest sends its deliveries itself, right after its answer: its one D1 batch stores and claims them,
 // one more D1 call records the sends (or the next ingest's batch carries the record), and no queue message is written
-// unless an attempt fails. An ingest cut off
-// after its answer loses nothing: its claimed deliveries are pending in D1, and the sweeper sends them once their
-// lease has passed.
+// unless an attempt fails. An ingest cut off after its answer loses nothing: its claimed deliveries are pending in D1,
+// and the sweeper sends them once their lease has passed.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "../verifier-wasm/pkg/node.mjs";

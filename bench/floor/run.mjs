@@ -1,7 +1,7 @@
 // Runs the floor Worker (floor.mjs) on the embedded runtime in a benchmark's shape and measures it as
 // bench/delivery.mjs measures edgehook: ingest events/s, deliveries/s, ingest-to-receipt p50 and p99, and the
 // runtime's CPU per delivery. Bounded: it stops at a deadline whatever has arrived.
-import { startWorker, startReceiver, OK_WITH_LENGTH, eventually } from "../../tests/harness.mjs";
+import { startWorker, startReceiver, OK_WITH_LENGTH, eventually, eachInFlight } from "../../tests/harness.mjs";
 import { groupCpuSeconds } from "../cpu.mjs";
 
 const CONFIG = "bench/floor/wrangler.toml";
@@ -16,23 +16,16 @@ export async function measureFloor({ events = 1000, endpoints = 3, concurrency =
     const post = (id) => fetch(base, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id, type: "lead.created", data: { name: "Ada Lovelace", email: "ada@example.com" } }) }).then((r) => r.arrayBuffer());
     // Warmed up as bench/delivery.mjs warms edgehook up: WARMUP events (200 unless set) the whole way first.
     const warmUp = Math.max(1, Number(process.env.WARMUP ?? 200));
-    let warmed = 0;
-    await Promise.all(Array.from({ length: Math.min(concurrency, warmUp) }, async () => {
-      while (warmed < warmUp) await post(`warm-up-${warmed++}`);
-    }));
+    await eachInFlight(warmUp, concurrency, (n) => post(`warm-up-${n}`));
     await eventually(() => receiver.requests.length >= warmUp * endpoints, { timeoutMs: 60000, what: "the warm-up deliveries" });
     receiver.requests.length = 0;
     const sentAt = new Map();
     const cpuBefore = groupCpuSeconds(worker.pgid);
     const started = Date.now();
-    let next = 0;
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < events) {
-        const id = `floor-${next++}`;
-        sentAt.set(id, Date.now());
-        await post(id);
-      }
-    }));
+    await eachInFlight(events, concurrency, (n) => {
+      sentAt.set(`floor-${n}`, Date.now());
+      return post(`floor-${n}`);
+    });
     const ingestMs = Date.now() - started;
     while (receiver.requests.length < events * endpoints && Date.now() - started < deadlineMs) await new Promise((r) => setTimeout(r, 50));
     const doneMs = Math.max(...receiver.requests.map((r) => r.receivedAt)) - started;

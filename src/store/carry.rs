@@ -24,7 +24,7 @@ use crate::usage;
 
 /// How long a record waits for an ingest to carry it. Under load ingests arrive every few milliseconds; idle, this is
 /// the only cost (wall time of an invocation that has already answered, no CPU).
-pub const CARRY_WAIT_MS: u64 = 20;
+const CARRY_WAIT_MS: u64 = 20;
 /// The most statements one carrier takes on besides its own. D1 allows 50 queries per invocation on Workers Free
 /// (1,000 on Paid: developers.cloudflare.com/d1/platform/limits); counting each statement of a batch as one, an
 /// ingest's invocation stays below that even at its worst: its own 3, 16 carried, then its own record of 2 carrying
@@ -44,13 +44,9 @@ thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
 }
 
-/// Runs `statements` as one D1 batch, carried by an ingest that starts within `wait` if one does, else on its own.
-/// Its results are the same either way: one per statement, all applied or none.
-pub async fn batch_carried(
-    db: &D1Database,
-    statements: Vec<D1PreparedStatement>,
-    wait: Duration,
-) -> Result<Vec<D1Result>, StoreError> {
+/// Runs `statements` as one D1 batch, carried by an ingest that starts within [`CARRY_WAIT_MS`] if one does, else on
+/// its own. Its results are the same either way: one per statement, all applied or none.
+pub async fn batch_carried(db: &D1Database, statements: Vec<D1PreparedStatement>) -> Result<Vec<D1Result>, StoreError> {
     if statements.is_empty() || statements.len() > CARRY_MAX_STATEMENTS {
         return batch(db, statements).await;
     }
@@ -65,7 +61,7 @@ pub async fn batch_carried(
         usage::add(|u| u.records_carried += 1);
         Ok(results)
     };
-    match select(&mut answer, Delay::from(wait)).await {
+    match select(&mut answer, Delay::from(Duration::from_millis(CARRY_WAIT_MS))).await {
         Either::Left((Ok(Ok(results)), _)) => return carried(results),
         // The carrier's transaction failed (nothing of it applied) or the carrier was dropped: run on our own.
         Either::Left(_) => {}

@@ -1,8 +1,6 @@
 //! The `deliveries` and `attempts` tables: delivery state (D1 is its source of truth), the attempt log, the
 //! sweeper's queries and the statistics.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use worker::{D1Database, D1PreparedStatement, D1Result};
 
@@ -464,11 +462,8 @@ pub async fn record_attempts(
         ops_at.push(statements.len() + read_back.start..statements.len() + read_back.end);
         statements.extend(op_statements);
     }
-    let results = if carried {
-        super::carry::batch_carried(db, statements, Duration::from_millis(super::carry::CARRY_WAIT_MS)).await?
-    } else {
-        batch(db, statements).await?
-    };
+    let results =
+        if carried { super::carry::batch_carried(db, statements).await? } else { batch(db, statements).await? };
     #[derive(Deserialize)]
     struct Id {
         id: DeliveryId,

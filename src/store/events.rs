@@ -402,20 +402,14 @@ pub async fn ingest_many(
             None => created.extend(rows_of::<InsertedDelivery>(&results, at)?.into_iter().map(|d| d.id)),
         }
     }
-    let mut stored: Vec<StoredEvent> = Vec::with_capacity(inserts.len());
-    for at in events {
-        stored.extend(rows_of::<StoredEvent>(&results, at)?);
-    }
+    let mut stored = stored_events(&results, events)?;
     // Duplicates (not inserted, so not returned): their stored records, read after the transaction.
     let missing: Vec<&EventId> =
         inserts.iter().map(|i| i.id).filter(|id| !stored.iter().any(|s| s.id == **id)).collect();
     if !missing.is_empty() {
         let mut reads = Vec::new();
         let read_back = read_back_statements(db, org, missing.into_iter(), &mut reads)?;
-        let read = batch(db, reads).await?;
-        for at in read_back {
-            stored.extend(rows_of::<StoredEvent>(&read, at)?);
-        }
+        stored.extend(stored_events(&batch(db, reads).await?, read_back)?);
     }
     let outcomes = decide_stored(&stored, inserts.iter().map(|i| (i.id, i.token.as_str())));
     let claimed = match claim {
@@ -448,11 +442,16 @@ fn decide<'a>(
     read_back: Range<usize>,
     inserts: impl Iterator<Item = (&'a EventId, &'a str)>,
 ) -> Result<Vec<Option<Result<IngestRecord, IngestRecord>>>, StoreError> {
-    let mut stored: Vec<StoredEvent> = Vec::new();
-    for at in read_back {
-        stored.extend(rows_of::<StoredEvent>(results, at)?);
+    Ok(decide_stored(&stored_events(results, read_back)?, inserts))
+}
+
+/// The events' stored (id, token, delivery count) that the statements at `at` of a batch answered.
+fn stored_events(results: &[D1Result], at: Range<usize>) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut stored = Vec::new();
+    for i in at {
+        stored.extend(rows_of::<StoredEvent>(results, i)?);
     }
-    Ok(decide_stored(&stored, inserts))
+    Ok(stored)
 }
 
 /// [`decide`] from the events' stored (id, token, delivery count).
