@@ -151,11 +151,15 @@ try {
   const carried = (usageAfter.recordsCarried ?? 0) - (usageBefore.recordsCarried ?? 0);
   const alone = (usageAfter.recordsAlone ?? 0) - (usageBefore.recordsAlone ?? 0);
   if (carried + alone > 0) console.log(`\nDuring the run, ${carried} of ${carried + alone} attempt records rode in the next ingest's D1 batch; ${alone} waited for one in vain and made their own call.`);
+  const grouped = (usageAfter.ingestsGrouped ?? 0) - (usageBefore.ingestsGrouped ?? 0);
+  const runCalls = usageAfter.d1Calls - usageBefore.d1Calls;
+  if (BATCH === 1) console.log(`${grouped} of ${requests} ingests went in a D1 batch led by another ingest (group commit); ${runCalls} D1 calls in all, ${(runCalls / requests).toFixed(2)} per ingest.`);
   console.log(`\nBinding round trips (counted by the Worker, nothing else running), one event from its ingest request to its`);
   console.log(`recorded attempts: ${calls(one)}. ${BATCH === 1 ? `The ingest's one D1 batch finds the subscribers, inserts the event and its
 deliveries, detects a duplicate and claims them; the request is answered, and its invocation sends the deliveries
 and records them: in one more D1 call when the event is alone, in another ingest's batch when one starts within
-20 ms. No queue message unless an attempt fails (its retry is enqueued).` : ""}`);
+20 ms. Ingests that arrive while one's batch is on its way go together in the next. No queue message unless an
+attempt fails (its retry is enqueued).` : ""}`);
   console.log(`16 events ingested at once: ${calls(many)} per event.`);
 
   const d = Object.fromEntries(Object.keys(usageAfter).map((k) => [k, (usageAfter[k] - usageBefore[k]) / delivered]));

@@ -28,6 +28,8 @@ pub struct Usage {
     /// made their own call.
     pub records_carried: u64,
     pub records_alone: u64,
+    /// Ingests that went in a batch led by another ingest (`store::carry`).
+    pub ingests_grouped: u64,
     /// HTTP requests to receivers.
     pub fetches: u64,
     /// Hand-overs to webhooks' lanes (Durable Object calls).

@@ -111,10 +111,14 @@ test("the same id twice creates one set of deliveries; the repeat answers 200 du
     { type: "contact.created", data: { n: 1 }, id: "crm-evt-1" },
   ] }, "service");
   assert.deepEqual(batch.body.results.map((r) => [r.status, r.duplicate]), [[202, false], [200, true], [200, true]]);
-  await eventually(() => arrivals(w.path).length === 2, { what: "the two deliveries" });
+  // And at once: six requests of one id (they go in shared D1 batches) make one event, one 202 and five duplicates.
+  const racing = await Promise.all(Array.from({ length: 6 }, () => api(o, "POST", "/api/events", { type: "contact.created", data: { n: 3 }, id: "crm-evt-3" }, "service")));
+  assert.deepEqual(racing.map((r) => r.status).sort(), [200, 200, 200, 200, 200, 202]);
+  assert.ok(racing.every((r) => r.body.id === "crm-evt-3" && r.body.deliveries === 1));
+  await eventually(() => arrivals(w.path).length === 3, { what: "the three deliveries" });
   const log = await api(o, "GET", `/api/webhooks/${w.id}/deliveries`, undefined, "member", "/api/webhooks/{id}/deliveries");
-  assert.equal(log.body.total, 2);
-  assert.equal(arrivals(w.path).length, 2);
+  assert.equal(log.body.total, 3);
+  assert.equal(arrivals(w.path).length, 3);
 });
 
 test("ingest validation: bad events are 4xx naming the field; members cannot publish; 256 KiB limit is 413", async () => {

@@ -385,8 +385,8 @@ pub async fn ingest_many(
     if let Some((_, prefix, one)) = &claim {
         statements.push(db.prepare(of_created_sql()).bind(&[text(org), text(one.id), text(prefix)])?);
     }
-    // Records waiting in this isolate ride along (store::carry): after this ingest's statements, in its transaction.
-    let results = carry::batch_with(db, statements, carry::take()).await?;
+    // With the ingests waiting beside it and the records waiting to be carried (store::carry), in one transaction.
+    let results = carry::batch_grouped(db, statements).await?;
     let mut created = Vec::new();
     let mut claimed_rows = Vec::new();
     for at in deliveries {
