@@ -28,8 +28,10 @@ pub struct Usage {
     /// made their own call.
     pub records_carried: u64,
     pub records_alone: u64,
-    /// Ingests that went in a batch led by another ingest (`store::carry`).
+    /// Ingests that went in a batch led by another ingest (`store::carry`), and grouped batches that failed (each of
+    /// their ingests then ran on its own).
     pub ingests_grouped: u64,
+    pub groups_failed: u64,
     /// HTTP requests to receivers.
     pub fetches: u64,
     /// Hand-overs to webhooks' lanes (Durable Object calls).

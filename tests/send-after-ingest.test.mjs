@@ -1,7 +1,8 @@
 // A single-event ingest sends its deliveries itself, right after its answer: its one D1 batch stores and claims them,
 // one more D1 call records the sends (or the next ingest's batch carries the record), and no queue message is written
 // unless an attempt fails. An ingest cut off after its answer loses nothing: its claimed deliveries are pending in D1,
-// and the sweeper sends them once their lease has passed.
+// and the sweeper sends them once their lease has passed. Ingests that arrive together commit in groups; a group that
+// fails leaves each of its ingests to run on its own.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "../verifier-wasm/pkg/node.mjs";
@@ -38,6 +39,17 @@ async function webhooks(org, count, fields = {}) {
   assert.equal((await post(org, "/api/events", { id: "warm-up", type: "lead.created", data: {} })).status, 202);
   await eventually(() => made.every((w) => arrivals(w.path).length === 1) && statuses(org, "warm-up").every((s) => s === "succeeded"), { what: "the warm-up deliveries" });
   return made;
+}
+
+/** Posts `events` ingests of `prefix`-n at once and checks that each request is answered with its own event (202, its
+ *  id, one delivery per webhook), whichever request led the batch it went in, and that each event is stored once. */
+async function burst(org, prefix, events, hooks) {
+  const answers = await Promise.all(Array.from({ length: events }, (_, n) => post(org, "/api/events", { id: `${prefix}-${n}`, type: "lead.created", data: { n } })));
+  assert.deepEqual(answers.map((r) => r.status), Array(events).fill(202));
+  const bodies = await Promise.all(answers.map((r) => r.json()));
+  assert.deepEqual(bodies.map((b) => [b.id, b.deliveries]), Array.from({ length: events }, (_, n) => [`${prefix}-${n}`, hooks.length]));
+  const stored = worker.sql(`SELECT COUNT(*) AS n FROM events WHERE organization_id = '${org}' AND id LIKE '${prefix}-%'`);
+  assert.equal(stored[0].n, events);
 }
 
 test("a single event's deliveries leave from its ingest: 2 D1 calls and no queue message; a failure's retry is enqueued", async () => {
@@ -81,13 +93,7 @@ test("ingests arriving together share D1 calls: they commit in groups, attempt r
   const hooks = await webhooks(org, 2);
   const before = await usage();
   const events = 24;
-  const answers = await Promise.all(Array.from({ length: events }, (_, n) => post(org, "/api/events", { id: `evt-burst-${n}`, type: "lead.created", data: { n } })));
-  assert.deepEqual(answers.map((r) => r.status), Array(events).fill(202));
-  // Each request gets its own event's answer back, whichever request led the batch it went in.
-  const bodies = await Promise.all(answers.map((r) => r.json()));
-  assert.deepEqual(bodies.map((b) => [b.id, b.deliveries]), Array.from({ length: events }, (_, n) => [`evt-burst-${n}`, hooks.length]));
-  const stored = worker.sql(`SELECT COUNT(*) AS n FROM events WHERE organization_id = '${org}' AND id LIKE 'evt-burst-%'`);
-  assert.equal(stored[0].n, events);
+  await burst(org, "evt-burst", events, hooks);
   const perDelivery = () =>
     worker.sql(`SELECT d.status, d.lease_until, (SELECT COUNT(*) FROM attempts a WHERE a.delivery_id = d.id) AS attempts
                 FROM deliveries d WHERE d.organization_id = '${org}' AND d.event_id LIKE 'evt-burst-%'`);
@@ -129,4 +135,26 @@ test("an ingest cut off after its answer loses nothing: the sweeper sends its cl
   assert.equal(swept.headers["webhook-id"], row.id);
   assert.equal(swept.body.toString(), cut.body.toString(), "the same bytes as the attempt that died");
   await eventually(() => statuses(org, "evt-cut")[0] === "succeeded", { what: "the delivery recorded as succeeded" });
+});
+
+test("a grouped batch that fails loses nothing: each ingest in it runs on its own and is answered with its own event", async () => {
+  // The fault makes every batch holding another ingest's statements fail whole, as if D1 had refused one of them.
+  await worker.stop();
+  worker = await startWorker({ vars: { ...VARS, TEST_FAULTS: "fail-grouped-batches" } });
+  const org = "org_sai_4";
+  const hooks = await webhooks(org, 2);
+  const before = await usage();
+  const events = 12;
+  await burst(org, "evt-refused", events, hooks);
+  const after = await usage();
+  assert.ok(after.groupsFailed - before.groupsFailed > 0, "some grouped batches failed");
+  assert.equal(after.ingestsGrouped - before.ingestsGrouped, 0, "no ingest was answered from a failed batch");
+  await eventually(() => {
+    const rows = worker.sql(`SELECT status FROM deliveries WHERE organization_id = '${org}' AND event_id LIKE 'evt-refused-%'`);
+    return rows.length === events * hooks.length && rows.every((r) => r.status === "succeeded");
+  }, { what: "every delivery succeeded" });
+  for (const w of hooks) {
+    const ids = arrivals(w.path).map((r) => JSON.parse(r.body).id).filter((id) => id.startsWith("evt-refused-"));
+    assert.deepEqual(ids.sort(), Array.from({ length: events }, (_, n) => `evt-refused-${n}`).sort(), "each event once per endpoint");
+  }
 });

@@ -15,7 +15,7 @@ use crate::domain::limits::{sends_after_response, SENDS_AFTER_RESPONSE};
 use crate::domain::time::iso8601;
 use crate::error::{ApiError, ApiResult};
 use crate::store::events::ClaimCreated;
-use crate::store::{self, events::EventQuery};
+use crate::store::{self, carry, events::EventQuery};
 
 pub fn catalogue() -> ApiResult<Response> {
     let groups: Vec<_> = catalogue::grouped()
@@ -40,6 +40,7 @@ pub async fn ingest(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let text = read_text(req, MAX_EVENT_BYTES).await?;
     let incoming = event::parse(&text, Source::Api, key.as_deref())?;
     let config = &ctx.config;
+    carry::fail_grouped_batches(config.fault("fail-grouped-batches"));
     let claim = sends_after_response(config.delivery_timeout_seconds)
         .then(|| ClaimCreated { lease_until: config.lease_for_sends(ctx.now, 1), most: SENDS_AFTER_RESPONSE });
     let stored = fanout::store_one(&ctx.env, &ctx.caller.org, &incoming, ctx.now, claim.as_ref()).await?;

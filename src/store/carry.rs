@@ -117,6 +117,13 @@ thread_local! {
     static LEADING: Cell<Option<(u64, i64)>> = const { Cell::new(None) };
     /// Ingests waiting for the batch on its way to return, oldest first.
     static QUEUED: RefCell<Vec<Rc<Rider>>> = const { RefCell::new(Vec::new()) };
+    static FAIL_GROUPS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// The e2e test fault `fail-grouped-batches` (`TEST_FAULTS`): every batch that holds another ingest's statements
+/// fails whole, as if D1 had refused one of them, so that its ingests run on their own.
+pub fn fail_grouped_batches(on: bool) {
+    FAIL_GROUPS.with(|f| f.set(on));
 }
 
 fn cancelled() -> StoreError {
@@ -269,6 +276,9 @@ async fn lead(db: &D1Database, own: Vec<D1PreparedStatement>, number: u64) -> Re
     }
     let carried = take();
     all.extend(carried.statements());
+    if !riders.is_empty() && FAIL_GROUPS.with(|f| f.get()) {
+        all.push(db.prepare("SELECT refused FROM edgehook_test_fault_fail_grouped_batches"));
+    }
     let mut flight = Flight { number, riders };
     let outcome = batch(db, all).await;
     let riders = core::mem::take(&mut flight.riders);
@@ -286,6 +296,9 @@ async fn lead(db: &D1Database, own: Vec<D1PreparedStatement>, number: u64) -> Re
             Ok(results)
         }
         Err(e) => {
+            if !riders.is_empty() {
+                usage::add(|u| u.groups_failed += 1);
+            }
             for rider in &riders {
                 rider.slot.answer(Err(e.clone()));
             }
