@@ -373,7 +373,8 @@ impl Drop for Taken {
     }
 }
 
-/// How many of the records waiting, oldest first, one batch takes: as many as fit in `most` statements together.
+/// How many of the waiting records (or ingests), oldest first, one batch takes: as many as fit in `most` statements
+/// together.
 fn fitting(counts: impl Iterator<Item = usize>, most: usize) -> usize {
     let mut total = 0;
     counts
@@ -384,8 +385,8 @@ fn fitting(counts: impl Iterator<Item = usize>, most: usize) -> usize {
         .count()
 }
 
-/// Deals a carrier's results after its own out to the records it carried, `counts[i]` statements each, in order. A
-/// failed batch fails every record; a record the results fall short of fails (it runs on its own).
+/// Deals a batch's results after its leader's own out to the records (or ingests) it carried, `counts[i]` statements
+/// each, in order. A failed batch fails every one; one the results fall short of fails (it runs on its own).
 fn share<T>(counts: &[usize], tail: Result<Vec<T>, StoreError>) -> Vec<Result<Vec<T>, StoreError>> {
     match tail {
         Ok(results) => {
