@@ -137,6 +137,34 @@ test("an ingest cut off after its answer loses nothing: the sweeper sends its cl
   await eventually(() => statuses(org, "evt-cut")[0] === "succeeded", { what: "the delivery recorded as succeeded" });
 });
 
+test("ingests whose clients hang up mid-request leave nothing stuck: the next ones are answered, and every stored event is delivered", async () => {
+  const org = "org_sai_5";
+  const hooks = await webhooks(org, 2);
+  for (let round = 0; round < 3; round++) {
+    // 16 at once, each abandoned by its client a few milliseconds in (while grouped batches are on their way).
+    await Promise.allSettled(Array.from({ length: 16 }, (_, n) => {
+      const hangUp = new AbortController();
+      setTimeout(() => hangUp.abort(), 1 + (n % 4));
+      return fetch(`${worker.url}/api/events`, { method: "POST", headers: auth(org), body: JSON.stringify({ id: `evt-gone-${round}-${n}`, type: "lead.created", data: { n } }), signal: hangUp.signal });
+    }));
+    await burst(org, `evt-next-${round}`, 8, hooks);
+  }
+  // Whatever of the abandoned ingests was stored has its deliveries, and they are delivered like any accepted
+  // event's: sent, or (if an invocation stopped with them claimed) left leased for the sweeper.
+  const stored = worker.sql(`SELECT id FROM events WHERE organization_id = '${org}' AND id LIKE 'evt-%'`).map((r) => r.id);
+  const rows = () => worker.sql(`SELECT status, lease_until FROM deliveries WHERE organization_id = '${org}' AND event_id LIKE 'evt-%'`);
+  await eventually(() => rows().length === stored.length * hooks.length && rows().every((r) => r.status === "succeeded" || r.lease_until !== null), { what: "every stored event's deliveries sent or claimed" });
+  // Time passes for any claim left behind (its lease and the sweeper's margin), then the cron runs.
+  worker.sql(`UPDATE deliveries SET lease_until = ${Date.now() - 1000}, next_attempt_at = ${Date.now() - 120000}
+              WHERE organization_id = '${org}' AND status = 'pending' AND lease_until IS NOT NULL`);
+  assert.equal((await worker.api(SCHEDULED)).status, 200);
+  await eventually(() => rows().every((r) => r.status === "succeeded"), { timeoutMs: 30000, what: "every stored event's deliveries succeeded" });
+  for (const w of hooks) {
+    const ids = arrivals(w.path).map((r) => JSON.parse(r.body).id).filter((id) => id.startsWith("evt-"));
+    assert.deepEqual([...new Set(ids)].sort(), [...stored].sort(), "each stored event reached each endpoint");
+  }
+});
+
 test("a grouped batch that fails loses nothing: each ingest in it runs on its own and is answered with its own event", async () => {
   // The fault makes every batch holding another ingest's statements fail whole, as if D1 had refused one of them.
   await worker.stop();
