@@ -97,7 +97,6 @@ impl Slot {
 
 /// A record waiting to be carried.
 struct Parcel {
-    id: u64,
     statements: Vec<D1PreparedStatement>,
     slot: Rc<Slot>,
 }
@@ -112,7 +111,8 @@ struct Rider {
 
 thread_local! {
     static WAITING: RefCell<Vec<Parcel>> = const { RefCell::new(Vec::new()) };
-    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+    /// The number of the last ingest batch that took the lead.
+    static FLIGHTS: Cell<u64> = const { Cell::new(0) };
     /// The ingest batch on its way to D1, if any: its number and when it left.
     static LEADING: Cell<Option<(u64, i64)>> = const { Cell::new(None) };
     /// Ingests waiting for the batch on its way to return, oldest first.
@@ -135,7 +135,7 @@ fn try_lead() -> Option<u64> {
     let now = now_ms();
     let free = LEADING.with(|l| l.get()).is_none_or(|(_, left)| now - left > FLIGHT_LOST_MS);
     free.then(|| {
-        let number = NEXT_ID.with(|n| {
+        let number = FLIGHTS.with(|n| {
             n.set(n.get() + 1);
             n.get()
         });
@@ -152,18 +152,14 @@ pub async fn batch_carried(db: &D1Database, statements: Vec<D1PreparedStatement>
     }
     let slot = Rc::new(Slot::default());
     let Some(answered) = slot.listen() else { return batch(db, statements).await };
-    let id = NEXT_ID.with(|n| {
-        n.set(n.get() + 1);
-        n.get()
-    });
     // A statement is a reference to its JS object: the copy kept here costs nothing.
-    WAITING.with(|w| w.borrow_mut().push(Parcel { id, statements: statements.clone(), slot: slot.clone() }));
+    WAITING.with(|w| w.borrow_mut().push(Parcel { statements: statements.clone(), slot: slot.clone() }));
     let answered = match select(answered, wait_ms(CARRY_WAIT_MS)).await {
         Either::Left(_) => true,
         Either::Right((_, answer)) => {
             let still_waiting = WAITING.with(|w| {
                 let mut w = w.borrow_mut();
-                let at = w.iter().position(|p| p.id == id);
+                let at = w.iter().position(|p| Rc::ptr_eq(&p.slot, &slot));
                 at.map(|at| w.remove(at)).is_some()
             });
             if still_waiting {
