@@ -27,7 +27,7 @@ VERIFIER_PKG := verifier-wasm/pkg
 DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs
 
 .PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier test-dashboard dev token build-worker verifier dashboard migrate-local \
-	bench-verify bench-api bench-delivery bench-compare bench-knobs soak browser clean
+	bench-verify bench-api bench-delivery bench-compare bench-knobs bench-flow soak browser clean
 
 build: build-worker dashboard verifier
 
@@ -70,9 +70,9 @@ browser:
 
 build-worker: build/index.js
 
+# Stamped with the build's start: a source edited while it compiled is newer, so the next make builds again.
 build/index.js: $(RUST_SOURCES) | tools
-	worker-build --release
-	touch $@
+	started=$$(date +%s.%N); worker-build --release; touch -d @$$started $@
 
 # The dashboard (Preact + TSX, bundled by esbuild) into dashboard/dist, which Workers Static Assets serves.
 dashboard: dashboard/dist/index.html
@@ -161,6 +161,10 @@ bench-delivery: setup build
 # edgehook in Svix's benchmark shape, then Svix itself when ../shared/peers/svix has built it; one table of ratios.
 bench-compare: setup build
 	node bench/compare.mjs
+
+# An imperfect endpoint keeps its throughput: two endpoints, one failing 3 % of first attempts; p50/p99 of each.
+bench-flow: setup build
+	node bench/flow.mjs
 
 # The deliveries consumer's batch size and timeout against latency and throughput, one run per setting.
 bench-knobs: setup build

@@ -39,6 +39,9 @@ pub struct Config {
     pub portal_frame_ancestors: String,
     /// The first cool-down of an open circuit (it doubles after each failed probe, up to 10 minutes).
     pub circuit_cooldown_seconds: u32,
+    /// How often, at most, an organization's object runs its housekeeping alarm while it has work (re-enqueueing
+    /// lost deliveries, retention). 60 s; the end-to-end tests shorten it.
+    pub housekeeping_seconds: u32,
     /// Faults the end-to-end tests inject into the real Worker (comma-separated); empty in every deployment.
     pub test_faults: Vec<String>,
 }
@@ -69,6 +72,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
                 .unwrap_or_else(|| "edgehook-alerts@example.com".into()),
             circuit_cooldown_seconds: number("CIRCUIT_COOLDOWN_SECONDS", 30).clamp(1, 600),
+            housekeeping_seconds: number("HOUSEKEEPING_SECONDS", 60).clamp(1, 3600),
             test_faults: get("TEST_FAULTS")
                 .map(|v| v.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
                 .unwrap_or_default(),

@@ -8,6 +8,7 @@ pub mod delivery;
 pub mod domain;
 pub mod error;
 pub mod flow;
+pub mod org;
 pub mod platform;
 pub mod store;
 pub mod usage;

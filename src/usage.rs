@@ -1,4 +1,4 @@
-//! Billable platform operations counted per isolate: D1 round trips, statements and rows, KV reads and writes, queue
+//! Billable platform operations counted per isolate: D1 and Durable Object round trips, statements and rows, KV reads and writes, queue
 //! messages, fetches. `make bench-delivery` reads them (through `GET /__usage`, served only when `EXPOSE_USAGE` is
 //! `true`) to print the cost of a delivery; in production they are never exposed.
 
@@ -24,14 +24,12 @@ pub struct Usage {
     pub queue_retries: u64,
     /// Messages consumed and acknowledged.
     pub queue_acks: u64,
-    /// Attempt records that rode in an ingest's D1 batch (`store::carry`), and those that waited for one in vain and
-    /// made their own call.
-    pub records_carried: u64,
-    pub records_alone: u64,
-    /// Ingests that went in a batch led by another ingest (`store::carry`), and grouped batches that failed (each of
-    /// their ingests then ran on its own).
-    pub ingests_grouped: u64,
-    pub groups_failed: u64,
+    /// Calls to organizations' objects (a batch of statements is one call, one round trip), their statements,
+    /// and the rows the objects' SQLite read and wrote (index entries included: each is a billed row).
+    pub object_calls: u64,
+    pub object_statements: u64,
+    pub object_rows_read: u64,
+    pub object_rows_written: u64,
     /// HTTP requests to receivers.
     pub fetches: u64,
     /// Hand-overs to webhooks' lanes (Durable Object calls).

@@ -12,7 +12,7 @@ let receiver;
 
 before(async () => {
   receiver = await startReceiver();
-  worker = await startWorker({ vars: { JWT_ISSUER: "https://crm.example", JWT_AUDIENCE: "edgehook" } });
+  worker = await startWorker({ vars: { JWT_ISSUER: "https://crm.example", JWT_AUDIENCE: "edgehook", EXPOSE_USAGE: "true" } });
   spec = await loadSpec(worker);
 });
 after(async () => {
@@ -98,9 +98,9 @@ test("signing secrets are stored AES-GCM-sealed; a row written before sealing is
   const created = await call("POST", "/api/webhooks", admin, { name: "sealed", url: `${receiver.url}/sealed`, events: ["lead.created"] });
   assert.equal(created.status, 201);
   const { id, secret } = created.body;
-  const stored = () => worker.sql(`SELECT secret, previous_secret FROM webhooks WHERE id = '${id}'`)[0];
-  assert.match(stored().secret, /^enc:v1:/);
-  assert.ok(!stored().secret.includes(secret.slice(6)), "the secret is not in the row");
+  const stored = async () => (await worker.orgSql("org_sealed", `SELECT secret, previous_secret FROM webhooks WHERE id = '${id}'`))[0];
+  assert.match((await stored()).secret, /^enc:v1:/);
+  assert.ok(!(await stored()).secret.includes(secret.slice(6)), "the secret is not in the row");
   assert.equal((await call("GET", `/api/webhooks/${id}/secret`, admin, undefined, "/api/webhooks/{id}/secret")).body.secret, secret);
   await call("POST", "/api/events", admin, { type: "lead.created", data: { n: 1 } });
   const [first] = await eventually(() => receiver.requests.filter((r) => r.url === "/sealed").length === 1 && receiver.requests.filter((r) => r.url === "/sealed"), { what: "the signed delivery" });
@@ -108,18 +108,19 @@ test("signing secrets are stored AES-GCM-sealed; a row written before sealing is
 
   // A row as it was written before secrets were sealed: plaintext in the column.
   const legacy = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-  worker.sql(`UPDATE webhooks SET secret = '${legacy}' WHERE id = '${id}'`);
+  await worker.orgSql("org_sealed", `UPDATE webhooks SET secret = '${legacy}' WHERE id = '${id}'`);
   assert.equal((await call("GET", `/api/webhooks/${id}/secret`, admin, undefined, "/api/webhooks/{id}/secret")).body.secret, legacy);
   await call("POST", "/api/events", admin, { type: "lead.created", data: { n: 2 } });
   const second = await eventually(() => receiver.requests.filter((r) => r.url === "/sealed")[1], { what: "the delivery signed with the old row's secret" });
   assert.equal(new Webhook(legacy).verify(second.body, second.headers).data.n, 2);
   assert.equal((await call("PATCH", `/api/webhooks/${id}`, admin, { name: "sealed now" }, "/api/webhooks/{id}")).status, 200);
-  assert.match(stored().secret, /^enc:v1:/, "sealed on its next write");
+  assert.match((await stored()).secret, /^enc:v1:/, "sealed on its next write");
   assert.equal((await call("GET", `/api/webhooks/${id}/secret`, admin, undefined, "/api/webhooks/{id}/secret")).body.secret, legacy);
   // Rotation seals both the new secret and the outgoing one.
   const rotated = await call("POST", `/api/webhooks/${id}/regenerate-secret`, admin, undefined, "/api/webhooks/{id}/regenerate-secret");
   assert.equal(rotated.status, 200);
-  assert.match(stored().secret, /^enc:v1:/);
-  assert.match(stored().previous_secret, /^enc:v1:/);
-  assert.ok(!JSON.stringify(stored()).includes(rotated.body.secret.slice(6)));
+  const row = await stored();
+  assert.match(row.secret, /^enc:v1:/);
+  assert.match(row.previous_secret, /^enc:v1:/);
+  assert.ok(!JSON.stringify(row).includes(rotated.body.secret.slice(6)));
 });

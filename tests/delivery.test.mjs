@@ -16,7 +16,8 @@ let orgCounter = 0;
 
 before(async () => {
   receiver = await startReceiver();
-  worker = await startWorker({ vars: { AUTO_DISABLE_AFTER: "2", DELIVERY_TIMEOUT_SECONDS: "2", SECRET_GRACE_SECONDS: "3600" } });
+  // The organizations' housekeeping alarm every 2 s instead of every minute.
+  worker = await startWorker({ vars: { AUTO_DISABLE_AFTER: "2", DELIVERY_TIMEOUT_SECONDS: "2", SECRET_GRACE_SECONDS: "3600", EXPOSE_USAGE: "true", HOUSEKEEPING_SECONDS: "2" } });
   spec = await loadSpec(worker);
 });
 after(async () => {
@@ -339,17 +340,15 @@ test("another organization's deliveries are 404", async () => {
   assert.equal((await api(b, "POST", `/api/webhooks/${w.id}/deliveries/${id}/retry`)).status, 404);
 });
 
-test("the cron sweeper re-enqueues a pending delivery whose queue message was lost", async () => {
+test("the organization's alarm re-enqueues a pending delivery whose queue message was lost", async () => {
   const o = org();
   const w = await webhook(o, { events: ["activity.created"] });
-  // A delivery D1 holds as pending and overdue, with no queue message behind it.
+  // A delivery the organization's object holds as pending and overdue, with no queue message behind it.
   const body = JSON.stringify({ id: "evt_lost", type: "activity.created", timestamp: new Date().toISOString(), organizationId: o.name, deliveryId: "dlv_lost1", data: { lost: true } });
   const past = Date.now() - 5 * 60 * 1000;
-  worker.sql(`INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, next_attempt_at, created_at, updated_at)
+  await worker.orgSql(o.name, `INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, next_attempt_at, created_at, updated_at)
               VALUES ('dlv_lost1', '${o.name}', '${w.id}', 'evt_lost', 'activity.created', '${body}', 'pending', 0, ${past}, ${past}, ${past})`);
-  const cron = await worker.api("/cdn-cgi/local/scheduled?cron=*+*+*+*+*");
-  assert.equal(cron.status, 200);
-  const [request] = await eventually(() => arrivals(w.path).length === 1 && arrivals(w.path), { what: "the swept delivery" });
+  const [request] = await eventually(() => arrivals(w.path).length === 1 && arrivals(w.path), { timeoutMs: 20000, what: "the re-enqueued delivery" });
   assert.equal(verifyThreeWays(request, w.secret).data.lost, true);
   assert.equal(request.headers["webhook-id"], "dlv_lost1");
 });
@@ -361,12 +360,12 @@ test("deleting a webhook stops its pending deliveries", async () => {
   await api(o, "POST", "/api/events", { type: "account.created", data: {} }, "service");
   await eventually(() => arrivals(w.path).length === 1, { what: "the first attempt" });
   receiver.respond(() => ({ status: 200 }));
-  const pending = await eventually(() => {
-    const rows = worker.sql(`SELECT status, next_attempt_at FROM deliveries WHERE webhook_id = '${w.id}'`);
+  const pending = await eventually(async () => {
+    const rows = await worker.orgSql(o.name, `SELECT status, next_attempt_at FROM deliveries WHERE webhook_id = '${w.id}'`);
     return rows[0]?.status === "pending" && rows[0].next_attempt_at > Date.now() + 30000 && rows;
   }, { what: "the scheduled retry" });
   assert.equal(pending.length, 1);
   assert.equal((await api(o, "DELETE", `/api/webhooks/${w.id}`, undefined, "admin", "/api/webhooks/{id}")).status, 204);
-  const [row] = worker.sql(`SELECT status, last_error, next_attempt_at FROM deliveries WHERE webhook_id = '${w.id}'`);
+  const [row] = await worker.orgSql(o.name, `SELECT status, last_error, next_attempt_at FROM deliveries WHERE webhook_id = '${w.id}'`);
   assert.deepEqual(row, { status: "failed", last_error: "webhook deleted", next_attempt_at: null });
 });

@@ -169,7 +169,8 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
   }
   const cronRuns = [];
   if (cron) schedule = startCron({ base: url, root: ROOT, onRun: (pattern) => cronRuns.push({ pattern, at: Date.now() }) });
-  /** Runs SQL against this Worker's local D1 (for tests that must set up a state the API cannot reach). */
+  /** Runs SQL against this Worker's local D1 (what is kept across organizations: API keys, portal sessions, dead
+   *  letters), for tests that must set up a state the API cannot reach. */
   const sql = (command) => {
     const out = execFileSync(WRANGLER, ["d1", "execute", "DB", "--local", "--persist-to", persist, "--json", "--command", command], {
       cwd: ROOT,
@@ -178,7 +179,13 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
     });
     return JSON.parse(out)[0].results;
   };
-  return { url, port, persist, pgid: child.pid, stop, log, sql, cronRuns, api: (path, init) => fetch(`${url}${path}`, init) };
+  /** Runs one statement in an organization's own SQLite (its Durable Object), through the test-only `/__sql`. */
+  const orgSql = async (organizationId, statement) => {
+    const res = await fetch(`${url}/__sql`, { method: "POST", body: JSON.stringify({ organizationId, sql: statement }) });
+    if (!res.ok) throw new Error(`/__sql answered ${res.status}: ${await res.text()}`);
+    return res.json();
+  };
+  return { url, port, persist, pgid: child.pid, stop, log, sql, orgSql, cronRuns, api: (path, init) => fetch(`${url}${path}`, init) };
 }
 
 /** An HS256 JWT signed with the e2e secret unless told otherwise. */

@@ -68,14 +68,14 @@ test("an event without an id that the queue delivers twice is ingested and deliv
   const body = new Webhook(secret).verify(request.body, request.headers);
   assert.match(body.id, /^evt_/);
   // The retried message has been consumed again by now (the fault acks it the second time); still one event.
-  const events = await eventually(() => {
-    const rows = worker.sql(`SELECT id FROM events WHERE organization_id = '${org}'`);
-    const pendingRetry = worker.sql(`SELECT COUNT(*) AS n FROM deliveries WHERE organization_id = '${org}'`)[0].n;
+  const events = await eventually(async () => {
+    const rows = await worker.orgSql(org, "SELECT id FROM events");
+    const pendingRetry = (await worker.orgSql(org, "SELECT COUNT(*) AS n FROM deliveries"))[0].n;
     return rows.length >= 1 && pendingRetry >= 1 && rows;
   }, { timeoutMs: 30000, what: "the event row" });
   assert.deepEqual(events, [{ id: body.id }]);
   await eventually(async () => (await retries()) > retriedBefore, { what: "the queue to have been asked to deliver the message again" });
-  assert.equal(worker.sql(`SELECT COUNT(*) AS n FROM deliveries WHERE organization_id = '${org}'`)[0].n, 1);
+  assert.equal((await worker.orgSql(org, "SELECT COUNT(*) AS n FROM deliveries"))[0].n, 1);
   assert.equal(receiver.requests.filter((r) => r.url === "/retry").length, 1);
 });
 

@@ -15,7 +15,6 @@ use crate::domain::time::iso8601;
 use crate::error::{ApiError, ApiResult};
 use crate::platform::random;
 use crate::store::deliveries::{self, AttemptRow, DeliveryRow, LogQuery};
-use crate::store::{self};
 
 fn summary(d: &DeliveryRow) -> Value {
     json!({
@@ -80,7 +79,7 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
         limit,
         offset: (page - 1).saturating_mul(limit),
     };
-    let (rows, total) = deliveries::list(&store::db(&ctx.env)?, &query).await?;
+    let (rows, total) = deliveries::list(&ctx.store()?, &query).await?;
     let data: Vec<Value> = rows.iter().map(summary).collect();
     json(200, &json!({ "data": data, "page": page, "limit": limit, "total": total }))
 }
@@ -88,16 +87,14 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
 async fn load_delivery(ctx: &Ctx, webhook_id: &WebhookId, delivery_id: &str) -> ApiResult<DeliveryRow> {
     let not_found = || ApiError::not_found("no delivery with this id");
     let delivery_id = DeliveryId::parse(delivery_id).ok_or_else(not_found)?;
-    deliveries::get_scoped(&store::db(&ctx.env)?, &ctx.caller.org, webhook_id, &delivery_id)
-        .await?
-        .ok_or_else(not_found)
+    deliveries::get_scoped(&ctx.store()?, &ctx.caller.org, webhook_id, &delivery_id).await?.ok_or_else(not_found)
 }
 
 /// `GET /api/webhooks/{id}/deliveries/{deliveryId}`: the payload and every attempt.
 pub async fn get(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response> {
     let webhook = load(ctx, id).await?;
     let d = load_delivery(ctx, &webhook.id, delivery_id).await?;
-    let attempts = deliveries::attempts(&store::db(&ctx.env)?, &d.id).await?;
+    let attempts = deliveries::attempts(&ctx.store()?, &d.id).await?;
     let mut out = summary(&d);
     out["payload"] = serde_json::from_str(&d.body).unwrap_or(Value::String(d.body.clone()));
     // The bytes every attempt sent, as text: `payload` is parsed JSON, which cannot keep `1.50` or member order.
@@ -123,7 +120,7 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
     ctx.caller.require_admin()?;
     let webhook = load(ctx, id).await?;
     let d = load_delivery(ctx, &webhook.id, delivery_id).await?;
-    let db = store::db(&ctx.env)?;
+    let db = ctx.store()?;
     let Some(claimed) =
         deliveries::claim_now(&db, &ctx.caller.org, &d.id, ctx.now, ctx.config.lease_until(ctx.now)).await?
     else {
@@ -145,7 +142,7 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
     let attempted = attempt_one(&ctx.env, &ctx.config, claimed, webhook).await?;
     if attempted.applied && attempted.outcome.retry_in.is_some() {
         // The next scheduled attempt rides on a fresh queue message, which waits until it is due.
-        let _ = fanout::enqueue(&ctx.env, std::slice::from_ref(&delivery_id)).await;
+        let _ = fanout::enqueue(&ctx.env, &ctx.caller.org, std::slice::from_ref(&delivery_id)).await;
     }
     let mut out = attempt_result(&attempted);
     out["deliveryId"] = Value::String(delivery_id.to_string());
@@ -206,7 +203,7 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         created_at: ctx.now,
         updated_at: ctx.now,
     };
-    deliveries::insert_claimed(&store::db(&ctx.env)?, &row).await?;
+    deliveries::insert_claimed(&ctx.store()?, &row).await?;
     let delivery_id = row.id.clone();
     let attempted = attempt_one(&ctx.env, &ctx.config, row, webhook).await?;
     let mut out = attempt_result(&attempted);

@@ -15,7 +15,7 @@ use crate::domain::limits::{sends_after_response, SENDS_AFTER_RESPONSE};
 use crate::domain::time::iso8601;
 use crate::error::{ApiError, ApiResult};
 use crate::store::events::ClaimCreated;
-use crate::store::{self, carry, events::EventQuery};
+use crate::store::{self, events::EventQuery};
 
 pub fn catalogue() -> ApiResult<Response> {
     let groups: Vec<_> = catalogue::grouped()
@@ -40,7 +40,6 @@ pub async fn ingest(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let text = read_text(req, MAX_EVENT_BYTES).await?;
     let incoming = event::parse(&text, Source::Api, key.as_deref())?;
     let config = &ctx.config;
-    carry::fail_grouped_batches(config.fault("fail-grouped-batches"));
     let claim = sends_after_response(config.delivery_timeout_seconds)
         .then(|| ClaimCreated { lease_until: config.lease_for_sends(ctx.now, 1), most: SENDS_AFTER_RESPONSE });
     let stored = fanout::store_one(&ctx.env, &ctx.caller.org, &incoming, ctx.now, claim.as_ref()).await?;
@@ -52,7 +51,7 @@ pub async fn ingest(ctx: &Ctx, req: Request) -> ApiResult<Response> {
                 *ctx.send_after.borrow_mut() = Some(claimed);
             }
         }
-        _ => fanout::enqueue_or_leave(&ctx.env, &stored.created).await,
+        _ => fanout::enqueue_or_leave(&ctx.env, &ctx.caller.org, &stored.created).await,
     }
     let ingested = stored.answer;
     json(if ingested.duplicate { 200 } else { 202 }, &ingested)
@@ -112,7 +111,7 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
         limit,
         offset: (page - 1).saturating_mul(limit),
     };
-    let (rows, total) = store::events::list(&store::db(&ctx.env)?, &query).await?;
+    let (rows, total) = store::events::list(&ctx.store()?, &query).await?;
     let data: Vec<_> = rows
         .iter()
         .map(|e| {
@@ -134,8 +133,7 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
 pub async fn get(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     let not_found = || ApiError::not_found("no event with this id");
     let id = EventId::parse(id).ok_or_else(not_found)?;
-    let (event, deliveries) =
-        store::events::get(&store::db(&ctx.env)?, &ctx.caller.org, &id).await?.ok_or_else(not_found)?;
+    let (event, deliveries) = store::events::get(&ctx.store()?, &ctx.caller.org, &id).await?.ok_or_else(not_found)?;
     // The stored text goes out as it came in: raw JSON, not re-serialised.
     let raw = |text: &str| RawValue::from_string(text.to_string()).map_err(ApiError::internal);
     #[derive(Serialize)]

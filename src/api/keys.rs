@@ -51,7 +51,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         role,
         created_at: ctx.now,
     };
-    store::api_keys::insert(&store::db(&ctx.env)?, &row, &api_key_hash(&key)).await?;
+    store::api_keys::insert(&store::global(&ctx.env)?, &row, &api_key_hash(&key)).await?;
     let mut out = view(&row);
     out["key"] = Value::String(key);
     json(201, &out)
@@ -61,7 +61,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
 pub async fn list(ctx: &Ctx) -> ApiResult<Response> {
     ctx.caller.require_vendor()?;
     ctx.caller.require_admin()?;
-    let rows = store::api_keys::list(&store::db(&ctx.env)?, &ctx.caller.org).await?;
+    let rows = store::api_keys::list(&store::global(&ctx.env)?, &ctx.caller.org).await?;
     let data: Vec<Value> = rows.iter().map(view).collect();
     json(200, &json!({ "data": data, "total": data.len() }))
 }
@@ -72,7 +72,7 @@ pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let not_found = || ApiError::not_found("no API key with this id");
     let id = ApiKeyId::parse(id).ok_or_else(not_found)?;
-    if !store::api_keys::delete(&store::db(&ctx.env)?, &ctx.caller.org, &id).await? {
+    if !store::api_keys::delete(&store::global(&ctx.env)?, &ctx.caller.org, &id).await? {
         return Err(not_found());
     }
     Ok(Response::empty()?.with_status(204))

@@ -39,6 +39,14 @@ pub struct Ctx {
     pub send_after: Rc<RefCell<Option<Claimed>>>,
 }
 
+impl Ctx {
+    /// The caller's organization's storage (its Durable Object): every query a handler makes goes there, so none
+    /// can reach another organization's data.
+    pub fn store(&self) -> Result<crate::store::Database, crate::store::StoreError> {
+        crate::store::organization(&self.env, &self.caller.org)
+    }
+}
+
 /// A request's answer, and the deliveries its invocation sends after it (see [`crate::delivery::send_now`]).
 pub struct Handled {
     pub response: Response,
@@ -55,11 +63,39 @@ pub async fn handle(req: Request, env: Env) -> Handled {
     Handled { response, send_after: send_after.take() }
 }
 
+/// `POST /__sql {"organizationId", "sql"}`: runs one statement in an organization's object and answers its rows, for
+/// end-to-end tests that must set up or inspect a state the API cannot reach. Served only where `/__usage` is
+/// (`EXPOSE_USAGE`, never in production).
+async fn organization_sql(mut req: Request, env: &Env) -> ApiResult<Response> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Query {
+        organization_id: String,
+        sql: String,
+    }
+    let query: Query =
+        req.json().await.map_err(|e| ApiError::bad_request("invalid_json", format!("bad query: {e}")))?;
+    let org = crate::domain::ids::OrganizationId::parse(&query.organization_id)
+        .ok_or_else(|| ApiError::bad_request("invalid_field", "bad organizationId"))?;
+    let db = store::organization(env, &org)?;
+    let result = store::sql::Database::batch(&db, vec![db.prepare(query.sql)]).await?;
+    // A test's own look is not the Worker's work: it does not count in `/__usage`.
+    crate::usage::add(|u| {
+        u.object_calls -= 1;
+        u.object_statements -= 1;
+    });
+    let rows: Vec<serde_json::Value> = result.into_iter().flat_map(|r| r.rows).collect();
+    json(200, &rows)
+}
+
 async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>) -> ApiResult<Response> {
     let method = req.method().to_string();
     let path = req.path();
     if path == "/__usage" && Config::from_env(&env).expose_usage {
         return json(200, &crate::usage::snapshot());
+    }
+    if path == "/__sql" && Config::from_env(&env).expose_usage {
+        return organization_sql(req, &env).await;
     }
     if is_dashboard_path(&path) {
         return assets::serve(req, &Config::from_env(&env), &env).await;
@@ -89,12 +125,12 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
             verify_jwt(token, &config.jwt_secret, &rules, now / 1000)?
         }
         Credential::ApiKey(key) => {
-            let row = store::api_keys::find(&store::db(&env)?, &api_key_hash(key)).await?;
+            let row = store::api_keys::find(&store::global(&env)?, &api_key_hash(key)).await?;
             let row = row.ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
             Caller { org: row.organization_id, user: row.id.to_string(), role: row.role, portal: None }
         }
         Credential::PortalSession(token) => {
-            let session = store::portal::find(&store::db(&env)?, &api_key_hash(token), now).await?;
+            let session = store::portal::find(&store::global(&env)?, &api_key_hash(token), now).await?;
             let session =
                 session.ok_or_else(|| ApiError::unauthorized("the portal session has expired or was revoked"))?;
             let role = if session.read_only { Role::Member } else { Role::Admin };

@@ -77,7 +77,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         read_only: asked.read_only,
         expires_at: ctx.now + asked.seconds * 1000,
     };
-    store::portal::insert(&store::db(&ctx.env)?, &api_key_hash(&token), &session, ctx.now).await?;
+    store::portal::insert(&store::global(&ctx.env)?, &api_key_hash(&token), &session, ctx.now).await?;
     json(
         201,
         &json!({
@@ -92,7 +92,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
 /// `POST /api/portal/sessions/revoke`: every session of the organization ends now; answers how many did.
 pub async fn revoke(ctx: &Ctx) -> ApiResult<Response> {
     require_session_issuer(ctx)?;
-    let revoked = store::portal::revoke_all(&store::db(&ctx.env)?, &ctx.caller.org).await?;
+    let revoked = store::portal::revoke_all(&store::global(&ctx.env)?, &ctx.caller.org).await?;
     json(200, &json!({ "revoked": revoked }))
 }
 

@@ -13,7 +13,6 @@ use crate::domain::time::{iso8601, parse_iso8601};
 use crate::error::{ApiError, ApiResult};
 use crate::store::recovery::{self, Cursor, Missing, Window};
 use crate::store::webhooks::WebhookRow;
-use crate::store::{self};
 
 /// A window `{ "since", "until"? }` of ISO 8601 times; `until` defaults to (and is capped at) now.
 pub fn parse_window(body: &Value, allow_until: bool, now: i64) -> ApiResult<(i64, i64)> {
@@ -58,7 +57,7 @@ pub async fn recover(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     let webhook = load(ctx, id).await?;
     let (since, until) = parse_window(&read_json(req, 4096).await?, true, ctx.now)?;
     require_active(&webhook)?;
-    let db = store::db(&ctx.env)?;
+    let db = ctx.store()?;
     let window = Window { org: &ctx.caller.org, webhook_id: &webhook.id, since, until };
     let found = recovery::count_recoverable(&db, &window, MAX_PER_CALL + 1).await?;
     let recovered = found.min(MAX_PER_CALL);
@@ -92,7 +91,7 @@ pub async fn count_missed(ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i6
     let condition = recovery::pattern_condition(&webhook.patterns())
         .ok_or_else(|| ApiError::invalid("events", "a subscription pattern of this webhook is not valid"))?;
     let scope = Missing { org: &ctx.caller.org, webhook_id: &webhook.id, since, until, condition: &condition };
-    Ok(recovery::count_missing(&store::db(&ctx.env)?, &scope, MAX_PER_CALL + 1).await?)
+    Ok(recovery::count_missing(&ctx.store()?, &scope, MAX_PER_CALL + 1).await?)
 }
 
 fn job(kind: JobKind, ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i64, remaining: i64) -> Job {

@@ -37,13 +37,13 @@ pub fn parse(body: &Value) -> ApiResult<Option<String>> {
 
 pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
-    json(200, &view(&store::settings::get(&store::db(&ctx.env)?, &ctx.caller.org).await?))
+    json(200, &view(&store::settings::get(&ctx.store()?, &ctx.caller.org).await?))
 }
 
 pub async fn put(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let alert_email = parse(&read_json(req, 4096).await?)?;
-    let db = store::db(&ctx.env)?;
+    let db = ctx.store()?;
     store::settings::set_alert_email(&db, &ctx.caller.org, alert_email.as_deref(), ctx.now).await?;
     json(200, &view(&Settings { alert_email, updated_at: Some(ctx.now) }))
 }

@@ -8,10 +8,9 @@ use super::{json, Ctx};
 use crate::domain::time::iso8601;
 use crate::error::ApiResult;
 use crate::store::deliveries::{self, HourCounts};
-use crate::store::{self};
 
 pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
-    let s = deliveries::stats(&store::db(&ctx.env)?, &ctx.caller.org, ctx.now - 86_400_000).await?;
+    let s = deliveries::stats(&ctx.store()?, &ctx.caller.org, ctx.now - 86_400_000).await?;
     let total = s.webhooks_total.unwrap_or(0);
     let active = s.webhooks_active.unwrap_or(0);
     let succeeded = s.deliveries_succeeded.unwrap_or(0);
@@ -65,7 +64,7 @@ pub fn hourly_series(counts: &[HourCounts], now: i64) -> Vec<HourCounts> {
 pub async fn webhook(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     let webhook = super::webhooks::load(ctx, id).await?;
     let since = window_start(ctx.now);
-    let (counts, avg) = deliveries::hourly(&store::db(&ctx.env)?, &ctx.caller.org, &webhook.id, since).await?;
+    let (counts, avg) = deliveries::hourly(&ctx.store()?, &ctx.caller.org, &webhook.id, since).await?;
     let series = hourly_series(&counts, ctx.now);
     let sum = |f: fn(&HourCounts) -> i64| series.iter().map(f).sum::<i64>();
     let (succeeded, failed, pending) = (sum(|h| h.succeeded), sum(|h| h.failed), sum(|h| h.pending));

@@ -25,7 +25,7 @@ fn not_found() -> ApiError {
 /// same 404.
 pub async fn load(ctx: &Ctx, id: &str) -> ApiResult<WebhookRow> {
     let id = WebhookId::parse(id).ok_or_else(not_found)?;
-    store::webhooks::get(&store::db(&ctx.env)?, &ctx.caller.org, &id).await?.ok_or_else(not_found)
+    store::webhooks::get(&ctx.store()?, &ctx.caller.org, &id).await?.ok_or_else(not_found)
 }
 
 /// The webhook with its secret in the clear, as create returns it.
@@ -59,7 +59,7 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
         Some("false") => Some(false),
         Some(_) => return Err(ApiError::invalid("isActive", "isActive must be true or false")),
     };
-    let db = store::db(&ctx.env)?;
+    let db = ctx.store()?;
     let rows = store::webhooks::list(&db, &ctx.caller.org, active).await?;
     let activity = store::deliveries::activity(&db, &ctx.caller.org, ctx.now - 86_400_000).await?;
     let mut data = Vec::with_capacity(rows.len());
@@ -91,7 +91,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         (Some(given), SignatureScheme::HmacSha256) => (given.clone(), None),
         (_, scheme) => fresh_signing_key(scheme),
     };
-    let db = store::db(&ctx.env)?;
+    let db = ctx.store()?;
     let max = ctx.config.max_webhooks_per_org;
     let sealed = seal(ctx, &secret, id.as_str())?;
     let key = StoredKey { sealed: &sealed, public_key: public_key.as_deref() };
@@ -118,7 +118,7 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     let row = load(ctx, id).await?;
     let body = read_json(req, MAX_BODY_BYTES).await?;
     let patch = parse_patch(&body, ctx.config.allow_insecure)?;
-    let db = store::db(&ctx.env)?;
+    let db = ctx.store()?;
     // A row written before secrets were encrypted is sealed on this write.
     let resealed = row.resealed(&ctx.config.secret_box(), random).map_err(ApiError::internal)?;
     let was_inactive = !row.is_active;
@@ -148,7 +148,7 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
 pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let row = load(ctx, id).await?;
-    if !store::webhooks::delete(&store::db(&ctx.env)?, &ctx.caller.org, &row.id, ctx.now).await? {
+    if !store::webhooks::delete(&ctx.store()?, &ctx.caller.org, &row.id, ctx.now).await? {
         return Err(not_found());
     }
     Ok(Response::empty()?.with_status(204))
@@ -176,7 +176,7 @@ pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
         Some(resealed) => resealed.secret,
         None => row.secret.clone(),
     };
-    let db = store::db(&ctx.env)?;
+    let db = ctx.store()?;
     let key = StoredKey { sealed: &sealed, public_key: public_key.as_deref() };
     let rotated =
         store::webhooks::rotate_secret(&db, &ctx.caller.org, &row.id, &key, &previous, until, ctx.now).await?;

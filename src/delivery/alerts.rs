@@ -16,7 +16,7 @@ pub async fn webhook_disabled(env: &Env, config: &Config, webhook: &WebhookRow, 
 }
 
 async fn send_disabled(env: &Env, config: &Config, webhook: &WebhookRow, reason: &str, at: i64) -> Result<(), String> {
-    let db = store::db(env).map_err(|e| e.to_string())?;
+    let db = store::organization(env, &webhook.organization_id).map_err(|e| e.to_string())?;
     let settings = store::settings::get(&db, &webhook.organization_id).await.map_err(|e| e.to_string())?;
     let Some(to) = settings.alert_email else { return Ok(()) };
     let (subject, text) = disabled_email(&Disabled {

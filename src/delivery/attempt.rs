@@ -73,7 +73,7 @@ pub fn delivery_headers(
 
 /// An attempt that took this long marks its endpoint slow: its deliveries go through its lane for a while.
 pub const SLOW_ATTEMPT_MS: i64 = 2_000;
-/// How long a failed or slow attempt keeps its webhook's deliveries in its lane (where the breaker watches them).
+/// How long a slow or unreachable attempt keeps its webhook's deliveries in its lane (where the breaker watches them).
 pub const LANE_HOLD_MS: i64 = 10 * 60_000;
 /// How long a quick success lets the consumer send a webhook's deliveries itself. A webhook not heard from quickly
 /// for this long (new or idle) starts in its lane again, so an endpoint that turned slow meanwhile cannot hold up
@@ -250,13 +250,12 @@ impl SlowWatch {
 /// states (each fenced by its attempt number), the webhooks' failure counts, and, for a webhook reaching
 /// `AUTO_DISABLE_AFTER`, the disable together with its `webhook.disabled` notice. Results whose attempt no longer
 /// held its delivery are logged but change nothing (`applied` is false). With a `watch`, deliveries of a webhook found
-/// slow are not sent: their answer is `None`. `carried`: the record may ride in an ingest's transaction (`store::carry`).
+/// slow are not sent: their answer is `None`. Every delivery is of one organization, whose object records them.
 pub async fn attempt_all(
     env: &Env,
     config: &Config,
     claimed: &[(DeliveryRow, WebhookRow)],
     watch: Option<&SlowWatch>,
-    carried: bool,
 ) -> Result<Vec<Option<Attempted>>, DeliveryError> {
     // The AES key schedule that opens stored secrets is set up once per batch, not once per send.
     let secrets = config.secret_box();
@@ -290,7 +289,7 @@ pub async fn attempt_all(
         }
     }
     let attempted_ones: Vec<&(DeliveryRow, WebhookRow)> = at.iter().map(|i| &claimed[*i]).collect();
-    let recorded = record_all(env, config, &attempted_ones, results, carried).await?;
+    let recorded = record_all(env, config, &attempted_ones, results).await?;
     let mut out: Vec<Option<Attempted>> = (0..claimed.len()).map(|_| None).collect();
     for (i, a) in at.into_iter().zip(recorded) {
         out[i] = Some(a);
@@ -304,7 +303,6 @@ async fn record_all(
     config: &Config,
     claimed: &[&(DeliveryRow, WebhookRow)],
     sent: Vec<(SendResult, bool)>,
-    carried: bool,
 ) -> Result<Vec<Attempted>, DeliveryError> {
     if claimed.is_empty() {
         return Ok(Vec::new());
@@ -343,8 +341,15 @@ async fn record_all(
                 Counter::Reset if webhook.consecutive_failures == 0 => Counter::Keep,
                 other => other,
             },
-            lane_until: (!delivery.is_test && (!a.result.succeeded() || a.result.duration_ms >= SLOW_ATTEMPT_MS))
+            // A slow attempt, one that could not connect or timed out, or a 429 (slow down) sends the webhook to its
+            // lane at once; any other failure the receiver answered quickly only counts in its failure window
+            // (sustained failure does).
+            lane_until: (!delivery.is_test
+                && (a.result.status_code.is_none()
+                    || a.result.status_code == Some(429)
+                    || a.result.duration_ms >= SLOW_ATTEMPT_MS))
                 .then_some(finished + LANE_HOLD_MS),
+            window_failed: (!delivery.is_test).then(|| !a.result.succeeded()),
             // Extended when less than half of it is left: a busy webhook writes it a few times an hour.
             fast_until: (a.result.succeeded()
                 && a.result.duration_ms < SLOW_ATTEMPT_MS
@@ -353,7 +358,8 @@ async fn record_all(
             now: finished,
         })
         .collect();
-    let db = store::db(env)?;
+    // Every claimed delivery is of the same organization (see `attempt_all`).
+    let db = store::organization(env, &claimed[0].0.organization_id)?;
     let reason = format!("disabled after {} consecutive failed deliveries", config.auto_disable_after);
     let at_risk = reaching_threshold(claimed, &records, config.auto_disable_after);
     let candidates = operational_candidates(claimed, &records);
@@ -427,7 +433,7 @@ async fn record_all(
             }
         })
         .collect();
-    let recorded = deliveries::record_attempts(&db, &records, &notices, &ops, carried).await?;
+    let recorded = deliveries::record_attempts(&db, &records, &notices, &ops).await?;
     // A `fifo` line moves when its head has ended: the next delivery's message went back unclaimed, so it gets a
     // fresh one below.
     let mut moved: Vec<&WebhookId> = claimed
@@ -450,8 +456,8 @@ async fn record_all(
     let mut notified: Vec<DeliveryId> =
         disabled.chain(reported).flat_map(|event| event.deliveries.iter().map(|d| d.id.clone())).collect();
     notified.extend(deliveries::heads(&db, &moved).await?);
-    if let Err(e) = fanout::enqueue(env, &notified).await {
-        worker::console_error!("could not enqueue operational events, leaving them to the sweeper: {}", e);
+    if let Err(e) = fanout::enqueue(env, &claimed[0].0.organization_id, &notified).await {
+        worker::console_error!("could not enqueue operational events, leaving them to the alarm: {}", e);
     }
     Ok(attempted)
 }
@@ -546,7 +552,7 @@ pub async fn attempt_one(
     delivery: DeliveryRow,
     webhook: WebhookRow,
 ) -> Result<Attempted, DeliveryError> {
-    let mut all = attempt_all(env, config, &[(delivery, webhook)], None, false).await?;
+    let mut all = attempt_all(env, config, &[(delivery, webhook)], None).await?;
     all.pop().flatten().ok_or_else(|| DeliveryError::Store(StoreError("no attempt result".into())))
 }
 

@@ -28,11 +28,19 @@ pub struct Ingested {
     pub duplicate: bool,
 }
 
-/// The queue message of a delivery: ids only (the payload lives in D1; a message is capped at 128 KB).
+/// The queue message of a delivery: ids only (the payload lives in its organization's object; a message is capped
+/// at 128 KB). The organization says which object holds the delivery.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryMessage {
+    pub organization_id: String,
     pub delivery_id: String,
+}
+
+impl DeliveryMessage {
+    fn of(org: &OrganizationId, id: &DeliveryId) -> DeliveryMessage {
+        DeliveryMessage { organization_id: org.to_string(), delivery_id: id.to_string() }
+    }
 }
 
 /// An event stored: its answer, every delivery it created (pending in D1, due now, not yet enqueued), and those its
@@ -70,15 +78,15 @@ pub async fn ingest_many(
     now: i64,
 ) -> Result<Vec<Ingested>, DeliveryError> {
     let (answers, created, _) = store_many(env, org, incoming, now, None).await?;
-    enqueue_or_leave(env, &created).await;
+    enqueue_or_leave(env, org, &created).await;
     Ok(answers)
 }
 
-/// Enqueues stored deliveries; if the queue fails they stay pending in D1, due now, and the sweeper enqueues them
-/// within two minutes (nothing is lost, the answer stands).
-pub async fn enqueue_or_leave(env: &Env, created: &[DeliveryId]) {
-    if let Err(e) = enqueue(env, created).await {
-        worker::console_error!("enqueue failed, leaving {} deliveries to the sweeper: {}", created.len(), e);
+/// Enqueues stored deliveries; if the queue fails they stay pending, due now, and the organization's alarm enqueues
+/// them within two minutes (nothing is lost, the answer stands).
+pub async fn enqueue_or_leave(env: &Env, org: &OrganizationId, created: &[DeliveryId]) {
+    if let Err(e) = enqueue(env, org, created).await {
+        worker::console_error!("enqueue failed, leaving {} deliveries to the alarm: {}", created.len(), e);
     }
 }
 
@@ -98,7 +106,7 @@ async fn store_many(
     if incoming.is_empty() {
         return Ok((Vec::new(), Vec::new(), None));
     }
-    let db = store::db(env)?;
+    let db = store::organization(env, org)?;
     let timestamp = iso8601(now);
     let mut inserts = Vec::with_capacity(incoming.len());
     for (id, event) in ids.iter().zip(incoming) {
@@ -164,14 +172,13 @@ fn deliveries_for(
 }
 
 /// Sends one message per delivery, in batches of at most 100 (the platform's batch limit).
-pub async fn enqueue(env: &Env, delivery_ids: &[DeliveryId]) -> Result<(), DeliveryError> {
+pub async fn enqueue(env: &Env, org: &OrganizationId, delivery_ids: &[DeliveryId]) -> Result<(), DeliveryError> {
     if delivery_ids.is_empty() {
         return Ok(());
     }
     let queue = env.queue("DELIVERIES").map_err(|e| DeliveryError::Queue(e.to_string()))?;
     for chunk in delivery_ids.chunks(QUEUE_SEND_BATCH_MAX) {
-        let messages: Vec<DeliveryMessage> =
-            chunk.iter().map(|id| DeliveryMessage { delivery_id: id.to_string() }).collect();
+        let messages: Vec<DeliveryMessage> = chunk.iter().map(|id| DeliveryMessage::of(org, id)).collect();
         usage::add(|u| {
             u.queue_send_calls += 1;
             u.queue_messages_sent += chunk.len() as u64;
@@ -186,7 +193,11 @@ pub async fn enqueue(env: &Env, delivery_ids: &[DeliveryId]) -> Result<(), Deliv
 
 /// Enqueues deliveries to be attempted after their delays (seconds, one hop of at most twelve hours: a longer wait
 /// finds its delivery not due and waits again).
-pub async fn enqueue_after(env: &Env, delayed: &[(DeliveryId, u64)]) -> Result<(), DeliveryError> {
+pub async fn enqueue_after(
+    env: &Env,
+    org: &OrganizationId,
+    delayed: &[(DeliveryId, u64)],
+) -> Result<(), DeliveryError> {
     if delayed.is_empty() {
         return Ok(());
     }
@@ -194,9 +205,7 @@ pub async fn enqueue_after(env: &Env, delayed: &[(DeliveryId, u64)]) -> Result<(
     for chunk in delayed.chunks(QUEUE_SEND_BATCH_MAX) {
         let messages: Vec<MessageBuilder<DeliveryMessage>> = chunk
             .iter()
-            .map(|(id, seconds)| {
-                MessageBuilder::new(DeliveryMessage { delivery_id: id.to_string() }).delay_seconds(queue_hop(*seconds))
-            })
+            .map(|(id, seconds)| MessageBuilder::new(DeliveryMessage::of(org, id)).delay_seconds(queue_hop(*seconds)))
             .collect();
         usage::add(|u| {
             u.queue_send_calls += 1;

@@ -73,12 +73,12 @@ pub async fn step(env: &Env, job: &Job, now: i64) -> Result<(), DeliveryError> {
     if limit <= 0 {
         return Ok(());
     }
-    let db = store::db(env)?;
+    let db = store::organization(env, &org)?;
     let (done, next_cursor) = match job.kind {
         JobKind::Recover => {
             let window = Window { org: &org, webhook_id: &webhook_id, since: job.since, until: job.until };
             let ids = recovery::recover(&db, &window, limit, now).await?;
-            fanout::enqueue(env, &ids).await?;
+            fanout::enqueue(env, &org, &ids).await?;
             (ids.len() as i64, None)
         }
         JobKind::ReplayMissing => {
@@ -116,7 +116,7 @@ pub async fn step(env: &Env, job: &Job, now: i64) -> Result<(), DeliveryError> {
                 deliveries.push(MissedDelivery { id, event, body, created_at: now + i as i64 });
             }
             let created = recovery::insert_missing(&db, &org, &webhook_id, &deliveries, now).await?;
-            fanout::enqueue(env, &created).await?;
+            fanout::enqueue(env, &org, &created).await?;
             let cursor = events.last().map(|e| Cursor { created_at: e.created_at, id: e.id.to_string() });
             (if events.len() as i64 == limit { limit } else { 0 }, cursor)
         }

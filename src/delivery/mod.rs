@@ -1,5 +1,6 @@
-//! The data plane: queue consumers (deliveries and events), one delivery attempt from claim to record, and the
-//! cron sweeper that makes sure no pending delivery is forgotten.
+//! The data plane: queue consumers (deliveries and events) and one delivery attempt from claim to record. Each
+//! organization's object makes sure none of its pending deliveries is forgotten (its alarm, `org::Organization`);
+//! the cron prunes what D1 keeps across organizations.
 
 pub mod alerts;
 pub mod attempt;
@@ -16,13 +17,13 @@ use worker::{js_sys, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Ra
 use crate::config::Config;
 use crate::domain::event::{self, IncomingEvent, Source};
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
-use crate::domain::limits::{deliveries_within_budget, sweep_within_budget, MAX_SENDS_PER_WEBHOOK};
+use crate::domain::limits::{calls_for_deliveries, deliveries_within_budget, MAX_SENDS_PER_WEBHOOK};
 use crate::domain::model::DeliveryStatus;
 use crate::domain::retry::queue_hop;
 use crate::platform::now_ms;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::webhooks::WebhookRow;
-use crate::store::{self, deliveries, events, StoreError, IDS_PER_STATEMENT};
+use crate::store::{self, deliveries, events, Database, StoreError, IDS_PER_STATEMENT};
 use crate::usage;
 use fanout::DeliveryMessage;
 
@@ -54,16 +55,6 @@ impl From<StoreError> for DeliveryError {
     }
 }
 
-/// A pending delivery this far past due has lost its queue message; the sweeper re-enqueues it.
-const OVERDUE_MS: i64 = 60_000;
-/// After re-enqueueing a delivery, the sweeper leaves it alone this long: its message may still be waiting behind
-/// others in the queue (locally one consumer batch runs at a time).
-const REQUEUE_WAIT_MS: i64 = 5 * 60_000;
-/// The most one sweep re-enqueues, whatever the budget allows.
-const SWEEP_LIMIT: usize = 500;
-/// Rows of each table one sweep's retention prune deletes at most (D1 has a single writer: keep it short).
-const PRUNE_LIMIT: usize = 1_000;
-
 /// What to do with a delivery's queue message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Next {
@@ -71,16 +62,16 @@ enum Next {
     RetryIn(u64),
 }
 
-/// Claims the deliveries of a batch in one round trip, sends the claimed ones six at a time and records them in
-/// one more; answers what to do with each message, in order. At most `budget` deliveries are taken on; the rest
-/// go back to the queue at once, untouched.
+/// Claims the deliveries of one organization's messages in one round trip to its object, sends the claimed ones six
+/// at a time and records them in one more; answers what to do with each message, in order. At most `budget`
+/// deliveries are taken on; the rest go back to the queue at once, untouched.
 async fn process_batch(
     env: &Env,
     config: &Config,
+    db: &Database,
     ids: &[&DeliveryId],
     budget: usize,
 ) -> Result<Vec<Next>, DeliveryError> {
-    let db = store::db(env)?;
     let now = now_ms();
     let taken = &ids[..ids.len().min(budget)];
     // A webhook has at most two sends in flight: if the whole batch is one webhook's, half of its sends may run one
@@ -88,7 +79,7 @@ async fn process_batch(
     let longest_run = taken.len().div_ceil(MAX_SENDS_PER_WEBHOOK);
     // One round trip claims the deliveries and reads their webhooks; the sends are the second, the record the third.
     let (claimed, webhooks) =
-        deliveries::claim_with_webhooks(&db, taken, now, config.lease_for_sends(now, longest_run)).await?;
+        deliveries::claim_with_webhooks(db, taken, now, config.lease_for_sends(now, longest_run)).await?;
     let mut next = vec![Next::Ack; ids.len()];
     for n in next.iter_mut().skip(taken.len()) {
         *n = Next::RetryIn(0);
@@ -99,7 +90,7 @@ async fn process_batch(
     let unclaimed: Vec<&DeliveryId> =
         taken.iter().zip(&claimed).filter(|(_, c)| c.is_none()).map(|(id, _)| *id).collect();
     if !unclaimed.is_empty() {
-        let states = deliveries::get_many(&db, &unclaimed).await?;
+        let states = deliveries::get_many(db, &unclaimed).await?;
         for (i, id) in taken.iter().enumerate() {
             if claimed[i].is_some() {
                 continue;
@@ -114,22 +105,21 @@ async fn process_batch(
         }
     }
 
-    send_claimed(env, config, &db, claimed, &webhooks, &mut next, false).await?;
+    send_claimed(env, config, db, claimed, &webhooks, &mut next).await?;
     Ok(next)
 }
 
 /// Sends claimed deliveries (`claimed[i]` answers for `next[i]`; `None`: not claimed, left as it is): those of gone
 /// or stopped webhooks end failed, those whose webhook needs its lane (flow control, a slow or failing endpoint) go
-/// there, and the rest are sent six at a time and recorded in one round trip (`carried`: an ingest's, if one comes
-/// within a moment; see `store::carry`). Sets what becomes of each message.
+/// there, and the rest are sent six at a time and recorded in one round trip. Every delivery is of the organization
+/// whose object `db` is. Sets what becomes of each message.
 async fn send_claimed(
     env: &Env,
     config: &Config,
-    db: &worker::D1Database,
+    db: &Database,
     claimed: Vec<Option<DeliveryRow>>,
     webhooks: &[WebhookRow],
     next: &mut [Next],
-    carried: bool,
 ) -> Result<(), DeliveryError> {
     let now = now_ms();
     let mut index_of: Vec<(DeliveryId, usize)> = Vec::new();
@@ -150,7 +140,7 @@ async fn send_claimed(
     deliveries::abandon_many(db, &abandoned, now).await?;
     // Endpoints that hold requests past SLOW_ATTEMPT_MS get no more sends from this batch: theirs join the lane.
     let watch = attempt::SlowWatch::default();
-    let attempted = attempt::attempt_all(env, config, &to_send, Some(&watch), carried).await?;
+    let attempted = attempt::attempt_all(env, config, &to_send, Some(&watch)).await?;
     for ((delivery, _), a) in to_send.into_iter().zip(attempted) {
         let Some(i) = position(&delivery.id) else { continue };
         match a {
@@ -179,18 +169,16 @@ pub struct Claimed {
 /// without the queue hop in front (no message written, read and deleted on the way to a receiver that answers, and
 /// no claim round trip: the ingest's transaction claimed them). What stays pending (a retry, a lane that could not
 /// take its deliveries, a D1 failure) is enqueued with its delay; if even that fails, or the invocation is cut off,
-/// the deliveries are pending in D1 and the sweeper enqueues them once their lease has passed. The record may ride
-/// in the next ingest's transaction (`store::carry`), unless a `fifo` line waits on it: its next delivery goes out
-/// once this one is recorded.
+/// the deliveries are pending in their organization's object, whose alarm enqueues them once their lease has passed.
 pub async fn send_now(env: &Env, claimed: Claimed) {
     let config = Config::from_env(env);
     let ids: Vec<DeliveryId> = claimed.rows.iter().map(|d| d.id.clone()).collect();
+    let Some(org) = claimed.rows.first().map(|d| d.organization_id.clone()) else { return };
     let mut next = vec![Next::Ack; ids.len()];
-    let carried = !claimed.webhooks.iter().any(WebhookRow::is_fifo);
-    let sent = match store::db(env) {
+    let sent = match store::organization(env, &org) {
         Ok(db) => {
             let rows = claimed.rows.into_iter().map(Some).collect();
-            send_claimed(env, &config, &db, rows, &claimed.webhooks, &mut next, carried).await
+            send_claimed(env, &config, &db, rows, &claimed.webhooks, &mut next).await
         }
         Err(e) => Err(e.into()),
     };
@@ -206,8 +194,8 @@ pub async fn send_now(env: &Env, claimed: Claimed) {
             Next::RetryIn(seconds) => Some((id, seconds)),
         })
         .collect();
-    if let Err(e) = fanout::enqueue_after(env, &later).await {
-        worker::console_error!("could not enqueue {} deliveries, leaving them to the sweeper: {}", later.len(), e);
+    if let Err(e) = fanout::enqueue_after(env, &org, &later).await {
+        worker::console_error!("could not enqueue {} deliveries, leaving them to the alarm: {}", later.len(), e);
     }
 }
 
@@ -241,7 +229,7 @@ pub fn sendable(
 /// back in a few seconds and routes it again).
 async fn to_lanes(
     env: &Env,
-    db: &worker::D1Database,
+    db: &Database,
     laned: &[DeliveryRow],
     now: i64,
 ) -> Result<Vec<(usize, bool)>, DeliveryError> {
@@ -258,7 +246,7 @@ async fn to_lanes(
     }
     let calls = by_webhook.iter().map(|(webhook_id, members)| async move {
         let ids: Vec<&DeliveryId> = members.iter().map(|i| &laned[*i].id).collect();
-        let handed = crate::flow::hand_over(env, webhook_id, &ids).await;
+        let handed = crate::flow::hand_over(env, &laned[members[0]].organization_id, webhook_id, &ids).await;
         if let Err(e) = &handed {
             worker::console_error!("could not hand deliveries to the lane of {webhook_id}: {e}");
         }
@@ -292,18 +280,21 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: &Env) {
 }
 
 /// The deliveries queue: one attempt per message; retries ride on the message's delayed retry, in hops of at most
-/// twelve hours. A platform error retries the messages; D1 keeps the truth either way.
+/// twelve hours. The messages are taken one organization at a time (each organization's deliveries live in its
+/// own object), one after another so that the invocation's six connections are never oversubscribed. A platform
+/// error retries the messages; the objects keep the truth either way.
 async fn consume_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
-    let mut messages = Vec::new();
-    let mut ids = Vec::new();
+    let mut by_org: Vec<(OrganizationId, Vec<(RawMessage, DeliveryId)>)> = Vec::new();
     let mut job_messages = Vec::new();
     for message in batch.raw_iter() {
-        let id = serde_wasm_bindgen::from_value::<DeliveryMessage>(message.body())
+        let parsed = serde_wasm_bindgen::from_value::<DeliveryMessage>(message.body())
             .ok()
-            .and_then(|m| DeliveryId::parse(&m.delivery_id));
-        if let Some(delivery_id) = id {
-            ids.push(delivery_id);
-            messages.push(message);
+            .and_then(|m| Some((OrganizationId::parse(&m.organization_id)?, DeliveryId::parse(&m.delivery_id)?)));
+        if let Some((org, delivery_id)) = parsed {
+            match by_org.iter_mut().find(|(o, _)| *o == org) {
+                Some((_, group)) => group.push((message, delivery_id)),
+                None => by_org.push((org, vec![(message, delivery_id)])),
+            }
         } else if let Ok(m) = serde_wasm_bindgen::from_value::<jobs::JobMessage>(message.body()) {
             job_messages.push((message, m.job));
         } else {
@@ -321,26 +312,38 @@ async fn consume_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, c
             }
         }
     }
-    if messages.is_empty() {
-        return;
-    }
-    let id_refs: Vec<&DeliveryId> = ids.iter().collect();
-    let budget = deliveries_within_budget(config.subrequest_budget, IDS_PER_STATEMENT);
-    match process_batch(env, config, &id_refs, budget).await {
-        Ok(next) => {
-            for (message, next) in messages.iter().zip(next) {
-                match next {
-                    Next::Ack => ack(message),
-                    Next::RetryIn(seconds) => retry_in(message, seconds),
+    // The subrequests left: each organization's share costs its sends plus its own claim and record calls.
+    let mut calls_left = config.subrequest_budget;
+    for (org, group) in by_org {
+        let ids: Vec<&DeliveryId> = group.iter().map(|(_, id)| id).collect();
+        if calls_left < calls_for_deliveries(1, IDS_PER_STATEMENT) {
+            // Nothing left for this organization: its messages come back at once, untouched.
+            group.iter().for_each(|(message, _)| retry_in(message, 0));
+            continue;
+        }
+        let budget = deliveries_within_budget(calls_left, IDS_PER_STATEMENT);
+        let outcome = match store::organization(env, &org) {
+            Ok(db) => process_batch(env, config, &db, &ids, budget).await,
+            Err(e) => Err(e.into()),
+        };
+        match outcome {
+            Ok(next) => {
+                for ((message, _), next) in group.iter().zip(next) {
+                    match next {
+                        Next::Ack => ack(message),
+                        Next::RetryIn(seconds) => retry_in(message, seconds),
+                    }
+                }
+            }
+            Err(e) => {
+                worker::console_error!("delivery batch of {org} failed, retrying its messages: {}", e);
+                for (message, _) in &group {
+                    retry_in(message, 5);
                 }
             }
         }
-        Err(e) => {
-            worker::console_error!("delivery batch failed, retrying its messages: {}", e);
-            for message in &messages {
-                retry_in(message, 5);
-            }
-        }
+        let taken = ids.len().min(budget) as u32;
+        calls_left = calls_left.saturating_sub(calls_for_deliveries(taken, IDS_PER_STATEMENT));
     }
 }
 
@@ -422,7 +425,7 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
 
 async fn dead_letter(env: &Env, queue: &str, text: &str, reason: &str) {
     worker::console_warn!("dead-lettering an event message: {reason}");
-    if let Ok(db) = store::db(env) {
+    if let Ok(db) = store::global(env) {
         let _ = events::record_dead_letter(&db, queue, text, reason, now_ms()).await;
     }
     if let Ok(dlq) = env.queue("EVENTS_DLQ") {
@@ -434,25 +437,14 @@ async fn dead_letter(env: &Env, queue: &str, text: &str, reason: &str) {
     }
 }
 
-/// Every minute: re-enqueue pending deliveries whose message was lost (each at most once per `REQUEUE_WAIT_MS`),
-/// and prune what is older than the retention window.
+/// Every minute: prune what D1 keeps across organizations (dead letters, expired portal sessions) past the retention
+/// window. Each organization's object looks after its own deliveries and rows (its alarm).
 pub async fn sweep(env: &Env) {
     let config = Config::from_env(env);
     let now = now_ms();
-    let Ok(db) = store::db(env) else { return };
-    let limit = SWEEP_LIMIT.min(sweep_within_budget(config.subrequest_budget));
-    match deliveries::take_overdue(&db, now, now - OVERDUE_MS, now - REQUEUE_WAIT_MS, limit).await {
-        Ok(ids) if !ids.is_empty() => {
-            worker::console_log!("sweep: re-enqueueing {} overdue deliveries", ids.len());
-            if let Err(e) = fanout::enqueue(env, &ids).await {
-                worker::console_error!("sweep could not enqueue: {}", e);
-            }
-        }
-        Ok(_) => {}
-        Err(e) => worker::console_error!("sweep could not query: {}", e),
-    }
+    let Ok(db) = store::global(env) else { return };
     let retention_ms = i64::from(config.retention_days) * 86_400_000;
-    if let Err(e) = deliveries::prune(&db, now - retention_ms, PRUNE_LIMIT).await {
+    if let Err(e) = deliveries::prune_global(&db, now - retention_ms, deliveries::PRUNE_LIMIT).await {
         worker::console_error!("prune failed: {}", e);
     }
 }

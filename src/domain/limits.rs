@@ -63,7 +63,7 @@ const CALLS_PER_ID_CHUNK: u32 = 3;
 /// How many deliveries one consumer invocation may take on within `budget` subrequests: each costs one fetch, every
 /// chunk of ids a few D1 calls, and the invocation a fixed few. At least one, so a tiny budget still makes progress.
 pub fn deliveries_within_budget(budget: u32, ids_per_statement: usize) -> usize {
-    let cost = |n: u32| n + CALLS_PER_ID_CHUNK * n.div_ceil(ids_per_statement as u32) + FIXED_CALLS_PER_INVOCATION;
+    let cost = |n: u32| calls_for_deliveries(n, ids_per_statement);
     let (mut low, mut high) = (1u32, budget.max(1));
     while low < high {
         let mid = (low + high).div_ceil(2);
@@ -74,6 +74,12 @@ pub fn deliveries_within_budget(budget: u32, ids_per_statement: usize) -> usize 
         }
     }
     low as usize
+}
+
+/// The subrequests that taking on `n` deliveries of one organization costs (see [`deliveries_within_budget`]): a
+/// consumer invocation pays it once per organization in its batch.
+pub fn calls_for_deliveries(n: u32, ids_per_statement: usize) -> u32 {
+    n + CALLS_PER_ID_CHUNK * n.div_ceil(ids_per_statement.max(1) as u32) + FIXED_CALLS_PER_INVOCATION
 }
 
 /// How many overdue deliveries one sweep may re-enqueue within `budget` subrequests: one statement that takes and

@@ -10,9 +10,10 @@
 //! here. The lane keeps the ids it was handed in its own storage, in order, and works through them in its alarm:
 //! two at a time at most, no more than the rate limit lets start in any second, none while the circuit is open and
 //! one probe when the cool-down ends (`domain::flow`). Each round claims, sends and records exactly as the consumer
-//! does (the same fenced claim, FIFO gate and attempt transaction in D1, the source of truth), and a failed attempt's
-//! retry goes back on the queue with its delay. Nothing is only here: a delivery handed over stays pending in D1, so
-//! if the lane lost its list the sweeper would re-enqueue it.
+//! does (the same fenced claim, FIFO gate and attempt transaction in the organization's object, the source of
+//! truth), and a failed attempt's retry goes back on the queue with its delay. Nothing is only here: a delivery
+//! handed over stays pending in its organization's object, so if the lane lost its list the object's alarm would
+//! re-enqueue it.
 
 use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
@@ -23,10 +24,10 @@ use worker::{durable_object, js_sys, DurableObject, Env, Method, Request, Reques
 use crate::config::Config;
 use crate::delivery::{attempt, fanout, sendable, DeliveryError};
 use crate::domain::flow::{pick, Breaker, CircuitState, Limiter, Observed, LANE_ROUND};
-use crate::domain::ids::{DeliveryId, WebhookId};
+use crate::domain::ids::{DeliveryId, OrganizationId, WebhookId};
 use crate::domain::limits::MAX_SENDS_PER_WEBHOOK;
 use crate::platform::now_ms;
-use crate::store::{self, deliveries, webhooks};
+use crate::store::{self, deliveries, webhooks, Database};
 
 /// One alarm invocation works this long at most, then hands on to the next (a fresh subrequest budget).
 const SLICE_MS: i64 = 25_000;
@@ -45,6 +46,7 @@ const WAITING_PREFIX: &str = "w:";
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Handover {
+    organization_id: String,
     webhook_id: String,
     delivery_ids: Vec<String>,
 }
@@ -61,6 +63,7 @@ struct Snapshot {
 
 struct Lane {
     loaded: bool,
+    organization_id: Option<OrganizationId>,
     webhook_id: Option<WebhookId>,
     /// Handed-over ids in order, with the sequence number of their storage key.
     waiting: VecDeque<(u64, DeliveryId)>,
@@ -97,6 +100,7 @@ impl DurableObject for WebhookLane {
         let cooldown = i64::from(Config::from_env(&env).circuit_cooldown_seconds) * 1000;
         let lane = Lane {
             loaded: false,
+            organization_id: None,
             webhook_id: None,
             waiting: VecDeque::new(),
             known: HashSet::new(),
@@ -151,6 +155,7 @@ impl WebhookLane {
         }
         let storage = self.state.storage();
         let webhook_id: Option<String> = storage.get("webhook").await?;
+        let organization_id: Option<String> = storage.get("organization").await?;
         let snapshot: Option<Snapshot> = storage.get("breaker").await?;
         let listed = storage.list_with_options(worker::ListOptions::new().prefix(WAITING_PREFIX)).await?;
         let mut entries: Vec<(u64, DeliveryId)> = Vec::new();
@@ -168,6 +173,7 @@ impl WebhookLane {
         }
         lane.loaded = true;
         lane.webhook_id = webhook_id.as_deref().and_then(WebhookId::parse);
+        lane.organization_id = organization_id.as_deref().and_then(OrganizationId::parse);
         lane.next_seq = entries.last().map_or(0, |(seq, _)| seq + 1);
         lane.known = entries.iter().map(|(_, id)| id.clone()).collect();
         lane.waiting = entries.into();
@@ -198,6 +204,7 @@ impl WebhookLane {
             first_time = lane.webhook_id.is_none();
             if first_time {
                 lane.webhook_id = WebhookId::parse(&handover.webhook_id);
+                lane.organization_id = OrganizationId::parse(&handover.organization_id);
             }
             for id in handover.delivery_ids.iter().filter_map(|id| DeliveryId::parse(id)) {
                 if lane.known.len() >= MAX_WAITING || lane.known.contains(&id) {
@@ -213,6 +220,7 @@ impl WebhookLane {
         }
         if first_time {
             storage.put("webhook", &handover.webhook_id).await?;
+            storage.put("organization", &handover.organization_id).await?;
         }
         if accepted > 0 {
             storage.put_multiple_raw(new_entries).await?;
@@ -239,8 +247,8 @@ impl WebhookLane {
         Ok(())
     }
 
-    /// Stores the breaker and writes its state to D1 when it changed from `before`.
-    async fn note_circuit(&self, db: &worker::D1Database, before: CircuitState) -> Result<(), DeliveryError> {
+    /// Stores the breaker and writes its state to the organization's object when it changed from `before`.
+    async fn note_circuit(&self, db: &Database, before: CircuitState) -> Result<(), DeliveryError> {
         let (state, cooldown_ms, webhook_id) = {
             let lane = self.lane.borrow();
             (lane.breaker.state, lane.breaker.cooldown_ms(), lane.webhook_id.clone())
@@ -266,9 +274,10 @@ impl WebhookLane {
     /// Rounds of at most two sends until nothing may start now; answers when to run again.
     async fn run(&self) -> Result<Option<i64>, DeliveryError> {
         let config = Config::from_env(&self.env);
-        let db = store::db(&self.env)?;
         let lane_error = |e: worker::Error| DeliveryError::Lane(e.to_string());
         let Some(webhook_id) = self.lane.borrow().webhook_id.clone() else { return Ok(None) };
+        let Some(org) = self.lane.borrow().organization_id.clone() else { return Ok(None) };
+        let db = store::organization(&self.env, &org)?;
         let started = now_ms();
         let mut calls = 0u32;
         loop {
@@ -292,7 +301,7 @@ impl WebhookLane {
                 // Quick again, no limit, circuit closed: the rest go back to the consumer's path.
                 let all: Vec<_> = self.lane.borrow().waiting.iter().cloned().collect();
                 let ids: Vec<DeliveryId> = all.iter().map(|(_, id)| id.clone()).collect();
-                fanout::enqueue(&self.env, &ids).await?;
+                fanout::enqueue(&self.env, &org, &ids).await?;
                 self.forget(&all).await.map_err(lane_error)?;
                 return Ok(None);
             }
@@ -341,7 +350,7 @@ impl WebhookLane {
             let (to_send, abandoned) = sendable(claimed, std::slice::from_ref(&webhook));
             deliveries::abandon_many(&db, &abandoned, granted_at).await?;
             calls += to_send.len() as u32 + 1;
-            let attempted = attempt::attempt_all(&self.env, &config, &to_send, None, false).await?;
+            let attempted = attempt::attempt_all(&self.env, &config, &to_send, None).await?;
             let before = self.lane.borrow().breaker.state;
             let mut retries = Vec::new();
             for ((delivery, _), a) in to_send.iter().zip(attempted) {
@@ -354,18 +363,24 @@ impl WebhookLane {
             self.note_circuit(&db, before).await?;
             if !retries.is_empty() {
                 calls += 1;
-                fanout::enqueue_after(&self.env, &retries).await?;
+                fanout::enqueue_after(&self.env, &org, &retries).await?;
             }
         }
     }
 }
 
 /// Hands a webhook's claimed-and-released deliveries to its lane.
-pub async fn hand_over(env: &Env, webhook_id: &WebhookId, ids: &[&DeliveryId]) -> Result<(), DeliveryError> {
+pub async fn hand_over(
+    env: &Env,
+    org: &OrganizationId,
+    webhook_id: &WebhookId,
+    ids: &[&DeliveryId],
+) -> Result<(), DeliveryError> {
     let lane_error = |e: worker::Error| DeliveryError::Lane(e.to_string());
     let namespace = env.durable_object("LANES").map_err(lane_error)?;
     let stub = namespace.id_from_name(webhook_id.as_str()).and_then(|id| id.get_stub()).map_err(lane_error)?;
     let body = serde_json::to_string(&Handover {
+        organization_id: org.to_string(),
         webhook_id: webhook_id.to_string(),
         delivery_ids: ids.iter().map(|id| id.to_string()).collect(),
     })

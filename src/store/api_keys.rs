@@ -1,7 +1,7 @@
 //! The `api_keys` table: keys are found by the SHA-256 of their text, listed and revoked within an organization.
 
+use super::Database;
 use serde::Deserialize;
-use worker::D1Database;
 
 use super::{changed, first, int, rows, run, text, StoreError};
 use crate::auth::Role;
@@ -19,7 +19,7 @@ pub struct ApiKeyRow {
 
 const COLUMNS: &str = "id, organization_id, name, role, created_at";
 
-pub async fn insert(db: &D1Database, row: &ApiKeyRow, key_hash: &str) -> Result<(), StoreError> {
+pub async fn insert(db: &Database, row: &ApiKeyRow, key_hash: &str) -> Result<(), StoreError> {
     run(db
         .prepare("INSERT INTO api_keys (id, organization_id, name, role, key_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .bind(&[text(&row.id), text(&row.organization_id), text(&row.name), text(row.role.as_str()), text(key_hash), int(row.created_at)])?)
@@ -28,7 +28,7 @@ pub async fn insert(db: &D1Database, row: &ApiKeyRow, key_hash: &str) -> Result<
 }
 
 /// The organization's keys, newest first.
-pub async fn list(db: &D1Database, org: &OrganizationId) -> Result<Vec<ApiKeyRow>, StoreError> {
+pub async fn list(db: &Database, org: &OrganizationId) -> Result<Vec<ApiKeyRow>, StoreError> {
     rows(
         db.prepare(format!(
             "SELECT {COLUMNS} FROM api_keys WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC"
@@ -39,12 +39,12 @@ pub async fn list(db: &D1Database, org: &OrganizationId) -> Result<Vec<ApiKeyRow
 }
 
 /// The key whose text hashes to `key_hash`, whatever its organization (the key decides the organization).
-pub async fn find(db: &D1Database, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
+pub async fn find(db: &Database, key_hash: &str) -> Result<Option<ApiKeyRow>, StoreError> {
     first(db.prepare(format!("SELECT {COLUMNS} FROM api_keys WHERE key_hash = ?1")).bind(&[text(key_hash)])?).await
 }
 
 /// Revokes (deletes) one of the organization's keys; `false` if it has no such key.
-pub async fn delete(db: &D1Database, org: &OrganizationId, id: &ApiKeyId) -> Result<bool, StoreError> {
+pub async fn delete(db: &Database, org: &OrganizationId, id: &ApiKeyId) -> Result<bool, StoreError> {
     let result =
         run(db.prepare("DELETE FROM api_keys WHERE organization_id = ?1 AND id = ?2").bind(&[text(org), text(id)])?)
             .await?;

@@ -1,9 +1,10 @@
 //! The `deliveries` and `attempts` tables: delivery state (D1 is its source of truth), the attempt log, the
 //! sweeper's queries and the statistics.
 
+use super::{Database, Executed, Statement};
 use serde::Deserialize;
-use worker::{D1Database, D1PreparedStatement, D1Result};
 
+use crate::domain::flow::{BREAKER_MIN_ATTEMPTS, BREAKER_WINDOW_MS};
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::domain::model::{flag, DeliveryStatus};
@@ -60,7 +61,7 @@ pub(crate) const COLUMNS: &str =
 
 /// One delivery of one of the organization's webhooks.
 pub async fn get_scoped(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     webhook_id: &WebhookId,
     id: &DeliveryId,
@@ -79,7 +80,7 @@ pub async fn get_scoped(
 /// delivery, however many queue messages, sweeps or manual retries arrive for it. One round trip for all ids; the
 /// answers come back in the ids' order (a repeated id is claimed once).
 pub async fn claim_many(
-    db: &D1Database,
+    db: &Database,
     ids: &[&DeliveryId],
     now: i64,
     lease_until: i64,
@@ -92,7 +93,7 @@ pub async fn claim_many(
 /// [`claim_many`] and, in the same round trip, the webhooks of those deliveries (the consumer's claim: one D1 call
 /// before the sends instead of two).
 pub async fn claim_with_webhooks(
-    db: &D1Database,
+    db: &Database,
     ids: &[&DeliveryId],
     now: i64,
     lease_until: i64,
@@ -116,11 +117,11 @@ pub async fn claim_with_webhooks(
 }
 
 fn claim_statements(
-    db: &D1Database,
+    db: &Database,
     ids: &[&DeliveryId],
     now: i64,
     lease_until: i64,
-) -> Result<Vec<D1PreparedStatement>, StoreError> {
+) -> Result<Vec<Statement>, StoreError> {
     let mut statements = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         let mut binds = vec![int(now), int(lease_until)];
@@ -132,7 +133,7 @@ fn claim_statements(
 
 /// The claimed rows of the results at `claims`, in the order of `ids` (`None`: not claimed).
 fn claimed_in(
-    results: &[D1Result],
+    results: &[Executed],
     claims: core::ops::Range<usize>,
     ids: &[&DeliveryId],
 ) -> Result<Vec<Option<DeliveryRow>>, StoreError> {
@@ -151,7 +152,7 @@ fn claimed_in(
 /// A manual retry's claim: makes the delivery pending and due now and claims it, whatever its state, unless an
 /// attempt is in flight (`None` then: the caller answers 409 and sends nothing).
 pub async fn claim_now(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     id: &DeliveryId,
     now: i64,
@@ -186,7 +187,7 @@ pub(crate) fn claim_sql(count: usize) -> String {
 
 /// The first pending delivery of each of these webhooks (the head of a `fifo` line), to enqueue when the one before
 /// it has finished.
-pub async fn heads(db: &D1Database, webhook_ids: &[&WebhookId]) -> Result<Vec<DeliveryId>, StoreError> {
+pub async fn heads(db: &Database, webhook_ids: &[&WebhookId]) -> Result<Vec<DeliveryId>, StoreError> {
     if webhook_ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -235,12 +236,12 @@ pub(crate) fn record_sql(count: usize) -> String {
 }
 
 /// Deliveries by id (for messages that found nothing to claim).
-pub async fn get_many(db: &D1Database, ids: &[&DeliveryId]) -> Result<Vec<DeliveryRow>, StoreError> {
+pub async fn get_many(db: &Database, ids: &[&DeliveryId]) -> Result<Vec<DeliveryRow>, StoreError> {
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM deliveries"), ids).await
 }
 
 /// Creates a delivery that is sent at once (test sends), already claimed for its first attempt.
-pub async fn insert_claimed(db: &D1Database, d: &DeliveryRow) -> Result<(), StoreError> {
+pub async fn insert_claimed(db: &Database, d: &DeliveryRow) -> Result<(), StoreError> {
     run(db
         .prepare(
             "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
@@ -278,8 +279,10 @@ pub struct AttemptRecord<'a> {
     pub next_attempt_at: Option<i64>,
     /// How the webhook's consecutive failure count changes: reset on success, +1 on exhaustion.
     pub webhook_counter: Counter,
-    /// A failed or slow attempt sends its webhook's deliveries through its lane until then.
+    /// A slow or unreachable attempt sends its webhook's deliveries through its lane until then.
     pub lane_until: Option<i64>,
+    /// Whether the attempt failed, for its webhook's failure window (`None`: a test send, which does not count).
+    pub window_failed: Option<bool>,
     /// A quick success lets the consumer send its webhook's deliveries itself until then.
     pub fast_until: Option<i64>,
     pub now: i64,
@@ -320,6 +323,25 @@ pub struct Recorded {
     pub disabled: Vec<bool>,
 }
 
+/// How long a window of sustained failure keeps its webhook's deliveries in its lane (where the breaker opens).
+pub const SUSTAINED_FAILURE_LANE_MS: i64 = 10 * 60_000;
+
+/// Adds a batch's attempts (`?3`) and failures (`?4`) of webhook `?1` at `?2` to its failure window, starting a new
+/// window when the last began `?5` ms or more ago; when the window then holds at least `?6` attempts of which 80 %
+/// or more failed (the breaker's own condition), the webhook goes to its lane until `?7`. A batch without failures
+/// writes nothing unless a window with failures is open: a healthy endpoint's records never touch the row. (SQLite
+/// evaluates every `SET` expression on the row as it was.)
+pub const FAILURE_WINDOW_SQL: &str = "UPDATE webhooks SET \
+    window_started_at = CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?2 ELSE window_started_at END, \
+    window_attempts = CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?3 ELSE window_attempts + ?3 END, \
+    window_failures = CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?4 ELSE window_failures + ?4 END, \
+    lane_until = CASE WHEN \
+        (CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?3 ELSE window_attempts + ?3 END) >= ?6 \
+        AND (CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?4 ELSE window_failures + ?4 END) * 5 \
+            >= (CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?3 ELSE window_attempts + ?3 END) * 4 \
+      THEN MAX(COALESCE(lane_until, 0), ?7) ELSE lane_until END \
+  WHERE id = ?1 AND (?4 > 0 OR (window_failures > 0 AND window_started_at > ?2 - ?5))";
+
 /// Attempt rows per multi-row INSERT (9 parameters each).
 const ATTEMPTS_PER_STATEMENT: usize = D1_MAX_PARAMETERS / 9;
 /// (id, attempt) pairs per fenced update, after its 5 shared parameters.
@@ -329,13 +351,12 @@ const FENCED_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 5) / 2;
 /// in one transaction. Every attempt is logged (it happened), but its delivery's state changes only if the attempt
 /// still holds it: the delivery is pending and its attempt number is the claimed one (a deleted webhook's failed
 /// delivery stays failed; a later attempt's result is not overwritten). The failure counts follow only applied
-/// results. `carried`: the transaction may be an ingest's, if one starts within a moment (`store::carry`).
+/// results.
 pub async fn record_attempts(
-    db: &D1Database,
+    db: &Database,
     records: &[AttemptRecord<'_>],
     notices: &[DisableNotice<'_>],
     ops: &[OpsNotice<'_>],
-    carried: bool,
 ) -> Result<Recorded, StoreError> {
     if records.is_empty() {
         return Ok(Recorded { ops: Vec::new(), applied: Vec::new(), disabled: Vec::new() });
@@ -434,6 +455,29 @@ pub async fn record_attempts(
         }
     }
     let now = records[0].now;
+    // Each webhook's failure window: sustained failure (not one failed attempt) sends it to its lane.
+    let mut windows: Vec<(&WebhookId, i64, i64)> = Vec::new();
+    for r in records {
+        let Some(failed) = r.window_failed else { continue };
+        match windows.iter_mut().find(|(w, _, _)| *w == &r.delivery.webhook_id) {
+            Some((_, attempts, failures)) => {
+                *attempts += 1;
+                *failures += i64::from(failed);
+            }
+            None => windows.push((&r.delivery.webhook_id, 1, i64::from(failed))),
+        }
+    }
+    for (webhook_id, attempts, failures) in windows {
+        statements.push(db.prepare(FAILURE_WINDOW_SQL).bind(&[
+            text(webhook_id),
+            int(now),
+            int(attempts),
+            int(failures),
+            int(BREAKER_WINDOW_MS),
+            int(BREAKER_MIN_ATTEMPTS as i64),
+            int(now + SUSTAINED_FAILURE_LANE_MS),
+        ])?);
+    }
     let mut notice_at = Vec::new();
     for notice in notices {
         statements.push(
@@ -462,8 +506,7 @@ pub async fn record_attempts(
         ops_at.push(statements.len() + read_back.start..statements.len() + read_back.end);
         statements.extend(op_statements);
     }
-    let results =
-        if carried { super::carry::batch_carried(db, statements).await? } else { batch(db, statements).await? };
+    let results = batch(db, statements).await?;
     #[derive(Deserialize)]
     struct Id {
         id: DeliveryId,
@@ -488,7 +531,7 @@ pub async fn record_attempts(
 
 /// Marks deliveries failed without an attempt (their webhook is gone or inactive), one round trip for all. Each
 /// was just claimed, so its attempt number fences it like a result.
-pub async fn abandon_many(db: &D1Database, abandoned: &[(DeliveryRow, String)], now: i64) -> Result<(), StoreError> {
+pub async fn abandon_many(db: &Database, abandoned: &[(DeliveryRow, String)], now: i64) -> Result<(), StoreError> {
     let mut statements = Vec::new();
     for (d, reason) in abandoned {
         statements.push(
@@ -506,7 +549,7 @@ pub async fn abandon_many(db: &D1Database, abandoned: &[(DeliveryRow, String)], 
 /// Gives claimed deliveries back unsent (their webhook's lane sends them, or its circuit is open): the attempt number
 /// the claim took is returned, so the retry budget is untouched, and the lease ends. Fenced like a result: a claim
 /// that no longer holds its delivery gives nothing back.
-pub async fn release_many(db: &D1Database, released: &[&DeliveryRow], now: i64) -> Result<(), StoreError> {
+pub async fn release_many(db: &Database, released: &[&DeliveryRow], now: i64) -> Result<(), StoreError> {
     if released.is_empty() {
         return Ok(());
     }
@@ -534,7 +577,7 @@ pub struct LogQuery<'a> {
 }
 
 /// A page of the log, newest first, and the total matching.
-pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, i64), StoreError> {
+pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, i64), StoreError> {
     let filter =
         "organization_id = ?1 AND webhook_id = ?2 AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR event_type = ?4)";
     let binds =
@@ -550,7 +593,7 @@ pub async fn list(db: &D1Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>
     super::page_and_total(db, page, count).await
 }
 
-pub async fn attempts(db: &D1Database, delivery_id: &DeliveryId) -> Result<Vec<AttemptRow>, StoreError> {
+pub async fn attempts(db: &Database, delivery_id: &DeliveryId) -> Result<Vec<AttemptRow>, StoreError> {
     rows(db
         .prepare("SELECT id, attempt, status_code, duration_ms, response_body, error, created_at, request_headers FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, created_at")
         .bind(&[text(delivery_id)])?)
@@ -562,7 +605,7 @@ pub async fn attempts(db: &D1Database, delivery_id: &DeliveryId) -> Result<Vec<A
 /// them re-enqueued at `now` in the same statement, so neither the next sweep nor a concurrent one takes them
 /// again while that message can arrive.
 pub async fn take_overdue(
-    db: &D1Database,
+    db: &Database,
     now: i64,
     due_before: i64,
     requeued_before: i64,
@@ -585,10 +628,20 @@ pub async fn take_overdue(
     Ok(taken.into_iter().map(|r| r.id).collect())
 }
 
-/// Deletes what is older than the retention window, at most `limit` rows of each table per call (D1 has one
-/// writer: a short transaction now and the rest next minute): attempts, finished deliveries, dead letters, expired
-/// portal sessions, and events that no pending delivery still belongs to. Every delete walks an index on its age column.
-pub async fn prune(db: &D1Database, before: i64, limit: usize) -> Result<(), StoreError> {
+/// A pending delivery this far past due has lost its queue message; the organization's alarm re-enqueues it.
+pub const OVERDUE_MS: i64 = 60_000;
+/// After re-enqueueing a delivery, the alarm leaves it alone this long: its message may still be waiting behind
+/// others in the queue.
+pub const REQUEUE_WAIT_MS: i64 = 5 * 60_000;
+/// The most one alarm re-enqueues, whatever the budget allows.
+pub const SWEEP_LIMIT: usize = 500;
+/// Rows of each table one alarm's retention prune deletes at most (the object has one thread: keep it short).
+pub const PRUNE_LIMIT: usize = 1_000;
+
+/// Deletes what of an organization is older than the retention window, at most `limit` rows of each table per
+/// call: attempts, finished deliveries, and events that no pending delivery still belongs to. Every delete walks an
+/// index on its age column.
+pub async fn prune(db: &Database, before: i64, limit: usize) -> Result<(), StoreError> {
     let binds = [int(before), int(limit as i64)];
     batch(
         db,
@@ -606,9 +659,21 @@ pub async fn prune(db: &D1Database, before: i64, limit: usize) -> Result<(), Sto
                   AND d.status = 'pending') LIMIT ?2)",
             )
             .bind(&binds)?,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The deployment-wide rows past their time, in D1: dead letters older than `before` and portal sessions expired
+/// before it (a lookup checks the expiry; they go with the rest of the old rows).
+pub async fn prune_global(db: &Database, before: i64, limit: usize) -> Result<(), StoreError> {
+    let binds = [int(before), int(limit as i64)];
+    batch(
+        db,
+        vec![
             db.prepare("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE created_at < ?1 LIMIT ?2)")
                 .bind(&binds)?,
-            // Expired sessions are inert (a lookup checks the expiry); they go with the rest of the old rows.
             db.prepare(
                 "DELETE FROM portal_sessions WHERE rowid IN (SELECT rowid FROM portal_sessions WHERE expires_at < ?1 LIMIT ?2)",
             )
@@ -617,6 +682,33 @@ pub async fn prune(db: &D1Database, before: i64, limit: usize) -> Result<(), Sto
     )
     .await?;
     Ok(())
+}
+
+/// When an organization's alarm next has work: the first time a pending delivery may be overdue (due, unleased,
+/// not re-enqueued lately) or an old row reaches the end of the retention window; `None` if it holds neither.
+pub async fn next_housekeeping(db: &Database, retention_ms: i64) -> Result<Option<i64>, StoreError> {
+    #[derive(Deserialize)]
+    struct Next {
+        overdue: Option<i64>,
+        event: Option<i64>,
+        attempt: Option<i64>,
+        finished: Option<i64>,
+    }
+    let next: Option<Next> = first(
+        db.prepare(
+            "SELECT \
+               (SELECT MIN(MAX(COALESCE(next_attempt_at, 0) + ?1, COALESCE(lease_until, 0), COALESCE(requeued_at + ?2, 0))) \
+                  FROM deliveries WHERE status = 'pending') AS overdue, \
+               (SELECT MIN(created_at) FROM events) AS event, \
+               (SELECT MIN(created_at) FROM attempts) AS attempt, \
+               (SELECT MIN(updated_at) FROM deliveries WHERE status != 'pending') AS finished",
+        )
+        .bind(&[int(OVERDUE_MS + 1), int(REQUEUE_WAIT_MS + 1)])?,
+    )
+    .await?;
+    let Some(next) = next else { return Ok(None) };
+    let aged = [next.event, next.attempt, next.finished].into_iter().flatten().map(|t| t + retention_ms + 1);
+    Ok(next.overdue.into_iter().chain(aged).min())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -631,7 +723,7 @@ pub struct Stats {
 }
 
 /// The organization's counts since `since` (deliveries) and now (webhooks).
-pub async fn stats(db: &D1Database, org: &OrganizationId, since: i64) -> Result<Stats, StoreError> {
+pub async fn stats(db: &Database, org: &OrganizationId, since: i64) -> Result<Stats, StoreError> {
     let stats: Option<Stats> = first(
         db.prepare(
             "SELECT \
@@ -664,7 +756,7 @@ pub struct Activity {
 
 /// [`Activity`] of each of the organization's webhooks: one statement (the 24 h counts walk `deliveries_by_org`,
 /// the last delivery `deliveries_by_webhook`).
-pub async fn activity(db: &D1Database, org: &OrganizationId, since: i64) -> Result<Vec<Activity>, StoreError> {
+pub async fn activity(db: &Database, org: &OrganizationId, since: i64) -> Result<Vec<Activity>, StoreError> {
     rows(
         db.prepare(
             "SELECT w.id AS webhook_id, \
@@ -693,7 +785,7 @@ pub struct HourCounts {
 
 /// A webhook's deliveries since `since`, by hour and outcome (hours without any are absent), with its totals.
 pub async fn hourly(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     webhook_id: &WebhookId,
     since: i64,
@@ -890,5 +982,97 @@ mod tests {
             assert!(deliveries.contains("sqlite_autoindex_deliveries_1 (id=?)"), "{name}: {details:?}");
             assert!(!details.iter().any(|d| d.contains("deliveries_due")), "{name}: {details:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod failure_window_tests {
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    const HOLD: i64 = 600_000;
+
+    fn db() -> Connection {
+        let db = super::super::migrated_sqlite();
+        db.execute(
+            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
+             VALUES ('wh_1', 'org_a', 'n', 'https://example.com', '[]', 's', 1, 1)",
+            [],
+        )
+        .unwrap();
+        db
+    }
+
+    /// Records a batch of `attempts` of which `failures` failed at `now`; answers how many rows it wrote and the
+    /// webhook's window and lane afterwards.
+    fn record(db: &Connection, now: i64, attempts: i64, failures: i64) -> (usize, (i64, i64, Option<i64>)) {
+        let written = db
+            .execute(
+                FAILURE_WINDOW_SQL,
+                params!["wh_1", now, attempts, failures, BREAKER_WINDOW_MS, BREAKER_MIN_ATTEMPTS as i64, now + HOLD],
+            )
+            .unwrap();
+        let state = db
+            .query_row("SELECT window_attempts, window_failures, lane_until FROM webhooks WHERE id = 'wh_1'", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap();
+        (written, state)
+    }
+
+    #[test]
+    fn a_healthy_endpoint_never_writes_its_row() {
+        let db = db();
+        for second in 0..100 {
+            assert_eq!(record(&db, 1_000_000 + second * 1000, 3, 0).0, 0);
+        }
+    }
+
+    #[test]
+    fn three_percent_of_fast_failures_never_send_the_webhook_to_its_lane() {
+        let db = db();
+        // A batch of 3 attempts every 50 ms for two minutes, one failing in every 33rd batch (1 %), or every 11th (3 %).
+        for (every, ticks) in [(33, 2400), (11, 2400)] {
+            for tick in 0..ticks {
+                let now = 1_000_000 + tick * 50;
+                let (_, (_, _, lane)) = record(&db, now, 3, i64::from(tick % every == 0));
+                assert_eq!(lane, None, "at tick {tick}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_endpoint_failing_everything_goes_to_its_lane_within_its_first_ten_attempts() {
+        let db = db();
+        let mut lane = None;
+        for tick in 0..4 {
+            lane = record(&db, 1_000_000 + tick * 50, 3, 3).1 .2;
+        }
+        assert_eq!(lane, Some(1_000_150 + HOLD));
+    }
+
+    #[test]
+    fn sustained_failure_sends_the_webhook_to_its_lane_once_ten_attempts_failed_four_in_five() {
+        let db = db();
+        let (_, state) = record(&db, 1_000_000, 5, 5);
+        assert_eq!(state, (5, 5, None), "five attempts are not enough to judge");
+        let (_, state) = record(&db, 1_001_000, 4, 3);
+        assert_eq!(state, (9, 8, None));
+        let (_, state) = record(&db, 1_002_000, 1, 0);
+        assert_eq!(state, (10, 8, Some(1_002_000 + HOLD)), "8 of 10 failed");
+    }
+
+    #[test]
+    fn a_window_starts_again_a_minute_after_it_began() {
+        let db = db();
+        record(&db, 1_000_000, 9, 9);
+        let (_, state) = record(&db, 1_000_000 + BREAKER_WINDOW_MS, 1, 1);
+        assert_eq!(state, (1, 1, None), "the old window's failures are gone");
+        // Without failures, a window that has failures is still counted until it ends…
+        let (written, state) = record(&db, 1_000_000 + BREAKER_WINDOW_MS + 10, 3, 0);
+        assert_eq!((written, state), (1, (4, 1, None)));
+        // …and not after.
+        let (written, _) = record(&db, 1_000_000 + 2 * BREAKER_WINDOW_MS + 10, 3, 0);
+        assert_eq!(written, 0);
     }
 }

@@ -1,14 +1,14 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
+use super::{Database, Executed, Statement};
+use crate::store::Param;
 use serde::Deserialize;
-use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, D1Result};
 
 use core::ops::Range;
 
 use super::deliveries::DeliveryRow;
 use super::webhooks::{of_created_sql, WebhookRow};
-use super::{batch, carry, int, opt_int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
+use super::{batch, int, opt_int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
 use crate::domain::catalogue;
 use crate::domain::event::IncomingEvent;
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
@@ -52,14 +52,14 @@ const EVENTS_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 6) / 6;
 /// One multi-row statement per chunk of `items` under D1's parameter limit: `?1` the organization, `?2` the time,
 /// then `width` parameters per item from `row`, as a `VALUES` list that `sql` places.
 fn per_row_statements<T>(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     now: i64,
     items: &[T],
     width: usize,
-    row: impl Fn(&T) -> Vec<JsValue>,
+    row: impl Fn(&T) -> Vec<Param>,
     sql: impl Fn(&str) -> String,
-) -> Result<Vec<D1PreparedStatement>, StoreError> {
+) -> Result<Vec<Statement>, StoreError> {
     let mut statements = Vec::new();
     for chunk in items.chunks((D1_MAX_PARAMETERS - 2) / width) {
         let mut binds = vec![text(org), int(now)];
@@ -78,12 +78,12 @@ fn per_row_statements<T>(
 /// key is the idempotency guard: an event that exists is not inserted again, and a delivery goes in only if its
 /// ingest's random token is the one stored, so neither a repeat nor a concurrent duplicate adds a second set.
 pub fn fanout_statements(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     now: i64,
     inserts: &[EventInsert<'_>],
     guard: Option<&Guard<'_>>,
-) -> Result<(Vec<D1PreparedStatement>, Range<usize>), StoreError> {
+) -> Result<(Vec<Statement>, Range<usize>), StoreError> {
     let mut statements = Vec::new();
     for chunk in inserts.chunks(EVENTS_PER_STATEMENT) {
         let mut binds = vec![text(org), int(now)];
@@ -252,7 +252,7 @@ fn deliveries_insert_sql(rows: &str, attempts: &str, lease_until: &str, returnin
 
 /// One ingest transaction's statements, with the index ranges of the event inserts and of the delivery inserts.
 pub struct IngestStatements {
-    pub statements: Vec<D1PreparedStatement>,
+    pub statements: Vec<Statement>,
     pub events: Range<usize>,
     pub deliveries: Range<usize>,
 }
@@ -263,7 +263,7 @@ pub struct IngestStatements {
 /// duplicate is not returned; [`ingest_many`] reads its stored record after the transaction, which a new event (the
 /// usual case) does not need.
 pub fn ingest_statements(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     now: i64,
     inserts: &[IngestInsert<'_>],
@@ -309,10 +309,10 @@ pub fn ingest_statements(
 
 /// Appends reads of every event's stored (id, ingest token, delivery count); returns their index range.
 fn read_back_statements<'a>(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     ids: impl Iterator<Item = &'a EventId>,
-    statements: &mut Vec<D1PreparedStatement>,
+    statements: &mut Vec<Statement>,
 ) -> Result<Range<usize>, StoreError> {
     let mut ids: Vec<&EventId> = ids.collect();
     ids.sort_unstable();
@@ -365,7 +365,7 @@ pub struct Ingest {
 
 /// Runs one ingest transaction; `claim` applies to an ingest of one event only.
 pub async fn ingest_many(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     now: i64,
     inserts: &[IngestInsert<'_>],
@@ -385,8 +385,7 @@ pub async fn ingest_many(
     if let Some((_, prefix, one)) = &claim {
         statements.push(db.prepare(of_created_sql()).bind(&[text(org), text(one.id), text(prefix)])?);
     }
-    // With the ingests waiting beside it and the records waiting to be carried (store::carry), in one transaction.
-    let results = carry::batch_grouped(db, statements).await?;
+    let results = batch(db, statements).await?;
     let mut created = Vec::new();
     let mut claimed_rows = Vec::new();
     for at in deliveries {
@@ -429,7 +428,7 @@ struct StoredEvent {
 /// What the fan-out transaction did with each insert, in order: `Ok` with the stored record if this call inserted it,
 /// `Err` with the existing event's record if it is a duplicate, or `None` if it is absent (its guard did not hold).
 pub fn outcomes(
-    results: &[D1Result],
+    results: &[Executed],
     read_back: Range<usize>,
     inserts: &[EventInsert<'_>],
 ) -> Result<Vec<Option<Result<IngestRecord, IngestRecord>>>, StoreError> {
@@ -438,7 +437,7 @@ pub fn outcomes(
 
 /// [`outcomes`] for (event id, ingest token) pairs.
 fn decide<'a>(
-    results: &[D1Result],
+    results: &[Executed],
     read_back: Range<usize>,
     inserts: impl Iterator<Item = (&'a EventId, &'a str)>,
 ) -> Result<Vec<Option<Result<IngestRecord, IngestRecord>>>, StoreError> {
@@ -446,7 +445,7 @@ fn decide<'a>(
 }
 
 /// The events' stored (id, token, delivery count) that the statements at `at` of a batch answered.
-fn stored_events(results: &[D1Result], at: Range<usize>) -> Result<Vec<StoredEvent>, StoreError> {
+fn stored_events(results: &[Executed], at: Range<usize>) -> Result<Vec<StoredEvent>, StoreError> {
     let mut stored = Vec::new();
     for i in at {
         stored.extend(rows_of::<StoredEvent>(results, i)?);
@@ -498,7 +497,7 @@ fn claimed_row(org: &OrganizationId, one: &IngestInsert<'_>, now: i64, row: Clai
 
 /// Keeps a message that could not be ingested, with its reason.
 pub async fn record_dead_letter(
-    db: &D1Database,
+    db: &Database,
     queue: &str,
     body: &str,
     reason: &str,
@@ -539,7 +538,7 @@ pub struct EventSummary {
 
 /// A page of the organization's events, newest first (`events_by_org`), with the outcome counts of their deliveries
 /// (`deliveries_by_event`), and the total matching.
-pub async fn list(db: &D1Database, q: &EventQuery<'_>) -> Result<(Vec<EventSummary>, i64), StoreError> {
+pub async fn list(db: &Database, q: &EventQuery<'_>) -> Result<(Vec<EventSummary>, i64), StoreError> {
     let filter = "organization_id = ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR created_at >= ?3) \
                   AND (?4 IS NULL OR created_at < ?4)";
     let binds = [text(q.org), opt_text(q.event_type), opt_int(q.since), opt_int(q.until)];
@@ -586,7 +585,7 @@ pub struct EventDelivery {
 
 /// One of the organization's events and every delivery it produced (oldest first).
 pub async fn get(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     id: &EventId,
 ) -> Result<Option<(EventRow, Vec<EventDelivery>)>, StoreError> {

@@ -1,8 +1,8 @@
 //! The `portal_sessions` table: a session is found by the SHA-256 of its token while it has not expired, and every
 //! session of an organization ends at once on revoke.
 
+use super::Database;
 use serde::Deserialize;
-use worker::D1Database;
 
 use super::{first, flag, int, run, text, StoreError};
 use crate::domain::ids::OrganizationId;
@@ -17,7 +17,7 @@ pub struct PortalSession {
     pub expires_at: i64,
 }
 
-pub async fn insert(db: &D1Database, token_hash: &str, session: &PortalSession, now: i64) -> Result<(), StoreError> {
+pub async fn insert(db: &Database, token_hash: &str, session: &PortalSession, now: i64) -> Result<(), StoreError> {
     run(db
         .prepare(
             "INSERT INTO portal_sessions (token_hash, organization_id, read_only, expires_at, created_at) \
@@ -35,7 +35,7 @@ pub async fn insert(db: &D1Database, token_hash: &str, session: &PortalSession, 
 }
 
 /// The session whose token hashes to `token_hash`, if it exists and has not expired at `now`.
-pub async fn find(db: &D1Database, token_hash: &str, now: i64) -> Result<Option<PortalSession>, StoreError> {
+pub async fn find(db: &Database, token_hash: &str, now: i64) -> Result<Option<PortalSession>, StoreError> {
     first(
         db.prepare(
             "SELECT organization_id, read_only, expires_at FROM portal_sessions WHERE token_hash = ?1 AND expires_at > ?2",
@@ -46,7 +46,7 @@ pub async fn find(db: &D1Database, token_hash: &str, now: i64) -> Result<Option<
 }
 
 /// Ends every session of the organization; returns how many there were.
-pub async fn revoke_all(db: &D1Database, org: &OrganizationId) -> Result<u64, StoreError> {
+pub async fn revoke_all(db: &Database, org: &OrganizationId) -> Result<u64, StoreError> {
     let result = run(db.prepare("DELETE FROM portal_sessions WHERE organization_id = ?1").bind(&[text(org)])?).await?;
-    Ok(result.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) as u64)
+    Ok(result.changes)
 }

@@ -2,8 +2,8 @@
 //! create the deliveries a webhook never got. Each step is bounded and repeatable: running it twice (a queue
 //! message delivered again) recovers nothing twice and creates no second delivery of an event for a webhook.
 
+use super::Database;
 use serde::Deserialize;
-use worker::D1Database;
 
 use super::events::EventRow;
 use super::{batch, first, int, placeholders, rows, rows_of, text, StoreError};
@@ -126,7 +126,7 @@ pub struct Window<'a> {
     pub until: i64,
 }
 
-pub async fn count_recoverable(db: &D1Database, w: &Window<'_>, cap: i64) -> Result<i64, StoreError> {
+pub async fn count_recoverable(db: &Database, w: &Window<'_>, cap: i64) -> Result<i64, StoreError> {
     let statement = db.prepare(count_recoverable_sql()).bind(&[
         text(w.org),
         text(w.webhook_id),
@@ -138,7 +138,7 @@ pub async fn count_recoverable(db: &D1Database, w: &Window<'_>, cap: i64) -> Res
 }
 
 /// Recovers up to `limit` deliveries of the window; returns their ids, oldest first.
-pub async fn recover(db: &D1Database, w: &Window<'_>, limit: i64, now: i64) -> Result<Vec<DeliveryId>, StoreError> {
+pub async fn recover(db: &Database, w: &Window<'_>, limit: i64, now: i64) -> Result<Vec<DeliveryId>, StoreError> {
     let statement = db.prepare(recover_sql()).bind(&[
         text(w.org),
         text(w.webhook_id),
@@ -167,7 +167,7 @@ pub struct Missing<'a> {
 }
 
 impl Missing<'_> {
-    fn binds(&self, cursor: &Cursor, limit: i64) -> [worker::wasm_bindgen::JsValue; 7] {
+    fn binds(&self, cursor: &Cursor, limit: i64) -> [crate::store::Param; 7] {
         [
             text(self.org),
             text(self.webhook_id),
@@ -180,13 +180,13 @@ impl Missing<'_> {
     }
 }
 
-pub async fn count_missing(db: &D1Database, m: &Missing<'_>, cap: i64) -> Result<i64, StoreError> {
+pub async fn count_missing(db: &Database, m: &Missing<'_>, cap: i64) -> Result<i64, StoreError> {
     let statement = db.prepare(count_missing_sql(m.condition)).bind(&m.binds(&Cursor::default(), cap))?;
     Ok(first::<Count>(statement).await?.map_or(0, |c| c.n))
 }
 
 pub async fn missing_events(
-    db: &D1Database,
+    db: &Database,
     m: &Missing<'_>,
     cursor: &Cursor,
     limit: i64,
@@ -204,7 +204,7 @@ pub struct MissedDelivery<'a> {
 
 /// Creates the deliveries in one transaction, skipping events that meanwhile got one; returns the ids created.
 pub async fn insert_missing(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     webhook_id: &WebhookId,
     deliveries: &[MissedDelivery<'_>],

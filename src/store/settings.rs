@@ -1,7 +1,7 @@
 //! The `organization_settings` table: one row per organization that has set anything.
 
+use super::Database;
 use serde::Deserialize;
-use worker::D1Database;
 
 use super::{first, int, opt_text, run, text, StoreError};
 use crate::domain::ids::OrganizationId;
@@ -13,7 +13,7 @@ pub struct Settings {
 }
 
 /// The organization's settings (all unset if it never saved any).
-pub async fn get(db: &D1Database, org: &OrganizationId) -> Result<Settings, StoreError> {
+pub async fn get(db: &Database, org: &OrganizationId) -> Result<Settings, StoreError> {
     let statement = db
         .prepare("SELECT alert_email, updated_at FROM organization_settings WHERE organization_id = ?1")
         .bind(&[text(org)])?;
@@ -22,7 +22,7 @@ pub async fn get(db: &D1Database, org: &OrganizationId) -> Result<Settings, Stor
 
 /// Sets (or clears, with `None`) the alert address.
 pub async fn set_alert_email(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     alert_email: Option<&str>,
     now: i64,

@@ -1,8 +1,8 @@
 //! The `webhooks` table.
 
+use super::Database;
 use serde::Deserialize;
 use serde_json::{Map, Value};
-use worker::D1Database;
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text, StoreError};
 use crate::domain::flow::CircuitState;
@@ -199,7 +199,7 @@ pub struct StoredKey<'a> {
 /// Inserts a webhook unless the organization already holds `max` of them; returns the new row, or `None` at the
 /// limit. The count and the insert are one statement, so concurrent creates cannot overshoot the limit.
 pub async fn insert(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     id: &WebhookId,
     new: &NewWebhook,
@@ -238,7 +238,7 @@ pub async fn insert(
 }
 
 /// The organization's webhooks, newest first, optionally only active or inactive ones.
-pub async fn list(db: &D1Database, org: &OrganizationId, active: Option<bool>) -> Result<Vec<WebhookRow>, StoreError> {
+pub async fn list(db: &Database, org: &OrganizationId, active: Option<bool>) -> Result<Vec<WebhookRow>, StoreError> {
     let statement = match active {
         None => db
             .prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC"))
@@ -253,7 +253,7 @@ pub async fn list(db: &D1Database, org: &OrganizationId, active: Option<bool>) -
 }
 
 /// One webhook of the organization; another organization's id is as absent as an unknown one.
-pub async fn get(db: &D1Database, org: &OrganizationId, id: &WebhookId) -> Result<Option<WebhookRow>, StoreError> {
+pub async fn get(db: &Database, org: &OrganizationId, id: &WebhookId) -> Result<Option<WebhookRow>, StoreError> {
     first(
         db.prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND id = ?2"))
             .bind(&[text(org), text(id)])?,
@@ -280,14 +280,14 @@ pub(crate) fn of_created_sql() -> String {
 }
 
 /// Webhooks by id, whatever their organization: the delivery consumer checks each against its delivery's.
-pub async fn get_many(db: &D1Database, ids: &[&WebhookId]) -> Result<Vec<WebhookRow>, StoreError> {
+pub async fn get_many(db: &Database, ids: &[&WebhookId]) -> Result<Vec<WebhookRow>, StoreError> {
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM webhooks"), ids).await
 }
 
 /// Applies a validated patch and returns the changed row (`None` if there is no such webhook). Re-activating a
 /// webhook clears its failure count and disabled reason.
 pub async fn update(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     id: &WebhookId,
     patch: &WebhookFields,
@@ -341,7 +341,7 @@ pub async fn update(
 }
 
 /// Writes the circuit's state, as the webhook's lane decided it, for the API and the consumer's routing.
-pub async fn set_circuit(db: &D1Database, id: &WebhookId, state: CircuitState) -> Result<(), StoreError> {
+pub async fn set_circuit(db: &Database, id: &WebhookId, state: CircuitState) -> Result<(), StoreError> {
     let times = state.times();
     run(db
         .prepare(
@@ -359,7 +359,7 @@ pub(crate) const STOP_PENDING_SQL: &str = "UPDATE deliveries SET status = 'faile
 
 /// Deletes a webhook and stops its pending deliveries, an attempt in flight included: they are marked failed with
 /// the reason, and the in-flight attempt's result, fenced, cannot make its delivery pending again.
-pub async fn delete(db: &D1Database, org: &OrganizationId, id: &WebhookId, now: i64) -> Result<bool, StoreError> {
+pub async fn delete(db: &Database, org: &OrganizationId, id: &WebhookId, now: i64) -> Result<bool, StoreError> {
     let results = batch(
         db,
         vec![
@@ -374,7 +374,7 @@ pub async fn delete(db: &D1Database, org: &OrganizationId, id: &WebhookId, now: 
 /// Replaces the secret (both values sealed by the caller); the old one keeps signing (as a second `v1` entry) until
 /// `previous_expires_at`.
 pub async fn rotate_secret(
-    db: &D1Database,
+    db: &Database,
     org: &OrganizationId,
     id: &WebhookId,
     key: &StoredKey<'_>,

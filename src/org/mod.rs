@@ -1,0 +1,257 @@
+//! One SQLite-backed Durable Object per organization (`Organization`, addressed by `idFromName(organization id)`):
+//! it holds the organization's webhooks, events, deliveries, attempts and settings, so capacity grows with the
+//! number of organizations instead of sharing one D1 database among all of them.
+//!
+//! The Worker reaches it through `store::Database::organization`: each store call is one request carrying a batch of
+//! statements, which the object runs in one `transactionSync` (all apply or none). Being the only writer of its
+//! data, the object serialises every claim and fence without locks.
+//!
+//! Its alarm is its own housekeeping, in place of a global cron sweep: it re-enqueues pending deliveries whose queue
+//! message was lost, deletes what is older than the retention window, and schedules itself for the next time either
+//! has work (or not at all when the organization holds nothing). The handler re-arms itself before it works, so an
+//! alarm that fails is tried again a minute later instead of being dropped after the platform's retries.
+
+pub mod schema;
+
+use std::cell::{Cell, RefCell};
+
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::{durable_object, DurableObject, Env, Method, Request, Response, State};
+
+use crate::config::Config;
+use crate::delivery::fanout;
+use crate::domain::ids::OrganizationId;
+use crate::domain::limits::sweep_within_budget;
+use crate::platform::now_ms;
+use crate::store::sql::{describe, execute_local, WireStatement, ORGANIZATION_HEADER};
+use crate::store::{deliveries, Database, StoreError};
+
+#[durable_object]
+pub struct Organization {
+    state: State,
+    env: Env,
+    /// The schema was brought up to date since this instance started.
+    migrated: Cell<bool>,
+    /// The organization this object holds (from its first request, or its `organization` table).
+    id: RefCell<Option<OrganizationId>>,
+    /// When the alarm is set for, as far as this instance knows (`Unknown` until it asks storage once).
+    alarm: Cell<Alarm>,
+}
+
+impl DurableObject for Organization {
+    fn new(state: State, env: Env) -> Self {
+        Organization {
+            state,
+            env,
+            migrated: Cell::new(false),
+            id: RefCell::new(None),
+            alarm: Cell::new(Alarm::Unknown),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        if req.method() != Method::Post {
+            return Response::error("method not allowed", 405);
+        }
+        let Some(org) = req.headers().get(ORGANIZATION_HEADER)?.as_deref().and_then(OrganizationId::parse) else {
+            return Response::error("no organization", 400);
+        };
+        let statements: Vec<WireStatement> = match req.json().await {
+            Ok(s) => s,
+            Err(e) => return Response::error(format!("bad batch: {e}"), 400),
+        };
+        if let Err(e) = self.open(&org) {
+            return Response::error(e.0, 500);
+        }
+        let answer = match execute_local(&self.storage(), &statements) {
+            Ok(answer) => answer,
+            Err(e) => return Response::error(describe(&e), 500),
+        };
+        if answer.rows_written > 0 {
+            self.arm().await?;
+        }
+        Response::ok(answer.text)
+    }
+
+    async fn alarm(&self) -> worker::Result<Response> {
+        let now = now_ms();
+        let every = self.every();
+        // Re-armed before the work: if the work fails, the next try is a minute away, whatever the platform's own
+        // retries of a failed alarm do.
+        self.set_alarm(now + every).await?;
+        if let Err(e) = self.migrate() {
+            worker::console_error!("organization alarm: {}", e);
+            return Response::ok("");
+        }
+        let org = match self.stored_id() {
+            Ok(Some(org)) => org,
+            Ok(None) => {
+                // Never used: nothing to look after.
+                self.delete_alarm().await?;
+                return Response::ok("");
+            }
+            Err(e) => {
+                worker::console_error!("organization alarm: {}", e);
+                return Response::ok("");
+            }
+        };
+        match self.housekeeping(&org, now).await {
+            Ok(Some(at)) => self.set_alarm(at.max(now + every)).await?,
+            Ok(None) => self.delete_alarm().await?,
+            Err(e) => worker::console_error!("organization {org}: housekeeping failed, trying again in a minute: {e}"),
+        }
+        Response::ok("")
+    }
+}
+
+impl Organization {
+    fn storage(&self) -> JsValue {
+        let storage = self.state.storage();
+        let raw: &JsValue = storage.as_raw().as_ref();
+        raw.clone()
+    }
+
+    /// How often, at most, the alarm runs while it has work (milliseconds).
+    fn every(&self) -> i64 {
+        i64::from(Config::from_env(&self.env).housekeeping_seconds) * 1000
+    }
+
+    fn local(&self) -> Database {
+        Database::local(self.storage())
+    }
+
+    /// Brings the schema up to date (once per instance) and makes sure this object holds `org` and only `org`.
+    fn open(&self, org: &OrganizationId) -> Result<(), StoreError> {
+        self.migrate()?;
+        if self.id.borrow().as_ref() == Some(org) {
+            return Ok(());
+        }
+        let stored = self.stored_id()?;
+        match stored {
+            Some(stored) if &stored != org => {
+                return Err(StoreError(format!("this object holds {stored}, not {org}")));
+            }
+            Some(_) => {}
+            None => {
+                run_local(
+                    &self.storage(),
+                    vec![WireStatement {
+                        sql: "INSERT OR IGNORE INTO organization (id) VALUES (?1)".into(),
+                        params: vec![crate::store::Param::Text(org.to_string())],
+                    }],
+                )?;
+            }
+        }
+        *self.id.borrow_mut() = Some(org.clone());
+        Ok(())
+    }
+
+    fn stored_id(&self) -> Result<Option<OrganizationId>, StoreError> {
+        #[derive(Deserialize)]
+        struct Row {
+            id: String,
+        }
+        let text = run_local(
+            &self.storage(),
+            vec![WireStatement { sql: "SELECT id FROM organization LIMIT 1".into(), params: Vec::new() }],
+        )?;
+        let rows: Vec<crate::store::Executed> = serde_json::from_str(&text)?;
+        let row = rows.first().map(|r| r.results::<Row>()).transpose()?.and_then(|mut r| r.pop());
+        Ok(row.and_then(|r| OrganizationId::parse(&r.id)))
+    }
+
+    /// Brings the schema to [`schema::LATEST`], one version per transaction.
+    fn migrate(&self) -> Result<(), StoreError> {
+        if self.migrated.get() {
+            return Ok(());
+        }
+        #[derive(Deserialize)]
+        struct Version {
+            version: i64,
+        }
+        let storage = self.storage();
+        let text = run_local(
+            &storage,
+            vec![
+                WireStatement { sql: schema::VERSION_TABLE.into(), params: Vec::new() },
+                WireStatement { sql: schema::READ_VERSION.into(), params: Vec::new() },
+            ],
+        )?;
+        let results: Vec<crate::store::Executed> = serde_json::from_str(&text)?;
+        let from = results.get(1).map(|r| r.results::<Version>()).transpose()?.and_then(|mut v| v.pop());
+        let from = from.map_or(0, |v| v.version);
+        for (version, sql) in schema::steps(schema::VERSIONS, from) {
+            run_local(
+                &storage,
+                vec![
+                    WireStatement { sql: sql.into(), params: Vec::new() },
+                    WireStatement { sql: schema::record_version(version), params: Vec::new() },
+                ],
+            )?;
+        }
+        self.migrated.set(true);
+        Ok(())
+    }
+
+    /// After a write: makes sure the alarm comes within one interval, so whatever the write left pending (a retry,
+    /// a claim that may be cut off) is looked after even if its queue message is lost. The alarm itself then sets
+    /// the precise next time. One `setAlarm` per interval at most while writes go on.
+    async fn arm(&self) -> worker::Result<()> {
+        let latest = now_ms() + self.every();
+        let current = match self.alarm.get() {
+            Alarm::At(at) => Some(at),
+            Alarm::Unset => None,
+            Alarm::Unknown => self.state.storage().get_alarm().await?,
+        };
+        match current {
+            Some(at) if at <= latest => self.alarm.set(Alarm::At(at)),
+            _ => self.set_alarm(latest).await?,
+        }
+        Ok(())
+    }
+
+    /// Sets the alarm. What this instance knows changes before the call goes out, so a request that writes while it
+    /// is on its way sees the new time and brings it forward if it must (storage applies the calls in order).
+    async fn set_alarm(&self, at: i64) -> worker::Result<()> {
+        self.alarm.set(Alarm::At(at));
+        self.state.storage().set_alarm((at - now_ms()).max(0)).await
+    }
+
+    async fn delete_alarm(&self) -> worker::Result<()> {
+        self.alarm.set(Alarm::Unset);
+        self.state.storage().delete_alarm().await
+    }
+
+    /// Re-enqueues lost deliveries and prunes old rows; answers when there is more to do (`None`: nothing held).
+    async fn housekeeping(&self, org: &OrganizationId, now: i64) -> Result<Option<i64>, StoreError> {
+        let config = Config::from_env(&self.env);
+        let db = self.local();
+        let limit = deliveries::SWEEP_LIMIT.min(sweep_within_budget(config.subrequest_budget));
+        let overdue =
+            deliveries::take_overdue(&db, now, now - deliveries::OVERDUE_MS, now - deliveries::REQUEUE_WAIT_MS, limit)
+                .await?;
+        if !overdue.is_empty() {
+            worker::console_log!("organization {org}: re-enqueueing {} overdue deliveries", overdue.len());
+            if let Err(e) = fanout::enqueue(&self.env, org, &overdue).await {
+                worker::console_error!("organization {org}: could not enqueue overdue deliveries: {e}");
+            }
+        }
+        let retention_ms = i64::from(config.retention_days) * 86_400_000;
+        deliveries::prune(&db, now - retention_ms, deliveries::PRUNE_LIMIT).await?;
+        deliveries::next_housekeeping(&db, retention_ms).await
+    }
+}
+
+/// Runs statements against the object's own SQLite (see [`execute_local`]); answers their results' JSON text.
+fn run_local(storage: &JsValue, statements: Vec<WireStatement>) -> Result<String, StoreError> {
+    execute_local(storage, &statements).map(|a| a.text).map_err(|e| StoreError(describe(&e)))
+}
+
+/// The alarm as an instance knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Alarm {
+    Unknown,
+    Unset,
+    At(i64),
+}

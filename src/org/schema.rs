@@ -1,0 +1,231 @@
+//! The schema of an organization's SQLite, versioned in code and brought up to date when the object wakes: a new
+//! organization needs no set-up step, and an object created at an older version is upgraded in place, one version
+//! at a time, each in one transaction with the version it reaches. Never edit a version that has shipped; add the
+//! next. Times are epoch milliseconds (INTEGER); JSON columns hold JSON text.
+//!
+//! The tables keep their `organization_id` columns: every statement of the store stays scoped to the caller's
+//! organization, so a statement that reached the wrong object would find nothing rather than another's data.
+
+/// Version 1: the organization's part of the D1 schema as of migration 0008, in one step.
+const V1: &str = "
+CREATE TABLE webhooks (
+  id                         TEXT PRIMARY KEY,
+  organization_id            TEXT NOT NULL,
+  name                       TEXT NOT NULL,
+  description                TEXT,
+  url                        TEXT NOT NULL,
+  events                     TEXT NOT NULL,
+  headers                    TEXT NOT NULL DEFAULT '{}',
+  secret                     TEXT NOT NULL,
+  previous_secret            TEXT,
+  previous_secret_expires_at INTEGER,
+  is_active                  INTEGER NOT NULL DEFAULT 1,
+  retry_attempts             INTEGER NOT NULL DEFAULT 3,
+  retry_delay_seconds        INTEGER NOT NULL DEFAULT 60,
+  consecutive_failures       INTEGER NOT NULL DEFAULT 0,
+  disabled_reason            TEXT,
+  created_at                 INTEGER NOT NULL,
+  updated_at                 INTEGER NOT NULL,
+  disabled_at                INTEGER,
+  public_key                 TEXT,
+  ordering                   TEXT NOT NULL DEFAULT 'none' CHECK (ordering IN ('none', 'fifo')),
+  rate_limit_per_second      INTEGER CHECK (rate_limit_per_second IS NULL OR rate_limit_per_second BETWEEN 1 AND 10000),
+  circuit_state              TEXT NOT NULL DEFAULT 'closed' CHECK (circuit_state IN ('closed', 'open', 'half_open')),
+  circuit_opened_at          INTEGER,
+  circuit_next_probe_at      INTEGER,
+  lane_until                 INTEGER,
+  fast_until                 INTEGER
+);
+CREATE INDEX webhooks_by_org ON webhooks (organization_id, created_at DESC, id DESC);
+CREATE INDEX webhooks_fanout ON webhooks (organization_id, is_active);
+
+CREATE TABLE events (
+  organization_id TEXT NOT NULL,
+  id              TEXT NOT NULL,
+  type            TEXT NOT NULL,
+  data            TEXT NOT NULL,
+  changes         TEXT,
+  delivery_count  INTEGER NOT NULL DEFAULT 0,
+  ingest_token    TEXT NOT NULL,
+  created_at      INTEGER NOT NULL,
+  PRIMARY KEY (organization_id, id)
+);
+CREATE INDEX events_by_age ON events (created_at);
+CREATE INDEX events_by_org ON events (organization_id, created_at DESC, id DESC);
+
+CREATE TABLE deliveries (
+  id               TEXT PRIMARY KEY,
+  organization_id  TEXT NOT NULL,
+  webhook_id       TEXT NOT NULL,
+  event_id         TEXT NOT NULL,
+  event_type       TEXT NOT NULL,
+  body             TEXT NOT NULL,
+  status           TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed')),
+  attempts         INTEGER NOT NULL DEFAULT 0,
+  last_status_code INTEGER,
+  last_error       TEXT,
+  next_attempt_at  INTEGER,
+  is_test          INTEGER NOT NULL DEFAULT 0,
+  created_at       INTEGER NOT NULL,
+  updated_at       INTEGER NOT NULL,
+  lease_until      INTEGER,
+  requeued_at      INTEGER,
+  chain_start      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX deliveries_by_webhook ON deliveries (webhook_id, created_at DESC, id DESC);
+CREATE INDEX deliveries_by_org ON deliveries (organization_id, created_at);
+CREATE INDEX deliveries_due ON deliveries (status, next_attempt_at);
+CREATE INDEX deliveries_finished_by_age ON deliveries (updated_at) WHERE status != 'pending';
+CREATE INDEX deliveries_by_event ON deliveries (organization_id, event_id);
+CREATE INDEX deliveries_pending_by_webhook ON deliveries (webhook_id) WHERE status = 'pending';
+
+CREATE TABLE attempts (
+  id              TEXT PRIMARY KEY,
+  delivery_id     TEXT NOT NULL,
+  attempt         INTEGER NOT NULL,
+  status_code     INTEGER,
+  duration_ms     INTEGER NOT NULL,
+  response_body   TEXT,
+  error           TEXT,
+  created_at      INTEGER NOT NULL,
+  request_headers TEXT
+);
+CREATE INDEX attempts_by_delivery ON attempts (delivery_id, attempt);
+CREATE INDEX attempts_by_age ON attempts (created_at);
+
+CREATE TABLE organization_settings (
+  organization_id TEXT PRIMARY KEY,
+  alert_email     TEXT,
+  updated_at      INTEGER NOT NULL
+);
+
+-- Which organization this object holds (its name), for the work it does on its own (the alarm).
+CREATE TABLE organization (
+  id TEXT PRIMARY KEY
+);
+";
+
+/// Version 2: each webhook's failure window (the last minute's attempts and failures, counted from the first attempt
+/// of the window). A failure the receiver answered quickly no longer sends its webhook to its lane on its own; a
+/// window where at least 10 attempts were made and 80 % failed does (sustained failure, where the breaker watches).
+const V2: &str = "
+ALTER TABLE webhooks ADD COLUMN window_started_at INTEGER;
+ALTER TABLE webhooks ADD COLUMN window_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE webhooks ADD COLUMN window_failures INTEGER NOT NULL DEFAULT 0;
+";
+
+/// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
+pub const VERSIONS: &[&str] = &[V1, V2];
+
+/// The version the code expects.
+pub const LATEST: i64 = VERSIONS.len() as i64;
+
+/// The table that records the version reached.
+pub const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)";
+pub const READ_VERSION: &str = "SELECT COALESCE(MAX(version), 0) AS version FROM schema_version";
+
+/// The statements that take a schema at `from` to the latest of `versions`, each step followed by the record of
+/// the version it reaches (run them as one transaction per step, or all in one).
+pub fn steps(versions: &[&'static str], from: i64) -> Vec<(i64, &'static str)> {
+    versions.iter().enumerate().skip(usize::try_from(from).unwrap_or(0)).map(|(i, sql)| (i as i64 + 1, *sql)).collect()
+}
+
+/// The statement that records reaching `version`.
+pub fn record_version(version: i64) -> String {
+    format!("DELETE FROM schema_version; INSERT INTO schema_version (version) VALUES ({version})")
+}
+
+/// SQLite in memory at `version` of `versions` (host tests).
+#[cfg(test)]
+pub fn sqlite_at(versions: &[&'static str], version: i64) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open_in_memory().unwrap();
+    db.execute_batch(VERSION_TABLE).unwrap();
+    upgrade(&db, &versions[..usize::try_from(version).unwrap()]);
+    db
+}
+
+/// Brings a host SQLite to the latest of `versions`, the way the object does (host tests).
+#[cfg(test)]
+pub fn upgrade(db: &rusqlite::Connection, versions: &[&'static str]) {
+    db.execute_batch(VERSION_TABLE).unwrap();
+    let from: i64 = db.query_row(READ_VERSION, [], |r| r.get(0)).unwrap();
+    for (version, sql) in steps(versions, from) {
+        db.execute_batch(&format!("BEGIN; {sql}; {}; COMMIT;", record_version(version))).unwrap();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_object_reaches_the_latest_version() {
+        let db = sqlite_at(VERSIONS, LATEST);
+        let version: i64 = db.query_row(READ_VERSION, [], |r| r.get(0)).unwrap();
+        assert_eq!(version, LATEST);
+        for table in ["webhooks", "events", "deliveries", "attempts", "organization_settings", "organization"] {
+            let n: i64 = db
+                .query_row("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1", [table], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert_eq!(n, 1, "{table}");
+        }
+    }
+
+    #[test]
+    fn an_object_created_at_an_older_version_is_upgraded_in_place_and_keeps_its_rows() {
+        // A later version as a future change would add one: a column, an index, and a backfill of old rows.
+        const NEXT: &str = "ALTER TABLE events ADD COLUMN size INTEGER; UPDATE events SET size = length(data); \
+                            CREATE INDEX events_by_size ON events (size)";
+        let versions: &[&'static str] = &[V1, V2, NEXT];
+        let db = sqlite_at(versions, 2);
+        db.execute(
+            "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
+             VALUES ('org_a', 'evt_1', 'lead.created', '{\"a\":1}', 't', 1)",
+            [],
+        )
+        .unwrap();
+        upgrade(&db, versions);
+        let (version, size): (i64, i64) = db
+            .query_row(
+                "SELECT (SELECT MAX(version) FROM schema_version), size FROM events WHERE id = 'evt_1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((version, size), (3, 7));
+        // Waking again changes nothing.
+        upgrade(&db, versions);
+        let rows: i64 = db.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(rows, 1);
+    }
+
+    #[test]
+    fn a_version_1_object_gets_the_failure_window_and_keeps_its_webhooks() {
+        let db = sqlite_at(VERSIONS, 1);
+        db.execute(
+            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
+             VALUES ('wh_1', 'org_a', 'n', 'https://example.com', '[]', 's', 1, 1)",
+            [],
+        )
+        .unwrap();
+        upgrade(&db, VERSIONS);
+        let (attempts, failures, started): (i64, i64, Option<i64>) = db
+            .query_row(
+                "SELECT window_attempts, window_failures, window_started_at FROM webhooks WHERE id = 'wh_1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((attempts, failures, started), (0, 0, None));
+    }
+
+    #[test]
+    fn steps_start_after_the_version_reached() {
+        let versions: &[&'static str] = &["a", "b", "c"];
+        assert_eq!(steps(versions, 0), vec![(1, "a"), (2, "b"), (3, "c")]);
+        assert_eq!(steps(versions, 2), vec![(3, "c")]);
+        assert!(steps(versions, 3).is_empty());
+    }
+}

@@ -1,0 +1,262 @@
+//! Where a statement runs. The store's functions build [`Statement`]s and run them in batches (one round trip, one
+//! transaction: all apply or none) against a [`Database`], which is one of:
+//! - the deployment's D1 database (what must be found across organizations),
+//! - an organization's Durable Object, from the Worker: the batch travels in one request to the object, which runs
+//!   it inside `transactionSync` against its own SQLite ([`execute_local`]),
+//! - that SQLite itself, from inside the object (its alarm's housekeeping).
+//!
+//! The same SQL runs on all three (SQLite's dialect), so the store's functions do not care which.
+
+use std::rc::Rc;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use worker::js_sys::{self, Array, Function};
+use worker::wasm_bindgen::{self, prelude::*, JsCast, JsValue};
+use worker::{D1Database, Env, Headers, Method, Request, RequestInit, Stub};
+
+use super::StoreError;
+use crate::domain::ids::OrganizationId;
+use crate::usage;
+
+/// A bound parameter: what D1 and Durable Object SQL accept (integers travel as JavaScript numbers; every integer
+/// edgehook binds, times and counts, is far below 2^53).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Param {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+impl Param {
+    fn to_js(&self) -> JsValue {
+        match self {
+            Param::Null => JsValue::NULL,
+            Param::Int(n) => JsValue::from_f64(*n as f64),
+            Param::Real(x) => JsValue::from_f64(*x),
+            Param::Text(s) => JsValue::from_str(s),
+        }
+    }
+}
+
+/// One SQL statement with its parameters, bound to the database it will run on.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    database: Database,
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+/// A statement as it travels to an organization's object.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct WireStatement {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+impl Statement {
+    /// Binds the parameters (`?1`, `?2`, … in order).
+    pub fn bind(mut self, params: &[Param]) -> Result<Statement, StoreError> {
+        self.params = params.to_vec();
+        Ok(self)
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+}
+
+/// What one statement answered: its rows (JSON objects by column name) and how many rows it changed.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Executed {
+    #[serde(default)]
+    pub rows: Vec<serde_json::Value>,
+    /// Rows the statement wrote (D1: `changes`; an object's SQLite: `rowsWritten`, which also counts index entries).
+    /// Only "any" or "none" is read from it.
+    #[serde(default)]
+    pub changes: u64,
+}
+
+impl Executed {
+    /// The rows as `T`.
+    pub fn results<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.rows.iter().map(|row| T::deserialize(row).map_err(StoreError::from)).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Target {
+    D1(Rc<D1Database>),
+    Organization { stub: Rc<Stub>, org: OrganizationId },
+    Local(JsValue),
+}
+
+/// Where statements run (see the module's doc). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Database(Target);
+
+/// The binding of the organizations' Durable Objects (`wrangler.toml`).
+pub const ORGANIZATIONS_BINDING: &str = "ORGANIZATIONS";
+/// The header that names the organization in a request to its object (the object's name is the same id).
+pub const ORGANIZATION_HEADER: &str = "x-edgehook-organization";
+
+impl Database {
+    pub fn d1(db: D1Database) -> Database {
+        Database(Target::D1(Rc::new(db)))
+    }
+
+    /// The organization's object, addressed by its id (`idFromName`): created on first use, nothing to set up.
+    pub fn organization(env: &Env, org: &OrganizationId) -> Result<Database, StoreError> {
+        let stub = env.durable_object(ORGANIZATIONS_BINDING)?.id_from_name(org.as_str())?.get_stub()?;
+        Ok(Database(Target::Organization { stub: Rc::new(stub), org: org.clone() }))
+    }
+
+    /// The object's own SQLite, from inside it: `storage` is its `ctx.storage`.
+    pub fn local(storage: JsValue) -> Database {
+        Database(Target::Local(storage))
+    }
+
+    pub fn prepare(&self, sql: impl Into<String>) -> Statement {
+        Statement { database: self.clone(), sql: sql.into(), params: Vec::new() }
+    }
+
+    /// Runs the statements as one transaction, in one round trip; answers in order.
+    pub async fn batch(&self, statements: Vec<Statement>) -> Result<Vec<Executed>, StoreError> {
+        if statements.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = statements.len() as u64;
+        match &self.0 {
+            Target::D1(db) => {
+                let mut prepared = Vec::with_capacity(statements.len());
+                for s in &statements {
+                    let binds: Vec<JsValue> = s.params.iter().map(Param::to_js).collect();
+                    prepared.push(db.prepare(&s.sql).bind(&binds)?);
+                }
+                let results = db.batch(prepared).await?;
+                let mut out = Vec::with_capacity(results.len());
+                let (mut read, mut written) = (0, 0);
+                for r in &results {
+                    let meta = r.meta().ok().flatten();
+                    read += meta.as_ref().and_then(|m| m.rows_read).unwrap_or(0) as u64;
+                    written += meta.as_ref().and_then(|m| m.rows_written).unwrap_or(0) as u64;
+                    let changes = meta.and_then(|m| m.changes).unwrap_or(0) as u64;
+                    out.push(Executed { rows: r.results::<serde_json::Value>()?, changes });
+                }
+                usage::add(|u| {
+                    u.d1_calls += 1;
+                    u.d1_statements += n;
+                    u.d1_rows_read += read;
+                    u.d1_rows_written += written;
+                });
+                Ok(out)
+            }
+            Target::Organization { stub, org } => {
+                let wire: Vec<WireStatement> =
+                    statements.into_iter().map(|s| WireStatement { sql: s.sql, params: s.params }).collect();
+                let body = serde_json::to_string(&wire)?;
+                let headers = Headers::new();
+                headers.set(ORGANIZATION_HEADER, org.as_str())?;
+                headers.set("content-type", "application/json")?;
+                let mut init = RequestInit::new();
+                init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&body)));
+                let request = Request::new_with_init("https://organization/batch", &init)?;
+                usage::add(|u| {
+                    u.object_calls += 1;
+                    u.object_statements += n;
+                });
+                let mut response = stub.fetch_with_request(request).await?;
+                let text = response.text().await?;
+                if response.status_code() != 200 {
+                    return Err(StoreError(format!("organization {org}: {text}")));
+                }
+                Ok(serde_json::from_str(&text)?)
+            }
+            Target::Local(storage) => {
+                let wire: Vec<WireStatement> =
+                    statements.into_iter().map(|s| WireStatement { sql: s.sql, params: s.params }).collect();
+                let answer = execute_local(storage, &wire).map_err(|e| StoreError(describe(&e)))?;
+                Ok(serde_json::from_str(&answer.text)?)
+            }
+        }
+    }
+}
+
+#[wasm_bindgen]
+extern "C" {
+    type ObjectStorage;
+    #[wasm_bindgen(method, getter)]
+    fn sql(this: &ObjectStorage) -> ObjectSql;
+    #[wasm_bindgen(method, catch, js_name = transactionSync)]
+    fn transaction_sync(this: &ObjectStorage, work: &Function) -> Result<JsValue, JsValue>;
+
+    type ObjectSql;
+    #[wasm_bindgen(method, catch, variadic)]
+    fn exec(this: &ObjectSql, query: &str, bindings: &Array) -> Result<Cursor, JsValue>;
+
+    type Cursor;
+    #[wasm_bindgen(method, js_name = toArray)]
+    fn to_array(this: &Cursor) -> Array;
+    #[wasm_bindgen(method, getter, js_name = rowsRead)]
+    fn rows_read(this: &Cursor) -> f64;
+    #[wasm_bindgen(method, getter, js_name = rowsWritten)]
+    fn rows_written(this: &Cursor) -> f64;
+}
+
+/// The text of a JavaScript error (or whatever was thrown).
+pub fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// What a batch answered inside the object.
+pub struct LocalAnswer {
+    /// The JSON text of the statements' results, in order: `[{"rows": [...], "changes": n}, …]`.
+    pub text: String,
+    /// Rows the batch wrote (index entries included).
+    pub rows_written: u64,
+}
+
+/// Runs statements against an object's SQLite in one `transactionSync` (all apply or none: a failing statement
+/// rolls back the ones before it). SQL storage refuses `BEGIN`, and writes without an `await` between them only
+/// commit together if none fails; `transactionSync` is the platform's way to get both.
+pub fn execute_local(storage: &JsValue, statements: &[WireStatement]) -> Result<LocalAnswer, JsValue> {
+    let storage: &ObjectStorage = storage.unchecked_ref();
+    let sql = storage.sql();
+    let rows_counted: Rc<core::cell::Cell<(u64, u64)>> = Rc::default();
+    let results = Array::new();
+    let work = {
+        let (results, rows_counted) = (results.clone(), rows_counted.clone());
+        let statements: Vec<(String, Array)> =
+            statements.iter().map(|s| (s.sql.clone(), s.params.iter().map(Param::to_js).collect::<Array>())).collect();
+        Closure::<dyn FnMut() -> Result<JsValue, JsValue>>::new(move || {
+            for (query, bindings) in &statements {
+                let cursor = sql.exec(query, bindings)?;
+                let rows = cursor.to_array();
+                // Read after the rows: a cursor counts as it is consumed.
+                let (read, written) = (cursor.rows_read() as u64, cursor.rows_written() as u64);
+                let result = js_sys::Object::new();
+                js_sys::Reflect::set(&result, &"rows".into(), &rows)?;
+                js_sys::Reflect::set(&result, &"changes".into(), &JsValue::from_f64(written as f64))?;
+                results.push(&result);
+                let (r, w) = rows_counted.get();
+                rows_counted.set((r + read, w + written));
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    };
+    // Runs the closure at once, synchronously; a statement that throws rolls the whole batch back.
+    storage.transaction_sync(work.as_ref().unchecked_ref())?;
+    let (read, written) = rows_counted.get();
+    usage::add(|u| {
+        u.object_rows_read += read;
+        u.object_rows_written += written;
+    });
+    let text =
+        js_sys::JSON::stringify(&results)?.as_string().ok_or_else(|| JsValue::from_str("results are not text"))?;
+    Ok(LocalAnswer { text, rows_written: written })
+}
