@@ -66,8 +66,8 @@ if (svix) {
 }
 const rt = e.roundTrips;
 if (rt) {
-  console.log(`\nBinding round trips for one event to ${e.endpoints} endpoints, ingest to recorded attempts: ${rt.one.d1} D1 calls, ${rt.one.queueSends} queue sends (the ingest's D1 batch inserts and claims; one more records the sends).`);
-  console.log(`With 16 ingested at once: ${rt.many.d1.toFixed(2)} D1 calls and ${rt.many.queueSends.toFixed(2)} queue sends per event (records ride in other ingests' batches).`);
+  console.log(`\nBinding round trips for one event to ${e.endpoints} endpoints, ingest to recorded attempts: ${rt.one.objects} calls to its organization's object, ${rt.one.d1} D1 calls, ${rt.one.queueSends} queue sends (one call inserts and claims; one more records the sends).`);
+  console.log(`With 16 ingested at once: ${rt.many.objects.toFixed(2)} object calls, ${rt.many.d1.toFixed(2)} D1 calls and ${rt.many.queueSends.toFixed(2)} queue sends per event.`);
 }
 if (!e.complete) {
   console.error("edgehook did not deliver everything within the deadline");

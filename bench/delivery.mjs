@@ -1,6 +1,7 @@
 // `make bench-delivery`: N events x K endpoints (defaults 1,000 x 3) through the local Worker (wrangler dev:
-// workerd, local D1 and Queues) to a local receiver. Prints ingest events/s, deliveries/s and the latency from
-// ingest to receipt, then what one delivery costs: CPU, D1 calls and rows, KV and queue operations (counted inside
+// workerd, the organizations' Durable Objects and Queues) to a local receiver. Prints ingest events/s, deliveries/s and
+// the latency from ingest to receipt, then what one delivery costs: CPU, calls to the organization's object and its
+// SQLite rows, D1, KV and queue operations (counted inside
 // the Worker and read from its `/__usage`), priced at Cloudflare's list prices. Bounded: it stops at a deadline
 // whatever has arrived.
 import { writeFileSync } from "node:fs";
@@ -18,10 +19,16 @@ const DEADLINE_MS = Number(process.env.DEADLINE_MS ?? 240000);
 // List prices beyond the Workers Paid plan's included usage, in USD per million units:
 // Workers Standard https://developers.cloudflare.com/workers/platform/pricing/ (requests $0.30, CPU-ms $0.02);
 // D1 https://developers.cloudflare.com/d1/platform/pricing/ (rows read $0.001, rows written $1.00);
+// Durable Objects https://developers.cloudflare.com/durable-objects/platform/pricing/ (requests $0.15, duration $12.50
+// per million GB-s at 128 MB while active; SQLite rows read $0.001 and written $1.00, index entries included);
 // KV https://developers.cloudflare.com/kv/platform/pricing/ (reads $0.50, writes $5.00);
 // Queues https://developers.cloudflare.com/queues/platform/pricing/ ($0.40 per operation: a message is written, read
 // and deleted, 3 operations, and each retry reads it once more).
-const PRICE = { request: 0.3, cpuMs: 0.02, d1RowRead: 0.001, d1RowWritten: 1.0, kvRead: 0.5, kvWrite: 5.0, queueOp: 0.4 };
+const PRICE = { request: 0.3, cpuMs: 0.02, d1RowRead: 0.001, d1RowWritten: 1.0, kvRead: 0.5, kvWrite: 5.0, queueOp: 0.4, objectRequest: 0.15, gbSecond: 12.5 };
+// An organization's object runs each batch synchronously, without awaiting anything, and hibernates when idle (no
+// WebSockets): its billed wall-clock is its execution. Counted at this many milliseconds per call (an upper bound of
+// what one batch of a few statements takes) times 128 MB.
+const OBJECT_MS_PER_CALL = 2;
 
 const receiver = await startReceiver();
 receiver.respond(() => OK_WITH_LENGTH);
@@ -117,6 +124,7 @@ try {
     const after = await usage();
     return {
       d1: (after.d1Calls - before.d1Calls) / count,
+      objects: (after.objectCalls - before.objectCalls) / count,
       queueSends: (after.queueSendCalls - before.queueSendCalls) / count,
       laneCalls: ((after.laneCalls ?? 0) - (before.laneCalls ?? 0)) / count,
       fetches: (after.fetches - before.fetches) / count,
@@ -147,19 +155,14 @@ try {
     .sort((a, b) => b[1] - a[1])
     .map(([name, cpu]) => `${name} ${cpu.toFixed(1)} CPU-s (${((cpu / runtimeCpu) * 100).toFixed(0)}%)`);
   console.log(`By process/thread: ${shares.join(", ")}.`);
-  const calls = (r) => `${r.d1.toFixed(1)} D1 calls, ${r.queueSends.toFixed(1)} queue sends, ${r.laneCalls.toFixed(1)} lane calls and ${r.fetches.toFixed(1)} fetches`;
-  const carried = (usageAfter.recordsCarried ?? 0) - (usageBefore.recordsCarried ?? 0);
-  const alone = (usageAfter.recordsAlone ?? 0) - (usageBefore.recordsAlone ?? 0);
-  if (carried + alone > 0) console.log(`\nDuring the run, ${carried} of ${carried + alone} attempt records rode in the next ingest's D1 batch; ${alone} waited for one in vain and made their own call.`);
-  const grouped = (usageAfter.ingestsGrouped ?? 0) - (usageBefore.ingestsGrouped ?? 0);
-  const runCalls = usageAfter.d1Calls - usageBefore.d1Calls;
-  if (BATCH === 1) console.log(`${grouped} of ${requests} ingests went in a D1 batch led by another ingest (group commit); ${runCalls} D1 calls in all, ${(runCalls / requests).toFixed(2)} per ingest.`);
+  const calls = (r) => `${r.objects.toFixed(1)} calls to the organization's object, ${r.d1.toFixed(1)} D1 calls, ${r.queueSends.toFixed(1)} queue sends, ${r.laneCalls.toFixed(1)} lane calls and ${r.fetches.toFixed(1)} fetches`;
+  const runCalls = usageAfter.objectCalls - usageBefore.objectCalls;
+  console.log(`\nDuring the run: ${runCalls} calls to the organization's object, ${(runCalls / requests).toFixed(2)} per ingest request.`);
   console.log(`\nBinding round trips (counted by the Worker, nothing else running), one event from its ingest request to its`);
-  console.log(`recorded attempts: ${calls(one)}. ${BATCH === 1 ? `The ingest's one D1 batch finds the subscribers, inserts the event and its
-deliveries, detects a duplicate and claims them; the request is answered, and its invocation sends the deliveries
-and records them: in one more D1 call when the event is alone, in another ingest's batch when one starts within
-20 ms. Ingests that arrive while one's batch is on its way go together in the next. No queue message unless an
-attempt fails (its retry is enqueued).` : ""}`);
+  console.log(`recorded attempts: ${calls(one)}. ${BATCH === 1 ? `The ingest's one call to its organization's object finds the
+subscribers, inserts the event and its deliveries, detects a duplicate and claims them, in one transaction; the
+request is answered, and its invocation sends the deliveries and records them in one more call. No queue message
+unless an attempt fails (its retry is enqueued).` : ""}`);
   console.log(`16 events ingested at once: ${calls(many)} per event.`);
 
   const d = Object.fromEntries(Object.keys(usageAfter).map((k) => [k, (usageAfter[k] - usageBefore[k]) / delivered]));
@@ -168,6 +171,11 @@ attempt fails (its retry is enqueued).` : ""}`);
   const perDelivery = [
     ["CPU-ms (Miniflare + workerd, an upper bound of the Worker's)", cpuMs.toFixed(2), cpuMs * PRICE.cpuMs],
     ["ingest requests", (requests / delivered).toFixed(3), (requests / delivered) * PRICE.request],
+    ["requests to organizations' objects", d.objectCalls.toFixed(3), d.objectCalls * PRICE.objectRequest],
+    [`their duration (${OBJECT_MS_PER_CALL} ms each at 128 MB, estimated)`, (d.objectCalls * OBJECT_MS_PER_CALL).toFixed(2) + " ms", d.objectCalls * (OBJECT_MS_PER_CALL / 1000) * 0.125 * PRICE.gbSecond],
+    ["object statements", d.objectStatements.toFixed(2), 0],
+    ["object SQLite rows read", d.objectRowsRead.toFixed(2), d.objectRowsRead * PRICE.d1RowRead],
+    ["object SQLite rows written", d.objectRowsWritten.toFixed(2), d.objectRowsWritten * PRICE.d1RowWritten],
     ["D1 calls (round trips)", d.d1Calls.toFixed(2), 0],
     ["D1 statements", d.d1Statements.toFixed(2), 0],
     ["D1 rows read", d.d1RowsRead.toFixed(2), d.d1RowsRead * PRICE.d1RowRead],
