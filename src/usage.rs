@@ -30,6 +30,8 @@ pub struct Usage {
     pub object_statements: u64,
     pub object_rows_read: u64,
     pub object_rows_written: u64,
+    /// Bad event messages whose dead-letter write failed (each was handed back to its queue).
+    pub dead_letters_failed: u64,
     /// HTTP requests to receivers.
     pub fetches: u64,
     /// Hand-overs to webhooks' lanes (Durable Object calls).

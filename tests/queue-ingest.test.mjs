@@ -9,9 +9,10 @@ let worker;
 let receiver;
 before(async () => {
   receiver = await startReceiver();
-  // The fault makes the consumer hand every event message back to the queue once after ingesting it, as if the
-  // invocation had died there: the queue delivers it again with the same message id.
-  worker = await startWorker({ configs: ["tests/fixtures/publisher.toml"], vars: { TEST_FAULTS: "retry-event-messages-once", EXPOSE_USAGE: "true" } });
+  // The faults make the consumer hand every event message back to the queue once after ingesting it, as if the
+  // invocation had died there (the queue delivers it again with the same message id), and fail the first
+  // dead-letter write of each bad message.
+  worker = await startWorker({ configs: ["tests/fixtures/publisher.toml"], vars: { TEST_FAULTS: "retry-event-messages-once,fail-dead-letters-once", EXPOSE_USAGE: "true" } });
 });
 after(async () => {
   await worker?.stop();
@@ -20,7 +21,7 @@ after(async () => {
 
 const deadLetters = () => worker.sql("SELECT queue, body, reason FROM dead_letters");
 
-test("a batch with good and bad messages: the good ones are delivered, the bad one is dead-lettered with its reason", async () => {
+test("a batch with good and bad messages: the good ones are delivered, the bad one is dead-lettered with its reason, once, though its first dead-letter write failed", async () => {
   const org = "org_queue";
   const auth = { authorization: `Bearer ${token({ org })}`, "content-type": "application/json" };
   const created = await worker.api("/api/webhooks", { method: "POST", headers: auth, body: JSON.stringify({ name: "q", url: `${receiver.url}/q`, events: ["lead.*"] }) });
@@ -46,6 +47,9 @@ test("a batch with good and bad messages: the good ones are delivered, the bad o
   assert.match(dead[0].reason, /unknown event type "lead.exploded"/);
   assert.equal(JSON.parse(dead[0].body).data.n, 2);
   assert.equal(receiver.requests.length, 2, "the repeated id q-1 is delivered once");
+  const usage = await (await worker.api("/__usage")).json();
+  assert.equal(usage.deadLettersFailed, 1, "the first dead-letter write failed, and its message went back to the queue");
+  assert.equal(deadLetters().length, 1, "and was dead-lettered once");
 });
 
 async function subscribe(org, path, events) {

@@ -393,8 +393,16 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
                     Some(field) => format!("{} ({field})", e.message),
                     None => e.message.clone(),
                 };
-                dead_letter(env, &queue, &text, &reason).await;
-                ack(&message);
+                match dead_letter(env, config, &queue, &message.id(), &text, &reason).await {
+                    Ok(()) => ack(&message),
+                    // Never acknowledged without its dead letter: the queue delivers it again (and after its last
+                    // retry, moves it to the queue's own dead-letter queue).
+                    Err(e) => {
+                        worker::console_error!("could not dead-letter an event message, retrying it: {e}");
+                        usage::add(|u| u.dead_letters_failed += 1);
+                        retry_in(&message, 5);
+                    }
+                }
             }
         }
     }
@@ -423,18 +431,35 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
     }
 }
 
-async fn dead_letter(env: &Env, queue: &str, text: &str, reason: &str) {
+thread_local! {
+    /// Message ids whose dead-letter write the `fail-dead-letters-once` test fault has failed.
+    static DEAD_LETTER_FAILED: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+/// Records a bad event message with its reason (once per message id) and sends it to the events dead-letter queue.
+/// An error means neither may have happened: the caller retries the message.
+async fn dead_letter(
+    env: &Env,
+    config: &Config,
+    queue: &str,
+    message_id: &str,
+    text: &str,
+    reason: &str,
+) -> Result<(), String> {
     worker::console_warn!("dead-lettering an event message: {reason}");
-    if let Ok(db) = store::global(env) {
-        let _ = events::record_dead_letter(&db, queue, text, reason, now_ms()).await;
+    if config.fault("fail-dead-letters-once")
+        && DEAD_LETTER_FAILED.with(|failed| failed.borrow_mut().insert(message_id.to_string()))
+    {
+        return Err("test fault: the dead-letter write failed".into());
     }
-    if let Ok(dlq) = env.queue("EVENTS_DLQ") {
-        usage::add(|u| {
-            u.queue_send_calls += 1;
-            u.queue_messages_sent += 1;
-        });
-        let _ = dlq.send(serde_json::json!({ "message": text, "reason": reason })).await;
-    }
+    let db = store::global(env).map_err(|e| e.to_string())?;
+    events::record_dead_letter(&db, queue, message_id, text, reason, now_ms()).await.map_err(|e| e.to_string())?;
+    let dlq = env.queue("EVENTS_DLQ").map_err(|e| e.to_string())?;
+    usage::add(|u| {
+        u.queue_send_calls += 1;
+        u.queue_messages_sent += 1;
+    });
+    dlq.send(serde_json::json!({ "message": text, "reason": reason })).await.map_err(|e| e.to_string())
 }
 
 /// Every minute: prune what D1 keeps across organizations (dead letters, expired portal sessions) past the retention

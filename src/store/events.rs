@@ -499,16 +499,17 @@ fn claimed_row(org: &OrganizationId, one: &IngestInsert<'_>, now: i64, row: Clai
 pub async fn record_dead_letter(
     db: &Database,
     queue: &str,
+    message_id: &str,
     body: &str,
     reason: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    run(db.prepare("INSERT INTO dead_letters (queue, body, reason, created_at) VALUES (?1, ?2, ?3, ?4)").bind(&[
-        text(queue),
-        text(body),
-        text(reason),
-        int(now),
-    ])?)
+    run(db
+        .prepare(
+            "INSERT INTO dead_letters (queue, message_id, body, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT (message_id) DO NOTHING",
+        )
+        .bind(&[text(queue), text(message_id), text(body), text(reason), int(now)])?)
     .await?;
     Ok(())
 }
