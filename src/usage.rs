@@ -36,6 +36,8 @@ pub struct Usage {
     pub fetches: u64,
     /// Hand-overs to webhooks' lanes (Durable Object calls).
     pub lane_calls: u64,
+    /// Ids lanes dropped from their storage (attempted, or their webhook gone).
+    pub lane_forgotten: u64,
 }
 
 thread_local! {

@@ -30,6 +30,15 @@ pub const QUEUE_SEND_BATCH_MAX: usize = 100;
 /// <https://developers.cloudflare.com/d1/platform/limits/>
 pub const D1_MAX_PARAMETERS: usize = 100;
 
+/// "Maximum bound parameters per query: 100" and "Maximum SQL statement length: 100 KB" in a SQLite-backed Durable
+/// Object, the same as D1's: an organization's object runs the store's statements unchanged.
+/// <https://developers.cloudflare.com/durable-objects/platform/limits/>
+pub const OBJECT_SQL_MAX_PARAMETERS: usize = D1_MAX_PARAMETERS;
+
+/// Keys per call of a Durable Object's key-value storage (`get`, `put`, `delete` with many keys): 128.
+/// <https://developers.cloudflare.com/durable-objects/api/storage-api/>
+pub const OBJECT_KEYS_PER_CALL: usize = 128;
+
 /// "`waitUntil()` … cancellation will be delayed until the promise has completed or until an additional 30 seconds
 /// have elapsed, whichever happens first" (after the response is sent).
 /// <https://developers.cloudflare.com/workers/platform/limits/#how-long-can-a-subrequest-take>

@@ -1,0 +1,57 @@
+// 10,000 deliveries waiting at once in one organization's object and in one webhook's lane, then stopped together.
+// Production limits each SQL statement to 100 bound parameters (the local runtime enforces it too) and each
+// key-value call to 128 keys (the local runtime does not): the store chunks its statements and the lane its storage
+// calls to keep within both, and none of these steps fails.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startWorker, startReceiver, token, eventually } from "./harness.mjs";
+
+const ORG = "org_limits";
+const EVENTS = 10_000;
+let worker;
+let receiver;
+before(async () => {
+  receiver = await startReceiver();
+  worker = await startWorker({ vars: { EXPOSE_USAGE: "true" } });
+});
+after(async () => {
+  await worker?.stop();
+  await receiver?.close();
+});
+
+const auth = { authorization: `Bearer ${token({ org: ORG })}`, "content-type": "application/json" };
+const usage = async () => (await worker.api("/__usage")).json();
+
+test("10,000 deliveries wait in one organization's object and one lane, and a delete stops them all", async () => {
+  // One attempt a second: everything else waits in the webhook's lane.
+  const created = await worker.api("/api/webhooks", {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ name: "one a second", url: `${receiver.url}/slow`, events: ["lead.created"], rateLimitPerSecond: 1 }),
+  });
+  assert.equal(created.status, 201);
+  const webhook = await created.json();
+  const before = await usage();
+  for (let n = 0; n < EVENTS; n += 100) {
+    const events = Array.from({ length: 100 }, (_, i) => ({ id: `lim-${n + i}`, type: "lead.created", data: { n: n + i } }));
+    const res = await worker.api("/api/events/batch", { method: "POST", headers: auth, body: JSON.stringify({ events }) });
+    assert.equal(res.status, 200);
+    assert.equal((await res.json()).accepted, 100);
+  }
+  const count = async (where) => (await worker.orgSql(ORG, `SELECT COUNT(*) AS n FROM deliveries WHERE ${where}`))[0].n;
+  assert.equal(await count("1 = 1"), EVENTS, "every event's delivery is stored");
+  // Every delivery was handed to the lane (the consumer gives a claim back untouched: attempts 0).
+  await eventually(async () => (await usage()).laneCalls - before.laneCalls >= EVENTS / 100, { timeoutMs: 180000, intervalMs: 500, what: "the hand-overs to the lane" });
+  await eventually(async () => (await count("attempts = 0 AND lease_until IS NULL")) >= EVENTS - 100, { timeoutMs: 60000, intervalMs: 500, what: "the deliveries given back to wait in the lane" });
+
+  // Deleting the webhook fails every pending delivery at once; the lane then forgets all it holds.
+  const deleted = await worker.api(`/api/webhooks/${webhook.id}`, { method: "DELETE", headers: auth });
+  assert.equal(deleted.status, 204);
+  await eventually(async () => (await count("status = 'pending'")) === 0, { timeoutMs: 30000, what: "every delivery stopped" });
+  assert.ok((await count("status = 'failed' AND last_error = 'webhook deleted'")) >= EVENTS - 100);
+  const arrived = receiver.requests.filter((r) => r.url === "/slow").length;
+  assert.ok(arrived < 200, `the rate limit held: ${arrived} sent`);
+  // The lane's next round finds the webhook gone and deletes the ids it stored, 128 keys a call.
+  await eventually(async () => (await usage()).laneForgotten - before.laneForgotten >= EVENTS - 100, { timeoutMs: 60000, intervalMs: 500, what: "the lane to forget what it held" });
+  assert.doesNotMatch(worker.log(), /lane round failed|too many keys|SQLITE_RANGE|too many SQL variables/i);
+});
