@@ -213,7 +213,7 @@ impl WebhookLane {
                 }
                 let seq = lane.next_seq;
                 lane.next_seq += 1;
-                if accepted > 0 && accepted % OBJECT_KEYS_PER_CALL == 0 {
+                if accepted > 0 && accepted.is_multiple_of(OBJECT_KEYS_PER_CALL) {
                     new_entries.push(js_sys::Object::new());
                 }
                 if let Some(entries) = new_entries.last() {
