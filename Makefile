@@ -27,7 +27,7 @@ VERIFIER_PKG := verifier-wasm/pkg
 DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs
 
 .PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier test-dashboard dev token build-worker verifier dashboard migrate-local \
-	bench-verify bench-api bench-delivery bench-compare bench-knobs bench-flow soak browser clean
+	bench-verify bench-api bench-delivery bench-compare bench-knobs bench-flow bench-tenants soak browser clean
 
 build: build-worker dashboard verifier
 
@@ -165,6 +165,10 @@ bench-compare: setup build
 # An imperfect endpoint keeps its throughput: two endpoints, one failing 3 % of first attempts; p50/p99 of each.
 bench-flow: setup build
 	node bench/flow.mjs
+
+# Isolation between organizations: 48 ordinary ones, alone and beside one flooding and one with a stalling endpoint.
+bench-tenants: setup build
+	node bench/tenants.mjs
 
 # The deliveries consumer's batch size and timeout against latency and throughput, one run per setting.
 bench-knobs: setup build
