@@ -4,13 +4,16 @@
 import { startWorker, startReceiver, OK_WITH_LENGTH, eventually, eachInFlight } from "../../tests/harness.mjs";
 import { groupCpuSeconds } from "../cpu.mjs";
 
-const CONFIG = "bench/floor/wrangler.toml";
+/** The floor with its storage in D1 and its deliveries through the queue (bench/floor). */
+export const D1_QUEUE = { config: "bench/floor/wrangler.toml", migrate: true };
+/** The floor in the single-event shape with its storage in one SQLite-backed Durable Object (bench/floor-object). */
+export const OBJECT = { config: "bench/floor-object/wrangler.toml", migrate: false };
 
-export async function measureFloor({ events = 1000, endpoints = 3, concurrency = 16, deadlineMs = 120000 } = {}) {
+export async function measureFloor({ events = 1000, endpoints = 3, concurrency = 16, deadlineMs = 120000, floor = D1_QUEUE } = {}) {
   const receiver = await startReceiver();
   receiver.respond(() => OK_WITH_LENGTH);
   const receivers = JSON.stringify(Array.from({ length: endpoints }, (_, i) => `${receiver.url}/f${i}`));
-  const worker = await startWorker({ config: CONFIG, migrate: true, vars: { RECEIVERS: receivers } });
+  const worker = await startWorker({ config: floor.config, migrate: floor.migrate, vars: { RECEIVERS: receivers } });
   const base = worker.url;
   try {
     const post = (id) => fetch(base, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id, type: "lead.created", data: { name: "Ada Lovelace", email: "ada@example.com" } }) }).then((r) => r.arrayBuffer());
