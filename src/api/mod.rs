@@ -84,7 +84,10 @@ async fn organization_sql(mut req: Request, env: &Env) -> ApiResult<Response> {
         u.object_calls -= 1;
         u.object_statements -= 1;
     });
-    let rows: Vec<serde_json::Value> = result.into_iter().flat_map(|r| r.rows).collect();
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    for executed in &result {
+        rows.extend(executed.results::<serde_json::Value>()?);
+    }
     json(200, &rows)
 }
 

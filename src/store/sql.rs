@@ -68,11 +68,12 @@ impl Statement {
     }
 }
 
-/// What one statement answered: its rows (JSON objects by column name) and how many rows it changed.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// What one statement answered: its rows (JSON objects by column name, kept as their text until a caller reads
+/// them as its type, so each is parsed once) and how many rows it changed.
+#[derive(Debug, Default, Deserialize)]
 pub struct Executed {
     #[serde(default)]
-    pub rows: Vec<serde_json::Value>,
+    pub rows: Vec<Box<serde_json::value::RawValue>>,
     /// Rows the statement wrote (D1: `changes`; an object's SQLite: `rowsWritten`, which also counts index entries).
     /// Only "any" or "none" is read from it.
     #[serde(default)]
@@ -82,7 +83,7 @@ pub struct Executed {
 impl Executed {
     /// The rows as `T`.
     pub fn results<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
-        self.rows.iter().map(|row| T::deserialize(row).map_err(StoreError::from)).collect()
+        self.rows.iter().map(|row| serde_json::from_str(row.get()).map_err(StoreError::from)).collect()
     }
 }
 
@@ -143,7 +144,9 @@ impl Database {
                     read += meta.as_ref().and_then(|m| m.rows_read).unwrap_or(0) as u64;
                     written += meta.as_ref().and_then(|m| m.rows_written).unwrap_or(0) as u64;
                     let changes = meta.and_then(|m| m.changes).unwrap_or(0) as u64;
-                    out.push(Executed { rows: r.results::<serde_json::Value>()?, changes });
+                    let rows = r.results::<serde_json::Value>()?;
+                    let rows = rows.iter().map(serde_json::value::to_raw_value).collect::<Result<_, _>>()?;
+                    out.push(Executed { rows, changes });
                 }
                 usage::add(|u| {
                     u.d1_calls += 1;
