@@ -4,7 +4,9 @@
 // SQLite rows, D1, KV and queue operations (counted inside
 // the Worker and read from its `/__usage`), priced at Cloudflare's list prices. Bounded: it stops at a deadline
 // whatever has arrived.
-import { writeFileSync } from "node:fs";
+import { readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { cpus } from "node:os";
 import { startWorker, startReceiver, OK_WITH_LENGTH, token, eventually, eachInFlight } from "../tests/harness.mjs";
 import { groupCpuByProcess, groupCpuSeconds, selfCpuSeconds } from "./cpu.mjs";
@@ -132,6 +134,7 @@ try {
   }
   const one = await roundTrips(1, "rt-one");
   const many = await roundTrips(16, "rt-many");
+  const [stored] = await worker.orgSql("org_bench", "SELECT (SELECT COUNT(*) FROM deliveries) AS deliveries, (SELECT COUNT(*) FROM attempts) AS attempts, (SELECT COUNT(*) FROM events) AS events");
   const mode = `${BATCH === 1 ? "POST /api/events" : `POST /api/events/batch of ${BATCH}`}${RATE > 0 ? ` at ${RATE} requests/s` : ""}`;
   console.log(`\n${EVENTS} events x ${ENDPOINTS} endpoints on the embedded runtime (Miniflare: workerd, local D1 and Queues; ${mode}, ${CONCURRENCY} concurrent requests)\n`);
   console.log(`| metric                       | value |`);
@@ -164,6 +167,22 @@ subscribers, inserts the event and its deliveries, detects a duplicate and claim
 request is answered, and its invocation sends the deliveries and records them in one more call. No queue message
 unless an attempt fails (its retry is enqueued).` : ""}`);
   console.log(`16 events ingested at once: ${calls(many)} per event.`);
+  // What the organization's object keeps per delivery: the pages its SQLite uses (every table and index, after a
+  // checkpoint of its write-ahead log), against the rows it holds, with nothing pruned yet.
+  await worker.stop({ keepState: true });
+  const objectFile = (dir) => readdirSync(dir, { withFileTypes: true }).flatMap((f) =>
+    f.isDirectory() ? objectFile(join(dir, f.name)) : dir.includes("Organization") && /^[0-9a-f]{64}\.sqlite$/.test(f.name) ? [join(dir, f.name)] : []);
+  const [file] = objectFile(worker.persist);
+  const sqlite = new DatabaseSync(file);
+  sqlite.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const pragma = (name) => Object.values(sqlite.prepare(`PRAGMA ${name}`).get())[0];
+  const storedBytes = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
+  sqlite.close();
+  rmSync(worker.persist, { recursive: true, force: true });
+  const perDeliveryBytes = storedBytes / stored.deliveries;
+  console.log(`\nStorage: the organization's object holds ${stored.events} events, ${stored.deliveries} deliveries and ${stored.attempts} attempts in ${(storedBytes / 1e6).toFixed(2)} MB`);
+  console.log(`of SQLite pages: ${perDeliveryBytes.toFixed(0)} bytes per retained delivery (its share of the event, its attempt, every index), so`);
+  console.log(`one object's 10 GB keeps about ${(10e9 / perDeliveryBytes / 1e6).toFixed(1)} million deliveries within the retention window.`);
 
   const d = Object.fromEntries(Object.keys(usageAfter).map((k) => [k, (usageAfter[k] - usageBefore[k]) / delivered]));
   const queueOps = 3 * d.queueMessagesSent + d.queueRetries;
