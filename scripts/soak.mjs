@@ -21,6 +21,8 @@ const ENDPOINTS = 3;
 const DEADLINE_MS = Number(process.env.SOAK_DEADLINE_S ?? 420) * 1000;
 const KILL_AFTER_MS = Number(process.env.SOAK_KILL_AFTER_MS ?? 4000);
 const TIMEOUT_S = 3;
+// The share of second attempts that fail too (a 500), in percent: issue 22's receiver fails 20 %.
+const SECOND_FAIL_PERCENT = Number(process.env.SOAK_SECOND_FAIL ?? 0);
 const ORG = `org_soak_${process.pid}`;
 const started = Date.now();
 const log = (line) => console.log(`[soak +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}`);
@@ -42,7 +44,8 @@ const receiver = createServer((req, res) => {
     const id = req.headers["webhook-id"] ?? "";
     const n = (seen.get(id) ?? 0) + 1;
     seen.set(id, n);
-    const plan = n === 1 ? fault(id) : "none";
+    const secondFails = n === 2 && createHash("sha256").update(id).digest()[1] % 100 < SECOND_FAIL_PERCENT;
+    const plan = n === 1 ? fault(id) : secondFails ? "500" : "none";
     if (plan === "500") return res.writeHead(500).end("try again");
     if (plan === "reset") return req.socket.destroy();
     if (plan === "stall") {
@@ -196,6 +199,7 @@ try {
     if (pendingIds.length) for (const id of await ingest(pendingIds)) accepted.add(id);
     await sleep(300);
   }
+  const lastAcceptedAt = Date.now();
   log(`all ${accepted.size} events accepted; waiting for every delivery`);
   const expected = EVENTS * ENDPOINTS;
   const ackedPairs = () => new Set(acks.map((a) => `${a.path} ${JSON.parse(a.body).id}`)).size;
@@ -232,6 +236,8 @@ try {
     ["replays after the restart answered duplicate", `${replaysDuplicate} of 20 (${replaysAnswered} answered)`],
     ["time to full delivery (from first ingest)", `${((doneAt - ingestStarted) / 1000).toFixed(1)} s`],
     ["time to full delivery (from the restart)", restartedAt ? `${((doneAt - restartedAt) / 1000).toFixed(1)} s` : "-"],
+    ["time to full delivery (from the last event accepted)", `${((doneAt - lastAcceptedAt) / 1000).toFixed(1)} s`],
+    ["second attempts that fail (SOAK_SECOND_FAIL)", `${SECOND_FAIL_PERCENT} %`],
   ];
   console.log("\n| soak | result |\n|---|---:|");
   for (const [k, v] of rows) console.log(`| ${k} | ${v} |`);
