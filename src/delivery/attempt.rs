@@ -304,9 +304,8 @@ async fn record_all(
     claimed: &[&(DeliveryRow, WebhookRow)],
     sent: Vec<(SendResult, bool)>,
 ) -> Result<Vec<Attempted>, DeliveryError> {
-    if claimed.is_empty() {
-        return Ok(Vec::new());
-    }
+    // Every claimed delivery is of one organization (see `attempt_all`), whose object records them.
+    let Some(org) = claimed.first().map(|c| c.0.organization_id.clone()) else { return Ok(Vec::new()) };
     let finished = now_ms();
     let mut attempted = Vec::with_capacity(claimed.len());
     for ((delivery, webhook), (result, refused)) in claimed.iter().map(|c| (&c.0, &c.1)).zip(sent) {
@@ -358,8 +357,7 @@ async fn record_all(
             now: finished,
         })
         .collect();
-    // Every claimed delivery is of the same organization (see `attempt_all`).
-    let db = store::organization(env, &claimed[0].0.organization_id)?;
+    let db = store::organization(env, &org)?;
     let reason = format!("disabled after {} consecutive failed deliveries", config.auto_disable_after);
     let at_risk = reaching_threshold(claimed, &records, config.auto_disable_after);
     let candidates = operational_candidates(claimed, &records);
@@ -456,7 +454,7 @@ async fn record_all(
     let mut notified: Vec<DeliveryId> =
         disabled.chain(reported).flat_map(|event| event.deliveries.iter().map(|d| d.id.clone())).collect();
     notified.extend(deliveries::heads(&db, &moved).await?);
-    if let Err(e) = fanout::enqueue(env, &claimed[0].0.organization_id, &notified).await {
+    if let Err(e) = fanout::enqueue(env, &org, &notified).await {
         worker::console_error!("could not enqueue operational events, leaving them to the alarm: {}", e);
     }
     Ok(attempted)

@@ -233,9 +233,8 @@ async fn to_lanes(
     laned: &[DeliveryRow],
     now: i64,
 ) -> Result<Vec<(usize, bool)>, DeliveryError> {
-    if laned.is_empty() {
-        return Ok(Vec::new());
-    }
+    // All of one organization, the one whose object `db` is.
+    let Some(org) = laned.first().map(|d| &d.organization_id) else { return Ok(Vec::new()) };
     deliveries::release_many(db, &laned.iter().collect::<Vec<_>>(), now).await?;
     let mut by_webhook: Vec<(&WebhookId, Vec<usize>)> = Vec::new();
     for (i, d) in laned.iter().enumerate() {
@@ -246,7 +245,7 @@ async fn to_lanes(
     }
     let calls = by_webhook.iter().map(|(webhook_id, members)| async move {
         let ids: Vec<&DeliveryId> = members.iter().map(|i| &laned[*i].id).collect();
-        let handed = crate::flow::hand_over(env, &laned[members[0]].organization_id, webhook_id, &ids).await;
+        let handed = crate::flow::hand_over(env, org, webhook_id, &ids).await;
         if let Err(e) = &handed {
             worker::console_error!("could not hand deliveries to the lane of {webhook_id}: {e}");
         }
