@@ -114,8 +114,13 @@ ALTER TABLE webhooks ADD COLUMN window_attempts INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE webhooks ADD COLUMN window_failures INTEGER NOT NULL DEFAULT 0;
 ";
 
+/// Version 3: a delivery whose first attempt succeeded carries that attempt in its own row (`first_attempt`, the
+/// attempt as JSON with the `attempts` table's column names) instead of a row in `attempts` with its three index
+/// entries: the happy path writes 4 rows fewer per delivery. Every other attempt is a row in `attempts`, as before.
+const V3: &str = "ALTER TABLE deliveries ADD COLUMN first_attempt TEXT;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2];
+pub const VERSIONS: &[&str] = &[V1, V2, V3];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;
@@ -178,8 +183,8 @@ mod tests {
         // A later version as a future change would add one: a column, an index, and a backfill of old rows.
         const NEXT: &str = "ALTER TABLE events ADD COLUMN size INTEGER; UPDATE events SET size = length(data); \
                             CREATE INDEX events_by_size ON events (size)";
-        let versions: &[&'static str] = &[V1, V2, NEXT];
-        let db = sqlite_at(versions, 2);
+        let versions: &[&'static str] = &[V1, V2, V3, NEXT];
+        let db = sqlite_at(versions, 3);
         db.execute(
             "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
              VALUES ('org_a', 'evt_1', 'lead.created', '{\"a\":1}', 't', 1)",
@@ -194,7 +199,7 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        assert_eq!((version, size), (3, 7));
+        assert_eq!((version, size), (4, 7));
         // Waking again changes nothing.
         upgrade(&db, versions);
         let rows: i64 = db.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0)).unwrap();

@@ -42,7 +42,7 @@ pub struct DeliveryRow {
     pub updated_at: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct AttemptRow {
     pub id: String,
     pub attempt: i64,
@@ -342,6 +342,59 @@ pub const FAILURE_WINDOW_SQL: &str = "UPDATE webhooks SET \
       THEN MAX(COALESCE(lane_until, 0), ?7) ELSE lane_until END \
   WHERE id = ?1 AND (?4 > 0 OR (window_failures > 0 AND window_started_at > ?2 - ?5))";
 
+/// Whether a record's attempt rides in its delivery's row instead of a row of `attempts`: the delivery's first attempt
+/// ever (attempt numbers only rise), when it succeeded.
+fn carried_in_row(r: &AttemptRecord<'_>) -> bool {
+    r.delivery.attempts == 1 && r.new_status == DeliveryStatus::Succeeded
+}
+
+/// The fenced update that marks a delivery succeeded by its first attempt and keeps that attempt in its row
+/// (`RETURNING id` when applied), and the insert that logs the attempt in `attempts` instead when the update did
+/// not apply (the attempt no longer held its delivery): every attempt is logged once, either way.
+pub(crate) fn first_attempt_statements(db: &Database, r: &AttemptRecord<'_>) -> Result<[Statement; 2], StoreError> {
+    let attempt = AttemptRow {
+        id: r.attempt_id.to_string(),
+        attempt: r.delivery.attempts,
+        status_code: r.status_code.map(i64::from),
+        duration_ms: r.duration_ms,
+        response_body: r.response_body.map(str::to_string),
+        error: r.error.map(str::to_string),
+        created_at: r.now,
+        request_headers: r.request_headers.map(str::to_string),
+    };
+    let update = db
+        .prepare(
+            "UPDATE deliveries SET status = 'succeeded', last_status_code = ?2, last_error = ?3, next_attempt_at = NULL, \
+             lease_until = NULL, updated_at = ?4, first_attempt = ?5 \
+             WHERE id = ?1 AND +status = 'pending' AND attempts = 1 RETURNING id",
+        )
+        .bind(&[
+            text(&r.delivery.id),
+            opt_int(attempt.status_code),
+            opt_text(r.error),
+            int(r.now),
+            text(serde_json::to_string(&attempt)?),
+        ])?;
+    let fallback = db
+        .prepare(
+            "INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, response_body, error, created_at, \
+             request_headers) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE NOT EXISTS \
+             (SELECT 1 FROM deliveries WHERE id = ?2 AND json_extract(first_attempt, '$.id') = ?1)",
+        )
+        .bind(&[
+            text(r.attempt_id),
+            text(&r.delivery.id),
+            int(r.delivery.attempts),
+            opt_int(attempt.status_code),
+            int(r.duration_ms),
+            opt_text(r.response_body),
+            opt_text(r.error),
+            int(r.now),
+            opt_text(r.request_headers),
+        ])?;
+    Ok([update, fallback])
+}
+
 /// Attempt rows per multi-row INSERT (9 parameters each).
 const ATTEMPTS_PER_STATEMENT: usize = D1_MAX_PARAMETERS / 9;
 /// (id, attempt) pairs per fenced update, after its 5 shared parameters.
@@ -362,7 +415,10 @@ pub async fn record_attempts(
         return Ok(Recorded { ops: Vec::new(), applied: Vec::new(), disabled: Vec::new() });
     }
     let mut statements = Vec::new();
-    for chunk in records.chunks(ATTEMPTS_PER_STATEMENT) {
+    // A delivery's first attempt, when it succeeded, rides in the delivery's own row (see `first_attempt_statements`).
+    let (carried, logged): (Vec<&AttemptRecord<'_>>, Vec<&AttemptRecord<'_>>) =
+        records.iter().partition(|r| carried_in_row(r));
+    for chunk in logged.chunks(ATTEMPTS_PER_STATEMENT) {
         let rows = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 9 + 1, 9))).collect::<Vec<_>>().join(", ");
         let mut binds = Vec::with_capacity(chunk.len() * 9);
         for r in chunk {
@@ -383,7 +439,7 @@ pub async fn record_attempts(
     }
     // Deliveries whose new state is the same share an update; each is fenced by its own attempt number.
     let mut groups: Vec<(&AttemptRecord<'_>, Vec<&AttemptRecord<'_>>)> = Vec::new();
-    for r in records {
+    for r in logged.iter().copied() {
         let same = |g: &&mut (&AttemptRecord<'_>, Vec<&AttemptRecord<'_>>)| {
             let k = g.0;
             k.new_status == r.new_status
@@ -413,6 +469,12 @@ pub async fn record_attempts(
             applied_at.push(statements.len());
             statements.push(db.prepare(record_sql(chunk.len())).bind(&binds)?);
         }
+    }
+    for r in carried {
+        let [update, fallback] = first_attempt_statements(db, r)?;
+        applied_at.push(statements.len());
+        statements.push(update);
+        statements.push(fallback);
     }
     for r in records {
         let counter_sql = match r.webhook_counter {
@@ -593,11 +655,29 @@ pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, 
     super::page_and_total(db, page, count).await
 }
 
+/// Every attempt of a delivery, in order: the rows of `attempts` and, when its first attempt succeeded, that attempt
+/// as its own row carries it (`first_attempt`).
 pub async fn attempts(db: &Database, delivery_id: &DeliveryId) -> Result<Vec<AttemptRow>, StoreError> {
-    rows(db
-        .prepare("SELECT id, attempt, status_code, duration_ms, response_body, error, created_at, request_headers FROM attempts WHERE delivery_id = ?1 ORDER BY attempt, created_at")
-        .bind(&[text(delivery_id)])?)
-    .await
+    #[derive(Deserialize)]
+    struct Carried {
+        first_attempt: String,
+    }
+    let binds = [text(delivery_id)];
+    let results = batch(
+        db,
+        vec![
+            db.prepare("SELECT id, attempt, status_code, duration_ms, response_body, error, created_at, request_headers FROM attempts WHERE delivery_id = ?1")
+                .bind(&binds)?,
+            db.prepare("SELECT first_attempt FROM deliveries WHERE id = ?1 AND first_attempt IS NOT NULL").bind(&binds)?,
+        ],
+    )
+    .await?;
+    let mut all: Vec<AttemptRow> = rows_of(&results, 0)?;
+    for carried in rows_of::<Carried>(&results, 1)? {
+        all.push(serde_json::from_str(&carried.first_attempt)?);
+    }
+    all.sort_by_key(|a| (a.attempt, a.created_at));
+    Ok(all)
 }
 
 /// Takes pending deliveries whose queue message was lost: due before `due_before`, not held by an attempt in
@@ -733,8 +813,12 @@ pub async fn stats(db: &Database, org: &OrganizationId, since: i64) -> Result<St
                SUM(status = 'succeeded') AS deliveries_succeeded, \
                SUM(status = 'failed') AS deliveries_failed, \
                SUM(status = 'pending') AS deliveries_pending, \
-               (SELECT AVG(a.duration_ms) FROM attempts a JOIN deliveries d2 ON d2.id = a.delivery_id \
-                  WHERE d2.organization_id = ?1 AND a.created_at >= ?2) AS avg_response_ms \
+               (SELECT AVG(duration_ms) FROM (\
+                  SELECT a.duration_ms FROM attempts a JOIN deliveries d2 ON d2.id = a.delivery_id \
+                    WHERE d2.organization_id = ?1 AND a.created_at >= ?2 \
+                  UNION ALL SELECT json_extract(first_attempt, '$.duration_ms') FROM deliveries d3 \
+                    WHERE d3.organization_id = ?1 AND d3.created_at >= ?2 AND d3.first_attempt IS NOT NULL)) \
+                 AS avg_response_ms \
              FROM deliveries WHERE organization_id = ?1 AND created_at >= ?2",
         )
         .bind(&[text(org), int(since)])?,
@@ -802,8 +886,11 @@ pub async fn hourly(
             )
             .bind(&binds)?,
             db.prepare(
-                "SELECT AVG(a.duration_ms) AS avg_response_ms FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
-                 WHERE d.webhook_id = ?2 AND d.organization_id = ?1 AND a.created_at >= ?3",
+                "SELECT AVG(duration_ms) AS avg_response_ms FROM (\
+                   SELECT a.duration_ms FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+                     WHERE d.webhook_id = ?2 AND d.organization_id = ?1 AND a.created_at >= ?3 \
+                   UNION ALL SELECT json_extract(first_attempt, '$.duration_ms') FROM deliveries \
+                     WHERE webhook_id = ?2 AND organization_id = ?1 AND created_at >= ?3 AND first_attempt IS NOT NULL)",
             )
             .bind(&binds)?,
         ],
@@ -1074,5 +1161,139 @@ mod failure_window_tests {
         // …and not after.
         let (written, _) = record(&db, 1_000_000 + 2 * BREAKER_WINDOW_MS + 10, 3, 0);
         assert_eq!(written, 0);
+    }
+}
+
+#[cfg(test)]
+mod first_attempt_tests {
+    use super::*;
+    use crate::store::{Database, Param};
+    use rusqlite::{types::Value, Connection};
+    use worker::wasm_bindgen::JsValue;
+
+    fn db() -> Connection {
+        let db = super::super::migrated_sqlite();
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             next_attempt_at, lease_until, created_at, updated_at) VALUES ('dlv_1', 'org_a', 'wh_1', 'evt_1', \
+             'lead.created', '{}', 'pending', 1, 1000, 5000, 1000, 1000)",
+            [],
+        )
+        .unwrap();
+        db
+    }
+
+    /// Runs a store statement on host SQLite; answers the rows it returned and the rows it changed.
+    fn execute(db: &Connection, statement: &Statement) -> (usize, usize) {
+        let params: Vec<Value> = statement
+            .params
+            .iter()
+            .map(|p| match p {
+                Param::Null => Value::Null,
+                Param::Int(n) => Value::Integer(*n),
+                Param::Real(x) => Value::Real(*x),
+                Param::Text(s) => Value::Text(s.clone()),
+            })
+            .collect();
+        let mut prepared = db.prepare(&statement.sql).unwrap();
+        let returned = prepared.query_map(rusqlite::params_from_iter(params), |_| Ok(())).unwrap().count();
+        (returned, db.changes() as usize)
+    }
+
+    fn record(delivery: &DeliveryRow) -> AttemptRecord<'_> {
+        AttemptRecord {
+            attempt_id: "att_1",
+            delivery,
+            status_code: Some(200),
+            duration_ms: 42,
+            response_body: Some("ok"),
+            request_headers: Some("[[\"webhook-id\",\"dlv_1\"]]"),
+            error: None,
+            new_status: DeliveryStatus::Succeeded,
+            next_attempt_at: None,
+            webhook_counter: Counter::Keep,
+            lane_until: None,
+            window_failed: Some(false),
+            fast_until: None,
+            now: 2000,
+        }
+    }
+
+    fn claimed(db: &Connection) -> DeliveryRow {
+        let raw: String = db
+            .query_row(
+                &format!("SELECT json_object({}) FROM deliveries WHERE id = 'dlv_1'", {
+                    COLUMNS.split(", ").map(|c| format!("'{c}', {c}")).collect::<Vec<_>>().join(", ")
+                }),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str(&raw).unwrap()
+    }
+
+    #[test]
+    fn a_successful_first_attempt_rides_in_its_delivery_row_and_reads_back_as_an_attempt() {
+        let db = db();
+        let delivery = claimed(&db);
+        let r = record(&delivery);
+        assert!(carried_in_row(&r));
+        let [update, fallback] = first_attempt_statements(&Database::local(JsValue::NULL), &r).unwrap();
+        assert_eq!(execute(&db, &update).0, 1, "applied");
+        assert_eq!(execute(&db, &fallback).1, 0, "nothing logged twice");
+        let (status, lease, first): (String, Option<i64>, String) = db
+            .query_row("SELECT status, lease_until, first_attempt FROM deliveries WHERE id = 'dlv_1'", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .unwrap();
+        assert_eq!((status.as_str(), lease), ("succeeded", None));
+        let attempt: AttemptRow = serde_json::from_str(&first).unwrap();
+        assert_eq!(
+            attempt,
+            AttemptRow {
+                id: "att_1".into(),
+                attempt: 1,
+                status_code: Some(200),
+                duration_ms: 42,
+                response_body: Some("ok".into()),
+                error: None,
+                created_at: 2000,
+                request_headers: Some("[[\"webhook-id\",\"dlv_1\"]]".into()),
+            }
+        );
+        let rows: i64 = db.query_row("SELECT COUNT(*) FROM attempts", [], |row| row.get(0)).unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    #[test]
+    fn a_first_attempt_that_no_longer_holds_its_delivery_is_logged_in_attempts() {
+        let db = db();
+        let delivery = claimed(&db);
+        // Its webhook was deleted mid-attempt: the delivery ended failed before the result came back.
+        db.execute("UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted' WHERE id = 'dlv_1'", [])
+            .unwrap();
+        let [update, fallback] = first_attempt_statements(&Database::local(JsValue::NULL), &record(&delivery)).unwrap();
+        assert_eq!(execute(&db, &update).0, 0, "not applied");
+        assert_eq!(execute(&db, &fallback).1, 1, "logged in attempts");
+        let (status, first): (String, Option<String>) = db
+            .query_row("SELECT status, first_attempt FROM deliveries WHERE id = 'dlv_1'", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((status.as_str(), first), ("failed", None));
+        let (id, code): (String, i64) =
+            db.query_row("SELECT id, status_code FROM attempts", [], |row| Ok((row.get(0)?, row.get(1)?))).unwrap();
+        assert_eq!((id.as_str(), code), ("att_1", 200));
+    }
+
+    #[test]
+    fn later_attempts_and_failures_are_rows_of_attempts() {
+        let db = db();
+        let mut delivery = claimed(&db);
+        let mut r = record(&delivery);
+        r.new_status = DeliveryStatus::Pending;
+        assert!(!carried_in_row(&r), "a failed first attempt");
+        delivery.attempts = 2;
+        assert!(!carried_in_row(&record(&delivery)), "a second attempt");
     }
 }
