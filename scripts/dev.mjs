@@ -190,8 +190,9 @@ if (!(await waitForHealth())) {
     );
   }
   lines.push(
-    `The Worker's cron (${cron.patterns.join(", ")}) runs here as it would in production: it re-sends deliveries whose`,
-    "queue message was lost (local queues live in memory) and prunes old data.",
+    `The Worker's cron (${cron.patterns.join(", ")}) runs here as it would in production (it prunes D1's dead letters and`,
+    "expired portal sessions); each organization's alarm re-sends deliveries whose queue message was lost (local",
+    "queues live in memory) and prunes its old data.",
     "",
     "Stop with Ctrl-C.",
     "",
