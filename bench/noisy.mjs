@@ -66,7 +66,7 @@ try {
   }
   const growth = withNoisy.p99 - alone.p99;
   console.log(`\nHealthy p99 grew by ${growth} ms: ${growth < TIMEOUT_S * 1000 ? "within" : "OVER"} the target of one attempt timeout (${TIMEOUT_S * 1000} ms).`);
-  console.log(`The noisy endpoint received ${withNoisy.noisy} requests in that time, at most ${withNoisy.mostAtOnce} at once (its share: 2).`);
+  console.log(`The noisy endpoint received ${withNoisy.noisy} requests in that time, at most ${withNoisy.mostAtOnce} at once (its lane starts at 2 and adapts between 1 and 6).`);
   console.log(`Every new endpoint starts in its lane (a Durable Object) until it answers quickly; the noisy one never does, so`);
   console.log(`no consumer batch ever waits for it (locally one consumer batch runs at a time: one held batch would hold all).`);
 } finally {

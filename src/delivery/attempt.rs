@@ -245,7 +245,7 @@ impl SlowWatch {
     }
 }
 
-/// Sends claimed deliveries, at most [`MAX_CONCURRENT_SENDS`] at once and two per webhook (each send's deadline
+/// Sends claimed deliveries, at most [`MAX_CONCURRENT_SENDS`] at once and `per_webhook` per webhook (each send's deadline
 /// starts when its request does), and records every result in one transaction: the attempts, the deliveries' new
 /// states (each fenced by its attempt number), the webhooks' failure counts, and, for a webhook reaching
 /// `AUTO_DISABLE_AFTER`, the disable together with its `webhook.disabled` notice. Results whose attempt no longer
@@ -256,14 +256,16 @@ pub async fn attempt_all(
     config: &Config,
     claimed: &[(DeliveryRow, WebhookRow)],
     watch: Option<&SlowWatch>,
+    per_webhook: usize,
 ) -> Result<Vec<Option<Attempted>>, DeliveryError> {
     // The AES key schedule that opens stored secrets is set up once per batch, not once per send.
     let secrets = config.secret_box();
-    // Six at a time, at most two per webhook: a stalled receiver cannot take the other webhooks' connections.
+    // Six at a time, at most `per_webhook` per webhook (two in a consumer batch: a stalled receiver cannot take the
+    // other webhooks' connections; a lane's own share in a lane, which serves one webhook).
     let sends = bounded::fair_in_order(
         claimed,
         |(_, w)| w.id.clone(),
-        MAX_SENDS_PER_WEBHOOK,
+        per_webhook.clamp(1, MAX_CONCURRENT_SENDS),
         MAX_CONCURRENT_SENDS,
         |(d, w)| {
             let secrets = &secrets;
@@ -550,7 +552,7 @@ pub async fn attempt_one(
     delivery: DeliveryRow,
     webhook: WebhookRow,
 ) -> Result<Attempted, DeliveryError> {
-    let mut all = attempt_all(env, config, &[(delivery, webhook)], None).await?;
+    let mut all = attempt_all(env, config, &[(delivery, webhook)], None, MAX_SENDS_PER_WEBHOOK).await?;
     all.pop().flatten().ok_or_else(|| DeliveryError::Store(StoreError("no attempt result".into())))
 }
 

@@ -140,7 +140,7 @@ async fn send_claimed(
     deliveries::abandon_many(db, &abandoned, now).await?;
     // Endpoints that hold requests past SLOW_ATTEMPT_MS get no more sends from this batch: theirs join the lane.
     let watch = attempt::SlowWatch::default();
-    let attempted = attempt::attempt_all(env, config, &to_send, Some(&watch)).await?;
+    let attempted = attempt::attempt_all(env, config, &to_send, Some(&watch), MAX_SENDS_PER_WEBHOOK).await?;
     for ((delivery, _), a) in to_send.into_iter().zip(attempted) {
         let Some(i) = position(&delivery.id) else { continue };
         match a {

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use super::limits::MAX_SENDS_PER_WEBHOOK;
+use super::limits::{MAX_CONCURRENT_SENDS, MAX_SENDS_PER_WEBHOOK};
 
 /// The rate limit's window: no more than `rateLimitPerSecond` attempts start in any one second.
 pub const RATE_WINDOW_MS: i64 = 1_000;
@@ -242,10 +242,56 @@ impl Breaker {
     }
 }
 
-/// The most deliveries one round of a lane takes on without a rate limit: they go two at a time, each freed
-/// connection to the next, so one stalled request holds one connection, not the round (the soak showed rounds of
-/// two, each waiting for its slower send, draining a failing endpoint's backlog too slowly).
+/// The most deliveries one round of a lane takes on without a rate limit: they go [`Concurrency`] at a time, each
+/// freed connection to the next, so one stalled request holds one connection, not the round (the soak showed rounds
+/// of two, each waiting for its slower send, draining a failing endpoint's backlog too slowly).
 pub const LANE_ROUND: usize = 25;
+
+/// What a round of a lane's sends showed about the endpoint's capacity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// A 2xx answer.
+    Served,
+    /// Any other answer the endpoint gave (a 500, a 400): it says nothing about its capacity.
+    Refused,
+    /// No answer in time, no connection, or an answer that asks to slow down (429, 503): too much for it now.
+    Congested,
+}
+
+/// How many of one webhook's sends its lane runs at once: additive increase and multiplicative decrease, as TCP
+/// does. It starts at two (what a consumer invocation gives one webhook), grows by one after every round that was
+/// served without congestion, up to the six connections the lane's invocation has, and halves (down to one) after a
+/// round with congestion. A slow endpoint that answers gets more requests in flight; one that times out gets fewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Concurrency {
+    limit: usize,
+}
+
+impl Default for Concurrency {
+    fn default() -> Self {
+        Concurrency { limit: MAX_SENDS_PER_WEBHOOK }
+    }
+}
+
+impl Concurrency {
+    pub fn limit(self) -> usize {
+        self.limit
+    }
+
+    /// Adjusts the limit to what a round's sends showed.
+    pub fn observe(&mut self, round: impl IntoIterator<Item = Load>) {
+        let (mut served, mut congested) = (false, false);
+        for load in round {
+            served |= load == Load::Served;
+            congested |= load == Load::Congested;
+        }
+        if congested {
+            self.limit = (self.limit / 2).max(1);
+        } else if served {
+            self.limit = (self.limit + 1).min(MAX_CONCURRENT_SENDS);
+        }
+    }
+}
 
 /// How many of a lane's waiting deliveries start now, and when to look again if some must wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,6 +339,60 @@ pub fn pick(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn concurrency_grows_by_one_per_served_round_up_to_six_and_halves_on_congestion() {
+        let mut c = Concurrency::default();
+        assert_eq!(c.limit(), 2);
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            c.observe([Load::Served, Load::Served]);
+            seen.push(c.limit());
+        }
+        assert_eq!(seen, [3, 4, 5, 6, 6, 6]);
+        c.observe([Load::Served, Load::Congested, Load::Served]);
+        assert_eq!(c.limit(), 3);
+        c.observe([Load::Congested]);
+        c.observe([Load::Congested]);
+        c.observe([Load::Congested]);
+        assert_eq!(c.limit(), 1, "never below one");
+        c.observe([Load::Served]);
+        assert_eq!(c.limit(), 2);
+    }
+
+    #[test]
+    fn refused_requests_say_nothing_about_capacity() {
+        let mut c = Concurrency::default();
+        c.observe([Load::Refused, Load::Refused]);
+        assert_eq!(c.limit(), 2);
+        c.observe([]);
+        assert_eq!(c.limit(), 2);
+        c.observe([Load::Refused, Load::Served]);
+        assert_eq!(c.limit(), 3, "served without congestion");
+    }
+
+    #[test]
+    fn with_one_request_in_eight_timing_out_at_random_the_limit_stays_above_two_on_average() {
+        // A deterministic stand-in for random stalls: every 8th send of the lane times out.
+        let mut c = Concurrency::default();
+        let (mut sent, mut total, mut rounds) = (0usize, 0usize, 0usize);
+        for _ in 0..1_000 {
+            let round: Vec<Load> = (0..c.limit())
+                .map(|_| {
+                    sent += 1;
+                    if sent % 8 == 0 {
+                        Load::Congested
+                    } else {
+                        Load::Served
+                    }
+                })
+                .collect();
+            c.observe(round);
+            total += c.limit();
+            rounds += 1;
+        }
+        assert!(total as f64 / rounds as f64 > 2.0, "{}", total as f64 / rounds as f64);
+    }
 
     #[test]
     fn the_limiter_never_lets_more_than_the_limit_start_in_any_window() {

@@ -23,9 +23,9 @@ use worker::{durable_object, js_sys, DurableObject, Env, Method, Request, Reques
 
 use crate::config::Config;
 use crate::delivery::{attempt, fanout, sendable, DeliveryError};
-use crate::domain::flow::{pick, Breaker, CircuitState, Limiter, Observed, LANE_ROUND};
+use crate::domain::flow::{pick, Breaker, CircuitState, Concurrency, Limiter, Load, Observed, LANE_ROUND};
 use crate::domain::ids::{DeliveryId, OrganizationId, WebhookId};
-use crate::domain::limits::{MAX_SENDS_PER_WEBHOOK, OBJECT_KEYS_PER_CALL};
+use crate::domain::limits::OBJECT_KEYS_PER_CALL;
 use crate::platform::now_ms;
 use crate::store::{self, deliveries, webhooks, Database};
 
@@ -71,6 +71,9 @@ struct Lane {
     next_seq: u64,
     breaker: Breaker,
     limiter: Limiter,
+    /// How many sends run at once (additive increase, multiplicative decrease; starts at two again after an
+    /// eviction).
+    concurrency: Concurrency,
     running: bool,
 }
 
@@ -83,6 +86,15 @@ pub struct WebhookLane {
 
 fn key(seq: u64) -> String {
     format!("{WAITING_PREFIX}{seq:016}")
+}
+
+/// What a send showed about the endpoint's capacity: no answer in time, no connection, or a 429 or 503 is congestion.
+fn load(result: &crate::delivery::send::SendResult) -> Load {
+    match result.status_code {
+        _ if result.succeeded() => Load::Served,
+        None | Some(429) | Some(503) => Load::Congested,
+        Some(_) => Load::Refused,
+    }
 }
 
 fn observed(result: &crate::delivery::send::SendResult) -> Observed {
@@ -107,6 +119,7 @@ impl DurableObject for WebhookLane {
             next_seq: 0,
             breaker: Breaker::new(cooldown),
             limiter: Limiter::default(),
+            concurrency: Concurrency::default(),
             running: false,
         };
         WebhookLane { state, env, lane: RefCell::new(lane) }
@@ -342,8 +355,9 @@ impl WebhookLane {
             };
             let ids: Vec<&DeliveryId> = chosen.iter().map(|(_, id)| id).collect();
             calls += 1;
-            // Two at a time: the last of the round may start after the others, one after another.
-            let lease = config.lease_for_sends(now, ids.len().div_ceil(MAX_SENDS_PER_WEBHOOK));
+            // `at_once` at a time: the last of the round may start after the others, one after another.
+            let at_once = self.lane.borrow().concurrency.limit();
+            let lease = config.lease_for_sends(now, ids.len().div_ceil(at_once));
             let claimed = deliveries::claim_many(&db, &ids, now, lease).await?;
             let granted_at = now_ms();
             let claimed: Vec<_> = claimed.into_iter().flatten().collect();
@@ -362,16 +376,19 @@ impl WebhookLane {
             let (to_send, abandoned) = sendable(claimed, std::slice::from_ref(&webhook));
             deliveries::abandon_many(&db, &abandoned, granted_at).await?;
             calls += to_send.len() as u32 + 1;
-            let attempted = attempt::attempt_all(&self.env, &config, &to_send, None).await?;
+            let attempted = attempt::attempt_all(&self.env, &config, &to_send, None, at_once).await?;
             let before = self.lane.borrow().breaker.state;
             let mut retries = Vec::new();
+            let mut loads = Vec::with_capacity(attempted.len());
             for ((delivery, _), a) in to_send.iter().zip(attempted) {
                 let Some(a) = a else { continue };
+                loads.push(load(&a.result));
                 self.lane.borrow_mut().breaker.observe(now_ms(), observed(&a.result), probe);
                 if let (true, Some(seconds)) = (a.applied, a.outcome.retry_in) {
                     retries.push((delivery.id.clone(), seconds));
                 }
             }
+            self.lane.borrow_mut().concurrency.observe(loads);
             self.note_circuit(&db, before).await?;
             if !retries.is_empty() {
                 calls += 1;
