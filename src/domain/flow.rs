@@ -258,10 +258,14 @@ pub enum Load {
     Congested,
 }
 
-/// How many of one webhook's sends its lane runs at once: additive increase and multiplicative decrease, as TCP
-/// does. It starts at two (what a consumer invocation gives one webhook), grows by one after every round that was
-/// served without congestion, up to the six connections the lane's invocation has, and halves (down to one) after a
-/// round with congestion. A slow endpoint that answers gets more requests in flight; one that times out gets fewer.
+/// How many of one webhook's sends its lane runs at once: additive increase and multiplicative decrease. It starts
+/// at two (what a consumer invocation gives one webhook), grows by one after every round in which the endpoint served
+/// requests and less than half of them met congestion, up to the six connections of the lane's invocation, and halves
+/// after a round in which half or more did, never below two. A slow endpoint that answers gets more requests in
+/// flight; one that is overwhelmed gets fewer. A single timeout or reset does not count as overload: halving on each
+/// one (as TCP halves on each loss) left a lane at one request at a time behind an endpoint that stalls one request
+/// in six at random (`make soak` with `SOAK_SECOND_FAIL=20`: 320 s from the last event to full delivery, against
+/// 182 s at a fixed two).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Concurrency {
     limit: usize,
@@ -280,14 +284,15 @@ impl Concurrency {
 
     /// Adjusts the limit to what a round's sends showed.
     pub fn observe(&mut self, round: impl IntoIterator<Item = Load>) {
-        let (mut served, mut congested) = (false, false);
+        let (mut sends, mut served, mut congested) = (0usize, 0usize, 0usize);
         for load in round {
-            served |= load == Load::Served;
-            congested |= load == Load::Congested;
+            sends += 1;
+            served += usize::from(load == Load::Served);
+            congested += usize::from(load == Load::Congested);
         }
-        if congested {
-            self.limit = (self.limit / 2).max(1);
-        } else if served {
+        if sends > 0 && congested * 2 >= sends {
+            self.limit = (self.limit / 2).max(MAX_SENDS_PER_WEBHOOK);
+        } else if served > 0 {
             self.limit = (self.limit + 1).min(MAX_CONCURRENT_SENDS);
         }
     }
@@ -341,7 +346,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn concurrency_grows_by_one_per_served_round_up_to_six_and_halves_on_congestion() {
+    fn concurrency_grows_by_one_per_served_round_up_to_six_and_halves_when_half_a_round_is_congested() {
         let mut c = Concurrency::default();
         assert_eq!(c.limit(), 2);
         let mut seen = Vec::new();
@@ -351,13 +356,14 @@ mod tests {
         }
         assert_eq!(seen, [3, 4, 5, 6, 6, 6]);
         c.observe([Load::Served, Load::Congested, Load::Served]);
-        assert_eq!(c.limit(), 3);
+        assert_eq!(c.limit(), 6, "one timeout in three is not overload");
+        c.observe([Load::Congested, Load::Congested, Load::Served, Load::Served]);
+        assert_eq!(c.limit(), 3, "half of a round is");
         c.observe([Load::Congested]);
         c.observe([Load::Congested]);
-        c.observe([Load::Congested]);
-        assert_eq!(c.limit(), 1, "never below one");
+        assert_eq!(c.limit(), 2, "never below two");
         c.observe([Load::Served]);
-        assert_eq!(c.limit(), 2);
+        assert_eq!(c.limit(), 3);
     }
 
     #[test]
@@ -372,7 +378,7 @@ mod tests {
     }
 
     #[test]
-    fn with_one_request_in_eight_timing_out_at_random_the_limit_stays_above_two_on_average() {
+    fn with_one_request_in_eight_timing_out_the_limit_stays_near_six() {
         // A deterministic stand-in for random stalls: every 8th send of the lane times out.
         let mut c = Concurrency::default();
         let (mut sent, mut total, mut rounds) = (0usize, 0usize, 0usize);
@@ -391,7 +397,7 @@ mod tests {
             total += c.limit();
             rounds += 1;
         }
-        assert!(total as f64 / rounds as f64 > 2.0, "{}", total as f64 / rounds as f64);
+        assert!(total as f64 / rounds as f64 > 5.0, "{}", total as f64 / rounds as f64);
     }
 
     #[test]
