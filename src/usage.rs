@@ -30,6 +30,10 @@ pub struct Usage {
     pub object_statements: u64,
     pub object_rows_read: u64,
     pub object_rows_written: u64,
+    /// The most subrequests (object, D1, KV and queue calls, lane hand-overs, fetches) one deliveries-queue
+    /// invocation made while this isolate ran it: what `SUBREQUEST_BUDGET` bounds. Measured as the change of the
+    /// isolate's counters across the invocation, so another request running meanwhile only adds to it.
+    pub max_consumer_subrequests: u64,
     /// Bad event messages whose dead-letter write failed (each was handed back to its queue).
     pub dead_letters_failed: u64,
     /// HTTP requests to receivers.
@@ -47,6 +51,11 @@ thread_local! {
 /// Adds to the isolate's counters.
 pub fn add(change: impl FnOnce(&mut Usage)) {
     USAGE.with(|u| change(&mut u.borrow_mut()));
+}
+
+/// The subrequests the counters add up to: every binding call and fetch.
+pub fn subrequests(u: &Usage) -> u64 {
+    u.object_calls + u.d1_calls + u.kv_reads + u.kv_writes + u.queue_send_calls + u.lane_calls + u.fetches
 }
 
 /// The counters since the isolate started.

@@ -283,6 +283,14 @@ pub async fn consume(batch: MessageBatch<serde_json::Value>, env: &Env) {
 /// own object), one after another so that the invocation's six connections are never oversubscribed. A platform
 /// error retries the messages; the objects keep the truth either way.
 async fn consume_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
+    let before = usage::subrequests(&usage::snapshot());
+    take_deliveries(batch, env, config).await;
+    let spent = usage::subrequests(&usage::snapshot()).saturating_sub(before);
+    usage::add(|u| u.max_consumer_subrequests = u.max_consumer_subrequests.max(spent));
+}
+
+/// [`consume_deliveries`]' work.
+async fn take_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
     let mut by_org: Vec<(OrganizationId, Vec<(RawMessage, DeliveryId)>)> = Vec::new();
     let mut job_messages = Vec::new();
     for message in batch.raw_iter() {
