@@ -34,7 +34,8 @@ const OBJECT_MS_PER_CALL = 2;
 
 const receiver = await startReceiver();
 receiver.respond(() => OK_WITH_LENGTH);
-const worker = await startWorker({ vars: { MAX_WEBHOOKS_PER_ORG: "100", EXPOSE_USAGE: "true" } });
+const VARS = { MAX_WEBHOOKS_PER_ORG: "100", EXPOSE_USAGE: "true" };
+let worker = await startWorker({ vars: VARS });
 const usage = async () => (await worker.api("/__usage")).json();
 const auth = { authorization: `Bearer ${token({ org: "org_bench" })}`, "content-type": "application/json" };
 try {
@@ -178,6 +179,14 @@ unless an attempt fails (its retry is enqueued).` : ""}`);
   const pragma = (name) => Object.values(sqlite.prepare(`PRAGMA ${name}`).get())[0];
   const storedBytes = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
   sqlite.close();
+  // And what the retention delete of it all writes (a deleted row and each of its index entries are billed rows
+  // written): the same object, back up, deletes every attempt, delivery and event.
+  worker = await startWorker({ vars: { ...VARS, HOUSEKEEPING_SECONDS: "3600" }, persist: worker.persist });
+  const writtenBefore = (await usage()).objectRowsWritten;
+  // Row by row, as the alarm's prune deletes (a DELETE without WHERE would drop whole tables at once).
+  for (const table of ["attempts", "deliveries", "events"]) await worker.orgSql("org_bench", `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table})`);
+  const deleteRows = ((await usage()).objectRowsWritten - writtenBefore) / stored.deliveries;
+  await worker.stop();
   rmSync(worker.persist, { recursive: true, force: true });
   const perDeliveryBytes = storedBytes / stored.deliveries;
   console.log(`\nStorage: the organization's object holds ${stored.events} events, ${stored.deliveries} deliveries and ${stored.attempts} attempts in ${(storedBytes / 1e6).toFixed(2)} MB`);
@@ -195,6 +204,7 @@ unless an attempt fails (its retry is enqueued).` : ""}`);
     ["object statements", d.objectStatements.toFixed(2), 0],
     ["object SQLite rows read", d.objectRowsRead.toFixed(2), d.objectRowsRead * PRICE.d1RowRead],
     ["object SQLite rows written", d.objectRowsWritten.toFixed(2), d.objectRowsWritten * PRICE.d1RowWritten],
+    ["object SQLite rows written by the retention delete", deleteRows.toFixed(2), deleteRows * PRICE.d1RowWritten],
     ["D1 calls (round trips)", d.d1Calls.toFixed(2), 0],
     ["D1 statements", d.d1Statements.toFixed(2), 0],
     ["D1 rows read", d.d1RowsRead.toFixed(2), d.d1RowsRead * PRICE.d1RowRead],
