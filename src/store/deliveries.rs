@@ -348,51 +348,59 @@ fn carried_in_row(r: &AttemptRecord<'_>) -> bool {
     r.delivery.attempts == 1 && r.new_status == DeliveryStatus::Succeeded
 }
 
-/// The fenced update that marks a delivery succeeded by its first attempt and keeps that attempt in its row
-/// (`RETURNING id` when applied), and the insert that logs the attempt in `attempts` instead when the update did
-/// not apply (the attempt no longer held its delivery): every attempt is logged once, either way.
-pub(crate) fn first_attempt_statements(db: &Database, r: &AttemptRecord<'_>) -> Result<[Statement; 2], StoreError> {
-    let attempt = AttemptRow {
-        id: r.attempt_id.to_string(),
-        attempt: r.delivery.attempts,
-        status_code: r.status_code.map(i64::from),
-        duration_ms: r.duration_ms,
-        response_body: r.response_body.map(str::to_string),
-        error: r.error.map(str::to_string),
-        created_at: r.now,
-        request_headers: r.request_headers.map(str::to_string),
-    };
-    let update = db
-        .prepare(
-            "UPDATE deliveries SET status = 'succeeded', last_status_code = ?2, last_error = ?3, next_attempt_at = NULL, \
-             lease_until = NULL, updated_at = ?4, first_attempt = ?5 \
-             WHERE id = ?1 AND +status = 'pending' AND attempts = 1 RETURNING id",
-        )
-        .bind(&[
-            text(&r.delivery.id),
-            opt_int(attempt.status_code),
-            opt_text(r.error),
-            int(r.now),
-            text(serde_json::to_string(&attempt)?),
-        ])?;
-    let fallback = db
-        .prepare(
-            "INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, response_body, error, created_at, \
-             request_headers) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE NOT EXISTS \
-             (SELECT 1 FROM deliveries WHERE id = ?2 AND json_extract(first_attempt, '$.id') = ?1)",
-        )
-        .bind(&[
-            text(r.attempt_id),
-            text(&r.delivery.id),
-            int(r.delivery.attempts),
-            opt_int(attempt.status_code),
-            int(r.duration_ms),
-            opt_text(r.response_body),
-            opt_text(r.error),
-            int(r.now),
-            opt_text(r.request_headers),
-        ])?;
-    Ok([update, fallback])
+/// Carried first attempts per statement: the update binds 3 shared parameters and 2 per delivery.
+const CARRIED_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 3) / 2;
+
+/// For first attempts that succeeded with the same answer at the same time, one statement per chunk: each attempt
+/// goes into its delivery's row (`first_attempt`, which only a first attempt fills, once), and the delivery turns
+/// `succeeded` only where the attempt still holds it (pending, attempt number 1; every `SET` reads the row as it was).
+/// It returns each delivery with whether the result applied. So every attempt is logged once, applied or not, and
+/// the attempt's answer travels once.
+pub(crate) fn first_attempt_statements(
+    db: &Database,
+    group: &[&AttemptRecord<'_>],
+) -> Result<Vec<Statement>, StoreError> {
+    const HELD: &str = "status = 'pending' AND attempts = 1";
+    let mut statements = Vec::new();
+    for chunk in group.chunks(CARRIED_PER_STATEMENT) {
+        let Some(first) = chunk.first() else { continue };
+        let mut binds = vec![opt_int(first.status_code.map(i64::from)), opt_text(first.error), int(first.now)];
+        let (mut cases, mut ids) = (Vec::new(), Vec::new());
+        for (i, r) in chunk.iter().enumerate() {
+            let attempt = serde_json::to_string(&AttemptRow {
+                id: r.attempt_id.to_string(),
+                attempt: r.delivery.attempts,
+                status_code: r.status_code.map(i64::from),
+                duration_ms: r.duration_ms,
+                response_body: r.response_body.map(str::to_string),
+                error: r.error.map(str::to_string),
+                created_at: r.now,
+                request_headers: r.request_headers.map(str::to_string),
+            })?;
+            let (id_at, json_at) = (4 + 2 * i, 5 + 2 * i);
+            cases.push(format!("WHEN ?{id_at} THEN ?{json_at}"));
+            ids.push(format!("?{id_at}"));
+            binds.extend([text(&r.delivery.id), text(&attempt)]);
+        }
+        statements.push(
+            db.prepare(format!(
+                "UPDATE deliveries SET \
+                   status = CASE WHEN {HELD} THEN 'succeeded' ELSE status END, \
+                   last_status_code = CASE WHEN {HELD} THEN ?1 ELSE last_status_code END, \
+                   last_error = CASE WHEN {HELD} THEN ?2 ELSE last_error END, \
+                   next_attempt_at = CASE WHEN {HELD} THEN NULL ELSE next_attempt_at END, \
+                   lease_until = CASE WHEN {HELD} THEN NULL ELSE lease_until END, \
+                   updated_at = CASE WHEN {HELD} THEN ?3 ELSE updated_at END, \
+                   first_attempt = CASE id {} END \
+                 WHERE id IN ({}) AND first_attempt IS NULL \
+                 RETURNING id, (attempts = 1 AND status = 'succeeded' AND updated_at = ?3) AS applied",
+                cases.join(" "),
+                ids.join(", ")
+            ))
+            .bind(&binds)?,
+        );
+    }
+    Ok(statements)
 }
 
 /// Attempt rows per multi-row INSERT (9 parameters each).
@@ -470,11 +478,22 @@ pub async fn record_attempts(
             statements.push(db.prepare(record_sql(chunk.len())).bind(&binds)?);
         }
     }
+    // Carried first attempts with the same answer at the same time share a statement pair.
+    let mut carried_groups: Vec<Vec<&AttemptRecord<'_>>> = Vec::new();
     for r in carried {
-        let [update, fallback] = first_attempt_statements(db, r)?;
-        applied_at.push(statements.len());
-        statements.push(update);
-        statements.push(fallback);
+        let same = |g: &&mut Vec<&AttemptRecord<'_>>| {
+            g.first().is_some_and(|k| k.status_code == r.status_code && k.error == r.error && k.now == r.now)
+        };
+        match carried_groups.iter_mut().find(same) {
+            Some(group) => group.push(r),
+            None => carried_groups.push(vec![r]),
+        }
+    }
+    for group in &carried_groups {
+        for update in first_attempt_statements(db, group)? {
+            applied_at.push(statements.len());
+            statements.push(update);
+        }
     }
     for r in records {
         let counter_sql = match r.webhook_counter {
@@ -569,13 +588,17 @@ pub async fn record_attempts(
         statements.extend(op_statements);
     }
     let results = batch(db, statements).await?;
+    /// A delivery a fenced update returned: applied unless it says otherwise (a carried first attempt is logged in
+    /// its row even when its result no longer applies).
     #[derive(Deserialize)]
-    struct Id {
+    struct Returned {
         id: DeliveryId,
+        applied: Option<i64>,
     }
     let mut applied_ids = Vec::new();
     for at in applied_at {
-        applied_ids.extend(rows_of::<Id>(&results, at)?.into_iter().map(|r| r.id));
+        let returned = rows_of::<Returned>(&results, at)?;
+        applied_ids.extend(returned.into_iter().filter(|r| r.applied != Some(0)).map(|r| r.id));
     }
     let applied = records.iter().map(|r| applied_ids.contains(&r.delivery.id)).collect();
     let mut disabled = Vec::with_capacity(notices.len());
@@ -1183,8 +1206,9 @@ mod first_attempt_tests {
         db
     }
 
-    /// Runs a store statement on host SQLite; answers the rows it returned and the rows it changed.
-    fn execute(db: &Connection, statement: &Statement) -> (usize, usize) {
+    /// Runs a store statement on host SQLite; answers, per row it returned, whether it says it applied (`applied`,
+    /// true where absent), and the rows it changed.
+    fn execute(db: &Connection, statement: &Statement) -> (Vec<bool>, usize) {
         let params: Vec<Value> = statement
             .params
             .iter()
@@ -1196,7 +1220,11 @@ mod first_attempt_tests {
             })
             .collect();
         let mut prepared = db.prepare(&statement.sql).unwrap();
-        let returned = prepared.query_map(rusqlite::params_from_iter(params), |_| Ok(())).unwrap().count();
+        let returned: Vec<bool> = prepared
+            .query_map(rusqlite::params_from_iter(params), |row| Ok(!matches!(row.get::<_, i64>("applied"), Ok(0))))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         (returned, db.changes() as usize)
     }
 
@@ -1238,9 +1266,8 @@ mod first_attempt_tests {
         let delivery = claimed(&db);
         let r = record(&delivery);
         assert!(carried_in_row(&r));
-        let [update, fallback] = first_attempt_statements(&Database::local(JsValue::NULL), &r).unwrap();
-        assert_eq!(execute(&db, &update).0, 1, "applied");
-        assert_eq!(execute(&db, &fallback).1, 0, "nothing logged twice");
+        let update = first_attempt_statements(&Database::local(JsValue::NULL), &[&r]).unwrap().pop().unwrap();
+        assert_eq!(execute(&db, &update), (vec![true], 1), "applied");
         let (status, lease, first): (String, Option<i64>, String) = db
             .query_row("SELECT status, lease_until, first_attempt FROM deliveries WHERE id = 'dlv_1'", [], |row| {
                 Ok((row.get(0)?, row.get(1)?, row.get(2)?))
@@ -1266,24 +1293,71 @@ mod first_attempt_tests {
     }
 
     #[test]
-    fn a_first_attempt_that_no_longer_holds_its_delivery_is_logged_in_attempts() {
+    fn a_first_attempt_that_no_longer_holds_its_delivery_is_logged_in_its_row_and_changes_nothing_else() {
         let db = db();
         let delivery = claimed(&db);
         // Its webhook was deleted mid-attempt: the delivery ended failed before the result came back.
         db.execute("UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted' WHERE id = 'dlv_1'", [])
             .unwrap();
-        let [update, fallback] = first_attempt_statements(&Database::local(JsValue::NULL), &record(&delivery)).unwrap();
-        assert_eq!(execute(&db, &update).0, 0, "not applied");
-        assert_eq!(execute(&db, &fallback).1, 1, "logged in attempts");
-        let (status, first): (String, Option<String>) = db
-            .query_row("SELECT status, first_attempt FROM deliveries WHERE id = 'dlv_1'", [], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
+        let r = record(&delivery);
+        let update = first_attempt_statements(&Database::local(JsValue::NULL), &[&r]).unwrap().pop().unwrap();
+        assert_eq!(execute(&db, &update), (vec![false], 1), "logged in its row, not applied");
+        let (status, error, first): (String, String, String) = db
+            .query_row(
+                "SELECT status, last_error, json_extract(first_attempt, '$.id') FROM deliveries WHERE id = 'dlv_1'",
+                [],
+                |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)),
+            )
             .unwrap();
-        assert_eq!((status.as_str(), first), ("failed", None));
-        let (id, code): (String, i64) =
-            db.query_row("SELECT id, status_code FROM attempts", [], |row| Ok((row.get(0)?, row.get(1)?))).unwrap();
-        assert_eq!((id.as_str(), code), ("att_1", 200));
+        assert_eq!((status.as_str(), error.as_str(), first.as_str()), ("failed", "webhook deleted", "att_1"));
+    }
+
+    #[test]
+    fn carried_first_attempts_of_a_batch_share_one_statement_and_one_that_lost_its_delivery_changes_nothing_else() {
+        let db = db();
+        for id in ["dlv_2", "dlv_3"] {
+            db.execute(
+                &format!(
+                    "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+                     attempts, next_attempt_at, lease_until, created_at, updated_at) VALUES ('{id}', 'org_a', 'wh_1', \
+                     'evt_1', 'lead.created', '{{}}', 'pending', 1, 1000, 5000, 1000, 1000)"
+                ),
+                [],
+            )
+            .unwrap();
+        }
+        let one = claimed(&db);
+        let mut two = one.clone();
+        two.id = DeliveryId::parse("dlv_2").unwrap();
+        let mut three = one.clone();
+        three.id = DeliveryId::parse("dlv_3").unwrap();
+        db.execute("UPDATE deliveries SET status = 'failed' WHERE id = 'dlv_3'", []).unwrap();
+        let mut records = [record(&one), record(&two), record(&three)];
+        let ids = ["att_1", "att_2", "att_3"];
+        for (r, id) in records.iter_mut().zip(ids) {
+            r.attempt_id = id;
+        }
+        let group: Vec<&AttemptRecord<'_>> = records.iter().collect();
+        let statements = first_attempt_statements(&Database::local(JsValue::NULL), &group).unwrap();
+        assert_eq!(statements.len(), 1, "one statement for the three");
+        let (mut applied, changed) = execute(&db, &statements[0]);
+        applied.sort();
+        assert_eq!((applied, changed), (vec![false, true, true], 3), "two applied, all three logged");
+        let carried: Vec<(String, String)> = db
+            .prepare("SELECT id || ' ' || status, json_extract(first_attempt, '$.id') FROM deliveries ORDER BY id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            carried,
+            [
+                ("dlv_1 succeeded".into(), "att_1".into()),
+                ("dlv_2 succeeded".into(), "att_2".into()),
+                ("dlv_3 failed".into(), "att_3".into())
+            ]
+        );
     }
 
     #[test]
