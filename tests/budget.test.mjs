@@ -35,6 +35,9 @@ test("with SUBREQUEST_BUDGET=50 no deliveries-queue invocation makes more than 5
     const res = await worker.api("/api/events/batch", { method: "POST", headers: auth, body: JSON.stringify({ events }) });
     assert.equal((await res.json()).accepted, 100);
     await eventually(() => receiver.requests.length === 1 + 100 * (round + 1), { timeoutMs: 60000, what: `round ${round}'s 100 deliveries` });
+    // Recorded too, so nothing of this round runs beside the next one's ingest.
+    const succeeded = async () => (await worker.orgSql(ORG, "SELECT COUNT(*) AS n FROM deliveries WHERE status = 'succeeded'"))[0].n;
+    await eventually(async () => (await succeeded()) === 1 + 100 * (round + 1), { what: `round ${round} recorded` });
   }
   const after = await usage();
   assert.ok(after.maxConsumerSubrequests > 0, "a consumer invocation ran");
