@@ -146,13 +146,13 @@ test("Add Webhook: a private URL is refused next to its field; the saved webhook
   await page.getByRole("button", { name: "Save" }).click();
   await page.getByRole("heading", { name: /CRM sync \(old\)/, level: 1 }).waitFor();
   await page.getByRole("button", { name: "Edit" }).click();
-  await page.getByRole("button", { name: "Delete" }).click();
+  await page.getByRole("button", { name: "Delete", exact: true }).click();
   const dialog = page.getByRole("dialog", { name: "Delete this webhook?" });
   await dialog.waitFor();
   await shot(page, "04-delete-confirm");
   await dialog.getByRole("button", { name: "Cancel" }).click();
   assert.equal((await api("GET", `/api/webhooks/${saved.id}`)).status, 200, "cancel deletes nothing");
-  await page.getByRole("button", { name: "Delete" }).click();
+  await page.getByRole("button", { name: "Delete", exact: true }).click();
   await dialog.getByRole("button", { name: "Delete webhook" }).click();
   await page.getByRole("heading", { name: "Webhooks", level: 1 }).waitFor();
   await eventually(async () => (await api("GET", `/api/webhooks/${saved.id}`)).status === 404, { what: "the deletion" });
