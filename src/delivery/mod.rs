@@ -371,8 +371,13 @@ fn id_from_message(queue: &str, message_id: &str) -> EventId {
 }
 
 thread_local! {
-    /// Message ids seen by the `retry-event-messages-once` test fault.
-    static RETRIED_ONCE: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+    /// (test fault, message id) pairs a `…-once` test fault has struck.
+    static STRUCK_ONCE: RefCell<HashSet<(&'static str, String)>> = RefCell::new(HashSet::new());
+}
+
+/// Whether the test fault `fault` is configured and has not struck this message yet (it strikes each message once).
+fn fault_once(config: &Config, fault: &'static str, message_id: &str) -> bool {
+    config.fault(fault) && STRUCK_ONCE.with(|struck| struck.borrow_mut().insert((fault, message_id.to_string())))
 }
 
 /// The events queue: `{ organizationId, type, data, id?, changes? }` from other Workers. A bad message is recorded
@@ -418,9 +423,7 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
         match fanout::ingest_many(env, &org, &incoming, now_ms()).await {
             Ok(_) => {
                 for (message, _) in &group {
-                    if config.fault("retry-event-messages-once")
-                        && RETRIED_ONCE.with(|seen| seen.borrow_mut().insert(message.id()))
-                    {
+                    if fault_once(config, "retry-event-messages-once", &message.id()) {
                         // Test fault: as if the invocation died after ingesting, the queue delivers it again.
                         usage::add(|u| u.queue_retries += 1);
                         message.retry();
@@ -438,11 +441,6 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
     }
 }
 
-thread_local! {
-    /// Message ids whose dead-letter write the `fail-dead-letters-once` test fault has failed.
-    static DEAD_LETTER_FAILED: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
-}
-
 /// Records a bad event message with its reason (once per message id) and sends it to the events dead-letter queue.
 /// An error means neither may have happened: the caller retries the message.
 async fn dead_letter(
@@ -454,9 +452,7 @@ async fn dead_letter(
     reason: &str,
 ) -> Result<(), String> {
     worker::console_warn!("dead-lettering an event message: {reason}");
-    if config.fault("fail-dead-letters-once")
-        && DEAD_LETTER_FAILED.with(|failed| failed.borrow_mut().insert(message_id.to_string()))
-    {
+    if fault_once(config, "fail-dead-letters-once", message_id) {
         return Err("test fault: the dead-letter write failed".into());
     }
     let db = store::global(env).map_err(|e| e.to_string())?;

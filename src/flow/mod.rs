@@ -207,11 +207,7 @@ impl WebhookLane {
     /// Adds handed-over ids it does not hold yet, stores them, and makes sure the alarm will run.
     async fn take(&self, handover: Handover) -> worker::Result<usize> {
         let storage = self.state.storage();
-        // A plain JS object of key -> id: `put_multiple` with a serde map would hand storage a JS `Map`, whose entries
-        // `put` does not see, so nothing would be stored and an evicted lane would come back with an empty list.
-        // At most 128 keys per storage call: a new object every 128 entries.
-        let mut new_entries = vec![js_sys::Object::new()];
-        let mut accepted = 0usize;
+        let mut taken: Vec<(u64, DeliveryId)> = Vec::new();
         let first_time;
         {
             let mut lane = self.lane.borrow_mut();
@@ -226,32 +222,31 @@ impl WebhookLane {
                 }
                 let seq = lane.next_seq;
                 lane.next_seq += 1;
-                if accepted > 0 && accepted.is_multiple_of(OBJECT_KEYS_PER_CALL) {
-                    new_entries.push(js_sys::Object::new());
-                }
-                if let Some(entries) = new_entries.last() {
-                    js_sys::Reflect::set(entries, &key(seq).into(), &id.to_string().into())?;
-                }
-                accepted += 1;
                 lane.known.insert(id.clone());
-                lane.waiting.push_back((seq, id));
+                lane.waiting.push_back((seq, id.clone()));
+                taken.push((seq, id));
             }
         }
         if first_time {
             storage.put("webhook", &handover.webhook_id).await?;
             storage.put("organization", &handover.organization_id).await?;
         }
-        if accepted > 0 {
-            for entries in new_entries {
-                storage.put_multiple_raw(entries).await?;
+        // A plain JS object of key -> id: `put_multiple` with a serde map would hand storage a JS `Map`, whose entries
+        // `put` does not see, so nothing would be stored and an evicted lane would come back with an empty list. At
+        // most 128 keys per storage call, as `forget` deletes them.
+        for chunk in taken.chunks(OBJECT_KEYS_PER_CALL) {
+            let entries = js_sys::Object::new();
+            for (seq, id) in chunk {
+                js_sys::Reflect::set(&entries, &key(*seq).into(), &id.to_string().into())?;
             }
+            storage.put_multiple_raw(entries).await?;
         }
         // An alarm due later (a rate-limit wait, a cool-down) stands; none, or one that is due and has not run (a
         // restart can leave one behind), is set to now.
         if !self.lane.borrow().running && storage.get_alarm().await?.is_none_or(|at| at <= now_ms()) {
             storage.set_alarm(0).await?;
         }
-        Ok(accepted)
+        Ok(taken.len())
     }
 
     /// Drops ids from the list (attempted, or not claimable: whoever holds them carries them on).

@@ -25,7 +25,7 @@ use crate::domain::ids::OrganizationId;
 use crate::domain::limits::sweep_within_budget;
 use crate::platform::now_ms;
 use crate::store::sql::{describe, execute_local, WireStatement, ORGANIZATION_HEADER};
-use crate::store::{deliveries, Database, StoreError};
+use crate::store::{batch, deliveries, first, rows_of, run, text, Database, StoreError};
 
 #[durable_object]
 pub struct Organization {
@@ -62,7 +62,7 @@ impl DurableObject for Organization {
             Ok(s) => s,
             Err(e) => return Response::error(format!("bad batch: {e}"), 400),
         };
-        if let Err(e) = self.open(&org) {
+        if let Err(e) = self.open(&org).await {
             return Response::error(e.0, 500);
         }
         let answer = match execute_local(&self.storage(), &statements) {
@@ -81,11 +81,11 @@ impl DurableObject for Organization {
         // Re-armed before the work: if the work fails, the next try is a minute away, whatever the platform's own
         // retries of a failed alarm do.
         self.set_alarm(now + every).await?;
-        if let Err(e) = self.migrate() {
+        if let Err(e) = self.migrate().await {
             worker::console_error!("organization alarm: {}", e);
             return Response::ok("");
         }
-        let org = match self.stored_id() {
+        let org = match self.stored_id().await {
             Ok(Some(org)) => org,
             Ok(None) => {
                 // Never used: nothing to look after.
@@ -123,47 +123,36 @@ impl Organization {
     }
 
     /// Brings the schema up to date (once per instance) and makes sure this object holds `org` and only `org`.
-    fn open(&self, org: &OrganizationId) -> Result<(), StoreError> {
-        self.migrate()?;
+    async fn open(&self, org: &OrganizationId) -> Result<(), StoreError> {
+        self.migrate().await?;
         if self.id.borrow().as_ref() == Some(org) {
             return Ok(());
         }
-        let stored = self.stored_id()?;
-        match stored {
+        match self.stored_id().await? {
             Some(stored) if &stored != org => {
                 return Err(StoreError(format!("this object holds {stored}, not {org}")));
             }
             Some(_) => {}
             None => {
-                run_local(
-                    &self.storage(),
-                    vec![WireStatement {
-                        sql: "INSERT OR IGNORE INTO organization (id) VALUES (?1)".into(),
-                        params: vec![crate::store::Param::Text(org.to_string())],
-                    }],
-                )?;
+                let db = self.local();
+                run(db.prepare("INSERT OR IGNORE INTO organization (id) VALUES (?1)").bind(&[text(org)])?).await?;
             }
         }
         *self.id.borrow_mut() = Some(org.clone());
         Ok(())
     }
 
-    fn stored_id(&self) -> Result<Option<OrganizationId>, StoreError> {
+    async fn stored_id(&self) -> Result<Option<OrganizationId>, StoreError> {
         #[derive(Deserialize)]
         struct Row {
             id: String,
         }
-        let text = run_local(
-            &self.storage(),
-            vec![WireStatement { sql: "SELECT id FROM organization LIMIT 1".into(), params: Vec::new() }],
-        )?;
-        let rows: Vec<crate::store::Executed> = serde_json::from_str(&text)?;
-        let row = rows.first().map(|r| r.results::<Row>()).transpose()?.and_then(|mut r| r.pop());
+        let row: Option<Row> = first(self.local().prepare("SELECT id FROM organization LIMIT 1")).await?;
         Ok(row.and_then(|r| OrganizationId::parse(&r.id)))
     }
 
     /// Brings the schema to [`schema::LATEST`], one version per transaction.
-    fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self) -> Result<(), StoreError> {
         if self.migrated.get() {
             return Ok(());
         }
@@ -171,25 +160,11 @@ impl Organization {
         struct Version {
             version: i64,
         }
-        let storage = self.storage();
-        let text = run_local(
-            &storage,
-            vec![
-                WireStatement { sql: schema::VERSION_TABLE.into(), params: Vec::new() },
-                WireStatement { sql: schema::READ_VERSION.into(), params: Vec::new() },
-            ],
-        )?;
-        let results: Vec<crate::store::Executed> = serde_json::from_str(&text)?;
-        let from = results.get(1).map(|r| r.results::<Version>()).transpose()?.and_then(|mut v| v.pop());
-        let from = from.map_or(0, |v| v.version);
+        let db = self.local();
+        let results = batch(&db, vec![db.prepare(schema::VERSION_TABLE), db.prepare(schema::READ_VERSION)]).await?;
+        let from = rows_of::<Version>(&results, 1)?.first().map_or(0, |v| v.version);
         for (version, sql) in schema::steps(schema::VERSIONS, from) {
-            run_local(
-                &storage,
-                vec![
-                    WireStatement { sql: sql.into(), params: Vec::new() },
-                    WireStatement { sql: schema::record_version(version), params: Vec::new() },
-                ],
-            )?;
+            batch(&db, vec![db.prepare(sql), db.prepare(schema::record_version(version))]).await?;
         }
         self.migrated.set(true);
         Ok(())
@@ -242,11 +217,6 @@ impl Organization {
         deliveries::prune(&db, now - retention_ms, deliveries::PRUNE_LIMIT).await?;
         deliveries::next_housekeeping(&db, retention_ms).await
     }
-}
-
-/// Runs statements against the object's own SQLite (see [`execute_local`]); answers their results' JSON text.
-fn run_local(storage: &JsValue, statements: Vec<WireStatement>) -> Result<String, StoreError> {
-    execute_local(storage, &statements).map(|a| a.text).map_err(|e| StoreError(describe(&e)))
 }
 
 /// The alarm as an instance knows it.

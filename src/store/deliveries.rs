@@ -331,16 +331,19 @@ pub const SUSTAINED_FAILURE_LANE_MS: i64 = 10 * 60_000;
 /// or more failed (the breaker's own condition), the webhook goes to its lane until `?7`. A batch without failures
 /// writes nothing unless a window with failures is open: a healthy endpoint's records never touch the row. (SQLite
 /// evaluates every `SET` expression on the row as it was.)
-pub const FAILURE_WINDOW_SQL: &str = "UPDATE webhooks SET \
-    window_started_at = CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?2 ELSE window_started_at END, \
-    window_attempts = CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?3 ELSE window_attempts + ?3 END, \
-    window_failures = CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?4 ELSE window_failures + ?4 END, \
-    lane_until = CASE WHEN \
-        (CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?3 ELSE window_attempts + ?3 END) >= ?6 \
-        AND (CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?4 ELSE window_failures + ?4 END) * 5 \
-            >= (CASE WHEN COALESCE(window_started_at, 0) <= ?2 - ?5 THEN ?3 ELSE window_attempts + ?3 END) * 4 \
-      THEN MAX(COALESCE(lane_until, 0), ?7) ELSE lane_until END \
-  WHERE id = ?1 AND (?4 > 0 OR (window_failures > 0 AND window_started_at > ?2 - ?5))";
+pub fn failure_window_sql() -> String {
+    // Whether this batch starts a new window, and the window's counts after it.
+    let fresh = "COALESCE(window_started_at, 0) <= ?2 - ?5";
+    let attempts = format!("(CASE WHEN {fresh} THEN ?3 ELSE window_attempts + ?3 END)");
+    let failures = format!("(CASE WHEN {fresh} THEN ?4 ELSE window_failures + ?4 END)");
+    format!(
+        "UPDATE webhooks SET window_started_at = CASE WHEN {fresh} THEN ?2 ELSE window_started_at END, \
+         window_attempts = {attempts}, window_failures = {failures}, \
+         lane_until = CASE WHEN {attempts} >= ?6 AND {failures} * 5 >= {attempts} * 4 \
+           THEN MAX(COALESCE(lane_until, 0), ?7) ELSE lane_until END \
+         WHERE id = ?1 AND (?4 > 0 OR (window_failures > 0 AND window_started_at > ?2 - ?5))"
+    )
+}
 
 /// Whether a record's attempt rides in its delivery's row instead of a row of `attempts`: the delivery's first attempt
 /// ever (attempt numbers only rise), when it succeeded.
@@ -549,7 +552,7 @@ pub async fn record_attempts(
         }
     }
     for (webhook_id, attempts, failures) in windows {
-        statements.push(db.prepare(FAILURE_WINDOW_SQL).bind(&[
+        statements.push(db.prepare(failure_window_sql()).bind(&[
             text(webhook_id),
             int(now),
             int(attempts),
@@ -1118,7 +1121,7 @@ mod failure_window_tests {
     fn record(db: &Connection, now: i64, attempts: i64, failures: i64) -> (usize, (i64, i64, Option<i64>)) {
         let written = db
             .execute(
-                FAILURE_WINDOW_SQL,
+                &failure_window_sql(),
                 params!["wh_1", now, attempts, failures, BREAKER_WINDOW_MS, BREAKER_MIN_ATTEMPTS as i64, now + HOLD],
             )
             .unwrap();

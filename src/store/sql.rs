@@ -157,9 +157,7 @@ impl Database {
                 Ok(out)
             }
             Target::Organization { stub, org } => {
-                let wire: Vec<WireStatement> =
-                    statements.into_iter().map(|s| WireStatement { sql: s.sql, params: s.params }).collect();
-                let body = serde_json::to_string(&wire)?;
+                let body = serde_json::to_string(&wire(statements))?;
                 let headers = Headers::new();
                 headers.set(ORGANIZATION_HEADER, org.as_str())?;
                 headers.set("content-type", "application/json")?;
@@ -178,13 +176,16 @@ impl Database {
                 Ok(serde_json::from_str(&text)?)
             }
             Target::Local(storage) => {
-                let wire: Vec<WireStatement> =
-                    statements.into_iter().map(|s| WireStatement { sql: s.sql, params: s.params }).collect();
-                let answer = execute_local(storage, &wire).map_err(|e| StoreError(describe(&e)))?;
+                let answer = execute_local(storage, &wire(statements)).map_err(|e| StoreError(describe(&e)))?;
                 Ok(serde_json::from_str(&answer.text)?)
             }
         }
     }
+}
+
+/// Statements as they travel to (or run inside) an organization's object.
+fn wire(statements: Vec<Statement>) -> Vec<WireStatement> {
+    statements.into_iter().map(|s| WireStatement { sql: s.sql, params: s.params }).collect()
 }
 
 #[wasm_bindgen]
