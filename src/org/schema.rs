@@ -119,8 +119,22 @@ ALTER TABLE webhooks ADD COLUMN window_failures INTEGER NOT NULL DEFAULT 0;
 /// entries: the happy path writes 4 rows fewer per delivery. Every other attempt is a row in `attempts`, as before.
 const V3: &str = "ALTER TABLE deliveries ADD COLUMN first_attempt TEXT;";
 
+/// Version 4: fewer index entries per delivery (each one written is a billed row). The two indexes on pending
+/// deliveries become one, `deliveries_pending (webhook_id) WHERE status = 'pending'`: it serves a `fifo` webhook's
+/// line, and the alarm's search for overdue deliveries reads the whole pending set through it (small: what is in
+/// flight or waiting for a retry). Retention goes by creation time through the indexes that list by time
+/// (`deliveries_by_org`, `events_by_org`), so `deliveries_finished_by_age` (written when a delivery finishes) and
+/// `events_by_age` go. `make bench-delivery`: object rows written per delivery 11.33 → 9.00.
+const V4: &str = "
+DROP INDEX deliveries_due;
+DROP INDEX deliveries_pending_by_webhook;
+DROP INDEX deliveries_finished_by_age;
+DROP INDEX events_by_age;
+CREATE INDEX deliveries_pending ON deliveries (webhook_id) WHERE status = 'pending';
+";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;
@@ -183,8 +197,8 @@ mod tests {
         // A later version as a future change would add one: a column, an index, and a backfill of old rows.
         const NEXT: &str = "ALTER TABLE events ADD COLUMN size INTEGER; UPDATE events SET size = length(data); \
                             CREATE INDEX events_by_size ON events (size)";
-        let versions: &[&'static str] = &[V1, V2, V3, NEXT];
-        let db = sqlite_at(versions, 3);
+        let versions: &[&'static str] = &[V1, V2, V3, V4, NEXT];
+        let db = sqlite_at(versions, 4);
         db.execute(
             "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
              VALUES ('org_a', 'evt_1', 'lead.created', '{\"a\":1}', 't', 1)",
@@ -199,7 +213,7 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        assert_eq!((version, size), (4, 7));
+        assert_eq!((version, size), (5, 7));
         // Waking again changes nothing.
         upgrade(&db, versions);
         let rows: i64 = db.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0)).unwrap();

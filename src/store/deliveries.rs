@@ -722,17 +722,17 @@ pub async fn take_overdue(
         id: DeliveryId,
     }
     let taken: Vec<Id> = rows(
-        db.prepare(
-            "UPDATE deliveries SET requeued_at = ?1 WHERE id IN (\
-               SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at < ?2 \
-               AND (lease_until IS NULL OR lease_until < ?1) AND (requeued_at IS NULL OR requeued_at < ?3) \
-               ORDER BY next_attempt_at LIMIT ?4) RETURNING id",
-        )
+        db.prepare(TAKE_OVERDUE_SQL)
         .bind(&[int(now), int(due_before), int(requeued_before), int(limit as i64)])?,
     )
     .await?;
     Ok(taken.into_iter().map(|r| r.id).collect())
 }
+
+const TAKE_OVERDUE_SQL: &str = "UPDATE deliveries SET requeued_at = ?1 WHERE id IN (\
+    SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at < ?2 \
+    AND (lease_until IS NULL OR lease_until < ?1) AND (requeued_at IS NULL OR requeued_at < ?3) \
+    ORDER BY next_attempt_at LIMIT ?4) RETURNING id";
 
 /// A pending delivery this far past due has lost its queue message; the organization's alarm re-enqueues it.
 pub const OVERDUE_MS: i64 = 60_000;
@@ -745,31 +745,44 @@ pub const SWEEP_LIMIT: usize = 500;
 pub const PRUNE_LIMIT: usize = 1_000;
 
 /// Deletes what of an organization is older than the retention window, at most `limit` rows of each table per
-/// call: attempts, finished deliveries, and events that no pending delivery still belongs to. Every delete walks an
-/// index on its age column.
+/// call: attempts, finished deliveries and events that no pending delivery still belongs to, by creation time. Every
+/// delete walks an index on its age (deliveries and events through the indexes that list them by time, scoped to
+/// the object's one organization).
 pub async fn prune(db: &Database, before: i64, limit: usize) -> Result<(), StoreError> {
     let binds = [int(before), int(limit as i64)];
     batch(
         db,
         vec![
-            db.prepare("DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE created_at < ?1 LIMIT ?2)")
-                .bind(&binds)?,
-            db.prepare(
-                "DELETE FROM deliveries WHERE rowid IN \
-                 (SELECT rowid FROM deliveries WHERE status != 'pending' AND updated_at < ?1 LIMIT ?2)",
-            )
-            .bind(&binds)?,
-            db.prepare(
-                "DELETE FROM events WHERE rowid IN (SELECT e.rowid FROM events e WHERE e.created_at < ?1 AND NOT EXISTS \
-                 (SELECT 1 FROM deliveries d WHERE d.organization_id = e.organization_id AND d.event_id = e.id \
-                  AND d.status = 'pending') LIMIT ?2)",
-            )
-            .bind(&binds)?,
+            db.prepare(PRUNE_ATTEMPTS_SQL).bind(&binds)?,
+            db.prepare(prune_deliveries_sql()).bind(&binds)?,
+            db.prepare(prune_events_sql()).bind(&binds)?,
         ],
     )
     .await?;
     Ok(())
 }
+
+const PRUNE_ATTEMPTS_SQL: &str =
+    "DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE created_at < ?1 LIMIT ?2)";
+
+fn prune_deliveries_sql() -> String {
+    format!(
+        "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE organization_id = {HELD_ORGANIZATION} \
+         AND created_at < ?1 AND status != 'pending' LIMIT ?2)"
+    )
+}
+
+fn prune_events_sql() -> String {
+    format!(
+        "DELETE FROM events WHERE rowid IN (SELECT e.rowid FROM events e WHERE e.organization_id = {HELD_ORGANIZATION} \
+         AND e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.organization_id = e.organization_id \
+         AND d.event_id = e.id AND d.status = 'pending') LIMIT ?2)"
+    )
+}
+
+/// The organization an object holds, as a constant of a statement run in it: lets a statement of the object's own
+/// work (the alarm) walk the indexes that begin with `organization_id`.
+const HELD_ORGANIZATION: &str = "(SELECT id FROM organization)";
 
 /// The deployment-wide rows past their time, in D1: dead letters older than `before` and portal sessions expired
 /// before it (a lookup checks the expiry; they go with the rest of the old rows).
@@ -801,20 +814,24 @@ pub async fn next_housekeeping(db: &Database, retention_ms: i64) -> Result<Optio
         finished: Option<i64>,
     }
     let next: Option<Next> = first(
-        db.prepare(
-            "SELECT \
-               (SELECT MIN(MAX(COALESCE(next_attempt_at, 0) + ?1, COALESCE(lease_until, 0), COALESCE(requeued_at + ?2, 0))) \
-                  FROM deliveries WHERE status = 'pending') AS overdue, \
-               (SELECT MIN(created_at) FROM events) AS event, \
-               (SELECT MIN(created_at) FROM attempts) AS attempt, \
-               (SELECT MIN(updated_at) FROM deliveries WHERE status != 'pending') AS finished",
-        )
-        .bind(&[int(OVERDUE_MS + 1), int(REQUEUE_WAIT_MS + 1)])?,
+        db.prepare(next_housekeeping_sql()).bind(&[int(OVERDUE_MS + 1), int(REQUEUE_WAIT_MS + 1)])?,
     )
     .await?;
     let Some(next) = next else { return Ok(None) };
     let aged = [next.event, next.attempt, next.finished].into_iter().flatten().map(|t| t + retention_ms + 1);
     Ok(next.overdue.into_iter().chain(aged).min())
+}
+
+fn next_housekeeping_sql() -> String {
+    format!(
+        "SELECT \
+           (SELECT MIN(MAX(COALESCE(next_attempt_at, 0) + ?1, COALESCE(lease_until, 0), COALESCE(requeued_at + ?2, 0))) \
+              FROM deliveries WHERE status = 'pending') AS overdue, \
+           (SELECT MIN(created_at) FROM events WHERE organization_id = {HELD_ORGANIZATION}) AS event, \
+           (SELECT MIN(created_at) FROM attempts) AS attempt, \
+           (SELECT MIN(created_at) FROM deliveries WHERE organization_id = {HELD_ORGANIZATION} \
+              AND status != 'pending') AS finished"
+    )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1095,6 +1112,28 @@ mod tests {
             assert!(deliveries.contains("sqlite_autoindex_deliveries_1 (id=?)"), "{name}: {details:?}");
             assert!(!details.iter().any(|d| d.contains("deliveries_due")), "{name}: {details:?}");
         }
+    }
+
+    /// The alarm's statements walk indexes: none reads every delivery, event or attempt of the organization (the
+    /// object's one thread would stall on a full table), and the overdue search reads only the pending ones.
+    #[test]
+    fn housekeeping_walks_indexes_never_whole_tables() {
+        let statements = [
+            PRUNE_ATTEMPTS_SQL.to_string(),
+            prune_deliveries_sql(),
+            prune_events_sql(),
+            next_housekeeping_sql(),
+            TAKE_OVERDUE_SQL.to_string(),
+        ];
+        for sql in statements {
+            let details = plan(&sql);
+            let whole = details.iter().filter(|d| d.starts_with("SCAN ") && !d.contains(" INDEX ")).collect::<Vec<_>>();
+            // `organization`: the object's one-row table that names its organization.
+            let one_row = |d: &&String| d.starts_with("SCAN organization") || d.starts_with("SCAN CONSTANT ROW");
+            assert!(whole.iter().all(one_row), "{sql}: {details:?}");
+        }
+        let overdue = plan(TAKE_OVERDUE_SQL);
+        assert!(overdue.iter().any(|d| d.contains("deliveries_pending")), "{overdue:?}");
     }
 }
 
