@@ -204,9 +204,14 @@ impl Organization {
         let config = Config::from_env(&self.env);
         let db = self.local();
         let limit = deliveries::SWEEP_LIMIT.min(sweep_within_budget(config.subrequest_budget));
-        let overdue =
-            deliveries::take_overdue(&db, now, now - deliveries::OVERDUE_MS, now - deliveries::REQUEUE_WAIT_MS, limit)
-                .await?;
+        let requeue_wait_ms = deliveries::REQUEUE_WAIT_INTERVALS * self.every();
+        let overdue = deliveries::take_overdue(&db, now, now - deliveries::OVERDUE_MS, now - requeue_wait_ms, limit).await?;
+        if !overdue.is_empty() && config.fault("stall-alarm-after-take") {
+            // Test fault: the alarm stops between marking what it took and sending it, as if the runtime died there
+            // (the test kills it now). The next look after the wait must find them again.
+            worker::console_log!("organization {org}: test fault, stalling after taking {} deliveries", overdue.len());
+            worker::Delay::from(core::time::Duration::from_secs(600)).await;
+        }
         if !overdue.is_empty() {
             worker::console_log!("organization {org}: re-enqueueing {} overdue deliveries", overdue.len());
             if let Err(e) = fanout::enqueue(&self.env, org, &overdue).await {
@@ -215,7 +220,7 @@ impl Organization {
         }
         let retention_ms = i64::from(config.retention_days) * 86_400_000;
         deliveries::prune(&db, now - retention_ms, deliveries::PRUNE_LIMIT).await?;
-        deliveries::next_housekeeping(&db, retention_ms).await
+        deliveries::next_housekeeping(&db, retention_ms, requeue_wait_ms).await
     }
 }
 

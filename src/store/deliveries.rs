@@ -736,9 +736,10 @@ const TAKE_OVERDUE_SQL: &str = "UPDATE deliveries SET requeued_at = ?1 WHERE id 
 
 /// A pending delivery this far past due has lost its queue message; the organization's alarm re-enqueues it.
 pub const OVERDUE_MS: i64 = 60_000;
-/// After re-enqueueing a delivery, the alarm leaves it alone this long: its message may still be waiting behind
-/// others in the queue.
-pub const REQUEUE_WAIT_MS: i64 = 5 * 60_000;
+/// After re-enqueueing a delivery, the alarm leaves it alone for this many of its intervals (5 minutes at the
+/// default minute): its message may still be waiting behind others in the queue, and an alarm cut off after marking
+/// it (the runtime killed between the mark and the send) is covered by the next look after that.
+pub const REQUEUE_WAIT_INTERVALS: i64 = 5;
 /// The most one alarm re-enqueues, whatever the budget allows.
 pub const SWEEP_LIMIT: usize = 500;
 /// Rows of each table one alarm's retention prune deletes at most (the object has one thread: keep it short).
@@ -805,7 +806,11 @@ pub async fn prune_global(db: &Database, before: i64, limit: usize) -> Result<()
 
 /// When an organization's alarm next has work: the first time a pending delivery may be overdue (due, unleased,
 /// not re-enqueued lately) or an old row reaches the end of the retention window; `None` if it holds neither.
-pub async fn next_housekeeping(db: &Database, retention_ms: i64) -> Result<Option<i64>, StoreError> {
+pub async fn next_housekeeping(
+    db: &Database,
+    retention_ms: i64,
+    requeue_wait_ms: i64,
+) -> Result<Option<i64>, StoreError> {
     #[derive(Deserialize)]
     struct Next {
         overdue: Option<i64>,
@@ -814,7 +819,7 @@ pub async fn next_housekeeping(db: &Database, retention_ms: i64) -> Result<Optio
         finished: Option<i64>,
     }
     let next: Option<Next> = first(
-        db.prepare(next_housekeeping_sql()).bind(&[int(OVERDUE_MS + 1), int(REQUEUE_WAIT_MS + 1)])?,
+        db.prepare(next_housekeeping_sql()).bind(&[int(OVERDUE_MS + 1), int(requeue_wait_ms + 1)])?,
     )
     .await?;
     let Some(next) = next else { return Ok(None) };
