@@ -133,8 +133,13 @@ DROP INDEX events_by_age;
 CREATE INDEX deliveries_pending ON deliveries (webhook_id) WHERE status = 'pending';
 ";
 
+/// Version 5: until when a webhook's lane holds a delivery it was handed (`held_until`): the alarm leaves it alone
+/// until then instead of re-enqueueing it every five minutes while a rate limit or a circuit's cool-down keeps it
+/// waiting on purpose. No index: the alarm reads it from the pending deliveries it already walks.
+const V5: &str = "ALTER TABLE deliveries ADD COLUMN held_until INTEGER;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;
@@ -197,8 +202,8 @@ mod tests {
         // A later version as a future change would add one: a column, an index, and a backfill of old rows.
         const NEXT: &str = "ALTER TABLE events ADD COLUMN size INTEGER; UPDATE events SET size = length(data); \
                             CREATE INDEX events_by_size ON events (size)";
-        let versions: &[&'static str] = &[V1, V2, V3, V4, NEXT];
-        let db = sqlite_at(versions, 4);
+        let versions: &[&'static str] = &[V1, V2, V3, V4, V5, NEXT];
+        let db = sqlite_at(versions, 5);
         db.execute(
             "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
              VALUES ('org_a', 'evt_1', 'lead.created', '{\"a\":1}', 't', 1)",
@@ -213,7 +218,7 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        assert_eq!((version, size), (5, 7));
+        assert_eq!((version, size), (6, 7));
         // Waking again changes nothing.
         upgrade(&db, versions);
         let rows: i64 = db.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0)).unwrap();

@@ -178,7 +178,7 @@ const FIFO_GATE: &str = "CASE WHEN (SELECT w.ordering FROM webhooks w WHERE w.id
 /// delivery whose attempt is in flight is not claimed until its lease ends) and, for a `fifo` webhook, first in line.
 pub(crate) fn claim_sql(count: usize) -> String {
     format!(
-        "UPDATE deliveries SET attempts = attempts + 1, lease_until = ?2, updated_at = ?1 \
+        "UPDATE deliveries SET attempts = attempts + 1, lease_until = ?2, updated_at = ?1, held_until = NULL \
          WHERE id IN ({}) AND +status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
          AND (lease_until IS NULL OR lease_until <= ?1) AND {FIFO_GATE} RETURNING {COLUMNS}",
         placeholders(3, count)
@@ -212,7 +212,7 @@ pub async fn heads(db: &Database, webhook_ids: &[&WebhookId]) -> Result<Vec<Deli
 pub(crate) fn claim_now_sql() -> String {
     format!(
         "UPDATE deliveries SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?3, lease_until = ?4, \
-         updated_at = ?3 WHERE organization_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until <= ?3) \
+         updated_at = ?3, held_until = NULL WHERE organization_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until <= ?3) \
          AND {FIFO_GATE} RETURNING {COLUMNS}"
     )
 }
@@ -643,16 +643,23 @@ pub async fn release_many(db: &Database, released: &[&DeliveryRow], now: i64) ->
     }
     let mut statements = Vec::with_capacity(released.len());
     for d in released {
-        statements.push(db.prepare(RELEASE_SQL).bind(&[text(&d.id), int(d.attempts), int(now)])?);
+        statements.push(db.prepare(RELEASE_SQL).bind(&[text(&d.id), int(d.attempts), int(now), int(now + LANE_HOLD_MS)])?);
     }
     batch(db, statements).await?;
     Ok(())
 }
 
-/// `?1` id, `?2` the claim's attempt number, `?3` now.
+/// `?1` id, `?2` the claim's attempt number, `?3` now, `?4` until when its lane holds it (the alarm leaves it alone
+/// until then).
 pub(crate) const RELEASE_SQL: &str =
-    "UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL, updated_at = ?3 \
+    "UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL, updated_at = ?3, held_until = ?4 \
     WHERE id = ?1 AND attempts = ?2 AND status = 'pending'";
+
+/// A delivery handed to its webhook's lane waits there on purpose (a rate limit, an open circuit's cool-down of up
+/// to ten minutes, a line of slow sends): the alarm does not count it overdue for this long. The lane keeps its ids
+/// in its own storage, so this is only the backstop for a lane that lost them. A claim (the lane's, when it sends)
+/// ends the hold.
+pub const LANE_HOLD_MS: i64 = 60 * 60_000;
 
 /// Filters of the delivery log.
 pub struct LogQuery<'a> {
@@ -732,7 +739,7 @@ pub async fn take_overdue(
 const TAKE_OVERDUE_SQL: &str = "UPDATE deliveries SET requeued_at = ?1 WHERE id IN (\
     SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at < ?2 \
     AND (lease_until IS NULL OR lease_until < ?1) AND (requeued_at IS NULL OR requeued_at < ?3) \
-    ORDER BY next_attempt_at LIMIT ?4) RETURNING id";
+    AND (held_until IS NULL OR held_until < ?1) ORDER BY next_attempt_at LIMIT ?4) RETURNING id";
 
 /// A pending delivery this far past due has lost its queue message; the organization's alarm re-enqueues it.
 pub const OVERDUE_MS: i64 = 60_000;
@@ -830,7 +837,8 @@ pub async fn next_housekeeping(
 fn next_housekeeping_sql() -> String {
     format!(
         "SELECT \
-           (SELECT MIN(MAX(COALESCE(next_attempt_at, 0) + ?1, COALESCE(lease_until, 0), COALESCE(requeued_at + ?2, 0))) \
+           (SELECT MIN(MAX(COALESCE(next_attempt_at, 0) + ?1, COALESCE(lease_until, 0), COALESCE(requeued_at + ?2, 0), \
+              COALESCE(held_until, 0))) \
               FROM deliveries WHERE status = 'pending') AS overdue, \
            (SELECT MIN(created_at) FROM events WHERE organization_id = {HELD_ORGANIZATION}) AS event, \
            (SELECT MIN(created_at) FROM attempts) AS attempt, \
@@ -980,6 +988,29 @@ mod fence_tests {
     fn claim_now(db: &Connection, now: i64, until: i64) -> Option<i64> {
         let sql = claim_now_sql().replace(&format!("RETURNING {COLUMNS}"), "RETURNING attempts");
         db.query_row(&sql, params!["org_a", "dlv_1", now, until], |r| r.get(0)).ok()
+    }
+
+    /// The ids the alarm's overdue search takes at `now` (overdue a minute, re-enqueued more than five minutes ago).
+    fn take_overdue(db: &Connection, now: i64) -> Vec<String> {
+        let mut statement = db.prepare(TAKE_OVERDUE_SQL).unwrap();
+        let ids = statement.query_map(params![now, now - OVERDUE_MS, now - 300_000, 10], |r| r.get(0)).unwrap();
+        ids.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_delivery_its_lane_holds_is_not_overdue_until_the_hold_ends_and_a_claim_ends_the_hold() {
+        let db = db();
+        assert_eq!(claim(&db, 2_000, 32_000), Some(1));
+        // Handed to its lane: released (attempt number given back) and held for an hour.
+        assert_eq!(db.execute(RELEASE_SQL, params!["dlv_1", 1, 3_000, 3_000 + LANE_HOLD_MS]).unwrap(), 1);
+        assert!(take_overdue(&db, 3_000 + LANE_HOLD_MS - 1).is_empty(), "held by its lane");
+        assert_eq!(take_overdue(&db, 3_000 + LANE_HOLD_MS + 1), vec!["dlv_1".to_string()], "the lane lost it");
+        // Held again, then the lane claims it to send: the hold ends with the claim, and a retry whose message is
+        // lost is the alarm's again a minute after it is due.
+        db.execute("UPDATE deliveries SET requeued_at = NULL, held_until = ?1", [4_000 + LANE_HOLD_MS]).unwrap();
+        assert_eq!(claim(&db, 5_000, 35_000), Some(1));
+        assert!(record(&db, 1, "pending", Some(65_000), 6_000));
+        assert_eq!(take_overdue(&db, 65_000 + OVERDUE_MS + 1), vec!["dlv_1".to_string()]);
     }
 
     /// Records attempt `attempt`'s result; whether it applied.
