@@ -21,7 +21,12 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> Result<Response> {
+    // Another handle on the same request (`Clone::clone`: the inherent `clone` would tee its body).
+    let raw = Clone::clone(req.inner());
     let api::Handled { response, send_after } = api::handle(req, env.clone()).await;
+    // Whatever the answer did not need of the body is read now, before the answer goes out: the client keeps its
+    // connection.
+    api::drain_unread(&raw).await;
     // An ingest's own deliveries go out right after its answer (`waitUntil`), not through the queue.
     if let Some(claimed) = send_after {
         ctx.wait_until(async move { delivery::send_now(&env, claimed).await });

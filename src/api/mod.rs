@@ -211,28 +211,38 @@ pub async fn read_text(req: Request, limit: usize) -> ApiResult<String> {
         .map_err(|_| ApiError::bad_request("invalid_json", "the request body is not valid UTF-8"))
 }
 
-/// The most of a too-large request body that is read (and dropped) so that its client receives the 413.
-const DRAIN_LIMIT: usize = 1024 * 1024;
+/// The most of a request body that is read and dropped when the answer did not need it (an unknown route, a refused
+/// credential, a body past its limit). Answering with the body unread makes the runtime close the connection
+/// (`connection: close`), and a client that reuses connections (every client library; undici pipelines) then sees
+/// a reset socket on its next request. 2 MiB covers every body a client of this API sends by mistake (the largest
+/// limit is 1 MiB); a body past it is the runtime's to cut off.
+pub const DRAIN_LIMIT: usize = 2 * 1024 * 1024;
 
-/// The body's bytes: 413 beyond `limit` (declared or actual), 400 if it cannot be read.
+/// Reads and drops what is left of a request's body, up to [`DRAIN_LIMIT`] bytes, when nothing read it: the
+/// connection then stays open for the client's next request.
+pub async fn drain_unread(raw: &worker::web_sys::Request) {
+    let declared = raw.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
+    if raw.body_used() || raw.body().is_none() || declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return;
+    }
+    // `Clone::clone`: another handle on the same request (its inherent `clone` would tee the body).
+    let Ok(mut body) = Request::from(Clone::clone(raw)).stream() else { return };
+    let mut drained = 0;
+    while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut body).await {
+        drained += chunk.len();
+        if drained > DRAIN_LIMIT {
+            break;
+        }
+    }
+}
+
+/// The body's bytes: 413 beyond `limit` (declared or actual), 400 if it cannot be read. A body declared past the
+/// limit is left unread here; [`drain_unread`] reads it after the answer is built, as for every refused request.
 async fn read_bytes(mut req: Request, limit: usize) -> ApiResult<Vec<u8>> {
     let too_large =
         || ApiError::new(413, "payload_too_large", format!("the request body must be at most {} KiB", limit / 1024));
     let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        // Read and drop a modest overshoot before answering: a server that answers mid-upload and closes leaves the
-        // client with a reset connection instead of its 413. A body far past the limit is not read at all.
-        if declared.is_some_and(|n| n <= DRAIN_LIMIT as u64) {
-            if let Ok(mut body) = req.stream() {
-                let mut drained = 0;
-                while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut body).await {
-                    drained += chunk.len();
-                    if drained > DRAIN_LIMIT {
-                        break;
-                    }
-                }
-            }
-        }
         return Err(too_large());
     }
     let bytes =
