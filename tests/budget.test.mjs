@@ -28,7 +28,7 @@ test("with SUBREQUEST_BUDGET=50 no deliveries-queue invocation makes more than 5
   // The endpoint answers quickly once, so its deliveries take the consumer's path (not its lane).
   assert.equal((await worker.api("/api/events", { method: "POST", headers: auth, body: JSON.stringify({ id: "warm-up", type: "lead.created", data: {} }) })).status, 202);
   await eventually(() => receiver.requests.length === 1, { what: "the warm-up delivery" });
-  const retriesBefore = (await usage()).queueRetries;
+  const { queueRetries: retriesBefore, queueMessagesSent: sentBefore } = await usage();
   // Two batches of 100, one after the other: only the queue consumer runs while each is delivered.
   for (const round of [0, 1]) {
     const events = Array.from({ length: 100 }, (_, n) => ({ id: `b-${round}-${n}`, type: "lead.created", data: { n } }));
@@ -43,6 +43,8 @@ test("with SUBREQUEST_BUDGET=50 no deliveries-queue invocation makes more than 5
   assert.ok(after.maxConsumerSubrequests > 0, "a consumer invocation ran");
   assert.ok(after.maxConsumerSubrequests <= 50, `an invocation made ${after.maxConsumerSubrequests} subrequests`);
   assert.ok(after.queueRetries > retriesBefore, "what did not fit went back to the queue");
+  // A batch ingest's 100 deliveries share messages (ten to a message), re-enqueued remainders included.
+  assert.ok(after.queueMessagesSent - sentBefore < 100, `${after.queueMessagesSent - sentBefore} messages for 200 deliveries`);
   const ids = receiver.requests.map((r) => JSON.parse(r.body.toString()).id);
   assert.equal(new Set(ids).size, ids.length, "each delivered once");
 });

@@ -1,15 +1,16 @@
-//! Ingest and fan-out: one event in, one stored delivery per subscribed active webhook, one queue message each.
+//! Ingest and fan-out: one event in, one stored delivery per subscribed active webhook, queue messages of up to ten
+//! deliveries each when they are not sent from the ingest itself.
 //! Shared by `POST /api/events`, the `events` queue and edgehook's own operational events (`edgehook.*`).
 
 use serde::Serialize;
 use serde_json::json;
-use worker::{BatchMessageBuilder, Env, MessageBuilder};
+use worker::{Env, MessageBuilder};
 
 use super::DeliveryError;
 use crate::domain::catalogue::{subscribed, WEBHOOK_DISABLED};
 use crate::domain::event::IncomingEvent;
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
-use crate::domain::limits::QUEUE_SEND_BATCH_MAX;
+use crate::domain::limits::{DELIVERIES_PER_MESSAGE, QUEUE_SEND_BATCH_MAX};
 use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::retry::queue_hop;
 use crate::domain::time::iso8601;
@@ -28,19 +29,57 @@ pub struct Ingested {
     pub duplicate: bool,
 }
 
-/// The queue message of a delivery: ids only (the payload lives in its organization's object; a message is capped
-/// at 128 KB). The organization says which object holds the delivery.
+/// The queue message of deliveries: ids only (the payloads live in their organization's object; a message is capped
+/// at 128 KB), all of one organization, which says which object holds them. One delivery is `deliveryId`; several
+/// set off together (a batch ingest's fan-out, the alarm's re-enqueue, a recovery step) share one message as
+/// `deliveryIds`, so a queue operation carries up to [`ids_per_message`] deliveries instead of one: the queue's
+/// 5,000 messages per second and its price per operation go ten times further.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryMessage {
     pub organization_id: String,
-    pub delivery_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivery_ids: Vec<String>,
 }
 
 impl DeliveryMessage {
-    fn of(org: &OrganizationId, id: &DeliveryId) -> DeliveryMessage {
-        DeliveryMessage { organization_id: org.to_string(), delivery_id: id.to_string() }
+    fn of(org: &OrganizationId, ids: &[DeliveryId]) -> DeliveryMessage {
+        match ids {
+            [one] => DeliveryMessage {
+                organization_id: org.to_string(),
+                delivery_id: Some(one.to_string()),
+                delivery_ids: Vec::new(),
+            },
+            many => DeliveryMessage {
+                organization_id: org.to_string(),
+                delivery_id: None,
+                delivery_ids: many.iter().map(ToString::to_string).collect(),
+            },
+        }
     }
+
+    /// Its organization and deliveries; `None` if it names no valid organization or no delivery, or any id is not
+    /// a delivery id (not a delivery message).
+    pub fn parsed(&self) -> Option<(OrganizationId, Vec<DeliveryId>)> {
+        let org = OrganizationId::parse(&self.organization_id)?;
+        let ids = self
+            .delivery_id
+            .iter()
+            .chain(&self.delivery_ids)
+            .map(|id| DeliveryId::parse(id))
+            .collect::<Option<Vec<_>>>()?;
+        (!ids.is_empty()).then_some((org, ids))
+    }
+}
+
+/// The most deliveries one message carries: [`DELIVERIES_PER_MESSAGE`], or fewer if one consumer invocation could
+/// not take that many on within its subrequest budget.
+pub fn ids_per_message(env: &Env) -> usize {
+    let budget = crate::config::Config::from_env(env).subrequest_budget;
+    crate::domain::limits::deliveries_within_budget(budget, crate::store::IDS_PER_STATEMENT)
+        .clamp(1, DELIVERIES_PER_MESSAGE)
 }
 
 /// An event stored: its answer, every delivery it created (pending in D1, due now, not yet enqueued), and those its
@@ -171,28 +210,15 @@ fn deliveries_for(
     Ok(deliveries)
 }
 
-/// Sends one message per delivery, in batches of at most 100 (the platform's batch limit).
+/// Sets deliveries off now: [`ids_per_message`] to a message, up to 100 messages per send (the platform's batch
+/// limit).
 pub async fn enqueue(env: &Env, org: &OrganizationId, delivery_ids: &[DeliveryId]) -> Result<(), DeliveryError> {
-    if delivery_ids.is_empty() {
-        return Ok(());
-    }
-    let queue = env.queue("DELIVERIES").map_err(|e| DeliveryError::Queue(e.to_string()))?;
-    for chunk in delivery_ids.chunks(QUEUE_SEND_BATCH_MAX) {
-        let messages: Vec<DeliveryMessage> = chunk.iter().map(|id| DeliveryMessage::of(org, id)).collect();
-        usage::add(|u| {
-            u.queue_send_calls += 1;
-            u.queue_messages_sent += chunk.len() as u64;
-        });
-        queue
-            .send_batch(BatchMessageBuilder::new().messages(messages).build())
-            .await
-            .map_err(|e| DeliveryError::Queue(e.to_string()))?;
-    }
-    Ok(())
+    let delayed: Vec<(DeliveryId, u64)> = delivery_ids.iter().map(|id| (id.clone(), 0)).collect();
+    enqueue_after(env, org, &delayed).await
 }
 
 /// Enqueues deliveries to be attempted after their delays (seconds, one hop of at most twelve hours: a longer wait
-/// finds its delivery not due and waits again).
+/// finds its delivery not due and waits again). Deliveries with the same delay share messages.
 pub async fn enqueue_after(
     env: &Env,
     org: &OrganizationId,
@@ -201,20 +227,26 @@ pub async fn enqueue_after(
     if delayed.is_empty() {
         return Ok(());
     }
+    let per_message = ids_per_message(env);
+    let mut by_delay: std::collections::BTreeMap<u32, Vec<DeliveryId>> = std::collections::BTreeMap::new();
+    for (id, seconds) in delayed {
+        by_delay.entry(queue_hop(*seconds)).or_default().push(id.clone());
+    }
+    let messages: Vec<(u32, DeliveryMessage)> = by_delay
+        .iter()
+        .flat_map(|(seconds, ids)| ids.chunks(per_message).map(|chunk| (*seconds, DeliveryMessage::of(org, chunk))))
+        .collect();
     let queue = env.queue("DELIVERIES").map_err(|e| DeliveryError::Queue(e.to_string()))?;
-    for chunk in delayed.chunks(QUEUE_SEND_BATCH_MAX) {
-        let messages: Vec<MessageBuilder<DeliveryMessage>> = chunk
-            .iter()
-            .map(|(id, seconds)| MessageBuilder::new(DeliveryMessage::of(org, id)).delay_seconds(queue_hop(*seconds)))
-            .collect();
+    for chunk in messages.chunks(QUEUE_SEND_BATCH_MAX) {
         usage::add(|u| {
             u.queue_send_calls += 1;
             u.queue_messages_sent += chunk.len() as u64;
         });
-        queue
-            .send_batch(messages.into_iter().map(|m| m.build()).collect::<Vec<_>>())
-            .await
-            .map_err(|e| DeliveryError::Queue(e.to_string()))?;
+        let batch: Vec<_> = chunk
+            .iter()
+            .map(|(seconds, message)| MessageBuilder::new(message.clone()).delay_seconds(*seconds).build())
+            .collect();
+        queue.send_batch(batch).await.map_err(|e| DeliveryError::Queue(e.to_string()))?;
     }
     Ok(())
 }
@@ -262,4 +294,32 @@ pub fn operational_event(
         subscribers.iter().filter(|w| w.id != subject.id).map(|w| (w.patterns(), w.id.clone())).collect();
     let deliveries = deliveries_for(&others, &subject.organization_id, &id, &event, &iso8601(now))?;
     Ok((id, event, deliveries))
+}
+
+#[cfg(test)]
+mod message_tests {
+    use super::*;
+
+    fn parse(json: &str) -> Option<(OrganizationId, Vec<DeliveryId>)> {
+        serde_json::from_str::<DeliveryMessage>(json).ok().and_then(|m| m.parsed())
+    }
+
+    #[test]
+    fn one_delivery_keeps_the_single_id_shape_and_several_share_one_message() {
+        let org = OrganizationId::parse("org_a").unwrap();
+        let ids: Vec<DeliveryId> = ["dlv_1", "dlv_2"].iter().map(|id| DeliveryId::parse(id).unwrap()).collect();
+        let one = serde_json::to_value(DeliveryMessage::of(&org, &ids[..1])).unwrap();
+        assert_eq!(one, serde_json::json!({"organizationId": "org_a", "deliveryId": "dlv_1"}));
+        let many = serde_json::to_string(&DeliveryMessage::of(&org, &ids)).unwrap();
+        assert_eq!(many, r#"{"organizationId":"org_a","deliveryIds":["dlv_1","dlv_2"]}"#);
+        assert_eq!(parse(&many), Some((org, ids)));
+    }
+
+    #[test]
+    fn a_message_without_deliveries_or_with_a_bad_id_is_not_a_delivery_message() {
+        assert_eq!(parse(r#"{"organizationId":"org_a"}"#), None);
+        assert_eq!(parse(r#"{"organizationId":"org_a","deliveryIds":[]}"#), None);
+        assert_eq!(parse(r#"{"organizationId":"org_a","deliveryIds":["dlv_1","nope"]}"#), None);
+        assert_eq!(parse(r#"{"job":{"kind":"recover"}}"#), None);
+    }
 }

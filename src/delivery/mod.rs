@@ -17,7 +17,9 @@ use worker::{js_sys, Env, MessageBatch, MessageExt, QueueRetryOptionsBuilder, Ra
 use crate::config::Config;
 use crate::domain::event::{self, IncomingEvent, Source};
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
-use crate::domain::limits::{calls_for_deliveries, deliveries_within_budget, MAX_SENDS_PER_WEBHOOK};
+use crate::domain::limits::{
+    calls_for_deliveries, deliveries_within_budget, DELIVERIES_PER_INVOCATION, MAX_SENDS_PER_WEBHOOK,
+};
 use crate::domain::model::DeliveryStatus;
 use crate::domain::retry::queue_hop;
 use crate::platform::now_ms;
@@ -291,16 +293,15 @@ async fn consume_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, c
 
 /// [`consume_deliveries`]' work.
 async fn take_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
-    let mut by_org: Vec<(OrganizationId, Vec<(RawMessage, DeliveryId)>)> = Vec::new();
+    // Each organization's messages, each with its deliveries.
+    let mut by_org: Vec<(OrganizationId, Vec<(RawMessage, Vec<DeliveryId>)>)> = Vec::new();
     let mut job_messages = Vec::new();
     for message in batch.raw_iter() {
-        let parsed = serde_wasm_bindgen::from_value::<DeliveryMessage>(message.body())
-            .ok()
-            .and_then(|m| Some((OrganizationId::parse(&m.organization_id)?, DeliveryId::parse(&m.delivery_id)?)));
-        if let Some((org, delivery_id)) = parsed {
+        let parsed = serde_wasm_bindgen::from_value::<DeliveryMessage>(message.body()).ok().and_then(|m| m.parsed());
+        if let Some((org, delivery_ids)) = parsed {
             match by_org.iter_mut().find(|(o, _)| *o == org) {
-                Some((_, group)) => group.push((message, delivery_id)),
-                None => by_org.push((org, vec![(message, delivery_id)])),
+                Some((_, group)) => group.push((message, delivery_ids)),
+                None => by_org.push((org, vec![(message, delivery_ids)])),
             }
         } else if let Ok(m) = serde_wasm_bindgen::from_value::<jobs::JobMessage>(message.body()) {
             job_messages.push((message, m.job));
@@ -319,29 +320,24 @@ async fn take_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, conf
             }
         }
     }
-    // The subrequests left: each organization's share costs its sends plus its own claim and record calls.
+    // The subrequests left: each organization's share costs its sends plus its own claim and record calls. And the
+    // deliveries left: one invocation takes on at most DELIVERIES_PER_INVOCATION.
     let mut calls_left = config.subrequest_budget;
+    let mut deliveries_left = DELIVERIES_PER_INVOCATION;
     for (org, group) in by_org {
-        let ids: Vec<&DeliveryId> = group.iter().map(|(_, id)| id).collect();
-        if calls_left < calls_for_deliveries(1, IDS_PER_STATEMENT) {
+        let ids: Vec<&DeliveryId> = group.iter().flat_map(|(_, ids)| ids).collect();
+        if calls_left < calls_for_deliveries(1, IDS_PER_STATEMENT) || deliveries_left == 0 {
             // Nothing left for this organization: its messages come back at once, untouched.
             group.iter().for_each(|(message, _)| retry_in(message, 0));
             continue;
         }
-        let budget = deliveries_within_budget(calls_left, IDS_PER_STATEMENT);
+        let budget = deliveries_within_budget(calls_left, IDS_PER_STATEMENT).min(deliveries_left);
         let outcome = match store::organization(env, &org) {
             Ok(db) => process_batch(env, config, &db, &ids, budget).await,
             Err(e) => Err(e.into()),
         };
         match outcome {
-            Ok(next) => {
-                for ((message, _), next) in group.iter().zip(next) {
-                    match next {
-                        Next::Ack => ack(message),
-                        Next::RetryIn(seconds) => retry_in(message, seconds),
-                    }
-                }
-            }
+            Ok(next) => settle(env, &org, &group, &next).await,
             Err(e) => {
                 worker::console_error!("delivery batch of {org} failed, retrying its messages: {}", e);
                 for (message, _) in &group {
@@ -349,8 +345,74 @@ async fn take_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, conf
                 }
             }
         }
-        let taken = ids.len().min(budget) as u32;
-        calls_left = calls_left.saturating_sub(calls_for_deliveries(taken, IDS_PER_STATEMENT));
+        let taken = ids.len().min(budget);
+        deliveries_left -= taken;
+        calls_left = calls_left.saturating_sub(calls_for_deliveries(taken as u32, IDS_PER_STATEMENT));
+    }
+}
+
+/// What becomes of one message, by what became of its deliveries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Settlement {
+    /// All of its deliveries ask the same: the message is acknowledged or retried whole.
+    Whole(Next),
+    /// Its deliveries part ways (one sent, another waiting for its retry): these (index in the message, delay)
+    /// still wait and go back on the queue in new messages; then the message is acknowledged.
+    Split(Vec<(usize, u64)>),
+}
+
+/// The settlement of each message of `sizes` deliveries, given `next` (one per delivery, in message order).
+fn settlements(sizes: &[usize], next: &[Next]) -> Vec<Settlement> {
+    let mut cursor = 0;
+    sizes
+        .iter()
+        .map(|size| {
+            let mine = next.get(cursor..cursor + size).unwrap_or_default();
+            cursor += size;
+            match mine {
+                [first, rest @ ..] if rest.iter().all(|n| n == first) => Settlement::Whole(*first),
+                [] => Settlement::Whole(Next::Ack),
+                _ => Settlement::Split(
+                    mine.iter()
+                        .enumerate()
+                        .filter_map(|(i, n)| match n {
+                            Next::RetryIn(seconds) => Some((i, *seconds)),
+                            Next::Ack => None,
+                        })
+                        .collect(),
+                ),
+            }
+        })
+        .collect()
+}
+
+/// Acknowledges or retries each message by what became of its deliveries ([`settlements`]). The waiting deliveries
+/// of split messages go back on the queue in one send for the organization, and only then are those messages
+/// acknowledged; if the send fails, each split message comes back whole (its finished deliveries are then no
+/// longer claimable and cost nothing but a look).
+async fn settle(env: &Env, org: &OrganizationId, group: &[(RawMessage, Vec<DeliveryId>)], next: &[Next]) {
+    let sizes: Vec<usize> = group.iter().map(|(_, ids)| ids.len()).collect();
+    let mut split = Vec::new();
+    let mut waiting: Vec<(DeliveryId, u64)> = Vec::new();
+    for ((message, ids), settlement) in group.iter().zip(settlements(&sizes, next)) {
+        match settlement {
+            Settlement::Whole(Next::Ack) => ack(message),
+            Settlement::Whole(Next::RetryIn(seconds)) => retry_in(message, seconds),
+            Settlement::Split(waits) => {
+                split.push(message);
+                waiting.extend(waits.into_iter().filter_map(|(i, seconds)| Some((ids.get(i)?.clone(), seconds))));
+            }
+        }
+    }
+    if split.is_empty() {
+        return;
+    }
+    match fanout::enqueue_after(env, org, &waiting).await {
+        Ok(()) => split.into_iter().for_each(ack),
+        Err(e) => {
+            worker::console_error!("could not re-enqueue the waiting deliveries of split messages of {org}: {e}");
+            split.into_iter().for_each(|message| retry_in(message, 5));
+        }
     }
 }
 
@@ -487,5 +549,30 @@ mod tests {
         assert_eq!(a, id_from_message("edgehook-events", "0f1e2d"));
         assert_ne!(a, id_from_message("edgehook-events", "0f1e2e"));
         assert!(a.as_str().starts_with(EventId::PREFIX) && EventId::parse(a.as_str()).is_some());
+    }
+}
+
+#[cfg(test)]
+mod settlement_tests {
+    use super::{settlements, Next, Settlement};
+
+    #[test]
+    fn a_message_whose_deliveries_agree_is_settled_whole_and_one_that_parts_ways_is_split() {
+        use Next::{Ack, RetryIn};
+        let next = [Ack, RetryIn(30), RetryIn(30), Ack, RetryIn(0), RetryIn(60), Ack];
+        assert_eq!(
+            settlements(&[1, 2, 4], &next),
+            vec![
+                Settlement::Whole(Ack),
+                Settlement::Whole(RetryIn(30)),
+                // Sent, back now (past the budget), waiting a minute for its retry, sent.
+                Settlement::Split(vec![(1, 0), (2, 60)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn deliveries_missing_from_the_outcome_leave_their_message_acknowledged_not_out_of_bounds() {
+        assert_eq!(settlements(&[2], &[]), vec![Settlement::Whole(Next::Ack)]);
     }
 }
