@@ -38,10 +38,8 @@ pub struct Usage {
     pub dead_letters_failed: u64,
     /// HTTP requests to receivers.
     pub fetches: u64,
-    /// Hand-overs to webhooks' lanes (Durable Object calls).
+    /// Wake-ups of webhooks' lanes (Durable Object calls).
     pub lane_calls: u64,
-    /// Ids lanes dropped from their storage (attempted, or their webhook gone).
-    pub lane_forgotten: u64,
 }
 
 thread_local! {

@@ -226,9 +226,9 @@ pub fn sendable(
     (to_send, abandoned)
 }
 
-/// Gives claimed deliveries back (attempt number returned, budget untouched) and hands them to their webhooks'
-/// lanes, one call per webhook. Answers, per delivery index, whether its lane took it (if not, its message comes
-/// back in a few seconds and routes it again).
+/// Gives claimed deliveries back (attempt number returned, budget untouched), held by their webhooks' lanes, and
+/// wakes each lane, one call per webhook. Answers, per delivery index, whether its lane was woken (if not, its
+/// message comes back in a few seconds and routes it again).
 async fn to_lanes(
     env: &Env,
     db: &Database,
@@ -246,12 +246,11 @@ async fn to_lanes(
         }
     }
     let calls = by_webhook.iter().map(|(webhook_id, members)| async move {
-        let ids: Vec<&DeliveryId> = members.iter().map(|i| &laned[*i].id).collect();
-        let handed = crate::flow::hand_over(env, org, webhook_id, &ids).await;
-        if let Err(e) = &handed {
-            worker::console_error!("could not hand deliveries to the lane of {webhook_id}: {e}");
+        let woken = crate::flow::wake(env, org, webhook_id).await;
+        if let Err(e) = &woken {
+            worker::console_error!("could not wake the lane of {webhook_id}: {e}");
         }
-        members.iter().map(|i| (*i, handed.is_ok())).collect::<Vec<_>>()
+        members.iter().map(|i| (*i, woken.is_ok())).collect::<Vec<_>>()
     });
     Ok(futures_util::future::join_all(calls).await.into_iter().flatten().collect())
 }

@@ -1,22 +1,21 @@
 //! Each webhook's lane: a Durable Object (`WebhookLane`, one per webhook, named by its id) that sends the webhook's
 //! deliveries when the consumer should not send them itself, because the webhook has a rate limit, its circuit is
-//! not closed, or one of its attempts failed or was slow in the last minutes (`WebhookRow::needs_lane`). Healthy
+//! not closed, or its attempts failed or were slow in the last minutes (`WebhookRow::needs_lane`). Healthy
 //! webhooks never touch it: the consumer's happy path makes no call to a Durable Object.
 //!
 //! A webhook not known to answer quickly (new, or idle for an hour) also starts here; once the lane sees a quick
-//! success, it puts the rest of its list back on the queue for the consumer to send.
+//! success, it puts the rest of its line back on the queue for the consumer to send.
 //!
-//! The consumer gives a claimed delivery back (its attempt number returned, its budget untouched) and hands its id
-//! here. The lane keeps the ids it was handed in its own storage, in order, and works through them in its alarm:
-//! two at a time at most, no more than the rate limit lets start in any second, none while the circuit is open and
-//! one probe when the cool-down ends (`domain::flow`). Each round claims, sends and records exactly as the consumer
-//! does (the same fenced claim, FIFO gate and attempt transaction in the organization's object, the source of
-//! truth), and a failed attempt's retry goes back on the queue with its delay. Nothing is only here: a delivery
-//! handed over stays pending in its organization's object, so if the lane lost its list the object's alarm would
-//! re-enqueue it.
+//! The consumer gives a claimed delivery back (its attempt number returned, its budget untouched), marked held by
+//! the lane, and wakes the lane. The line lives in the organization's object, the source of truth: the pending
+//! deliveries the lane holds, oldest first (`deliveries::held`). The lane keeps only its pacing state (breaker,
+//! rate limiter, concurrency) and works through the line in its alarm: a few at a time, no more than the rate limit
+//! lets start in any second, none while the circuit is open and one probe when the cool-down ends
+//! (`domain::flow`). Each round claims, sends and records exactly as the consumer does (the same fenced claim, FIFO
+//! gate and attempt transaction), and a failed attempt's retry goes back on the queue with its delay. A claim ends
+//! a delivery's hold; nothing is only in the lane, and an evicted or restarted lane reads its line again.
 
 use std::cell::RefCell;
-use std::collections::{HashSet, VecDeque};
 
 use serde::{Deserialize, Serialize};
 use worker::{durable_object, js_sys, DurableObject, Env, Method, Request, RequestInit, Response, State};
@@ -25,7 +24,6 @@ use crate::config::Config;
 use crate::delivery::{attempt, fanout, sendable, DeliveryError};
 use crate::domain::flow::{pick, Breaker, CircuitState, Concurrency, Limiter, Load, Observed, LANE_ROUND};
 use crate::domain::ids::{DeliveryId, OrganizationId, WebhookId};
-use crate::domain::limits::OBJECT_KEYS_PER_CALL;
 use crate::platform::now_ms;
 use crate::store::{self, deliveries, webhooks, Database};
 
@@ -35,20 +33,17 @@ const SLICE_MS: i64 = 25_000;
 const SLEEP_AT_MOST_MS: i64 = 2_000;
 /// A probe's result is given up this long after its send's timeout.
 const PROBE_MARGIN_MS: i64 = 5_000;
-/// Subrequests one round may make besides its sends: the webhook read, the claim, the record, the retries' enqueue,
-/// the circuit's write, and an operational notice's subscriber read and enqueue.
-const CALLS_PER_ROUND: u32 = 7;
-/// The most ids a lane holds; ids beyond it are not taken (they stay pending in D1, and the sweeper enqueues them
-/// again after a few minutes, when the lane has room).
-pub const MAX_WAITING: usize = 10_000;
-const WAITING_PREFIX: &str = "w:";
+/// Subrequests one round may make besides its sends: the webhook read, the line's read, the claim, the release of
+/// what it could not claim, the record, the retries' enqueue, the circuit's write, and an operational notice's
+/// subscriber read and enqueue.
+const CALLS_PER_ROUND: u32 = 9;
 
+/// A wake-up: the webhook whose deliveries the consumer just gave to the lane.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Handover {
+struct Wake {
     organization_id: String,
     webhook_id: String,
-    delivery_ids: Vec<String>,
 }
 
 /// The breaker as the lane stores it.
@@ -65,16 +60,14 @@ struct Lane {
     loaded: bool,
     organization_id: Option<OrganizationId>,
     webhook_id: Option<WebhookId>,
-    /// Handed-over ids in order, with the sequence number of their storage key.
-    waiting: VecDeque<(u64, DeliveryId)>,
-    known: HashSet<DeliveryId>,
-    next_seq: u64,
     breaker: Breaker,
     limiter: Limiter,
     /// How many sends run at once (additive increase, multiplicative decrease; starts at two again after an
     /// eviction).
     concurrency: Concurrency,
     running: bool,
+    /// Woken while a run was under way: the run may have read the line before the new deliveries joined it.
+    woken_while_running: bool,
 }
 
 #[durable_object]
@@ -82,10 +75,6 @@ pub struct WebhookLane {
     state: State,
     env: Env,
     lane: RefCell<Lane>,
-}
-
-fn key(seq: u64) -> String {
-    format!("{WAITING_PREFIX}{seq:016}")
 }
 
 /// What a send showed about the endpoint's capacity: no answer in time, no connection, or a 429 or 503 is congestion.
@@ -114,13 +103,11 @@ impl DurableObject for WebhookLane {
             loaded: false,
             organization_id: None,
             webhook_id: None,
-            waiting: VecDeque::new(),
-            known: HashSet::new(),
-            next_seq: 0,
             breaker: Breaker::new(cooldown),
             limiter: Limiter::default(),
             concurrency: Concurrency::default(),
             running: false,
+            woken_while_running: false,
         };
         WebhookLane { state, env, lane: RefCell::new(lane) }
     }
@@ -129,10 +116,10 @@ impl DurableObject for WebhookLane {
         if req.method() != Method::Post {
             return Response::error("method not allowed", 405);
         }
-        let Ok(handover) = req.json::<Handover>().await else { return Response::error("bad hand-over", 400) };
+        let Ok(wake) = req.json::<Wake>().await else { return Response::error("bad wake-up", 400) };
         self.load().await?;
-        let accepted = self.take(handover).await?;
-        Response::from_json(&serde_json::json!({ "accepted": accepted }))
+        self.wake(wake).await?;
+        Response::from_json(&serde_json::json!({ "woken": true }))
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
@@ -142,7 +129,11 @@ impl DurableObject for WebhookLane {
         }
         self.lane.borrow_mut().running = true;
         let next = self.run().await;
-        self.lane.borrow_mut().running = false;
+        let woken = {
+            let mut lane = self.lane.borrow_mut();
+            lane.running = false;
+            std::mem::take(&mut lane.woken_while_running)
+        };
         let now = now_ms();
         let next = match next {
             Ok(next) => next,
@@ -151,8 +142,8 @@ impl DurableObject for WebhookLane {
                 Some(now + 5_000)
             }
         };
-        // Ids handed over while the last round was finishing would otherwise wait for nothing.
-        let next = next.or_else(|| (!self.lane.borrow().waiting.is_empty()).then_some(now));
+        // Deliveries given to the lane while the last round was finishing would otherwise wait for nothing.
+        let next = if woken { Some(next.map_or(now, |at| at.min(now))) } else { next };
         if let Some(at) = next {
             self.state.storage().set_alarm((at - now).max(0)).await?;
         }
@@ -161,7 +152,7 @@ impl DurableObject for WebhookLane {
 }
 
 impl WebhookLane {
-    /// Reads the stored list and breaker once per instance.
+    /// Reads the stored identity and breaker once per instance.
     async fn load(&self) -> worker::Result<()> {
         if self.lane.borrow().loaded {
             return Ok(());
@@ -170,16 +161,6 @@ impl WebhookLane {
         let webhook_id: Option<String> = storage.get("webhook").await?;
         let organization_id: Option<String> = storage.get("organization").await?;
         let snapshot: Option<Snapshot> = storage.get("breaker").await?;
-        let listed = storage.list_with_options(worker::ListOptions::new().prefix(WAITING_PREFIX)).await?;
-        let mut entries: Vec<(u64, DeliveryId)> = Vec::new();
-        listed.for_each(&mut |value, key| {
-            let seq = key.as_string().and_then(|k| k[WAITING_PREFIX.len()..].parse().ok());
-            let id = value.as_string().and_then(|v| DeliveryId::parse(&v));
-            if let (Some(seq), Some(id)) = (seq, id) {
-                entries.push((seq, id));
-            }
-        });
-        entries.sort_by_key(|(seq, _)| *seq);
         let mut lane = self.lane.borrow_mut();
         if lane.loaded {
             return Ok(());
@@ -187,9 +168,6 @@ impl WebhookLane {
         lane.loaded = true;
         lane.webhook_id = webhook_id.as_deref().and_then(WebhookId::parse);
         lane.organization_id = organization_id.as_deref().and_then(OrganizationId::parse);
-        lane.next_seq = entries.last().map_or(0, |(seq, _)| seq + 1);
-        lane.known = entries.iter().map(|(_, id)| id.clone()).collect();
-        lane.waiting = entries.into();
         if let Some(s) = snapshot {
             let state = match (s.state.as_str(), s.opened_at, s.next_probe_at) {
                 ("open", Some(opened_at), Some(next_probe_at)) => CircuitState::Open { opened_at, next_probe_at },
@@ -204,65 +182,29 @@ impl WebhookLane {
         Ok(())
     }
 
-    /// Adds handed-over ids it does not hold yet, stores them, and makes sure the alarm will run.
-    async fn take(&self, handover: Handover) -> worker::Result<usize> {
+    /// Learns its webhook the first time, and makes sure the alarm will run.
+    async fn wake(&self, wake: Wake) -> worker::Result<()> {
         let storage = self.state.storage();
-        let mut taken: Vec<(u64, DeliveryId)> = Vec::new();
-        let first_time;
-        {
+        let first_time = {
             let mut lane = self.lane.borrow_mut();
-            first_time = lane.webhook_id.is_none();
+            if lane.running {
+                lane.woken_while_running = true;
+            }
+            let first_time = lane.webhook_id.is_none();
             if first_time {
-                lane.webhook_id = WebhookId::parse(&handover.webhook_id);
-                lane.organization_id = OrganizationId::parse(&handover.organization_id);
+                lane.webhook_id = WebhookId::parse(&wake.webhook_id);
+                lane.organization_id = OrganizationId::parse(&wake.organization_id);
             }
-            for id in handover.delivery_ids.iter().filter_map(|id| DeliveryId::parse(id)) {
-                if lane.known.len() >= MAX_WAITING || lane.known.contains(&id) {
-                    continue;
-                }
-                let seq = lane.next_seq;
-                lane.next_seq += 1;
-                lane.known.insert(id.clone());
-                lane.waiting.push_back((seq, id.clone()));
-                taken.push((seq, id));
-            }
-        }
+            first_time
+        };
         if first_time {
-            storage.put("webhook", &handover.webhook_id).await?;
-            storage.put("organization", &handover.organization_id).await?;
-        }
-        // A plain JS object of key -> id: `put_multiple` with a serde map would hand storage a JS `Map`, whose entries
-        // `put` does not see, so nothing would be stored and an evicted lane would come back with an empty list. At
-        // most 128 keys per storage call, as `forget` deletes them.
-        for chunk in taken.chunks(OBJECT_KEYS_PER_CALL) {
-            let entries = js_sys::Object::new();
-            for (seq, id) in chunk {
-                js_sys::Reflect::set(&entries, &key(*seq).into(), &id.to_string().into())?;
-            }
-            storage.put_multiple_raw(entries).await?;
+            storage.put("webhook", &wake.webhook_id).await?;
+            storage.put("organization", &wake.organization_id).await?;
         }
         // An alarm due later (a rate-limit wait, a cool-down) stands; none, or one that is due and has not run (a
         // restart can leave one behind), is set to now.
         if !self.lane.borrow().running && storage.get_alarm().await?.is_none_or(|at| at <= now_ms()) {
             storage.set_alarm(0).await?;
-        }
-        Ok(taken.len())
-    }
-
-    /// Drops ids from the list (attempted, or not claimable: whoever holds them carries them on).
-    async fn forget(&self, done: &[(u64, DeliveryId)]) -> worker::Result<()> {
-        {
-            let mut lane = self.lane.borrow_mut();
-            for (seq, id) in done {
-                lane.known.remove(id);
-                lane.waiting.retain(|(s, _)| s != seq);
-            }
-        }
-        let keys: Vec<String> = done.iter().map(|(seq, _)| key(*seq)).collect();
-        // A storage call takes at most 128 keys: a lane emptied of 10,000 ids deletes them in 79 calls.
-        for chunk in keys.chunks(OBJECT_KEYS_PER_CALL) {
-            self.state.storage().delete_multiple(chunk.to_vec()).await?;
-            crate::usage::add(|u| u.lane_forgotten += chunk.len() as u64);
         }
         Ok(())
     }
@@ -291,10 +233,9 @@ impl WebhookLane {
         Ok(())
     }
 
-    /// Rounds of at most two sends until nothing may start now; answers when to run again.
+    /// Rounds of sends from the line until nothing may start now; answers when to run again.
     async fn run(&self) -> Result<Option<i64>, DeliveryError> {
         let config = Config::from_env(&self.env);
-        let lane_error = |e: worker::Error| DeliveryError::Lane(e.to_string());
         let Some(webhook_id) = self.lane.borrow().webhook_id.clone() else { return Ok(None) };
         let Some(org) = self.lane.borrow().organization_id.clone() else { return Ok(None) };
         let db = store::organization(&self.env, &org)?;
@@ -302,9 +243,6 @@ impl WebhookLane {
         let mut calls = 0u32;
         loop {
             let now = now_ms();
-            if self.lane.borrow().waiting.is_empty() {
-                return Ok(None);
-            }
             // At least one round per invocation, however small the budget, so the lane always makes progress.
             let round_calls = CALLS_PER_ROUND + LANE_ROUND as u32;
             if calls > 0 && (now - started > SLICE_MS || calls + round_calls > config.subrequest_budget) {
@@ -312,28 +250,29 @@ impl WebhookLane {
             }
             calls += 1;
             let Some(webhook) = webhooks::get_many(&db, &[&webhook_id]).await?.pop() else {
-                // Deleted: its pending deliveries were stopped with it.
-                let all: Vec<_> = self.lane.borrow().waiting.iter().cloned().collect();
-                self.forget(&all).await.map_err(lane_error)?;
+                // Deleted: its pending deliveries were stopped with it, and nothing is held any more.
                 return Ok(None);
             };
             if !webhook.needs_lane(now) {
-                // Quick again, no limit, circuit closed: the rest go back to the consumer's path.
-                let all: Vec<_> = self.lane.borrow().waiting.iter().cloned().collect();
-                let ids: Vec<DeliveryId> = all.iter().map(|(_, id)| id.clone()).collect();
+                // Quick again, no limit, circuit closed: the line goes back to the consumer's path.
+                let ids = deliveries::unhold_all(&db, &webhook_id).await?;
                 fanout::enqueue(&self.env, &org, &ids).await?;
-                self.forget(&all).await.map_err(lane_error)?;
+                return Ok(None);
+            }
+            calls += 1;
+            let line = deliveries::held(&db, &webhook_id, LANE_ROUND).await?;
+            if line.is_empty() {
                 return Ok(None);
             }
             let before = self.lane.borrow().breaker.state;
             let decision = {
                 let mut guard = self.lane.borrow_mut();
                 let lane = &mut *guard;
-                let p = pick(now, lane.waiting.len(), 0, webhook.rate_limit(), &mut lane.breaker, &mut lane.limiter);
+                let p = pick(now, line.len(), 0, webhook.rate_limit(), &mut lane.breaker, &mut lane.limiter);
                 if p.start == 0 {
                     Err(p.wake_at)
                 } else {
-                    Ok((lane.waiting.iter().take(p.start).cloned().collect::<Vec<_>>(), p.probe))
+                    Ok((line[..p.start].to_vec(), p.probe))
                 }
             };
             self.note_circuit(&db, before).await?;
@@ -348,13 +287,22 @@ impl WebhookLane {
                     return Ok(Some(at));
                 }
             };
-            let ids: Vec<&DeliveryId> = chosen.iter().map(|(_, id)| id).collect();
+            let ids: Vec<&DeliveryId> = chosen.iter().collect();
             calls += 1;
             // `at_once` at a time: the last of the round may start after the others, one after another.
             let at_once = self.lane.borrow().concurrency.limit();
             let lease = config.lease_for_sends(now, ids.len().div_ceil(at_once));
+            // The claim ends each claimed delivery's hold.
             let claimed = deliveries::claim_many(&db, &ids, now, lease).await?;
             let granted_at = now_ms();
+            // Not claimable (finished, in flight elsewhere, not due): whoever holds it carries it on; the lane lets
+            // it go.
+            let unclaimed: Vec<&DeliveryId> =
+                ids.iter().zip(&claimed).filter(|(_, c)| c.is_none()).map(|(id, _)| *id).collect();
+            if !unclaimed.is_empty() {
+                calls += 1;
+                deliveries::unhold(&db, &unclaimed).await?;
+            }
             let claimed: Vec<_> = claimed.into_iter().flatten().collect();
             {
                 let mut lane = self.lane.borrow_mut();
@@ -364,7 +312,6 @@ impl WebhookLane {
                     lane.breaker.probing(deadline);
                 }
             }
-            self.forget(&chosen).await.map_err(lane_error)?;
             if claimed.is_empty() {
                 continue;
             }
@@ -393,25 +340,17 @@ impl WebhookLane {
     }
 }
 
-/// Hands a webhook's claimed-and-released deliveries to its lane.
-pub async fn hand_over(
-    env: &Env,
-    org: &OrganizationId,
-    webhook_id: &WebhookId,
-    ids: &[&DeliveryId],
-) -> Result<(), DeliveryError> {
+/// Wakes a webhook's lane after its claimed deliveries were given back and marked held by it
+/// ([`deliveries::release_many`]): the lane reads them from the organization's object.
+pub async fn wake(env: &Env, org: &OrganizationId, webhook_id: &WebhookId) -> Result<(), DeliveryError> {
     let lane_error = |e: worker::Error| DeliveryError::Lane(e.to_string());
     let namespace = env.durable_object("LANES").map_err(lane_error)?;
     let stub = namespace.id_from_name(webhook_id.as_str()).and_then(|id| id.get_stub()).map_err(lane_error)?;
-    let body = serde_json::to_string(&Handover {
-        organization_id: org.to_string(),
-        webhook_id: webhook_id.to_string(),
-        delivery_ids: ids.iter().map(|id| id.to_string()).collect(),
-    })
-    .map_err(|e| DeliveryError::Lane(e.to_string()))?;
+    let body = serde_json::to_string(&Wake { organization_id: org.to_string(), webhook_id: webhook_id.to_string() })
+        .map_err(|e| DeliveryError::Lane(e.to_string()))?;
     let mut init = RequestInit::new();
     init.with_method(Method::Post).with_body(Some(js_sys::JsString::from(body).into()));
-    let request = Request::new_with_init("https://lane/hand", &init).map_err(lane_error)?;
+    let request = Request::new_with_init("https://lane/wake", &init).map_err(lane_error)?;
     crate::usage::add(|u| u.lane_calls += 1);
     let response = stub.fetch_with_request(request).await.map_err(lane_error)?;
     if response.status_code() != 200 {

@@ -138,8 +138,14 @@ CREATE INDEX deliveries_pending ON deliveries (webhook_id) WHERE status = 'pendi
 /// waiting on purpose. No index: the alarm reads it from the pending deliveries it already walks.
 const V5: &str = "ALTER TABLE deliveries ADD COLUMN held_until INTEGER;";
 
+/// Version 6: a webhook's lane reads its line from here (the deliveries it holds, oldest first) instead of keeping
+/// the ids in its own storage. The index has an entry only while a delivery waits in a lane: the happy path never
+/// writes it.
+const V6: &str = "CREATE INDEX deliveries_held ON deliveries (webhook_id, created_at) \
+                  WHERE held_until IS NOT NULL AND status = 'pending';";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;
@@ -202,8 +208,8 @@ mod tests {
         // A later version as a future change would add one: a column, an index, and a backfill of old rows.
         const NEXT: &str = "ALTER TABLE events ADD COLUMN size INTEGER; UPDATE events SET size = length(data); \
                             CREATE INDEX events_by_size ON events (size)";
-        let versions: &[&'static str] = &[V1, V2, V3, V4, V5, NEXT];
-        let db = sqlite_at(versions, 5);
+        let versions: &[&'static str] = &[V1, V2, V3, V4, V5, V6, NEXT];
+        let db = sqlite_at(versions, 6);
         db.execute(
             "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
              VALUES ('org_a', 'evt_1', 'lead.created', '{\"a\":1}', 't', 1)",
@@ -218,7 +224,7 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        assert_eq!((version, size), (6, 7));
+        assert_eq!((version, size), (7, 7));
         // Waking again changes nothing.
         upgrade(&db, versions);
         let rows: i64 = db.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0)).unwrap();

@@ -661,6 +661,57 @@ pub(crate) const RELEASE_SQL: &str =
 /// ends the hold.
 pub const LANE_HOLD_MS: i64 = 60 * 60_000;
 
+/// A webhook's lane's line: the pending deliveries its lane holds, oldest first, at most `limit`
+/// (`deliveries_held`: reads `limit` rows, whatever the length of the line).
+pub async fn held(db: &Database, webhook_id: &WebhookId, limit: usize) -> Result<Vec<DeliveryId>, StoreError> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: DeliveryId,
+    }
+    let ids: Vec<Id> =
+        rows(db.prepare(HELD_SQL).bind(&[text(webhook_id), int(limit as i64)])?).await?;
+    Ok(ids.into_iter().map(|r| r.id).collect())
+}
+
+/// `INDEXED BY`: without statistics SQLite prefers `deliveries_by_webhook`, which would walk every delivery the
+/// webhook ever had to find the few held.
+const HELD_SQL: &str = "SELECT id FROM deliveries INDEXED BY deliveries_held WHERE webhook_id = ?1 AND held_until IS NOT NULL \
+    AND status = 'pending' ORDER BY created_at, rowid LIMIT ?2";
+
+/// Ends the hold of these deliveries (its lane let them go: attempted by someone else, not claimable, or back to
+/// the consumer's path).
+pub async fn unhold(db: &Database, ids: &[&DeliveryId]) -> Result<(), StoreError> {
+    let mut statements = Vec::new();
+    for chunk in ids.chunks(IDS_PER_STATEMENT) {
+        statements.push(
+            db.prepare(format!("UPDATE deliveries SET held_until = NULL WHERE id IN ({})", placeholders(1, chunk.len())))
+                .bind(&chunk.iter().map(text).collect::<Vec<_>>())?,
+        );
+    }
+    if !statements.is_empty() {
+        batch(db, statements).await?;
+    }
+    Ok(())
+}
+
+/// Ends the hold of every delivery a webhook's lane holds and answers their ids (the webhook no longer needs its
+/// lane: they go back to the consumer's path).
+pub async fn unhold_all(db: &Database, webhook_id: &WebhookId) -> Result<Vec<DeliveryId>, StoreError> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: DeliveryId,
+    }
+    let ids: Vec<Id> = rows(
+        db.prepare(
+            "UPDATE deliveries SET held_until = NULL WHERE webhook_id = ?1 AND held_until IS NOT NULL \
+             AND status = 'pending' RETURNING id",
+        )
+        .bind(&[text(webhook_id)])?,
+    )
+    .await?;
+    Ok(ids.into_iter().map(|r| r.id).collect())
+}
+
 /// Filters of the delivery log.
 pub struct LogQuery<'a> {
     pub org: &'a OrganizationId,
@@ -1168,6 +1219,9 @@ mod tests {
             let one_row = |d: &&String| d.starts_with("SCAN organization") || d.starts_with("SCAN CONSTANT ROW");
             assert!(whole.iter().all(one_row), "{sql}: {details:?}");
         }
+        let line = plan(HELD_SQL);
+        assert!(line.iter().any(|d| d.contains("deliveries_held")), "{line:?}");
+        assert!(!line.iter().any(|d| d.contains("TEMP B-TREE")), "a lane's line is read in index order: {line:?}");
         let overdue = plan(TAKE_OVERDUE_SQL);
         assert!(overdue.iter().any(|d| d.contains("deliveries_pending")), "{overdue:?}");
     }
