@@ -8,8 +8,9 @@
 //!
 //! The consumer gives a claimed delivery back (its attempt number returned, its budget untouched), marked held by
 //! the lane, and wakes the lane. The line lives in the organization's object, the source of truth: the pending
-//! deliveries the lane holds, oldest first (`deliveries::held`). The lane keeps only its pacing state (breaker,
-//! rate limiter, concurrency) and works through the line in its alarm: a few at a time, no more than the rate limit
+//! deliveries the lane holds, oldest first (`deliveries::held`), and so is the breaker (the webhook's row, restored
+//! by a lane that starts). The lane's own storage holds only which webhook of which organization it paces; in memory
+//! it keeps the rate limiter's last second and its concurrency. It works through the line in its alarm: a few at a time, no more than the rate limit
 //! lets start in any second, none while the circuit is open and one probe when the cool-down ends
 //! (`domain::flow`). Each round claims, sends and records exactly as the consumer does (the same fenced claim, FIFO
 //! gate and attempt transaction), and a failed attempt's retry goes back on the queue with its delay. A claim ends
@@ -46,21 +47,12 @@ struct Wake {
     webhook_id: String,
 }
 
-/// The breaker as the lane stores it.
-#[derive(Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Snapshot {
-    state: String,
-    opened_at: Option<i64>,
-    next_probe_at: Option<i64>,
-    cooldown_ms: i64,
-}
-
 struct Lane {
     loaded: bool,
     organization_id: Option<OrganizationId>,
     webhook_id: Option<WebhookId>,
-    breaker: Breaker,
+    /// Restored from the webhook's row on the instance's first round, written back there when it changes.
+    breaker: Option<Breaker>,
     limiter: Limiter,
     /// How many sends run at once (additive increase, multiplicative decrease; starts at two again after an
     /// eviction).
@@ -98,12 +90,11 @@ fn observed(result: &crate::delivery::send::SendResult) -> Observed {
 
 impl DurableObject for WebhookLane {
     fn new(state: State, env: Env) -> Self {
-        let cooldown = i64::from(Config::from_env(&env).circuit_cooldown_seconds) * 1000;
         let lane = Lane {
             loaded: false,
             organization_id: None,
             webhook_id: None,
-            breaker: Breaker::new(cooldown),
+            breaker: None,
             limiter: Limiter::default(),
             concurrency: Concurrency::default(),
             running: false,
@@ -152,7 +143,7 @@ impl DurableObject for WebhookLane {
 }
 
 impl WebhookLane {
-    /// Reads the stored identity and breaker once per instance.
+    /// Reads the stored identity (which webhook of which organization) once per instance.
     async fn load(&self) -> worker::Result<()> {
         if self.lane.borrow().loaded {
             return Ok(());
@@ -160,7 +151,6 @@ impl WebhookLane {
         let storage = self.state.storage();
         let webhook_id: Option<String> = storage.get("webhook").await?;
         let organization_id: Option<String> = storage.get("organization").await?;
-        let snapshot: Option<Snapshot> = storage.get("breaker").await?;
         let mut lane = self.lane.borrow_mut();
         if lane.loaded {
             return Ok(());
@@ -168,17 +158,6 @@ impl WebhookLane {
         lane.loaded = true;
         lane.webhook_id = webhook_id.as_deref().and_then(WebhookId::parse);
         lane.organization_id = organization_id.as_deref().and_then(OrganizationId::parse);
-        if let Some(s) = snapshot {
-            let state = match (s.state.as_str(), s.opened_at, s.next_probe_at) {
-                ("open", Some(opened_at), Some(next_probe_at)) => CircuitState::Open { opened_at, next_probe_at },
-                ("half_open", Some(opened_at), Some(next_probe_at)) => {
-                    CircuitState::HalfOpen { opened_at, next_probe_at, probe_until: None }
-                }
-                _ => CircuitState::Closed,
-            };
-            let first = i64::from(Config::from_env(&self.env).circuit_cooldown_seconds) * 1000;
-            lane.breaker = Breaker::restored(first, state, s.cooldown_ms);
-        }
         Ok(())
     }
 
@@ -209,27 +188,24 @@ impl WebhookLane {
         Ok(())
     }
 
-    /// Stores the breaker and writes its state to the organization's object when it changed from `before`.
+    /// The breaker's state (closed until it is restored).
+    fn circuit(&self) -> CircuitState {
+        self.lane.borrow().breaker.as_ref().map_or(CircuitState::Closed, |b| b.state)
+    }
+
+    /// Writes the breaker to the webhook's row in the organization's object when it changed from `before`.
     async fn note_circuit(&self, db: &Database, before: CircuitState) -> Result<(), DeliveryError> {
-        let (state, cooldown_ms, webhook_id) = {
+        let (breaker, webhook_id) = {
             let lane = self.lane.borrow();
-            (lane.breaker.state, lane.breaker.cooldown_ms(), lane.webhook_id.clone())
+            (lane.breaker.clone(), lane.webhook_id.clone())
         };
+        let (Some(breaker), Some(id)) = (breaker, webhook_id) else { return Ok(()) };
+        let state = breaker.state;
         if state.name() == before.name() && state.times() == before.times() {
             return Ok(());
         }
-        let times = state.times();
-        let snapshot = Snapshot {
-            state: state.name().into(),
-            opened_at: times.map(|t| t.0),
-            next_probe_at: times.map(|t| t.1),
-            cooldown_ms,
-        };
-        self.state.storage().put("breaker", &snapshot).await.map_err(|e| DeliveryError::Lane(e.to_string()))?;
-        if let Some(id) = webhook_id {
-            worker::console_log!("webhook {id}: circuit {}", state.name());
-            webhooks::set_circuit(db, &id, state).await?;
-        }
+        worker::console_log!("webhook {id}: circuit {}", state.name());
+        webhooks::set_circuit(db, &id, &breaker).await?;
         Ok(())
     }
 
@@ -253,6 +229,9 @@ impl WebhookLane {
                 // Deleted: its pending deliveries were stopped with it, and nothing is held any more.
                 return Ok(None);
             };
+            // The breaker as the organization's object keeps it, once per instance.
+            let first_cooldown_ms = i64::from(config.circuit_cooldown_seconds) * 1000;
+            self.lane.borrow_mut().breaker.get_or_insert_with(|| webhook.breaker(first_cooldown_ms));
             if !webhook.needs_lane(now) {
                 // Quick again, no limit, circuit closed: the line goes back to the consumer's path.
                 let ids = deliveries::unhold_all(&db, &webhook_id).await?;
@@ -264,11 +243,12 @@ impl WebhookLane {
             if line.is_empty() {
                 return Ok(None);
             }
-            let before = self.lane.borrow().breaker.state;
+            let before = self.circuit();
             let decision = {
                 let mut guard = self.lane.borrow_mut();
                 let lane = &mut *guard;
-                let p = pick(now, line.len(), 0, webhook.rate_limit(), &mut lane.breaker, &mut lane.limiter);
+                let breaker = lane.breaker.get_or_insert_with(|| Breaker::new(first_cooldown_ms));
+                let p = pick(now, line.len(), 0, webhook.rate_limit(), breaker, &mut lane.limiter);
                 if p.start == 0 {
                     Err(p.wake_at)
                 } else {
@@ -309,7 +289,7 @@ impl WebhookLane {
                 lane.limiter.grant(granted_at, claimed.len());
                 if probe && !claimed.is_empty() {
                     let deadline = granted_at + i64::from(config.delivery_timeout_seconds) * 1000 + PROBE_MARGIN_MS;
-                    lane.breaker.probing(deadline);
+                    lane.breaker.get_or_insert_with(|| Breaker::new(first_cooldown_ms)).probing(deadline);
                 }
             }
             if claimed.is_empty() {
@@ -319,13 +299,15 @@ impl WebhookLane {
             deliveries::abandon_many(&db, &abandoned, granted_at).await?;
             calls += to_send.len() as u32 + 1;
             let attempted = attempt::attempt_all(&self.env, &config, &to_send, None, at_once).await?;
-            let before = self.lane.borrow().breaker.state;
+            let before = self.circuit();
             let mut retries = Vec::new();
             let mut loads = Vec::with_capacity(attempted.len());
             for ((delivery, _), a) in to_send.iter().zip(attempted) {
                 let Some(a) = a else { continue };
                 loads.push(load(&a.result));
-                self.lane.borrow_mut().breaker.observe(now_ms(), observed(&a.result), probe);
+                if let Some(breaker) = self.lane.borrow_mut().breaker.as_mut() {
+                    breaker.observe(now_ms(), observed(&a.result), probe);
+                }
                 if let (true, Some(seconds)) = (a.applied, a.outcome.retry_in) {
                     retries.push((delivery.id.clone(), seconds));
                 }

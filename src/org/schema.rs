@@ -144,8 +144,12 @@ const V5: &str = "ALTER TABLE deliveries ADD COLUMN held_until INTEGER;";
 const V6: &str = "CREATE INDEX deliveries_held ON deliveries (webhook_id, created_at) \
                   WHERE held_until IS NOT NULL AND status = 'pending';";
 
+/// Version 7: the breaker's cool-down beside its state in the webhook's row, so the whole breaker lives in the
+/// organization's object and a lane restores it from there (the lane keeps no state of its own).
+const V7: &str = "ALTER TABLE webhooks ADD COLUMN circuit_cooldown_ms INTEGER;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;
@@ -208,8 +212,8 @@ mod tests {
         // A later version as a future change would add one: a column, an index, and a backfill of old rows.
         const NEXT: &str = "ALTER TABLE events ADD COLUMN size INTEGER; UPDATE events SET size = length(data); \
                             CREATE INDEX events_by_size ON events (size)";
-        let versions: &[&'static str] = &[V1, V2, V3, V4, V5, V6, NEXT];
-        let db = sqlite_at(versions, 6);
+        let versions: &[&'static str] = &[V1, V2, V3, V4, V5, V6, V7, NEXT];
+        let db = sqlite_at(versions, 7);
         db.execute(
             "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
              VALUES ('org_a', 'evt_1', 'lead.created', '{\"a\":1}', 't', 1)",
@@ -224,7 +228,7 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        assert_eq!((version, size), (7, 7));
+        assert_eq!((version, size), (8, 7));
         // Waking again changes nothing.
         upgrade(&db, versions);
         let rows: i64 = db.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0)).unwrap();

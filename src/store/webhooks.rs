@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text, StoreError};
-use crate::domain::flow::CircuitState;
+use crate::domain::flow::{Breaker, CircuitState};
 use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
 use crate::domain::secrets::{is_sealed, SecretBox, SecretError};
@@ -53,6 +53,9 @@ pub struct WebhookRow {
     pub circuit_opened_at: Option<i64>,
     #[serde(default)]
     pub circuit_next_probe_at: Option<i64>,
+    /// The breaker's next cool-down (it doubles after each failed probe); none until its lane first wrote it.
+    #[serde(default)]
+    pub circuit_cooldown_ms: Option<i64>,
     /// Until when its deliveries go through its lane (a failed or slow attempt sets it).
     #[serde(default)]
     pub lane_until: Option<i64>,
@@ -72,6 +75,19 @@ fn closed() -> String {
 }
 
 impl WebhookRow {
+    /// The breaker as its lane last wrote it; a lane that starts (new, evicted or restarted) takes it from here.
+    /// `first_cooldown_ms` is the configured first cool-down.
+    pub fn breaker(&self, first_cooldown_ms: i64) -> Breaker {
+        let state = match (self.circuit_state.as_str(), self.circuit_opened_at, self.circuit_next_probe_at) {
+            ("open", Some(opened_at), Some(next_probe_at)) => CircuitState::Open { opened_at, next_probe_at },
+            ("half_open", Some(opened_at), Some(next_probe_at)) => {
+                CircuitState::HalfOpen { opened_at, next_probe_at, probe_until: None }
+            }
+            _ => CircuitState::Closed,
+        };
+        Breaker::restored(first_cooldown_ms, state, self.circuit_cooldown_ms.unwrap_or(first_cooldown_ms))
+    }
+
     /// How its deliveries are signed: an Ed25519 webhook is the one with a public key.
     pub fn signature(&self) -> SignatureScheme {
         if self.public_key.is_some() {
@@ -183,7 +199,7 @@ impl WebhookRow {
 const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
     disabled_at, public_key, ordering, rate_limit_per_second, circuit_state, circuit_opened_at, circuit_next_probe_at, \
-    lane_until, fast_until, created_at, updated_at";
+    circuit_cooldown_ms, lane_until, fast_until, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -340,14 +356,22 @@ pub async fn update(
     .await
 }
 
-/// Writes the circuit's state, as the webhook's lane decided it, for the API and the consumer's routing.
-pub async fn set_circuit(db: &Database, id: &WebhookId, state: CircuitState) -> Result<(), StoreError> {
-    let times = state.times();
+/// Writes the breaker, as the webhook's lane decided it: its state for the API and the consumer's routing, and its
+/// cool-down, so that a lane evicted or restarted restores the whole breaker from here ([`WebhookRow::breaker`]).
+pub async fn set_circuit(db: &Database, id: &WebhookId, breaker: &Breaker) -> Result<(), StoreError> {
+    let (state, times) = (breaker.state, breaker.state.times());
     run(db
         .prepare(
-            "UPDATE webhooks SET circuit_state = ?2, circuit_opened_at = ?3, circuit_next_probe_at = ?4 WHERE id = ?1",
+            "UPDATE webhooks SET circuit_state = ?2, circuit_opened_at = ?3, circuit_next_probe_at = ?4, \
+             circuit_cooldown_ms = ?5 WHERE id = ?1",
         )
-        .bind(&[text(id), text(state.name()), opt_int(times.map(|t| t.0)), opt_int(times.map(|t| t.1))])?)
+        .bind(&[
+            text(id),
+            text(state.name()),
+            opt_int(times.map(|t| t.0)),
+            opt_int(times.map(|t| t.1)),
+            int(breaker.cooldown_ms()),
+        ])?)
     .await?;
     Ok(())
 }
@@ -398,4 +422,35 @@ pub async fn rotate_secret(
         ])?)
     .await?;
     Ok(changed(Some(&result)))
+}
+
+#[cfg(test)]
+mod breaker_tests {
+    use super::*;
+
+    fn row(circuit: serde_json::Value) -> WebhookRow {
+        let mut fields = serde_json::json!({
+            "id": "wh_1", "organization_id": "org_a", "name": "n", "description": null, "url": "https://example.com",
+            "events": "[]", "headers": "{}", "secret": "s", "previous_secret": null, "previous_secret_expires_at": null,
+            "is_active": 1, "retry_attempts": 3, "retry_delay_seconds": 60, "consecutive_failures": 0,
+            "disabled_reason": null, "disabled_at": null, "created_at": 1, "updated_at": 1
+        });
+        fields.as_object_mut().unwrap().extend(circuit.as_object().unwrap().clone());
+        serde_json::from_value(fields).unwrap()
+    }
+
+    #[test]
+    fn a_lane_restores_the_whole_breaker_from_the_webhooks_row() {
+        let open = row(serde_json::json!({
+            "circuit_state": "open", "circuit_opened_at": 1_000, "circuit_next_probe_at": 121_000,
+            "circuit_cooldown_ms": 240_000
+        }));
+        let breaker = open.breaker(30_000);
+        assert_eq!(breaker.state, CircuitState::Open { opened_at: 1_000, next_probe_at: 121_000 });
+        assert_eq!(breaker.cooldown_ms(), 240_000, "the doubled cool-down survives, not the first one");
+        // A row no lane has written yet: closed, with the configured first cool-down.
+        let fresh = row(serde_json::json!({}));
+        assert_eq!(fresh.breaker(30_000).state, CircuitState::Closed);
+        assert_eq!(fresh.breaker(30_000).cooldown_ms(), 30_000);
+    }
 }
