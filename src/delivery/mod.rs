@@ -293,7 +293,7 @@ async fn consume_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, c
 /// [`consume_deliveries`]' work.
 async fn take_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, config: &Config) {
     // Each organization's messages, each with its deliveries.
-    let mut by_org: Vec<(OrganizationId, Vec<(RawMessage, Vec<DeliveryId>)>)> = Vec::new();
+    let mut by_org: Vec<(OrganizationId, Vec<MessageOfDeliveries>)> = Vec::new();
     let mut job_messages = Vec::new();
     for message in batch.raw_iter() {
         let parsed = serde_wasm_bindgen::from_value::<DeliveryMessage>(message.body()).ok().and_then(|m| m.parsed());
@@ -350,6 +350,9 @@ async fn take_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, conf
     }
 }
 
+/// A deliveries-queue message and the deliveries it carries.
+type MessageOfDeliveries = (RawMessage, Vec<DeliveryId>);
+
 /// What becomes of one message, by what became of its deliveries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Settlement {
@@ -389,7 +392,7 @@ fn settlements(sizes: &[usize], next: &[Next]) -> Vec<Settlement> {
 /// of split messages go back on the queue in one send for the organization, and only then are those messages
 /// acknowledged; if the send fails, each split message comes back whole (its finished deliveries are then no
 /// longer claimable and cost nothing but a look).
-async fn settle(env: &Env, org: &OrganizationId, group: &[(RawMessage, Vec<DeliveryId>)], next: &[Next]) {
+async fn settle(env: &Env, org: &OrganizationId, group: &[MessageOfDeliveries], next: &[Next]) {
     let sizes: Vec<usize> = group.iter().map(|(_, ids)| ids.len()).collect();
     let mut split = Vec::new();
     let mut waiting: Vec<(DeliveryId, u64)> = Vec::new();

@@ -47,9 +47,9 @@ pub const D1_MAX_PARAMETERS: usize = 100;
 /// <https://developers.cloudflare.com/durable-objects/platform/limits/>
 pub const OBJECT_SQL_MAX_PARAMETERS: usize = D1_MAX_PARAMETERS;
 
-/// Keys per call of a Durable Object's key-value storage (`get`, `put`, `delete` with many keys) is 128
-/// (<https://developers.cloudflare.com/durable-objects/api/storage-api/>): no call of edgehook's passes more than
-/// two. A lane's line is rows of its organization's SQLite, not keys.
+// Keys per call of a Durable Object's key-value storage (`get`, `put`, `delete` with many keys) is 128
+// (<https://developers.cloudflare.com/durable-objects/api/storage-api/>): no call of edgehook's passes more than
+// two. A lane's line is rows of its organization's SQLite, not keys.
 
 /// "`waitUntil()` … cancellation will be delayed until the promise has completed or until an additional 30 seconds
 /// have elapsed, whichever happens first" (after the response is sent).

@@ -205,7 +205,8 @@ impl Organization {
         let db = self.local();
         let limit = deliveries::SWEEP_LIMIT.min(sweep_within_budget(config.subrequest_budget));
         let requeue_wait_ms = deliveries::REQUEUE_WAIT_INTERVALS * self.every();
-        let overdue = deliveries::take_overdue(&db, now, now - deliveries::OVERDUE_MS, now - requeue_wait_ms, limit).await?;
+        let overdue =
+            deliveries::take_overdue(&db, now, now - deliveries::OVERDUE_MS, now - requeue_wait_ms, limit).await?;
         if !overdue.is_empty() && config.fault("stall-alarm-after-take") {
             // Test fault: the alarm stops between marking what it took and sending it, as if the runtime died there
             // (the test kills it now). The next look after the wait must find them again.

@@ -643,7 +643,12 @@ pub async fn release_many(db: &Database, released: &[&DeliveryRow], now: i64) ->
     }
     let mut statements = Vec::with_capacity(released.len());
     for d in released {
-        statements.push(db.prepare(RELEASE_SQL).bind(&[text(&d.id), int(d.attempts), int(now), int(now + LANE_HOLD_MS)])?);
+        statements.push(db.prepare(RELEASE_SQL).bind(&[
+            text(&d.id),
+            int(d.attempts),
+            int(now),
+            int(now + LANE_HOLD_MS),
+        ])?);
     }
     batch(db, statements).await?;
     Ok(())
@@ -668,14 +673,14 @@ pub async fn held(db: &Database, webhook_id: &WebhookId, limit: usize) -> Result
     struct Id {
         id: DeliveryId,
     }
-    let ids: Vec<Id> =
-        rows(db.prepare(HELD_SQL).bind(&[text(webhook_id), int(limit as i64)])?).await?;
+    let ids: Vec<Id> = rows(db.prepare(HELD_SQL).bind(&[text(webhook_id), int(limit as i64)])?).await?;
     Ok(ids.into_iter().map(|r| r.id).collect())
 }
 
 /// `INDEXED BY`: without statistics SQLite prefers `deliveries_by_webhook`, which would walk every delivery the
 /// webhook ever had to find the few held.
-const HELD_SQL: &str = "SELECT id FROM deliveries INDEXED BY deliveries_held WHERE webhook_id = ?1 AND held_until IS NOT NULL \
+const HELD_SQL: &str =
+    "SELECT id FROM deliveries INDEXED BY deliveries_held WHERE webhook_id = ?1 AND held_until IS NOT NULL \
     AND status = 'pending' ORDER BY created_at, rowid LIMIT ?2";
 
 /// Ends the hold of these deliveries (its lane let them go: attempted by someone else, not claimable, or back to
@@ -684,8 +689,11 @@ pub async fn unhold(db: &Database, ids: &[&DeliveryId]) -> Result<(), StoreError
     let mut statements = Vec::new();
     for chunk in ids.chunks(IDS_PER_STATEMENT) {
         statements.push(
-            db.prepare(format!("UPDATE deliveries SET held_until = NULL WHERE id IN ({})", placeholders(1, chunk.len())))
-                .bind(&chunk.iter().map(text).collect::<Vec<_>>())?,
+            db.prepare(format!(
+                "UPDATE deliveries SET held_until = NULL WHERE id IN ({})",
+                placeholders(1, chunk.len())
+            ))
+            .bind(&chunk.iter().map(text).collect::<Vec<_>>())?,
         );
     }
     if !statements.is_empty() {
@@ -779,10 +787,12 @@ pub async fn take_overdue(
     struct Id {
         id: DeliveryId,
     }
-    let taken: Vec<Id> = rows(
-        db.prepare(TAKE_OVERDUE_SQL)
-        .bind(&[int(now), int(due_before), int(requeued_before), int(limit as i64)])?,
-    )
+    let taken: Vec<Id> = rows(db.prepare(TAKE_OVERDUE_SQL).bind(&[
+        int(now),
+        int(due_before),
+        int(requeued_before),
+        int(limit as i64),
+    ])?)
     .await?;
     Ok(taken.into_iter().map(|r| r.id).collect())
 }
@@ -876,10 +886,8 @@ pub async fn next_housekeeping(
         attempt: Option<i64>,
         finished: Option<i64>,
     }
-    let next: Option<Next> = first(
-        db.prepare(next_housekeeping_sql()).bind(&[int(OVERDUE_MS + 1), int(requeue_wait_ms + 1)])?,
-    )
-    .await?;
+    let next: Option<Next> =
+        first(db.prepare(next_housekeeping_sql()).bind(&[int(OVERDUE_MS + 1), int(requeue_wait_ms + 1)])?).await?;
     let Some(next) = next else { return Ok(None) };
     let aged = [next.event, next.attempt, next.finished].into_iter().flatten().map(|t| t + retention_ms + 1);
     Ok(next.overdue.into_iter().chain(aged).min())
