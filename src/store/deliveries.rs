@@ -849,9 +849,9 @@ fn prune_events_sql() -> String {
     )
 }
 
-/// The organization an object holds, as a constant of a statement run in it: lets a statement of the object's own
-/// work (the alarm) walk the indexes that begin with `organization_id`.
-const HELD_ORGANIZATION: &str = "(SELECT id FROM organization)";
+/// The organization an object holds: lets a statement of the object's own work (the alarm) walk the indexes that
+/// begin with `organization_id`.
+const HELD_ORGANIZATION: &str = super::OBJECT_ORGANIZATION;
 
 /// The deployment-wide rows past their time, in D1: dead letters older than `before` and portal sessions expired
 /// before it (a lookup checks the expiry; they go with the rest of the old rows).

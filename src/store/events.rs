@@ -1,6 +1,6 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
-use super::{Database, Executed, Statement};
+use super::{is_caller_organization, Database, Executed, Statement};
 use crate::store::Param;
 use serde::Deserialize;
 
@@ -189,12 +189,14 @@ pub fn pattern_matches_sql(p: &str, t: &str, r: &str, op: &str) -> String {
     )
 }
 
-/// Active webhooks of organization `?1` (alias `w`) that subscribe to the type in columns `t`, `r`, `op`.
+/// Active webhooks of organization `?1` (alias `w`) that subscribe to the type in columns `t`, `r`, `op`: a join on
+/// their patterns' rows (`webhook_events`, schema v8).
 fn subscribers_sql(t: &str, r: &str, op: &str) -> String {
     format!(
-        "webhooks w WHERE w.organization_id = ?1 AND w.is_active = 1 \
-         AND EXISTS (SELECT 1 FROM json_each(w.events) p WHERE {})",
-        pattern_matches_sql("p.value", t, r, op)
+        "webhooks w WHERE {} AND w.is_active = 1 \
+         AND EXISTS (SELECT 1 FROM webhook_events p WHERE p.webhook_id = w.id AND {})",
+        is_caller_organization("w.organization_id"),
+        pattern_matches_sql("p.pattern", t, r, op)
     )
 }
 
@@ -223,10 +225,12 @@ fn ingest_deliveries_sql(rows: &str) -> String {
 /// webhook and claim): it wrote the rest. Claiming in the insert writes each row once; a separate claim rewrote every
 /// row just inserted.
 fn ingest_claimed_deliveries_sql(rows: &str) -> String {
-    let claim =
-        "((SELECT e.delivery_count FROM events e WHERE e.organization_id = ?1 AND e.id = v.column1) <= v.column10 \
+    let claim = format!(
+        "((SELECT e.delivery_count FROM events e WHERE {} AND e.id = v.column1) <= v.column10 \
         AND (w.ordering != 'fifo' OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = w.id \
-        AND o.status = 'pending' AND o.is_test = 0)))";
+        AND o.status = 'pending' AND o.is_test = 0)))",
+        is_caller_organization("e.organization_id")
+    );
     deliveries_insert_sql(
         rows,
         &format!("CASE WHEN {claim} THEN 1 ELSE 0 END"),
@@ -244,9 +248,10 @@ fn deliveries_insert_sql(rows: &str, attempts: &str, lease_until: &str, returnin
          SELECT {id}, ?1, w.id, v.column1, v.column2, v.column6 || {id} || v.column7, 'pending', {attempts}, ?2, \
          {lease_until}, ?2, ?2 \
          FROM (VALUES {rows}) AS v, {} \
-         AND EXISTS (SELECT 1 FROM events e WHERE e.organization_id = ?1 AND e.id = v.column1 AND e.ingest_token = v.column8) \
+         AND EXISTS (SELECT 1 FROM events e WHERE {} AND e.id = v.column1 AND e.ingest_token = v.column8) \
          RETURNING {returning}",
         subscribers_sql("v.column2", "v.column3", "v.column4"),
+        is_caller_organization("e.organization_id"),
     )
 }
 
@@ -856,5 +861,35 @@ mod tests {
         webhook(&db, "wh_ops", "org_a", r#"["edgehook.*"]"#, true);
         assert_eq!(ingest(&db, "evt_2", "edgehook.webhook.disabled", "t3", "222222222222222222").len(), 1);
         assert_eq!(ingest(&db, "evt_3", "deal.won", "t4", "333333333333333333").len(), 3);
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+
+    /// The query plan's details of `sql` on the migrated schema (parameters left unbound).
+    fn plan(sql: &str) -> Vec<String> {
+        let db = super::super::migrated_sqlite();
+        let mut statement = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut rows = statement.raw_query();
+        let mut details = Vec::new();
+        while let Some(row) = rows.next().unwrap() {
+            details.push(row.get::<_, String>(3).unwrap());
+        }
+        details
+    }
+
+    #[test]
+    fn an_ingest_finds_its_event_and_subscribers_through_indexes_not_by_walking_the_organizations_events() {
+        let rows = "(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+        for sql in [ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)"), ingest_claimed_deliveries_sql(rows)] {
+            let details = plan(&sql);
+            assert!(!details.iter().any(|d| d.starts_with("SCAN events")), "{details:?}");
+            assert!(!details.iter().any(|d| d.starts_with("SCAN deliveries")), "{details:?}");
+            assert!(details.iter().any(|d| d.contains("w USING INDEX webhooks_fanout")), "{details:?}");
+        }
+        let details = plan(&ingest_claimed_deliveries_sql(rows));
+        assert!(details.iter().any(|d| d.contains("SEARCH e USING INDEX sqlite_autoindex_events_1")), "{details:?}");
     }
 }
