@@ -259,15 +259,20 @@ mod tests {
         assert_eq!(rows, 1);
     }
 
+    /// A webhook row with the columns every version has, subscribed to `events` (a JSON array).
+    fn insert_webhook(db: &rusqlite::Connection, id: &str, events: &str) {
+        db.execute(
+            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
+             VALUES (?1, 'org_a', 'n', 'https://example.com', ?2, 's', 1, 1)",
+            [id, events],
+        )
+        .unwrap();
+    }
+
     #[test]
     fn a_version_1_object_gets_the_failure_window_and_keeps_its_webhooks() {
         let db = sqlite_at(VERSIONS, 1);
-        db.execute(
-            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
-             VALUES ('wh_1', 'org_a', 'n', 'https://example.com', '[]', 's', 1, 1)",
-            [],
-        )
-        .unwrap();
+        insert_webhook(&db, "wh_1", "[]");
         upgrade(&db, VERSIONS);
         let (attempts, failures, started): (i64, i64, Option<i64>) = db
             .query_row(
@@ -282,12 +287,7 @@ mod tests {
     #[test]
     fn version_8_backfills_each_webhooks_patterns_and_keeps_them_as_its_events_change() {
         let db = sqlite_at(VERSIONS, 7);
-        db.execute(
-            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
-             VALUES ('wh_1', 'org_a', 'n', 'https://example.com', '[\"lead.*\",\"deal.won\"]', 's', 1, 1)",
-            [],
-        )
-        .unwrap();
+        insert_webhook(&db, "wh_1", r#"["lead.*","deal.won"]"#);
         upgrade(&db, VERSIONS);
         let patterns = |db: &rusqlite::Connection| -> Vec<String> {
             let mut statement =
@@ -296,12 +296,7 @@ mod tests {
         };
         assert_eq!(patterns(&db), vec!["wh_1 deal.won", "wh_1 lead.*"]);
         db.execute("UPDATE webhooks SET events = '[\"*\"]' WHERE id = 'wh_1'", []).unwrap();
-        db.execute(
-            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
-             VALUES ('wh_2', 'org_a', 'n', 'https://example.com', '[\"ticket.closed\"]', 's', 1, 1)",
-            [],
-        )
-        .unwrap();
+        insert_webhook(&db, "wh_2", r#"["ticket.closed"]"#);
         assert_eq!(patterns(&db), vec!["wh_1 *", "wh_2 ticket.closed"]);
         db.execute("DELETE FROM webhooks WHERE id = 'wh_1'", []).unwrap();
         assert_eq!(patterns(&db), vec!["wh_2 ticket.closed"]);

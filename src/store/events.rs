@@ -868,17 +868,7 @@ mod tests {
 mod plan_tests {
     use super::*;
 
-    /// The query plan's details of `sql` on the migrated schema (parameters left unbound).
-    fn plan(sql: &str) -> Vec<String> {
-        let db = super::super::migrated_sqlite();
-        let mut statement = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let mut rows = statement.raw_query();
-        let mut details = Vec::new();
-        while let Some(row) = rows.next().unwrap() {
-            details.push(row.get::<_, String>(3).unwrap());
-        }
-        details
-    }
+    use super::super::query_plan as plan;
 
     #[test]
     fn an_ingest_finds_its_event_and_subscribers_through_indexes_not_by_walking_the_organizations_events() {

@@ -172,3 +172,17 @@ pub(crate) fn migrated_sqlite() -> rusqlite::Connection {
     db.execute("INSERT INTO organization (id) VALUES ('org_a')", []).unwrap();
     db
 }
+
+/// The query plan's details of `sql` on the migrated schema (parameters left unbound), for tests that check a
+/// statement walks an index.
+#[cfg(test)]
+pub(crate) fn query_plan(sql: &str) -> Vec<String> {
+    let db = migrated_sqlite();
+    let mut statement = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let mut rows = statement.raw_query();
+    let mut details = Vec::new();
+    while let Some(row) = rows.next().unwrap() {
+        details.push(row.get::<_, String>(3).unwrap());
+    }
+    details
+}
