@@ -63,6 +63,19 @@ impl Limiter {
     pub fn grant(&mut self, now: i64, count: usize) {
         self.starts.extend(std::iter::repeat_n(now, count));
     }
+
+    /// A limiter for a lane that starts (new, evicted or restarted) at `now`, when its last grant was at
+    /// `last_grant_at`: if that grant's window has not ended, the window is taken as full until it ends, so a
+    /// restart in the middle of a burst never lets more than `per_second` start in any second. A window long past
+    /// costs nothing.
+    pub fn restored(now: i64, last_grant_at: Option<i64>, per_second: Option<u32>) -> Self {
+        let mut limiter = Limiter::default();
+        if let (Some(at), Some(limit)) = (last_grant_at, per_second) {
+            limiter.grant(at, limit as usize);
+            limiter.forget_before(now);
+        }
+        limiter
+    }
 }
 
 /// The circuit as the API shows it.
@@ -339,6 +352,23 @@ pub fn pick(
         start = start.min(available);
     }
     Pick { start, probe, wake_at: None }
+}
+
+#[cfg(test)]
+mod limiter_restore_tests {
+    use super::*;
+
+    #[test]
+    fn a_lane_restarted_in_the_middle_of_a_burst_waits_for_the_window_and_one_started_later_does_not() {
+        // Two a second; the last grant 300 ms before the restart: nothing more until that window has passed.
+        let mut limiter = Limiter::restored(10_300, Some(10_000), Some(2));
+        assert_eq!(limiter.available(10_300, 2), 0);
+        assert_eq!(limiter.next_free(10_300, 2), 10_000 + RATE_WINDOW_MS + START_SLACK_MS + 1);
+        assert_eq!(limiter.available(10_000 + RATE_WINDOW_MS + START_SLACK_MS + 1, 2), 2);
+        // The last grant long ago, or no rate limit: a fresh limiter.
+        assert_eq!(Limiter::restored(60_000, Some(10_000), Some(2)).available(60_000, 2), 2);
+        assert_eq!(Limiter::restored(10_300, Some(10_000), None).available(10_300, 2), 2);
+    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,9 @@
 //! The consumer gives a claimed delivery back (its attempt number returned, its budget untouched), marked held by
 //! the lane, and wakes the lane. The line lives in the organization's object, the source of truth: the pending
 //! deliveries the lane holds, oldest first (`deliveries::held`), and so is the breaker (the webhook's row, restored
-//! by a lane that starts). The lane's own storage holds only which webhook of which organization it paces; in memory
-//! it keeps the rate limiter's last second and its concurrency. It works through the line in its alarm: a few at a time, no more than the rate limit
+//! by a lane that starts), with the time of its last start under a rate limit. The lane's own storage holds only
+//! which webhook of which organization it paces; in memory it keeps the rate limiter's last second and its
+//! concurrency. It works through the line in its alarm: a few at a time, no more than the rate limit
 //! lets start in any second, none while the circuit is open and one probe when the cool-down ends
 //! (`domain::flow`). Each round claims, sends and records exactly as the consumer does (the same fenced claim, FIFO
 //! gate and attempt transaction), and a failed attempt's retry goes back on the queue with its delay. A claim ends
@@ -35,9 +36,9 @@ const SLEEP_AT_MOST_MS: i64 = 2_000;
 /// A probe's result is given up this long after its send's timeout.
 const PROBE_MARGIN_MS: i64 = 5_000;
 /// Subrequests one round may make besides its sends: the webhook read, the line's read, the claim, the release of
-/// what it could not claim, the record, the retries' enqueue, the circuit's write, and an operational notice's
-/// subscriber read and enqueue.
-const CALLS_PER_ROUND: u32 = 9;
+/// what it could not claim, the rate limit's grant time, the record, the retries' enqueue, the circuit's write, and
+/// an operational notice's subscriber read and enqueue.
+const CALLS_PER_ROUND: u32 = 10;
 
 /// A wake-up: the webhook whose deliveries the consumer just gave to the lane.
 #[derive(Serialize, Deserialize)]
@@ -229,9 +230,15 @@ impl WebhookLane {
                 // Deleted: its pending deliveries were stopped with it, and nothing is held any more.
                 return Ok(None);
             };
-            // The breaker as the organization's object keeps it, once per instance.
+            // The breaker and the rate limit's last window as the organization's object keeps them, once per instance.
             let first_cooldown_ms = i64::from(config.circuit_cooldown_seconds) * 1000;
-            self.lane.borrow_mut().breaker.get_or_insert_with(|| webhook.breaker(first_cooldown_ms));
+            {
+                let mut lane = self.lane.borrow_mut();
+                if lane.breaker.is_none() {
+                    lane.breaker = Some(webhook.breaker(first_cooldown_ms));
+                    lane.limiter = Limiter::restored(now, webhook.rate_last_grant_at, webhook.rate_limit());
+                }
+            }
             if !webhook.needs_lane(now) {
                 // Quick again, no limit, circuit closed: the line goes back to the consumer's path.
                 let ids = deliveries::unhold_all(&db, &webhook_id).await?;
@@ -284,6 +291,10 @@ impl WebhookLane {
                 deliveries::unhold(&db, &unclaimed).await?;
             }
             let claimed: Vec<_> = claimed.into_iter().flatten().collect();
+            if webhook.rate_limit().is_some() && !claimed.is_empty() {
+                calls += 1;
+                webhooks::note_rate_grant(&db, &webhook_id, granted_at).await?;
+            }
             {
                 let mut lane = self.lane.borrow_mut();
                 lane.limiter.grant(granted_at, claimed.len());

@@ -172,8 +172,12 @@ CREATE TRIGGER webhook_events_on_delete AFTER DELETE ON webhooks BEGIN
 END;
 ";
 
+/// Version 9: when a webhook's lane last let deliveries start under its rate limit, so that a lane restarted in the
+/// middle of a burst takes that second's window as full (`Limiter::restored`) instead of starting a fresh one.
+const V9: &str = "ALTER TABLE webhooks ADD COLUMN rate_last_grant_at INTEGER;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;
@@ -236,8 +240,8 @@ mod tests {
         // A later version as a future change would add one: a column, an index, and a backfill of old rows.
         const NEXT: &str = "ALTER TABLE events ADD COLUMN size INTEGER; UPDATE events SET size = length(data); \
                             CREATE INDEX events_by_size ON events (size)";
-        let versions: &[&'static str] = &[V1, V2, V3, V4, V5, V6, V7, V8, NEXT];
-        let db = sqlite_at(versions, 8);
+        let versions: &[&'static str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, NEXT];
+        let db = sqlite_at(versions, 9);
         db.execute(
             "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
              VALUES ('org_a', 'evt_1', 'lead.created', '{\"a\":1}', 't', 1)",
@@ -252,7 +256,7 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        assert_eq!((version, size), (9, 7));
+        assert_eq!((version, size), (10, 7));
         // Waking again changes nothing.
         upgrade(&db, versions);
         let rows: i64 = db.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0)).unwrap();

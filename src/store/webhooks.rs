@@ -56,6 +56,9 @@ pub struct WebhookRow {
     /// The breaker's next cool-down (it doubles after each failed probe); none until its lane first wrote it.
     #[serde(default)]
     pub circuit_cooldown_ms: Option<i64>,
+    /// When its lane last let deliveries start under its rate limit.
+    #[serde(default)]
+    pub rate_last_grant_at: Option<i64>,
     /// Until when its deliveries go through its lane (a failed or slow attempt sets it).
     #[serde(default)]
     pub lane_until: Option<i64>,
@@ -199,7 +202,7 @@ impl WebhookRow {
 const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
     disabled_at, public_key, ordering, rate_limit_per_second, circuit_state, circuit_opened_at, circuit_next_probe_at, \
-    circuit_cooldown_ms, lane_until, fast_until, created_at, updated_at";
+    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -373,6 +376,12 @@ pub async fn set_circuit(db: &Database, id: &WebhookId, breaker: &Breaker) -> Re
             int(breaker.cooldown_ms()),
         ])?)
     .await?;
+    Ok(())
+}
+
+/// Records when a webhook's lane last let deliveries start under its rate limit ([`WebhookRow::rate_last_grant_at`]).
+pub async fn note_rate_grant(db: &Database, id: &WebhookId, at: i64) -> Result<(), StoreError> {
+    run(db.prepare("UPDATE webhooks SET rate_last_grant_at = ?2 WHERE id = ?1").bind(&[text(id), int(at)])?).await?;
     Ok(())
 }
 
