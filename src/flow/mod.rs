@@ -59,8 +59,9 @@ struct Lane {
     /// eviction).
     concurrency: Concurrency,
     running: bool,
-    /// Woken while a run was under way: the run may have read the line before the new deliveries joined it.
-    woken_while_running: bool,
+    /// Woken since the current run began (or by an alarm that found a run under way): the run may have read the
+    /// line before the new deliveries joined it, so another run follows at once.
+    woken: bool,
 }
 
 #[durable_object]
@@ -99,7 +100,7 @@ impl DurableObject for WebhookLane {
             limiter: Limiter::default(),
             concurrency: Concurrency::default(),
             running: false,
-            woken_while_running: false,
+            woken: false,
         };
         WebhookLane { state, env, lane: RefCell::new(lane) }
     }
@@ -116,15 +117,21 @@ impl DurableObject for WebhookLane {
 
     async fn alarm(&self) -> worker::Result<Response> {
         self.load().await?;
-        if self.lane.borrow().running {
-            return Response::ok("");
+        {
+            let mut lane = self.lane.borrow_mut();
+            if lane.running {
+                // Another alarm is mid-run: it runs again when it ends.
+                lane.woken = true;
+                return Response::ok("");
+            }
+            lane.running = true;
+            lane.woken = false;
         }
-        self.lane.borrow_mut().running = true;
         let next = self.run().await;
         let woken = {
             let mut lane = self.lane.borrow_mut();
             lane.running = false;
-            std::mem::take(&mut lane.woken_while_running)
+            std::mem::take(&mut lane.woken)
         };
         let now = now_ms();
         let next = match next {
@@ -167,9 +174,8 @@ impl WebhookLane {
         let storage = self.state.storage();
         let first_time = {
             let mut lane = self.lane.borrow_mut();
-            if lane.running {
-                lane.woken_while_running = true;
-            }
+            // Before any await: a run under way (or one about to start) sees it and runs again.
+            lane.woken = true;
             let first_time = lane.webhook_id.is_none();
             if first_time {
                 lane.webhook_id = WebhookId::parse(&wake.webhook_id);
