@@ -80,8 +80,9 @@ test("Retry-After: 3 on a 429 spaces the next attempt at least 3 s although the 
   await eventually(() => c.arrivals(hook.path).length === 2, { timeoutMs: 20000, what: "the second attempt" });
   const [one, two] = c.arrivals(hook.path);
   assert.ok(two.receivedAt - one.receivedAt >= 3000, `waited ${two.receivedAt - one.receivedAt} ms`);
-  const log = await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries`);
-  assert.equal(log.body.data[0].status, "succeeded");
+  // The receiver has the request; the Worker records its answer a moment later.
+  const status = async () => (await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries`)).body.data[0].status;
+  await eventually(async () => (await status()) === "succeeded", { what: "the second attempt recorded as succeeded" });
   receiver.respond(() => ({ status: 200 }));
 });
 
@@ -203,6 +204,8 @@ test("operational events arrive signed where subscribed, never to the webhook th
   assert.equal(failing.data.statusCode, 503);
   assert.equal(about(flaky, "edgehook.webhook.disabled").length, 1);
 
+  // Each subscriber's copy is its own delivery: the one at `all` arriving says nothing about this one's.
+  await eventually(() => typesAt(failingOnly).length === 2, { what: `2 events at failingOnly (have ${typesAt(failingOnly)})` });
   assert.deepEqual(typesAt(failingOnly), ["edgehook.delivery.failing", "edgehook.delivery.failing"]);
   assert.deepEqual(typesAt(star), [], "* does not select operational events");
   const toRecovering = c.arrivals(recovering.path).map((r) => JSON.parse(r.body)).filter((b) => b.type.startsWith("edgehook."));
