@@ -221,12 +221,15 @@ pub const DRAIN_LIMIT: usize = 2 * 1024 * 1024;
 /// Reads and drops what is left of a request's body, up to [`DRAIN_LIMIT`] bytes, when nothing read it: the
 /// connection then stays open for the client's next request.
 pub async fn drain_unread(raw: &worker::web_sys::Request) {
-    let declared = raw.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
-    if raw.body_used() || raw.body().is_none() || declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
+    if raw.body_used() || raw.body().is_none() {
         return;
     }
     // `Clone::clone`: another handle on the same request (its inherent `clone` would tee the body).
-    let Ok(mut body) = Request::from(Clone::clone(raw)).stream() else { return };
+    let mut req = Request::from(Clone::clone(raw));
+    if declared_length(&req).is_some_and(|n| n > DRAIN_LIMIT as u64) {
+        return;
+    }
+    let Ok(mut body) = req.stream() else { return };
     let mut drained = 0;
     while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut body).await {
         drained += chunk.len();
@@ -236,13 +239,17 @@ pub async fn drain_unread(raw: &worker::web_sys::Request) {
     }
 }
 
+/// The body's length as its `content-length` header declares it, if it does.
+fn declared_length(req: &Request) -> Option<u64> {
+    req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// The body's bytes: 413 beyond `limit` (declared or actual), 400 if it cannot be read. A body declared past the
 /// limit is left unread here; [`drain_unread`] reads it after the answer is built, as for every refused request.
 async fn read_bytes(mut req: Request, limit: usize) -> ApiResult<Vec<u8>> {
     let too_large =
         || ApiError::new(413, "payload_too_large", format!("the request body must be at most {} KiB", limit / 1024));
-    let declared = req.headers().get("content-length").ok().flatten().and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if declared_length(&req).is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
     let bytes =

@@ -52,8 +52,11 @@ struct Lane {
     loaded: bool,
     organization_id: Option<OrganizationId>,
     webhook_id: Option<WebhookId>,
-    /// Restored from the webhook's row on the instance's first round, written back there when it changes.
-    breaker: Option<Breaker>,
+    /// Restored from the webhook's row on the instance's first round (`restored`), written back there when it
+    /// changes.
+    breaker: Breaker,
+    /// Whether the breaker and the rate limiter were restored from the organization's object yet.
+    restored: bool,
     limiter: Limiter,
     /// How many sends run at once (additive increase, multiplicative decrease; starts at two again after an
     /// eviction).
@@ -92,11 +95,13 @@ fn observed(result: &crate::delivery::send::SendResult) -> Observed {
 
 impl DurableObject for WebhookLane {
     fn new(state: State, env: Env) -> Self {
+        let cooldown = i64::from(Config::from_env(&env).circuit_cooldown_seconds) * 1000;
         let lane = Lane {
             loaded: false,
             organization_id: None,
             webhook_id: None,
-            breaker: None,
+            breaker: Breaker::new(cooldown),
+            restored: false,
             limiter: Limiter::default(),
             concurrency: Concurrency::default(),
             running: false,
@@ -195,18 +200,13 @@ impl WebhookLane {
         Ok(())
     }
 
-    /// The breaker's state (closed until it is restored).
-    fn circuit(&self) -> CircuitState {
-        self.lane.borrow().breaker.as_ref().map_or(CircuitState::Closed, |b| b.state)
-    }
-
     /// Writes the breaker to the webhook's row in the organization's object when it changed from `before`.
     async fn note_circuit(&self, db: &Database, before: CircuitState) -> Result<(), DeliveryError> {
         let (breaker, webhook_id) = {
             let lane = self.lane.borrow();
             (lane.breaker.clone(), lane.webhook_id.clone())
         };
-        let (Some(breaker), Some(id)) = (breaker, webhook_id) else { return Ok(()) };
+        let Some(id) = webhook_id else { return Ok(()) };
         let state = breaker.state;
         if state.name() == before.name() && state.times() == before.times() {
             return Ok(());
@@ -237,11 +237,11 @@ impl WebhookLane {
                 return Ok(None);
             };
             // The breaker and the rate limit's last window as the organization's object keeps them, once per instance.
-            let first_cooldown_ms = i64::from(config.circuit_cooldown_seconds) * 1000;
             {
                 let mut lane = self.lane.borrow_mut();
-                if lane.breaker.is_none() {
-                    lane.breaker = Some(webhook.breaker(first_cooldown_ms));
+                if !lane.restored {
+                    lane.restored = true;
+                    lane.breaker = webhook.breaker(i64::from(config.circuit_cooldown_seconds) * 1000);
                     lane.limiter = Limiter::restored(now, webhook.rate_last_grant_at, webhook.rate_limit());
                 }
             }
@@ -256,12 +256,11 @@ impl WebhookLane {
             if line.is_empty() {
                 return Ok(None);
             }
-            let before = self.circuit();
+            let before = self.lane.borrow().breaker.state;
             let decision = {
                 let mut guard = self.lane.borrow_mut();
                 let lane = &mut *guard;
-                let breaker = lane.breaker.get_or_insert_with(|| Breaker::new(first_cooldown_ms));
-                let p = pick(now, line.len(), 0, webhook.rate_limit(), breaker, &mut lane.limiter);
+                let p = pick(now, line.len(), 0, webhook.rate_limit(), &mut lane.breaker, &mut lane.limiter);
                 if p.start == 0 {
                     Err(p.wake_at)
                 } else {
@@ -306,7 +305,7 @@ impl WebhookLane {
                 lane.limiter.grant(granted_at, claimed.len());
                 if probe && !claimed.is_empty() {
                     let deadline = granted_at + i64::from(config.delivery_timeout_seconds) * 1000 + PROBE_MARGIN_MS;
-                    lane.breaker.get_or_insert_with(|| Breaker::new(first_cooldown_ms)).probing(deadline);
+                    lane.breaker.probing(deadline);
                 }
             }
             if claimed.is_empty() {
@@ -316,15 +315,13 @@ impl WebhookLane {
             deliveries::abandon_many(&db, &abandoned, granted_at).await?;
             calls += to_send.len() as u32 + 1;
             let attempted = attempt::attempt_all(&self.env, &config, &to_send, None, at_once).await?;
-            let before = self.circuit();
+            let before = self.lane.borrow().breaker.state;
             let mut retries = Vec::new();
             let mut loads = Vec::with_capacity(attempted.len());
             for ((delivery, _), a) in to_send.iter().zip(attempted) {
                 let Some(a) = a else { continue };
                 loads.push(load(&a.result));
-                if let Some(breaker) = self.lane.borrow_mut().breaker.as_mut() {
-                    breaker.observe(now_ms(), observed(&a.result), probe);
-                }
+                self.lane.borrow_mut().breaker.observe(now_ms(), observed(&a.result), probe);
                 if let (true, Some(seconds)) = (a.applied, a.outcome.retry_in) {
                     retries.push((delivery.id.clone(), seconds));
                 }

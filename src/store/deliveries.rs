@@ -12,8 +12,8 @@ use crate::domain::model::{flag, DeliveryStatus};
 use super::events::{fanout_statements, outcomes, EventInsert, Guard};
 use super::webhooks::{self, WebhookRow};
 use super::{
-    batch, first, int, opt_int, opt_text, placeholders, rows, rows_of, run, select_by_ids, text, StoreError,
-    IDS_PER_STATEMENT,
+    batch, delivery_ids, first, int, opt_int, opt_text, placeholders, rows, rows_of, run, select_by_ids, text,
+    StoreError, IDS_PER_STATEMENT, OBJECT_ORGANIZATION,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -669,12 +669,7 @@ pub const LANE_HOLD_MS: i64 = 60 * 60_000;
 /// A webhook's lane's line: the pending deliveries its lane holds, oldest first, at most `limit`
 /// (`deliveries_held`: reads `limit` rows, whatever the length of the line).
 pub async fn held(db: &Database, webhook_id: &WebhookId, limit: usize) -> Result<Vec<DeliveryId>, StoreError> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: DeliveryId,
-    }
-    let ids: Vec<Id> = rows(db.prepare(HELD_SQL).bind(&[text(webhook_id), int(limit as i64)])?).await?;
-    Ok(ids.into_iter().map(|r| r.id).collect())
+    delivery_ids(db.prepare(HELD_SQL).bind(&[text(webhook_id), int(limit as i64)])?).await
 }
 
 /// `INDEXED BY`: without statistics SQLite prefers `deliveries_by_webhook`, which would walk every delivery the
@@ -686,18 +681,8 @@ const HELD_SQL: &str =
 /// Ends the hold of these deliveries (its lane let them go: attempted by someone else, not claimable, or back to
 /// the consumer's path).
 pub async fn unhold(db: &Database, ids: &[&DeliveryId]) -> Result<(), StoreError> {
-    let mut statements = Vec::new();
-    for chunk in ids.chunks(IDS_PER_STATEMENT) {
-        statements.push(
-            db.prepare(format!(
-                "UPDATE deliveries SET held_until = NULL WHERE id IN ({})",
-                placeholders(1, chunk.len())
-            ))
-            .bind(&chunk.iter().map(text).collect::<Vec<_>>())?,
-        );
-    }
-    if !statements.is_empty() {
-        batch(db, statements).await?;
+    if !ids.is_empty() {
+        select_by_ids::<serde_json::Value>(db, "UPDATE deliveries SET held_until = NULL", ids).await?;
     }
     Ok(())
 }
@@ -705,19 +690,14 @@ pub async fn unhold(db: &Database, ids: &[&DeliveryId]) -> Result<(), StoreError
 /// Ends the hold of every delivery a webhook's lane holds and answers their ids (the webhook no longer needs its
 /// lane: they go back to the consumer's path).
 pub async fn unhold_all(db: &Database, webhook_id: &WebhookId) -> Result<Vec<DeliveryId>, StoreError> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: DeliveryId,
-    }
-    let ids: Vec<Id> = rows(
+    delivery_ids(
         db.prepare(
             "UPDATE deliveries SET held_until = NULL WHERE webhook_id = ?1 AND held_until IS NOT NULL \
              AND status = 'pending' RETURNING id",
         )
         .bind(&[text(webhook_id)])?,
     )
-    .await?;
-    Ok(ids.into_iter().map(|r| r.id).collect())
+    .await
 }
 
 /// Filters of the delivery log.
@@ -783,18 +763,13 @@ pub async fn take_overdue(
     requeued_before: i64,
     limit: usize,
 ) -> Result<Vec<DeliveryId>, StoreError> {
-    #[derive(Deserialize)]
-    struct Id {
-        id: DeliveryId,
-    }
-    let taken: Vec<Id> = rows(db.prepare(TAKE_OVERDUE_SQL).bind(&[
+    delivery_ids(db.prepare(TAKE_OVERDUE_SQL).bind(&[
         int(now),
         int(due_before),
         int(requeued_before),
         int(limit as i64),
     ])?)
-    .await?;
-    Ok(taken.into_iter().map(|r| r.id).collect())
+    .await
 }
 
 const TAKE_OVERDUE_SQL: &str = "UPDATE deliveries SET requeued_at = ?1 WHERE id IN (\
@@ -836,22 +811,18 @@ const PRUNE_ATTEMPTS_SQL: &str =
 
 fn prune_deliveries_sql() -> String {
     format!(
-        "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE organization_id = {HELD_ORGANIZATION} \
+        "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE organization_id = {OBJECT_ORGANIZATION} \
          AND created_at < ?1 AND status != 'pending' LIMIT ?2)"
     )
 }
 
 fn prune_events_sql() -> String {
     format!(
-        "DELETE FROM events WHERE rowid IN (SELECT e.rowid FROM events e WHERE e.organization_id = {HELD_ORGANIZATION} \
+        "DELETE FROM events WHERE rowid IN (SELECT e.rowid FROM events e WHERE e.organization_id = {OBJECT_ORGANIZATION} \
          AND e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.organization_id = e.organization_id \
          AND d.event_id = e.id AND d.status = 'pending') LIMIT ?2)"
     )
 }
-
-/// The organization an object holds: lets a statement of the object's own work (the alarm) walk the indexes that
-/// begin with `organization_id`.
-const HELD_ORGANIZATION: &str = super::OBJECT_ORGANIZATION;
 
 /// The deployment-wide rows past their time, in D1: dead letters older than `before` and portal sessions expired
 /// before it (a lookup checks the expiry; they go with the rest of the old rows).
@@ -899,9 +870,9 @@ fn next_housekeeping_sql() -> String {
            (SELECT MIN(MAX(COALESCE(next_attempt_at, 0) + ?1, COALESCE(lease_until, 0), COALESCE(requeued_at + ?2, 0), \
               COALESCE(held_until, 0))) \
               FROM deliveries WHERE status = 'pending') AS overdue, \
-           (SELECT MIN(created_at) FROM events WHERE organization_id = {HELD_ORGANIZATION}) AS event, \
+           (SELECT MIN(created_at) FROM events WHERE organization_id = {OBJECT_ORGANIZATION}) AS event, \
            (SELECT MIN(created_at) FROM attempts) AS attempt, \
-           (SELECT MIN(created_at) FROM deliveries WHERE organization_id = {HELD_ORGANIZATION} \
+           (SELECT MIN(created_at) FROM deliveries WHERE organization_id = {OBJECT_ORGANIZATION} \
               AND status != 'pending') AS finished"
     )
 }

@@ -131,7 +131,19 @@ pub(crate) fn rows_of<T: DeserializeOwned>(results: &[Executed], index: usize) -
     Ok(results.get(index).map(Executed::results).transpose()?.unwrap_or_default())
 }
 
-/// The rows of `{select} WHERE id IN (…)` for every id, in chunks under the parameter limit, one round trip.
+/// A row that is one delivery id (`SELECT id …`, `RETURNING id`).
+#[derive(serde::Deserialize)]
+pub(crate) struct DeliveryIdRow {
+    pub id: crate::domain::ids::DeliveryId,
+}
+
+/// The delivery ids one statement answers.
+pub(crate) async fn delivery_ids(statement: Statement) -> Result<Vec<crate::domain::ids::DeliveryId>, StoreError> {
+    Ok(rows::<DeliveryIdRow>(statement).await?.into_iter().map(|r| r.id).collect())
+}
+
+/// The rows of `{select} WHERE id IN (…)` for every id, in chunks under the parameter limit, one round trip (an
+/// `UPDATE … SET …` prefix works the same way, answering no rows).
 pub(crate) async fn select_by_ids<T: serde::de::DeserializeOwned>(
     db: &Database,
     select: &str,
@@ -151,7 +163,6 @@ pub(crate) async fn select_by_ids<T: serde::de::DeserializeOwned>(
     Ok(found)
 }
 
-/// An organization's SQLite in memory at the latest schema version, for host tests of the store's SQL.
 /// The organization an object holds, as a constant of a statement run in it (its one-row `organization` table).
 pub(crate) const OBJECT_ORGANIZATION: &str = "(SELECT id FROM organization)";
 
@@ -165,6 +176,7 @@ pub(crate) fn is_caller_organization(column: &str) -> String {
     format!("{column} = {OBJECT_ORGANIZATION} AND +{column} = ?1")
 }
 
+/// An organization's SQLite in memory at the latest schema version, for host tests of the store's SQL.
 #[cfg(test)]
 pub(crate) fn migrated_sqlite() -> rusqlite::Connection {
     let db = crate::org::schema::sqlite_at(crate::org::schema::VERSIONS, crate::org::schema::LATEST);

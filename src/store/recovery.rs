@@ -6,7 +6,7 @@ use super::Database;
 use serde::Deserialize;
 
 use super::events::EventRow;
-use super::{batch, first, int, placeholders, rows, rows_of, text, StoreError};
+use super::{batch, delivery_ids, first, int, placeholders, rows, rows_of, text, DeliveryIdRow, StoreError};
 use crate::domain::catalogue::{
     is_valid_pattern, ALL_OPERATIONAL, LEGACY_DISABLED, OPERATIONAL_PREFIX, WEBHOOK_DISABLED,
 };
@@ -113,11 +113,6 @@ struct Count {
     n: i64,
 }
 
-#[derive(Deserialize)]
-struct Id {
-    id: DeliveryId,
-}
-
 /// A recover's window: the deliveries that ended failed in `[since, until)`.
 pub struct Window<'a> {
     pub org: &'a OrganizationId,
@@ -147,7 +142,7 @@ pub async fn recover(db: &Database, w: &Window<'_>, limit: i64, now: i64) -> Res
         int(limit),
         int(now),
     ])?;
-    Ok(rows::<Id>(statement).await?.into_iter().map(|r| r.id).collect())
+    delivery_ids(statement).await
 }
 
 /// Where a replay stands: events after (`created_at`, `id`) are still to look at.
@@ -233,7 +228,7 @@ pub async fn insert_missing(
     let results = batch(db, statements).await?;
     let mut created = Vec::new();
     for i in 0..results.len() {
-        created.extend(rows_of::<Id>(&results, i)?.into_iter().map(|r| r.id));
+        created.extend(rows_of::<DeliveryIdRow>(&results, i)?.into_iter().map(|r| r.id));
     }
     Ok(created)
 }
