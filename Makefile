@@ -21,7 +21,7 @@ PORT ?= 8787
 WASM_FEATURES := --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
 	--enable-mutable-globals --enable-reference-types --enable-multivalue
 
-RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -type f) $(shell find verifier-wasm/src -type f) verifier-wasm/Cargo.toml
+RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -type f ! -name "*.mjs") $(shell find verifier-wasm/src -type f) verifier-wasm/Cargo.toml
 VERIFIER_SOURCES := Cargo.lock verifier-wasm/Cargo.toml $(shell find verifier-wasm/src verifier-wasm/js -type f)
 VERIFIER_PKG := verifier-wasm/pkg
 DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs

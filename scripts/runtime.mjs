@@ -20,7 +20,7 @@
 // consumer settings (bench/knobs.mjs).
 import { Miniflare, Log, LogLevel, convertV4MiniflareOptions } from "miniflare";
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from "wrangler";
-import { readdirSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -66,6 +66,27 @@ export function parseArgs(argv) {
   return options;
 }
 
+/**
+ * The modules of a Worker: its main module and every module it imports by a relative path, recursively (edgehook's
+ * `src/entry.mjs` imports worker-build's `build/index.js`, which imports its `.wasm`). Miniflare 5 takes modules
+ * listed, not found by rules; `wrangler deploy` bundles the same graph.
+ */
+export function modulesOf(main) {
+  const seen = new Map();
+  const visit = (path) => {
+    if (seen.has(path)) return;
+    if (path.endsWith(".wasm")) {
+      seen.set(path, { type: "CompiledWasm", path });
+      return;
+    }
+    seen.set(path, { type: "ESModule", path });
+    const text = readFileSync(path, "utf8");
+    for (const [, specifier] of text.matchAll(/(?:\bfrom|\bimport)\s*["'](\.{1,2}\/[^"']+)["']/g)) visit(resolve(dirname(path), specifier));
+  };
+  visit(resolve(main));
+  return [...seen.values()];
+}
+
 /** Miniflare's options for the Workers of `configs` (paths relative to the repository), edgehook last. */
 export function miniflareOptions({ port, ip, persistTo, vars, configs, logLevel }) {
   const assetWorkers = [];
@@ -80,7 +101,6 @@ export function miniflareOptions({ port, ip, persistTo, vars, configs, logLevel 
     // { "<queue>": { "maxBatchSize": n, "maxBatchTimeout": seconds } } laid over the configured consumers.
     const knobs = JSON.parse(process.env.EDGEHOOK_CONSUMERS || "{}");
     for (const [queue, consumer] of Object.entries(rest.queueConsumers ?? {})) Object.assign(consumer, knobs[queue] ?? {});
-    const wasm = readdirSync(dirname(main)).filter((f) => f.endsWith(".wasm"));
     // Static Assets: locally Miniflare puts an asset-router Worker in front of a Worker with assets, and with
     // run_worker_first = true that router only forwards every request to the Worker, at about 0.5 CPU-ms per request
     // on this machine (measured: GET /health 1.57 -> 1.06 CPU-ms without it). So the Worker takes requests itself
@@ -104,9 +124,13 @@ export function miniflareOptions({ port, ip, persistTo, vars, configs, logLevel 
       name: config.name,
       ...rest,
       bindings: { ...workerOptions.bindings, ...own },
-      modulesRoot: dirname(main),
-      modules: [{ type: "ESModule", path: main }, ...wasm.map((f) => ({ type: "CompiledWasm", path: join(dirname(main), f) }))],
-      serviceBindings: { ...Object.fromEntries(config.services.map((s) => [s.binding, s.service])), ...assetBinding },
+      modulesRoot: ROOT,
+      modules: modulesOf(main),
+      // A binding may name an entrypoint (edgehook's `Publisher`) and the `props` its calls carry.
+      serviceBindings: {
+        ...Object.fromEntries(config.services.map((s) => [s.binding, { name: s.service, ...(s.entrypoint ? { entrypoint: s.entrypoint } : {}), ...(s.props ? { props: s.props } : {}) }])),
+        ...assetBinding,
+      },
     };
   });
   workers.push(...assetWorkers);

@@ -232,10 +232,61 @@ fn decode_json<T: for<'de> Deserialize<'de>>(part: &str) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
+/// The name under which `src/entry.mjs` hands a Workers RPC call's caller to the Rust code: the calling Worker's
+/// service binding `props` as JSON, in the env of that call only. An HTTP request's env never has it.
+pub const RPC_CALLER_BINDING: &str = "EDGEHOOK_RPC_CALLER";
+
+/// What a calling Worker's binding `props` must hold: `{ "organization": "acme", "role": "service" | "admin" }`
+/// (`role` defaults to `service`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RpcProps {
+    organization: String,
+    role: Option<String>,
+}
+
+/// The caller of a Workers RPC call, from its binding's `props` (JSON text; `null` when the binding set none). The
+/// props are the vendor's own configuration, so they are trusted as a verified token would be; what they must hold
+/// is checked as strictly.
+pub fn rpc_caller(props_json: &str) -> Result<Caller, ApiError> {
+    let missing = || {
+        ApiError::unauthorized(
+            "the service binding must set props = { organization = \"acme\", role = \"service\" } in the calling \
+             Worker's configuration",
+        )
+    };
+    let props: RpcProps = serde_json::from_str::<Option<RpcProps>>(props_json).ok().flatten().ok_or_else(missing)?;
+    let org = OrganizationId::parse(&props.organization).ok_or_else(missing)?;
+    let role = match props.role.as_deref() {
+        None => Role::Service,
+        Some(name) => Role::parse(name).ok_or_else(|| {
+            ApiError::unauthorized(format!("the service binding's role \"{name}\" is not admin, member or service"))
+        })?,
+    };
+    Ok(Caller { org, user: "rpc".into(), role, portal: None })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_rpc_caller_is_the_binding_props_organization_and_role() {
+        let caller = rpc_caller(r#"{"organization":"org_acme","role":"admin"}"#).unwrap();
+        assert_eq!((caller.org.as_str(), caller.role, caller.portal), ("org_acme", Role::Admin, None));
+        assert_eq!(rpc_caller(r#"{"organization":"org_acme"}"#).unwrap().role, Role::Service);
+        for refused in [
+            "null",
+            "{}",
+            "not json",
+            r#"{"organization":"has space"}"#,
+            r#"{"organization":"org_acme","role":"owner"}"#,
+            r#"{"organization":"org_acme","extra":1}"#,
+        ] {
+            assert_eq!(rpc_caller(refused).unwrap_err().status, 401, "{refused}");
+        }
+    }
 
     const SECRET: &str = "test-secret";
     const NOW: i64 = 1_800_000_000;

@@ -1,0 +1,59 @@
+// The Worker's main module: the Rust Worker (worker-build's output) as it is, plus `Publisher`, the Workers RPC
+// entrypoint another Worker of the vendor's account reaches through a service binding:
+//
+//   [[services]]
+//   binding = "EDGEHOOK"
+//   service = "edgehook"
+//   entrypoint = "Publisher"
+//   props = { organization = "org_acme", role = "service" }
+//
+//   const { id, deliveries } = await env.EDGEHOOK.publish({ type: "lead.created", data: { … } });
+//
+// workers-rs cannot serve RPC methods with the `env` and `ctx` edgehook needs, so this thin class does: each method is
+// the same request `POST /api/events` or `POST /api/events/batch` would be, handed to the Rust Worker in this same
+// invocation, with the same validation, idempotency, storage and answers. The caller is the binding's `props` (set
+// in the calling Worker's wrangler config, so trusted), never an argument: they travel to the Rust code in the env
+// of this call (`EDGEHOOK_RPC_CALLER`), which an HTTP request's env never has, so no request can claim them.
+//
+// A refusal throws an Error whose message is the API's error body as JSON (`{"error":{"code","message","field"}}`):
+// RPC keeps an Error's message and drops its other properties. `@edgehook/client/rpc` reads it back
+// (`EdgehookRpcError.from`).
+import { WorkerEntrypoint } from "cloudflare:workers";
+import RustWorker, { Organization, WebhookLane } from "../build/index.js";
+
+export { Organization, WebhookLane };
+export default RustWorker;
+
+/** The origin of the requests RPC calls become; never fetched, only parsed by the Rust router. */
+const RPC_ORIGIN = "https://edgehook.rpc";
+
+export class Publisher extends WorkerEntrypoint {
+  /**
+   * Publishes one event: what `POST /api/events` answers (`{ id, deliveries, duplicate? }`). `event` is the object
+   * (or its JSON text, kept byte for byte) that the HTTP body would be; `options.idempotencyKey` is the
+   * `Idempotency-Key` header.
+   */
+  async publish(event, options = {}) {
+    const headers = options?.idempotencyKey === undefined ? {} : { "idempotency-key": String(options.idempotencyKey) };
+    return this.#call("/api/events", typeof event === "string" ? event : JSON.stringify(event ?? null), headers);
+  }
+
+  /** Publishes up to 100 events, each answered on its own: what `POST /api/events/batch` answers. */
+  async publishBatch(events) {
+    return this.#call("/api/events/batch", typeof events === "string" ? events : JSON.stringify({ events: events ?? null }), {});
+  }
+
+  async #call(path, body, headers) {
+    const env = { ...this.env, EDGEHOOK_RPC_CALLER: JSON.stringify(this.ctx.props ?? null) };
+    const request = new Request(RPC_ORIGIN + path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body,
+    });
+    const response = await new RustWorker(this.ctx, env).fetch(request);
+    const text = await response.text();
+    if (response.ok) return JSON.parse(text);
+    // The API's error body, as its text: `{"error":{"code","message","field"?}}`.
+    throw new Error(text);
+  }
+}
