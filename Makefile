@@ -26,17 +26,17 @@ VERIFIER_SOURCES := Cargo.lock verifier-wasm/Cargo.toml $(shell find verifier-wa
 VERIFIER_PKG := verifier-wasm/pkg
 DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs
 
-.PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier test-dashboard dev token build-worker verifier dashboard migrate-local \
+.PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier test-dashboard dev token build-worker verifier dashboard client migrate-local \
 	bench-verify bench-api bench-delivery bench-compare bench-knobs bench-flow bench-tenants soak browser clean
 
-build: build-worker dashboard verifier
+build: build-worker dashboard verifier client
 
 # ---- set-up (idempotent, pinned) ---------------------------------------------------------------------------------
 
 setup: tools .dev.vars
 	@node scripts/devvars.mjs
 
-tools: .tools/rust-target .tools/worker-build .tools/wasm-bindgen node_modules/.installed
+tools: .tools/rust-target .tools/worker-build .tools/wasm-bindgen node_modules/.installed client/node_modules/.installed
 
 .tools/rust-target:
 	rustup target add wasm32-unknown-unknown
@@ -58,6 +58,12 @@ node_modules/.installed: package.json package-lock.json
 	npm install --no-audit --no-fund
 	touch $@
 
+# The client package's own toolchain: openapi-typescript needs TypeScript 5's compiler API (the root's TypeScript 7
+# has none), so the client keeps its own node_modules.
+client/node_modules/.installed: client/package.json client/package-lock.json
+	cd client && npm install --no-audit --no-fund
+	touch $@
+
 # Local secrets: a copy of .dev.vars.example plus a random SECRETS_KEY (scripts/devvars.mjs adds one when missing).
 .dev.vars:
 	node scripts/devvars.mjs
@@ -74,10 +80,23 @@ build-worker: build/index.js
 build/index.js: $(RUST_SOURCES) | tools
 	started=$$(date +%s.%N); worker-build --release; touch -d @$$started $@
 
+# @edgehook/client (client/): types generated from the OpenAPI document by openapi-typescript, built to ESM, CommonJS
+# and declarations. The dashboard calls the API through it. A field with a default is optional (a request may leave
+# it out), not required.
+CLIENT_SOURCES := $(shell find client/src -name '*.ts' ! -name schema.d.ts) client/build.mjs client/tsconfig.json client/package.json
+
+client: client/dist/index.mjs
+
+client/src/schema.d.ts: src/api/openapi.json client/node_modules/.installed
+	client/node_modules/.bin/openapi-typescript src/api/openapi.json -o $@ --silent --default-non-nullable=false
+
+client/dist/index.mjs: client/src/schema.d.ts $(CLIENT_SOURCES) node_modules/.installed
+	node client/build.mjs
+
 # The dashboard (Preact + TSX, bundled by esbuild) into dashboard/dist, which Workers Static Assets serves.
 dashboard: dashboard/dist/index.html
 
-dashboard/dist/index.html: $(DASHBOARD_SOURCES) node_modules/.installed
+dashboard/dist/index.html: $(DASHBOARD_SOURCES) node_modules/.installed client/src/schema.d.ts
 	node dashboard/build.mjs
 
 verifier: $(VERIFIER_PKG)/package.json
@@ -119,7 +138,7 @@ test: setup browser build
 	$(MAKE) --no-print-directory deploy-check
 	$(MAKE) --no-print-directory test-e2e
 
-lint: tools
+lint: tools client/src/schema.d.ts
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	tsc -p dashboard

@@ -1,6 +1,7 @@
-// The one API client: every request carries the session's bearer token; every failure becomes an ApiError with the
+// The portal's API calls, through @edgehook/client (typed from the OpenAPI document): every request carries the
 // server's code, message and field. A 401 ends the session (the app shows the signed-out screen).
 import { signal } from "@preact/signals";
+import { createEdgehookClient, EdgehookError } from "../../client/src/index.js";
 
 const TOKEN_KEY = "edgehook.portal.token";
 
@@ -27,53 +28,30 @@ export function signOut(reason: SignedOut) {
   signedOut.value = reason;
 }
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-  ) {
-    super(message);
-  }
-}
+/** A refusal with the API's code, message and field: the client package's error (`status` 0: no answer). */
+export { EdgehookError as ApiError } from "../../client/src/index.js";
 
-async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (!token) {
+/** The API's client (`@edgehook/client`, typed from the OpenAPI document), with the session's bearer on every call. */
+const client = createEdgehookClient({ baseUrl: location.origin, token: () => sessionStorage.getItem(TOKEN_KEY) });
+
+/** One call through the client: its data, or an ApiError; a 401 ends the session. */
+async function call<T>(send: () => Promise<{ data?: unknown; error?: unknown; response: Response }>): Promise<T> {
+  if (!sessionStorage.getItem(TOKEN_KEY)) {
     signOut("no-token");
-    throw new ApiError(401, "unauthorized", "You are signed out.");
+    throw new EdgehookError(401, "unauthorized", "You are signed out.");
   }
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-  if (body !== undefined) headers["content-type"] = "application/json";
-  let response: Response;
+  let answer: { data?: unknown; error?: unknown; response: Response };
   try {
-    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    answer = await send();
   } catch {
-    throw new ApiError(0, "network_error", "The server could not be reached. Check your connection and try again.");
+    throw new EdgehookError(0, "network_error", "The server could not be reached. Check your connection and try again.");
   }
-  if (response.status === 401) {
+  if (answer.response.status === 401) {
     signOut("expired");
-    throw new ApiError(401, "unauthorized", "Your session has expired.");
+    throw new EdgehookError(401, "unauthorized", "Your session has expired.");
   }
-  if (response.status === 204) return undefined as T;
-  const text = await response.text();
-  let parsed: any = null;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    // Not JSON: reported below with the status.
-  }
-  if (!response.ok) {
-    const e = parsed?.error;
-    throw new ApiError(
-      response.status,
-      e?.code ?? "http_error",
-      e?.message ?? `The server answered ${response.status}.`,
-      e?.field ?? undefined,
-    );
-  }
-  return parsed as T;
+  if (!answer.response.ok) throw EdgehookError.fromAnswer(answer.response.status, answer.error);
+  return answer.data as T;
 }
 
 // ---- types of the API's answers (see /api/openapi.json) ---------------------------------------------------------
@@ -241,45 +219,47 @@ export interface Scheduled {
   until: string;
 }
 
-const id = (s: string) => encodeURIComponent(s);
+const path = (id: string) => ({ params: { path: { id } } });
+const deliveryPath = (id: string, deliveryId: string) => ({ params: { path: { id, deliveryId } } });
 
 export const api = {
-  session: () => request<Session>("GET", "/api/portal/sessions/current"),
-  catalogue: () => request<Catalogue>("GET", "/api/webhooks/events"),
-  stats: () => request<Stats>("GET", "/api/webhooks/stats"),
-  webhooks: () => request<{ data: Webhook[]; total: number }>("GET", "/api/webhooks"),
-  webhook: (webhookId: string) => request<Webhook>("GET", `/api/webhooks/${id(webhookId)}`),
-  webhookStats: (webhookId: string) => request<WebhookStats>("GET", `/api/webhooks/${id(webhookId)}/stats`),
-  create: (input: WebhookInput) => request<Webhook & { secret: string }>("POST", "/api/webhooks", input),
+  session: () => call<Session>(() => client.GET("/api/portal/sessions/current")),
+  catalogue: () => call<Catalogue>(() => client.GET("/api/webhooks/events")),
+  stats: () => call<Stats>(() => client.GET("/api/webhooks/stats")),
+  webhooks: () => call<{ data: Webhook[]; total: number }>(() => client.GET("/api/webhooks")),
+  webhook: (webhookId: string) => call<Webhook>(() => client.GET("/api/webhooks/{id}", path(webhookId))),
+  webhookStats: (webhookId: string) => call<WebhookStats>(() => client.GET("/api/webhooks/{id}/stats", path(webhookId))),
+  create: (input: WebhookInput) => call<Webhook & { secret: string }>(() => client.POST("/api/webhooks", { body: input })),
   update: (webhookId: string, input: Partial<WebhookInput>) =>
-    request<Webhook>("PATCH", `/api/webhooks/${id(webhookId)}`, input),
-  remove: (webhookId: string) => request<void>("DELETE", `/api/webhooks/${id(webhookId)}`),
-  secret: (webhookId: string) => request<{ secret: string }>("GET", `/api/webhooks/${id(webhookId)}/secret`),
+    call<Webhook>(() => client.PATCH("/api/webhooks/{id}", { ...path(webhookId), body: input })),
+  remove: (webhookId: string) => call<void>(() => client.DELETE("/api/webhooks/{id}", path(webhookId))),
+  secret: (webhookId: string) => call<{ secret: string }>(() => client.GET("/api/webhooks/{id}/secret", path(webhookId))),
   regenerateSecret: (webhookId: string) =>
-    request<{ secret?: string; publicKey?: string; previousSecretExpiresAt: string }>(
-      "POST",
-      `/api/webhooks/${id(webhookId)}/regenerate-secret`,
+    call<{ secret?: string; publicKey?: string; previousSecretExpiresAt: string }>(() =>
+      client.POST("/api/webhooks/{id}/regenerate-secret", path(webhookId)),
     ),
   test: (webhookId: string, eventType: string) =>
-    request<AttemptResult>("POST", `/api/webhooks/${id(webhookId)}/test`, { eventType }),
-  deliveries: (webhookId: string, query: { status?: string; event?: string; page: number; limit: number }) => {
-    const params = new URLSearchParams({ page: String(query.page), limit: String(query.limit) });
-    if (query.status) params.set("status", query.status);
-    if (query.event) params.set("event", query.event);
-    return request<Page<Delivery>>("GET", `/api/webhooks/${id(webhookId)}/deliveries?${params}`);
-  },
+    call<AttemptResult>(() => client.POST("/api/webhooks/{id}/test", { ...path(webhookId), body: { eventType } })),
+  deliveries: (webhookId: string, query: { status?: DeliveryStatus; event?: string; page: number; limit: number }) =>
+    call<Page<Delivery>>(() =>
+      client.GET("/api/webhooks/{id}/deliveries", {
+        params: {
+          path: { id: webhookId },
+          query: { page: query.page, limit: query.limit, status: query.status || undefined, event: query.event || undefined },
+        },
+      }),
+    ),
   delivery: (webhookId: string, deliveryId: string) =>
-    request<DeliveryDetail>("GET", `/api/webhooks/${id(webhookId)}/deliveries/${id(deliveryId)}`),
-  events: (query: { type?: string; page: number; limit: number }) => {
-    const params = new URLSearchParams({ page: String(query.page), limit: String(query.limit) });
-    if (query.type) params.set("type", query.type);
-    return request<Page<EventSummary>>("GET", `/api/events?${params}`);
-  },
-  event: (eventId: string) => request<EventDetail>("GET", `/api/events/${id(eventId)}`),
+    call<DeliveryDetail>(() => client.GET("/api/webhooks/{id}/deliveries/{deliveryId}", deliveryPath(webhookId, deliveryId))),
+  events: (query: { type?: string; page: number; limit: number }) =>
+    call<Page<EventSummary>>(() =>
+      client.GET("/api/events", { params: { query: { page: query.page, limit: query.limit, type: query.type || undefined } } }),
+    ),
+  event: (eventId: string) => call<EventDetail>(() => client.GET("/api/events/{id}", path(eventId))),
   recover: (webhookId: string, since: string, until?: string) =>
-    request<Scheduled>("POST", `/api/webhooks/${id(webhookId)}/recover`, until ? { since, until } : { since }),
+    call<Scheduled>(() => client.POST("/api/webhooks/{id}/recover", { ...path(webhookId), body: until ? { since, until } : { since } })),
   replayMissing: (webhookId: string, since: string) =>
-    request<Scheduled>("POST", `/api/webhooks/${id(webhookId)}/replay-missing`, { since }),
+    call<Scheduled>(() => client.POST("/api/webhooks/{id}/replay-missing", { ...path(webhookId), body: { since } })),
   retry: (webhookId: string, deliveryId: string) =>
-    request<AttemptResult>("POST", `/api/webhooks/${id(webhookId)}/deliveries/${id(deliveryId)}/retry`),
+    call<AttemptResult>(() => client.POST("/api/webhooks/{id}/deliveries/{deliveryId}/retry", deliveryPath(webhookId, deliveryId))),
 };

@@ -1,6 +1,6 @@
 // The delivery log of one webhook: newest first, filtered by status and event type, a page at a time.
 import { useState } from "preact/hooks";
-import { api, type Catalogue } from "../api";
+import { api, type Catalogue, type DeliveryStatus } from "../api";
 import { href, navigate } from "../router";
 import { Button, Card, Empty, ErrorNotice, Link, Loading, Pager, StatusBadge, useLoad, Badge } from "../components/ui";
 import { fullTime, relativeTime } from "../format";
@@ -13,10 +13,10 @@ export function DeliveryLog({ webhookId, catalogue, tick, onRefresh }: {
   tick: number;
   onRefresh: () => void;
 }) {
-  const [status, setStatus] = useState("");
+  const [status, setStatus] = useState<DeliveryStatus | "">("");
   const [event, setEvent] = useState("");
   const [page, setPage] = useState(1);
-  const log = useLoad(() => api.deliveries(webhookId, { status, event, page, limit: PAGE_SIZE }), [webhookId, status, event, page, tick]);
+  const log = useLoad(() => api.deliveries(webhookId, { status: status || undefined, event, page, limit: PAGE_SIZE }), [webhookId, status, event, page, tick]);
   const filtered = status !== "" || event !== "";
   return (
     <Card title="Delivery log" id="log"
@@ -24,7 +24,7 @@ export function DeliveryLog({ webhookId, catalogue, tick, onRefresh }: {
       <div class="filters">
         <div class="filter">
           <label for="log-status">Status</label>
-          <select id="log-status" class="input input-small" value={status} onChange={(e) => { setStatus(e.currentTarget.value); setPage(1); }}>
+          <select id="log-status" class="input input-small" value={status} onChange={(e) => { setStatus(e.currentTarget.value as DeliveryStatus | ""); setPage(1); }}>
             <option value="">All</option>
             <option value="succeeded">Succeeded</option>
             <option value="failed">Failed</option>
