@@ -29,7 +29,7 @@ use crate::delivery::Claimed;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::platform::now_ms;
 use crate::store;
-use routes::{match_route, Endpoint, Match};
+use routes::{match_route, Endpoint, Match, Public, Target};
 
 /// What every authenticated handler gets: the bindings, the config, the caller and the request's clock reading.
 pub struct Ctx {
@@ -106,7 +106,9 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
         return assets::serve(req, &Config::from_env(&env), &env).await;
     }
     let (endpoint, params) = match match_route(&method, &path) {
-        Match::Found(endpoint, params) => (endpoint, params),
+        Match::Found(Target::Public(Public::Health), _) => return health::get(),
+        Match::Found(Target::Public(Public::OpenApi), _) => return docs::get(),
+        Match::Found(Target::Api(endpoint), params) => (endpoint, params),
         Match::MethodNotAllowed(allowed) => {
             return Err(ApiError::new(
                 405,
@@ -116,11 +118,6 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
         }
         Match::NotFound => return Err(ApiError::not_found(format!("no route for {method} {path}"))),
     };
-    match endpoint {
-        Endpoint::Health => return health::get(),
-        Endpoint::OpenApi => return docs::get(),
-        _ => {}
-    }
     let config = Config::from_env(&env);
     let now = now_ms();
     let authorization = req.headers().get("authorization").ok().flatten();
@@ -155,7 +152,6 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
     let ctx = Ctx { env, config, caller, now, send_after: Rc::clone(send_after) };
     let id = || params.get("id");
     match endpoint {
-        Endpoint::Health | Endpoint::OpenApi => Err(ApiError::not_found("unreachable")),
         Endpoint::EventCatalogue => events::catalogue(),
         Endpoint::ListWebhooks => webhooks::list(&ctx, &req).await,
         Endpoint::CreateWebhook => webhooks::create(&ctx, req).await,

@@ -1,13 +1,26 @@
-//! The routing table: one list of every method and path the API serves, with named `{…}` captures. The
-//! dispatcher matches against it and a test checks the OpenAPI document lists every entry, so the two cannot drift.
+//! The routing table: one list of every method and path the API serves, with named `{…}` captures, matched by
+//! `matchit` (a radix tree: a fixed segment wins over a capture, so `/api/webhooks/events` is not a webhook id). A
+//! test checks the OpenAPI document lists every entry, so the two cannot drift.
 
 use crate::error::ApiError;
 
-/// What a matched route does; `api::handle` maps each to its handler.
+/// What a matched route leads to: a public endpoint, answered without a credential, or one of the API's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Endpoint {
+pub enum Target {
+    Public(Public),
+    Api(Endpoint),
+}
+
+/// The endpoints anyone may call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Public {
     Health,
     OpenApi,
+}
+
+/// The API's endpoints, each for an authenticated caller; `api::route` maps each to its handler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
     EventCatalogue,
     ListWebhooks,
     CreateWebhook,
@@ -43,50 +56,51 @@ pub enum Endpoint {
 pub struct Route {
     pub method: &'static str,
     pub path: &'static str,
-    pub endpoint: Endpoint,
+    pub target: Target,
 }
 
-/// Fixed paths come before `{id}` paths that would also match them (`/api/webhooks/events`).
+use Target::{Api, Public as Open};
+
 pub const ROUTES: &[Route] = &[
-    Route { method: "GET", path: "/health", endpoint: Endpoint::Health },
-    Route { method: "GET", path: "/api/openapi.json", endpoint: Endpoint::OpenApi },
-    Route { method: "GET", path: "/api/webhooks/events", endpoint: Endpoint::EventCatalogue },
-    Route { method: "GET", path: "/api/webhooks/stats", endpoint: Endpoint::Stats },
-    Route { method: "POST", path: "/api/events", endpoint: Endpoint::IngestEvent },
-    Route { method: "POST", path: "/api/events/batch", endpoint: Endpoint::IngestBatch },
-    Route { method: "GET", path: "/api/events", endpoint: Endpoint::ListEvents },
-    Route { method: "GET", path: "/api/events/{id}", endpoint: Endpoint::GetEvent },
-    Route { method: "GET", path: "/api/webhooks", endpoint: Endpoint::ListWebhooks },
-    Route { method: "POST", path: "/api/webhooks", endpoint: Endpoint::CreateWebhook },
-    Route { method: "GET", path: "/api/webhooks/{id}", endpoint: Endpoint::GetWebhook },
-    Route { method: "PATCH", path: "/api/webhooks/{id}", endpoint: Endpoint::UpdateWebhook },
-    Route { method: "DELETE", path: "/api/webhooks/{id}", endpoint: Endpoint::DeleteWebhook },
-    Route { method: "GET", path: "/api/webhooks/{id}/secret", endpoint: Endpoint::GetSecret },
-    Route { method: "POST", path: "/api/webhooks/{id}/regenerate-secret", endpoint: Endpoint::RegenerateSecret },
-    Route { method: "POST", path: "/api/webhooks/{id}/test", endpoint: Endpoint::TestSend },
-    Route { method: "GET", path: "/api/webhooks/{id}/stats", endpoint: Endpoint::WebhookStats },
-    Route { method: "POST", path: "/api/webhooks/{id}/recover", endpoint: Endpoint::Recover },
-    Route { method: "POST", path: "/api/webhooks/{id}/replay-missing", endpoint: Endpoint::ReplayMissing },
-    Route { method: "GET", path: "/api/webhooks/{id}/deliveries", endpoint: Endpoint::ListDeliveries },
-    Route { method: "GET", path: "/api/webhooks/{id}/deliveries/{deliveryId}", endpoint: Endpoint::GetDelivery },
+    Route { method: "GET", path: "/health", target: Open(Public::Health) },
+    Route { method: "GET", path: "/api/openapi.json", target: Open(Public::OpenApi) },
+    Route { method: "GET", path: "/api/webhooks/events", target: Api(Endpoint::EventCatalogue) },
+    Route { method: "GET", path: "/api/webhooks/stats", target: Api(Endpoint::Stats) },
+    Route { method: "POST", path: "/api/events", target: Api(Endpoint::IngestEvent) },
+    Route { method: "POST", path: "/api/events/batch", target: Api(Endpoint::IngestBatch) },
+    Route { method: "GET", path: "/api/events", target: Api(Endpoint::ListEvents) },
+    Route { method: "GET", path: "/api/events/{id}", target: Api(Endpoint::GetEvent) },
+    Route { method: "GET", path: "/api/webhooks", target: Api(Endpoint::ListWebhooks) },
+    Route { method: "POST", path: "/api/webhooks", target: Api(Endpoint::CreateWebhook) },
+    Route { method: "GET", path: "/api/webhooks/{id}", target: Api(Endpoint::GetWebhook) },
+    Route { method: "PATCH", path: "/api/webhooks/{id}", target: Api(Endpoint::UpdateWebhook) },
+    Route { method: "DELETE", path: "/api/webhooks/{id}", target: Api(Endpoint::DeleteWebhook) },
+    Route { method: "GET", path: "/api/webhooks/{id}/secret", target: Api(Endpoint::GetSecret) },
+    Route { method: "POST", path: "/api/webhooks/{id}/regenerate-secret", target: Api(Endpoint::RegenerateSecret) },
+    Route { method: "POST", path: "/api/webhooks/{id}/test", target: Api(Endpoint::TestSend) },
+    Route { method: "GET", path: "/api/webhooks/{id}/stats", target: Api(Endpoint::WebhookStats) },
+    Route { method: "POST", path: "/api/webhooks/{id}/recover", target: Api(Endpoint::Recover) },
+    Route { method: "POST", path: "/api/webhooks/{id}/replay-missing", target: Api(Endpoint::ReplayMissing) },
+    Route { method: "GET", path: "/api/webhooks/{id}/deliveries", target: Api(Endpoint::ListDeliveries) },
+    Route { method: "GET", path: "/api/webhooks/{id}/deliveries/{deliveryId}", target: Api(Endpoint::GetDelivery) },
     Route {
         method: "POST",
         path: "/api/webhooks/{id}/deliveries/{deliveryId}/retry",
-        endpoint: Endpoint::RetryDelivery,
+        target: Api(Endpoint::RetryDelivery),
     },
-    Route { method: "GET", path: "/api/settings", endpoint: Endpoint::GetSettings },
-    Route { method: "PUT", path: "/api/settings", endpoint: Endpoint::PutSettings },
-    Route { method: "GET", path: "/api/keys", endpoint: Endpoint::ListKeys },
-    Route { method: "POST", path: "/api/keys", endpoint: Endpoint::CreateKey },
-    Route { method: "DELETE", path: "/api/keys/{id}", endpoint: Endpoint::DeleteKey },
-    Route { method: "POST", path: "/api/portal/sessions", endpoint: Endpoint::CreatePortalSession },
-    Route { method: "POST", path: "/api/portal/sessions/revoke", endpoint: Endpoint::RevokePortalSessions },
-    Route { method: "GET", path: "/api/portal/sessions/current", endpoint: Endpoint::CurrentSession },
+    Route { method: "GET", path: "/api/settings", target: Api(Endpoint::GetSettings) },
+    Route { method: "PUT", path: "/api/settings", target: Api(Endpoint::PutSettings) },
+    Route { method: "GET", path: "/api/keys", target: Api(Endpoint::ListKeys) },
+    Route { method: "POST", path: "/api/keys", target: Api(Endpoint::CreateKey) },
+    Route { method: "DELETE", path: "/api/keys/{id}", target: Api(Endpoint::DeleteKey) },
+    Route { method: "POST", path: "/api/portal/sessions", target: Api(Endpoint::CreatePortalSession) },
+    Route { method: "POST", path: "/api/portal/sessions/revoke", target: Api(Endpoint::RevokePortalSessions) },
+    Route { method: "GET", path: "/api/portal/sessions/current", target: Api(Endpoint::CurrentSession) },
     // The `/api/webhooks-management` aliases of the webhook routes.
-    Route { method: "GET", path: "/api/webhooks-management", endpoint: Endpoint::ListWebhooks },
-    Route { method: "POST", path: "/api/webhooks-management", endpoint: Endpoint::CreateWebhook },
-    Route { method: "PATCH", path: "/api/webhooks-management/{id}", endpoint: Endpoint::UpdateWebhook },
-    Route { method: "DELETE", path: "/api/webhooks-management/{id}", endpoint: Endpoint::DeleteWebhook },
+    Route { method: "GET", path: "/api/webhooks-management", target: Api(Endpoint::ListWebhooks) },
+    Route { method: "POST", path: "/api/webhooks-management", target: Api(Endpoint::CreateWebhook) },
+    Route { method: "PATCH", path: "/api/webhooks-management/{id}", target: Api(Endpoint::UpdateWebhook) },
+    Route { method: "DELETE", path: "/api/webhooks-management/{id}", target: Api(Endpoint::DeleteWebhook) },
 ];
 
 /// The `{name}` segments a path captured, by name.
@@ -108,43 +122,41 @@ impl<'a> Params<'a> {
 /// The outcome of matching a request line against [`ROUTES`].
 #[derive(Debug, PartialEq, Eq)]
 pub enum Match<'a> {
-    Found(Endpoint, Params<'a>),
+    Found(Target, Params<'a>),
     /// The path exists but not with this method.
     MethodNotAllowed(Vec<&'static str>),
     NotFound,
 }
 
-/// Matches a method and path; captured `{…}` segments come back by name.
-pub fn match_route<'a>(method: &str, path: &'a str) -> Match<'a> {
-    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
-    let mut allowed = Vec::new();
-    for route in ROUTES {
-        let Some(params) = match_path(route.path, path) else { continue };
-        if route.method == method || (method == "HEAD" && route.method == "GET") {
-            return Match::Found(route.endpoint, params);
+/// [`ROUTES`] by path: each path's routes, one per method. Built once per isolate.
+fn router() -> &'static matchit::Router<Vec<&'static Route>> {
+    static ROUTER: std::sync::OnceLock<matchit::Router<Vec<&'static Route>>> = std::sync::OnceLock::new();
+    ROUTER.get_or_init(|| {
+        let mut by_path: Vec<(&'static str, Vec<&'static Route>)> = Vec::new();
+        for route in ROUTES {
+            match by_path.iter_mut().find(|(path, _)| *path == route.path) {
+                Some((_, routes)) => routes.push(route),
+                None => by_path.push((route.path, vec![route])),
+            }
         }
-        allowed.push(route.method);
-    }
-    if allowed.is_empty() {
-        Match::NotFound
-    } else {
-        Match::MethodNotAllowed(allowed)
-    }
+        let mut router = matchit::Router::new();
+        for (path, routes) in by_path {
+            // A path the tree refuses (a conflict) is a mistake in ROUTES, caught by the host tests; the route is
+            // left out rather than the isolate aborted.
+            let _ = router.insert(path, routes);
+        }
+        router
+    })
 }
 
-fn match_path<'a>(pattern: &'static str, path: &'a str) -> Option<Params<'a>> {
-    let mut params = Params::default();
-    let mut pattern_segments = pattern.split('/');
-    let mut path_segments = path.split('/');
-    loop {
-        match (pattern_segments.next(), path_segments.next()) {
-            (None, None) => return Some(params),
-            (Some(p), Some(s)) if p.starts_with('{') && p.ends_with('}') && !s.is_empty() => {
-                params.0.push((&p[1..p.len() - 1], s))
-            }
-            (Some(p), Some(s)) if p == s => {}
-            _ => return None,
-        }
+/// Matches a method and path; captured `{…}` segments come back by name. `HEAD` is served as `GET`.
+pub fn match_route<'a>(method: &str, path: &'a str) -> Match<'a> {
+    let path = if path.len() > 1 { path.trim_end_matches('/') } else { path };
+    let Ok(found) = router().at(path) else { return Match::NotFound };
+    let method = if method == "HEAD" { "GET" } else { method };
+    match found.value.iter().find(|route| route.method == method) {
+        Some(route) => Match::Found(route.target, Params(found.params.iter().collect())),
+        None => Match::MethodNotAllowed(found.value.iter().map(|route| route.method).collect()),
     }
 }
 
@@ -155,9 +167,10 @@ mod tests {
     #[test]
     fn known_routes_match_and_others_do_not() {
         let none = || Params::default();
-        assert_eq!(match_route("GET", "/health"), Match::Found(Endpoint::Health, none()));
-        assert_eq!(match_route("GET", "/health/"), Match::Found(Endpoint::Health, none()));
-        assert_eq!(match_route("HEAD", "/health"), Match::Found(Endpoint::Health, none()));
+        let health = || Match::Found(Open(Public::Health), none());
+        assert_eq!(match_route("GET", "/health"), health());
+        assert_eq!(match_route("GET", "/health/"), health());
+        assert_eq!(match_route("HEAD", "/health"), health());
         assert_eq!(match_route("POST", "/health"), Match::MethodNotAllowed(vec!["GET"]));
         assert_eq!(match_route("GET", "/nope"), Match::NotFound);
         assert_eq!(match_route("GET", "/"), Match::NotFound);
@@ -167,24 +180,44 @@ mod tests {
     fn fixed_paths_win_over_captures() {
         assert_eq!(
             match_route("GET", "/api/webhooks/events"),
-            Match::Found(Endpoint::EventCatalogue, Params::default())
+            Match::Found(Api(Endpoint::EventCatalogue), Params::default())
         );
-        let Match::Found(Endpoint::GetWebhook, params) = match_route("GET", "/api/webhooks/wh_1") else { panic!() };
+        let Match::Found(Api(Endpoint::GetWebhook), params) = match_route("GET", "/api/webhooks/wh_1") else {
+            panic!()
+        };
         assert_eq!(params.get("id"), Ok("wh_1"));
         assert!(matches!(
             match_route("POST", "/api/webhooks/wh_1/regenerate-secret"),
-            Match::Found(Endpoint::RegenerateSecret, _)
+            Match::Found(Api(Endpoint::RegenerateSecret), _)
         ));
         assert_eq!(match_route("PUT", "/api/webhooks/wh_1"), Match::MethodNotAllowed(vec!["GET", "PATCH", "DELETE"]));
     }
 
     #[test]
     fn captures_come_back_by_name() {
-        let params = match_path("/a/{x}/b/{y}", "/a/1/b/2").unwrap();
-        assert_eq!((params.get("x"), params.get("y")), (Ok("1"), Ok("2")));
+        let Match::Found(Api(Endpoint::GetDelivery), params) =
+            match_route("GET", "/api/webhooks/wh_1/deliveries/dlv_2")
+        else {
+            panic!()
+        };
+        assert_eq!((params.get("id"), params.get("deliveryId")), (Ok("wh_1"), Ok("dlv_2")));
         assert_eq!(params.get("z").unwrap_err().status, 404);
-        assert_eq!(match_path("/a/{x}", "/a/"), None);
-        assert_eq!(match_path("/a/{x}", "/a/1/2"), None);
+        assert_eq!(
+            match_route("GET", "/api/webhooks/wh_1/deliveries/"),
+            match_route("GET", "/api/webhooks/wh_1/deliveries")
+        );
+        assert_eq!(match_route("GET", "/api/webhooks/wh_1/deliveries/dlv_2/extra"), Match::NotFound);
+    }
+
+    #[test]
+    fn every_route_is_in_the_tree() {
+        for route in ROUTES {
+            let path = route.path.replace("{id}", "x").replace("{deliveryId}", "y");
+            match match_route(route.method, &path) {
+                Match::Found(target, _) => assert_eq!(target, route.target, "{} {}", route.method, route.path),
+                other => panic!("{} {} does not match: {other:?}", route.method, route.path),
+            }
+        }
     }
 
     #[test]
