@@ -1,5 +1,6 @@
 // The portal's API calls, through @edgehook/client (typed from the OpenAPI document): every request carries the
-// server's code, message and field. A 401 ends the session (the app shows the signed-out screen).
+// session's bearer token; every failure becomes an ApiError with the server's code, message and field. A 401 ends the
+// session (the app shows the signed-out screen).
 import { signal } from "@preact/signals";
 import { createEdgehookClient, EdgehookError } from "../../client/src/index.js";
 
