@@ -5,7 +5,7 @@
 //   binding = "EDGEHOOK"
 //   service = "edgehook"
 //   entrypoint = "Publisher"
-//   props = { organization = "org_acme", role = "service" }
+//   props = { organization = "acme", role = "service" }
 //
 //   const { id, deliveries } = await env.EDGEHOOK.publish({ type: "lead.created", data: { … } });
 //
@@ -16,8 +16,7 @@
 // of this call (`EDGEHOOK_RPC_CALLER`), which an HTTP request's env never has, so no request can claim them.
 //
 // A refusal throws an Error whose message is the API's error body as JSON (`{"error":{"code","message","field"}}`):
-// RPC keeps an Error's message and drops its other properties. `@edgehook/client/rpc` reads it back
-// (`EdgehookRpcError.from`).
+// RPC keeps an Error's message and drops its other properties. `rpcError` from `@edgehook/client/rpc` reads it back.
 import { WorkerEntrypoint } from "cloudflare:workers";
 import RustWorker, { Organization, WebhookLane } from "../build/index.js";
 

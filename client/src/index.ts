@@ -35,6 +35,10 @@ export interface EdgehookClientOptions {
   headers?: Record<string, string>;
 }
 
+/** What each call of the client answers (openapi-fetch's `{ data, error, response }`). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Answer = FetchResponse<any, any, any>;
+
 /** openapi-fetch's client over edgehook's paths: `GET`, `POST`, `PATCH`, `PUT`, `DELETE`, each typed by path. */
 export type EdgehookClient = Client<paths>;
 
@@ -61,20 +65,21 @@ export function createEdgehookClient(options: EdgehookClientOptions): EdgehookCl
  * The data of an answer, or an {@link EdgehookError} with the API's code, message and field:
  * `const webhook = await unwrap(edgehook.GET("/api/webhooks/{id}", { params: { path: { id } } }))`.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export async function unwrap<R extends FetchResponse<any, any, any>>(answer: Promise<R> | R): Promise<NonNullable<R["data"]>> {
+export async function unwrap<R extends Answer>(answer: Promise<R> | R): Promise<AnswerData<R>> {
   const { data, error, response } = await answer;
   if (!response.ok) throw EdgehookError.fromAnswer(response.status, error);
-  return data as NonNullable<R["data"]>;
+  return data as AnswerData<R>;
 }
+
+/** The data of a successful answer; `undefined` for an answer without a body (a `204`), not `never`. */
+export type AnswerData<R extends Answer> = [NonNullable<R["data"]>] extends [never] ? undefined : NonNullable<R["data"]>;
 
 /**
  * Every item of a paged list (`page`, `limit`, `total`), fetching page after page:
  * `for await (const delivery of pages((page) => edgehook.GET("/api/webhooks/{id}/deliveries", { params: { path: { id }, query: { page, limit: 100 } } }))) …`
  */
 export async function* pages<T>(
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  fetchPage: (page: number) => Promise<FetchResponse<any, any, any>>,
+  fetchPage: (page: number) => Promise<Answer>,
 ): AsyncGenerator<T> {
   for (let page = 1; ; page++) {
     const answer = (await unwrap(fetchPage(page))) as { data: T[]; limit: number; total: number };

@@ -2,7 +2,7 @@
 // session's bearer token; every failure becomes an ApiError with the server's code, message and field. A 401 ends the
 // session (the app shows the signed-out screen).
 import { signal } from "@preact/signals";
-import { createEdgehookClient, EdgehookError } from "../../client/src/index.js";
+import { createEdgehookClient, EdgehookError, unwrap, type Answer, type Schemas } from "../../client/src/index.js";
 
 const TOKEN_KEY = "edgehook.portal.token";
 
@@ -35,13 +35,13 @@ export { EdgehookError as ApiError } from "../../client/src/index.js";
 /** The API's client (`@edgehook/client`, typed from the OpenAPI document), with the session's bearer on every call. */
 const client = createEdgehookClient({ baseUrl: location.origin, token: () => sessionStorage.getItem(TOKEN_KEY) });
 
-/** One call through the client: its data, or an ApiError; a 401 ends the session. */
-async function call<T>(send: () => Promise<{ data?: unknown; error?: unknown; response: Response }>): Promise<T> {
+/** One call through the client: its data, or an ApiError (the client's `unwrap`); a 401 ends the session. */
+async function call<R extends Answer>(send: () => Promise<R>) {
   if (!sessionStorage.getItem(TOKEN_KEY)) {
     signOut("no-token");
     throw new EdgehookError(401, "unauthorized", "You are signed out.");
   }
-  let answer: { data?: unknown; error?: unknown; response: Response };
+  let answer: R;
   try {
     answer = await send();
   } catch {
@@ -51,216 +51,67 @@ async function call<T>(send: () => Promise<{ data?: unknown; error?: unknown; re
     signOut("expired");
     throw new EdgehookError(401, "unauthorized", "Your session has expired.");
   }
-  if (!answer.response.ok) throw EdgehookError.fromAnswer(answer.response.status, answer.error);
-  return answer.data as T;
+  return unwrap(answer);
 }
 
-// ---- types of the API's answers (see /api/openapi.json) ---------------------------------------------------------
+// ---- types of the API's answers: the generated schema's (client/src/schema.d.ts, from /api/openapi.json) ---------
 
-export interface Session {
-  organizationId: string;
-  role: "admin" | "member" | "service";
-  readOnly: boolean;
-  portal: boolean;
-  expiresAt: string | null;
-}
-
-export interface Webhook {
-  id: string;
-  name: string;
-  description: string | null;
-  url: string;
-  events: string[];
-  headers: Record<string, string>;
-  isActive: boolean;
-  retryAttempts: number;
-  retryDelaySeconds: number;
-  consecutiveFailures: number;
-  disabledReason: string | null;
-  disabledAt: string | null;
-  signature: "hmac-sha256" | "ed25519";
-  publicKey: string | null;
-  ordering: "none" | "fifo";
-  /** At most this many attempts start in any one second; null: no limit. */
-  rateLimitPerSecond: number | null;
-  /** The endpoint's circuit breaker: open means nothing is sent until the probe at nextProbeAt. */
-  circuit: { state: "closed" | "open" | "half_open"; openedAt: string | null; nextProbeAt: string | null };
-  createdAt: string;
-  updatedAt: string;
-  /** Only in the answer to a PATCH that re-activated the webhook. */
-  missedEvents?: { count: number; more: boolean; since: string };
-  activity?: {
-    last24h: { total: number; succeeded: number; failed: number; failureRate: number | null };
-    lastDeliveryAt: string | null;
-  };
-}
-
-export interface WebhookInput {
-  name: string;
-  description: string | null;
-  url: string;
-  events: string[];
-  headers: Record<string, string>;
-  retryAttempts: number;
-  retryDelaySeconds: number;
-  isActive: boolean;
-  ordering: "none" | "fifo";
-  rateLimitPerSecond: number | null;
-  signature?: "hmac-sha256" | "ed25519";
-}
-
-export interface Stats {
-  webhooks: { total: number; active: number; disabled: number };
-  deliveries: {
-    last24h: { total: number; succeeded: number; failed: number; pending: number };
-    successRate: number;
-    avgResponseMs: number;
-  };
-}
-
-export interface WebhookStats {
-  total: number;
-  succeeded: number;
-  failed: number;
-  pending: number;
-  failureRate: number | null;
-  avgResponseMs: number | null;
-  hourly: { hour: string; succeeded: number; failed: number; pending: number }[];
-}
-
-export interface Catalogue {
-  groups: { resource: string; events: { type: string; description: string }[] }[];
-  types: string[];
-}
-
-export type DeliveryStatus = "pending" | "succeeded" | "failed";
-
-export interface Delivery {
-  id: string;
-  webhookId: string;
-  eventId: string;
-  eventType: string;
-  status: DeliveryStatus;
-  attempts: number;
-  lastStatusCode: number | null;
-  lastError: string | null;
-  nextAttemptAt: string | null;
-  test: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface Attempt {
-  id: string;
-  attempt: number;
-  statusCode: number | null;
-  durationMs: number;
-  responseBody: string | null;
-  error: string | null;
-  requestHeaders: [string, string][] | null;
-  createdAt: string;
-}
-
-export interface DeliveryDetail extends Omit<Delivery, "attempts"> {
-  /** The request body exactly as sent. */
-  body: string;
-  payload: unknown;
-  attempts: Attempt[];
-}
-
-export interface Page<T> {
-  data: T[];
-  page: number;
-  limit: number;
-  total: number;
-}
-
-export interface AttemptResult {
-  success: boolean;
-  statusCode: number | null;
-  durationMs: number;
-  responseBody: string | null;
-  error: string | null;
-  deliveryId: string;
-  status?: DeliveryStatus;
-}
-
-export interface EventSummary {
-  id: string;
-  type: string;
-  createdAt: string;
-  deliveries: number;
-  succeeded: number;
-  failed: number;
-  pending: number;
-}
-
-export interface EventDetail {
-  id: string;
-  type: string;
-  createdAt: string;
-  dataText: string;
-  changesText: string | null;
-  deliveries: {
-    id: string;
-    webhookId: string;
-    webhookName: string | null;
-    status: DeliveryStatus;
-    attempts: number;
-    lastStatusCode: number | null;
-    createdAt: string;
-  }[];
-}
-
-export interface Scheduled {
-  recovered?: number;
-  replayed?: number;
-  more: boolean;
-  since: string;
-  until: string;
-}
+export type Session = Schemas["CurrentSession"];
+export type Webhook = Schemas["Webhook"];
+export type WebhookInput = Schemas["WebhookCreate"];
+export type Stats = Schemas["Stats"];
+export type WebhookStats = Schemas["WebhookStats"];
+export type Catalogue = Schemas["EventCatalogue"];
+export type Delivery = Schemas["Delivery"];
+export type DeliveryStatus = Delivery["status"];
+export type AttemptResult = Schemas["AttemptResult"];
+export type EventSummary = Schemas["EventSummary"];
 
 const path = (id: string) => ({ params: { path: { id } } });
 const deliveryPath = (id: string, deliveryId: string) => ({ params: { path: { id, deliveryId } } });
 
 export const api = {
-  session: () => call<Session>(() => client.GET("/api/portal/sessions/current")),
-  catalogue: () => call<Catalogue>(() => client.GET("/api/webhooks/events")),
-  stats: () => call<Stats>(() => client.GET("/api/webhooks/stats")),
-  webhooks: () => call<{ data: Webhook[]; total: number }>(() => client.GET("/api/webhooks")),
-  webhook: (webhookId: string) => call<Webhook>(() => client.GET("/api/webhooks/{id}", path(webhookId))),
-  webhookStats: (webhookId: string) => call<WebhookStats>(() => client.GET("/api/webhooks/{id}/stats", path(webhookId))),
-  create: (input: WebhookInput) => call<Webhook & { secret: string }>(() => client.POST("/api/webhooks", { body: input })),
+  session: () => call(() => client.GET("/api/portal/sessions/current")),
+  catalogue: () => call(() => client.GET("/api/webhooks/events")),
+  stats: () => call(() => client.GET("/api/webhooks/stats")),
+  webhooks: () => call(() => client.GET("/api/webhooks")),
+  webhook: (webhookId: string) => call(() => client.GET("/api/webhooks/{id}", path(webhookId))),
+  webhookStats: (webhookId: string) => call(() => client.GET("/api/webhooks/{id}/stats", path(webhookId))),
+  create: (input: WebhookInput) => call(() => client.POST("/api/webhooks", { body: input })),
   update: (webhookId: string, input: Partial<WebhookInput>) =>
-    call<Webhook>(() => client.PATCH("/api/webhooks/{id}", { ...path(webhookId), body: input })),
-  remove: (webhookId: string) => call<void>(() => client.DELETE("/api/webhooks/{id}", path(webhookId))),
-  secret: (webhookId: string) => call<{ secret: string }>(() => client.GET("/api/webhooks/{id}/secret", path(webhookId))),
+    call(() => client.PATCH("/api/webhooks/{id}", { ...path(webhookId), body: input })),
+  remove: (webhookId: string) => call(() => client.DELETE("/api/webhooks/{id}", path(webhookId))),
+  secret: (webhookId: string) => call(() => client.GET("/api/webhooks/{id}/secret", path(webhookId))),
   regenerateSecret: (webhookId: string) =>
-    call<{ secret?: string; publicKey?: string; previousSecretExpiresAt: string }>(() =>
+    call(() =>
       client.POST("/api/webhooks/{id}/regenerate-secret", path(webhookId)),
     ),
   test: (webhookId: string, eventType: string) =>
-    call<AttemptResult>(() => client.POST("/api/webhooks/{id}/test", { ...path(webhookId), body: { eventType } })),
+    call(() => client.POST("/api/webhooks/{id}/test", { ...path(webhookId), body: { eventType } })),
   deliveries: (webhookId: string, query: { status?: DeliveryStatus; event?: string; page: number; limit: number }) =>
-    call<Page<Delivery>>(() =>
+    call(() =>
       client.GET("/api/webhooks/{id}/deliveries", {
         params: {
           path: { id: webhookId },
-          query: { page: query.page, limit: query.limit, status: query.status || undefined, event: query.event || undefined },
+          query: { page: query.page, limit: query.limit, status: query.status, event: query.event || undefined },
         },
       }),
     ),
   delivery: (webhookId: string, deliveryId: string) =>
-    call<DeliveryDetail>(() => client.GET("/api/webhooks/{id}/deliveries/{deliveryId}", deliveryPath(webhookId, deliveryId))),
+    call(() => client.GET("/api/webhooks/{id}/deliveries/{deliveryId}", deliveryPath(webhookId, deliveryId))),
   events: (query: { type?: string; page: number; limit: number }) =>
-    call<Page<EventSummary>>(() =>
+    call(() =>
       client.GET("/api/events", { params: { query: { page: query.page, limit: query.limit, type: query.type || undefined } } }),
     ),
-  event: (eventId: string) => call<EventDetail>(() => client.GET("/api/events/{id}", path(eventId))),
+  event: (eventId: string) => call(() => client.GET("/api/events/{id}", path(eventId))),
   recover: (webhookId: string, since: string, until?: string) =>
-    call<Scheduled>(() => client.POST("/api/webhooks/{id}/recover", { ...path(webhookId), body: until ? { since, until } : { since } })),
+    call(() => client.POST("/api/webhooks/{id}/recover", { ...path(webhookId), body: until ? { since, until } : { since } })),
   replayMissing: (webhookId: string, since: string) =>
-    call<Scheduled>(() => client.POST("/api/webhooks/{id}/replay-missing", { ...path(webhookId), body: { since } })),
+    call(() => client.POST("/api/webhooks/{id}/replay-missing", { ...path(webhookId), body: { since } })),
   retry: (webhookId: string, deliveryId: string) =>
-    call<AttemptResult>(() => client.POST("/api/webhooks/{id}/deliveries/{deliveryId}/retry", deliveryPath(webhookId, deliveryId))),
+    call(() => client.POST("/api/webhooks/{id}/deliveries/{deliveryId}/retry", deliveryPath(webhookId, deliveryId))),
 };
+
+/** A delivery with its attempts, as the client reads the answer (openapi-fetch's readable view of the schema). */
+export type DeliveryDetail = Awaited<ReturnType<typeof api.delivery>>;
+export type Attempt = DeliveryDetail["attempts"][number];

@@ -120,34 +120,15 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
     };
     let config = Config::from_env(&env);
     let now = now_ms();
-    let authorization = req.headers().get("authorization").ok().flatten();
-    let rpc_props = env.var(RPC_CALLER_BINDING).ok().map(|v| v.to_string());
-    let caller = if let Some(props) = rpc_props {
+    let caller = match env.var(RPC_CALLER_BINDING).ok().map(|v| v.to_string()) {
         // A Workers RPC call (`src/entry.mjs`): the caller is the calling Worker's binding, and it only publishes.
-        if !matches!(endpoint, Endpoint::IngestEvent | Endpoint::IngestBatch) {
-            return Err(ApiError::not_found(format!("no RPC method for {method} {path}")));
+        Some(props) => {
+            if !matches!(endpoint, Endpoint::IngestEvent | Endpoint::IngestBatch) {
+                return Err(ApiError::not_found(format!("no RPC method for {method} {path}")));
+            }
+            rpc_caller(&props)?
         }
-        rpc_caller(&props)?
-    } else {
-        match bearer(authorization.as_deref())? {
-            Credential::Jwt(token) => {
-                let rules = JwtRules { issuer: config.jwt_issuer.as_deref(), audience: config.jwt_audience.as_deref() };
-                verify_jwt(token, &config.jwt_secret, &rules, now / 1000)?
-            }
-            Credential::ApiKey(key) => {
-                let row = store::api_keys::find(&store::global(&env)?, &api_key_hash(key)).await?;
-                let row = row.ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
-                Caller { org: row.organization_id, user: row.id.to_string(), role: row.role, portal: None }
-            }
-            Credential::PortalSession(token) => {
-                let session = store::portal::find(&store::global(&env)?, &api_key_hash(token), now).await?;
-                let session =
-                    session.ok_or_else(|| ApiError::unauthorized("the portal session has expired or was revoked"))?;
-                let role = if session.read_only { Role::Member } else { Role::Admin };
-                let portal = Some(PortalAccess { expires_at: session.expires_at });
-                Caller { org: session.organization_id, user: "portal".into(), role, portal }
-            }
-        }
+        None => bearer_caller(&req, &env, &config, now).await?,
     };
     let ctx = Ctx { env, config, caller, now, send_after: Rc::clone(send_after) };
     let id = || params.get("id");
@@ -181,6 +162,30 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
         Endpoint::GetSettings => settings::get(&ctx).await,
         Endpoint::PutSettings => settings::put(&ctx, req).await,
     }
+}
+
+/// The caller an HTTP request's `Authorization: Bearer …` names: a JWT, an API key or a portal session.
+async fn bearer_caller(req: &Request, env: &Env, config: &Config, now: i64) -> ApiResult<Caller> {
+    let authorization = req.headers().get("authorization").ok().flatten();
+    Ok(match bearer(authorization.as_deref())? {
+        Credential::Jwt(token) => {
+            let rules = JwtRules { issuer: config.jwt_issuer.as_deref(), audience: config.jwt_audience.as_deref() };
+            verify_jwt(token, &config.jwt_secret, &rules, now / 1000)?
+        }
+        Credential::ApiKey(key) => {
+            let row = store::api_keys::find(&store::global(env)?, &api_key_hash(key)).await?;
+            let row = row.ok_or_else(|| ApiError::unauthorized("the API key is unknown or revoked"))?;
+            Caller { org: row.organization_id, user: row.id.to_string(), role: row.role, portal: None }
+        }
+        Credential::PortalSession(token) => {
+            let session = store::portal::find(&store::global(env)?, &api_key_hash(token), now).await?;
+            let session =
+                session.ok_or_else(|| ApiError::unauthorized("the portal session has expired or was revoked"))?;
+            let role = if session.read_only { Role::Member } else { Role::Admin };
+            let portal = Some(PortalAccess { expires_at: session.expires_at });
+            Caller { org: session.organization_id, user: "portal".into(), role, portal }
+        }
+    })
 }
 
 /// The dashboard's paths: its pages (`/`, `/portal…`, which the page routes itself) and its files. Everything else

@@ -120,7 +120,13 @@ function SecretCard({ webhook, canWrite }: { webhook: Webhook; canWrite: boolean
   const [confirm, setConfirm] = useState(false);
   const [rotated, setRotated] = useState<{ secret: string; until: string } | null>(null);
 
-  const load = async () => secret ?? (await api.secret(webhook.id)).secret;
+  const load = async () => {
+    if (secret) return secret;
+    const answer = await api.secret(webhook.id);
+    // An Ed25519 webhook answers its public key: it has no secret to reveal (its card shows the key instead).
+    if (!("secret" in answer)) throw new Error("this webhook signs with Ed25519 and has no secret");
+    return answer.secret;
+  };
   const act = async (kind: "reveal" | "copy", run: () => Promise<void>) => {
     setBusy(kind);
     setError(null);
@@ -154,8 +160,8 @@ function SecretCard({ webhook, canWrite }: { webhook: Webhook; canWrite: boolean
     setError(null);
     try {
       const r = await api.regenerateSecret(webhook.id);
-      const shown = r.secret ?? r.publicKey ?? "";
-      setSecret(r.secret ?? null);
+      const shown = "secret" in r ? r.secret : r.publicKey;
+      setSecret("secret" in r ? r.secret : null);
       setRevealed(false);
       setRotated({ secret: shown, until: r.previousSecretExpiresAt });
       announce("Signing secret regenerated");

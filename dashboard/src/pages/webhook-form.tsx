@@ -106,7 +106,7 @@ export function WebhookForm({ id }: { id?: string }) {
     try {
       const input = toInput(form, !id);
       const saved = id ? await api.update(id, input) : await api.create(input);
-      if (saved.missedEvents) missed.value = { webhookId: saved.id, ...saved.missedEvents };
+      if ("missedEvents" in saved && saved.missedEvents) missed.value = { webhookId: saved.id, ...saved.missedEvents };
       announce(id ? "Webhook saved" : "Webhook created");
       navigate(href("webhooks", saved.id));
     } catch (e) {
