@@ -96,8 +96,13 @@ test("recover after an outage window: the failed deliveries of the window are se
   await eventually(async () => (await failed()).total === 1, { what: "the failure before the window" });
   await new Promise((r) => setTimeout(r, 20));
   const outageStart = new Date().toISOString();
-  const windowEvents = [];
-  for (const n of [1, 2]) windowEvents.push(await ingestText(o, `{"type":"deal.won","data":{"n":${n}}}`));
+  // Both events of the window in one batch, so both get their delivery: ingested one after the other, the second
+  // could arrive after the first's failure had auto-disabled the webhook (AUTO_DISABLE_AFTER = 2), and an inactive
+  // webhook gets no delivery.
+  const batch = await c.api(o, "POST", "/api/events/batch", { events: [1, 2].map((n) => ({ type: "deal.won", data: { n } })) });
+  assert.equal(batch.status, 200);
+  assert.deepEqual(batch.body.results.map((r) => r.deliveries), [1, 1]);
+  const windowEvents = batch.body.results.map((r) => r.id);
   await eventually(async () => (await failed()).total === 3, { what: "the failures in the window" });
   const windowed = (await failed()).data.filter((d) => windowEvents.includes(d.eventId));
   assert.equal(windowed.length, 2);
