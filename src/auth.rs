@@ -11,7 +11,8 @@ use sha2::{Digest, Sha256};
 use crate::domain::ids::OrganizationId;
 use crate::error::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+/// What a credential may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Reads and changes the organization's webhooks.

@@ -42,6 +42,9 @@ pub struct Config {
     /// How often, at most, an organization's object runs its housekeeping alarm while it has work (re-enqueueing
     /// lost deliveries, retention). 60 s; the end-to-end tests shorten it.
     pub housekeeping_seconds: u32,
+    /// The address ranges deliveries leave from when the deployment has its own (`EGRESS_IP_RANGES`); `None`:
+    /// Cloudflare's published ranges. `Err` says which entry is not a CIDR range.
+    pub egress_ip_ranges: Result<Option<Vec<String>>, String>,
     /// Faults the end-to-end tests inject into the real Worker (comma-separated); empty in every deployment.
     pub test_faults: Vec<String>,
 }
@@ -73,6 +76,7 @@ impl Config {
                 .unwrap_or_else(|| "edgehook-alerts@example.com".into()),
             circuit_cooldown_seconds: number("CIRCUIT_COOLDOWN_SECONDS", 30).clamp(1, 600),
             housekeeping_seconds: number("HOUSEKEEPING_SECONDS", 60).clamp(1, 3600),
+            egress_ip_ranges: crate::domain::egress::configured(get("EGRESS_IP_RANGES").as_deref()),
             test_faults: get("TEST_FAULTS")
                 .map(|v| v.split(',').map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect())
                 .unwrap_or_default(),

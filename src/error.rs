@@ -13,17 +13,28 @@ pub struct ApiError {
     pub field: Option<String>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
+/// Every error answer: `{"error": {"code", "message", "field"?}}`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+/// What went wrong: a machine-readable `code`, a sentence for people, and the request field it is about.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorDetail {
+    /// `validation_error` (a value breaks a rule; `field` names it), `unknown_field`, `invalid_json`,
+    /// `invalid_body`, `invalid_url`, `payload_too_large` (413), `unauthorized` (401), `forbidden` (403),
+    /// `not_found` (404), `method_not_allowed` (405), `plan_limit_reached`, `webhook_inactive`,
+    /// `attempt_in_progress`, `ordered_behind` (409), `internal_error`, `egress_ranges_misconfigured` (500)
+    pub code: &'static str,
+    pub message: String,
+    /// The request field (body member, query or path parameter) the error is about
     #[serde(skip_serializing_if = "Option::is_none")]
-    field: Option<&'a str>,
+    #[schema(nullable = false)]
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -69,18 +80,14 @@ impl ApiError {
         Self::new(500, "internal_error", "an internal error occurred; it has been logged")
     }
 
-    /// The JSON body, as bytes; kept apart from [`ApiError::into_response`] so host tests can check it.
-    fn inner(&self) -> Inner<'_> {
-        Inner { code: self.code, message: &self.message, field: self.field.as_deref() }
+    /// The `{code, message, field?}` object, also for answers that embed errors (batch ingest's per-event results).
+    pub fn detail(&self) -> ErrorDetail {
+        ErrorDetail { code: self.code, message: self.message.clone(), field: self.field.clone() }
     }
 
-    /// The `{code, message, field?}` object, for answers that embed errors (batch ingest's per-event results).
-    pub fn detail(&self) -> serde_json::Value {
-        serde_json::to_value(self.inner()).unwrap_or(serde_json::Value::Null)
-    }
-
+    /// The JSON body; kept apart from [`ApiError::into_response`] so host tests can check it.
     pub fn body(&self) -> String {
-        let body = Body { error: self.inner() };
+        let body = ErrorBody { error: self.detail() };
         serde_json::to_string(&body)
             .unwrap_or_else(|_| String::from(r#"{"error":{"code":"internal_error","message":"unrenderable error"}}"#))
     }
@@ -136,7 +143,7 @@ mod tests {
         let e = ApiError::invalid("url", "must be https");
         let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
         assert_eq!(v, serde_json::json!({"error":{"code":"validation_error","message":"must be https","field":"url"}}));
-        assert_eq!(e.detail(), v["error"]);
+        assert_eq!(serde_json::to_value(e.detail()).unwrap(), v["error"]);
         let e = ApiError::not_found("no such route");
         let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
         assert_eq!(v, serde_json::json!({"error":{"code":"not_found","message":"no such route"}}));

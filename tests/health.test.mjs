@@ -43,3 +43,17 @@ test("a known path with the wrong method gets a JSON 405", async () => {
   assert.equal(res.status, 405);
   assert.equal((await res.json()).error.code, "method_not_allowed");
 });
+
+test("GET /api/openapi.json serves the document generated from the handlers' types, unauthenticated", async () => {
+  const res = await worker.api("/api/openapi.json");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type"), /application\/json/);
+  const served = await res.text();
+  // `make` renders it with `cargo run --bin openapi` (client/openapi.json) and ships that file as a static asset.
+  assert.equal(served, readFileSync(join(ROOT, "client/openapi.json"), "utf8"));
+  const doc = JSON.parse(served);
+  assert.equal(doc.openapi, "3.1.0");
+  assert.ok(doc.paths["/api/events"].post && doc.components.schemas.Webhook);
+  // The file is reachable only through the API's route: its own asset path is the API's 404.
+  assert.equal((await worker.api("/openapi.json")).status, 404);
+});

@@ -66,6 +66,7 @@ export type Delivery = Schemas["Delivery"];
 export type DeliveryStatus = Delivery["status"];
 export type AttemptResult = Schemas["AttemptResult"];
 export type EventSummary = Schemas["EventSummary"];
+export type EgressIps = Schemas["EgressIps"];
 
 const path = (id: string) => ({ params: { path: { id } } });
 const deliveryPath = (id: string, deliveryId: string) => ({ params: { path: { id, deliveryId } } });
@@ -108,6 +109,7 @@ export const api = {
     call(() => client.POST("/api/webhooks/{id}/recover", { ...path(webhookId), body: until ? { since, until } : { since } })),
   replayMissing: (webhookId: string, since: string) =>
     call(() => client.POST("/api/webhooks/{id}/replay-missing", { ...path(webhookId), body: { since } })),
+  egressIps: () => call(() => client.GET("/api/egress-ips")),
   retry: (webhookId: string, deliveryId: string) =>
     call(() => client.POST("/api/webhooks/{id}/deliveries/{deliveryId}/retry", deliveryPath(webhookId, deliveryId))),
 };

@@ -3,10 +3,11 @@
 
 pub mod assets;
 pub mod deliveries;
-pub mod docs;
+pub mod egress;
 pub mod events;
 pub mod health;
 pub mod keys;
+pub mod openapi;
 pub mod portal;
 pub mod recovery;
 pub mod routes;
@@ -107,7 +108,7 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
     }
     let (endpoint, params) = match match_route(&method, &path) {
         Match::Found(Target::Public(Public::Health), _) => return health::get(),
-        Match::Found(Target::Public(Public::OpenApi), _) => return docs::get(),
+        Match::Found(Target::Public(Public::OpenApi), _) => return openapi::get(&env).await,
         Match::Found(Target::Api(endpoint), params) => (endpoint, params),
         Match::MethodNotAllowed(allowed) => {
             return Err(ApiError::new(
@@ -161,6 +162,7 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
         Endpoint::ReplayMissing => recovery::replay_missing(&ctx, id()?, req).await,
         Endpoint::GetSettings => settings::get(&ctx).await,
         Endpoint::PutSettings => settings::put(&ctx, req).await,
+        Endpoint::EgressIps => egress::get(&ctx),
     }
 }
 

@@ -3,16 +3,61 @@
 //! disabled or did not exist yet). Both count what they will do, answer `202` at once, and leave the work to the
 //! deliveries queue (`delivery::jobs`), at most 10,000 deliveries per call. Admins only.
 
-use serde_json::{json, Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
 use worker::{Request, Response};
 
 use super::webhooks::load;
 use super::{json, read_json, Ctx};
 use crate::delivery::jobs::{self, Job, JobKind, MAX_PER_CALL};
+use crate::domain::ids::WebhookId;
 use crate::domain::time::{iso8601, parse_iso8601};
-use crate::error::{ApiError, ApiResult};
+use crate::domain::webhook::ReplayRequest;
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::recovery::{self, Cursor, Missing, Window};
 use crate::store::webhooks::WebhookRow;
+
+/// `POST /api/webhooks/{id}/recover`'s body.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+// The body is checked by [`parse_window`]; this type documents it.
+#[allow(dead_code)]
+pub struct RecoverRequest {
+    #[schema(format = DateTime)]
+    since: String,
+    /// Defaults to (and is capped at) now
+    #[schema(format = DateTime, nullable = false)]
+    until: Option<String>,
+}
+
+/// How many failed deliveries will be attempted again.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecoverResult {
+    #[schema(minimum = 0, maximum = 10000)]
+    pub recovered: i64,
+    /// More than 10,000 matched: call again for the rest
+    pub more: bool,
+    #[schema(format = DateTime)]
+    pub since: String,
+    #[schema(format = DateTime)]
+    pub until: String,
+}
+
+/// How many missed events will be delivered.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayResult {
+    #[schema(minimum = 0, maximum = 10000)]
+    pub replayed: i64,
+    /// More than 10,000 matched: call again for the rest
+    pub more: bool,
+    #[schema(format = DateTime)]
+    pub since: String,
+    #[schema(format = DateTime)]
+    pub until: String,
+}
 
 /// A window `{ "since", "until"? }` of ISO 8601 times; `until` defaults to (and is capped at) now.
 pub fn parse_window(body: &Value, allow_until: bool, now: i64) -> ApiResult<(i64, i64)> {
@@ -52,6 +97,21 @@ fn require_active(webhook: &WebhookRow) -> ApiResult<()> {
 }
 
 /// `POST /api/webhooks/{id}/recover` `{ since, until? }`: `202 { recovered, more, since, until }`.
+#[utoipa::path(post, path = "/api/webhooks/{id}/recover", tag = "deliveries", operation_id = "recover",
+    summary = "Give the deliveries that ended failed in a window a fresh attempt chain",
+    description = "Each failed delivery of this webhook whose last attempt ended in [since, until) is attempted \
+        again with its full retry budget; the body is identical (receivers deduplicate on webhook-id). Runs through \
+        the deliveries queue; at most 10,000 per call. Admin only.",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    request_body = RecoverRequest,
+    responses(
+        (status = 202, description = "How many deliveries will be attempted again", body = RecoverResult),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "Admin needed", body = ErrorBody),
+        (status = 404, description = "No webhook with this id in the caller's organization", body = ErrorBody),
+        (status = 409, description = "The webhook is inactive: activate it first (`webhook_inactive`)", body = ErrorBody),
+    ))]
 pub async fn recover(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let webhook = load(ctx, id).await?;
@@ -66,10 +126,26 @@ pub async fn recover(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
             .await
             .map_err(ApiError::internal)?;
     }
-    json(202, &answer("recovered", recovered, found > MAX_PER_CALL, since, until))
+    let more = found > MAX_PER_CALL;
+    json(202, &RecoverResult { recovered, more, since: iso8601(since), until: iso8601(until) })
 }
 
 /// `POST /api/webhooks/{id}/replay-missing` `{ since }`: `202 { replayed, more, since, until }`.
+#[utoipa::path(post, path = "/api/webhooks/{id}/replay-missing", tag = "deliveries", operation_id = "replayMissing",
+    summary = "Deliver the events this webhook never got, in their original order",
+    description = "Events since `since` that the webhook subscribes to but has no delivery of (it was inactive, \
+        disabled or did not exist yet) get a delivery now. Runs through the deliveries queue; at most 10,000 per \
+        call. Admin only.",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    request_body = ReplayRequest,
+    responses(
+        (status = 202, description = "How many events will be delivered", body = ReplayResult),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "Admin needed", body = ErrorBody),
+        (status = 404, description = "No webhook with this id in the caller's organization", body = ErrorBody),
+        (status = 409, description = "The webhook is inactive: activate it first (`webhook_inactive`)", body = ErrorBody),
+    ))]
 pub async fn replay_missing(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let webhook = load(ctx, id).await?;
@@ -82,7 +158,8 @@ pub async fn replay_missing(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Resp
             .await
             .map_err(ApiError::internal)?;
     }
-    json(202, &answer("replayed", replayed, found > MAX_PER_CALL, since, until))
+    let more = found > MAX_PER_CALL;
+    json(202, &ReplayResult { replayed, more, since: iso8601(since), until: iso8601(until) })
 }
 
 /// How many events of `[since, until)` the webhook subscribes to and has no delivery of (at most one more than a
@@ -106,15 +183,10 @@ fn job(kind: JobKind, ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i64, r
     }
 }
 
-fn answer(name: &str, n: i64, more: bool, since: i64, until: i64) -> Value {
-    let mut out = json!({ "more": more, "since": iso8601(since), "until": iso8601(until) });
-    out[name] = json!(n);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const NOW: i64 = 1_800_000_000_000;
 

@@ -1,16 +1,41 @@
 //! `GET /api/settings` and `PUT /api/settings { "alertEmail" }`: the organization's settings. Admins only.
 
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
 use worker::{Request, Response};
 
 use super::{json, read_json, Ctx};
 use crate::domain::alert::{is_valid_email, MAX_EMAIL_CHARS};
 use crate::domain::time::iso8601;
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::store::{self, settings::Settings};
 
-fn view(settings: &Settings) -> Value {
-    json!({ "alertEmail": settings.alert_email, "updatedAt": settings.updated_at.map(iso8601) })
+/// The organization's settings.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = Settings)]
+pub struct SettingsAnswer {
+    /// Where edgehook e-mails alerts (a webhook disabled automatically); null: no e-mail
+    #[schema(required, format = Email)]
+    pub alert_email: Option<String>,
+    #[schema(required, format = DateTime)]
+    pub updated_at: Option<String>,
+}
+
+/// `PUT /api/settings`'s body.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+// The body is checked field by field ([`parse`]); this type documents it.
+#[allow(dead_code)]
+pub struct SettingsUpdate {
+    /// One address; null or empty clears it
+    #[schema(required)]
+    alert_email: Option<String>,
+}
+
+fn view(settings: &Settings) -> SettingsAnswer {
+    SettingsAnswer { alert_email: settings.alert_email.clone(), updated_at: settings.updated_at.map(iso8601) }
 }
 
 /// `{ "alertEmail": "…" | null }`: the address, validated; `null` or `""` clears it.
@@ -35,11 +60,29 @@ pub fn parse(body: &Value) -> ApiResult<Option<String>> {
     }
 }
 
+#[utoipa::path(get, path = "/api/settings", tag = "meta", operation_id = "getSettings",
+    summary = "The organization's settings",
+    responses(
+        (status = 200, description = "The settings", body = SettingsAnswer),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "Admin needed", body = ErrorBody),
+    ))]
 pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     json(200, &view(&store::settings::get(&ctx.store()?, &ctx.caller.org).await?))
 }
 
+#[utoipa::path(put, path = "/api/settings", tag = "meta", operation_id = "putSettings",
+    summary = "Set the organization's alert e-mail address",
+    description = "When a webhook is disabled automatically, edgehook e-mails this address (through the `ALERTS` \
+        send_email binding) which webhook, why, since when, and how to re-enable and replay it.",
+    request_body = SettingsUpdate,
+    responses(
+        (status = 200, description = "The settings", body = SettingsAnswer),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "Admin needed", body = ErrorBody),
+    ))]
 pub async fn put(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let alert_email = parse(&read_json(req, 4096).await?)?;
@@ -51,6 +94,7 @@ pub async fn put(ctx: &Ctx, req: Request) -> ApiResult<Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn the_alert_address_is_validated_and_can_be_cleared() {

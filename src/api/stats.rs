@@ -1,14 +1,103 @@
 //! `GET /api/webhooks/stats`: the organization's webhooks and the last 24 hours of deliveries; `GET
 //! /api/webhooks/{id}/stats`: one webhook's last 24 hours by hour, for the dashboard's chart.
 
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 use worker::Response;
 
 use super::{json, Ctx};
+use crate::domain::ids::WebhookId;
 use crate::domain::time::iso8601;
-use crate::error::ApiResult;
+use crate::error::{ApiResult, ErrorBody};
 use crate::store::deliveries::{self, HourCounts};
 
+/// Delivery statistics of the organization.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stats {
+    pub webhooks: WebhookCounts,
+    pub deliveries: DeliveryStats,
+}
+
+/// How many webhooks the organization has, and how many receive deliveries.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookCounts {
+    pub total: i64,
+    pub active: i64,
+    pub disabled: i64,
+}
+
+/// The last 24 hours of deliveries.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeliveryStats {
+    pub last24h: DeliveryCounts,
+    #[schema(minimum = 0, maximum = 1)]
+    pub success_rate: f64,
+    #[schema(minimum = 0)]
+    pub avg_response_ms: i64,
+}
+
+/// Deliveries by status.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryCounts {
+    #[schema(minimum = 0)]
+    pub total: i64,
+    #[schema(minimum = 0)]
+    pub succeeded: i64,
+    #[schema(minimum = 0)]
+    pub failed: i64,
+    #[schema(minimum = 0)]
+    pub pending: i64,
+}
+
+/// One webhook's last 24 hours.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookStats {
+    pub webhook_id: WebhookId,
+    #[schema(format = DateTime)]
+    pub since: String,
+    #[schema(minimum = 0)]
+    pub total: i64,
+    #[schema(minimum = 0)]
+    pub succeeded: i64,
+    #[schema(minimum = 0)]
+    pub failed: i64,
+    #[schema(minimum = 0)]
+    pub pending: i64,
+    #[schema(required, minimum = 0, maximum = 1)]
+    pub failure_rate: Option<f64>,
+    #[schema(required)]
+    pub avg_response_ms: Option<i64>,
+    /// The 24 whole hours ending with the current one, oldest first
+    #[schema(min_items = 24, max_items = 24)]
+    pub hourly: Vec<HourStats>,
+}
+
+/// One hour of a webhook's deliveries, by outcome.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HourStats {
+    #[schema(format = DateTime)]
+    pub hour: String,
+    #[schema(minimum = 0)]
+    pub succeeded: i64,
+    #[schema(minimum = 0)]
+    pub failed: i64,
+    #[schema(minimum = 0)]
+    pub pending: i64,
+}
+
+#[utoipa::path(get, path = "/api/webhooks/stats", tag = "deliveries", operation_id = "stats",
+    summary = "Delivery statistics of the organization",
+    responses(
+        (status = 200, description = "Statistics", body = Stats),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+    ))]
 pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
     let s = deliveries::stats(&ctx.store()?, &ctx.caller.org, ctx.now - 86_400_000).await?;
     let total = s.webhooks_total.unwrap_or(0);
@@ -19,19 +108,19 @@ pub async fn get(ctx: &Ctx) -> ApiResult<Response> {
     let success_rate = if finished > 0 { (succeeded as f64) / (finished as f64) } else { 0.0 };
     json(
         200,
-        &json!({
-            "webhooks": { "total": total, "active": active, "disabled": total - active },
-            "deliveries": {
-                "last24h": {
-                    "total": s.deliveries_total.unwrap_or(0),
-                    "succeeded": succeeded,
-                    "failed": failed,
-                    "pending": s.deliveries_pending.unwrap_or(0),
+        &Stats {
+            webhooks: WebhookCounts { total, active, disabled: total - active },
+            deliveries: DeliveryStats {
+                last24h: DeliveryCounts {
+                    total: s.deliveries_total.unwrap_or(0),
+                    succeeded,
+                    failed,
+                    pending: s.deliveries_pending.unwrap_or(0),
                 },
-                "successRate": (success_rate * 10_000.0).round() / 10_000.0,
-                "avgResponseMs": s.avg_response_ms.map(|v| v.round() as i64).unwrap_or(0),
+                success_rate: (success_rate * 10_000.0).round() / 10_000.0,
+                avg_response_ms: s.avg_response_ms.map(|v| v.round() as i64).unwrap_or(0),
             },
-        }),
+        },
     )
 }
 
@@ -61,6 +150,14 @@ pub fn hourly_series(counts: &[HourCounts], now: i64) -> Vec<HourCounts> {
 }
 
 /// `GET /api/webhooks/{id}/stats`: the last 24 hours of one webhook, by hour and outcome, for its chart.
+#[utoipa::path(get, path = "/api/webhooks/{id}/stats", tag = "deliveries", operation_id = "webhookStats",
+    summary = "One webhook's last 24 hours, by hour and outcome",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The 24 whole hours ending with the current one, oldest first", body = WebhookStats),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 404, description = "No webhook with this id in the caller's organization", body = ErrorBody),
+    ))]
 pub async fn webhook(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     let webhook = super::webhooks::load(ctx, id).await?;
     let since = window_start(ctx.now);
@@ -68,30 +165,28 @@ pub async fn webhook(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     let series = hourly_series(&counts, ctx.now);
     let sum = |f: fn(&HourCounts) -> i64| series.iter().map(f).sum::<i64>();
     let (succeeded, failed, pending) = (sum(|h| h.succeeded), sum(|h| h.failed), sum(|h| h.pending));
-    let hourly: Vec<_> = series
+    let hourly = series
         .iter()
-        .map(|h| {
-            json!({
-                "hour": iso8601(h.hour * HOUR_MS),
-                "succeeded": h.succeeded,
-                "failed": h.failed,
-                "pending": h.pending,
-            })
+        .map(|h| HourStats {
+            hour: iso8601(h.hour * HOUR_MS),
+            succeeded: h.succeeded,
+            failed: h.failed,
+            pending: h.pending,
         })
         .collect();
     json(
         200,
-        &json!({
-            "webhookId": webhook.id,
-            "since": iso8601(since),
-            "total": succeeded + failed + pending,
-            "succeeded": succeeded,
-            "failed": failed,
-            "pending": pending,
-            "failureRate": failure_rate(succeeded, failed),
-            "avgResponseMs": avg.map(|v| v.round() as i64),
-            "hourly": hourly,
-        }),
+        &WebhookStats {
+            webhook_id: webhook.id,
+            since: iso8601(since),
+            total: succeeded + failed + pending,
+            succeeded,
+            failed,
+            pending,
+            failure_rate: failure_rate(succeeded, failed),
+            avg_response_ms: avg.map(|v| v.round() as i64),
+            hourly,
+        },
     )
 }
 

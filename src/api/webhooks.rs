@@ -1,13 +1,17 @@
 //! Webhook subscriptions: list, create, read, change, delete, and the secret routes.
 
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 use worker::{Request, Response};
 
 use super::{json, query_param, read_json, Ctx};
 use crate::domain::ids::WebhookId;
 use crate::domain::time::iso8601;
-use crate::domain::webhook::{parse_create, parse_patch, SignatureScheme};
-use crate::error::{ApiError, ApiResult};
+use crate::domain::webhook::{
+    parse_create, parse_patch, Activity, ActivityCounts, MissedEvents, ReplayCall, ReplayMethod, ReplayRequest,
+    SignatureScheme, Webhook, WebhookCreate, WebhookCreated, WebhookPatch, WebhookWithSecret,
+};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::platform::random;
 use crate::store::webhooks::{StoredKey, WebhookRow};
 use crate::store::{self};
@@ -28,11 +32,65 @@ pub async fn load(ctx: &Ctx, id: &str) -> ApiResult<WebhookRow> {
     store::webhooks::get(&ctx.store()?, &ctx.caller.org, &id).await?.ok_or_else(not_found)
 }
 
-/// The webhook with its secret in the clear, as create returns it.
-fn with_secret(row: &WebhookRow, secret: &str) -> ApiResult<Value> {
-    let mut value = serde_json::to_value(row.to_api()).map_err(ApiError::internal)?;
-    value["secret"] = Value::String(secret.to_string());
-    Ok(value)
+/// The organization's webhooks.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookList {
+    pub data: Vec<Webhook>,
+    pub total: usize,
+}
+
+/// A webhook's signing secret, or for an ed25519 webhook its public key (its secret key never leaves edgehook).
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Secret {
+    Hmac(HmacSecret),
+    Ed25519(PublicKey),
+}
+
+/// The shared secret of an HMAC webhook.
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HmacSecret {
+    pub secret: String,
+}
+
+/// An ed25519 webhook: its secret key never leaves edgehook
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PublicKey {
+    #[schema(pattern = "^whpk_")]
+    pub public_key: String,
+}
+
+/// The new secret (or key pair) and when the previous one stops signing.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum RotatedSecret {
+    Hmac(RotatedHmacSecret),
+    Ed25519(RotatedKeyPair),
+}
+
+/// An HMAC webhook's new secret; the previous one keeps signing until `previousSecretExpiresAt`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RotatedHmacSecret {
+    pub secret: String,
+    #[schema(format = DateTime)]
+    pub previous_secret_expires_at: String,
+}
+
+/// An ed25519 webhook's new public key; the previous key pair keeps signing until `previousSecretExpiresAt`, so
+/// both public keys verify meanwhile.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RotatedKeyPair {
+    #[schema(pattern = "^whpk_")]
+    pub public_key: String,
+    #[schema(required)]
+    pub previous_public_key: Option<String>,
+    #[schema(format = DateTime)]
+    pub previous_secret_expires_at: String,
 }
 
 /// A new signing secret for `scheme`, and for Ed25519 its public key: `(whsec_…, None)` or `(whsk_…, Some(whpk_…))`.
@@ -52,6 +110,14 @@ fn seal(ctx: &Ctx, secret: &str, id: &str) -> ApiResult<String> {
     ctx.config.secret_box().seal(secret, id, &random()).map_err(ApiError::internal)
 }
 
+#[utoipa::path(get, path = "/api/webhooks", tag = "webhooks", operation_id = "listWebhooks",
+    summary = "List the organization's webhooks, newest first (never with secrets)",
+    params(("isActive" = Option<bool>, Query, description = "Only active (true) or inactive (false) webhooks")),
+    responses(
+        (status = 200, description = "Webhooks", body = WebhookList),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+    ))]
 pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     let active = match query_param(req, "isActive")?.or(query_param(req, "active")?).as_deref() {
         None | Some("") => None,
@@ -64,23 +130,37 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     let activity = store::deliveries::activity(&db, &ctx.caller.org, ctx.now - 86_400_000).await?;
     let mut data = Vec::with_capacity(rows.len());
     for row in &rows {
-        let mut value = serde_json::to_value(row.to_api()).map_err(ApiError::internal)?;
         let a = activity.iter().find(|a| a.webhook_id == row.id);
         let (succeeded, failed) = a.map_or((0, 0), |a| (a.succeeded.unwrap_or(0), a.failed.unwrap_or(0)));
-        value["activity"] = json!({
-            "last24h": {
-                "total": a.and_then(|a| a.total).unwrap_or(0),
-                "succeeded": succeeded,
-                "failed": failed,
-                "failureRate": super::stats::failure_rate(succeeded, failed),
-            },
-            "lastDeliveryAt": a.and_then(|a| a.last_delivery_at).map(iso8601),
+        data.push(Webhook {
+            activity: Some(Activity {
+                last24h: ActivityCounts {
+                    total: a.and_then(|a| a.total).unwrap_or(0),
+                    succeeded,
+                    failed,
+                    failure_rate: super::stats::failure_rate(succeeded, failed),
+                },
+                last_delivery_at: a.and_then(|a| a.last_delivery_at).map(iso8601),
+            }),
+            ..row.to_api()
         });
-        data.push(value);
     }
-    json(200, &json!({ "data": data, "total": data.len() }))
+    json(200, &WebhookList { total: data.len(), data })
 }
 
+#[utoipa::path(post, path = "/api/webhooks", tag = "webhooks", operation_id = "createWebhook",
+    summary = "Create a webhook",
+    request_body = WebhookCreate,
+    responses(
+        (status = 201, description = "Created; the only response besides the secret routes that includes the secret",
+            body = WebhookCreated),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (admin needed)", body = ErrorBody),
+        (status = 409, description = "plan_limit_reached: the organization holds MAX_WEBHOOKS_PER_ORG webhooks",
+            body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+    ))]
 pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let body = read_json(req, MAX_BODY_BYTES).await?;
@@ -103,16 +183,38 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
             format!("this organization already has the maximum of {max} webhooks; delete one first"),
         ));
     };
-    match public_key {
-        None => json(201, &with_secret(&row, &secret)?),
-        Some(_) => json(201, &row.to_api()),
-    }
+    let created = match public_key {
+        None => WebhookCreated::WithSecret(WebhookWithSecret { webhook: row.to_api(), secret }),
+        Some(_) => WebhookCreated::WithPublicKey(row.to_api()),
+    };
+    json(201, &created)
 }
 
+#[utoipa::path(get, path = "/api/webhooks/{id}", tag = "webhooks", operation_id = "getWebhook",
+    summary = "Read a webhook",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The webhook", body = Webhook),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 404, description = "No such webhook in this organization", body = ErrorBody),
+    ))]
 pub async fn get(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     json(200, &load(ctx, id).await?.to_api())
 }
 
+#[utoipa::path(patch, path = "/api/webhooks/{id}", tag = "webhooks", operation_id = "updateWebhook",
+    summary = "Change a webhook (any subset of the create fields except secret)",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    request_body = WebhookPatch,
+    responses(
+        (status = 200, description = "The changed webhook", body = Webhook),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (admin needed)", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+    ))]
 pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let row = load(ctx, id).await?;
@@ -126,25 +228,35 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     let row = store::webhooks::update(&db, &ctx.caller.org, &row.id, &patch, resealed.as_ref(), ctx.now)
         .await?
         .ok_or_else(not_found)?;
-    let mut out = serde_json::to_value(row.to_api()).map_err(ApiError::internal)?;
+    let mut out = row.to_api();
     if was_inactive && row.is_active {
         // Re-activating does not replay what the webhook missed; the answer says how much that is and how to.
         let since = inactive_since.min(ctx.now - 1);
         let missed = super::recovery::count_missed(ctx, &row, since, ctx.now).await?;
-        out["missedEvents"] = json!({
-            "count": missed.min(crate::delivery::jobs::MAX_PER_CALL),
-            "more": missed > crate::delivery::jobs::MAX_PER_CALL,
-            "since": iso8601(since),
-            "replay": {
-                "method": "POST",
-                "path": format!("/api/webhooks/{}/replay-missing", row.id),
-                "body": { "since": iso8601(since) },
+        out.missed_events = Some(MissedEvents {
+            count: missed.min(crate::delivery::jobs::MAX_PER_CALL),
+            more: missed > crate::delivery::jobs::MAX_PER_CALL,
+            since: iso8601(since),
+            replay: ReplayCall {
+                method: ReplayMethod::Post,
+                path: format!("/api/webhooks/{}/replay-missing", row.id),
+                body: ReplayRequest { since: iso8601(since) },
             },
         });
     }
     json(200, &out)
 }
 
+#[utoipa::path(delete, path = "/api/webhooks/{id}", tag = "webhooks", operation_id = "deleteWebhook",
+    summary = "Delete a webhook; its pending deliveries stop",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (admin needed)", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+    ))]
 pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let row = load(ctx, id).await?;
@@ -154,17 +266,38 @@ pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     Ok(Response::empty()?.with_status(204))
 }
 
+#[utoipa::path(get, path = "/api/webhooks/{id}/secret", tag = "webhooks", operation_id = "getSecret",
+    summary = "The current signing secret",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The secret", body = Secret),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (admin needed)", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+    ))]
 pub async fn secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let row = load(ctx, id).await?;
     // An Ed25519 secret key never leaves edgehook: receivers need only the public key.
     if let Some(public_key) = &row.public_key {
-        return json(200, &json!({ "publicKey": public_key }));
+        return json(200, &Secret::Ed25519(PublicKey { public_key: public_key.clone() }));
     }
     let secret = ctx.config.secret_box().open(&row.secret, row.id.as_str()).map_err(ApiError::internal)?;
-    json(200, &json!({ "secret": secret }))
+    json(200, &Secret::Hmac(HmacSecret { secret }))
 }
 
+#[utoipa::path(post, path = "/api/webhooks/{id}/regenerate-secret", tag = "webhooks",
+    operation_id = "regenerateSecret",
+    summary = "Rotate the signing secret; the previous one keeps signing during the grace window",
+    params(("id" = WebhookId, Path, description = "The webhook's id")),
+    responses(
+        (status = 200, description = "The new secret", body = RotatedSecret),
+        (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (admin needed)", body = ErrorBody),
+        (status = 404, description = "No such webhook", body = ErrorBody),
+    ))]
 pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let row = load(ctx, id).await?;
@@ -183,16 +316,15 @@ pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     if !rotated {
         return Err(not_found());
     }
-    match public_key {
+    let previous_secret_expires_at = iso8601(until);
+    let rotated = match public_key {
         // The old key pair keeps signing until `until`: both public keys verify meanwhile.
-        Some(public_key) => json(
-            200,
-            &json!({
-                "publicKey": public_key,
-                "previousPublicKey": row.public_key,
-                "previousSecretExpiresAt": iso8601(until),
-            }),
-        ),
-        None => json(200, &json!({ "secret": secret, "previousSecretExpiresAt": iso8601(until) })),
-    }
+        Some(public_key) => RotatedSecret::Ed25519(RotatedKeyPair {
+            public_key,
+            previous_public_key: row.public_key,
+            previous_secret_expires_at,
+        }),
+        None => RotatedSecret::Hmac(RotatedHmacSecret { secret, previous_secret_expires_at }),
+    };
+    json(200, &rotated)
 }

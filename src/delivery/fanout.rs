@@ -20,12 +20,16 @@ use crate::store::events::{self, ClaimCreated, IngestInsert, NewDelivery};
 use crate::store::{self, webhooks::WebhookRow, StoreError};
 use crate::usage;
 
-/// The answer to an ingest.
-#[derive(Debug, Clone, Serialize)]
+/// The answer to an ingest: the event's id and how many deliveries it made; `duplicate: true` when the id was
+/// already ingested (nothing new is stored or sent).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Ingested {
     pub id: String,
+    #[schema(minimum = 0)]
     pub deliveries: i64,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(default = false)]
     pub duplicate: bool,
 }
 

@@ -4,7 +4,8 @@
 use serde::Serialize;
 
 /// One event type and what it means to a receiver.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct EventType {
     #[serde(rename = "type")]
     pub name: &'static str,

@@ -78,6 +78,23 @@ macro_rules! id_type {
         }
 
         text_impls!($name);
+        string_schema!($name, Some(concat!("^", $prefix, "[A-Za-z0-9_-]{1,64}$")));
+    };
+}
+
+/// The OpenAPI schema of a string newtype: a string, with the pattern its parser enforces.
+macro_rules! string_schema {
+    ($name:ident, $pattern:expr) => {
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .pattern($pattern)
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     };
 }
 
@@ -104,6 +121,7 @@ macro_rules! name_type {
         }
 
         text_impls!($name);
+        string_schema!($name, Some("^[!-~]{1,255}$"));
     };
 }
 

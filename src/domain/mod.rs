@@ -2,6 +2,7 @@
 
 pub mod alert;
 pub mod catalogue;
+pub mod egress;
 pub mod event;
 pub mod flow;
 pub mod ids;

@@ -1,10 +1,13 @@
 //! The webhook subscription: what a client may send to create or change one, validated field by field, and what
 //! the API returns. Every refusal names its field.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::ToSchema;
 
 use super::catalogue;
+use super::ids::WebhookId;
 use super::url_guard::check_url;
 use super::Invalid;
 
@@ -21,45 +24,280 @@ pub const DEFAULT_RETRY_ATTEMPTS: u32 = 3;
 pub const DEFAULT_RETRY_DELAY_SECONDS: u32 = 60;
 pub const RATE_LIMIT_PER_SECOND: (i64, i64) = (1, 10_000);
 
-/// A webhook as the API shows it. The secret is never part of it; create and the secret routes add it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// A webhook as the API shows it: never with its secret.
+// Create adds the secret (`WebhookWithSecret`); the secret routes answer it on their own.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Webhook {
-    pub id: String,
+    pub id: WebhookId,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    #[schema(required)]
     pub description: Option<String>,
+    #[schema(format = "uri")]
     pub url: String,
     pub events: Vec<String>,
+    #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub headers: Map<String, Value>,
     pub is_active: bool,
+    #[schema(minimum = 0, maximum = 10)]
     pub retry_attempts: u32,
+    #[schema(minimum = 1, maximum = 86400)]
     pub retry_delay_seconds: u32,
     pub consecutive_failures: u32,
+    #[schema(required)]
     pub disabled_reason: Option<String>,
-    /// When it was disabled (automatically or by a caller); `null` while active.
+    /// When it was disabled; null while active
+    #[schema(required, format = DateTime)]
     pub disabled_at: Option<String>,
-    /// `hmac-sha256` or `ed25519`.
-    pub signature: &'static str,
-    /// For `ed25519`: the `whpk_` key receivers verify with; `null` otherwise.
+    /// How deliveries are signed: `v1` HMAC-SHA256 with the shared secret, or `v1a` Ed25519 with a key kept by
+    /// edgehook
+    pub signature: SignatureScheme,
+    /// For ed25519 webhooks: the public key receivers verify `v1a` signatures with (`new Webhook("whpk_…")`)
+    #[schema(required, pattern = "^whpk_")]
     pub public_key: Option<String>,
-    /// `none` or `fifo`.
-    pub ordering: &'static str,
-    /// At most this many attempts start in any one second; `null`: no limit.
+    pub ordering: Ordering,
+    /// At most this many attempts start in any one second, across all consumer invocations (the webhook's lane, a
+    /// Durable Object, paces them). Deliveries beyond it wait: they are not failed and use none of their retry
+    /// budget. `null` (default): no limit. Changing it takes effect for deliveries not yet attempted.
+    #[schema(required, minimum = 1, maximum = 10000)]
     pub rate_limit_per_second: Option<u32>,
-    /// The endpoint's circuit breaker.
     pub circuit: Circuit,
+    #[schema(format = DateTime)]
     pub created_at: String,
+    #[schema(format = DateTime)]
     pub updated_at: String,
+    /// Only in the list: the last 24 hours of deliveries and the last delivery time
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub activity: Option<Activity>,
+    /// Only in the answer to a PATCH that re-activates the webhook: the events it missed while inactive, and the
+    /// call that replays them
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub missed_events: Option<MissedEvents>,
 }
 
-/// A webhook's circuit breaker as the API shows it: `closed`, `open` (no attempts until `nextProbeAt`) or
-/// `half_open` (the cool-down is over; one probe decides).
+/// A webhook's last 24 hours, as the list shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Activity {
+    pub last24h: ActivityCounts,
+    #[schema(required, format = DateTime)]
+    pub last_delivery_at: Option<String>,
+}
+
+/// Finished and all deliveries of the last 24 hours.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ActivityCounts {
+    #[schema(minimum = 0)]
+    pub total: i64,
+    #[schema(minimum = 0)]
+    pub succeeded: i64,
+    #[schema(minimum = 0)]
+    pub failed: i64,
+    /// failed / (succeeded + failed); null before any finished
+    #[schema(required, minimum = 0, maximum = 1)]
+    pub failure_rate: Option<f64>,
+}
+
+/// The events a re-activated webhook missed while inactive, and the call that replays them.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MissedEvents {
+    #[schema(minimum = 0)]
+    pub count: i64,
+    pub more: bool,
+    #[schema(format = DateTime)]
+    pub since: String,
+    pub replay: ReplayCall,
+}
+
+/// `POST /api/webhooks/{id}/replay-missing` with its body, ready to send.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplayCall {
+    pub method: ReplayMethod,
+    pub path: String,
+    pub body: ReplayRequest,
+}
+
+/// The replay call's method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub enum ReplayMethod {
+    #[serde(rename = "POST")]
+    Post,
+}
+
+/// `POST /api/webhooks/{id}/replay-missing`'s body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReplayRequest {
+    #[schema(format = DateTime)]
+    pub since: String,
+}
+
+/// A webhook with its signing secret: the answer to creating an HMAC webhook, the one time besides the secret routes
+/// that the secret is shown. Serialised as the webhook's members and `secret`; its schema is `Webhook`'s with
+/// `secret` added, derived from it below so the two cannot drift.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+pub struct WebhookWithSecret {
+    #[serde(flatten)]
+    pub webhook: Webhook,
+    pub secret: String,
+}
+
+impl utoipa::PartialSchema for WebhookWithSecret {
+    fn schema() -> RefOr<Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let secret = ObjectBuilder::new().schema_type(Type::String).min_length(Some(16));
+        crate::api::openapi::extended::<Webhook>(
+            "A webhook with its signing secret (shown once, at creation)",
+            // Only a list or a re-activating PATCH carries these.
+            &["activity", "missedEvents"],
+            vec![("secret", secret.into())],
+        )
+    }
+}
+
+impl ToSchema for WebhookWithSecret {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        <Webhook as ToSchema>::schemas(schemas);
+    }
+}
+
+/// The answer to creating a webhook: an HMAC webhook with its secret (shown once), or an ed25519 webhook with its
+/// public key.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum WebhookCreated {
+    WithSecret(WebhookWithSecret),
+    WithPublicKey(Webhook),
+}
+
+/// A webhook's circuit breaker as the API shows it. It opens when at least 10 attempts in 60 s were made and 80 % or
+/// more failed, or after 5 attempts in a row could not connect or timed out: no attempts for a cool-down (30 s,
+/// doubling after each failed probe up to 10 min), then one probe; a success closes it. Deliveries held back keep
+/// their place and their retry budget.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Circuit {
-    pub state: &'static str,
+    pub state: CircuitStatus,
+    #[schema(required, format = DateTime)]
     pub opened_at: Option<String>,
+    /// When the probe goes (open) or went (half_open).
+    #[schema(required, format = DateTime)]
     pub next_probe_at: Option<String>,
+}
+
+/// `closed` (deliveries flow), `open` (no attempts until `nextProbeAt`) or `half_open` (the cool-down is over; a
+/// probe decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitStatus {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+/// A new webhook.
+// `parse_create` checks the body field by field, so that each refusal names its field; this type documents it, and
+// `api::openapi`'s tests hold the two together (the parser knows every field here, and no other).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct WebhookCreate {
+    #[schema(min_length = 1, max_length = 100)]
+    name: String,
+    #[schema(max_length = 1000)]
+    description: Option<String>,
+    /// https (http only with ALLOW_INSECURE_ENDPOINTS=true); no credentials; no private, loopback, link-local or
+    /// metadata hosts
+    #[schema(max_length = 2048)]
+    url: String,
+    /// Exact types, `resource.*` wildcards or `*`.
+    #[schema(min_items = 1, max_items = 100)]
+    events: Vec<String>,
+    /// Custom headers sent with every delivery. Reserved: content-type, content-length, host, user-agent, webhook-*,
+    /// x-webhook-*.
+    #[schema(schema_with = custom_headers_schema)]
+    headers: Option<Map<String, Value>>,
+    #[schema(default = true, nullable = false)]
+    is_active: Option<bool>,
+    /// Alias of isActive, accepted on the `/api/webhooks-management` routes
+    #[schema(nullable = false)]
+    active: Option<bool>,
+    #[schema(minimum = 0, maximum = 10, default = 3, nullable = false)]
+    retry_attempts: Option<u32>,
+    #[schema(minimum = 1, maximum = 86400, default = 60, nullable = false)]
+    retry_delay_seconds: Option<u32>,
+    /// Generated as whsec_ + base64 of 32 random bytes when absent. Your own secret: `whsec_` + base64 is used as
+    /// the decoded key bytes (the Standard Webhooks form). Any other string is used as its UTF-8 bytes by both
+    /// signature schemes: receivers using the `standardwebhooks` package pass it with `new Webhook(secret, {
+    /// format: "raw" })`. Stored AES-256-GCM-encrypted.
+    #[schema(min_length = 16, max_length = 128, nullable = false)]
+    secret: Option<String>,
+    /// Chosen at creation: `ed25519` generates a key pair (the answer shows its public key; `secret` may not be
+    /// given)
+    #[schema(default = "hmac-sha256", nullable = false)]
+    signature: Option<SignatureScheme>,
+    #[schema(default = "none", nullable = false)]
+    ordering: Option<Ordering>,
+    /// At most this many attempts start in any one second, across all consumer invocations (the webhook's lane, a
+    /// Durable Object, paces them). Deliveries beyond it wait: they are not failed and use none of their retry
+    /// budget. `null` (default): no limit. Changing it takes effect for deliveries not yet attempted.
+    #[schema(minimum = 1, maximum = 10000)]
+    rate_limit_per_second: Option<u32>,
+}
+
+/// The schema of `headers` in a create or a patch: at most [`MAX_HEADERS`] names, each value a string of at most
+/// [`MAX_HEADER_VALUE_BYTES`].
+fn custom_headers_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+    let value = ObjectBuilder::new().schema_type(Type::String).max_length(Some(MAX_HEADER_VALUE_BYTES));
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .max_properties(Some(MAX_HEADERS))
+        .additional_properties(Some(AdditionalProperties::RefOr(value.into())))
+        .build()
+}
+
+/// A change to a webhook: any subset of the create fields except `secret` and `signature`.
+// Checked by `parse_patch`, like `WebhookCreate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct WebhookPatch {
+    #[schema(min_length = 1, max_length = 100, nullable = false)]
+    name: Option<String>,
+    #[schema(max_length = 1000)]
+    description: Option<String>,
+    /// https (http only with ALLOW_INSECURE_ENDPOINTS=true); no credentials; no private, loopback, link-local or
+    /// metadata hosts
+    #[schema(max_length = 2048, nullable = false)]
+    url: Option<String>,
+    /// Exact types, `resource.*` wildcards or `*`.
+    #[schema(min_items = 1, max_items = 100, nullable = false)]
+    events: Option<Vec<String>>,
+    /// Custom headers sent with every delivery. Reserved: content-type, content-length, host, user-agent, webhook-*,
+    /// x-webhook-*.
+    #[schema(schema_with = custom_headers_schema)]
+    headers: Option<Map<String, Value>>,
+    #[schema(nullable = false)]
+    is_active: Option<bool>,
+    /// Alias of isActive, accepted on the `/api/webhooks-management` routes
+    #[schema(nullable = false)]
+    active: Option<bool>,
+    #[schema(minimum = 0, maximum = 10, nullable = false)]
+    retry_attempts: Option<u32>,
+    #[schema(minimum = 1, maximum = 86400, nullable = false)]
+    retry_delay_seconds: Option<u32>,
+    #[schema(nullable = false)]
+    ordering: Option<Ordering>,
+    /// At most this many attempts start in any one second; `null` removes the limit.
+    #[schema(minimum = 1, maximum = 10000)]
+    rate_limit_per_second: Option<u32>,
 }
 
 /// The fields a create or a patch may carry; `None` means absent. `description: Some(None)` clears it.
@@ -80,9 +318,11 @@ pub struct WebhookFields {
     pub rate_limit_per_second: Option<Option<u32>>,
 }
 
-/// Whether a webhook's deliveries may overtake each other (`none`) or go one after another in their events' ingest order
-/// (`fifo`: a failing head holds the line while it retries).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// `fifo`: deliveries go one after another in the order their events were ingested; a delivery is not attempted while
+/// one for an earlier event is pending (a replayed or recovered delivery takes its event's place) (a failing head
+/// holds the line while it retries). `none` (default): they may overtake each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
 pub enum Ordering {
     #[default]
     None,
@@ -108,10 +348,12 @@ impl Ordering {
 
 /// How a webhook's deliveries are signed (Standard Webhooks): HMAC-SHA256 `v1` with a shared `whsec_` secret, or
 /// Ed25519 `v1a` with a `whsk_` secret key whose `whpk_` public key receivers verify with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
 pub enum SignatureScheme {
     #[default]
+    #[serde(rename = "hmac-sha256")]
     HmacSha256,
+    #[serde(rename = "ed25519")]
     Ed25519,
 }
 

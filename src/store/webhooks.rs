@@ -10,7 +10,7 @@ use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
 use crate::domain::secrets::{is_sealed, SecretBox, SecretError};
 use crate::domain::time::iso8601;
-use crate::domain::webhook::{Circuit, NewWebhook, SignatureScheme, Webhook, WebhookFields};
+use crate::domain::webhook::{Circuit, CircuitStatus, NewWebhook, Ordering, SignatureScheme, Webhook, WebhookFields};
 
 /// A row's secrets sealed anew (see [`WebhookRow::resealed`]).
 pub struct Resealed {
@@ -168,7 +168,7 @@ impl WebhookRow {
     /// The API's view of the row, without secrets.
     pub fn to_api(&self) -> Webhook {
         Webhook {
-            id: self.id.to_string(),
+            id: self.id.clone(),
             name: self.name.clone(),
             description: self.description.clone(),
             url: self.url.clone(),
@@ -180,21 +180,23 @@ impl WebhookRow {
             consecutive_failures: u32::try_from(self.consecutive_failures).unwrap_or(0),
             disabled_reason: self.disabled_reason.clone(),
             disabled_at: self.disabled_at.filter(|_| !self.is_active).map(iso8601),
-            signature: self.signature().as_str(),
+            signature: self.signature(),
             public_key: self.public_key.clone(),
-            ordering: if self.is_fifo() { "fifo" } else { "none" },
+            ordering: if self.is_fifo() { Ordering::Fifo } else { Ordering::None },
             rate_limit_per_second: self.rate_limit(),
             circuit: Circuit {
                 state: match self.circuit_state.as_str() {
-                    "open" => "open",
-                    "half_open" => "half_open",
-                    _ => "closed",
+                    "open" => CircuitStatus::Open,
+                    "half_open" => CircuitStatus::HalfOpen,
+                    _ => CircuitStatus::Closed,
                 },
                 opened_at: self.circuit_opened_at.map(iso8601),
                 next_probe_at: self.circuit_next_probe_at.map(iso8601),
             },
             created_at: iso8601(self.created_at),
             updated_at: iso8601(self.updated_at),
+            activity: None,
+            missed_events: None,
         }
     }
 }

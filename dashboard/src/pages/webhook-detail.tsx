@@ -1,7 +1,7 @@
 // One webhook: its settings, signing secret, test sends, last 24 hours and delivery log.
 import { useState } from "preact/hooks";
 import { signal } from "@preact/signals";
-import { api, type AttemptResult, type Catalogue, type Webhook } from "../api";
+import { api, type AttemptResult, type Catalogue, type EgressIps, type Webhook } from "../api";
 import { session } from "../app";
 import { href, navigate } from "../router";
 import { DeliveryChart } from "../components/chart";
@@ -76,7 +76,36 @@ export function WebhookDetail({ id }: { id: string }) {
       {canWrite && <RecoveryCard webhook={w} onScheduled={refresh} />}
       <ActivityCard id={w.id} tick={tick} fifo={w.ordering === "fifo"} />
       <DeliveryLog webhookId={w.id} catalogue={catalogue.data} tick={tick} onRefresh={refresh} />
+      <EgressCard />
     </>
+  );
+}
+
+/** The address ranges deliveries come from, for an endpoint behind a firewall that allows senders by IP. */
+function EgressCard() {
+  const egress = useLoad(() => api.egressIps(), []);
+  const e: EgressIps | undefined = egress.data;
+  return (
+    <Card title="Sending IP addresses" id="egress">
+      {egress.error && <ErrorNotice error={egress.error} title="Could not load the sending addresses" />}
+      {e && (
+        <>
+          <p class="hint">
+            {e.source === "cloudflare"
+              ? <>Deliveries come from Cloudflare's network. If your endpoint's firewall allows senders by address, allow these ranges (Cloudflare's published list{e.listedOn ? ` as of ${e.listedOn}` : ""}; the current one is at <a href={e.reference ?? "https://www.cloudflare.com/ips/"} target="_blank" rel="noopener noreferrer">cloudflare.com/ips</a>).</>
+              : <>Deliveries come from these dedicated addresses. If your endpoint's firewall allows senders by address, allow these ranges.</>}
+          </p>
+          <details class="egress-ranges">
+            <summary>{e.ipv4.length} IPv4 and {e.ipv6.length} IPv6 ranges</summary>
+            <pre class="code" data-testid="egress-ranges">{e.ranges.join("\n")}</pre>
+          </details>
+          <Button variant="ghost" onClick={() => copyText(e.ranges.join("\n"), "Address ranges", "Copying is blocked here: open the list and select it")}>
+            Copy ranges
+          </Button>
+        </>
+      )}
+      {!e && !egress.error && <Loading />}
+    </Card>
   );
 }
 
