@@ -16,7 +16,7 @@ pub struct ApiError {
 /// Every error answer: `{"error": {"code", "message", "field"?}}`.
 #[derive(Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(as = Error)]
+#[schema(as = Error, example = json!({"error": {"code": "validation_error", "message": "url must use https", "field": "url"}}))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }

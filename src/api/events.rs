@@ -53,6 +53,12 @@ pub fn catalogue() -> ApiResult<Response> {
 // Checked by `event::parse`, which keeps that text; this type documents the body.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "id": "crm-123",
+    "type": "deal.updated",
+    "data": {"id": "deal_1", "stage": "negotiation", "amount": 12500},
+    "changes": {"stage": {"from": "proposal", "to": "negotiation"}}
+}))]
 #[allow(dead_code)]
 pub struct EventIn {
     #[serde(rename = "type")]

@@ -253,6 +253,16 @@ mod tests {
         assert_eq!(parse(&json!({"undocumented": 1})), Some("unknown_field"), "{schema} takes undocumented members");
     }
 
+    /// The examples in the document are bodies the API accepts.
+    #[test]
+    fn request_examples_are_accepted() {
+        let doc = doc();
+        let example = |name: &str| doc["components"]["schemas"][name]["example"].clone();
+        assert!(parse_create(&example("WebhookCreate"), false).is_ok());
+        assert!(event::parse(&example("EventIn").to_string(), Source::Api, None).is_ok());
+        assert_eq!(example("Error")["error"]["code"], "validation_error");
+    }
+
     #[test]
     fn request_bodies_document_exactly_what_their_parsers_take() {
         let api = |r: Result<(), ApiError>| r.err().map(|e| e.code);

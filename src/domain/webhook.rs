@@ -206,6 +206,13 @@ pub enum CircuitStatus {
 // `api::openapi`'s tests hold the two together (the parser knows every field here, and no other).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "CRM sync",
+    "url": "https://example.com/hooks/crm",
+    "events": ["lead.*", "deal.won"],
+    "headers": {"X-Tenant": "acme"},
+    "retryAttempts": 5
+}))]
 #[allow(dead_code)]
 pub struct WebhookCreate {
     #[schema(min_length = 1, max_length = 100)]
