@@ -135,3 +135,12 @@ test("an HTTP request cannot pass for an RPC call", async () => {
   });
   assert.equal(res.status, 401);
 });
+
+test("@edgehook/client runs inside a Worker: calls over a service binding, answers typed, refusals as EdgehookError", async () => {
+  const res = await worker.api("/__client", { method: "POST", body: JSON.stringify({ token: token({ org: "org_rpc_client" }), url: `${receiver.url}/from-worker` }) });
+  assert.equal(res.status, 200);
+  const { created, listed, refusal } = await res.json();
+  assert.match(created, /^wh_/);
+  assert.deepEqual(listed, [created]);
+  assert.deepEqual(refusal, { isEdgehookError: true, status: 404, code: "not_found" });
+});
