@@ -273,6 +273,38 @@ test("Reveal shows the secret; Regenerate secret asks first, shows the new one o
   await context.close();
 });
 
+test("Payload filter: Try it on the last events shows which would be delivered; a bad filter is shown at its field; the saved filter shows on the page", async () => {
+  const org = "org_filter_ui";
+  const hook = await webhookVia(org, { name: "Big deals", events: ["deal.*"] });
+  for (const amount of [500, 25000, 40000]) {
+    assert.equal((await api("POST", "/api/events", { type: "deal.won", data: { amount } }, { org })).status, 202);
+  }
+  const link = await portalLink({}, org);
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("link", { name: "Big deals" }).click();
+  await page.getByRole("button", { name: "Edit" }).click();
+  const filter = page.getByLabel("Payload filter", { exact: true });
+  await filter.fill('{"data": {"amount": {"$gte": "lots"}}');
+  await page.getByRole("button", { name: "Try it on the last events" }).click();
+  await eventually(async () => (await filter.getAttribute("aria-invalid")) === "true", { what: "the JSON error at the field" });
+  assert.match(await page.locator("#field-filter-error").textContent(), /not valid JSON/);
+  await filter.fill('{"data": {"amount": {"$gte": true}}}');
+  await page.getByRole("button", { name: "Try it on the last events" }).click();
+  await eventually(async () => /\/data\/amount\/\$gte/.test((await page.locator("#field-filter-error").textContent()) ?? ""), { what: "the API's position" });
+  await filter.fill('{"data": {"amount": {"$gte": 10000}}}');
+  await page.getByRole("button", { name: "Try it on the last events" }).click();
+  const preview = page.getByTestId("filter-preview");
+  await preview.getByText("2 of the last 3 events match.").waitFor();
+  assert.equal(await preview.getByText("Left out").count(), 1);
+  await shot(page, "12-filter-preview");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: /Big deals/, level: 1 }).waitFor();
+  assert.deepEqual((await api("GET", `/api/webhooks/${hook.id}`, undefined, { org })).body.filter, { data: { amount: { $gte: 10000 } } });
+  assert.match(await page.getByRole("region", { name: "Settings" }).textContent(), /\{"data":\{"amount":\{"\$gte":10000\}\}\}/);
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});
+
 test("a read-only session shows no mutating buttons, and the API refuses its writes with 403", async () => {
   const hook = await webhookVia("org_test", { name: "Read only view" });
   await api("POST", `/api/webhooks/${hook.id}/test`, {});

@@ -67,6 +67,7 @@ export type DeliveryStatus = Delivery["status"];
 export type AttemptResult = Schemas["AttemptResult"];
 export type EventSummary = Schemas["EventSummary"];
 export type EgressIps = Schemas["EgressIps"];
+export type FilterPreviewAnswer = Schemas["FilterPreview"];
 
 const path = (id: string) => ({ params: { path: { id } } });
 const deliveryPath = (id: string, deliveryId: string) => ({ params: { path: { id, deliveryId } } });
@@ -110,6 +111,7 @@ export const api = {
   replayMissing: (webhookId: string, since: string) =>
     call(() => client.POST("/api/webhooks/{id}/replay-missing", { ...path(webhookId), body: { since } })),
   egressIps: () => call(() => client.GET("/api/egress-ips")),
+  previewFilter: (body: Schemas["FilterPreviewRequest"]) => call(() => client.POST("/api/webhooks/filter-preview", { body })),
   retry: (webhookId: string, deliveryId: string) =>
     call(() => client.POST("/api/webhooks/{id}/deliveries/{deliveryId}/retry", deliveryPath(webhookId, deliveryId))),
 };

@@ -163,6 +163,7 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
         Endpoint::GetSettings => settings::get(&ctx).await,
         Endpoint::PutSettings => settings::put(&ctx, req).await,
         Endpoint::EgressIps => egress::get(&ctx),
+        Endpoint::PreviewFilter => webhooks::preview_filter(&ctx, req).await,
     }
 }
 

@@ -74,6 +74,7 @@ pub fn reference<T: ToSchema>() -> RefOr<Schema> {
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete, webhooks::secret,
         webhooks::regenerate_secret, deliveries::test, stats::webhook, recovery::recover, recovery::replay_missing,
         deliveries::list, deliveries::get, deliveries::retry, settings::get, settings::put, egress::get,
+        webhooks::preview_filter,
         keys::list, keys::create, keys::delete, portal::create, portal::revoke, portal::current,
     ),
     components(schemas(WebhookWithSecret, Secret, RotatedSecret, Webhook)),
@@ -269,6 +270,7 @@ mod tests {
         check_members("WebhookCreate", |b| parse_create(b, false).err().map(|e| e.code));
         check_members("WebhookPatch", |b| parse_patch(b, false).err().map(|e| e.code));
         check_members("EventIn", |b| event::parse(&b.to_string(), Source::Api, None).err().map(|e| e.code));
+        check_members("FilterPreviewRequest", |b| api(crate::api::webhooks::parse_preview(b).map(drop)));
         check_members("ApiKeyCreate", |b| api(crate::api::keys::parse(b).map(drop)));
         check_members("PortalSessionCreate", |b| api(crate::api::portal::parse(Some(b)).map(drop)));
         check_members("SettingsUpdate", |b| api(crate::api::settings::parse(b).map(drop)));

@@ -151,24 +151,38 @@ pub async fn replay_missing(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Resp
     let webhook = load(ctx, id).await?;
     let (since, until) = parse_window(&read_json(req, 4096).await?, false, ctx.now)?;
     require_active(&webhook)?;
-    let found = count_missed(ctx, &webhook, since, until).await?;
-    let replayed = found.min(MAX_PER_CALL);
-    if replayed > 0 {
-        jobs::enqueue(&ctx.env, job(JobKind::ReplayMissing, ctx, &webhook, since, until, replayed))
+    let missed = count_missed(ctx, &webhook, since, until).await?;
+    // The job looks at every missed event of its types (its budget); the answer counts those its filter lets through.
+    let looked_at = missed.of_types.min(MAX_PER_CALL);
+    if looked_at > 0 {
+        jobs::enqueue(&ctx.env, job(JobKind::ReplayMissing, ctx, &webhook, since, until, looked_at))
             .await
             .map_err(ApiError::internal)?;
     }
-    let more = found > MAX_PER_CALL;
+    let (replayed, more) = (missed.matching.min(MAX_PER_CALL), missed.of_types > MAX_PER_CALL);
     json(202, &ReplayResult { replayed, more, since: iso8601(since), until: iso8601(until) })
 }
 
-/// How many events of `[since, until)` the webhook subscribes to and has no delivery of (at most one more than a
-/// call takes on).
-pub async fn count_missed(ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i64) -> ApiResult<i64> {
+/// The events of a window a webhook missed, each count at most one more than a call takes on.
+pub struct Missed {
+    /// Of the types it subscribes to.
+    pub of_types: i64,
+    /// Of those, the ones its payload filter lets through (what a replay delivers).
+    pub matching: i64,
+}
+
+/// How many events of `[since, until)` the webhook subscribes to and has no delivery of.
+pub async fn count_missed(ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i64) -> ApiResult<Missed> {
     let condition = recovery::pattern_condition(&webhook.patterns())
         .ok_or_else(|| ApiError::invalid("events", "a subscription pattern of this webhook is not valid"))?;
     let scope = Missing { org: &ctx.caller.org, webhook_id: &webhook.id, since, until, condition: &condition };
-    Ok(recovery::count_missing(&ctx.store()?, &scope, MAX_PER_CALL + 1).await?)
+    let db = ctx.store()?;
+    let of_types = recovery::count_missing(&db, &scope, MAX_PER_CALL + 1).await?;
+    let matching = match &webhook.filter {
+        Some(_) if of_types > 0 => recovery::count_missing_matching(&db, &scope, MAX_PER_CALL + 1).await?,
+        _ => of_types,
+    };
+    Ok(Missed { of_types, matching })
 }
 
 fn job(kind: JobKind, ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i64, remaining: i64) -> Job {

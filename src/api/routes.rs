@@ -50,6 +50,7 @@ pub enum Endpoint {
     GetSettings,
     PutSettings,
     EgressIps,
+    PreviewFilter,
 }
 
 /// One routed method and path. `{name}` segments capture one path segment.
@@ -92,6 +93,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/settings", target: Api(Endpoint::GetSettings) },
     Route { method: "PUT", path: "/api/settings", target: Api(Endpoint::PutSettings) },
     Route { method: "GET", path: "/api/egress-ips", target: Api(Endpoint::EgressIps) },
+    Route { method: "POST", path: "/api/webhooks/filter-preview", target: Api(Endpoint::PreviewFilter) },
     Route { method: "GET", path: "/api/keys", target: Api(Endpoint::ListKeys) },
     Route { method: "POST", path: "/api/keys", target: Api(Endpoint::CreateKey) },
     Route { method: "DELETE", path: "/api/keys/{id}", target: Api(Endpoint::DeleteKey) },

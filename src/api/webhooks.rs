@@ -1,11 +1,13 @@
 //! Webhook subscriptions: list, create, read, change, delete, and the secret routes.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use utoipa::ToSchema;
 use worker::{Request, Response};
 
 use super::{json, query_param, read_json, Ctx};
-use crate::domain::ids::WebhookId;
+use crate::domain::filter::{EventView, Filter};
+use crate::domain::ids::{EventId, WebhookId};
 use crate::domain::time::iso8601;
 use crate::domain::webhook::{
     parse_create, parse_patch, Activity, ActivityCounts, MissedEvents, ReplayCall, ReplayMethod, ReplayRequest,
@@ -234,8 +236,8 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         let since = inactive_since.min(ctx.now - 1);
         let missed = super::recovery::count_missed(ctx, &row, since, ctx.now).await?;
         out.missed_events = Some(MissedEvents {
-            count: missed.min(crate::delivery::jobs::MAX_PER_CALL),
-            more: missed > crate::delivery::jobs::MAX_PER_CALL,
+            count: missed.matching.min(crate::delivery::jobs::MAX_PER_CALL),
+            more: missed.of_types > crate::delivery::jobs::MAX_PER_CALL,
             since: iso8601(since),
             replay: ReplayCall {
                 method: ReplayMethod::Post,
@@ -327,4 +329,106 @@ pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
         None => RotatedSecret::Hmac(RotatedHmacSecret { secret, previous_secret_expires_at }),
     };
     json(200, &rotated)
+}
+
+/// `POST /api/webhooks/filter-preview`'s body: a filter to try on the organization's last events.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"filter": {"data": {"amount": {"$gte": 10000}}}, "events": ["deal.*"]}))]
+// Checked by `parse_preview`, which names the failing field; this type documents the body.
+#[allow(dead_code)]
+pub struct FilterPreviewRequest {
+    /// The filter, as a webhook's `filter` would hold it
+    #[schema(value_type = std::collections::BTreeMap<String, Value>)]
+    filter: Value,
+    /// Only events these patterns select (the webhook's `events`); absent: every type
+    #[schema(nullable = false)]
+    events: Option<Vec<String>>,
+    /// How many of the last events to try it on (1 to 50, default 20)
+    #[schema(minimum = 1, maximum = 50, nullable = false)]
+    limit: Option<u32>,
+}
+
+/// Which of the last events a filter lets through.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FilterPreview {
+    /// Newest first
+    pub data: Vec<FilterPreviewEvent>,
+    /// How many of them match
+    pub matched: usize,
+}
+
+/// One event and whether the filter lets it through.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FilterPreviewEvent {
+    pub event_id: EventId,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    pub matches: bool,
+}
+
+/// How far back a preview looks for events of the given types.
+const PREVIEW_SCAN: u32 = 200;
+
+#[utoipa::path(post, path = "/api/webhooks/filter-preview", tag = "webhooks", operation_id = "previewFilter",
+    summary = "Try a payload filter on the organization's last events",
+    description = "Evaluates the filter exactly as fan-out does, on the events as they were ingested; nothing is \
+        stored or sent. The portal's webhook form uses it.",
+    request_body = FilterPreviewRequest,
+    responses(
+        (status = 200, description = "The last events and whether each matches", body = FilterPreview),
+        (status = 400, description = "Invalid request; `error.field` names the offending field (`filter`: the message gives the position)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+    ))]
+pub async fn preview_filter(ctx: &Ctx, req: Request) -> ApiResult<Response> {
+    let (filter, patterns, limit) = parse_preview(&read_json(req, MAX_BODY_BYTES).await?)?;
+    let recent = store::events::recent(&ctx.store()?, &ctx.caller.org, PREVIEW_SCAN).await?;
+    let data: Vec<FilterPreviewEvent> = recent
+        .iter()
+        .filter(|e| patterns.as_ref().is_none_or(|p| crate::domain::catalogue::subscribed(p, &e.event_type)))
+        .take(limit)
+        .map(|e| {
+            let view = EventView {
+                id: e.id.as_str(),
+                event_type: &e.event_type,
+                data: &e.data,
+                changes: e.changes.as_deref(),
+            };
+            FilterPreviewEvent {
+                event_id: e.id.clone(),
+                event_type: e.event_type.clone(),
+                created_at: iso8601(e.created_at),
+                matches: filter.matches(&view),
+            }
+        })
+        .collect();
+    json(200, &FilterPreview { matched: data.iter().filter(|e| e.matches).count(), data })
+}
+
+/// A preview's body: the filter, the patterns (if any) and how many events.
+pub fn parse_preview(body: &Value) -> ApiResult<(Filter, Option<Vec<String>>, usize)> {
+    let serde_json::Value::Object(map) = body else {
+        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
+    };
+    if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "filter" | "events" | "limit")) {
+        return Err(ApiError::unknown_field(other));
+    }
+    let filter = Filter::parse(map.get("filter").ok_or_else(|| ApiError::invalid("filter", "filter is required"))?)?;
+    let patterns = match map.get("events") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(v) => Some(crate::domain::webhook::parse_patterns(v)?),
+    };
+    let limit = match map.get("limit") {
+        None | Some(serde_json::Value::Null) => 20,
+        Some(v) => v
+            .as_u64()
+            .filter(|n| (1..=50).contains(n))
+            .ok_or_else(|| ApiError::invalid("limit", "limit must be an integer from 1 to 50"))?
+            as usize,
+    };
+    Ok((filter, patterns, limit))
 }

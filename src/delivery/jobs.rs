@@ -7,10 +7,12 @@ use serde::{Deserialize, Serialize};
 use worker::Env;
 
 use super::{fanout, DeliveryError};
+use crate::domain::filter::{EventView, Filter};
 use crate::domain::ids::{DeliveryId, OrganizationId, WebhookId};
 use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::time::iso8601;
 use crate::platform::random;
+use crate::store::events::EventRow;
 use crate::store::recovery::{self, Cursor, MissedDelivery, Missing, Window};
 use crate::store::{self};
 use crate::usage;
@@ -98,9 +100,24 @@ pub async fn step(env: &Env, job: &Job, now: i64) -> Result<(), DeliveryError> {
                 condition: &condition,
             };
             let events = recovery::missing_events(&db, &scope, &job.cursor, limit).await?;
-            let ids: Vec<DeliveryId> = events.iter().map(|_| DeliveryId::generate(&random())).collect();
-            let mut deliveries = Vec::with_capacity(events.len());
-            for (i, (event, id)) in events.iter().zip(&ids).enumerate() {
+            // The webhook's payload filter applies as at ingest; the cursor still moves past what it leaves out.
+            let filter = webhook.filter.as_deref().map(Filter::parse_stored);
+            let passes = |event: &&EventRow| match &filter {
+                None => true,
+                Some(filter) => {
+                    let view = EventView {
+                        id: event.id.as_str(),
+                        event_type: &event.event_type,
+                        data: &event.data,
+                        changes: event.changes.as_deref(),
+                    };
+                    filter.as_ref().is_some_and(|f| f.matches(&view))
+                }
+            };
+            let delivered: Vec<&EventRow> = events.iter().filter(passes).collect();
+            let ids: Vec<DeliveryId> = delivered.iter().map(|_| DeliveryId::generate(&random())).collect();
+            let mut deliveries = Vec::with_capacity(delivered.len());
+            for (i, (event, id)) in delivered.into_iter().zip(&ids).enumerate() {
                 let body = payload::build(&DeliveryBody {
                     event_id: event.id.as_str(),
                     event_type: &event.event_type,

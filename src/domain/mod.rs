@@ -3,7 +3,9 @@
 pub mod alert;
 pub mod catalogue;
 pub mod egress;
+
 pub mod event;
+pub mod filter;
 pub mod flow;
 pub mod ids;
 pub mod limits;

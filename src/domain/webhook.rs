@@ -7,6 +7,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
 use super::catalogue;
+use super::filter::Filter;
 use super::ids::WebhookId;
 use super::url_guard::check_url;
 use super::Invalid;
@@ -67,6 +68,10 @@ pub struct Webhook {
     pub created_at: String,
     #[schema(format = DateTime)]
     pub updated_at: String,
+    /// Which events of its types it receives, in the JSON filter syntax (`{"data": {"amount": {"$gte": 10000}}}`;
+    /// docs/api.md, Payload filters); null: all of them
+    #[schema(required, value_type = Option<std::collections::BTreeMap<String, Value>>)]
+    pub filter: Option<Value>,
     /// Only in the list: the last 24 hours of deliveries and the last delivery time
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -256,6 +261,10 @@ pub struct WebhookCreate {
     /// budget. `null` (default): no limit. Changing it takes effect for deliveries not yet attempted.
     #[schema(minimum = 1, maximum = 10000)]
     rate_limit_per_second: Option<u32>,
+    /// Only events that match this filter are delivered (the JSON filter syntax: `{"data": {"amount": {"$gte":
+    /// 10000}}}`; see docs/api.md); null or absent: every event of its types
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Value>>)]
+    filter: Option<Value>,
 }
 
 /// The schema of `headers` in a create or a patch: at most [`MAX_HEADERS`] names, each value a string of at most
@@ -305,6 +314,9 @@ pub struct WebhookPatch {
     /// At most this many attempts start in any one second; `null` removes the limit.
     #[schema(minimum = 1, maximum = 10000)]
     rate_limit_per_second: Option<u32>,
+    /// A new payload filter; `null` removes it
+    #[schema(value_type = Option<std::collections::BTreeMap<String, Value>>)]
+    filter: Option<Value>,
 }
 
 /// The fields a create or a patch may carry; `None` means absent. `description: Some(None)` clears it.
@@ -323,6 +335,8 @@ pub struct WebhookFields {
     pub ordering: Option<Ordering>,
     /// `Some(None)` removes the limit.
     pub rate_limit_per_second: Option<Option<u32>>,
+    /// The filter's canonical JSON text; `Some(None)` removes it.
+    pub filter: Option<Option<String>>,
 }
 
 /// `fifo`: deliveries go one after another in the order their events were ingested; a delivery is not attempted while
@@ -388,6 +402,8 @@ pub struct NewWebhook {
     pub signature: SignatureScheme,
     pub ordering: Ordering,
     pub rate_limit_per_second: Option<u32>,
+    /// The filter's canonical JSON text, if any.
+    pub filter: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -418,6 +434,7 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
         secret: f.secret,
         ordering: f.ordering.unwrap_or_default(),
         rate_limit_per_second: f.rate_limit_per_second.flatten(),
+        filter: f.filter.flatten(),
     })
 }
 
@@ -458,6 +475,15 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
                         .and_then(Ordering::parse)
                         .ok_or_else(|| Invalid::field("ordering", "ordering must be \"none\" or \"fifo\""))?,
                 )
+            }
+            "filter" => {
+                f.filter = Some(match value {
+                    Value::Null => None,
+                    v => {
+                        Filter::parse(v)?;
+                        Some(v.to_string())
+                    }
+                })
             }
             "rateLimitPerSecond" => {
                 f.rate_limit_per_second = Some(match value {
@@ -522,6 +548,11 @@ fn url(value: &Value, allow_insecure: bool) -> Result<String, Invalid> {
     let raw = string(value, "url")?;
     check_url(raw, allow_insecure).map_err(|refused| Invalid::field("url", refused.0))?;
     Ok(raw.to_string())
+}
+
+/// A list of subscription patterns, as `events` takes them.
+pub fn parse_patterns(value: &Value) -> Result<Vec<String>, Invalid> {
+    events(value)
 }
 
 fn events(value: &Value) -> Result<Vec<String>, Invalid> {

@@ -176,8 +176,14 @@ END;
 /// middle of a burst takes that second's window as full (`Limiter::restored`) instead of starting a fresh one.
 const V9: &str = "ALTER TABLE webhooks ADD COLUMN rate_last_grant_at INTEGER;";
 
+/// Version 10: a webhook's payload filter (`domain::filter`), its canonical JSON text; `NULL`: every event of its
+/// types. An ingest looks for the webhooks that have one through `webhooks_filtered`, which is empty (and costs
+/// nothing to read or write) for an organization that uses no filter.
+const V10: &str = "ALTER TABLE webhooks ADD COLUMN filter TEXT; \
+                   CREATE INDEX webhooks_filtered ON webhooks (organization_id) WHERE filter IS NOT NULL;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;
@@ -240,8 +246,8 @@ mod tests {
         // A later version as a future change would add one: a column, an index, and a backfill of old rows.
         const NEXT: &str = "ALTER TABLE events ADD COLUMN size INTEGER; UPDATE events SET size = length(data); \
                             CREATE INDEX events_by_size ON events (size)";
-        let versions: &[&'static str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, NEXT];
-        let db = sqlite_at(versions, 9);
+        let versions: &[&'static str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, NEXT];
+        let db = sqlite_at(versions, 10);
         db.execute(
             "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
              VALUES ('org_a', 'evt_1', 'lead.created', '{\"a\":1}', 't', 1)",
@@ -256,7 +262,7 @@ mod tests {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .unwrap();
-        assert_eq!((version, size), (10, 7));
+        assert_eq!((version, size), (11, 7));
         // Waking again changes nothing.
         upgrade(&db, versions);
         let rows: i64 = db.query_row("SELECT COUNT(*) FROM schema_version", [], |r| r.get(0)).unwrap();

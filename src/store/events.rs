@@ -1,6 +1,7 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
 use super::{is_caller_organization, Database, Executed, Statement};
+use crate::store::sql::{not_missed, FilterStep};
 use crate::store::Param;
 use serde::Deserialize;
 
@@ -8,7 +9,7 @@ use core::ops::Range;
 
 use super::deliveries::DeliveryRow;
 use super::webhooks::{of_created_sql, WebhookRow};
-use super::{batch, int, opt_int, opt_text, placeholders, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
+use super::{batch, int, opt_int, opt_text, placeholders, rows, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
 use crate::domain::catalogue;
 use crate::domain::event::IncomingEvent;
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
@@ -60,15 +61,38 @@ fn per_row_statements<T>(
     row: impl Fn(&T) -> Vec<Param>,
     sql: impl Fn(&str) -> String,
 ) -> Result<Vec<Statement>, StoreError> {
+    per_row_statements_filtered(db, org, now, items, width, row, |rows, _| sql(rows), false)
+}
+
+/// [`per_row_statements`] whose statements also take the batch's payload-filter misses as their last parameter
+/// (`sql` is given its number; see [`FilterStep::Bind`]) when `misses` is set.
+#[allow(clippy::too_many_arguments)]
+fn per_row_statements_filtered<T>(
+    db: &Database,
+    org: &OrganizationId,
+    now: i64,
+    items: &[T],
+    width: usize,
+    row: impl Fn(&T) -> Vec<Param>,
+    sql: impl Fn(&str, usize) -> String,
+    misses: bool,
+) -> Result<Vec<Statement>, StoreError> {
     let mut statements = Vec::new();
-    for chunk in items.chunks((D1_MAX_PARAMETERS - 2) / width) {
+    for chunk in items.chunks((D1_MAX_PARAMETERS - 3) / width) {
         let mut binds = vec![text(org), int(now)];
         let mut rows = Vec::with_capacity(chunk.len());
         for item in chunk {
             rows.push(format!("({})", placeholders(binds.len() + 1, width)));
             binds.extend(row(item));
         }
-        statements.push(db.prepare(sql(&rows.join(", "))).bind(&binds)?);
+        let statement = if misses {
+            binds.push(text(""));
+            let at = binds.len();
+            db.prepare(sql(&rows.join(", "), at)).bind(&binds)?.filtering(FilterStep::Bind(at))
+        } else {
+            db.prepare(sql(&rows.join(", "), 0)).bind(&binds)?
+        };
+        statements.push(statement);
     }
     Ok(statements)
 }
@@ -200,23 +224,39 @@ fn subscribers_sql(t: &str, r: &str, op: &str) -> String {
     )
 }
 
+/// The subscribers of events `rows` of (id, type, resource, operational, data, changes, token) whose webhook has a
+/// payload filter, with what the filter is evaluated on ([`FilterStep::Evaluate`]). Reads nothing when no webhook
+/// of the organization has one (`webhooks_filtered` is empty).
+fn filter_candidates_sql(rows: &str) -> String {
+    let subscribers = subscribers_sql("v.column2", "v.column3", "v.column4").replacen(
+        "webhooks w WHERE",
+        "webhooks w INDEXED BY webhooks_filtered WHERE",
+        1,
+    );
+    format!(
+        "SELECT v.column1 AS event_id, w.id AS webhook_id, w.filter AS filter, v.column2 AS type, v.column5 AS data, \
+         v.column6 AS changes FROM (VALUES {rows}) AS v, {subscribers} AND w.filter IS NOT NULL"
+    )
+}
+
 /// Inserts events from `rows` of (id, type, resource, operational, data, changes, token), with `?1` the organization
-/// and `?2` the time, each counting its subscribers; returns the stored record of each event it inserted (an event
-/// that exists is not inserted and not returned).
-fn ingest_events_sql(rows: &str) -> String {
+/// and `?2` the time, each counting its subscribers (less its filter misses, `?misses`); returns the stored record of
+/// each event it inserted (an event that exists is not inserted and not returned).
+fn ingest_events_sql(rows: &str, misses: usize) -> String {
     format!(
         "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at) \
-         SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {}), v.column7, ?2 \
+         SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {} AND {}), v.column7, ?2 \
          FROM (VALUES {rows}) AS v WHERE 1 \
          ON CONFLICT (organization_id, id) DO NOTHING RETURNING id, ingest_token, delivery_count",
         subscribers_sql("v.column2", "v.column3", "v.column4"),
+        not_missed(misses, "v.column1", "w.id"),
     )
 }
 
 /// Inserts one delivery per subscriber of each event of `rows` of (event id, type, resource, operational, id stem,
 /// head, tail, token) whose stored token is this ingest's, returning the deliveries' ids.
-fn ingest_deliveries_sql(rows: &str) -> String {
-    deliveries_insert_sql(rows, "0", "NULL", "id")
+fn ingest_deliveries_sql(rows: &str, misses: usize) -> String {
+    deliveries_insert_sql(rows, misses, "0", "NULL", "id")
 }
 
 /// [`ingest_deliveries_sql`] that also claims each new delivery as it goes in (attempt 1, leased until `v.column9`)
@@ -224,7 +264,7 @@ fn ingest_deliveries_sql(rows: &str) -> String {
 /// before it (a new event is the last in every line). Returns what the ingest does not know of each row (its id,
 /// webhook and claim): it wrote the rest. Claiming in the insert writes each row once; a separate claim rewrote every
 /// row just inserted.
-fn ingest_claimed_deliveries_sql(rows: &str) -> String {
+fn ingest_claimed_deliveries_sql(rows: &str, misses: usize) -> String {
     let claim = format!(
         "((SELECT e.delivery_count FROM events e WHERE {} AND e.id = v.column1) <= v.column10 \
         AND (w.ordering != 'fifo' OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = w.id \
@@ -233,14 +273,16 @@ fn ingest_claimed_deliveries_sql(rows: &str) -> String {
     );
     deliveries_insert_sql(
         rows,
+        misses,
         &format!("CASE WHEN {claim} THEN 1 ELSE 0 END"),
         &format!("CASE WHEN {claim} THEN v.column9 END"),
         "id, webhook_id, attempts, lease_until",
     )
 }
 
-/// The delivery insert of an ingest, with the new rows' `attempts` and `lease_until` and what it returns.
-fn deliveries_insert_sql(rows: &str, attempts: &str, lease_until: &str, returning: &str) -> String {
+/// The delivery insert of an ingest, with the new rows' `attempts` and `lease_until` and what it returns; a
+/// subscriber whose filter missed the event (`?misses`) gets none.
+fn deliveries_insert_sql(rows: &str, misses: usize, attempts: &str, lease_until: &str, returning: &str) -> String {
     let id = "'dlv_' || v.column5 || printf('%08x', w.rowid)";
     format!(
         "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
@@ -249,9 +291,10 @@ fn deliveries_insert_sql(rows: &str, attempts: &str, lease_until: &str, returnin
          {lease_until}, ?2, ?2 \
          FROM (VALUES {rows}) AS v, {} \
          AND EXISTS (SELECT 1 FROM events e WHERE {} AND e.id = v.column1 AND e.ingest_token = v.column8) \
-         RETURNING {returning}",
+         AND {} RETURNING {returning}",
         subscribers_sql("v.column2", "v.column3", "v.column4"),
         is_caller_organization("e.organization_id"),
+        not_missed(misses, "v.column1", "w.id"),
     )
 }
 
@@ -287,7 +330,15 @@ pub fn ingest_statements(
         let (id, t, r, op) = columns(insert);
         vec![id, t, r, op, text(&insert.id_stem), text(&insert.head), text(&insert.tail), text(&insert.token)]
     };
-    let mut statements = per_row_statements(db, org, now, inserts, 7, event_row, ingest_events_sql)?;
+    // Payload filters first: the (event, subscriber) pairs whose filter misses are then left out of the count and of
+    // the deliveries.
+    let mut statements: Vec<Statement> =
+        per_row_statements(db, org, now, inserts, 7, event_row, filter_candidates_sql)?
+            .into_iter()
+            .map(|s| s.filtering(FilterStep::Evaluate))
+            .collect();
+    let first_event = statements.len();
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, 7, event_row, ingest_events_sql, true)?);
     let first_delivery = statements.len();
     match claim {
         Some(c) => {
@@ -296,7 +347,7 @@ pub fn ingest_statements(
                 row.extend([int(c.lease_until), int(c.most as i64)]);
                 row
             };
-            statements.extend(per_row_statements(
+            statements.extend(per_row_statements_filtered(
                 db,
                 org,
                 now,
@@ -304,12 +355,22 @@ pub fn ingest_statements(
                 10,
                 claimed_row,
                 ingest_claimed_deliveries_sql,
+                true,
             )?);
         }
-        None => statements.extend(per_row_statements(db, org, now, inserts, 8, delivery_row, ingest_deliveries_sql)?),
+        None => statements.extend(per_row_statements_filtered(
+            db,
+            org,
+            now,
+            inserts,
+            8,
+            delivery_row,
+            ingest_deliveries_sql,
+            true,
+        )?),
     }
     let deliveries = first_delivery..statements.len();
-    Ok(IngestStatements { statements, events: 0..first_delivery, deliveries })
+    Ok(IngestStatements { statements, events: first_event..first_delivery, deliveries })
 }
 
 /// Appends reads of every event's stored (id, ingest token, delivery count); returns their index range.
@@ -576,6 +637,18 @@ pub struct EventRow {
     pub created_at: i64,
 }
 
+/// The organization's last `limit` events, newest first, with their data (a filter's preview).
+pub async fn recent(db: &Database, org: &OrganizationId, limit: u32) -> Result<Vec<EventRow>, StoreError> {
+    rows(
+        db.prepare(
+            "SELECT id, type, data, changes, created_at FROM events WHERE organization_id = ?1 \
+             ORDER BY created_at DESC, id DESC LIMIT ?2",
+        )
+        .bind(&[text(org), int(i64::from(limit))])?,
+    )
+    .await
+}
+
 /// One delivery an event produced.
 #[derive(Debug, Deserialize)]
 pub struct EventDelivery {
@@ -658,9 +731,9 @@ mod tests {
     fn ingest(db: &Connection, event_id: &str, event_type: &str, token: &str, stem: &str) -> Vec<String> {
         let (r, op) = (catalogue::resource_of(event_type), i64::from(catalogue::is_operational(event_type)));
         insert_event(db, event_id, event_type, r, op, token);
-        let mut s = db.prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")).unwrap();
+        let mut s = db.prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", 11)).unwrap();
         let ids = s
-            .query_map(params!["org_a", 1_000, event_id, event_type, r, op, stem, "HEAD:", ":TAIL", token], |row| {
+            .query_map(params!["org_a", 1_000, event_id, event_type, r, op, stem, "HEAD:", ":TAIL", token, ""], |row| {
                 row.get::<_, String>(0)
             })
             .unwrap()
@@ -679,9 +752,9 @@ mod tests {
         op: i64,
         token: &str,
     ) -> Option<(String, String, i64)> {
-        let mut insert = db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8)")).unwrap();
+        let mut insert = db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8)", 9)).unwrap();
         let mut returned: Vec<(String, String, i64)> = insert
-            .query_map(params!["org_a", 1_000, event_id, event_type, r, op, r#"{"n":1}"#, token], |row| {
+            .query_map(params!["org_a", 1_000, event_id, event_type, r, op, r#"{"n":1}"#, token, ""], |row| {
                 Ok((row.get("id")?, row.get("ingest_token")?, row.get("delivery_count")?))
             })
             .unwrap()
@@ -706,9 +779,9 @@ mod tests {
         let (r, op) = (catalogue::resource_of("lead.created"), 0);
         insert_event(db, event_id, "lead.created", r, op, token);
         let mut insert =
-            db.prepare(&ingest_claimed_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)")).unwrap();
+            db.prepare(&ingest_claimed_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", 13)).unwrap();
         let binds =
-            params!["org_a", 1_000, event_id, "lead.created", r, op, stem, "HEAD:", ":TAIL", token, 50_000, most];
+            params!["org_a", 1_000, event_id, "lead.created", r, op, stem, "HEAD:", ":TAIL", token, 50_000, most, ""];
         let mut created: Vec<Created> = insert
             .query_map(binds, |row| Ok((row.get("id")?, row.get("attempts")?, row.get("lease_until")?)))
             .unwrap()
@@ -822,6 +895,71 @@ mod tests {
         assert_eq!(built.body, format!("HEAD:{id}:TAIL"));
     }
 
+    /// An ingest as the object runs it, with payload filters: the candidates are read, each filter is evaluated in
+    /// Rust on the event's exact text, and the count and the deliveries leave the misses out.
+    #[test]
+    fn an_ingest_leaves_out_the_subscribers_whose_filter_misses_the_event() {
+        use crate::domain::filter::{miss, EventView, Filter};
+        let db = super::super::migrated_sqlite();
+        webhook(&db, "wh_all", "org_a", r#"["*"]"#, true);
+        webhook(&db, "wh_big", "org_a", r#"["deal.*"]"#, true);
+        webhook(&db, "wh_exact", "org_a", r#"["deal.*"]"#, true);
+        let set = |id: &str, filter: &str| {
+            db.execute("UPDATE webhooks SET filter = ?2 WHERE id = ?1", params![id, filter]).unwrap();
+        };
+        set("wh_big", r#"{"data":{"amount":{"$gte":10000}}}"#);
+        set("wh_exact", r#"{"data":{"amount":9007199254740993}}"#);
+        let ingest_filtered = |event_id: &str, data: &str| -> (i64, Vec<String>) {
+            let (t, r) = ("deal.won", "deal");
+            let mut candidates = db.prepare(&filter_candidates_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)")).unwrap();
+            let misses: String = candidates
+                .query_map(params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok"], |row| {
+                    Ok((
+                        row.get::<_, String>("event_id")?,
+                        row.get::<_, String>("webhook_id")?,
+                        row.get::<_, String>("filter")?,
+                    ))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .filter(|(e, _, f)| {
+                    let view = EventView { id: e, event_type: t, data, changes: None };
+                    !Filter::parse_stored(f).unwrap().matches(&view)
+                })
+                .map(|(e, w, _)| miss(&e, &w))
+                .collect();
+            let count: i64 = db
+                .query_row(
+                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10),
+                    params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
+                    |row| row.get("delivery_count"),
+                )
+                .unwrap();
+            let stem = format!("{:0>18}", event_id.trim_start_matches("evt_"));
+            let mut hooks: Vec<String> = db
+                .prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", 11))
+                .unwrap()
+                .query_map(params!["org_a", 1_000, event_id, t, r, 0, stem, "H:", ":T", "tok", misses], |row| {
+                    row.get::<_, String>("id")
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .map(|id| db.query_row("SELECT webhook_id FROM deliveries WHERE id = ?1", [id], |r| r.get(0)).unwrap())
+                .collect();
+            hooks.sort();
+            (count, hooks)
+        };
+        assert_eq!(ingest_filtered("evt_1", r#"{"amount":12500.50}"#), (2, vec!["wh_all".into(), "wh_big".into()]));
+        assert_eq!(ingest_filtered("evt_2", r#"{"amount":99}"#), (1, vec!["wh_all".into()]));
+        // Beyond 2^53 the filter compares digits, not floats: ...992 would equal ...993 as a double.
+        let exact = ingest_filtered("evt_3", r#"{"amount":9007199254740993}"#);
+        assert_eq!(exact, (3, vec!["wh_all".into(), "wh_big".into(), "wh_exact".into()]));
+        assert_eq!(
+            ingest_filtered("evt_4", r#"{"amount":9007199254740992}"#),
+            (2, vec!["wh_all".into(), "wh_big".into()])
+        );
+    }
+
     #[test]
     fn an_ingest_creates_one_delivery_per_active_subscriber_of_its_org_once() {
         let db = super::super::migrated_sqlite();
@@ -873,13 +1011,15 @@ mod plan_tests {
     #[test]
     fn an_ingest_finds_its_event_and_subscribers_through_indexes_not_by_walking_the_organizations_events() {
         let rows = "(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-        for sql in [ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)"), ingest_claimed_deliveries_sql(rows)] {
+        for sql in [ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10), ingest_claimed_deliveries_sql(rows, 13)] {
             let details = plan(&sql);
             assert!(!details.iter().any(|d| d.starts_with("SCAN events")), "{details:?}");
             assert!(!details.iter().any(|d| d.starts_with("SCAN deliveries")), "{details:?}");
             assert!(details.iter().any(|d| d.contains("w USING INDEX webhooks_fanout")), "{details:?}");
         }
-        let details = plan(&ingest_claimed_deliveries_sql(rows));
+        let details = plan(&filter_candidates_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
+        assert!(details.iter().any(|d| d.contains("w USING INDEX webhooks_filtered")), "{details:?}");
+        let details = plan(&ingest_claimed_deliveries_sql(rows, 13));
         assert!(details.iter().any(|d| d.contains("SEARCH e USING INDEX sqlite_autoindex_events_1")), "{details:?}");
     }
 }

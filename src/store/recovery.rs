@@ -6,7 +6,8 @@ use super::Database;
 use serde::Deserialize;
 
 use super::events::EventRow;
-use super::{batch, delivery_ids, first, int, placeholders, rows, rows_of, text, DeliveryIdRow, StoreError};
+use super::sql::{not_missed, FilterStep, Statement};
+use super::{batch, first, int, placeholders, rows, rows_of, text, DeliveryIdRow, Param, StoreError};
 use crate::domain::catalogue::{
     is_valid_pattern, ALL_OPERATIONAL, LEGACY_DISABLED, OPERATIONAL_PREFIX, WEBHOOK_DISABLED,
 };
@@ -18,19 +19,33 @@ use crate::domain::limits::D1_MAX_PARAMETERS;
 const RECOVERABLE: &str = "FROM deliveries WHERE organization_id = ?1 AND webhook_id = ?2 AND status = 'failed' \
     AND is_test = 0 AND updated_at >= ?3 AND updated_at < ?4";
 
-/// How many deliveries a recover of the window would take on, counting at most `cap`.
+/// The recoverable deliveries' events, to evaluate the webhook's payload filter on ([`FilterStep::Evaluate`]):
+/// none when it has no filter. A delivery whose event the webhook's current filter misses is not recovered.
+const RECOVERABLE_FILTERED: &str = "SELECT d.event_id AS event_id, d.webhook_id AS webhook_id, w.filter AS filter, \
+    e.type AS type, e.data AS data, e.changes AS changes FROM deliveries d \
+    JOIN webhooks w ON w.id = d.webhook_id AND w.filter IS NOT NULL \
+    JOIN events e ON e.organization_id = d.organization_id AND e.id = d.event_id \
+    WHERE d.organization_id = ?1 AND d.webhook_id = ?2 AND d.status = 'failed' AND d.is_test = 0 \
+    AND d.updated_at >= ?3 AND d.updated_at < ?4";
+
+/// How many deliveries a recover of the window would take on, counting at most `cap`; `?6` the filter misses.
 pub fn count_recoverable_sql() -> String {
-    format!("SELECT COUNT(*) AS n FROM (SELECT 1 {RECOVERABLE} LIMIT ?5)")
+    format!(
+        "SELECT COUNT(*) AS n FROM (SELECT 1 {RECOVERABLE} AND {} LIMIT ?5)",
+        not_missed(6, "event_id", "webhook_id")
+    )
 }
 
 /// Makes up to `?5` of them pending and due at `?6` with a fresh chain (the budget counts from the attempts made
 /// so far; attempt numbers keep rising). Their new `updated_at` (`?6`, after the window's end) takes them out of the
-/// window, so the next step continues with the rest and a repeated step finds nothing.
+/// window, so the next step continues with the rest and a repeated step finds nothing. `?7`: the filter misses,
+/// which stay as they are.
 pub fn recover_sql() -> String {
     format!(
         "UPDATE deliveries SET status = 'pending', chain_start = attempts, next_attempt_at = ?6, lease_until = NULL, \
          requeued_at = NULL, updated_at = ?6 \
-         WHERE id IN (SELECT id {RECOVERABLE} ORDER BY created_at, id LIMIT ?5) RETURNING id"
+         WHERE id IN (SELECT id {RECOVERABLE} AND {} ORDER BY created_at, id LIMIT ?5) RETURNING id",
+        not_missed(7, "event_id", "webhook_id")
     )
 }
 
@@ -121,28 +136,30 @@ pub struct Window<'a> {
     pub until: i64,
 }
 
+impl Window<'_> {
+    /// The statement that finds the window's filter misses, then `then` (which binds them as its last parameter).
+    fn filtered(&self, db: &Database, sql: String, mut binds: Vec<Param>) -> Result<Vec<Statement>, StoreError> {
+        let scope = [text(self.org), text(self.webhook_id), int(self.since), int(self.until)];
+        binds.push(text(""));
+        let at = binds.len();
+        Ok(vec![
+            db.prepare(RECOVERABLE_FILTERED).bind(&scope)?.filtering(FilterStep::Evaluate),
+            db.prepare(sql).bind(&binds)?.filtering(FilterStep::Bind(at)),
+        ])
+    }
+}
+
 pub async fn count_recoverable(db: &Database, w: &Window<'_>, cap: i64) -> Result<i64, StoreError> {
-    let statement = db.prepare(count_recoverable_sql()).bind(&[
-        text(w.org),
-        text(w.webhook_id),
-        int(w.since),
-        int(w.until),
-        int(cap),
-    ])?;
-    Ok(first::<Count>(statement).await?.map_or(0, |c| c.n))
+    let binds = vec![text(w.org), text(w.webhook_id), int(w.since), int(w.until), int(cap)];
+    let results = batch(db, w.filtered(db, count_recoverable_sql(), binds)?).await?;
+    Ok(rows_of::<Count>(&results, 1)?.first().map_or(0, |c| c.n))
 }
 
 /// Recovers up to `limit` deliveries of the window; returns their ids, oldest first.
 pub async fn recover(db: &Database, w: &Window<'_>, limit: i64, now: i64) -> Result<Vec<DeliveryId>, StoreError> {
-    let statement = db.prepare(recover_sql()).bind(&[
-        text(w.org),
-        text(w.webhook_id),
-        int(w.since),
-        int(w.until),
-        int(limit),
-        int(now),
-    ])?;
-    delivery_ids(statement).await
+    let binds = vec![text(w.org), text(w.webhook_id), int(w.since), int(w.until), int(limit), int(now)];
+    let results = batch(db, w.filtered(db, recover_sql(), binds)?).await?;
+    Ok(rows_of::<DeliveryIdRow>(&results, 1)?.into_iter().map(|r| r.id).collect())
 }
 
 /// Where a replay stands: events after (`created_at`, `id`) are still to look at.
@@ -175,9 +192,31 @@ impl Missing<'_> {
     }
 }
 
+/// How many events are missing, counting at most `cap`: all of them, whatever the webhook's filter (what a replay
+/// looks at).
 pub async fn count_missing(db: &Database, m: &Missing<'_>, cap: i64) -> Result<i64, StoreError> {
     let statement = db.prepare(count_missing_sql(m.condition)).bind(&m.binds(&Cursor::default(), cap))?;
     Ok(first::<Count>(statement).await?.map_or(0, |c| c.n))
+}
+
+/// How many of the first `cap` missing events the webhook's payload filter lets through (what a replay delivers);
+/// the filter is evaluated inside the organization's object ([`FilterStep`]).
+pub async fn count_missing_matching(db: &Database, m: &Missing<'_>, cap: i64) -> Result<i64, StoreError> {
+    let first =
+        format!("SELECT e.id, e.type, e.data, e.changes {} ORDER BY e.created_at, e.id LIMIT ?7", missing(m.condition));
+    let candidates = format!(
+        "SELECT x.id AS event_id, w.id AS webhook_id, w.filter AS filter, x.type AS type, x.data AS data, \
+         x.changes AS changes FROM ({first}) x, webhooks w WHERE w.id = ?2 AND w.filter IS NOT NULL"
+    );
+    let count = format!("SELECT COUNT(*) AS n FROM ({first}) x WHERE {}", not_missed(8, "x.id", "?2"));
+    let binds = m.binds(&Cursor::default(), cap);
+    let mut counted = binds.to_vec();
+    counted.push(text(""));
+    let statements = vec![
+        db.prepare(candidates).bind(&binds)?.filtering(FilterStep::Evaluate),
+        db.prepare(count).bind(&counted)?.filtering(FilterStep::Bind(8)),
+    ];
+    Ok(rows_of::<Count>(&batch(db, statements).await?, 1)?.first().map_or(0, |c| c.n))
 }
 
 pub async fn missing_events(
@@ -261,14 +300,14 @@ mod tests {
         delivery(&db, "dlv_ok", "succeeded", 1, 1_500);
         delivery(&db, "dlv_late", "failed", 4, 9_000);
         let count = |db: &Connection| -> i64 {
-            db.query_row(&count_recoverable_sql(), params!["org_a", "wh_1", 1_000, 5_000, 10_000], |r| r.get(0))
+            db.query_row(&count_recoverable_sql(), params!["org_a", "wh_1", 1_000, 5_000, 10_000, ""], |r| r.get(0))
                 .unwrap()
         };
         assert_eq!(count(&db), 2);
         let recover = |db: &Connection, limit: i64| -> Vec<String> {
             let mut s = db.prepare(&recover_sql()).unwrap();
             let ids = s
-                .query_map(params!["org_a", "wh_1", 1_000, 5_000, limit, 6_000], |r| r.get::<_, String>(0))
+                .query_map(params!["org_a", "wh_1", 1_000, 5_000, limit, 6_000, ""], |r| r.get::<_, String>(0))
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();

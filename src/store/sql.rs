@@ -47,6 +47,35 @@ pub struct Statement {
     database: Database,
     pub sql: String,
     pub params: Vec<Param>,
+    pub filters: FilterStep,
+}
+
+/// A statement's part in payload filtering (`domain::filter`). Filters are evaluated in Rust on the exact event
+/// text, inside the organization's object and the batch's transaction, so a fan-out still takes one round trip:
+/// one statement lists the (event, webhook, filter) pairs to evaluate, and later statements of the batch are handed
+/// the pairs whose filter did not match, the misses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FilterStep {
+    #[default]
+    None,
+    /// Its rows are `event_id, webhook_id, filter, type, data, changes` (and optionally `id`, the event's id when
+    /// `event_id` is not it): each filter is evaluated on its event; the pairs that do not match join the misses.
+    Evaluate,
+    /// Its parameter `?n` is set to the misses so far: `"\n<event id>\t<webhook id>\n"` for each, `""` for none (see
+    /// [`not_missed`]).
+    Bind(usize),
+}
+
+impl FilterStep {
+    fn is_none(&self) -> bool {
+        *self == FilterStep::None
+    }
+}
+
+/// The SQL condition "the pair (`event`, `webhook`) is not a filter miss", with `?misses` the parameter bound to
+/// them ([`FilterStep::Bind`]). An empty text (no webhook of the batch has a filter) decides at once.
+pub fn not_missed(misses: usize, event: &str, webhook: &str) -> String {
+    format!("(?{misses} = '' OR instr(?{misses}, char(10) || {event} || char(9) || {webhook} || char(10)) = 0)")
 }
 
 /// A statement as it travels to an organization's object.
@@ -54,6 +83,8 @@ pub struct Statement {
 pub struct WireStatement {
     pub sql: String,
     pub params: Vec<Param>,
+    #[serde(default, skip_serializing_if = "FilterStep::is_none")]
+    pub filters: FilterStep,
 }
 
 impl Statement {
@@ -61,6 +92,12 @@ impl Statement {
     pub fn bind(mut self, params: &[Param]) -> Result<Statement, StoreError> {
         self.params = params.to_vec();
         Ok(self)
+    }
+
+    /// Marks the statement's part in payload filtering ([`FilterStep`]).
+    pub fn filtering(mut self, step: FilterStep) -> Statement {
+        self.filters = step;
+        self
     }
 
     pub fn database(&self) -> &Database {
@@ -120,7 +157,7 @@ impl Database {
     }
 
     pub fn prepare(&self, sql: impl Into<String>) -> Statement {
-        Statement { database: self.clone(), sql: sql.into(), params: Vec::new() }
+        Statement { database: self.clone(), sql: sql.into(), params: Vec::new(), filters: FilterStep::None }
     }
 
     /// Runs the statements as one transaction, in one round trip; answers in order.
@@ -185,7 +222,7 @@ impl Database {
 
 /// Statements as they travel to (or run inside) an organization's object.
 fn wire(statements: Vec<Statement>) -> Vec<WireStatement> {
-    statements.into_iter().map(|s| WireStatement { sql: s.sql, params: s.params }).collect()
+    statements.into_iter().map(|s| WireStatement { sql: s.sql, params: s.params, filters: s.filters }).collect()
 }
 
 #[wasm_bindgen]
@@ -207,6 +244,34 @@ extern "C" {
     fn rows_read(this: &Cursor) -> f64;
     #[wasm_bindgen(method, getter, js_name = rowsWritten)]
     fn rows_written(this: &Cursor) -> f64;
+}
+
+/// The misses among rows of a [`FilterStep::Evaluate`] statement, in [`not_missed`]'s form. A filter that no longer
+/// parses (it was valid when stored) matches nothing: a filter is never widened by accident.
+fn filter_misses(rows: &Array) -> String {
+    let field = |row: &JsValue, name: &str| {
+        js_sys::Reflect::get(row, &JsValue::from_str(name)).ok().and_then(|v| v.as_string())
+    };
+    let mut misses = String::new();
+    for row in rows.iter() {
+        let (Some(event_id), Some(webhook_id)) = (field(&row, "event_id"), field(&row, "webhook_id")) else { continue };
+        // No filter: every event of its types.
+        let Some(filter) = field(&row, "filter") else { continue };
+        let data = field(&row, "data").unwrap_or_default();
+        let (event_type, changes) = (field(&row, "type").unwrap_or_default(), field(&row, "changes"));
+        let id = field(&row, "id").unwrap_or_else(|| event_id.clone());
+        let view = crate::domain::filter::EventView {
+            id: &id,
+            event_type: &event_type,
+            data: &data,
+            changes: changes.as_deref(),
+        };
+        let matched = crate::domain::filter::Filter::parse_stored(&filter).is_some_and(|f| f.matches(&view));
+        if !matched {
+            misses.push_str(&crate::domain::filter::miss(&event_id, &webhook_id));
+        }
+    }
+    misses
 }
 
 /// The text of a JavaScript error (or whatever was thrown).
@@ -235,12 +300,22 @@ pub fn execute_local(storage: &JsValue, statements: &[WireStatement]) -> Result<
     let results = Array::new();
     let work = {
         let (results, rows_counted) = (results.clone(), rows_counted.clone());
-        let statements: Vec<(String, Array)> =
-            statements.iter().map(|s| (s.sql.clone(), s.params.iter().map(Param::to_js).collect::<Array>())).collect();
+        let statements: Vec<(String, Array, FilterStep)> = statements
+            .iter()
+            .map(|s| (s.sql.clone(), s.params.iter().map(Param::to_js).collect::<Array>(), s.filters))
+            .collect();
         Closure::<dyn FnMut() -> Result<JsValue, JsValue>>::new(move || {
-            for (query, bindings) in &statements {
+            let mut misses = String::new();
+            for (query, bindings, step) in &statements {
+                if let FilterStep::Bind(n) = step {
+                    bindings.set(n.saturating_sub(1) as u32, JsValue::from_str(&misses));
+                }
                 let cursor = sql.exec(query, bindings)?;
-                let rows = cursor.to_array();
+                let mut rows = cursor.to_array();
+                if *step == FilterStep::Evaluate {
+                    misses.push_str(&filter_misses(&rows));
+                    rows = Array::new();
+                }
                 // Read after the rows: a cursor counts as it is consumed.
                 let (read, written) = (cursor.rows_read() as u64, cursor.rows_written() as u64);
                 let result = js_sys::Object::new();

@@ -62,6 +62,9 @@ pub struct WebhookRow {
     /// Until when its deliveries go through its lane (a failed or slow attempt sets it).
     #[serde(default)]
     pub lane_until: Option<i64>,
+    /// Its payload filter's JSON text (`domain::filter`); none: every event of its types.
+    #[serde(default)]
+    pub filter: Option<String>,
     /// Until when the consumer may send its deliveries itself (quick successes set it).
     #[serde(default)]
     pub fast_until: Option<i64>,
@@ -195,6 +198,7 @@ impl WebhookRow {
             },
             created_at: iso8601(self.created_at),
             updated_at: iso8601(self.updated_at),
+            filter: self.filter.as_deref().and_then(|f| serde_json::from_str(f).ok()),
             activity: None,
             missed_events: None,
         }
@@ -204,7 +208,7 @@ impl WebhookRow {
 const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
     disabled_at, public_key, ordering, rate_limit_per_second, circuit_state, circuit_opened_at, circuit_next_probe_at, \
-    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, created_at, updated_at";
+    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, filter, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -232,8 +236,8 @@ pub async fn insert(
         db.prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
              retry_attempts, retry_delay_seconds, consecutive_failures, public_key, ordering, rate_limit_per_second, \
-             created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?12, ?12 \
+             filter, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?17, ?12, ?12 \
              WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13 RETURNING {COLUMNS}"
         ))
         .bind(&[
@@ -253,6 +257,7 @@ pub async fn insert(
             opt_text(key.public_key),
             text(new.ordering.as_str()),
             opt_int(new.rate_limit_per_second.map(i64::from)),
+            opt_text(new.filter.as_deref()),
         ])?,
     )
     .await
@@ -334,6 +339,7 @@ pub async fn update(
                previous_secret = CASE WHEN ?14 IS NULL THEN previous_secret ELSE ?15 END, \
                ordering = COALESCE(?16, ordering), \
                rate_limit_per_second = CASE WHEN ?17 THEN ?18 ELSE rate_limit_per_second END, \
+               filter = CASE WHEN ?19 THEN ?20 ELSE filter END, \
                updated_at = ?13 \
              WHERE organization_id = ?1 AND id = ?2 RETURNING {COLUMNS}"
         ))
@@ -356,6 +362,8 @@ pub async fn update(
             opt_text(patch.ordering.map(|o| o.as_str())),
             flag(patch.rate_limit_per_second.is_some()),
             opt_int(patch.rate_limit_per_second.flatten().map(i64::from)),
+            flag(patch.filter.is_some()),
+            opt_text(patch.filter.clone().flatten().as_deref()),
         ])?,
     )
     .await

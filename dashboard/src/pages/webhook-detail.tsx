@@ -122,6 +122,8 @@ function Settings({ webhook: w }: { webhook: Webhook }) {
         <dd>{headers.length ? headers.map((h) => <code class="chip" key={h}>{h}</code>) : <span class="muted">None</span>}</dd>
         <dt>Ordering</dt>
         <dd>{w.ordering === "fifo" ? "In order, one at a time (FIFO): the delivery log shows the line as pending deliveries" : "Any order"}</dd>
+        <dt>Filter</dt>
+        <dd>{w.filter ? <code class="filter-json">{JSON.stringify(w.filter)}</code> : <span class="muted">None (every event of its types)</span>}</dd>
         <dt>Rate limit</dt>
         <dd>{w.rateLimitPerSecond == null ? <span class="muted">None</span> : `${w.rateLimitPerSecond} per second`}</dd>
         <dt>Circuit</dt>

@@ -1,6 +1,6 @@
 // Add / edit a webhook. The server validates; its errors appear next to the field they name.
 import { useEffect, useState } from "preact/hooks";
-import { api, ApiError, type Webhook, type WebhookInput } from "../api";
+import { api, ApiError, type FilterPreviewAnswer, type Webhook, type WebhookInput } from "../api";
 import { href, navigate } from "../router";
 import { EventPicker } from "../components/event-picker";
 import { missed } from "./webhook-detail";
@@ -25,6 +25,8 @@ interface FormState {
   retryAttempts: string;
   retryDelaySeconds: string;
   isActive: boolean;
+  /** The payload filter as JSON text; empty: none. */
+  filter: string;
 }
 
 let rowKeys = 0;
@@ -42,16 +44,28 @@ function fromWebhook(w: Webhook | undefined): FormState {
     retryAttempts: String(w?.retryAttempts ?? 3),
     retryDelaySeconds: String(w?.retryDelaySeconds ?? 60),
     isActive: w?.isActive ?? true,
+    filter: w?.filter ? JSON.stringify(w.filter, null, 2) : "",
   };
 }
 
 /** The form's fields, named as the API names them in `error.field`. */
 type FieldName =
   | "name" | "description" | "url" | "events" | "headers" | "retryAttempts" | "retryDelaySeconds" | "isActive" | "ordering"
-  | "rateLimitPerSecond";
+  | "rateLimitPerSecond" | "filter";
 const FIELDS: FieldName[] = [
   "name", "description", "url", "events", "headers", "retryAttempts", "retryDelaySeconds", "isActive", "ordering", "rateLimitPerSecond",
+  "filter",
 ];
+
+/** The filter field's JSON, or a refusal naming the field as the API would. */
+function parseFilter(text: string): Record<string, unknown> | null {
+  if (text.trim() === "") return null;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new ApiError(400, "validation_error", `The filter is not valid JSON: ${(e as Error).message}`, "filter");
+  }
+}
 
 function fieldOf(error: ApiError): FieldName | null {
   const field = error.field ?? "";
@@ -73,6 +87,7 @@ function toInput(s: FormState, creating: boolean): WebhookInput {
     isActive: s.isActive,
     ordering: s.ordering,
     rateLimitPerSecond: s.rateLimit.trim() === "" ? null : number(s.rateLimit),
+    filter: parseFilter(s.filter),
   };
 }
 
@@ -204,6 +219,13 @@ export function WebhookForm({ id }: { id?: string }) {
             {...described("field-rate-limit", errors.rateLimitPerSecond, true)}
             value={form.rateLimit} onInput={(e) => update("rateLimit", e.currentTarget.value)} />
         </Field>
+        <Field label="Payload filter" id="field-filter" error={errors.filter}
+          hint={<>Optional. Only events that match are delivered, e.g. <code>{'{"data": {"amount": {"$gte": 10000}}}'}</code>. Operators: $eq $neq $gt $gte $lt $lte $in $nin $startsWith $exist $and $or $not. Empty: every event of the chosen types.</>}>
+          <textarea class="input mono" rows={4} spellcheck={false} placeholder='{"data": {"stage": "won"}}'
+            {...described("field-filter", errors.filter, true)} value={form.filter}
+            onInput={(e) => update("filter", e.currentTarget.value)} />
+        </Field>
+        <FilterPreview text={form.filter} events={form.events} onError={(message) => setErrors({ ...errors, filter: message })} />
         <div class={`field ${errors.isActive ? "field-invalid" : ""}`}>
           <label class="check check-strong">
             <input type="checkbox" checked={form.isActive} onChange={(e) => update("isActive", e.currentTarget.checked)} />
@@ -231,6 +253,53 @@ export function WebhookForm({ id }: { id?: string }) {
         </p>
       </ConfirmDialog>
     </>
+  );
+}
+
+/** "Try it on the last events": which of the organization's last events of the chosen types the filter lets through. */
+function FilterPreview({ text, events, onError }: { text: string; events: string[]; onError: (message: string) => void }) {
+  const [preview, setPreview] = useState<FilterPreviewAnswer | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [failure, setFailure] = useState<ApiError | null>(null);
+  const run = async () => {
+    setBusy(true);
+    setFailure(null);
+    try {
+      const filter = parseFilter(text) ?? {};
+      setPreview(await api.previewFilter({ filter, ...(events.length ? { events } : {}) }));
+    } catch (e) {
+      const error = asApiError(e);
+      setPreview(null);
+      if (error.field === "filter") onError(error.message);
+      else setFailure(error);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="filter-preview">
+      <Button onClick={run} busy={busy} busyLabel="Trying…">Try it on the last events</Button>
+      {failure && <ErrorNotice error={failure} title="Could not try the filter" />}
+      {preview && (
+        <div role="status" data-testid="filter-preview">
+          <p class="hint">
+            {preview.data.length === 0
+              ? "No recent events of these types to try it on."
+              : `${preview.matched} of the last ${preview.data.length} events match.`}
+          </p>
+          {preview.data.length > 0 && (
+            <ul class="preview-list">
+              {preview.data.map((e) => (
+                <li key={e.eventId}>
+                  <span class={`badge ${e.matches ? "badge-success" : "badge-neutral"}`}>{e.matches ? "Delivered" : "Left out"}</span>
+                  <code>{e.type}</code> <span class="muted">{e.eventId}</span>
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+    </div>
   );
 }
 
