@@ -13,6 +13,7 @@ pub mod model;
 pub mod payload;
 pub mod retry;
 pub mod secrets;
+pub mod sigv4;
 pub mod time;
 pub mod url_guard;
 pub mod webhook;
