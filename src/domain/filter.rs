@@ -25,6 +25,31 @@ use super::Invalid;
 pub const MAX_FILTER_BYTES: usize = 4096;
 /// Nesting deeper than this is refused.
 pub const MAX_DEPTH: usize = 12;
+/// Values an evaluation may look at (one step each). A filter of at most [`MAX_FILTER_BYTES`] on an event of at
+/// most 256 KiB stays far below it unless it walks large lists with many conditions.
+pub const STEP_BUDGET: u32 = 200_000;
+
+/// What an evaluation may still spend, and whether it ran out.
+struct Budget {
+    left: std::cell::Cell<u32>,
+    out: std::cell::Cell<bool>,
+}
+
+impl Budget {
+    /// Takes a step; `false` (and out for good) when none was left.
+    fn spend(&self) -> bool {
+        match self.left.get() {
+            0 => {
+                self.out.set(true);
+                false
+            }
+            left => {
+                self.left.set(left - 1);
+                true
+            }
+        }
+    }
+}
 
 /// A valid filter, ready to evaluate.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,10 +155,19 @@ impl Filter {
         serde_json::from_str::<Value>(text).ok().and_then(|v| Filter::parse(&v).ok())
     }
 
-    /// Whether the event matches: `data` and `changes` are the event's exact JSON texts.
+    /// Whether the event matches: `data` and `changes` are the event's exact JSON texts. An evaluation that would take
+    /// more than [`STEP_BUDGET`] steps (a large event walked by a filter over its lists) stops there and lets the
+    /// event through: a filter may narrow what a webhook receives, but never lose an event to its own cost.
     pub fn matches(&self, event: &EventView<'_>) -> bool {
+        self.evaluate(event, STEP_BUDGET).unwrap_or(true)
+    }
+
+    /// The outcome within `steps` values looked at, or `None` when it takes more.
+    pub fn evaluate(&self, event: &EventView<'_>, steps: u32) -> Option<bool> {
+        let budget = Budget { left: std::cell::Cell::new(steps), out: std::cell::Cell::new(false) };
         let root = Node::Event(event);
-        eval(&self.root, Some(&root))
+        let outcome = eval(&self.root, Some(&root), &budget);
+        (!budget.out.get()).then_some(outcome)
     }
 }
 
@@ -308,25 +342,28 @@ fn object_members(text: &str) -> Option<Vec<(String, &RawValue)>> {
     de.deserialize_map(Members).ok()
 }
 
-fn eval(cond: &Cond, value: Option<&Node<'_>>) -> bool {
+fn eval(cond: &Cond, value: Option<&Node<'_>>, budget: &Budget) -> bool {
+    if !budget.spend() {
+        return false;
+    }
     match cond {
-        Cond::All(conds) => conds.iter().all(|c| eval(c, value)),
-        Cond::Any(conds) => conds.iter().any(|c| eval(c, value)),
-        Cond::Not(c) => !eval(c, value),
+        Cond::All(conds) => conds.iter().all(|c| eval(c, value, budget)),
+        Cond::Any(conds) => conds.iter().any(|c| eval(c, value, budget)),
+        Cond::Not(c) => !eval(c, value, budget),
         Cond::Field(name, c) => match value {
             // A field below a list is looked for in each of its items.
-            Some(Node::Array(items)) => items.iter().any(|item| eval(cond, Some(&Node::read(item)))),
+            Some(Node::Array(items)) => items.iter().any(|item| eval(cond, Some(&Node::read(item)), budget)),
             Some(node) => match node.field(name) {
                 // Fields looked for in a list: one item must meet all of them (`{"lines": {"sku": "B", "qty":
                 // {"$gte": 5}}}` needs one line with both). Tests on a list see the whole list (`test`).
                 Some(Node::Array(items)) if names_fields(c) => {
-                    items.iter().any(|item| eval(c, Some(&Node::read(item))))
+                    items.iter().any(|item| eval(c, Some(&Node::read(item)), budget))
                 }
-                child => eval(c, child.as_ref()),
+                child => eval(c, child.as_ref(), budget),
             },
-            None => eval(c, None),
+            None => eval(c, None, budget),
         },
-        Cond::Test(op, literal) => test(*op, literal, value),
+        Cond::Test(op, literal) => test(*op, literal, value, budget),
     }
 }
 
@@ -340,21 +377,23 @@ fn names_fields(cond: &Cond) -> bool {
     }
 }
 
-fn test(op: Op, literal: &Literal, value: Option<&Node<'_>>) -> bool {
+fn test(op: Op, literal: &Literal, value: Option<&Node<'_>>, budget: &Budget) -> bool {
     match op {
         Op::Exist => matches!(literal, Literal::Bool(b) if *b == value.is_some()),
-        Op::Neq => !test(Op::Eq, literal, value),
-        Op::Nin => !test(Op::In, literal, value),
+        Op::Neq => !test(Op::Eq, literal, value, budget),
+        Op::Nin => !test(Op::In, literal, value, budget),
         _ => match value {
             None => false,
             // A condition on a list holds when it holds for one of its items.
-            Some(Node::Array(items)) => items.iter().any(|item| scalar_test(op, literal, &Node::read(item))),
-            Some(node) => scalar_test(op, literal, node),
+            Some(Node::Array(items)) => {
+                items.iter().any(|item| budget.spend() && scalar_test(op, literal, &Node::read(item), budget))
+            }
+            Some(node) => scalar_test(op, literal, node, budget),
         },
     }
 }
 
-fn scalar_test(op: Op, literal: &Literal, node: &Node<'_>) -> bool {
+fn scalar_test(op: Op, literal: &Literal, node: &Node<'_>, budget: &Budget) -> bool {
     match op {
         Op::Eq => equals(literal, node),
         Op::In => matches!(literal, Literal::List(items) if items.iter().any(|l| equals(l, node))),
@@ -372,7 +411,7 @@ fn scalar_test(op: Op, literal: &Literal, node: &Node<'_>) -> bool {
                 _ => o != Ordering::Greater,
             })
         }
-        Op::Neq | Op::Nin | Op::Exist => test(op, literal, Some(node)),
+        Op::Neq | Op::Nin | Op::Exist => test(op, literal, Some(node), budget),
     }
 }
 
@@ -545,6 +584,19 @@ mod tests {
         assert!(Filter::parse(&deep).unwrap_err().message.contains("nest at most"));
         let long = json!({ "a": "x".repeat(MAX_FILTER_BYTES) });
         assert!(Filter::parse(&long).unwrap_err().message.contains("at most 4096 bytes"));
+    }
+
+    #[test]
+    fn an_evaluation_over_its_budget_lets_the_event_through() {
+        let items: Vec<String> = (0..5_000).map(|i| format!(r#"{{"sku":"s{i}","qty":{i}}}"#)).collect();
+        let data = format!(r#"{{"lines":[{}]}}"#, items.join(","));
+        let filter = Filter::parse(&json!({"data": {"lines": {"sku": "none", "qty": {"$gt": 1}}}})).unwrap();
+        let view = event(&data);
+        // Within budget it is a plain miss; with fewer steps than the lines it takes, it stops and lets it through.
+        assert_eq!(filter.evaluate(&view, STEP_BUDGET), Some(false));
+        assert_eq!(filter.evaluate(&view, 1_000), None);
+        let small = Filter::parse(&json!({"type": "deal.updated"})).unwrap();
+        assert_eq!(small.evaluate(&view, 3), Some(true));
     }
 
     #[test]
