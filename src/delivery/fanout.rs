@@ -9,7 +9,7 @@ use worker::{Env, MessageBuilder};
 use super::DeliveryError;
 use crate::domain::catalogue::{subscribed, WEBHOOK_DISABLED};
 use crate::domain::event::IncomingEvent;
-use crate::domain::filter::{EventView, Filter};
+use crate::domain::filter::{stored_matches, EventView};
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::{DELIVERIES_PER_MESSAGE, QUEUE_SEND_BATCH_MAX};
 use crate::domain::payload::{self, DeliveryBody};
@@ -297,8 +297,7 @@ pub fn operational_event(
     };
     // A subscriber's payload filter applies to operational events as to any other.
     let view = EventView { id: id.as_str(), event_type, data: &event.data, changes: None };
-    let passes =
-        |w: &WebhookRow| w.filter.as_deref().is_none_or(|f| Filter::parse_stored(f).is_some_and(|f| f.matches(&view)));
+    let passes = |w: &WebhookRow| w.filter.as_deref().is_none_or(|f| stored_matches(f, &view));
     let others: Vec<(Vec<String>, WebhookId)> =
         subscribers.iter().filter(|w| w.id != subject.id && passes(w)).map(|w| (w.patterns(), w.id.clone())).collect();
     let deliveries = deliveries_for(&others, &subject.organization_id, &id, &event, &iso8601(now))?;

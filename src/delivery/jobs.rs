@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use worker::Env;
 
 use super::{fanout, DeliveryError};
-use crate::domain::filter::{EventView, Filter};
+use crate::domain::filter::{stored_matches, EventView};
 use crate::domain::ids::{DeliveryId, OrganizationId, WebhookId};
 use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::time::iso8601;
@@ -101,18 +101,14 @@ pub async fn step(env: &Env, job: &Job, now: i64) -> Result<(), DeliveryError> {
             };
             let events = recovery::missing_events(&db, &scope, &job.cursor, limit).await?;
             // The webhook's payload filter applies as at ingest; the cursor still moves past what it leaves out.
-            let filter = webhook.filter.as_deref().map(Filter::parse_stored);
-            let passes = |event: &&EventRow| match &filter {
-                None => true,
-                Some(filter) => {
-                    let view = EventView {
-                        id: event.id.as_str(),
-                        event_type: &event.event_type,
-                        data: &event.data,
-                        changes: event.changes.as_deref(),
-                    };
-                    filter.as_ref().is_some_and(|f| f.matches(&view))
-                }
+            let passes = |event: &&EventRow| {
+                let view = EventView {
+                    id: event.id.as_str(),
+                    event_type: &event.event_type,
+                    data: &event.data,
+                    changes: event.changes.as_deref(),
+                };
+                webhook.filter.as_deref().is_none_or(|f| stored_matches(f, &view))
             };
             let delivered: Vec<&EventRow> = events.iter().filter(passes).collect();
             let ids: Vec<DeliveryId> = delivered.iter().map(|_| DeliveryId::generate(&random())).collect();

@@ -258,6 +258,13 @@ fn operand(op: Op, value: &Value, path: &[String]) -> Result<Literal, Invalid> {
     }
 }
 
+/// Whether a stored filter lets the event through. A stored filter that no longer parses (it was valid when it was
+/// stored; only a change of these rules could do that) lets everything through, as a filter over its budget does:
+/// an event is never lost to a filter that cannot be evaluated.
+pub fn stored_matches(filter: &str, event: &EventView<'_>) -> bool {
+    Filter::parse_stored(filter).is_none_or(|f| f.matches(event))
+}
+
 /// One filter miss as the store's statements look for it (`store::sql::not_missed`): the event's and the webhook's
 /// ids between line breaks, which neither can contain.
 pub fn miss(event_id: &str, webhook_id: &str) -> String {
@@ -604,5 +611,8 @@ mod tests {
         let filter = json!({"data": {"amount": {"$gte": 1.50}}});
         assert_eq!(Filter::parse_stored(&filter.to_string()), Some(Filter::parse(&filter).unwrap()));
         assert_eq!(Filter::parse_stored("not json"), None);
+        // A stored filter that cannot be read lets the event through rather than lose it.
+        assert!(stored_matches("not json", &event("{}")));
+        assert!(!stored_matches(r#"{"data":{"a":1}}"#, &event("{}")));
     }
 }

@@ -246,8 +246,7 @@ extern "C" {
     fn rows_written(this: &Cursor) -> f64;
 }
 
-/// The misses among rows of a [`FilterStep::Evaluate`] statement, in [`not_missed`]'s form. A filter that no longer
-/// parses (it was valid when stored) matches nothing: a filter is never widened by accident.
+/// The misses among rows of a [`FilterStep::Evaluate`] statement, in [`not_missed`]'s form.
 fn filter_misses(rows: &Array) -> String {
     let field = |row: &JsValue, name: &str| {
         js_sys::Reflect::get(row, &JsValue::from_str(name)).ok().and_then(|v| v.as_string())
@@ -266,8 +265,7 @@ fn filter_misses(rows: &Array) -> String {
             data: &data,
             changes: changes.as_deref(),
         };
-        let matched = crate::domain::filter::Filter::parse_stored(&filter).is_some_and(|f| f.matches(&view));
-        if !matched {
+        if !crate::domain::filter::stored_matches(&filter, &view) {
             misses.push_str(&crate::domain::filter::miss(&event_id, &webhook_id));
         }
     }
