@@ -373,6 +373,9 @@ pub struct FilterPreviewEvent {
 
 /// How far back a preview looks for events of the given types.
 const PREVIEW_SCAN: u32 = 200;
+/// What one preview may spend evaluating, across its events (a preview runs in the request's own CPU time): each
+/// event gets an even share, and one that would take more counts as let through, as at fan-out.
+const PREVIEW_STEPS: u32 = 500_000;
 
 #[utoipa::path(post, path = "/api/webhooks/filter-preview", tag = "webhooks", operation_id = "previewFilter",
     summary = "Try a payload filter on the organization's last events",
@@ -387,6 +390,7 @@ const PREVIEW_SCAN: u32 = 200;
 pub async fn preview_filter(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let (filter, patterns, limit) = parse_preview(&read_json(req, MAX_BODY_BYTES).await?)?;
     let recent = store::events::recent(&ctx.store()?, &ctx.caller.org, PREVIEW_SCAN).await?;
+    let per_event = (PREVIEW_STEPS / limit.max(1) as u32).min(crate::domain::filter::STEP_BUDGET);
     let data: Vec<FilterPreviewEvent> = recent
         .iter()
         .filter(|e| patterns.as_ref().is_none_or(|p| crate::domain::catalogue::subscribed(p, &e.event_type)))
@@ -402,7 +406,7 @@ pub async fn preview_filter(ctx: &Ctx, req: Request) -> ApiResult<Response> {
                 event_id: e.id.clone(),
                 event_type: e.event_type.clone(),
                 created_at: iso8601(e.created_at),
-                matches: filter.matches(&view),
+                matches: filter.evaluate(&view, per_event).unwrap_or(true),
             }
         })
         .collect();
