@@ -12,7 +12,8 @@ let c;
 
 before(async () => {
   receiver = await startReceiver();
-  worker = await startWorker();
+  // With the publisher fixture: another Worker that puts events straight on the events queue (`POST /__publish`).
+  worker = await startWorker({ configs: ["tests/fixtures/publisher.toml"] });
   c = client(worker, await loadSpec(worker), receiver, "filters");
 });
 after(async () => {
@@ -138,4 +139,19 @@ test("the preview tries a filter on the last events without storing or sending a
   assert.equal(bad.status, 400);
   assert.equal(bad.body.error.field, "filter");
   assert.equal(receiver.requests.length, before, "nothing sent");
+});
+
+test("events published to the queue by another Worker pass through the same filters", async () => {
+  const o = c.org();
+  const big = await c.webhook(o, { events: ["deal.*"], filter: { data: { amount: { $gte: 10000 } } } });
+  const all = await c.webhook(o, { events: ["deal.*"] });
+  const publish = await worker.api("/__publish", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify([10, 20000, 30, 40000].map((amount, i) => ({ organizationId: o.name, type: "deal.won", data: { amount }, id: `q-${i}` }))),
+  });
+  assert.equal(publish.status, 204);
+  await eventually(() => c.arrivals(all.path).length === 4, { what: "every queued event at the unfiltered webhook" });
+  await eventually(() => c.arrivals(big.path).length === 2, { what: "the matching queued events" });
+  assert.deepEqual(amounts(big.path).sort((a, b) => a - b), [20000, 40000]);
 });
