@@ -15,7 +15,7 @@ use crate::domain::ids::WebhookId;
 use crate::domain::time::{iso8601, parse_iso8601};
 use crate::domain::webhook::ReplayRequest;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::store::recovery::{self, Cursor, Missing, Window};
+use crate::store::recovery::{self, Cursor, Missing, MissingCount, Window};
 use crate::store::webhooks::WebhookRow;
 
 /// `POST /api/webhooks/{id}/recover`'s body.
@@ -163,26 +163,13 @@ pub async fn replay_missing(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Resp
     json(202, &ReplayResult { replayed, more, since: iso8601(since), until: iso8601(until) })
 }
 
-/// The events of a window a webhook missed, each count at most one more than a call takes on.
-pub struct Missed {
-    /// Of the types it subscribes to.
-    pub of_types: i64,
-    /// Of those, the ones its payload filter lets through (what a replay delivers).
-    pub matching: i64,
-}
-
-/// How many events of `[since, until)` the webhook subscribes to and has no delivery of.
-pub async fn count_missed(ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i64) -> ApiResult<Missed> {
+/// How many events of `[since, until)` the webhook subscribes to and has no delivery of, and how many of those its
+/// filter lets through (each at most one more than a call takes on).
+pub async fn count_missed(ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i64) -> ApiResult<MissingCount> {
     let condition = recovery::pattern_condition(&webhook.patterns())
         .ok_or_else(|| ApiError::invalid("events", "a subscription pattern of this webhook is not valid"))?;
     let scope = Missing { org: &ctx.caller.org, webhook_id: &webhook.id, since, until, condition: &condition };
-    let db = ctx.store()?;
-    let of_types = recovery::count_missing(&db, &scope, MAX_PER_CALL + 1).await?;
-    let matching = match &webhook.filter {
-        Some(_) if of_types > 0 => recovery::count_missing_matching(&db, &scope, MAX_PER_CALL + 1).await?,
-        _ => of_types,
-    };
-    Ok(Missed { of_types, matching })
+    Ok(recovery::count_missing(&ctx.store()?, &scope, MAX_PER_CALL + 1, webhook.filter.is_some()).await?)
 }
 
 fn job(kind: JobKind, ctx: &Ctx, webhook: &WebhookRow, since: i64, until: i64, remaining: i64) -> Job {

@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 use worker::{Request, Response};
 
 use super::{json, query_param, read_json, Ctx};
-use crate::domain::filter::{EventView, Filter};
+use crate::domain::filter::Filter;
 use crate::domain::ids::{EventId, WebhookId};
 use crate::domain::time::iso8601;
 use crate::domain::webhook::{
@@ -395,19 +395,11 @@ pub async fn preview_filter(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         .iter()
         .filter(|e| patterns.as_ref().is_none_or(|p| crate::domain::catalogue::subscribed(p, &e.event_type)))
         .take(limit)
-        .map(|e| {
-            let view = EventView {
-                id: e.id.as_str(),
-                event_type: &e.event_type,
-                data: &e.data,
-                changes: e.changes.as_deref(),
-            };
-            FilterPreviewEvent {
-                event_id: e.id.clone(),
-                event_type: e.event_type.clone(),
-                created_at: iso8601(e.created_at),
-                matches: filter.evaluate(&view, per_event).unwrap_or(true),
-            }
+        .map(|e| FilterPreviewEvent {
+            event_id: e.id.clone(),
+            event_type: e.event_type.clone(),
+            created_at: iso8601(e.created_at),
+            matches: filter.evaluate(&e.view(), per_event).unwrap_or(true),
         })
         .collect();
     json(200, &FilterPreview { matched: data.iter().filter(|e| e.matches).count(), data })
@@ -415,7 +407,7 @@ pub async fn preview_filter(ctx: &Ctx, req: Request) -> ApiResult<Response> {
 
 /// A preview's body: the filter, the patterns (if any) and how many events.
 pub fn parse_preview(body: &Value) -> ApiResult<(Filter, Option<Vec<String>>, usize)> {
-    let serde_json::Value::Object(map) = body else {
+    let Value::Object(map) = body else {
         return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
     };
     if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "filter" | "events" | "limit")) {
@@ -423,11 +415,11 @@ pub fn parse_preview(body: &Value) -> ApiResult<(Filter, Option<Vec<String>>, us
     }
     let filter = Filter::parse(map.get("filter").ok_or_else(|| ApiError::invalid("filter", "filter is required"))?)?;
     let patterns = match map.get("events") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(v) => Some(crate::domain::webhook::parse_patterns(v)?),
+        None | Some(Value::Null) => None,
+        Some(v) => Some(crate::domain::webhook::patterns(v)?),
     };
     let limit = match map.get("limit") {
-        None | Some(serde_json::Value::Null) => 20,
+        None | Some(Value::Null) => 20,
         Some(v) => v
             .as_u64()
             .filter(|n| (1..=50).contains(n))

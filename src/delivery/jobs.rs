@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use worker::Env;
 
 use super::{fanout, DeliveryError};
-use crate::domain::filter::{stored_matches, EventView};
+use crate::domain::filter::stored_matches;
 use crate::domain::ids::{DeliveryId, OrganizationId, WebhookId};
 use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::time::iso8601;
@@ -101,15 +101,7 @@ pub async fn step(env: &Env, job: &Job, now: i64) -> Result<(), DeliveryError> {
             };
             let events = recovery::missing_events(&db, &scope, &job.cursor, limit).await?;
             // The webhook's payload filter applies as at ingest; the cursor still moves past what it leaves out.
-            let passes = |event: &&EventRow| {
-                let view = EventView {
-                    id: event.id.as_str(),
-                    event_type: &event.event_type,
-                    data: &event.data,
-                    changes: event.changes.as_deref(),
-                };
-                webhook.filter.as_deref().is_none_or(|f| stored_matches(f, &view))
-            };
+            let passes = |event: &&EventRow| webhook.filter.as_deref().is_none_or(|f| stored_matches(f, &event.view()));
             let delivered: Vec<&EventRow> = events.iter().filter(passes).collect();
             let ids: Vec<DeliveryId> = delivered.iter().map(|_| DeliveryId::generate(&random())).collect();
             let mut deliveries = Vec::with_capacity(delivered.len());

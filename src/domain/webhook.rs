@@ -453,7 +453,7 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
             "name" => f.name = Some(name(value)?),
             "description" => f.description = Some(description(value)?),
             "url" => f.url = Some(url(value, allow_insecure)?),
-            "events" => f.events = Some(events(value)?),
+            "events" => f.events = Some(patterns(value)?),
             "headers" => f.headers = Some(headers(value)?),
             "isActive" | "active" => {
                 let v =
@@ -551,11 +551,7 @@ fn url(value: &Value, allow_insecure: bool) -> Result<String, Invalid> {
 }
 
 /// A list of subscription patterns, as `events` takes them.
-pub fn parse_patterns(value: &Value) -> Result<Vec<String>, Invalid> {
-    events(value)
-}
-
-fn events(value: &Value) -> Result<Vec<String>, Invalid> {
+pub fn patterns(value: &Value) -> Result<Vec<String>, Invalid> {
     let Value::Array(items) = value else {
         return Err(Invalid::field("events", "events must be an array of event types"));
     };

@@ -12,6 +12,7 @@ use super::webhooks::{of_created_sql, WebhookRow};
 use super::{batch, int, opt_int, opt_text, placeholders, rows, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
 use crate::domain::catalogue;
 use crate::domain::event::IncomingEvent;
+use crate::domain::filter::EventView;
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::domain::model::DeliveryStatus;
@@ -216,8 +217,14 @@ pub fn pattern_matches_sql(p: &str, t: &str, r: &str, op: &str) -> String {
 /// Active webhooks of organization `?1` (alias `w`) that subscribe to the type in columns `t`, `r`, `op`: a join on
 /// their patterns' rows (`webhook_events`, schema v8).
 fn subscribers_sql(t: &str, r: &str, op: &str) -> String {
+    subscribers_through_sql("", t, r, op)
+}
+
+/// [`subscribers_sql`] reading the webhooks through `index` (`""`: the one SQLite chooses).
+fn subscribers_through_sql(index: &str, t: &str, r: &str, op: &str) -> String {
+    let indexed_by = if index.is_empty() { String::new() } else { format!(" INDEXED BY {index}") };
     format!(
-        "webhooks w WHERE {} AND w.is_active = 1 \
+        "webhooks w{indexed_by} WHERE {} AND w.is_active = 1 \
          AND EXISTS (SELECT 1 FROM webhook_events p WHERE p.webhook_id = w.id AND {})",
         is_caller_organization("w.organization_id"),
         pattern_matches_sql("p.pattern", t, r, op)
@@ -228,11 +235,7 @@ fn subscribers_sql(t: &str, r: &str, op: &str) -> String {
 /// payload filter, with what the filter is evaluated on ([`FilterStep::Evaluate`]). Reads nothing when no webhook
 /// of the organization has one (`webhooks_filtered` is empty).
 fn filter_candidates_sql(rows: &str) -> String {
-    let subscribers = subscribers_sql("v.column2", "v.column3", "v.column4").replacen(
-        "webhooks w WHERE",
-        "webhooks w INDEXED BY webhooks_filtered WHERE",
-        1,
-    );
+    let subscribers = subscribers_through_sql("webhooks_filtered", "v.column2", "v.column3", "v.column4");
     format!(
         "SELECT v.column1 AS event_id, w.id AS webhook_id, w.filter AS filter, v.column2 AS type, v.column5 AS data, \
          v.column6 AS changes FROM (VALUES {rows}) AS v, {subscribers} AND w.filter IS NOT NULL"
@@ -635,6 +638,18 @@ pub struct EventRow {
     pub data: String,
     pub changes: Option<String>,
     pub created_at: i64,
+}
+
+impl EventRow {
+    /// The event as a payload filter looks at it.
+    pub fn view(&self) -> EventView<'_> {
+        EventView {
+            id: self.id.as_str(),
+            event_type: &self.event_type,
+            data: &self.data,
+            changes: self.changes.as_deref(),
+        }
+    }
 }
 
 /// The organization's last `limit` events, newest first, with their data (a filter's preview).

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::events::EventRow;
 use super::sql::{not_missed, FilterStep, Statement};
-use super::{batch, first, int, placeholders, rows, rows_of, text, DeliveryIdRow, Param, StoreError};
+use super::{batch, int, placeholders, rows, rows_of, text, DeliveryIdRow, Param, StoreError};
 use crate::domain::catalogue::{
     is_valid_pattern, ALL_OPERATIONAL, LEGACY_DISABLED, OPERATIONAL_PREFIX, WEBHOOK_DISABLED,
 };
@@ -192,31 +192,45 @@ impl Missing<'_> {
     }
 }
 
-/// How many events are missing, counting at most `cap`: all of them, whatever the webhook's filter (what a replay
-/// looks at).
-pub async fn count_missing(db: &Database, m: &Missing<'_>, cap: i64) -> Result<i64, StoreError> {
-    let statement = db.prepare(count_missing_sql(m.condition)).bind(&m.binds(&Cursor::default(), cap))?;
-    Ok(first::<Count>(statement).await?.map_or(0, |c| c.n))
+/// How many events a webhook missed, each count at most the cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MissingCount {
+    /// Of the types it subscribes to: what a replay looks at.
+    pub of_types: i64,
+    /// Of those, the ones its payload filter lets through: what a replay delivers.
+    pub matching: i64,
 }
 
-/// How many of the first `cap` missing events the webhook's payload filter lets through (what a replay delivers);
-/// the filter is evaluated inside the organization's object ([`FilterStep`]).
-pub async fn count_missing_matching(db: &Database, m: &Missing<'_>, cap: i64) -> Result<i64, StoreError> {
-    let first =
-        format!("SELECT e.id, e.type, e.data, e.changes {} ORDER BY e.created_at, e.id LIMIT ?7", missing(m.condition));
-    let candidates = format!(
-        "SELECT x.id AS event_id, w.id AS webhook_id, w.filter AS filter, x.type AS type, x.data AS data, \
-         x.changes AS changes FROM ({first}) x, webhooks w WHERE w.id = ?2 AND w.filter IS NOT NULL"
-    );
-    let count = format!("SELECT COUNT(*) AS n FROM ({first}) x WHERE {}", not_missed(8, "x.id", "?2"));
+/// Counts the missing events, at most `cap` of each kind, in one round trip. With a payload filter (`filtered`) the
+/// filter is evaluated on the first `cap` of them inside the organization's object ([`FilterStep`]); without one,
+/// every event of its types is let through and one count does.
+pub async fn count_missing(
+    db: &Database,
+    m: &Missing<'_>,
+    cap: i64,
+    filtered: bool,
+) -> Result<MissingCount, StoreError> {
     let binds = m.binds(&Cursor::default(), cap);
-    let mut counted = binds.to_vec();
-    counted.push(text(""));
-    let statements = vec![
-        db.prepare(candidates).bind(&binds)?.filtering(FilterStep::Evaluate),
-        db.prepare(count).bind(&counted)?.filtering(FilterStep::Bind(8)),
-    ];
-    Ok(rows_of::<Count>(&batch(db, statements).await?, 1)?.first().map_or(0, |c| c.n))
+    let mut statements = vec![db.prepare(count_missing_sql(m.condition)).bind(&binds)?];
+    if filtered {
+        let first = format!(
+            "SELECT e.id, e.type, e.data, e.changes {} ORDER BY e.created_at, e.id LIMIT ?7",
+            missing(m.condition)
+        );
+        let candidates = format!(
+            "SELECT x.id AS event_id, w.id AS webhook_id, w.filter AS filter, x.type AS type, x.data AS data, \
+             x.changes AS changes FROM ({first}) x, webhooks w WHERE w.id = ?2 AND w.filter IS NOT NULL"
+        );
+        let count = format!("SELECT COUNT(*) AS n FROM ({first}) x WHERE {}", not_missed(8, "x.id", "?2"));
+        let mut counted = binds.to_vec();
+        counted.push(text(""));
+        statements.push(db.prepare(candidates).bind(&binds)?.filtering(FilterStep::Evaluate));
+        statements.push(db.prepare(count).bind(&counted)?.filtering(FilterStep::Bind(8)));
+    }
+    let results = batch(db, statements).await?;
+    let n = |at: usize| -> Result<i64, StoreError> { Ok(rows_of::<Count>(&results, at)?.first().map_or(0, |c| c.n)) };
+    let of_types = n(0)?;
+    Ok(MissingCount { of_types, matching: if filtered { n(2)? } else { of_types } })
 }
 
 pub async fn missing_events(

@@ -58,8 +58,8 @@ pub struct Statement {
 pub enum FilterStep {
     #[default]
     None,
-    /// Its rows are `event_id, webhook_id, filter, type, data, changes` (and optionally `id`, the event's id when
-    /// `event_id` is not it): each filter is evaluated on its event; the pairs that do not match join the misses.
+    /// Its rows are `event_id, webhook_id, filter, type, data, changes`: each filter is evaluated on its event; the
+    /// pairs that do not match join the misses.
     Evaluate,
     /// Its parameter `?n` is set to the misses so far: `"\n<event id>\t<webhook id>\n"` for each, `""` for none (see
     /// [`not_missed`]).
@@ -258,9 +258,8 @@ fn filter_misses(rows: &Array) -> String {
         let Some(filter) = field(&row, "filter") else { continue };
         let data = field(&row, "data").unwrap_or_default();
         let (event_type, changes) = (field(&row, "type").unwrap_or_default(), field(&row, "changes"));
-        let id = field(&row, "id").unwrap_or_else(|| event_id.clone());
         let view = crate::domain::filter::EventView {
-            id: &id,
+            id: &event_id,
             event_type: &event_type,
             data: &data,
             changes: changes.as_deref(),
