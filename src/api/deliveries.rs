@@ -261,7 +261,7 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
     };
     let event = query_param(req, "event")?.filter(|e| !e.is_empty());
     if let Some(e) = &event {
-        if !is_known_type(e) {
+        if !crate::domain::catalogue::could_be_type(e) {
             return Err(ApiError::invalid("event", format!("unknown event type {e:?}")));
         }
     }
@@ -384,17 +384,23 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     if let Some(other) = map.keys().find(|k| *k != "eventType") {
         return Err(ApiError::unknown_field(other));
     }
+    let own = crate::store::event_types::list(&ctx.store()?, &ctx.caller.org).await?;
+    let known = |t: &str| is_known_type(t) || own.iter().any(|o| o.name == t);
     let event_type = match map.get("eventType") {
         None | Some(Value::Null) => {
-            webhook.patterns().into_iter().find(|p| is_known_type(p)).unwrap_or_else(|| EVENT_TYPES[0].name.to_string())
+            webhook.patterns().into_iter().find(|p| known(p)).unwrap_or_else(|| EVENT_TYPES[0].name.to_string())
         }
-        Some(Value::String(t)) if is_known_type(t) => t.clone(),
+        Some(Value::String(t)) if known(t) => t.clone(),
         Some(_) => return Err(ApiError::invalid("eventType", "eventType must be a known event type")),
     };
     let delivery_id = DeliveryId::generate(&random());
     let event_id = EventId::parse(&format!("{}_test", EventId::generate(&random())))
         .ok_or_else(|| ApiError::internal("a generated event id did not parse"))?;
-    let data = sample_data(&event_type).to_string();
+    // The type's example (the catalogue's), else the default sample.
+    let data = match own.iter().find(|o| o.name == event_type).and_then(|o| o.example.clone()) {
+        Some(example) => example,
+        None => sample_data(&event_type).to_string(),
+    };
     let changes = sample_changes(&event_type).map(|c| c.to_string());
     let timestamp = iso8601(ctx.now);
     let body = payload::build(&DeliveryBody {

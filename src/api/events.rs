@@ -24,7 +24,7 @@ use crate::store::{self, events::EventQuery};
 #[serde(deny_unknown_fields)]
 pub struct EventCatalogue {
     pub groups: Vec<EventGroup>,
-    pub types: Vec<&'static str>,
+    pub types: Vec<String>,
     pub patterns: Vec<&'static str>,
 }
 
@@ -32,8 +32,22 @@ pub struct EventCatalogue {
 #[derive(Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventGroup {
-    pub resource: &'static str,
-    pub events: Vec<catalogue::EventType>,
+    pub resource: String,
+    pub events: Vec<CatalogueEntry>,
+}
+
+/// One event type and what it means to a receiver (`/api/event-types` has its schema and example).
+#[derive(Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = EventType)]
+pub struct CatalogueEntry {
+    #[serde(rename = "type")]
+    pub name: String,
+    pub description: String,
+    /// Present (true) when the type is deprecated
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(nullable = false)]
+    pub deprecated: bool,
 }
 
 #[utoipa::path(get, path = "/api/webhooks/events", tag = "events", operation_id = "eventCatalogue",
@@ -43,9 +57,27 @@ pub struct EventGroup {
         (status = 400, description = "Invalid request; `error.field` names the offending field", body = ErrorBody),
         (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
     ))]
-pub fn catalogue() -> ApiResult<Response> {
-    let groups = catalogue::grouped().into_iter().map(|(resource, events)| EventGroup { resource, events }).collect();
-    let types = catalogue::EVENT_TYPES.iter().map(|t| t.name).collect();
+pub async fn catalogue(ctx: &Ctx) -> ApiResult<Response> {
+    let own = store::event_types::list(&ctx.store()?, &ctx.caller.org).await?;
+    let mut all: Vec<CatalogueEntry> = super::event_types::merged(&own)
+        .into_iter()
+        .map(|t| CatalogueEntry { name: t.name, description: t.description, deprecated: t.deprecated })
+        .collect();
+    // edgehook's own events, which webhooks subscribe to like any other (`edgehook.*`).
+    all.extend(catalogue::EVENT_TYPES.iter().filter(|t| catalogue::is_operational(t.name)).map(|t| CatalogueEntry {
+        name: t.name.to_string(),
+        description: t.description.to_string(),
+        deprecated: false,
+    }));
+    let types = all.iter().map(|t| t.name.clone()).collect();
+    let mut groups: Vec<EventGroup> = Vec::new();
+    for t in all {
+        let resource = catalogue::resource_of(&t.name).to_string();
+        match groups.iter_mut().find(|g| g.resource == resource) {
+            Some(group) => group.events.push(t),
+            None => groups.push(EventGroup { resource, events: vec![t] }),
+        }
+    }
     json(200, &EventCatalogue { groups, types, patterns: vec!["<type>", "<resource>.*", "*"] })
 }
 
@@ -239,7 +271,7 @@ pub async fn ingest(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         }
         _ => fanout::enqueue_or_leave(&ctx.env, &ctx.caller.org, &stored.created).await,
     }
-    let ingested = stored.answer;
+    let ingested = stored.answer?;
     json(if ingested.duplicate { 200 } else { 202 }, &ingested)
 }
 
@@ -276,16 +308,16 @@ pub async fn ingest_batch(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     for (index, outcome) in parsed.iter().enumerate() {
         let answer = if outcome.is_ok() { ingested.next() } else { None };
         let refused = |status, error| BatchItem { index, status, id: None, deliveries: None, duplicate: None, error };
-        results.push(match (outcome, answer) {
-            (Ok(_), Some(i)) => BatchItem {
+        results.push(match (outcome, answer.as_ref()) {
+            (Ok(_), Some(Ok(i))) => BatchItem {
                 index,
                 status: if i.duplicate { 200 } else { 202 },
-                id: Some(i.id),
+                id: Some(i.id.clone()),
                 deliveries: Some(i.deliveries),
                 duplicate: Some(i.duplicate),
                 error: None,
             },
-            (Err(e), _) => {
+            (Err(e), _) | (Ok(_), Some(Err(e))) => {
                 let e = ApiError::from(e.clone());
                 refused(e.status, Some(e.detail()))
             }
@@ -317,7 +349,7 @@ pub async fn ingest_batch(ctx: &Ctx, req: Request) -> ApiResult<Response> {
 pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
     let event_type = query_param(req, "type")?.filter(|t| !t.is_empty());
     if let Some(t) = &event_type {
-        if !catalogue::is_known_type(t) {
+        if !catalogue::could_be_type(t) {
             return Err(ApiError::invalid("type", format!("unknown event type {t:?}")));
         }
     }

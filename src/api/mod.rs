@@ -4,6 +4,7 @@
 pub mod assets;
 pub mod deliveries;
 pub mod egress;
+pub mod event_types;
 pub mod events;
 pub mod health;
 pub mod keys;
@@ -134,7 +135,7 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
     let ctx = Ctx { env, config, caller, now, send_after: Rc::clone(send_after) };
     let id = || params.get("id");
     match endpoint {
-        Endpoint::EventCatalogue => events::catalogue(),
+        Endpoint::EventCatalogue => events::catalogue(&ctx).await,
         Endpoint::ListWebhooks => webhooks::list(&ctx, &req).await,
         Endpoint::CreateWebhook => webhooks::create(&ctx, req).await,
         Endpoint::GetWebhook => webhooks::get(&ctx, id()?).await,
@@ -164,6 +165,11 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
         Endpoint::PutSettings => settings::put(&ctx, req).await,
         Endpoint::EgressIps => egress::get(&ctx),
         Endpoint::PreviewFilter => webhooks::preview_filter(&ctx, req).await,
+        Endpoint::ListEventTypes => event_types::list(&ctx).await,
+        Endpoint::CreateEventType => event_types::create(&ctx, req).await,
+        Endpoint::GetEventType => event_types::get(&ctx, params.get("name")?).await,
+        Endpoint::UpdateEventType => event_types::update(&ctx, params.get("name")?, req).await,
+        Endpoint::DeleteEventType => event_types::delete(&ctx, params.get("name")?).await,
     }
 }
 

@@ -13,7 +13,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::webhooks::{RotatedSecret, Secret};
-use super::{deliveries, egress, events, health, keys, portal, recovery, settings, stats, webhooks};
+use super::{deliveries, egress, event_types, events, health, keys, portal, recovery, settings, stats, webhooks};
 use crate::domain::webhook::{Webhook, WebhookWithSecret};
 use worker::Response;
 
@@ -75,6 +75,7 @@ pub fn reference<T: ToSchema>() -> RefOr<Schema> {
         webhooks::regenerate_secret, deliveries::test, stats::webhook, recovery::recover, recovery::replay_missing,
         deliveries::list, deliveries::get, deliveries::retry, settings::get, settings::put, egress::get,
         webhooks::preview_filter,
+        event_types::list, event_types::create, event_types::get, event_types::update, event_types::delete,
         keys::list, keys::create, keys::delete, portal::create, portal::revoke, portal::current,
     ),
     components(schemas(WebhookWithSecret, Secret, RotatedSecret, Webhook)),
@@ -257,15 +258,20 @@ mod tests {
     /// The examples in the document are bodies the API accepts.
     #[test]
     fn request_examples_are_accepted() {
+        use crate::domain::schema::tests::Required;
         let doc = doc();
         let example = |name: &str| doc["components"]["schemas"][name]["example"].clone();
         assert!(parse_create(&example("WebhookCreate"), false).is_ok());
         assert!(event::parse(&example("EventIn").to_string(), Source::Api, None).is_ok());
         assert_eq!(example("Error")["error"]["code"], "validation_error");
+        // Its schema is checked by the real engine in tests/catalogue.test.mjs.
+        let event_type = crate::api::event_types::parse(&example("EventTypeIn"), true, &Required).unwrap();
+        assert!(event_type.schema.flatten().is_some() && event_type.example.flatten().is_some());
     }
 
     #[test]
     fn request_bodies_document_exactly_what_their_parsers_take() {
+        use crate::domain::schema::tests::Required;
         let api = |r: Result<(), ApiError>| r.err().map(|e| e.code);
         check_members("WebhookCreate", |b| parse_create(b, false).err().map(|e| e.code));
         check_members("WebhookPatch", |b| parse_patch(b, false).err().map(|e| e.code));
@@ -274,6 +280,7 @@ mod tests {
         check_members("ApiKeyCreate", |b| api(crate::api::keys::parse(b).map(drop)));
         check_members("PortalSessionCreate", |b| api(crate::api::portal::parse(Some(b)).map(drop)));
         check_members("SettingsUpdate", |b| api(crate::api::settings::parse(b).map(drop)));
+        check_members("EventTypeIn", |b| api(crate::api::event_types::parse(b, true, &Required).map(drop)));
         let now = 1_800_000_000_000;
         check_members("RecoverRequest", |b| api(crate::api::recovery::parse_window(b, true, now).map(drop)));
         check_members("ReplayRequest", |b| api(crate::api::recovery::parse_window(b, false, now).map(drop)));

@@ -51,6 +51,11 @@ pub enum Endpoint {
     PutSettings,
     EgressIps,
     PreviewFilter,
+    ListEventTypes,
+    CreateEventType,
+    GetEventType,
+    UpdateEventType,
+    DeleteEventType,
 }
 
 /// One routed method and path. `{name}` segments capture one path segment.
@@ -94,6 +99,11 @@ pub const ROUTES: &[Route] = &[
     Route { method: "PUT", path: "/api/settings", target: Api(Endpoint::PutSettings) },
     Route { method: "GET", path: "/api/egress-ips", target: Api(Endpoint::EgressIps) },
     Route { method: "POST", path: "/api/webhooks/filter-preview", target: Api(Endpoint::PreviewFilter) },
+    Route { method: "GET", path: "/api/event-types", target: Api(Endpoint::ListEventTypes) },
+    Route { method: "POST", path: "/api/event-types", target: Api(Endpoint::CreateEventType) },
+    Route { method: "GET", path: "/api/event-types/{name}", target: Api(Endpoint::GetEventType) },
+    Route { method: "PATCH", path: "/api/event-types/{name}", target: Api(Endpoint::UpdateEventType) },
+    Route { method: "DELETE", path: "/api/event-types/{name}", target: Api(Endpoint::DeleteEventType) },
     Route { method: "GET", path: "/api/keys", target: Api(Endpoint::ListKeys) },
     Route { method: "POST", path: "/api/keys", target: Api(Endpoint::CreateKey) },
     Route { method: "DELETE", path: "/api/keys/{id}", target: Api(Endpoint::DeleteKey) },
@@ -216,7 +226,7 @@ mod tests {
     #[test]
     fn every_route_is_in_the_tree() {
         for route in ROUTES {
-            let path = route.path.replace("{id}", "x").replace("{deliveryId}", "y");
+            let path = route.path.replace("{id}", "x").replace("{deliveryId}", "y").replace("{name}", "z");
             match match_route(route.method, &path) {
                 Match::Found(target, _) => assert_eq!(target, route.target, "{} {}", route.method, route.path),
                 other => panic!("{} {} does not match: {other:?}", route.method, route.path),

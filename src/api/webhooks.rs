@@ -167,6 +167,7 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let body = read_json(req, MAX_BODY_BYTES).await?;
     let new = parse_create(&body, ctx.config.allow_insecure)?;
+    super::event_types::check_patterns(ctx, &new.events).await?;
     let id = WebhookId::generate(&random());
     // HMAC: the caller's secret or a fresh one, shown once. Ed25519: a fresh key pair; only the public key is shown.
     let (secret, public_key) = match (&new.secret, new.signature) {
@@ -222,6 +223,9 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     let row = load(ctx, id).await?;
     let body = read_json(req, MAX_BODY_BYTES).await?;
     let patch = parse_patch(&body, ctx.config.allow_insecure)?;
+    if let Some(events) = &patch.events {
+        super::event_types::check_patterns(ctx, events).await?;
+    }
     let db = ctx.store()?;
     // A row written before secrets were encrypted is sealed on this write.
     let resealed = row.resealed(&ctx.config.secret_box(), random).map_err(ApiError::internal)?;

@@ -15,6 +15,7 @@ use crate::domain::limits::{DELIVERIES_PER_MESSAGE, QUEUE_SEND_BATCH_MAX};
 use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::retry::queue_hop;
 use crate::domain::time::iso8601;
+use crate::domain::Invalid;
 use crate::platform::random;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::events::{self, ClaimCreated, IngestInsert, NewDelivery};
@@ -90,7 +91,8 @@ pub fn ids_per_message(env: &Env) -> usize {
 /// An event stored: its answer, every delivery it created (pending in D1, due now, not yet enqueued), and those its
 /// transaction claimed, with their webhooks, if it was asked to ([`store_one`]).
 pub struct Stored {
-    pub answer: Ingested,
+    /// The answer, or why the organization's catalogue refused the event (nothing was stored).
+    pub answer: Result<Ingested, Invalid>,
     pub created: Vec<DeliveryId>,
     pub claimed: Option<super::Claimed>,
 }
@@ -120,7 +122,7 @@ pub async fn ingest_many(
     org: &OrganizationId,
     incoming: &[IncomingEvent],
     now: i64,
-) -> Result<Vec<Ingested>, DeliveryError> {
+) -> Result<Vec<Result<Ingested, Invalid>>, DeliveryError> {
     let (answers, created, _) = store_many(env, org, incoming, now, None).await?;
     enqueue_or_leave(env, org, &created).await;
     Ok(answers)
@@ -144,7 +146,7 @@ async fn store_many(
     incoming: &[IncomingEvent],
     now: i64,
     claim: Option<&ClaimCreated>,
-) -> Result<(Vec<Ingested>, Vec<DeliveryId>, Option<ClaimedRows>), DeliveryError> {
+) -> Result<(Vec<Result<Ingested, Invalid>>, Vec<DeliveryId>, Option<ClaimedRows>), DeliveryError> {
     let ids: Vec<EventId> =
         incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()))).collect();
     if incoming.is_empty() {
@@ -175,14 +177,18 @@ async fn store_many(
             tail,
         });
     }
-    let events::Ingest { outcomes, created, claimed } = events::ingest_many(&db, org, now, &inserts, claim).await?;
+    let events::Ingest { outcomes, mut refused, created, claimed } =
+        events::ingest_many(&db, org, now, &inserts, claim).await?;
     let mut answers = Vec::with_capacity(inserts.len());
     for (insert, outcome) in inserts.iter().zip(outcomes) {
         let id = insert.id.to_string();
         answers.push(match outcome {
-            Some(Ok(record)) => Ingested { id, deliveries: record.deliveries, duplicate: false },
-            Some(Err(record)) => Ingested { id, deliveries: record.deliveries, duplicate: true },
-            None => return Err(StoreError("an ingested event is missing after its transaction".into()).into()),
+            Some(Ok(record)) => Ok(Ingested { id, deliveries: record.deliveries, duplicate: false }),
+            Some(Err(record)) => Ok(Ingested { id, deliveries: record.deliveries, duplicate: true }),
+            None => match refused.iter().position(|(r, _)| r == insert.id) {
+                Some(at) => Err(refused.swap_remove(at).1),
+                None => return Err(StoreError("an ingested event is missing after its transaction".into()).into()),
+            },
         });
     }
     Ok((answers, created, claimed))

@@ -22,6 +22,7 @@ use crate::domain::limits::{
 };
 use crate::domain::model::DeliveryStatus;
 use crate::domain::retry::queue_hop;
+use crate::domain::Invalid;
 use crate::platform::now_ms;
 use crate::store::deliveries::DeliveryRow;
 use crate::store::webhooks::WebhookRow;
@@ -464,30 +465,18 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
                     None => by_org.push((org, vec![(message, incoming)])),
                 }
             }
-            Err(e) => {
-                let reason = match &e.field {
-                    Some(field) => format!("{} ({field})", e.message),
-                    None => e.message.clone(),
-                };
-                match dead_letter(env, config, &queue, &message.id(), &text, &reason).await {
-                    Ok(()) => ack(&message),
-                    // Never acknowledged without its dead letter: the queue delivers it again (and after its last
-                    // retry, moves it to the queue's own dead-letter queue).
-                    Err(e) => {
-                        worker::console_error!("could not dead-letter an event message, retrying it: {e}");
-                        usage::add(|u| u.dead_letters_failed += 1);
-                        retry_in(&message, 5);
-                    }
-                }
-            }
+            Err(e) => refuse_message(env, config, &queue, &message, &text, &e).await,
         }
     }
     for (org, group) in by_org {
         let incoming: Vec<_> = group.iter().map(|(_, e)| e.clone()).collect();
         match fanout::ingest_many(env, &org, &incoming, now_ms()).await {
-            Ok(_) => {
-                for (message, _) in &group {
-                    if fault_once(config, "retry-event-messages-once", &message.id()) {
+            Ok(answers) => {
+                for ((message, _), answer) in group.iter().zip(answers) {
+                    if let Err(refused) = answer {
+                        // Refused by the organization's catalogue (an unknown type, data that fails its schema).
+                        refuse_message(env, config, &queue, message, &text_of(message), &refused).await;
+                    } else if fault_once(config, "retry-event-messages-once", &message.id()) {
                         // Test fault: as if the invocation died after ingesting, the queue delivers it again.
                         usage::add(|u| u.queue_retries += 1);
                         message.retry();
@@ -501,6 +490,23 @@ async fn consume_events(batch: MessageBatch<serde_json::Value>, env: &Env, confi
                 usage::add(|u| u.queue_retries += group.len() as u64);
                 group.iter().for_each(|(m, _)| m.retry());
             }
+        }
+    }
+}
+
+/// A bad event message: dead-lettered with its reason, then acknowledged; never acknowledged without its dead
+/// letter (the queue delivers it again, and after its last retry moves it to the queue's own dead-letter queue).
+async fn refuse_message(env: &Env, config: &Config, queue: &str, message: &RawMessage, text: &str, e: &Invalid) {
+    let reason = match &e.field {
+        Some(field) => format!("{} ({field})", e.message),
+        None => e.message.clone(),
+    };
+    match dead_letter(env, config, queue, &message.id(), text, &reason).await {
+        Ok(()) => ack(message),
+        Err(e) => {
+            worker::console_error!("could not dead-letter an event message, retrying it: {e}");
+            usage::add(|u| u.dead_letters_failed += 1);
+            retry_in(message, 5);
         }
     }
 }

@@ -126,6 +126,44 @@ pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
     }
 }
 
+/// An event type's name is at most this long.
+pub const MAX_TYPE_CHARS: usize = 100;
+
+/// Whether `name` could name an event type an organization defines (`invoice.paid`): 1 to [`MAX_TYPE_CHARS`]
+/// letters, digits, `_` and `-` in dot-separated parts, none empty, and not one of edgehook's own (`edgehook.…`).
+pub fn is_valid_type_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_TYPE_CHARS
+        && !is_operational(name)
+        && name
+            .split('.')
+            .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+}
+
+/// Whether a pattern could select types an organization defines: a type name or `resource.*`. Whether it names
+/// one that exists is [`is_valid_pattern_with`]'s question.
+pub fn is_plausible_pattern(pattern: &str) -> bool {
+    is_valid_type_name(pattern.strip_suffix(".*").unwrap_or(pattern))
+}
+
+/// [`is_valid_pattern`] for an organization that defined the types `own` besides the default ones.
+pub fn is_valid_pattern_with(pattern: &str, own: &[String]) -> bool {
+    if is_valid_pattern(pattern) || own.iter().any(|t| t == pattern) {
+        return true;
+    }
+    pattern.strip_suffix(".*").is_some_and(|resource| own.iter().any(|t| resource_of(t) == resource))
+}
+
+/// Whether a list may be narrowed to this type: a known one, or a name an organization could have defined.
+pub fn could_be_type(name: &str) -> bool {
+    is_known_type(name) || is_valid_type_name(name)
+}
+
+/// The default type of that name, if there is one.
+pub fn default_type(name: &str) -> Option<&'static EventType> {
+    EVENT_TYPES.iter().find(|t| t.name == name)
+}
+
 /// Whether any of a webhook's patterns selects the event type.
 pub fn subscribed(patterns: &[String], event_type: &str) -> bool {
     patterns.iter().any(|p| pattern_matches(p, event_type))
@@ -147,6 +185,30 @@ pub fn grouped() -> Vec<(&'static str, Vec<EventType>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn organizations_name_their_own_types_and_patterns_find_them() {
+        for ok in
+            ["invoice.paid", "ticket.closed", "ping", "billing.invoice.payment_failed", "a-b.c_d", "Order.Created"]
+        {
+            assert!(is_valid_type_name(ok), "{ok}");
+        }
+        let long = "a".repeat(MAX_TYPE_CHARS + 1);
+        for bad in ["", ".paid", "invoice.", "invoice..paid", "invoice.*", "*", "in voice.paid", "edgehook.x", &long] {
+            assert!(!is_valid_type_name(bad), "{bad}");
+        }
+        assert!(is_plausible_pattern("invoice.*") && is_plausible_pattern("invoice.paid"));
+        assert!(!is_plausible_pattern("*.paid") && !is_plausible_pattern("edgehook.delivery.*"));
+        let own = vec!["invoice.paid".to_string(), "ticket.closed".to_string()];
+        for ok in ["invoice.paid", "invoice.*", "ticket.*", "lead.created", "deal.*", "*"] {
+            assert!(is_valid_pattern_with(ok, &own), "{ok}");
+        }
+        for bad in ["invoice.refunded", "refund.*", "invoice.paid.*"] {
+            assert!(!is_valid_pattern_with(bad, &own), "{bad}");
+        }
+        assert_eq!(default_type("lead.created").map(|t| t.name), Some("lead.created"));
+        assert!(default_type("invoice.paid").is_none());
+    }
 
     #[test]
     fn catalogue_names_every_type_once() {

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod model;
 pub mod payload;
 pub mod retry;
+pub mod schema;
 pub mod secrets;
 pub mod sigv4;
 pub mod time;

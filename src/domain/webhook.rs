@@ -72,6 +72,9 @@ pub struct Webhook {
     /// docs/api.md, Payload filters); null: all of them
     #[schema(required, value_type = Option<std::collections::BTreeMap<String, Value>>)]
     pub filter: Option<Value>,
+    /// Events of types with a JSON Schema (the event catalogue) are checked against it at ingest, and one that fails
+    /// is refused with the failing path
+    pub validate_schema: bool,
     /// Only in the list: the last 24 hours of deliveries and the last delivery time
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -265,6 +268,10 @@ pub struct WebhookCreate {
     /// 10000}}}`; see docs/api.md); null or absent: every event of its types
     #[schema(value_type = Option<std::collections::BTreeMap<String, Value>>)]
     filter: Option<Value>,
+    /// Check events of types with a JSON Schema (`/api/event-types`) against it at ingest: one that fails is
+    /// refused (400 `schema_mismatch`, `field` = `data/<path>`) and delivered to no one
+    #[schema(default = false, nullable = false)]
+    validate_schema: Option<bool>,
 }
 
 /// The schema of `headers` in a create or a patch: at most [`MAX_HEADERS`] names, each value a string of at most
@@ -317,6 +324,8 @@ pub struct WebhookPatch {
     /// A new payload filter; `null` removes it
     #[schema(value_type = Option<std::collections::BTreeMap<String, Value>>)]
     filter: Option<Value>,
+    #[schema(nullable = false)]
+    validate_schema: Option<bool>,
 }
 
 /// The fields a create or a patch may carry; `None` means absent. `description: Some(None)` clears it.
@@ -337,6 +346,7 @@ pub struct WebhookFields {
     pub rate_limit_per_second: Option<Option<u32>>,
     /// The filter's canonical JSON text; `Some(None)` removes it.
     pub filter: Option<Option<String>>,
+    pub validate_schema: Option<bool>,
 }
 
 /// `fifo`: deliveries go one after another in the order their events were ingested; a delivery is not attempted while
@@ -404,6 +414,7 @@ pub struct NewWebhook {
     pub rate_limit_per_second: Option<u32>,
     /// The filter's canonical JSON text, if any.
     pub filter: Option<String>,
+    pub validate_schema: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -435,6 +446,7 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
         ordering: f.ordering.unwrap_or_default(),
         rate_limit_per_second: f.rate_limit_per_second.flatten(),
         filter: f.filter.flatten(),
+        validate_schema: f.validate_schema.unwrap_or(false),
     })
 }
 
@@ -484,6 +496,13 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
                         Some(v.to_string())
                     }
                 })
+            }
+            "validateSchema" => {
+                f.validate_schema = Some(
+                    value
+                        .as_bool()
+                        .ok_or_else(|| Invalid::field("validateSchema", "validateSchema must be a boolean"))?,
+                )
             }
             "rateLimitPerSecond" => {
                 f.rate_limit_per_second = Some(match value {
@@ -564,10 +583,12 @@ pub fn patterns(value: &Value) -> Result<Vec<String>, Invalid> {
     let mut out: Vec<String> = Vec::with_capacity(items.len());
     for item in items {
         let pattern = item.as_str().ok_or_else(|| Invalid::field("events", "each event type must be a string"))?;
-        if !catalogue::is_valid_pattern(pattern) {
+        // A pattern only the organization's own types could satisfy is checked against them by the API
+        // (`api::event_types::check_patterns`).
+        if !catalogue::is_valid_pattern(pattern) && !catalogue::is_plausible_pattern(pattern) {
             return Err(Invalid::field(
                 "events",
-                format!("unknown event type {pattern:?}; see GET /api/webhooks/events (patterns: type, resource.*, *)"),
+                format!("unknown event type {pattern:?}; see GET /api/event-types (patterns: type, resource.*, *)"),
             ));
         }
         if !out.iter().any(|p| p == pattern) {
@@ -731,7 +752,8 @@ mod tests {
             ("url", json!("https://10.0.0.1/")),
             ("events", json!([])),
             ("events", json!("lead.created")),
-            ("events", json!(["lead.exploded"])),
+            ("events", json!(["lead exploded"])),
+            ("events", json!(["*.exploded"])),
             ("events", json!([1])),
             ("retryAttempts", json!(11)),
             ("retryAttempts", json!(-1)),

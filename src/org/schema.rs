@@ -182,8 +182,26 @@ const V9: &str = "ALTER TABLE webhooks ADD COLUMN rate_last_grant_at INTEGER;";
 const V10: &str = "ALTER TABLE webhooks ADD COLUMN filter TEXT; \
                    CREATE INDEX webhooks_filtered ON webhooks (organization_id) WHERE filter IS NOT NULL;";
 
+/// Version 11: the organization's own event catalogue (`/api/event-types`; the deployment's default types are
+/// compiled in, `domain::catalogue`, and a row of the same name overrides one), and a webhook's opt-in to schema
+/// validation. An ingest looks for validating subscribers through `webhooks_validating`, which is empty (and costs
+/// nothing) for an organization that uses none.
+const V11: &str = "CREATE TABLE event_types ( \
+                     organization_id TEXT NOT NULL, \
+                     name            TEXT NOT NULL, \
+                     description     TEXT NOT NULL DEFAULT '', \
+                     schema          TEXT, \
+                     example         TEXT, \
+                     deprecated      INTEGER NOT NULL DEFAULT 0, \
+                     created_at      INTEGER NOT NULL, \
+                     updated_at      INTEGER NOT NULL, \
+                     PRIMARY KEY (organization_id, name) \
+                   ) WITHOUT ROWID; \
+                   ALTER TABLE webhooks ADD COLUMN validate_schema INTEGER NOT NULL DEFAULT 0; \
+                   CREATE INDEX webhooks_validating ON webhooks (organization_id) WHERE validate_schema = 1;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;

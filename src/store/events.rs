@@ -1,7 +1,7 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
 use super::{is_caller_organization, Database, Executed, Statement};
-use crate::store::sql::{not_missed, FilterStep};
+use crate::store::sql::{not_missed, FilterStep, REFUSED};
 use crate::store::Param;
 use serde::Deserialize;
 
@@ -9,13 +9,16 @@ use core::ops::Range;
 
 use super::deliveries::DeliveryRow;
 use super::webhooks::{of_created_sql, WebhookRow};
-use super::{batch, int, opt_int, opt_text, placeholders, rows, rows_of, run, text, StoreError, IDS_PER_STATEMENT};
+use super::{
+    batch, flag, int, opt_int, opt_text, placeholders, rows, rows_of, run, text, StoreError, IDS_PER_STATEMENT,
+};
 use crate::domain::catalogue;
 use crate::domain::event::IncomingEvent;
 use crate::domain::filter::EventView;
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::domain::model::DeliveryStatus;
+use crate::domain::Invalid;
 
 /// One delivery to create with its event.
 pub struct NewDelivery {
@@ -249,10 +252,30 @@ fn ingest_events_sql(rows: &str, misses: usize) -> String {
     format!(
         "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at) \
          SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {} AND {}), v.column7, ?2 \
-         FROM (VALUES {rows}) AS v WHERE 1 \
+         FROM (VALUES {rows}) AS v WHERE {} \
          ON CONFLICT (organization_id, id) DO NOTHING RETURNING id, ingest_token, delivery_count",
         subscribers_sql("v.column2", "v.column3", "v.column4"),
         not_missed(misses, "v.column1", "w.id"),
+        not_missed(misses, "v.column1", REFUSED),
+    )
+}
+
+/// The events of `rows` of (id, type, resource, operational, data, changes, token, is_default) that the
+/// organization's catalogue may refuse ([`FilterStep::Validate`]): a type that is neither a default one nor defined
+/// by the organization, or one with a schema that a subscribed active webhook asked to be checked
+/// (`validate_schema`). An event already stored is not judged again (its repeat is a duplicate). Reads nothing
+/// for default types when the organization defined no type and no webhook checks schemas.
+fn validation_candidates_sql(rows: &str) -> String {
+    let validating = subscribers_through_sql("webhooks_validating", "v.column2", "v.column3", "v.column4");
+    format!(
+        "SELECT v.column1 AS event_id, v.column2 AS type, v.column5 AS data, v.column8 AS is_default, \
+         t.name IS NOT NULL AS defined, t.schema AS schema \
+         FROM (VALUES {rows}) AS v LEFT JOIN event_types t ON {} AND t.name = v.column2 \
+         WHERE ((v.column8 = 0 AND t.name IS NULL) \
+         OR (t.schema IS NOT NULL AND EXISTS (SELECT 1 FROM {validating} AND w.validate_schema = 1))) \
+         AND NOT EXISTS (SELECT 1 FROM events e WHERE {} AND e.id = v.column1)",
+        is_caller_organization("t.organization_id"),
+        is_caller_organization("e.organization_id"),
     )
 }
 
@@ -304,6 +327,8 @@ fn deliveries_insert_sql(rows: &str, misses: usize, attempts: &str, lease_until:
 /// One ingest transaction's statements, with the index ranges of the event inserts and of the delivery inserts.
 pub struct IngestStatements {
     pub statements: Vec<Statement>,
+    /// The catalogue's checks ([`FilterStep::Validate`]): their rows are the refusals.
+    pub validations: Range<usize>,
     pub events: Range<usize>,
     pub deliveries: Range<usize>,
 }
@@ -333,13 +358,24 @@ pub fn ingest_statements(
         let (id, t, r, op) = columns(insert);
         vec![id, t, r, op, text(&insert.id_stem), text(&insert.head), text(&insert.tail), text(&insert.token)]
     };
-    // Payload filters first: the (event, subscriber) pairs whose filter misses are then left out of the count and of
-    // the deliveries.
+    // The catalogue first: a refused event is not inserted. Then payload filters: the (event, subscriber) pairs
+    // whose filter misses are left out of the count and of the deliveries.
+    let validation_row = |insert: &IngestInsert<'_>| {
+        let mut row = event_row(insert);
+        row.push(flag(catalogue::default_type(&insert.event.event_type).is_some()));
+        row
+    };
     let mut statements: Vec<Statement> =
+        per_row_statements(db, org, now, inserts, 8, validation_row, validation_candidates_sql)?
+            .into_iter()
+            .map(|s| s.filtering(FilterStep::Validate))
+            .collect();
+    let validations = 0..statements.len();
+    statements.extend(
         per_row_statements(db, org, now, inserts, 7, event_row, filter_candidates_sql)?
             .into_iter()
-            .map(|s| s.filtering(FilterStep::Evaluate))
-            .collect();
+            .map(|s| s.filtering(FilterStep::Evaluate)),
+    );
     let first_event = statements.len();
     statements.extend(per_row_statements_filtered(db, org, now, inserts, 7, event_row, ingest_events_sql, true)?);
     let first_delivery = statements.len();
@@ -373,7 +409,7 @@ pub fn ingest_statements(
         )?),
     }
     let deliveries = first_delivery..statements.len();
-    Ok(IngestStatements { statements, events: first_event..first_delivery, deliveries })
+    Ok(IngestStatements { statements, validations, events: first_event..first_delivery, deliveries })
 }
 
 /// Appends reads of every event's stored (id, ingest token, delivery count); returns their index range.
@@ -426,6 +462,8 @@ pub struct ClaimCreated {
 pub struct Ingest {
     /// Per insert, as [`outcomes`].
     pub outcomes: Vec<Option<Result<IngestRecord, IngestRecord>>>,
+    /// The events the organization's catalogue refused (not stored), with why.
+    pub refused: Vec<(EventId, Invalid)>,
     /// Every delivery it created.
     pub created: Vec<DeliveryId>,
     /// With a [`ClaimCreated`]: the deliveries it claimed, and their webhooks.
@@ -441,14 +479,14 @@ pub async fn ingest_many(
     claim: Option<&ClaimCreated>,
 ) -> Result<Ingest, StoreError> {
     if inserts.is_empty() {
-        return Ok(Ingest { outcomes: Vec::new(), created: Vec::new(), claimed: None });
+        return Ok(Ingest { outcomes: Vec::new(), refused: Vec::new(), created: Vec::new(), claimed: None });
     }
     // The claim applies to an ingest of one event only.
     let claim = match (claim, inserts) {
         (Some(c), [one]) => Some((c, format!("{}{}", DeliveryId::PREFIX, one.id_stem), one)),
         _ => None,
     };
-    let IngestStatements { mut statements, events, deliveries } =
+    let IngestStatements { mut statements, validations, events, deliveries } =
         ingest_statements(db, org, now, inserts, claim.as_ref().map(|(c, _, _)| *c))?;
     let hooks_at = statements.len();
     if let Some((_, prefix, one)) = &claim {
@@ -470,10 +508,17 @@ pub async fn ingest_many(
             None => created.extend(rows_of::<InsertedDelivery>(&results, at)?.into_iter().map(|d| d.id)),
         }
     }
+    let mut refused = Vec::new();
+    for at in validations {
+        refused.extend(rows_of::<RefusalRow>(&results, at)?.into_iter().map(RefusalRow::into_pair));
+    }
     let mut stored = stored_events(&results, events)?;
     // Duplicates (not inserted, so not returned): their stored records, read after the transaction.
-    let missing: Vec<&EventId> =
-        inserts.iter().map(|i| i.id).filter(|id| !stored.iter().any(|s| s.id == **id)).collect();
+    let missing: Vec<&EventId> = inserts
+        .iter()
+        .map(|i| i.id)
+        .filter(|id| !stored.iter().any(|s| s.id == **id) && !refused.iter().any(|(r, _)| r == *id))
+        .collect();
     if !missing.is_empty() {
         let mut reads = Vec::new();
         let read_back = read_back_statements(db, org, missing.into_iter(), &mut reads)?;
@@ -484,7 +529,26 @@ pub async fn ingest_many(
         Some(_) => Some((claimed_rows, rows_of::<WebhookRow>(&results, hooks_at)?)),
         None => None,
     };
-    Ok(Ingest { outcomes, created, claimed })
+    Ok(Ingest { outcomes, refused, created, claimed })
+}
+
+/// A refusal as the object answers it ([`FilterStep::Validate`]).
+#[derive(Deserialize)]
+struct RefusalRow {
+    event_id: EventId,
+    code: String,
+    message: String,
+    field: Option<String>,
+}
+
+impl RefusalRow {
+    fn into_pair(self) -> (EventId, Invalid) {
+        let code = match self.code.as_str() {
+            "schema_mismatch" => "schema_mismatch",
+            _ => "validation_error",
+        };
+        (self.event_id, Invalid { code, message: self.message, field: self.field })
+    }
 }
 
 #[derive(Deserialize)]
@@ -975,6 +1039,80 @@ mod tests {
         );
     }
 
+    /// An ingest as the object runs it, with the catalogue: the candidates are read and judged in Rust, and a
+    /// refused event is neither inserted nor given deliveries; default types of an organization with no catalogue
+    /// and no checking webhook are not even candidates.
+    #[test]
+    fn an_ingest_refuses_unknown_types_and_data_failing_a_checked_schema() {
+        use crate::domain::filter::miss;
+        use crate::domain::schema::{judge, Candidate};
+        let db = super::super::migrated_sqlite();
+        webhook(&db, "wh_all", "org_a", r#"["*"]"#, true);
+        db.execute(
+            "INSERT INTO event_types (organization_id, name, schema, created_at, updated_at) \
+             VALUES ('org_a', 'invoice.paid', '{\"required\": [\"amount\"]}', 1, 1)",
+            [],
+        )
+        .unwrap();
+        let rows = "(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+        let ingest_checked = |event_id: &str, t: &str, data: &str| -> Result<i64, String> {
+            let r = catalogue::resource_of(t);
+            let is_default = i64::from(catalogue::default_type(t).is_some());
+            let mut candidates = db.prepare(&validation_candidates_sql(rows)).unwrap();
+            let judged: Vec<(String, Option<crate::domain::Invalid>)> = candidates
+                .query_map(params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", is_default], |row| {
+                    let candidate = Candidate {
+                        event_type: t,
+                        is_default: row.get::<_, i64>("is_default")? != 0,
+                        defined: row.get::<_, i64>("defined")? != 0,
+                        schema: row.get("schema")?,
+                        data,
+                    };
+                    Ok((row.get::<_, String>("event_id")?, judge(&candidate, &crate::domain::schema::tests::Required)))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let misses: String = judged.iter().filter(|(_, j)| j.is_some()).map(|(e, _)| miss(e, "!")).collect();
+            if let Some((_, Some(refused))) = judged.into_iter().find(|(_, j)| j.is_some()) {
+                let inserted: Option<i64> = db
+                    .query_row(
+                        &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10),
+                        params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
+                        |row| row.get("delivery_count"),
+                    )
+                    .ok();
+                assert_eq!(inserted, None, "a refused event is not inserted");
+                return Err(refused.code.to_string());
+            }
+            Ok(db
+                .query_row(
+                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10),
+                    params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
+                    |row| row.get("delivery_count"),
+                )
+                .unwrap())
+        };
+        assert_eq!(ingest_checked("evt_1", "lead.created", "{}"), Ok(1));
+        assert_eq!(ingest_checked("evt_2", "lead.exploded", "{}"), Err("validation_error".into()));
+        // Defined, with a schema no subscriber asked to be checked: accepted as sent.
+        assert_eq!(ingest_checked("evt_3", "invoice.paid", "{}"), Ok(1));
+        db.execute("UPDATE webhooks SET validate_schema = 1 WHERE id = 'wh_all'", []).unwrap();
+        assert_eq!(ingest_checked("evt_4", "invoice.paid", "{}"), Err("schema_mismatch".into()));
+        assert_eq!(ingest_checked("evt_5", "invoice.paid", r#"{"amount": 5}"#), Ok(1));
+        // A repeat of a stored event is not judged again: it stays a duplicate.
+        let mut stored = db.prepare(&validation_candidates_sql(rows)).unwrap();
+        let judged = stored
+            .query_map(params!["org_a", 1, "evt_3", "invoice.paid", "invoice", 0, "{}", None::<String>, "t", 0], |_| {
+                Ok(())
+            })
+            .unwrap()
+            .count();
+        assert_eq!(judged, 0);
+        let total: i64 = db.query_row("SELECT COUNT(*) FROM events", [], |row| row.get(0)).unwrap();
+        assert_eq!(total, 3);
+    }
+
     #[test]
     fn an_ingest_creates_one_delivery_per_active_subscriber_of_its_org_once() {
         let db = super::super::migrated_sqlite();
@@ -1034,6 +1172,10 @@ mod plan_tests {
         }
         let details = plan(&filter_candidates_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
         assert!(details.iter().any(|d| d.contains("w USING INDEX webhooks_filtered")), "{details:?}");
+        let details = plan(&validation_candidates_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
+        assert!(details.iter().any(|d| d.contains("w USING INDEX webhooks_validating")), "{details:?}");
+        assert!(details.iter().any(|d| d.contains("SEARCH t USING PRIMARY KEY")), "{details:?}");
+        assert!(!details.iter().any(|d| d.starts_with("SCAN events")), "{details:?}");
         let details = plan(&ingest_claimed_deliveries_sql(rows, 13));
         assert!(details.iter().any(|d| d.contains("SEARCH e USING INDEX sqlite_autoindex_events_1")), "{details:?}");
     }

@@ -3,6 +3,7 @@
 
 pub mod api_keys;
 pub mod deliveries;
+pub mod event_types;
 pub mod events;
 pub mod portal;
 pub mod recovery;

@@ -64,7 +64,15 @@ pub enum FilterStep {
     /// Its parameter `?n` is set to the misses so far: `"\n<event id>\t<webhook id>\n"` for each, `""` for none (see
     /// [`not_missed`]).
     Bind(usize),
+    /// Its rows are `event_id, type, data, is_default, defined, schema`: events the organization's catalogue may
+    /// refuse (a type neither default nor defined; `data` failing the type's schema, which a subscribed webhook asked
+    /// to be checked). Each refused event joins the misses as `"\n<event id>\t!\n"` (so it is not inserted), and the
+    /// statement answers the refusals instead (`event_id, code, message, field`).
+    Validate,
 }
+
+/// The webhook column of a refused event's miss ([`FilterStep::Validate`]): no webhook id is `!`.
+pub const REFUSED: &str = "'!'";
 
 impl FilterStep {
     fn is_none(&self) -> bool {
@@ -271,6 +279,37 @@ fn filter_misses(rows: &Array) -> String {
     misses
 }
 
+/// The refusals among rows of a [`FilterStep::Validate`] statement, as rows `event_id, code, message, field`; each
+/// refused event joins `misses`.
+fn validation_refusals(rows: &Array, misses: &mut String) -> Result<Array, JsValue> {
+    let field = |row: &JsValue, name: &str| {
+        js_sys::Reflect::get(row, &JsValue::from_str(name)).ok().filter(|v| !v.is_null() && !v.is_undefined())
+    };
+    let refusals = Array::new();
+    for row in rows.iter() {
+        let Some(event_id) = field(&row, "event_id").and_then(|v| v.as_string()) else { continue };
+        let event_type = field(&row, "type").and_then(|v| v.as_string()).unwrap_or_default();
+        let flag = |name| field(&row, name).and_then(|v| v.as_f64()).is_some_and(|n| n != 0.0);
+        let candidate = crate::domain::schema::Candidate {
+            event_type: &event_type,
+            is_default: flag("is_default"),
+            defined: flag("defined"),
+            schema: field(&row, "schema").and_then(|v| v.as_string()),
+            data: &field(&row, "data").and_then(|v| v.as_string()).unwrap_or_default(),
+        };
+        let Some(refused) = crate::domain::schema::judge(&candidate, &crate::platform::SchemaEngine) else { continue };
+        misses.push_str(&crate::domain::filter::miss(&event_id, "!"));
+        let out = js_sys::Object::new();
+        js_sys::Reflect::set(&out, &"event_id".into(), &JsValue::from_str(&event_id))?;
+        js_sys::Reflect::set(&out, &"code".into(), &JsValue::from_str(refused.code))?;
+        js_sys::Reflect::set(&out, &"message".into(), &JsValue::from_str(&refused.message))?;
+        let at = refused.field.as_deref().map_or(JsValue::NULL, JsValue::from_str);
+        js_sys::Reflect::set(&out, &"field".into(), &at)?;
+        refusals.push(&out);
+    }
+    Ok(refusals)
+}
+
 /// The text of a JavaScript error (or whatever was thrown).
 pub fn describe(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
@@ -309,9 +348,13 @@ pub fn execute_local(storage: &JsValue, statements: &[WireStatement]) -> Result<
                 }
                 let cursor = sql.exec(query, bindings)?;
                 let mut rows = cursor.to_array();
-                if *step == FilterStep::Evaluate {
-                    misses.push_str(&filter_misses(&rows));
-                    rows = Array::new();
+                match step {
+                    FilterStep::Evaluate => {
+                        misses.push_str(&filter_misses(&rows));
+                        rows = Array::new();
+                    }
+                    FilterStep::Validate => rows = validation_refusals(&rows, &mut misses)?,
+                    FilterStep::None | FilterStep::Bind(_) => {}
                 }
                 // Read after the rows: a cursor counts as it is consumed.
                 let (read, written) = (cursor.rows_read() as u64, cursor.rows_written() as u64);

@@ -65,6 +65,9 @@ pub struct WebhookRow {
     /// Its payload filter's JSON text (`domain::filter`); none: every event of its types.
     #[serde(default)]
     pub filter: Option<String>,
+    /// Events of types with a schema are checked against it at ingest (schema v11).
+    #[serde(default)]
+    pub validate_schema: i64,
     /// Until when the consumer may send its deliveries itself (quick successes set it).
     #[serde(default)]
     pub fast_until: Option<i64>,
@@ -199,6 +202,7 @@ impl WebhookRow {
             created_at: iso8601(self.created_at),
             updated_at: iso8601(self.updated_at),
             filter: self.filter.as_deref().and_then(|f| serde_json::from_str(f).ok()),
+            validate_schema: self.validate_schema != 0,
             activity: None,
             missed_events: None,
         }
@@ -208,7 +212,7 @@ impl WebhookRow {
 const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
     disabled_at, public_key, ordering, rate_limit_per_second, circuit_state, circuit_opened_at, circuit_next_probe_at, \
-    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, filter, created_at, updated_at";
+    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, filter, validate_schema, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -236,8 +240,8 @@ pub async fn insert(
         db.prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
              retry_attempts, retry_delay_seconds, consecutive_failures, public_key, ordering, rate_limit_per_second, \
-             filter, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?17, ?12, ?12 \
+             filter, validate_schema, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?17, ?18, ?12, ?12 \
              WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13 RETURNING {COLUMNS}"
         ))
         .bind(&[
@@ -258,6 +262,7 @@ pub async fn insert(
             text(new.ordering.as_str()),
             opt_int(new.rate_limit_per_second.map(i64::from)),
             opt_text(new.filter.as_deref()),
+            flag(new.validate_schema),
         ])?,
     )
     .await
@@ -340,6 +345,7 @@ pub async fn update(
                ordering = COALESCE(?16, ordering), \
                rate_limit_per_second = CASE WHEN ?17 THEN ?18 ELSE rate_limit_per_second END, \
                filter = CASE WHEN ?19 THEN ?20 ELSE filter END, \
+               validate_schema = COALESCE(?21, validate_schema), \
                updated_at = ?13 \
              WHERE organization_id = ?1 AND id = ?2 RETURNING {COLUMNS}"
         ))
@@ -364,6 +370,7 @@ pub async fn update(
             opt_int(patch.rate_limit_per_second.flatten().map(i64::from)),
             flag(patch.filter.is_some()),
             opt_text(patch.filter.clone().flatten().as_deref()),
+            opt_int(patch.validate_schema.map(i64::from)),
         ])?,
     )
     .await
