@@ -167,4 +167,11 @@ test("Send test event sends the type's example", async () => {
   await eventually(() => c.arrivals(hook.path).length === 1, { what: "the test event" });
   const body = JSON.parse(c.arrivals(hook.path)[0].body);
   assert.deepEqual([body.type, body.data], ["invoice.paid", INVOICE.example]);
+  // The example goes out as the vendor wrote it: member order and number spelling.
+  const raw = await worker.api("/api/event-types", { method: "POST", headers: o.auth(), body: '{"name":"order.shipped","example":{"z":1,"a":1.50}}' });
+  assert.equal(raw.status, 201);
+  const shipping = await c.webhook(o, { events: ["order.shipped"] });
+  assert.equal((await c.api(o, "POST", `/api/webhooks/${shipping.id}/test`, {}, { template: "/api/webhooks/{id}/test" })).status, 200);
+  await eventually(() => c.arrivals(shipping.path).length === 1, { what: "the second test event" });
+  assert.ok(c.arrivals(shipping.path)[0].body.toString().includes('"data":{"z":1,"a":1.50}'), c.arrivals(shipping.path)[0].body.toString());
 });

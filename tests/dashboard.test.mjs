@@ -564,3 +564,49 @@ test("a rate limit is set from the form; an open circuit shows on the webhook li
   assert.deepEqual(trouble, { dialogs: [], errors: [] });
   await context.close();
 });
+
+test("Event catalogue: the organization's types show with schema and example; the picker shows descriptions; the form turns on schema validation; Send Test Event sends the example", async () => {
+  const org = "org_catalogue_ui";
+  const schema = { type: "object", required: ["invoiceId", "amount"], properties: { invoiceId: { type: "string" }, amount: { type: "number", minimum: 0 } } };
+  const example = { invoiceId: "inv_42", amount: 99.5 };
+  const created = await api("POST", "/api/event-types", { name: "invoice.paid", description: "An invoice was paid in full.", schema, example }, { org });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  assert.equal((await api("PATCH", "/api/event-types/lead.deleted", { deprecated: true }, { org })).status, 200);
+  const hook = await webhookVia(org, { name: "Billing", events: ["invoice.*"] });
+  const link = await portalLink({}, org);
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("link", { name: "Event catalogue" }).click();
+  await page.getByRole("heading", { name: "Event catalogue", level: 1 }).waitFor();
+  const invoice = page.getByTestId("event-type-invoice.paid");
+  assert.match(await invoice.textContent(), /An invoice was paid in full\./);
+  assert.equal(await invoice.getByText("Schema", { exact: true }).count(), 1);
+  await invoice.getByText("Schema and example").click();
+  assert.match(await invoice.getByLabel("Example of invoice.paid").textContent(), /"invoiceId": "inv_42"/);
+  assert.match(await invoice.getByLabel("Schema of invoice.paid").textContent(), /"minimum": 0/);
+  assert.equal(await page.getByTestId("event-type-lead.deleted").getByText("Deprecated").count(), 1);
+  await page.getByLabel("Find an event type").fill("invoice");
+  assert.equal(await page.getByTestId("event-type-lead.created").count(), 0);
+  await shot(page, "24-event-catalogue");
+
+  await page.getByRole("link", { name: "Webhooks", exact: true }).click();
+  await page.getByRole("link", { name: "Billing" }).click();
+  await page.getByRole("button", { name: "Edit" }).click();
+  // The picker lists the organization's type under its resource, with its description.
+  const picker = page.getByRole("group", { name: "invoice" });
+  assert.match(await picker.textContent(), /An invoice was paid in full\./);
+  await page.getByLabel("Validate events against their schema").check();
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: /Billing/, level: 1 }).waitFor();
+  assert.equal((await api("GET", `/api/webhooks/${hook.id}`, undefined, { org })).body.validateSchema, true);
+  const refused = await api("POST", "/api/events", { type: "invoice.paid", data: { invoiceId: "x", amount: -5 } }, { org });
+  assert.deepEqual([refused.status, refused.body.error.field], [400, "data/amount"]);
+
+  await page.getByLabel("Test event type").selectOption("invoice.paid");
+  const before = receiver.requests.length;
+  await page.getByRole("button", { name: "Send Test Event" }).click();
+  await page.getByTestId("test-result").waitFor();
+  await eventually(() => receiver.requests.length > before, { what: "the test event at the receiver" });
+  assert.deepEqual(JSON.parse(receiver.requests.at(-1).body).data, example);
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});

@@ -68,6 +68,7 @@ export type AttemptResult = Schemas["AttemptResult"];
 export type EventSummary = Schemas["EventSummary"];
 export type EgressIps = Schemas["EgressIps"];
 export type FilterPreviewAnswer = Schemas["FilterPreview"];
+export type EventTypeInfo = Schemas["EventTypeInfo"];
 
 const path = (id: string) => ({ params: { path: { id } } });
 const deliveryPath = (id: string, deliveryId: string) => ({ params: { path: { id, deliveryId } } });
@@ -111,6 +112,7 @@ export const api = {
   replayMissing: (webhookId: string, since: string) =>
     call(() => client.POST("/api/webhooks/{id}/replay-missing", { ...path(webhookId), body: { since } })),
   egressIps: () => call(() => client.GET("/api/egress-ips")),
+  eventTypes: () => call(() => client.GET("/api/event-types")),
   previewFilter: (body: Schemas["FilterPreviewRequest"]) => call(() => client.POST("/api/webhooks/filter-preview", { body })),
   retry: (webhookId: string, deliveryId: string) =>
     call(() => client.POST("/api/webhooks/{id}/deliveries/{deliveryId}/retry", deliveryPath(webhookId, deliveryId))),

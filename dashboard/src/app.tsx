@@ -9,6 +9,7 @@ import { WebhookForm } from "./pages/webhook-form";
 import { WebhookDetail } from "./pages/webhook-detail";
 import { DeliveryDetail } from "./pages/delivery-detail";
 import { EventDetailPage, EventsPage } from "./pages/events";
+import { EventTypesPage } from "./pages/event-types";
 import type { ApiError } from "./api";
 
 export const session = signal<Session | null>(null);
@@ -36,11 +37,14 @@ export function App() {
           Webhooks
         </span>
         <nav class="nav" aria-label="Sections">
-          <Link href={href()} current={route.value.page !== "events" && route.value.page !== "event"}>
+          <Link href={href()} current={!["events", "event", "event-types"].includes(route.value.page)}>
             Webhooks
           </Link>
           <Link href={href("events")} current={route.value.page === "events" || route.value.page === "event"}>
             Events
+          </Link>
+          <Link href={href("event-types")} current={route.value.page === "event-types"}>
+            Event catalogue
           </Link>
         </nav>
         {s?.readOnly && (
@@ -68,6 +72,7 @@ function Page() {
       delivery: "Delivery",
       events: "Events",
       event: "Event",
+      "event-types": "Event catalogue",
       "not-found": "Not found",
     };
     document.title = `${titles[r.page]} · Webhooks`;
@@ -87,6 +92,8 @@ function Page() {
       return <EventsPage />;
     case "event":
       return <EventDetailPage id={r.id} />;
+    case "event-types":
+      return <EventTypesPage />;
     default:
       return (
         <div class="empty">

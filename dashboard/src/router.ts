@@ -10,6 +10,7 @@ export type Route =
   | { page: "delivery"; id: string; deliveryId: string }
   | { page: "events" }
   | { page: "event"; id: string }
+  | { page: "event-types" }
   | { page: "not-found" };
 
 export const BASE = "/portal";
@@ -19,6 +20,7 @@ export function parse(pathname: string): Route {
   if (rest === null) return { page: "not-found" };
   const parts = rest.split("/").filter(Boolean).map(decodeURIComponent);
   if (parts.length === 0) return { page: "webhooks" };
+  if (parts[0] === "event-types") return parts.length === 1 ? { page: "event-types" } : { page: "not-found" };
   if (parts[0] === "events") {
     if (parts.length === 1) return { page: "events" };
     if (parts.length === 2) return { page: "event", id: parts[1] };

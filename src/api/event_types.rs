@@ -9,7 +9,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use worker::{Request, Response};
 
-use super::{json as answer, read_json, Ctx};
+use super::{json as answer, read_text, Ctx};
 use crate::domain::catalogue::{self, default_type, is_valid_type_name, MAX_TYPE_CHARS};
 use crate::domain::payload::{sample_changes, sample_data};
 use crate::domain::schema::{self, Engine};
@@ -162,6 +162,27 @@ pub fn parse(body: &Value, create: bool, engine: &dyn Engine) -> ApiResult<Field
     Ok(f)
 }
 
+/// A create or change body, checked, with `schema` and `example` kept as the exact JSON text sent (member order,
+/// number spelling): "Send test event" sends the example as written.
+async fn read_fields(req: Request, create: bool) -> ApiResult<Fields> {
+    let text = read_text(req, MAX_BODY_BYTES).await?;
+    let body: Value = serde_json::from_str(&text)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("the request body is not valid JSON: {e}")))?;
+    let mut f = parse(&body, create, &SchemaEngine)?;
+    let members = crate::domain::event::object_members(&text).unwrap_or_default();
+    let sent = |name: &str| members.iter().find(|(k, _)| k == name).map(|(_, raw)| raw.get().to_string());
+    if let Some(Some(schema)) = &mut f.schema {
+        *schema = sent("schema").unwrap_or_else(|| schema.clone());
+    }
+    if let Some(Some(example)) = &mut f.example {
+        *example = sent("example").unwrap_or_else(|| example.clone());
+    }
+    Ok(f)
+}
+
+/// A body is at most this long.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// The type as it stands: the organization's row, else the default of that name.
 fn info_of_row(row: &EventTypeRow) -> EventTypeInfo {
     EventTypeInfo {
@@ -256,7 +277,7 @@ pub async fn get(ctx: &Ctx, name: &str) -> ApiResult<Response> {
 pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     ctx.caller.require_vendor()?;
-    let f = parse(&read_json(req, 64 * 1024).await?, true, &SchemaEngine)?;
+    let f = read_fields(req, true).await?;
     let name = f.name.clone().unwrap_or_default();
     let (schema_text, example_text) = (f.schema.flatten(), f.example.flatten());
     check_example(schema_text.as_deref(), example_text.as_deref(), &SchemaEngine)?;
@@ -309,7 +330,7 @@ fn check_example(schema_text: Option<&str>, example: Option<&str>, engine: &dyn 
 pub async fn update(ctx: &Ctx, name: &str, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     ctx.caller.require_vendor()?;
-    let f = parse(&read_json(req, 64 * 1024).await?, false, &SchemaEngine)?;
+    let f = read_fields(req, false).await?;
     let db = ctx.store()?;
     let current = match store::event_types::get(&db, &ctx.caller.org, name).await? {
         Some(row) => row,

@@ -83,6 +83,8 @@ export function EventPicker({
                     onChange={(ev) => set(e.type, ev.currentTarget.checked)}
                   />
                   <code>{e.type}</code>
+                  {e.deprecated && <span class="badge badge-warning">Deprecated</span>}
+                  <span class="muted small picker-description">{e.description}</span>
                 </label>
               ))}
             </fieldset>

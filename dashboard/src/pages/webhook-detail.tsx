@@ -296,7 +296,7 @@ function TestCard({ webhook, catalogue, onSent }: { webhook: Webhook; catalogue:
   const others = catalogue.types.filter((t) => !subscribed.includes(t));
   return (
     <Card title="Send a test event" id="test">
-      <p class="hint">Sends a realistic sample with <code>"test": true</code> to your URL now and shows what your server answered.</p>
+      <p class="hint">Sends the event type's example from the <Link href={href("event-types")}>event catalogue</Link> with <code>"test": true</code> to your URL now and shows what your server answered.</p>
       <div class="inline-form">
         <label for="test-event-type">Test event type</label>
         <select id="test-event-type" class="input" value={eventType} onChange={(e) => setEventType(e.currentTarget.value)}>

@@ -27,6 +27,7 @@ interface FormState {
   isActive: boolean;
   /** The payload filter as JSON text; empty: none. */
   filter: string;
+  validateSchema: boolean;
 }
 
 let rowKeys = 0;
@@ -45,16 +46,17 @@ function fromWebhook(w: Webhook | undefined): FormState {
     retryDelaySeconds: String(w?.retryDelaySeconds ?? 60),
     isActive: w?.isActive ?? true,
     filter: w?.filter ? JSON.stringify(w.filter, null, 2) : "",
+    validateSchema: w?.validateSchema ?? false,
   };
 }
 
 /** The form's fields, named as the API names them in `error.field`. */
 type FieldName =
   | "name" | "description" | "url" | "events" | "headers" | "retryAttempts" | "retryDelaySeconds" | "isActive" | "ordering"
-  | "rateLimitPerSecond" | "filter";
+  | "rateLimitPerSecond" | "filter" | "validateSchema";
 const FIELDS: FieldName[] = [
   "name", "description", "url", "events", "headers", "retryAttempts", "retryDelaySeconds", "isActive", "ordering", "rateLimitPerSecond",
-  "filter",
+  "filter", "validateSchema",
 ];
 
 /** The filter field's JSON, or a refusal naming the field as the API would. */
@@ -88,6 +90,7 @@ function toInput(s: FormState, creating: boolean): WebhookInput {
     ordering: s.ordering,
     rateLimitPerSecond: s.rateLimit.trim() === "" ? null : number(s.rateLimit),
     filter: parseFilter(s.filter),
+    validateSchema: s.validateSchema,
   };
 }
 
@@ -226,6 +229,17 @@ export function WebhookForm({ id }: { id?: string }) {
             onInput={(e) => update("filter", e.currentTarget.value)} />
         </Field>
         <FilterPreview text={form.filter} events={form.events} onError={(message) => setErrors({ ...errors, filter: message })} />
+        <div class={`field ${errors.validateSchema ? "field-invalid" : ""}`}>
+          <label class="check check-strong">
+            <input type="checkbox" checked={form.validateSchema} onChange={(e) => update("validateSchema", e.currentTarget.checked)} />
+            Validate events against their schema
+          </label>
+          <p class="hint">
+            Events of a type with a JSON Schema in the <Link href={href("event-types")}>event catalogue</Link> are checked when
+            they are published; one that does not match is refused, so it never reaches you.
+          </p>
+          {errors.validateSchema && <p class="field-error" role="alert">{errors.validateSchema}</p>}
+        </div>
         <div class={`field ${errors.isActive ? "field-invalid" : ""}`}>
           <label class="check check-strong">
             <input type="checkbox" checked={form.isActive} onChange={(e) => update("isActive", e.currentTarget.checked)} />
