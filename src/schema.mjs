@@ -4,7 +4,7 @@
 //
 // The engine is @cfworker/json-schema (drafts 4, 7, 2019-09 and 2020-12; no `eval`, made for Workers), 6.4 KiB
 // gzipped in the bundle. The Rust crates measured first add far more to the Worker: `boon` +500 KiB gzipped (1,115
-// KiB instead of 615), most of it `regex` and its Unicode tables, and `jsonschema` more still (docs/routing.md).
+// KiB instead of 615), most of it `regex` and its Unicode tables, and `jsonschema` more still (docs/api.md, The event catalogue).
 // JavaScript's own RegExp is also what JSON Schema's `pattern` means (ECMA-262).
 import { Validator } from "@cfworker/json-schema";
 import draft07 from "ajv/dist/refs/json-schema-draft-07.json" with { type: "json" };

@@ -6,7 +6,7 @@
 //! ([`crate::platform::schema`]: `@cfworker/json-schema` in the Worker, 6.4 KiB gzipped). The Rust crates were
 //! measured first and add far more to the bundle: `boon` 0.6 took it from 615.5 to 1,115.4 KiB gzipped (most of it
 //! `regex` and its Unicode tables), `jsonschema` 0.49 is larger still in a bare wasm module (913 KiB against boon's
-//! 563). docs/routing.md has the numbers.
+//! 563). docs/api.md, The event catalogue, has the numbers.
 
 use serde_json::Value;
 
