@@ -105,8 +105,8 @@ pub enum Credential<'a> {
     PortalSession(&'a str),
 }
 
-/// The token of an `Authorization` header; the scheme matches case-insensitively (RFC 9110).
-pub fn bearer(authorization: Option<&str>) -> Result<Credential<'_>, ApiError> {
+/// The text after `Bearer` in an `Authorization` header; the scheme matches case-insensitively (RFC 9110).
+pub fn bearer_token(authorization: Option<&str>) -> Result<&str, ApiError> {
     let header = authorization.ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
     let invalid = || ApiError::unauthorized("the Authorization header must be Bearer <token>");
     let (scheme, token) = header.trim().split_once(' ').ok_or_else(invalid)?;
@@ -114,6 +114,12 @@ pub fn bearer(authorization: Option<&str>) -> Result<Credential<'_>, ApiError> {
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(invalid());
     }
+    Ok(token)
+}
+
+/// The credential of an `Authorization` header.
+pub fn bearer(authorization: Option<&str>) -> Result<Credential<'_>, ApiError> {
+    let token = bearer_token(authorization)?;
     Ok(if token.starts_with(API_KEY_PREFIX) {
         Credential::ApiKey(token)
     } else if token.starts_with(PORTAL_TOKEN_PREFIX) {

@@ -377,6 +377,9 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
 pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
     let webhook = load(ctx, id).await?;
+    if !webhook.is_sent_to() {
+        return Err(ApiError::new(409, "polling_webhook", "a polling webhook has no url to send a test event to"));
+    }
     let body = read_optional_json(req, 4096).await?.unwrap_or_else(|| json!({}));
     let Value::Object(map) = &body else {
         return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));

@@ -9,6 +9,7 @@ pub mod events;
 pub mod health;
 pub mod keys;
 pub mod openapi;
+pub mod poll;
 pub mod portal;
 pub mod recovery;
 pub mod routes;
@@ -110,6 +111,7 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
     let (endpoint, params) = match match_route(&method, &path) {
         Match::Found(Target::Public(Public::Health), _) => return health::get(),
         Match::Found(Target::Public(Public::OpenApi), _) => return openapi::get(&env).await,
+        Match::Found(Target::Public(Public::Poll), params) => return poll::read(&req, &env, params.get("id")?).await,
         Match::Found(Target::Api(endpoint), params) => (endpoint, params),
         Match::MethodNotAllowed(allowed) => {
             return Err(ApiError::new(
@@ -170,6 +172,9 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
         Endpoint::GetEventType => event_types::get(&ctx, params.get("name")?).await,
         Endpoint::UpdateEventType => event_types::update(&ctx, params.get("name")?, req).await,
         Endpoint::DeleteEventType => event_types::delete(&ctx, params.get("name")?).await,
+        Endpoint::CreatePollToken => poll::create_token(&ctx, id()?).await,
+        Endpoint::ListPollTokens => poll::list_tokens(&ctx, id()?).await,
+        Endpoint::DeletePollToken => poll::delete_token(&ctx, id()?, params.get("tokenId")?).await,
     }
 }
 

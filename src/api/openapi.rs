@@ -13,7 +13,7 @@ use utoipa::openapi::{Ref, RefOr};
 use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
 
 use super::webhooks::{RotatedSecret, Secret};
-use super::{deliveries, egress, event_types, events, health, keys, portal, recovery, settings, stats, webhooks};
+use super::{deliveries, egress, event_types, events, health, keys, poll, portal, recovery, settings, stats, webhooks};
 use crate::domain::webhook::{Webhook, WebhookWithSecret};
 use worker::Response;
 
@@ -76,6 +76,7 @@ pub fn reference<T: ToSchema>() -> RefOr<Schema> {
         deliveries::list, deliveries::get, deliveries::retry, settings::get, settings::put, egress::get,
         webhooks::preview_filter,
         event_types::list, event_types::create, event_types::get, event_types::update, event_types::delete,
+        poll::read, poll::create_token, poll::list_tokens, poll::delete_token,
         keys::list, keys::create, keys::delete, portal::create, portal::revoke, portal::current,
     ),
     components(schemas(WebhookWithSecret, Secret, RotatedSecret, Webhook)),
@@ -95,6 +96,10 @@ impl Modify for Bearer {
         ));
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme("bearer", SecurityScheme::Http(scheme.build()));
+        let poll = HttpBuilder::new().scheme(HttpAuthScheme::Bearer).description(Some(
+            "A poll token `ehpl_…` from POST /api/webhooks/{id}/poll-tokens: it reads that one polling webhook.",
+        ));
+        components.add_security_scheme("pollToken", SecurityScheme::Http(poll.build()));
     }
 }
 

@@ -86,6 +86,13 @@ pub fn parse_window(body: &Value, allow_until: bool, now: i64) -> ApiResult<(i64
 }
 
 fn require_active(webhook: &WebhookRow) -> ApiResult<()> {
+    if !webhook.is_sent_to() {
+        return Err(ApiError::new(
+            409,
+            "polling_webhook",
+            "a polling webhook's reader reads again from any earlier cursor (GET /api/poll/{id}?after=…)",
+        ));
+    }
     if webhook.is_active {
         return Ok(());
     }
@@ -110,7 +117,8 @@ fn require_active(webhook: &WebhookRow) -> ApiResult<()> {
         (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
         (status = 403, description = "Admin needed", body = ErrorBody),
         (status = 404, description = "No webhook with this id in the caller's organization", body = ErrorBody),
-        (status = 409, description = "The webhook is inactive: activate it first (`webhook_inactive`)", body = ErrorBody),
+        (status = 409, description = "The webhook is inactive: activate it first (`webhook_inactive`); or it is a \
+            polling webhook, whose reader reads again from an earlier cursor (`polling_webhook`)", body = ErrorBody),
     ))]
 pub async fn recover(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;
@@ -144,7 +152,8 @@ pub async fn recover(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
         (status = 403, description = "Admin needed", body = ErrorBody),
         (status = 404, description = "No webhook with this id in the caller's organization", body = ErrorBody),
-        (status = 409, description = "The webhook is inactive: activate it first (`webhook_inactive`)", body = ErrorBody),
+        (status = 409, description = "The webhook is inactive: activate it first (`webhook_inactive`); or it is a \
+            polling webhook, whose reader reads again from an earlier cursor (`polling_webhook`)", body = ErrorBody),
     ))]
 pub async fn replay_missing(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     ctx.caller.require_admin()?;

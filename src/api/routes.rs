@@ -16,6 +16,8 @@ pub enum Target {
 pub enum Public {
     Health,
     OpenApi,
+    /// `GET /api/poll/{id}`: a polling webhook's reader, with a poll token instead of an API credential.
+    Poll,
 }
 
 /// The API's endpoints, each for an authenticated caller; `api::route` maps each to its handler.
@@ -56,6 +58,9 @@ pub enum Endpoint {
     GetEventType,
     UpdateEventType,
     DeleteEventType,
+    CreatePollToken,
+    ListPollTokens,
+    DeletePollToken,
 }
 
 /// One routed method and path. `{name}` segments capture one path segment.
@@ -104,6 +109,14 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/event-types/{name}", target: Api(Endpoint::GetEventType) },
     Route { method: "PATCH", path: "/api/event-types/{name}", target: Api(Endpoint::UpdateEventType) },
     Route { method: "DELETE", path: "/api/event-types/{name}", target: Api(Endpoint::DeleteEventType) },
+    Route { method: "GET", path: "/api/poll/{id}", target: Open(Public::Poll) },
+    Route { method: "POST", path: "/api/webhooks/{id}/poll-tokens", target: Api(Endpoint::CreatePollToken) },
+    Route { method: "GET", path: "/api/webhooks/{id}/poll-tokens", target: Api(Endpoint::ListPollTokens) },
+    Route {
+        method: "DELETE",
+        path: "/api/webhooks/{id}/poll-tokens/{tokenId}",
+        target: Api(Endpoint::DeletePollToken),
+    },
     Route { method: "GET", path: "/api/keys", target: Api(Endpoint::ListKeys) },
     Route { method: "POST", path: "/api/keys", target: Api(Endpoint::CreateKey) },
     Route { method: "DELETE", path: "/api/keys/{id}", target: Api(Endpoint::DeleteKey) },
@@ -226,7 +239,12 @@ mod tests {
     #[test]
     fn every_route_is_in_the_tree() {
         for route in ROUTES {
-            let path = route.path.replace("{id}", "x").replace("{deliveryId}", "y").replace("{name}", "z");
+            let path = route
+                .path
+                .replace("{id}", "x")
+                .replace("{deliveryId}", "y")
+                .replace("{name}", "z")
+                .replace("{tokenId}", "t");
             match match_route(route.method, &path) {
                 Match::Found(target, _) => assert_eq!(target, route.target, "{} {}", route.method, route.path),
                 other => panic!("{} {} does not match: {other:?}", route.method, route.path),

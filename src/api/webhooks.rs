@@ -203,7 +203,13 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         (status = 404, description = "No such webhook in this organization", body = ErrorBody),
     ))]
 pub async fn get(ctx: &Ctx, id: &str) -> ApiResult<Response> {
-    json(200, &load(ctx, id).await?.to_api())
+    let row = load(ctx, id).await?;
+    let mut out = row.to_api();
+    if !row.is_sent_to() {
+        let position = store::poll::position(&ctx.store()?, &ctx.caller.org, &row).await?;
+        out.poll = Some(super::poll::status_of(&position));
+    }
+    json(200, &out)
 }
 
 #[utoipa::path(patch, path = "/api/webhooks/{id}", tag = "webhooks", operation_id = "updateWebhook",
@@ -223,6 +229,9 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
     let row = load(ctx, id).await?;
     let body = read_json(req, MAX_BODY_BYTES).await?;
     let patch = parse_patch(&body, ctx.config.allow_insecure)?;
+    if !row.is_sent_to() && patch.url.is_some() {
+        return Err(ApiError::invalid("url", "a polling webhook has no url: its reader fetches its events"));
+    }
     if let Some(events) = &patch.events {
         super::event_types::check_patterns(ctx, events).await?;
     }
@@ -235,7 +244,7 @@ pub async fn update(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         .await?
         .ok_or_else(not_found)?;
     let mut out = row.to_api();
-    if was_inactive && row.is_active {
+    if was_inactive && row.is_active && row.is_sent_to() {
         // Re-activating does not replay what the webhook missed; the answer says how much that is and how to.
         let since = inactive_since.min(ctx.now - 1);
         let missed = super::recovery::count_missed(ctx, &row, since, ctx.now).await?;
@@ -268,6 +277,9 @@ pub async fn delete(ctx: &Ctx, id: &str) -> ApiResult<Response> {
     let row = load(ctx, id).await?;
     if !store::webhooks::delete(&ctx.store()?, &ctx.caller.org, &row.id, ctx.now).await? {
         return Err(not_found());
+    }
+    if !row.is_sent_to() {
+        store::poll::delete_tokens_of(&store::global(&ctx.env)?, &ctx.caller.org, &row.id).await?;
     }
     Ok(Response::empty()?.with_status(204))
 }

@@ -38,23 +38,12 @@ pub fn delivery_headers(
 ) -> Vec<(String, String)> {
     let timestamp = now_ms.div_euclid(1000);
     let body = delivery.body.as_bytes();
-    // One entry per valid secret: `v1` for HMAC secrets, `v1a` for Ed25519 secret keys.
-    let signatures: Vec<String> = secrets
-        .iter()
-        .filter_map(|s| {
-            if is_secret_key(s) {
-                Ed25519Signer::from_secret(s).ok().map(|key| key.sign(delivery.id.as_str(), timestamp, body))
-            } else {
-                SigningKey::from_secret(s).ok().map(|key| key.sign(delivery.id.as_str(), timestamp, body))
-            }
-        })
-        .collect();
     let mut headers = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
         ("User-Agent".to_string(), format!("edgehook/{}", crate::VERSION)),
         ("webhook-id".to_string(), delivery.id.to_string()),
         ("webhook-timestamp".to_string(), timestamp.to_string()),
-        ("webhook-signature".to_string(), signatures.join(" ")),
+        ("webhook-signature".to_string(), signature_header(delivery.id.as_str(), timestamp, body, secrets)),
         ("X-Webhook-Id".to_string(), delivery.id.to_string()),
         ("X-Webhook-Event".to_string(), delivery.event_type.clone()),
         ("X-Webhook-Timestamp".to_string(), iso8601(now_ms)),
@@ -69,6 +58,22 @@ pub fn delivery_headers(
         }
     }
     headers
+}
+
+/// The Standard Webhooks `webhook-signature` value of a message: one entry per valid secret, `v1` for HMAC secrets
+/// and `v1a` for Ed25519 secret keys, space-separated.
+pub fn signature_header(id: &str, timestamp: i64, body: &[u8], secrets: &[&str]) -> String {
+    let signatures: Vec<String> = secrets
+        .iter()
+        .filter_map(|s| {
+            if is_secret_key(s) {
+                Ed25519Signer::from_secret(s).ok().map(|key| key.sign(id, timestamp, body))
+            } else {
+                SigningKey::from_secret(s).ok().map(|key| key.sign(id, timestamp, body))
+            }
+        })
+        .collect();
+    signatures.join(" ")
 }
 
 /// An attempt that took this long marks its endpoint slow: its deliveries go through its lane for a while.

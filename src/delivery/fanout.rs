@@ -304,8 +304,11 @@ pub fn operational_event(
     // A subscriber's payload filter applies to operational events as to any other.
     let view = EventView { id: id.as_str(), event_type, data: &event.data, changes: None };
     let passes = |w: &WebhookRow| w.filter.as_deref().is_none_or(|f| stored_matches(f, &view));
-    let others: Vec<(Vec<String>, WebhookId)> =
-        subscribers.iter().filter(|w| w.id != subject.id && passes(w)).map(|w| (w.patterns(), w.id.clone())).collect();
+    let others: Vec<(Vec<String>, WebhookId)> = subscribers
+        .iter()
+        .filter(|w| w.id != subject.id && w.is_sent_to() && passes(w))
+        .map(|w| (w.patterns(), w.id.clone()))
+        .collect();
     let deliveries = deliveries_for(&others, &subject.organization_id, &id, &event, &iso8601(now))?;
     Ok((id, event, deliveries))
 }

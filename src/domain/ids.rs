@@ -168,6 +168,10 @@ id_type!(
     /// An API key (its id, not the key: the key is `ehk_…` and is never stored).
     ApiKeyId, "key_"
 );
+id_type!(
+    /// A polling endpoint's token (its id, not the token: the token is `ehpl_…` and is never stored).
+    PollTokenId, "ptk_"
+);
 
 #[cfg(test)]
 mod tests {

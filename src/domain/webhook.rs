@@ -35,8 +35,10 @@ pub struct Webhook {
     pub name: String,
     #[schema(required)]
     pub description: Option<String>,
-    #[schema(format = "uri")]
-    pub url: String,
+    /// Where deliveries are POSTed; null for a polling webhook
+    #[schema(format = "uri", required)]
+    pub url: Option<String>,
+    pub destination: Destination,
     pub events: Vec<String>,
     #[schema(value_type = std::collections::BTreeMap<String, String>)]
     pub headers: Map<String, Value>,
@@ -75,6 +77,10 @@ pub struct Webhook {
     /// Events of types with a JSON Schema (the event catalogue) are checked against it at ingest, and one that fails
     /// is refused with the failing path
     pub validate_schema: bool,
+    /// Only when one polling webhook is read (`GET /api/webhooks/{id}`): where its reader stands
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub poll: Option<PollStatus>,
     /// Only in the list: the last 24 hours of deliveries and the last delivery time
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -84,6 +90,57 @@ pub struct Webhook {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub missed_events: Option<MissedEvents>,
+}
+
+/// Where a webhook's events go: `http` POSTs each to its `url` (the default); `poll` keeps them, in order, for its
+/// reader (`GET /api/poll/{id}` with a token from `POST /api/webhooks/{id}/poll-tokens`): no URL, no public endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DestinationType {
+    #[default]
+    Http,
+    Poll,
+}
+
+impl DestinationType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationType::Http => "http",
+            DestinationType::Poll => "poll",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DestinationType> {
+        match s {
+            "http" => Some(DestinationType::Http),
+            "poll" => Some(DestinationType::Poll),
+            _ => None,
+        }
+    }
+}
+
+/// A webhook's destination (`{"type": "http"}` unless created otherwise; it cannot change afterwards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Destination {
+    #[serde(rename = "type")]
+    pub kind: DestinationType,
+}
+
+/// Where a polling webhook's reader stands, as its page shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PollStatus {
+    /// The position acknowledged (what `GET /api/poll/{id}` without `after` reads from)
+    pub cursor: String,
+    /// The position of the last message stored
+    pub latest: String,
+    /// Messages after the cursor (counted up to 10,000)
+    #[schema(minimum = 0, maximum = 10000)]
+    pub pending: i64,
+    /// When the oldest of them was stored; null when the reader is caught up
+    #[schema(required, format = DateTime)]
+    pub oldest_pending_at: Option<String>,
 }
 
 /// A webhook's last 24 hours, as the list shows it.
@@ -272,6 +329,9 @@ pub struct WebhookCreate {
     /// refused (400 `schema_mismatch`, `field` = `data/<path>`) and delivered to no one
     #[schema(default = false, nullable = false)]
     validate_schema: Option<bool>,
+    /// `{"type": "poll"}` makes a polling webhook: no `url`; its events wait, in order, for its reader. Absent: `http`
+    #[schema(nullable = false)]
+    destination: Option<Destination>,
 }
 
 /// The schema of `headers` in a create or a patch: at most [`MAX_HEADERS`] names, each value a string of at most
@@ -347,6 +407,7 @@ pub struct WebhookFields {
     /// The filter's canonical JSON text; `Some(None)` removes it.
     pub filter: Option<Option<String>>,
     pub validate_schema: Option<bool>,
+    pub destination: Option<DestinationType>,
 }
 
 /// `fifo`: deliveries go one after another in the order their events were ingested; a delivery is not attempted while
@@ -415,6 +476,7 @@ pub struct NewWebhook {
     /// The filter's canonical JSON text, if any.
     pub filter: Option<String>,
     pub validate_schema: bool,
+    pub destination: DestinationType,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,10 +489,18 @@ pub enum Mode {
 pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, Invalid> {
     let f = parse_fields(body, Mode::Create, allow_insecure)?;
     let missing = |field: &str| Invalid::field(field, format!("{field} is required"));
+    let destination = f.destination.unwrap_or_default();
     Ok(NewWebhook {
         name: f.name.ok_or_else(|| missing("name"))?,
         description: f.description.flatten(),
-        url: f.url.ok_or_else(|| missing("url"))?,
+        url: match (destination, f.url) {
+            (DestinationType::Http, Some(url)) => url,
+            (DestinationType::Http, None) => return Err(missing("url")),
+            (DestinationType::Poll, None) => String::new(),
+            (DestinationType::Poll, Some(_)) => {
+                return Err(Invalid::field("url", "a polling webhook has no url: its reader fetches its events"))
+            }
+        },
         events: f.events.ok_or_else(|| missing("events"))?,
         headers: f.headers.unwrap_or_default(),
         is_active: f.is_active.unwrap_or(true),
@@ -447,6 +517,7 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
         rate_limit_per_second: f.rate_limit_per_second.flatten(),
         filter: f.filter.flatten(),
         validate_schema: f.validate_schema.unwrap_or(false),
+        destination,
     })
 }
 
@@ -496,6 +567,10 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
                         Some(v.to_string())
                     }
                 })
+            }
+            "destination" if mode == Mode::Create => f.destination = Some(destination(value)?),
+            "destination" => {
+                return Err(Invalid::field("destination", "a webhook's destination is chosen when it is created"))
             }
             "validateSchema" => {
                 f.validate_schema = Some(
@@ -567,6 +642,16 @@ fn url(value: &Value, allow_insecure: bool) -> Result<String, Invalid> {
     let raw = string(value, "url")?;
     check_url(raw, allow_insecure).map_err(|refused| Invalid::field("url", refused.0))?;
     Ok(raw.to_string())
+}
+
+/// `{"type": "http"}` or `{"type": "poll"}`.
+fn destination(value: &Value) -> Result<DestinationType, Invalid> {
+    let refused = || Invalid::field("destination", "destination must be {\"type\": \"http\"} or {\"type\": \"poll\"}");
+    let Value::Object(map) = value else { return Err(refused()) };
+    if map.len() != 1 {
+        return Err(refused());
+    }
+    map.get("type").and_then(Value::as_str).and_then(DestinationType::parse).ok_or_else(refused)
 }
 
 /// A list of subscription patterns, as `events` takes them.

@@ -200,8 +200,30 @@ const V11: &str = "CREATE TABLE event_types ( \
                    ALTER TABLE webhooks ADD COLUMN validate_schema INTEGER NOT NULL DEFAULT 0; \
                    CREATE INDEX webhooks_validating ON webhooks (organization_id) WHERE validate_schema = 1;";
 
+/// Version 12: polling endpoints. A webhook's `destination` (`http`, the default, or `poll`); a `poll` webhook gets no
+/// deliveries: each event it takes (types and filter, at fan-out) becomes a row of `poll_messages`, numbered in the
+/// order the object stored them (`AUTOINCREMENT`: never reused, so a cursor never points at a later message), and
+/// `poll_acked` is how far its reader acknowledged. An ingest looks for polling subscribers through
+/// `webhooks_polling`, empty for an organization without them.
+const V12: &str = "ALTER TABLE webhooks ADD COLUMN destination TEXT NOT NULL DEFAULT 'http' \
+                     CHECK (destination IN ('http', 'poll')); \
+                   ALTER TABLE webhooks ADD COLUMN poll_acked INTEGER NOT NULL DEFAULT 0; \
+                   CREATE INDEX webhooks_polling ON webhooks (organization_id) WHERE destination = 'poll'; \
+                   CREATE TABLE poll_messages ( \
+                     seq             INTEGER PRIMARY KEY AUTOINCREMENT, \
+                     organization_id TEXT NOT NULL, \
+                     webhook_id      TEXT NOT NULL, \
+                     event_id        TEXT NOT NULL, \
+                     created_at      INTEGER NOT NULL \
+                   ); \
+                   CREATE INDEX poll_messages_by_webhook ON poll_messages (webhook_id, seq); \
+                   CREATE INDEX poll_messages_by_age ON poll_messages (created_at); \
+                   CREATE TRIGGER poll_messages_on_webhook_delete AFTER DELETE ON webhooks BEGIN \
+                     DELETE FROM poll_messages WHERE webhook_id = OLD.id; \
+                   END;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;

@@ -800,11 +800,16 @@ pub async fn prune(db: &Database, before: i64, limit: usize) -> Result<(), Store
             db.prepare(PRUNE_ATTEMPTS_SQL).bind(&binds)?,
             db.prepare(prune_deliveries_sql()).bind(&binds)?,
             db.prepare(prune_events_sql()).bind(&binds)?,
+            db.prepare(PRUNE_POLL_MESSAGES_SQL).bind(&binds)?,
         ],
     )
     .await?;
     Ok(())
 }
+
+/// A polling webhook's messages leave with their events, at the end of the retention window, read or not.
+const PRUNE_POLL_MESSAGES_SQL: &str =
+    "DELETE FROM poll_messages WHERE seq IN (SELECT seq FROM poll_messages WHERE created_at < ?1 LIMIT ?2)";
 
 const PRUNE_ATTEMPTS_SQL: &str =
     "DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE created_at < ?1 LIMIT ?2)";

@@ -219,8 +219,25 @@ pub fn pattern_matches_sql(p: &str, t: &str, r: &str, op: &str) -> String {
 
 /// Active webhooks of organization `?1` (alias `w`) that subscribe to the type in columns `t`, `r`, `op`: a join on
 /// their patterns' rows (`webhook_events`, schema v8).
+/// Only webhooks that are sent to (`destination = 'http'`): a polling webhook's events are rows of
+/// `poll_messages` ([`poll_messages_sql`]), not deliveries.
 fn subscribers_sql(t: &str, r: &str, op: &str) -> String {
-    subscribers_through_sql("", t, r, op)
+    format!("{} AND w.destination = 'http'", subscribers_through_sql("", t, r, op))
+}
+
+/// Records, for each polling webhook (`destination = 'poll'`) that subscribes to an event of `rows` of (id, type,
+/// resource, operational, data, changes, token) and whose filter does not miss it, the event as its next message,
+/// if this ingest inserted the event (its token is stored). Reads nothing when the organization has no polling
+/// webhook (`webhooks_polling` is empty).
+fn poll_messages_sql(rows: &str, misses: usize) -> String {
+    format!(
+        "INSERT INTO poll_messages (organization_id, webhook_id, event_id, created_at) \
+         SELECT ?1, w.id, v.column1, ?2 FROM (VALUES {rows}) AS v, {} AND w.destination = 'poll' \
+         AND EXISTS (SELECT 1 FROM events e WHERE {} AND e.id = v.column1 AND e.ingest_token = v.column7) AND {}",
+        subscribers_through_sql("webhooks_polling", "v.column2", "v.column3", "v.column4"),
+        is_caller_organization("e.organization_id"),
+        not_missed(misses, "v.column1", "w.id"),
+    )
 }
 
 /// [`subscribers_sql`] reading the webhooks through `index` (`""`: the one SQLite chooses).
@@ -409,6 +426,7 @@ pub fn ingest_statements(
         )?),
     }
     let deliveries = first_delivery..statements.len();
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, 7, event_row, poll_messages_sql, true)?);
     Ok(IngestStatements { statements, validations, events: first_event..first_delivery, deliveries })
 }
 
@@ -1172,6 +1190,8 @@ mod plan_tests {
         }
         let details = plan(&filter_candidates_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)"));
         assert!(details.iter().any(|d| d.contains("w USING INDEX webhooks_filtered")), "{details:?}");
+        let details = plan(&poll_messages_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10));
+        assert!(details.iter().any(|d| d.contains("w USING INDEX webhooks_polling")), "{details:?}");
         let details = plan(&validation_candidates_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"));
         assert!(details.iter().any(|d| d.contains("w USING INDEX webhooks_validating")), "{details:?}");
         assert!(details.iter().any(|d| d.contains("SEARCH t USING PRIMARY KEY")), "{details:?}");

@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod deliveries;
 pub mod event_types;
 pub mod events;
+pub mod poll;
 pub mod portal;
 pub mod recovery;
 pub mod settings;

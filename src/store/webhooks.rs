@@ -10,12 +10,18 @@ use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
 use crate::domain::secrets::{is_sealed, SecretBox, SecretError};
 use crate::domain::time::iso8601;
-use crate::domain::webhook::{Circuit, CircuitStatus, NewWebhook, Ordering, SignatureScheme, Webhook, WebhookFields};
+use crate::domain::webhook::{
+    Circuit, CircuitStatus, Destination, DestinationType, NewWebhook, Ordering, SignatureScheme, Webhook, WebhookFields,
+};
 
 /// A row's secrets sealed anew (see [`WebhookRow::resealed`]).
 pub struct Resealed {
     pub secret: String,
     pub previous: Option<String>,
+}
+
+fn http() -> String {
+    DestinationType::Http.as_str().to_string()
 }
 
 /// A row as D1 returns it.
@@ -68,6 +74,12 @@ pub struct WebhookRow {
     /// Events of types with a schema are checked against it at ingest (schema v11).
     #[serde(default)]
     pub validate_schema: i64,
+    /// `http` (sent to its url) or `poll` (kept for its reader; schema v12).
+    #[serde(default = "http")]
+    pub destination: String,
+    /// How far a polling webhook's reader acknowledged (a `poll_messages` seq).
+    #[serde(default)]
+    pub poll_acked: i64,
     /// Until when the consumer may send its deliveries itself (quick successes set it).
     #[serde(default)]
     pub fast_until: Option<i64>,
@@ -130,6 +142,16 @@ impl WebhookRow {
         serde_json::from_str(&self.events).unwrap_or_default()
     }
 
+    /// Where its events go.
+    pub fn destination_type(&self) -> DestinationType {
+        DestinationType::parse(&self.destination).unwrap_or_default()
+    }
+
+    /// Whether its events are sent to its url (as deliveries), rather than kept for a reader to poll.
+    pub fn is_sent_to(&self) -> bool {
+        self.destination_type() == DestinationType::Http
+    }
+
     pub fn custom_headers(&self) -> Map<String, Value> {
         serde_json::from_str(&self.headers).unwrap_or_default()
     }
@@ -177,7 +199,7 @@ impl WebhookRow {
             id: self.id.clone(),
             name: self.name.clone(),
             description: self.description.clone(),
-            url: self.url.clone(),
+            url: self.is_sent_to().then(|| self.url.clone()),
             events: self.patterns(),
             headers: self.custom_headers(),
             is_active: self.is_active,
@@ -203,16 +225,18 @@ impl WebhookRow {
             updated_at: iso8601(self.updated_at),
             filter: self.filter.as_deref().and_then(|f| serde_json::from_str(f).ok()),
             validate_schema: self.validate_schema != 0,
+            destination: Destination { kind: self.destination_type() },
+            poll: None,
             activity: None,
             missed_events: None,
         }
     }
 }
 
-const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
+pub(crate) const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
     disabled_at, public_key, ordering, rate_limit_per_second, circuit_state, circuit_opened_at, circuit_next_probe_at, \
-    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, filter, validate_schema, created_at, updated_at";
+    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, filter, validate_schema, destination, poll_acked, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -240,8 +264,8 @@ pub async fn insert(
         db.prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
              retry_attempts, retry_delay_seconds, consecutive_failures, public_key, ordering, rate_limit_per_second, \
-             filter, validate_schema, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?17, ?18, ?12, ?12 \
+             filter, validate_schema, destination, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?17, ?18, ?19, ?12, ?12 \
              WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13 RETURNING {COLUMNS}"
         ))
         .bind(&[
@@ -263,6 +287,7 @@ pub async fn insert(
             opt_int(new.rate_limit_per_second.map(i64::from)),
             opt_text(new.filter.as_deref()),
             flag(new.validate_schema),
+            text(new.destination.as_str()),
         ])?,
     )
     .await
