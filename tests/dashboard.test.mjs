@@ -610,3 +610,38 @@ test("Event catalogue: the organization's types show with schema and example; th
   assert.deepEqual(trouble, { dialogs: [], errors: [] });
   await context.close();
 });
+
+test("Polling endpoint: created from the form without a URL; its page shows the reader's position and lag, creates a token once and revokes it", async () => {
+  const org = "org_poll_ui";
+  const link = await portalLink({}, org);
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("button", { name: "Add Webhook" }).first().click();
+  await page.getByLabel("Name", { exact: true }).fill("Warehouse poller");
+  await page.getByLabel("Destination").selectOption("poll");
+  assert.equal(await page.getByLabel("URL", { exact: true }).count(), 0, "a poller has no URL field");
+  await page.getByLabel("Select all").check();
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: /Warehouse poller/, level: 1 }).waitFor();
+  const hook = (await api("GET", "/api/webhooks", undefined, { org })).body.data.find((w) => w.name === "Warehouse poller");
+  assert.deepEqual([hook.url, hook.destination.type], [null, "poll"]);
+  assert.equal(await page.getByRole("button", { name: "Send Test Event" }).count(), 0, "nothing to send a test to");
+
+  await page.getByRole("button", { name: "Create token" }).click();
+  const shown = await page.getByTestId("new-poll-token").textContent();
+  assert.match(shown, /^ehpl_/);
+  for (const n of [1, 2, 3]) assert.equal((await api("POST", "/api/events", { type: "lead.created", data: { n } }, { org })).status, 202);
+  const read = await worker.api(`/api/poll/${hook.id}?limit=1`, { headers: { authorization: `Bearer ${shown}` } });
+  const first = await read.json();
+  assert.equal(first.data.length, 1);
+  await worker.api(`/api/poll/${hook.id}?after=${first.next}`, { headers: { authorization: `Bearer ${shown}` } });
+  await page.getByRole("region", { name: "Polling" }).getByRole("button", { name: "Refresh" }).click();
+  const position = page.getByTestId("poll-position");
+  await eventually(async () => /2 messages/.test((await position.textContent()) ?? ""), { what: "the reader's lag" });
+  assert.match(await position.textContent(), new RegExp(`Acknowledged up to${first.next}`));
+  await shot(page, "25-polling-endpoint");
+  await page.getByRole("button", { name: /Revoke token/ }).click();
+  await page.getByText("No token yet").waitFor();
+  assert.equal((await worker.api(`/api/poll/${hook.id}`, { headers: { authorization: `Bearer ${shown}` } })).status, 401);
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});

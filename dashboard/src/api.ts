@@ -113,6 +113,10 @@ export const api = {
     call(() => client.POST("/api/webhooks/{id}/replay-missing", { ...path(webhookId), body: { since } })),
   egressIps: () => call(() => client.GET("/api/egress-ips")),
   eventTypes: () => call(() => client.GET("/api/event-types")),
+  pollTokens: (webhookId: string) => call(() => client.GET("/api/webhooks/{id}/poll-tokens", path(webhookId))),
+  createPollToken: (webhookId: string) => call(() => client.POST("/api/webhooks/{id}/poll-tokens", path(webhookId))),
+  deletePollToken: (webhookId: string, tokenId: string) =>
+    call(() => client.DELETE("/api/webhooks/{id}/poll-tokens/{tokenId}", { params: { path: { id: webhookId, tokenId } } })),
   previewFilter: (body: Schemas["FilterPreviewRequest"]) => call(() => client.POST("/api/webhooks/filter-preview", { body })),
   retry: (webhookId: string, deliveryId: string) =>
     call(() => client.POST("/api/webhooks/{id}/deliveries/{deliveryId}/retry", deliveryPath(webhookId, deliveryId))),

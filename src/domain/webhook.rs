@@ -285,9 +285,9 @@ pub struct WebhookCreate {
     #[schema(max_length = 1000)]
     description: Option<String>,
     /// https (http only with ALLOW_INSECURE_ENDPOINTS=true); no credentials; no private, loopback, link-local or
-    /// metadata hosts
-    #[schema(max_length = 2048)]
-    url: String,
+    /// metadata hosts. Required unless the destination is `poll`, which has none
+    #[schema(max_length = 2048, nullable = false)]
+    url: Option<String>,
     /// Exact types, `resource.*` wildcards or `*`.
     #[schema(min_items = 1, max_items = 100)]
     events: Vec<String>,

@@ -9,7 +9,7 @@ import { DeliveryLog } from "./delivery-log";
 import { EventChips, WebhookState } from "./webhooks";
 import { announce, asApiError, Button, Card, Code, ConfirmDialog, copyText, ErrorNotice, Link, Loading, useLoad } from "../components/ui";
 import type { ApiError } from "../api";
-import { duration, fullTime, percent, prettyBody } from "../format";
+import { duration, fullTime, percent, prettyBody, relativeTime } from "../format";
 
 export function WebhookDetail({ id }: { id: string }) {
   const webhook = useLoad(() => api.webhook(id), [id]);
@@ -38,7 +38,7 @@ export function WebhookDetail({ id }: { id: string }) {
           <h1>
             {w.name} <WebhookState webhook={w} />
           </h1>
-          <p class="url">{w.url}</p>
+          <p class="url">{w.url ?? "Polling endpoint: your system fetches its events"}</p>
         </div>
         {canWrite && (
           <Button onClick={() => navigate(href("webhooks", w.id, "edit"))}>Edit</Button>
@@ -72,12 +72,100 @@ export function WebhookDetail({ id }: { id: string }) {
           <span>Use Replay missing below to deliver them now, in their original order.</span>
         </div>
       )}
-      {canWrite && catalogue.data && <TestCard webhook={w} catalogue={catalogue.data} onSent={refresh} />}
-      {canWrite && <RecoveryCard webhook={w} onScheduled={refresh} />}
-      <ActivityCard id={w.id} tick={tick} fifo={w.ordering === "fifo"} />
-      <DeliveryLog webhookId={w.id} catalogue={catalogue.data} tick={tick} onRefresh={refresh} />
-      <EgressCard />
+      {w.poll ? (
+        <PollCard webhook={w} canWrite={canWrite} onChange={webhook.reload} />
+      ) : (
+        <>
+          {canWrite && catalogue.data && <TestCard webhook={w} catalogue={catalogue.data} onSent={refresh} />}
+          {canWrite && <RecoveryCard webhook={w} onScheduled={refresh} />}
+          <ActivityCard id={w.id} tick={tick} fifo={w.ordering === "fifo"} />
+          <DeliveryLog webhookId={w.id} catalogue={catalogue.data} tick={tick} onRefresh={refresh} />
+          <EgressCard />
+        </>
+      )}
     </>
+  );
+}
+
+/** A polling webhook: where its reader stands, how to read, and the tokens that may. */
+function PollCard({ webhook: w, canWrite, onChange }: { webhook: Webhook; canWrite: boolean; onChange: () => void }) {
+  const tokens = useLoad(() => api.pollTokens(w.id), [w.id]);
+  const [created, setCreated] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const poll = w.poll!;
+  const endpoint = `${location.origin}/api/poll/${w.id}`;
+  const act = async (work: () => Promise<unknown>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await work();
+      tokens.reload();
+      onChange();
+    } catch (e) {
+      setError(asApiError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const create = () => act(async () => {
+    const t = await api.createPollToken(w.id);
+    setCreated(t.token);
+    announce("Poll token created");
+  });
+  const revoke = (tokenId: string) => act(async () => {
+    await api.deletePollToken(w.id, tokenId);
+    setCreated(null);
+    announce("Poll token revoked");
+  });
+  return (
+    <Card title="Polling" id="poll" actions={<Button variant="ghost" onClick={onChange}>Refresh</Button>}>
+      <p class="hint">
+        Your system reads this webhook's events, oldest first, with <code>GET {endpoint}?after=&lt;cursor&gt;</code> and{" "}
+        <code>Authorization: Bearer &lt;token&gt;</code>. Each message carries the same <code>webhook-*</code> headers a
+        delivery would, so your verifier checks it. Reading after a cursor acknowledges everything up to it.
+      </p>
+      <dl class="facts" data-testid="poll-position">
+        <dt>Acknowledged up to</dt>
+        <dd><code>{poll.cursor}</code> (latest message <code>{poll.latest}</code>)</dd>
+        <dt>Waiting</dt>
+        <dd>
+          {poll.pending === 0 ? "Nothing: the reader is caught up" : `${poll.pending >= 10000 ? "10,000 or more" : poll.pending} ${poll.pending === 1 ? "message" : "messages"}`}
+        </dd>
+        {poll.oldestPendingAt && (
+          <>
+            <dt>Oldest waiting</dt>
+            <dd><time dateTime={poll.oldestPendingAt} title={fullTime(poll.oldestPendingAt)}>{relativeTime(poll.oldestPendingAt)}</time></dd>
+          </>
+        )}
+      </dl>
+      <ErrorNotice error={error ?? tokens.error} title="Poll tokens" />
+      {created && (
+        <div class="notice notice-success" role="status">
+          <strong>New token — copy it now, it is shown only here:</strong>
+          <code class="secret" data-testid="new-poll-token">{created}</code>
+        </div>
+      )}
+      {tokens.data && (
+        tokens.data.data.length === 0 ? (
+          <p class="muted">No token yet: create one for the system that reads these events.</p>
+        ) : (
+          <table class="table table-compact">
+            <caption class="visually-hidden">Poll tokens</caption>
+            <tbody>
+              {tokens.data.data.map((t) => (
+                <tr key={t.id}>
+                  <th scope="row"><code>{t.hint}</code></th>
+                  <td class="muted small">created {relativeTime(t.createdAt)}</td>
+                  <td>{canWrite && <Button variant="ghost" onClick={() => revoke(t.id)} busy={busy} aria-label={`Revoke token ${t.hint}`}>Revoke</Button>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )
+      )}
+      {canWrite && <Button onClick={create} busy={busy} busyLabel="Creating…">Create token</Button>}
+    </Card>
   );
 }
 
@@ -118,12 +206,14 @@ function Settings({ webhook: w }: { webhook: Webhook }) {
         <dd>{w.description || <span class="muted">None</span>}</dd>
         <dt>Events</dt>
         <dd><EventChips events={w.events} max={12} /></dd>
+        <dt>Filter</dt>
+        <dd>{w.filter ? <code class="filter-json">{JSON.stringify(w.filter)}</code> : <span class="muted">None (every event of its types)</span>}</dd>
+        {w.destination.type === "http" && (
+          <>
         <dt>Custom headers</dt>
         <dd>{headers.length ? headers.map((h) => <code class="chip" key={h}>{h}</code>) : <span class="muted">None</span>}</dd>
         <dt>Ordering</dt>
         <dd>{w.ordering === "fifo" ? "In order, one at a time (FIFO): the delivery log shows the line as pending deliveries" : "Any order"}</dd>
-        <dt>Filter</dt>
-        <dd>{w.filter ? <code class="filter-json">{JSON.stringify(w.filter)}</code> : <span class="muted">None (every event of its types)</span>}</dd>
         <dt>Rate limit</dt>
         <dd>{w.rateLimitPerSecond == null ? <span class="muted">None</span> : `${w.rateLimitPerSecond} per second`}</dd>
         <dt>Circuit</dt>
@@ -136,6 +226,8 @@ function Settings({ webhook: w }: { webhook: Webhook }) {
         <dd>
           {w.retryAttempts === 0 ? "No retries" : `${w.retryAttempts} retries, first after ${w.retryDelaySeconds} s`}
         </dd>
+          </>
+        )}
         <dt>Created</dt>
         <dd>{fullTime(w.createdAt)}</dd>
       </dl>

@@ -28,6 +28,8 @@ interface FormState {
   /** The payload filter as JSON text; empty: none. */
   filter: string;
   validateSchema: boolean;
+  /** `poll`: no URL; a reader fetches the events with a token. Chosen at creation. */
+  destination: "http" | "poll";
 }
 
 let rowKeys = 0;
@@ -47,16 +49,17 @@ function fromWebhook(w: Webhook | undefined): FormState {
     isActive: w?.isActive ?? true,
     filter: w?.filter ? JSON.stringify(w.filter, null, 2) : "",
     validateSchema: w?.validateSchema ?? false,
+    destination: w?.destination.type ?? "http",
   };
 }
 
 /** The form's fields, named as the API names them in `error.field`. */
 type FieldName =
   | "name" | "description" | "url" | "events" | "headers" | "retryAttempts" | "retryDelaySeconds" | "isActive" | "ordering"
-  | "rateLimitPerSecond" | "filter" | "validateSchema";
+  | "rateLimitPerSecond" | "filter" | "validateSchema" | "destination";
 const FIELDS: FieldName[] = [
   "name", "description", "url", "events", "headers", "retryAttempts", "retryDelaySeconds", "isActive", "ordering", "rateLimitPerSecond",
-  "filter", "validateSchema",
+  "filter", "validateSchema", "destination",
 ];
 
 /** The filter field's JSON, or a refusal naming the field as the API would. */
@@ -77,11 +80,12 @@ function fieldOf(error: ApiError): FieldName | null {
 
 function toInput(s: FormState, creating: boolean): WebhookInput {
   const number = (v: string) => (v.trim() === "" ? NaN : Number(v));
+  const polling = s.destination === "poll";
   return {
-    ...(creating ? { signature: s.signature } : {}),
+    ...(creating ? { signature: s.signature, destination: { type: s.destination } } : {}),
     name: s.name.trim(),
     description: s.description.trim() === "" ? null : s.description,
-    url: s.url.trim(),
+    ...(polling ? {} : { url: s.url.trim() }),
     events: s.events,
     headers: Object.fromEntries(s.headers.filter((h) => h.name.trim() || h.value).map((h) => [h.name.trim(), h.value])),
     retryAttempts: number(s.retryAttempts),
@@ -176,10 +180,20 @@ export function WebhookForm({ id }: { id?: string }) {
           <textarea class="input" rows={2} {...described("field-description", errors.description, true)} value={form.description}
             onInput={(e) => update("description", e.currentTarget.value)} />
         </Field>
-        <Field label="URL" id="field-url" error={errors.url} hint="An https:// address on the public internet that accepts POST requests.">
-          <input class="input" type="url" inputMode="url" placeholder="https://example.com/webhooks" autoComplete="off"
-            {...described("field-url", errors.url, true)} value={form.url} onInput={(e) => update("url", e.currentTarget.value)} />
+        <Field label="Destination" id="field-destination" error={errors.destination}
+          hint={id ? "Chosen when the webhook was created." : "Polling needs no public address: your system fetches its events, in order, with a token."}>
+          <select class="input" {...described("field-destination", errors.destination, true)} value={form.destination} disabled={!!id}
+            onChange={(e) => update("destination", e.currentTarget.value as FormState["destination"])}>
+            <option value="http">Send to a URL (HTTPS POST)</option>
+            <option value="poll">Polling endpoint (no public URL)</option>
+          </select>
         </Field>
+        {form.destination === "http" && (
+          <Field label="URL" id="field-url" error={errors.url} hint="An https:// address on the public internet that accepts POST requests.">
+            <input class="input" type="url" inputMode="url" placeholder="https://example.com/webhooks" autoComplete="off"
+              {...described("field-url", errors.url, true)} value={form.url} onInput={(e) => update("url", e.currentTarget.value)} />
+          </Field>
+        )}
         <div class={`field ${errors.events ? "field-invalid" : ""}`} id="field-events">
           <span class="label" id="events-label">Events</span>
           {catalogue.data ? (

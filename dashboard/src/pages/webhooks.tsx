@@ -129,7 +129,7 @@ function WebhookTable({ webhooks }: { webhooks: Webhook[] }) {
                   <Link href={href("webhooks", w.id)} class="row-title">
                     {w.name}
                   </Link>
-                  <span class="url">{w.url}</span>
+                  <span class="url">{w.url ?? "Polling endpoint"}</span>
                 </td>
                 <td data-label="Events">
                   <EventChips events={w.events} />
