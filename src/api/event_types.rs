@@ -74,8 +74,8 @@ pub struct EventTypeList {
     "example": {"invoiceId": "inv_1", "amount": 120.5}}))]
 #[allow(dead_code)]
 pub struct EventTypeIn {
-    /// Letters, digits, `_` and `-` in dot-separated parts (`invoice.paid`); not `edgehook.…`
-    #[schema(max_length = 100, pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")]
+    /// Letters, digits, `_` and `-` in two or more dot-separated parts (`invoice.paid`); not `edgehook.…`
+    #[schema(max_length = 100, pattern = r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$")]
     name: String,
     #[schema(max_length = 1000, nullable = false)]
     description: Option<String>,
@@ -114,7 +114,7 @@ pub fn parse(body: &Value, create: bool, engine: &dyn Engine) -> ApiResult<Field
                     return Err(ApiError::invalid(
                         "name",
                         format!(
-                            "name must be 1 to {MAX_TYPE_CHARS} letters, digits, _ and - in dot-separated parts \
+                            "name must be 1 to {MAX_TYPE_CHARS} letters, digits, _ and - in two or more dot-separated parts \
                              (invoice.paid), not edgehook.…"
                         ),
                     ));

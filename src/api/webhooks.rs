@@ -177,7 +177,20 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let db = ctx.store()?;
     let max = ctx.config.max_webhooks_per_org;
     let sealed = seal(ctx, &secret, id.as_str())?;
-    let key = StoredKey { sealed: &sealed, public_key: public_key.as_deref() };
+    // A destination's credentials are sealed like the signing secret, bound to the webhook's id.
+    let destination_config = match &new.aws_sqs {
+        Some(queue) => {
+            let sealed_key = seal(ctx, &queue.secret_access_key, id.as_str())?;
+            let stored = crate::domain::destination::AwsSqs { secret_access_key: sealed_key, ..queue.clone() };
+            Some(serde_json::to_string(&stored).map_err(ApiError::internal)?)
+        }
+        None => None,
+    };
+    let key = StoredKey {
+        sealed: &sealed,
+        public_key: public_key.as_deref(),
+        destination_config: destination_config.as_deref(),
+    };
     let inserted = store::webhooks::insert(&db, &ctx.caller.org, &id, &new, &key, ctx.now, max).await?;
     let Some(row) = inserted else {
         return Err(ApiError::new(
@@ -328,7 +341,7 @@ pub async fn regenerate_secret(ctx: &Ctx, id: &str) -> ApiResult<Response> {
         None => row.secret.clone(),
     };
     let db = ctx.store()?;
-    let key = StoredKey { sealed: &sealed, public_key: public_key.as_deref() };
+    let key = StoredKey { sealed: &sealed, public_key: public_key.as_deref(), destination_config: None };
     let rotated =
         store::webhooks::rotate_secret(&db, &ctx.caller.org, &row.id, &key, &previous, until, ctx.now).await?;
     if !rotated {

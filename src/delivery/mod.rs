@@ -4,6 +4,7 @@
 
 pub mod alerts;
 pub mod attempt;
+pub mod aws;
 pub mod bounded;
 pub mod fanout;
 pub mod jobs;

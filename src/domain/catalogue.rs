@@ -129,10 +129,11 @@ pub fn pattern_matches(pattern: &str, event_type: &str) -> bool {
 /// An event type's name is at most this long.
 pub const MAX_TYPE_CHARS: usize = 100;
 
-/// Whether `name` could name an event type an organization defines (`invoice.paid`): 1 to [`MAX_TYPE_CHARS`]
-/// letters, digits, `_` and `-` in dot-separated parts, none empty, and not one of edgehook's own (`edgehook.…`).
+/// Whether `name` could name an event type an organization defines (`invoice.paid`): up to [`MAX_TYPE_CHARS`]
+/// letters, digits, `_` and `-` in two or more dot-separated parts (a resource, then what happened to it), none
+/// empty, and not one of edgehook's own (`edgehook.…`).
 pub fn is_valid_type_name(name: &str) -> bool {
-    !name.is_empty()
+    name.contains('.')
         && name.len() <= MAX_TYPE_CHARS
         && !is_operational(name)
         && name
@@ -143,7 +144,10 @@ pub fn is_valid_type_name(name: &str) -> bool {
 /// Whether a pattern could select types an organization defines: a type name or `resource.*`. Whether it names
 /// one that exists is [`is_valid_pattern_with`]'s question.
 pub fn is_plausible_pattern(pattern: &str) -> bool {
-    is_valid_type_name(pattern.strip_suffix(".*").unwrap_or(pattern))
+    match pattern.strip_suffix(".*") {
+        Some(resource) => is_valid_type_name(&format!("{resource}.any")),
+        None => is_valid_type_name(pattern),
+    }
 }
 
 /// [`is_valid_pattern`] for an organization that defined the types `own` besides the default ones.
@@ -188,13 +192,13 @@ mod tests {
 
     #[test]
     fn organizations_name_their_own_types_and_patterns_find_them() {
-        for ok in
-            ["invoice.paid", "ticket.closed", "ping", "billing.invoice.payment_failed", "a-b.c_d", "Order.Created"]
-        {
+        for ok in ["invoice.paid", "ticket.closed", "billing.invoice.payment_failed", "a-b.c_d", "Order.Created"] {
             assert!(is_valid_type_name(ok), "{ok}");
         }
         let long = "a".repeat(MAX_TYPE_CHARS + 1);
-        for bad in ["", ".paid", "invoice.", "invoice..paid", "invoice.*", "*", "in voice.paid", "edgehook.x", &long] {
+        for bad in
+            ["", "ping", ".paid", "invoice.", "invoice..paid", "invoice.*", "*", "in voice.paid", "edgehook.x", &long]
+        {
             assert!(!is_valid_type_name(bad), "{bad}");
         }
         assert!(is_plausible_pattern("invoice.*") && is_plausible_pattern("invoice.paid"));

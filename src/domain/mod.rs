@@ -2,6 +2,7 @@
 
 pub mod alert;
 pub mod catalogue;
+pub mod destination;
 pub mod egress;
 
 pub mod event;

@@ -7,6 +7,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
 use super::catalogue;
+use super::destination::{parse_aws_sqs, AwsSqs};
 use super::filter::Filter;
 use super::ids::WebhookId;
 use super::url_guard::check_url;
@@ -100,6 +101,8 @@ pub enum DestinationType {
     #[default]
     Http,
     Poll,
+    #[serde(rename = "aws_sqs")]
+    AwsSqs,
 }
 
 impl DestinationType {
@@ -107,6 +110,7 @@ impl DestinationType {
         match self {
             DestinationType::Http => "http",
             DestinationType::Poll => "poll",
+            DestinationType::AwsSqs => "aws_sqs",
         }
     }
 
@@ -114,17 +118,32 @@ impl DestinationType {
         match s {
             "http" => Some(DestinationType::Http),
             "poll" => Some(DestinationType::Poll),
+            "aws_sqs" => Some(DestinationType::AwsSqs),
             _ => None,
         }
     }
 }
 
-/// A webhook's destination (`{"type": "http"}` unless created otherwise; it cannot change afterwards).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+/// A webhook's destination (`{"type": "http"}` unless created otherwise; it cannot change afterwards). An
+/// `aws_sqs` one shows its queue, region, endpoint and its access key id masked; its secret key is never answered.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Destination {
     #[serde(rename = "type")]
     pub kind: DestinationType,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = "uri")]
+    pub queue_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub region: Option<String>,
+    /// Masked: its first and last four characters
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, example = "AKIA…MPLE")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = "uri")]
+    pub endpoint: Option<String>,
 }
 
 /// Where a polling webhook's reader stands, as its page shows it.
@@ -407,7 +426,7 @@ pub struct WebhookFields {
     /// The filter's canonical JSON text; `Some(None)` removes it.
     pub filter: Option<Option<String>>,
     pub validate_schema: Option<bool>,
-    pub destination: Option<DestinationType>,
+    pub destination: Option<(DestinationType, Option<super::destination::AwsSqs>)>,
 }
 
 /// `fifo`: deliveries go one after another in the order their events were ingested; a delivery is not attempted while
@@ -477,6 +496,8 @@ pub struct NewWebhook {
     pub filter: Option<String>,
     pub validate_schema: bool,
     pub destination: DestinationType,
+    /// An `aws_sqs` destination's queue and keys (the secret key still plain: the store seals it).
+    pub aws_sqs: Option<super::destination::AwsSqs>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -489,16 +510,19 @@ pub enum Mode {
 pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, Invalid> {
     let f = parse_fields(body, Mode::Create, allow_insecure)?;
     let missing = |field: &str| Invalid::field(field, format!("{field} is required"));
-    let destination = f.destination.unwrap_or_default();
+    let (destination, aws_sqs) = f.destination.unwrap_or_default();
     Ok(NewWebhook {
         name: f.name.ok_or_else(|| missing("name"))?,
         description: f.description.flatten(),
         url: match (destination, f.url) {
             (DestinationType::Http, Some(url)) => url,
             (DestinationType::Http, None) => return Err(missing("url")),
-            (DestinationType::Poll, None) => String::new(),
-            (DestinationType::Poll, Some(_)) => {
-                return Err(Invalid::field("url", "a polling webhook has no url: its reader fetches its events"))
+            (_, None) => String::new(),
+            (_, Some(_)) => {
+                return Err(Invalid::field(
+                    "url",
+                    "only an http destination has a url; this one's fields are in destination",
+                ))
             }
         },
         events: f.events.ok_or_else(|| missing("events"))?,
@@ -518,6 +542,7 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
         filter: f.filter.flatten(),
         validate_schema: f.validate_schema.unwrap_or(false),
         destination,
+        aws_sqs,
     })
 }
 
@@ -568,7 +593,7 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
                     }
                 })
             }
-            "destination" if mode == Mode::Create => f.destination = Some(destination(value)?),
+            "destination" if mode == Mode::Create => f.destination = Some(destination(value, allow_insecure)?),
             "destination" => {
                 return Err(Invalid::field("destination", "a webhook's destination is chosen when it is created"))
             }
@@ -644,14 +669,17 @@ fn url(value: &Value, allow_insecure: bool) -> Result<String, Invalid> {
     Ok(raw.to_string())
 }
 
-/// `{"type": "http"}` or `{"type": "poll"}`.
-fn destination(value: &Value) -> Result<DestinationType, Invalid> {
-    let refused = || Invalid::field("destination", "destination must be {\"type\": \"http\"} or {\"type\": \"poll\"}");
+/// `{"type": "http"}`, `{"type": "poll"}` or `{"type": "aws_sqs", …its fields}`.
+fn destination(value: &Value, allow_insecure: bool) -> Result<(DestinationType, Option<AwsSqs>), Invalid> {
+    let refused =
+        || Invalid::field("destination", "destination must be {\"type\": \"http\" | \"poll\" | \"aws_sqs\", …}");
     let Value::Object(map) = value else { return Err(refused()) };
-    if map.len() != 1 {
-        return Err(refused());
+    let kind = map.get("type").and_then(Value::as_str).and_then(DestinationType::parse).ok_or_else(refused)?;
+    match kind {
+        DestinationType::AwsSqs => Ok((kind, Some(parse_aws_sqs(map, allow_insecure)?))),
+        _ if map.len() != 1 => Err(refused()),
+        _ => Ok((kind, None)),
     }
-    map.get("type").and_then(Value::as_str).and_then(DestinationType::parse).ok_or_else(refused)
 }
 
 /// A list of subscription patterns, as `events` takes them.

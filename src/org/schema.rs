@@ -200,13 +200,14 @@ const V11: &str = "CREATE TABLE event_types ( \
                    ALTER TABLE webhooks ADD COLUMN validate_schema INTEGER NOT NULL DEFAULT 0; \
                    CREATE INDEX webhooks_validating ON webhooks (organization_id) WHERE validate_schema = 1;";
 
-/// Version 12: polling endpoints. A webhook's `destination` (`http`, the default, or `poll`); a `poll` webhook gets no
+/// Version 12: destinations. A webhook's `destination` (`http`, the default, `poll`, `aws_sqs`) and the fields of
+/// one that is not a URL (`destination_config`, JSON, credentials sealed). A `poll` webhook gets no
 /// deliveries: each event it takes (types and filter, at fan-out) becomes a row of `poll_messages`, numbered in the
 /// order the object stored them (`AUTOINCREMENT`: never reused, so a cursor never points at a later message), and
 /// `poll_acked` is how far its reader acknowledged. An ingest looks for polling subscribers through
 /// `webhooks_polling`, empty for an organization without them.
-const V12: &str = "ALTER TABLE webhooks ADD COLUMN destination TEXT NOT NULL DEFAULT 'http' \
-                     CHECK (destination IN ('http', 'poll')); \
+const V12: &str = "ALTER TABLE webhooks ADD COLUMN destination TEXT NOT NULL DEFAULT 'http'; \
+                   ALTER TABLE webhooks ADD COLUMN destination_config TEXT; \
                    ALTER TABLE webhooks ADD COLUMN poll_acked INTEGER NOT NULL DEFAULT 0; \
                    CREATE INDEX webhooks_polling ON webhooks (organization_id) WHERE destination = 'poll'; \
                    CREATE TABLE poll_messages ( \

@@ -219,10 +219,10 @@ pub fn pattern_matches_sql(p: &str, t: &str, r: &str, op: &str) -> String {
 
 /// Active webhooks of organization `?1` (alias `w`) that subscribe to the type in columns `t`, `r`, `op`: a join on
 /// their patterns' rows (`webhook_events`, schema v8).
-/// Only webhooks that are sent to (`destination = 'http'`): a polling webhook's events are rows of
+/// Only webhooks that are sent to (any destination but `poll`): a polling webhook's events are rows of
 /// `poll_messages` ([`poll_messages_sql`]), not deliveries.
 fn subscribers_sql(t: &str, r: &str, op: &str) -> String {
-    format!("{} AND w.destination = 'http'", subscribers_through_sql("", t, r, op))
+    format!("{} AND w.destination != 'poll'", subscribers_through_sql("", t, r, op))
 }
 
 /// Records, for each polling webhook (`destination = 'poll'`) that subscribes to an event of `rows` of (id, type,

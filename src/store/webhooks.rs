@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text, StoreError};
+use crate::domain::destination::AwsSqs;
 use crate::domain::flow::{Breaker, CircuitState};
 use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
@@ -77,6 +78,9 @@ pub struct WebhookRow {
     /// `http` (sent to its url) or `poll` (kept for its reader; schema v12).
     #[serde(default = "http")]
     pub destination: String,
+    /// A destination's fields as JSON (`domain::destination`), its credentials sealed.
+    #[serde(default)]
+    pub destination_config: Option<String>,
     /// How far a polling webhook's reader acknowledged (a `poll_messages` seq).
     #[serde(default)]
     pub poll_acked: i64,
@@ -147,9 +151,29 @@ impl WebhookRow {
         DestinationType::parse(&self.destination).unwrap_or_default()
     }
 
-    /// Whether its events are sent to its url (as deliveries), rather than kept for a reader to poll.
+    /// Whether its events become deliveries (sent to its url or its destination), rather than kept for a reader to
+    /// poll.
     pub fn is_sent_to(&self) -> bool {
-        self.destination_type() == DestinationType::Http
+        self.destination_type() != DestinationType::Poll
+    }
+
+    /// An `aws_sqs` destination as stored (its secret key sealed).
+    pub fn aws_sqs(&self) -> Option<AwsSqs> {
+        (self.destination_type() == DestinationType::AwsSqs)
+            .then(|| self.destination_config.as_deref().and_then(|c| serde_json::from_str(c).ok()))
+            .flatten()
+    }
+
+    /// Its destination as answers show it: no credential but the access key id, masked.
+    fn destination_answer(&self) -> Destination {
+        let mut out = Destination { kind: self.destination_type(), ..Destination::default() };
+        if let Some(q) = self.aws_sqs() {
+            out.access_key_id = Some(q.masked_key());
+            out.queue_url = Some(q.queue_url);
+            out.region = Some(q.region);
+            out.endpoint = q.endpoint;
+        }
+        out
     }
 
     pub fn custom_headers(&self) -> Map<String, Value> {
@@ -225,7 +249,7 @@ impl WebhookRow {
             updated_at: iso8601(self.updated_at),
             filter: self.filter.as_deref().and_then(|f| serde_json::from_str(f).ok()),
             validate_schema: self.validate_schema != 0,
-            destination: Destination { kind: self.destination_type() },
+            destination: self.destination_answer(),
             poll: None,
             activity: None,
             missed_events: None,
@@ -236,7 +260,7 @@ impl WebhookRow {
 pub(crate) const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
     disabled_at, public_key, ordering, rate_limit_per_second, circuit_state, circuit_opened_at, circuit_next_probe_at, \
-    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, filter, validate_schema, destination, poll_acked, created_at, updated_at";
+    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, filter, validate_schema, destination, destination_config, poll_acked, created_at, updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -247,6 +271,8 @@ fn json(v: &impl serde::Serialize) -> String {
 pub struct StoredKey<'a> {
     pub sealed: &'a str,
     pub public_key: Option<&'a str>,
+    /// A destination's fields as JSON, its credentials sealed.
+    pub destination_config: Option<&'a str>,
 }
 
 /// Inserts a webhook unless the organization already holds `max` of them; returns the new row, or `None` at the
@@ -264,8 +290,8 @@ pub async fn insert(
         db.prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
              retry_attempts, retry_delay_seconds, consecutive_failures, public_key, ordering, rate_limit_per_second, \
-             filter, validate_schema, destination, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?17, ?18, ?19, ?12, ?12 \
+             filter, validate_schema, destination, destination_config, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?12, ?12 \
              WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13 RETURNING {COLUMNS}"
         ))
         .bind(&[
@@ -288,6 +314,7 @@ pub async fn insert(
             opt_text(new.filter.as_deref()),
             flag(new.validate_schema),
             text(new.destination.as_str()),
+            opt_text(key.destination_config),
         ])?,
     )
     .await

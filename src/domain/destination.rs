@@ -1,0 +1,166 @@
+//! Where a webhook's events go besides an HTTPS URL: a `destination` of another type, with its fields checked here.
+//! Credentials are sealed at rest like signing secrets (`secrets::SecretBox`) and never answered: a webhook shows
+//! the access key id masked and no secret.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::url_guard::check_url;
+use super::Invalid;
+
+/// An Amazon SQS queue, reached through SQS's JSON API signed with AWS Signature V4: each delivery is one message
+/// whose body is the delivery's exact body, with the Standard Webhooks values as message attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsSqs {
+    pub queue_url: String,
+    pub region: String,
+    pub access_key_id: String,
+    /// Plain in a request; sealed in storage.
+    pub secret_access_key: String,
+    /// Another SQS-compatible endpoint (default `https://sqs.<region>.amazonaws.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+impl AwsSqs {
+    /// Where the API calls go.
+    pub fn endpoint(&self) -> String {
+        self.endpoint.clone().unwrap_or_else(|| format!("https://sqs.{}.amazonaws.com/", self.region))
+    }
+
+    /// The access key id as answers show it: its first four and last four characters.
+    pub fn masked_key(&self) -> String {
+        mask(&self.access_key_id)
+    }
+}
+
+/// `AKIA…MPLE`: enough to tell keys apart, not enough to use one.
+pub fn mask(key: &str) -> String {
+    let chars: Vec<char> = key.chars().collect();
+    if chars.len() <= 8 {
+        return "…".into();
+    }
+    format!("{}…{}", chars[..4].iter().collect::<String>(), chars[chars.len() - 4..].iter().collect::<String>())
+}
+
+/// The fields of an `aws_sqs` destination (`type` already read).
+pub fn parse_aws_sqs(map: &Map<String, Value>, allow_insecure: bool) -> Result<AwsSqs, Invalid> {
+    let field = |name: &str| format!("destination.{name}");
+    if let Some(other) = map.keys().find(|k| {
+        !matches!(k.as_str(), "type" | "queueUrl" | "region" | "accessKeyId" | "secretAccessKey" | "endpoint")
+    }) {
+        return Err(Invalid::field(field(other), format!("an aws_sqs destination has no field {other:?}")));
+    }
+    let text = |name: &str, max: usize| -> Result<String, Invalid> {
+        match map.get(name) {
+            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= max => Ok(s.trim().to_string()),
+            _ => Err(Invalid::field(field(name), format!("{name} is required: a string of at most {max} characters"))),
+        }
+    };
+    let url = |name: &str| -> Result<String, Invalid> {
+        let raw = text(name, 2048)?;
+        check_url(&raw, allow_insecure).map_err(|refused| Invalid::field(field(name), refused.0))?;
+        Ok(raw)
+    };
+    let region = text("region", 32)?;
+    if !is_region(&region) {
+        return Err(Invalid::field(field("region"), "region must be an AWS region such as us-east-1"));
+    }
+    let access_key_id = text("accessKeyId", 128)?;
+    if access_key_id.len() < 16 || !access_key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(Invalid::field(field("accessKeyId"), "accessKeyId must be 16 to 128 letters and digits"));
+    }
+    Ok(AwsSqs {
+        queue_url: url("queueUrl")?,
+        region,
+        access_key_id,
+        secret_access_key: text("secretAccessKey", 128)?,
+        endpoint: map.contains_key("endpoint").then(|| url("endpoint")).transpose()?,
+    })
+}
+
+/// `us-east-1`, `eu-central-2`, `us-gov-west-1`: lowercase parts joined by dashes, the last a number.
+fn is_region(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.last().is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+}
+
+/// What SQS answered, as the attempt's outcome reads it: its error type and message, and whether to slow down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    pub kind: String,
+    pub message: String,
+    pub throttled: bool,
+}
+
+/// Reads an AWS JSON-protocol error answer (`{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": …}`).
+pub fn aws_json_error(status: u16, body: &str) -> ServiceError {
+    let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let kind = parsed["__type"].as_str().unwrap_or("").rsplit('#').next().unwrap_or("").to_string();
+    let message =
+        parsed["message"].as_str().or_else(|| parsed["Message"].as_str()).unwrap_or("").chars().take(300).collect();
+    let throttled = status == 429
+        || status == 503
+        || matches!(kind.as_str(), "ThrottlingException" | "RequestThrottled" | "Throttling" | "SlowDown");
+    let kind = if kind.is_empty() { format!("HTTP {status}") } else { kind };
+    ServiceError { kind, message, throttled }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn fields(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    const GOOD: fn() -> Value = || {
+        json!({"type": "aws_sqs", "queueUrl": "https://sqs.eu-west-1.amazonaws.com/123456789012/orders",
+            "region": "eu-west-1", "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "secretAccessKey": "wJalrXUtnFEMI/K7MDENG"})
+    };
+
+    #[test]
+    fn a_queue_needs_its_url_region_and_keys() {
+        let q = parse_aws_sqs(&fields(GOOD()), false).unwrap();
+        assert_eq!(q.endpoint(), "https://sqs.eu-west-1.amazonaws.com/");
+        assert_eq!(q.masked_key(), "AKIA…MPLE");
+        for (name, bad) in [
+            ("queueUrl", json!("http://169.254.169.254/latest")),
+            ("queueUrl", json!(5)),
+            ("region", json!("Europe")),
+            ("region", json!("eu-west")),
+            ("accessKeyId", json!("short")),
+            ("secretAccessKey", json!("")),
+            ("endpoint", json!("https://10.0.0.1/")),
+            ("colour", json!("red")),
+        ] {
+            let mut v = fields(GOOD());
+            v.insert(name.into(), bad);
+            let e = parse_aws_sqs(&v, false).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(format!("destination.{name}").as_str()), "{name}");
+        }
+        let mut local = fields(GOOD());
+        local.insert("endpoint".into(), json!("http://127.0.0.1:5000"));
+        assert_eq!(parse_aws_sqs(&local, true).unwrap().endpoint(), "http://127.0.0.1:5000");
+        assert!(parse_aws_sqs(&local, false).is_err(), "the SSRF guard holds for endpoints too");
+    }
+
+    #[test]
+    fn service_errors_say_what_and_whether_to_slow_down() {
+        let e = aws_json_error(
+            400,
+            r#"{"__type":"com.amazonaws.sqs#QueueDoesNotExist","message":"The queue does not exist."}"#,
+        );
+        assert_eq!(
+            (e.kind.as_str(), e.message.as_str(), e.throttled),
+            ("QueueDoesNotExist", "The queue does not exist.", false)
+        );
+        assert!(aws_json_error(400, r#"{"__type":"ThrottlingException","message":"slow"}"#).throttled);
+        assert!(aws_json_error(503, "garbage").throttled);
+        assert_eq!(aws_json_error(502, "<html>").kind, "HTTP 502");
+    }
+}
