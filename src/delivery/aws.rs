@@ -18,14 +18,21 @@ pub struct Message<'a> {
     pub body: &'a str,
 }
 
+/// One signed call of a service's API: where, with which headers (the signature's included), and the body.
+pub struct ServiceCall {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
 /// The `SendMessage` call of an SQS queue (SQS's JSON protocol): the exact body as the message, the `webhook-*`
-/// values as string attributes. Answers the URL, the headers to send (signed) and the JSON body.
+/// values as string attributes.
 pub fn sqs_request(
     queue: &AwsSqs,
     secret_access_key: &str,
     message: &Message<'_>,
     now_ms: i64,
-) -> Result<(String, Vec<(String, String)>, String), String> {
+) -> Result<ServiceCall, String> {
     let attribute = |value: &str| json!({"DataType": "String", "StringValue": value});
     let body = json!({
         "QueueUrl": queue.queue_url,
@@ -69,7 +76,7 @@ pub fn sqs_request(
     };
     let signed = sigv4::sign(&request, &credentials, &signing).map_err(|e| format!("signing failed: {e}"))?;
     headers.extend(signed.headers);
-    Ok((endpoint, headers, body))
+    Ok(ServiceCall { url: endpoint, headers, body })
 }
 
 /// The headers as the attempt log shows them: the signature and the key masked.
@@ -109,8 +116,8 @@ pub async fn send_sqs(
             return (SendResult { error: Some(error), ..SendResult::default() }, true);
         }
     }
-    let (url, headers, body) = match sqs_request(queue, secret_access_key, message, now_ms) {
-        Ok(request) => request,
+    let ServiceCall { url, headers, body } = match sqs_request(queue, secret_access_key, message, now_ms) {
+        Ok(call) => call,
         Err(e) => return (SendResult { error: Some(e), ..SendResult::default() }, false),
     };
     let mut result = send::post(&url, &headers, &body, timeout_seconds).await;
