@@ -152,7 +152,7 @@ mod tests {
     fn a_send_message_call_carries_the_exact_body_and_the_webhook_values_signed() {
         let message =
             Message { id: "dlv_1", timestamp: 1_700_000_000, signature: "v1,abc", body: r#"{"amount":1.50}"# };
-        let (url, headers, body) =
+        let ServiceCall { url, headers, body } =
             sqs_request(&queue(), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &message, 1_700_000_000_000).unwrap();
         assert_eq!(url, "https://sqs.us-east-1.amazonaws.com/");
         let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
