@@ -67,6 +67,14 @@ client/node_modules/.installed: client/package.json client/package-lock.json
 	cd client && npm install --no-audit --no-fund
 	touch $@
 
+# moto (a local AWS: SQS, SNS, EventBridge, S3, IAM) for the destination tests, pinned, in its own virtualenv.
+MOTO_VERSION := 5.2.6
+.tools/moto/bin/moto_server:
+	@command -v python3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; }
+	@python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
+	python3 -m venv .tools/moto
+	.tools/moto/bin/pip install --quiet --disable-pip-version-check "moto[server]==$(MOTO_VERSION)"
+
 # Local secrets: a copy of .dev.vars.example plus a random SECRETS_KEY (scripts/devvars.mjs adds one when missing).
 .dev.vars:
 	node scripts/devvars.mjs
@@ -167,7 +175,7 @@ test-verifier: verifier
 test-dashboard: node_modules/.installed
 	node --test --test-reporter=spec 'dashboard/tests/*.test.mjs'
 
-test-e2e: build .dev.vars
+test-e2e: build .dev.vars .tools/moto/bin/moto_server
 	node --test --test-reporter=spec --test-concurrency=1 'tests/*.test.mjs'
 
 # ---- soak (not part of `make test`: it takes minutes) ---------------------------------------------------------------

@@ -122,7 +122,12 @@ pub async fn send_sqs(
     };
     let mut result = send::post(&url, &headers, &body, timeout_seconds).await;
     result.request_headers = Some(headers_for_log(&headers, queue));
-    if let (Some(status), Some(_)) = (result.status_code, &result.error) {
+    // A 2xx that is not SendMessage's answer (a proxy, a wrong endpoint) did not queue anything.
+    let queued = result.response_body.as_deref().is_some_and(|b| b.contains("\"MessageId\""));
+    if result.succeeded() && !queued {
+        let status = result.status_code.unwrap_or(0);
+        result.error = Some(format!("the endpoint answered {status} without a MessageId: not an SQS answer"));
+    } else if let (Some(status), Some(_)) = (result.status_code, &result.error) {
         let answer = aws_json_error(status, result.response_body.as_deref().unwrap_or(""));
         let retry = if answer.throttled { " (throttled: retried later)" } else { "" };
         result.error = Some(format!("SQS answered {status} {}: {}{retry}", answer.kind, answer.message));

@@ -96,12 +96,24 @@ pub struct ServiceError {
     pub throttled: bool,
 }
 
-/// Reads an AWS JSON-protocol error answer (`{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message": …}`).
+/// Reads an AWS error answer: the JSON protocol's (`{"__type": "com.amazonaws.sqs#QueueDoesNotExist", "message":
+/// …}`) or the XML one its front door answers with (`<Error><Code>SignatureDoesNotMatch</Code><Message>…`).
 pub fn aws_json_error(status: u16, body: &str) -> ServiceError {
     let parsed: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-    let kind = parsed["__type"].as_str().unwrap_or("").rsplit('#').next().unwrap_or("").to_string();
-    let message =
-        parsed["message"].as_str().or_else(|| parsed["Message"].as_str()).unwrap_or("").chars().take(300).collect();
+    let xml = |tag: &str| {
+        let open = format!("<{tag}>");
+        body.split_once(&open).and_then(|(_, rest)| rest.split_once(&format!("</{tag}>"))).map(|(inner, _)| inner)
+    };
+    let kind = parsed["__type"].as_str().or_else(|| xml("Code")).unwrap_or("").rsplit('#').next().unwrap_or("");
+    let kind = kind.to_string();
+    let message = parsed["message"]
+        .as_str()
+        .or_else(|| parsed["Message"].as_str())
+        .or_else(|| xml("Message"))
+        .unwrap_or("")
+        .chars()
+        .take(300)
+        .collect();
     let throttled = status == 429
         || status == 503
         || matches!(kind.as_str(), "ThrottlingException" | "RequestThrottled" | "Throttling" | "SlowDown");
@@ -162,5 +174,8 @@ mod tests {
         assert!(aws_json_error(400, r#"{"__type":"ThrottlingException","message":"slow"}"#).throttled);
         assert!(aws_json_error(503, "garbage").throttled);
         assert_eq!(aws_json_error(502, "<html>").kind, "HTTP 502");
+        let xml = aws_json_error(403, "<ErrorResponse><Error><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match</Message></Error></ErrorResponse>");
+        assert_eq!((xml.kind.as_str(), xml.throttled), ("SignatureDoesNotMatch", false));
+        assert!(xml.message.starts_with("The request signature"));
     }
 }

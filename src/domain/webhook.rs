@@ -36,7 +36,7 @@ pub struct Webhook {
     pub name: String,
     #[schema(required)]
     pub description: Option<String>,
-    /// Where deliveries are POSTed; null for a polling webhook
+    /// Where deliveries are POSTed; null for a destination of another type (`poll`, `aws_sqs`)
     #[schema(format = "uri", required)]
     pub url: Option<String>,
     pub destination: Destination,

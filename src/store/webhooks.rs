@@ -223,7 +223,7 @@ impl WebhookRow {
             id: self.id.clone(),
             name: self.name.clone(),
             description: self.description.clone(),
-            url: self.is_sent_to().then(|| self.url.clone()),
+            url: (self.destination_type() == DestinationType::Http).then(|| self.url.clone()),
             events: self.patterns(),
             headers: self.custom_headers(),
             is_active: self.is_active,

@@ -1,0 +1,117 @@
+// Destinations beyond HTTP, against real local implementations: an SQS queue on moto (a local AWS) with its
+// authentication on, so a wrong signature or key fails the attempt as AWS would.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { Webhook } from "standardwebhooks";
+import { startWorker, startReceiver, eventually, freePort, ROOT } from "./harness.mjs";
+import { loadSpec } from "./openapi.mjs";
+import { client } from "./client.mjs";
+
+const PYTHON = join(ROOT, ".tools", "moto", "bin", "python");
+const MOTO = join(ROOT, ".tools", "moto", "bin", "moto_server");
+const FIXTURE = join(ROOT, "tests", "fixtures", "moto.py");
+
+let worker;
+let receiver;
+let moto;
+let aws;
+let key;
+let c;
+
+before(async () => {
+  receiver = await startReceiver();
+  const port = await freePort();
+  aws = `http://127.0.0.1:${port}`;
+  // The first 4 calls (the fixture's setup) go unauthenticated; every later one is checked against IAM.
+  moto = spawn(MOTO, ["-H", "127.0.0.1", "-p", String(port)], {
+    env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: "4" },
+    stdio: "ignore",
+    detached: true,
+  });
+  await eventually(async () => (await fetch(`${aws}/moto-api/`).catch(() => null))?.ok, { timeoutMs: 30000, what: "moto" });
+  key = JSON.parse(execFileSync(PYTHON, [FIXTURE, "setup", aws], { encoding: "utf8" }));
+  worker = await startWorker({ vars: { DELIVERY_TIMEOUT_SECONDS: "2" } });
+  c = client(worker, await loadSpec(worker), receiver, "destinations");
+});
+after(async () => {
+  await worker?.stop();
+  await receiver?.close();
+  if (moto) process.kill(-moto.pid, "SIGTERM");
+});
+
+/** The queue's messages, received with the IAM user's key (an authenticated call, as AWS would take it). */
+const received = () => JSON.parse(execFileSync(PYTHON, [FIXTURE, "receive", aws, JSON.stringify(key)], { encoding: "utf8" }));
+
+function sqs(fields = {}) {
+  return { type: "aws_sqs", queueUrl: key.queueUrl, region: "us-east-1", accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, endpoint: aws, ...fields };
+}
+
+async function sqsWebhook(o, destination, fields = {}) {
+  const res = await c.api(o, "POST", "/api/webhooks", { name: "queue", events: ["deal.*"], retryAttempts: 0, destination, ...fields });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  return res.body;
+}
+
+/** The webhook's only delivery, once it has finished, with its attempts. */
+async function finished(o, hook) {
+  return eventually(async () => {
+    const log = await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries`, undefined, { template: "/api/webhooks/{id}/deliveries" });
+    const d = log.body.data[0];
+    if (!d || d.status === "pending") return false;
+    return (await c.api(o, "GET", `/api/webhooks/${hook.id}/deliveries/${d.id}`, undefined, { template: "/api/webhooks/{id}/deliveries/{deliveryId}" })).body;
+  }, { timeoutMs: 30000, what: "the delivery to finish" });
+}
+
+test("a delivery to an SQS queue is one signed SendMessage: the exact body as the message, the webhook-* values as attributes that verify", async () => {
+  const o = c.org();
+  const hook = await sqsWebhook(o, sqs());
+  assert.equal(hook.url, null);
+  assert.deepEqual(hook.destination, { type: "aws_sqs", queueUrl: key.queueUrl, region: "us-east-1", endpoint: aws, accessKeyId: `${key.accessKeyId.slice(0, 4)}…${key.accessKeyId.slice(-4)}` });
+  assert.ok(!JSON.stringify(hook).includes(key.secretAccessKey), "the secret key is never answered");
+  const res = await worker.api("/api/events", { method: "POST", headers: o.auth(), body: '{"type":"deal.won","data":{"amount":12500.50,"name":"Ünïcode"}}' });
+  assert.equal(res.status, 202);
+  const delivery = await finished(o, hook);
+  assert.equal(delivery.status, "succeeded", JSON.stringify(delivery.attempts));
+  const messages = received();
+  assert.equal(messages.length, 1);
+  const [m] = messages;
+  assert.ok(m.body.includes('"amount":12500.50') && m.body.includes("Ünïcode"), m.body);
+  const headers = { "webhook-id": m.attributes["webhook-id"], "webhook-timestamp": m.attributes["webhook-timestamp"], "webhook-signature": m.attributes["webhook-signature"] };
+  assert.equal(headers["webhook-id"], delivery.id);
+  assert.equal(new Webhook(hook.secret).verify(m.body, headers).data.amount, 12500.5);
+  const logged = JSON.stringify(delivery.attempts[0].requestHeaders);
+  assert.ok(!logged.includes(key.accessKeyId) && !logged.includes(key.secretAccessKey) && logged.includes("Signature=••••••"), logged);
+});
+
+test("wrong keys, a missing queue, a timeout and a garbage answer each fail the attempt with a clear reason; nothing reaches the queue", async () => {
+  const o = c.org();
+  const cases = [
+    [sqs({ secretAccessKey: "not-the-secret-key" }), /SignatureDoesNotMatch/],
+    [sqs({ accessKeyId: "AKIAUNKNOWNKEY000000" }), /InvalidClientTokenId|not valid|security token/i],
+    [sqs({ queueUrl: `${aws}/123456789012/missing` }), /QueueDoesNotExist|NonExistentQueue|does not exist/i],
+    [sqs({ endpoint: `${receiver.url}/garbage` }), /without a MessageId/],
+    [sqs({ endpoint: `${receiver.url}/stall` }), /timed out/],
+  ];
+  receiver.respond((r) => (r.url === "/stall" ? { status: 200, delayMs: 4000, body: "late" } : r.url === "/garbage" ? { status: 200, body: "<html>hello</html>" } : { status: 200, body: "ok" }));
+  const hooks = [];
+  for (const [destination] of cases) hooks.push(await sqsWebhook(o, destination));
+  const res = await worker.api("/api/events", { method: "POST", headers: o.auth(), body: '{"type":"deal.won","data":{"n":1}}' });
+  assert.equal((await res.json()).deliveries, cases.length);
+  for (const [i, [, reason]] of cases.entries()) {
+    const delivery = await finished(o, hooks[i]);
+    assert.equal(delivery.status, "failed");
+    assert.match(delivery.attempts[0].error, reason);
+  }
+  assert.deepEqual(received(), [], "nothing was queued");
+  // Bad fields are 400s naming the field.
+  for (const [destination, field] of [
+    [sqs({ region: "nowhere" }), "destination.region"],
+    [sqs({ queueUrl: "http://169.254.169.254/latest" }), "destination.queueUrl"],
+    [{ type: "aws_sqs" }, "destination.region"],
+  ]) {
+    const bad = await c.api(o, "POST", "/api/webhooks", { name: "bad", events: ["*"], destination });
+    assert.deepEqual([bad.status, bad.body.error.field], [400, field], JSON.stringify(destination));
+  }
+});
