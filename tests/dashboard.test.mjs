@@ -645,3 +645,30 @@ test("Polling endpoint: created from the form without a URL; its page shows the 
   assert.deepEqual(trouble, { dialogs: [], errors: [] });
   await context.close();
 });
+
+test("Amazon SQS destination: the form asks for the queue and its keys, the secret key in a password field; the page shows the queue, never the keys", async () => {
+  const org = "org_sqs_ui";
+  const link = await portalLink({}, org);
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("button", { name: "Add Webhook" }).first().click();
+  await page.getByLabel("Name", { exact: true }).fill("Orders queue");
+  await page.getByLabel("Destination").selectOption("aws_sqs");
+  const queueUrl = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders";
+  await page.getByLabel("Queue URL").fill(queueUrl);
+  await page.getByLabel("Region").fill("eu-west-1");
+  await page.getByLabel("Access key ID").fill("AKIAIOSFODNN7EXAMPLE");
+  const secret = page.getByLabel("Secret access key");
+  assert.equal(await secret.getAttribute("type"), "password");
+  await secret.fill("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY");
+  await page.getByLabel("Select all").check();
+  await shot(page, "26-sqs-form");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: /Orders queue/, level: 1 }).waitFor();
+  assert.match(await page.locator(".url").first().textContent(), new RegExp(`Amazon SQS: ${queueUrl}`));
+  const hook = (await api("GET", "/api/webhooks", undefined, { org })).body.data[0];
+  assert.deepEqual(hook.destination, { type: "aws_sqs", queueUrl, region: "eu-west-1", accessKeyId: "AKIA…MPLE" });
+  const html = await page.content();
+  assert.ok(!html.includes("wJalrXUtnFEMI") && !html.includes("AKIAIOSFODNN7EXAMPLE"), "no key on the page");
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});

@@ -6,7 +6,7 @@ import { session } from "../app";
 import { href, navigate } from "../router";
 import { DeliveryChart } from "../components/chart";
 import { DeliveryLog } from "./delivery-log";
-import { EventChips, WebhookState } from "./webhooks";
+import { destinationText, EventChips, WebhookState } from "./webhooks";
 import { announce, asApiError, Button, Card, Code, ConfirmDialog, copyText, ErrorNotice, Link, Loading, useLoad } from "../components/ui";
 import type { ApiError } from "../api";
 import { duration, fullTime, percent, prettyBody, relativeTime } from "../format";
@@ -38,7 +38,7 @@ export function WebhookDetail({ id }: { id: string }) {
           <h1>
             {w.name} <WebhookState webhook={w} />
           </h1>
-          <p class="url">{w.url ?? "Polling endpoint: your system fetches its events"}</p>
+          <p class="url">{destinationText(w)}</p>
         </div>
         {canWrite && (
           <Button onClick={() => navigate(href("webhooks", w.id, "edit"))}>Edit</Button>

@@ -29,7 +29,9 @@ interface FormState {
   filter: string;
   validateSchema: boolean;
   /** `poll`: no URL; a reader fetches the events with a token. Chosen at creation. */
-  destination: "http" | "poll";
+  destination: "http" | "poll" | "aws_sqs";
+  /** An Amazon SQS queue's fields (the secret key is write-only: never shown again). */
+  sqs: { queueUrl: string; region: string; accessKeyId: string; secretAccessKey: string; endpoint: string };
 }
 
 let rowKeys = 0;
@@ -50,8 +52,21 @@ function fromWebhook(w: Webhook | undefined): FormState {
     filter: w?.filter ? JSON.stringify(w.filter, null, 2) : "",
     validateSchema: w?.validateSchema ?? false,
     destination: w?.destination.type ?? "http",
+    sqs: {
+      queueUrl: w?.destination.queueUrl ?? "",
+      region: w?.destination.region ?? "",
+      accessKeyId: "",
+      secretAccessKey: "",
+      endpoint: w?.destination.endpoint ?? "",
+    },
   };
 }
+
+const DESTINATION_HINTS: Record<FormState["destination"], string> = {
+  http: "Each event is POSTed, signed, to your URL.",
+  poll: "Polling needs no public address: your system fetches its events, in order, with a token.",
+  aws_sqs: "Each event becomes a message in your queue: the same body, its webhook-* values as message attributes.",
+};
 
 /** The form's fields, named as the API names them in `error.field`. */
 type FieldName =
@@ -80,12 +95,13 @@ function fieldOf(error: ApiError): FieldName | null {
 
 function toInput(s: FormState, creating: boolean): WebhookInput {
   const number = (v: string) => (v.trim() === "" ? NaN : Number(v));
-  const polling = s.destination === "poll";
+  const sqs = { ...s.sqs, endpoint: s.sqs.endpoint.trim() || undefined };
+  const destination = s.destination === "aws_sqs" ? { type: s.destination, ...sqs } : { type: s.destination };
   return {
-    ...(creating ? { signature: s.signature, destination: { type: s.destination } } : {}),
+    ...(creating ? { signature: s.signature, destination } : {}),
     name: s.name.trim(),
     description: s.description.trim() === "" ? null : s.description,
-    ...(polling ? {} : { url: s.url.trim() }),
+    ...(s.destination === "http" ? { url: s.url.trim() } : {}),
     events: s.events,
     headers: Object.fromEntries(s.headers.filter((h) => h.name.trim() || h.value).map((h) => [h.name.trim(), h.value])),
     retryAttempts: number(s.retryAttempts),
@@ -181,13 +197,18 @@ export function WebhookForm({ id }: { id?: string }) {
             onInput={(e) => update("description", e.currentTarget.value)} />
         </Field>
         <Field label="Destination" id="field-destination" error={errors.destination}
-          hint={id ? "Chosen when the webhook was created." : "Polling needs no public address: your system fetches its events, in order, with a token."}>
+          hint={id ? "Chosen when the webhook was created." : DESTINATION_HINTS[form.destination]}>
           <select class="input" {...described("field-destination", errors.destination, true)} value={form.destination} disabled={!!id}
             onChange={(e) => update("destination", e.currentTarget.value as FormState["destination"])}>
             <option value="http">Send to a URL (HTTPS POST)</option>
             <option value="poll">Polling endpoint (no public URL)</option>
+            <option value="aws_sqs">Amazon SQS queue</option>
           </select>
         </Field>
+        {form.destination === "aws_sqs" && !id && <SqsFields value={form.sqs} error={formError?.field} onChange={(sqs) => update("sqs", sqs)} />}
+        {form.destination === "aws_sqs" && id && (
+          <p class="hint">Sends to the SQS queue <code>{form.sqs.queueUrl}</code> ({form.sqs.region}); its keys are sealed and never shown.</p>
+        )}
         {form.destination === "http" && (
           <Field label="URL" id="field-url" error={errors.url} hint="An https:// address on the public internet that accepts POST requests.">
             <input class="input" type="url" inputMode="url" placeholder="https://example.com/webhooks" autoComplete="off"
@@ -353,6 +374,30 @@ function HeadersField({ rows, error, onChange }: { rows: HeaderRow[]; error?: st
         + Add header
       </Button>
       {error && <p class="field-error" id="field-headers-error" role="alert">{error}</p>}
+    </fieldset>
+  );
+}
+
+/** An SQS queue's fields; the secret key is a password field and is never shown again once saved. */
+function SqsFields({ value, error, onChange }: { value: FormState["sqs"]; error?: string | null; onChange: (v: FormState["sqs"]) => void }) {
+  const field = (key: keyof FormState["sqs"], label: string, hint: string, props: Record<string, unknown> = {}) => {
+    const id = `field-sqs-${key}`;
+    const message = error === `destination.${key}` ? "Check this field (see the message above)." : undefined;
+    return (
+      <Field label={label} id={id} error={message} hint={hint}>
+        <input class="input" autoComplete="off" spellcheck={false} {...described(id, message, true)} {...props}
+          value={value[key]} onInput={(e) => onChange({ ...value, [key]: e.currentTarget.value })} />
+      </Field>
+    );
+  };
+  return (
+    <fieldset class="subfields">
+      <legend>Amazon SQS queue</legend>
+      {field("queueUrl", "Queue URL", "https://sqs.<region>.amazonaws.com/<account>/<queue>", { type: "url", placeholder: "https://sqs.us-east-1.amazonaws.com/123456789012/orders" })}
+      {field("region", "Region", "The queue's AWS region.", { placeholder: "us-east-1" })}
+      {field("accessKeyId", "Access key ID", "An IAM user's key allowed sqs:SendMessage on this queue.", { placeholder: "AKIA…" })}
+      {field("secretAccessKey", "Secret access key", "Stored encrypted; never shown again.", { type: "password" })}
+      {field("endpoint", "Endpoint (optional)", "Another SQS-compatible endpoint; empty: AWS's.", { type: "url" })}
     </fieldset>
   );
 }

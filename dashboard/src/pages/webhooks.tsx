@@ -129,7 +129,7 @@ function WebhookTable({ webhooks }: { webhooks: Webhook[] }) {
                   <Link href={href("webhooks", w.id)} class="row-title">
                     {w.name}
                   </Link>
-                  <span class="url">{w.url ?? "Polling endpoint"}</span>
+                  <span class="url">{destinationText(w)}</span>
                 </td>
                 <td data-label="Events">
                   <EventChips events={w.events} />
@@ -156,4 +156,16 @@ function WebhookTable({ webhooks }: { webhooks: Webhook[] }) {
       </table>
     </div>
   );
+}
+
+/** Where a webhook's events go, in one line. */
+export function destinationText(w: Webhook): string {
+  switch (w.destination.type) {
+    case "poll":
+      return "Polling endpoint: your system fetches its events";
+    case "aws_sqs":
+      return `Amazon SQS: ${w.destination.queueUrl ?? ""}`;
+    default:
+      return w.url ?? "";
+  }
 }
