@@ -24,9 +24,9 @@ before(async () => {
   receiver = await startReceiver();
   const port = await freePort();
   aws = `http://127.0.0.1:${port}`;
-  // The first 4 calls (the fixture's setup) go unauthenticated; every later one is checked against IAM.
+  // The first 3 calls (the fixture's IAM user, key and policy) go unauthenticated; every later one is checked.
   moto = spawn(MOTO, ["-H", "127.0.0.1", "-p", String(port)], {
-    env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: "4" },
+    env: { ...process.env, INITIAL_NO_AUTH_ACTION_COUNT: "3" },
     stdio: "ignore",
     detached: true,
   });
@@ -41,8 +41,9 @@ after(async () => {
   if (moto) process.kill(-moto.pid, "SIGTERM");
 });
 
-/** The queue's messages, received with the IAM user's key (an authenticated call, as AWS would take it). */
-const received = () => JSON.parse(execFileSync(PYTHON, [FIXTURE, "receive", aws, JSON.stringify(key)], { encoding: "utf8" }));
+/** A queue's messages, received with the IAM user's key (an authenticated call, as AWS would take it). */
+const received = (queue = key.queueUrl) => JSON.parse(execFileSync(PYTHON, [FIXTURE, "receive", aws, JSON.stringify(key), queue], { encoding: "utf8" }));
+const keys = () => ({ region: "us-east-1", accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, endpoint: aws });
 
 function sqs(fields = {}) {
   return { type: "aws_sqs", queueUrl: key.queueUrl, region: "us-east-1", accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, endpoint: aws, ...fields };
@@ -85,13 +86,39 @@ test("a delivery to an SQS queue is one signed SendMessage: the exact body as th
   assert.ok(!logged.includes(key.accessKeyId) && !logged.includes(key.secretAccessKey) && logged.includes("Signature=••••••"), logged);
 });
 
+test("SNS publishes the exact body with the webhook-* values as attributes; EventBridge puts it in detail.payload, with detail.webhook", async () => {
+  const o = c.org();
+  const sns = await sqsWebhook(o, { type: "aws_sns", topicArn: key.topicArn, ...keys() });
+  const bus = await sqsWebhook(o, { type: "aws_eventbridge", eventBusName: "default", source: "com.example.crm", ...keys() });
+  assert.deepEqual([sns.destination.topicArn, bus.destination.source], [key.topicArn, "com.example.crm"]);
+  const res = await worker.api("/api/events", { method: "POST", headers: o.auth(), body: '{"type":"deal.won","data":{"amount":12500,"name":"Ünïcode"}}' });
+  assert.equal((await res.json()).deliveries, 2);
+  for (const hook of [sns, bus]) assert.equal((await finished(o, hook)).status, "succeeded", hook.destination.type);
+
+  const [published] = await eventually(() => { const m = received(key.snsQueueUrl); return m.length > 0 && m; }, { what: "the SNS message" });
+  const attributes = (m) => ({ "webhook-id": m.attributes["webhook-id"], "webhook-timestamp": m.attributes["webhook-timestamp"], "webhook-signature": m.attributes["webhook-signature"] });
+  assert.ok(published.body.includes('"amount":12500') && published.body.includes("Ünïcode"), published.body);
+  assert.equal(new Webhook(sns.secret).verify(published.body, attributes(published)).type, "deal.won");
+
+  const [put] = await eventually(() => { const m = received(key.eventsQueueUrl); return m.length > 0 && m; }, { what: "the EventBridge event" });
+  const event = JSON.parse(put.body);
+  assert.deepEqual([event.source, event["detail-type"]], ["com.example.crm", "deal.won"]);
+  const { payload, webhook } = event.detail;
+  assert.equal(payload.data.name, "Ünïcode");
+  // The signature covers the body as sent, which EventBridge carries as JSON: serialised again it is the same text.
+  const headers = { "webhook-id": webhook.id, "webhook-timestamp": webhook.timestamp, "webhook-signature": webhook.signature };
+  assert.equal(new Webhook(bus.secret).verify(JSON.stringify(payload), headers).data.amount, 12500);
+});
+
 test("wrong keys, a missing queue, a timeout and a garbage answer each fail the attempt with a clear reason; nothing reaches the queue", async () => {
   const o = c.org();
   const cases = [
     [sqs({ secretAccessKey: "not-the-secret-key" }), /SignatureDoesNotMatch/],
+    [{ type: "aws_sns", topicArn: "arn:aws:sns:us-east-1:123456789012:missing", ...keys() }, /NotFound|does not exist/i],
+    [{ type: "aws_eventbridge", eventBusName: "default", source: "com.example.crm", ...keys(), secretAccessKey: "wrong" }, /SignatureDoesNotMatch/],
     [sqs({ accessKeyId: "AKIAUNKNOWNKEY000000" }), /InvalidClientTokenId|not valid|security token/i],
     [sqs({ queueUrl: `${aws}/123456789012/missing` }), /QueueDoesNotExist|NonExistentQueue|does not exist/i],
-    [sqs({ endpoint: `${receiver.url}/garbage` }), /without a MessageId/],
+    [sqs({ endpoint: `${receiver.url}/garbage` }), /no MessageId: not an SQS answer/],
     [sqs({ endpoint: `${receiver.url}/stall` }), /timed out/],
   ];
   receiver.respond((r) => (r.url === "/stall" ? { status: 200, delayMs: 4000, body: "late" } : r.url === "/garbage" ? { status: 200, body: "<html>hello</html>" } : { status: 200, body: "ok" }));
@@ -104,7 +131,7 @@ test("wrong keys, a missing queue, a timeout and a garbage answer each fail the 
     assert.equal(delivery.status, "failed");
     assert.match(delivery.attempts[0].error, reason);
   }
-  assert.deepEqual(received(), [], "nothing was queued");
+  assert.deepEqual([received(), received(key.snsQueueUrl)], [[], []], "nothing was queued");
   // Bad fields are 400s naming the field.
   for (const [destination, field] of [
     [sqs({ region: "nowhere" }), "destination.region"],

@@ -178,10 +178,10 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let max = ctx.config.max_webhooks_per_org;
     let sealed = seal(ctx, &secret, id.as_str())?;
     // A destination's credentials are sealed like the signing secret, bound to the webhook's id.
-    let destination_config = match &new.aws_sqs {
-        Some(queue) => {
-            let sealed_key = seal(ctx, &queue.secret_access_key, id.as_str())?;
-            let stored = crate::domain::destination::AwsSqs { secret_access_key: sealed_key, ..queue.clone() };
+    let destination_config = match &new.aws {
+        Some(aws) => {
+            let sealed_key = seal(ctx, &aws.secret_access_key, id.as_str())?;
+            let stored = crate::domain::destination::Aws { secret_access_key: sealed_key, ..aws.clone() };
             Some(serde_json::to_string(&stored).map_err(ApiError::internal)?)
         }
         None => None,

@@ -169,8 +169,8 @@ async fn send_one(
     webhook: &WebhookRow,
 ) -> (SendResult, bool) {
     let now = now_ms();
-    if let Some(queue) = webhook.aws_sqs() {
-        return send_to_sqs(config, secrets, delivery, webhook, &queue, now).await;
+    if let Some(aws) = webhook.aws() {
+        return send_to_aws(config, secrets, delivery, webhook, &aws, now).await;
     }
     match check_url(&webhook.url, config.allow_insecure) {
         Err(refused) => (
@@ -196,19 +196,20 @@ async fn send_one(
     }
 }
 
-/// One attempt of a delivery to an SQS queue: signed like an HTTP delivery (its `webhook-*` values ride as message
-/// attributes), the call itself signed with the destination's keys, opened only for this call.
-async fn send_to_sqs(
+/// One attempt of a delivery to an AWS destination: signed like an HTTP delivery (its `webhook-*` values ride as
+/// message attributes, or in EventBridge's `Detail`), the call itself signed with the destination's keys, opened
+/// only for this call.
+async fn send_to_aws(
     config: &Config,
     secrets: &SecretBox,
     delivery: &DeliveryRow,
     webhook: &WebhookRow,
-    queue: &crate::domain::destination::AwsSqs,
+    aws: &crate::domain::destination::Aws,
     now: i64,
 ) -> (SendResult, bool) {
     let opened = webhook
         .signing_secrets(now, secrets)
-        .and_then(|signing| Ok((signing, secrets.open(&queue.secret_access_key, webhook.id.as_str())?)));
+        .and_then(|signing| Ok((signing, secrets.open(&aws.secret_access_key, webhook.id.as_str())?)));
     let (signing, secret_access_key) = match opened {
         Ok(opened) => opened,
         Err(e) => {
@@ -219,17 +220,15 @@ async fn send_to_sqs(
     let signing: Vec<&str> = signing.iter().map(String::as_str).collect();
     let timestamp = now.div_euclid(1000);
     let signature = signature_header(delivery.id.as_str(), timestamp, delivery.body.as_bytes(), &signing);
-    let message =
-        super::aws::Message { id: delivery.id.as_str(), timestamp, signature: &signature, body: &delivery.body };
-    super::aws::send_sqs(
-        queue,
-        &secret_access_key,
-        &message,
-        now,
-        config.delivery_timeout_seconds,
-        config.allow_insecure,
-    )
-    .await
+    let message = super::aws::Message {
+        id: delivery.id.as_str(),
+        event_type: &delivery.event_type,
+        timestamp,
+        signature: &signature,
+        body: &delivery.body,
+    };
+    let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
+    super::aws::send(aws, &secret_access_key, &message, now, timeout, insecure).await
 }
 
 /// Watches a consumer batch's sends for endpoints that hold requests: once one of a webhook's sends has taken

@@ -1,18 +1,24 @@
 //! Deliveries to AWS services: one signed API call per attempt (AWS Signature V4, `domain::sigv4`), through the same
 //! bounded fetch as an HTTP delivery (`send::post`: one deadline, at most 4 KiB of the answer read), its answer
-//! mapped to the attempt's outcome as an HTTP answer would be: throttling and 5xx retried (a throttle's
-//! `Retry-After` honoured), every other error failed with the service's own type and message in the attempt log.
+//! mapped to the attempt's outcome as an HTTP answer would be: throttling and 5xx retried (slowed down), every other
+//! error failed with the service's own type and message in the attempt log.
+//!
+//! - SQS `SendMessage` (JSON protocol): the exact body as the message, the `webhook-*` values as attributes.
+//! - SNS `Publish` (query protocol): the same, as the message and message attributes.
+//! - EventBridge `PutEvents` (JSON protocol): `Detail` must be a JSON object, so it is `{"payload": <the body>,
+//!   "webhook": {"id", "timestamp", "signature"}}`, `DetailType` the event type, `Source` the destination's.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::send::{self, SendResult};
-use crate::domain::destination::{aws_json_error, mask, AwsSqs};
+use crate::domain::destination::{aws_json_error, mask, Aws, AwsService};
 use crate::domain::sigv4::{self, Credentials, Signing};
 use crate::domain::url_guard::check_url;
 
-/// What an attempt sends: the delivery's id, body and Standard Webhooks values.
+/// What an attempt sends: the delivery's id, type, body and Standard Webhooks values.
 pub struct Message<'a> {
     pub id: &'a str,
+    pub event_type: &'a str,
     pub timestamp: i64,
     pub signature: &'a str,
     pub body: &'a str,
@@ -25,36 +31,77 @@ pub struct ServiceCall {
     pub body: String,
 }
 
-/// The `SendMessage` call of an SQS queue (SQS's JSON protocol): the exact body as the message, the `webhook-*`
-/// values as string attributes.
-pub fn sqs_request(
-    queue: &AwsSqs,
-    secret_access_key: &str,
-    message: &Message<'_>,
-    now_ms: i64,
-) -> Result<ServiceCall, String> {
-    let attribute = |value: &str| json!({"DataType": "String", "StringValue": value});
-    let body = json!({
-        "QueueUrl": queue.queue_url,
-        "MessageBody": message.body,
-        "MessageAttributes": {
-            "webhook-id": attribute(message.id),
-            "webhook-timestamp": attribute(&message.timestamp.to_string()),
-            "webhook-signature": attribute(message.signature),
-        },
-    })
-    .to_string();
-    let endpoint = queue.endpoint();
+/// The call that delivers `message` to `aws`, unsigned: content type, target and body.
+fn unsigned(aws: &Aws, message: &Message<'_>) -> (Vec<(String, String)>, String) {
+    let header = |name: &str, value: &str| (name.to_string(), value.to_string());
+    match aws.service {
+        AwsService::Sqs => {
+            let attribute = |value: &str| json!({"DataType": "String", "StringValue": value});
+            let body = json!({
+                "QueueUrl": aws.queue_url,
+                "MessageBody": message.body,
+                "MessageAttributes": {
+                    "webhook-id": attribute(message.id),
+                    "webhook-timestamp": attribute(&message.timestamp.to_string()),
+                    "webhook-signature": attribute(message.signature),
+                },
+            });
+            let headers = vec![
+                header("Content-Type", "application/x-amz-json-1.0"),
+                header("X-Amz-Target", "AmazonSQS.SendMessage"),
+            ];
+            (headers, body.to_string())
+        }
+        AwsService::Sns => {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("Action", "Publish")
+                .append_pair("Version", "2010-03-31")
+                .append_pair("TopicArn", aws.topic_arn.as_deref().unwrap_or(""))
+                .append_pair("Message", message.body);
+            let timestamp = message.timestamp.to_string();
+            let values = [
+                ("webhook-id", message.id),
+                ("webhook-timestamp", &timestamp),
+                ("webhook-signature", message.signature),
+            ];
+            for (i, (name, value)) in values.iter().enumerate() {
+                let entry = format!("MessageAttributes.entry.{}", i + 1);
+                form.append_pair(&format!("{entry}.Name"), name)
+                    .append_pair(&format!("{entry}.Value.DataType"), "String")
+                    .append_pair(&format!("{entry}.Value.StringValue"), value);
+            }
+            (vec![header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")], form.finish())
+        }
+        AwsService::Events => {
+            // The body is JSON this Worker built: it goes into `Detail` as it is, not re-serialised.
+            let webhook =
+                json!({"id": message.id, "timestamp": message.timestamp.to_string(), "signature": message.signature});
+            let detail = format!("{{\"payload\":{},\"webhook\":{webhook}}}", message.body);
+            let body = json!({"Entries": [{
+                "Source": aws.source,
+                "DetailType": message.event_type,
+                "Detail": detail,
+                "EventBusName": aws.event_bus_name,
+            }]});
+            let headers = vec![
+                header("Content-Type", "application/x-amz-json-1.1"),
+                header("X-Amz-Target", "AWSEvents.PutEvents"),
+            ];
+            (headers, body.to_string())
+        }
+    }
+}
+
+/// The signed call that delivers `message` to `aws`.
+pub fn request(aws: &Aws, secret_access_key: &str, message: &Message<'_>, now_ms: i64) -> Result<ServiceCall, String> {
+    let (mut headers, body) = unsigned(aws, message);
+    let endpoint = aws.endpoint();
     let url = url::Url::parse(&endpoint).map_err(|e| format!("endpoint {endpoint:?}: {e}"))?;
     let host = match (url.host_str(), url.port()) {
         (Some(host), Some(port)) => format!("{host}:{port}"),
         (Some(host), None) => host.to_string(),
         (None, _) => return Err(format!("endpoint {endpoint:?} has no host")),
     };
-    let mut headers = vec![
-        ("Content-Type".to_string(), "application/x-amz-json-1.0".to_string()),
-        ("X-Amz-Target".to_string(), "AmazonSQS.SendMessage".to_string()),
-    ];
     // `host` is signed but not set: the runtime sends the URL's, which is the same text.
     let mut signed_over = headers.clone();
     signed_over.push(("host".to_string(), host));
@@ -65,10 +112,10 @@ pub fn sqs_request(
         headers: &signed_over,
         body: body.as_bytes(),
     };
-    let credentials = Credentials { access_key_id: &queue.access_key_id, secret_access_key, session_token: None };
+    let credentials = Credentials { access_key_id: &aws.access_key_id, secret_access_key, session_token: None };
     let signing = Signing {
-        region: &queue.region,
-        service: "sqs",
+        region: &aws.region,
+        service: aws.service.signing_name(),
         at_ms: now_ms,
         normalize_path: true,
         sign_body: false,
@@ -80,13 +127,13 @@ pub fn sqs_request(
 }
 
 /// The headers as the attempt log shows them: the signature and the key masked.
-pub fn headers_for_log(headers: &[(String, String)], queue: &AwsSqs) -> String {
+pub fn headers_for_log(headers: &[(String, String)], aws: &Aws) -> String {
     let logged: Vec<[String; 2]> = headers
         .iter()
         .map(|(name, value)| {
             let shown = if name.eq_ignore_ascii_case("authorization") {
                 value
-                    .replace(&queue.access_key_id, &mask(&queue.access_key_id))
+                    .replace(&aws.access_key_id, &mask(&aws.access_key_id))
                     .split("Signature=")
                     .next()
                     .map(|head| format!("{head}Signature=••••••"))
@@ -100,41 +147,71 @@ pub fn headers_for_log(headers: &[(String, String)], queue: &AwsSqs) -> String {
     serde_json::to_string(&logged).unwrap_or_else(|_| "[]".into())
 }
 
-/// One attempt to an SQS queue; never fails: every failure becomes the result's `error`. The second value is true
-/// when nothing was sent because the destination was refused (the URL guard), which is not retried.
-pub async fn send_sqs(
-    queue: &AwsSqs,
+/// Why a 2xx answer did not deliver, if it did not: it is not the service's answer, or (EventBridge) it refused
+/// the entry; with whether that refusal is a throttle.
+fn refused_entry(service: AwsService, body: &str) -> Option<(String, bool)> {
+    let not_the_service =
+        || Some((format!("the endpoint's answer has no MessageId: not an {} answer", service.title()), false));
+    match service {
+        AwsService::Sqs if body.contains("\"MessageId\"") => None,
+        AwsService::Sns if body.contains("<MessageId>") => None,
+        AwsService::Sqs | AwsService::Sns => not_the_service(),
+        AwsService::Events => {
+            let Ok(answer) = serde_json::from_str::<Value>(body) else { return not_the_service() };
+            let entry = &answer["Entries"][0];
+            if answer["FailedEntryCount"].as_u64() == Some(0) && entry["EventId"].is_string() {
+                return None;
+            }
+            let code = entry["ErrorCode"].as_str().unwrap_or("no EventId");
+            let reason =
+                format!("EventBridge refused the entry: {code}: {}", entry["ErrorMessage"].as_str().unwrap_or(""));
+            Some((reason, code.contains("Throttl")))
+        }
+    }
+}
+
+/// One attempt to an AWS destination; never fails: every failure becomes the result's `error`. The second value is
+/// true when nothing was sent because the destination was refused (the URL guard), which is not retried.
+pub async fn send(
+    aws: &Aws,
     secret_access_key: &str,
     message: &Message<'_>,
     now_ms: i64,
     timeout_seconds: u32,
     allow_insecure: bool,
 ) -> (SendResult, bool) {
-    for url in [Some(queue.queue_url.as_str()), queue.endpoint.as_deref()].into_iter().flatten() {
+    for url in [aws.queue_url.as_deref(), aws.endpoint.as_deref()].into_iter().flatten() {
         if let Err(refused) = check_url(url, allow_insecure) {
             let error = format!("destination refused at send time: {}", refused.0);
             return (SendResult { error: Some(error), ..SendResult::default() }, true);
         }
     }
-    let ServiceCall { url, headers, body } = match sqs_request(queue, secret_access_key, message, now_ms) {
+    let ServiceCall { url, headers, body } = match request(aws, secret_access_key, message, now_ms) {
         Ok(call) => call,
         Err(e) => return (SendResult { error: Some(e), ..SendResult::default() }, false),
     };
     let mut result = send::post(&url, &headers, &body, timeout_seconds).await;
-    result.request_headers = Some(headers_for_log(&headers, queue));
-    // A 2xx that is not SendMessage's answer (a proxy, a wrong endpoint) did not queue anything.
-    let queued = result.response_body.as_deref().is_some_and(|b| b.contains("\"MessageId\""));
-    if result.succeeded() && !queued {
-        let status = result.status_code.unwrap_or(0);
-        result.error = Some(format!("the endpoint answered {status} without a MessageId: not an SQS answer"));
-    } else if let (Some(status), Some(_)) = (result.status_code, &result.error) {
-        let answer = aws_json_error(status, result.response_body.as_deref().unwrap_or(""));
-        let retry = if answer.throttled { " (throttled: retried later)" } else { "" };
-        result.error = Some(format!("SQS answered {status} {}: {}{retry}", answer.kind, answer.message));
-        if answer.throttled && result.retry_after.is_none() {
-            // SQS sends no Retry-After: wait at least a few seconds beyond the schedule's first step.
-            result.retry_after = Some(5);
+    result.request_headers = Some(headers_for_log(&headers, aws));
+    let answer = result.response_body.clone().unwrap_or_default();
+    let throttled = if result.succeeded() {
+        match refused_entry(aws.service, &answer) {
+            Some((reason, throttled)) => {
+                result.error = Some(reason);
+                throttled
+            }
+            None => false,
         }
+    } else if let (Some(status), Some(_)) = (result.status_code, &result.error) {
+        let e = aws_json_error(status, &answer);
+        let retry = if e.throttled { " (throttled: retried later)" } else { "" };
+        result.error = Some(format!("{} answered {status} {}: {}{retry}", aws.service.title(), e.kind, e.message));
+        e.throttled
+    } else {
+        false
+    };
+    if throttled && result.retry_after.is_none() {
+        // AWS sends no Retry-After: wait a few seconds beyond the schedule's first step.
+        result.retry_after = Some(5);
     }
     (result, false)
 }
@@ -143,38 +220,91 @@ pub async fn send_sqs(
 mod tests {
     use super::*;
 
-    fn queue() -> AwsSqs {
-        AwsSqs {
-            queue_url: "https://sqs.us-east-1.amazonaws.com/123456789012/orders".into(),
+    fn aws(service: AwsService) -> Aws {
+        Aws {
+            service,
             region: "us-east-1".into(),
             access_key_id: "AKIDEXAMPLEKEY12".into(),
             secret_access_key: "sealed".into(),
             endpoint: None,
+            queue_url: Some("https://sqs.us-east-1.amazonaws.com/123456789012/orders".into()),
+            topic_arn: Some("arn:aws:sns:us-east-1:123456789012:deals".into()),
+            event_bus_name: Some("crm".into()),
+            source: Some("com.example.crm".into()),
         }
+    }
+
+    const MESSAGE: Message<'static> = Message {
+        id: "dlv_1",
+        event_type: "deal.won",
+        timestamp: 1_700_000_000,
+        signature: "v1,abc",
+        body: r#"{"amount":1.50}"#,
+    };
+    const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+
+    fn header(call: &ServiceCall, name: &str) -> Option<String> {
+        call.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
     }
 
     #[test]
     fn a_send_message_call_carries_the_exact_body_and_the_webhook_values_signed() {
-        let message =
-            Message { id: "dlv_1", timestamp: 1_700_000_000, signature: "v1,abc", body: r#"{"amount":1.50}"# };
-        let ServiceCall { url, headers, body } =
-            sqs_request(&queue(), "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &message, 1_700_000_000_000).unwrap();
-        assert_eq!(url, "https://sqs.us-east-1.amazonaws.com/");
-        let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let call = request(&aws(AwsService::Sqs), SECRET, &MESSAGE, 1_700_000_000_000).unwrap();
+        assert_eq!(call.url, "https://sqs.us-east-1.amazonaws.com/");
+        let sent: Value = serde_json::from_str(&call.body).unwrap();
         assert_eq!(sent["MessageBody"], r#"{"amount":1.50}"#, "the body byte for byte, as a string");
-        assert_eq!(sent["QueueUrl"], "https://sqs.us-east-1.amazonaws.com/123456789012/orders");
         assert_eq!(sent["MessageAttributes"]["webhook-signature"]["StringValue"], "v1,abc");
-        let get = |name: &str| headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone());
-        assert_eq!(get("x-amz-target").as_deref(), Some("AmazonSQS.SendMessage"));
-        assert_eq!(get("x-amz-date").as_deref(), Some("20231114T221320Z"));
-        let authorization = get("authorization").unwrap();
+        assert_eq!(header(&call, "x-amz-target").as_deref(), Some("AmazonSQS.SendMessage"));
+        assert_eq!(header(&call, "x-amz-date").as_deref(), Some("20231114T221320Z"));
+        let authorization = header(&call, "authorization").unwrap();
         assert!(authorization
             .starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLEKEY12/20231114/us-east-1/sqs/aws4_request"));
         assert!(authorization.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-target"), "{authorization}");
-        let logged = headers_for_log(&headers, &queue());
+        let logged = headers_for_log(&call.headers, &aws(AwsService::Sqs));
         assert!(
             !logged.contains("AKIDEXAMPLEKEY12") && logged.contains("AKID…EY12") && logged.contains("Signature=••••••")
         );
         assert!(!logged.contains(authorization.rsplit('=').next().unwrap()), "the signature is not logged");
+    }
+
+    #[test]
+    fn sns_publishes_the_body_and_eventbridge_wraps_it_in_detail() {
+        let sns = request(&aws(AwsService::Sns), SECRET, &MESSAGE, 1_700_000_000_000).unwrap();
+        assert_eq!(sns.url, "https://sns.us-east-1.amazonaws.com/");
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(sns.body.as_bytes()).into_owned().collect();
+        let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(get("Message"), Some(r#"{"amount":1.50}"#));
+        assert_eq!(get("MessageAttributes.entry.3.Name"), Some("webhook-signature"));
+        assert_eq!(get("MessageAttributes.entry.3.Value.StringValue"), Some("v1,abc"));
+        assert!(header(&sns, "authorization").unwrap().contains("/us-east-1/sns/aws4_request"));
+
+        let events = request(&aws(AwsService::Events), SECRET, &MESSAGE, 1_700_000_000_000).unwrap();
+        let sent: Value = serde_json::from_str(&events.body).unwrap();
+        let entry = &sent["Entries"][0];
+        assert_eq!(
+            (entry["Source"].as_str(), entry["DetailType"].as_str()),
+            (Some("com.example.crm"), Some("deal.won"))
+        );
+        let detail = entry["Detail"].as_str().unwrap();
+        assert_eq!(
+            detail,
+            r#"{"payload":{"amount":1.50},"webhook":{"id":"dlv_1","signature":"v1,abc","timestamp":"1700000000"}}"#
+        );
+        assert_eq!(header(&events, "x-amz-target").as_deref(), Some("AWSEvents.PutEvents"));
+    }
+
+    #[test]
+    fn a_2xx_that_delivered_nothing_is_a_failure() {
+        assert_eq!(refused_entry(AwsService::Sqs, r#"{"MessageId":"m"}"#), None);
+        assert!(refused_entry(AwsService::Sqs, "<html>").is_some());
+        assert_eq!(refused_entry(AwsService::Sns, "<PublishResponse><PublishResult><MessageId>x</MessageId>"), None);
+        assert_eq!(refused_entry(AwsService::Events, r#"{"FailedEntryCount":0,"Entries":[{"EventId":"e"}]}"#), None);
+        let throttled = refused_entry(
+            AwsService::Events,
+            r#"{"FailedEntryCount":1,"Entries":[{"ErrorCode":"ThrottlingException","ErrorMessage":"slow down"}]}"#,
+        );
+        assert_eq!(throttled.map(|(_, t)| t), Some(true));
+        assert_eq!(refused_entry(AwsService::Events, "garbage").map(|(_, t)| t), Some(false));
+        assert!(refused_entry(AwsService::Sns, r#"{"MessageId":"json is not SNS's"}"#).is_some());
     }
 }

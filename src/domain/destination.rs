@@ -8,25 +8,70 @@ use serde_json::{Map, Value};
 use super::url_guard::check_url;
 use super::Invalid;
 
-/// An Amazon SQS queue, reached through SQS's JSON API signed with AWS Signature V4: each delivery is one message
-/// whose body is the delivery's exact body, with the Standard Webhooks values as message attributes.
+/// The AWS service a destination calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AwsService {
+    /// SQS `SendMessage` (JSON protocol): the exact body as the message, the `webhook-*` values as attributes.
+    #[default]
+    Sqs,
+    /// SNS `Publish` (query protocol): the exact body as the message, the values as message attributes.
+    Sns,
+    /// EventBridge `PutEvents` (JSON protocol): `Detail` is `{"payload": <event>, "webhook": {id, timestamp,
+    /// signature}}`, since it must be a JSON object.
+    Events,
+}
+
+impl AwsService {
+    /// Its name in a SigV4 scope and in its default endpoint's host.
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            AwsService::Sqs => "sqs",
+            AwsService::Sns => "sns",
+            AwsService::Events => "events",
+        }
+    }
+
+    /// Its name in messages.
+    pub fn title(self) -> &'static str {
+        match self {
+            AwsService::Sqs => "SQS",
+            AwsService::Sns => "SNS",
+            AwsService::Events => "EventBridge",
+        }
+    }
+}
+
+/// An AWS destination: the service, where, and the keys that sign its calls (AWS Signature V4). The fields of the
+/// other services are absent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AwsSqs {
-    pub queue_url: String,
+pub struct Aws {
+    #[serde(default)]
+    pub service: AwsService,
     pub region: String,
     pub access_key_id: String,
     /// Plain in a request; sealed in storage.
     pub secret_access_key: String,
-    /// Another SQS-compatible endpoint (default `https://sqs.<region>.amazonaws.com`).
+    /// Another compatible endpoint (default `https://<service>.<region>.amazonaws.com/`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_arn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_bus_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
-impl AwsSqs {
+impl Aws {
     /// Where the API calls go.
     pub fn endpoint(&self) -> String {
-        self.endpoint.clone().unwrap_or_else(|| format!("https://sqs.{}.amazonaws.com/", self.region))
+        self.endpoint
+            .clone()
+            .unwrap_or_else(|| format!("https://{}.{}.amazonaws.com/", self.service.signing_name(), self.region))
     }
 
     /// The access key id as answers show it: its first four and last four characters.
@@ -44,13 +89,18 @@ pub fn mask(key: &str) -> String {
     format!("{}…{}", chars[..4].iter().collect::<String>(), chars[chars.len() - 4..].iter().collect::<String>())
 }
 
-/// The fields of an `aws_sqs` destination (`type` already read).
-pub fn parse_aws_sqs(map: &Map<String, Value>, allow_insecure: bool) -> Result<AwsSqs, Invalid> {
+/// The fields of an AWS destination of `service` (`type` already read).
+pub fn parse_aws(service: AwsService, map: &Map<String, Value>, allow_insecure: bool) -> Result<Aws, Invalid> {
     let field = |name: &str| format!("destination.{name}");
-    if let Some(other) = map.keys().find(|k| {
-        !matches!(k.as_str(), "type" | "queueUrl" | "region" | "accessKeyId" | "secretAccessKey" | "endpoint")
-    }) {
-        return Err(Invalid::field(field(other), format!("an aws_sqs destination has no field {other:?}")));
+    let own: &[&str] = match service {
+        AwsService::Sqs => &["queueUrl"],
+        AwsService::Sns => &["topicArn"],
+        AwsService::Events => &["eventBusName", "source"],
+    };
+    let common = ["type", "region", "accessKeyId", "secretAccessKey", "endpoint"];
+    if let Some(other) = map.keys().find(|k| !common.contains(&k.as_str()) && !own.contains(&k.as_str())) {
+        let kind = map.get("type").and_then(Value::as_str).unwrap_or("");
+        return Err(Invalid::field(field(other), format!("an {kind} destination has no field {other:?}")));
     }
     let text = |name: &str, max: usize| -> Result<String, Invalid> {
         match map.get(name) {
@@ -71,13 +121,39 @@ pub fn parse_aws_sqs(map: &Map<String, Value>, allow_insecure: bool) -> Result<A
     if access_key_id.len() < 16 || !access_key_id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(Invalid::field(field("accessKeyId"), "accessKeyId must be 16 to 128 letters and digits"));
     }
-    Ok(AwsSqs {
-        queue_url: url("queueUrl")?,
+    let mut out = Aws {
+        service,
         region,
         access_key_id,
         secret_access_key: text("secretAccessKey", 128)?,
         endpoint: map.contains_key("endpoint").then(|| url("endpoint")).transpose()?,
-    })
+        queue_url: None,
+        topic_arn: None,
+        event_bus_name: None,
+        source: None,
+    };
+    match service {
+        AwsService::Sqs => out.queue_url = Some(url("queueUrl")?),
+        AwsService::Sns => {
+            let arn = text("topicArn", 256)?;
+            if !arn.starts_with("arn:") || arn.split(':').count() != 6 {
+                return Err(Invalid::field(
+                    field("topicArn"),
+                    "topicArn must be a topic's ARN (arn:aws:sns:<region>:<account>:<name>)",
+                ));
+            }
+            out.topic_arn = Some(arn);
+        }
+        AwsService::Events => {
+            out.event_bus_name = Some(text("eventBusName", 1600)?);
+            let source = text("source", 256)?;
+            if source.starts_with("aws.") {
+                return Err(Invalid::field(field("source"), "source may not start with aws. (AWS's own events)"));
+            }
+            out.source = Some(source);
+        }
+    }
+    Ok(out)
 }
 
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`: lowercase parts joined by dashes, the last a number.
@@ -137,7 +213,7 @@ mod tests {
 
     #[test]
     fn a_queue_needs_its_url_region_and_keys() {
-        let q = parse_aws_sqs(&fields(GOOD()), false).unwrap();
+        let q = parse_aws(AwsService::Sqs, &fields(GOOD()), false).unwrap();
         assert_eq!(q.endpoint(), "https://sqs.eu-west-1.amazonaws.com/");
         assert_eq!(q.masked_key(), "AKIA…MPLE");
         for (name, bad) in [
@@ -152,13 +228,31 @@ mod tests {
         ] {
             let mut v = fields(GOOD());
             v.insert(name.into(), bad);
-            let e = parse_aws_sqs(&v, false).unwrap_err();
+            let e = parse_aws(AwsService::Sqs, &v, false).unwrap_err();
             assert_eq!(e.field.as_deref(), Some(format!("destination.{name}").as_str()), "{name}");
         }
         let mut local = fields(GOOD());
         local.insert("endpoint".into(), json!("http://127.0.0.1:5000"));
-        assert_eq!(parse_aws_sqs(&local, true).unwrap().endpoint(), "http://127.0.0.1:5000");
-        assert!(parse_aws_sqs(&local, false).is_err(), "the SSRF guard holds for endpoints too");
+        assert_eq!(parse_aws(AwsService::Sqs, &local, true).unwrap().endpoint(), "http://127.0.0.1:5000");
+        assert!(parse_aws(AwsService::Sqs, &local, false).is_err(), "the SSRF guard holds for endpoints too");
+        let sns = json!({"type": "aws_sns", "topicArn": "arn:aws:sns:us-east-1:123456789012:deals", "region": "us-east-1",
+            "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "secretAccessKey": "s"});
+        assert_eq!(
+            parse_aws(AwsService::Sns, &fields(sns.clone()), false).unwrap().endpoint(),
+            "https://sns.us-east-1.amazonaws.com/"
+        );
+        let mut no_arn = fields(sns);
+        no_arn.insert("topicArn".into(), json!("deals"));
+        assert_eq!(
+            parse_aws(AwsService::Sns, &no_arn, false).unwrap_err().field.as_deref(),
+            Some("destination.topicArn")
+        );
+        let bus = json!({"type": "aws_eventbridge", "eventBusName": "crm", "source": "aws.crm", "region": "us-east-1",
+            "accessKeyId": "AKIAIOSFODNN7EXAMPLE", "secretAccessKey": "s"});
+        assert_eq!(
+            parse_aws(AwsService::Events, &fields(bus), false).unwrap_err().field.as_deref(),
+            Some("destination.source")
+        );
     }
 
     #[test]

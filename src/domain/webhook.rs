@@ -7,7 +7,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
 use super::catalogue;
-use super::destination::{parse_aws_sqs, AwsSqs};
+use super::destination::{parse_aws, Aws, AwsService};
 use super::filter::Filter;
 use super::ids::WebhookId;
 use super::url_guard::check_url;
@@ -103,6 +103,10 @@ pub enum DestinationType {
     Poll,
     #[serde(rename = "aws_sqs")]
     AwsSqs,
+    #[serde(rename = "aws_sns")]
+    AwsSns,
+    #[serde(rename = "aws_eventbridge")]
+    AwsEventbridge,
 }
 
 impl DestinationType {
@@ -111,6 +115,18 @@ impl DestinationType {
             DestinationType::Http => "http",
             DestinationType::Poll => "poll",
             DestinationType::AwsSqs => "aws_sqs",
+            DestinationType::AwsSns => "aws_sns",
+            DestinationType::AwsEventbridge => "aws_eventbridge",
+        }
+    }
+
+    /// The AWS service behind it, if it is one.
+    pub fn aws_service(self) -> Option<AwsService> {
+        match self {
+            DestinationType::AwsSqs => Some(AwsService::Sqs),
+            DestinationType::AwsSns => Some(AwsService::Sns),
+            DestinationType::AwsEventbridge => Some(AwsService::Events),
+            DestinationType::Http | DestinationType::Poll => None,
         }
     }
 
@@ -119,6 +135,8 @@ impl DestinationType {
             "http" => Some(DestinationType::Http),
             "poll" => Some(DestinationType::Poll),
             "aws_sqs" => Some(DestinationType::AwsSqs),
+            "aws_sns" => Some(DestinationType::AwsSns),
+            "aws_eventbridge" => Some(DestinationType::AwsEventbridge),
             _ => None,
         }
     }
@@ -134,6 +152,15 @@ pub struct Destination {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false, format = "uri")]
     pub queue_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub topic_arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub event_bus_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub source: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub region: Option<String>,
@@ -426,7 +453,7 @@ pub struct WebhookFields {
     /// The filter's canonical JSON text; `Some(None)` removes it.
     pub filter: Option<Option<String>>,
     pub validate_schema: Option<bool>,
-    pub destination: Option<(DestinationType, Option<super::destination::AwsSqs>)>,
+    pub destination: Option<(DestinationType, Option<Aws>)>,
 }
 
 /// `fifo`: deliveries go one after another in the order their events were ingested; a delivery is not attempted while
@@ -496,8 +523,8 @@ pub struct NewWebhook {
     pub filter: Option<String>,
     pub validate_schema: bool,
     pub destination: DestinationType,
-    /// An `aws_sqs` destination's queue and keys (the secret key still plain: the store seals it).
-    pub aws_sqs: Option<super::destination::AwsSqs>,
+    /// An AWS destination's target and keys (the secret key still plain: the store seals it).
+    pub aws: Option<Aws>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -510,7 +537,7 @@ pub enum Mode {
 pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, Invalid> {
     let f = parse_fields(body, Mode::Create, allow_insecure)?;
     let missing = |field: &str| Invalid::field(field, format!("{field} is required"));
-    let (destination, aws_sqs) = f.destination.unwrap_or_default();
+    let (destination, aws) = f.destination.unwrap_or_default();
     Ok(NewWebhook {
         name: f.name.ok_or_else(|| missing("name"))?,
         description: f.description.flatten(),
@@ -542,7 +569,7 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
         filter: f.filter.flatten(),
         validate_schema: f.validate_schema.unwrap_or(false),
         destination,
-        aws_sqs,
+        aws,
     })
 }
 
@@ -669,16 +696,20 @@ fn url(value: &Value, allow_insecure: bool) -> Result<String, Invalid> {
     Ok(raw.to_string())
 }
 
-/// `{"type": "http"}`, `{"type": "poll"}` or `{"type": "aws_sqs", …its fields}`.
-fn destination(value: &Value, allow_insecure: bool) -> Result<(DestinationType, Option<AwsSqs>), Invalid> {
-    let refused =
-        || Invalid::field("destination", "destination must be {\"type\": \"http\" | \"poll\" | \"aws_sqs\", …}");
+/// `{"type": "http"}`, `{"type": "poll"}` or `{"type": "aws_sqs" | "aws_sns" | "aws_eventbridge", …its fields}`.
+fn destination(value: &Value, allow_insecure: bool) -> Result<(DestinationType, Option<Aws>), Invalid> {
+    let refused = || {
+        Invalid::field(
+            "destination",
+            "destination must be {\"type\": \"http\" | \"poll\" | \"aws_sqs\" | \"aws_sns\" | \"aws_eventbridge\", …}",
+        )
+    };
     let Value::Object(map) = value else { return Err(refused()) };
     let kind = map.get("type").and_then(Value::as_str).and_then(DestinationType::parse).ok_or_else(refused)?;
-    match kind {
-        DestinationType::AwsSqs => Ok((kind, Some(parse_aws_sqs(map, allow_insecure)?))),
-        _ if map.len() != 1 => Err(refused()),
-        _ => Ok((kind, None)),
+    match kind.aws_service() {
+        Some(service) => Ok((kind, Some(parse_aws(service, map, allow_insecure)?))),
+        None if map.len() != 1 => Err(refused()),
+        None => Ok((kind, None)),
     }
 }
 

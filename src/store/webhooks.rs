@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text, StoreError};
-use crate::domain::destination::AwsSqs;
+use crate::domain::destination::Aws;
 use crate::domain::flow::{Breaker, CircuitState};
 use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
@@ -157,21 +157,24 @@ impl WebhookRow {
         self.destination_type() != DestinationType::Poll
     }
 
-    /// An `aws_sqs` destination as stored (its secret key sealed).
-    pub fn aws_sqs(&self) -> Option<AwsSqs> {
-        (self.destination_type() == DestinationType::AwsSqs)
-            .then(|| self.destination_config.as_deref().and_then(|c| serde_json::from_str(c).ok()))
-            .flatten()
+    /// An AWS destination as stored (its secret key sealed).
+    pub fn aws(&self) -> Option<Aws> {
+        let service = self.destination_type().aws_service()?;
+        let stored: Aws = serde_json::from_str(self.destination_config.as_deref()?).ok()?;
+        (stored.service == service).then_some(stored)
     }
 
     /// Its destination as answers show it: no credential but the access key id, masked.
     fn destination_answer(&self) -> Destination {
         let mut out = Destination { kind: self.destination_type(), ..Destination::default() };
-        if let Some(q) = self.aws_sqs() {
-            out.access_key_id = Some(q.masked_key());
-            out.queue_url = Some(q.queue_url);
-            out.region = Some(q.region);
-            out.endpoint = q.endpoint;
+        if let Some(aws) = self.aws() {
+            out.access_key_id = Some(aws.masked_key());
+            out.queue_url = aws.queue_url;
+            out.topic_arn = aws.topic_arn;
+            out.event_bus_name = aws.event_bus_name;
+            out.source = aws.source;
+            out.region = Some(aws.region);
+            out.endpoint = aws.endpoint;
         }
         out
     }

@@ -4,6 +4,7 @@ import { api, ApiError, type FilterPreviewAnswer, type Webhook, type WebhookInpu
 import { href, navigate } from "../router";
 import { EventPicker } from "../components/event-picker";
 import { missed } from "./webhook-detail";
+import { destinationText } from "./webhooks";
 import { announce, asApiError, Button, ConfirmDialog, described, ErrorNotice, Field, Link, Loading, useLoad } from "../components/ui";
 
 interface HeaderRow {
@@ -29,9 +30,9 @@ interface FormState {
   filter: string;
   validateSchema: boolean;
   /** `poll`: no URL; a reader fetches the events with a token. Chosen at creation. */
-  destination: "http" | "poll" | "aws_sqs";
-  /** An Amazon SQS queue's fields (the secret key is write-only: never shown again). */
-  sqs: { queueUrl: string; region: string; accessKeyId: string; secretAccessKey: string; endpoint: string };
+  destination: Webhook["destination"]["type"];
+  /** An AWS destination's fields (the secret key is write-only: never shown again). */
+  aws: AwsForm;
 }
 
 let rowKeys = 0;
@@ -52,8 +53,11 @@ function fromWebhook(w: Webhook | undefined): FormState {
     filter: w?.filter ? JSON.stringify(w.filter, null, 2) : "",
     validateSchema: w?.validateSchema ?? false,
     destination: w?.destination.type ?? "http",
-    sqs: {
+    aws: {
       queueUrl: w?.destination.queueUrl ?? "",
+      topicArn: w?.destination.topicArn ?? "",
+      eventBusName: w?.destination.eventBusName ?? "",
+      source: w?.destination.source ?? "",
       region: w?.destination.region ?? "",
       accessKeyId: "",
       secretAccessKey: "",
@@ -66,7 +70,32 @@ const DESTINATION_HINTS: Record<FormState["destination"], string> = {
   http: "Each event is POSTed, signed, to your URL.",
   poll: "Polling needs no public address: your system fetches its events, in order, with a token.",
   aws_sqs: "Each event becomes a message in your queue: the same body, its webhook-* values as message attributes.",
+  aws_sns: "Each event is published to your topic: the same body, its webhook-* values as message attributes.",
+  aws_eventbridge: "Each event is put on your bus, its detail {payload, webhook: {id, timestamp, signature}}.",
 };
+
+type AwsForm = {
+  queueUrl: string; topicArn: string; eventBusName: string; source: string;
+  region: string; accessKeyId: string; secretAccessKey: string; endpoint: string;
+};
+type AwsKey = keyof AwsForm;
+
+/** Each AWS destination's own fields: name, label, hint, placeholder. */
+const AWS_FIELDS: Partial<Record<FormState["destination"], [AwsKey, string, string, string][]>> = {
+  aws_sqs: [["queueUrl", "Queue URL", "https://sqs.<region>.amazonaws.com/<account>/<queue>", "https://sqs.us-east-1.amazonaws.com/123456789012/orders"]],
+  aws_sns: [["topicArn", "Topic ARN", "The topic's ARN.", "arn:aws:sns:us-east-1:123456789012:deals"]],
+  aws_eventbridge: [
+    ["eventBusName", "Event bus", "The bus's name or ARN.", "default"],
+    ["source", "Source", "The events' source, for your rules to match (not aws.…).", "com.example.crm"],
+  ],
+};
+
+/** The destination object of an AWS type, with only that type's fields. */
+function awsDestination(s: FormState) {
+  const own = Object.fromEntries((AWS_FIELDS[s.destination] ?? []).map(([key]) => [key, s.aws[key].trim()]));
+  const { region, accessKeyId, secretAccessKey, endpoint } = s.aws;
+  return { type: s.destination, ...own, region: region.trim(), accessKeyId: accessKeyId.trim(), secretAccessKey, endpoint: endpoint.trim() || undefined };
+}
 
 /** The form's fields, named as the API names them in `error.field`. */
 type FieldName =
@@ -95,8 +124,7 @@ function fieldOf(error: ApiError): FieldName | null {
 
 function toInput(s: FormState, creating: boolean): WebhookInput {
   const number = (v: string) => (v.trim() === "" ? NaN : Number(v));
-  const sqs = { ...s.sqs, endpoint: s.sqs.endpoint.trim() || undefined };
-  const destination = s.destination === "aws_sqs" ? { type: s.destination, ...sqs } : { type: s.destination };
+  const destination = AWS_FIELDS[s.destination] ? awsDestination(s) : { type: s.destination };
   return {
     ...(creating ? { signature: s.signature, destination } : {}),
     name: s.name.trim(),
@@ -203,11 +231,15 @@ export function WebhookForm({ id }: { id?: string }) {
             <option value="http">Send to a URL (HTTPS POST)</option>
             <option value="poll">Polling endpoint (no public URL)</option>
             <option value="aws_sqs">Amazon SQS queue</option>
+            <option value="aws_sns">Amazon SNS topic</option>
+            <option value="aws_eventbridge">Amazon EventBridge bus</option>
           </select>
         </Field>
-        {form.destination === "aws_sqs" && !id && <SqsFields value={form.sqs} error={formError?.field} onChange={(sqs) => update("sqs", sqs)} />}
-        {form.destination === "aws_sqs" && id && (
-          <p class="hint">Sends to the SQS queue <code>{form.sqs.queueUrl}</code> ({form.sqs.region}); its keys are sealed and never shown.</p>
+        {AWS_FIELDS[form.destination] && !id && (
+          <AwsFields kind={form.destination} value={form.aws} error={formError?.field} onChange={(aws) => update("aws", aws)} />
+        )}
+        {AWS_FIELDS[form.destination] && id && (
+          <p class="hint">Sends to {existing.data ? destinationText(existing.data) : "AWS"} ({form.aws.region}); its keys are sealed and never shown.</p>
         )}
         {form.destination === "http" && (
           <Field label="URL" id="field-url" error={errors.url} hint="An https:// address on the public internet that accepts POST requests.">
@@ -378,26 +410,27 @@ function HeadersField({ rows, error, onChange }: { rows: HeaderRow[]; error?: st
   );
 }
 
-/** An SQS queue's fields; the secret key is a password field and is never shown again once saved. */
-function SqsFields({ value, error, onChange }: { value: FormState["sqs"]; error?: string | null; onChange: (v: FormState["sqs"]) => void }) {
-  const field = (key: keyof FormState["sqs"], label: string, hint: string, props: Record<string, unknown> = {}) => {
-    const id = `field-sqs-${key}`;
+/** An AWS destination's fields; the secret key is a password field and is never shown again once saved. */
+function AwsFields({ kind, value, error, onChange }: { kind: FormState["destination"]; value: AwsForm; error?: string | null; onChange: (v: AwsForm) => void }) {
+  const field = (key: AwsKey, label: string, hint: string, props: Record<string, unknown> = {}) => {
+    const id = `field-aws-${key}`;
     const message = error === `destination.${key}` ? "Check this field (see the message above)." : undefined;
     return (
-      <Field label={label} id={id} error={message} hint={hint}>
+      <Field label={label} id={id} error={message} hint={hint} key={key}>
         <input class="input" autoComplete="off" spellcheck={false} {...described(id, message, true)} {...props}
           value={value[key]} onInput={(e) => onChange({ ...value, [key]: e.currentTarget.value })} />
       </Field>
     );
   };
+  const titles: Partial<Record<FormState["destination"], string>> = { aws_sqs: "Amazon SQS queue", aws_sns: "Amazon SNS topic", aws_eventbridge: "Amazon EventBridge bus" };
   return (
     <fieldset class="subfields">
-      <legend>Amazon SQS queue</legend>
-      {field("queueUrl", "Queue URL", "https://sqs.<region>.amazonaws.com/<account>/<queue>", { type: "url", placeholder: "https://sqs.us-east-1.amazonaws.com/123456789012/orders" })}
-      {field("region", "Region", "The queue's AWS region.", { placeholder: "us-east-1" })}
-      {field("accessKeyId", "Access key ID", "An IAM user's key allowed sqs:SendMessage on this queue.", { placeholder: "AKIA…" })}
+      <legend>{titles[kind]}</legend>
+      {(AWS_FIELDS[kind] ?? []).map(([key, label, hint, placeholder]) => field(key, label, hint, { placeholder }))}
+      {field("region", "Region", "Its AWS region.", { placeholder: "us-east-1" })}
+      {field("accessKeyId", "Access key ID", "An IAM user's key allowed to send there, and nothing more.", { placeholder: "AKIA…" })}
       {field("secretAccessKey", "Secret access key", "Stored encrypted; never shown again.", { type: "password" })}
-      {field("endpoint", "Endpoint (optional)", "Another SQS-compatible endpoint; empty: AWS's.", { type: "url" })}
+      {field("endpoint", "Endpoint (optional)", "Another compatible endpoint; empty: AWS's.", { type: "url" })}
     </fieldset>
   );
 }

@@ -165,6 +165,10 @@ export function destinationText(w: Webhook): string {
       return "Polling endpoint: your system fetches its events";
     case "aws_sqs":
       return `Amazon SQS: ${w.destination.queueUrl ?? ""}`;
+    case "aws_sns":
+      return `Amazon SNS: ${w.destination.topicArn ?? ""}`;
+    case "aws_eventbridge":
+      return `Amazon EventBridge: ${w.destination.eventBusName ?? ""} (source ${w.destination.source ?? ""})`;
     default:
       return w.url ?? "";
   }
