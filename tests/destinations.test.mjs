@@ -110,12 +110,29 @@ test("SNS publishes the exact body with the webhook-* values as attributes; Even
   assert.equal(new Webhook(bus.secret).verify(JSON.stringify(payload), headers).data.amount, 12500);
 });
 
+test("S3 gets one object per event at <prefix>/<date>/<event id>.json: the exact body, the webhook-* values as metadata", async () => {
+  const o = c.org();
+  const hook = await sqsWebhook(o, { type: "s3", bucket: "crm-events", prefix: "edgehook/crm", ...keys() });
+  assert.deepEqual([hook.destination.bucket, hook.destination.prefix], ["crm-events", "edgehook/crm"]);
+  const res = await worker.api("/api/events", { method: "POST", headers: o.auth(), body: '{"id":"crm-42","type":"deal.won","data":{"amount":12500.50}}' });
+  assert.equal(res.status, 202);
+  assert.equal((await finished(o, hook)).status, "succeeded");
+  const objects = JSON.parse(execFileSync(PYTHON, [FIXTURE, "objects", aws, JSON.stringify(key), "crm-events"], { encoding: "utf8" }));
+  assert.equal(objects.length, 1);
+  const [object] = objects;
+  assert.match(object.key, /^edgehook\/crm\/\d{4}-\d{2}-\d{2}\/crm-42\.json$/);
+  assert.ok(object.body.includes('"amount":12500.50'), object.body);
+  const headers = { "webhook-id": object.metadata["webhook-id"], "webhook-timestamp": object.metadata["webhook-timestamp"], "webhook-signature": object.metadata["webhook-signature"] };
+  assert.equal(new Webhook(hook.secret).verify(object.body, headers).id, "crm-42");
+});
+
 test("wrong keys, a missing queue, a timeout and a garbage answer each fail the attempt with a clear reason; nothing reaches the queue", async () => {
   const o = c.org();
   const cases = [
     [sqs({ secretAccessKey: "not-the-secret-key" }), /SignatureDoesNotMatch/],
     [{ type: "aws_sns", topicArn: "arn:aws:sns:us-east-1:123456789012:missing", ...keys() }, /NotFound|does not exist/i],
     [{ type: "aws_eventbridge", eventBusName: "default", source: "com.example.crm", ...keys(), secretAccessKey: "wrong" }, /SignatureDoesNotMatch/],
+    [{ type: "s3", bucket: "no-such-bucket", ...keys() }, /NoSuchBucket/],
     [sqs({ accessKeyId: "AKIAUNKNOWNKEY000000" }), /InvalidClientTokenId|not valid|security token/i],
     [sqs({ queueUrl: `${aws}/123456789012/missing` }), /QueueDoesNotExist|NonExistentQueue|does not exist/i],
     [sqs({ endpoint: `${receiver.url}/garbage` }), /no MessageId: not an SQS answer/],

@@ -222,6 +222,8 @@ async fn send_to_aws(
     let signature = signature_header(delivery.id.as_str(), timestamp, delivery.body.as_bytes(), &signing);
     let message = super::aws::Message {
         id: delivery.id.as_str(),
+        event_id: delivery.event_id.as_str(),
+        created_at: delivery.created_at,
         event_type: &delivery.event_type,
         timestamp,
         signature: &signature,

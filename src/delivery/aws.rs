@@ -7,6 +7,8 @@
 //! - SNS `Publish` (query protocol): the same, as the message and message attributes.
 //! - EventBridge `PutEvents` (JSON protocol): `Detail` must be a JSON object, so it is `{"payload": <the body>,
 //!   "webhook": {"id", "timestamp", "signature"}}`, `DetailType` the event type, `Source` the destination's.
+//! - S3 `PutObject`: one object per event, `<prefix>/<YYYY-MM-DD>/<event id>.json` (a retry writes the same key), the
+//!   exact body, the values as `x-amz-meta-webhook-*` metadata.
 
 use serde_json::{json, Value};
 
@@ -18,6 +20,9 @@ use crate::domain::url_guard::check_url;
 /// What an attempt sends: the delivery's id, type, body and Standard Webhooks values.
 pub struct Message<'a> {
     pub id: &'a str,
+    pub event_id: &'a str,
+    /// When the event was ingested (epoch ms): the date in an S3 object's key.
+    pub created_at: i64,
     pub event_type: &'a str,
     pub timestamp: i64,
     pub signature: &'a str,
@@ -26,6 +31,7 @@ pub struct Message<'a> {
 
 /// One signed call of a service's API: where, with which headers (the signature's included), and the body.
 pub struct ServiceCall {
+    pub method: &'static str,
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
@@ -72,6 +78,16 @@ fn unsigned(aws: &Aws, message: &Message<'_>) -> (Vec<(String, String)>, String)
             }
             (vec![header("Content-Type", "application/x-www-form-urlencoded; charset=utf-8")], form.finish())
         }
+        AwsService::S3 => {
+            let timestamp = message.timestamp.to_string();
+            let headers = vec![
+                header("Content-Type", "application/json"),
+                header("x-amz-meta-webhook-id", message.id),
+                header("x-amz-meta-webhook-timestamp", &timestamp),
+                header("x-amz-meta-webhook-signature", message.signature),
+            ];
+            (headers, message.body.to_string())
+        }
         AwsService::Events => {
             // The body is JSON this Worker built: it goes into `Detail` as it is, not re-serialised.
             let webhook =
@@ -95,8 +111,12 @@ fn unsigned(aws: &Aws, message: &Message<'_>) -> (Vec<(String, String)>, String)
 /// The signed call that delivers `message` to `aws`.
 pub fn request(aws: &Aws, secret_access_key: &str, message: &Message<'_>, now_ms: i64) -> Result<ServiceCall, String> {
     let (mut headers, body) = unsigned(aws, message);
-    let endpoint = aws.endpoint();
+    let endpoint = match (aws.service, &aws.endpoint) {
+        (AwsService::S3, endpoint) => object_url(aws, endpoint.as_deref(), message),
+        _ => aws.endpoint(),
+    };
     let url = url::Url::parse(&endpoint).map_err(|e| format!("endpoint {endpoint:?}: {e}"))?;
+    let method = if aws.service == AwsService::S3 { "PUT" } else { "POST" };
     let host = match (url.host_str(), url.port()) {
         (Some(host), Some(port)) => format!("{host}:{port}"),
         (Some(host), None) => host.to_string(),
@@ -106,7 +126,7 @@ pub fn request(aws: &Aws, secret_access_key: &str, message: &Message<'_>, now_ms
     let mut signed_over = headers.clone();
     signed_over.push(("host".to_string(), host));
     let request = sigv4::Request {
-        method: "POST",
+        method,
         path: url.path(),
         query: url.query().unwrap_or(""),
         headers: &signed_over,
@@ -117,13 +137,44 @@ pub fn request(aws: &Aws, secret_access_key: &str, message: &Message<'_>, now_ms
         region: &aws.region,
         service: aws.service.signing_name(),
         at_ms: now_ms,
-        normalize_path: true,
-        sign_body: false,
+        // S3 signs its paths as sent, and the payload's hash as a header of its own.
+        normalize_path: aws.service != AwsService::S3,
+        sign_body: aws.service == AwsService::S3,
         omit_session_token: false,
     };
     let signed = sigv4::sign(&request, &credentials, &signing).map_err(|e| format!("signing failed: {e}"))?;
     headers.extend(signed.headers);
-    Ok(ServiceCall { url: endpoint, headers, body })
+    Ok(ServiceCall { method, url: url.to_string(), headers, body })
+}
+
+/// An event id as a key segment: letters, digits, `.`, `_` and `-` as they are, every other byte as `~` and two hex
+/// digits. One to one (`~` itself is escaped), and nothing in it needs percent-encoding, so the path S3 signs is the
+/// path sent.
+fn key_safe(id: &str) -> String {
+    id.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-' => (b as char).to_string(),
+            other => format!("~{other:02x}"),
+        })
+        .collect()
+}
+
+/// Where an event's object goes: path-style under a given endpoint (`<endpoint>/<bucket>/<key>`, what S3-compatible
+/// stores such as R2 take), virtual-hosted on AWS (`https://<bucket>.s3.<region>.amazonaws.com/<key>`).
+fn object_url(aws: &Aws, endpoint: Option<&str>, message: &Message<'_>) -> String {
+    let date = chrono::DateTime::from_timestamp_millis(message.created_at)
+        .map_or_else(|| "1970-01-01".to_string(), |t| t.format("%Y-%m-%d").to_string());
+    let event = key_safe(message.event_id);
+    let prefix = aws.prefix.as_deref().filter(|p| !p.is_empty());
+    let key = match prefix {
+        Some(prefix) => format!("{prefix}/{date}/{event}.json"),
+        None => format!("{date}/{event}.json"),
+    };
+    let bucket = aws.bucket.as_deref().unwrap_or("");
+    match endpoint {
+        Some(endpoint) => format!("{}/{bucket}/{key}", endpoint.trim_end_matches('/')),
+        None => format!("https://{bucket}.s3.{}.amazonaws.com/{key}", aws.region),
+    }
 }
 
 /// The headers as the attempt log shows them: the signature and the key masked.
@@ -156,6 +207,8 @@ fn refused_entry(service: AwsService, body: &str) -> Option<(String, bool)> {
         AwsService::Sqs if body.contains("\"MessageId\"") => None,
         AwsService::Sns if body.contains("<MessageId>") => None,
         AwsService::Sqs | AwsService::Sns => not_the_service(),
+        // `PutObject` answers 200 with an empty body (its ETag is a header).
+        AwsService::S3 => None,
         AwsService::Events => {
             let Ok(answer) = serde_json::from_str::<Value>(body) else { return not_the_service() };
             let entry = &answer["Entries"][0];
@@ -186,11 +239,11 @@ pub async fn send(
             return (SendResult { error: Some(error), ..SendResult::default() }, true);
         }
     }
-    let ServiceCall { url, headers, body } = match request(aws, secret_access_key, message, now_ms) {
+    let ServiceCall { method, url, headers, body } = match request(aws, secret_access_key, message, now_ms) {
         Ok(call) => call,
         Err(e) => return (SendResult { error: Some(e), ..SendResult::default() }, false),
     };
-    let mut result = send::post(&url, &headers, &body, timeout_seconds).await;
+    let mut result = send::request(method, &url, &headers, &body, timeout_seconds).await;
     result.request_headers = Some(headers_for_log(&headers, aws));
     let answer = result.response_body.clone().unwrap_or_default();
     let throttled = if result.succeeded() {
@@ -231,11 +284,15 @@ mod tests {
             topic_arn: Some("arn:aws:sns:us-east-1:123456789012:deals".into()),
             event_bus_name: Some("crm".into()),
             source: Some("com.example.crm".into()),
+            bucket: Some("crm-events".into()),
+            prefix: Some("edgehook".into()),
         }
     }
 
     const MESSAGE: Message<'static> = Message {
         id: "dlv_1",
+        event_id: "crm 42/x",
+        created_at: 1_700_000_000_000,
         event_type: "deal.won",
         timestamp: 1_700_000_000,
         signature: "v1,abc",
@@ -291,6 +348,24 @@ mod tests {
             r#"{"payload":{"amount":1.50},"webhook":{"id":"dlv_1","signature":"v1,abc","timestamp":"1700000000"}}"#
         );
         assert_eq!(header(&events, "x-amz-target").as_deref(), Some("AWSEvents.PutEvents"));
+    }
+
+    #[test]
+    fn s3_puts_one_object_per_event_signed_with_its_payload_hash() {
+        let s3 = request(&aws(AwsService::S3), SECRET, &MESSAGE, 1_700_000_000_000).unwrap();
+        assert_eq!(s3.method, "PUT");
+        assert_eq!(s3.url, "https://crm-events.s3.us-east-1.amazonaws.com/edgehook/2023-11-14/crm~2042~2fx.json");
+        assert_eq!(s3.body, r#"{"amount":1.50}"#);
+        assert_eq!(header(&s3, "x-amz-meta-webhook-signature").as_deref(), Some("v1,abc"));
+        assert!(header(&s3, "x-amz-content-sha256").is_some());
+        let authorization = header(&s3, "authorization").unwrap();
+        assert!(authorization.contains("/s3/aws4_request") && authorization.contains("x-amz-meta-webhook-id"));
+        let local =
+            Aws { endpoint: Some("http://127.0.0.1:5000/".into()), prefix: Some(String::new()), ..aws(AwsService::S3) };
+        let path_style = request(&local, SECRET, &MESSAGE, 1_700_000_000_000).unwrap();
+        assert_eq!(path_style.url, "http://127.0.0.1:5000/crm-events/2023-11-14/crm~2042~2fx.json");
+        assert_eq!(key_safe("evt_01ABC-x.y"), "evt_01ABC-x.y");
+        assert_ne!(key_safe("a~2f"), key_safe("a/"), "one to one");
     }
 
     #[test]

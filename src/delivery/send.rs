@@ -37,13 +37,24 @@ impl SendResult {
 
 /// Posts `body` with `headers`; never errors: every failure becomes the result's `error`.
 pub async fn post(url: &str, headers: &[(String, String)], body: &str, timeout_seconds: u32) -> SendResult {
+    request("POST", url, headers, body, timeout_seconds).await
+}
+
+/// [`post`] with another method (`PUT` for S3's `PutObject`).
+pub async fn request(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: &str,
+    timeout_seconds: u32,
+) -> SendResult {
     let started = now_ms();
-    let mut result = send(url, headers, body, timeout_seconds).await;
+    let mut result = send(method, url, headers, body, timeout_seconds).await;
     result.duration_ms = (now_ms() - started).max(0);
     result
 }
 
-async fn send(url: &str, headers: &[(String, String)], body: &str, timeout_seconds: u32) -> SendResult {
+async fn send(method: &str, url: &str, headers: &[(String, String)], body: &str, timeout_seconds: u32) -> SendResult {
     let fail = |error: String| SendResult { error: Some(error), ..SendResult::default() };
     // The headers go over as one object, parsed from one JSON text: setting them one at a time (two strings and a call
     // each) cost 0.15 CPU-ms per send in `make bench-delivery`.
@@ -59,7 +70,7 @@ async fn send(url: &str, headers: &[(String, String)], body: &str, timeout_secon
     // `fetch(url, init)` straight from the global scope: building a `Request` first (what `worker::Fetch` takes) cost
     // 5% of the Worker's CPU in `make bench-delivery`'s profile, for nothing the send needs.
     let init = web_sys::RequestInit::new();
-    init.set_method("POST");
+    init.set_method(method);
     init.set_headers(&h);
     init.set_body(&JsValue::from_str(body));
     init.set_redirect(web_sys::RequestRedirect::Manual);

@@ -20,6 +20,9 @@ pub enum AwsService {
     /// EventBridge `PutEvents` (JSON protocol): `Detail` is `{"payload": <event>, "webhook": {id, timestamp,
     /// signature}}`, since it must be a JSON object.
     Events,
+    /// S3 (or an S3-compatible store such as R2) `PutObject`: one object per event, `<prefix>/<date>/<event id>.json`,
+    /// the exact body, the values as metadata.
+    S3,
 }
 
 impl AwsService {
@@ -29,6 +32,7 @@ impl AwsService {
             AwsService::Sqs => "sqs",
             AwsService::Sns => "sns",
             AwsService::Events => "events",
+            AwsService::S3 => "s3",
         }
     }
 
@@ -38,6 +42,7 @@ impl AwsService {
             AwsService::Sqs => "SQS",
             AwsService::Sns => "SNS",
             AwsService::Events => "EventBridge",
+            AwsService::S3 => "S3",
         }
     }
 }
@@ -64,6 +69,10 @@ pub struct Aws {
     pub event_bus_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
 }
 
 impl Aws {
@@ -96,6 +105,7 @@ pub fn parse_aws(service: AwsService, map: &Map<String, Value>, allow_insecure: 
         AwsService::Sqs => &["queueUrl"],
         AwsService::Sns => &["topicArn"],
         AwsService::Events => &["eventBusName", "source"],
+        AwsService::S3 => &["bucket", "prefix"],
     };
     let common = ["type", "region", "accessKeyId", "secretAccessKey", "endpoint"];
     if let Some(other) = map.keys().find(|k| !common.contains(&k.as_str()) && !own.contains(&k.as_str())) {
@@ -131,6 +141,8 @@ pub fn parse_aws(service: AwsService, map: &Map<String, Value>, allow_insecure: 
         topic_arn: None,
         event_bus_name: None,
         source: None,
+        bucket: None,
+        prefix: None,
     };
     match service {
         AwsService::Sqs => out.queue_url = Some(url("queueUrl")?),
@@ -151,6 +163,26 @@ pub fn parse_aws(service: AwsService, map: &Map<String, Value>, allow_insecure: 
                 return Err(Invalid::field(field("source"), "source may not start with aws. (AWS's own events)"));
             }
             out.source = Some(source);
+        }
+        AwsService::S3 => {
+            let bucket = text("bucket", 63)?;
+            let valid = bucket.len() >= 3
+                && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+            if !valid {
+                return Err(Invalid::field(
+                    field("bucket"),
+                    "bucket must be an S3 bucket name (3 to 63 of a-z 0-9 . -)",
+                ));
+            }
+            out.bucket = Some(bucket);
+            let prefix = match map.get("prefix") {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(p)) if p.len() <= 512 && !p.contains("..") => p.trim_matches('/').to_string(),
+                Some(_) => {
+                    return Err(Invalid::field(field("prefix"), "prefix must be a path of at most 512 characters"))
+                }
+            };
+            out.prefix = Some(prefix);
         }
     }
     Ok(out)

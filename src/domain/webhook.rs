@@ -107,6 +107,7 @@ pub enum DestinationType {
     AwsSns,
     #[serde(rename = "aws_eventbridge")]
     AwsEventbridge,
+    S3,
 }
 
 impl DestinationType {
@@ -117,6 +118,7 @@ impl DestinationType {
             DestinationType::AwsSqs => "aws_sqs",
             DestinationType::AwsSns => "aws_sns",
             DestinationType::AwsEventbridge => "aws_eventbridge",
+            DestinationType::S3 => "s3",
         }
     }
 
@@ -126,6 +128,7 @@ impl DestinationType {
             DestinationType::AwsSqs => Some(AwsService::Sqs),
             DestinationType::AwsSns => Some(AwsService::Sns),
             DestinationType::AwsEventbridge => Some(AwsService::Events),
+            DestinationType::S3 => Some(AwsService::S3),
             DestinationType::Http | DestinationType::Poll => None,
         }
     }
@@ -137,6 +140,7 @@ impl DestinationType {
             "aws_sqs" => Some(DestinationType::AwsSqs),
             "aws_sns" => Some(DestinationType::AwsSns),
             "aws_eventbridge" => Some(DestinationType::AwsEventbridge),
+            "s3" => Some(DestinationType::S3),
             _ => None,
         }
     }
@@ -161,6 +165,12 @@ pub struct Destination {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub prefix: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub region: Option<String>,

@@ -173,6 +173,8 @@ impl WebhookRow {
             out.topic_arn = aws.topic_arn;
             out.event_bus_name = aws.event_bus_name;
             out.source = aws.source;
+            out.bucket = aws.bucket;
+            out.prefix = aws.prefix;
             out.region = Some(aws.region);
             out.endpoint = aws.endpoint;
         }

@@ -58,6 +58,8 @@ function fromWebhook(w: Webhook | undefined): FormState {
       topicArn: w?.destination.topicArn ?? "",
       eventBusName: w?.destination.eventBusName ?? "",
       source: w?.destination.source ?? "",
+      bucket: w?.destination.bucket ?? "",
+      prefix: w?.destination.prefix ?? "",
       region: w?.destination.region ?? "",
       accessKeyId: "",
       secretAccessKey: "",
@@ -72,10 +74,11 @@ const DESTINATION_HINTS: Record<FormState["destination"], string> = {
   aws_sqs: "Each event becomes a message in your queue: the same body, its webhook-* values as message attributes.",
   aws_sns: "Each event is published to your topic: the same body, its webhook-* values as message attributes.",
   aws_eventbridge: "Each event is put on your bus, its detail {payload, webhook: {id, timestamp, signature}}.",
+  s3: "Each event becomes one object: the same body, its webhook-* values as object metadata.",
 };
 
 type AwsForm = {
-  queueUrl: string; topicArn: string; eventBusName: string; source: string;
+  queueUrl: string; topicArn: string; eventBusName: string; source: string; bucket: string; prefix: string;
   region: string; accessKeyId: string; secretAccessKey: string; endpoint: string;
 };
 type AwsKey = keyof AwsForm;
@@ -87,6 +90,10 @@ const AWS_FIELDS: Partial<Record<FormState["destination"], [AwsKey, string, stri
   aws_eventbridge: [
     ["eventBusName", "Event bus", "The bus's name or ARN.", "default"],
     ["source", "Source", "The events' source, for your rules to match (not aws.…).", "com.example.crm"],
+  ],
+  s3: [
+    ["bucket", "Bucket", "One object per event: <prefix>/<date>/<event id>.json.", "crm-events"],
+    ["prefix", "Prefix (optional)", "A folder for the objects.", "webhooks/crm"],
   ],
 };
 
@@ -233,6 +240,7 @@ export function WebhookForm({ id }: { id?: string }) {
             <option value="aws_sqs">Amazon SQS queue</option>
             <option value="aws_sns">Amazon SNS topic</option>
             <option value="aws_eventbridge">Amazon EventBridge bus</option>
+            <option value="s3">S3 bucket (AWS, R2 or S3-compatible)</option>
           </select>
         </Field>
         {AWS_FIELDS[form.destination] && !id && (
@@ -422,7 +430,7 @@ function AwsFields({ kind, value, error, onChange }: { kind: FormState["destinat
       </Field>
     );
   };
-  const titles: Partial<Record<FormState["destination"], string>> = { aws_sqs: "Amazon SQS queue", aws_sns: "Amazon SNS topic", aws_eventbridge: "Amazon EventBridge bus" };
+  const titles: Partial<Record<FormState["destination"], string>> = { aws_sqs: "Amazon SQS queue", aws_sns: "Amazon SNS topic", aws_eventbridge: "Amazon EventBridge bus", s3: "S3 bucket" };
   return (
     <fieldset class="subfields">
       <legend>{titles[kind]}</legend>
