@@ -8,6 +8,7 @@ import { Webhook } from "standardwebhooks";
 import { startWorker, startReceiver, eventually, freePort, ROOT } from "./harness.mjs";
 import { loadSpec } from "./openapi.mjs";
 import { client } from "./client.mjs";
+import { startServiceBus } from "./fixtures/service-bus.mjs";
 
 const PYTHON = join(ROOT, ".tools", "moto", "bin", "python");
 const MOTO = join(ROOT, ".tools", "moto", "bin", "moto_server");
@@ -19,9 +20,12 @@ let moto;
 let aws;
 let key;
 let c;
+let bus;
+const BUS_KEY = { keyName: "RootManageSharedAccessKey", key: "RAKHASH12345678901234567890abcdefghijABCDEFG=" };
 
 before(async () => {
   receiver = await startReceiver();
+  bus = await startServiceBus({ ...BUS_KEY, entities: ["orders"] });
   const port = await freePort();
   aws = `http://127.0.0.1:${port}`;
   // The first 3 calls (the fixture's IAM user, key and policy) go unauthenticated; every later one is checked.
@@ -38,6 +42,7 @@ before(async () => {
 after(async () => {
   await worker?.stop();
   await receiver?.close();
+  await bus?.close();
   if (moto) process.kill(-moto.pid, "SIGTERM");
 });
 
@@ -124,6 +129,26 @@ test("S3 gets one object per event at <prefix>/<date>/<event id>.json: the exact
   assert.ok(object.body.includes('"amount":12500.50'), object.body);
   const headers = { "webhook-id": object.metadata["webhook-id"], "webhook-timestamp": object.metadata["webhook-timestamp"], "webhook-signature": object.metadata["webhook-signature"] };
   assert.equal(new Webhook(hook.secret).verify(object.body, headers).id, "crm-42");
+});
+
+test("Azure Service Bus gets the exact body with the webhook-* values as properties, authorised by a SAS token the local server checks as Azure documents it", async () => {
+  const o = c.org();
+  const hook = await sqsWebhook(o, { type: "azure_service_bus", namespace: "contoso", entity: "orders", endpoint: bus.url, ...BUS_KEY });
+  assert.deepEqual(hook.destination, { type: "azure_service_bus", namespace: "contoso", entity: "orders", keyName: BUS_KEY.keyName, endpoint: bus.url });
+  const wrong = await sqsWebhook(o, { type: "azure_service_bus", namespace: "contoso", entity: "orders", endpoint: bus.url, keyName: BUS_KEY.keyName, key: "not-the-key" });
+  const missing = await sqsWebhook(o, { type: "azure_service_bus", namespace: "contoso", entity: "returns", endpoint: bus.url, ...BUS_KEY });
+  const res = await worker.api("/api/events", { method: "POST", headers: o.auth(), body: '{"type":"deal.won","data":{"amount":12500.50}}' });
+  assert.equal((await res.json()).deliveries, 3);
+  const delivery = await finished(o, hook);
+  assert.equal(delivery.status, "succeeded", JSON.stringify(delivery.attempts));
+  assert.equal(bus.messages.length, 1);
+  const [m] = bus.messages;
+  assert.ok(m.body.includes('"amount":12500.50'));
+  assert.equal(new Webhook(hook.secret).verify(m.body, m.properties).type, "deal.won");
+  assert.ok(!JSON.stringify(delivery.attempts[0].requestHeaders).includes(BUS_KEY.key));
+  assert.match((await finished(o, wrong)).attempts[0].error, /Service Bus answered 401: .*InvalidSignature/);
+  assert.match((await finished(o, missing)).attempts[0].error, /Service Bus answered 404: .*could not be found/);
+  assert.equal(bus.messages.length, 1, "nothing else was accepted");
 });
 
 test("wrong keys, a missing queue, a timeout and a garbage answer each fail the attempt with a clear reason; nothing reaches the queue", async () => {

@@ -184,7 +184,14 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
             let stored = crate::domain::destination::Aws { secret_access_key: sealed_key, ..aws.clone() };
             Some(serde_json::to_string(&stored).map_err(ApiError::internal)?)
         }
-        None => None,
+        None => match &new.azure {
+            Some(bus) => {
+                let sealed_key = seal(ctx, &bus.key, id.as_str())?;
+                let stored = crate::domain::destination::AzureServiceBus { key: sealed_key, ..bus.clone() };
+                Some(serde_json::to_string(&stored).map_err(ApiError::internal)?)
+            }
+            None => None,
+        },
     };
     let key = StoredKey {
         sealed: &sealed,

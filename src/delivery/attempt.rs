@@ -172,6 +172,9 @@ async fn send_one(
     if let Some(aws) = webhook.aws() {
         return send_to_aws(config, secrets, delivery, webhook, &aws, now).await;
     }
+    if let Some(bus) = webhook.azure() {
+        return send_to_azure(config, secrets, delivery, webhook, &bus, now).await;
+    }
     match check_url(&webhook.url, config.allow_insecure) {
         Err(refused) => (
             SendResult { error: Some(format!("url refused at send time: {}", refused.0)), ..SendResult::default() },
@@ -196,9 +199,49 @@ async fn send_one(
     }
 }
 
-/// One attempt of a delivery to an AWS destination: signed like an HTTP delivery (its `webhook-*` values ride as
-/// message attributes, or in EventBridge's `Detail`), the call itself signed with the destination's keys, opened
-/// only for this call.
+/// What a delivery to a service destination needs, opened for this one call: its Standard Webhooks signature
+/// (made now) and the destination's credential.
+struct Opened {
+    timestamp: i64,
+    signature: String,
+    credential: String,
+}
+
+/// Signs the delivery like an HTTP one and opens the destination's sealed credential; a failure is the attempt's.
+fn open_for_send(
+    secrets: &SecretBox,
+    delivery: &DeliveryRow,
+    webhook: &WebhookRow,
+    sealed_credential: &str,
+    now: i64,
+) -> Result<Opened, SendResult> {
+    let opened = webhook
+        .signing_secrets(now, secrets)
+        .and_then(|signing| Ok((signing, secrets.open(sealed_credential, webhook.id.as_str())?)));
+    let (signing, credential) = opened.map_err(|e| {
+        worker::console_error!("webhook {}: {e}", webhook.id);
+        SendResult { error: Some(format!("not sent: {e}")), ..SendResult::default() }
+    })?;
+    let signing: Vec<&str> = signing.iter().map(String::as_str).collect();
+    let timestamp = now.div_euclid(1000);
+    let signature = signature_header(delivery.id.as_str(), timestamp, delivery.body.as_bytes(), &signing);
+    Ok(Opened { timestamp, signature, credential })
+}
+
+fn message_of<'a>(delivery: &'a DeliveryRow, opened: &'a Opened) -> super::aws::Message<'a> {
+    super::aws::Message {
+        id: delivery.id.as_str(),
+        event_id: delivery.event_id.as_str(),
+        created_at: delivery.created_at,
+        event_type: &delivery.event_type,
+        timestamp: opened.timestamp,
+        signature: &opened.signature,
+        body: &delivery.body,
+    }
+}
+
+/// One attempt of a delivery to an AWS destination (its `webhook-*` values ride as message attributes, metadata,
+/// or in EventBridge's `Detail`), the call signed with the destination's keys.
 async fn send_to_aws(
     config: &Config,
     secrets: &SecretBox,
@@ -207,30 +250,29 @@ async fn send_to_aws(
     aws: &crate::domain::destination::Aws,
     now: i64,
 ) -> (SendResult, bool) {
-    let opened = webhook
-        .signing_secrets(now, secrets)
-        .and_then(|signing| Ok((signing, secrets.open(&aws.secret_access_key, webhook.id.as_str())?)));
-    let (signing, secret_access_key) = match opened {
+    let opened = match open_for_send(secrets, delivery, webhook, &aws.secret_access_key, now) {
         Ok(opened) => opened,
-        Err(e) => {
-            worker::console_error!("webhook {}: {e}", webhook.id);
-            return (SendResult { error: Some(format!("not sent: {e}")), ..SendResult::default() }, false);
-        }
-    };
-    let signing: Vec<&str> = signing.iter().map(String::as_str).collect();
-    let timestamp = now.div_euclid(1000);
-    let signature = signature_header(delivery.id.as_str(), timestamp, delivery.body.as_bytes(), &signing);
-    let message = super::aws::Message {
-        id: delivery.id.as_str(),
-        event_id: delivery.event_id.as_str(),
-        created_at: delivery.created_at,
-        event_type: &delivery.event_type,
-        timestamp,
-        signature: &signature,
-        body: &delivery.body,
+        Err(failed) => return (failed, false),
     };
     let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
-    super::aws::send(aws, &secret_access_key, &message, now, timeout, insecure).await
+    super::aws::send(aws, &opened.credential, &message_of(delivery, &opened), now, timeout, insecure).await
+}
+
+/// One attempt of a delivery to Azure Service Bus, authorised by a token made from the destination's key.
+async fn send_to_azure(
+    config: &Config,
+    secrets: &SecretBox,
+    delivery: &DeliveryRow,
+    webhook: &WebhookRow,
+    bus: &crate::domain::destination::AzureServiceBus,
+    now: i64,
+) -> (SendResult, bool) {
+    let opened = match open_for_send(secrets, delivery, webhook, &bus.key, now) {
+        Ok(opened) => opened,
+        Err(failed) => return (failed, false),
+    };
+    let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
+    super::azure::send(bus, &opened.credential, &message_of(delivery, &opened), now, timeout, insecure).await
 }
 
 /// Watches a consumer batch's sends for endpoints that hold requests: once one of a webhook's sends has taken

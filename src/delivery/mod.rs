@@ -5,6 +5,7 @@
 pub mod alerts;
 pub mod attempt;
 pub mod aws;
+pub mod azure;
 pub mod bounded;
 pub mod fanout;
 pub mod jobs;

@@ -7,7 +7,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
 use super::catalogue;
-use super::destination::{parse_aws, Aws, AwsService};
+use super::destination::{parse_aws, parse_azure, Aws, AwsService, AzureServiceBus};
 use super::filter::Filter;
 use super::ids::WebhookId;
 use super::url_guard::check_url;
@@ -108,6 +108,8 @@ pub enum DestinationType {
     #[serde(rename = "aws_eventbridge")]
     AwsEventbridge,
     S3,
+    #[serde(rename = "azure_service_bus")]
+    AzureServiceBus,
 }
 
 impl DestinationType {
@@ -119,6 +121,7 @@ impl DestinationType {
             DestinationType::AwsSns => "aws_sns",
             DestinationType::AwsEventbridge => "aws_eventbridge",
             DestinationType::S3 => "s3",
+            DestinationType::AzureServiceBus => "azure_service_bus",
         }
     }
 
@@ -129,7 +132,7 @@ impl DestinationType {
             DestinationType::AwsSns => Some(AwsService::Sns),
             DestinationType::AwsEventbridge => Some(AwsService::Events),
             DestinationType::S3 => Some(AwsService::S3),
-            DestinationType::Http | DestinationType::Poll => None,
+            DestinationType::Http | DestinationType::Poll | DestinationType::AzureServiceBus => None,
         }
     }
 
@@ -141,6 +144,7 @@ impl DestinationType {
             "aws_sns" => Some(DestinationType::AwsSns),
             "aws_eventbridge" => Some(DestinationType::AwsEventbridge),
             "s3" => Some(DestinationType::S3),
+            "azure_service_bus" => Some(DestinationType::AzureServiceBus),
             _ => None,
         }
     }
@@ -165,6 +169,15 @@ pub struct Destination {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub entity: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub key_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub bucket: Option<String>,
@@ -463,7 +476,7 @@ pub struct WebhookFields {
     /// The filter's canonical JSON text; `Some(None)` removes it.
     pub filter: Option<Option<String>>,
     pub validate_schema: Option<bool>,
-    pub destination: Option<(DestinationType, Option<Aws>)>,
+    pub destination: Option<(DestinationType, Option<Aws>, Option<AzureServiceBus>)>,
 }
 
 /// `fifo`: deliveries go one after another in the order their events were ingested; a delivery is not attempted while
@@ -535,6 +548,8 @@ pub struct NewWebhook {
     pub destination: DestinationType,
     /// An AWS destination's target and keys (the secret key still plain: the store seals it).
     pub aws: Option<Aws>,
+    /// An Azure Service Bus destination (its key still plain).
+    pub azure: Option<AzureServiceBus>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -547,7 +562,7 @@ pub enum Mode {
 pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, Invalid> {
     let f = parse_fields(body, Mode::Create, allow_insecure)?;
     let missing = |field: &str| Invalid::field(field, format!("{field} is required"));
-    let (destination, aws) = f.destination.unwrap_or_default();
+    let (destination, aws, azure) = f.destination.unwrap_or_default();
     Ok(NewWebhook {
         name: f.name.ok_or_else(|| missing("name"))?,
         description: f.description.flatten(),
@@ -580,6 +595,7 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
         validate_schema: f.validate_schema.unwrap_or(false),
         destination,
         aws,
+        azure,
     })
 }
 
@@ -707,7 +723,10 @@ fn url(value: &Value, allow_insecure: bool) -> Result<String, Invalid> {
 }
 
 /// `{"type": "http"}`, `{"type": "poll"}` or `{"type": "aws_sqs" | "aws_sns" | "aws_eventbridge", …its fields}`.
-fn destination(value: &Value, allow_insecure: bool) -> Result<(DestinationType, Option<Aws>), Invalid> {
+fn destination(
+    value: &Value,
+    allow_insecure: bool,
+) -> Result<(DestinationType, Option<Aws>, Option<AzureServiceBus>), Invalid> {
     let refused = || {
         Invalid::field(
             "destination",
@@ -717,9 +736,10 @@ fn destination(value: &Value, allow_insecure: bool) -> Result<(DestinationType, 
     let Value::Object(map) = value else { return Err(refused()) };
     let kind = map.get("type").and_then(Value::as_str).and_then(DestinationType::parse).ok_or_else(refused)?;
     match kind.aws_service() {
-        Some(service) => Ok((kind, Some(parse_aws(service, map, allow_insecure)?))),
+        Some(service) => Ok((kind, Some(parse_aws(service, map, allow_insecure)?), None)),
+        None if kind == DestinationType::AzureServiceBus => Ok((kind, None, Some(parse_azure(map, allow_insecure)?))),
         None if map.len() != 1 => Err(refused()),
-        None => Ok((kind, None)),
+        None => Ok((kind, None, None)),
     }
 }
 

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text, StoreError};
-use crate::domain::destination::Aws;
+use crate::domain::destination::{Aws, AzureServiceBus};
 use crate::domain::flow::{Breaker, CircuitState};
 use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
@@ -164,6 +164,13 @@ impl WebhookRow {
         (stored.service == service).then_some(stored)
     }
 
+    /// An Azure Service Bus destination as stored (its key sealed).
+    pub fn azure(&self) -> Option<AzureServiceBus> {
+        (self.destination_type() == DestinationType::AzureServiceBus)
+            .then(|| serde_json::from_str(self.destination_config.as_deref()?).ok())
+            .flatten()
+    }
+
     /// Its destination as answers show it: no credential but the access key id, masked.
     fn destination_answer(&self) -> Destination {
         let mut out = Destination { kind: self.destination_type(), ..Destination::default() };
@@ -177,6 +184,12 @@ impl WebhookRow {
             out.prefix = aws.prefix;
             out.region = Some(aws.region);
             out.endpoint = aws.endpoint;
+        }
+        if let Some(bus) = self.azure() {
+            out.namespace = Some(bus.namespace);
+            out.entity = Some(bus.entity);
+            out.key_name = Some(bus.key_name);
+            out.endpoint = bus.endpoint;
         }
         out
     }

@@ -59,6 +59,10 @@ function fromWebhook(w: Webhook | undefined): FormState {
       eventBusName: w?.destination.eventBusName ?? "",
       source: w?.destination.source ?? "",
       bucket: w?.destination.bucket ?? "",
+      namespace: w?.destination.namespace ?? "",
+      entity: w?.destination.entity ?? "",
+      keyName: w?.destination.keyName ?? "",
+      key: "",
       prefix: w?.destination.prefix ?? "",
       region: w?.destination.region ?? "",
       accessKeyId: "",
@@ -75,10 +79,12 @@ const DESTINATION_HINTS: Record<FormState["destination"], string> = {
   aws_sns: "Each event is published to your topic: the same body, its webhook-* values as message attributes.",
   aws_eventbridge: "Each event is put on your bus, its detail {payload, webhook: {id, timestamp, signature}}.",
   s3: "Each event becomes one object: the same body, its webhook-* values as object metadata.",
+  azure_service_bus: "Each event becomes a message: the same body, its webhook-* values as custom properties.",
 };
 
 type AwsForm = {
   queueUrl: string; topicArn: string; eventBusName: string; source: string; bucket: string; prefix: string;
+  namespace: string; entity: string; keyName: string; key: string;
   region: string; accessKeyId: string; secretAccessKey: string; endpoint: string;
 };
 type AwsKey = keyof AwsForm;
@@ -95,11 +101,19 @@ const AWS_FIELDS: Partial<Record<FormState["destination"], [AwsKey, string, stri
     ["bucket", "Bucket", "One object per event: <prefix>/<date>/<event id>.json.", "crm-events"],
     ["prefix", "Prefix (optional)", "A folder for the objects.", "webhooks/crm"],
   ],
+  azure_service_bus: [
+    ["namespace", "Namespace", "<namespace>.servicebus.windows.net", "contoso"],
+    ["entity", "Queue or topic", "Where the messages go.", "orders"],
+    ["keyName", "Key name", "A shared access policy allowed to Send.", "RootManageSharedAccessKey"],
+  ],
 };
 
-/** The destination object of an AWS type, with only that type's fields. */
+/** The destination object of a service type, with only that type's fields. */
 function awsDestination(s: FormState) {
   const own = Object.fromEntries((AWS_FIELDS[s.destination] ?? []).map(([key]) => [key, s.aws[key].trim()]));
+  if (s.destination === "azure_service_bus") {
+    return { type: s.destination, ...own, key: s.aws.key, endpoint: s.aws.endpoint.trim() || undefined };
+  }
   const { region, accessKeyId, secretAccessKey, endpoint } = s.aws;
   return { type: s.destination, ...own, region: region.trim(), accessKeyId: accessKeyId.trim(), secretAccessKey, endpoint: endpoint.trim() || undefined };
 }
@@ -241,13 +255,14 @@ export function WebhookForm({ id }: { id?: string }) {
             <option value="aws_sns">Amazon SNS topic</option>
             <option value="aws_eventbridge">Amazon EventBridge bus</option>
             <option value="s3">S3 bucket (AWS, R2 or S3-compatible)</option>
+            <option value="azure_service_bus">Azure Service Bus queue or topic</option>
           </select>
         </Field>
         {AWS_FIELDS[form.destination] && !id && (
           <AwsFields kind={form.destination} value={form.aws} error={formError?.field} onChange={(aws) => update("aws", aws)} />
         )}
         {AWS_FIELDS[form.destination] && id && (
-          <p class="hint">Sends to {existing.data ? destinationText(existing.data) : "AWS"} ({form.aws.region}); its keys are sealed and never shown.</p>
+          <p class="hint">Sends to {existing.data ? destinationText(existing.data) : "its service"}; its keys are sealed and never shown.</p>
         )}
         {form.destination === "http" && (
           <Field label="URL" id="field-url" error={errors.url} hint="An https:// address on the public internet that accepts POST requests.">
@@ -430,14 +445,20 @@ function AwsFields({ kind, value, error, onChange }: { kind: FormState["destinat
       </Field>
     );
   };
-  const titles: Partial<Record<FormState["destination"], string>> = { aws_sqs: "Amazon SQS queue", aws_sns: "Amazon SNS topic", aws_eventbridge: "Amazon EventBridge bus", s3: "S3 bucket" };
+  const titles: Partial<Record<FormState["destination"], string>> = { aws_sqs: "Amazon SQS queue", aws_sns: "Amazon SNS topic", aws_eventbridge: "Amazon EventBridge bus", s3: "S3 bucket", azure_service_bus: "Azure Service Bus" };
   return (
     <fieldset class="subfields">
       <legend>{titles[kind]}</legend>
       {(AWS_FIELDS[kind] ?? []).map(([key, label, hint, placeholder]) => field(key, label, hint, { placeholder }))}
-      {field("region", "Region", "Its AWS region.", { placeholder: "us-east-1" })}
-      {field("accessKeyId", "Access key ID", "An IAM user's key allowed to send there, and nothing more.", { placeholder: "AKIA…" })}
-      {field("secretAccessKey", "Secret access key", "Stored encrypted; never shown again.", { type: "password" })}
+      {kind === "azure_service_bus" ? (
+        field("key", "Key", "The policy's primary key. Stored encrypted; never shown again.", { type: "password" })
+      ) : (
+        <>
+          {field("region", "Region", "Its AWS region.", { placeholder: "us-east-1" })}
+          {field("accessKeyId", "Access key ID", "An IAM user's key allowed to send there, and nothing more.", { placeholder: "AKIA…" })}
+          {field("secretAccessKey", "Secret access key", "Stored encrypted; never shown again.", { type: "password" })}
+        </>
+      )}
       {field("endpoint", "Endpoint (optional)", "Another compatible endpoint; empty: AWS's.", { type: "url" })}
     </fieldset>
   );
