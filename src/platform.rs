@@ -67,3 +67,28 @@ impl crate::domain::schema::Engine for SchemaEngine {
         }
     }
 }
+
+/// An RS256 (RSASSA-PKCS1-v1_5, SHA-256) signature of `data` with a PKCS #8 PEM private key, by the platform's
+/// WebCrypto (`src/webcrypto.mjs`): a Google service account's JWT. A host build has no WebCrypto and refuses.
+pub async fn rs256(pem: &str, data: &[u8]) -> Result<Vec<u8>, String> {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use worker::wasm_bindgen::{self, prelude::*};
+        use worker::{js_sys, wasm_bindgen_futures};
+        #[wasm_bindgen(module = "/src/webcrypto.mjs")]
+        extern "C" {
+            #[wasm_bindgen(js_name = signRs256, catch)]
+            async fn sign_rs256(pem: &str, data: &[u8]) -> Result<JsValue, JsValue>;
+        }
+        let signed = sign_rs256(pem, data).await.map_err(|e| {
+            let text = e.as_string().unwrap_or_else(|| format!("{e:?}"));
+            format!("the service account's private key could not sign: {text}")
+        })?;
+        Ok(worker::js_sys::Uint8Array::new(&signed).to_vec())
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        let _ = (pem, data);
+        Err("RS256 is signed by the Worker's WebCrypto only".into())
+    }
+}

@@ -9,6 +9,8 @@ import { startWorker, startReceiver, eventually, freePort, ROOT } from "./harnes
 import { loadSpec } from "./openapi.mjs";
 import { client } from "./client.mjs";
 import { startServiceBus } from "./fixtures/service-bus.mjs";
+import { startPubSub } from "./fixtures/pubsub.mjs";
+import { generateKeyPairSync } from "node:crypto";
 
 const PYTHON = join(ROOT, ".tools", "moto", "bin", "python");
 const MOTO = join(ROOT, ".tools", "moto", "bin", "moto_server");
@@ -21,11 +23,15 @@ let aws;
 let key;
 let c;
 let bus;
+let pubsub;
+const rsa = () => generateKeyPairSync("rsa", { modulusLength: 2048, privateKeyEncoding: { type: "pkcs8", format: "pem" }, publicKeyEncoding: { type: "spki", format: "pem" } });
+const ACCOUNT = { email: "edgehook@acme.iam.gserviceaccount.com", ...rsa() };
 const BUS_KEY = { keyName: "RootManageSharedAccessKey", key: "RAKHASH12345678901234567890abcdefghijABCDEFG=" };
 
 before(async () => {
   receiver = await startReceiver();
   bus = await startServiceBus({ ...BUS_KEY, entities: ["orders"] });
+  pubsub = await startPubSub({ accounts: { [ACCOUNT.email]: ACCOUNT.publicKey }, topics: ["projects/acme/topics/deals"] });
   const port = await freePort();
   aws = `http://127.0.0.1:${port}`;
   // The first 3 calls (the fixture's IAM user, key and policy) go unauthenticated; every later one is checked.
@@ -43,6 +49,7 @@ after(async () => {
   await worker?.stop();
   await receiver?.close();
   await bus?.close();
+  await pubsub?.close();
   if (moto) process.kill(-moto.pid, "SIGTERM");
 });
 
@@ -149,6 +156,27 @@ test("Azure Service Bus gets the exact body with the webhook-* values as propert
   assert.match((await finished(o, wrong)).attempts[0].error, /Service Bus answered 401: .*InvalidSignature/);
   assert.match((await finished(o, missing)).attempts[0].error, /Service Bus answered 404: .*could not be found/);
   assert.equal(bus.messages.length, 1, "nothing else was accepted");
+});
+
+test("Google Pub/Sub gets the body as data with the webhook-* values as attributes, after an OAuth token for the service account's RS256 JWT", async () => {
+  const o = c.org();
+  const account = (privateKey) => ({ type: "service_account", project_id: "acme", private_key_id: "k1", private_key: privateKey, client_email: ACCOUNT.email, token_uri: `${pubsub.url}/token` });
+  const hook = await sqsWebhook(o, { type: "gcp_pubsub", serviceAccount: account(ACCOUNT.privateKey), topic: "projects/acme/topics/deals", endpoint: pubsub.url });
+  assert.deepEqual(hook.destination, { type: "gcp_pubsub", topic: "projects/acme/topics/deals", clientEmail: ACCOUNT.email, endpoint: pubsub.url });
+  assert.ok(!JSON.stringify(hook).includes("PRIVATE KEY"));
+  const forged = await sqsWebhook(o, { type: "gcp_pubsub", serviceAccount: account(rsa().privateKey), topic: "projects/acme/topics/deals", endpoint: pubsub.url });
+  const missing = await sqsWebhook(o, { type: "gcp_pubsub", serviceAccount: account(ACCOUNT.privateKey), topic: "projects/acme/topics/nope", endpoint: pubsub.url });
+  const res = await worker.api("/api/events", { method: "POST", headers: o.auth(), body: '{"type":"deal.won","data":{"amount":12500.50}}' });
+  assert.equal((await res.json()).deliveries, 3);
+  const delivery = await finished(o, hook);
+  assert.equal(delivery.status, "succeeded", JSON.stringify(delivery.attempts));
+  assert.equal(pubsub.messages.length, 1);
+  const [m] = pubsub.messages;
+  assert.ok(m.body.includes('"amount":12500.50'));
+  assert.equal(new Webhook(hook.secret).verify(m.body, m.attributes).type, "deal.won");
+  assert.match((await finished(o, forged)).attempts[0].error, /token endpoint answered 400: Invalid JWT Signature/);
+  assert.match((await finished(o, missing)).attempts[0].error, /Pub\/Sub answered 404: Resource not found/);
+  assert.equal(pubsub.messages.length, 1, "nothing else was published");
 });
 
 test("wrong keys, a missing queue, a timeout and a garbage answer each fail the attempt with a clear reason; nothing reaches the queue", async () => {

@@ -190,7 +190,14 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
                 let stored = crate::domain::destination::AzureServiceBus { key: sealed_key, ..bus.clone() };
                 Some(serde_json::to_string(&stored).map_err(ApiError::internal)?)
             }
-            None => None,
+            None => match &new.gcp {
+                Some(pubsub) => {
+                    let sealed_key = seal(ctx, &pubsub.private_key, id.as_str())?;
+                    let stored = crate::domain::destination::GcpPubSub { private_key: sealed_key, ..pubsub.clone() };
+                    Some(serde_json::to_string(&stored).map_err(ApiError::internal)?)
+                }
+                None => None,
+            },
         },
     };
     let key = StoredKey {

@@ -175,6 +175,15 @@ async fn send_one(
     if let Some(bus) = webhook.azure() {
         return send_to_azure(config, secrets, delivery, webhook, &bus, now).await;
     }
+    if let Some(pubsub) = webhook.gcp() {
+        let opened = match open_for_send(secrets, delivery, webhook, &pubsub.private_key, now) {
+            Ok(opened) => opened,
+            Err(failed) => return (failed, false),
+        };
+        let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
+        let message = message_of(delivery, &opened);
+        return super::gcp::send(&pubsub, &opened.credential, &message, now, timeout, insecure).await;
+    }
     match check_url(&webhook.url, config.allow_insecure) {
         Err(refused) => (
             SendResult { error: Some(format!("url refused at send time: {}", refused.0)), ..SendResult::default() },

@@ -8,6 +8,7 @@ pub mod aws;
 pub mod azure;
 pub mod bounded;
 pub mod fanout;
+pub mod gcp;
 pub mod jobs;
 pub mod send;
 

@@ -279,6 +279,117 @@ pub fn parse_azure(map: &Map<String, Value>, allow_insecure: bool) -> Result<Azu
     Ok(AzureServiceBus { namespace, entity, key_name: text("keyName", 256)?, key: text("key", 256)?, endpoint })
 }
 
+/// A Google Cloud Pub/Sub topic, reached through its REST `publish` with an OAuth token obtained with a service
+/// account's JWT (RS256, signed by WebCrypto): the body as the message's data, the `webhook-*` values as attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GcpPubSub {
+    /// `projects/<project>/topics/<topic>`.
+    pub topic: String,
+    pub client_email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_key_id: Option<String>,
+    /// The PKCS #8 PEM key: plain in a request, sealed in storage.
+    pub private_key: String,
+    /// Where the JWT is exchanged for a token (default the key file's `token_uri`, else Google's).
+    pub token_url: String,
+    /// Another Pub/Sub endpoint (default `https://pubsub.googleapis.com`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
+/// Google's token endpoint.
+pub const GOOGLE_TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
+/// The scope a publish needs.
+pub const PUBSUB_SCOPE: &str = "https://www.googleapis.com/auth/pubsub";
+
+impl GcpPubSub {
+    pub fn publish_url(&self) -> String {
+        let base = self.endpoint.as_deref().unwrap_or("https://pubsub.googleapis.com").trim_end_matches('/');
+        format!("{base}/v1/{}:publish", self.topic)
+    }
+
+    /// The JWT's signing input (`base64url(header).base64url(claims)`) for a token valid from `now_s` for an hour,
+    /// as Google documents a service account's self-signed JWT for the OAuth 2.0 token endpoint.
+    /// <https://developers.google.com/identity/protocols/oauth2/service-account#authorizingrequests>
+    pub fn jwt_signing_input(&self, now_s: i64) -> String {
+        use base64::Engine as _;
+        let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+        if let Some(kid) = &self.private_key_id {
+            header["kid"] = Value::from(kid.as_str());
+        }
+        let claims = serde_json::json!({
+            "iss": self.client_email, "scope": PUBSUB_SCOPE, "aud": self.token_url, "iat": now_s, "exp": now_s + 3600,
+        });
+        format!("{}.{}", b64(&header), b64(&claims))
+    }
+}
+
+/// The fields of a `gcp_pubsub` destination (`type` already read): `serviceAccount` is the key file's JSON object.
+pub fn parse_gcp(map: &Map<String, Value>, allow_insecure: bool) -> Result<GcpPubSub, Invalid> {
+    let field = |name: &str| format!("destination.{name}");
+    let known = ["type", "serviceAccount", "topic", "endpoint", "tokenUrl"];
+    if let Some(other) = map.keys().find(|k| !known.contains(&k.as_str())) {
+        return Err(Invalid::field(field(other), format!("a gcp_pubsub destination has no field {other:?}")));
+    }
+    let url = |name: &str| -> Result<Option<String>, Invalid> {
+        match map.get(name) {
+            None => Ok(None),
+            Some(Value::String(raw)) if raw.len() <= 2048 => {
+                check_url(raw, allow_insecure).map_err(|refused| Invalid::field(field(name), refused.0))?;
+                Ok(Some(raw.clone()))
+            }
+            Some(_) => Err(Invalid::field(field(name), format!("{name} must be a URL"))),
+        }
+    };
+    let topic = map.get("topic").and_then(Value::as_str).unwrap_or("");
+    let parts: Vec<&str> = topic.split('/').collect();
+    let topic_ok =
+        parts.len() == 4 && parts[0] == "projects" && parts[2] == "topics" && parts.iter().all(|p| !p.is_empty());
+    if !topic_ok || topic.len() > 512 {
+        return Err(Invalid::field(field("topic"), "topic must be projects/<project>/topics/<topic>"));
+    }
+    let account_field = field("serviceAccount");
+    let Some(Value::Object(account)) = map.get("serviceAccount") else {
+        return Err(Invalid::field(
+            account_field,
+            "serviceAccount must be the service account's key file (a JSON object)",
+        ));
+    };
+    let member = |name: &str| account.get(name).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let (Some(client_email), Some(private_key)) = (member("client_email"), member("private_key")) else {
+        return Err(Invalid::field(
+            account_field,
+            "serviceAccount needs client_email and private_key (the key file as downloaded)",
+        ));
+    };
+    if !private_key.contains("-----BEGIN PRIVATE KEY-----") || private_key.len() > 8192 {
+        return Err(Invalid::field(
+            account_field,
+            "serviceAccount.private_key must be a PKCS #8 PEM key (BEGIN PRIVATE KEY)",
+        ));
+    }
+    let token_url = match url("tokenUrl")? {
+        Some(given) => given,
+        None => match member("token_uri") {
+            Some(uri) => {
+                check_url(uri, allow_insecure).map_err(|refused| Invalid::field(field("serviceAccount"), refused.0))?;
+                uri.to_string()
+            }
+            None => GOOGLE_TOKEN_URL.to_string(),
+        },
+    };
+    Ok(GcpPubSub {
+        topic: topic.to_string(),
+        client_email: client_email.to_string(),
+        private_key_id: member("private_key_id").map(str::to_string),
+        private_key: private_key.to_string(),
+        token_url,
+        endpoint: url("endpoint")?,
+    })
+}
+
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`: lowercase parts joined by dashes, the last a number.
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();
@@ -376,6 +487,46 @@ mod tests {
             parse_aws(AwsService::Events, &fields(bus), false).unwrap_err().field.as_deref(),
             Some("destination.source")
         );
+    }
+
+    #[test]
+    fn a_service_accounts_jwt_names_the_account_the_scope_and_the_token_endpoint() {
+        use base64::Engine as _;
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n";
+        let pubsub = parse_gcp(
+            &fields(json!({"type": "gcp_pubsub", "topic": "projects/acme/topics/deals",
+                "serviceAccount": {"type": "service_account", "client_email": "edgehook@acme.iam.gserviceaccount.com",
+                "private_key_id": "k1", "private_key": key}})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(pubsub.token_url, GOOGLE_TOKEN_URL);
+        assert_eq!(pubsub.publish_url(), "https://pubsub.googleapis.com/v1/projects/acme/topics/deals:publish");
+        let input = pubsub.jwt_signing_input(1_700_000_000);
+        let part = |i: usize| -> Value {
+            let raw = input.split('.').nth(i).unwrap();
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).unwrap()).unwrap()
+        };
+        assert_eq!(part(0), json!({"alg": "RS256", "typ": "JWT", "kid": "k1"}));
+        assert_eq!(
+            part(1),
+            json!({"iss": "edgehook@acme.iam.gserviceaccount.com", "scope": PUBSUB_SCOPE,
+                "aud": GOOGLE_TOKEN_URL, "iat": 1_700_000_000, "exp": 1_700_003_600})
+        );
+        for (bad, name) in [
+            (json!({"type": "gcp_pubsub", "topic": "deals", "serviceAccount": {}}), "destination.topic"),
+            (
+                json!({"type": "gcp_pubsub", "topic": "projects/a/topics/b", "serviceAccount": "x"}),
+                "destination.serviceAccount",
+            ),
+            (
+                json!({"type": "gcp_pubsub", "topic": "projects/a/topics/b",
+                "serviceAccount": {"client_email": "a@b", "private_key": "RSA"}}),
+                "destination.serviceAccount",
+            ),
+        ] {
+            assert_eq!(parse_gcp(&fields(bad), false).unwrap_err().field.as_deref(), Some(name));
+        }
     }
 
     const SAS_FROM_NODE: &str = "SharedAccessSignature sr=https%3A%2F%2Fcontoso.servicebus.windows.net%2Forders\

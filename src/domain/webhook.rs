@@ -7,7 +7,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
 use super::catalogue;
-use super::destination::{parse_aws, parse_azure, Aws, AwsService, AzureServiceBus};
+use super::destination::{parse_aws, parse_azure, parse_gcp, Aws, AwsService, AzureServiceBus, GcpPubSub};
 use super::filter::Filter;
 use super::ids::WebhookId;
 use super::url_guard::check_url;
@@ -110,6 +110,8 @@ pub enum DestinationType {
     S3,
     #[serde(rename = "azure_service_bus")]
     AzureServiceBus,
+    #[serde(rename = "gcp_pubsub")]
+    GcpPubsub,
 }
 
 impl DestinationType {
@@ -122,6 +124,7 @@ impl DestinationType {
             DestinationType::AwsEventbridge => "aws_eventbridge",
             DestinationType::S3 => "s3",
             DestinationType::AzureServiceBus => "azure_service_bus",
+            DestinationType::GcpPubsub => "gcp_pubsub",
         }
     }
 
@@ -132,7 +135,10 @@ impl DestinationType {
             DestinationType::AwsSns => Some(AwsService::Sns),
             DestinationType::AwsEventbridge => Some(AwsService::Events),
             DestinationType::S3 => Some(AwsService::S3),
-            DestinationType::Http | DestinationType::Poll | DestinationType::AzureServiceBus => None,
+            DestinationType::Http
+            | DestinationType::Poll
+            | DestinationType::AzureServiceBus
+            | DestinationType::GcpPubsub => None,
         }
     }
 
@@ -145,6 +151,7 @@ impl DestinationType {
             "aws_eventbridge" => Some(DestinationType::AwsEventbridge),
             "s3" => Some(DestinationType::S3),
             "azure_service_bus" => Some(DestinationType::AzureServiceBus),
+            "gcp_pubsub" => Some(DestinationType::GcpPubsub),
             _ => None,
         }
     }
@@ -169,6 +176,13 @@ pub struct Destination {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub source: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub topic: Option<String>,
+    /// A Pub/Sub destination's service account (its key never answered)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub client_email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub namespace: Option<String>,
@@ -476,7 +490,7 @@ pub struct WebhookFields {
     /// The filter's canonical JSON text; `Some(None)` removes it.
     pub filter: Option<Option<String>>,
     pub validate_schema: Option<bool>,
-    pub destination: Option<(DestinationType, Option<Aws>, Option<AzureServiceBus>)>,
+    pub destination: Option<ParsedDestination>,
 }
 
 /// `fifo`: deliveries go one after another in the order their events were ingested; a delivery is not attempted while
@@ -550,6 +564,8 @@ pub struct NewWebhook {
     pub aws: Option<Aws>,
     /// An Azure Service Bus destination (its key still plain).
     pub azure: Option<AzureServiceBus>,
+    /// A Google Cloud Pub/Sub destination (its private key still plain).
+    pub gcp: Option<GcpPubSub>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -562,7 +578,7 @@ pub enum Mode {
 pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, Invalid> {
     let f = parse_fields(body, Mode::Create, allow_insecure)?;
     let missing = |field: &str| Invalid::field(field, format!("{field} is required"));
-    let (destination, aws, azure) = f.destination.unwrap_or_default();
+    let ParsedDestination { kind: destination, aws, azure, gcp } = f.destination.unwrap_or_default();
     Ok(NewWebhook {
         name: f.name.ok_or_else(|| missing("name"))?,
         description: f.description.flatten(),
@@ -596,6 +612,7 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
         destination,
         aws,
         azure,
+        gcp,
     })
 }
 
@@ -723,10 +740,16 @@ fn url(value: &Value, allow_insecure: bool) -> Result<String, Invalid> {
 }
 
 /// `{"type": "http"}`, `{"type": "poll"}` or `{"type": "aws_sqs" | "aws_sns" | "aws_eventbridge", …its fields}`.
-fn destination(
-    value: &Value,
-    allow_insecure: bool,
-) -> Result<(DestinationType, Option<Aws>, Option<AzureServiceBus>), Invalid> {
+/// A destination as a create gives it: its type and, for a service, its fields.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParsedDestination {
+    pub kind: DestinationType,
+    pub aws: Option<Aws>,
+    pub azure: Option<AzureServiceBus>,
+    pub gcp: Option<GcpPubSub>,
+}
+
+fn destination(value: &Value, allow_insecure: bool) -> Result<ParsedDestination, Invalid> {
     let refused = || {
         Invalid::field(
             "destination",
@@ -735,12 +758,15 @@ fn destination(
     };
     let Value::Object(map) = value else { return Err(refused()) };
     let kind = map.get("type").and_then(Value::as_str).and_then(DestinationType::parse).ok_or_else(refused)?;
-    match kind.aws_service() {
-        Some(service) => Ok((kind, Some(parse_aws(service, map, allow_insecure)?), None)),
-        None if kind == DestinationType::AzureServiceBus => Ok((kind, None, Some(parse_azure(map, allow_insecure)?))),
-        None if map.len() != 1 => Err(refused()),
-        None => Ok((kind, None, None)),
+    let mut out = ParsedDestination { kind, ..ParsedDestination::default() };
+    match (kind.aws_service(), kind) {
+        (Some(service), _) => out.aws = Some(parse_aws(service, map, allow_insecure)?),
+        (None, DestinationType::AzureServiceBus) => out.azure = Some(parse_azure(map, allow_insecure)?),
+        (None, DestinationType::GcpPubsub) => out.gcp = Some(parse_gcp(map, allow_insecure)?),
+        _ if map.len() != 1 => return Err(refused()),
+        _ => {}
     }
+    Ok(out)
 }
 
 /// A list of subscription patterns, as `events` takes them.

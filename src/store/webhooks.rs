@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text, StoreError};
-use crate::domain::destination::{Aws, AzureServiceBus};
+use crate::domain::destination::{Aws, AzureServiceBus, GcpPubSub};
 use crate::domain::flow::{Breaker, CircuitState};
 use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
@@ -171,6 +171,13 @@ impl WebhookRow {
             .flatten()
     }
 
+    /// A Google Cloud Pub/Sub destination as stored (its private key sealed).
+    pub fn gcp(&self) -> Option<GcpPubSub> {
+        (self.destination_type() == DestinationType::GcpPubsub)
+            .then(|| serde_json::from_str(self.destination_config.as_deref()?).ok())
+            .flatten()
+    }
+
     /// Its destination as answers show it: no credential but the access key id, masked.
     fn destination_answer(&self) -> Destination {
         let mut out = Destination { kind: self.destination_type(), ..Destination::default() };
@@ -184,6 +191,11 @@ impl WebhookRow {
             out.prefix = aws.prefix;
             out.region = Some(aws.region);
             out.endpoint = aws.endpoint;
+        }
+        if let Some(pubsub) = self.gcp() {
+            out.topic = Some(pubsub.topic);
+            out.client_email = Some(pubsub.client_email);
+            out.endpoint = pubsub.endpoint;
         }
         if let Some(bus) = self.azure() {
             out.namespace = Some(bus.namespace);

@@ -63,6 +63,8 @@ function fromWebhook(w: Webhook | undefined): FormState {
       entity: w?.destination.entity ?? "",
       keyName: w?.destination.keyName ?? "",
       key: "",
+      topic: w?.destination.topic ?? "",
+      serviceAccount: "",
       prefix: w?.destination.prefix ?? "",
       region: w?.destination.region ?? "",
       accessKeyId: "",
@@ -80,11 +82,12 @@ const DESTINATION_HINTS: Record<FormState["destination"], string> = {
   aws_eventbridge: "Each event is put on your bus, its detail {payload, webhook: {id, timestamp, signature}}.",
   s3: "Each event becomes one object: the same body, its webhook-* values as object metadata.",
   azure_service_bus: "Each event becomes a message: the same body, its webhook-* values as custom properties.",
+  gcp_pubsub: "Each event is published: the same body as its data, its webhook-* values as attributes.",
 };
 
 type AwsForm = {
   queueUrl: string; topicArn: string; eventBusName: string; source: string; bucket: string; prefix: string;
-  namespace: string; entity: string; keyName: string; key: string;
+  namespace: string; entity: string; keyName: string; key: string; topic: string; serviceAccount: string;
   region: string; accessKeyId: string; secretAccessKey: string; endpoint: string;
 };
 type AwsKey = keyof AwsForm;
@@ -101,6 +104,7 @@ const AWS_FIELDS: Partial<Record<FormState["destination"], [AwsKey, string, stri
     ["bucket", "Bucket", "One object per event: <prefix>/<date>/<event id>.json.", "crm-events"],
     ["prefix", "Prefix (optional)", "A folder for the objects.", "webhooks/crm"],
   ],
+  gcp_pubsub: [["topic", "Topic", "projects/<project>/topics/<topic>", "projects/acme/topics/crm-events"]],
   azure_service_bus: [
     ["namespace", "Namespace", "<namespace>.servicebus.windows.net", "contoso"],
     ["entity", "Queue or topic", "Where the messages go.", "orders"],
@@ -113,6 +117,15 @@ function awsDestination(s: FormState) {
   const own = Object.fromEntries((AWS_FIELDS[s.destination] ?? []).map(([key]) => [key, s.aws[key].trim()]));
   if (s.destination === "azure_service_bus") {
     return { type: s.destination, ...own, key: s.aws.key, endpoint: s.aws.endpoint.trim() || undefined };
+  }
+  if (s.destination === "gcp_pubsub") {
+    let serviceAccount: unknown;
+    try {
+      serviceAccount = JSON.parse(s.aws.serviceAccount);
+    } catch (e) {
+      throw new ApiError(400, "validation_error", `The service account key is not valid JSON: ${(e as Error).message}`, "destination.serviceAccount");
+    }
+    return { type: s.destination, ...own, serviceAccount, endpoint: s.aws.endpoint.trim() || undefined };
   }
   const { region, accessKeyId, secretAccessKey, endpoint } = s.aws;
   return { type: s.destination, ...own, region: region.trim(), accessKeyId: accessKeyId.trim(), secretAccessKey, endpoint: endpoint.trim() || undefined };
@@ -256,6 +269,7 @@ export function WebhookForm({ id }: { id?: string }) {
             <option value="aws_eventbridge">Amazon EventBridge bus</option>
             <option value="s3">S3 bucket (AWS, R2 or S3-compatible)</option>
             <option value="azure_service_bus">Azure Service Bus queue or topic</option>
+            <option value="gcp_pubsub">Google Cloud Pub/Sub topic</option>
           </select>
         </Field>
         {AWS_FIELDS[form.destination] && !id && (
@@ -445,13 +459,20 @@ function AwsFields({ kind, value, error, onChange }: { kind: FormState["destinat
       </Field>
     );
   };
-  const titles: Partial<Record<FormState["destination"], string>> = { aws_sqs: "Amazon SQS queue", aws_sns: "Amazon SNS topic", aws_eventbridge: "Amazon EventBridge bus", s3: "S3 bucket", azure_service_bus: "Azure Service Bus" };
+  const titles: Partial<Record<FormState["destination"], string>> = { aws_sqs: "Amazon SQS queue", aws_sns: "Amazon SNS topic", aws_eventbridge: "Amazon EventBridge bus", s3: "S3 bucket", azure_service_bus: "Azure Service Bus", gcp_pubsub: "Google Cloud Pub/Sub" };
   return (
     <fieldset class="subfields">
       <legend>{titles[kind]}</legend>
       {(AWS_FIELDS[kind] ?? []).map(([key, label, hint, placeholder]) => field(key, label, hint, { placeholder }))}
       {kind === "azure_service_bus" ? (
         field("key", "Key", "The policy's primary key. Stored encrypted; never shown again.", { type: "password" })
+      ) : kind === "gcp_pubsub" ? (
+        <Field label="Service account key (JSON)" id="field-aws-serviceAccount"
+          hint="The key file as downloaded, for an account allowed to publish. Stored encrypted; never shown again.">
+          <textarea class="input mono" rows={4} spellcheck={false} autoComplete="off" value={value.serviceAccount}
+            {...described("field-aws-serviceAccount", undefined, true)}
+            onInput={(e) => onChange({ ...value, serviceAccount: e.currentTarget.value })} />
+        </Field>
       ) : (
         <>
           {field("region", "Region", "Its AWS region.", { placeholder: "us-east-1" })}

@@ -169,6 +169,8 @@ export function destinationText(w: Webhook): string {
       return `Amazon SNS: ${w.destination.topicArn ?? ""}`;
     case "aws_eventbridge":
       return `Amazon EventBridge: ${w.destination.eventBusName ?? ""} (source ${w.destination.source ?? ""})`;
+    case "gcp_pubsub":
+      return `Google Cloud Pub/Sub: ${w.destination.topic ?? ""}`;
     case "azure_service_bus":
       return `Azure Service Bus: ${w.destination.namespace ?? ""}/${w.destination.entity ?? ""}`;
     case "s3":
