@@ -7,9 +7,6 @@ SHELL := /bin/bash
 
 CARGO_HOME ?= $(HOME)/.cargo
 export PATH := $(CURDIR)/node_modules/.bin:$(CARGO_HOME)/bin:$(PATH)
-# Node's file I/O through io_uring: a clean-clone `make test` once hung for 10 minutes in `tsc` (client/build.mjs),
-# its main thread parked on a futex beside an io_uring descriptor; the thread pool does the same work without it.
-export UV_USE_IO_URING := 0
 
 WORKER_BUILD_VERSION := 0.8.7
 # wasm-bindgen-cli must be exactly the wasm-bindgen the lockfile resolved.

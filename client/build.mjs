@@ -27,6 +27,18 @@ for (const entry of ["errors", "index", "rpc"]) {
     });
   }
 }
-execFileSync(join(here, "node_modules", ".bin", "tsc"), ["-p", join(here, "tsconfig.json")], { stdio: "inherit" });
+// Declarations by tsc, with a deadline: on these 2-core machines tsc twice hung for good at start, its main thread
+// parked on a futex with a quarter-second of CPU spent (once in a clean-clone `make test`). A normal run takes a few
+// seconds; one that hangs is killed and run again, so a stuck compiler cannot eat CI's time.
+const TSC_DEADLINE_MS = 120_000;
+for (let attempt = 1; ; attempt++) {
+  try {
+    execFileSync(join(here, "node_modules", ".bin", "tsc"), ["-p", join(here, "tsconfig.json")], { stdio: "inherit", timeout: TSC_DEADLINE_MS, killSignal: "SIGKILL" });
+    break;
+  } catch (e) {
+    if (e.code !== "ETIMEDOUT" || attempt === 3) throw e;
+    console.warn(`client: tsc did not finish in ${TSC_DEADLINE_MS / 1000} s (attempt ${attempt}); running it again`);
+  }
+}
 copyFileSync(join(here, "src", "schema.d.ts"), join(dist, "schema.d.ts"));
 console.log("client: dist/ built (index, rpc: .mjs, .cjs, .d.ts)");

@@ -73,8 +73,8 @@ impl crate::domain::schema::Engine for SchemaEngine {
 pub async fn rs256(pem: &str, data: &[u8]) -> Result<Vec<u8>, String> {
     #[cfg(target_arch = "wasm32")]
     {
+        use worker::js_sys;
         use worker::wasm_bindgen::{self, prelude::*};
-        use worker::{js_sys, wasm_bindgen_futures};
         #[wasm_bindgen(module = "/src/webcrypto.mjs")]
         extern "C" {
             #[wasm_bindgen(js_name = signRs256, catch)]

@@ -96,6 +96,12 @@ test("a delivery to an SQS queue is one signed SendMessage: the exact body as th
   assert.equal(new Webhook(hook.secret).verify(m.body, headers).data.amount, 12500.5);
   const logged = JSON.stringify(delivery.attempts[0].requestHeaders);
   assert.ok(!logged.includes(key.accessKeyId) && !logged.includes(key.secretAccessKey) && logged.includes("Signature=••••••"), logged);
+  // Send test event reaches the queue too.
+  const sent = await c.api(o, "POST", `/api/webhooks/${hook.id}/test`, { eventType: "deal.won" }, { template: "/api/webhooks/{id}/test" });
+  assert.equal(sent.body.success, true, JSON.stringify(sent.body));
+  const tested = received();
+  assert.equal(tested.length, 1);
+  assert.equal(JSON.parse(tested[0].body).test, true);
 });
 
 test("SNS publishes the exact body with the webhook-* values as attributes; EventBridge puts it in detail.payload, with detail.webhook", async () => {
@@ -107,12 +113,16 @@ test("SNS publishes the exact body with the webhook-* values as attributes; Even
   assert.equal((await res.json()).deliveries, 2);
   for (const hook of [sns, bus]) assert.equal((await finished(o, hook)).status, "succeeded", hook.destination.type);
 
-  const [published] = await eventually(() => { const m = received(key.snsQueueUrl); return m.length > 0 && m; }, { what: "the SNS message" });
+  const publishedAll = await eventually(() => { const m = received(key.snsQueueUrl); return m.length > 0 && m; }, { what: "the SNS message" });
+  assert.equal(publishedAll.length, 1, "published once");
+  const [published] = publishedAll;
   const attributes = (m) => ({ "webhook-id": m.attributes["webhook-id"], "webhook-timestamp": m.attributes["webhook-timestamp"], "webhook-signature": m.attributes["webhook-signature"] });
   assert.ok(published.body.includes('"amount":12500') && published.body.includes("Ünïcode"), published.body);
   assert.equal(new Webhook(sns.secret).verify(published.body, attributes(published)).type, "deal.won");
 
-  const [put] = await eventually(() => { const m = received(key.eventsQueueUrl); return m.length > 0 && m; }, { what: "the EventBridge event" });
+  const putAll = await eventually(() => { const m = received(key.eventsQueueUrl); return m.length > 0 && m; }, { what: "the EventBridge event" });
+  assert.equal(putAll.length, 1, "put once");
+  const [put] = putAll;
   const event = JSON.parse(put.body);
   assert.deepEqual([event.source, event["detail-type"]], ["com.example.crm", "deal.won"]);
   const { payload, webhook } = event.detail;
@@ -179,6 +189,36 @@ test("Google Pub/Sub gets the body as data with the webhook-* values as attribut
   assert.equal(pubsub.messages.length, 1, "nothing else was published");
 });
 
+test("every service type: a timeout and a garbage answer each fail the attempt with a clear reason", async () => {
+  const o = c.org();
+  receiver.respond((r) => (r.url.startsWith("/stall") ? { status: 200, delayMs: 4000, body: "late" } : { status: 200, body: "<html>hello</html>" }));
+  const account = (endpoint) => ({ type: "service_account", private_key: ACCOUNT.privateKey, client_email: ACCOUNT.email, token_uri: `${endpoint}/token` });
+  const types = [
+    ["aws_sqs", (endpoint) => sqs({ endpoint }), /no MessageId: not an SQS answer/],
+    ["aws_sns", (endpoint) => ({ type: "aws_sns", topicArn: key.topicArn, ...keys(), endpoint }), /not an SNS answer/],
+    ["aws_eventbridge", (endpoint) => ({ type: "aws_eventbridge", eventBusName: "default", source: "com.example.crm", ...keys(), endpoint }), /not an EventBridge answer/],
+    ["s3", (endpoint) => ({ type: "s3", bucket: "crm-events", ...keys(), endpoint }), /no ETag: not an S3 answer/],
+    ["azure_service_bus", (endpoint) => ({ type: "azure_service_bus", namespace: "contoso", entity: "orders", ...BUS_KEY, endpoint }), /Service Bus answered 200: <html>hello/],
+    ["gcp_pubsub", (endpoint) => ({ type: "gcp_pubsub", serviceAccount: account(endpoint), topic: "projects/acme/topics/deals", endpoint }), /token endpoint answered 200: <html>hello/],
+  ];
+  // One organization for the stalls, one for the garbage: an organization holds at most 10 webhooks.
+  const garbageOrg = c.org();
+  const hooks = [];
+  for (const [type, destination, garbage] of types) {
+    hooks.push([o, type, await sqsWebhook(o, destination(`${receiver.url}/stall-${type}`)), /timed out after 2 s/]);
+    hooks.push([garbageOrg, type, await sqsWebhook(garbageOrg, destination(`${receiver.url}/garbage-${type}`)), garbage]);
+  }
+  for (const org of [o, garbageOrg]) {
+    const res = await worker.api("/api/events", { method: "POST", headers: org.auth(), body: '{"type":"deal.won","data":{"n":2}}' });
+    assert.equal((await res.json()).deliveries, types.length);
+  }
+  for (const [org, type, hook, reason] of hooks) {
+    const delivery = await finished(org, hook);
+    assert.equal(delivery.status, "failed", type);
+    assert.match(delivery.attempts[0].error, reason, type);
+  }
+});
+
 test("wrong keys, a missing queue, a timeout and a garbage answer each fail the attempt with a clear reason; nothing reaches the queue", async () => {
   const o = c.org();
   const cases = [
@@ -191,7 +231,7 @@ test("wrong keys, a missing queue, a timeout and a garbage answer each fail the 
     [sqs({ endpoint: `${receiver.url}/garbage` }), /no MessageId: not an SQS answer/],
     [sqs({ endpoint: `${receiver.url}/stall` }), /timed out/],
   ];
-  receiver.respond((r) => (r.url === "/stall" ? { status: 200, delayMs: 4000, body: "late" } : r.url === "/garbage" ? { status: 200, body: "<html>hello</html>" } : { status: 200, body: "ok" }));
+  receiver.respond((r) => (r.url.startsWith("/stall") ? { status: 200, delayMs: 4000, body: "late" } : r.url.startsWith("/garbage") ? { status: 200, body: "<html>hello</html>" } : { status: 200, body: "ok" }));
   const hooks = [];
   for (const [destination] of cases) hooks.push(await sqsWebhook(o, destination));
   const res = await worker.api("/api/events", { method: "POST", headers: o.auth(), body: '{"type":"deal.won","data":{"n":1}}' });

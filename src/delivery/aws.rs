@@ -15,7 +15,6 @@ use serde_json::{json, Value};
 use super::send::{self, SendResult};
 use crate::domain::destination::{aws_json_error, mask, Aws, AwsService};
 use crate::domain::sigv4::{self, Credentials, Signing};
-use crate::domain::url_guard::check_url;
 
 /// What an attempt sends: the delivery's id, type, body and Standard Webhooks values.
 pub struct Message<'a> {
@@ -207,7 +206,7 @@ fn refused_entry(service: AwsService, body: &str) -> Option<(String, bool)> {
         AwsService::Sqs if body.contains("\"MessageId\"") => None,
         AwsService::Sns if body.contains("<MessageId>") => None,
         AwsService::Sqs | AwsService::Sns => not_the_service(),
-        // `PutObject` answers 200 with an empty body (its ETag is a header).
+        // `PutObject` answers 200 with an empty body; its ETag header says it stored the object (`send`).
         AwsService::S3 => None,
         AwsService::Events => {
             let Ok(answer) = serde_json::from_str::<Value>(body) else { return not_the_service() };
@@ -233,44 +232,36 @@ pub async fn send(
     timeout_seconds: u32,
     allow_insecure: bool,
 ) -> (SendResult, bool) {
-    for url in [aws.queue_url.as_deref(), aws.endpoint.as_deref()].into_iter().flatten() {
-        if let Err(refused) = check_url(url, allow_insecure) {
-            let error = format!("destination refused at send time: {}", refused.0);
-            return (SendResult { error: Some(error), ..SendResult::default() }, true);
-        }
+    if let Err(refused) =
+        send::guard([aws.queue_url.as_deref(), aws.endpoint.as_deref()].into_iter().flatten(), allow_insecure)
+    {
+        return (refused, true);
     }
     let ServiceCall { method, url, headers, body } = match request(aws, secret_access_key, message, now_ms) {
         Ok(call) => call,
-        Err(e) => return (SendResult { error: Some(e), ..SendResult::default() }, false),
+        Err(e) => return (SendResult::not_sent(e), false),
     };
     let mut result = send::request(method, &url, &headers, &body, timeout_seconds).await;
     result.request_headers = Some(headers_for_log(&headers, aws));
     let answer = result.response_body.clone().unwrap_or_default();
-    let throttled = if result.succeeded() {
-        match refused_entry(aws.service, &answer) {
-            Some((reason, throttled)) => {
-                result.error = Some(reason);
-                throttled
+    if result.succeeded() && aws.service == AwsService::S3 && result.etag.is_none() {
+        result.error = Some("the endpoint's answer has no ETag: not an S3 answer".into());
+    } else if result.succeeded() {
+        if let Some((reason, throttled)) = refused_entry(aws.service, &answer) {
+            result.error = Some(reason);
+            if throttled && result.retry_after.is_none() {
+                result.retry_after = Some(5);
             }
-            None => false,
         }
     } else if let (Some(status), Some(_)) = (result.status_code, &result.error) {
         let e = aws_json_error(status, &answer);
-        let retry = if e.throttled { " (throttled: retried later)" } else { "" };
-        result.error = Some(format!("{} answered {status} {}: {}{retry}", aws.service.title(), e.kind, e.message));
-        e.throttled
-    } else {
-        false
-    };
-    if throttled && result.retry_after.is_none() {
-        // AWS sends no Retry-After: wait a few seconds beyond the schedule's first step.
-        result.retry_after = Some(5);
+        result.refused_by(aws.service.title(), status, &format!("{}: {}", e.kind, e.message), e.throttled);
     }
     (result, false)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn aws(service: AwsService) -> Aws {
@@ -289,7 +280,7 @@ mod tests {
         }
     }
 
-    const MESSAGE: Message<'static> = Message {
+    pub(crate) const MESSAGE: Message<'static> = Message {
         id: "dlv_1",
         event_id: "crm 42/x",
         created_at: 1_700_000_000_000,

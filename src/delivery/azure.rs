@@ -7,7 +7,6 @@
 use super::aws::Message;
 use super::send::{self, SendResult};
 use crate::domain::destination::{sas_token, AzureServiceBus};
-use crate::domain::url_guard::check_url;
 
 /// How long a token made for one send stays valid.
 const TOKEN_SECONDS: i64 = 300;
@@ -60,9 +59,8 @@ pub async fn send(
     allow_insecure: bool,
 ) -> (SendResult, bool) {
     let (url, headers) = request(bus, key, message, now_ms);
-    if let Err(refused) = check_url(&url, allow_insecure) {
-        let error = format!("destination refused at send time: {}", refused.0);
-        return (SendResult { error: Some(error), ..SendResult::default() }, true);
+    if let Err(refused) = send::guard([url.as_str()], allow_insecure) {
+        return (refused, true);
     }
     let mut result = send::post(&url, &headers, message.body, timeout_seconds).await;
     result.request_headers = Some(headers_for_log(&headers));
@@ -71,12 +69,7 @@ pub async fn send(
         Some(status) => {
             let said = result.response_body.clone().unwrap_or_default();
             let said: String = said.split_whitespace().collect::<Vec<_>>().join(" ").chars().take(300).collect();
-            let throttled = matches!(status, 429 | 503);
-            let retry = if throttled { " (throttled: retried later)" } else { "" };
-            result.error = Some(format!("Service Bus answered {status}: {said}{retry}"));
-            if throttled && result.retry_after.is_none() {
-                result.retry_after = Some(5);
-            }
+            result.refused_by("Service Bus", status, &said, matches!(status, 429 | 503));
         }
         None => {}
     }
@@ -96,16 +89,7 @@ mod tests {
             key: "RAKHASH12345678901234567890abcdefghijABCDEFG=".into(),
             endpoint: None,
         };
-        let message = Message {
-            id: "dlv_1",
-            event_id: "e",
-            created_at: 0,
-            event_type: "deal.won",
-            timestamp: 1_700_000_000,
-            signature: "v1,abc",
-            body: "{}",
-        };
-        let (url, headers) = request(&bus, &bus.key, &message, 1_699_999_700_000);
+        let (url, headers) = request(&bus, &bus.key, &crate::delivery::aws::tests::MESSAGE, 1_699_999_700_000);
         assert_eq!(url, "https://contoso.servicebus.windows.net/orders/messages");
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(get("Authorization"), sas_token(&bus.resource_uri(), &bus.key_name, &bus.key, 1_700_000_000));

@@ -11,7 +11,6 @@ use serde_json::{json, Value};
 use super::aws::Message;
 use super::send::{self, SendResult};
 use crate::domain::destination::GcpPubSub;
-use crate::domain::url_guard::check_url;
 
 /// An access token kept in the isolate: whose, from where, and until when (epoch ms) to use it.
 struct KeptToken {
@@ -104,11 +103,8 @@ pub async fn send(
     timeout_seconds: u32,
     allow_insecure: bool,
 ) -> (SendResult, bool) {
-    for url in [pubsub.publish_url(), pubsub.token_url.clone()] {
-        if let Err(refused) = check_url(&url, allow_insecure) {
-            let error = format!("destination refused at send time: {}", refused.0);
-            return (SendResult { error: Some(error), ..SendResult::default() }, true);
-        }
+    if let Err(refused) = send::guard([pubsub.publish_url().as_str(), pubsub.token_url.as_str()], allow_insecure) {
+        return (refused, true);
     }
     let token = match access_token(pubsub, private_key, now_ms, timeout_seconds).await {
         Ok(token) => token,
@@ -127,12 +123,7 @@ pub async fn send(
     } else if let (Some(status), Some(_)) = (result.status_code, &result.error) {
         let parsed: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
         let said = parsed["error"]["message"].as_str().unwrap_or(&body).chars().take(300).collect::<String>();
-        let throttled = matches!(status, 429 | 503);
-        let retry = if throttled { " (throttled: retried later)" } else { "" };
-        result.error = Some(format!("Pub/Sub answered {status}: {said}{retry}"));
-        if throttled && result.retry_after.is_none() {
-            result.retry_after = Some(5);
-        }
+        result.refused_by("Pub/Sub", status, &said, matches!(status, 429 | 503));
     }
     (result, false)
 }
@@ -143,16 +134,7 @@ mod tests {
 
     #[test]
     fn a_publish_carries_the_body_as_data_and_the_values_as_attributes() {
-        let message = Message {
-            id: "dlv_1",
-            event_id: "e",
-            created_at: 0,
-            event_type: "deal.won",
-            timestamp: 1_700_000_000,
-            signature: "v1,abc",
-            body: r#"{"amount":1.50}"#,
-        };
-        let body: Value = serde_json::from_str(&publish_body(&message)).unwrap();
+        let body: Value = serde_json::from_str(&publish_body(&crate::delivery::aws::tests::MESSAGE)).unwrap();
         let data = body["messages"][0]["data"].as_str().unwrap();
         assert_eq!(base64::engine::general_purpose::STANDARD.decode(data).unwrap(), br#"{"amount":1.50}"#);
         assert_eq!(body["messages"][0]["attributes"]["webhook-timestamp"], "1700000000");

@@ -27,12 +27,40 @@ pub struct SendResult {
     pub retry_after: Option<u64>,
     /// The request's headers as logged (JSON array of `[name, value]`); `None` when nothing was sent.
     pub request_headers: Option<String>,
+    /// The answer's `ETag`, if any (S3's `PutObject` answers with one).
+    pub etag: Option<String>,
 }
 
 impl SendResult {
     pub fn succeeded(&self) -> bool {
         self.error.is_none() && self.status_code.is_some_and(|s| (200..300).contains(&s))
     }
+
+    /// A failure before anything was sent.
+    pub fn not_sent(error: impl Into<String>) -> SendResult {
+        SendResult { error: Some(error.into()), ..SendResult::default() }
+    }
+
+    /// A service destination's refusal, in the service's words (`<service> answered <status>: <said>`); a throttle
+    /// is retried a few seconds later at least (the services send no `Retry-After`).
+    pub fn refused_by(&mut self, service: &str, status: u16, said: &str, throttled: bool) {
+        let retry = if throttled { " (throttled: retried later)" } else { "" };
+        self.error = Some(format!("{service} answered {status}: {said}{retry}"));
+        if throttled && self.retry_after.is_none() {
+            self.retry_after = Some(5);
+        }
+    }
+}
+
+/// The URL guard on every address a service destination calls, at send time (a rule or a resolver may have
+/// changed since it was saved): the first refused, as the attempt's failure.
+pub fn guard<'a>(urls: impl IntoIterator<Item = &'a str>, allow_insecure: bool) -> Result<(), SendResult> {
+    for url in urls {
+        if let Err(refused) = crate::domain::url_guard::check_url(url, allow_insecure) {
+            return Err(SendResult::not_sent(format!("destination refused at send time: {}", refused.0)));
+        }
+    }
+    Ok(())
 }
 
 /// Posts `body` with `headers`; never errors: every failure becomes the result's `error`.
@@ -95,6 +123,7 @@ async fn send(method: &str, url: &str, headers: &[(String, String)], body: &str,
     let abort =
         headers.get("webhook-delivery").ok().flatten().is_some_and(|v| v.trim().eq_ignore_ascii_case("abort-message"));
     let declared = headers.get("content-length").ok().flatten().and_then(|v| v.trim().parse::<usize>().ok());
+    let etag = headers.get("etag").ok().flatten();
     // The status has decided the outcome; the body only feeds the log. An answer that declares a length within the
     // limit is read whole, in one call; any other is streamed until the limit, its end or the deadline, and dropping
     // the stream cancels the rest. (Streaming an answer that fits one read cost a tenth of a send's CPU: `make
@@ -130,6 +159,7 @@ async fn send(method: &str, url: &str, headers: &[(String, String)], body: &str,
         abort,
         retry_after,
         request_headers: None,
+        etag,
     }
 }
 

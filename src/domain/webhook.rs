@@ -412,9 +412,73 @@ pub struct WebhookCreate {
     /// refused (400 `schema_mismatch`, `field` = `data/<path>`) and delivered to no one
     #[schema(default = false, nullable = false)]
     validate_schema: Option<bool>,
-    /// `{"type": "poll"}` makes a polling webhook: no `url`; its events wait, in order, for its reader. Absent: `http`
+    /// `{"type": "poll"}` makes a polling webhook: no `url`; its events wait, in order, for its reader. A service
+    /// type sends there instead of a URL. Absent: `http`. Chosen at creation
     #[schema(nullable = false)]
-    destination: Option<Destination>,
+    destination: Option<DestinationIn>,
+}
+
+/// A new webhook's destination: its `type` and that type's fields (docs/api.md, Destinations). Credentials (the
+/// secret access key, the Service Bus key, the service account's private key) are sealed at rest and never
+/// answered.
+// Checked by `parse_create`; this type documents the body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct DestinationIn {
+    #[serde(rename = "type")]
+    kind: DestinationType,
+    /// `aws_sqs`: the queue's URL
+    #[schema(format = "uri", nullable = false)]
+    queue_url: Option<String>,
+    /// `aws_sns`: the topic's ARN
+    #[schema(nullable = false)]
+    topic_arn: Option<String>,
+    /// `aws_eventbridge`: the bus's name or ARN
+    #[schema(nullable = false)]
+    event_bus_name: Option<String>,
+    /// `aws_eventbridge`: the events' source (not `aws.…`)
+    #[schema(nullable = false)]
+    source: Option<String>,
+    /// `s3`: the bucket
+    #[schema(nullable = false)]
+    bucket: Option<String>,
+    /// `s3`: a folder for the objects, `<prefix>/<date>/<event id>.json`
+    #[schema(nullable = false)]
+    prefix: Option<String>,
+    /// `aws_*`, `s3`: the AWS region
+    #[schema(nullable = false, example = "us-east-1")]
+    region: Option<String>,
+    /// `aws_*`, `s3`
+    #[schema(nullable = false)]
+    access_key_id: Option<String>,
+    /// `aws_*`, `s3`: write-only
+    #[schema(nullable = false, write_only)]
+    secret_access_key: Option<String>,
+    /// `azure_service_bus`: `<namespace>.servicebus.windows.net`
+    #[schema(nullable = false)]
+    namespace: Option<String>,
+    /// `azure_service_bus`: the queue or topic
+    #[schema(nullable = false)]
+    entity: Option<String>,
+    /// `azure_service_bus`: the shared access policy's name
+    #[schema(nullable = false)]
+    key_name: Option<String>,
+    /// `azure_service_bus`: the policy's key; write-only
+    #[schema(nullable = false, write_only)]
+    key: Option<String>,
+    /// `gcp_pubsub`: the service account's key file as downloaded (`client_email`, `private_key`, …); write-only
+    #[schema(nullable = false, write_only, value_type = Option<std::collections::BTreeMap<String, Value>>)]
+    service_account: Option<Map<String, Value>>,
+    /// `gcp_pubsub`: `projects/<project>/topics/<topic>`
+    #[schema(nullable = false)]
+    topic: Option<String>,
+    /// `gcp_pubsub`: the OAuth token endpoint (default the key file's `token_uri`, else Google's)
+    #[schema(format = "uri", nullable = false)]
+    token_url: Option<String>,
+    /// Any service type: another compatible endpoint (R2's S3 API, a local emulator); the same guard as URLs
+    #[schema(format = "uri", nullable = false)]
+    endpoint: Option<String>,
 }
 
 /// The schema of `headers` in a create or a patch: at most [`MAX_HEADERS`] names, each value a string of at most

@@ -119,7 +119,7 @@ function awsDestination(s: FormState) {
     return { type: s.destination, ...own, key: s.aws.key, endpoint: s.aws.endpoint.trim() || undefined };
   }
   if (s.destination === "gcp_pubsub") {
-    let serviceAccount: unknown;
+    let serviceAccount: Record<string, unknown>;
     try {
       serviceAccount = JSON.parse(s.aws.serviceAccount);
     } catch (e) {
