@@ -178,7 +178,7 @@ async fn send_one(
     if let Some(pubsub) = webhook.gcp() {
         let opened = match open_for_send(secrets, delivery, webhook, &pubsub.private_key, now) {
             Ok(opened) => opened,
-            Err(failed) => return (failed, false),
+            Err(failed) => return (*failed, false),
         };
         let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
         let message = message_of(delivery, &opened);
@@ -223,13 +223,13 @@ fn open_for_send(
     webhook: &WebhookRow,
     sealed_credential: &str,
     now: i64,
-) -> Result<Opened, SendResult> {
+) -> Result<Opened, Box<SendResult>> {
     let opened = webhook
         .signing_secrets(now, secrets)
         .and_then(|signing| Ok((signing, secrets.open(sealed_credential, webhook.id.as_str())?)));
     let (signing, credential) = opened.map_err(|e| {
         worker::console_error!("webhook {}: {e}", webhook.id);
-        SendResult { error: Some(format!("not sent: {e}")), ..SendResult::default() }
+        Box::new(SendResult::not_sent(format!("not sent: {e}")))
     })?;
     let signing: Vec<&str> = signing.iter().map(String::as_str).collect();
     let timestamp = now.div_euclid(1000);
@@ -261,7 +261,7 @@ async fn send_to_aws(
 ) -> (SendResult, bool) {
     let opened = match open_for_send(secrets, delivery, webhook, &aws.secret_access_key, now) {
         Ok(opened) => opened,
-        Err(failed) => return (failed, false),
+        Err(failed) => return (*failed, false),
     };
     let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
     super::aws::send(aws, &opened.credential, &message_of(delivery, &opened), now, timeout, insecure).await
@@ -278,7 +278,7 @@ async fn send_to_azure(
 ) -> (SendResult, bool) {
     let opened = match open_for_send(secrets, delivery, webhook, &bus.key, now) {
         Ok(opened) => opened,
-        Err(failed) => return (failed, false),
+        Err(failed) => return (*failed, false),
     };
     let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
     super::azure::send(bus, &opened.credential, &message_of(delivery, &opened), now, timeout, insecure).await

@@ -232,7 +232,7 @@ pub async fn send(
     timeout_seconds: u32,
     allow_insecure: bool,
 ) -> (SendResult, bool) {
-    if let Err(refused) =
+    if let Some(refused) =
         send::guard([aws.queue_url.as_deref(), aws.endpoint.as_deref()].into_iter().flatten(), allow_insecure)
     {
         return (refused, true);

@@ -59,7 +59,7 @@ pub async fn send(
     allow_insecure: bool,
 ) -> (SendResult, bool) {
     let (url, headers) = request(bus, key, message, now_ms);
-    if let Err(refused) = send::guard([url.as_str()], allow_insecure) {
+    if let Some(refused) = send::guard([url.as_str()], allow_insecure) {
         return (refused, true);
     }
     let mut result = send::post(&url, &headers, message.body, timeout_seconds).await;

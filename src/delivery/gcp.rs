@@ -103,7 +103,7 @@ pub async fn send(
     timeout_seconds: u32,
     allow_insecure: bool,
 ) -> (SendResult, bool) {
-    if let Err(refused) = send::guard([pubsub.publish_url().as_str(), pubsub.token_url.as_str()], allow_insecure) {
+    if let Some(refused) = send::guard([pubsub.publish_url().as_str(), pubsub.token_url.as_str()], allow_insecure) {
         return (refused, true);
     }
     let token = match access_token(pubsub, private_key, now_ms, timeout_seconds).await {

@@ -53,14 +53,13 @@ impl SendResult {
 }
 
 /// The URL guard on every address a service destination calls, at send time (a rule or a resolver may have
-/// changed since it was saved): the first refused, as the attempt's failure.
-pub fn guard<'a>(urls: impl IntoIterator<Item = &'a str>, allow_insecure: bool) -> Result<(), SendResult> {
-    for url in urls {
-        if let Err(refused) = crate::domain::url_guard::check_url(url, allow_insecure) {
-            return Err(SendResult::not_sent(format!("destination refused at send time: {}", refused.0)));
-        }
-    }
-    Ok(())
+/// changed since it was saved): the attempt's failure for the first one refused, if any is.
+pub fn guard<'a>(urls: impl IntoIterator<Item = &'a str>, allow_insecure: bool) -> Option<SendResult> {
+    urls.into_iter().find_map(|url| {
+        crate::domain::url_guard::check_url(url, allow_insecure)
+            .err()
+            .map(|refused| SendResult::not_sent(format!("destination refused at send time: {}", refused.0)))
+    })
 }
 
 /// Posts `body` with `headers`; never errors: every failure becomes the result's `error`.
