@@ -219,17 +219,18 @@ test("every service type: a timeout and a garbage answer each fail the attempt w
   }
 });
 
-test("wrong keys, a missing queue, a timeout and a garbage answer each fail the attempt with a clear reason; nothing reaches the queue", async () => {
+test("wrong keys and a missing queue, topic, bus or bucket each fail the attempt with the service's reason; nothing reaches a queue", async () => {
   const o = c.org();
   const cases = [
     [sqs({ secretAccessKey: "not-the-secret-key" }), /SignatureDoesNotMatch/],
     [{ type: "aws_sns", topicArn: "arn:aws:sns:us-east-1:123456789012:missing", ...keys() }, /NotFound|does not exist/i],
     [{ type: "aws_eventbridge", eventBusName: "default", source: "com.example.crm", ...keys(), secretAccessKey: "wrong" }, /SignatureDoesNotMatch/],
     [{ type: "s3", bucket: "no-such-bucket", ...keys() }, /NoSuchBucket/],
+    [{ type: "s3", bucket: "crm-events", ...keys(), secretAccessKey: "wrong" }, /SignatureDoesNotMatch/],
+    [{ type: "aws_sns", topicArn: key.topicArn, ...keys(), secretAccessKey: "wrong" }, /SignatureDoesNotMatch/],
+    [{ type: "aws_eventbridge", eventBusName: "no-such-bus", source: "com.example.crm", ...keys() }, /not exist|NotFound/i],
     [sqs({ accessKeyId: "AKIAUNKNOWNKEY000000" }), /InvalidClientTokenId|not valid|security token/i],
     [sqs({ queueUrl: `${aws}/123456789012/missing` }), /QueueDoesNotExist|NonExistentQueue|does not exist/i],
-    [sqs({ endpoint: `${receiver.url}/garbage` }), /no MessageId: not an SQS answer/],
-    [sqs({ endpoint: `${receiver.url}/stall` }), /timed out/],
   ];
   receiver.respond((r) => (r.url.startsWith("/stall") ? { status: 200, delayMs: 4000, body: "late" } : r.url.startsWith("/garbage") ? { status: 200, body: "<html>hello</html>" } : { status: 200, body: "ok" }));
   const hooks = [];
