@@ -219,6 +219,27 @@ test("every service type: a timeout and a garbage answer each fail the attempt w
   }
 });
 
+test("a throttled call is retried later, not failed: the service's hint to slow down is honoured", async () => {
+  const o = c.org();
+  let calls = 0;
+  receiver.respond((r) => {
+    if (!r.url.startsWith("/throttle")) return { status: 200, body: "ok" };
+    calls += 1;
+    return calls === 1
+      ? { status: 400, body: '{"__type":"com.amazonaws.sqs#ThrottlingException","message":"Rate exceeded"}' }
+      : { status: 200, body: '{"MessageId":"m-1","MD5OfMessageBody":"x"}' };
+  });
+  const hook = await sqsWebhook(o, sqs({ endpoint: `${receiver.url}/throttle` }), { retryAttempts: 3, retryDelaySeconds: 1 });
+  const res = await worker.api("/api/events", { method: "POST", headers: o.auth(), body: '{"type":"deal.won","data":{"n":3}}' });
+  assert.equal(res.status, 202);
+  const delivery = await finished(o, hook);
+  assert.equal(delivery.status, "succeeded");
+  assert.equal(delivery.attempts.length, 2);
+  assert.match(delivery.attempts[0].error, /ThrottlingException: Rate exceeded \(throttled: retried later\)/);
+  const gap = Date.parse(delivery.attempts[1].createdAt) - Date.parse(delivery.attempts[0].createdAt);
+  assert.ok(gap >= 4500, `the retry waited for the throttle (${gap} ms), not the 1 s schedule`);
+});
+
 test("wrong keys and a missing queue, topic, bus or bucket each fail the attempt with the service's reason; nothing reaches a queue", async () => {
   const o = c.org();
   const cases = [
