@@ -96,6 +96,7 @@ test("a delivery to an SQS queue is one signed SendMessage: the exact body as th
   assert.equal(new Webhook(hook.secret).verify(m.body, headers).data.amount, 12500.5);
   const logged = JSON.stringify(delivery.attempts[0].requestHeaders);
   assert.ok(!logged.includes(key.accessKeyId) && !logged.includes(key.secretAccessKey) && logged.includes("Signature=••••••"), logged);
+  assert.deepEqual(delivery.attempts[0].requestHeaders.slice(0, 2), [[":method", "POST"], [":url", `${aws}/`]], "the log names the call");
   // Send test event reaches the queue too.
   const sent = await c.api(o, "POST", `/api/webhooks/${hook.id}/test`, { eventType: "deal.won" }, { template: "/api/webhooks/{id}/test" });
   assert.equal(sent.body.success, true, JSON.stringify(sent.body));

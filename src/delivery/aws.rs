@@ -176,25 +176,15 @@ fn object_url(aws: &Aws, endpoint: Option<&str>, message: &Message<'_>) -> Strin
     }
 }
 
-/// The headers as the attempt log shows them: the signature and the key masked.
-pub fn headers_for_log(headers: &[(String, String)], aws: &Aws) -> String {
-    let logged: Vec<[String; 2]> = headers
-        .iter()
-        .map(|(name, value)| {
-            let shown = if name.eq_ignore_ascii_case("authorization") {
-                value
-                    .replace(&aws.access_key_id, &mask(&aws.access_key_id))
-                    .split("Signature=")
-                    .next()
-                    .map(|head| format!("{head}Signature=••••••"))
-                    .unwrap_or_default()
-            } else {
-                value.clone()
-            };
-            [name.clone(), shown]
-        })
-        .collect();
-    serde_json::to_string(&logged).unwrap_or_else(|_| "[]".into())
+/// The call as the attempt log shows it: method, URL and headers, the signature and the key masked.
+pub fn headers_for_log(method: &str, url: &str, headers: &[(String, String)], aws: &Aws) -> String {
+    send::logged_call(method, url, headers, |name, value| {
+        if !name.eq_ignore_ascii_case("authorization") {
+            return value.to_string();
+        }
+        let masked = value.replace(&aws.access_key_id, &mask(&aws.access_key_id));
+        masked.split("Signature=").next().map(|head| format!("{head}Signature=••••••")).unwrap_or_default()
+    })
 }
 
 /// Why a 2xx answer did not deliver, if it did not: it is not the service's answer, or (EventBridge) it refused
@@ -242,7 +232,7 @@ pub async fn send(
         Err(e) => return (SendResult::not_sent(e), false),
     };
     let mut result = send::request(method, &url, &headers, &body, timeout_seconds).await;
-    result.request_headers = Some(headers_for_log(&headers, aws));
+    result.request_headers = Some(headers_for_log(method, &url, &headers, aws));
     let answer = result.response_body.clone().unwrap_or_default();
     if result.succeeded() && aws.service == AwsService::S3 && result.etag.is_none() {
         result.error = Some("the endpoint's answer has no ETag: not an S3 answer".into());
@@ -308,7 +298,11 @@ pub(crate) mod tests {
         assert!(authorization
             .starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLEKEY12/20231114/us-east-1/sqs/aws4_request"));
         assert!(authorization.contains("SignedHeaders=content-type;host;x-amz-date;x-amz-target"), "{authorization}");
-        let logged = headers_for_log(&call.headers, &aws(AwsService::Sqs));
+        let logged = headers_for_log(call.method, &call.url, &call.headers, &aws(AwsService::Sqs));
+        assert!(
+            logged.starts_with(r#"[[":method","POST"],[":url","https://sqs.us-east-1.amazonaws.com/"]"#),
+            "{logged}"
+        );
         assert!(
             !logged.contains("AKIDEXAMPLEKEY12") && logged.contains("AKID…EY12") && logged.contains("Signature=••••••")
         );

@@ -31,21 +31,14 @@ pub fn request(
     (format!("{resource}/messages"), headers)
 }
 
-/// The headers as the attempt log shows them: the token's signature masked.
-fn headers_for_log(headers: &[(String, String)]) -> String {
-    let logged: Vec<[String; 2]> = headers
-        .iter()
-        .map(|(name, value)| {
-            let shown = match value.split_once("&sig=") {
-                Some((head, rest)) if name.eq_ignore_ascii_case("authorization") => {
-                    format!("{head}&sig=••••••{}", rest.find('&').map_or("", |at| &rest[at..]))
-                }
-                _ => value.clone(),
-            };
-            [name.clone(), shown]
-        })
-        .collect();
-    serde_json::to_string(&logged).unwrap_or_else(|_| "[]".into())
+/// The call as the attempt log shows it: method, URL and headers, the token's signature masked.
+fn headers_for_log(url: &str, headers: &[(String, String)]) -> String {
+    send::logged_call("POST", url, headers, |name, value| match value.split_once("&sig=") {
+        Some((head, rest)) if name.eq_ignore_ascii_case("authorization") => {
+            format!("{head}&sig=••••••{}", rest.find('&').map_or("", |at| &rest[at..]))
+        }
+        _ => value.to_string(),
+    })
 }
 
 /// One attempt to a Service Bus queue or topic; never fails. The second value is true when the destination was
@@ -63,7 +56,7 @@ pub async fn send(
         return (refused, true);
     }
     let mut result = send::post(&url, &headers, message.body, timeout_seconds).await;
-    result.request_headers = Some(headers_for_log(&headers));
+    result.request_headers = Some(headers_for_log(&url, &headers));
     match result.status_code {
         Some(201) => {}
         Some(status) => {
@@ -94,7 +87,7 @@ mod tests {
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(get("Authorization"), sas_token(&bus.resource_uri(), &bus.key_name, &bus.key, 1_700_000_000));
         assert_eq!(get("webhook-signature"), "\"v1,abc\"");
-        let logged = headers_for_log(&headers);
+        let logged = headers_for_log(&url, &headers);
         assert!(logged.contains("&sig=••••••&se=1700000000&skn=RootManageSharedAccessKey"), "{logged}");
         assert!(!logged.contains("oNF6A5vc"));
     }

@@ -115,8 +115,14 @@ pub async fn send(
         ("Authorization".to_string(), format!("Bearer {token}")),
     ];
     let mut result = send::post(&pubsub.publish_url(), &headers, &publish_body(message), timeout_seconds).await;
-    let logged = [["Content-Type", "application/json"], ["Authorization", "Bearer ••••••"]];
-    result.request_headers = serde_json::to_string(&logged).ok();
+    let masked = |name: &str, value: &str| {
+        if name.eq_ignore_ascii_case("authorization") {
+            "Bearer ••••••".to_string()
+        } else {
+            value.to_string()
+        }
+    };
+    result.request_headers = Some(send::logged_call("POST", &pubsub.publish_url(), &headers, masked));
     let body = result.response_body.clone().unwrap_or_default();
     if result.succeeded() && !body.contains("\"messageIds\"") {
         result.error = Some("the endpoint's answer has no messageIds: not a Pub/Sub answer".into());

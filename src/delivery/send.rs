@@ -52,6 +52,19 @@ impl SendResult {
     }
 }
 
+/// A service call's headers as the attempt log keeps them: the call itself first, as `:method` and `:url`
+/// (HTTP/2's pseudo-header names), then each header with `mask` applied to its value.
+pub fn logged_call(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    mask: impl Fn(&str, &str) -> String,
+) -> String {
+    let mut logged = vec![[":method".to_string(), method.to_string()], [":url".to_string(), url.to_string()]];
+    logged.extend(headers.iter().map(|(name, value)| [name.clone(), mask(name, value)]));
+    serde_json::to_string(&logged).unwrap_or_else(|_| "[]".into())
+}
+
 /// The URL guard on every address a service destination calls, at send time (a rule or a resolver may have
 /// changed since it was saved): the attempt's failure for the first one refused, if any is.
 pub fn guard<'a>(urls: impl IntoIterator<Item = &'a str>, allow_insecure: bool) -> Option<SendResult> {
