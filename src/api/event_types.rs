@@ -11,7 +11,7 @@ use worker::{Request, Response};
 
 use super::{json as answer, read_text, Ctx};
 use crate::domain::catalogue::{self, default_type, is_valid_type_name, MAX_TYPE_CHARS};
-use crate::domain::payload::{sample_changes, sample_data};
+use crate::domain::payload::sample_data;
 use crate::domain::schema::{self, Engine};
 use crate::domain::time::iso8601;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -217,16 +217,6 @@ pub fn merged(own: &[EventTypeRow]) -> Vec<EventTypeInfo> {
         .collect();
     out.extend(own.iter().filter(|r| default_type(&r.name).is_none()).map(info_of_row));
     out
-}
-
-/// The example `data` of a type (the organization's, else the default sample) and its `changes` sample.
-pub async fn example_of(ctx: &Ctx, event_type: &str) -> ApiResult<(String, Option<String>)> {
-    let own = store::event_types::get(&ctx.store()?, &ctx.caller.org, event_type).await?;
-    let changes = sample_changes(event_type).map(|c| c.to_string());
-    Ok(match own.and_then(|t| t.example) {
-        Some(example) => (example, changes),
-        None => (sample_data(event_type).to_string(), changes),
-    })
 }
 
 fn not_found(name: &str) -> ApiError {

@@ -70,14 +70,10 @@ pub async fn catalogue(ctx: &Ctx) -> ApiResult<Response> {
         deprecated: false,
     }));
     let types = all.iter().map(|t| t.name.clone()).collect();
-    let mut groups: Vec<EventGroup> = Vec::new();
-    for t in all {
-        let resource = catalogue::resource_of(&t.name).to_string();
-        match groups.iter_mut().find(|g| g.resource == resource) {
-            Some(group) => group.events.push(t),
-            None => groups.push(EventGroup { resource, events: vec![t] }),
-        }
-    }
+    let groups = catalogue::grouped(all, |t| &t.name)
+        .into_iter()
+        .map(|(resource, events)| EventGroup { resource, events })
+        .collect();
     json(200, &EventCatalogue { groups, types, patterns: vec!["<type>", "<resource>.*", "*"] })
 }
 

@@ -1,13 +1,9 @@
 //! The event catalogue: every event type edgehook accepts, grouped by resource, and the subscription patterns
 //! (`type`, `resource.*`, `*`) that select them.
 
-use serde::Serialize;
-
-/// One event type and what it means to a receiver.
-#[derive(Debug, Clone, Copy, Serialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// One event type and what it means to a receiver (the API answers it as `api::events::CatalogueEntry`).
+#[derive(Debug, Clone, Copy)]
 pub struct EventType {
-    #[serde(rename = "type")]
     pub name: &'static str,
     pub description: &'static str,
 }
@@ -173,14 +169,15 @@ pub fn subscribed(patterns: &[String], event_type: &str) -> bool {
     patterns.iter().any(|p| pattern_matches(p, event_type))
 }
 
-/// The catalogue grouped by resource, in catalogue order, as `GET /api/webhooks/events` returns it.
-pub fn grouped() -> Vec<(&'static str, Vec<EventType>)> {
-    let mut groups: Vec<(&'static str, Vec<EventType>)> = Vec::new();
-    for t in EVENT_TYPES {
-        let resource = resource_of(t.name);
+/// Event types grouped by resource, in their order, as `GET /api/webhooks/events` returns them; `name` reads an
+/// item's type.
+pub fn grouped<T>(items: impl IntoIterator<Item = T>, name: impl Fn(&T) -> &str) -> Vec<(String, Vec<T>)> {
+    let mut groups: Vec<(String, Vec<T>)> = Vec::new();
+    for item in items {
+        let resource = resource_of(name(&item)).to_string();
         match groups.iter_mut().find(|(r, _)| *r == resource) {
-            Some((_, types)) => types.push(*t),
-            None => groups.push((resource, vec![*t])),
+            Some((_, types)) => types.push(item),
+            None => groups.push((resource, vec![item])),
         }
     }
     groups
@@ -268,7 +265,7 @@ mod tests {
 
     #[test]
     fn groups_keep_catalogue_order() {
-        let groups = grouped();
+        let groups = grouped(EVENT_TYPES.iter(), |t| t.name);
         assert_eq!(groups[0].0, "lead");
         assert_eq!(groups[0].1.len(), 4);
         assert!(groups.iter().any(|(r, t)| *r == "deal" && t.len() == 6));
