@@ -17,9 +17,10 @@ pub fn request(
     key: &str,
     message: &Message<'_>,
     now_ms: i64,
-) -> (String, Vec<(String, String)>) {
+) -> Result<(String, Vec<(String, String)>), String> {
     let resource = bus.resource_uri();
-    let token = sas_token(&resource, &bus.key_name, key, now_ms.div_euclid(1000) + TOKEN_SECONDS);
+    let token = sas_token(&resource, &bus.key_name, key, now_ms.div_euclid(1000) + TOKEN_SECONDS)
+        .map_err(|e| format!("the SAS token could not be made: {e}"))?;
     let quoted = |v: &str| serde_json::Value::from(v).to_string();
     let headers = vec![
         ("Authorization".to_string(), token),
@@ -28,7 +29,7 @@ pub fn request(
         ("webhook-timestamp".to_string(), quoted(&message.timestamp.to_string())),
         ("webhook-signature".to_string(), quoted(message.signature)),
     ];
-    (format!("{resource}/messages"), headers)
+    Ok((format!("{resource}/messages"), headers))
 }
 
 /// The call as the attempt log shows it: method, URL and headers, the token's signature masked.
@@ -51,7 +52,10 @@ pub async fn send(
     timeout_seconds: u32,
     allow_insecure: bool,
 ) -> (SendResult, bool) {
-    let (url, headers) = request(bus, key, message, now_ms);
+    let (url, headers) = match request(bus, key, message, now_ms) {
+        Ok(call) => call,
+        Err(e) => return (SendResult::not_sent(e), false),
+    };
     if let Some(refused) = send::guard([url.as_str()], allow_insecure) {
         return (refused, true);
     }
@@ -82,10 +86,13 @@ mod tests {
             key: "RAKHASH12345678901234567890abcdefghijABCDEFG=".into(),
             endpoint: None,
         };
-        let (url, headers) = request(&bus, &bus.key, &crate::delivery::aws::tests::MESSAGE, 1_699_999_700_000);
+        let (url, headers) = request(&bus, &bus.key, &crate::delivery::aws::tests::MESSAGE, 1_699_999_700_000).unwrap();
         assert_eq!(url, "https://contoso.servicebus.windows.net/orders/messages");
         let get = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).unwrap();
-        assert_eq!(get("Authorization"), sas_token(&bus.resource_uri(), &bus.key_name, &bus.key, 1_700_000_000));
+        assert_eq!(
+            get("Authorization"),
+            sas_token(&bus.resource_uri(), &bus.key_name, &bus.key, 1_700_000_000).unwrap()
+        );
         assert_eq!(get("webhook-signature"), "\"v1,abc\"");
         let logged = headers_for_log(&url, &headers);
         assert!(logged.contains("&sig=••••••&se=1700000000&skn=RootManageSharedAccessKey"), "{logged}");

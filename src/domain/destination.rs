@@ -217,9 +217,13 @@ impl AzureServiceBus {
 /// `SharedAccessSignature sr=<encoded uri>&sig=<encoded base64 HMAC-SHA256 of "<encoded uri>\n<expiry>" keyed
 /// with the key's text>&se=<expiry>&skn=<key name>`.
 /// <https://learn.microsoft.com/en-us/rest/api/eventhub/generate-sas-token>
-pub fn sas_token(resource_uri: &str, key_name: &str, key: &str, expiry: i64) -> String {
+pub fn sas_token(
+    resource_uri: &str,
+    key_name: &str,
+    key: &str,
+    expiry: i64,
+) -> Result<String, hmac::digest::InvalidLength> {
     use base64::Engine as _;
-    use hmac::{Hmac, Mac};
     let encode = |s: &str| -> String {
         // encodeURIComponent: everything but A-Z a-z 0-9 - _ . ! ~ * ' ( )
         s.bytes()
@@ -241,10 +245,9 @@ pub fn sas_token(resource_uri: &str, key_name: &str, key: &str, expiry: i64) -> 
             .collect()
     };
     let encoded = encode(resource_uri);
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_bytes()).expect("HMAC takes a key of any length");
-    mac.update(format!("{encoded}\n{expiry}").as_bytes());
-    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
-    format!("SharedAccessSignature sr={encoded}&sig={}&se={expiry}&skn={key_name}", encode(&signature))
+    let mac = super::sigv4::hmac(key.as_bytes(), format!("{encoded}\n{expiry}").as_bytes())?;
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac);
+    Ok(format!("SharedAccessSignature sr={encoded}&sig={}&se={expiry}&skn={key_name}", encode(&signature)))
 }
 
 /// The fields of an `azure_service_bus` destination (`type` already read).
@@ -542,7 +545,8 @@ mod tests {
             "RootManageSharedAccessKey",
             "RAKHASH12345678901234567890abcdefghijABCDEFG=",
             1_700_000_000,
-        );
+        )
+        .unwrap();
         assert_eq!(token, SAS_FROM_NODE);
         let bus = parse_azure(
             &fields(json!({"type": "azure_service_bus", "namespace": "contoso", "entity": "orders",

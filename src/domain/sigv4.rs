@@ -62,7 +62,8 @@ fn hex_sha256(data: &[u8]) -> String {
 }
 
 /// HMAC-SHA256. HMAC takes keys of any length, so the error cannot happen; it is passed on rather than unwrapped.
-fn hmac(key: &[u8], data: &[u8]) -> Result<Vec<u8>, hmac::digest::InvalidLength> {
+/// HMAC-SHA256 of `data` with `key` (also the Azure Service Bus SAS token's, `domain::destination::sas_token`).
+pub(crate) fn hmac(key: &[u8], data: &[u8]) -> Result<Vec<u8>, hmac::digest::InvalidLength> {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)?;
     mac.update(data);
     Ok(mac.finalize().into_bytes().to_vec())
