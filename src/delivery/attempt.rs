@@ -14,6 +14,7 @@ use super::send::{self, SendResult};
 use super::DeliveryError;
 use super::{bounded, fanout};
 use crate::config::Config;
+use crate::domain::destination::Service;
 use crate::domain::ids::{AttemptId, DeliveryId, OrganizationId, WebhookId};
 use crate::domain::limits::{MAX_CONCURRENT_SENDS, MAX_SENDS_PER_WEBHOOK};
 use crate::domain::model::DeliveryStatus::{self, Failed, Pending, Succeeded};
@@ -169,20 +170,8 @@ async fn send_one(
     webhook: &WebhookRow,
 ) -> (SendResult, bool) {
     let now = now_ms();
-    if let Some(aws) = webhook.aws() {
-        return send_to_aws(config, secrets, delivery, webhook, &aws, now).await;
-    }
-    if let Some(bus) = webhook.azure() {
-        return send_to_azure(config, secrets, delivery, webhook, &bus, now).await;
-    }
-    if let Some(pubsub) = webhook.gcp() {
-        let opened = match open_for_send(secrets, delivery, webhook, &pubsub.private_key, now) {
-            Ok(opened) => opened,
-            Err(failed) => return (*failed, false),
-        };
-        let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
-        let message = message_of(delivery, &opened);
-        return super::gcp::send(&pubsub, &opened.credential, &message, now, timeout, insecure).await;
+    if let Some(service) = webhook.service() {
+        return send_to_service(config, secrets, delivery, webhook, &service, now).await;
     }
     match check_url(&webhook.url, config.allow_insecure) {
         Err(refused) => (
@@ -208,80 +197,45 @@ async fn send_one(
     }
 }
 
-/// What a delivery to a service destination needs, opened for this one call: its Standard Webhooks signature
-/// (made now) and the destination's credential.
-struct Opened {
-    timestamp: i64,
-    signature: String,
-    credential: String,
-}
-
-/// Signs the delivery like an HTTP one and opens the destination's sealed credential; a failure is the attempt's.
-fn open_for_send(
+/// One attempt of a delivery to a service destination: signed like an HTTP delivery (its `webhook-*` values ride
+/// as the service's message attributes, metadata or properties), the call made with the destination's credential,
+/// opened only for this call. Never sent unsigned: a secret or credential that will not open fails the attempt.
+async fn send_to_service(
+    config: &Config,
     secrets: &SecretBox,
     delivery: &DeliveryRow,
     webhook: &WebhookRow,
-    sealed_credential: &str,
+    service: &Service,
     now: i64,
-) -> Result<Opened, Box<SendResult>> {
+) -> (SendResult, bool) {
     let opened = webhook
         .signing_secrets(now, secrets)
-        .and_then(|signing| Ok((signing, secrets.open(sealed_credential, webhook.id.as_str())?)));
-    let (signing, credential) = opened.map_err(|e| {
-        worker::console_error!("webhook {}: {e}", webhook.id);
-        Box::new(SendResult::not_sent(format!("not sent: {e}")))
-    })?;
+        .and_then(|signing| Ok((signing, secrets.open(service.credential(), webhook.id.as_str())?)));
+    let (signing, credential) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            worker::console_error!("webhook {}: {e}", webhook.id);
+            return (SendResult::not_sent(format!("not sent: {e}")), false);
+        }
+    };
     let signing: Vec<&str> = signing.iter().map(String::as_str).collect();
     let timestamp = now.div_euclid(1000);
     let signature = signature_header(delivery.id.as_str(), timestamp, delivery.body.as_bytes(), &signing);
-    Ok(Opened { timestamp, signature, credential })
-}
-
-fn message_of<'a>(delivery: &'a DeliveryRow, opened: &'a Opened) -> super::aws::Message<'a> {
-    super::aws::Message {
+    let message = super::aws::Message {
         id: delivery.id.as_str(),
         event_id: delivery.event_id.as_str(),
         created_at: delivery.created_at,
         event_type: &delivery.event_type,
-        timestamp: opened.timestamp,
-        signature: &opened.signature,
+        timestamp,
+        signature: &signature,
         body: &delivery.body,
+    };
+    let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
+    match service {
+        Service::Aws(aws) => super::aws::send(aws, &credential, &message, now, timeout, insecure).await,
+        Service::Azure(bus) => super::azure::send(bus, &credential, &message, now, timeout, insecure).await,
+        Service::Gcp(pubsub) => super::gcp::send(pubsub, &credential, &message, now, timeout, insecure).await,
     }
-}
-
-/// One attempt of a delivery to an AWS destination (its `webhook-*` values ride as message attributes, metadata,
-/// or in EventBridge's `Detail`), the call signed with the destination's keys.
-async fn send_to_aws(
-    config: &Config,
-    secrets: &SecretBox,
-    delivery: &DeliveryRow,
-    webhook: &WebhookRow,
-    aws: &crate::domain::destination::Aws,
-    now: i64,
-) -> (SendResult, bool) {
-    let opened = match open_for_send(secrets, delivery, webhook, &aws.secret_access_key, now) {
-        Ok(opened) => opened,
-        Err(failed) => return (*failed, false),
-    };
-    let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
-    super::aws::send(aws, &opened.credential, &message_of(delivery, &opened), now, timeout, insecure).await
-}
-
-/// One attempt of a delivery to Azure Service Bus, authorised by a token made from the destination's key.
-async fn send_to_azure(
-    config: &Config,
-    secrets: &SecretBox,
-    delivery: &DeliveryRow,
-    webhook: &WebhookRow,
-    bus: &crate::domain::destination::AzureServiceBus,
-    now: i64,
-) -> (SendResult, bool) {
-    let opened = match open_for_send(secrets, delivery, webhook, &bus.key, now) {
-        Ok(opened) => opened,
-        Err(failed) => return (*failed, false),
-    };
-    let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
-    super::azure::send(bus, &opened.credential, &message_of(delivery, &opened), now, timeout, insecure).await
 }
 
 /// Watches a consumer batch's sends for endpoints that hold requests: once one of a webhook's sends has taken

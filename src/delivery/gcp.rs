@@ -103,7 +103,8 @@ pub async fn send(
     timeout_seconds: u32,
     allow_insecure: bool,
 ) -> (SendResult, bool) {
-    if let Some(refused) = send::guard([pubsub.publish_url().as_str(), pubsub.token_url.as_str()], allow_insecure) {
+    let publish_url = pubsub.publish_url();
+    if let Some(refused) = send::guard([publish_url.as_str(), pubsub.token_url.as_str()], allow_insecure) {
         return (refused, true);
     }
     let token = match access_token(pubsub, private_key, now_ms, timeout_seconds).await {
@@ -114,7 +115,7 @@ pub async fn send(
         ("Content-Type".to_string(), "application/json".to_string()),
         ("Authorization".to_string(), format!("Bearer {token}")),
     ];
-    let mut result = send::post(&pubsub.publish_url(), &headers, &publish_body(message), timeout_seconds).await;
+    let mut result = send::post(&publish_url, &headers, &publish_body(message), timeout_seconds).await;
     let masked = |name: &str, value: &str| {
         if name.eq_ignore_ascii_case("authorization") {
             "Bearer ••••••".to_string()
@@ -122,7 +123,7 @@ pub async fn send(
             value.to_string()
         }
     };
-    result.request_headers = Some(send::logged_call("POST", &pubsub.publish_url(), &headers, masked));
+    result.request_headers = Some(send::logged_call("POST", &publish_url, &headers, masked));
     let body = result.response_body.clone().unwrap_or_default();
     if result.succeeded() && !body.contains("\"messageIds\"") {
         result.error = Some("the endpoint's answer has no messageIds: not a Pub/Sub answer".into());

@@ -393,6 +393,25 @@ pub fn parse_gcp(map: &Map<String, Value>, allow_insecure: bool) -> Result<GcpPu
     })
 }
 
+/// A destination reached through a service's API, as stored: which kind, with its fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Service {
+    Aws(Aws),
+    Azure(AzureServiceBus),
+    Gcp(GcpPubSub),
+}
+
+impl Service {
+    /// The credential its calls are made with (sealed in storage).
+    pub fn credential(&self) -> &str {
+        match self {
+            Service::Aws(aws) => &aws.secret_access_key,
+            Service::Azure(bus) => &bus.key,
+            Service::Gcp(pubsub) => &pubsub.private_key,
+        }
+    }
+}
+
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`: lowercase parts joined by dashes, the last a number.
 fn is_region(s: &str) -> bool {
     let parts: Vec<&str> = s.split('-').collect();

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{batch, changed, first, flag, int, opt_int, opt_text, rows, run, select_by_ids, text, StoreError};
-use crate::domain::destination::{Aws, AzureServiceBus, GcpPubSub};
+use crate::domain::destination::{Aws, Service};
 use crate::domain::flow::{Breaker, CircuitState};
 use crate::domain::ids::{OrganizationId, WebhookId};
 use crate::domain::model::{self, WebhookState};
@@ -157,51 +157,48 @@ impl WebhookRow {
         self.destination_type() != DestinationType::Poll
     }
 
-    /// An AWS destination as stored (its secret key sealed).
-    pub fn aws(&self) -> Option<Aws> {
-        let service = self.destination_type().aws_service()?;
-        let stored: Aws = serde_json::from_str(self.destination_config.as_deref()?).ok()?;
-        (stored.service == service).then_some(stored)
-    }
-
-    /// An Azure Service Bus destination as stored (its key sealed).
-    pub fn azure(&self) -> Option<AzureServiceBus> {
-        (self.destination_type() == DestinationType::AzureServiceBus)
-            .then(|| serde_json::from_str(self.destination_config.as_deref()?).ok())
-            .flatten()
-    }
-
-    /// A Google Cloud Pub/Sub destination as stored (its private key sealed).
-    pub fn gcp(&self) -> Option<GcpPubSub> {
-        (self.destination_type() == DestinationType::GcpPubsub)
-            .then(|| serde_json::from_str(self.destination_config.as_deref()?).ok())
-            .flatten()
+    /// Its service destination as stored (credentials sealed); `None` for `http` and `poll`, or a configuration
+    /// that does not read as its type.
+    pub fn service(&self) -> Option<Service> {
+        let config = self.destination_config.as_deref()?;
+        match self.destination_type() {
+            kind if kind.aws_service().is_some() => {
+                let stored: Aws = serde_json::from_str(config).ok()?;
+                (Some(stored.service) == kind.aws_service()).then_some(Service::Aws(stored))
+            }
+            DestinationType::AzureServiceBus => serde_json::from_str(config).ok().map(Service::Azure),
+            DestinationType::GcpPubsub => serde_json::from_str(config).ok().map(Service::Gcp),
+            _ => None,
+        }
     }
 
     /// Its destination as answers show it: no credential but the access key id, masked.
     fn destination_answer(&self) -> Destination {
         let mut out = Destination { kind: self.destination_type(), ..Destination::default() };
-        if let Some(aws) = self.aws() {
-            out.access_key_id = Some(aws.masked_key());
-            out.queue_url = aws.queue_url;
-            out.topic_arn = aws.topic_arn;
-            out.event_bus_name = aws.event_bus_name;
-            out.source = aws.source;
-            out.bucket = aws.bucket;
-            out.prefix = aws.prefix;
-            out.region = Some(aws.region);
-            out.endpoint = aws.endpoint;
-        }
-        if let Some(pubsub) = self.gcp() {
-            out.topic = Some(pubsub.topic);
-            out.client_email = Some(pubsub.client_email);
-            out.endpoint = pubsub.endpoint;
-        }
-        if let Some(bus) = self.azure() {
-            out.namespace = Some(bus.namespace);
-            out.entity = Some(bus.entity);
-            out.key_name = Some(bus.key_name);
-            out.endpoint = bus.endpoint;
+        match self.service() {
+            Some(Service::Aws(aws)) => {
+                out.access_key_id = Some(aws.masked_key());
+                out.queue_url = aws.queue_url;
+                out.topic_arn = aws.topic_arn;
+                out.event_bus_name = aws.event_bus_name;
+                out.source = aws.source;
+                out.bucket = aws.bucket;
+                out.prefix = aws.prefix;
+                out.region = Some(aws.region);
+                out.endpoint = aws.endpoint;
+            }
+            Some(Service::Gcp(pubsub)) => {
+                out.topic = Some(pubsub.topic);
+                out.client_email = Some(pubsub.client_email);
+                out.endpoint = pubsub.endpoint;
+            }
+            Some(Service::Azure(bus)) => {
+                out.namespace = Some(bus.namespace);
+                out.entity = Some(bus.entity);
+                out.key_name = Some(bus.key_name);
+                out.endpoint = bus.endpoint;
+            }
+            None => {}
         }
         out
     }
