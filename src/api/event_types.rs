@@ -16,7 +16,8 @@ use crate::domain::schema::{self, Engine};
 use crate::domain::time::iso8601;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::platform::SchemaEngine;
-use crate::store::{self, event_types::EventTypeRow, event_types::EventTypeWrite};
+use crate::store;
+use crate::store::event_types::{Created, EventTypeRow, EventTypeWrite};
 
 /// The longest description.
 pub const MAX_DESCRIPTION_CHARS: usize = 1000;
@@ -278,19 +279,17 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         example: example_text.as_deref(),
         deprecated: f.deprecated.unwrap_or(false),
     };
-    let db = ctx.store()?;
-    if store::event_types::names(&db, &ctx.caller.org).await?.len() >= MAX_EVENT_TYPES {
-        return Err(ApiError::new(
+    match store::event_types::create(&ctx.store()?, &ctx.caller.org, &write, ctx.now, MAX_EVENT_TYPES).await? {
+        Created::Row(row) => answer(201, &info_of_row(&row)),
+        Created::Exists => {
+            Err(ApiError::new(409, "event_type_exists", format!("the organization already defined {name:?}")))
+        }
+        Created::LimitReached => Err(ApiError::new(
             409,
             "limit_reached",
             format!("an organization defines at most {MAX_EVENT_TYPES} event types"),
-        ));
+        )),
     }
-    if !store::event_types::create(&db, &ctx.caller.org, &write, ctx.now).await? {
-        return Err(ApiError::new(409, "event_type_exists", format!("the organization already defined {name:?}")));
-    }
-    let row = store::event_types::get(&db, &ctx.caller.org, &name).await?.ok_or_else(|| not_found(&name))?;
-    answer(201, &info_of_row(&row))
 }
 
 /// An example must fit the schema it is shown with.
@@ -347,8 +346,7 @@ pub async fn update(ctx: &Ctx, name: &str, req: Request) -> ApiResult<Response> 
         example: example_text.as_deref(),
         deprecated: f.deprecated.unwrap_or(current.deprecated != 0),
     };
-    store::event_types::put(&db, &ctx.caller.org, &write, ctx.now).await?;
-    let row = store::event_types::get(&db, &ctx.caller.org, name).await?.ok_or_else(|| not_found(name))?;
+    let row = store::event_types::put(&db, &ctx.caller.org, &write, ctx.now).await?.ok_or_else(|| not_found(name))?;
     answer(200, &info_of_row(&row))
 }
 
