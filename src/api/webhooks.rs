@@ -178,27 +178,12 @@ pub async fn create(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let max = ctx.config.max_webhooks_per_org;
     let sealed = seal(ctx, &secret, id.as_str())?;
     // A destination's credentials are sealed like the signing secret, bound to the webhook's id.
-    let destination_config = match &new.aws {
-        Some(aws) => {
-            let sealed_key = seal(ctx, &aws.secret_access_key, id.as_str())?;
-            let stored = crate::domain::destination::Aws { secret_access_key: sealed_key, ..aws.clone() };
-            Some(serde_json::to_string(&stored).map_err(ApiError::internal)?)
+    let destination_config = match &new.service {
+        Some(service) => {
+            let sealed_credential = seal(ctx, service.credential(), id.as_str())?;
+            Some(service.clone().with_credential(sealed_credential).to_config().map_err(ApiError::internal)?)
         }
-        None => match &new.azure {
-            Some(bus) => {
-                let sealed_key = seal(ctx, &bus.key, id.as_str())?;
-                let stored = crate::domain::destination::AzureServiceBus { key: sealed_key, ..bus.clone() };
-                Some(serde_json::to_string(&stored).map_err(ApiError::internal)?)
-            }
-            None => match &new.gcp {
-                Some(pubsub) => {
-                    let sealed_key = seal(ctx, &pubsub.private_key, id.as_str())?;
-                    let stored = crate::domain::destination::GcpPubSub { private_key: sealed_key, ..pubsub.clone() };
-                    Some(serde_json::to_string(&stored).map_err(ApiError::internal)?)
-                }
-                None => None,
-            },
-        },
+        None => None,
     };
     let key = StoredKey {
         sealed: &sealed,

@@ -410,6 +410,24 @@ impl Service {
             Service::Gcp(pubsub) => &pubsub.private_key,
         }
     }
+
+    /// The same destination with its credential replaced (by its sealed form, for storage).
+    pub fn with_credential(self, credential: String) -> Service {
+        match self {
+            Service::Aws(aws) => Service::Aws(Aws { secret_access_key: credential, ..aws }),
+            Service::Azure(bus) => Service::Azure(AzureServiceBus { key: credential, ..bus }),
+            Service::Gcp(pubsub) => Service::Gcp(GcpPubSub { private_key: credential, ..pubsub }),
+        }
+    }
+
+    /// Its fields as the webhook's `destination_config` stores them (the type is the webhook's `destination`).
+    pub fn to_config(&self) -> Result<String, serde_json::Error> {
+        match self {
+            Service::Aws(aws) => serde_json::to_string(aws),
+            Service::Azure(bus) => serde_json::to_string(bus),
+            Service::Gcp(pubsub) => serde_json::to_string(pubsub),
+        }
+    }
 }
 
 /// `us-east-1`, `eu-central-2`, `us-gov-west-1`: lowercase parts joined by dashes, the last a number.

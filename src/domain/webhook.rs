@@ -7,7 +7,7 @@ use utoipa::openapi::{RefOr, Schema};
 use utoipa::ToSchema;
 
 use super::catalogue;
-use super::destination::{parse_aws, parse_azure, parse_gcp, Aws, AwsService, AzureServiceBus, GcpPubSub};
+use super::destination::{parse_aws, parse_azure, parse_gcp, AwsService, Service};
 use super::filter::Filter;
 use super::ids::WebhookId;
 use super::url_guard::check_url;
@@ -624,12 +624,8 @@ pub struct NewWebhook {
     pub filter: Option<String>,
     pub validate_schema: bool,
     pub destination: DestinationType,
-    /// An AWS destination's target and keys (the secret key still plain: the store seals it).
-    pub aws: Option<Aws>,
-    /// An Azure Service Bus destination (its key still plain).
-    pub azure: Option<AzureServiceBus>,
-    /// A Google Cloud Pub/Sub destination (its private key still plain).
-    pub gcp: Option<GcpPubSub>,
+    /// A service destination's fields (its credential still plain: the API seals it before storing).
+    pub service: Option<Service>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -642,7 +638,7 @@ pub enum Mode {
 pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, Invalid> {
     let f = parse_fields(body, Mode::Create, allow_insecure)?;
     let missing = |field: &str| Invalid::field(field, format!("{field} is required"));
-    let ParsedDestination { kind: destination, aws, azure, gcp } = f.destination.unwrap_or_default();
+    let ParsedDestination { kind: destination, service } = f.destination.unwrap_or_default();
     Ok(NewWebhook {
         name: f.name.ok_or_else(|| missing("name"))?,
         description: f.description.flatten(),
@@ -674,9 +670,7 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
         filter: f.filter.flatten(),
         validate_schema: f.validate_schema.unwrap_or(false),
         destination,
-        aws,
-        azure,
-        gcp,
+        service,
     })
 }
 
@@ -803,34 +797,33 @@ fn url(value: &Value, allow_insecure: bool) -> Result<String, Invalid> {
     Ok(raw.to_string())
 }
 
-/// `{"type": "http"}`, `{"type": "poll"}` or `{"type": "aws_sqs" | "aws_sns" | "aws_eventbridge", …its fields}`.
 /// A destination as a create gives it: its type and, for a service, its fields.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ParsedDestination {
     pub kind: DestinationType,
-    pub aws: Option<Aws>,
-    pub azure: Option<AzureServiceBus>,
-    pub gcp: Option<GcpPubSub>,
+    pub service: Option<Service>,
 }
 
+/// `{"type": "http"}`, `{"type": "poll"}`, or a service's type with its fields
+/// (`domain::destination::parse_aws`, `parse_azure`, `parse_gcp`).
 fn destination(value: &Value, allow_insecure: bool) -> Result<ParsedDestination, Invalid> {
     let refused = || {
         Invalid::field(
             "destination",
-            "destination must be {\"type\": \"http\" | \"poll\" | \"aws_sqs\" | \"aws_sns\" | \"aws_eventbridge\", …}",
+            "destination must be {\"type\": \"http\" | \"poll\" | \"aws_sqs\" | \"aws_sns\" | \"aws_eventbridge\" | \
+             \"s3\" | \"azure_service_bus\" | \"gcp_pubsub\", …its fields}",
         )
     };
     let Value::Object(map) = value else { return Err(refused()) };
     let kind = map.get("type").and_then(Value::as_str).and_then(DestinationType::parse).ok_or_else(refused)?;
-    let mut out = ParsedDestination { kind, ..ParsedDestination::default() };
-    match (kind.aws_service(), kind) {
-        (Some(service), _) => out.aws = Some(parse_aws(service, map, allow_insecure)?),
-        (None, DestinationType::AzureServiceBus) => out.azure = Some(parse_azure(map, allow_insecure)?),
-        (None, DestinationType::GcpPubsub) => out.gcp = Some(parse_gcp(map, allow_insecure)?),
+    let service = match (kind.aws_service(), kind) {
+        (Some(service), _) => Some(Service::Aws(parse_aws(service, map, allow_insecure)?)),
+        (None, DestinationType::AzureServiceBus) => Some(Service::Azure(parse_azure(map, allow_insecure)?)),
+        (None, DestinationType::GcpPubsub) => Some(Service::Gcp(parse_gcp(map, allow_insecure)?)),
         _ if map.len() != 1 => return Err(refused()),
-        _ => {}
-    }
-    Ok(out)
+        _ => None,
+    };
+    Ok(ParsedDestination { kind, service })
 }
 
 /// A list of subscription patterns, as `events` takes them.
