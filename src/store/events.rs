@@ -1,7 +1,7 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
 use super::{is_caller_organization, Database, Executed, Statement};
-use crate::store::sql::{not_missed, FilterStep, REFUSED};
+use crate::store::sql::{not_missed, refused_sql, FilterStep};
 use crate::store::Param;
 use serde::Deserialize;
 
@@ -273,7 +273,7 @@ fn ingest_events_sql(rows: &str, misses: usize) -> String {
          ON CONFLICT (organization_id, id) DO NOTHING RETURNING id, ingest_token, delivery_count",
         subscribers_sql("v.column2", "v.column3", "v.column4"),
         not_missed(misses, "v.column1", "w.id"),
-        not_missed(misses, "v.column1", REFUSED),
+        not_missed(misses, "v.column1", &refused_sql()),
     )
 }
 
@@ -1091,7 +1091,8 @@ mod tests {
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
-            let misses: String = judged.iter().filter(|(_, j)| j.is_some()).map(|(e, _)| miss(e, "!")).collect();
+            let misses: String =
+                judged.iter().filter(|(_, j)| j.is_some()).map(|(e, _)| miss(e, crate::store::sql::REFUSED)).collect();
             if let Some((_, Some(refused))) = judged.into_iter().find(|(_, j)| j.is_some()) {
                 let inserted: Option<i64> = db
                     .query_row(

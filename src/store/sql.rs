@@ -72,7 +72,12 @@ pub enum FilterStep {
 }
 
 /// The webhook column of a refused event's miss ([`FilterStep::Validate`]): no webhook id is `!`.
-pub const REFUSED: &str = "'!'";
+pub const REFUSED: &str = "!";
+
+/// [`REFUSED`] as an SQL literal.
+pub fn refused_sql() -> String {
+    format!("'{REFUSED}'")
+}
 
 impl FilterStep {
     fn is_none(&self) -> bool {
@@ -254,11 +259,18 @@ extern "C" {
     fn rows_written(this: &Cursor) -> f64;
 }
 
+/// A row's column as text (`None`: absent, null or not text).
+fn field(row: &JsValue, name: &str) -> Option<String> {
+    js_sys::Reflect::get(row, &JsValue::from_str(name)).ok().and_then(|v| v.as_string())
+}
+
+/// A row's 0/1 column as a flag.
+fn flag_field(row: &JsValue, name: &str) -> bool {
+    js_sys::Reflect::get(row, &JsValue::from_str(name)).ok().and_then(|v| v.as_f64()).is_some_and(|n| n != 0.0)
+}
+
 /// The misses among rows of a [`FilterStep::Evaluate`] statement, in [`not_missed`]'s form.
 fn filter_misses(rows: &Array) -> String {
-    let field = |row: &JsValue, name: &str| {
-        js_sys::Reflect::get(row, &JsValue::from_str(name)).ok().and_then(|v| v.as_string())
-    };
     let mut misses = String::new();
     for row in rows.iter() {
         let (Some(event_id), Some(webhook_id)) = (field(&row, "event_id"), field(&row, "webhook_id")) else { continue };
@@ -282,23 +294,19 @@ fn filter_misses(rows: &Array) -> String {
 /// The refusals among rows of a [`FilterStep::Validate`] statement, as rows `event_id, code, message, field`; each
 /// refused event joins `misses`.
 fn validation_refusals(rows: &Array, misses: &mut String) -> Result<Array, JsValue> {
-    let field = |row: &JsValue, name: &str| {
-        js_sys::Reflect::get(row, &JsValue::from_str(name)).ok().filter(|v| !v.is_null() && !v.is_undefined())
-    };
     let refusals = Array::new();
     for row in rows.iter() {
-        let Some(event_id) = field(&row, "event_id").and_then(|v| v.as_string()) else { continue };
-        let event_type = field(&row, "type").and_then(|v| v.as_string()).unwrap_or_default();
-        let flag = |name| field(&row, name).and_then(|v| v.as_f64()).is_some_and(|n| n != 0.0);
+        let Some(event_id) = field(&row, "event_id") else { continue };
+        let event_type = field(&row, "type").unwrap_or_default();
         let candidate = crate::domain::schema::Candidate {
             event_type: &event_type,
-            is_default: flag("is_default"),
-            defined: flag("defined"),
-            schema: field(&row, "schema").and_then(|v| v.as_string()),
-            data: &field(&row, "data").and_then(|v| v.as_string()).unwrap_or_default(),
+            is_default: flag_field(&row, "is_default"),
+            defined: flag_field(&row, "defined"),
+            schema: field(&row, "schema"),
+            data: &field(&row, "data").unwrap_or_default(),
         };
         let Some(refused) = crate::domain::schema::judge(&candidate, &crate::platform::SchemaEngine) else { continue };
-        misses.push_str(&crate::domain::filter::miss(&event_id, "!"));
+        misses.push_str(&crate::domain::filter::miss(&event_id, REFUSED));
         let out = js_sys::Object::new();
         js_sys::Reflect::set(&out, &"event_id".into(), &JsValue::from_str(&event_id))?;
         js_sys::Reflect::set(&out, &"code".into(), &JsValue::from_str(refused.code))?;
