@@ -27,7 +27,7 @@ VERIFIER_PKG := verifier-wasm/pkg
 DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs
 
 .PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier test-dashboard dev token build-worker verifier dashboard client migrate-local \
-	bench-verify bench-api bench-delivery bench-compare bench-knobs bench-flow bench-tenants soak browser clean
+	bench-verify bench-api bench-delivery bench-compare bench-knobs bench-transform bench-flow bench-tenants soak browser clean
 
 build: build-worker dashboard verifier client
 
@@ -64,13 +64,16 @@ client/node_modules/.installed: client/package.json client/package-lock.json
 	cd client && npm install --no-audit --no-fund
 	touch $@
 
-# moto (a local AWS: SQS, SNS, EventBridge, S3, IAM) for the destination tests, pinned, in its own virtualenv.
+# moto (a local AWS: SQS, SNS, EventBridge, S3, IAM) for the destination tests, in its own virtualenv: moto and
+# everything it installs pinned (tests/fixtures/moto-constraints.txt).
 MOTO_VERSION := 5.2.6
-.tools/moto/bin/moto_server:
+.tools/moto/bin/moto_server: tests/fixtures/moto-constraints.txt
 	@command -v python3 >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 >/dev/null; }
 	@python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
 	python3 -m venv .tools/moto
-	.tools/moto/bin/pip install --quiet --disable-pip-version-check "moto[server]==$(MOTO_VERSION)"
+	.tools/moto/bin/pip install --quiet --disable-pip-version-check -c tests/fixtures/moto-constraints.txt \
+		"moto[server]==$(MOTO_VERSION)"
+	touch $@
 
 # Local secrets: a copy of .dev.vars.example plus a random SECRETS_KEY (scripts/devvars.mjs adds one when missing).
 .dev.vars:
@@ -203,6 +206,10 @@ bench-flow: setup build
 # Isolation between organizations: 48 ordinary ones, alone and beside one flooding and one with a stalling endpoint.
 bench-tenants: setup build
 	node bench/tenants.mjs
+
+# A transformation's cost per run (each preset and the identity) against reading and writing the same event.
+bench-transform:
+	cargo run --quiet --release --bin bench-transform
 
 # The deliveries consumer's batch size and timeout against latency and throughput, one run per setting.
 bench-knobs: setup build

@@ -92,3 +92,64 @@ pub async fn rs256(pem: &str, data: &[u8]) -> Result<Vec<u8>, String> {
         Err("RS256 is signed by the Worker's WebCrypto only".into())
     }
 }
+
+/// Bytes the Worker holds on its heap, as counted by its allocator (wasm only; 0 elsewhere). A transformation reads
+/// it at every step to stop a program that holds more than its budget (`domain::transform::MEMORY_BUDGET`).
+pub fn allocated() -> usize {
+    #[cfg(target_arch = "wasm32")]
+    {
+        counting::HELD.load(core::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        0
+    }
+}
+
+/// The system allocator, counting what it hands out and takes back: one add per call, on a target with one
+/// thread per instance (the atomic is a plain load and store there).
+#[cfg(target_arch = "wasm32")]
+mod counting {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    pub static HELD: AtomicUsize = AtomicUsize::new(0);
+
+    struct Counting;
+
+    #[global_allocator]
+    static ALLOCATOR: Counting = Counting;
+
+    // SAFETY: every call is passed to the system allocator unchanged; only a counter is kept beside it.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc(layout) };
+            if !p.is_null() {
+                HELD.fetch_add(layout.size(), Ordering::Relaxed);
+            }
+            p
+        }
+
+        unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+            let p = unsafe { System.alloc_zeroed(layout) };
+            if !p.is_null() {
+                HELD.fetch_add(layout.size(), Ordering::Relaxed);
+            }
+            p
+        }
+
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            unsafe { System.dealloc(ptr, layout) };
+            HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+        }
+
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            let p = unsafe { System.realloc(ptr, layout, new_size) };
+            if !p.is_null() {
+                HELD.fetch_add(new_size, Ordering::Relaxed);
+                HELD.fetch_sub(layout.size(), Ordering::Relaxed);
+            }
+            p
+        }
+    }
+}

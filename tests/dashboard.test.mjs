@@ -673,3 +673,47 @@ test("Amazon SQS destination: the form asks for the queue and its keys, the secr
   assert.deepEqual(trouble, { dialogs: [], errors: [] });
   await context.close();
 });
+
+test("Transformation: the Slack preset fills the program, the preview shows its body on the catalogue's example, a broken program is shown at its field; the delivery shows the body sent", async () => {
+  const org = "org_jq_ui";
+  const hook = await webhookVia(org, { name: "Team chat", events: ["deal.*"] });
+  const link = await portalLink({}, org);
+  const { page, context, trouble } = await open(link.url);
+  await page.getByRole("link", { name: "Team chat" }).click();
+  await page.getByRole("button", { name: "Edit" }).click();
+  await page.getByLabel("Transformation", { exact: true }).selectOption("slack");
+  const program = page.getByLabel("jq program");
+  const presets = (await api("GET", "/api/transformation-presets", undefined, { org })).body.data;
+  assert.equal(await program.inputValue(), presets.find((p) => p.name === "slack").jq);
+  await page.getByRole("button", { name: "Preview on a sample event" }).click();
+  const preview = page.getByTestId("transformation-preview");
+  await preview.waitFor();
+  const shown = JSON.parse(await preview.getByLabel("Body the program makes").textContent());
+  assert.match(shown.text, /^deal\./, "Slack's text names the event type");
+  assert.ok(Array.isArray(shown.blocks));
+  await shot(page, "27-transformation-preview");
+  await program.fill("{text: .type,");
+  await page.getByRole("button", { name: "Preview on a sample event" }).click();
+  await eventually(async () => (await program.getAttribute("aria-invalid")) === "true", { what: "the program's error at its field" });
+  assert.match(await page.locator("#field-transformation-error").textContent(), /^line 1, column \d+/);
+  await program.fill('{text: "\\(.type) for \\(.data.amount)"}');
+  assert.equal(await page.getByLabel("Transformation", { exact: true }).inputValue(), "custom");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.getByRole("heading", { name: /Team chat/, level: 1 }).waitFor();
+  assert.deepEqual((await api("GET", `/api/webhooks/${hook.id}`, undefined, { org })).body.transformation, { jq: '{text: "\\(.type) for \\(.data.amount)"}' });
+  assert.equal(await page.getByTestId("transformation").textContent(), '{text: "\\(.type) for \\(.data.amount)"}');
+
+  assert.equal((await api("POST", "/api/events", { type: "deal.won", data: { amount: 25000 } }, { org })).status, 202);
+  const delivery = await eventually(async () => {
+    const list = (await api("GET", `/api/webhooks/${hook.id}/deliveries`, undefined, { org })).body.data;
+    return list.find((d) => d.status === "succeeded");
+  }, { what: "the transformed delivery" });
+  await page.goto(new URL(`/portal/webhooks/${hook.id}/deliveries/${delivery.id}`, worker.url).href);
+  const card = page.getByRole("region", { name: "Body sent" });
+  await card.waitFor();
+  assert.deepEqual(JSON.parse(await card.getByLabel("Body sent").textContent()), { text: "deal.won for 25000" });
+  assert.match(await card.getByLabel("Event").textContent(), /"amount": 25000/);
+  await shot(page, "28-transformed-delivery");
+  assert.deepEqual(trouble, { dialogs: [], errors: [] });
+  await context.close();
+});

@@ -118,6 +118,9 @@ export const api = {
   deletePollToken: (webhookId: string, tokenId: string) =>
     call(() => client.DELETE("/api/webhooks/{id}/poll-tokens/{tokenId}", { params: { path: { id: webhookId, tokenId } } })),
   previewFilter: (body: Schemas["FilterPreviewRequest"]) => call(() => client.POST("/api/webhooks/filter-preview", { body })),
+  previewTransformation: (body: Schemas["TransformationPreviewRequest"]) =>
+    call(() => client.POST("/api/webhooks/transformation-preview", { body })),
+  transformationPresets: () => call(() => client.GET("/api/transformation-presets")),
   retry: (webhookId: string, deliveryId: string) =>
     call(() => client.POST("/api/webhooks/{id}/deliveries/{deliveryId}/retry", deliveryPath(webhookId, deliveryId))),
 };

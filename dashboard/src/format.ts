@@ -89,3 +89,8 @@ export function prettyBody(body: string | null): string {
   }
   return indentJson(body);
 }
+
+/** Whether a webhook's event patterns (`*`, `deal.*`, `deal.won`) select an event type, as the Worker matches them. */
+export function subscribedTo(patterns: string[], type: string): boolean {
+  return patterns.some((p) => p === "*" || p === type || (p.endsWith(".*") && type.startsWith(p.slice(0, -1)) && !type.slice(p.length - 1).includes(".")));
+}

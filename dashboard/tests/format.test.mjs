@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { indentJson, prettyBody, percent, duration } from "../src/format.ts";
+import { indentJson, prettyBody, percent, duration, subscribedTo } from "../src/format.ts";
 
 test("indentJson keeps every token as sent: number spelling, member order, duplicate keys, escapes", () => {
   const sent = '{"z":1.50,"a":[3e2,{}],"a":"dup","s":"a \\"quoted\\" {brace}, [x]: y","e":[],"n":null}';
@@ -38,4 +38,18 @@ test("rates and durations read naturally", () => {
   assert.equal(percent(0.25), "25%");
   assert.equal(duration(87.4), "87 ms");
   assert.equal(duration(1534), "1.53 s");
+});
+
+test("subscribedTo matches patterns as the Worker does: `*`, exact names, and `resource.*` one level deep", () => {
+  const cases = [
+    [["*"], "deal.won", true],
+    [["deal.won"], "deal.won", true],
+    [["deal.won"], "deal.lost", false],
+    [["deal.*"], "deal.won", true],
+    [["deal.*"], "deal.stage.changed", false],
+    [["deal.*"], "dealer.won", false],
+    [["lead.*", "deal.won"], "deal.won", true],
+    [[], "deal.won", false],
+  ];
+  for (const [patterns, type, expected] of cases) assert.equal(subscribedTo(patterns, type), expected, `${patterns} ${type}`);
 });

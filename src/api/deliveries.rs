@@ -97,6 +97,10 @@ pub struct Attempt {
     /// headers whose name suggests a credential masked. Null for attempts that sent nothing.
     #[schema(required, value_type = Option<Vec<(String, String)>>)]
     pub request_headers: Option<Value>,
+    /// The body this attempt signed and sent, when it was not the delivery's `body`: the webhook's transformation
+    /// made it. Null: the delivery's body as it is
+    #[schema(required)]
+    pub request_body: Option<String>,
 }
 
 impl Attempt {
@@ -110,6 +114,7 @@ impl Attempt {
             error: a.error.clone(),
             created_at: iso8601(a.created_at),
             request_headers: a.request_headers.as_deref().and_then(|h| serde_json::from_str::<Value>(h).ok()),
+            request_body: a.request_body.clone(),
         }
     }
 }

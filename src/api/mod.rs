@@ -167,6 +167,8 @@ async fn route(req: Request, env: Env, send_after: &Rc<RefCell<Option<Claimed>>>
         Endpoint::PutSettings => settings::put(&ctx, req).await,
         Endpoint::EgressIps => egress::get(&ctx),
         Endpoint::PreviewFilter => webhooks::preview_filter(&ctx, req).await,
+        Endpoint::PreviewTransformation => webhooks::preview_transformation(&ctx, req).await,
+        Endpoint::TransformationPresets => webhooks::transformation_presets(&ctx).await,
         Endpoint::ListEventTypes => event_types::list(&ctx).await,
         Endpoint::CreateEventType => event_types::create(&ctx, req).await,
         Endpoint::GetEventType => event_types::get(&ctx, params.get("name")?).await,

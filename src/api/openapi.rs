@@ -74,7 +74,7 @@ pub fn reference<T: ToSchema>() -> RefOr<Schema> {
         webhooks::list, webhooks::create, webhooks::get, webhooks::update, webhooks::delete, webhooks::secret,
         webhooks::regenerate_secret, deliveries::test, stats::webhook, recovery::recover, recovery::replay_missing,
         deliveries::list, deliveries::get, deliveries::retry, settings::get, settings::put, egress::get,
-        webhooks::preview_filter,
+        webhooks::preview_filter, webhooks::preview_transformation, webhooks::transformation_presets,
         event_types::list, event_types::create, event_types::get, event_types::update, event_types::delete,
         poll::read, poll::create_token, poll::list_tokens, poll::delete_token,
         keys::list, keys::create, keys::delete, portal::create, portal::revoke, portal::current,
@@ -282,6 +282,9 @@ mod tests {
         check_members("WebhookPatch", |b| parse_patch(b, false).err().map(|e| e.code));
         check_members("EventIn", |b| event::parse(&b.to_string(), Source::Api, None).err().map(|e| e.code));
         check_members("FilterPreviewRequest", |b| api(crate::api::webhooks::parse_preview(b).map(drop)));
+        check_members("TransformationPreviewRequest", |b| {
+            api(crate::api::webhooks::parse_transformation_preview(b).map(drop))
+        });
         check_members("ApiKeyCreate", |b| api(crate::api::keys::parse(b).map(drop)));
         check_members("PortalSessionCreate", |b| api(crate::api::portal::parse(Some(b)).map(drop)));
         check_members("SettingsUpdate", |b| api(crate::api::settings::parse(b).map(drop)));

@@ -9,6 +9,7 @@ use super::{json, query_param, read_json, Ctx};
 use crate::domain::filter::Filter;
 use crate::domain::ids::{EventId, WebhookId};
 use crate::domain::time::iso8601;
+use crate::domain::transform::Program;
 use crate::domain::webhook::{
     parse_create, parse_patch, Activity, ActivityCounts, MissedEvents, ReplayCall, ReplayMethod, ReplayRequest,
     SignatureScheme, Webhook, WebhookCreate, WebhookCreated, WebhookPatch, WebhookWithSecret,
@@ -455,4 +456,117 @@ pub fn parse_preview(body: &Value) -> ApiResult<(Filter, Option<Vec<String>>, us
             as usize,
     };
     Ok((filter, patterns, limit))
+}
+
+/// `POST /api/webhooks/transformation-preview`'s body: a program and the event to run it on.
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(example = json!({"transformation": {"jq": "{text: \"\\(.type): \\(.data.name)\"}"},
+    "event": {"id": "evt_1", "type": "deal.updated", "timestamp": "2026-12-05T08:00:00Z", "data": {"name": "Acme"}}}))]
+// Checked by `parse_transformation_preview`, which names the failing field; this type documents the body.
+#[allow(dead_code)]
+pub struct TransformationPreviewRequest {
+    transformation: crate::domain::webhook::Transformation,
+    /// The event as receivers would see it (`{id, type, timestamp, organizationId, deliveryId, data, changes?}`;
+    /// the portal uses the catalogue's example or the last event of the type)
+    #[schema(value_type = std::collections::BTreeMap<String, Value>)]
+    event: Value,
+}
+
+/// What a program made of the event, exactly as an attempt would: the body, or why there is none.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransformationPreview {
+    /// The body an attempt would sign and send, as its exact text; null when the program failed
+    #[schema(required)]
+    pub body: Option<String>,
+    /// Why there is no body: the program's error, or the budget it ran over; null when there is one
+    #[schema(required)]
+    pub error: Option<String>,
+    /// Evaluation steps the run took (of 10,000)
+    pub steps: u64,
+}
+
+#[utoipa::path(post, path = "/api/webhooks/transformation-preview", tag = "webhooks",
+    operation_id = "previewTransformation",
+    summary = "Run a transformation on an event",
+    description = "Runs the jq program exactly as an attempt does (same engine, budgets and output rules) on the \
+        event given; nothing is stored or sent. A program that does not compile is a 400 naming the line and column; \
+        one that fails or runs over its budget is a 200 with `error`.",
+    request_body = TransformationPreviewRequest,
+    responses(
+        (status = 200, description = "The body the program makes, or why it makes none", body = TransformationPreview),
+        (status = 400, description = "Invalid request; `error.field` names the offending field (`transformation.jq`: the message gives the line and column)", body = ErrorBody),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+    ))]
+pub async fn preview_transformation(_ctx: &Ctx, req: Request) -> ApiResult<Response> {
+    let (program, event) = parse_transformation_preview(&read_json(req, MAX_BODY_BYTES).await?)?;
+    let run = program.run(&event, crate::platform::allocated);
+    let (body, error) = match run.body {
+        Ok(body) => (Some(body), None),
+        Err(failure) => (None, Some(failure.to_string())),
+    };
+    json(200, &TransformationPreview { body, error, steps: run.steps })
+}
+
+/// A transformation preview's body: the compiled program and the event's JSON text.
+pub fn parse_transformation_preview(body: &Value) -> ApiResult<(Program, String)> {
+    let Value::Object(map) = body else {
+        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
+    };
+    if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "transformation" | "event")) {
+        return Err(ApiError::unknown_field(other));
+    }
+    let missing = |field: &str| ApiError::invalid(field, format!("{field} is required"));
+    let (_, program) = crate::domain::webhook::compiled_transformation(
+        map.get("transformation").ok_or_else(|| missing("transformation"))?,
+    )?
+    .ok_or_else(|| missing("transformation"))?;
+    let event = match map.get("event") {
+        Some(event @ Value::Object(_)) => event.to_string(),
+        Some(_) => {
+            return Err(ApiError::invalid("event", "event must be a JSON object (the event as receivers see it)"))
+        }
+        None => return Err(missing("event")),
+    };
+    Ok((program, event))
+}
+
+/// The programs the portal offers for chat services' incoming webhooks.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransformationPresets {
+    pub data: Vec<TransformationPreset>,
+}
+
+/// One preset: a program that makes the body a chat service's incoming webhook accepts.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TransformationPreset {
+    /// `slack`, `discord` or `teams`
+    pub name: String,
+    pub title: String,
+    /// The program, for a webhook's `transformation.jq`
+    pub jq: String,
+}
+
+#[utoipa::path(get, path = "/api/transformation-presets", tag = "webhooks", operation_id = "listTransformationPresets",
+    summary = "Transformations for Slack, Discord and Microsoft Teams",
+    description = "jq programs that turn any event into the body the service's incoming webhook accepts (Slack's \
+        `text` and blocks, Discord's `content` and embed, a Teams Adaptive Card). Use one as a webhook's \
+        `transformation.jq`, as it is or as a start.",
+    responses(
+        (status = 200, description = "The presets", body = TransformationPresets),
+        (status = 401, description = "Missing or invalid bearer token", body = ErrorBody),
+    ))]
+pub async fn transformation_presets(_ctx: &Ctx) -> ApiResult<Response> {
+    let data = crate::domain::transform::PRESETS
+        .iter()
+        .map(|(name, title, jq)| TransformationPreset {
+            name: (*name).to_string(),
+            title: (*title).to_string(),
+            jq: (*jq).to_string(),
+        })
+        .collect();
+    json(200, &TransformationPresets { data })
 }

@@ -21,6 +21,7 @@ use crate::domain::model::DeliveryStatus::{self, Failed, Pending, Succeeded};
 use crate::domain::retry::{honour_retry_after, longest_wait, next_retry};
 use crate::domain::secrets::SecretBox;
 use crate::domain::time::iso8601;
+use crate::domain::transform::Program;
 use crate::domain::url_guard::check_url;
 use crate::platform::{now_ms, random};
 use crate::store::deliveries::{self, AttemptRecord, Counter, DeliveryRow, DisableNotice, OpsNotice};
@@ -33,12 +34,13 @@ use edgehook_verifier::scheme::{simple_signature, SigningKey};
 /// scheme's `X-Webhook-*` (simple scheme, current HMAC secret) and the webhook's custom headers.
 pub fn delivery_headers(
     delivery: &DeliveryRow,
+    body: &str,
     secrets: &[&str],
     custom: &Map<String, Value>,
     now_ms: i64,
 ) -> Vec<(String, String)> {
     let timestamp = now_ms.div_euclid(1000);
-    let body = delivery.body.as_bytes();
+    let body = body.as_bytes();
     let mut headers = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
         ("User-Agent".to_string(), format!("edgehook/{}", crate::VERSION)),
@@ -162,6 +164,28 @@ pub struct Attempted {
     pub applied: bool,
 }
 
+/// What the webhook's transformation made of a body (`None`: it has none), and the evaluation steps it took.
+pub struct Transformed {
+    pub body: Result<Option<String>, String>,
+    pub steps: u64,
+}
+
+/// Runs the webhook's transformation, if it has one, on a body: what an attempt signs and sends, or a polling
+/// message carries (`None`: the body as it is). A program that fails or runs over fails the attempt with the
+/// reason: the untransformed body is never sent in its place.
+pub fn transformed(webhook: &WebhookRow, body: &str) -> Transformed {
+    let Some(source) = webhook.transformation.as_deref() else { return Transformed { body: Ok(None), steps: 0 } };
+    let program = match Program::compile(source) {
+        Ok(program) => program,
+        Err(e) => return Transformed { body: Err(format!("transformation failed: {}", e.message)), steps: 0 },
+    };
+    let run = program.run(body, crate::platform::allocated);
+    Transformed {
+        body: run.body.map(Some).map_err(|failure| format!("transformation failed: {failure}")),
+        steps: run.steps,
+    }
+}
+
 /// Sends one claimed delivery (re-checking the URL guard first); never fails.
 async fn send_one(
     config: &Config,
@@ -170,9 +194,27 @@ async fn send_one(
     webhook: &WebhookRow,
 ) -> (SendResult, bool) {
     let now = now_ms();
-    if let Some(service) = webhook.service() {
-        return send_to_service(config, secrets, delivery, webhook, &service, now).await;
-    }
+    let transformed = match transformed(webhook, &delivery.body).body {
+        Ok(transformed) => transformed,
+        Err(reason) => return (SendResult::not_sent(reason), false),
+    };
+    let body = transformed.as_deref().unwrap_or(&delivery.body);
+    let (mut result, refused) = match webhook.service() {
+        Some(service) => send_to_service(config, secrets, delivery, body, webhook, &service, now).await,
+        None => send_http(config, secrets, delivery, body, webhook, now).await,
+    };
+    result.request_body = transformed;
+    (result, refused)
+}
+
+async fn send_http(
+    config: &Config,
+    secrets: &SecretBox,
+    delivery: &DeliveryRow,
+    body: &str,
+    webhook: &WebhookRow,
+    now: i64,
+) -> (SendResult, bool) {
     match check_url(&webhook.url, config.allow_insecure) {
         Err(refused) => (
             SendResult { error: Some(format!("url refused at send time: {}", refused.0)), ..SendResult::default() },
@@ -182,9 +224,8 @@ async fn send_one(
             Ok(secrets) => {
                 let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
                 let custom = webhook.custom_headers();
-                let headers = delivery_headers(delivery, &secrets, &custom, now);
-                let mut result =
-                    send::post(&webhook.url, &headers, &delivery.body, config.delivery_timeout_seconds).await;
+                let headers = delivery_headers(delivery, body, &secrets, &custom, now);
+                let mut result = send::post(&webhook.url, &headers, body, config.delivery_timeout_seconds).await;
                 result.request_headers = Some(headers_for_log(&headers, &custom));
                 (result, false)
             }
@@ -204,6 +245,7 @@ async fn send_to_service(
     config: &Config,
     secrets: &SecretBox,
     delivery: &DeliveryRow,
+    body: &str,
     webhook: &WebhookRow,
     service: &Service,
     now: i64,
@@ -220,7 +262,7 @@ async fn send_to_service(
     };
     let signing: Vec<&str> = signing.iter().map(String::as_str).collect();
     let timestamp = now.div_euclid(1000);
-    let signature = signature_header(delivery.id.as_str(), timestamp, delivery.body.as_bytes(), &signing);
+    let signature = signature_header(delivery.id.as_str(), timestamp, body.as_bytes(), &signing);
     let message = super::aws::Message {
         id: delivery.id.as_str(),
         event_id: delivery.event_id.as_str(),
@@ -228,7 +270,7 @@ async fn send_to_service(
         event_type: &delivery.event_type,
         timestamp,
         signature: &signature,
-        body: &delivery.body,
+        body,
     };
     let (timeout, insecure) = (config.delivery_timeout_seconds, config.allow_insecure);
     match service {
@@ -384,6 +426,7 @@ async fn record_all(
             duration_ms: a.result.duration_ms,
             response_body: a.result.response_body.as_deref(),
             request_headers: a.result.request_headers.as_deref(),
+            request_body: a.result.request_body.as_deref(),
             error: a.outcome.error.as_deref(),
             new_status: a.outcome.status,
             next_attempt_at: a.outcome.retry_in.map(|s| finished + (s as i64) * 1000),
@@ -618,8 +661,13 @@ mod tests {
         custom.insert("Authorization".into(), Value::String("Bearer s3cret".into()));
         custom.insert("X-Api-Key".into(), Value::String("k3y".into()));
         custom.insert("X-Tenant".into(), Value::String("acme".into()));
-        let headers =
-            delivery_headers(&delivery(), &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"], &custom, 1_700_000_000_000);
+        let headers = delivery_headers(
+            &delivery(),
+            &delivery().body,
+            &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+            &custom,
+            1_700_000_000_000,
+        );
         let logged: Vec<[String; 2]> = serde_json::from_str(&headers_for_log(&headers, &custom)).unwrap();
         let value = |name: &str| logged.iter().find(|[n, _]| n == name).map(|[_, v]| v.clone()).unwrap();
         assert!(value("webhook-signature").starts_with("v1,"));
@@ -658,8 +706,13 @@ mod tests {
         let now = 1_800_000_000_000;
         let mut custom = Map::new();
         custom.insert("X-Tenant".into(), Value::String("t1".into()));
-        let headers =
-            delivery_headers(&d, &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "old-secret-1234567890"], &custom, now);
+        let headers = delivery_headers(
+            &d,
+            &d.body,
+            &["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "old-secret-1234567890"],
+            &custom,
+            now,
+        );
         let get = |name: &str| headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap();
         assert_eq!(get("webhook-id"), "dlv_1");
         assert_eq!(get("webhook-timestamp"), "1800000000");

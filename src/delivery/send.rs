@@ -29,6 +29,8 @@ pub struct SendResult {
     pub request_headers: Option<String>,
     /// The answer's `ETag`, if any (S3's `PutObject` answers with one).
     pub etag: Option<String>,
+    /// The body sent, when it was not the delivery's own (the webhook's transformation made it).
+    pub request_body: Option<String>,
 }
 
 impl SendResult {
@@ -172,6 +174,7 @@ async fn send(method: &str, url: &str, headers: &[(String, String)], body: &str,
         retry_after,
         request_headers: None,
         etag,
+        request_body: None,
     }
 }
 

@@ -17,6 +17,7 @@ pub mod schema;
 pub mod secrets;
 pub mod sigv4;
 pub mod time;
+pub mod transform;
 pub mod url_guard;
 pub mod webhook;
 

@@ -10,6 +10,7 @@ use super::catalogue;
 use super::destination::{parse_aws, parse_azure, parse_gcp, AwsService, Service};
 use super::filter::Filter;
 use super::ids::WebhookId;
+use super::transform::Program;
 use super::url_guard::check_url;
 use super::Invalid;
 
@@ -78,6 +79,10 @@ pub struct Webhook {
     /// Events of types with a JSON Schema (the event catalogue) are checked against it at ingest, and one that fails
     /// is refused with the failing path
     pub validate_schema: bool,
+    /// The jq program that makes each delivery's body from its event (docs/api.md, Transformations); null: the
+    /// event as it is
+    #[schema(required)]
+    pub transformation: Option<Transformation>,
     /// Only when one polling webhook is read (`GET /api/webhooks/{id}`): where its reader stands
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -412,6 +417,9 @@ pub struct WebhookCreate {
     /// refused (400 `schema_mismatch`, `field` = `data/<path>`) and delivered to no one
     #[schema(default = false, nullable = false)]
     validate_schema: Option<bool>,
+    /// A jq program that makes each delivery's body from the event (`{"jq": "{text: .type}"}`; presets at
+    /// `GET /api/transformation-presets`); null or absent: the event as it is
+    transformation: Option<Transformation>,
     /// `{"type": "poll"}` makes a polling webhook: no `url`; its events wait, in order, for its reader. A service
     /// type sends there instead of a URL. Absent: `http`. Chosen at creation
     #[schema(nullable = false)]
@@ -533,6 +541,21 @@ pub struct WebhookPatch {
     filter: Option<Value>,
     #[schema(nullable = false)]
     validate_schema: Option<bool>,
+    /// A new transformation; `null` removes it
+    transformation: Option<Transformation>,
+}
+
+/// A webhook's transformation: a jq program from the event, as its receivers would see it (`{id, type, timestamp,
+/// organizationId, deliveryId, data, changes?}`), to the body sent. Its first output is the body, written as JSON;
+/// it runs within 10,000 evaluation steps, 256 levels of nesting, 8 MiB held and 256 KiB of output, and an
+/// attempt whose program fails or runs over is a failed attempt with the reason (the event is never sent as it
+/// is instead).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"jq": "{text: .type}"}))]
+pub struct Transformation {
+    /// The program, at most 16 KiB
+    pub jq: String,
 }
 
 /// The fields a create or a patch may carry; `None` means absent. `description: Some(None)` clears it.
@@ -555,6 +578,8 @@ pub struct WebhookFields {
     pub filter: Option<Option<String>>,
     pub validate_schema: Option<bool>,
     pub destination: Option<ParsedDestination>,
+    /// The transformation's program, compiled once to check it; `Some(None)` removes it.
+    pub transformation: Option<Option<String>>,
 }
 
 /// `fifo`: deliveries go one after another in the order their events were ingested; a delivery is not attempted while
@@ -623,6 +648,8 @@ pub struct NewWebhook {
     /// The filter's canonical JSON text, if any.
     pub filter: Option<String>,
     pub validate_schema: bool,
+    /// The transformation's program, if any.
+    pub transformation: Option<String>,
     pub destination: DestinationType,
     /// A service destination's fields (its credential still plain: the API seals it before storing).
     pub service: Option<Service>,
@@ -669,9 +696,36 @@ pub fn parse_create(body: &Value, allow_insecure: bool) -> Result<NewWebhook, In
         rate_limit_per_second: f.rate_limit_per_second.flatten(),
         filter: f.filter.flatten(),
         validate_schema: f.validate_schema.unwrap_or(false),
+        transformation: f.transformation.flatten(),
         destination,
         service,
     })
+}
+
+/// A transformation's program, compiled to check it (`transformation.jq` names what is wrong, with its line and
+/// column); `null` is none.
+pub fn transformation(value: &Value) -> Result<Option<String>, Invalid> {
+    Ok(compiled_transformation(value)?.map(|(source, _)| source.to_string()))
+}
+
+/// A transformation's program text and the program compiled from it; `null` is none. Errors as [`transformation`].
+pub fn compiled_transformation(value: &Value) -> Result<Option<(&str, Program)>, Invalid> {
+    let source = match value {
+        Value::Null => return Ok(None),
+        Value::Object(map) => {
+            if let Some(other) = map.keys().find(|k| k.as_str() != "jq") {
+                return Err(Invalid::field(
+                    format!("transformation.{other}"),
+                    "a transformation has one field, jq (its program)",
+                ));
+            }
+            map.get("jq").and_then(Value::as_str)
+        }
+        _ => None,
+    };
+    let source = source
+        .ok_or_else(|| Invalid::field("transformation.jq", "transformation must be {\"jq\": \"<program>\"} or null"))?;
+    Ok(Some((source, Program::compile(source)?)))
 }
 
 /// Parses and validates a patch body: any subset of the create fields except `secret`.
@@ -721,6 +775,7 @@ fn parse_fields(body: &Value, mode: Mode, allow_insecure: bool) -> Result<Webhoo
                     }
                 })
             }
+            "transformation" => f.transformation = Some(transformation(value)?),
             "destination" if mode == Mode::Create => f.destination = Some(destination(value, allow_insecure)?),
             "destination" => {
                 return Err(Invalid::field("destination", "a webhook's destination is chosen when it is created"))

@@ -223,8 +223,13 @@ const V12: &str = "ALTER TABLE webhooks ADD COLUMN destination TEXT NOT NULL DEF
                      DELETE FROM poll_messages WHERE webhook_id = OLD.id; \
                    END;";
 
+/// Version 13: transformations. A webhook's jq program (`domain::transform`), and an attempt's body when it was not
+/// the delivery's own (a transformed one): the attempt log shows what was signed and sent.
+const V13: &str = "ALTER TABLE webhooks ADD COLUMN transformation TEXT; \
+                   ALTER TABLE attempts ADD COLUMN request_body TEXT;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;

@@ -53,6 +53,9 @@ pub struct AttemptRow {
     pub created_at: i64,
     /// JSON `[[name, value], …]` as sent (see `delivery::attempt::headers_for_log`).
     pub request_headers: Option<String>,
+    /// The body sent, when it was not the delivery's own (a transformation made it; schema v13).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
 }
 
 pub(crate) const COLUMNS: &str =
@@ -273,6 +276,8 @@ pub struct AttemptRecord<'a> {
     pub response_body: Option<&'a str>,
     /// The request's headers as logged (JSON), when a request was made.
     pub request_headers: Option<&'a str>,
+    /// The body sent, when it was not the delivery's own.
+    pub request_body: Option<&'a str>,
     pub error: Option<&'a str>,
     /// The delivery's status after it (`pending`: a retry is scheduled at `next_attempt_at`).
     pub new_status: DeliveryStatus,
@@ -379,6 +384,7 @@ pub(crate) fn first_attempt_statements(
                 error: r.error.map(str::to_string),
                 created_at: r.now,
                 request_headers: r.request_headers.map(str::to_string),
+                request_body: r.request_body.map(str::to_string),
             })?;
             let (id_at, json_at) = (4 + 2 * i, 5 + 2 * i);
             cases.push(format!("WHEN ?{id_at} THEN ?{json_at}"));
@@ -406,8 +412,8 @@ pub(crate) fn first_attempt_statements(
     Ok(statements)
 }
 
-/// Attempt rows per multi-row INSERT (9 parameters each).
-const ATTEMPTS_PER_STATEMENT: usize = D1_MAX_PARAMETERS / 9;
+/// Attempt rows per multi-row INSERT (10 parameters each).
+const ATTEMPTS_PER_STATEMENT: usize = D1_MAX_PARAMETERS / 10;
 /// (id, attempt) pairs per fenced update, after its 5 shared parameters.
 const FENCED_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 5) / 2;
 
@@ -430,8 +436,9 @@ pub async fn record_attempts(
     let (carried, logged): (Vec<&AttemptRecord<'_>>, Vec<&AttemptRecord<'_>>) =
         records.iter().partition(|r| carried_in_row(r));
     for chunk in logged.chunks(ATTEMPTS_PER_STATEMENT) {
-        let rows = (0..chunk.len()).map(|i| format!("({})", placeholders(i * 9 + 1, 9))).collect::<Vec<_>>().join(", ");
-        let mut binds = Vec::with_capacity(chunk.len() * 9);
+        let rows =
+            (0..chunk.len()).map(|i| format!("({})", placeholders(i * 10 + 1, 10))).collect::<Vec<_>>().join(", ");
+        let mut binds = Vec::with_capacity(chunk.len() * 10);
         for r in chunk {
             binds.extend([
                 text(r.attempt_id),
@@ -443,9 +450,13 @@ pub async fn record_attempts(
                 opt_text(r.error),
                 int(r.now),
                 opt_text(r.request_headers),
+                opt_text(r.request_body),
             ]);
         }
-        let sql = format!("INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, response_body, error, created_at, request_headers) VALUES {rows}");
+        let sql = format!(
+            "INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, response_body, error, \
+             created_at, request_headers, request_body) VALUES {rows}"
+        );
         statements.push(db.prepare(sql).bind(&binds)?);
     }
     // Deliveries whose new state is the same share an update; each is fenced by its own attempt number.
@@ -738,9 +749,13 @@ pub async fn attempts(db: &Database, delivery_id: &DeliveryId) -> Result<Vec<Att
     let results = batch(
         db,
         vec![
-            db.prepare("SELECT id, attempt, status_code, duration_ms, response_body, error, created_at, request_headers FROM attempts WHERE delivery_id = ?1")
+            db.prepare(
+                "SELECT id, attempt, status_code, duration_ms, response_body, error, created_at, request_headers, \
+                 request_body FROM attempts WHERE delivery_id = ?1",
+            )
+            .bind(&binds)?,
+            db.prepare("SELECT first_attempt FROM deliveries WHERE id = ?1 AND first_attempt IS NOT NULL")
                 .bind(&binds)?,
-            db.prepare("SELECT first_attempt FROM deliveries WHERE id = ?1 AND first_attempt IS NOT NULL").bind(&binds)?,
         ],
     )
     .await?;
@@ -1342,6 +1357,7 @@ mod first_attempt_tests {
             duration_ms: 42,
             response_body: Some("ok"),
             request_headers: Some("[[\"webhook-id\",\"dlv_1\"]]"),
+            request_body: None,
             error: None,
             new_status: DeliveryStatus::Succeeded,
             next_attempt_at: None,
@@ -1392,6 +1408,7 @@ mod first_attempt_tests {
                 error: None,
                 created_at: 2000,
                 request_headers: Some("[[\"webhook-id\",\"dlv_1\"]]".into()),
+                request_body: None,
             }
         );
         let rows: i64 = db.query_row("SELECT COUNT(*) FROM attempts", [], |row| row.get(0)).unwrap();

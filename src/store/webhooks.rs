@@ -12,7 +12,8 @@ use crate::domain::model::{self, WebhookState};
 use crate::domain::secrets::{is_sealed, SecretBox, SecretError};
 use crate::domain::time::iso8601;
 use crate::domain::webhook::{
-    Circuit, CircuitStatus, Destination, DestinationType, NewWebhook, Ordering, SignatureScheme, Webhook, WebhookFields,
+    Circuit, CircuitStatus, Destination, DestinationType, NewWebhook, Ordering, SignatureScheme, Transformation,
+    Webhook, WebhookFields,
 };
 
 /// A row's secrets sealed anew (see [`WebhookRow::resealed`]).
@@ -75,6 +76,9 @@ pub struct WebhookRow {
     /// Events of types with a schema are checked against it at ingest (schema v11).
     #[serde(default)]
     pub validate_schema: i64,
+    /// Its transformation's jq program (`domain::transform`; schema v13); none: the event is the body.
+    #[serde(default)]
+    pub transformation: Option<String>,
     /// `http` (sent to its url) or `poll` (kept for its reader; schema v12).
     #[serde(default = "http")]
     pub destination: String,
@@ -276,6 +280,7 @@ impl WebhookRow {
             updated_at: iso8601(self.updated_at),
             filter: self.filter.as_deref().and_then(|f| serde_json::from_str(f).ok()),
             validate_schema: self.validate_schema != 0,
+            transformation: self.transformation.clone().map(|jq| Transformation { jq }),
             destination: self.destination_answer(),
             poll: None,
             activity: None,
@@ -287,7 +292,8 @@ impl WebhookRow {
 pub(crate) const COLUMNS: &str = "id, organization_id, name, description, url, events, headers, secret, previous_secret, \
     previous_secret_expires_at, is_active, retry_attempts, retry_delay_seconds, consecutive_failures, disabled_reason, \
     disabled_at, public_key, ordering, rate_limit_per_second, circuit_state, circuit_opened_at, circuit_next_probe_at, \
-    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, filter, validate_schema, destination, destination_config, poll_acked, created_at, updated_at";
+    circuit_cooldown_ms, rate_last_grant_at, lane_until, fast_until, filter, validate_schema, destination, destination_config, poll_acked, transformation, created_at, \
+    updated_at";
 
 fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
@@ -317,8 +323,8 @@ pub async fn insert(
         db.prepare(format!(
             "INSERT INTO webhooks (id, organization_id, name, description, url, events, headers, secret, is_active, \
              retry_attempts, retry_delay_seconds, consecutive_failures, public_key, ordering, rate_limit_per_second, \
-             filter, validate_schema, destination, destination_config, created_at, updated_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?12, ?12 \
+             filter, validate_schema, destination, destination_config, transformation, created_at, updated_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?12, ?12 \
              WHERE (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?2) < ?13 RETURNING {COLUMNS}"
         ))
         .bind(&[
@@ -342,6 +348,7 @@ pub async fn insert(
             flag(new.validate_schema),
             text(new.destination.as_str()),
             opt_text(key.destination_config),
+            opt_text(new.transformation.as_deref()),
         ])?,
     )
     .await
@@ -425,6 +432,7 @@ pub async fn update(
                rate_limit_per_second = CASE WHEN ?17 THEN ?18 ELSE rate_limit_per_second END, \
                filter = CASE WHEN ?19 THEN ?20 ELSE filter END, \
                validate_schema = COALESCE(?21, validate_schema), \
+               transformation = CASE WHEN ?22 THEN ?23 ELSE transformation END, \
                updated_at = ?13 \
              WHERE organization_id = ?1 AND id = ?2 RETURNING {COLUMNS}"
         ))
@@ -450,6 +458,8 @@ pub async fn update(
             flag(patch.filter.is_some()),
             opt_text(patch.filter.clone().flatten().as_deref()),
             opt_int(patch.validate_schema.map(i64::from)),
+            flag(patch.transformation.is_some()),
+            opt_text(patch.transformation.clone().flatten().as_deref()),
         ])?,
     )
     .await

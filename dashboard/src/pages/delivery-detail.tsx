@@ -44,6 +44,7 @@ export function DeliveryDetail({ id, deliveryId }: { id: string; deliveryId: str
   if (!d) return <Loading />;
   const latest = d.attempts.length ? d.attempts[d.attempts.length - 1] : undefined;
   const headers = [...d.attempts].reverse().find((a) => a.requestHeaders)?.requestHeaders;
+  const sent = [...d.attempts].reverse().find((a) => a.requestBody)?.requestBody;
   return (
     <>
       {crumbs}
@@ -80,10 +81,19 @@ export function DeliveryDetail({ id, deliveryId }: { id: string; deliveryId: str
         </dl>
       </Card>
       <div class="grid">
-        <Card title="Payload" id="payload">
-          <Code text={indentJson(d.body)} label="Payload" />
-          <p class="hint">Exactly the bytes sent on every attempt, indented for reading.</p>
-        </Card>
+        {sent ? (
+          <Card title="Body sent" id="payload">
+            <Code text={indentJson(sent)} label="Body sent" />
+            <p class="hint">What the webhook's transformation made of the event on the latest attempt: the bytes signed and sent, indented for reading.</p>
+            <h3 class="small">Event</h3>
+            <Code text={indentJson(d.body)} label="Event" />
+          </Card>
+        ) : (
+          <Card title="Payload" id="payload">
+            <Code text={indentJson(d.body)} label="Payload" />
+            <p class="hint">Exactly the bytes sent on every attempt, indented for reading.</p>
+          </Card>
+        )}
         <Card title="Request headers" id="headers">
           {headers ? (
             <table class="table table-compact">

@@ -9,7 +9,7 @@ import { DeliveryLog } from "./delivery-log";
 import { destinationText, EventChips, WebhookState } from "./webhooks";
 import { announce, asApiError, Button, Card, Code, ConfirmDialog, copyText, ErrorNotice, Link, Loading, useLoad } from "../components/ui";
 import type { ApiError } from "../api";
-import { duration, fullTime, percent, prettyBody, relativeTime } from "../format";
+import { duration, fullTime, percent, prettyBody, relativeTime, subscribedTo } from "../format";
 
 export function WebhookDetail({ id }: { id: string }) {
   const webhook = useLoad(() => api.webhook(id), [id]);
@@ -208,6 +208,8 @@ function Settings({ webhook: w }: { webhook: Webhook }) {
         <dd><EventChips events={w.events} max={12} /></dd>
         <dt>Filter</dt>
         <dd>{w.filter ? <code class="filter-json">{JSON.stringify(w.filter)}</code> : <span class="muted">None (every event of its types)</span>}</dd>
+        <dt>Transformation</dt>
+        <dd>{w.transformation ? <pre class="filter-json" data-testid="transformation">{w.transformation.jq}</pre> : <span class="muted">None (the event is sent as it is)</span>}</dd>
         {w.destination.type === "http" && (
           <>
         <dt>Custom headers</dt>
@@ -363,9 +365,7 @@ function SecretCard({ webhook, canWrite }: { webhook: Webhook; canWrite: boolean
 }
 
 function TestCard({ webhook, catalogue, onSent }: { webhook: Webhook; catalogue: Catalogue; onSent: () => void }) {
-  const subscribed = catalogue.types.filter((t) =>
-    webhook.events.some((p) => p === "*" || p === t || (p.endsWith(".*") && t.startsWith(p.slice(0, -1)) && !t.slice(p.length - 1).includes("."))),
-  );
+  const subscribed = catalogue.types.filter((t) => subscribedTo(webhook.events, t));
   const [eventType, setEventType] = useState(subscribed[0] ?? catalogue.types[0]);
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<AttemptResult | null>(null);

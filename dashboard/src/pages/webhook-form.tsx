@@ -5,7 +5,8 @@ import { href, navigate } from "../router";
 import { EventPicker } from "../components/event-picker";
 import { missed } from "./webhook-detail";
 import { destinationText } from "./webhooks";
-import { announce, asApiError, Button, ConfirmDialog, described, ErrorNotice, Field, Link, Loading, useLoad } from "../components/ui";
+import { announce, asApiError, Button, Code, ConfirmDialog, described, ErrorNotice, Field, Link, Loading, useLoad } from "../components/ui";
+import { indentJson, subscribedTo } from "../format";
 
 interface HeaderRow {
   key: number;
@@ -29,6 +30,8 @@ interface FormState {
   /** The payload filter as JSON text; empty: none. */
   filter: string;
   validateSchema: boolean;
+  /** The transformation's jq program; empty: none (the event is the body). */
+  transformation: string;
   /** `poll`: no URL; a reader fetches the events with a token. Chosen at creation. */
   destination: Webhook["destination"]["type"];
   /** An AWS destination's fields (the secret key is write-only: never shown again). */
@@ -52,6 +55,7 @@ function fromWebhook(w: Webhook | undefined): FormState {
     isActive: w?.isActive ?? true,
     filter: w?.filter ? JSON.stringify(w.filter, null, 2) : "",
     validateSchema: w?.validateSchema ?? false,
+    transformation: w?.transformation?.jq ?? "",
     destination: w?.destination.type ?? "http",
     aws: {
       queueUrl: w?.destination.queueUrl ?? "",
@@ -134,10 +138,10 @@ function awsDestination(s: FormState) {
 /** The form's fields, named as the API names them in `error.field`. */
 type FieldName =
   | "name" | "description" | "url" | "events" | "headers" | "retryAttempts" | "retryDelaySeconds" | "isActive" | "ordering"
-  | "rateLimitPerSecond" | "filter" | "validateSchema" | "destination";
+  | "rateLimitPerSecond" | "filter" | "validateSchema" | "destination" | "transformation";
 const FIELDS: FieldName[] = [
   "name", "description", "url", "events", "headers", "retryAttempts", "retryDelaySeconds", "isActive", "ordering", "rateLimitPerSecond",
-  "filter", "validateSchema", "destination",
+  "filter", "validateSchema", "destination", "transformation",
 ];
 
 /** The filter field's JSON, or a refusal naming the field as the API would. */
@@ -173,6 +177,7 @@ function toInput(s: FormState, creating: boolean): WebhookInput {
     rateLimitPerSecond: s.rateLimit.trim() === "" ? null : number(s.rateLimit),
     filter: parseFilter(s.filter),
     validateSchema: s.validateSchema,
+    transformation: s.transformation.trim() === "" ? null : { jq: s.transformation },
   };
 }
 
@@ -333,6 +338,8 @@ export function WebhookForm({ id }: { id?: string }) {
             onInput={(e) => update("filter", e.currentTarget.value)} />
         </Field>
         <FilterPreview text={form.filter} events={form.events} onError={(message) => setErrors({ ...errors, filter: message })} />
+        <TransformationField value={form.transformation} events={form.events} error={errors.transformation}
+          onChange={(v) => update("transformation", v)} onError={(message) => setErrors({ ...errors, transformation: message })} />
         <div class={`field ${errors.validateSchema ? "field-invalid" : ""}`}>
           <label class="check check-strong">
             <input type="checkbox" checked={form.validateSchema} onChange={(e) => update("validateSchema", e.currentTarget.checked)} />
@@ -374,26 +381,33 @@ export function WebhookForm({ id }: { id?: string }) {
   );
 }
 
-/** "Try it on the last events": which of the organization's last events of the chosen types the filter lets through. */
-function FilterPreview({ text, events, onError }: { text: string; events: string[]; onError: (message: string) => void }) {
-  const [preview, setPreview] = useState<FilterPreviewAnswer | null>(null);
+/** A preview's answer and its runner: busy while it runs; an error about `field` goes to that field, any other shows. */
+function usePreview<T>(field: string, onError: (message: string) => void, answer: () => Promise<T>) {
+  const [preview, setPreview] = useState<T | null>(null);
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState<ApiError | null>(null);
   const run = async () => {
     setBusy(true);
     setFailure(null);
     try {
-      const filter = parseFilter(text) ?? {};
-      setPreview(await api.previewFilter({ filter, ...(events.length ? { events } : {}) }));
+      setPreview(await answer());
     } catch (e) {
       const error = asApiError(e);
       setPreview(null);
-      if (error.field === "filter") onError(error.message);
+      if (error.field?.startsWith(field)) onError(error.message);
       else setFailure(error);
     } finally {
       setBusy(false);
     }
   };
+  return { preview, busy, failure, run };
+}
+
+/** "Try it on the last events": which of the organization's last events of the chosen types the filter lets through. */
+function FilterPreview({ text, events, onError }: { text: string; events: string[]; onError: (message: string) => void }) {
+  const { preview, busy, failure, run } = usePreview<FilterPreviewAnswer>("filter", onError, () =>
+    api.previewFilter({ filter: parseFilter(text) ?? {}, ...(events.length ? { events } : {}) }),
+  );
   return (
     <div class="filter-preview">
       <Button onClick={run} busy={busy} busyLabel="Trying…">Try it on the last events</Button>
@@ -415,6 +429,67 @@ function FilterPreview({ text, events, onError }: { text: string; events: string
               ))}
             </ul>
           )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+/** The transformation: a preset or a program of one's own, and its output on a sample event. */
+function TransformationField({ value, events, error, onChange, onError }: {
+  value: string; events: string[]; error?: string; onChange: (v: string) => void; onError: (message: string) => void;
+}) {
+  const presets = useLoad(() => api.transformationPresets(), []);
+  const chosen = value.trim() === "" ? "" : presets.data?.data.find((p) => p.jq === value)?.name ?? "custom";
+  const choose = (name: string) => {
+    if (name === "") onChange("");
+    else if (name !== "custom") onChange(presets.data?.data.find((p) => p.name === name)?.jq ?? value);
+  };
+  return (
+    <>
+      <Field label="Transformation" id="field-transformation-preset"
+        hint="Optional. A jq program that makes the body sent from each event, for a receiver that expects its own shape (Slack, Discord, Microsoft Teams). The body is signed and logged as sent; if the program fails, the attempt fails with the reason and the event is not sent instead.">
+        <select class="input" {...described("field-transformation-preset", undefined, true)} value={chosen}
+          onChange={(e) => choose(e.currentTarget.value)}>
+          <option value="">None: send the event as it is</option>
+          {presets.data?.data.map((p) => <option key={p.name} value={p.name}>{p.title}</option>)}
+          <option value="custom">My own jq program</option>
+        </select>
+      </Field>
+      {(value.trim() !== "" || chosen === "custom") && (
+        <Field label="jq program" id="field-transformation" error={error}>
+          <textarea class="input mono" rows={8} spellcheck={false} placeholder='{text: "\(.type): \(.data.name)"}'
+            {...described("field-transformation", error, true)} value={value} onInput={(e) => onChange(e.currentTarget.value)} />
+        </Field>
+      )}
+      {value.trim() !== "" && <TransformationPreview program={value} events={events} onError={onError} />}
+    </>
+  );
+}
+
+/** The program's output on a sample event: the catalogue's example of the first chosen type. */
+function TransformationPreview({ program, events, onError }: { program: string; events: string[]; onError: (message: string) => void }) {
+  const { preview, busy, failure, run } = usePreview("transformation", onError, async () => {
+    const types = (await api.eventTypes()).data;
+    const type = types.find((t) => (events.length === 0 || subscribedTo(events, t.name)) && !t.name.startsWith("edgehook.")) ?? types[0];
+    const event = {
+      id: "evt_sample", type: type?.name ?? "sample.event", timestamp: new Date().toISOString(),
+      organizationId: "org_sample", deliveryId: "dlv_sample", data: type?.example ?? {},
+    };
+    return { type: event.type, ...(await api.previewTransformation({ transformation: { jq: program }, event })) };
+  });
+  return (
+    <div class="filter-preview">
+      <Button onClick={run} busy={busy} busyLabel="Running…">Preview on a sample event</Button>
+      {failure && <ErrorNotice error={failure} title="Could not run the program" />}
+      {preview && (
+        <div role="status" data-testid="transformation-preview">
+          <p class="hint">
+            On the catalogue's example of <code>{preview.type}</code> ({preview.steps} evaluation steps of 10,000):
+          </p>
+          {preview.body !== null
+            ? <Code text={indentJson(preview.body)} label="Body the program makes" />
+            : <p class="field-error" role="alert">{preview.error}</p>}
         </div>
       )}
     </div>
