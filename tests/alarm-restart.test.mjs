@@ -49,3 +49,50 @@ test("an alarm killed between taking a lost delivery and sending it loses nothin
   // Recorded as succeeded: no later alarm takes it again. One arrival, not two.
   assert.equal(arrivals().length, 1);
 });
+
+test("a delivery whose attempts keep ending without a result ends failed with the reason; one lost once is sent again", async () => {
+  const auth = { authorization: `Bearer ${token({ org: ORG })}`, "content-type": "application/json" };
+  const created = await fetch(`${worker.url}/api/webhooks`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ name: "lost", url: `${receiver.url}/lost`, events: ["activity.created"] }),
+  });
+  assert.equal(created.status, 201);
+  const hook = await created.json();
+  const past = Date.now() - 5 * 60 * 1000;
+  // Two deliveries whose last attempt's invocation was lost (their lease ran out with no result): one had lost the
+  // two before it as well, the other none.
+  const insert = async (id, attempts, lostBefore) => {
+    const body = JSON.stringify({ id: `evt_${id}`, type: "activity.created", timestamp: new Date(past).toISOString(), organizationId: ORG, deliveryId: id, data: { id } });
+    await worker.orgSql(ORG, `INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, lost_attempts, next_attempt_at, lease_until, created_at, updated_at)
+              VALUES ('${id}', '${ORG}', '${hook.id}', 'evt_${id}', 'activity.created', '${body}', 'pending', ${attempts}, ${lostBefore}, ${past}, ${past + 30000}, ${past}, ${past})`);
+  };
+  await insert("dlv_lostthrice", 3, 2);
+  await insert("dlv_lostonce", 1, 0);
+  const row = async (id) => (await worker.orgSql(ORG, `SELECT status, attempts, lost_attempts, last_error FROM deliveries WHERE id = '${id}'`))[0];
+  const arrivals = (id) => receiver.requests.filter((r) => r.url === "/lost" && r.headers["webhook-id"] === id);
+
+  const once = await eventually(async () => { const r = await row("dlv_lostonce"); return r?.status === "succeeded" && r; }, { timeoutMs: 60000, intervalMs: 250, what: "the delivery lost once, sent again" });
+  // Its result ended the count of lost attempts.
+  assert.deepEqual([once.attempts, once.lost_attempts], [2, 0]);
+  assert.equal(arrivals("dlv_lostonce").length, 1);
+
+  const failed = await eventually(async () => { const r = await row("dlv_lostthrice"); return r?.status === "failed" && r; }, { timeoutMs: 60000, intervalMs: 250, what: "the delivery lost three times, failed" });
+  // The claim that found the third lease made it four attempts, three of them lost; it sent nothing.
+  assert.equal(failed.attempts, 4);
+  assert.match(failed.last_error, /its last 3 attempts ended without a result/);
+  assert.equal(arrivals("dlv_lostthrice").length, 0, "not sent a fourth time");
+  // The API and its attempt log say why, and nothing retries it: it stays failed through later alarms.
+  const res = await fetch(`${worker.url}/api/webhooks/${hook.id}/deliveries/dlv_lostthrice`, { headers: auth });
+  assert.equal(res.status, 200);
+  const delivery = await res.json();
+  assert.equal(delivery.status, "failed");
+  // The attempts before it left no record (their invocations were lost); the one that refused to send did.
+  assert.equal(delivery.attempts.length, 1, JSON.stringify(delivery.attempts));
+  assert.match(delivery.attempts[0].error, /ended without a result/);
+  const lastAlarm = Date.now();
+  await eventually(async () => (await worker.orgSql(ORG, `SELECT COUNT(*) AS n FROM deliveries WHERE status = 'pending'`))[0].n === 0, { what: "nothing left pending" });
+  await eventually(() => Date.now() - lastAlarm > 5000, { timeoutMs: 10000, intervalMs: 500, what: "two more alarm intervals" });
+  assert.equal((await row("dlv_lostthrice")).status, "failed");
+  assert.equal(arrivals("dlv_lostthrice").length, 0);
+});

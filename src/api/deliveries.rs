@@ -439,6 +439,7 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         is_test: true,
         created_at: ctx.now,
         updated_at: ctx.now,
+        lost_attempts: 0,
     };
     deliveries::insert_claimed(&ctx.store()?, &row).await?;
     let delivery_id = row.id.clone();

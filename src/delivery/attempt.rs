@@ -24,7 +24,9 @@ use crate::domain::time::iso8601;
 use crate::domain::transform::Program;
 use crate::domain::url_guard::check_url;
 use crate::platform::{now_ms, random};
-use crate::store::deliveries::{self, AttemptRecord, Counter, DeliveryRow, DisableNotice, OpsNotice};
+use crate::store::deliveries::{
+    self, AttemptRecord, Counter, DeliveryRow, DisableNotice, OpsNotice, LOST_ATTEMPTS_LIMIT,
+};
 use crate::store::events::{EventInsert, Guard};
 use crate::store::{self, webhooks::WebhookRow, StoreError};
 use edgehook_verifier::asymmetric::{is_secret_key, Ed25519Signer};
@@ -186,6 +188,18 @@ pub fn transformed(webhook: &WebhookRow, body: &str) -> Transformed {
     }
 }
 
+/// Why a delivery is not sent again: its last [`LOST_ATTEMPTS_LIMIT`] attempts ended without a result. It ends
+/// failed, like a refused URL (no retry, no count against its webhook); a recover or a manual retry tries it again.
+pub fn lost_too_often(delivery: &DeliveryRow) -> Option<String> {
+    (delivery.lost_attempts >= LOST_ATTEMPTS_LIMIT).then(|| {
+        format!(
+            "not sent: its last {} attempts ended without a result (the invocation sending them was lost: a crash, \
+             a restart or a platform limit); it is not retried automatically",
+            delivery.lost_attempts
+        )
+    })
+}
+
 /// Sends one claimed delivery (re-checking the URL guard first); never fails.
 async fn send_one(
     config: &Config,
@@ -194,6 +208,9 @@ async fn send_one(
     webhook: &WebhookRow,
 ) -> (SendResult, bool) {
     let now = now_ms();
+    if let Some(reason) = lost_too_often(delivery) {
+        return (SendResult::not_sent(reason), true);
+    }
     let transformed = match transformed(webhook, &delivery.body).body {
         Ok(transformed) => transformed,
         Err(reason) => return (SendResult::not_sent(reason), false),
@@ -697,7 +714,23 @@ mod tests {
             is_test: false,
             created_at: 0,
             updated_at: 0,
+            lost_attempts: 0,
         }
+    }
+
+    #[test]
+    fn a_delivery_that_lost_its_last_three_attempts_is_not_sent_again() {
+        let mut d = delivery();
+        for lost in 0..LOST_ATTEMPTS_LIMIT {
+            d.lost_attempts = lost;
+            assert_eq!(lost_too_often(&d), None, "{lost} lost");
+        }
+        d.lost_attempts = LOST_ATTEMPTS_LIMIT;
+        let reason = lost_too_often(&d).unwrap();
+        assert!(reason.contains("its last 3 attempts ended without a result"), "{reason}");
+        // Refused: it ends failed at once, without a retry and without counting against its webhook.
+        let outcome = decide(&SendResult::not_sent(reason), true, false, 9, 5, 60);
+        assert_eq!((outcome.status, outcome.retry_in, outcome.counter), (Failed, None, Counter::Keep));
     }
 
     #[test]

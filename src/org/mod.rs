@@ -21,9 +21,9 @@ use worker::{durable_object, DurableObject, Env, Method, Request, Response, Stat
 
 use crate::config::Config;
 use crate::delivery::fanout;
-use crate::domain::ids::OrganizationId;
+use crate::domain::ids::{DeliveryId, OrganizationId};
 use crate::domain::limits::sweep_within_budget;
-use crate::platform::now_ms;
+use crate::platform::{now_ms, random};
 use crate::store::sql::{describe, execute_local, WireStatement, ORGANIZATION_HEADER};
 use crate::store::{batch, deliveries, first, rows_of, run, text, Database, StoreError};
 
@@ -215,12 +215,21 @@ impl Organization {
         }
         if !overdue.is_empty() {
             worker::console_log!("organization {org}: re-enqueueing {} overdue deliveries", overdue.len());
-            if let Err(e) = fanout::enqueue(&self.env, org, &overdue).await {
+            let interval_seconds = u64::from(config.housekeeping_seconds);
+            let delayed: Vec<(DeliveryId, u64)> = overdue
+                .into_iter()
+                .map(|o| {
+                    let spread = f64::from(u16::from_le_bytes(random::<2>())) / f64::from(u16::MAX);
+                    let delay = deliveries::requeue_delay_seconds(o.lost_attempts, interval_seconds, spread);
+                    (o.id, delay)
+                })
+                .collect();
+            if let Err(e) = fanout::enqueue_after(&self.env, org, &delayed).await {
                 worker::console_error!("organization {org}: could not enqueue overdue deliveries: {e}");
             }
         }
         let retention_ms = i64::from(config.retention_days) * 86_400_000;
-        deliveries::prune(&db, now - retention_ms, deliveries::PRUNE_LIMIT).await?;
+        deliveries::prune(&db, now, now - retention_ms, deliveries::PRUNE_LIMIT).await?;
         deliveries::next_housekeeping(&db, retention_ms, requeue_wait_ms).await
     }
 }

@@ -228,8 +228,26 @@ const V12: &str = "ALTER TABLE webhooks ADD COLUMN destination TEXT NOT NULL DEF
 const V13: &str = "ALTER TABLE webhooks ADD COLUMN transformation TEXT; \
                    ALTER TABLE attempts ADD COLUMN request_body TEXT;";
 
+/// Version 14: how many of a delivery's attempts in a row ended without a result (their invocation was lost: a
+/// crash, a kill, a limit exceeded). Counted by the claim that finds the previous attempt's lease still set; a
+/// delivery that keeps losing its attempts ends failed with the reason instead of being re-enqueued for ever.
+const V14: &str = "ALTER TABLE deliveries ADD COLUMN lost_attempts INTEGER NOT NULL DEFAULT 0;";
+
+/// Version 15: one index entry fewer per delivery (a billed row written, and SQLite's work). `deliveries_by_org`
+/// (the organization, which is the object's own, and the creation time) goes. Deliveries are numbered in the order
+/// they are written (`rowid`), so time marks take its place: `delivery_marks` says, every ten minutes while
+/// deliveries are written and whenever the organization goes quiet, which `rowid` the next delivery gets. Retention
+/// then deletes the rows below the last mark older than the window, in `rowid` order (whole pages of time), and the
+/// counts of the last 24 hours go through `deliveries_by_webhook`. The marks start from the index, one per hour of
+/// what is stored, before it goes.
+const V15: &str = "CREATE TABLE delivery_marks (at INTEGER PRIMARY KEY, next_rowid INTEGER NOT NULL); \
+                   INSERT INTO delivery_marks (at, next_rowid) \
+                     SELECT (created_at / 3600000) * 3600000 + 3600000, MAX(rowid) + 1 FROM deliveries \
+                     GROUP BY created_at / 3600000; \
+                   DROP INDEX deliveries_by_org;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;

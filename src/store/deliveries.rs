@@ -40,7 +40,23 @@ pub struct DeliveryRow {
     pub is_test: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// How many attempts in a row, up to the one this claim started, ended without a result: the claim found the
+    /// previous attempt's lease still set (its invocation was lost). See [`LOST_ATTEMPTS_LIMIT`].
+    #[serde(default)]
+    pub lost_attempts: i64,
 }
+
+/// A delivery whose last attempts all ended without a result (their invocation crashed, was killed or went over
+/// a limit) this many times in a row is not sent again: it ends failed with the reason. Something about it may be
+/// what takes its invocation down, and every attempt would take the deliveries beside it down too. One kill of the
+/// runtime loses an attempt once; the sweep spreads twice-lost deliveries over an interval (see
+/// [`requeue_delay_seconds`]) so that ones lost beside such a delivery do not keep meeting it.
+pub const LOST_ATTEMPTS_LIMIT: i64 = 3;
+
+/// A claim's update of the count of attempts lost in a row: one more when the previous claim's lease is still set
+/// (its result never came; `lease_until` is the row's value before the update). A result ends the count (the
+/// record sets it to 0); a delivery given back unsent to its lane keeps it.
+const COUNT_LOST: &str = "lost_attempts = lost_attempts + (lease_until IS NOT NULL)";
 
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct AttemptRow {
@@ -60,7 +76,7 @@ pub struct AttemptRow {
 
 pub(crate) const COLUMNS: &str =
     "id, organization_id, webhook_id, event_id, event_type, body, status, attempts, chain_start, last_status_code, \
-    last_error, next_attempt_at, lease_until, is_test, created_at, updated_at";
+    last_error, next_attempt_at, lease_until, is_test, created_at, updated_at, lost_attempts";
 
 /// One delivery of one of the organization's webhooks.
 pub async fn get_scoped(
@@ -181,8 +197,8 @@ const FIFO_GATE: &str = "CASE WHEN (SELECT w.ordering FROM webhooks w WHERE w.id
 /// delivery whose attempt is in flight is not claimed until its lease ends) and, for a `fifo` webhook, first in line.
 pub(crate) fn claim_sql(count: usize) -> String {
     format!(
-        "UPDATE deliveries SET attempts = attempts + 1, lease_until = ?2, updated_at = ?1, held_until = NULL \
-         WHERE id IN ({}) AND +status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
+        "UPDATE deliveries SET attempts = attempts + 1, {COUNT_LOST}, lease_until = ?2, updated_at = ?1, \
+         held_until = NULL WHERE id IN ({}) AND +status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?1) \
          AND (lease_until IS NULL OR lease_until <= ?1) AND {FIFO_GATE} RETURNING {COLUMNS}",
         placeholders(3, count)
     )
@@ -214,8 +230,8 @@ pub async fn heads(db: &Database, webhook_ids: &[&WebhookId]) -> Result<Vec<Deli
 /// and, for a `fifo` webhook, not behind an earlier pending delivery.
 pub(crate) fn claim_now_sql() -> String {
     format!(
-        "UPDATE deliveries SET status = 'pending', attempts = attempts + 1, next_attempt_at = ?3, lease_until = ?4, \
-         updated_at = ?3, held_until = NULL WHERE organization_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until <= ?3) \
+        "UPDATE deliveries SET status = 'pending', attempts = attempts + 1, lost_attempts = 0, next_attempt_at = ?3, \
+         lease_until = ?4, updated_at = ?3, held_until = NULL WHERE organization_id = ?1 AND id = ?2 AND (lease_until IS NULL OR lease_until <= ?3) \
          AND {FIFO_GATE} RETURNING {COLUMNS}"
     )
 }
@@ -231,7 +247,7 @@ pub(crate) fn record_sql(count: usize) -> String {
     let ids = (0..count).map(|i| format!("?{}", 6 + 2 * i)).collect::<Vec<_>>();
     format!(
         "UPDATE deliveries SET status = ?1, last_status_code = ?2, last_error = ?3, next_attempt_at = ?4, \
-         lease_until = NULL, updated_at = ?5 \
+         lease_until = NULL, lost_attempts = 0, updated_at = ?5 \
          WHERE id IN ({}) AND +status = 'pending' AND (id, attempts) IN (VALUES {}) RETURNING id",
         ids.join(", "),
         pairs.join(", ")
@@ -777,20 +793,35 @@ pub async fn take_overdue(
     due_before: i64,
     requeued_before: i64,
     limit: usize,
-) -> Result<Vec<DeliveryId>, StoreError> {
-    delivery_ids(db.prepare(TAKE_OVERDUE_SQL).bind(&[
-        int(now),
-        int(due_before),
-        int(requeued_before),
-        int(limit as i64),
-    ])?)
-    .await
+) -> Result<Vec<Overdue>, StoreError> {
+    rows(db.prepare(TAKE_OVERDUE_SQL).bind(&[int(now), int(due_before), int(requeued_before), int(limit as i64)])?)
+        .await
+}
+
+/// A delivery the alarm re-enqueues.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Overdue {
+    pub id: DeliveryId,
+    /// Its attempts in a row that ended without a result, the one whose lease has just run out included.
+    pub lost_attempts: i64,
 }
 
 const TAKE_OVERDUE_SQL: &str = "UPDATE deliveries SET requeued_at = ?1 WHERE id IN (\
     SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at < ?2 \
     AND (lease_until IS NULL OR lease_until < ?1) AND (requeued_at IS NULL OR requeued_at < ?3) \
-    AND (held_until IS NULL OR held_until < ?1) ORDER BY next_attempt_at LIMIT ?4) RETURNING id";
+    AND (held_until IS NULL OR held_until < ?1) ORDER BY next_attempt_at LIMIT ?4) \
+    RETURNING id, lost_attempts + (lease_until IS NOT NULL) AS lost_attempts";
+
+/// When the alarm sends a re-enqueued delivery, in seconds from now: at once unless it has lost two attempts in a
+/// row or more; those are spread over one alarm interval (`spread` in 0..1, random), so that deliveries lost in the
+/// same invocation as one that takes its invocation down do not keep meeting it in the next. One lost attempt (a
+/// kill of the runtime, a deploy) is resent at once.
+pub fn requeue_delay_seconds(lost_attempts: i64, interval_seconds: u64, spread: f64) -> u64 {
+    if lost_attempts < 2 {
+        return 0;
+    }
+    (interval_seconds as f64 * spread.clamp(0.0, 1.0)).round() as u64
+}
 
 /// A pending delivery this far past due has lost its queue message; the organization's alarm re-enqueues it.
 pub const OVERDUE_MS: i64 = 60_000;
@@ -805,15 +836,18 @@ pub const PRUNE_LIMIT: usize = 1_000;
 
 /// Deletes what of an organization is older than the retention window, at most `limit` rows of each table per
 /// call: attempts, finished deliveries and events that no pending delivery still belongs to, by creation time. Every
-/// delete walks an index on its age (deliveries and events through the indexes that list them by time, scoped to
-/// the object's one organization).
-pub async fn prune(db: &Database, before: i64, limit: usize) -> Result<(), StoreError> {
+/// delete walks an index on its age, or for deliveries the `rowid`s below the last time mark older than the window
+/// (see [`MARK_DELIVERIES_SQL`]). Marks the deliveries written since the last mark first, when it is time to.
+pub async fn prune(db: &Database, now: i64, before: i64, limit: usize) -> Result<(), StoreError> {
     let binds = [int(before), int(limit as i64)];
     batch(
         db,
         vec![
+            db.prepare(FORGET_MARKS_SQL),
+            db.prepare(PRUNE_MARKS_SQL).bind(&[int(before)])?,
+            db.prepare(MARK_DELIVERIES_SQL).bind(&[int(now), int(MARK_EVERY_MS)])?,
             db.prepare(PRUNE_ATTEMPTS_SQL).bind(&binds)?,
-            db.prepare(prune_deliveries_sql()).bind(&binds)?,
+            db.prepare(PRUNE_DELIVERIES_SQL).bind(&binds)?,
             db.prepare(prune_events_sql()).bind(&binds)?,
             db.prepare(PRUNE_POLL_MESSAGES_SQL).bind(&binds)?,
         ],
@@ -822,19 +856,42 @@ pub async fn prune(db: &Database, before: i64, limit: usize) -> Result<(), Store
     Ok(())
 }
 
+/// How often, at most, the alarm marks the deliveries written (`delivery_marks`) while they keep coming; one more
+/// mark when the organization goes quiet (nothing pending) covers the rest. Retention is as fine as this.
+pub const MARK_EVERY_MS: i64 = 10 * 60_000;
+
+/// A time mark at `?1`: every delivery with a `rowid` below `next_rowid` was written before `at` (deliveries are
+/// numbered in the order they are written). Taken when deliveries were written since the last mark and that mark is
+/// older than `?2`, or nothing is pending (the organization may sleep until the oldest row expires).
+pub(crate) const MARK_DELIVERIES_SQL: &str = "INSERT OR IGNORE INTO delivery_marks (at, next_rowid) \
+    SELECT ?1, (SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries) \
+    WHERE (SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries) \
+          > COALESCE((SELECT next_rowid FROM delivery_marks ORDER BY at DESC LIMIT 1), 1) \
+    AND (NOT EXISTS (SELECT 1 FROM delivery_marks WHERE at > ?1 - ?2) \
+         OR NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending'))";
+
+/// Finished deliveries written before the last mark older than the window (`?1`), oldest first: a range of `rowid`s,
+/// no index. The creation time is checked too, so a `rowid` out of order is never deleted early.
+const PRUNE_DELIVERIES_SQL: &str = "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries \
+    WHERE rowid < (SELECT COALESCE(MAX(next_rowid), 0) FROM delivery_marks WHERE at <= ?1) \
+    AND created_at < ?1 AND status != 'pending' ORDER BY rowid LIMIT ?2)";
+
+/// Marks older than the window (`?1`) go, but the newest of them, which bounds the next delete.
+const PRUNE_MARKS_SQL: &str =
+    "DELETE FROM delivery_marks WHERE at < (SELECT MAX(at) FROM delivery_marks WHERE at <= ?1)";
+
+/// Every mark goes when the newest is past the last delivery: every delivery was deleted and their numbering
+/// started again, so no mark says anything of the new ones.
+const FORGET_MARKS_SQL: &str = "DELETE FROM delivery_marks \
+    WHERE (SELECT next_rowid FROM delivery_marks ORDER BY at DESC LIMIT 1) \
+          > (SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries)";
+
 /// A polling webhook's messages leave with their events, at the end of the retention window, read or not.
 const PRUNE_POLL_MESSAGES_SQL: &str =
     "DELETE FROM poll_messages WHERE seq IN (SELECT seq FROM poll_messages WHERE created_at < ?1 LIMIT ?2)";
 
 const PRUNE_ATTEMPTS_SQL: &str =
     "DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE created_at < ?1 LIMIT ?2)";
-
-fn prune_deliveries_sql() -> String {
-    format!(
-        "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE organization_id = {OBJECT_ORGANIZATION} \
-         AND created_at < ?1 AND status != 'pending' LIMIT ?2)"
-    )
-}
 
 fn prune_events_sql() -> String {
     format!(
@@ -864,7 +921,8 @@ pub async fn prune_global(db: &Database, before: i64, limit: usize) -> Result<()
 }
 
 /// When an organization's alarm next has work: the first time a pending delivery may be overdue (due, unleased,
-/// not re-enqueued lately) or an old row reaches the end of the retention window; `None` if it holds neither.
+/// not re-enqueued lately) or an old row reaches the end of the retention window (for deliveries, the first time
+/// mark past the oldest finished one); `None` if it holds neither.
 pub async fn next_housekeeping(
     db: &Database,
     retention_ms: i64,
@@ -892,8 +950,8 @@ fn next_housekeeping_sql() -> String {
               FROM deliveries WHERE status = 'pending') AS overdue, \
            (SELECT MIN(created_at) FROM events WHERE organization_id = {OBJECT_ORGANIZATION}) AS event, \
            (SELECT MIN(created_at) FROM attempts) AS attempt, \
-           (SELECT MIN(created_at) FROM deliveries WHERE organization_id = {OBJECT_ORGANIZATION} \
-              AND status != 'pending') AS finished"
+           (SELECT MIN(m.at) FROM delivery_marks m WHERE m.next_rowid > \
+              (SELECT rowid FROM deliveries WHERE status != 'pending' ORDER BY rowid LIMIT 1)) AS finished"
     )
 }
 
@@ -916,16 +974,18 @@ pub async fn stats(db: &Database, org: &OrganizationId, since: i64) -> Result<St
                (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1) AS webhooks_total, \
                (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1 AND is_active = 1) AS webhooks_active, \
                COUNT(*) AS deliveries_total, \
-               SUM(status = 'succeeded') AS deliveries_succeeded, \
-               SUM(status = 'failed') AS deliveries_failed, \
-               SUM(status = 'pending') AS deliveries_pending, \
+               SUM(d.status = 'succeeded') AS deliveries_succeeded, \
+               SUM(d.status = 'failed') AS deliveries_failed, \
+               SUM(d.status = 'pending') AS deliveries_pending, \
                (SELECT AVG(duration_ms) FROM (\
                   SELECT a.duration_ms FROM attempts a JOIN deliveries d2 ON d2.id = a.delivery_id \
                     WHERE d2.organization_id = ?1 AND a.created_at >= ?2 \
-                  UNION ALL SELECT json_extract(first_attempt, '$.duration_ms') FROM deliveries d3 \
-                    WHERE d3.organization_id = ?1 AND d3.created_at >= ?2 AND d3.first_attempt IS NOT NULL)) \
+                  UNION ALL SELECT json_extract(d3.first_attempt, '$.duration_ms') FROM webhooks w3 \
+                    JOIN deliveries d3 ON d3.webhook_id = w3.id \
+                    WHERE w3.organization_id = ?1 AND d3.created_at >= ?2 AND d3.first_attempt IS NOT NULL)) \
                  AS avg_response_ms \
-             FROM deliveries WHERE organization_id = ?1 AND created_at >= ?2",
+             FROM webhooks w JOIN deliveries d ON d.webhook_id = w.id \
+             WHERE w.organization_id = ?1 AND d.created_at >= ?2",
         )
         .bind(&[text(org), int(since)])?,
     )
@@ -944,20 +1004,16 @@ pub struct Activity {
     pub failed: Option<i64>,
 }
 
-/// [`Activity`] of each of the organization's webhooks: one statement (the 24 h counts walk `deliveries_by_org`,
-/// the last delivery `deliveries_by_webhook`).
+/// [`Activity`] of each of the organization's webhooks: one statement, walking `deliveries_by_webhook` for each
+/// (its 24 h counts and its last delivery).
 pub async fn activity(db: &Database, org: &OrganizationId, since: i64) -> Result<Vec<Activity>, StoreError> {
     rows(
         db.prepare(
             "SELECT w.id AS webhook_id, \
-               (SELECT MAX(d.created_at) FROM deliveries d WHERE d.webhook_id = w.id) AS last_delivery_at, \
-               s.total, s.succeeded, s.failed \
-             FROM webhooks w LEFT JOIN \
-               (SELECT webhook_id, COUNT(*) AS total, SUM(status = 'succeeded') AS succeeded, \
-                  SUM(status = 'failed') AS failed \
-                FROM deliveries WHERE organization_id = ?1 AND created_at >= ?2 GROUP BY webhook_id) s \
-               ON s.webhook_id = w.id \
-             WHERE w.organization_id = ?1",
+               (SELECT MAX(l.created_at) FROM deliveries l WHERE l.webhook_id = w.id) AS last_delivery_at, \
+               COUNT(d.id) AS total, SUM(d.status = 'succeeded') AS succeeded, SUM(d.status = 'failed') AS failed \
+             FROM webhooks w LEFT JOIN deliveries d ON d.webhook_id = w.id AND d.created_at >= ?2 \
+             WHERE w.organization_id = ?1 GROUP BY w.id",
         )
         .bind(&[text(org), int(since)])?,
     )
@@ -1038,6 +1094,48 @@ mod fence_tests {
     fn claim_now(db: &Connection, now: i64, until: i64) -> Option<i64> {
         let sql = claim_now_sql().replace(&format!("RETURNING {COLUMNS}"), "RETURNING attempts");
         db.query_row(&sql, params!["org_a", "dlv_1", now, until], |r| r.get(0)).ok()
+    }
+
+    #[test]
+    fn a_claim_that_finds_the_last_lease_still_set_counts_a_lost_attempt_and_a_result_ends_the_count() {
+        let db = db();
+        let lost = || -> i64 { db.query_row("SELECT lost_attempts FROM deliveries", [], |r| r.get(0)).unwrap() };
+        assert_eq!(claim(&db, 2_000, 32_000), Some(1));
+        assert_eq!(lost(), 0, "the first claim found no lease");
+        // The invocation is lost: no result, the lease runs out, the alarm finds it with one lost attempt.
+        let mut overdue = db.prepare(TAKE_OVERDUE_SQL).unwrap();
+        let found: Vec<(String, i64)> = overdue
+            .query_map(params![100_000, 100_000 - OVERDUE_MS, 0, 10], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(found, vec![("dlv_1".to_string(), 1)]);
+        assert_eq!(claim(&db, 100_000, 130_000), Some(2));
+        assert_eq!(lost(), 1);
+        // Given back unsent to its lane, and claimed there: the count stays (nothing came of the lost attempt).
+        assert_eq!(db.execute(RELEASE_SQL, params!["dlv_1", 2, 101_000, 101_000 + LANE_HOLD_MS]).unwrap(), 1);
+        assert_eq!(claim(&db, 102_000, 130_000), Some(2));
+        assert_eq!(lost(), 1);
+        assert_eq!(claim(&db, 130_000, 160_000), Some(3), "lost again");
+        assert_eq!(lost(), 2);
+        // A result ends the count.
+        assert!(record(&db, 3, "pending", Some(170_000), 150_000));
+        assert_eq!(lost(), 0);
+        assert_eq!(claim(&db, 170_000, 200_000), Some(4));
+        assert_eq!(lost(), 0);
+        // So does a manual retry: someone asked for this attempt.
+        assert_eq!(claim_now(&db, 200_000, 230_000), Some(5));
+        assert_eq!(lost(), 0);
+    }
+
+    #[test]
+    fn only_deliveries_that_lost_two_attempts_in_a_row_are_spread_over_the_interval() {
+        assert_eq!(requeue_delay_seconds(0, 60, 0.9), 0, "its message was lost, not its attempt");
+        assert_eq!(requeue_delay_seconds(1, 60, 0.9), 0, "one kill of the runtime: resent at once");
+        assert_eq!(requeue_delay_seconds(2, 60, 0.5), 30);
+        assert_eq!(requeue_delay_seconds(5, 60, 1.0), 60);
+        assert_eq!(requeue_delay_seconds(5, 60, 7.0), 60, "never past one interval");
+        assert_eq!(requeue_delay_seconds(5, 2, 0.0), 0);
     }
 
     /// The ids the alarm's overdue search takes at `now` (overdue a minute, re-enqueued more than five minutes ago).
@@ -1196,18 +1294,31 @@ mod tests {
     fn housekeeping_walks_indexes_never_whole_tables() {
         let statements = [
             PRUNE_ATTEMPTS_SQL.to_string(),
-            prune_deliveries_sql(),
+            PRUNE_DELIVERIES_SQL.to_string(),
             prune_events_sql(),
             next_housekeeping_sql(),
             TAKE_OVERDUE_SQL.to_string(),
+            MARK_DELIVERIES_SQL.to_string(),
+            PRUNE_MARKS_SQL.to_string(),
+            FORGET_MARKS_SQL.to_string(),
         ];
         for sql in statements {
             let details = plan(&sql);
             let whole = details.iter().filter(|d| d.starts_with("SCAN ") && !d.contains(" INDEX ")).collect::<Vec<_>>();
-            // `organization`: the object's one-row table that names its organization.
-            let one_row = |d: &&String| d.starts_with("SCAN organization") || d.starts_with("SCAN CONSTANT ROW");
-            assert!(whole.iter().all(one_row), "{sql}: {details:?}");
+            // `organization`: the object's one-row table that names its organization. `delivery_marks`: a few rows
+            // per day of the retention window. `deliveries` only in `rowid` order to the first finished one (the
+            // oldest, when the alarm next has one to delete; what it passes is the pending ones at the front).
+            let bounded = |d: &&String| {
+                d.starts_with("SCAN organization")
+                    || d.starts_with("SCAN CONSTANT ROW")
+                    || d.starts_with("SCAN delivery_marks")
+                    || (d.starts_with("SCAN deliveries") && sql.contains("status != 'pending' ORDER BY rowid LIMIT 1"))
+            };
+            assert!(whole.iter().all(bounded), "{sql}: {details:?}");
         }
+        let prune = plan(PRUNE_DELIVERIES_SQL);
+        assert!(prune.iter().any(|d| d.contains("USING INTEGER PRIMARY KEY (rowid<?)")), "{prune:?}");
+        assert!(!prune.iter().any(|d| d.contains("TEMP B-TREE")), "in rowid order: {prune:?}");
         let line = plan(HELD_SQL);
         assert!(line.iter().any(|d| d.contains("deliveries_held")), "{line:?}");
         assert!(!line.iter().any(|d| d.contains("TEMP B-TREE")), "a lane's line is read in index order: {line:?}");
@@ -1492,5 +1603,127 @@ mod first_attempt_tests {
         assert!(!carried_in_row(&r), "a failed first attempt");
         delivery.attempts = 2;
         assert!(!carried_in_row(&record(&delivery)), "a second attempt");
+    }
+}
+
+/// Retention by time marks (schema v15), run as written above against SQLite with the project's migrations applied.
+#[cfg(test)]
+mod retention_tests {
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    const HOUR: i64 = 3_600_000;
+    const RETENTION: i64 = 30 * 24 * HOUR;
+
+    fn insert(db: &Connection, id: &str, status: &str, at: i64) {
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             next_attempt_at, created_at, updated_at) VALUES (?1, 'org_a', 'wh_1', 'evt_1', 'lead.created', '{}', \
+             ?2, 1, ?3, ?3, ?3)",
+            params![id, status, at],
+        )
+        .unwrap();
+    }
+
+    /// The alarm's retention batch at `now`, as `prune` runs it.
+    fn housekeeping(db: &Connection, now: i64) {
+        let before = now - RETENTION;
+        db.execute(FORGET_MARKS_SQL, []).unwrap();
+        db.execute(PRUNE_MARKS_SQL, params![before]).unwrap();
+        db.execute(MARK_DELIVERIES_SQL, params![now, MARK_EVERY_MS]).unwrap();
+        db.execute(PRUNE_DELIVERIES_SQL, params![before, 1_000]).unwrap();
+    }
+
+    fn ids(db: &Connection) -> Vec<String> {
+        let mut statement = db.prepare("SELECT id FROM deliveries ORDER BY rowid").unwrap();
+        let ids = statement.query_map([], |r| r.get(0)).unwrap();
+        ids.map(Result::unwrap).collect()
+    }
+
+    fn marks(db: &Connection) -> Vec<(i64, i64)> {
+        let mut statement = db.prepare("SELECT at, next_rowid FROM delivery_marks ORDER BY at").unwrap();
+        let marks = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        marks.map(Result::unwrap).collect()
+    }
+
+    fn finished_at(db: &Connection) -> Option<i64> {
+        db.query_row(&next_housekeeping_sql(), params![OVERDUE_MS + 1, 1], |r| r.get("finished")).unwrap()
+    }
+
+    #[test]
+    fn deliveries_leave_by_whole_marked_pages_once_the_window_has_passed_and_pending_ones_stay() {
+        let db = super::super::migrated_sqlite();
+        let t0 = 1_000 * HOUR;
+        insert(&db, "dlv_a", "succeeded", t0);
+        insert(&db, "dlv_b", "pending", t0 + 1);
+        // Pending work: the first look marks (no mark yet), the next ones within ten minutes do not.
+        housekeeping(&db, t0 + 60_000);
+        assert_eq!(marks(&db), vec![(t0 + 60_000, 3)]);
+        insert(&db, "dlv_c", "failed", t0 + 120_000);
+        housekeeping(&db, t0 + 180_000);
+        assert_eq!(marks(&db).len(), 1, "ten minutes between marks while deliveries are pending");
+        // Nothing pending any more: the organization may sleep, so the alarm marks what it holds.
+        db.execute("UPDATE deliveries SET status = 'succeeded' WHERE id = 'dlv_b'", []).unwrap();
+        housekeeping(&db, t0 + 240_000);
+        assert_eq!(marks(&db), vec![(t0 + 60_000, 3), (t0 + 240_000, 4)]);
+        housekeeping(&db, t0 + 300_000);
+        assert_eq!(marks(&db).len(), 2, "nothing new since: no mark");
+        // The alarm next wakes when the first mark is past the window: the oldest finished delivery is below it.
+        assert_eq!(finished_at(&db), Some(t0 + 60_000));
+
+        // Just before the window ends for the first mark nothing goes; then the page below it does.
+        housekeeping(&db, t0 + 60_000 + RETENTION - 1);
+        assert_eq!(ids(&db), ["dlv_a", "dlv_b", "dlv_c"]);
+        db.execute("UPDATE deliveries SET status = 'pending' WHERE id = 'dlv_b'", []).unwrap();
+        housekeeping(&db, t0 + 60_000 + RETENTION);
+        assert_eq!(ids(&db), ["dlv_b", "dlv_c"], "dlv_b is still pending");
+        db.execute("UPDATE deliveries SET status = 'failed' WHERE id = 'dlv_b'", []).unwrap();
+        assert_eq!(finished_at(&db), Some(t0 + 60_000), "dlv_b, finished now, is below the first mark");
+        housekeeping(&db, t0 + 60_000 + RETENTION + 60_000);
+        assert_eq!(ids(&db), ["dlv_c"]);
+        assert_eq!(finished_at(&db), Some(t0 + 240_000));
+        housekeeping(&db, t0 + 240_000 + RETENTION);
+        assert!(ids(&db).is_empty());
+        // The marks older than the window went, but the newest of them.
+        assert_eq!(marks(&db), vec![(t0 + 240_000, 4)]);
+        assert_eq!(finished_at(&db), None);
+    }
+
+    #[test]
+    fn a_delivery_written_out_of_order_is_never_deleted_before_its_time_and_a_new_numbering_forgets_the_marks() {
+        let db = super::super::migrated_sqlite();
+        let t0 = 1_000 * HOUR;
+        insert(&db, "dlv_a", "succeeded", t0);
+        // Written later but stamped with a later time than the mark that covers it (a clock step).
+        insert(&db, "dlv_late", "succeeded", t0 + 10 * HOUR);
+        db.execute("INSERT INTO delivery_marks (at, next_rowid) VALUES (?1, 3)", [t0 + 1]).unwrap();
+        housekeeping(&db, t0 + 1 + RETENTION);
+        assert_eq!(ids(&db), ["dlv_late"]);
+        housekeeping(&db, t0 + 10 * HOUR + RETENTION + 1);
+        assert!(ids(&db).is_empty());
+        // Every delivery is gone, so SQLite numbers the next one 1 again: the old marks would claim it is old.
+        insert(&db, "dlv_new", "succeeded", t0 + 11 * HOUR + RETENTION);
+        housekeeping(&db, t0 + 11 * HOUR + RETENTION + 1);
+        assert_eq!(marks(&db), vec![(t0 + 11 * HOUR + RETENTION + 1, 2)], "the stale marks went, a new one came");
+        assert_eq!(ids(&db), ["dlv_new"]);
+    }
+
+    #[test]
+    fn the_upgrade_marks_each_hour_of_what_is_stored_and_drops_the_index() {
+        use crate::org::schema::{sqlite_at, upgrade, VERSIONS};
+        let db = sqlite_at(VERSIONS, 14);
+        db.execute("INSERT INTO organization (id) VALUES ('org_a')", []).unwrap();
+        let t0 = 1_000 * HOUR;
+        insert(&db, "dlv_a", "succeeded", t0 + 5);
+        insert(&db, "dlv_b", "succeeded", t0 + 10);
+        insert(&db, "dlv_c", "succeeded", t0 + 2 * HOUR + 5);
+        upgrade(&db, VERSIONS);
+        assert_eq!(marks(&db), vec![(t0 + HOUR, 3), (t0 + 3 * HOUR, 4)]);
+        let index: i64 = db
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'deliveries_by_org'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(index, 0);
+        housekeeping(&db, t0 + HOUR + RETENTION);
+        assert_eq!(ids(&db), ["dlv_c"]);
     }
 }

@@ -643,6 +643,7 @@ fn claimed_row(org: &OrganizationId, one: &IngestInsert<'_>, now: i64, row: Clai
         is_test: false,
         created_at: now,
         updated_at: now,
+        lost_attempts: 0,
     }
 }
 

@@ -43,7 +43,7 @@ pub fn count_recoverable_sql() -> String {
 pub fn recover_sql() -> String {
     format!(
         "UPDATE deliveries SET status = 'pending', chain_start = attempts, next_attempt_at = ?6, lease_until = NULL, \
-         requeued_at = NULL, updated_at = ?6 \
+         lost_attempts = 0, requeued_at = NULL, updated_at = ?6 \
          WHERE id IN (SELECT id {RECOVERABLE} AND {} ORDER BY created_at, id LIMIT ?5) RETURNING id",
         not_missed(7, "event_id", "webhook_id")
     )
