@@ -186,7 +186,8 @@ pub async fn claim_now(
 /// wait nor hold others up.
 const FIFO_GATE: &str = "CASE WHEN (SELECT w.ordering FROM webhooks w WHERE w.id = deliveries.webhook_id) = 'fifo' \
     THEN NOT EXISTS (SELECT 1 FROM deliveries o JOIN events oe ON oe.organization_id = o.organization_id \
-    AND oe.id = o.event_id WHERE o.webhook_id = deliveries.webhook_id AND o.status = 'pending' AND o.is_test = 0 \
+    AND oe.id = o.event_id WHERE o.webhook_id = deliveries.webhook_id AND o.status = 'pending' \
+    AND o.next_attempt_at IS NOT NULL AND o.is_test = 0 \
     AND (oe.rowid, o.rowid) < ((SELECT e.rowid FROM events e WHERE e.organization_id = deliveries.organization_id \
     AND e.id = deliveries.event_id), deliveries.rowid)) ELSE 1 END";
 // A CASE, not an AND: SQLite evaluates its branches lazily, so an unordered webhook's claim never scans the
@@ -218,7 +219,8 @@ pub async fn heads(db: &Database, webhook_ids: &[&WebhookId]) -> Result<Vec<Deli
     let statement = db
         .prepare(format!(
             "SELECT (SELECT d.id FROM deliveries d JOIN events e ON e.organization_id = d.organization_id \
-             AND e.id = d.event_id WHERE d.webhook_id = w.id AND d.status = 'pending' AND d.is_test = 0 \
+             AND e.id = d.event_id WHERE d.webhook_id = w.id AND d.status = 'pending' \
+             AND d.next_attempt_at IS NOT NULL AND d.is_test = 0 \
              ORDER BY e.rowid, d.rowid LIMIT 1) AS id FROM webhooks w WHERE w.id IN ({})",
             placeholders(1, ids.len())
         ))
@@ -684,8 +686,8 @@ pub async fn release_many(db: &Database, released: &[&DeliveryRow], now: i64) ->
 /// `?1` id, `?2` the claim's attempt number, `?3` now, `?4` until when its lane holds it (the alarm leaves it alone
 /// until then).
 pub(crate) const RELEASE_SQL: &str =
-    "UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL, updated_at = ?3, held_until = ?4 \
-    WHERE id = ?1 AND attempts = ?2 AND status = 'pending'";
+    "UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL, updated_at = ?3, held_until = ?4, \
+    next_attempt_at = COALESCE(next_attempt_at, ?3) WHERE id = ?1 AND attempts = ?2 AND status = 'pending'";
 
 /// A delivery handed to its webhook's lane waits there on purpose (a rate limit, an open circuit's cool-down of up
 /// to ten minutes, a line of slow sends): the alarm does not count it overdue for this long. The lane keeps its ids
@@ -798,6 +800,36 @@ pub async fn take_overdue(
         .await
 }
 
+/// Deliveries whose ingest sent them itself (claimed as they went in, no `next_attempt_at`: schema v16) and whose
+/// lease ran out with no result (the invocation was lost) get their ingest's time as `next_attempt_at`, which puts
+/// them in the index of pending deliveries and before the overdue search. Then `in_flight_from` moves up to the
+/// first such delivery still in flight, or past the last delivery. Both read only the deliveries from
+/// `in_flight_from` on: what was written since the last look, and what is still in flight.
+pub async fn find_lost_sends(db: &Database, now: i64) -> Result<(), StoreError> {
+    batch(db, vec![db.prepare(FIND_LOST_SENDS_SQL).bind(&[int(now)])?, db.prepare(ADVANCE_IN_FLIGHT_SQL)]).await?;
+    Ok(())
+}
+
+/// Where `in_flight_from` moves to: the first delivery an ingest may still be sending, or past the last delivery.
+macro_rules! in_flight_next {
+    () => {
+        "COALESCE((SELECT rowid FROM deliveries WHERE rowid >= (SELECT in_flight_from FROM organization) \
+         AND status = 'pending' AND next_attempt_at IS NULL ORDER BY rowid LIMIT 1), \
+         (SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries))"
+    };
+}
+
+const FIND_LOST_SENDS_SQL: &str = "UPDATE deliveries SET next_attempt_at = created_at \
+    WHERE rowid >= (SELECT in_flight_from FROM organization) AND status = 'pending' AND next_attempt_at IS NULL \
+    AND (lease_until IS NULL OR lease_until < ?1)";
+
+const ADVANCE_IN_FLIGHT_SQL: &str = concat!(
+    "UPDATE organization SET in_flight_from = ",
+    in_flight_next!(),
+    " WHERE in_flight_from != ",
+    in_flight_next!()
+);
+
 /// A delivery the alarm re-enqueues.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Overdue {
@@ -868,7 +900,7 @@ pub(crate) const MARK_DELIVERIES_SQL: &str = "INSERT OR IGNORE INTO delivery_mar
     WHERE (SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries) \
           > COALESCE((SELECT next_rowid FROM delivery_marks ORDER BY at DESC LIMIT 1), 1) \
     AND (NOT EXISTS (SELECT 1 FROM delivery_marks WHERE at > ?1 - ?2) \
-         OR NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending'))";
+         OR NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL))";
 
 /// Finished deliveries written before the last mark older than the window (`?1`), oldest first: a range of `rowid`s,
 /// no index. The creation time is checked too, so a `rowid` out of order is never deleted early.
@@ -931,6 +963,7 @@ pub async fn next_housekeeping(
     #[derive(Deserialize)]
     struct Next {
         overdue: Option<i64>,
+        in_flight: Option<i64>,
         event: Option<i64>,
         attempt: Option<i64>,
         finished: Option<i64>,
@@ -939,7 +972,7 @@ pub async fn next_housekeeping(
         first(db.prepare(next_housekeeping_sql()).bind(&[int(OVERDUE_MS + 1), int(requeue_wait_ms + 1)])?).await?;
     let Some(next) = next else { return Ok(None) };
     let aged = [next.event, next.attempt, next.finished].into_iter().flatten().map(|t| t + retention_ms + 1);
-    Ok(next.overdue.into_iter().chain(aged).min())
+    Ok(next.overdue.into_iter().chain(next.in_flight).chain(aged).min())
 }
 
 fn next_housekeeping_sql() -> String {
@@ -947,7 +980,10 @@ fn next_housekeeping_sql() -> String {
         "SELECT \
            (SELECT MIN(MAX(COALESCE(next_attempt_at, 0) + ?1, COALESCE(lease_until, 0), COALESCE(requeued_at + ?2, 0), \
               COALESCE(held_until, 0))) \
-              FROM deliveries WHERE status = 'pending') AS overdue, \
+              FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL) AS overdue, \
+           (SELECT MIN(MAX(COALESCE(lease_until, 0), created_at + ?1)) FROM deliveries \
+              WHERE rowid >= (SELECT in_flight_from FROM organization) AND status = 'pending' \
+              AND next_attempt_at IS NULL) AS in_flight, \
            (SELECT MIN(created_at) FROM events WHERE organization_id = {OBJECT_ORGANIZATION}) AS event, \
            (SELECT MIN(created_at) FROM attempts) AS attempt, \
            (SELECT MIN(m.at) FROM delivery_marks m WHERE m.next_rowid > \
@@ -1301,6 +1337,8 @@ mod tests {
             MARK_DELIVERIES_SQL.to_string(),
             PRUNE_MARKS_SQL.to_string(),
             FORGET_MARKS_SQL.to_string(),
+            FIND_LOST_SENDS_SQL.to_string(),
+            ADVANCE_IN_FLIGHT_SQL.to_string(),
         ];
         for sql in statements {
             let details = plan(&sql);
@@ -1725,5 +1763,93 @@ mod retention_tests {
         assert_eq!(index, 0);
         housekeeping(&db, t0 + HOUR + RETENTION);
         assert_eq!(ids(&db), ["dlv_c"]);
+    }
+}
+
+/// An ingest's own sends (schema v16): no entry in the index of pending deliveries while their first attempt is
+/// under way, and found by the alarm among the deliveries written since `in_flight_from` when that attempt is lost.
+#[cfg(test)]
+mod in_flight_tests {
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    /// A delivery as an ingest writes it when it sends it itself: claimed, leased to `lease`, no next attempt.
+    fn sent_by_ingest(db: &Connection, id: &str, webhook: &str, at: i64, lease: i64) {
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             next_attempt_at, lease_until, created_at, updated_at) VALUES (?1, 'org_a', ?2, 'evt_1', 'lead.created', \
+             '{}', 'pending', 1, NULL, ?4, ?3, ?3)",
+            params![id, webhook, at, lease],
+        )
+        .unwrap();
+    }
+
+    fn in_flight_from(db: &Connection) -> i64 {
+        db.query_row("SELECT in_flight_from FROM organization", [], |r| r.get(0)).unwrap()
+    }
+
+    fn pending_index_entries(db: &Connection) -> i64 {
+        db.query_row(
+            "SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_pending \
+             WHERE status = 'pending' AND next_attempt_at IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    fn look(db: &Connection, now: i64) -> Vec<String> {
+        db.execute(FIND_LOST_SENDS_SQL, [now]).unwrap();
+        db.execute(ADVANCE_IN_FLIGHT_SQL, []).unwrap();
+        let mut statement = db.prepare(TAKE_OVERDUE_SQL).unwrap();
+        let ids = statement.query_map(params![now, now - OVERDUE_MS, now - 300_000, 10], |r| r.get(0)).unwrap();
+        ids.map(Result::unwrap).collect()
+    }
+
+    fn in_flight_due(db: &Connection) -> Option<i64> {
+        db.query_row(&next_housekeeping_sql(), params![OVERDUE_MS + 1, 1], |r| r.get("in_flight")).unwrap()
+    }
+
+    #[test]
+    fn a_lost_send_of_an_ingest_is_found_after_its_lease_and_the_rest_cost_no_index_entry() {
+        let db = super::super::migrated_sqlite();
+        sent_by_ingest(&db, "dlv_ok", "wh_1", 1_000, 31_000);
+        sent_by_ingest(&db, "dlv_lost", "wh_1", 1_000, 31_000);
+        sent_by_ingest(&db, "dlv_late", "wh_2", 50_000, 80_000);
+        assert_eq!(pending_index_entries(&db), 0, "their first attempts are under way");
+        assert_eq!(in_flight_due(&db), Some(31_000.max(1_000 + OVERDUE_MS + 1)));
+        // dlv_ok's attempt succeeds (its first attempt carried in its row): it never enters the index.
+        db.execute("UPDATE deliveries SET status = 'succeeded', lease_until = NULL WHERE id = 'dlv_ok'", []).unwrap();
+        // While the leases run, nothing is taken and the look stops at the first one still in flight.
+        assert!(look(&db, 20_000).is_empty());
+        assert_eq!(in_flight_from(&db), 2, "dlv_lost, the second delivery written, is still in flight");
+        // dlv_lost's invocation was lost: after its lease it is found, and a minute after its ingest it is taken.
+        assert!(look(&db, 40_000).is_empty(), "a minute has not passed since its ingest");
+        assert_eq!(pending_index_entries(&db), 1, "found: it waits in the index like any retry");
+        assert_eq!(in_flight_from(&db), 3, "dlv_late is the first still in flight");
+        assert_eq!(look(&db, 1_000 + OVERDUE_MS + 1), vec!["dlv_lost".to_string()]);
+        // dlv_late succeeds; the look moves past the last delivery and finds nothing more.
+        db.execute("UPDATE deliveries SET status = 'succeeded', lease_until = NULL WHERE id = 'dlv_late'", []).unwrap();
+        assert!(look(&db, 200_000).is_empty());
+        assert_eq!(in_flight_from(&db), 4);
+        assert_eq!(in_flight_due(&db), None);
+    }
+
+    #[test]
+    fn deleting_a_webhook_stops_its_deliveries_an_ingest_is_sending_and_a_release_gives_them_a_time() {
+        let db = super::super::migrated_sqlite();
+        sent_by_ingest(&db, "dlv_1", "wh_1", 1_000, 31_000);
+        sent_by_ingest(&db, "dlv_2", "wh_2", 1_000, 31_000);
+        let plan = super::super::query_plan(webhooks::STOP_PENDING_SQL);
+        assert!(plan.iter().any(|d| d.contains("deliveries_pending")), "{plan:?}");
+        assert!(!plan.iter().any(|d| d.starts_with("SCAN deliveries")), "{plan:?}");
+        let stopped = db.execute(webhooks::STOP_PENDING_SQL, params!["org_a", "wh_1", 2_000]).unwrap();
+        assert_eq!(stopped, 1);
+        let status: String =
+            db.query_row("SELECT status FROM deliveries WHERE id = 'dlv_1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(status, "failed");
+        // Given back to its lane unsent: it joins the index, so the alarm's backstop sees it if the lane loses it.
+        assert_eq!(db.execute(RELEASE_SQL, params!["dlv_2", 1, 3_000, 3_000 + LANE_HOLD_MS]).unwrap(), 1);
+        assert_eq!(pending_index_entries(&db), 1);
     }
 }

@@ -299,7 +299,7 @@ fn validation_candidates_sql(rows: &str) -> String {
 /// Inserts one delivery per subscriber of each event of `rows` of (event id, type, resource, operational, id stem,
 /// head, tail, token) whose stored token is this ingest's, returning the deliveries' ids.
 fn ingest_deliveries_sql(rows: &str, misses: usize) -> String {
-    deliveries_insert_sql(rows, misses, "0", "NULL", "id")
+    deliveries_insert_sql(rows, misses, "0", "NULL", "?2", "id")
 }
 
 /// [`ingest_deliveries_sql`] that also claims each new delivery as it goes in (attempt 1, leased until `v.column9`)
@@ -311,7 +311,7 @@ fn ingest_claimed_deliveries_sql(rows: &str, misses: usize) -> String {
     let claim = format!(
         "((SELECT e.delivery_count FROM events e WHERE {} AND e.id = v.column1) <= v.column10 \
         AND (w.ordering != 'fifo' OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = w.id \
-        AND o.status = 'pending' AND o.is_test = 0)))",
+        AND o.status = 'pending' AND o.next_attempt_at IS NOT NULL AND o.is_test = 0)))",
         is_caller_organization("e.organization_id")
     );
     deliveries_insert_sql(
@@ -319,19 +319,30 @@ fn ingest_claimed_deliveries_sql(rows: &str, misses: usize) -> String {
         misses,
         &format!("CASE WHEN {claim} THEN 1 ELSE 0 END"),
         &format!("CASE WHEN {claim} THEN v.column9 END"),
-        "id, webhook_id, attempts, lease_until",
+        // Claimed: its first attempt is under way, so it waits for no time and takes no entry in the index of
+        // pending deliveries (schema v16) unless it needs a retry. A `fifo` webhook's line reads that index, so its
+        // deliveries always have one.
+        &format!("CASE WHEN w.ordering != 'fifo' AND {claim} THEN NULL ELSE ?2 END"),
+        "id, webhook_id, attempts, lease_until, next_attempt_at",
     )
 }
 
 /// The delivery insert of an ingest, with the new rows' `attempts` and `lease_until` and what it returns; a
 /// subscriber whose filter missed the event (`?misses`) gets none.
-fn deliveries_insert_sql(rows: &str, misses: usize, attempts: &str, lease_until: &str, returning: &str) -> String {
+fn deliveries_insert_sql(
+    rows: &str,
+    misses: usize,
+    attempts: &str,
+    lease_until: &str,
+    next_attempt_at: &str,
+    returning: &str,
+) -> String {
     let id = "'dlv_' || v.column5 || printf('%08x', w.rowid)";
     format!(
         "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
          next_attempt_at, lease_until, created_at, updated_at) \
-         SELECT {id}, ?1, w.id, v.column1, v.column2, v.column6 || {id} || v.column7, 'pending', {attempts}, ?2, \
-         {lease_until}, ?2, ?2 \
+         SELECT {id}, ?1, w.id, v.column1, v.column2, v.column6 || {id} || v.column7, 'pending', {attempts}, \
+         {next_attempt_at}, {lease_until}, ?2, ?2 \
          FROM (VALUES {rows}) AS v, {} \
          AND EXISTS (SELECT 1 FROM events e WHERE {} AND e.id = v.column1 AND e.ingest_token = v.column8) \
          AND {} RETURNING {returning}",
@@ -467,6 +478,8 @@ struct ClaimedInsert {
     webhook_id: WebhookId,
     attempts: i64,
     lease_until: Option<i64>,
+    /// None while its first attempt is under way from the ingest (schema v16).
+    next_attempt_at: Option<i64>,
 }
 
 /// An ingest of one event that claims its deliveries in the same transaction (they go out from the ingest's own
@@ -638,7 +651,7 @@ fn claimed_row(org: &OrganizationId, one: &IngestInsert<'_>, now: i64, row: Clai
         chain_start: 0,
         last_status_code: None,
         last_error: None,
-        next_attempt_at: Some(now),
+        next_attempt_at: row.next_attempt_at,
         lease_until: row.lease_until,
         is_test: false,
         created_at: now,
@@ -957,7 +970,9 @@ mod tests {
             head: "HEAD:".into(),
             tail: ":TAIL".into(),
         };
-        let returned = ClaimedInsert { id: id_of(&id), webhook_id: id_of("wh_a"), attempts, lease_until };
+        // Claimed for an unordered webhook: no time to wait for, so no entry in the index of pending deliveries.
+        let returned =
+            ClaimedInsert { id: id_of(&id), webhook_id: id_of("wh_a"), attempts, lease_until, next_attempt_at: None };
         let built = claimed_row(&id_of("org_a"), &one, 1_000, returned);
         let stored = db
             .query_row(
