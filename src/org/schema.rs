@@ -246,17 +246,26 @@ const V15: &str = "CREATE TABLE delivery_marks (at INTEGER PRIMARY KEY, next_row
                      GROUP BY created_at / 3600000; \
                    DROP INDEX deliveries_by_org;";
 
-/// Version 16: one index entry fewer per delivery an ingest sends itself. Such a delivery goes in claimed, with no
-/// `next_attempt_at` (its first attempt is under way), and the index of pending deliveries takes only those with
-/// one: a result that needs a retry gives it one (and its entry), a success never does. The organization's alarm
-/// finds an ingest's send that was lost (its lease ran out with no result) among the deliveries written since
-/// `organization.in_flight_from`, gives it its `next_attempt_at` (the ingest's time) and so the overdue search's
-/// attention, and moves `in_flight_from` up to the first still in flight. Rebuilding the index reads the table once.
+/// Version 16: one index entry fewer per delivery a single-event ingest writes. Such a delivery goes in with no
+/// `next_attempt_at` (claimed, its first attempt under way from the ingest; or past the ingest's round, on its way
+/// through the queue), and the index of pending deliveries takes only those with one: a result that needs a retry
+/// gives it one (and its entry), a success never does. The organization's alarm finds one that was lost (its lease
+/// ran out with no result, or it never had one) among the deliveries written since `organization.in_flight_from`,
+/// gives it its `next_attempt_at` (the ingest's time) and so the overdue search's attention, and moves
+/// `in_flight_from` up to the first still in flight. A `fifo` webhook's line reads the index, so its deliveries always
+/// have a time, and a webhook that becomes `fifo` gives its deliveries in flight theirs (a trigger). Rebuilding the
+/// index reads the table once.
 const V16: &str = "ALTER TABLE organization ADD COLUMN in_flight_from INTEGER NOT NULL DEFAULT 0; \
                    UPDATE organization SET in_flight_from = (SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries); \
                    DROP INDEX deliveries_pending; \
                    CREATE INDEX deliveries_pending ON deliveries (webhook_id) \
-                     WHERE status = 'pending' AND next_attempt_at IS NOT NULL;";
+                     WHERE status = 'pending' AND next_attempt_at IS NOT NULL; \
+                   CREATE TRIGGER webhooks_fifo_line AFTER UPDATE OF ordering ON webhooks \
+                     WHEN NEW.ordering = 'fifo' AND OLD.ordering != 'fifo' BEGIN \
+                     UPDATE deliveries SET next_attempt_at = created_at \
+                       WHERE rowid >= (SELECT in_flight_from FROM organization) AND webhook_id = NEW.id \
+                       AND status = 'pending' AND next_attempt_at IS NULL; \
+                   END;";
 
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
 pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16];

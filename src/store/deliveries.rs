@@ -684,10 +684,12 @@ pub async fn release_many(db: &Database, released: &[&DeliveryRow], now: i64) ->
 }
 
 /// `?1` id, `?2` the claim's attempt number, `?3` now, `?4` until when its lane holds it (the alarm leaves it alone
-/// until then).
+/// until then). A delivery its ingest was sending gets its ingest's time as `next_attempt_at` (and so its entry in
+/// the index of pending deliveries, which the alarm's backstop reads): due already, whatever moment a lane's round
+/// took as its `now` (a release's own clock could be later, and the lane would find it not yet due).
 pub(crate) const RELEASE_SQL: &str =
     "UPDATE deliveries SET attempts = attempts - 1, lease_until = NULL, updated_at = ?3, held_until = ?4, \
-    next_attempt_at = COALESCE(next_attempt_at, ?3) WHERE id = ?1 AND attempts = ?2 AND status = 'pending'";
+    next_attempt_at = COALESCE(next_attempt_at, created_at) WHERE id = ?1 AND attempts = ?2 AND status = 'pending'";
 
 /// A delivery handed to its webhook's lane waits there on purpose (a rate limit, an open circuit's cool-down of up
 /// to ten minutes, a line of slow sends): the alarm does not count it overdue for this long. The lane keeps its ids
@@ -1851,5 +1853,12 @@ mod in_flight_tests {
         // Given back to its lane unsent: it joins the index, so the alarm's backstop sees it if the lane loses it.
         assert_eq!(db.execute(RELEASE_SQL, params!["dlv_2", 1, 3_000, 3_000 + LANE_HOLD_MS]).unwrap(), 1);
         assert_eq!(pending_index_entries(&db), 1);
+        // Due at its ingest's time: a lane whose round took its `now` before the release (2,500) still claims it.
+        let claimed = db.query_row(
+            &claim_sql(1).replace(&format!("RETURNING {COLUMNS}"), "RETURNING attempts"),
+            params![2_500, 32_500, "dlv_2"],
+            |r| r.get::<_, i64>(0),
+        );
+        assert_eq!(claimed, Ok(1));
     }
 }

@@ -319,10 +319,11 @@ fn ingest_claimed_deliveries_sql(rows: &str, misses: usize) -> String {
         misses,
         &format!("CASE WHEN {claim} THEN 1 ELSE 0 END"),
         &format!("CASE WHEN {claim} THEN v.column9 END"),
-        // Claimed: its first attempt is under way, so it waits for no time and takes no entry in the index of
-        // pending deliveries (schema v16) unless it needs a retry. A `fifo` webhook's line reads that index, so its
-        // deliveries always have one.
-        &format!("CASE WHEN w.ordering != 'fifo' AND {claim} THEN NULL ELSE ?2 END"),
+        // No time to wait for: claimed, its first attempt is under way from the ingest; past the round, it is on
+        // its way through the queue. Either way it takes no entry in the index of pending deliveries (schema v16)
+        // unless it needs a retry, and the alarm looks after it through `in_flight_from`. A `fifo` webhook's line
+        // reads that index, so its deliveries always have one.
+        "CASE WHEN w.ordering != 'fifo' THEN NULL ELSE ?2 END",
         "id, webhook_id, attempts, lease_until, next_attempt_at",
     )
 }
@@ -925,8 +926,21 @@ mod tests {
         let (created, _) = ingest_claiming(&db, "evt_2", "t2", "222222222222222222", 1);
         assert_eq!(created.len(), 2);
         assert!(created.iter().all(|(_, attempts, lease)| *attempts == 0 && lease.is_none()));
-        // A fifo webhook with a pending delivery before it: its new one waits unclaimed; the other is claimed.
+        // A fifo webhook with a pending delivery before it: its new one waits unclaimed; the other is claimed. The
+        // deliveries it had when it became fifo get their time, so its line (the index of pending ones) has them.
+        let indexed = |hook: &str| -> i64 {
+            db.query_row(
+                "SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_pending WHERE webhook_id = ?1 \
+                 AND status = 'pending' AND next_attempt_at IS NOT NULL",
+                [hook],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(indexed("wh_b"), 0, "written by single-event ingests: no time, no entry");
         db.execute("UPDATE webhooks SET ordering = 'fifo' WHERE id = 'wh_b'", []).unwrap();
+        assert_eq!(indexed("wh_b"), 2);
+        assert_eq!(indexed("wh_a"), 0);
         let (created, _) = ingest_claiming(&db, "evt_3", "t3", "333333333333333333", 6);
         let of = |hook: &str| -> (i64, Option<i64>) {
             let id: String = db
