@@ -59,6 +59,12 @@ test("a delivery whose attempts keep ending without a result ends failed with th
   });
   assert.equal(created.status, 201);
   const hook = await created.json();
+  const watching = await fetch(`${worker.url}/api/webhooks`, {
+    method: "POST",
+    headers: auth,
+    body: JSON.stringify({ name: "operations", url: `${receiver.url}/operations`, events: ["edgehook.delivery.exhausted"] }),
+  });
+  assert.equal(watching.status, 201);
   const past = Date.now() - 5 * 60 * 1000;
   // Two deliveries whose last attempt's invocation was lost (their lease ran out with no result): one had lost the
   // two before it as well, the other none.
@@ -90,9 +96,16 @@ test("a delivery whose attempts keep ending without a result ends failed with th
   // The attempts before it left no record (their invocations were lost); the one that refused to send did.
   assert.equal(delivery.attempts.length, 1, JSON.stringify(delivery.attempts));
   assert.match(delivery.attempts[0].error, /ended without a result/);
+  // The organization hears of it as of any delivery that ran out: edgehook.delivery.exhausted, once.
+  const reports = () => receiver.requests.filter((r) => r.url === "/operations").map((r) => JSON.parse(r.body));
+  const [report] = await eventually(() => reports().length >= 1 && reports(), { what: "the exhausted report" });
+  assert.equal(report.type, "edgehook.delivery.exhausted");
+  assert.equal(report.data.deliveryId, "dlv_lostthrice");
+  assert.match(report.data.error, /ended without a result/);
   const lastAlarm = Date.now();
   await eventually(async () => (await worker.orgSql(ORG, `SELECT COUNT(*) AS n FROM deliveries WHERE status = 'pending'`))[0].n === 0, { what: "nothing left pending" });
   await eventually(() => Date.now() - lastAlarm > 5000, { timeoutMs: 10000, intervalMs: 500, what: "two more alarm intervals" });
   assert.equal((await row("dlv_lostthrice")).status, "failed");
   assert.equal(arrivals("dlv_lostthrice").length, 0);
+  assert.equal(reports().length, 1);
 });

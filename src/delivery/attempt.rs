@@ -573,7 +573,8 @@ async fn record_all(
 }
 
 /// Which attempts of this batch edgehook reports as operational events (never for test sends): a delivery's third
-/// failed attempt (`edgehook.delivery.failing`), a delivery that used up its retries (`…exhausted`), and the first
+/// failed attempt (`edgehook.delivery.failing`), a delivery that used up its retries or lost too many attempts
+/// (`…exhausted`), and the first
 /// success of a webhook after failed deliveries (`edgehook.webhook.recovered`, once per webhook).
 fn operational_candidates(
     claimed: &[&(DeliveryRow, WebhookRow)],
@@ -585,7 +586,10 @@ fn operational_candidates(
         if delivery.is_test {
             continue;
         }
-        let exhausted = record.webhook_counter == Counter::Increment;
+        // Out of retries, or not sent again because its attempts kept ending without a result (which does not
+        // count against its webhook).
+        let exhausted = record.webhook_counter == Counter::Increment
+            || (record.new_status == Failed && lost_too_often(delivery).is_some());
         let failed_attempt = record.new_status == Pending || exhausted;
         if failed_attempt && delivery.attempts - delivery.chain_start == FAILING_AFTER {
             out.push((i, DELIVERY_FAILING));
