@@ -877,7 +877,6 @@ pub async fn prune(db: &Database, now: i64, before: i64, limit: usize) -> Result
     batch(
         db,
         vec![
-            db.prepare(FORGET_MARKS_SQL),
             db.prepare(PRUNE_MARKS_SQL).bind(&[int(before)])?,
             db.prepare(MARK_DELIVERIES_SQL).bind(&[int(now), int(MARK_EVERY_MS)])?,
             db.prepare(PRUNE_ATTEMPTS_SQL).bind(&binds)?,
@@ -905,20 +904,17 @@ pub(crate) const MARK_DELIVERIES_SQL: &str = "INSERT OR IGNORE INTO delivery_mar
          OR NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL))";
 
 /// Finished deliveries written before the last mark older than the window (`?1`), oldest first: a range of `rowid`s,
-/// no index. The creation time is checked too, so a `rowid` out of order is never deleted early.
+/// no index. The creation time is checked too, so a `rowid` out of order is never deleted early. The newest delivery
+/// stays, whatever its age: with none left SQLite would number the next one 1 again, and the marks and
+/// `in_flight_from` count on numbers that only grow.
 const PRUNE_DELIVERIES_SQL: &str = "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries \
     WHERE rowid < (SELECT COALESCE(MAX(next_rowid), 0) FROM delivery_marks WHERE at <= ?1) \
+    AND rowid < (SELECT MAX(rowid) FROM deliveries) \
     AND created_at < ?1 AND status != 'pending' ORDER BY rowid LIMIT ?2)";
 
 /// Marks older than the window (`?1`) go, but the newest of them, which bounds the next delete.
 const PRUNE_MARKS_SQL: &str =
     "DELETE FROM delivery_marks WHERE at < (SELECT MAX(at) FROM delivery_marks WHERE at <= ?1)";
-
-/// Every mark goes when the newest is past the last delivery: every delivery was deleted and their numbering
-/// started again, so no mark says anything of the new ones.
-const FORGET_MARKS_SQL: &str = "DELETE FROM delivery_marks \
-    WHERE (SELECT next_rowid FROM delivery_marks ORDER BY at DESC LIMIT 1) \
-          > (SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries)";
 
 /// A polling webhook's messages leave with their events, at the end of the retention window, read or not.
 const PRUNE_POLL_MESSAGES_SQL: &str =
@@ -989,7 +985,8 @@ fn next_housekeeping_sql() -> String {
            (SELECT MIN(created_at) FROM events WHERE organization_id = {OBJECT_ORGANIZATION}) AS event, \
            (SELECT MIN(created_at) FROM attempts) AS attempt, \
            (SELECT MIN(m.at) FROM delivery_marks m WHERE m.next_rowid > \
-              (SELECT rowid FROM deliveries WHERE status != 'pending' ORDER BY rowid LIMIT 1)) AS finished"
+              (SELECT rowid FROM deliveries WHERE status != 'pending' AND rowid < (SELECT MAX(rowid) FROM deliveries) \
+               ORDER BY rowid LIMIT 1)) AS finished"
     )
 }
 
@@ -1338,7 +1335,6 @@ mod tests {
             TAKE_OVERDUE_SQL.to_string(),
             MARK_DELIVERIES_SQL.to_string(),
             PRUNE_MARKS_SQL.to_string(),
-            FORGET_MARKS_SQL.to_string(),
             FIND_LOST_SENDS_SQL.to_string(),
             ADVANCE_IN_FLIGHT_SQL.to_string(),
         ];
@@ -1352,7 +1348,7 @@ mod tests {
                 d.starts_with("SCAN organization")
                     || d.starts_with("SCAN CONSTANT ROW")
                     || d.starts_with("SCAN delivery_marks")
-                    || (d.starts_with("SCAN deliveries") && sql.contains("status != 'pending' ORDER BY rowid LIMIT 1"))
+                    || (d.starts_with("SCAN deliveries") && sql.contains("ORDER BY rowid LIMIT 1"))
             };
             assert!(whole.iter().all(bounded), "{sql}: {details:?}");
         }
@@ -1668,7 +1664,6 @@ mod retention_tests {
     /// The alarm's retention batch at `now`, as `prune` runs it.
     fn housekeeping(db: &Connection, now: i64) {
         let before = now - RETENTION;
-        db.execute(FORGET_MARKS_SQL, []).unwrap();
         db.execute(PRUNE_MARKS_SQL, params![before]).unwrap();
         db.execute(MARK_DELIVERIES_SQL, params![now, MARK_EVERY_MS]).unwrap();
         db.execute(PRUNE_DELIVERIES_SQL, params![before, 1_000]).unwrap();
@@ -1721,30 +1716,31 @@ mod retention_tests {
         assert_eq!(finished_at(&db), Some(t0 + 60_000), "dlv_b, finished now, is below the first mark");
         housekeeping(&db, t0 + 60_000 + RETENTION + 60_000);
         assert_eq!(ids(&db), ["dlv_c"]);
-        assert_eq!(finished_at(&db), Some(t0 + 240_000));
+        assert_eq!(finished_at(&db), None, "the newest delivery stays, so the alarm does not wake for it");
         housekeeping(&db, t0 + 240_000 + RETENTION);
-        assert!(ids(&db).is_empty());
+        assert_eq!(ids(&db), ["dlv_c"], "the newest delivery stays, so the numbering never starts again");
         // The marks older than the window went, but the newest of them.
         assert_eq!(marks(&db), vec![(t0 + 240_000, 4)]);
-        assert_eq!(finished_at(&db), None);
+        insert(&db, "dlv_d", "succeeded", t0 + 240_000 + RETENTION);
+        housekeeping(&db, t0 + 240_000 + RETENTION + 60_000);
+        assert_eq!(ids(&db), ["dlv_d"]);
+        let rowid: i64 = db.query_row("SELECT rowid FROM deliveries", [], |r| r.get(0)).unwrap();
+        assert_eq!(rowid, 4);
+        assert_eq!(finished_at(&db), None, "the newest stays: the alarm does not wake for it");
     }
 
     #[test]
-    fn a_delivery_written_out_of_order_is_never_deleted_before_its_time_and_a_new_numbering_forgets_the_marks() {
+    fn a_delivery_written_out_of_order_is_never_deleted_before_its_time() {
         let db = super::super::migrated_sqlite();
         let t0 = 1_000 * HOUR;
         insert(&db, "dlv_a", "succeeded", t0);
         // Written later but stamped with a later time than the mark that covers it (a clock step).
         insert(&db, "dlv_late", "succeeded", t0 + 10 * HOUR);
+        insert(&db, "dlv_new", "succeeded", t0 + 20 * HOUR);
         db.execute("INSERT INTO delivery_marks (at, next_rowid) VALUES (?1, 3)", [t0 + 1]).unwrap();
         housekeeping(&db, t0 + 1 + RETENTION);
-        assert_eq!(ids(&db), ["dlv_late"]);
+        assert_eq!(ids(&db), ["dlv_late", "dlv_new"]);
         housekeeping(&db, t0 + 10 * HOUR + RETENTION + 1);
-        assert!(ids(&db).is_empty());
-        // Every delivery is gone, so SQLite numbers the next one 1 again: the old marks would claim it is old.
-        insert(&db, "dlv_new", "succeeded", t0 + 11 * HOUR + RETENTION);
-        housekeeping(&db, t0 + 11 * HOUR + RETENTION + 1);
-        assert_eq!(marks(&db), vec![(t0 + 11 * HOUR + RETENTION + 1, 2)], "the stale marks went, a new one came");
         assert_eq!(ids(&db), ["dlv_new"]);
     }
 
