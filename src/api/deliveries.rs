@@ -386,12 +386,7 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         return Err(ApiError::new(409, "polling_webhook", "a polling webhook has no url to send a test event to"));
     }
     let body = read_optional_json(req, 4096).await?.unwrap_or_else(|| json!({}));
-    let Value::Object(map) = &body else {
-        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
-    };
-    if let Some(other) = map.keys().find(|k| *k != "eventType") {
-        return Err(ApiError::unknown_field(other));
-    }
+    let map = super::object_with(&body, &["eventType"])?;
     let own = crate::store::event_types::list(&ctx.store()?, &ctx.caller.org).await?;
     let known = |t: &str| is_known_type(t) || own.iter().any(|o| o.name == t);
     let event_type = match map.get("eventType") {

@@ -103,9 +103,7 @@ pub struct Fields {
 
 /// Checks a body; `create` requires `name`, a change may not carry it.
 pub fn parse(body: &Value, create: bool, engine: &dyn Engine) -> ApiResult<Fields> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
-    };
+    let map = super::object(body)?;
     let mut f = Fields::default();
     for (key, value) in map {
         match key.as_str() {

@@ -61,12 +61,7 @@ fn view(row: &ApiKeyRow) -> ApiKey {
 
 /// `{ "name", "role" }`, validated.
 pub fn parse(body: &Value) -> ApiResult<(String, Role)> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
-    };
-    if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "name" | "role")) {
-        return Err(ApiError::unknown_field(other));
-    }
+    let map = super::object_with(body, &["name", "role"])?;
     let name = match map.get("name") {
         Some(Value::String(n)) if !n.trim().is_empty() && n.chars().count() <= MAX_NAME_CHARS => n.trim().to_string(),
         _ => return Err(ApiError::invalid("name", format!("name must be 1 to {MAX_NAME_CHARS} characters"))),

@@ -288,6 +288,23 @@ async fn read_bytes(mut req: Request, limit: usize) -> ApiResult<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A request body that must be a JSON object (400 `invalid_body` otherwise).
+pub fn object(body: &Value) -> ApiResult<&serde_json::Map<String, Value>> {
+    match body {
+        Value::Object(map) => Ok(map),
+        _ => Err(ApiError::bad_request("invalid_body", "the body must be a JSON object")),
+    }
+}
+
+/// A request body that must be a JSON object with no member but `allowed` (400 naming the first it does not know).
+pub fn object_with<'a>(body: &'a Value, allowed: &[&str]) -> ApiResult<&'a serde_json::Map<String, Value>> {
+    let map = object(body)?;
+    if let Some(other) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::unknown_field(other));
+    }
+    Ok(map)
+}
+
 /// A JSON response with the given status.
 pub fn json<T: Serialize>(status: u16, value: &T) -> ApiResult<Response> {
     let body = serde_json::to_string(value).map_err(ApiError::internal)?;

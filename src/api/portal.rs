@@ -31,12 +31,7 @@ pub struct SessionRequest {
 pub fn parse(body: Option<&Value>) -> ApiResult<SessionRequest> {
     let mut out = SessionRequest { seconds: DEFAULT_SECONDS, read_only: false };
     let Some(body) = body else { return Ok(out) };
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
-    };
-    if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "expiresInSeconds" | "readOnly")) {
-        return Err(ApiError::unknown_field(other));
-    }
+    let map = super::object_with(body, &["expiresInSeconds", "readOnly"])?;
     match map.get("expiresInSeconds") {
         None | Some(Value::Null) => {}
         Some(v) => {

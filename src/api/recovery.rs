@@ -61,13 +61,7 @@ pub struct ReplayResult {
 
 /// A window `{ "since", "until"? }` of ISO 8601 times; `until` defaults to (and is capped at) now.
 pub fn parse_window(body: &Value, allow_until: bool, now: i64) -> ApiResult<(i64, i64)> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
-    };
-    let allowed: &[&str] = if allow_until { &["since", "until"] } else { &["since"] };
-    if let Some(other) = map.keys().find(|k| !allowed.contains(&k.as_str())) {
-        return Err(ApiError::unknown_field(other));
-    }
+    let map = super::object_with(body, if allow_until { &["since", "until"] } else { &["since"] })?;
     let time = |map: &Map<String, Value>, field: &str| -> ApiResult<Option<i64>> {
         match map.get(field) {
             None | Some(Value::Null) => Ok(None),

@@ -40,12 +40,7 @@ fn view(settings: &Settings) -> SettingsAnswer {
 
 /// `{ "alertEmail": "…" | null }`: the address, validated; `null` or `""` clears it.
 pub fn parse(body: &Value) -> ApiResult<Option<String>> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
-    };
-    if let Some(other) = map.keys().find(|k| *k != "alertEmail") {
-        return Err(ApiError::unknown_field(other));
-    }
+    let map = super::object_with(body, &["alertEmail"])?;
     match map.get("alertEmail") {
         None => Err(ApiError::invalid("alertEmail", "alertEmail is required (null clears it)")),
         Some(Value::Null) => Ok(None),

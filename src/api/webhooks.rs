@@ -436,12 +436,7 @@ pub async fn preview_filter(ctx: &Ctx, req: Request) -> ApiResult<Response> {
 
 /// A preview's body: the filter, the patterns (if any) and how many events.
 pub fn parse_preview(body: &Value) -> ApiResult<(Filter, Option<Vec<String>>, usize)> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
-    };
-    if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "filter" | "events" | "limit")) {
-        return Err(ApiError::unknown_field(other));
-    }
+    let map = super::object_with(body, &["filter", "events", "limit"])?;
     let filter = Filter::parse(map.get("filter").ok_or_else(|| ApiError::invalid("filter", "filter is required"))?)?;
     let patterns = match map.get("events") {
         None | Some(Value::Null) => None,
@@ -511,12 +506,7 @@ pub async fn preview_transformation(_ctx: &Ctx, req: Request) -> ApiResult<Respo
 
 /// A transformation preview's body: the compiled program and the event's JSON text.
 pub fn parse_transformation_preview(body: &Value) -> ApiResult<(Program, String)> {
-    let Value::Object(map) = body else {
-        return Err(ApiError::bad_request("invalid_body", "the body must be a JSON object"));
-    };
-    if let Some(other) = map.keys().find(|k| !matches!(k.as_str(), "transformation" | "event")) {
-        return Err(ApiError::unknown_field(other));
-    }
+    let map = super::object_with(body, &["transformation", "event"])?;
     let missing = |field: &str| ApiError::invalid(field, format!("{field} is required"));
     let (_, program) = crate::domain::webhook::compiled_transformation(
         map.get("transformation").ok_or_else(|| missing("transformation"))?,
