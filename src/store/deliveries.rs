@@ -815,15 +815,21 @@ pub async fn find_lost_sends(db: &Database, now: i64) -> Result<(), StoreError> 
 /// Where `in_flight_from` moves to: the first delivery an ingest may still be sending, or past the last delivery.
 macro_rules! in_flight_next {
     () => {
-        "COALESCE((SELECT rowid FROM deliveries WHERE rowid >= (SELECT in_flight_from FROM organization) \
-         AND status = 'pending' AND next_attempt_at IS NULL ORDER BY rowid LIMIT 1), \
-         (SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries))"
+        concat!(
+            "COALESCE((SELECT rowid FROM deliveries WHERE ",
+            in_flight!(),
+            " ORDER BY rowid LIMIT 1), ",
+            next_delivery_rowid!(),
+            ")"
+        )
     };
 }
 
-const FIND_LOST_SENDS_SQL: &str = "UPDATE deliveries SET next_attempt_at = created_at \
-    WHERE rowid >= (SELECT in_flight_from FROM organization) AND status = 'pending' AND next_attempt_at IS NULL \
-    AND (lease_until IS NULL OR lease_until < ?1)";
+const FIND_LOST_SENDS_SQL: &str = concat!(
+    "UPDATE deliveries SET next_attempt_at = created_at WHERE ",
+    in_flight!(),
+    " AND (lease_until IS NULL OR lease_until < ?1)"
+);
 
 const ADVANCE_IN_FLIGHT_SQL: &str = concat!(
     "UPDATE organization SET in_flight_from = ",
@@ -896,12 +902,15 @@ pub const MARK_EVERY_MS: i64 = 10 * 60_000;
 /// A time mark at `?1`: every delivery with a `rowid` below `next_rowid` was written before `at` (deliveries are
 /// numbered in the order they are written). Taken when deliveries were written since the last mark and that mark is
 /// older than `?2`, or nothing is pending (the organization may sleep until the oldest row expires).
-pub(crate) const MARK_DELIVERIES_SQL: &str = "INSERT OR IGNORE INTO delivery_marks (at, next_rowid) \
-    SELECT ?1, (SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries) \
-    WHERE (SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries) \
-          > COALESCE((SELECT next_rowid FROM delivery_marks ORDER BY at DESC LIMIT 1), 1) \
+pub(crate) const MARK_DELIVERIES_SQL: &str = concat!(
+    "INSERT OR IGNORE INTO delivery_marks (at, next_rowid) SELECT ?1, ",
+    next_delivery_rowid!(),
+    " WHERE ",
+    next_delivery_rowid!(),
+    " > COALESCE((SELECT next_rowid FROM delivery_marks ORDER BY at DESC LIMIT 1), 1) \
     AND (NOT EXISTS (SELECT 1 FROM delivery_marks WHERE at > ?1 - ?2) \
-         OR NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL))";
+         OR NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL))"
+);
 
 /// Finished deliveries written before the last mark older than the window (`?1`), oldest first: a range of `rowid`s,
 /// no index. The creation time is checked too, so a `rowid` out of order is never deleted early. The newest delivery
@@ -979,14 +988,14 @@ fn next_housekeeping_sql() -> String {
            (SELECT MIN(MAX(COALESCE(next_attempt_at, 0) + ?1, COALESCE(lease_until, 0), COALESCE(requeued_at + ?2, 0), \
               COALESCE(held_until, 0))) \
               FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL) AS overdue, \
-           (SELECT MIN(MAX(COALESCE(lease_until, 0), created_at + ?1)) FROM deliveries \
-              WHERE rowid >= (SELECT in_flight_from FROM organization) AND status = 'pending' \
-              AND next_attempt_at IS NULL) AS in_flight, \
+           (SELECT MIN(MAX(COALESCE(lease_until, 0), created_at + ?1)) FROM deliveries WHERE {in_flight}) \
+              AS in_flight, \
            (SELECT MIN(created_at) FROM events WHERE organization_id = {OBJECT_ORGANIZATION}) AS event, \
            (SELECT MIN(created_at) FROM attempts) AS attempt, \
            (SELECT MIN(m.at) FROM delivery_marks m WHERE m.next_rowid > \
               (SELECT rowid FROM deliveries WHERE status != 'pending' AND rowid < (SELECT MAX(rowid) FROM deliveries) \
-               ORDER BY rowid LIMIT 1)) AS finished"
+               ORDER BY rowid LIMIT 1)) AS finished",
+        in_flight = in_flight!()
     )
 }
 

@@ -1,6 +1,22 @@
 //! Every SQL statement, in one place, always parameterised. An organization's data lives in its own SQLite (its
 //! Durable Object, `org::Organization`); D1 keeps only what must be found across organizations.
 
+/// The deliveries an ingest may still be sending itself (schema v16): written since the organization's
+/// `in_flight_from`, pending, with no `next_attempt_at` and so no entry in `deliveries_pending`. Every such delivery
+/// is at or past `in_flight_from`: the alarm moves it no further than the first of them.
+macro_rules! in_flight {
+    () => {
+        "rowid >= (SELECT in_flight_from FROM organization) AND status = 'pending' AND next_attempt_at IS NULL"
+    };
+}
+
+/// The `rowid` SQLite gives the next delivery (retention keeps the newest, so it only grows).
+macro_rules! next_delivery_rowid {
+    () => {
+        "(SELECT COALESCE(MAX(rowid), 0) + 1 FROM deliveries)"
+    };
+}
+
 pub mod api_keys;
 pub mod deliveries;
 pub mod event_types;

@@ -494,12 +494,15 @@ pub async fn note_rate_grant(db: &Database, id: &WebhookId, at: i64) -> Result<(
 /// Stops a webhook's pending deliveries (`?1` organization, `?2` webhook, `?3` now), an attempt in flight included:
 /// those in the index of pending deliveries, and those an ingest is sending itself (written since the
 /// organization's `in_flight_from`).
-pub(crate) const STOP_PENDING_SQL: &str = "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', \
+pub(crate) const STOP_PENDING_SQL: &str = concat!(
+    "UPDATE deliveries SET status = 'failed', last_error = 'webhook deleted', \
     next_attempt_at = NULL, lease_until = NULL, updated_at = ?3 \
     WHERE organization_id = ?1 AND rowid IN (\
       SELECT rowid FROM deliveries WHERE webhook_id = ?2 AND status = 'pending' AND next_attempt_at IS NOT NULL \
-      UNION ALL SELECT rowid FROM deliveries WHERE rowid >= (SELECT in_flight_from FROM organization) \
-      AND webhook_id = ?2 AND status = 'pending' AND next_attempt_at IS NULL)";
+      UNION ALL SELECT rowid FROM deliveries WHERE webhook_id = ?2 AND ",
+    in_flight!(),
+    ")"
+);
 
 /// Deletes a webhook and stops its pending deliveries, an attempt in flight included: they are marked failed with
 /// the reason, and the in-flight attempt's result, fenced, cannot make its delivery pending again.
