@@ -932,11 +932,12 @@ const PRUNE_POLL_MESSAGES_SQL: &str =
 const PRUNE_ATTEMPTS_SQL: &str =
     "DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE created_at < ?1 LIMIT ?2)";
 
-fn prune_events_sql() -> String {
+pub(crate) fn prune_events_sql() -> String {
     format!(
         "DELETE FROM events WHERE rowid IN (SELECT e.rowid FROM events e WHERE e.organization_id = {OBJECT_ORGANIZATION} \
-         AND e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.organization_id = e.organization_id \
-         AND d.event_id = e.id AND d.status = 'pending') LIMIT ?2)"
+         AND e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) \
+         AND d.status = 'pending') LIMIT ?2)",
+        super::deliveries_of_event("e.id", "e.delivery_stem")
     )
 }
 

@@ -262,13 +262,15 @@ fn filter_candidates_sql(rows: &str) -> String {
     )
 }
 
-/// Inserts events from `rows` of (id, type, resource, operational, data, changes, token), with `?1` the organization
-/// and `?2` the time, each counting its subscribers (less its filter misses, `?misses`); returns the stored record of
-/// each event it inserted (an event that exists is not inserted and not returned).
+/// Inserts events from `rows` of (id, type, resource, operational, data, changes, token, delivery id stem), with `?1`
+/// the organization and `?2` the time, each counting its subscribers (less its filter misses, `?misses`); returns
+/// the stored record of each event it inserted (an event that exists is not inserted and not returned).
 fn ingest_events_sql(rows: &str, misses: usize) -> String {
     format!(
-        "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at) \
-         SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {} AND {}), v.column7, ?2 \
+        "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at, \
+           delivery_stem) \
+         SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {} AND {}), v.column7, ?2, \
+           v.column8 \
          FROM (VALUES {rows}) AS v WHERE {} \
          ON CONFLICT (organization_id, id) DO NOTHING RETURNING id, ingest_token, delivery_count",
         subscribers_sql("v.column2", "v.column3", "v.column4"),
@@ -341,9 +343,9 @@ fn deliveries_insert_sql(
     let id = "'dlv_' || v.column5 || printf('%08x', w.rowid)";
     format!(
         "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
-         next_attempt_at, lease_until, created_at, updated_at) \
+         next_attempt_at, lease_until, created_at, updated_at, stemmed) \
          SELECT {id}, ?1, w.id, v.column1, v.column2, v.column6 || {id} || v.column7, 'pending', {attempts}, \
-         {next_attempt_at}, {lease_until}, ?2, ?2 \
+         {next_attempt_at}, {lease_until}, ?2, ?2, 1 \
          FROM (VALUES {rows}) AS v, {} \
          AND EXISTS (SELECT 1 FROM events e WHERE {} AND e.id = v.column1 AND e.ingest_token = v.column8) \
          AND {} RETURNING {returning}",
@@ -406,7 +408,12 @@ pub fn ingest_statements(
             .map(|s| s.filtering(FilterStep::Evaluate)),
     );
     let first_event = statements.len();
-    statements.extend(per_row_statements_filtered(db, org, now, inserts, 7, event_row, ingest_events_sql, true)?);
+    let stored_row = |insert: &IngestInsert<'_>| {
+        let mut row = event_row(insert);
+        row.push(text(&insert.id_stem));
+        row
+    };
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, 8, stored_row, ingest_events_sql, true)?);
     let first_delivery = statements.len();
     match claim {
         Some(c) => {
@@ -715,10 +722,11 @@ pub async fn list(db: &Database, q: &EventQuery<'_>) -> Result<(Vec<EventSummary
         .prepare(format!(
             "SELECT e.id, e.type, e.created_at, COUNT(d.id) AS deliveries, SUM(d.status = 'succeeded') AS succeeded, \
                SUM(d.status = 'failed') AS failed, SUM(d.status = 'pending') AS pending \
-             FROM (SELECT organization_id, id, type, created_at FROM events WHERE {filter} \
+             FROM (SELECT organization_id, id, type, created_at, delivery_stem FROM events WHERE {filter} \
                    ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6) e \
-             LEFT JOIN deliveries d ON d.organization_id = e.organization_id AND d.event_id = e.id \
-             GROUP BY e.id ORDER BY e.created_at DESC, e.id DESC"
+             LEFT JOIN deliveries d ON d.rowid IN ({}) \
+             GROUP BY e.id ORDER BY e.created_at DESC, e.id DESC",
+            super::deliveries_of_event("e.id", "e.delivery_stem")
         ))
         .bind(&page_binds)?;
     let count = db.prepare(format!("SELECT COUNT(*) AS total FROM events WHERE {filter}")).bind(&binds)?;
@@ -786,12 +794,16 @@ pub async fn get(
         vec![
             db.prepare("SELECT id, type, data, changes, created_at FROM events WHERE organization_id = ?1 AND id = ?2")
                 .bind(&binds)?,
-            db.prepare(
+            db.prepare(format!(
                 "SELECT d.id, d.webhook_id, w.name AS webhook_name, d.status, d.attempts, d.last_status_code, \
                    d.created_at, d.updated_at \
                  FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id \
-                 WHERE d.organization_id = ?1 AND d.event_id = ?2 ORDER BY d.created_at, d.id",
-            )
+                 WHERE d.rowid IN ({}) AND d.organization_id = ?1 ORDER BY d.created_at, d.id",
+                super::deliveries_of_event(
+                    "?2",
+                    "(SELECT delivery_stem FROM events WHERE organization_id = ?1 AND id = ?2)"
+                )
+            ))
             .bind(&binds)?,
         ],
     )
@@ -842,7 +854,7 @@ mod tests {
     /// Runs the two ingest inserts for one event as one transaction; returns the created delivery ids.
     fn ingest(db: &Connection, event_id: &str, event_type: &str, token: &str, stem: &str) -> Vec<String> {
         let (r, op) = (catalogue::resource_of(event_type), i64::from(catalogue::is_operational(event_type)));
-        insert_event(db, event_id, event_type, r, op, token);
+        insert_event(db, event_id, event_type, r, op, token, stem);
         let mut s = db.prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", 11)).unwrap();
         let ids = s
             .query_map(params!["org_a", 1_000, event_id, event_type, r, op, stem, "HEAD:", ":TAIL", token, ""], |row| {
@@ -863,10 +875,11 @@ mod tests {
         r: &str,
         op: i64,
         token: &str,
+        stem: &str,
     ) -> Option<(String, String, i64)> {
-        let mut insert = db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8)", 9)).unwrap();
+        let mut insert = db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)", 10)).unwrap();
         let mut returned: Vec<(String, String, i64)> = insert
-            .query_map(params!["org_a", 1_000, event_id, event_type, r, op, r#"{"n":1}"#, token, ""], |row| {
+            .query_map(params!["org_a", 1_000, event_id, event_type, r, op, r#"{"n":1}"#, token, stem, ""], |row| {
                 Ok((row.get("id")?, row.get("ingest_token")?, row.get("delivery_count")?))
             })
             .unwrap()
@@ -889,7 +902,7 @@ mod tests {
         most: i64,
     ) -> (Vec<Created>, Vec<String>) {
         let (r, op) = (catalogue::resource_of("lead.created"), 0);
-        insert_event(db, event_id, "lead.created", r, op, token);
+        insert_event(db, event_id, "lead.created", r, op, token, stem);
         let mut insert =
             db.prepare(&ingest_claimed_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", 13)).unwrap();
         let binds =
@@ -963,8 +976,11 @@ mod tests {
         webhook(&db, "wh_b", "org_a", r#"["deal.won"]"#, true);
         // A new event answers its record from the insert; a repeat answers nothing (its record is read afterwards).
         let r = catalogue::resource_of("lead.created");
-        assert_eq!(insert_event(&db, "evt_1", "lead.created", r, 0, "t1"), Some(("evt_1".into(), "t1".into(), 1)));
-        assert_eq!(insert_event(&db, "evt_1", "lead.created", r, 0, "t2"), None);
+        assert_eq!(
+            insert_event(&db, "evt_1", "lead.created", r, 0, "t1", "s1"),
+            Some(("evt_1".into(), "t1".into(), 1))
+        );
+        assert_eq!(insert_event(&db, "evt_1", "lead.created", r, 0, "t2", "s2"), None);
         // What the ingest builds of a claimed delivery is the row as stored.
         let (created, _) = ingest_claiming(&db, "evt_2", "t3", "222222222222222222", 6);
         let (id, attempts, lease_until) = created.into_iter().next().unwrap();
@@ -1057,7 +1073,7 @@ mod tests {
                 .collect();
             let count: i64 = db
                 .query_row(
-                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10),
+                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)", 10),
                     params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
                     |row| row.get("delivery_count"),
                 )
@@ -1126,7 +1142,7 @@ mod tests {
             if let Some((_, Some(refused))) = judged.into_iter().find(|(_, j)| j.is_some()) {
                 let inserted: Option<i64> = db
                     .query_row(
-                        &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10),
+                        &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)", 10),
                         params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
                         |row| row.get("delivery_count"),
                     )
@@ -1136,7 +1152,7 @@ mod tests {
             }
             Ok(db
                 .query_row(
-                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10),
+                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)", 10),
                     params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
                     |row| row.get("delivery_count"),
                 )
@@ -1202,6 +1218,60 @@ mod tests {
         assert_eq!(ingest(&db, "evt_2", "edgehook.webhook.disabled", "t3", "222222222222222222").len(), 1);
         assert_eq!(ingest(&db, "evt_3", "deal.won", "t4", "333333333333333333").len(), 3);
     }
+    #[test]
+    fn an_events_deliveries_are_its_stems_range_and_the_indexed_others_each_once() {
+        let db = super::super::migrated_sqlite();
+        webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
+        webhook(&db, "wh_b", "org_a", r#"["lead.*"]"#, true);
+        assert_eq!(ingest(&db, "evt_1", "lead.created", "t1", "aaaaaaaaaaaaaaaaa1").len(), 2);
+        assert_eq!(ingest(&db, "evt_2", "lead.created", "t2", "aaaaaaaaaaaaaaaaa2").len(), 2);
+        // A replay of evt_1 (a random id) and a delivery written before schema v17 (no stem on its event).
+        let other = |id: &str, event: &str| {
+            db.execute(
+                "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+                 created_at, updated_at) VALUES (?1, 'org_a', 'wh_a', ?2, 'lead.created', '{}', 'pending', 1, 1)",
+                [id, event],
+            )
+            .unwrap();
+        };
+        other("dlv_2zq4replay", "evt_1");
+        db.execute(
+            "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
+             VALUES ('org_a', 'evt_old', 'lead.created', '{}', 't', 1)",
+            [],
+        )
+        .unwrap();
+        other("dlv_old", "evt_old");
+        let of = |event: &str| -> Vec<String> {
+            let sql = format!(
+                "SELECT id FROM deliveries WHERE rowid IN ({}) ORDER BY id",
+                super::super::deliveries_of_event("?1", "(SELECT delivery_stem FROM events WHERE id = ?1)")
+            );
+            let mut statement = db.prepare(&sql).unwrap();
+            statement.query_map([event], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+        };
+        let found = of("evt_1");
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.contains(&"dlv_2zq4replay".to_string()));
+        assert!(found.iter().filter(|id| id.starts_with("dlv_aaaaaaaaaaaaaaaaa1")).count() == 2, "{found:?}");
+        assert!(of("evt_2").iter().all(|id| id.starts_with("dlv_aaaaaaaaaaaaaaaaa2")));
+        assert_eq!(of("evt_2").len(), 2);
+        assert_eq!(of("evt_old"), ["dlv_old"]);
+        // Only the deliveries without a stem take an entry in the index (a partial index holds exactly the rows
+        // its condition selects).
+        let indexed: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_by_event \
+                 WHERE organization_id = 'org_a' AND stemmed IS NULL",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap();
+        assert_eq!(indexed, 2);
+        let stemmed: i64 =
+            db.query_row("SELECT COUNT(*) FROM deliveries WHERE stemmed = 1", [], |row| row.get(0)).unwrap();
+        assert_eq!(stemmed, 4);
+    }
 }
 
 #[cfg(test)]
@@ -1213,7 +1283,9 @@ mod plan_tests {
     #[test]
     fn an_ingest_finds_its_event_and_subscribers_through_indexes_not_by_walking_the_organizations_events() {
         let rows = "(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-        for sql in [ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10), ingest_claimed_deliveries_sql(rows, 13)] {
+        for sql in
+            [ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)", 10), ingest_claimed_deliveries_sql(rows, 13)]
+        {
             let details = plan(&sql);
             assert!(!details.iter().any(|d| d.starts_with("SCAN events")), "{details:?}");
             assert!(!details.iter().any(|d| d.starts_with("SCAN deliveries")), "{details:?}");
@@ -1229,5 +1301,28 @@ mod plan_tests {
         assert!(!details.iter().any(|d| d.starts_with("SCAN events")), "{details:?}");
         let details = plan(&ingest_claimed_deliveries_sql(rows, 13));
         assert!(details.iter().any(|d| d.contains("SEARCH e USING INDEX sqlite_autoindex_events_1")), "{details:?}");
+    }
+
+    #[test]
+    fn an_events_deliveries_are_found_through_the_primary_key_and_the_index_of_the_others() {
+        let of_event = super::super::deliveries_of_event("e.id", "e.delivery_stem");
+        let statements = [
+            format!("SELECT d.id FROM events e JOIN deliveries d ON d.rowid IN ({of_event}) WHERE e.id = ?1"),
+            crate::store::recovery::count_missing_sql("1"),
+            crate::store::recovery::insert_missing_sql(2),
+            crate::store::deliveries::prune_events_sql(),
+            crate::store::webhooks::of_created_sql(),
+        ];
+        for (i, sql) in statements.iter().enumerate() {
+            let details = plan(sql);
+            assert!(!details.iter().any(|d| d.starts_with("SCAN deliveries")), "{sql}: {details:?}");
+            assert!(
+                details.iter().any(|d| d.contains("USING INDEX sqlite_autoindex_deliveries_1 (id>? AND id<?)")),
+                "{sql}: {details:?}"
+            );
+            // The ingest reads only its own deliveries, all in the range; the others read the index of the rest.
+            let others = details.iter().any(|d| d.contains("USING INDEX deliveries_by_event"));
+            assert_eq!(others, i < statements.len() - 1, "{sql}: {details:?}");
+        }
     }
 }

@@ -184,6 +184,20 @@ pub(crate) async fn select_by_ids<T: serde::de::DeserializeOwned>(
 /// The organization an object holds, as a constant of a statement run in it (its one-row `organization` table).
 pub(crate) const OBJECT_ORGANIZATION: &str = "(SELECT id FROM organization)";
 
+/// The `rowid`s of the deliveries of one event, for `rowid IN (…)`: `event` and `stem` are SQL expressions for its id
+/// and its `delivery_stem` (schema v17). An ingest's deliveries (`stemmed = 1`) are the range of the primary key's
+/// index that their ids share (`dlv_` + the stem + the webhook's number in lowercase hex, so every id of the range
+/// is below `dlv_` + the stem + `g`); the others (random ids, and deliveries written before v17) are in
+/// `deliveries_by_event`. The two halves never both hold a row.
+pub(crate) fn deliveries_of_event(event: &str, stem: &str) -> String {
+    format!(
+        "SELECT rowid FROM deliveries WHERE id >= 'dlv_' || {stem} AND id < 'dlv_' || {stem} || 'g' \
+         AND stemmed = 1 AND event_id = {event} \
+         UNION ALL SELECT rowid FROM deliveries INDEXED BY deliveries_by_event \
+         WHERE organization_id = {OBJECT_ORGANIZATION} AND event_id = {event} AND stemmed IS NULL"
+    )
+}
+
 /// The condition "`column` is the caller's organization `?1`", for statements the Worker sends to an organization's
 /// object. The index term compares with the object's own organization, and `?1`, the caller's, is checked beside it
 /// without being offered to an index: with `column = ?1` indexable, SQLite propagated the bound value through the

@@ -86,8 +86,8 @@ fn missing(condition: &str) -> String {
     format!(
         "FROM events e WHERE e.organization_id = ?1 AND e.created_at >= ?3 AND e.created_at < ?4 AND {condition} \
          AND (e.created_at > ?5 OR (e.created_at = ?5 AND e.id > ?6)) \
-         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.organization_id = e.organization_id AND d.event_id = e.id \
-                         AND d.webhook_id = ?2)"
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND d.webhook_id = ?2)",
+        super::deliveries_of_event("e.id", "e.delivery_stem")
     )
 }
 
@@ -116,8 +116,13 @@ pub fn insert_missing_sql(count: usize) -> String {
      FROM (VALUES "
         .to_string()
         + &rows
-        + ") v WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.organization_id = ?1 AND d.event_id = v.column2 \
-             AND d.webhook_id = ?2) RETURNING id"
+        + &format!(
+            ") v WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND d.webhook_id = ?2) RETURNING id",
+            super::deliveries_of_event(
+                "v.column2",
+                "(SELECT delivery_stem FROM events WHERE organization_id = ?1 AND id = v.column2)"
+            )
+        )
 }
 
 /// Rows per [`insert_missing_sql`] statement.

@@ -388,11 +388,12 @@ pub(crate) fn of_deliveries_sql(count: usize) -> String {
 }
 
 /// The webhooks of the deliveries one ingest created (`?1` organization, `?2` event id, `?3` the deliveries' id
-/// prefix), read in the ingest's transaction.
+/// prefix, `dlv_` + the event's stem), read in the ingest's transaction: a range of the primary key's index
+/// ([`super::deliveries_of_event`]).
 pub(crate) fn of_created_sql() -> String {
     format!(
         "SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND id IN (SELECT webhook_id FROM deliveries \
-         WHERE organization_id = ?1 AND event_id = ?2 AND substr(id, 1, length(?3)) = ?3)"
+         WHERE id >= ?3 AND id < ?3 || 'g' AND event_id = ?2 AND organization_id = ?1)"
     )
 }
 
