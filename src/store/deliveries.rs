@@ -802,13 +802,22 @@ pub async fn take_overdue(
         .await
 }
 
-/// Deliveries whose ingest sent them itself (claimed as they went in, no `next_attempt_at`: schema v16) and whose
-/// lease ran out with no result (the invocation was lost) get their ingest's time as `next_attempt_at`, which puts
-/// them in the index of pending deliveries and before the overdue search. Then `in_flight_from` moves up to the
-/// first such delivery still in flight, or past the last delivery. Both read only the deliveries from
+/// Deliveries an ingest wrote without a `next_attempt_at` (schema v16: claimed as they went in and sent by the
+/// ingest, or on their way to a consumer through the queue) that look lost get their ingest's time as
+/// `next_attempt_at`, which puts them in the index of pending deliveries and before the overdue search: a claimed
+/// one whose lease ran out with no result (the invocation was lost), and an unclaimed one older than [`OVERDUE_MS`]
+/// (its message was lost, or waits behind a backlog: the claim is fenced either way). Then `in_flight_from` moves up
+/// to the first such delivery still in flight, or past the last delivery. Both read only the deliveries from
 /// `in_flight_from` on: what was written since the last look, and what is still in flight.
 pub async fn find_lost_sends(db: &Database, now: i64) -> Result<(), StoreError> {
-    batch(db, vec![db.prepare(FIND_LOST_SENDS_SQL).bind(&[int(now)])?, db.prepare(ADVANCE_IN_FLIGHT_SQL)]).await?;
+    batch(
+        db,
+        vec![
+            db.prepare(FIND_LOST_SENDS_SQL).bind(&[int(now), int(now - OVERDUE_MS)])?,
+            db.prepare(ADVANCE_IN_FLIGHT_SQL),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -828,7 +837,7 @@ macro_rules! in_flight_next {
 const FIND_LOST_SENDS_SQL: &str = concat!(
     "UPDATE deliveries SET next_attempt_at = created_at WHERE ",
     in_flight!(),
-    " AND (lease_until IS NULL OR lease_until < ?1)"
+    " AND (lease_until < ?1 OR (lease_until IS NULL AND created_at < ?2))"
 );
 
 const ADVANCE_IN_FLIGHT_SQL: &str = concat!(
@@ -1807,7 +1816,7 @@ mod in_flight_tests {
     }
 
     fn look(db: &Connection, now: i64) -> Vec<String> {
-        db.execute(FIND_LOST_SENDS_SQL, [now]).unwrap();
+        db.execute(FIND_LOST_SENDS_SQL, [now, now - OVERDUE_MS]).unwrap();
         db.execute(ADVANCE_IN_FLIGHT_SQL, []).unwrap();
         let mut statement = db.prepare(TAKE_OVERDUE_SQL).unwrap();
         let ids = statement.query_map(params![now, now - OVERDUE_MS, now - 300_000, 10], |r| r.get(0)).unwrap();
@@ -1841,6 +1850,41 @@ mod in_flight_tests {
         assert!(look(&db, 200_000).is_empty());
         assert_eq!(in_flight_from(&db), 4);
         assert_eq!(in_flight_due(&db), None);
+    }
+
+    #[test]
+    fn a_delivery_on_its_way_through_the_queue_is_left_alone_for_a_minute_then_found_if_no_consumer_claimed_it() {
+        let db = super::super::migrated_sqlite();
+        // As a batch ingest writes them: unclaimed, no lease, no next attempt; a consumer claims them by id.
+        let queued = |id: &str| {
+            db.execute(
+                "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+                 created_at, updated_at) VALUES (?1, 'org_a', 'wh_1', 'evt_1', 'lead.created', '{}', 'pending', \
+                 1000, 1000)",
+                [id],
+            )
+            .unwrap();
+        };
+        queued("dlv_claimed");
+        queued("dlv_lost");
+        assert_eq!(pending_index_entries(&db), 0);
+        // An alarm while their messages are in the queue writes nothing to them.
+        assert!(look(&db, 30_000).is_empty());
+        assert_eq!(pending_index_entries(&db), 0);
+        assert_eq!(in_flight_from(&db), 1);
+        assert_eq!(in_flight_due(&db), Some(1_000 + OVERDUE_MS + 1));
+        let claimed = db.query_row(
+            &claim_sql(1).replace(&format!("RETURNING {COLUMNS}"), "RETURNING attempts"),
+            params![31_000, 61_000, "dlv_claimed"],
+            |r| r.get::<_, i64>(0),
+        );
+        assert_eq!(claimed, Ok(1), "a consumer claims a delivery with no next attempt");
+        db.execute("UPDATE deliveries SET status = 'succeeded', lease_until = NULL WHERE id = 'dlv_claimed'", [])
+            .unwrap();
+        // dlv_lost's message never came: a minute after its ingest it is found and taken.
+        assert_eq!(look(&db, 1_000 + OVERDUE_MS + 1), vec!["dlv_lost".to_string()]);
+        assert_eq!(pending_index_entries(&db), 1);
+        assert_eq!(in_flight_from(&db), 3);
     }
 
     #[test]

@@ -299,10 +299,18 @@ fn validation_candidates_sql(rows: &str) -> String {
 }
 
 /// Inserts one delivery per subscriber of each event of `rows` of (event id, type, resource, operational, id stem,
-/// head, tail, token) whose stored token is this ingest's, returning the deliveries' ids.
+/// head, tail, token) whose stored token is this ingest's, returning the deliveries' ids. They go to a consumer
+/// through the queue, with no `next_attempt_at` (see [`IN_FLIGHT_NEXT_ATTEMPT`]).
 fn ingest_deliveries_sql(rows: &str, misses: usize) -> String {
-    deliveries_insert_sql(rows, misses, "0", "NULL", "?2", "id")
+    deliveries_insert_sql(rows, misses, "0", "NULL", IN_FLIGHT_NEXT_ATTEMPT, "id")
 }
+
+/// The `next_attempt_at` of a delivery an ingest writes: none, whether the ingest sends it itself (claimed as it
+/// goes in) or a consumer does (its queue message). It takes no entry in the index of pending deliveries (schema
+/// v16) unless it needs a retry, and the alarm looks after it through `in_flight_from`
+/// ([`super::deliveries::find_lost_sends`]). A `fifo` webhook's line reads that index, so its deliveries always
+/// have one.
+const IN_FLIGHT_NEXT_ATTEMPT: &str = "CASE WHEN w.ordering != 'fifo' THEN NULL ELSE ?2 END";
 
 /// [`ingest_deliveries_sql`] that also claims each new delivery as it goes in (attempt 1, leased until `v.column9`)
 /// when its event has at most `v.column10` deliveries (one round of sends) and, for a `fifo` webhook, none is pending
@@ -321,11 +329,7 @@ fn ingest_claimed_deliveries_sql(rows: &str, misses: usize) -> String {
         misses,
         &format!("CASE WHEN {claim} THEN 1 ELSE 0 END"),
         &format!("CASE WHEN {claim} THEN v.column9 END"),
-        // No time to wait for: claimed, its first attempt is under way from the ingest; past the round, it is on
-        // its way through the queue. Either way it takes no entry in the index of pending deliveries (schema v16)
-        // unless it needs a retry, and the alarm looks after it through `in_flight_from`. A `fifo` webhook's line
-        // reads that index, so its deliveries always have one.
-        "CASE WHEN w.ordering != 'fifo' THEN NULL ELSE ?2 END",
+        IN_FLIGHT_NEXT_ATTEMPT,
         "id, webhook_id, attempts, lease_until, next_attempt_at",
     )
 }
