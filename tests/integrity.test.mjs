@@ -191,8 +191,8 @@ test("retention prunes old events, dead letters, attempts and finished deliverie
               ('dlv_oldpending', '${o.name}', '${w.id}', 'old-pending', 'order.created', '{}', 'pending', 5, ${future}, ${old}, ${old})`);
   await sql(`INSERT INTO attempts (id, delivery_id, attempt, duration_ms, created_at) VALUES ('att_old', 'dlv_olddone', 1, 5, ${old})`);
   // The time mark the organization's alarm took after writing them, 40 days ago: deliveries leave by the pages of
-  // time these marks bound (schema v15).
-  await sql(`INSERT INTO delivery_marks (at, next_rowid) SELECT ${old + 60_000}, MAX(rowid) + 1 FROM deliveries`);
+  // time these marks bound (schema v15), and events too (v18).
+  await sql(`INSERT INTO time_marks (at, next_rowid, next_event_rowid) SELECT ${old + 60_000}, (SELECT MAX(rowid) + 1 FROM deliveries), (SELECT MAX(rowid) + 1 FROM events)`);
   // The organization's rows go with its alarm (armed by these writes); D1's dead letters with the cron.
   worker.sql(`INSERT INTO dead_letters (queue, body, reason, created_at) VALUES ('edgehook-events', '{}', 'old', ${old})`);
   assert.equal((await worker.api("/cdn-cgi/local/scheduled?cron=*+*+*+*+*")).status, 200);

@@ -904,20 +904,25 @@ pub async fn prune(db: &Database, now: i64, before: i64, limit: usize) -> Result
     Ok(())
 }
 
-/// How often, at most, the alarm marks the deliveries written (`delivery_marks`) while they keep coming; one more
+/// How often, at most, the alarm marks the deliveries and events written (`time_marks`) while they keep coming; one more
 /// mark when the organization goes quiet (nothing pending) covers the rest. Retention is as fine as this.
 pub const MARK_EVERY_MS: i64 = 10 * 60_000;
 
-/// A time mark at `?1`: every delivery with a `rowid` below `next_rowid` was written before `at` (deliveries are
-/// numbered in the order they are written). Taken when deliveries were written since the last mark and that mark is
-/// older than `?2`, or nothing is pending (the organization may sleep until the oldest row expires).
+/// A time mark at `?1`: every delivery with a `rowid` below `next_rowid`, and every event below `next_event_rowid`,
+/// was written before `at` (SQLite numbers rows in the order they are written). Taken when deliveries or events were
+/// written since the last mark and that mark is older than `?2`, or nothing is pending (the organization may sleep
+/// until the oldest row expires).
 pub(crate) const MARK_DELIVERIES_SQL: &str = concat!(
-    "INSERT OR IGNORE INTO delivery_marks (at, next_rowid) SELECT ?1, ",
+    "INSERT OR IGNORE INTO time_marks (at, next_rowid, next_event_rowid) SELECT ?1, ",
     next_delivery_rowid!(),
-    " WHERE ",
+    ", ",
+    next_event_rowid!(),
+    " WHERE (",
     next_delivery_rowid!(),
-    " > COALESCE((SELECT next_rowid FROM delivery_marks ORDER BY at DESC LIMIT 1), 1) \
-    AND (NOT EXISTS (SELECT 1 FROM delivery_marks WHERE at > ?1 - ?2) \
+    " > COALESCE((SELECT next_rowid FROM time_marks ORDER BY at DESC LIMIT 1), 1) OR ",
+    next_event_rowid!(),
+    " > COALESCE((SELECT next_event_rowid FROM time_marks ORDER BY at DESC LIMIT 1), 1)) \
+    AND (NOT EXISTS (SELECT 1 FROM time_marks WHERE at > ?1 - ?2) \
          OR NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL))"
 );
 
@@ -926,13 +931,12 @@ pub(crate) const MARK_DELIVERIES_SQL: &str = concat!(
 /// stays, whatever its age: with none left SQLite would number the next one 1 again, and the marks and
 /// `in_flight_from` count on numbers that only grow.
 const PRUNE_DELIVERIES_SQL: &str = "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries \
-    WHERE rowid < (SELECT COALESCE(MAX(next_rowid), 0) FROM delivery_marks WHERE at <= ?1) \
+    WHERE rowid < (SELECT COALESCE(MAX(next_rowid), 0) FROM time_marks WHERE at <= ?1) \
     AND rowid < (SELECT MAX(rowid) FROM deliveries) \
     AND created_at < ?1 AND status != 'pending' ORDER BY rowid LIMIT ?2)";
 
 /// Marks older than the window (`?1`) go, but the newest of them, which bounds the next delete.
-const PRUNE_MARKS_SQL: &str =
-    "DELETE FROM delivery_marks WHERE at < (SELECT MAX(at) FROM delivery_marks WHERE at <= ?1)";
+const PRUNE_MARKS_SQL: &str = "DELETE FROM time_marks WHERE at < (SELECT MAX(at) FROM time_marks WHERE at <= ?1)";
 
 /// A polling webhook's messages leave with their events, at the end of the retention window, read or not.
 const PRUNE_POLL_MESSAGES_SQL: &str =
@@ -941,11 +945,16 @@ const PRUNE_POLL_MESSAGES_SQL: &str =
 const PRUNE_ATTEMPTS_SQL: &str =
     "DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE created_at < ?1 LIMIT ?2)";
 
+/// Events written before the last mark older than the window (`?1`) that no pending delivery still needs, oldest
+/// first: a range of `rowid`s, no index (schema v18). As for deliveries, the creation time is checked too and the
+/// newest event stays.
 pub(crate) fn prune_events_sql() -> String {
     format!(
-        "DELETE FROM events WHERE rowid IN (SELECT e.rowid FROM events e WHERE e.organization_id = {OBJECT_ORGANIZATION} \
+        "DELETE FROM events WHERE rowid IN (SELECT e.rowid FROM events e \
+         WHERE e.rowid < (SELECT COALESCE(MAX(next_event_rowid), 0) FROM time_marks WHERE at <= ?1) \
+         AND e.rowid < (SELECT MAX(rowid) FROM events) AND +e.organization_id = {OBJECT_ORGANIZATION} \
          AND e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) \
-         AND d.status = 'pending') LIMIT ?2)",
+         AND d.status = 'pending') ORDER BY e.rowid LIMIT ?2)",
         super::deliveries_of_event("e.id", "e.delivery_stem")
     )
 }
@@ -970,8 +979,8 @@ pub async fn prune_global(db: &Database, before: i64, limit: usize) -> Result<()
 }
 
 /// When an organization's alarm next has work: the first time a pending delivery may be overdue (due, unleased,
-/// not re-enqueued lately) or an old row reaches the end of the retention window (for deliveries, the first time
-/// mark past the oldest finished one); `None` if it holds neither.
+/// not re-enqueued lately) or an old row reaches the end of the retention window (for deliveries and events, the
+/// first time mark past the oldest finished delivery or the oldest event); `None` if it holds neither.
 pub async fn next_housekeeping(
     db: &Database,
     retention_ms: i64,
@@ -1000,9 +1009,11 @@ fn next_housekeeping_sql() -> String {
               FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL) AS overdue, \
            (SELECT MIN(MAX(COALESCE(lease_until, 0), created_at + ?1)) FROM deliveries WHERE {in_flight}) \
               AS in_flight, \
-           (SELECT MIN(created_at) FROM events WHERE organization_id = {OBJECT_ORGANIZATION}) AS event, \
+           (SELECT MIN(m.at) FROM time_marks m WHERE m.next_event_rowid > \
+              (SELECT rowid FROM events WHERE rowid < (SELECT MAX(rowid) FROM events) ORDER BY rowid LIMIT 1)) \
+              AS event, \
            (SELECT MIN(created_at) FROM attempts) AS attempt, \
-           (SELECT MIN(m.at) FROM delivery_marks m WHERE m.next_rowid > \
+           (SELECT MIN(m.at) FROM time_marks m WHERE m.next_rowid > \
               (SELECT rowid FROM deliveries WHERE status != 'pending' AND rowid < (SELECT MAX(rowid) FROM deliveries) \
                ORDER BY rowid LIMIT 1)) AS finished",
         in_flight = in_flight!()
@@ -1360,13 +1371,13 @@ mod tests {
         for sql in statements {
             let details = plan(&sql);
             let whole = details.iter().filter(|d| d.starts_with("SCAN ") && !d.contains(" INDEX ")).collect::<Vec<_>>();
-            // `organization`: the object's one-row table that names its organization. `delivery_marks`: a few rows
+            // `organization`: the object's one-row table that names its organization. `time_marks`: a few rows
             // per day of the retention window. `deliveries` only in `rowid` order to the first finished one (the
             // oldest, when the alarm next has one to delete; what it passes is the pending ones at the front).
             let bounded = |d: &&String| {
                 d.starts_with("SCAN organization")
                     || d.starts_with("SCAN CONSTANT ROW")
-                    || d.starts_with("SCAN delivery_marks")
+                    || d.starts_with("SCAN time_marks")
                     || (d.starts_with("SCAN deliveries") && sql.contains("ORDER BY rowid LIMIT 1"))
             };
             assert!(whole.iter().all(bounded), "{sql}: {details:?}");
@@ -1695,7 +1706,7 @@ mod retention_tests {
     }
 
     fn marks(db: &Connection) -> Vec<(i64, i64)> {
-        let mut statement = db.prepare("SELECT at, next_rowid FROM delivery_marks ORDER BY at").unwrap();
+        let mut statement = db.prepare("SELECT at, next_rowid FROM time_marks ORDER BY at").unwrap();
         let marks = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
         marks.map(Result::unwrap).collect()
     }
@@ -1756,7 +1767,7 @@ mod retention_tests {
         // Written later but stamped with a later time than the mark that covers it (a clock step).
         insert(&db, "dlv_late", "succeeded", t0 + 10 * HOUR);
         insert(&db, "dlv_new", "succeeded", t0 + 20 * HOUR);
-        db.execute("INSERT INTO delivery_marks (at, next_rowid) VALUES (?1, 3)", [t0 + 1]).unwrap();
+        db.execute("INSERT INTO time_marks (at, next_rowid) VALUES (?1, 3)", [t0 + 1]).unwrap();
         housekeeping(&db, t0 + 1 + RETENTION);
         assert_eq!(ids(&db), ["dlv_late", "dlv_new"]);
         housekeeping(&db, t0 + 10 * HOUR + RETENTION + 1);
@@ -1780,6 +1791,156 @@ mod retention_tests {
         assert_eq!(index, 0);
         housekeeping(&db, t0 + HOUR + RETENTION);
         assert_eq!(ids(&db), ["dlv_c"]);
+    }
+}
+
+/// Events by time marks (schema v18): retention, the bounds of a time window, and the upgrade.
+#[cfg(test)]
+mod event_marks_tests {
+    use super::*;
+    use crate::store::{events_window, EVENT_CLOCK_SLACK_MS};
+    use rusqlite::{params, Connection};
+
+    const HOUR: i64 = 3_600_000;
+    const RETENTION: i64 = 30 * 24 * HOUR;
+
+    fn event(db: &Connection, id: &str, at: i64) {
+        db.execute(
+            "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
+             VALUES ('org_a', ?1, 'lead.created', '{}', 't', ?2)",
+            params![id, at],
+        )
+        .unwrap();
+    }
+
+    fn housekeeping(db: &Connection, now: i64) {
+        let before = now - RETENTION;
+        db.execute(PRUNE_MARKS_SQL, params![before]).unwrap();
+        db.execute(MARK_DELIVERIES_SQL, params![now, MARK_EVERY_MS]).unwrap();
+        db.execute(&prune_events_sql(), params![before, 1_000]).unwrap();
+    }
+
+    fn events(db: &Connection) -> Vec<String> {
+        let mut statement = db.prepare("SELECT id FROM events ORDER BY rowid").unwrap();
+        let ids = statement.query_map([], |r| r.get(0)).unwrap();
+        ids.map(Result::unwrap).collect()
+    }
+
+    fn event_marks(db: &Connection) -> Vec<(i64, i64)> {
+        let mut statement = db.prepare("SELECT at, next_event_rowid FROM time_marks ORDER BY at").unwrap();
+        let marks = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        marks.map(Result::unwrap).collect()
+    }
+
+    fn event_due(db: &Connection) -> Option<i64> {
+        db.query_row(&next_housekeeping_sql(), params![OVERDUE_MS + 1, 1], |r| r.get("event")).unwrap()
+    }
+
+    #[test]
+    fn events_leave_by_marked_pages_once_the_window_has_passed_and_those_a_pending_delivery_needs_stay() {
+        let db = super::super::migrated_sqlite();
+        let t0 = 1_000 * HOUR;
+        event(&db, "evt_a", t0);
+        event(&db, "evt_b", t0 + 1);
+        // evt_b has a pending delivery.
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             next_attempt_at, created_at, updated_at) VALUES ('dlv_b', 'org_a', 'wh_1', 'evt_b', 'lead.created', \
+             '{}', 'pending', 1, ?1, ?1, ?1)",
+            [t0 + 1],
+        )
+        .unwrap();
+        housekeeping(&db, t0 + 60_000);
+        assert_eq!(event_marks(&db), vec![(t0 + 60_000, 3)]);
+        // Events alone (no delivery: no subscriber) are marked too.
+        event(&db, "evt_c", t0 + 120_000);
+        db.execute("UPDATE deliveries SET status = 'succeeded' WHERE id = 'dlv_b'", []).unwrap();
+        housekeeping(&db, t0 + 180_000);
+        assert_eq!(event_marks(&db), vec![(t0 + 60_000, 3), (t0 + 180_000, 4)]);
+        assert_eq!(event_due(&db), Some(t0 + 60_000), "the first mark past the oldest event");
+        db.execute("UPDATE deliveries SET status = 'pending' WHERE id = 'dlv_b'", []).unwrap();
+        housekeeping(&db, t0 + 60_000 + RETENTION - 1);
+        assert_eq!(events(&db), ["evt_a", "evt_b", "evt_c"]);
+        housekeeping(&db, t0 + 60_000 + RETENTION);
+        assert_eq!(events(&db), ["evt_b", "evt_c"], "evt_b's delivery is pending");
+        db.execute("UPDATE deliveries SET status = 'failed' WHERE id = 'dlv_b'", []).unwrap();
+        housekeeping(&db, t0 + 180_000 + RETENTION);
+        assert_eq!(events(&db), ["evt_c"], "the newest event stays, so the numbering never starts again");
+        assert_eq!(event_due(&db), None);
+    }
+
+    #[test]
+    fn a_time_window_reads_only_the_events_the_marks_leave_in_it_and_every_one_created_in_it() {
+        let db = super::super::migrated_sqlite();
+        let t0 = 1_000 * HOUR;
+        for (i, at) in [t0, t0 + HOUR, t0 + 2 * HOUR, t0 + 3 * HOUR].into_iter().enumerate() {
+            event(&db, &format!("evt_{i}"), at);
+            db.execute(MARK_DELIVERIES_SQL, params![at + 1_000, 0]).unwrap();
+        }
+        let window = |since: Option<i64>, until: Option<i64>| -> (Vec<String>, Vec<String>) {
+            let sql = format!(
+                "SELECT id FROM events e WHERE {} AND (?1 IS NULL OR created_at >= ?1) \
+                 AND (?2 IS NULL OR created_at < ?2) ORDER BY rowid",
+                events_window("e", "?1", "?2")
+            );
+            let read = format!("SELECT id FROM events e WHERE {} ORDER BY rowid", events_window("e", "?1", "?2"));
+            let run = |sql: &str| -> Vec<String> {
+                let mut statement = db.prepare(sql).unwrap();
+                let ids = statement.query_map(params![since, until], |r| r.get(0)).unwrap();
+                ids.map(Result::unwrap).collect()
+            };
+            (run(&sql), run(&read))
+        };
+        let all = ["evt_0", "evt_1", "evt_2", "evt_3"];
+        assert_eq!(window(None, None), (all.map(String::from).to_vec(), all.map(String::from).to_vec()));
+        // Since evt_2's time: the read starts at evt_2, the first event after the last mark taken more than the slack
+        // before it.
+        let (selected, read) = window(Some(t0 + 2 * HOUR), None);
+        assert_eq!(selected, ["evt_2", "evt_3"]);
+        assert_eq!(read, ["evt_2", "evt_3"]);
+        // Since just after evt_1's mark, within the slack: the read starts one mark earlier, at evt_1.
+        let (selected, read) = window(Some(t0 + HOUR + 2_000), None);
+        assert_eq!(selected, ["evt_2", "evt_3"]);
+        assert_eq!(read, ["evt_1", "evt_2", "evt_3"]);
+        // Until evt_1's time: the read stops before evt_3 (after the first mark taken more than the slack after it).
+        let (selected, read) = window(None, Some(t0 + HOUR));
+        assert_eq!(selected, ["evt_0"]);
+        assert_eq!(read, ["evt_0", "evt_1", "evt_2"]);
+        // An event written before a mark but stamped up to the slack after it (its ingest's clock ahead of the
+        // object's) is still found by a window that starts after the mark.
+        let at = t0 + 4 * HOUR;
+        event(&db, "evt_ahead", at + EVENT_CLOCK_SLACK_MS - 1);
+        db.execute(MARK_DELIVERIES_SQL, params![at, 0]).unwrap();
+        let (selected, _) = window(Some(at + EVENT_CLOCK_SLACK_MS - 1), None);
+        assert_eq!(selected, ["evt_ahead"]);
+    }
+
+    #[test]
+    fn the_upgrade_gives_each_mark_its_first_event_and_drops_the_index() {
+        use crate::org::schema::{sqlite_at, upgrade, VERSIONS};
+        let db = sqlite_at(VERSIONS, 17);
+        db.execute("INSERT INTO organization (id) VALUES ('org_a')", []).unwrap();
+        let t0 = 1_000 * HOUR;
+        event(&db, "evt_a", t0);
+        event(&db, "evt_b", t0 + 2 * HOUR);
+        db.execute(
+            "INSERT INTO delivery_marks (at, next_rowid) VALUES (?1, 1), (?2, 1), (?3, 1)",
+            [t0 - HOUR, t0 + HOUR, t0 + 3 * HOUR],
+        )
+        .unwrap();
+        upgrade(&db, VERSIONS);
+        assert_eq!(event_marks(&db), vec![(t0 - HOUR, 1), (t0 + HOUR, 2), (t0 + 3 * HOUR, 3)]);
+        let index: i64 = db
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('events_by_org', 'delivery_marks')",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(index, 0);
+        event(&db, "evt_c", t0 + 4 * HOUR);
+        housekeeping(&db, t0 + HOUR + RETENTION);
+        assert_eq!(events(&db), ["evt_b", "evt_c"]);
     }
 }
 

@@ -714,27 +714,38 @@ pub struct EventSummary {
     pub pending: Option<i64>,
 }
 
-/// A page of the organization's events, newest first (`events_by_org`), with the outcome counts of their deliveries
-/// (`deliveries_by_event`), and the total matching.
+/// A page of the organization's events, newest first (in the order they were stored, their `rowid`s: schema v18,
+/// bounded by the time marks for a window), with the outcome counts of their deliveries, and the total matching.
 pub async fn list(db: &Database, q: &EventQuery<'_>) -> Result<(Vec<EventSummary>, i64), StoreError> {
-    let filter = "organization_id = ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR created_at >= ?3) \
-                  AND (?4 IS NULL OR created_at < ?4)";
     let binds = [text(q.org), opt_text(q.event_type), opt_int(q.since), opt_int(q.until)];
     let mut page_binds = binds.to_vec();
     page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
-    let page = db
-        .prepare(format!(
-            "SELECT e.id, e.type, e.created_at, COUNT(d.id) AS deliveries, SUM(d.status = 'succeeded') AS succeeded, \
-               SUM(d.status = 'failed') AS failed, SUM(d.status = 'pending') AS pending \
-             FROM (SELECT organization_id, id, type, created_at, delivery_stem FROM events WHERE {filter} \
-                   ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6) e \
-             LEFT JOIN deliveries d ON d.rowid IN ({}) \
-             GROUP BY e.id ORDER BY e.created_at DESC, e.id DESC",
-            super::deliveries_of_event("e.id", "e.delivery_stem")
-        ))
-        .bind(&page_binds)?;
-    let count = db.prepare(format!("SELECT COUNT(*) AS total FROM events WHERE {filter}")).bind(&binds)?;
+    let page = db.prepare(list_page_sql()).bind(&page_binds)?;
+    let count = db.prepare(format!("SELECT COUNT(*) AS total FROM events WHERE {}", list_filter())).bind(&binds)?;
     super::page_and_total(db, page, count).await
+}
+
+/// The events of the list: organization `?1`, of type `?2`, created in `[?3, ?4)` (each may be NULL).
+fn list_filter() -> String {
+    format!(
+        "{} AND +organization_id = ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR created_at >= ?3) \
+         AND (?4 IS NULL OR created_at < ?4)",
+        super::events_window("events", "?3", "?4")
+    )
+}
+
+/// A page of the list (`?5` events from `?6` on), newest first, with their deliveries' outcomes.
+fn list_page_sql() -> String {
+    format!(
+        "SELECT e.id, e.type, e.created_at, COUNT(d.id) AS deliveries, SUM(d.status = 'succeeded') AS succeeded, \
+           SUM(d.status = 'failed') AS failed, SUM(d.status = 'pending') AS pending \
+         FROM (SELECT rowid AS n, organization_id, id, type, created_at, delivery_stem FROM events WHERE {} \
+               ORDER BY rowid DESC LIMIT ?5 OFFSET ?6) e \
+         LEFT JOIN deliveries d ON d.rowid IN ({}) \
+         GROUP BY e.n ORDER BY e.n DESC",
+        list_filter(),
+        super::deliveries_of_event("e.id", "e.delivery_stem")
+    )
 }
 
 /// An event as stored: `data` and `changes` are the JSON text it was ingested with (the events API shows it; a
@@ -766,7 +777,7 @@ pub async fn recent(db: &Database, org: &OrganizationId, limit: u32) -> Result<V
     rows(
         db.prepare(
             "SELECT id, type, data, changes, created_at FROM events WHERE organization_id = ?1 \
-             ORDER BY created_at DESC, id DESC LIMIT ?2",
+             ORDER BY rowid DESC LIMIT ?2",
         )
         .bind(&[text(org), int(i64::from(limit))])?,
     )
@@ -1308,6 +1319,24 @@ mod plan_tests {
     }
 
     #[test]
+    fn the_events_list_and_a_replay_read_events_in_rowid_order_within_the_marks_bounds_without_sorting() {
+        let statements = [
+            list_page_sql(),
+            crate::store::recovery::missing_events_sql("1"),
+            crate::store::deliveries::prune_events_sql(),
+        ];
+        for sql in statements {
+            let details = plan(&sql);
+            assert!(
+                details.iter().any(|d| d.contains("USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)")
+                    || d.contains("USING INTEGER PRIMARY KEY (rowid<?)")),
+                "{sql}: {details:?}"
+            );
+            assert!(!details.iter().any(|d| d.contains("TEMP B-TREE FOR ORDER BY")), "{sql}: {details:?}");
+        }
+    }
+
+    #[test]
     fn an_events_deliveries_are_found_through_the_primary_key_and_the_index_of_the_others() {
         let of_event = super::super::deliveries_of_event("e.id", "e.delivery_stem");
         let statements = [
@@ -1324,6 +1353,8 @@ mod plan_tests {
                 details.iter().any(|d| d.contains("USING INDEX sqlite_autoindex_deliveries_1 (id>? AND id<?)")),
                 "{sql}: {details:?}"
             );
+            // Never a walk through a webhook's whole log to check each of its deliveries against the event's.
+            assert!(!details.iter().any(|d| d.contains("deliveries_by_webhook")), "{sql}: {details:?}");
             // The ingest reads only its own deliveries, all in the range; the others read the index of the rest.
             let others = details.iter().any(|d| d.contains("USING INDEX deliveries_by_event"));
             assert_eq!(others, i < statements.len() - 1, "{sql}: {details:?}");

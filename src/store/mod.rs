@@ -17,6 +17,13 @@ macro_rules! next_delivery_rowid {
     };
 }
 
+/// The `rowid` SQLite gives the next event (retention keeps the newest, so it only grows).
+macro_rules! next_event_rowid {
+    () => {
+        "(SELECT COALESCE(MAX(rowid), 0) + 1 FROM events)"
+    };
+}
+
 pub mod api_keys;
 pub mod deliveries;
 pub mod event_types;
@@ -195,6 +202,23 @@ pub(crate) fn deliveries_of_event(event: &str, stem: &str) -> String {
          AND stemmed = 1 AND event_id = {event} \
          UNION ALL SELECT rowid FROM deliveries INDEXED BY deliveries_by_event \
          WHERE organization_id = {OBJECT_ORGANIZATION} AND event_id = {event} AND stemmed IS NULL"
+    )
+}
+
+/// How far an event's creation time (the ingest's clock) may lag behind the moment its object wrote it, for bounds
+/// read from the time marks: an ingest stamps its events before its call reaches the object.
+pub(crate) const EVENT_CLOCK_SLACK_MS: i64 = 5 * 60_000;
+
+/// The condition "event `e` may have been created in `[since, until)`" as bounds on its `rowid` from the time marks
+/// (schema v18), for statements that then check `created_at` themselves: the events below the last mark taken before
+/// `since` were written before it, and those from the first mark taken after `until` on were written after it, each
+/// with [`EVENT_CLOCK_SLACK_MS`] to spare. `since` and `until` are SQL expressions, either may be NULL (unbounded).
+pub(crate) fn events_window(e: &str, since: &str, until: &str) -> String {
+    format!(
+        "{e}.rowid >= (SELECT COALESCE(MAX(next_event_rowid), 0) FROM time_marks WHERE at <= {since} - {slack}) \
+         AND {e}.rowid < (SELECT COALESCE(MIN(next_event_rowid), 9223372036854775807) FROM time_marks \
+         WHERE at >= {until} + {slack})",
+        slack = EVENT_CLOCK_SLACK_MS
     )
 }
 

@@ -81,27 +81,28 @@ pub fn pattern_condition(patterns: &[String]) -> Option<String> {
 }
 
 /// Events of organization `?1` ingested at or after `?3` and before `?4` that `condition` selects and webhook `?2`
-/// has no delivery of, after the cursor (`created_at`, `id`) > (`?5`, `?6`).
+/// has no delivery of, stored after the cursor's event `?5` (none: from the window's start). In the order they were
+/// stored (`rowid`, schema v18), bounded by the time marks ([`super::events_window`]). An event the cursor names that
+/// is gone (retention) starts the window again: what already has a delivery is skipped, so nothing is sent twice.
 fn missing(condition: &str) -> String {
     format!(
-        "FROM events e WHERE e.organization_id = ?1 AND e.created_at >= ?3 AND e.created_at < ?4 AND {condition} \
-         AND (e.created_at > ?5 OR (e.created_at = ?5 AND e.id > ?6)) \
-         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND d.webhook_id = ?2)",
+        "FROM events e WHERE {} AND +e.organization_id = ?1 AND e.created_at >= ?3 AND e.created_at < ?4 \
+         AND {condition} AND e.rowid > COALESCE((SELECT c.rowid FROM events c WHERE c.organization_id = ?1 \
+         AND c.id = ?5), 0) \
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND +d.webhook_id = ?2)",
+        super::events_window("e", "?3", "?4"),
         super::deliveries_of_event("e.id", "e.delivery_stem")
     )
 }
 
-/// How many missed events there are, counting at most `?7`.
+/// How many missed events there are, counting at most `?6`.
 pub fn count_missing_sql(condition: &str) -> String {
-    format!("SELECT COUNT(*) AS n FROM (SELECT 1 {} LIMIT ?7)", missing(condition))
+    format!("SELECT COUNT(*) AS n FROM (SELECT 1 {} LIMIT ?6)", missing(condition))
 }
 
-/// The next `?7` missed events in their original order.
+/// The next `?6` missed events in their original order.
 pub fn missing_events_sql(condition: &str) -> String {
-    format!(
-        "SELECT e.id, e.type, e.data, e.changes, e.created_at {} ORDER BY e.created_at, e.id LIMIT ?7",
-        missing(condition)
-    )
+    format!("SELECT e.id, e.type, e.data, e.changes, e.created_at {} ORDER BY e.rowid LIMIT ?6", missing(condition))
 }
 
 /// Creates deliveries of `count` rows (8 parameters each, from `?3`: id, event id, event type, body, created_at,
@@ -117,7 +118,7 @@ pub fn insert_missing_sql(count: usize) -> String {
         .to_string()
         + &rows
         + &format!(
-            ") v WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND d.webhook_id = ?2) RETURNING id",
+            ") v WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND +d.webhook_id = ?2) RETURNING id",
             super::deliveries_of_event(
                 "v.column2",
                 "(SELECT delivery_stem FROM events WHERE organization_id = ?1 AND id = v.column2)"
@@ -167,7 +168,8 @@ pub async fn recover(db: &Database, w: &Window<'_>, limit: i64, now: i64) -> Res
     Ok(rows_of::<DeliveryIdRow>(&results, 1)?.into_iter().map(|r| r.id).collect())
 }
 
-/// Where a replay stands: events after (`created_at`, `id`) are still to look at.
+/// Where a replay stands: the events stored after event `id` are still to look at (`created_at`, its creation time,
+/// is carried for the log; a message written before schema v18 resumes from its event all the same).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Cursor {
     pub created_at: i64,
@@ -184,16 +186,8 @@ pub struct Missing<'a> {
 }
 
 impl Missing<'_> {
-    fn binds(&self, cursor: &Cursor, limit: i64) -> [crate::store::Param; 7] {
-        [
-            text(self.org),
-            text(self.webhook_id),
-            int(self.since),
-            int(self.until),
-            int(cursor.created_at),
-            text(&cursor.id),
-            int(limit),
-        ]
+    fn binds(&self, cursor: &Cursor, limit: i64) -> [crate::store::Param; 6] {
+        [text(self.org), text(self.webhook_id), int(self.since), int(self.until), text(&cursor.id), int(limit)]
     }
 }
 
@@ -218,19 +212,17 @@ pub async fn count_missing(
     let binds = m.binds(&Cursor::default(), cap);
     let mut statements = vec![db.prepare(count_missing_sql(m.condition)).bind(&binds)?];
     if filtered {
-        let first = format!(
-            "SELECT e.id, e.type, e.data, e.changes {} ORDER BY e.created_at, e.id LIMIT ?7",
-            missing(m.condition)
-        );
+        let first =
+            format!("SELECT e.id, e.type, e.data, e.changes {} ORDER BY e.rowid LIMIT ?6", missing(m.condition));
         let candidates = format!(
             "SELECT x.id AS event_id, w.id AS webhook_id, w.filter AS filter, x.type AS type, x.data AS data, \
              x.changes AS changes FROM ({first}) x, webhooks w WHERE w.id = ?2 AND w.filter IS NOT NULL"
         );
-        let count = format!("SELECT COUNT(*) AS n FROM ({first}) x WHERE {}", not_missed(8, "x.id", "?2"));
+        let count = format!("SELECT COUNT(*) AS n FROM ({first}) x WHERE {}", not_missed(7, "x.id", "?2"));
         let mut counted = binds.to_vec();
         counted.push(text(""));
         statements.push(db.prepare(candidates).bind(&binds)?.filtering(FilterStep::Evaluate));
-        statements.push(db.prepare(count).bind(&counted)?.filtering(FilterStep::Bind(8)));
+        statements.push(db.prepare(count).bind(&counted)?.filtering(FilterStep::Bind(7)));
     }
     let results = batch(db, statements).await?;
     let n = |at: usize| -> Result<i64, StoreError> { Ok(rows_of::<Count>(&results, at)?.first().map_or(0, |c| c.n)) };
@@ -371,25 +363,25 @@ mod tests {
             [],
         )
         .unwrap();
-        let missed = |patterns: &[&str], after: (i64, &str)| -> Vec<String> {
+        let missed = |patterns: &[&str], after: &str| -> Vec<String> {
             let patterns: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
             let condition = pattern_condition(&patterns).unwrap();
             let mut s = db.prepare(&missing_events_sql(&condition)).unwrap();
             let ids = s
-                .query_map(params!["org_a", "wh_1", 0, 100, after.0, after.1, 100], |r| r.get::<_, String>(0))
+                .query_map(params!["org_a", "wh_1", 0, 100, after, 100], |r| r.get::<_, String>(0))
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
             ids
         };
-        assert_eq!(missed(&["lead.*"], (0, "")), vec!["evt_1"]);
-        assert_eq!(missed(&["*"], (0, "")), vec!["evt_1", "evt_2", "evt_3", "evt_5"], "* leaves out edgehook.*");
-        assert_eq!(missed(&["edgehook.*"], (0, "")), vec!["evt_6"]);
-        assert_eq!(missed(&["webhook.disabled"], (0, "")), vec!["evt_6"]);
-        assert_eq!(missed(&["*", "edgehook.webhook.*"], (0, "")), vec!["evt_1", "evt_2", "evt_3", "evt_5", "evt_6"]);
+        assert_eq!(missed(&["lead.*"], ""), vec!["evt_1"]);
+        assert_eq!(missed(&["*"], ""), vec!["evt_1", "evt_2", "evt_3", "evt_5"], "* leaves out edgehook.*");
+        assert_eq!(missed(&["edgehook.*"], ""), vec!["evt_6"]);
+        assert_eq!(missed(&["webhook.disabled"], ""), vec!["evt_6"]);
+        assert_eq!(missed(&["*", "edgehook.webhook.*"], ""), vec!["evt_1", "evt_2", "evt_3", "evt_5", "evt_6"]);
         assert_eq!(pattern_condition(&["zoom.*".into()]), None, "not a pattern the catalogue knows");
-        assert_eq!(missed(&["zoom.recording.*", "deal.won"], (0, "")), vec!["evt_2", "evt_3"]);
-        assert_eq!(missed(&["*"], (20, "evt_2")), vec!["evt_3", "evt_5"], "the cursor resumes after evt_2");
+        assert_eq!(missed(&["zoom.recording.*", "deal.won"], ""), vec!["evt_2", "evt_3"]);
+        assert_eq!(missed(&["*"], "evt_2"), vec!["evt_3", "evt_5"], "the cursor resumes after evt_2");
         assert_eq!(pattern_condition(&["lead.*'--".into()]), None);
         assert_eq!(pattern_condition(&[]).as_deref(), Some("0"));
 
@@ -418,6 +410,6 @@ mod tests {
         };
         assert_eq!(insert(&[("dlv_n1", "evt_1"), ("dlv_n4", "evt_4")]), vec!["dlv_n1"]);
         assert!(insert(&[("dlv_again", "evt_1")]).is_empty());
-        assert_eq!(missed(&["lead.*"], (0, "")), Vec::<String>::new());
+        assert_eq!(missed(&["lead.*"], ""), Vec::<String>::new());
     }
 }
