@@ -774,15 +774,12 @@ impl EventRow {
 
 /// The organization's last `limit` events, newest first, with their data (a filter's preview).
 pub async fn recent(db: &Database, org: &OrganizationId, limit: u32) -> Result<Vec<EventRow>, StoreError> {
-    rows(
-        db.prepare(
-            "SELECT id, type, data, changes, created_at FROM events WHERE organization_id = ?1 \
-             ORDER BY rowid DESC LIMIT ?2",
-        )
-        .bind(&[text(org), int(i64::from(limit))])?,
-    )
-    .await
+    rows(db.prepare(RECENT_SQL).bind(&[text(org), int(i64::from(limit))])?).await
 }
+
+/// The last `?2` events, newest first: the end of the table (its `rowid`s), not a sort of the organization's events.
+const RECENT_SQL: &str =
+    "SELECT id, type, data, changes, created_at FROM events WHERE +organization_id = ?1 ORDER BY rowid DESC LIMIT ?2";
 
 /// One delivery an event produced.
 #[derive(Debug, Deserialize)]
@@ -1334,6 +1331,7 @@ mod plan_tests {
             );
             assert!(!details.iter().any(|d| d.contains("TEMP B-TREE FOR ORDER BY")), "{sql}: {details:?}");
         }
+        assert_eq!(plan(RECENT_SQL), ["SCAN events"], "read from the end of the table, no sort");
     }
 
     #[test]
