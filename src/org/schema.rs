@@ -292,8 +292,27 @@ const V18: &str = "ALTER TABLE delivery_marks RENAME TO time_marks; \
                      (SELECT COALESCE(MAX(rowid), 0) + 1 FROM events)); \
                    DROP INDEX events_by_org;";
 
+/// Version 19: a webhook's delivery log by pages instead of an index entry per delivery. `deliveries_by_webhook`
+/// goes; `webhook_pages` says in which pages of 64 `rowid`s each webhook has deliveries, kept by a trigger with
+/// `INSERT OR IGNORE` (a page already listed writes nothing), so a webhook that gets a delivery of most events writes
+/// one entry per page, and a quiet one one per delivery, as the index did. The log, the 24-hour counts and recovery
+/// read a webhook's pages, then each page's `rowid`s (`store::webhook_deliveries`). Built from the table once.
+const V19: &str = "CREATE TABLE webhook_pages ( \
+                     webhook_id TEXT NOT NULL, \
+                     page       INTEGER NOT NULL, \
+                     PRIMARY KEY (webhook_id, page) \
+                   ) WITHOUT ROWID; \
+                   INSERT OR IGNORE INTO webhook_pages (webhook_id, page) SELECT webhook_id, rowid / 64 FROM deliveries; \
+                   CREATE TRIGGER webhook_pages_on_delivery AFTER INSERT ON deliveries BEGIN \
+                     INSERT OR IGNORE INTO webhook_pages (webhook_id, page) VALUES (NEW.webhook_id, NEW.rowid / 64); \
+                   END; \
+                   CREATE TRIGGER webhook_pages_on_webhook_delete AFTER DELETE ON webhooks BEGIN \
+                     DELETE FROM webhook_pages WHERE webhook_id = OLD.id; \
+                   END; \
+                   DROP INDEX deliveries_by_webhook;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18];
+pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;

@@ -741,21 +741,30 @@ pub struct LogQuery<'a> {
     pub offset: u32,
 }
 
-/// A page of the log, newest first, and the total matching.
+/// A page of the log, newest first (in the order they were written), and the total matching: the webhook's pages
+/// (schema v19).
 pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, i64), StoreError> {
-    let filter =
-        "organization_id = ?1 AND webhook_id = ?2 AND (?3 IS NULL OR status = ?3) AND (?4 IS NULL OR event_type = ?4)";
     let binds =
         [text(q.org), text(q.webhook_id), opt_text(q.status.map(DeliveryStatus::as_str)), opt_text(q.event_type)];
     let mut page_binds = binds.to_vec();
     page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
-    let page = db
-        .prepare(format!(
-            "SELECT {COLUMNS} FROM deliveries WHERE {filter} ORDER BY created_at DESC, id DESC LIMIT ?5 OFFSET ?6"
-        ))
-        .bind(&page_binds)?;
-    let count = db.prepare(format!("SELECT COUNT(*) AS total FROM deliveries WHERE {filter}")).bind(&binds)?;
+    let page = db.prepare(log_page_sql()).bind(&page_binds)?;
+    let count = db
+        .prepare(format!("SELECT COUNT(*) AS total FROM ({})", super::webhook_deliveries("?2", "0", LOG_FILTER, "")))
+        .bind(&binds)?;
     super::page_and_total(db, page, count).await
+}
+
+/// The log's filter on `d`: organization `?1`, status `?3` and event type `?4` (each may be NULL).
+const LOG_FILTER: &str =
+    "d.organization_id = ?1 AND (?3 IS NULL OR d.status = ?3) AND (?4 IS NULL OR d.event_type = ?4)";
+
+/// A page of the log: `?5` deliveries from the `?6`th on, newest first.
+pub(crate) fn log_page_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE rowid IN ({}) ORDER BY rowid DESC",
+        super::webhook_deliveries("?2", "0", LOG_FILTER, "ORDER BY p.page DESC, d.rowid DESC LIMIT ?5 OFFSET ?6")
+    )
 }
 
 /// Every attempt of a delivery, in order: the rows of `attempts` and, when its first attempt succeeded, that attempt
@@ -898,6 +907,7 @@ pub async fn prune(db: &Database, now: i64, before: i64, limit: usize) -> Result
             db.prepare(PRUNE_DELIVERIES_SQL).bind(&binds)?,
             db.prepare(prune_events_sql()).bind(&binds)?,
             db.prepare(PRUNE_POLL_MESSAGES_SQL).bind(&binds)?,
+            db.prepare(PRUNE_WEBHOOK_PAGES_SQL).bind(&[int(limit as i64)])?,
         ],
     )
     .await?;
@@ -937,6 +947,12 @@ const PRUNE_DELIVERIES_SQL: &str = "DELETE FROM deliveries WHERE rowid IN (SELEC
 
 /// Marks older than the window (`?1`) go, but the newest of them, which bounds the next delete.
 const PRUNE_MARKS_SQL: &str = "DELETE FROM time_marks WHERE at < (SELECT MAX(at) FROM time_marks WHERE at <= ?1)";
+
+/// A webhook's pages (schema v19) below the oldest delivery left: all of their deliveries are gone. Read per webhook
+/// (a range of each one's pages), at most `?1`.
+const PRUNE_WEBHOOK_PAGES_SQL: &str = "DELETE FROM webhook_pages WHERE (webhook_id, page) IN (SELECT p.webhook_id, \
+    p.page FROM webhooks w CROSS JOIN webhook_pages p ON p.webhook_id = w.id \
+    AND p.page < (SELECT MIN(rowid) FROM deliveries) / 64 LIMIT ?1)";
 
 /// A polling webhook's messages leave with their events, at the end of the retention window, read or not.
 const PRUNE_POLL_MESSAGES_SQL: &str =
@@ -1033,29 +1049,34 @@ pub struct Stats {
 
 /// The organization's counts since `since` (deliveries) and now (webhooks).
 pub async fn stats(db: &Database, org: &OrganizationId, since: i64) -> Result<Stats, StoreError> {
-    let stats: Option<Stats> = first(
-        db.prepare(
-            "SELECT \
-               (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1) AS webhooks_total, \
-               (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1 AND is_active = 1) AS webhooks_active, \
-               COUNT(*) AS deliveries_total, \
-               SUM(d.status = 'succeeded') AS deliveries_succeeded, \
-               SUM(d.status = 'failed') AS deliveries_failed, \
-               SUM(d.status = 'pending') AS deliveries_pending, \
-               (SELECT AVG(duration_ms) FROM (\
-                  SELECT a.duration_ms FROM attempts a JOIN deliveries d2 ON d2.id = a.delivery_id \
-                    WHERE d2.organization_id = ?1 AND a.created_at >= ?2 \
-                  UNION ALL SELECT json_extract(d3.first_attempt, '$.duration_ms') FROM webhooks w3 \
-                    JOIN deliveries d3 ON d3.webhook_id = w3.id \
-                    WHERE w3.organization_id = ?1 AND d3.created_at >= ?2 AND d3.first_attempt IS NOT NULL)) \
-                 AS avg_response_ms \
-             FROM webhooks w JOIN deliveries d ON d.webhook_id = w.id \
-             WHERE w.organization_id = ?1 AND d.created_at >= ?2",
-        )
-        .bind(&[text(org), int(since)])?,
-    )
-    .await?;
+    let stats: Option<Stats> = first(db.prepare(stats_sql()).bind(&[text(org), int(since)])?).await?;
     Ok(stats.unwrap_or_default())
+}
+
+/// The organization's counts since `?2`: the deliveries written since the time mark before it (`rowid`s, schema v19),
+/// of its webhooks (a delivery of a deleted webhook is left out), each looked up by its webhook (`CROSS JOIN` keeps
+/// the deliveries outside).
+pub(crate) fn stats_sql() -> String {
+    format!(
+        "SELECT \
+           (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1) AS webhooks_total, \
+           (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1 AND is_active = 1) AS webhooks_active, \
+           COUNT(*) AS deliveries_total, \
+           SUM(d.status = 'succeeded') AS deliveries_succeeded, \
+           SUM(d.status = 'failed') AS deliveries_failed, \
+           SUM(d.status = 'pending') AS deliveries_pending, \
+           (SELECT AVG(duration_ms) FROM (\
+              SELECT a.duration_ms FROM attempts a JOIN deliveries d2 ON d2.id = a.delivery_id \
+                WHERE d2.organization_id = ?1 AND a.created_at >= ?2 \
+              UNION ALL SELECT json_extract(d3.first_attempt, '$.duration_ms') FROM deliveries d3 \
+                CROSS JOIN webhooks w3 ON w3.id = d3.webhook_id \
+                WHERE d3.rowid >= {since} AND w3.organization_id = ?1 AND d3.created_at >= ?2 \
+                AND d3.first_attempt IS NOT NULL)) \
+             AS avg_response_ms \
+         FROM deliveries d CROSS JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.rowid >= {since} AND w.organization_id = ?1 AND d.created_at >= ?2",
+        since = super::delivery_rowid_since("?2")
+    )
 }
 
 /// One webhook's recent activity, for the dashboard's list: its deliveries since `since` by outcome, and when it
@@ -1072,17 +1093,24 @@ pub struct Activity {
 /// [`Activity`] of each of the organization's webhooks: one statement, walking `deliveries_by_webhook` for each
 /// (its 24 h counts and its last delivery).
 pub async fn activity(db: &Database, org: &OrganizationId, since: i64) -> Result<Vec<Activity>, StoreError> {
-    rows(
-        db.prepare(
-            "SELECT w.id AS webhook_id, \
-               (SELECT MAX(l.created_at) FROM deliveries l WHERE l.webhook_id = w.id) AS last_delivery_at, \
-               COUNT(d.id) AS total, SUM(d.status = 'succeeded') AS succeeded, SUM(d.status = 'failed') AS failed \
-             FROM webhooks w LEFT JOIN deliveries d ON d.webhook_id = w.id AND d.created_at >= ?2 \
-             WHERE w.organization_id = ?1 GROUP BY w.id",
-        )
-        .bind(&[text(org), int(since)])?,
+    rows(db.prepare(activity_sql()).bind(&[text(org), int(since)])?).await
+}
+
+/// [`Activity`]: the deliveries written since the time mark before `?2`, counted by webhook in one pass, and each
+/// webhook's last delivery from its newest page (schema v19).
+pub(crate) fn activity_sql() -> String {
+    format!(
+        "SELECT w.id AS webhook_id, \
+           (SELECT MAX(l.created_at) FROM deliveries l WHERE l.rowid IN ({last})) AS last_delivery_at, \
+           COALESCE(c.total, 0) AS total, c.succeeded AS succeeded, c.failed AS failed \
+         FROM webhooks w LEFT JOIN (SELECT webhook_id, COUNT(*) AS total, SUM(status = 'succeeded') AS succeeded, \
+           SUM(status = 'failed') AS failed FROM deliveries WHERE rowid >= {since} AND created_at >= ?2 \
+           GROUP BY webhook_id) c ON c.webhook_id = w.id \
+         WHERE w.organization_id = ?1",
+        last =
+            super::webhook_deliveries("w.id", "(SELECT MAX(page) FROM webhook_pages WHERE webhook_id = w.id)", "1", ""),
+        since = super::delivery_rowid_since("?2")
     )
-    .await
 }
 
 /// One hour of one webhook's deliveries by outcome; `hour` counts hours since the epoch.
@@ -1105,20 +1133,20 @@ pub async fn hourly(
     let results = batch(
         db,
         vec![
-            db.prepare(
-                "SELECT created_at / 3600000 AS hour, SUM(status = 'succeeded') AS succeeded, \
-                   SUM(status = 'failed') AS failed, SUM(status = 'pending') AS pending \
-                 FROM deliveries WHERE webhook_id = ?2 AND organization_id = ?1 AND created_at >= ?3 \
-                 GROUP BY hour ORDER BY hour",
-            )
-            .bind(&binds)?,
-            db.prepare(
+            db.prepare(hourly_sql()).bind(&binds)?,
+            db.prepare(format!(
                 "SELECT AVG(duration_ms) AS avg_response_ms FROM (\
                    SELECT a.duration_ms FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
-                     WHERE d.webhook_id = ?2 AND d.organization_id = ?1 AND a.created_at >= ?3 \
+                     WHERE +d.webhook_id = ?2 AND d.organization_id = ?1 AND a.created_at >= ?3 \
                    UNION ALL SELECT json_extract(first_attempt, '$.duration_ms') FROM deliveries \
-                     WHERE webhook_id = ?2 AND organization_id = ?1 AND created_at >= ?3 AND first_attempt IS NOT NULL)",
-            )
+                     WHERE rowid IN ({}))",
+                super::webhook_deliveries(
+                    "?2",
+                    &super::delivery_page_since("?3"),
+                    "d.organization_id = ?1 AND d.created_at >= ?3 AND d.first_attempt IS NOT NULL",
+                    ""
+                )
+            ))
             .bind(&binds)?,
         ],
     )
@@ -1130,6 +1158,21 @@ pub async fn hourly(
     let hours = rows_of(&results, 0)?;
     let average: Vec<Average> = rows_of(&results, 1)?;
     Ok((hours, average.into_iter().next().and_then(|a| a.avg_response_ms)))
+}
+
+/// A webhook's (`?2`) deliveries since `?3` by hour and outcome: its pages from the time mark before `?3` on.
+pub(crate) fn hourly_sql() -> String {
+    format!(
+        "SELECT created_at / 3600000 AS hour, SUM(status = 'succeeded') AS succeeded, \
+           SUM(status = 'failed') AS failed, SUM(status = 'pending') AS pending \
+         FROM deliveries WHERE rowid IN ({}) GROUP BY hour ORDER BY hour",
+        super::webhook_deliveries(
+            "?2",
+            &super::delivery_page_since("?3"),
+            "d.organization_id = ?1 AND d.created_at >= ?3",
+            ""
+        )
+    )
 }
 
 /// The lease and its fence, run as written above against SQLite with the project's migrations applied.
@@ -1791,6 +1834,187 @@ mod retention_tests {
         assert_eq!(index, 0);
         housekeeping(&db, t0 + HOUR + RETENTION);
         assert_eq!(ids(&db), ["dlv_c"]);
+    }
+}
+
+/// A webhook's delivery log by pages (schema v19): the trigger, the log, the counts, recovery, retention, the upgrade.
+#[cfg(test)]
+mod webhook_pages_tests {
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    fn webhook(db: &Connection, id: &str) {
+        db.execute(
+            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
+             VALUES (?1, 'org_a', ?1, 'https://example.com', '[\"*\"]', 's', 1, 1)",
+            [id],
+        )
+        .unwrap();
+    }
+
+    fn delivery(db: &Connection, id: &str, webhook: &str, status: &str, at: i64) {
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             created_at, updated_at) VALUES (?1, 'org_a', ?2, 'evt_1', ?4, '{}', ?3, 1, ?5, ?5)",
+            params![id, webhook, status, if id.ends_with('x') { "deal.won" } else { "lead.created" }, at],
+        )
+        .unwrap();
+    }
+
+    fn pages(db: &Connection) -> Vec<(String, i64)> {
+        let mut statement = db.prepare("SELECT webhook_id, page FROM webhook_pages ORDER BY 1, 2").unwrap();
+        let pages = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        pages.map(Result::unwrap).collect()
+    }
+
+    fn log(
+        db: &Connection,
+        webhook: &str,
+        status: Option<&str>,
+        event_type: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Vec<String> {
+        let mut statement = db.prepare(&log_page_sql()).unwrap();
+        let ids = statement
+            .query_map(params!["org_a", webhook, status, event_type, limit, offset], |r| r.get::<_, String>("id"))
+            .unwrap();
+        ids.map(Result::unwrap).collect()
+    }
+
+    /// 200 deliveries, round robin over wh_a and wh_b, and one in 50 to wh_quiet (rowids 1..=200).
+    fn filled() -> Connection {
+        let db = super::super::migrated_sqlite();
+        for w in ["wh_a", "wh_b", "wh_quiet"] {
+            webhook(&db, w);
+        }
+        for n in 1..=200 {
+            let webhook = if n % 50 == 0 {
+                "wh_quiet"
+            } else if n % 2 == 0 {
+                "wh_a"
+            } else {
+                "wh_b"
+            };
+            let status = if n % 10 == 3 { "failed" } else { "succeeded" };
+            let id = if n % 7 == 0 { format!("dlv_{n:03}x") } else { format!("dlv_{n:03}") };
+            delivery(&db, &id, webhook, status, 1_000 + n);
+        }
+        db
+    }
+
+    #[test]
+    fn a_webhook_takes_one_page_entry_per_64_rowids_it_has_deliveries_in_and_its_log_reads_them_newest_first() {
+        let db = filled();
+        // rowids 1..=200 are pages 0..=3: wh_a and wh_b have deliveries in each, wh_quiet in pages 0 (50), 1 (100),
+        // 2 (150) and 3 (200).
+        let of = |w: &str| pages(&db).into_iter().filter(|(x, _)| x == w).count();
+        assert_eq!((of("wh_a"), of("wh_b"), of("wh_quiet")), (4, 4, 4));
+        assert_eq!(log(&db, "wh_quiet", None, None, 10, 0), ["dlv_200", "dlv_150", "dlv_100", "dlv_050"]);
+        assert_eq!(log(&db, "wh_a", None, None, 3, 0), ["dlv_198", "dlv_196x", "dlv_194"]);
+        // Offsets cross pages: wh_a's 30th to 33rd newest (rowids 140, 138, 136, 134; 150 and 200 are wh_quiet's).
+        assert_eq!(log(&db, "wh_a", None, None, 4, 30), ["dlv_136", "dlv_134", "dlv_132", "dlv_130"]);
+        assert_eq!(log(&db, "wh_b", Some("failed"), None, 3, 0), ["dlv_193", "dlv_183", "dlv_173"]);
+        assert_eq!(log(&db, "wh_a", None, Some("deal.won"), 2, 0), ["dlv_196x", "dlv_182x"]);
+        let total: i64 = db
+            .query_row(
+                &format!("SELECT COUNT(*) FROM ({})", super::super::webhook_deliveries("?2", "0", LOG_FILTER, "")),
+                params!["org_a", "wh_a", None::<String>, None::<String>],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(total, 96);
+    }
+
+    #[test]
+    fn counts_and_recovery_read_a_webhooks_pages_and_retention_drops_the_pages_below_the_oldest_delivery() {
+        let db = filled();
+        let since = 1_000 + 151;
+        let hours: Vec<(i64, i64, i64)> = {
+            let mut statement = db.prepare(&hourly_sql()).unwrap();
+            let rows = statement
+                .query_map(params!["org_a", "wh_b", since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        assert_eq!(hours, vec![(0, 20, 5)], "wh_b's 25 deliveries from rowid 151 on, 5 of them failed");
+        let activity: Vec<(String, i64, Option<i64>)> = {
+            let mut statement = db.prepare(&activity_sql()).unwrap();
+            let rows = statement
+                .query_map(params!["org_a", since], |r| {
+                    Ok((r.get("webhook_id")?, r.get("total")?, r.get("last_delivery_at")?))
+                })
+                .unwrap();
+            let mut rows: Vec<_> = rows.map(Result::unwrap).collect();
+            rows.sort();
+            rows
+        };
+        assert_eq!(
+            activity,
+            vec![
+                ("wh_a".into(), 24, Some(1_198)),
+                ("wh_b".into(), 25, Some(1_199)),
+                ("wh_quiet".into(), 1, Some(1_200))
+            ]
+        );
+        let recovered = db.query_row(
+            &crate::store::recovery::count_recoverable_sql(),
+            params!["org_a", "wh_b", 1_000, 1_100, 100, ""],
+            |r| r.get::<_, i64>(0),
+        );
+        assert_eq!(recovered, Ok(10), "wh_b's failed deliveries among rowids 1..=99");
+        // Deliveries 1..=130 gone: pages 0 and 1 (rowids up to 127) go, page 2 (128..=191) stays for 131 on.
+        db.execute("DELETE FROM deliveries WHERE rowid <= 130", []).unwrap();
+        db.execute(PRUNE_WEBHOOK_PAGES_SQL, [1_000]).unwrap();
+        assert!(pages(&db).iter().all(|(_, page)| *page >= 2), "{:?}", pages(&db));
+        assert_eq!(pages(&db).len(), 6);
+        // A deleted webhook's pages go with it.
+        db.execute("DELETE FROM webhooks WHERE id = 'wh_quiet'", []).unwrap();
+        assert_eq!(pages(&db).len(), 4);
+    }
+
+    #[test]
+    fn the_upgrade_lists_each_webhooks_pages_and_drops_the_index() {
+        use crate::org::schema::{sqlite_at, upgrade, VERSIONS};
+        let db = sqlite_at(VERSIONS, 18);
+        db.execute("INSERT INTO organization (id) VALUES ('org_a')", []).unwrap();
+        webhook(&db, "wh_a");
+        for n in 1..=70 {
+            delivery(&db, &format!("dlv_{n:03}"), "wh_a", "succeeded", n);
+        }
+        upgrade(&db, VERSIONS);
+        assert_eq!(pages(&db), vec![("wh_a".into(), 0), ("wh_a".into(), 1)]);
+        let index: i64 = db
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'deliveries_by_webhook'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(index, 0);
+        assert_eq!(log(&db, "wh_a", None, None, 2, 0), ["dlv_070", "dlv_069"]);
+    }
+
+    #[test]
+    fn the_log_counts_and_recovery_walk_pages_and_page_rowids_never_a_whole_table_or_a_sort_of_the_log() {
+        let statements = [
+            log_page_sql(),
+            hourly_sql(),
+            activity_sql(),
+            stats_sql(),
+            crate::store::recovery::count_recoverable_sql(),
+            crate::store::recovery::recover_sql(),
+            PRUNE_WEBHOOK_PAGES_SQL.to_string(),
+        ];
+        for sql in statements {
+            let details = super::super::query_plan(&sql);
+            assert!(
+                !details.iter().any(|d| d.starts_with("SCAN deliveries") || d.starts_with("SCAN d ") || d == "SCAN d"),
+                "{sql}: {details:?}"
+            );
+            assert!(
+                !details.iter().any(|d| d.starts_with("SCAN p") || d.starts_with("SCAN webhook_pages")),
+                "{sql}: {details:?}"
+            );
+        }
+        let details = super::super::query_plan(&log_page_sql());
+        assert!(!details.iter().any(|d| d.contains("TEMP B-TREE FOR ORDER BY")), "{details:?}");
     }
 }
 

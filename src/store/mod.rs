@@ -222,6 +222,32 @@ pub(crate) fn events_window(e: &str, since: &str, until: &str) -> String {
     )
 }
 
+/// How many `rowid`s of `deliveries` one entry of `webhook_pages` covers (schema v19; the trigger divides by it).
+pub(crate) const WEBHOOK_PAGE: i64 = 64;
+
+/// The `rowid`s of webhook `webhook`'s deliveries that `condition` (on `d`) selects, for `rowid IN (…)`: its pages
+/// (`webhook_pages`, from page `from` on), newest first, and in each the page's `rowid`s, newest first (schema v19).
+/// `webhook` and `from` are SQL expressions; `order_and_limit` ends the subquery (`""`, or an `ORDER BY … LIMIT …`).
+pub(crate) fn webhook_deliveries(webhook: &str, from: &str, condition: &str, order_and_limit: &str) -> String {
+    format!(
+        "SELECT d.rowid FROM webhook_pages p JOIN deliveries d ON d.rowid >= p.page * {WEBHOOK_PAGE} \
+         AND d.rowid < (p.page + 1) * {WEBHOOK_PAGE} WHERE p.webhook_id = {webhook} AND p.page >= {from} \
+         AND +d.webhook_id = {webhook} AND {condition} {order_and_limit}"
+    )
+}
+
+/// The first page of `webhook_pages` that may hold deliveries created at or after `since` (an SQL expression): the
+/// page of the last time mark taken before it, with [`EVENT_CLOCK_SLACK_MS`] to spare.
+pub(crate) fn delivery_page_since(since: &str) -> String {
+    format!("({} / {WEBHOOK_PAGE})", delivery_rowid_since(since))
+}
+
+/// The first `rowid` of `deliveries` that may have been created at or after `since` (an SQL expression), from the
+/// time marks as [`delivery_page_since`].
+pub(crate) fn delivery_rowid_since(since: &str) -> String {
+    format!("(SELECT COALESCE(MAX(next_rowid), 0) FROM time_marks WHERE at <= {since} - {EVENT_CLOCK_SLACK_MS})")
+}
+
 /// The condition "`column` is the caller's organization `?1`", for statements the Worker sends to an organization's
 /// object. The index term compares with the object's own organization, and `?1`, the caller's, is checked beside it
 /// without being offered to an index: with `column = ?1` indexable, SQLite propagated the bound value through the

@@ -16,22 +16,38 @@ use crate::domain::limits::D1_MAX_PARAMETERS;
 
 /// The failed deliveries of webhook `?2` (organization `?1`) that ended at or after `?3` and before `?4`, oldest
 /// first: the ones a recover takes on.
-const RECOVERABLE: &str = "FROM deliveries WHERE organization_id = ?1 AND webhook_id = ?2 AND status = 'failed' \
-    AND is_test = 0 AND updated_at >= ?3 AND updated_at < ?4";
+fn recoverable() -> String {
+    format!("FROM deliveries WHERE rowid IN ({}) AND organization_id = ?1", recoverable_rowids())
+}
+
+/// The `rowid`s of [`recoverable`], through the webhook's pages (schema v19).
+fn recoverable_rowids() -> String {
+    super::webhook_deliveries(
+        "?2",
+        "0",
+        "d.status = 'failed' AND d.is_test = 0 AND d.updated_at >= ?3 AND d.updated_at < ?4",
+        "",
+    )
+}
 
 /// The recoverable deliveries' events, to evaluate the webhook's payload filter on ([`FilterStep::Evaluate`]):
 /// none when it has no filter. A delivery whose event the webhook's current filter misses is not recovered.
-const RECOVERABLE_FILTERED: &str = "SELECT d.event_id AS event_id, d.webhook_id AS webhook_id, w.filter AS filter, \
-    e.type AS type, e.data AS data, e.changes AS changes FROM deliveries d \
-    JOIN webhooks w ON w.id = d.webhook_id AND w.filter IS NOT NULL \
-    JOIN events e ON e.organization_id = d.organization_id AND e.id = d.event_id \
-    WHERE d.organization_id = ?1 AND d.webhook_id = ?2 AND d.status = 'failed' AND d.is_test = 0 \
-    AND d.updated_at >= ?3 AND d.updated_at < ?4";
+fn recoverable_filtered() -> String {
+    format!(
+        "SELECT r.event_id AS event_id, r.webhook_id AS webhook_id, w.filter AS filter, \
+         e.type AS type, e.data AS data, e.changes AS changes FROM webhooks w \
+         CROSS JOIN deliveries r ON r.rowid IN ({}) \
+         JOIN events e ON e.organization_id = r.organization_id AND e.id = r.event_id \
+         WHERE w.id = ?2 AND w.filter IS NOT NULL AND r.organization_id = ?1",
+        recoverable_rowids()
+    )
+}
 
 /// How many deliveries a recover of the window would take on, counting at most `cap`; `?6` the filter misses.
 pub fn count_recoverable_sql() -> String {
     format!(
-        "SELECT COUNT(*) AS n FROM (SELECT 1 {RECOVERABLE} AND {} LIMIT ?5)",
+        "SELECT COUNT(*) AS n FROM (SELECT 1 {} AND {} LIMIT ?5)",
+        recoverable(),
         not_missed(6, "event_id", "webhook_id")
     )
 }
@@ -44,7 +60,8 @@ pub fn recover_sql() -> String {
     format!(
         "UPDATE deliveries SET status = 'pending', chain_start = attempts, next_attempt_at = ?6, lease_until = NULL, \
          lost_attempts = 0, requeued_at = NULL, updated_at = ?6 \
-         WHERE id IN (SELECT id {RECOVERABLE} AND {} ORDER BY created_at, id LIMIT ?5) RETURNING id",
+         WHERE id IN (SELECT id {} AND {} ORDER BY created_at, id LIMIT ?5) RETURNING id",
+        recoverable(),
         not_missed(7, "event_id", "webhook_id")
     )
 }
@@ -149,7 +166,7 @@ impl Window<'_> {
         binds.push(text(""));
         let at = binds.len();
         Ok(vec![
-            db.prepare(RECOVERABLE_FILTERED).bind(&scope)?.filtering(FilterStep::Evaluate),
+            db.prepare(recoverable_filtered()).bind(&scope)?.filtering(FilterStep::Evaluate),
             db.prepare(sql).bind(&binds)?.filtering(FilterStep::Bind(at)),
         ])
     }
