@@ -185,6 +185,8 @@ unless an attempt fails (its retry is enqueued).` : ""}`);
   const writtenBefore = (await usage()).objectRowsWritten;
   // Row by row, as the alarm's prune deletes (a DELETE without WHERE would drop whole tables at once).
   for (const table of ["attempts", "deliveries", "events"]) await worker.orgSql("org_bench", `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table})`);
+  // The webhooks' pages of their delivery logs (schema v19; no rowid: keyed by webhook and page).
+  await worker.orgSql("org_bench", "DELETE FROM webhook_pages WHERE (webhook_id, page) IN (SELECT webhook_id, page FROM webhook_pages)");
   const deleteRows = ((await usage()).objectRowsWritten - writtenBefore) / stored.deliveries;
   await worker.stop();
   rmSync(worker.persist, { recursive: true, force: true });
