@@ -56,7 +56,15 @@ pub const LOST_ATTEMPTS_LIMIT: i64 = 3;
 /// A claim's update of the count of attempts lost in a row: one more when the previous claim's lease is still set
 /// (its result never came; `lease_until` is the row's value before the update). A result ends the count (the
 /// record sets it to 0); a delivery given back unsent to its lane keeps it.
-const COUNT_LOST: &str = "lost_attempts = lost_attempts + (lease_until IS NOT NULL)";
+/// A delivery's lost attempts once the claim at hand counts the last one as lost if its lease is still set: what the
+/// claim writes and what the alarm's overdue search reports.
+macro_rules! lost_counted {
+    () => {
+        "lost_attempts + (lease_until IS NOT NULL)"
+    };
+}
+
+const COUNT_LOST: &str = concat!("lost_attempts = ", lost_counted!());
 
 #[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct AttemptRow {
@@ -864,11 +872,15 @@ pub struct Overdue {
     pub lost_attempts: i64,
 }
 
-const TAKE_OVERDUE_SQL: &str = "UPDATE deliveries SET requeued_at = ?1 WHERE id IN (\
+const TAKE_OVERDUE_SQL: &str = concat!(
+    "UPDATE deliveries SET requeued_at = ?1 WHERE id IN (\
     SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at < ?2 \
     AND (lease_until IS NULL OR lease_until < ?1) AND (requeued_at IS NULL OR requeued_at < ?3) \
     AND (held_until IS NULL OR held_until < ?1) ORDER BY next_attempt_at LIMIT ?4) \
-    RETURNING id, lost_attempts + (lease_until IS NOT NULL) AS lost_attempts";
+    RETURNING id, ",
+    lost_counted!(),
+    " AS lost_attempts"
+);
 
 /// When the alarm sends a re-enqueued delivery, in seconds from now: at once unless it has lost two attempts in a
 /// row or more; those are spread over one alarm interval (`spread` in 0..1, random), so that deliveries lost in the
@@ -904,10 +916,10 @@ pub async fn prune(db: &Database, now: i64, before: i64, limit: usize) -> Result
             db.prepare(PRUNE_MARKS_SQL).bind(&[int(before)])?,
             db.prepare(MARK_DELIVERIES_SQL).bind(&[int(now), int(MARK_EVERY_MS)])?,
             db.prepare(PRUNE_ATTEMPTS_SQL).bind(&binds)?,
-            db.prepare(PRUNE_DELIVERIES_SQL).bind(&binds)?,
+            db.prepare(prune_deliveries_sql()).bind(&binds)?,
             db.prepare(prune_events_sql()).bind(&binds)?,
             db.prepare(PRUNE_POLL_MESSAGES_SQL).bind(&binds)?,
-            db.prepare(PRUNE_WEBHOOK_PAGES_SQL).bind(&[int(limit as i64)])?,
+            db.prepare(prune_webhook_pages_sql()).bind(&[int(limit as i64)])?,
         ],
     )
     .await?;
@@ -940,19 +952,28 @@ pub(crate) const MARK_DELIVERIES_SQL: &str = concat!(
 /// no index. The creation time is checked too, so a `rowid` out of order is never deleted early. The newest delivery
 /// stays, whatever its age: with none left SQLite would number the next one 1 again, and the marks and
 /// `in_flight_from` count on numbers that only grow.
-const PRUNE_DELIVERIES_SQL: &str = "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries \
-    WHERE rowid < (SELECT COALESCE(MAX(next_rowid), 0) FROM time_marks WHERE at <= ?1) \
-    AND rowid < (SELECT MAX(rowid) FROM deliveries) \
-    AND created_at < ?1 AND status != 'pending' ORDER BY rowid LIMIT ?2)";
+fn prune_deliveries_sql() -> String {
+    format!(
+        "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE rowid < {} \
+         AND rowid < (SELECT MAX(rowid) FROM deliveries) \
+         AND created_at < ?1 AND status != 'pending' ORDER BY rowid LIMIT ?2)",
+        super::marked_rowid("next_rowid", "?1")
+    )
+}
 
 /// Marks older than the window (`?1`) go, but the newest of them, which bounds the next delete.
 const PRUNE_MARKS_SQL: &str = "DELETE FROM time_marks WHERE at < (SELECT MAX(at) FROM time_marks WHERE at <= ?1)";
 
 /// A webhook's pages (schema v19) below the oldest delivery left: all of their deliveries are gone. Read per webhook
 /// (a range of each one's pages), at most `?1`.
-const PRUNE_WEBHOOK_PAGES_SQL: &str = "DELETE FROM webhook_pages WHERE (webhook_id, page) IN (SELECT p.webhook_id, \
-    p.page FROM webhooks w CROSS JOIN webhook_pages p ON p.webhook_id = w.id \
-    AND p.page < (SELECT MIN(rowid) FROM deliveries) / 64 LIMIT ?1)";
+fn prune_webhook_pages_sql() -> String {
+    format!(
+        "DELETE FROM webhook_pages WHERE (webhook_id, page) IN (SELECT p.webhook_id, \
+         p.page FROM webhooks w CROSS JOIN webhook_pages p ON p.webhook_id = w.id \
+         AND p.page < (SELECT MIN(rowid) FROM deliveries) / {} LIMIT ?1)",
+        super::WEBHOOK_PAGE
+    )
+}
 
 /// A polling webhook's messages leave with their events, at the end of the retention window, read or not.
 const PRUNE_POLL_MESSAGES_SQL: &str =
@@ -967,10 +988,10 @@ const PRUNE_ATTEMPTS_SQL: &str =
 pub(crate) fn prune_events_sql() -> String {
     format!(
         "DELETE FROM events WHERE rowid IN (SELECT e.rowid FROM events e \
-         WHERE e.rowid < (SELECT COALESCE(MAX(next_event_rowid), 0) FROM time_marks WHERE at <= ?1) \
-         AND e.rowid < (SELECT MAX(rowid) FROM events) AND +e.organization_id = {OBJECT_ORGANIZATION} \
+         WHERE e.rowid < {} AND e.rowid < (SELECT MAX(rowid) FROM events) AND +e.organization_id = {OBJECT_ORGANIZATION} \
          AND e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) \
          AND d.status = 'pending') ORDER BY e.rowid LIMIT ?2)",
+        super::marked_rowid("next_event_rowid", "?1"),
         super::deliveries_of_event("e.id", "e.delivery_stem")
     )
 }
@@ -1402,7 +1423,7 @@ mod tests {
     fn housekeeping_walks_indexes_never_whole_tables() {
         let statements = [
             PRUNE_ATTEMPTS_SQL.to_string(),
-            PRUNE_DELIVERIES_SQL.to_string(),
+            prune_deliveries_sql(),
             prune_events_sql(),
             next_housekeeping_sql(),
             TAKE_OVERDUE_SQL.to_string(),
@@ -1425,7 +1446,7 @@ mod tests {
             };
             assert!(whole.iter().all(bounded), "{sql}: {details:?}");
         }
-        let prune = plan(PRUNE_DELIVERIES_SQL);
+        let prune = plan(&prune_deliveries_sql());
         assert!(prune.iter().any(|d| d.contains("USING INTEGER PRIMARY KEY (rowid<?)")), "{prune:?}");
         assert!(!prune.iter().any(|d| d.contains("TEMP B-TREE")), "in rowid order: {prune:?}");
         let line = plan(HELD_SQL);
@@ -1739,7 +1760,7 @@ mod retention_tests {
         let before = now - RETENTION;
         db.execute(PRUNE_MARKS_SQL, params![before]).unwrap();
         db.execute(MARK_DELIVERIES_SQL, params![now, MARK_EVERY_MS]).unwrap();
-        db.execute(PRUNE_DELIVERIES_SQL, params![before, 1_000]).unwrap();
+        db.execute(&prune_deliveries_sql(), params![before, 1_000]).unwrap();
     }
 
     fn ids(db: &Connection) -> Vec<String> {
@@ -1965,7 +1986,7 @@ mod webhook_pages_tests {
         assert_eq!(recovered, Ok(10), "wh_b's failed deliveries among rowids 1..=99");
         // Deliveries 1..=130 gone: pages 0 and 1 (rowids up to 127) go, page 2 (128..=191) stays for 131 on.
         db.execute("DELETE FROM deliveries WHERE rowid <= 130", []).unwrap();
-        db.execute(PRUNE_WEBHOOK_PAGES_SQL, [1_000]).unwrap();
+        db.execute(&prune_webhook_pages_sql(), [1_000]).unwrap();
         assert!(pages(&db).iter().all(|(_, page)| *page >= 2), "{:?}", pages(&db));
         assert_eq!(pages(&db).len(), 6);
         // A deleted webhook's pages go with it.
@@ -2000,7 +2021,7 @@ mod webhook_pages_tests {
             stats_sql(),
             crate::store::recovery::count_recoverable_sql(),
             crate::store::recovery::recover_sql(),
-            PRUNE_WEBHOOK_PAGES_SQL.to_string(),
+            prune_webhook_pages_sql(),
         ];
         for sql in statements {
             let details = super::super::query_plan(&sql);
@@ -2022,7 +2043,7 @@ mod webhook_pages_tests {
 #[cfg(test)]
 mod event_marks_tests {
     use super::*;
-    use crate::store::{events_window, EVENT_CLOCK_SLACK_MS};
+    use crate::store::{events_window, INGEST_CLOCK_SLACK_MS};
     use rusqlite::{params, Connection};
 
     const HOUR: i64 = 3_600_000;
@@ -2133,9 +2154,9 @@ mod event_marks_tests {
         // An event written before a mark but stamped up to the slack after it (its ingest's clock ahead of the
         // object's) is still found by a window that starts after the mark.
         let at = t0 + 4 * HOUR;
-        event(&db, "evt_ahead", at + EVENT_CLOCK_SLACK_MS - 1);
+        event(&db, "evt_ahead", at + INGEST_CLOCK_SLACK_MS - 1);
         db.execute(MARK_DELIVERIES_SQL, params![at, 0]).unwrap();
-        let (selected, _) = window(Some(at + EVENT_CLOCK_SLACK_MS - 1), None);
+        let (selected, _) = window(Some(at + INGEST_CLOCK_SLACK_MS - 1), None);
         assert_eq!(selected, ["evt_ahead"]);
     }
 

@@ -811,10 +811,7 @@ pub async fn get(
                    d.created_at, d.updated_at \
                  FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id \
                  WHERE d.rowid IN ({}) AND d.organization_id = ?1 ORDER BY d.created_at, d.id",
-                super::deliveries_of_event(
-                    "?2",
-                    "(SELECT delivery_stem FROM events WHERE organization_id = ?1 AND id = ?2)"
-                )
+                super::deliveries_of_stored_event("?1", "?2")
             ))
             .bind(&binds)?,
         ],

@@ -198,27 +198,47 @@ pub(crate) const OBJECT_ORGANIZATION: &str = "(SELECT id FROM organization)";
 /// `deliveries_by_event`. The two halves never both hold a row.
 pub(crate) fn deliveries_of_event(event: &str, stem: &str) -> String {
     format!(
-        "SELECT rowid FROM deliveries WHERE id >= 'dlv_' || {stem} AND id < 'dlv_' || {stem} || 'g' \
-         AND stemmed = 1 AND event_id = {event} \
+        "SELECT rowid FROM deliveries WHERE {} AND stemmed = 1 AND event_id = {event} \
          UNION ALL SELECT rowid FROM deliveries INDEXED BY deliveries_by_event \
-         WHERE organization_id = {OBJECT_ORGANIZATION} AND event_id = {event} AND stemmed IS NULL"
+         WHERE organization_id = {OBJECT_ORGANIZATION} AND event_id = {event} AND stemmed IS NULL",
+        ids_with_prefix(&format!("'dlv_' || {stem}"))
     )
 }
 
-/// How far an event's creation time (the ingest's clock) may lag behind the moment its object wrote it, for bounds
-/// read from the time marks: an ingest stamps its events before its call reaches the object.
-pub(crate) const EVENT_CLOCK_SLACK_MS: i64 = 5 * 60_000;
+/// [`deliveries_of_event`] of a stored event, its stem read from its row: `org` and `event` are SQL expressions.
+pub(crate) fn deliveries_of_stored_event(org: &str, event: &str) -> String {
+    deliveries_of_event(
+        event,
+        &format!("(SELECT delivery_stem FROM events WHERE organization_id = {org} AND id = {event})"),
+    )
+}
+
+/// The condition "the delivery's `id` starts with `prefix`" (an SQL expression ending in an event's stem) as a range
+/// of the primary key's index: what follows the stem is the webhook's number in lowercase hex, below `g`.
+pub(crate) fn ids_with_prefix(prefix: &str) -> String {
+    format!("id >= {prefix} AND id < {prefix} || 'g'")
+}
+
+/// The `rowid` that the last time mark taken at or before `at` (an SQL expression) holds in `column` (`next_rowid`
+/// for deliveries, `next_event_rowid` for events): every row of its table below it was written before that mark.
+/// 0 with no such mark.
+pub(crate) fn marked_rowid(column: &str, at: &str) -> String {
+    format!("(SELECT COALESCE(MAX({column}), 0) FROM time_marks WHERE at <= {at})")
+}
+
+/// How far the creation time of an event or a delivery (the ingest's clock) may lag behind the moment its object
+/// wrote it, for bounds read from the time marks: an ingest stamps its rows before its call reaches the object.
+pub(crate) const INGEST_CLOCK_SLACK_MS: i64 = 5 * 60_000;
 
 /// The condition "event `e` may have been created in `[since, until)`" as bounds on its `rowid` from the time marks
 /// (schema v18), for statements that then check `created_at` themselves: the events below the last mark taken before
 /// `since` were written before it, and those from the first mark taken after `until` on were written after it, each
-/// with [`EVENT_CLOCK_SLACK_MS`] to spare. `since` and `until` are SQL expressions, either may be NULL (unbounded).
+/// with [`INGEST_CLOCK_SLACK_MS`] to spare. `since` and `until` are SQL expressions, either may be NULL (unbounded).
 pub(crate) fn events_window(e: &str, since: &str, until: &str) -> String {
     format!(
-        "{e}.rowid >= (SELECT COALESCE(MAX(next_event_rowid), 0) FROM time_marks WHERE at <= {since} - {slack}) \
-         AND {e}.rowid < (SELECT COALESCE(MIN(next_event_rowid), 9223372036854775807) FROM time_marks \
-         WHERE at >= {until} + {slack})",
-        slack = EVENT_CLOCK_SLACK_MS
+        "{e}.rowid >= {} AND {e}.rowid < (SELECT COALESCE(MIN(next_event_rowid), 9223372036854775807) \
+         FROM time_marks WHERE at >= {until} + {INGEST_CLOCK_SLACK_MS})",
+        marked_rowid("next_event_rowid", &format!("{since} - {INGEST_CLOCK_SLACK_MS}"))
     )
 }
 
@@ -237,15 +257,15 @@ pub(crate) fn webhook_deliveries(webhook: &str, from: &str, condition: &str, ord
 }
 
 /// The first page of `webhook_pages` that may hold deliveries created at or after `since` (an SQL expression): the
-/// page of the last time mark taken before it, with [`EVENT_CLOCK_SLACK_MS`] to spare.
+/// page of the last time mark taken before it, with [`INGEST_CLOCK_SLACK_MS`] to spare.
 pub(crate) fn delivery_page_since(since: &str) -> String {
     format!("({} / {WEBHOOK_PAGE})", delivery_rowid_since(since))
 }
 
-/// The first `rowid` of `deliveries` that may have been created at or after `since` (an SQL expression), from the
-/// time marks as [`delivery_page_since`].
+/// The first `rowid` of `deliveries` that may have been created at or after `since` (an SQL expression): the
+/// last time mark taken before it, with [`INGEST_CLOCK_SLACK_MS`] to spare.
 pub(crate) fn delivery_rowid_since(since: &str) -> String {
-    format!("(SELECT COALESCE(MAX(next_rowid), 0) FROM time_marks WHERE at <= {since} - {EVENT_CLOCK_SLACK_MS})")
+    marked_rowid("next_rowid", &format!("{since} - {INGEST_CLOCK_SLACK_MS}"))
 }
 
 /// The condition "`column` is the caller's organization `?1`", for statements the Worker sends to an organization's

@@ -136,10 +136,7 @@ pub fn insert_missing_sql(count: usize) -> String {
         + &rows
         + &format!(
             ") v WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND +d.webhook_id = ?2) RETURNING id",
-            super::deliveries_of_event(
-                "v.column2",
-                "(SELECT delivery_stem FROM events WHERE organization_id = ?1 AND id = v.column2)"
-            )
+            super::deliveries_of_stored_event("?1", "v.column2")
         )
 }
 

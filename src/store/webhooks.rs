@@ -393,7 +393,8 @@ pub(crate) fn of_deliveries_sql(count: usize) -> String {
 pub(crate) fn of_created_sql() -> String {
     format!(
         "SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND id IN (SELECT webhook_id FROM deliveries \
-         WHERE id >= ?3 AND id < ?3 || 'g' AND event_id = ?2 AND organization_id = ?1)"
+         WHERE {} AND event_id = ?2 AND organization_id = ?1)",
+        super::ids_with_prefix("?3")
     )
 }
 
