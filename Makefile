@@ -27,7 +27,7 @@ VERIFIER_PKG := verifier-wasm/pkg
 DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs
 
 .PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier test-dashboard dev token build-worker verifier dashboard client migrate-local \
-	bench-verify bench-api bench-delivery bench-compare bench-knobs bench-transform bench-flow bench-tenants soak browser clean
+	bench-verify bench-api bench-delivery bench-compare bench-knobs bench-transform bench-flow bench-tenants profile soak browser clean
 
 build: build-worker dashboard verifier client
 
@@ -206,6 +206,10 @@ bench-flow: setup build
 # Isolation between organizations: 48 ordinary ones, alone and beside one flooding and one with a stalling endpoint.
 bench-tenants: setup build
 	node bench/tenants.mjs
+
+# Where the Worker's isolate spends its time, by function (V8's sampler during bench/delivery.mjs's single-ingest load).
+profile: setup build
+	node bench/profile.mjs
 
 # A transformation's cost per run (each preset and the identity) against reading and writing the same event.
 bench-transform:
