@@ -200,12 +200,35 @@ pub fn lost_too_often(delivery: &DeliveryRow) -> Option<String> {
     })
 }
 
+/// What every send of a batch to one webhook shares, worked out once per batch instead of once per send: its URL
+/// checked by the guard, its signing secrets opened (AES-GCM) and its custom headers parsed. In `make profile`'s
+/// batch shape (50 deliveries per webhook in a batch) the three took 5.6 % of the Worker's samples, done per send.
+struct Prepared {
+    /// Why the URL is refused at send time, if it is.
+    refused: Option<String>,
+    /// The secrets that sign at the batch's start (the previous one within its grace window), or why they will not
+    /// open.
+    signing: Result<Vec<String>, String>,
+    custom: Map<String, Value>,
+}
+
+impl Prepared {
+    fn of(webhook: &WebhookRow, config: &Config, secrets: &SecretBox, now: i64) -> Prepared {
+        Prepared {
+            refused: check_url(&webhook.url, config.allow_insecure).err().map(|refused| refused.0),
+            signing: webhook.signing_secrets(now, secrets).map_err(|e| e.to_string()),
+            custom: webhook.custom_headers(),
+        }
+    }
+}
+
 /// Sends one claimed delivery (re-checking the URL guard first); never fails.
 async fn send_one(
     config: &Config,
     secrets: &SecretBox,
     delivery: &DeliveryRow,
     webhook: &WebhookRow,
+    prepared: &Prepared,
 ) -> (SendResult, bool) {
     let now = now_ms();
     if let Some(reason) = lost_too_often(delivery) {
@@ -217,8 +240,8 @@ async fn send_one(
     };
     let body = transformed.as_deref().unwrap_or(&delivery.body);
     let (mut result, refused) = match webhook.service() {
-        Some(service) => send_to_service(config, secrets, delivery, body, webhook, &service, now).await,
-        None => send_http(config, secrets, delivery, body, webhook, now).await,
+        Some(service) => send_to_service(config, secrets, delivery, body, webhook, prepared, &service, now).await,
+        None => send_http(config, delivery, body, webhook, prepared, now).await,
     };
     result.request_body = transformed;
     (result, refused)
@@ -226,50 +249,52 @@ async fn send_one(
 
 async fn send_http(
     config: &Config,
-    secrets: &SecretBox,
     delivery: &DeliveryRow,
     body: &str,
     webhook: &WebhookRow,
+    prepared: &Prepared,
     now: i64,
 ) -> (SendResult, bool) {
-    match check_url(&webhook.url, config.allow_insecure) {
-        Err(refused) => (
-            SendResult { error: Some(format!("url refused at send time: {}", refused.0)), ..SendResult::default() },
+    if let Some(refused) = &prepared.refused {
+        return (
+            SendResult { error: Some(format!("url refused at send time: {refused}")), ..SendResult::default() },
             true,
-        ),
-        Ok(_) => match webhook.signing_secrets(now, secrets) {
-            Ok(secrets) => {
-                let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-                let custom = webhook.custom_headers();
-                let headers = delivery_headers(delivery, body, &secrets, &custom, now);
-                let mut result = send::post(&webhook.url, &headers, body, config.delivery_timeout_seconds).await;
-                result.request_headers = Some(headers_for_log(&headers, &custom));
-                (result, false)
-            }
-            // Never send unsigned: the attempt fails with the reason, and retries once the key is right again.
-            Err(e) => {
-                worker::console_error!("webhook {}: {e}", webhook.id);
-                (SendResult { error: Some(format!("not sent: {e}")), ..SendResult::default() }, false)
-            }
-        },
+        );
+    }
+    match &prepared.signing {
+        Ok(secrets) => {
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            let headers = delivery_headers(delivery, body, &secrets, &prepared.custom, now);
+            let mut result = send::post(&webhook.url, &headers, body, config.delivery_timeout_seconds).await;
+            result.request_headers = Some(headers_for_log(&headers, &prepared.custom));
+            (result, false)
+        }
+        // Never send unsigned: the attempt fails with the reason, and retries once the key is right again.
+        Err(e) => {
+            worker::console_error!("webhook {}: {e}", webhook.id);
+            (SendResult { error: Some(format!("not sent: {e}")), ..SendResult::default() }, false)
+        }
     }
 }
 
 /// One attempt of a delivery to a service destination: signed like an HTTP delivery (its `webhook-*` values ride
 /// as the service's message attributes, metadata or properties), the call made with the destination's credential,
 /// opened only for this call. Never sent unsigned: a secret or credential that will not open fails the attempt.
+#[allow(clippy::too_many_arguments)]
 async fn send_to_service(
     config: &Config,
     secrets: &SecretBox,
     delivery: &DeliveryRow,
     body: &str,
     webhook: &WebhookRow,
+    prepared: &Prepared,
     service: &Service,
     now: i64,
 ) -> (SendResult, bool) {
-    let opened = webhook
-        .signing_secrets(now, secrets)
-        .and_then(|signing| Ok((signing, secrets.open(service.credential(), webhook.id.as_str())?)));
+    let opened = prepared.signing.as_ref().map_err(String::clone).and_then(|signing| {
+        let credential = secrets.open(service.credential(), webhook.id.as_str()).map_err(|e| e.to_string())?;
+        Ok((signing, credential))
+    });
     let (signing, credential) = match opened {
         Ok(opened) => opened,
         Err(e) => {
@@ -367,8 +392,16 @@ pub async fn attempt_all(
     watch: Option<&SlowWatch>,
     per_webhook: usize,
 ) -> Result<Vec<Option<Attempted>>, DeliveryError> {
-    // The AES key schedule that opens stored secrets is set up once per batch, not once per send.
+    // The AES key schedule that opens stored secrets is set up once per batch, not once per send; each webhook's
+    // secrets are opened once too.
     let secrets = config.secret_box();
+    let now = now_ms();
+    let mut prepared: Vec<(&WebhookId, Prepared)> = Vec::new();
+    for (_, w) in claimed {
+        if !prepared.iter().any(|(id, _)| **id == w.id) {
+            prepared.push((&w.id, Prepared::of(w, config, &secrets, now)));
+        }
+    }
     // Six at a time, at most `per_webhook` per webhook (two in a consumer batch: a stalled receiver cannot take the
     // other webhooks' connections; a lane's own share in a lane, which serves one webhook).
     let sends = bounded::fair_in_order(
@@ -377,12 +410,15 @@ pub async fn attempt_all(
         per_webhook.clamp(1, MAX_CONCURRENT_SENDS),
         MAX_CONCURRENT_SENDS,
         |(d, w)| {
-            let secrets = &secrets;
+            let (secrets, prepared) = (&secrets, &prepared);
             async move {
+                let Some((_, prepared)) = prepared.iter().find(|(id, _)| **id == w.id) else {
+                    return Some((SendResult::not_sent(String::from("not sent: its webhook was not prepared")), false));
+                };
                 match watch {
-                    None => Some(send_one(config, secrets, d, w).await),
+                    None => Some(send_one(config, secrets, d, w, prepared).await),
                     Some(watch) if watch.is_slow(&w.id) => None,
-                    Some(watch) => Some(watch.timed(&w.id, send_one(config, secrets, d, w)).await),
+                    Some(watch) => Some(watch.timed(&w.id, send_one(config, secrets, d, w, prepared)).await),
                 }
             }
         },
@@ -698,6 +734,37 @@ mod tests {
         assert_eq!(value("X-Api-Key"), "••••••");
         let text = headers_for_log(&headers, &custom);
         assert!(!text.contains("s3cret") && !text.contains("k3y") && !text.contains("whsec_"));
+    }
+
+    fn webhook(url: &str, secret: &str, previous: Option<(&str, i64)>) -> WebhookRow {
+        serde_json::from_value(serde_json::json!({
+            "id": "wh_1", "organization_id": "org_a", "name": "n", "description": null, "url": url,
+            "events": "[]", "headers": r#"{"X-Tenant":"t1"}"#, "secret": secret,
+            "previous_secret": previous.map(|(p, _)| p), "previous_secret_expires_at": previous.map(|(_, at)| at),
+            "is_active": 1, "retry_attempts": 3, "retry_delay_seconds": 60, "consecutive_failures": 0,
+            "disabled_reason": null, "disabled_at": null, "created_at": 1, "updated_at": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_batch_prepares_each_webhook_as_its_sends_did() {
+        let config = Config::from_lookup(|_| None);
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let secrets = SecretBox::from_config(Some(key));
+        let sealed = secrets.seal("whsec_current", "wh_1", &[7; 12]).unwrap();
+        // Within the previous secret's grace window both sign; after it, only the current one.
+        let rotated = webhook("https://example.com/hook", &sealed, Some(("whsec_previous", 2_000)));
+        let prepared = Prepared::of(&rotated, &config, &secrets, 1_000);
+        assert_eq!(prepared.refused, None);
+        assert_eq!(prepared.signing, Ok(vec!["whsec_current".to_string(), "whsec_previous".to_string()]));
+        assert_eq!(prepared.custom.get("X-Tenant"), Some(&Value::String("t1".into())));
+        assert_eq!(Prepared::of(&rotated, &config, &secrets, 2_000).signing, Ok(vec!["whsec_current".to_string()]));
+        // A URL the guard refuses at send time, and a secret that will not open without the key: both are reasons.
+        let private = webhook("http://127.0.0.1/hook", &sealed, None);
+        let refused = Prepared::of(&private, &config, &SecretBox::from_config(None), 1_000);
+        assert!(refused.refused.is_some_and(|r| !r.is_empty()));
+        assert!(refused.signing.is_err());
     }
 
     fn delivery() -> DeliveryRow {
