@@ -357,24 +357,31 @@ pub struct Recorded {
 /// How long a window of sustained failure keeps its webhook's deliveries in its lane (where the breaker opens).
 pub const SUSTAINED_FAILURE_LANE_MS: i64 = 10 * 60_000;
 
-/// Adds a batch's attempts (`?3`) and failures (`?4`) of webhook `?1` at `?2` to its failure window, starting a new
-/// window when the last began `?5` ms or more ago; when the window then holds at least `?6` attempts of which 80 %
-/// or more failed (the breaker's own condition), the webhook goes to its lane until `?7`. A batch without failures
-/// writes nothing unless a window with failures is open: a healthy endpoint's records never touch the row. (SQLite
-/// evaluates every `SET` expression on the row as it was.)
-pub fn failure_window_sql() -> String {
+/// Adds a batch's attempts and failures of each of `count` webhooks to its failure window, in one statement: `?1`
+/// now, `?2` the window's length, `?3` the attempts a window needs before it judges, `?4` the lane's end; then
+/// (webhook id, attempts, failures) for each webhook from `?5`, each webhook listed once. A window that began `?2` ms
+/// or more ago starts again. When a window then holds at least `?3` attempts of which 80 % or more failed (the
+/// breaker's own condition), its webhook goes to its lane until `?4`. A batch without failures writes nothing unless
+/// a window with failures is open: a healthy endpoint's records never touch the row. (SQLite evaluates every `SET`
+/// expression on the row as it was.) One statement for a round of sends to several webhooks, not one each.
+pub fn failure_window_sql(count: usize) -> String {
     // Whether this batch starts a new window, and the window's counts after it.
-    let fresh = "COALESCE(window_started_at, 0) <= ?2 - ?5";
-    let attempts = format!("(CASE WHEN {fresh} THEN ?3 ELSE window_attempts + ?3 END)");
-    let failures = format!("(CASE WHEN {fresh} THEN ?4 ELSE window_failures + ?4 END)");
+    let fresh = "COALESCE(window_started_at, 0) <= ?1 - ?2";
+    let attempts = format!("(CASE WHEN {fresh} THEN v.column2 ELSE window_attempts + v.column2 END)");
+    let failures = format!("(CASE WHEN {fresh} THEN v.column3 ELSE window_failures + v.column3 END)");
+    let rows = (0..count).map(|i| format!("({})", placeholders(5 + 3 * i, 3))).collect::<Vec<_>>().join(", ");
     format!(
-        "UPDATE webhooks SET window_started_at = CASE WHEN {fresh} THEN ?2 ELSE window_started_at END, \
+        "UPDATE webhooks SET window_started_at = CASE WHEN {fresh} THEN ?1 ELSE window_started_at END, \
          window_attempts = {attempts}, window_failures = {failures}, \
-         lane_until = CASE WHEN {attempts} >= ?6 AND {failures} * 5 >= {attempts} * 4 \
-           THEN MAX(COALESCE(lane_until, 0), ?7) ELSE lane_until END \
-         WHERE id = ?1 AND (?4 > 0 OR (window_failures > 0 AND window_started_at > ?2 - ?5))"
+         lane_until = CASE WHEN {attempts} >= ?3 AND {failures} * 5 >= {attempts} * 4 \
+           THEN MAX(COALESCE(lane_until, 0), ?4) ELSE lane_until END \
+         FROM (VALUES {rows}) AS v \
+         WHERE webhooks.id = v.column1 AND (v.column3 > 0 OR (window_failures > 0 AND window_started_at > ?1 - ?2))"
     )
 }
+
+/// Webhooks per failure-window statement: 4 shared parameters and 3 per webhook.
+const WINDOWS_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 4) / 3;
 
 /// Whether a record's attempt rides in its delivery's row instead of a row of `attempts`: the delivery's first attempt
 /// ever (attempt numbers only rise), when it succeeded.
@@ -588,16 +595,17 @@ pub async fn record_attempts(
             None => windows.push((&r.delivery.webhook_id, 1, i64::from(failed))),
         }
     }
-    for (webhook_id, attempts, failures) in windows {
-        statements.push(db.prepare(failure_window_sql()).bind(&[
-            text(webhook_id),
+    for chunk in windows.chunks(WINDOWS_PER_STATEMENT) {
+        let mut binds = vec![
             int(now),
-            int(attempts),
-            int(failures),
             int(BREAKER_WINDOW_MS),
             int(BREAKER_MIN_ATTEMPTS as i64),
             int(now + SUSTAINED_FAILURE_LANE_MS),
-        ])?);
+        ];
+        for (webhook_id, attempts, failures) in chunk {
+            binds.extend([text(*webhook_id), int(*attempts), int(*failures)]);
+        }
+        statements.push(db.prepare(failure_window_sql(chunk.len())).bind(&binds)?);
     }
     let mut notice_at = Vec::new();
     for notice in notices {
@@ -1480,16 +1488,57 @@ mod failure_window_tests {
     fn record(db: &Connection, now: i64, attempts: i64, failures: i64) -> (usize, (i64, i64, Option<i64>)) {
         let written = db
             .execute(
-                &failure_window_sql(),
-                params!["wh_1", now, attempts, failures, BREAKER_WINDOW_MS, BREAKER_MIN_ATTEMPTS as i64, now + HOLD],
+                &failure_window_sql(1),
+                params![now, BREAKER_WINDOW_MS, BREAKER_MIN_ATTEMPTS as i64, now + HOLD, "wh_1", attempts, failures],
             )
             .unwrap();
-        let state = db
-            .query_row("SELECT window_attempts, window_failures, lane_until FROM webhooks WHERE id = 'wh_1'", [], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+        (written, state(db, "wh_1"))
+    }
+
+    fn state(db: &Connection, webhook: &str) -> (i64, i64, Option<i64>) {
+        db.query_row(
+            "SELECT window_attempts, window_failures, lane_until FROM webhooks WHERE id = ?1",
+            [webhook],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn one_statement_keeps_each_webhooks_window_and_writes_only_where_it_counts() {
+        let db = db();
+        for id in ["wh_2", "wh_3"] {
+            db.execute(
+                "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
+                 VALUES (?1, 'org_a', 'n', 'https://example.com', '[]', 's', 1, 1)",
+                [id],
+            )
             .unwrap();
-        (written, state)
+        }
+        let window = |now: i64, rows: &[(&str, i64, i64)]| {
+            let mut binds: Vec<rusqlite::types::Value> =
+                vec![now.into(), BREAKER_WINDOW_MS.into(), (BREAKER_MIN_ATTEMPTS as i64).into(), (now + HOLD).into()];
+            for (id, attempts, failures) in rows {
+                binds.extend([id.to_string().into(), (*attempts).into(), (*failures).into()]);
+            }
+            db.execute(&failure_window_sql(rows.len()), rusqlite::params_from_iter(binds)).unwrap()
+        };
+        // wh_1 fails everything, wh_2 fails once, wh_3 is healthy: the healthy one's row is not written.
+        assert_eq!(window(1_000_000, &[("wh_1", 10, 10), ("wh_2", 3, 1), ("wh_3", 3, 0)]), 2);
+        assert_eq!(state(&db, "wh_1"), (10, 10, Some(1_000_000 + HOLD)));
+        assert_eq!(state(&db, "wh_2"), (3, 1, None));
+        assert_eq!(state(&db, "wh_3"), (0, 0, None));
+        // Successes still count in a window that has failures (wh_2), and never touch a healthy row (wh_3).
+        assert_eq!(window(1_001_000, &[("wh_2", 3, 0), ("wh_3", 3, 0)]), 1);
+        assert_eq!(state(&db, "wh_2"), (6, 1, None));
+        assert_eq!(state(&db, "wh_3"), (0, 0, None));
+    }
+
+    #[test]
+    fn the_window_statement_finds_each_webhook_by_its_primary_key() {
+        let plan = super::super::query_plan(&failure_window_sql(3)).join("\n");
+        assert!(plan.contains("webhooks USING INDEX sqlite_autoindex_webhooks_1 (id=?)"), "{plan}");
+        assert!(!plan.contains("SCAN webhooks"), "{plan}");
     }
 
     #[test]
