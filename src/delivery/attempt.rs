@@ -396,25 +396,29 @@ pub async fn attempt_all(
     // secrets are opened once too.
     let secrets = config.secret_box();
     let now = now_ms();
+    // Each send with the one `Prepared` of its webhook, in `claimed`'s order.
     let mut prepared: Vec<(&WebhookId, Prepared)> = Vec::new();
-    for (_, w) in claimed {
-        if !prepared.iter().any(|(id, _)| **id == w.id) {
-            prepared.push((&w.id, Prepared::of(w, config, &secrets, now)));
-        }
+    let mut each = Vec::with_capacity(claimed.len());
+    for (d, w) in claimed {
+        let at = match prepared.iter().position(|(id, _)| **id == w.id) {
+            Some(at) => at,
+            None => {
+                prepared.push((&w.id, Prepared::of(w, config, &secrets, now)));
+                prepared.len() - 1
+            }
+        };
+        each.push((d, w, at));
     }
     // Six at a time, at most `per_webhook` per webhook (two in a consumer batch: a stalled receiver cannot take the
     // other webhooks' connections; a lane's own share in a lane, which serves one webhook).
     let sends = bounded::fair_in_order(
-        claimed,
-        |(_, w)| w.id.clone(),
+        &each,
+        |(_, w, _)| w.id.clone(),
         per_webhook.clamp(1, MAX_CONCURRENT_SENDS),
         MAX_CONCURRENT_SENDS,
-        |(d, w)| {
-            let (secrets, prepared) = (&secrets, &prepared);
+        |&(d, w, at)| {
+            let (secrets, prepared) = (&secrets, &prepared[at].1);
             async move {
-                let Some((_, prepared)) = prepared.iter().find(|(id, _)| **id == w.id) else {
-                    return Some((SendResult::not_sent(String::from("not sent: its webhook was not prepared")), false));
-                };
                 match watch {
                     None => Some(send_one(config, secrets, d, w, prepared).await),
                     Some(watch) if watch.is_slow(&w.id) => None,
