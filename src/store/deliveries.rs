@@ -1791,8 +1791,8 @@ mod retention_tests {
     use super::*;
     use rusqlite::{params, Connection};
 
-    const HOUR: i64 = 3_600_000;
-    const RETENTION: i64 = 30 * 24 * HOUR;
+    pub(super) const HOUR: i64 = 3_600_000;
+    pub(super) const RETENTION: i64 = 30 * 24 * HOUR;
 
     fn insert(db: &Connection, id: &str, status: &str, at: i64) {
         db.execute(
@@ -1804,28 +1804,48 @@ mod retention_tests {
         .unwrap();
     }
 
-    /// The alarm's retention batch at `now`, as `prune` runs it.
-    fn housekeeping(db: &Connection, now: i64) {
+    /// The alarm's retention batch at `now`, as `prune` runs it, pruning with `prune` (the deliveries' or the
+    /// events' statement).
+    pub(super) fn housekeeping_with(db: &Connection, now: i64, prune: &str) {
         let before = now - RETENTION;
         db.execute(PRUNE_MARKS_SQL, params![before]).unwrap();
         db.execute(MARK_DELIVERIES_SQL, params![now, MARK_EVERY_MS]).unwrap();
-        db.execute(&prune_deliveries_sql(), params![before, 1_000]).unwrap();
+        db.execute(prune, params![before, 1_000]).unwrap();
     }
 
-    fn ids(db: &Connection) -> Vec<String> {
-        let mut statement = db.prepare("SELECT id FROM deliveries ORDER BY rowid").unwrap();
+    /// The ids left in `table`, in `rowid` order.
+    pub(super) fn ids_in(db: &Connection, table: &str) -> Vec<String> {
+        let mut statement = db.prepare(&format!("SELECT id FROM {table} ORDER BY rowid")).unwrap();
         let ids = statement.query_map([], |r| r.get(0)).unwrap();
         ids.map(Result::unwrap).collect()
     }
 
-    fn marks(db: &Connection) -> Vec<(i64, i64)> {
-        let mut statement = db.prepare("SELECT at, next_rowid FROM time_marks ORDER BY at").unwrap();
+    /// Each time mark's time with the `rowid` it holds in `column`.
+    pub(super) fn marks_of(db: &Connection, column: &str) -> Vec<(i64, i64)> {
+        let mut statement = db.prepare(&format!("SELECT at, {column} FROM time_marks ORDER BY at")).unwrap();
         let marks = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
         marks.map(Result::unwrap).collect()
     }
 
+    /// When the next housekeeping is due for `work` (a column of [`next_housekeeping_sql`]).
+    pub(super) fn due(db: &Connection, work: &str) -> Option<i64> {
+        db.query_row(&next_housekeeping_sql(), params![OVERDUE_MS + 1, 1], |r| r.get(work)).unwrap()
+    }
+
+    fn housekeeping(db: &Connection, now: i64) {
+        housekeeping_with(db, now, &prune_deliveries_sql());
+    }
+
+    fn ids(db: &Connection) -> Vec<String> {
+        ids_in(db, "deliveries")
+    }
+
+    fn marks(db: &Connection) -> Vec<(i64, i64)> {
+        marks_of(db, "next_rowid")
+    }
+
     fn finished_at(db: &Connection) -> Option<i64> {
-        db.query_row(&next_housekeeping_sql(), params![OVERDUE_MS + 1, 1], |r| r.get("finished")).unwrap()
+        due(db, "finished")
     }
 
     #[test]
@@ -2095,8 +2115,7 @@ mod event_marks_tests {
     use crate::store::{events_window, INGEST_CLOCK_SLACK_MS};
     use rusqlite::{params, Connection};
 
-    const HOUR: i64 = 3_600_000;
-    const RETENTION: i64 = 30 * 24 * HOUR;
+    use super::retention_tests::{due, housekeeping_with, ids_in, marks_of, HOUR, RETENTION};
 
     fn event(db: &Connection, id: &str, at: i64) {
         db.execute(
@@ -2108,26 +2127,19 @@ mod event_marks_tests {
     }
 
     fn housekeeping(db: &Connection, now: i64) {
-        let before = now - RETENTION;
-        db.execute(PRUNE_MARKS_SQL, params![before]).unwrap();
-        db.execute(MARK_DELIVERIES_SQL, params![now, MARK_EVERY_MS]).unwrap();
-        db.execute(&prune_events_sql(), params![before, 1_000]).unwrap();
+        housekeeping_with(db, now, &prune_events_sql());
     }
 
     fn events(db: &Connection) -> Vec<String> {
-        let mut statement = db.prepare("SELECT id FROM events ORDER BY rowid").unwrap();
-        let ids = statement.query_map([], |r| r.get(0)).unwrap();
-        ids.map(Result::unwrap).collect()
+        ids_in(db, "events")
     }
 
     fn event_marks(db: &Connection) -> Vec<(i64, i64)> {
-        let mut statement = db.prepare("SELECT at, next_event_rowid FROM time_marks ORDER BY at").unwrap();
-        let marks = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
-        marks.map(Result::unwrap).collect()
+        marks_of(db, "next_event_rowid")
     }
 
     fn event_due(db: &Connection) -> Option<i64> {
-        db.query_row(&next_housekeeping_sql(), params![OVERDUE_MS + 1, 1], |r| r.get("event")).unwrap()
+        due(db, "event")
     }
 
     #[test]
@@ -2279,7 +2291,7 @@ mod in_flight_tests {
     }
 
     fn in_flight_due(db: &Connection) -> Option<i64> {
-        db.query_row(&next_housekeeping_sql(), params![OVERDUE_MS + 1, 1], |r| r.get("in_flight")).unwrap()
+        super::retention_tests::due(db, "in_flight")
     }
 
     #[test]
