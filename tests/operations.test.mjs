@@ -48,7 +48,7 @@ test("the events API lists newest first with outcome counts, filters and pages; 
 
   assert.deepEqual((await c.api(o, "GET", "/api/events?type=deal.won")).body.data.map((e) => e.id), [second]);
   const paged = await c.api(o, "GET", "/api/events?limit=2&page=2");
-  assert.deepEqual([paged.body.data.map((e) => e.id), paged.body.page, paged.body.limit, paged.body.total], [[first], 2, 2, 3]);
+  assert.deepEqual([paged.body.data.map((e) => e.id), paged.body.page, paged.body.limit, paged.body.total, paged.body.totalCapped], [[first], 2, 2, 3, false]);
   const future = new Date(Date.now() + 60_000).toISOString();
   assert.equal((await c.api(o, "GET", `/api/events?since=${future}`)).body.total, 0);
   assert.equal((await c.api(o, "GET", `/api/events?until=${future}`)).body.total, 3);

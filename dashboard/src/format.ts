@@ -94,3 +94,16 @@ export function prettyBody(body: string | null): string {
 export function subscribedTo(patterns: string[], type: string): boolean {
   return patterns.some((p) => p === "*" || p === type || (p.endsWith(".*") && type.startsWith(p.slice(0, -1)) && !type.slice(p.length - 1).includes(".")));
 }
+
+/** What a pager says and allows over a list whose `total` may be capped (`totalCapped`: more match than it counts). */
+export function pageSummary(
+  { page, total, capped, pageSize, shown }: { page: number; total: number; capped: boolean; pageSize: number; shown: number },
+  [one, several]: [string, string],
+): { text: string; hasNext: boolean } {
+  const pages = Math.max(1, Math.ceil(total / pageSize));
+  if (capped) {
+    // Past the count, a full page may have another after it; a short one is the last.
+    return { text: `Page ${page} · more than ${total.toLocaleString("en-US")} ${several}`, hasNext: shown >= pageSize };
+  }
+  return { text: `Page ${page} of ${pages} · ${total} ${total === 1 ? one : several}`, hasNext: page < pages };
+}

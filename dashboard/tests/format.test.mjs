@@ -2,7 +2,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { indentJson, prettyBody, percent, duration, subscribedTo } from "../src/format.ts";
+import { indentJson, prettyBody, percent, duration, subscribedTo, pageSummary } from "../src/format.ts";
 
 test("indentJson keeps every token as sent: number spelling, member order, duplicate keys, escapes", () => {
   const sent = '{"z":1.50,"a":[3e2,{}],"a":"dup","s":"a \\"quoted\\" {brace}, [x]: y","e":[],"n":null}';
@@ -52,4 +52,15 @@ test("subscribedTo matches patterns as the Worker does: `*`, exact names, and `r
     [[], "deal.won", false],
   ];
   for (const [patterns, type, expected] of cases) assert.equal(subscribedTo(patterns, type), expected, `${patterns} ${type}`);
+});
+
+test("a pager counts pages while the total is exact, and says 'more than' past the cap", () => {
+  const nouns = ["event", "events"];
+  assert.deepEqual(pageSummary({ page: 1, total: 1, capped: false, pageSize: 25, shown: 1 }, nouns), { text: "Page 1 of 1 · 1 event", hasNext: false });
+  assert.deepEqual(pageSummary({ page: 2, total: 60, capped: false, pageSize: 25, shown: 25 }, nouns), { text: "Page 2 of 3 · 60 events", hasNext: true });
+  assert.deepEqual(pageSummary({ page: 3, total: 60, capped: false, pageSize: 25, shown: 10 }, nouns).hasNext, false);
+  assert.deepEqual(pageSummary({ page: 1, total: 0, capped: false, pageSize: 25, shown: 0 }, nouns), { text: "Page 1 of 1 · 0 events", hasNext: false });
+  const past = pageSummary({ page: 401, total: 10000, capped: true, pageSize: 25, shown: 25 }, nouns);
+  assert.deepEqual(past, { text: "Page 401 · more than 10,000 events", hasNext: true });
+  assert.equal(pageSummary({ page: 402, total: 10000, capped: true, pageSize: 25, shown: 3 }, nouns).hasNext, false, "a short page is the last");
 });

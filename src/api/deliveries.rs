@@ -66,15 +66,18 @@ impl Delivery {
 
 /// A page of a webhook's deliveries, newest first.
 #[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeliveryPage {
     pub data: Vec<Delivery>,
     #[schema(minimum = 1)]
     pub page: u32,
     #[schema(minimum = 1, maximum = 100)]
     pub limit: u32,
-    #[schema(minimum = 0)]
+    /// How many match, counted up to 10,000 (past it, 10,000 and `totalCapped`).
+    #[schema(minimum = 0, maximum = 10_000)]
     pub total: i64,
+    /// More than 10,000 match: `total` stops counting there, and later pages go on.
+    pub total_capped: bool,
 }
 
 /// One attempt of a delivery.
@@ -282,7 +285,7 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
     };
     let (rows, total) = deliveries::list(&ctx.store()?, &query).await?;
     let data = rows.iter().map(Delivery::of).collect();
-    json(200, &DeliveryPage { data, page, limit, total })
+    json(200, &DeliveryPage { data, page, limit, total: total.total, total_capped: total.capped })
 }
 
 async fn load_delivery(ctx: &Ctx, webhook_id: &WebhookId, delivery_id: &str) -> ApiResult<DeliveryRow> {

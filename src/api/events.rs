@@ -171,15 +171,18 @@ pub struct EventSummary {
 
 /// A page of events, newest first.
 #[derive(Serialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventPage {
     pub data: Vec<EventSummary>,
     #[schema(minimum = 1)]
     pub page: u32,
     #[schema(minimum = 1, maximum = 100)]
     pub limit: u32,
-    #[schema(minimum = 0)]
+    /// How many match, counted up to 10,000 (past it, 10,000 and `totalCapped`).
+    #[schema(minimum = 0, maximum = 10_000)]
     pub total: i64,
+    /// More than 10,000 match: `total` stops counting there, and later pages go on.
+    pub total_capped: bool,
 }
 
 /// One event, its data as ingested, and every delivery it produced.
@@ -372,7 +375,7 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
             pending: e.pending.unwrap_or(0),
         })
         .collect();
-    json(200, &EventPage { data, page, limit, total })
+    json(200, &EventPage { data, page, limit, total: total.total, total_capped: total.capped })
 }
 
 /// `GET /api/events/{id}`: the event with `data` (and `changes`) exactly as ingested, and every delivery it produced.

@@ -1,7 +1,7 @@
 //! The `deliveries` and `attempts` tables: delivery state (D1 is its source of truth), the attempt log, the
 //! sweeper's queries and the statistics.
 
-use super::{Database, Executed, Statement};
+use super::{Database, Executed, ListTotal, Statement};
 use serde::Deserialize;
 
 use crate::domain::flow::{BREAKER_MIN_ATTEMPTS, BREAKER_WINDOW_MS};
@@ -759,16 +759,21 @@ pub struct LogQuery<'a> {
 
 /// A page of the log, newest first (in the order they were written), and the total matching: the webhook's pages
 /// (schema v19).
-pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, i64), StoreError> {
+pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, ListTotal), StoreError> {
     let binds =
         [text(q.org), text(q.webhook_id), opt_text(q.status.map(DeliveryStatus::as_str)), opt_text(q.event_type)];
     let mut page_binds = binds.to_vec();
     page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
     let page = db.prepare(log_page_sql()).bind(&page_binds)?;
-    let count = db
-        .prepare(format!("SELECT COUNT(*) AS total FROM ({})", super::webhook_deliveries("?2", "0", LOG_FILTER, "")))
-        .bind(&binds)?;
+    let mut count_binds = binds.to_vec();
+    count_binds.push(super::list_count_limit());
+    let count = db.prepare(log_count_sql()).bind(&count_binds)?;
     super::page_and_total(db, page, count).await
+}
+
+/// The log's capped count (`?5`: the most rows it reads).
+fn log_count_sql() -> String {
+    super::capped_count_sql(&super::webhook_deliveries("?2", "0", LOG_FILTER, ""), "?5")
 }
 
 /// The log's filter on `d`: organization `?1`, status `?3` and event type `?4` (each may be NULL).
@@ -2082,6 +2087,23 @@ mod webhook_pages_tests {
     }
 
     #[test]
+    fn the_logs_count_stops_at_its_limit_and_counts_what_the_log_lists() {
+        let db = filled();
+        let count = |webhook: &str, status: Option<&str>, limit: i64| -> i64 {
+            db.query_row(&log_count_sql(), params!["org_a", webhook, status, None::<&str>, limit], |r| r.get("total"))
+                .unwrap()
+        };
+        for webhook in ["wh_a", "wh_b", "wh_quiet"] {
+            for status in [None, Some("failed"), Some("succeeded")] {
+                let listed = log(&db, webhook, status, None, 1_000, 0).len();
+                assert_eq!(count(webhook, status, 1_000) as usize, listed, "{webhook} {status:?}");
+            }
+        }
+        assert_eq!(count("wh_b", Some("failed"), 1_000), 20);
+        assert_eq!(count("wh_a", None, 5), 5, "reads no more than its limit");
+    }
+
+    #[test]
     fn the_log_counts_and_recovery_walk_pages_and_page_rowids_never_a_whole_table_or_a_sort_of_the_log() {
         let statements = [
             log_page_sql(),
@@ -2092,7 +2114,7 @@ mod webhook_pages_tests {
             crate::store::recovery::recover_sql(),
             prune_webhook_pages_sql(),
         ];
-        for sql in statements {
+        for sql in statements.into_iter().chain([log_count_sql()]) {
             let details = super::super::query_plan(&sql);
             assert!(
                 !details.iter().any(|d| d.starts_with("SCAN deliveries") || d.starts_with("SCAN d ") || d == "SCAN d"),

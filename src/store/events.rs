@@ -1,6 +1,6 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
-use super::{is_caller_organization, Database, Executed, Statement};
+use super::{is_caller_organization, Database, Executed, ListTotal, Statement};
 use crate::store::sql::{not_missed, refused_sql, FilterStep};
 use crate::store::Param;
 use serde::Deserialize;
@@ -716,13 +716,20 @@ pub struct EventSummary {
 
 /// A page of the organization's events, newest first (in the order they were stored, their `rowid`s: schema v18,
 /// bounded by the time marks for a window), with the outcome counts of their deliveries, and the total matching.
-pub async fn list(db: &Database, q: &EventQuery<'_>) -> Result<(Vec<EventSummary>, i64), StoreError> {
+pub async fn list(db: &Database, q: &EventQuery<'_>) -> Result<(Vec<EventSummary>, ListTotal), StoreError> {
     let binds = [text(q.org), opt_text(q.event_type), opt_int(q.since), opt_int(q.until)];
     let mut page_binds = binds.to_vec();
     page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
     let page = db.prepare(list_page_sql()).bind(&page_binds)?;
-    let count = db.prepare(format!("SELECT COUNT(*) AS total FROM events WHERE {}", list_filter())).bind(&binds)?;
+    let mut count_binds = binds.to_vec();
+    count_binds.push(super::list_count_limit());
+    let count = db.prepare(list_count_sql()).bind(&count_binds)?;
     super::page_and_total(db, page, count).await
+}
+
+/// The list's capped count (`?5`: the most rows it reads).
+fn list_count_sql() -> String {
+    super::capped_count_sql(&format!("SELECT 1 FROM events WHERE {}", list_filter()), "?5")
 }
 
 /// The events of the list: organization `?1`, of type `?2`, created in `[?3, ?4)` (each may be NULL).
@@ -1049,6 +1056,28 @@ mod tests {
 
     /// An ingest as the object runs it, with payload filters: the candidates are read, each filter is evaluated in
     /// Rust on the event's exact text, and the count and the deliveries leave the misses out.
+    #[test]
+    fn the_events_lists_count_stops_at_its_limit_and_counts_only_the_filter() {
+        let db = super::super::migrated_sqlite();
+        let r = catalogue::resource_of("lead.created");
+        for n in 0..7 {
+            insert_event(&db, &format!("evt_{n}"), "lead.created", r, 0, &format!("t{n}"), &format!("s{n}"));
+        }
+        insert_event(&db, "evt_other", "deal.won", catalogue::resource_of("deal.won"), 0, "tx", "sx");
+        let count = |event_type: Option<&str>, limit: i64| -> i64 {
+            db.query_row(&list_count_sql(), params!["org_a", event_type, None::<i64>, None::<i64>, limit], |row| {
+                row.get("total")
+            })
+            .unwrap()
+        };
+        assert_eq!(count(Some("lead.created"), 100), 7);
+        assert_eq!(count(None, 100), 8);
+        assert_eq!(count(Some("lead.created"), 4), 4, "reads no more than its limit");
+        assert_eq!(count(Some("lead.created"), 7), 7);
+        let plan = super::super::query_plan(&list_count_sql());
+        assert!(plan.iter().any(|d| d.contains("USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)")), "{plan:?}");
+    }
+
     #[test]
     fn an_ingest_leaves_out_the_subscribers_whose_filter_misses_the_event() {
         use crate::domain::filter::{miss, EventView, Filter};

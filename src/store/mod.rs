@@ -39,7 +39,7 @@ use serde::de::DeserializeOwned;
 use worker::Env;
 
 use crate::domain::ids::OrganizationId;
-use crate::domain::limits::D1_MAX_PARAMETERS;
+use crate::domain::limits::{D1_MAX_PARAMETERS, LIST_TOTAL_CAP};
 
 pub use sql::{Database, Executed, Param, Statement};
 
@@ -135,20 +135,47 @@ pub(crate) async fn first<T: DeserializeOwned>(statement: Statement) -> Result<O
     Ok(rows(statement).await?.into_iter().next())
 }
 
+/// How many rows match a list's filter, counted up to [`LIST_TOTAL_CAP`]: past it, `total` is the cap and `capped`
+/// says there are more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListTotal {
+    pub total: i64,
+    pub capped: bool,
+}
+
+impl ListTotal {
+    /// What a count that read at most the cap and one more found.
+    pub fn of(counted: i64) -> Self {
+        let cap = i64::from(LIST_TOTAL_CAP);
+        Self { total: counted.min(cap), capped: counted > cap }
+    }
+}
+
+/// `SELECT COUNT(*) AS total …` of the rows `select` answers, reading at most `limit` of them (an SQL expression: a
+/// parameter bound to [`LIST_TOTAL_CAP`] + 1, see [`list_count_limit`]).
+pub(crate) fn capped_count_sql(select: &str, limit: &str) -> String {
+    format!("SELECT COUNT(*) AS total FROM ({select} LIMIT {limit})")
+}
+
+/// The bound value of a capped count's limit: the cap and one more, which tells a list at the cap from one past it.
+pub(crate) fn list_count_limit() -> Param {
+    int(i64::from(LIST_TOTAL_CAP) + 1)
+}
+
 /// A page of rows and the total matching, in one round trip: `page` selects the rows, `count` is a
-/// `SELECT COUNT(*) AS total …` over the same filter (0 if it answers nothing).
+/// [`capped_count_sql`] over the same filter (0 if it answers nothing).
 pub(crate) async fn page_and_total<T: DeserializeOwned>(
     db: &Database,
     page: Statement,
     count: Statement,
-) -> Result<(Vec<T>, i64), StoreError> {
+) -> Result<(Vec<T>, ListTotal), StoreError> {
     #[derive(serde::Deserialize)]
     struct Total {
         total: i64,
     }
     let results = batch(db, vec![page, count]).await?;
     let total = rows_of::<Total>(&results, 1)?.first().map_or(0, |t| t.total);
-    Ok((rows_of(&results, 0)?, total))
+    Ok((rows_of(&results, 0)?, ListTotal::of(total)))
 }
 
 /// The rows of the `index`th statement of a batch (none if it has no result).
@@ -299,4 +326,18 @@ pub(crate) fn query_plan(sql: &str) -> Vec<String> {
         details.push(row.get::<_, String>(3).unwrap());
     }
     details
+}
+
+#[cfg(test)]
+mod list_total_tests {
+    use super::{ListTotal, LIST_TOTAL_CAP};
+
+    #[test]
+    fn a_list_counts_up_to_the_cap_and_says_when_there_are_more() {
+        let cap = i64::from(LIST_TOTAL_CAP);
+        assert_eq!(ListTotal::of(0), ListTotal { total: 0, capped: false });
+        assert_eq!(ListTotal::of(cap), ListTotal { total: cap, capped: false });
+        assert_eq!(ListTotal::of(cap + 1), ListTotal { total: cap, capped: true });
+        assert_eq!(super::list_count_limit(), super::int(cap + 1), "the count reads one past the cap to tell");
+    }
 }

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState, useCallback } from "preact/hooks";
 import { signal } from "@preact/signals";
 import { ApiError } from "../api";
 import { onLinkClick } from "../router";
+import { pageSummary } from "../format";
 
 // ---- loading data ---------------------------------------------------------------------------------------------
 
@@ -240,21 +241,24 @@ export function ConfirmDialog({
   );
 }
 
-/** Previous / Next over `total` items, `pageSize` a page; `nouns` names one item and several. */
-export function Pager({ page, total, pageSize, nouns, label, onPage }: {
+/** Previous / Next over `total` items (`capped`: more match than were counted), `pageSize` a page, `shown` on this
+ * one; `nouns` names one item and several. */
+export function Pager({ page, total, capped, pageSize, shown, nouns, label, onPage }: {
   page: number;
   total: number;
+  capped: boolean;
   pageSize: number;
+  shown: number;
   nouns: [string, string];
   label: string;
   onPage: (page: number) => void;
 }) {
-  const pages = Math.max(1, Math.ceil(total / pageSize));
+  const { text, hasNext } = pageSummary({ page, total, capped, pageSize, shown }, nouns);
   return (
     <nav class="pager" aria-label={label}>
       <Button variant="ghost" onClick={() => onPage(page - 1)} disabled={page <= 1}>Previous</Button>
-      <span>Page {page} of {pages} · {total} {total === 1 ? nouns[0] : nouns[1]}</span>
-      <Button variant="ghost" onClick={() => onPage(page + 1)} disabled={page >= pages}>Next</Button>
+      <span>{text}</span>
+      <Button variant="ghost" onClick={() => onPage(page + 1)} disabled={!hasNext}>Next</Button>
     </nav>
   );
 }

@@ -84,7 +84,7 @@ export function DeliveryLog({ webhookId, catalogue, tick, onRefresh }: {
               })}
             </tbody>
           </table>
-          <Pager page={page} total={log.data.total} pageSize={PAGE_SIZE} nouns={["delivery", "deliveries"]}
+          <Pager page={page} total={log.data.total} capped={log.data.totalCapped} shown={log.data.data.length} pageSize={PAGE_SIZE} nouns={["delivery", "deliveries"]}
             label="Pages of the delivery log" onPage={setPage} />
         </>
       )}

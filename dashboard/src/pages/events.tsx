@@ -76,7 +76,7 @@ export function EventsPage() {
                 })}
               </tbody>
             </table>
-            <Pager page={page} total={events.data.total} pageSize={PAGE_SIZE} nouns={["event", "events"]}
+            <Pager page={page} total={events.data.total} capped={events.data.totalCapped} shown={events.data.data.length} pageSize={PAGE_SIZE} nouns={["event", "events"]}
               label="Pages of the event log" onPage={setPage} />
           </>
         )}
