@@ -4,6 +4,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { Webhook as StandardWebhook } from "standardwebhooks";
 import { Webhook } from "../verifier-wasm/pkg/node.mjs";
 import { startWorker, startReceiver, token, eventually } from "./harness.mjs";
@@ -323,6 +324,43 @@ test("the delivery log filters by success and event and pages newest first; stat
   assert.deepEqual(stats.body.webhooks, { total: 1, active: 1, disabled: 0 });
   assert.deepEqual(stats.body.deliveries.last24h, { total: 3, succeeded: 2, failed: 1, pending: 0 });
   assert.equal(stats.body.deliveries.successRate, 0.6667);
+});
+
+test("the 24-hour counts stay right while the alarm counts deliveries (schema v20), through a retry that ends after counting", async () => {
+  const o = org();
+  const w = await webhook(o, { retryAttempts: 1, retryDelaySeconds: 6, events: ["task.created"] });
+  const quiet = await webhook(o, { events: ["email.opened"] });
+  let served = 0;
+  receiver.respond((r) => (r.url === w.path ? (++served === 1 ? { status: 500 } : { status: 200 }) : { status: 200 }));
+  await api(o, "POST", "/api/events", { type: "task.created", data: { n: 1 } }, "service");
+  await api(o, "POST", "/api/events", { type: "task.created", data: { n: 2 } }, "service");
+  const counts = async () => {
+    const stats = (await api(o, "GET", "/api/webhooks/stats", undefined, "member")).body.deliveries.last24h;
+    const listed = (await api(o, "GET", "/api/webhooks", undefined, "member")).body.data;
+    const mine = (await api(o, "GET", `/api/webhooks/${w.id}/stats`, undefined, "member", "/api/webhooks/{id}/stats")).body;
+    const hours = mine.hourly.reduce((sum, h) => ({ succeeded: sum.succeeded + h.succeeded, failed: sum.failed + h.failed, pending: sum.pending + h.pending }), { succeeded: 0, failed: 0, pending: 0 });
+    return {
+      stats,
+      list: Object.fromEntries(listed.map((h) => [h.id, h.activity.last24h.total])),
+      webhook: { total: mine.total, succeeded: mine.succeeded, pending: mine.pending },
+      hours,
+    };
+  };
+  // One delivery succeeds at once, the other fails and waits 6 s for its retry: the alarm (every 2 s here) counts
+  // both meanwhile, so the retry's success moves a counted delivery from pending to succeeded.
+  await eventually(async () => (await counts()).stats.pending === 1, { what: "one delivery waiting for its retry" });
+  await eventually(() => arrivals(w.path).length === 3, { timeoutMs: 30000, what: "the retry" });
+  const expected = {
+    stats: { total: 2, succeeded: 2, failed: 0, pending: 0 },
+    list: { [w.id]: 2, [quiet.id]: 0 },
+    webhook: { total: 2, succeeded: 2, pending: 0 },
+    hours: { succeeded: 2, failed: 0, pending: 0 },
+  };
+  await eventually(async () => isDeepStrictEqual(await counts(), expected), { what: "the retry's success in every count" });
+  // And they stay so while the next alarms run (a bounded look, not a sleep: each read must agree).
+  const until = Date.now() + 5000;
+  while (Date.now() < until) assert.deepEqual(await counts(), expected);
+  receiver.respond(() => ({ status: 200 }));
 });
 
 test("another organization's deliveries are 404", async () => {

@@ -311,8 +311,49 @@ const V19: &str = "CREATE TABLE webhook_pages ( \
                    END; \
                    DROP INDEX deliveries_by_webhook;";
 
+/// Version 20: the 24-hour counts read counts instead of every delivery of the day. `delivery_counts` holds, per
+/// webhook and ten minutes of creation time, how many of its deliveries are succeeded, failed and pending, and the
+/// sum and number of their first attempts' durations; it holds the deliveries below `organization.counted_to`. The
+/// alarm adds what was written before its previous run (`count_next`), a bounded number of rows at a time, and a
+/// trigger moves a counted delivery between its counts when its status (or first attempt) changes, which writes a row
+/// only for a delivery still pending when it was counted. The stats, the webhook list's counts and a webhook's hourly
+/// chart read the counts, and the deliveries of the window's first partial ten minutes and those not yet counted
+/// (`store::deliveries::uncounted_since`). Counting starts from the first delivery, so an upgraded object reads as
+/// before until the alarm has caught up.
+const V20: &str = "CREATE TABLE delivery_counts ( \
+                     webhook_id       TEXT NOT NULL, \
+                     bucket           INTEGER NOT NULL, \
+                     succeeded        INTEGER NOT NULL DEFAULT 0, \
+                     failed           INTEGER NOT NULL DEFAULT 0, \
+                     pending          INTEGER NOT NULL DEFAULT 0, \
+                     first_attempt_ms INTEGER NOT NULL DEFAULT 0, \
+                     first_attempts   INTEGER NOT NULL DEFAULT 0, \
+                     PRIMARY KEY (webhook_id, bucket) \
+                   ) WITHOUT ROWID; \
+                   ALTER TABLE organization ADD COLUMN counted_to INTEGER NOT NULL DEFAULT 1; \
+                   ALTER TABLE organization ADD COLUMN count_next INTEGER NOT NULL DEFAULT 1; \
+                   CREATE TRIGGER delivery_counts_on_change AFTER UPDATE OF status, first_attempt ON deliveries \
+                   WHEN (OLD.status IS NOT NEW.status OR OLD.first_attempt IS NOT NEW.first_attempt) \
+                     AND NEW.rowid < (SELECT counted_to FROM organization) BEGIN \
+                     UPDATE delivery_counts SET \
+                       succeeded = succeeded + (NEW.status = 'succeeded') - (OLD.status = 'succeeded'), \
+                       failed = failed + (NEW.status = 'failed') - (OLD.status = 'failed'), \
+                       pending = pending + (NEW.status = 'pending') - (OLD.status = 'pending'), \
+                       first_attempt_ms = first_attempt_ms \
+                         + COALESCE(json_extract(NEW.first_attempt, '$.duration_ms'), 0) \
+                         - COALESCE(json_extract(OLD.first_attempt, '$.duration_ms'), 0), \
+                       first_attempts = first_attempts \
+                         + (json_extract(NEW.first_attempt, '$.duration_ms') IS NOT NULL) \
+                         - (json_extract(OLD.first_attempt, '$.duration_ms') IS NOT NULL) \
+                     WHERE webhook_id = NEW.webhook_id AND bucket = NEW.created_at / 600000; \
+                   END; \
+                   CREATE TRIGGER delivery_counts_on_webhook_delete AFTER DELETE ON webhooks BEGIN \
+                     DELETE FROM delivery_counts WHERE webhook_id = OLD.id; \
+                   END;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
-pub const VERSIONS: &[&str] = &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19];
+pub const VERSIONS: &[&str] =
+    &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;

@@ -928,6 +928,9 @@ pub async fn prune(db: &Database, now: i64, before: i64, limit: usize) -> Result
         vec![
             db.prepare(PRUNE_MARKS_SQL).bind(&[int(before)])?,
             db.prepare(MARK_DELIVERIES_SQL).bind(&[int(now), int(MARK_EVERY_MS)])?,
+            db.prepare(COUNT_DELIVERIES_SQL).bind(&[int(COUNT_LIMIT)])?,
+            db.prepare(ADVANCE_COUNT_SQL).bind(&[int(COUNT_LIMIT)])?,
+            db.prepare(PRUNE_COUNTS_SQL).bind(&[int(before), int(limit as i64)])?,
             db.prepare(PRUNE_ATTEMPTS_SQL).bind(&binds)?,
             db.prepare(prune_deliveries_sql()).bind(&binds)?,
             db.prepare(prune_events_sql()).bind(&binds)?,
@@ -960,6 +963,70 @@ pub(crate) const MARK_DELIVERIES_SQL: &str = concat!(
     AND (NOT EXISTS (SELECT 1 FROM time_marks WHERE at > ?1 - ?2) \
          OR NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL))"
 );
+
+/// `delivery_counts` (schema v20) counts deliveries by webhook and by this much of their creation time.
+pub(crate) const COUNT_BUCKET_MS: i64 = 600_000;
+
+/// Deliveries one alarm adds to `delivery_counts` at most: a read of each (about 40 ms for 60,000 on this machine's
+/// SQLite); more than an organization's object writes in a minute at its ceiling (about 1,000 a second, docs/
+/// data-plane.md), so counting keeps up, and an upgraded object catches up at this pace.
+pub const COUNT_LIMIT: i64 = 60_000;
+
+/// Adds the deliveries from `counted_to` up to `count_next` (written before the alarm's previous run, so their first
+/// attempt is usually over), at most `?1` of them, to their webhook's counts for their ten minutes; a deleted
+/// webhook's are left out (its counts went with it).
+const COUNT_DELIVERIES_SQL: &str = "INSERT INTO delivery_counts \
+     (webhook_id, bucket, succeeded, failed, pending, first_attempt_ms, first_attempts) \
+     SELECT webhook_id, created_at / 600000, SUM(status = 'succeeded'), SUM(status = 'failed'), \
+       SUM(status = 'pending'), COALESCE(SUM(json_extract(first_attempt, '$.duration_ms')), 0), \
+       COUNT(json_extract(first_attempt, '$.duration_ms')) \
+     FROM deliveries WHERE rowid >= (SELECT counted_to FROM organization) \
+       AND rowid < (SELECT MIN(count_next, counted_to + ?1) FROM organization) \
+       AND webhook_id IN (SELECT id FROM webhooks) \
+     GROUP BY 1, 2 \
+     ON CONFLICT (webhook_id, bucket) DO UPDATE SET succeeded = succeeded + excluded.succeeded, \
+       failed = failed + excluded.failed, pending = pending + excluded.pending, \
+       first_attempt_ms = first_attempt_ms + excluded.first_attempt_ms, \
+       first_attempts = first_attempts + excluded.first_attempts";
+
+/// After [`COUNT_DELIVERIES_SQL`]: `counted_to` moves past what it counted, and `count_next` to the next delivery's
+/// `rowid` (the next run counts up to it). Writes the row only when either moves.
+const ADVANCE_COUNT_SQL: &str = concat!(
+    "UPDATE organization SET counted_to = MIN(count_next, counted_to + ?1), count_next = ",
+    next_delivery_rowid!(),
+    " WHERE counted_to != MIN(count_next, counted_to + ?1) OR count_next != ",
+    next_delivery_rowid!()
+);
+
+/// Counts older than the window (`?1`) go, at most `?2`, read per webhook.
+const PRUNE_COUNTS_SQL: &str = "DELETE FROM delivery_counts WHERE (webhook_id, bucket) IN (SELECT c.webhook_id, \
+     c.bucket FROM webhooks w CROSS JOIN delivery_counts c ON c.webhook_id = w.id \
+     AND c.bucket < CAST(?1 AS INTEGER) / 600000 LIMIT ?2)";
+
+/// The `rowid`s of the deliveries created at or after `since` that `delivery_counts` does not hold from bucket
+/// `first_bucket` on (both SQL expressions; `first_bucket` is the first whole bucket at or after `since`): those
+/// before that bucket (the window's first partial ten minutes; `partial` false when `since` starts a bucket), and
+/// those not yet counted. Two ranges of `rowid`s, from the time marks and `counted_to`.
+pub(crate) fn uncounted_since(since: &str, first_bucket: &str, partial: bool) -> String {
+    let counted_to = "(SELECT counted_to FROM organization)";
+    let from = super::delivery_rowid_since(since);
+    let not_yet =
+        format!("SELECT rowid FROM deliveries WHERE rowid >= MAX({counted_to}, {from}) AND created_at >= {since}");
+    if !partial {
+        return not_yet;
+    }
+    let bucket_start = format!("{first_bucket} * {COUNT_BUCKET_MS}");
+    format!(
+        "SELECT rowid FROM deliveries WHERE rowid >= {from} AND rowid < MIN({counted_to}, {}) \
+         AND created_at >= {since} AND created_at < {bucket_start} UNION ALL {not_yet}",
+        super::delivery_rowid_before(&bucket_start)
+    )
+}
+
+/// The first whole bucket of `delivery_counts` at or after `since` (an SQL expression).
+fn first_bucket(since: &str) -> String {
+    format!("((CAST({since} AS INTEGER) + {}) / {COUNT_BUCKET_MS})", COUNT_BUCKET_MS - 1)
+}
 
 /// Finished deliveries written before the last mark older than the window (`?1`), oldest first: a range of `rowid`s,
 /// no index. The creation time is checked too, so a `rowid` out of order is never deleted early. The newest delivery
@@ -1029,8 +1096,9 @@ pub async fn prune_global(db: &Database, before: i64, limit: usize) -> Result<()
 }
 
 /// When an organization's alarm next has work: the first time a pending delivery may be overdue (due, unleased,
-/// not re-enqueued lately) or an old row reaches the end of the retention window (for deliveries and events, the
-/// first time mark past the oldest finished delivery or the oldest event); `None` if it holds neither.
+/// not re-enqueued lately), at once while deliveries wait to be counted (`delivery_counts`), or when an old row
+/// reaches the end of the retention window (for deliveries and events, the first time mark past the oldest finished
+/// delivery or the oldest event); `None` if it holds none of these.
 pub async fn next_housekeeping(
     db: &Database,
     retention_ms: i64,
@@ -1043,12 +1111,13 @@ pub async fn next_housekeeping(
         event: Option<i64>,
         attempt: Option<i64>,
         finished: Option<i64>,
+        counting: Option<i64>,
     }
     let next: Option<Next> =
         first(db.prepare(next_housekeeping_sql()).bind(&[int(OVERDUE_MS + 1), int(requeue_wait_ms + 1)])?).await?;
     let Some(next) = next else { return Ok(None) };
     let aged = [next.event, next.attempt, next.finished].into_iter().flatten().map(|t| t + retention_ms + 1);
-    Ok(next.overdue.into_iter().chain(next.in_flight).chain(aged).min())
+    Ok(next.overdue.into_iter().chain(next.in_flight).chain(next.counting).chain(aged).min())
 }
 
 fn next_housekeeping_sql() -> String {
@@ -1065,7 +1134,8 @@ fn next_housekeeping_sql() -> String {
            (SELECT MIN(created_at) FROM attempts) AS attempt, \
            (SELECT MIN(m.at) FROM time_marks m WHERE m.next_rowid > \
               (SELECT rowid FROM deliveries WHERE status != 'pending' AND rowid < (SELECT MAX(rowid) FROM deliveries) \
-               ORDER BY rowid LIMIT 1)) AS finished",
+               ORDER BY rowid LIMIT 1)) AS finished, \
+           (SELECT 0 FROM organization WHERE counted_to < count_next) AS counting",
         in_flight = in_flight!()
     )
 }
@@ -1087,31 +1157,41 @@ pub async fn stats(db: &Database, org: &OrganizationId, since: i64) -> Result<St
     Ok(stats.unwrap_or_default())
 }
 
-/// The organization's counts since `?2`: the deliveries written since the time mark before it (`rowid`s, schema v19),
-/// of its webhooks (a delivery of a deleted webhook is left out), each looked up by its webhook (`CROSS JOIN` keeps
-/// the deliveries outside).
+/// The organization's counts since `?2`, of its webhooks (a delivery of a deleted webhook is left out): their
+/// counts (`delivery_counts`, schema v20) from the first whole ten minutes on, and the deliveries those do not hold
+/// ([`uncounted_since`]), each looked up by its webhook (`CROSS JOIN` keeps the deliveries outside). The average
+/// response time is over the attempts since `?2` and the first attempts carried in the deliveries' rows.
 pub(crate) fn stats_sql() -> String {
     format!(
         "SELECT \
            (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1) AS webhooks_total, \
            (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1 AND is_active = 1) AS webhooks_active, \
-           COUNT(*) AS deliveries_total, \
-           SUM(d.status = 'succeeded') AS deliveries_succeeded, \
-           SUM(d.status = 'failed') AS deliveries_failed, \
-           SUM(d.status = 'pending') AS deliveries_pending, \
-           (SELECT AVG(duration_ms) FROM (\
-              SELECT a.duration_ms FROM attempts a JOIN deliveries d2 ON d2.id = a.delivery_id \
-                WHERE d2.organization_id = ?1 AND a.created_at >= ?2 \
-              UNION ALL SELECT json_extract(d3.first_attempt, '$.duration_ms') FROM deliveries d3 \
-                CROSS JOIN webhooks w3 ON w3.id = d3.webhook_id \
-                WHERE d3.rowid >= {since} AND w3.organization_id = ?1 AND d3.created_at >= ?2 \
-                AND d3.first_attempt IS NOT NULL)) \
-             AS avg_response_ms \
-         FROM deliveries d CROSS JOIN webhooks w ON w.id = d.webhook_id \
-         WHERE d.rowid >= {since} AND w.organization_id = ?1 AND d.created_at >= ?2",
-        since = super::delivery_rowid_since("?2")
+           CAST(k.succeeded + k.failed + k.pending + u.total AS INTEGER) AS deliveries_total, \
+           CAST(k.succeeded + u.succeeded AS INTEGER) AS deliveries_succeeded, \
+           CAST(k.failed + u.failed AS INTEGER) AS deliveries_failed, \
+           CAST(k.pending + u.pending AS INTEGER) AS deliveries_pending, \
+           (k.first_attempt_ms + u.first_attempt_ms + t.attempt_ms) \
+             / NULLIF(CAST(k.first_attempts + u.first_attempts + t.attempts AS REAL), 0) AS avg_response_ms \
+         FROM (SELECT TOTAL(c.succeeded) AS succeeded, TOTAL(c.failed) AS failed, TOTAL(c.pending) AS pending, \
+                 TOTAL(c.first_attempt_ms) AS first_attempt_ms, TOTAL(c.first_attempts) AS first_attempts \
+               FROM webhooks w CROSS JOIN delivery_counts c ON c.webhook_id = w.id AND c.bucket >= {first_bucket} \
+               WHERE w.organization_id = ?1) k, \
+              ({uncounted_totals} FROM deliveries d CROSS JOIN webhooks w ON w.id = d.webhook_id \
+               WHERE d.rowid IN ({uncounted}) AND w.organization_id = ?1) u, \
+              (SELECT TOTAL(a.duration_ms) AS attempt_ms, COUNT(a.duration_ms) AS attempts \
+               FROM attempts a JOIN deliveries d2 ON d2.id = a.delivery_id \
+               WHERE d2.organization_id = ?1 AND a.created_at >= ?2) t",
+        first_bucket = first_bucket("?2"),
+        uncounted_totals = UNCOUNTED_TOTALS,
+        uncounted = uncounted_since("?2", &first_bucket("?2"), true),
     )
 }
+
+/// The counts of deliveries `d` by outcome, with their first attempts' durations, as `delivery_counts` keeps them.
+const UNCOUNTED_TOTALS: &str = "SELECT COUNT(*) AS total, TOTAL(d.status = 'succeeded') AS succeeded, \
+     TOTAL(d.status = 'failed') AS failed, TOTAL(d.status = 'pending') AS pending, \
+     TOTAL(json_extract(d.first_attempt, '$.duration_ms')) AS first_attempt_ms, \
+     COUNT(json_extract(d.first_attempt, '$.duration_ms')) AS first_attempts";
 
 /// One webhook's recent activity, for the dashboard's list: its deliveries since `since` by outcome, and when it
 /// last got one at all.
@@ -1130,20 +1210,25 @@ pub async fn activity(db: &Database, org: &OrganizationId, since: i64) -> Result
     rows(db.prepare(activity_sql()).bind(&[text(org), int(since)])?).await
 }
 
-/// [`Activity`]: the deliveries written since the time mark before `?2`, counted by webhook in one pass, and each
-/// webhook's last delivery from its newest page (schema v19).
+/// [`Activity`]: each webhook's counts since `?2` (`delivery_counts` from the first whole ten minutes on, read per
+/// webhook, and the deliveries they do not hold, [`uncounted_since`]), and its last delivery from its newest page
+/// (schema v19).
 pub(crate) fn activity_sql() -> String {
     format!(
         "SELECT w.id AS webhook_id, \
            (SELECT MAX(l.created_at) FROM deliveries l WHERE l.rowid IN ({last})) AS last_delivery_at, \
-           COALESCE(c.total, 0) AS total, c.succeeded AS succeeded, c.failed AS failed \
-         FROM webhooks w LEFT JOIN (SELECT webhook_id, COUNT(*) AS total, SUM(status = 'succeeded') AS succeeded, \
-           SUM(status = 'failed') AS failed FROM deliveries WHERE rowid >= {since} AND created_at >= ?2 \
-           GROUP BY webhook_id) c ON c.webhook_id = w.id \
-         WHERE w.organization_id = ?1",
+           CAST(TOTAL(c.succeeded + c.failed + c.pending) + COALESCE(u.total, 0) AS INTEGER) AS total, \
+           CAST(TOTAL(c.succeeded) + COALESCE(u.succeeded, 0) AS INTEGER) AS succeeded, \
+           CAST(TOTAL(c.failed) + COALESCE(u.failed, 0) AS INTEGER) AS failed \
+         FROM webhooks w LEFT JOIN delivery_counts c ON c.webhook_id = w.id AND c.bucket >= {first_bucket} \
+         LEFT JOIN (SELECT d.webhook_id, COUNT(*) AS total, SUM(d.status = 'succeeded') AS succeeded, \
+           SUM(d.status = 'failed') AS failed FROM deliveries d WHERE d.rowid IN ({uncounted}) \
+           GROUP BY d.webhook_id) u ON u.webhook_id = w.id \
+         WHERE w.organization_id = ?1 GROUP BY w.id",
         last =
             super::webhook_deliveries("w.id", "(SELECT MAX(page) FROM webhook_pages WHERE webhook_id = w.id)", "1", ""),
-        since = super::delivery_rowid_since("?2")
+        first_bucket = first_bucket("?2"),
+        uncounted = uncounted_since("?2", &first_bucket("?2"), true),
     )
 }
 
@@ -1164,27 +1249,8 @@ pub async fn hourly(
     since: i64,
 ) -> Result<(Vec<HourCounts>, Option<f64>), StoreError> {
     let binds = [text(org), text(webhook_id), int(since)];
-    let results = batch(
-        db,
-        vec![
-            db.prepare(hourly_sql()).bind(&binds)?,
-            db.prepare(format!(
-                "SELECT AVG(duration_ms) AS avg_response_ms FROM (\
-                   SELECT a.duration_ms FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
-                     WHERE +d.webhook_id = ?2 AND d.organization_id = ?1 AND a.created_at >= ?3 \
-                   UNION ALL SELECT json_extract(first_attempt, '$.duration_ms') FROM deliveries \
-                     WHERE rowid IN ({}))",
-                super::webhook_deliveries(
-                    "?2",
-                    &super::delivery_page_since("?3"),
-                    "d.organization_id = ?1 AND d.created_at >= ?3 AND d.first_attempt IS NOT NULL",
-                    ""
-                )
-            ))
-            .bind(&binds)?,
-        ],
-    )
-    .await?;
+    let results =
+        batch(db, vec![db.prepare(hourly_sql()).bind(&binds)?, db.prepare(hourly_average_sql()).bind(&binds)?]).await?;
     #[derive(Deserialize)]
     struct Average {
         avg_response_ms: Option<f64>,
@@ -1194,18 +1260,37 @@ pub async fn hourly(
     Ok((hours, average.into_iter().next().and_then(|a| a.avg_response_ms)))
 }
 
-/// A webhook's (`?2`) deliveries since `?3` by hour and outcome: its pages from the time mark before `?3` on.
+/// A webhook's (`?2`) deliveries since `?3` (the start of an hour) by hour and outcome: its counts
+/// (`delivery_counts`, schema v20) from `?3` on, read as a range of its own, and the deliveries they do not hold yet
+/// ([`uncounted_since`]).
 pub(crate) fn hourly_sql() -> String {
     format!(
-        "SELECT created_at / 3600000 AS hour, SUM(status = 'succeeded') AS succeeded, \
-           SUM(status = 'failed') AS failed, SUM(status = 'pending') AS pending \
-         FROM deliveries WHERE rowid IN ({}) GROUP BY hour ORDER BY hour",
-        super::webhook_deliveries(
-            "?2",
-            &super::delivery_page_since("?3"),
-            "d.organization_id = ?1 AND d.created_at >= ?3",
-            ""
-        )
+        "SELECT hour, SUM(succeeded) AS succeeded, SUM(failed) AS failed, SUM(pending) AS pending FROM ( \
+           SELECT bucket * {COUNT_BUCKET_MS} / 3600000 AS hour, succeeded, failed, pending FROM delivery_counts \
+             WHERE webhook_id = ?2 AND bucket >= {first_bucket} \
+           UNION ALL SELECT created_at / 3600000, status = 'succeeded', status = 'failed', status = 'pending' \
+             FROM deliveries WHERE rowid IN ({uncounted}) AND webhook_id = ?2 AND organization_id = ?1) \
+         GROUP BY hour ORDER BY hour",
+        first_bucket = first_bucket("?3"),
+        uncounted = uncounted_since("?3", &first_bucket("?3"), false),
+    )
+}
+
+/// The average response time of a webhook's (`?2`) attempts since `?3` (the start of an hour): its attempts' rows,
+/// and its first attempts as its counts and the deliveries they do not hold yet keep them.
+pub(crate) fn hourly_average_sql() -> String {
+    format!(
+        "SELECT (k.first_attempt_ms + u.first_attempt_ms + t.attempt_ms) \
+           / NULLIF(CAST(k.first_attempts + u.first_attempts + t.attempts AS REAL), 0) AS avg_response_ms \
+         FROM (SELECT TOTAL(first_attempt_ms) AS first_attempt_ms, TOTAL(first_attempts) AS first_attempts \
+               FROM delivery_counts WHERE webhook_id = ?2 AND bucket >= {first_bucket}) k, \
+              ({UNCOUNTED_TOTALS} FROM deliveries d WHERE d.rowid IN ({uncounted}) AND d.webhook_id = ?2 \
+               AND d.organization_id = ?1) u, \
+              (SELECT TOTAL(a.duration_ms) AS attempt_ms, COUNT(a.duration_ms) AS attempts \
+               FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+               WHERE +d.webhook_id = ?2 AND d.organization_id = ?1 AND a.created_at >= ?3) t",
+        first_bucket = first_bucket("?3"),
+        uncounted = uncounted_since("?3", &first_bucket("?3"), false),
     )
 }
 
@@ -2399,5 +2484,287 @@ mod in_flight_tests {
             |r| r.get::<_, i64>(0),
         );
         assert_eq!(claimed, Ok(1));
+    }
+}
+
+/// The 24-hour counts from `delivery_counts` (schema v20) against counting every delivery, as before it.
+#[cfg(test)]
+mod count_tests {
+    use super::retention_tests::due;
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    const MINUTE: i64 = 60_000;
+    const HOUR: i64 = 60 * MINUTE;
+    const WEBHOOKS: [&str; 3] = ["wh_a", "wh_b", "wh_c"];
+
+    /// A small deterministic generator (xorshift), so the sequence is the same on every run.
+    struct Draw(u64);
+    impl Draw {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    fn organization() -> Connection {
+        let db = super::super::migrated_sqlite();
+        for w in WEBHOOKS.iter().chain(&["wh_gone"]) {
+            db.execute(
+                "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
+                 VALUES (?1, 'org_a', ?1, 'https://example.com', '[\"*\"]', 's', 1, 1)",
+                [w],
+            )
+            .unwrap();
+        }
+        db
+    }
+
+    /// The alarm's marking and counting at `now`, counting at most `limit` deliveries.
+    fn housekeeping(db: &Connection, now: i64, limit: i64) {
+        db.execute(MARK_DELIVERIES_SQL, params![now, MARK_EVERY_MS]).unwrap();
+        db.execute(COUNT_DELIVERIES_SQL, [limit]).unwrap();
+        db.execute(ADVANCE_COUNT_SQL, [limit]).unwrap();
+    }
+
+    /// What the counts say for `since` (stats, each webhook's activity, and each webhook's hours from the hour of
+    /// `since` on), as text to compare.
+    fn counted(db: &Connection, since: i64) -> String {
+        let stats: (i64, i64, i64, i64, Option<f64>) = db
+            .query_row(&stats_sql(), params!["org_a", since], |r| {
+                Ok((
+                    r.get("deliveries_total")?,
+                    r.get("deliveries_succeeded")?,
+                    r.get("deliveries_failed")?,
+                    r.get("deliveries_pending")?,
+                    r.get("avg_response_ms")?,
+                ))
+            })
+            .unwrap();
+        let mut out = format!("stats {:?} avg {:.6}\n", &(stats.0, stats.1, stats.2, stats.3), stats.4.unwrap_or(-1.0));
+        let mut activity = db.prepare(&activity_sql()).unwrap();
+        let mut rows: Vec<String> = activity
+            .query_map(params!["org_a", since], |r| {
+                Ok(format!(
+                    "{} {} {} {}",
+                    r.get::<_, String>("webhook_id")?,
+                    r.get::<_, i64>("total")?,
+                    r.get::<_, i64>("succeeded")?,
+                    r.get::<_, i64>("failed")?
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows.sort();
+        out += &rows.join("\n");
+        let hour_start = since.div_euclid(HOUR) * HOUR;
+        for w in WEBHOOKS {
+            let mut hourly = db.prepare(&hourly_sql()).unwrap();
+            let hours: Vec<(i64, i64, i64, i64)> = hourly
+                .query_map(params!["org_a", w, hour_start], |r| {
+                    Ok((r.get("hour")?, r.get("succeeded")?, r.get("failed")?, r.get("pending")?))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let average: Option<f64> =
+                db.query_row(&hourly_average_sql(), params!["org_a", w, hour_start], |r| r.get(0)).unwrap();
+            out += &format!("\n{w} {hours:?} avg {:.6}", average.unwrap_or(-1.0));
+        }
+        out
+    }
+
+    /// The same, counting every delivery (the statements before schema v20, without their bounds).
+    fn recounted(db: &Connection, since: i64) -> String {
+        let totals = "COUNT(*), COALESCE(SUM(d.status = 'succeeded'), 0), COALESCE(SUM(d.status = 'failed'), 0), \
+                      COALESCE(SUM(d.status = 'pending'), 0)";
+        let average = |webhook: &str, from: i64| -> Option<f64> {
+            db.query_row(
+                "SELECT AVG(ms) FROM (SELECT a.duration_ms AS ms FROM attempts a JOIN deliveries d ON \
+                 d.id = a.delivery_id WHERE (?1 IS NULL OR d.webhook_id = ?1) AND a.created_at >= ?2 UNION ALL \
+                 SELECT json_extract(d.first_attempt, '$.duration_ms') FROM deliveries d JOIN webhooks w ON \
+                 w.id = d.webhook_id WHERE (?1 IS NULL OR d.webhook_id = ?1) AND d.created_at >= ?2)",
+                params![if webhook.is_empty() { None } else { Some(webhook) }, from],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        let stats: (i64, i64, i64, i64) = db
+            .query_row(
+                &format!(
+                    "SELECT {totals} FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+                     WHERE d.created_at >= ?1"
+                ),
+                [since],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        let mut out = format!("stats {stats:?} avg {:.6}\n", average("", since).unwrap_or(-1.0));
+        let mut rows = Vec::new();
+        for w in WEBHOOKS.iter().chain(&["wh_gone"]) {
+            let (total, succeeded, failed, _): (i64, i64, i64, i64) = db
+                .query_row(
+                    &format!("SELECT {totals} FROM deliveries d WHERE d.webhook_id = ?1 AND d.created_at >= ?2"),
+                    params![w, since],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .unwrap();
+            let exists: bool =
+                db.query_row("SELECT COUNT(*) > 0 FROM webhooks WHERE id = ?1", [w], |r| r.get(0)).unwrap();
+            if exists {
+                rows.push(format!("{w} {total} {succeeded} {failed}"));
+            }
+        }
+        rows.sort();
+        out += &rows.join("\n");
+        let hour_start = since.div_euclid(HOUR) * HOUR;
+        for w in WEBHOOKS {
+            let mut hourly = db
+                .prepare(
+                    "SELECT created_at / 3600000, SUM(status = 'succeeded'), SUM(status = 'failed'), \
+                     SUM(status = 'pending') FROM deliveries WHERE webhook_id = ?1 AND created_at >= ?2 \
+                     GROUP BY 1 ORDER BY 1",
+                )
+                .unwrap();
+            let hours: Vec<(i64, i64, i64, i64)> = hourly
+                .query_map(params![w, hour_start], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            out += &format!("\n{w} {hours:?} avg {:.6}", average(w, hour_start).unwrap_or(-1.0));
+        }
+        out
+    }
+
+    #[test]
+    fn the_counts_answer_what_counting_every_delivery_answers_as_deliveries_come_finish_fail_and_recover() {
+        let db = organization();
+        let mut draw = Draw(0x9e37_79b9_7f4a_7c15);
+        let start = 500_000 * HOUR + 7 * MINUTE;
+        let mut pending: Vec<String> = Vec::new();
+        let mut failed: Vec<String> = Vec::new();
+        let mut n = 0;
+        // 30 hours in steps of 7 minutes: deliveries come (stamped up to 4 minutes early, as an ingest's clock may
+        // be), some finish or fail, some failed ones are recovered, and the alarm counts a few at a time.
+        for step in 0..(30 * 60 / 7) {
+            let now = start + step * 7 * MINUTE;
+            for _ in 0..draw.below(6) {
+                n += 1;
+                let id = format!("dlv_{n:05}");
+                let webhook =
+                    if step < 200 && draw.below(9) == 0 { "wh_gone" } else { WEBHOOKS[draw.below(3) as usize] };
+                let at = now - draw.below(4 * MINUTE as u64) as i64;
+                db.execute(
+                    "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+                     attempts, created_at, updated_at) VALUES (?1, 'org_a', ?2, 'evt_1', 'lead.created', '{}', \
+                     'pending', 1, ?3, ?3)",
+                    params![id, webhook, at],
+                )
+                .unwrap();
+                pending.push(id);
+            }
+            while !pending.is_empty() && draw.below(3) != 0 {
+                let id = pending.remove(draw.below(pending.len() as u64) as usize);
+                if draw.below(5) == 0 {
+                    db.execute("UPDATE deliveries SET status = 'failed' WHERE id = ?1", [&id]).unwrap();
+                    db.execute(
+                        "INSERT INTO attempts (id, delivery_id, attempt, status_code, duration_ms, created_at) \
+                         VALUES (?1 || '_' || ?3, ?1, 1, 500, ?2, ?3)",
+                        params![id, draw.below(900) as i64, now],
+                    )
+                    .unwrap();
+                    failed.push(id);
+                } else {
+                    let first = format!("{{\"status_code\":200,\"duration_ms\":{}}}", draw.below(400));
+                    db.execute(
+                        "UPDATE deliveries SET status = 'succeeded', first_attempt = ?2 WHERE id = ?1",
+                        params![id, first],
+                    )
+                    .unwrap();
+                }
+            }
+            if !failed.is_empty() && draw.below(4) == 0 {
+                let id = failed.remove(draw.below(failed.len() as u64) as usize);
+                db.execute("UPDATE deliveries SET status = 'pending' WHERE id = ?1", [&id]).unwrap();
+                pending.push(id);
+            }
+            if step == 200 {
+                db.execute("DELETE FROM webhooks WHERE id = 'wh_gone'", []).unwrap();
+            }
+            housekeeping(&db, now, 7);
+            if step % 10 == 9 {
+                for since in [now - 24 * HOUR, now - 3 * HOUR - 1, now - 20 * MINUTE] {
+                    assert_eq!(counted(&db, since), recounted(&db, since), "step {step}, since {since}");
+                }
+            }
+        }
+        let counted_to: i64 = db.query_row("SELECT counted_to FROM organization", [], |r| r.get(0)).unwrap();
+        assert!(counted_to > n / 2, "the alarm counted most of the {n} deliveries: {counted_to}");
+        let rows: i64 = db.query_row("SELECT COUNT(*) FROM delivery_counts", [], |r| r.get(0)).unwrap();
+        assert!(rows > 0 && rows <= 3 * (30 * 6 + 1), "at most one row per webhook and ten minutes: {rows}");
+        let gone: i64 = db
+            .query_row("SELECT COUNT(*) FROM delivery_counts WHERE webhook_id = 'wh_gone'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(gone, 0, "a deleted webhook's counts go with it");
+    }
+
+    #[test]
+    fn an_upgraded_object_counts_from_its_first_delivery_and_reads_as_before_meanwhile() {
+        use crate::org::schema::{sqlite_at, upgrade, VERSIONS};
+        let db = sqlite_at(VERSIONS, 19);
+        db.execute("INSERT INTO organization (id) VALUES ('org_a')", []).unwrap();
+        db.execute(
+            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
+             VALUES ('wh_a', 'org_a', 'a', 'https://example.com', '[\"*\"]', 's', 1, 1)",
+            [],
+        )
+        .unwrap();
+        let now = 500_000 * HOUR;
+        for n in 0..40 {
+            db.execute(
+                "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+                 attempts, created_at, updated_at, first_attempt) VALUES (?1, 'org_a', 'wh_a', 'evt_1', \
+                 'lead.created', '{}', 'succeeded', 1, ?2, ?2, '{\"duration_ms\":10}')",
+                params![format!("dlv_{n:03}"), now - 30 * HOUR + n * HOUR],
+            )
+            .unwrap();
+        }
+        upgrade(&db, VERSIONS);
+        let since = now + 9 * HOUR - 24 * HOUR;
+        let before = recounted(&db, since);
+        assert_eq!(counted(&db, since), before, "nothing counted yet");
+        housekeeping(&db, now + 10 * HOUR, 15);
+        assert_eq!(counted(&db, since), before, "counting up to the previous run: none yet");
+        for run in 1..=4 {
+            housekeeping(&db, now + 10 * HOUR + run * MINUTE, 15);
+            assert_eq!(counted(&db, since), before, "after run {run}");
+        }
+        let counted_to: i64 = db.query_row("SELECT counted_to FROM organization", [], |r| r.get(0)).unwrap();
+        assert_eq!(counted_to, 41, "caught up, 15 at a time");
+        assert_eq!(due(&db, "counting"), None, "nothing left to count: no alarm for it");
+        db.execute("UPDATE organization SET count_next = 50", []).unwrap();
+        assert_eq!(due(&db, "counting"), Some(0), "deliveries to count bring the alarm at once");
+    }
+
+    #[test]
+    fn the_counts_read_ranges_of_counts_and_rowids_never_a_whole_table() {
+        // The readers walk ranges of every table; the housekeeping's prune reads each webhook (as the pages' does).
+        let readers = [stats_sql(), activity_sql(), hourly_sql(), hourly_average_sql()].map(|sql| (sql, true));
+        let housekeeping = [COUNT_DELIVERIES_SQL, ADVANCE_COUNT_SQL, PRUNE_COUNTS_SQL].map(|sql| (sql.into(), false));
+        for (sql, reader) in readers.into_iter().chain(housekeeping) {
+            let details = super::super::query_plan(&sql);
+            let scans = |table: &str| {
+                details.iter().any(|d| d == &format!("SCAN {table}") || d.starts_with(&format!("SCAN {table} ")))
+            };
+            for table in ["deliveries", "d", "delivery_counts", "c", "attempts", "a"] {
+                assert!(!scans(table), "{table} in {sql}: {details:?}");
+            }
+            if reader {
+                assert!(!scans("webhooks") && !scans("w"), "{sql}: {details:?}");
+            }
+        }
     }
 }
