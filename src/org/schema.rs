@@ -351,9 +351,22 @@ const V20: &str = "CREATE TABLE delivery_counts ( \
                      DELETE FROM delivery_counts WHERE webhook_id = OLD.id; \
                    END;";
 
+/// Version 21: the events list of one type reads that type's pages instead of every event. `event_type_pages` says in
+/// which pages of 64 event `rowid`s each type has events, kept by a trigger with `INSERT OR IGNORE` as
+/// `webhook_pages` is (a type in most pages writes one entry per page). Built from the table once.
+const V21: &str = "CREATE TABLE event_type_pages ( \
+                     type TEXT NOT NULL, \
+                     page INTEGER NOT NULL, \
+                     PRIMARY KEY (type, page) \
+                   ) WITHOUT ROWID; \
+                   INSERT OR IGNORE INTO event_type_pages (type, page) SELECT type, rowid / 64 FROM events; \
+                   CREATE TRIGGER event_type_pages_on_event AFTER INSERT ON events BEGIN \
+                     INSERT OR IGNORE INTO event_type_pages (type, page) VALUES (NEW.type, NEW.rowid / 64); \
+                   END;";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
 pub const VERSIONS: &[&str] =
-    &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20];
+    &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;

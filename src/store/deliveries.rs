@@ -936,6 +936,7 @@ pub async fn prune(db: &Database, now: i64, before: i64, limit: usize) -> Result
             db.prepare(prune_events_sql()).bind(&binds)?,
             db.prepare(PRUNE_POLL_MESSAGES_SQL).bind(&binds)?,
             db.prepare(prune_webhook_pages_sql()).bind(&[int(limit as i64)])?,
+            db.prepare(prune_event_type_pages_sql()).bind(&[int(limit as i64)])?,
         ],
     )
     .await?;
@@ -1052,6 +1053,20 @@ fn prune_webhook_pages_sql() -> String {
          p.page FROM webhooks w CROSS JOIN webhook_pages p ON p.webhook_id = w.id \
          AND p.page < (SELECT MIN(rowid) FROM deliveries) / {} LIMIT ?1)",
         super::WEBHOOK_PAGE
+    )
+}
+
+/// A type's pages (schema v21) below the oldest event left: all of their events are gone. Read per type (the types
+/// found through the primary key, one seek each), at most `?1`.
+pub(crate) fn prune_event_type_pages_sql() -> String {
+    format!(
+        "WITH RECURSIVE types (type) AS (SELECT MIN(type) FROM event_type_pages \
+           UNION ALL SELECT (SELECT MIN(type) FROM event_type_pages WHERE type > types.type) FROM types \
+           WHERE types.type IS NOT NULL) \
+         DELETE FROM event_type_pages WHERE (type, page) IN (SELECT p.type, p.page FROM types t \
+           CROSS JOIN event_type_pages p ON p.type = t.type AND p.page < (SELECT MIN(rowid) FROM events) / {} \
+           LIMIT ?1)",
+        super::EVENT_TYPE_PAGE
     )
 }
 

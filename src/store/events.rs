@@ -718,39 +718,72 @@ pub struct EventSummary {
 /// bounded by the time marks for a window), with the outcome counts of their deliveries, and the total matching.
 pub async fn list(db: &Database, q: &EventQuery<'_>) -> Result<(Vec<EventSummary>, ListTotal), StoreError> {
     let binds = [text(q.org), opt_text(q.event_type), opt_int(q.since), opt_int(q.until)];
+    let typed = q.event_type.is_some();
     let mut page_binds = binds.to_vec();
     page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
-    let page = db.prepare(list_page_sql()).bind(&page_binds)?;
+    let page = db.prepare(list_page_sql(typed)).bind(&page_binds)?;
     let mut count_binds = binds.to_vec();
     count_binds.push(super::list_count_limit());
-    let count = db.prepare(list_count_sql()).bind(&count_binds)?;
+    let count = db.prepare(list_count_sql(typed)).bind(&count_binds)?;
     super::page_and_total(db, page, count).await
 }
 
 /// The list's capped count (`?5`: the most rows it reads).
-fn list_count_sql() -> String {
-    super::capped_count_sql(&format!("SELECT 1 FROM events WHERE {}", list_filter()), "?5")
+fn list_count_sql(typed: bool) -> String {
+    let select = if typed {
+        format!("SELECT 1 {}", of_type(""))
+    } else {
+        format!("SELECT 1 FROM events WHERE {}", list_filter("events", true))
+    };
+    super::capped_count_sql(&select, "?5")
 }
 
-/// The events of the list: organization `?1`, of type `?2`, created in `[?3, ?4)` (each may be NULL).
-fn list_filter() -> String {
+/// The events `e` of the list: organization `?1`, of type `?2`, created in `[?3, ?4)` (each may be NULL). The
+/// window's bounds on `rowid` are the range the statement reads, unless `window_read` is false (a list of one type
+/// reads its type's pages, and a page's `rowid`s: the window then only filters, `+` keeps it out of the search).
+fn list_filter(e: &str, window_read: bool) -> String {
+    let rowid_of = if window_read { e.to_string() } else { format!("+{e}") };
+    let window = super::events_window(&rowid_of, "?3", "?4");
     format!(
-        "{} AND +organization_id = ?1 AND (?2 IS NULL OR type = ?2) AND (?3 IS NULL OR created_at >= ?3) \
-         AND (?4 IS NULL OR created_at < ?4)",
-        super::events_window("events", "?3", "?4")
+        "{window} AND +{e}.organization_id = ?1 AND (?2 IS NULL OR {e}.type = ?2) \
+         AND (?3 IS NULL OR {e}.created_at >= ?3) AND (?4 IS NULL OR {e}.created_at < ?4)"
     )
 }
 
-/// A page of the list (`?5` events from `?6` on), newest first, with their deliveries' outcomes.
-fn list_page_sql() -> String {
+/// `FROM …` the events `e` of the list when it names their type `?2`: the type's pages (`event_type_pages`, schema
+/// v21) from the window's first on, newest first, and in each the page's events, newest first.
+/// `order_and_limit` ends it (`""`, or an `ORDER BY … LIMIT …`).
+fn of_type(order_and_limit: &str) -> String {
+    let page = super::EVENT_TYPE_PAGE;
+    format!(
+        "FROM event_type_pages p JOIN events e ON e.rowid >= p.page * {page} AND e.rowid < (p.page + 1) * {page} \
+         WHERE p.type = ?2 AND p.page >= {from} / {page} AND {filter} {order_and_limit}",
+        from = super::marked_rowid("next_event_rowid", &format!("?3 - {}", super::INGEST_CLOCK_SLACK_MS)),
+        filter = list_filter("e", false),
+    )
+}
+
+/// A page of the list (`?5` events from `?6` on), newest first, with their deliveries' outcomes; `typed` when it
+/// names a type (read through the type's pages).
+fn list_page_sql(typed: bool) -> String {
+    let events = if typed {
+        format!(
+            "SELECT e.rowid AS n, e.organization_id, e.id, e.type, e.created_at, e.delivery_stem {}",
+            of_type("ORDER BY p.page DESC, e.rowid DESC LIMIT ?5 OFFSET ?6")
+        )
+    } else {
+        format!(
+            "SELECT rowid AS n, organization_id, id, type, created_at, delivery_stem FROM events WHERE {} \
+             ORDER BY rowid DESC LIMIT ?5 OFFSET ?6",
+            list_filter("events", true)
+        )
+    };
     format!(
         "SELECT e.id, e.type, e.created_at, COUNT(d.id) AS deliveries, SUM(d.status = 'succeeded') AS succeeded, \
            SUM(d.status = 'failed') AS failed, SUM(d.status = 'pending') AS pending \
-         FROM (SELECT rowid AS n, organization_id, id, type, created_at, delivery_stem FROM events WHERE {} \
-               ORDER BY rowid DESC LIMIT ?5 OFFSET ?6) e \
+         FROM ({events}) e \
          LEFT JOIN deliveries d ON d.rowid IN ({}) \
          GROUP BY e.n ORDER BY e.n DESC",
-        list_filter(),
         super::deliveries_of_event("e.id", "e.delivery_stem")
     )
 }
@@ -1054,8 +1087,110 @@ mod tests {
         assert_eq!(built.body, format!("HEAD:{id}:TAIL"));
     }
 
-    /// An ingest as the object runs it, with payload filters: the candidates are read, each filter is evaluated in
-    /// Rust on the event's exact text, and the count and the deliveries leave the misses out.
+    /// Each page of the list for `event_type` (as ids), read through the type's pages or through every event.
+    fn listed(
+        db: &Connection,
+        typed: bool,
+        event_type: &str,
+        window: (Option<i64>, Option<i64>),
+        limit: i64,
+        offset: i64,
+    ) -> Vec<String> {
+        let mut statement = db.prepare(&list_page_sql(typed)).unwrap();
+        let ids = statement
+            .query_map(params!["org_a", event_type, window.0, window.1, limit, offset], |row| {
+                row.get::<_, String>("id")
+            })
+            .unwrap();
+        ids.map(Result::unwrap).collect()
+    }
+
+    #[test]
+    fn a_list_of_one_type_reads_its_pages_and_answers_what_reading_every_event_answers() {
+        let db = super::super::migrated_sqlite();
+        // 400 events: one type in most pages, one in a few, one once (rowids 1..=400, created 1 ms apart).
+        for n in 1..=400 {
+            let event_type = match n {
+                n if n % 100 == 7 => "deal.won",
+                333 => "invoice.paid",
+                _ => "lead.created",
+            };
+            db.execute(
+                "INSERT INTO events (id, organization_id, type, data, ingest_token, delivery_stem, created_at) \
+                 VALUES (?1, 'org_a', ?2, '{}', ?1, ?1, ?3)",
+                params![format!("evt_{n:03}"), event_type, 1_000 + n],
+            )
+            .unwrap();
+        }
+        let pages: i64 = db.query_row("SELECT COUNT(*) FROM event_type_pages", [], |r| r.get(0)).unwrap();
+        assert_eq!(pages, 7 + 4 + 1, "lead.created in 7 pages of 64, deal.won in 4, invoice.paid in 1");
+        for event_type in ["lead.created", "deal.won", "invoice.paid", "nothing.here"] {
+            for window in [(None, None), (Some(1_150), None), (None, Some(1_350)), (Some(1_100), Some(1_108))] {
+                for (limit, offset) in [(25, 0), (25, 50), (100, 0), (3, 2)] {
+                    let through_pages = listed(&db, true, event_type, window, limit, offset);
+                    let through_events = listed(&db, false, event_type, window, limit, offset);
+                    assert_eq!(through_pages, through_events, "{event_type} {window:?} {limit} {offset}");
+                }
+                let count = |typed: bool| -> i64 {
+                    db.query_row(
+                        &list_count_sql(typed),
+                        params!["org_a", event_type, window.0, window.1, 10_001],
+                        |r| r.get(0),
+                    )
+                    .unwrap()
+                };
+                assert_eq!(count(true), count(false), "{event_type} {window:?}");
+            }
+        }
+        assert_eq!(listed(&db, true, "deal.won", (None, None), 2, 0), ["evt_307", "evt_207"]);
+        assert_eq!(listed(&db, true, "invoice.paid", (None, None), 25, 0), ["evt_333"]);
+        // The work each does, in SQLite's own count of steps: the rare type's one page, against all 400 events.
+        let steps = |typed: bool| -> i32 {
+            let mut statement = db.prepare(&list_count_sql(typed)).unwrap();
+            let _: i64 = statement
+                .query_row(params!["org_a", "invoice.paid", None::<i64>, None::<i64>, 10_001], |r| r.get(0))
+                .unwrap();
+            statement.get_status(rusqlite::StatementStatus::VmStep)
+        };
+        let (through_pages, through_events) = (steps(true), steps(false));
+        assert!(
+            through_pages * 2 < through_events,
+            "{through_pages} steps through the pages, {through_events} through every event"
+        );
+    }
+
+    #[test]
+    fn a_types_pages_go_when_their_events_have_gone_and_an_upgrade_builds_them() {
+        use crate::org::schema::{sqlite_at, upgrade, VERSIONS};
+        let db = sqlite_at(VERSIONS, 20);
+        db.execute("INSERT INTO organization (id) VALUES ('org_a')", []).unwrap();
+        for n in 1..=200 {
+            let event_type = if n % 2 == 0 { "lead.created" } else { "deal.won" };
+            db.execute(
+                "INSERT INTO events (id, organization_id, type, data, ingest_token, delivery_stem, created_at) \
+                 VALUES (?1, 'org_a', ?2, '{}', ?1, ?1, ?3)",
+                params![format!("evt_{n:03}"), event_type, n],
+            )
+            .unwrap();
+        }
+        upgrade(&db, VERSIONS);
+        let pages = |db: &Connection| -> Vec<(String, i64)> {
+            let mut statement = db.prepare("SELECT type, page FROM event_type_pages ORDER BY 1, 2").unwrap();
+            let rows = statement.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+            rows.map(Result::unwrap).collect()
+        };
+        let all: Vec<(String, i64)> =
+            ["deal.won", "lead.created"].iter().flat_map(|t| (0..=3).map(move |p| (t.to_string(), p))).collect();
+        assert_eq!(pages(&db), all, "built from the events at the upgrade");
+        db.execute("DELETE FROM events WHERE rowid < 130", []).unwrap();
+        db.execute(&crate::store::deliveries::prune_event_type_pages_sql(), [1_000]).unwrap();
+        let left: Vec<(String, i64)> =
+            ["deal.won", "lead.created"].iter().flat_map(|t| (2..=3).map(move |p| (t.to_string(), p))).collect();
+        assert_eq!(pages(&db), left, "pages 0 and 1 (rowids below 128) went, page 2 holds events 130..");
+        db.execute(&crate::store::deliveries::prune_event_type_pages_sql(), [1]).unwrap();
+        assert_eq!(pages(&db), left, "nothing more to prune");
+    }
+
     #[test]
     fn the_events_lists_count_stops_at_its_limit_and_counts_only_the_filter() {
         let db = super::super::migrated_sqlite();
@@ -1065,19 +1200,23 @@ mod tests {
         }
         insert_event(&db, "evt_other", "deal.won", catalogue::resource_of("deal.won"), 0, "tx", "sx");
         let count = |event_type: Option<&str>, limit: i64| -> i64 {
-            db.query_row(&list_count_sql(), params!["org_a", event_type, None::<i64>, None::<i64>, limit], |row| {
-                row.get("total")
-            })
+            db.query_row(
+                &list_count_sql(event_type.is_some()),
+                params!["org_a", event_type, None::<i64>, None::<i64>, limit],
+                |row| row.get("total"),
+            )
             .unwrap()
         };
         assert_eq!(count(Some("lead.created"), 100), 7);
         assert_eq!(count(None, 100), 8);
         assert_eq!(count(Some("lead.created"), 4), 4, "reads no more than its limit");
         assert_eq!(count(Some("lead.created"), 7), 7);
-        let plan = super::super::query_plan(&list_count_sql());
+        let plan = super::super::query_plan(&list_count_sql(false));
         assert!(plan.iter().any(|d| d.contains("USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)")), "{plan:?}");
     }
 
+    /// An ingest as the object runs it, with payload filters: the candidates are read, each filter is evaluated in
+    /// Rust on the event's exact text, and the count and the deliveries leave the misses out.
     #[test]
     fn an_ingest_leaves_out_the_subscribers_whose_filter_misses_the_event() {
         use crate::domain::filter::{miss, EventView, Filter};
@@ -1344,7 +1483,8 @@ mod plan_tests {
     #[test]
     fn the_events_list_and_a_replay_read_events_in_rowid_order_within_the_marks_bounds_without_sorting() {
         let statements = [
-            list_page_sql(),
+            list_page_sql(false),
+            list_page_sql(true),
             crate::store::recovery::missing_events_sql("1"),
             crate::store::deliveries::prune_events_sql(),
         ];
@@ -1358,6 +1498,34 @@ mod plan_tests {
             assert!(!details.iter().any(|d| d.contains("TEMP B-TREE FOR ORDER BY")), "{sql}: {details:?}");
         }
         assert_eq!(plan(RECENT_SQL), ["SCAN events"], "read from the end of the table, no sort");
+    }
+
+    #[test]
+    fn a_list_of_one_type_walks_the_types_pages_newest_first_and_its_prune_seeks_each_type() {
+        for sql in [list_page_sql(true), list_count_sql(true)] {
+            let details = plan(&sql);
+            assert!(
+                details.iter().any(|d| d.contains("SEARCH p USING PRIMARY KEY (type=? AND page>?)")),
+                "{details:?}"
+            );
+            assert!(
+                details.iter().any(|d| d.contains("SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)")),
+                "{details:?}"
+            );
+            // ("SCAN e" is the page of the list itself, a co-routine of at most `?5` rows.)
+            assert!(
+                !details.iter().any(|d| ["SCAN events", "SCAN event_type_pages", "SCAN p", "SCAN deliveries"]
+                    .iter()
+                    .any(|scan| d.starts_with(scan))),
+                "{sql}: {details:?}"
+            );
+            assert!(!details.iter().any(|d| d.contains("TEMP B-TREE FOR ORDER BY")), "{details:?}");
+        }
+        let details = plan(&crate::store::deliveries::prune_event_type_pages_sql());
+        assert!(
+            !details.iter().any(|d| d.starts_with("SCAN event_type_pages") || d.starts_with("SCAN p")),
+            "{details:?}"
+        );
     }
 
     #[test]

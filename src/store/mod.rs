@@ -269,6 +269,9 @@ pub(crate) fn events_window(e: &str, since: &str, until: &str) -> String {
     )
 }
 
+/// How many `rowid`s of `events` one entry of `event_type_pages` covers (schema v21; the trigger divides by it).
+pub(crate) const EVENT_TYPE_PAGE: i64 = 64;
+
 /// How many `rowid`s of `deliveries` one entry of `webhook_pages` covers (schema v19; the trigger divides by it).
 pub(crate) const WEBHOOK_PAGE: i64 = 64;
 
