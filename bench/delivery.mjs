@@ -175,7 +175,16 @@ unless an attempt fails (its retry is enqueued).` : ""}`);
     f.isDirectory() ? objectFile(join(dir, f.name)) : dir.includes("Organization") && /^[0-9a-f]{64}\.sqlite$/.test(f.name) ? [join(dir, f.name)] : []);
   const [file] = objectFile(worker.persist);
   const sqlite = new DatabaseSync(file);
-  sqlite.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  // The stopped runtime may hold its lock a moment longer: try again for up to ten seconds.
+  for (const deadline = Date.now() + 10_000; ; ) {
+    try {
+      sqlite.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+      break;
+    } catch (e) {
+      if (e.errcode !== 5 || Date.now() > deadline) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
   const pragma = (name) => Object.values(sqlite.prepare(`PRAGMA ${name}`).get())[0];
   const storedBytes = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
   sqlite.close();
@@ -185,8 +194,11 @@ unless an attempt fails (its retry is enqueued).` : ""}`);
   const writtenBefore = (await usage()).objectRowsWritten;
   // Row by row, as the alarm's prune deletes (a DELETE without WHERE would drop whole tables at once).
   for (const table of ["attempts", "deliveries", "events"]) await worker.orgSql("org_bench", `DELETE FROM ${table} WHERE rowid IN (SELECT rowid FROM ${table})`);
-  // The webhooks' pages of their delivery logs (schema v19; no rowid: keyed by webhook and page).
+  // The webhooks' pages of their delivery logs (schema v19), the event types' pages (v21) and the deliveries'
+  // counts (v20; none yet unless an alarm counted): no rowid, keyed by webhook or type and page or ten minutes.
   await worker.orgSql("org_bench", "DELETE FROM webhook_pages WHERE (webhook_id, page) IN (SELECT webhook_id, page FROM webhook_pages)");
+  await worker.orgSql("org_bench", "DELETE FROM event_type_pages WHERE (type, page) IN (SELECT type, page FROM event_type_pages)");
+  await worker.orgSql("org_bench", "DELETE FROM delivery_counts WHERE (webhook_id, bucket) IN (SELECT webhook_id, bucket FROM delivery_counts)");
   const deleteRows = ((await usage()).objectRowsWritten - writtenBefore) / stored.deliveries;
   await worker.stop();
   rmSync(worker.persist, { recursive: true, force: true });
