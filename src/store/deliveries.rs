@@ -1264,8 +1264,13 @@ pub async fn hourly(
     since: i64,
 ) -> Result<(Vec<HourCounts>, Option<f64>), StoreError> {
     let binds = [text(org), text(webhook_id), int(since)];
-    let results =
-        batch(db, vec![db.prepare(hourly_sql()).bind(&binds)?, db.prepare(hourly_average_sql()).bind(&binds)?]).await?;
+    // The chart asks from the start of an hour; any other `since` starts inside ten minutes of the counts.
+    let partial = since.rem_euclid(COUNT_BUCKET_MS) != 0;
+    let results = batch(
+        db,
+        vec![db.prepare(hourly_sql(partial)).bind(&binds)?, db.prepare(hourly_average_sql(partial)).bind(&binds)?],
+    )
+    .await?;
     #[derive(Deserialize)]
     struct Average {
         avg_response_ms: Option<f64>,
@@ -1275,10 +1280,10 @@ pub async fn hourly(
     Ok((hours, average.into_iter().next().and_then(|a| a.avg_response_ms)))
 }
 
-/// A webhook's (`?2`) deliveries since `?3` (the start of an hour) by hour and outcome: its counts
-/// (`delivery_counts`, schema v20) from `?3` on, read as a range of its own, and the deliveries they do not hold yet
-/// ([`uncounted_since`]).
-pub(crate) fn hourly_sql() -> String {
+/// A webhook's (`?2`) deliveries since `?3` by hour and outcome: its counts (`delivery_counts`, schema v20) from
+/// the first whole ten minutes on, read as a range of its own, and the deliveries they do not hold
+/// ([`uncounted_since`]; `partial` when `?3` is not the start of ten minutes).
+pub(crate) fn hourly_sql(partial: bool) -> String {
     format!(
         "SELECT hour, SUM(succeeded) AS succeeded, SUM(failed) AS failed, SUM(pending) AS pending FROM ( \
            SELECT bucket * {COUNT_BUCKET_MS} / 3600000 AS hour, succeeded, failed, pending FROM delivery_counts \
@@ -1287,13 +1292,13 @@ pub(crate) fn hourly_sql() -> String {
              FROM deliveries WHERE rowid IN ({uncounted}) AND webhook_id = ?2 AND organization_id = ?1) \
          GROUP BY hour ORDER BY hour",
         first_bucket = first_bucket("?3"),
-        uncounted = uncounted_since("?3", &first_bucket("?3"), false),
+        uncounted = uncounted_since("?3", &first_bucket("?3"), partial),
     )
 }
 
-/// The average response time of a webhook's (`?2`) attempts since `?3` (the start of an hour): its attempts' rows,
-/// and its first attempts as its counts and the deliveries they do not hold yet keep them.
-pub(crate) fn hourly_average_sql() -> String {
+/// The average response time of a webhook's (`?2`) attempts since `?3`: its attempts' rows, and its first attempts
+/// as its counts and the deliveries they do not hold keep them (`partial` as for [`hourly_sql`]).
+pub(crate) fn hourly_average_sql(partial: bool) -> String {
     format!(
         "SELECT (k.first_attempt_ms + u.first_attempt_ms + t.attempt_ms) \
            / NULLIF(CAST(k.first_attempts + u.first_attempts + t.attempts AS REAL), 0) AS avg_response_ms \
@@ -1305,7 +1310,7 @@ pub(crate) fn hourly_average_sql() -> String {
                FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
                WHERE +d.webhook_id = ?2 AND d.organization_id = ?1 AND a.created_at >= ?3) t",
         first_bucket = first_bucket("?3"),
-        uncounted = uncounted_since("?3", &first_bucket("?3"), false),
+        uncounted = uncounted_since("?3", &first_bucket("?3"), partial),
     )
 }
 
@@ -2126,7 +2131,7 @@ mod webhook_pages_tests {
         let db = filled();
         let since = 1_000 + 151;
         let hours: Vec<(i64, i64, i64)> = {
-            let mut statement = db.prepare(&hourly_sql()).unwrap();
+            let mut statement = db.prepare(&hourly_sql(false)).unwrap();
             let rows = statement
                 .query_map(params!["org_a", "wh_b", since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .unwrap();
@@ -2207,7 +2212,8 @@ mod webhook_pages_tests {
     fn the_log_counts_and_recovery_walk_pages_and_page_rowids_never_a_whole_table_or_a_sort_of_the_log() {
         let statements = [
             log_page_sql(),
-            hourly_sql(),
+            hourly_sql(false),
+            hourly_sql(true),
             activity_sql(),
             stats_sql(),
             crate::store::recovery::count_recoverable_sql(),
@@ -2575,18 +2581,18 @@ mod count_tests {
             .collect();
         rows.sort();
         out += &rows.join("\n");
-        let hour_start = since.div_euclid(HOUR) * HOUR;
+        let partial = since.rem_euclid(COUNT_BUCKET_MS) != 0;
         for w in WEBHOOKS {
-            let mut hourly = db.prepare(&hourly_sql()).unwrap();
+            let mut hourly = db.prepare(&hourly_sql(partial)).unwrap();
             let hours: Vec<(i64, i64, i64, i64)> = hourly
-                .query_map(params!["org_a", w, hour_start], |r| {
+                .query_map(params!["org_a", w, since], |r| {
                     Ok((r.get("hour")?, r.get("succeeded")?, r.get("failed")?, r.get("pending")?))
                 })
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
             let average: Option<f64> =
-                db.query_row(&hourly_average_sql(), params!["org_a", w, hour_start], |r| r.get(0)).unwrap();
+                db.query_row(&hourly_average_sql(partial), params!["org_a", w, since], |r| r.get(0)).unwrap();
             out += &format!("\n{w} {hours:?} avg {:.6}", average.unwrap_or(-1.0));
         }
         out
@@ -2635,7 +2641,6 @@ mod count_tests {
         }
         rows.sort();
         out += &rows.join("\n");
-        let hour_start = since.div_euclid(HOUR) * HOUR;
         for w in WEBHOOKS {
             let mut hourly = db
                 .prepare(
@@ -2645,11 +2650,11 @@ mod count_tests {
                 )
                 .unwrap();
             let hours: Vec<(i64, i64, i64, i64)> = hourly
-                .query_map(params![w, hour_start], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                .query_map(params![w, since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
                 .unwrap()
                 .map(Result::unwrap)
                 .collect();
-            out += &format!("\n{w} {hours:?} avg {:.6}", average(w, hour_start).unwrap_or(-1.0));
+            out += &format!("\n{w} {hours:?} avg {:.6}", average(w, since).unwrap_or(-1.0));
         }
         out
     }
@@ -2710,8 +2715,13 @@ mod count_tests {
                 db.execute("DELETE FROM webhooks WHERE id = 'wh_gone'", []).unwrap();
             }
             housekeeping(&db, now, 7);
-            if step % 10 == 9 {
-                for since in [now - 24 * HOUR, now - 3 * HOUR - 1, now - 20 * MINUTE] {
+            if step % 5 == 4 {
+                // Windows that start inside ten minutes of the counts (the stats' "24 hours ago" is any
+                // millisecond), and one at the start of an hour (the chart's).
+                let hour_start = (now - 24 * HOUR).div_euclid(HOUR) * HOUR;
+                let odd = [197_000, 4 * MINUTE + 1, 123_456];
+                for since in [now - 24 * HOUR + odd[0], hour_start, now - 3 * HOUR - odd[1], now - 20 * MINUTE + odd[2]]
+                {
                     assert_eq!(counted(&db, since), recounted(&db, since), "step {step}, since {since}");
                 }
             }
@@ -2767,7 +2777,8 @@ mod count_tests {
     #[test]
     fn the_counts_read_ranges_of_counts_and_rowids_never_a_whole_table() {
         // The readers walk ranges of every table; the housekeeping's prune reads each webhook (as the pages' does).
-        let readers = [stats_sql(), activity_sql(), hourly_sql(), hourly_average_sql()].map(|sql| (sql, true));
+        let readers = [stats_sql(), activity_sql(), hourly_sql(true), hourly_average_sql(true), hourly_sql(false)]
+            .map(|sql| (sql, true));
         let housekeeping = [COUNT_DELIVERIES_SQL, ADVANCE_COUNT_SQL, PRUNE_COUNTS_SQL].map(|sql| (sql.into(), false));
         for (sql, reader) in readers.into_iter().chain(housekeeping) {
             let details = super::super::query_plan(&sql);
