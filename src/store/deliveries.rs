@@ -2737,6 +2737,15 @@ mod count_tests {
     }
 
     #[test]
+    fn every_statement_that_buckets_a_delivery_uses_the_same_ten_minutes() {
+        let bucket = format!("created_at / {COUNT_BUCKET_MS}");
+        assert!(COUNT_DELIVERIES_SQL.contains(&bucket));
+        assert!(PRUNE_COUNTS_SQL.contains(&format!("/ {COUNT_BUCKET_MS}")));
+        let trigger = crate::org::schema::VERSIONS[19];
+        assert!(trigger.contains("delivery_counts_on_change") && trigger.contains(&format!("NEW.{bucket}")));
+    }
+
+    #[test]
     fn an_upgraded_object_counts_from_its_first_delivery_and_reads_as_before_meanwhile() {
         use crate::org::schema::{sqlite_at, upgrade, VERSIONS};
         let db = sqlite_at(VERSIONS, 19);
