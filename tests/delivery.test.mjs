@@ -315,6 +315,16 @@ test("the delivery log filters by success and event and pages newest first; stat
   const page2 = await q("limit=1&page=2");
   assert.deepEqual(page2.body, { ...page2.body, page: 2, limit: 1, total: 3, totalCapped: false });
   assert.equal(page2.body.data[0].id, all.body.data[1].id);
+  // The same log through iterators, a delivery at a time.
+  const walked = [];
+  for (let query = "limit=1", pages = 0; query && pages < 5; pages++) {
+    const p = await q(query);
+    walked.push(...p.body.data.map((d) => d.id));
+    assert.equal(p.body.done, p.body.iterator === null);
+    query = p.body.iterator && `limit=1&iterator=${p.body.iterator}`;
+  }
+  assert.deepEqual(walked, all.body.data.map((d) => d.id));
+  assert.equal((await q("iterator=eit_3")).status, 400, "another list's iterator");
   assert.ok(all.body.data[0].createdAt >= all.body.data[2].createdAt);
   for (const bad of ["limit=0", "limit=101", "page=0", "success=maybe", "event=nope"]) {
     assert.equal((await q(bad)).status, 400, bad);

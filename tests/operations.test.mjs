@@ -49,6 +49,18 @@ test("the events API lists newest first with outcome counts, filters and pages; 
   assert.deepEqual((await c.api(o, "GET", "/api/events?type=deal.won")).body.data.map((e) => e.id), [second]);
   const paged = await c.api(o, "GET", "/api/events?limit=2&page=2");
   assert.deepEqual([paged.body.data.map((e) => e.id), paged.body.page, paged.body.limit, paged.body.total, paged.body.totalCapped], [[first], 2, 2, 3, false]);
+  // An iterator walks the same list a page at a time; a page says where the next starts until the last.
+  const first2 = await c.api(o, "GET", "/api/events?limit=2");
+  assert.equal(first2.body.done, false);
+  assert.match(first2.body.iterator, /^eit_\d+$/);
+  const next = await c.api(o, "GET", `/api/events?limit=2&iterator=${first2.body.iterator}`);
+  assert.deepEqual([next.body.data.map((e) => e.id), next.body.done, next.body.iterator], [[first], true, null]);
+  assert.deepEqual([...first2.body.data, ...next.body.data].map((e) => e.id), all.body.data.map((e) => e.id));
+  for (const bad of ["dit_5", "eit_x", "eit_0", "eit_-1", "5"]) {
+    const refused = await c.api(o, "GET", `/api/events?iterator=${bad}`);
+    assert.deepEqual([refused.status, refused.body.error.field], [400, "iterator"], bad);
+  }
+  assert.equal((await c.api(o, "GET", `/api/events?page=2&iterator=${first2.body.iterator}`)).status, 400);
   const future = new Date(Date.now() + 60_000).toISOString();
   assert.equal((await c.api(o, "GET", `/api/events?since=${future}`)).body.total, 0);
   assert.equal((await c.api(o, "GET", `/api/events?until=${future}`)).body.total, 3);

@@ -7,7 +7,7 @@ use utoipa::{PartialSchema, ToSchema};
 use worker::{Request, Response};
 
 use super::webhooks::load;
-use super::{json, number_param, query_param, read_optional_json, Ctx};
+use super::{json, number_param, query_param, read_optional_json, Ctx, ListIterator};
 use crate::delivery::attempt::{attempt_one, Attempted};
 use crate::delivery::fanout;
 use crate::domain::catalogue::{is_known_type, EVENT_TYPES};
@@ -78,7 +78,16 @@ pub struct DeliveryPage {
     pub total: i64,
     /// More than 10,000 match: `total` stops counting there, and later pages go on.
     pub total_capped: bool,
+    /// Pass as `iterator` for the next page (the deliveries written before this page's last); null on the last
+    /// page.
+    #[schema(required)]
+    pub iterator: Option<String>,
+    /// This is the last page.
+    pub done: bool,
 }
+
+/// A delivery log's iterators start with this.
+const DELIVERY_ITERATOR: &str = "dit_";
 
 /// One attempt of a delivery.
 #[derive(Serialize, ToSchema)]
@@ -244,6 +253,8 @@ pub struct TestRequest {
         ("status" = Option<DeliveryStatus>, Query, description = "Only deliveries in this status"),
         ("event" = Option<String>, Query, description = "Only deliveries of this event type"),
         ("page" = Option<u32>, Query, minimum = 1, description = "Page, from 1 (default 1)"),
+        ("iterator" = Option<String>, Query, description = "Where a previous page said the next starts (its \
+            `iterator`); in place of `page`, and it reads only the page it answers"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Deliveries per page (default 20)"),
     ),
     responses(
@@ -280,12 +291,15 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
         webhook_id: &webhook.id,
         status,
         event_type: event.as_deref(),
+        before: ListIterator::param(req, DELIVERY_ITERATOR)?,
         limit,
         offset: (page - 1).saturating_mul(limit),
     };
-    let (rows, total) = deliveries::list(&ctx.store()?, &query).await?;
-    let data = rows.iter().map(Delivery::of).collect();
-    json(200, &DeliveryPage { data, page, limit, total: total.total, total_capped: total.capped })
+    let listed = deliveries::list(&ctx.store()?, &query).await?;
+    let (total, done) = (listed.total, !listed.more);
+    let iterator = listed.rows.last().filter(|_| !done).map(|d| ListIterator::after(DELIVERY_ITERATOR, d.position));
+    let data = listed.rows.iter().map(|d| Delivery::of(&d.delivery)).collect();
+    json(200, &DeliveryPage { data, page, limit, total: total.total, total_capped: total.capped, iterator, done })
 }
 
 async fn load_delivery(ctx: &Ctx, webhook_id: &WebhookId, delivery_id: &str) -> ApiResult<DeliveryRow> {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use worker::{Request, Response};
 
-use super::{json, number_param, query_param, read_text, time_param, Ctx};
+use super::{json, number_param, query_param, read_text, time_param, Ctx, ListIterator};
 use crate::delivery::fanout::{self, Ingested};
 use crate::domain::catalogue;
 use crate::domain::event::{self, Source};
@@ -183,7 +183,15 @@ pub struct EventPage {
     pub total: i64,
     /// More than 10,000 match: `total` stops counting there, and later pages go on.
     pub total_capped: bool,
+    /// Pass as `iterator` for the next page (the events stored before this page's last); null on the last page.
+    #[schema(required)]
+    pub iterator: Option<String>,
+    /// This is the last page.
+    pub done: bool,
 }
+
+/// Events' iterators start with this.
+const EVENT_ITERATOR: &str = "eit_";
 
 /// One event, its data as ingested, and every delivery it produced.
 #[derive(Serialize, ToSchema)]
@@ -338,6 +346,8 @@ pub async fn ingest_batch(ctx: &Ctx, req: Request) -> ApiResult<Response> {
         ("since" = Option<String>, Query, format = DateTime, description = "Ingested at or after"),
         ("until" = Option<String>, Query, format = DateTime, description = "Ingested before"),
         ("page" = Option<u32>, Query, minimum = 1, description = "Page, from 1 (default 1)"),
+        ("iterator" = Option<String>, Query, description = "Where a previous page said the next starts (its \
+            `iterator`); in place of `page`, and it reads only the page it answers"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Events per page (default 20)"),
     ),
     responses(
@@ -359,11 +369,15 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
         event_type: event_type.as_deref(),
         since: time_param(req, "since")?,
         until: time_param(req, "until")?,
+        before: ListIterator::param(req, EVENT_ITERATOR)?,
         limit,
         offset: (page - 1).saturating_mul(limit),
     };
-    let (rows, total) = store::events::list(&ctx.store()?, &query).await?;
-    let data = rows
+    let listed = store::events::list(&ctx.store()?, &query).await?;
+    let (total, done) = (listed.total, !listed.more);
+    let iterator = listed.rows.last().filter(|_| !done).map(|e| ListIterator::after(EVENT_ITERATOR, e.position));
+    let data = listed
+        .rows
         .iter()
         .map(|e| EventSummary {
             id: e.id.to_string(),
@@ -375,7 +389,7 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
             pending: e.pending.unwrap_or(0),
         })
         .collect();
-    json(200, &EventPage { data, page, limit, total: total.total, total_capped: total.capped })
+    json(200, &EventPage { data, page, limit, total: total.total, total_capped: total.capped, iterator, done })
 }
 
 /// `GET /api/events/{id}`: the event with `data` (and `changes`) exactly as ingested, and every delivery it produced.

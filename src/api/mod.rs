@@ -323,6 +323,33 @@ pub fn number_param(value: Option<String>, field: &str, min: u32, max: u32, defa
     }
 }
 
+/// Where a newest-first list goes on from (Svix's `iterator`): an opaque text, `prefix` (which list) and the
+/// position of the page's last item. The next page holds what was stored before it, however many items came or went
+/// meanwhile, and reads only what it answers: an offset (`page`) reads every item it skips.
+pub struct ListIterator;
+
+impl ListIterator {
+    /// The iterator after an item stored at `position` (its `rowid`).
+    pub fn after(prefix: &str, position: i64) -> String {
+        format!("{prefix}{position}")
+    }
+
+    /// The `iterator` query parameter of a list whose iterators start with `prefix`: the position the page starts
+    /// before (`None`: the newest). Refused with `page` beside it: they are two ways to say where a page starts.
+    pub fn param(req: &Request, prefix: &str) -> ApiResult<Option<i64>> {
+        let Some(text) = query_param(req, "iterator")?.filter(|t| !t.is_empty()) else { return Ok(None) };
+        if query_param(req, "page")?.is_some_and(|p| !p.is_empty()) {
+            return Err(ApiError::invalid("iterator", "give either page or iterator, not both"));
+        }
+        text.strip_prefix(prefix)
+            .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|digits| digits.parse::<i64>().ok())
+            .filter(|n| *n > 0)
+            .map(Some)
+            .ok_or_else(|| ApiError::invalid("iterator", "iterator must be one a previous page of this list answered"))
+    }
+}
+
 /// A point in time given as an ISO 8601 query parameter (`since`, `until`), as epoch milliseconds.
 pub fn time_param(req: &Request, field: &str) -> ApiResult<Option<i64>> {
     match query_param(req, field)?.as_deref() {

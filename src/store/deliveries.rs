@@ -1,7 +1,7 @@
 //! The `deliveries` and `attempts` tables: delivery state (D1 is its source of truth), the attempt log, the
 //! sweeper's queries and the statistics.
 
-use super::{Database, Executed, ListTotal, Statement};
+use super::{Database, Executed, ListPage, Statement};
 use serde::Deserialize;
 
 use crate::domain::flow::{BREAKER_MIN_ATTEMPTS, BREAKER_WINDOW_MS};
@@ -753,22 +753,32 @@ pub struct LogQuery<'a> {
     pub webhook_id: &'a WebhookId,
     pub status: Option<DeliveryStatus>,
     pub event_type: Option<&'a str>,
+    /// Only deliveries written before this position (`rowid`; a previous page's iterator).
+    pub before: Option<i64>,
     pub limit: u32,
     pub offset: u32,
 }
 
 /// A page of the log, newest first (in the order they were written), and the total matching: the webhook's pages
 /// (schema v19).
-pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<(Vec<DeliveryRow>, ListTotal), StoreError> {
+pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<ListPage<LoggedDelivery>, StoreError> {
     let binds =
         [text(q.org), text(q.webhook_id), opt_text(q.status.map(DeliveryStatus::as_str)), opt_text(q.event_type)];
     let mut page_binds = binds.to_vec();
-    page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
+    page_binds.extend([int(i64::from(q.limit) + 1), int(q.offset.into()), int(q.before.unwrap_or(i64::MAX))]);
     let page = db.prepare(log_page_sql()).bind(&page_binds)?;
     let mut count_binds = binds.to_vec();
     count_binds.push(super::list_count_limit());
     let count = db.prepare(log_count_sql()).bind(&count_binds)?;
-    super::page_and_total(db, page, count).await
+    super::page_and_total(db, page, count, q.limit).await
+}
+
+/// A delivery of a webhook's log, and where it was written (`rowid`): a page's iterator names its last one's.
+#[derive(Debug, Deserialize)]
+pub struct LoggedDelivery {
+    pub position: i64,
+    #[serde(flatten)]
+    pub delivery: DeliveryRow,
 }
 
 /// The log's capped count (`?5`: the most rows it reads).
@@ -780,11 +790,17 @@ fn log_count_sql() -> String {
 const LOG_FILTER: &str =
     "d.organization_id = ?1 AND (?3 IS NULL OR d.status = ?3) AND (?4 IS NULL OR d.event_type = ?4)";
 
-/// A page of the log: `?5` deliveries from the `?6`th on, newest first.
+/// A page of the log: `?5` deliveries from the `?6`th on, written before `?7`, newest first (the pages up to
+/// `?7`'s; `+` keeps `?7` from being the range a page's `rowid`s are searched in).
 pub(crate) fn log_page_sql() -> String {
     format!(
-        "SELECT {COLUMNS} FROM deliveries WHERE rowid IN ({}) ORDER BY rowid DESC",
-        super::webhook_deliveries("?2", "0", LOG_FILTER, "ORDER BY p.page DESC, d.rowid DESC LIMIT ?5 OFFSET ?6")
+        "SELECT rowid AS position, {COLUMNS} FROM deliveries WHERE rowid IN ({}) ORDER BY rowid DESC",
+        super::webhook_deliveries(
+            "?2",
+            "0",
+            &format!("{LOG_FILTER} AND +d.rowid < ?7 AND p.page <= ?7 / {}", super::WEBHOOK_PAGE),
+            "ORDER BY p.page DESC, d.rowid DESC LIMIT ?5 OFFSET ?6"
+        )
     )
 }
 
@@ -2077,7 +2093,9 @@ mod webhook_pages_tests {
     ) -> Vec<String> {
         let mut statement = db.prepare(&log_page_sql()).unwrap();
         let ids = statement
-            .query_map(params!["org_a", webhook, status, event_type, limit, offset], |r| r.get::<_, String>("id"))
+            .query_map(params!["org_a", webhook, status, event_type, limit, offset, i64::MAX], |r| {
+                r.get::<_, String>("id")
+            })
             .unwrap();
         ids.map(Result::unwrap).collect()
     }
@@ -2189,6 +2207,46 @@ mod webhook_pages_tests {
             .unwrap();
         assert_eq!(index, 0);
         assert_eq!(log(&db, "wh_a", None, None, 2, 0), ["dlv_070", "dlv_069"]);
+    }
+
+    #[test]
+    fn an_iterator_walks_the_log_a_page_at_a_time_reading_only_the_page() {
+        let db = filled();
+        let page_before = |status: Option<&str>, before: i64| -> (Vec<(String, i64)>, i32) {
+            let mut statement = db.prepare(&log_page_sql()).unwrap();
+            let rows: Vec<(String, i64)> = statement
+                .query_map(params!["org_a", "wh_b", status, None::<&str>, 9, 0, before], |r| {
+                    Ok((r.get("id")?, r.get("position")?))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            (rows, statement.get_status(rusqlite::StatementStatus::VmStep))
+        };
+        for status in [None, Some("failed")] {
+            let (mut walked, mut before) = (Vec::new(), i64::MAX);
+            loop {
+                let (page, _) = page_before(status, before);
+                walked.extend(page.iter().map(|(id, _)| id.clone()));
+                match page.last() {
+                    Some((_, position)) if page.len() == 9 => before = *position,
+                    _ => break,
+                }
+            }
+            assert_eq!(walked, log(&db, "wh_b", status, None, 1_000, 0), "{status:?}");
+        }
+        // The last page through an iterator reads its page of 64 rowids; through an offset, every page before it.
+        let (_, from_iterator) = page_before(None, 20);
+        let mut statement = db.prepare(&log_page_sql()).unwrap();
+        let _ = statement
+            .query_map(params!["org_a", "wh_b", None::<&str>, None::<&str>, 9, 90, i64::MAX], |_| Ok(()))
+            .unwrap()
+            .count();
+        let from_offset = statement.get_status(rusqlite::StatementStatus::VmStep);
+        assert!(
+            from_iterator * 2 < from_offset,
+            "{from_iterator} steps from an iterator, {from_offset} from an offset"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
-use super::{is_caller_organization, Database, Executed, ListTotal, Statement};
+use super::{is_caller_organization, Database, Executed, ListPage, Statement};
 use crate::store::sql::{not_missed, refused_sql, FilterStep};
 use crate::store::Param;
 use serde::Deserialize;
@@ -697,6 +697,8 @@ pub struct EventQuery<'a> {
     pub event_type: Option<&'a str>,
     pub since: Option<i64>,
     pub until: Option<i64>,
+    /// Only events stored before this position (`rowid`; a previous page's iterator).
+    pub before: Option<i64>,
     pub limit: u32,
     pub offset: u32,
 }
@@ -704,6 +706,8 @@ pub struct EventQuery<'a> {
 /// One event in the list, with how its deliveries stand.
 #[derive(Debug, Deserialize)]
 pub struct EventSummary {
+    /// Where it was stored (`rowid`): a page's iterator names its last event's.
+    pub position: i64,
     pub id: EventId,
     #[serde(rename = "type")]
     pub event_type: String,
@@ -716,34 +720,35 @@ pub struct EventSummary {
 
 /// A page of the organization's events, newest first (in the order they were stored, their `rowid`s: schema v18,
 /// bounded by the time marks for a window), with the outcome counts of their deliveries, and the total matching.
-pub async fn list(db: &Database, q: &EventQuery<'_>) -> Result<(Vec<EventSummary>, ListTotal), StoreError> {
+pub async fn list(db: &Database, q: &EventQuery<'_>) -> Result<ListPage<EventSummary>, StoreError> {
     let binds = [text(q.org), opt_text(q.event_type), opt_int(q.since), opt_int(q.until)];
     let typed = q.event_type.is_some();
     let mut page_binds = binds.to_vec();
-    page_binds.extend([int(q.limit.into()), int(q.offset.into())]);
+    page_binds.extend([int(i64::from(q.limit) + 1), int(q.offset.into()), int(q.before.unwrap_or(i64::MAX))]);
     let page = db.prepare(list_page_sql(typed)).bind(&page_binds)?;
     let mut count_binds = binds.to_vec();
     count_binds.push(super::list_count_limit());
     let count = db.prepare(list_count_sql(typed)).bind(&count_binds)?;
-    super::page_and_total(db, page, count).await
+    super::page_and_total(db, page, count, q.limit).await
 }
 
 /// The list's capped count (`?5`: the most rows it reads).
 fn list_count_sql(typed: bool) -> String {
     let select = if typed {
-        format!("SELECT 1 {}", of_type(""))
+        format!("SELECT 1 {}", of_type("", None))
     } else {
-        format!("SELECT 1 FROM events WHERE {}", list_filter("events", true))
+        format!("SELECT 1 FROM events WHERE {}", list_filter("events", true, None))
     };
     super::capped_count_sql(&select, "?5")
 }
 
-/// The events `e` of the list: organization `?1`, of type `?2`, created in `[?3, ?4)` (each may be NULL). The
-/// window's bounds on `rowid` are the range the statement reads, unless `window_read` is false (a list of one type
-/// reads its type's pages, and a page's `rowid`s: the window then only filters, `+` keeps it out of the search).
-fn list_filter(e: &str, window_read: bool) -> String {
+/// The events `e` of the list: organization `?1`, of type `?2`, created in `[?3, ?4)` (each may be NULL), stored
+/// before `below` if given (an SQL expression). The bounds on `rowid` are the range the statement reads, unless
+/// `window_read` is false (a list of one type reads its type's pages, and a page's `rowid`s: the bounds then only
+/// filter, `+` keeps them out of the search).
+fn list_filter(e: &str, window_read: bool, below: Option<&str>) -> String {
     let rowid_of = if window_read { e.to_string() } else { format!("+{e}") };
-    let window = super::events_window(&rowid_of, "?3", "?4");
+    let window = super::events_window_below(&rowid_of, "?3", "?4", below);
     format!(
         "{window} AND +{e}.organization_id = ?1 AND (?2 IS NULL OR {e}.type = ?2) \
          AND (?3 IS NULL OR {e}.created_at >= ?3) AND (?4 IS NULL OR {e}.created_at < ?4)"
@@ -751,36 +756,38 @@ fn list_filter(e: &str, window_read: bool) -> String {
 }
 
 /// `FROM …` the events `e` of the list when it names their type `?2`: the type's pages (`event_type_pages`, schema
-/// v21) from the window's first on, newest first, and in each the page's events, newest first.
-/// `order_and_limit` ends it (`""`, or an `ORDER BY … LIMIT …`).
-fn of_type(order_and_limit: &str) -> String {
+/// v21) from the window's first on (and up to `below`'s, if given), newest first, and in each the page's events,
+/// newest first. `order_and_limit` ends it (`""`, or an `ORDER BY … LIMIT …`).
+fn of_type(order_and_limit: &str, below: Option<&str>) -> String {
     let page = super::EVENT_TYPE_PAGE;
+    let up_to = below.map(|below| format!("AND p.page <= {below} / {page}")).unwrap_or_default();
     format!(
         "FROM event_type_pages p JOIN events e ON e.rowid >= p.page * {page} AND e.rowid < (p.page + 1) * {page} \
-         WHERE p.type = ?2 AND p.page >= {from} / {page} AND {filter} {order_and_limit}",
+         WHERE p.type = ?2 AND p.page >= {from} / {page} {up_to} AND {filter} {order_and_limit}",
         from = super::marked_rowid("next_event_rowid", &format!("?3 - {}", super::INGEST_CLOCK_SLACK_MS)),
-        filter = list_filter("e", false),
+        filter = list_filter("e", false, below),
     )
 }
 
-/// A page of the list (`?5` events from `?6` on), newest first, with their deliveries' outcomes; `typed` when it
-/// names a type (read through the type's pages).
+/// A page of the list (`?5` events from `?6` on, stored before `?7`), newest first, with their deliveries'
+/// outcomes; `typed` when it names a type (read through the type's pages).
 fn list_page_sql(typed: bool) -> String {
     let events = if typed {
         format!(
             "SELECT e.rowid AS n, e.organization_id, e.id, e.type, e.created_at, e.delivery_stem {}",
-            of_type("ORDER BY p.page DESC, e.rowid DESC LIMIT ?5 OFFSET ?6")
+            of_type("ORDER BY p.page DESC, e.rowid DESC LIMIT ?5 OFFSET ?6", Some("?7"))
         )
     } else {
         format!(
             "SELECT rowid AS n, organization_id, id, type, created_at, delivery_stem FROM events WHERE {} \
              ORDER BY rowid DESC LIMIT ?5 OFFSET ?6",
-            list_filter("events", true)
+            list_filter("events", true, Some("?7"))
         )
     };
     format!(
-        "SELECT e.id, e.type, e.created_at, COUNT(d.id) AS deliveries, SUM(d.status = 'succeeded') AS succeeded, \
-           SUM(d.status = 'failed') AS failed, SUM(d.status = 'pending') AS pending \
+        "SELECT e.n AS position, e.id, e.type, e.created_at, COUNT(d.id) AS deliveries, \
+           SUM(d.status = 'succeeded') AS succeeded, SUM(d.status = 'failed') AS failed, \
+           SUM(d.status = 'pending') AS pending \
          FROM ({events}) e \
          LEFT JOIN deliveries d ON d.rowid IN ({}) \
          GROUP BY e.n ORDER BY e.n DESC",
@@ -1096,10 +1103,23 @@ mod tests {
         limit: i64,
         offset: i64,
     ) -> Vec<String> {
+        listed_before(db, typed, event_type, window, limit, offset, i64::MAX).into_iter().map(|(id, _)| id).collect()
+    }
+
+    /// [`listed`], of the events stored before `before`, with their positions.
+    fn listed_before(
+        db: &Connection,
+        typed: bool,
+        event_type: &str,
+        window: (Option<i64>, Option<i64>),
+        limit: i64,
+        offset: i64,
+        before: i64,
+    ) -> Vec<(String, i64)> {
         let mut statement = db.prepare(&list_page_sql(typed)).unwrap();
         let ids = statement
-            .query_map(params!["org_a", event_type, window.0, window.1, limit, offset], |row| {
-                row.get::<_, String>("id")
+            .query_map(params!["org_a", event_type, window.0, window.1, limit, offset, before], |row| {
+                Ok((row.get::<_, String>("id")?, row.get::<_, i64>("position")?))
             })
             .unwrap();
         ids.map(Result::unwrap).collect()
@@ -1140,6 +1160,21 @@ mod tests {
                     .unwrap()
                 };
                 assert_eq!(count(true), count(false), "{event_type} {window:?}");
+            }
+        }
+        // An iterator (the last position of a page) walks the same list as the offsets, a page at a time.
+        for typed in [true, false] {
+            for event_type in ["lead.created", "deal.won"] {
+                let (mut walked, mut before) = (Vec::new(), i64::MAX);
+                loop {
+                    let page = listed_before(&db, typed, event_type, (Some(1_020), None), 7, 0, before);
+                    walked.extend(page.iter().map(|(id, _)| id.clone()));
+                    match page.last() {
+                        Some((_, position)) if page.len() == 7 => before = *position,
+                        _ => break,
+                    }
+                }
+                assert_eq!(walked, listed(&db, false, event_type, (Some(1_020), None), 1_000, 0), "{event_type}");
             }
         }
         assert_eq!(listed(&db, true, "deal.won", (None, None), 2, 0), ["evt_307", "evt_207"]);
@@ -1504,10 +1539,7 @@ mod plan_tests {
     fn a_list_of_one_type_walks_the_types_pages_newest_first_and_its_prune_seeks_each_type() {
         for sql in [list_page_sql(true), list_count_sql(true)] {
             let details = plan(&sql);
-            assert!(
-                details.iter().any(|d| d.contains("SEARCH p USING PRIMARY KEY (type=? AND page>?)")),
-                "{details:?}"
-            );
+            assert!(details.iter().any(|d| d.contains("SEARCH p USING PRIMARY KEY (type=? AND page>?")), "{details:?}");
             assert!(
                 details.iter().any(|d| d.contains("SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)")),
                 "{details:?}"

@@ -162,20 +162,32 @@ pub(crate) fn list_count_limit() -> Param {
     int(i64::from(LIST_TOTAL_CAP) + 1)
 }
 
-/// A page of rows and the total matching, in one round trip: `page` selects the rows, `count` is a
-/// [`capped_count_sql`] over the same filter (0 if it answers nothing).
+/// A page of a list: its rows (at most the limit it asked for), whether more follow them, and how many match.
+pub struct ListPage<T> {
+    pub rows: Vec<T>,
+    pub more: bool,
+    pub total: ListTotal,
+}
+
+/// A page of rows and the total matching, in one round trip: `page` selects the rows, reading one more than `limit`
+/// to tell whether the list goes on; `count` is a [`capped_count_sql`] over the same filter (0 if it answers
+/// nothing).
 pub(crate) async fn page_and_total<T: DeserializeOwned>(
     db: &Database,
     page: Statement,
     count: Statement,
-) -> Result<(Vec<T>, ListTotal), StoreError> {
+    limit: u32,
+) -> Result<ListPage<T>, StoreError> {
     #[derive(serde::Deserialize)]
     struct Total {
         total: i64,
     }
     let results = batch(db, vec![page, count]).await?;
     let total = rows_of::<Total>(&results, 1)?.first().map_or(0, |t| t.total);
-    Ok((rows_of(&results, 0)?, ListTotal::of(total)))
+    let mut rows: Vec<T> = rows_of(&results, 0)?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Ok(ListPage { rows, more, total: ListTotal::of(total) })
 }
 
 /// The rows of the `index`th statement of a batch (none if it has no result).
@@ -262,9 +274,19 @@ pub(crate) const INGEST_CLOCK_SLACK_MS: i64 = 5 * 60_000;
 /// `since` were written before it, and those from the first mark taken after `until` on were written after it, each
 /// with [`INGEST_CLOCK_SLACK_MS`] to spare. `since` and `until` are SQL expressions, either may be NULL (unbounded).
 pub(crate) fn events_window(e: &str, since: &str, until: &str) -> String {
+    events_window_below(e, since, until, None)
+}
+
+/// [`events_window`], and below `below` (an SQL expression, a `rowid`) if given: one upper bound, so that a search
+/// of the `rowid`s starts there.
+pub(crate) fn events_window_below(e: &str, since: &str, until: &str, below: Option<&str>) -> String {
+    let marked_until = format!(
+        "(SELECT COALESCE(MIN(next_event_rowid), 9223372036854775807) FROM time_marks WHERE at >= {until} + \
+         {INGEST_CLOCK_SLACK_MS})"
+    );
+    let upper = below.map_or_else(|| marked_until.clone(), |below| format!("MIN({marked_until}, {below})"));
     format!(
-        "{e}.rowid >= {} AND {e}.rowid < (SELECT COALESCE(MIN(next_event_rowid), 9223372036854775807) \
-         FROM time_marks WHERE at >= {until} + {INGEST_CLOCK_SLACK_MS})",
+        "{e}.rowid >= {} AND {e}.rowid < {upper}",
         marked_rowid("next_event_rowid", &format!("{since} - {INGEST_CLOCK_SLACK_MS}"))
     )
 }
