@@ -2,7 +2,7 @@
 // backend does with it, end to end. Its package shape (npm pack, import and require) is tests/client-package.test.mjs.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createEdgehookClient, unwrap, pages, EdgehookError } from "../client/dist/index.mjs";
+import { createEdgehookClient, unwrap, pages, iterate, EdgehookError } from "../client/dist/index.mjs";
 import { startWorker, startReceiver, token, eventually } from "./harness.mjs";
 
 let worker;
@@ -37,6 +37,10 @@ test("create a webhook, publish, list events page by page, read deliveries, retr
   const seen = [];
   for await (const event of pages((page) => edgehook.GET("/api/events", { params: { query: { page, limit: 2 } } }))) seen.push(event.id);
   assert.deepEqual(seen, published.map((p) => p.id).reverse());
+  // The same through iterators.
+  const iterated = [];
+  for await (const event of iterate((iterator) => edgehook.GET("/api/events", { params: { query: { iterator, limit: 2 } } }))) iterated.push(event.id);
+  assert.deepEqual(iterated, seen);
   const one = await unwrap(edgehook.GET("/api/events/{id}", { params: { path: { id: published[0].id } } }));
   assert.equal(one.type, "lead.created");
 
@@ -68,6 +72,18 @@ test("create a webhook, publish, list events page by page, read deliveries, retr
   );
   assert.equal(recovered.recovered, 0, "the retried delivery succeeded: nothing left to recover");
   assert.equal(typeof recovered.more, "boolean");
+});
+
+test("pages() goes on past a total that stopped counting, and stops at the page that says done", async () => {
+  // The list's answers as openapi-fetch gives them, for 12 items in pages of 5 whose total stops counting at 5.
+  const answer = (page, fields) => Promise.resolve({ data: { limit: 5, ...fields }, response: new Response("{}") });
+  const items = Array.from({ length: 12 }, (_, n) => n);
+  const capped = [];
+  for await (const n of pages((page) => answer(page, { data: items.slice((page - 1) * 5, page * 5), total: 5, totalCapped: true, done: page * 5 >= 12 }))) capped.push(n);
+  assert.deepEqual(capped, items);
+  const counted = [];
+  for await (const n of pages((page) => answer(page, { data: items.slice((page - 1) * 5, page * 5), total: 12 }))) counted.push(n);
+  assert.deepEqual(counted, items, "a list without done stops after its total");
 });
 
 test("a refusal surfaces the API's code, message and field as an EdgehookError", async () => {

@@ -77,13 +77,32 @@ export type AnswerData<R extends Answer> = [NonNullable<R["data"]>] extends [nev
 /**
  * Every item of a paged list (`page`, `limit`, `total`), fetching page after page:
  * `for await (const delivery of pages((page) => edgehook.GET("/api/webhooks/{id}/deliveries", { params: { path: { id }, query: { page, limit: 100 } } }))) …`
+ * It stops at the page that says `done`, or, in a list without it, after `total` items; a `total` that stopped
+ * counting (`totalCapped`) does not stop it. For the events list and a delivery log, {@link iterate} reads less.
  */
 export async function* pages<T>(
   fetchPage: (page: number) => Promise<Answer>,
 ): AsyncGenerator<T> {
   for (let page = 1; ; page++) {
-    const answer = (await unwrap(fetchPage(page))) as { data: T[]; limit: number; total: number };
+    const answer = (await unwrap(fetchPage(page))) as { data: T[]; limit: number; total: number; totalCapped?: boolean; done?: boolean };
     yield* answer.data;
-    if (answer.data.length === 0 || page * answer.limit >= answer.total) return;
+    if (answer.data.length === 0) return;
+    if (answer.done ?? (!answer.totalCapped && page * answer.limit >= answer.total)) return;
+  }
+}
+
+/**
+ * Every item of a list that answers `iterator` and `done` (the events list, a webhook's delivery log), each page
+ * starting where the one before said: it reads only the pages it answers, and holds its place while items arrive.
+ * `for await (const event of iterate((iterator) => edgehook.GET("/api/events", { params: { query: { iterator, limit: 100 } } }))) …`
+ */
+export async function* iterate<T>(
+  fetchPage: (iterator: string | undefined) => Promise<Answer>,
+): AsyncGenerator<T> {
+  for (let iterator: string | undefined; ; ) {
+    const answer = (await unwrap(fetchPage(iterator))) as { data: T[]; iterator: string | null; done: boolean };
+    yield* answer.data;
+    if (answer.done || !answer.iterator) return;
+    iterator = answer.iterator;
   }
 }
