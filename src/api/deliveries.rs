@@ -7,7 +7,7 @@ use utoipa::{PartialSchema, ToSchema};
 use worker::{Request, Response};
 
 use super::webhooks::load;
-use super::{json, number_param, query_param, read_optional_json, Ctx, ListIterator};
+use super::{json, query_param, read_optional_json, Ctx, ListIterator};
 use crate::delivery::attempt::{attempt_one, Attempted};
 use crate::delivery::fanout;
 use crate::domain::catalogue::{is_known_type, EVENT_TYPES};
@@ -284,20 +284,13 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
             return Err(ApiError::invalid("event", format!("unknown event type {e:?}")));
         }
     }
-    let page = number_param(query_param(req, "page")?, "page", 1, 1_000_000, 1)?;
-    let limit = number_param(query_param(req, "limit")?, "limit", 1, 100, 20)?;
-    let query = LogQuery {
-        org: &ctx.caller.org,
-        webhook_id: &webhook.id,
-        status,
-        event_type: event.as_deref(),
-        before: ListIterator::param(req, DELIVERY_ITERATOR)?,
-        limit,
-        offset: (page - 1).saturating_mul(limit),
-    };
+    let (page, at) = ListIterator::page_at(req, DELIVERY_ITERATOR)?;
+    let limit = at.limit;
+    let query =
+        LogQuery { org: &ctx.caller.org, webhook_id: &webhook.id, status, event_type: event.as_deref(), page: at };
     let listed = deliveries::list(&ctx.store()?, &query).await?;
     let (total, done) = (listed.total, !listed.more);
-    let iterator = listed.rows.last().filter(|_| !done).map(|d| ListIterator::after(DELIVERY_ITERATOR, d.position));
+    let iterator = ListIterator::next(DELIVERY_ITERATOR, &listed, |d| d.position);
     let data = listed.rows.iter().map(|d| Delivery::of(&d.delivery)).collect();
     json(200, &DeliveryPage { data, page, limit, total: total.total, total_capped: total.capped, iterator, done })
 }

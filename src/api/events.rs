@@ -7,7 +7,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use worker::{Request, Response};
 
-use super::{json, number_param, query_param, read_text, time_param, Ctx, ListIterator};
+use super::{json, query_param, read_text, time_param, Ctx, ListIterator};
 use crate::delivery::fanout::{self, Ingested};
 use crate::domain::catalogue;
 use crate::domain::event::{self, Source};
@@ -362,20 +362,18 @@ pub async fn list(ctx: &Ctx, req: &Request) -> ApiResult<Response> {
             return Err(ApiError::invalid("type", format!("unknown event type {t:?}")));
         }
     }
-    let page = number_param(query_param(req, "page")?, "page", 1, 1_000_000, 1)?;
-    let limit = number_param(query_param(req, "limit")?, "limit", 1, 100, 20)?;
+    let (page, at) = ListIterator::page_at(req, EVENT_ITERATOR)?;
+    let limit = at.limit;
     let query = EventQuery {
         org: &ctx.caller.org,
         event_type: event_type.as_deref(),
         since: time_param(req, "since")?,
         until: time_param(req, "until")?,
-        before: ListIterator::param(req, EVENT_ITERATOR)?,
-        limit,
-        offset: (page - 1).saturating_mul(limit),
+        page: at,
     };
     let listed = store::events::list(&ctx.store()?, &query).await?;
     let (total, done) = (listed.total, !listed.more);
-    let iterator = listed.rows.last().filter(|_| !done).map(|e| ListIterator::after(EVENT_ITERATOR, e.position));
+    let iterator = ListIterator::next(EVENT_ITERATOR, &listed, |e| e.position);
     let data = listed
         .rows
         .iter()

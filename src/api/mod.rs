@@ -32,6 +32,7 @@ use crate::delivery::Claimed;
 use crate::error::{json_response, ApiError, ApiResult};
 use crate::platform::now_ms;
 use crate::store;
+use crate::store::{ListPage, PageAt};
 use routes::{match_route, Endpoint, Match, Public, Target};
 
 /// What every authenticated handler gets: the bindings, the config, the caller and the request's clock reading.
@@ -334,9 +335,23 @@ impl ListIterator {
         format!("{prefix}{position}")
     }
 
+    /// The iterator of the page after `listed` (`position` says where an item was stored); `None` on the last page.
+    pub fn next<T>(prefix: &str, listed: &ListPage<T>, position: impl Fn(&T) -> i64) -> Option<String> {
+        listed.rows.last().filter(|_| listed.more).map(|last| Self::after(prefix, position(last)))
+    }
+
+    /// The page a list request asks for (`page` from 1, or `iterator`, whose texts start with `prefix`), with its
+    /// `limit` (1 to 100, 20 by default): the page's number and where it starts.
+    pub fn page_at(req: &Request, prefix: &str) -> ApiResult<(u32, PageAt)> {
+        let page = number_param(query_param(req, "page")?, "page", 1, 1_000_000, 1)?;
+        let limit = number_param(query_param(req, "limit")?, "limit", 1, 100, 20)?;
+        let before = Self::param(req, prefix)?;
+        Ok((page, PageAt { limit, offset: (page - 1).saturating_mul(limit), before }))
+    }
+
     /// The `iterator` query parameter of a list whose iterators start with `prefix`: the position the page starts
     /// before (`None`: the newest). Refused with `page` beside it: they are two ways to say where a page starts.
-    pub fn param(req: &Request, prefix: &str) -> ApiResult<Option<i64>> {
+    fn param(req: &Request, prefix: &str) -> ApiResult<Option<i64>> {
         let Some(text) = query_param(req, "iterator")?.filter(|t| !t.is_empty()) else { return Ok(None) };
         if query_param(req, "page")?.is_some_and(|p| !p.is_empty()) {
             return Err(ApiError::invalid("iterator", "give either page or iterator, not both"));

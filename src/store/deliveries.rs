@@ -1,7 +1,7 @@
 //! The `deliveries` and `attempts` tables: delivery state (D1 is its source of truth), the attempt log, the
 //! sweeper's queries and the statistics.
 
-use super::{Database, Executed, ListPage, Statement};
+use super::{Database, Executed, ListPage, PageAt, Statement};
 use serde::Deserialize;
 
 use crate::domain::flow::{BREAKER_MIN_ATTEMPTS, BREAKER_WINDOW_MS};
@@ -753,24 +753,15 @@ pub struct LogQuery<'a> {
     pub webhook_id: &'a WebhookId,
     pub status: Option<DeliveryStatus>,
     pub event_type: Option<&'a str>,
-    /// Only deliveries written before this position (`rowid`; a previous page's iterator).
-    pub before: Option<i64>,
-    pub limit: u32,
-    pub offset: u32,
+    pub page: PageAt,
 }
 
 /// A page of the log, newest first (in the order they were written), and the total matching: the webhook's pages
 /// (schema v19).
 pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<ListPage<LoggedDelivery>, StoreError> {
-    let binds =
+    let filter =
         [text(q.org), text(q.webhook_id), opt_text(q.status.map(DeliveryStatus::as_str)), opt_text(q.event_type)];
-    let mut page_binds = binds.to_vec();
-    page_binds.extend([int(i64::from(q.limit) + 1), int(q.offset.into()), int(q.before.unwrap_or(i64::MAX))]);
-    let page = db.prepare(log_page_sql()).bind(&page_binds)?;
-    let mut count_binds = binds.to_vec();
-    count_binds.push(super::list_count_limit());
-    let count = db.prepare(log_count_sql()).bind(&count_binds)?;
-    super::page_and_total(db, page, count, q.limit).await
+    super::list_page(db, &filter, &log_page_sql(), &log_count_sql(), &q.page).await
 }
 
 /// A delivery of a webhook's log, and where it was written (`rowid`): a page's iterator names its last one's.
@@ -981,6 +972,18 @@ pub(crate) const MARK_DELIVERIES_SQL: &str = concat!(
          OR NOT EXISTS (SELECT 1 FROM deliveries WHERE status = 'pending' AND next_attempt_at IS NOT NULL))"
 );
 
+/// What `delivery_counts` keeps of deliveries `d`, in its columns' order: how many succeeded, failed and are pending,
+/// and the sum and number of their first attempts' durations. The count and the reads of what it does not hold yet
+/// add up the same way.
+macro_rules! delivery_outcomes {
+    () => {
+        "TOTAL(d.status = 'succeeded') AS succeeded, TOTAL(d.status = 'failed') AS failed, \
+         TOTAL(d.status = 'pending') AS pending, \
+         TOTAL(json_extract(d.first_attempt, '$.duration_ms')) AS first_attempt_ms, \
+         COUNT(json_extract(d.first_attempt, '$.duration_ms')) AS first_attempts"
+    };
+}
+
 /// `delivery_counts` (schema v20) counts deliveries by webhook and by this much of their creation time.
 pub(crate) const COUNT_BUCKET_MS: i64 = 600_000;
 
@@ -992,19 +995,19 @@ pub const COUNT_LIMIT: i64 = 60_000;
 /// Adds the deliveries from `counted_to` up to `count_next` (written before the alarm's previous run, so their first
 /// attempt is usually over), at most `?1` of them, to their webhook's counts for their ten minutes; a deleted
 /// webhook's are left out (its counts went with it).
-const COUNT_DELIVERIES_SQL: &str = "INSERT INTO delivery_counts \
-     (webhook_id, bucket, succeeded, failed, pending, first_attempt_ms, first_attempts) \
-     SELECT webhook_id, created_at / 600000, SUM(status = 'succeeded'), SUM(status = 'failed'), \
-       SUM(status = 'pending'), COALESCE(SUM(json_extract(first_attempt, '$.duration_ms')), 0), \
-       COUNT(json_extract(first_attempt, '$.duration_ms')) \
-     FROM deliveries WHERE rowid >= (SELECT counted_to FROM organization) \
-       AND rowid < (SELECT MIN(count_next, counted_to + ?1) FROM organization) \
-       AND webhook_id IN (SELECT id FROM webhooks) \
+const COUNT_DELIVERIES_SQL: &str = concat!(
+    "INSERT INTO delivery_counts (webhook_id, bucket, succeeded, failed, pending, first_attempt_ms, first_attempts) \
+     SELECT d.webhook_id, d.created_at / 600000, ",
+    delivery_outcomes!(),
+    " FROM deliveries d WHERE d.rowid >= (SELECT counted_to FROM organization) \
+       AND d.rowid < (SELECT MIN(count_next, counted_to + ?1) FROM organization) \
+       AND d.webhook_id IN (SELECT id FROM webhooks) \
      GROUP BY 1, 2 \
      ON CONFLICT (webhook_id, bucket) DO UPDATE SET succeeded = succeeded + excluded.succeeded, \
        failed = failed + excluded.failed, pending = pending + excluded.pending, \
        first_attempt_ms = first_attempt_ms + excluded.first_attempt_ms, \
-       first_attempts = first_attempts + excluded.first_attempts";
+       first_attempts = first_attempts + excluded.first_attempts"
+);
 
 /// After [`COUNT_DELIVERIES_SQL`]: `counted_to` moves past what it counted, and `count_next` to the next delivery's
 /// `rowid` (the next run counts up to it). Writes the row only when either moves.
@@ -1219,10 +1222,7 @@ pub(crate) fn stats_sql() -> String {
 }
 
 /// The counts of deliveries `d` by outcome, with their first attempts' durations, as `delivery_counts` keeps them.
-const UNCOUNTED_TOTALS: &str = "SELECT COUNT(*) AS total, TOTAL(d.status = 'succeeded') AS succeeded, \
-     TOTAL(d.status = 'failed') AS failed, TOTAL(d.status = 'pending') AS pending, \
-     TOTAL(json_extract(d.first_attempt, '$.duration_ms')) AS first_attempt_ms, \
-     COUNT(json_extract(d.first_attempt, '$.duration_ms')) AS first_attempts";
+const UNCOUNTED_TOTALS: &str = concat!("SELECT COUNT(*) AS total, ", delivery_outcomes!());
 
 /// One webhook's recent activity, for the dashboard's list: its deliveries since `since` by outcome, and when it
 /// last got one at all.

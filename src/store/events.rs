@@ -1,6 +1,6 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
-use super::{is_caller_organization, Database, Executed, ListPage, Statement};
+use super::{is_caller_organization, Database, Executed, ListPage, PageAt, Statement};
 use crate::store::sql::{not_missed, refused_sql, FilterStep};
 use crate::store::Param;
 use serde::Deserialize;
@@ -697,10 +697,7 @@ pub struct EventQuery<'a> {
     pub event_type: Option<&'a str>,
     pub since: Option<i64>,
     pub until: Option<i64>,
-    /// Only events stored before this position (`rowid`; a previous page's iterator).
-    pub before: Option<i64>,
-    pub limit: u32,
-    pub offset: u32,
+    pub page: PageAt,
 }
 
 /// One event in the list, with how its deliveries stand.
@@ -721,15 +718,9 @@ pub struct EventSummary {
 /// A page of the organization's events, newest first (in the order they were stored, their `rowid`s: schema v18,
 /// bounded by the time marks for a window), with the outcome counts of their deliveries, and the total matching.
 pub async fn list(db: &Database, q: &EventQuery<'_>) -> Result<ListPage<EventSummary>, StoreError> {
-    let binds = [text(q.org), opt_text(q.event_type), opt_int(q.since), opt_int(q.until)];
+    let filter = [text(q.org), opt_text(q.event_type), opt_int(q.since), opt_int(q.until)];
     let typed = q.event_type.is_some();
-    let mut page_binds = binds.to_vec();
-    page_binds.extend([int(i64::from(q.limit) + 1), int(q.offset.into()), int(q.before.unwrap_or(i64::MAX))]);
-    let page = db.prepare(list_page_sql(typed)).bind(&page_binds)?;
-    let mut count_binds = binds.to_vec();
-    count_binds.push(super::list_count_limit());
-    let count = db.prepare(list_count_sql(typed)).bind(&count_binds)?;
-    super::page_and_total(db, page, count, q.limit).await
+    super::list_page(db, &filter, &list_page_sql(typed), &list_count_sql(typed), &q.page).await
 }
 
 /// The list's capped count (`?5`: the most rows it reads).

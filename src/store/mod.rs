@@ -169,24 +169,38 @@ pub struct ListPage<T> {
     pub total: ListTotal,
 }
 
-/// A page of rows and the total matching, in one round trip: `page` selects the rows, reading one more than `limit`
-/// to tell whether the list goes on; `count` is a [`capped_count_sql`] over the same filter (0 if it answers
-/// nothing).
-pub(crate) async fn page_and_total<T: DeserializeOwned>(
+/// Where a page of a list starts and how long it is: `limit` rows from the `offset`th on, of those stored before
+/// `before` (a `rowid`, a previous page's iterator) if given.
+pub struct PageAt {
+    pub limit: u32,
+    pub offset: u32,
+    pub before: Option<i64>,
+}
+
+/// A page of a list and the total matching, in one round trip. Both statements take the list's `filter` first;
+/// `page_sql` then takes the rows to read (one more than the limit, which tells whether the list goes on), the
+/// offset and the `rowid` the page starts below; `count_sql` (a [`capped_count_sql`]) the most rows it counts.
+pub(crate) async fn list_page<T: DeserializeOwned>(
     db: &Database,
-    page: Statement,
-    count: Statement,
-    limit: u32,
+    filter: &[Param],
+    page_sql: &str,
+    count_sql: &str,
+    at: &PageAt,
 ) -> Result<ListPage<T>, StoreError> {
     #[derive(serde::Deserialize)]
     struct Total {
         total: i64,
     }
-    let results = batch(db, vec![page, count]).await?;
+    let mut page_binds = filter.to_vec();
+    page_binds.extend([int(i64::from(at.limit) + 1), int(at.offset.into()), int(at.before.unwrap_or(i64::MAX))]);
+    let mut count_binds = filter.to_vec();
+    count_binds.push(list_count_limit());
+    let statements = vec![db.prepare(page_sql).bind(&page_binds)?, db.prepare(count_sql).bind(&count_binds)?];
+    let results = batch(db, statements).await?;
     let total = rows_of::<Total>(&results, 1)?.first().map_or(0, |t| t.total);
     let mut rows: Vec<T> = rows_of(&results, 0)?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
+    let more = rows.len() > at.limit as usize;
+    rows.truncate(at.limit as usize);
     Ok(ListPage { rows, more, total: ListTotal::of(total) })
 }
 
@@ -265,6 +279,12 @@ pub(crate) fn marked_rowid(column: &str, at: &str) -> String {
     format!("(SELECT COALESCE(MAX({column}), 0) FROM time_marks WHERE at <= {at})")
 }
 
+/// The `rowid` that the first time mark taken at or after `at` (an SQL expression) holds in `column`: every row of
+/// its table written before `at` is below it. `otherwise` (an SQL expression) with no such mark.
+pub(crate) fn marked_rowid_after(column: &str, at: &str, otherwise: &str) -> String {
+    format!("(SELECT COALESCE(MIN({column}), {otherwise}) FROM time_marks WHERE at >= {at})")
+}
+
 /// How far the creation time of an event or a delivery (the ingest's clock) may lag behind the moment its object
 /// wrote it, for bounds read from the time marks: an ingest stamps its rows before its call reaches the object.
 pub(crate) const INGEST_CLOCK_SLACK_MS: i64 = 5 * 60_000;
@@ -280,11 +300,12 @@ pub(crate) fn events_window(e: &str, since: &str, until: &str) -> String {
 /// [`events_window`], and below `below` (an SQL expression, a `rowid`) if given: one upper bound, so that a search
 /// of the `rowid`s starts there.
 pub(crate) fn events_window_below(e: &str, since: &str, until: &str, below: Option<&str>) -> String {
-    let marked_until = format!(
-        "(SELECT COALESCE(MIN(next_event_rowid), 9223372036854775807) FROM time_marks WHERE at >= {until} + \
-         {INGEST_CLOCK_SLACK_MS})"
-    );
-    let upper = below.map_or_else(|| marked_until.clone(), |below| format!("MIN({marked_until}, {below})"));
+    let marked_until =
+        marked_rowid_after("next_event_rowid", &format!("{until} + {INGEST_CLOCK_SLACK_MS}"), "9223372036854775807");
+    let upper = match below {
+        Some(below) => format!("MIN({marked_until}, {below})"),
+        None => marked_until,
+    };
     format!(
         "{e}.rowid >= {} AND {e}.rowid < {upper}",
         marked_rowid("next_event_rowid", &format!("{since} - {INGEST_CLOCK_SLACK_MS}"))
@@ -317,10 +338,7 @@ pub(crate) fn delivery_rowid_since(since: &str) -> String {
 /// A `rowid` of `deliveries` above every delivery created before `until` (an SQL expression): the first time mark
 /// taken [`INGEST_CLOCK_SLACK_MS`] after it, or past the last `rowid`.
 pub(crate) fn delivery_rowid_before(until: &str) -> String {
-    format!(
-        "(SELECT COALESCE(MIN(next_rowid), {}) FROM time_marks WHERE at >= {until} + {INGEST_CLOCK_SLACK_MS})",
-        next_delivery_rowid!()
-    )
+    marked_rowid_after("next_rowid", &format!("{until} + {INGEST_CLOCK_SLACK_MS}"), next_delivery_rowid!())
 }
 
 /// The condition "`column` is the caller's organization `?1`", for statements the Worker sends to an organization's
