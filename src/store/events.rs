@@ -1085,20 +1085,9 @@ mod tests {
         assert_eq!(built.body, format!("HEAD:{id}:TAIL"));
     }
 
-    /// Each page of the list for `event_type` (as ids), read through the type's pages or through every event.
+    /// A page of the list for `event_type` stored before `before` (each event's id and position), read through the
+    /// type's pages or through every event.
     fn listed(
-        db: &Connection,
-        typed: bool,
-        event_type: &str,
-        window: (Option<i64>, Option<i64>),
-        limit: i64,
-        offset: i64,
-    ) -> Vec<String> {
-        listed_before(db, typed, event_type, window, limit, offset, i64::MAX).into_iter().map(|(id, _)| id).collect()
-    }
-
-    /// [`listed`], of the events stored before `before`, with their positions.
-    fn listed_before(
         db: &Connection,
         typed: bool,
         event_type: &str,
@@ -1114,6 +1103,11 @@ mod tests {
             })
             .unwrap();
         ids.map(Result::unwrap).collect()
+    }
+
+    /// The ids of a page [`listed`] read.
+    fn ids(page: Vec<(String, i64)>) -> Vec<String> {
+        page.into_iter().map(|(id, _)| id).collect()
     }
 
     #[test]
@@ -1138,8 +1132,8 @@ mod tests {
         for event_type in ["lead.created", "deal.won", "invoice.paid", "nothing.here"] {
             for window in [(None, None), (Some(1_150), None), (None, Some(1_350)), (Some(1_100), Some(1_108))] {
                 for (limit, offset) in [(25, 0), (25, 50), (100, 0), (3, 2)] {
-                    let through_pages = listed(&db, true, event_type, window, limit, offset);
-                    let through_events = listed(&db, false, event_type, window, limit, offset);
+                    let through_pages = listed(&db, true, event_type, window, limit, offset, i64::MAX);
+                    let through_events = listed(&db, false, event_type, window, limit, offset, i64::MAX);
                     assert_eq!(through_pages, through_events, "{event_type} {window:?} {limit} {offset}");
                 }
                 let count = |typed: bool| -> i64 {
@@ -1158,18 +1152,19 @@ mod tests {
             for event_type in ["lead.created", "deal.won"] {
                 let (mut walked, mut before) = (Vec::new(), i64::MAX);
                 loop {
-                    let page = listed_before(&db, typed, event_type, (Some(1_020), None), 7, 0, before);
+                    let page = listed(&db, typed, event_type, (Some(1_020), None), 7, 0, before);
                     walked.extend(page.iter().map(|(id, _)| id.clone()));
                     match page.last() {
                         Some((_, position)) if page.len() == 7 => before = *position,
                         _ => break,
                     }
                 }
-                assert_eq!(walked, listed(&db, false, event_type, (Some(1_020), None), 1_000, 0), "{event_type}");
+                let all = listed(&db, false, event_type, (Some(1_020), None), 1_000, 0, i64::MAX);
+                assert_eq!(walked, ids(all), "{event_type}");
             }
         }
-        assert_eq!(listed(&db, true, "deal.won", (None, None), 2, 0), ["evt_307", "evt_207"]);
-        assert_eq!(listed(&db, true, "invoice.paid", (None, None), 25, 0), ["evt_333"]);
+        assert_eq!(ids(listed(&db, true, "deal.won", (None, None), 2, 0, i64::MAX)), ["evt_307", "evt_207"]);
+        assert_eq!(ids(listed(&db, true, "invoice.paid", (None, None), 25, 0, i64::MAX)), ["evt_333"]);
         // The work each does, in SQLite's own count of steps: the rare type's one page, against all 400 events.
         let steps = |typed: bool| -> i32 {
             let mut statement = db.prepare(&list_count_sql(typed)).unwrap();
