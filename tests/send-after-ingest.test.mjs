@@ -1,7 +1,7 @@
 // A single-event ingest sends its deliveries itself, right after its answer: one call to its organization's object
-// stores and claims them, one more records the sends, and no queue message is written unless an attempt fails. An
-// ingest cut off after its answer loses nothing: its claimed deliveries are pending in the object, whose alarm sends
-// them once their lease has passed.
+// stores the event with its round of sends, one more records the sends (writing each delivery's row), and no queue
+// message is written unless an attempt fails. An ingest cut off after its answer loses nothing: its event's row lists
+// the round, and the object's alarm writes and sends what the round left once its lease has passed.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "../verifier-wasm/pkg/node.mjs";
@@ -116,7 +116,7 @@ test("ingests arriving together are each answered with their own event, stored o
   assert.equal(after.queueSendCalls - before.queueSendCalls, 0, "no queue message");
 });
 
-test("an ingest cut off after its answer loses nothing: the organization's alarm sends its claimed delivery once the lease has passed", async () => {
+test("an ingest cut off after its answer loses nothing: the organization's alarm writes and sends the delivery of its lost round once the lease has passed, with the same id and bytes", async () => {
   const org = "org_sai_2";
   const [hook] = await webhooks(org, 1);
   // The receiver holds the request: the runtime dies with the send in flight.
@@ -126,15 +126,28 @@ test("an ingest cut off after its answer loses nothing: the organization's alarm
   await worker.stop({ keepState: true, crash: true });
   receiver.respond(() => ({ status: 200 }));
   worker = await startWorker({ vars: VARS, persist: worker.persist });
-  const [row] = await worker.orgSql(org, "SELECT id, status, attempts, lease_until FROM deliveries WHERE event_id = 'evt-cut'");
-  assert.equal(row.status, "pending");
-  assert.equal(row.attempts, 1, "claimed by the ingest's own transaction");
-  assert.ok(row.lease_until > Date.now(), "still leased to the attempt that died");
-  // Time passes (the lease and the overdue margin); the object's alarm, armed since its first write, finds it.
-  await worker.orgSql(org, `UPDATE deliveries SET lease_until = ${Date.now() - 1000}, next_attempt_at = ${Date.now() - 120000} WHERE id = '${row.id}'`);
+  // The round's delivery has no row yet (its record writes it): the event's row lists it, with the round's lease.
+  assert.deepEqual(await worker.orgSql(org, "SELECT id FROM deliveries WHERE event_id = 'evt-cut'"), []);
+  const [event] = await worker.orgSql(org, "SELECT delivery_stem, json_extract(round, '$[0][0]') AS number, json_extract(round, '$[0][1]') AS webhook, round_lease FROM events WHERE id = 'evt-cut'");
+  assert.equal(event.webhook, hook.id);
+  assert.ok(event.round_lease > Date.now(), "still leased to the sends that died");
+  const id = `dlv_${event.delivery_stem}${event.number}`;
+  const listed = await (await worker.api("/api/events/evt-cut", { headers: auth(org) })).json();
+  assert.deepEqual(listed.deliveries.map((d) => [d.id, d.status]), [[id, "pending"]], "the event shows it pending meanwhile");
+  // Time passes (the lease): the object's alarm, armed since its first write, writes the row as the ingest claimed it.
+  await worker.orgSql(org, `UPDATE events SET round_lease = ${Date.now() - 1000} WHERE id = 'evt-cut'`);
+  const [row] = await eventually(async () => {
+    const rows = await worker.orgSql(org, `SELECT id, status, attempts, lease_until FROM deliveries WHERE event_id = 'evt-cut'`);
+    return rows.length === 1 && rows;
+  }, { timeoutMs: 20000, what: "the row of the lost round's delivery" });
+  assert.equal(row.id, id);
+  assert.equal(row.attempts, 1, "claimed by the ingest");
+  // And the overdue margin: its search for lost sends re-enqueues it.
+  await worker.orgSql(org, `UPDATE deliveries SET next_attempt_at = ${Date.now() - 120000} WHERE id = '${id}'`);
   await eventually(() => arrivals(hook.path).length === 3, { timeoutMs: 20000, what: "the delivery the alarm re-enqueued" });
   const [, cut, swept] = arrivals(hook.path);
-  assert.equal(swept.headers["webhook-id"], row.id);
+  assert.equal(swept.headers["webhook-id"], id);
+  assert.equal(cut.headers["webhook-id"], id);
   assert.equal(swept.body.toString(), cut.body.toString(), "the same bytes as the attempt that died");
   await eventually(async () => (await statuses(org, "evt-cut"))[0] === "succeeded", { what: "the delivery recorded as succeeded" });
 });
@@ -152,14 +165,17 @@ test("ingests whose clients hang up mid-request leave nothing stuck: the next on
     await burst(org, `evt-next-${round}`, 8, hooks);
   }
   // Whatever of the abandoned ingests was stored has its deliveries, and they are delivered like any accepted
-  // event's: sent, or (if an invocation stopped with them claimed) left leased for the organization's alarm.
+  // event's: sent and recorded, or (if an invocation stopped with them) listed in their event's round for the
+  // organization's alarm.
   const stored = (await worker.orgSql(org, "SELECT id FROM events WHERE id LIKE 'evt-%'")).map((r) => r.id);
   const rows = () => worker.orgSql(org, "SELECT status, lease_until FROM deliveries WHERE event_id LIKE 'evt-%'");
+  // Time passes for any round left behind (its lease): the alarm writes its rows.
+  await worker.orgSql(org, `UPDATE events SET round_lease = ${Date.now() - 1000} WHERE round IS NOT NULL`);
   await eventually(async () => {
     const now = await rows();
     return now.length === stored.length * hooks.length && now.every((r) => r.status === "succeeded" || r.lease_until !== null);
-  }, { what: "every stored event's deliveries sent or claimed" });
-  // Time passes for any claim left behind (its lease and the overdue margin); the alarm finds it.
+  }, { timeoutMs: 20000, what: "every stored event's deliveries sent or written by the alarm, claimed" });
+  // And the overdue margin: the alarm resends what is still claimed.
   await worker.orgSql(org, `UPDATE deliveries SET lease_until = ${Date.now() - 1000}, next_attempt_at = ${Date.now() - 120000}
                             WHERE status = 'pending' AND lease_until IS NOT NULL`);
   await eventually(async () => (await rows()).every((r) => r.status === "succeeded"), { timeoutMs: 30000, what: "every stored event's deliveries succeeded" });

@@ -445,6 +445,7 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         created_at: ctx.now,
         updated_at: ctx.now,
         lost_attempts: 0,
+        unwritten: false,
     };
     deliveries::insert_claimed(&ctx.store()?, &row).await?;
     let delivery_id = row.id.clone();

@@ -790,6 +790,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             lost_attempts: 0,
+            unwritten: false,
         }
     }
 

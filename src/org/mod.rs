@@ -205,6 +205,7 @@ impl Organization {
         let db = self.local();
         let limit = deliveries::SWEEP_LIMIT.min(sweep_within_budget(config.subrequest_budget));
         let requeue_wait_ms = deliveries::REQUEUE_WAIT_INTERVALS * self.every();
+        deliveries::write_lost_rounds(&db, now).await?;
         deliveries::find_lost_sends(&db, now).await?;
         let overdue =
             deliveries::take_overdue(&db, now, now - deliveries::OVERDUE_MS, now - requeue_wait_ms, limit).await?;

@@ -364,9 +364,22 @@ const V21: &str = "CREATE TABLE event_type_pages ( \
                      INSERT OR IGNORE INTO event_type_pages (type, page) VALUES (NEW.type, NEW.rowid / 64); \
                    END;";
 
+/// Version 22: a single-event ingest writes no rows for the deliveries it sends itself. Their event's row lists them
+/// (`events.round`: a JSON array of `[the delivery id's webhook number, the webhook id]`, which with the event's stem
+/// names each delivery) with the lease of that round of sends (`round_lease`), and the record of their first attempts
+/// writes each delivery's row once, finished when it succeeded: one row per delivery fewer (the claimed insert and
+/// the record's update became one insert). A round whose record never comes (its invocation was lost) is the
+/// alarm's: it reads the events from `organization.rounds_from` on, writes the rows their lost round left unwritten
+/// as the ingest would have (claimed, the lease run out, so the search for lost sends resends them with the same id
+/// and bytes), and moves `rounds_from` up to the first event whose round may still be in flight.
+const V22: &str = "ALTER TABLE events ADD COLUMN round TEXT; \
+                   ALTER TABLE events ADD COLUMN round_lease INTEGER; \
+                   ALTER TABLE organization ADD COLUMN rounds_from INTEGER NOT NULL DEFAULT 1; \
+                   UPDATE organization SET rounds_from = (SELECT COALESCE(MAX(rowid), 0) + 1 FROM events);";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
 pub const VERSIONS: &[&str] =
-    &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21];
+    &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21, V22];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;

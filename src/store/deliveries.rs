@@ -9,7 +9,7 @@ use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::domain::model::{flag, DeliveryStatus};
 
-use super::events::{fanout_statements, outcomes, EventInsert, Guard};
+use super::events::{fanout_statements, outcomes, per_row_statements, EventInsert, Guard};
 use super::webhooks::{self, WebhookRow};
 use super::{
     batch, delivery_ids, first, int, opt_int, opt_text, placeholders, rows, rows_of, run, select_by_ids, text,
@@ -44,6 +44,10 @@ pub struct DeliveryRow {
     /// previous attempt's lease still set (its invocation was lost). See [`LOST_ATTEMPTS_LIMIT`].
     #[serde(default)]
     pub lost_attempts: i64,
+    /// Its row is not written yet: a delivery of its ingest's round (schema v22), which the record of its first
+    /// attempt writes (or, before any other change of its state, [`write_unwritten`]). Never read from a row.
+    #[serde(skip)]
+    pub unwritten: bool,
 }
 
 /// A delivery whose last attempts all ended without a result (their invocation crashed, was killed or went over
@@ -292,6 +296,48 @@ pub async fn insert_claimed(db: &Database, d: &DeliveryRow) -> Result<(), StoreE
     Ok(())
 }
 
+/// The statements that write the rows of the deliveries of `rows` not written yet (their ingest's round, schema v22)
+/// as the ingest would have written them, claimed by their first attempt (`attempts`, `lease_until` as they hold),
+/// so that whatever changes them next (a fenced record, a release to a lane, an abandon, the alarm's search for lost
+/// sends) finds them as it would have. A delivery whose webhook is gone is written failed with the reason, as
+/// deleting its webhook leaves one in flight. A row that exists is left as it is.
+pub(crate) fn write_unwritten(
+    db: &Database,
+    org: &OrganizationId,
+    rows: &[&DeliveryRow],
+    now: i64,
+) -> Result<Vec<Statement>, StoreError> {
+    let unwritten: Vec<&DeliveryRow> = rows.iter().copied().filter(|d| d.unwritten).collect();
+    let row = |d: &&DeliveryRow| {
+        vec![
+            text(&d.id),
+            text(&d.webhook_id),
+            text(&d.event_id),
+            text(&d.event_type),
+            text(&d.body),
+            int(d.attempts),
+            opt_int(d.lease_until),
+            int(d.created_at),
+            int(d.updated_at),
+        ]
+    };
+    per_row_statements(db, org, now, &unwritten, 9, row, |values| {
+        format!(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+               attempts, last_error, lease_until, created_at, updated_at, stemmed) \
+             SELECT v.column1, ?1, v.column2, v.column3, v.column4, v.column5, \
+               CASE WHEN w.id IS NULL THEN 'failed' ELSE 'pending' END, v.column6, \
+               CASE WHEN w.id IS NULL THEN '{WEBHOOK_GONE}' END, CASE WHEN w.id IS NOT NULL THEN v.column7 END, \
+               v.column8, CASE WHEN w.id IS NULL THEN ?2 ELSE v.column9 END, 1 \
+             FROM (VALUES {values}) AS v LEFT JOIN webhooks w ON w.id = v.column2 WHERE true \
+             ON CONFLICT (id) DO NOTHING"
+        )
+    })
+}
+
+/// Why a delivery whose webhook was deleted ended.
+pub(crate) const WEBHOOK_GONE: &str = "webhook deleted";
+
 /// The result of one attempt and what follows from it.
 pub struct AttemptRecord<'a> {
     pub attempt_id: &'a str,
@@ -401,24 +447,15 @@ pub(crate) fn first_attempt_statements(
     db: &Database,
     group: &[&AttemptRecord<'_>],
 ) -> Result<Vec<Statement>, StoreError> {
-    const HELD: &str = "status = 'pending' AND attempts = 1";
-    let mut statements = Vec::new();
-    for chunk in group.chunks(CARRIED_PER_STATEMENT) {
+    let (unwritten, written): (Vec<&AttemptRecord<'_>>, Vec<&AttemptRecord<'_>>) =
+        group.iter().partition(|r| r.delivery.unwritten);
+    let mut statements = finished_inserts(db, &unwritten)?;
+    for chunk in written.chunks(CARRIED_PER_STATEMENT) {
         let Some(first) = chunk.first() else { continue };
         let mut binds = vec![opt_int(first.status_code.map(i64::from)), opt_text(first.error), int(first.now)];
         let (mut cases, mut ids) = (Vec::new(), Vec::new());
         for (i, r) in chunk.iter().enumerate() {
-            let attempt = serde_json::to_string(&AttemptRow {
-                id: r.attempt_id.to_string(),
-                attempt: r.delivery.attempts,
-                status_code: r.status_code.map(i64::from),
-                duration_ms: r.duration_ms,
-                response_body: r.response_body.map(str::to_string),
-                error: r.error.map(str::to_string),
-                created_at: r.now,
-                request_headers: r.request_headers.map(str::to_string),
-                request_body: r.request_body.map(str::to_string),
-            })?;
+            let attempt = carried_attempt(r)?;
             let (id_at, json_at) = (4 + 2 * i, 5 + 2 * i);
             cases.push(format!("WHEN ?{id_at} THEN ?{json_at}"));
             ids.push(format!("?{id_at}"));
@@ -426,23 +463,89 @@ pub(crate) fn first_attempt_statements(
         }
         statements.push(
             db.prepare(format!(
-                "UPDATE deliveries SET \
-                   status = CASE WHEN {HELD} THEN 'succeeded' ELSE status END, \
-                   last_status_code = CASE WHEN {HELD} THEN ?1 ELSE last_status_code END, \
-                   last_error = CASE WHEN {HELD} THEN ?2 ELSE last_error END, \
-                   next_attempt_at = CASE WHEN {HELD} THEN NULL ELSE next_attempt_at END, \
-                   lease_until = CASE WHEN {HELD} THEN NULL ELSE lease_until END, \
-                   updated_at = CASE WHEN {HELD} THEN ?3 ELSE updated_at END, \
-                   first_attempt = CASE id {} END \
-                 WHERE id IN ({}) AND first_attempt IS NULL \
-                 RETURNING id, (attempts = 1 AND status = 'succeeded' AND updated_at = ?3) AS applied",
-                cases.join(" "),
-                ids.join(", ")
+                "UPDATE deliveries SET {} WHERE id IN ({}) AND first_attempt IS NULL {}",
+                carried_set("?1", "?2", "?3", &format!("CASE id {} END", cases.join(" "))),
+                ids.join(", "),
+                carried_returning("?3")
             ))
             .bind(&binds)?,
         );
     }
     Ok(statements)
+}
+
+/// What a carried first attempt sets in its delivery's row (`code`, `error` and `now` are SQL expressions for its status
+/// code, its error and its time): its result, only where it still holds the delivery (pending, attempt number 1;
+/// every `SET` reads the row as it was), and the attempt itself (`attempt`), always.
+fn carried_set(code: &str, error: &str, now: &str, attempt: &str) -> String {
+    const HELD: &str = "status = 'pending' AND attempts = 1";
+    format!(
+        "status = CASE WHEN {HELD} THEN 'succeeded' ELSE status END, \
+         last_status_code = CASE WHEN {HELD} THEN {code} ELSE last_status_code END, \
+         last_error = CASE WHEN {HELD} THEN {error} ELSE last_error END, \
+         next_attempt_at = CASE WHEN {HELD} THEN NULL ELSE next_attempt_at END, \
+         lease_until = CASE WHEN {HELD} THEN NULL ELSE lease_until END, \
+         updated_at = CASE WHEN {HELD} THEN {now} ELSE updated_at END, \
+         first_attempt = {attempt}"
+    )
+}
+
+/// Each delivery a carried first attempt made at `now` (an SQL expression) wrote, and whether its result applied.
+fn carried_returning(now: &str) -> String {
+    format!("RETURNING id, (attempts = 1 AND status = 'succeeded' AND updated_at = {now}) AS applied")
+}
+
+/// A carried first attempt as its delivery's row keeps it (`first_attempt`: JSON with the `attempts` table's column
+/// names).
+fn carried_attempt(r: &AttemptRecord<'_>) -> Result<String, StoreError> {
+    Ok(serde_json::to_string(&AttemptRow {
+        id: r.attempt_id.to_string(),
+        attempt: r.delivery.attempts,
+        status_code: r.status_code.map(i64::from),
+        duration_ms: r.duration_ms,
+        response_body: r.response_body.map(str::to_string),
+        error: r.error.map(str::to_string),
+        created_at: r.now,
+        request_headers: r.request_headers.map(str::to_string),
+        request_body: r.request_body.map(str::to_string),
+    })?)
+}
+
+/// For the first attempts of `unwritten` (that succeeded with the same answer at the same time) whose deliveries have no
+/// row yet (their ingest's round, schema v22): each row written once, finished, with its attempt in it. A row that
+/// exists (the alarm wrote it, taking the round for lost) gets the fenced update of [`first_attempt_statements`]
+/// instead; a delivery whose webhook is gone is written failed with the reason, its attempt kept, not applied.
+fn finished_inserts(db: &Database, unwritten: &[&AttemptRecord<'_>]) -> Result<Vec<Statement>, StoreError> {
+    let Some(first) = unwritten.first() else { return Ok(Vec::new()) };
+    let mut rows = Vec::with_capacity(unwritten.len());
+    for r in unwritten {
+        let d = r.delivery;
+        rows.push(vec![
+            text(&d.id),
+            text(&d.webhook_id),
+            text(&d.event_id),
+            text(&d.event_type),
+            text(&d.body),
+            int(d.created_at),
+            text(&carried_attempt(r)?),
+            opt_int(r.status_code.map(i64::from)),
+            opt_text(r.error),
+        ]);
+    }
+    per_row_statements(db, &first.delivery.organization_id, first.now, &rows, 9, Vec::clone, |values| {
+        format!(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+               attempts, last_status_code, last_error, first_attempt, created_at, updated_at, stemmed) \
+             SELECT v.column1, ?1, v.column2, v.column3, v.column4, v.column5, \
+               CASE WHEN w.id IS NULL THEN 'failed' ELSE 'succeeded' END, 1, \
+               CASE WHEN w.id IS NOT NULL THEN v.column8 END, \
+               CASE WHEN w.id IS NULL THEN '{WEBHOOK_GONE}' ELSE v.column9 END, v.column7, v.column6, ?2, 1 \
+             FROM (VALUES {values}) AS v LEFT JOIN webhooks w ON w.id = v.column2 WHERE true \
+             ON CONFLICT (id) DO UPDATE SET {} WHERE first_attempt IS NULL {}",
+            carried_set("excluded.last_status_code", "excluded.last_error", "?2", "excluded.first_attempt"),
+            carried_returning("?2")
+        )
+    })
 }
 
 /// Attempt rows per multi-row INSERT (10 parameters each).
@@ -464,10 +567,12 @@ pub async fn record_attempts(
     if records.is_empty() {
         return Ok(Recorded { ops: Vec::new(), applied: Vec::new(), disabled: Vec::new() });
     }
-    let mut statements = Vec::new();
     // A delivery's first attempt, when it succeeded, rides in the delivery's own row (see `first_attempt_statements`).
     let (carried, logged): (Vec<&AttemptRecord<'_>>, Vec<&AttemptRecord<'_>>) =
         records.iter().partition(|r| carried_in_row(r));
+    // The other results of a round's deliveries change rows written first as their ingest would have.
+    let unwritten: Vec<&DeliveryRow> = logged.iter().map(|r| r.delivery).collect();
+    let mut statements = write_unwritten(db, &records[0].delivery.organization_id, &unwritten, records[0].now)?;
     for chunk in logged.chunks(ATTEMPTS_PER_STATEMENT) {
         let rows =
             (0..chunk.len()).map(|i| format!("({})", placeholders(i * 10 + 1, 10))).collect::<Vec<_>>().join(", ");
@@ -665,7 +770,9 @@ pub async fn record_attempts(
 /// Marks deliveries failed without an attempt (their webhook is gone or inactive), one round trip for all. Each
 /// was just claimed, so its attempt number fences it like a result.
 pub async fn abandon_many(db: &Database, abandoned: &[(DeliveryRow, String)], now: i64) -> Result<(), StoreError> {
-    let mut statements = Vec::new();
+    let Some(org) = abandoned.first().map(|(d, _)| &d.organization_id) else { return Ok(()) };
+    let rows: Vec<&DeliveryRow> = abandoned.iter().map(|(d, _)| d).collect();
+    let mut statements = write_unwritten(db, org, &rows, now)?;
     for (d, reason) in abandoned {
         statements.push(
             db.prepare(
@@ -683,10 +790,8 @@ pub async fn abandon_many(db: &Database, abandoned: &[(DeliveryRow, String)], no
 /// the claim took is returned, so the retry budget is untouched, and the lease ends. Fenced like a result: a claim
 /// that no longer holds its delivery gives nothing back.
 pub async fn release_many(db: &Database, released: &[&DeliveryRow], now: i64) -> Result<(), StoreError> {
-    if released.is_empty() {
-        return Ok(());
-    }
-    let mut statements = Vec::with_capacity(released.len());
+    let Some(org) = released.first().map(|d| &d.organization_id) else { return Ok(()) };
+    let mut statements = write_unwritten(db, org, released, now)?;
     for d in released {
         statements.push(db.prepare(RELEASE_SQL).bind(&[
             text(&d.id),
@@ -856,6 +961,132 @@ pub async fn find_lost_sends(db: &Database, now: i64) -> Result<(), StoreError> 
     )
     .await?;
     Ok(())
+}
+
+/// Events with an unwritten round one alarm writes the rows of, at most: their payloads come back whole (up to 256 KiB
+/// each, `api::events::MAX_EVENT_BYTES`), so 100 keep one read under 26 MB of the isolate's 128; with at most six
+/// deliveries each, about as many as one alarm re-enqueues ([`SWEEP_LIMIT`]). A crash that left more is worked off one
+/// run after another.
+pub const ROUNDS_LIMIT: i64 = 100;
+/// Events one alarm reads for unwritten rounds, at most, from `rounds_from` on (as many as an organization's object
+/// stores in a minute at its ceiling; see [`COUNT_LIMIT`]).
+pub const ROUNDS_SCAN: i64 = 60_000;
+
+/// An event from `rounds_from` on whose round (schema v22) has deliveries without a row.
+#[derive(Deserialize)]
+struct OpenRound {
+    position: i64,
+    organization_id: OrganizationId,
+    id: EventId,
+    #[serde(rename = "type")]
+    event_type: String,
+    data: String,
+    changes: Option<String>,
+    created_at: i64,
+    delivery_stem: String,
+    round: String,
+    round_lease: i64,
+}
+
+/// `?1` at most this many, `?2` reading at most this many events. An event's round is open while fewer of its
+/// deliveries have a row than it lists (a range of the primary key's index, its stem's).
+fn open_rounds_sql() -> String {
+    format!(
+        "SELECT e.rowid AS position, e.organization_id, e.id, e.type, e.data, e.changes, e.created_at, \
+           e.delivery_stem, e.round, e.round_lease \
+         FROM events e WHERE e.rowid >= (SELECT rounds_from FROM organization) \
+           AND e.rowid < (SELECT rounds_from FROM organization) + ?2 AND e.round IS NOT NULL AND {} > 0 \
+         ORDER BY e.rowid LIMIT ?1",
+        super::round_unwritten("e.rowid", "e.delivery_stem", "e.round")
+    )
+}
+
+/// Where the look for open rounds ends when it finds none past what it read: the next event, or `?1` events on.
+const ROUNDS_READ_TO_SQL: &str =
+    concat!("SELECT MIN(", next_event_rowid!(), ", (SELECT rounds_from FROM organization) + ?1) AS read_to");
+
+/// Rounds whose record never came (schema v22: their ingest's invocation was lost, or its record failed): once a
+/// round's lease has run out, the rows its deliveries lack are written as their ingest would have written them,
+/// claimed and leased, each body built again from the event (the same bytes: a body depends only on the event and
+/// the delivery id), so that [`find_lost_sends`] resends them. Then `rounds_from` moves up to the first event whose
+/// round may still be in flight, or past what was read. Reads the events from `rounds_from` on.
+pub async fn write_lost_rounds(db: &Database, now: i64) -> Result<(), StoreError> {
+    #[derive(Deserialize)]
+    struct ReadTo {
+        read_to: i64,
+    }
+    let results = batch(
+        db,
+        vec![
+            db.prepare(open_rounds_sql()).bind(&[int(ROUNDS_LIMIT), int(ROUNDS_SCAN)])?,
+            db.prepare(ROUNDS_READ_TO_SQL).bind(&[int(ROUNDS_SCAN)])?,
+        ],
+    )
+    .await?;
+    let open: Vec<OpenRound> = rows_of(&results, 0)?;
+    let Some(read_to) = rows_of::<ReadTo>(&results, 1)?.first().map(|r| r.read_to) else { return Ok(()) };
+    let mut lost = Vec::new();
+    let mut rounds_from =
+        if open.len() as i64 >= ROUNDS_LIMIT { open.last().map_or(read_to, |r| r.position + 1) } else { read_to };
+    for round in &open {
+        if round.round_lease >= now {
+            rounds_from = round.position;
+            break;
+        }
+        lost.extend(lost_round_rows(round)?);
+    }
+    let Some(org) = open.first().map(|r| r.organization_id.clone()) else {
+        run(db.prepare(ADVANCE_ROUNDS_SQL).bind(&[int(rounds_from)])?).await?;
+        return Ok(());
+    };
+    let mut statements = write_unwritten(db, &org, &lost.iter().collect::<Vec<_>>(), now)?;
+    statements.push(db.prepare(ADVANCE_ROUNDS_SQL).bind(&[int(rounds_from)])?);
+    batch(db, statements).await?;
+    Ok(())
+}
+
+const ADVANCE_ROUNDS_SQL: &str = "UPDATE organization SET rounds_from = ?1 WHERE rounds_from < ?1";
+
+/// The deliveries of a lost round as its ingest claimed them: attempt 1, leased until the round's lease.
+fn lost_round_rows(round: &OpenRound) -> Result<Vec<DeliveryRow>, StoreError> {
+    let timestamp = crate::domain::time::iso8601(round.created_at);
+    let mut rows = Vec::new();
+    for (number, webhook_id) in super::events::parse_round(Some(&round.round))? {
+        let text = format!("{}{}{number}", DeliveryId::PREFIX, round.delivery_stem);
+        let id =
+            DeliveryId::parse(&text).ok_or_else(|| StoreError(format!("a round names {text}, not a delivery id")))?;
+        let body = crate::domain::payload::build(&crate::domain::payload::DeliveryBody {
+            event_id: round.id.as_str(),
+            event_type: &round.event_type,
+            timestamp: &timestamp,
+            organization_id: round.organization_id.as_str(),
+            delivery_id: id.as_str(),
+            data: &round.data,
+            changes: round.changes.as_deref(),
+            test: false,
+        })?;
+        rows.push(DeliveryRow {
+            id,
+            organization_id: round.organization_id.clone(),
+            webhook_id,
+            event_id: round.id.clone(),
+            event_type: round.event_type.clone(),
+            body,
+            status: DeliveryStatus::Pending,
+            attempts: 1,
+            chain_start: 0,
+            last_status_code: None,
+            last_error: None,
+            next_attempt_at: None,
+            lease_until: Some(round.round_lease),
+            is_test: false,
+            created_at: round.created_at,
+            updated_at: round.created_at,
+            lost_attempts: 0,
+            unwritten: true,
+        });
+    }
+    Ok(rows)
 }
 
 /// Where `in_flight_from` moves to: the first delivery an ingest may still be sending, or past the last delivery.
@@ -1146,12 +1377,14 @@ pub async fn next_housekeeping(
         attempt: Option<i64>,
         finished: Option<i64>,
         counting: Option<i64>,
+        rounds: Option<i64>,
     }
     let next: Option<Next> =
         first(db.prepare(next_housekeeping_sql()).bind(&[int(OVERDUE_MS + 1), int(requeue_wait_ms + 1)])?).await?;
     let Some(next) = next else { return Ok(None) };
     let aged = [next.event, next.attempt, next.finished].into_iter().flatten().map(|t| t + retention_ms + 1);
-    Ok(next.overdue.into_iter().chain(next.in_flight).chain(next.counting).chain(aged).min())
+    let rounds = next.rounds.map(|lease| lease + 1);
+    Ok(next.overdue.into_iter().chain(next.in_flight).chain(next.counting).chain(rounds).chain(aged).min())
 }
 
 fn next_housekeeping_sql() -> String {
@@ -1169,7 +1402,9 @@ fn next_housekeeping_sql() -> String {
            (SELECT MIN(m.at) FROM time_marks m WHERE m.next_rowid > \
               (SELECT rowid FROM deliveries WHERE status != 'pending' AND rowid < (SELECT MAX(rowid) FROM deliveries) \
                ORDER BY rowid LIMIT 1)) AS finished, \
-           (SELECT 0 FROM organization WHERE counted_to < count_next) AS counting",
+           (SELECT 0 FROM organization WHERE counted_to < count_next) AS counting, \
+           (SELECT MIN(round_lease) FROM events WHERE rowid >= (SELECT rounds_from FROM organization) \
+              AND round IS NOT NULL) AS rounds",
         in_flight = in_flight!()
     )
 }
@@ -1727,8 +1962,8 @@ mod failure_window_tests {
 #[cfg(test)]
 mod first_attempt_tests {
     use super::*;
-    use crate::store::{Database, Param};
-    use rusqlite::{types::Value, Connection};
+    use crate::store::Database;
+    use rusqlite::Connection;
     use worker::wasm_bindgen::JsValue;
 
     fn db() -> Connection {
@@ -1746,26 +1981,10 @@ mod first_attempt_tests {
     /// Runs a store statement on host SQLite; answers, per row it returned, whether it says it applied (`applied`,
     /// true where absent), and the rows it changed.
     fn execute(db: &Connection, statement: &Statement) -> (Vec<bool>, usize) {
-        let params: Vec<Value> = statement
-            .params
-            .iter()
-            .map(|p| match p {
-                Param::Null => Value::Null,
-                Param::Int(n) => Value::Integer(*n),
-                Param::Real(x) => Value::Real(*x),
-                Param::Text(s) => Value::Text(s.clone()),
-            })
-            .collect();
-        let mut prepared = db.prepare(&statement.sql).unwrap();
-        let returned: Vec<bool> = prepared
-            .query_map(rusqlite::params_from_iter(params), |row| Ok(!matches!(row.get::<_, i64>("applied"), Ok(0))))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect();
-        (returned, db.changes() as usize)
+        super::super::run_on_sqlite(db, statement)
     }
 
-    fn record(delivery: &DeliveryRow) -> AttemptRecord<'_> {
+    pub(super) fn record(delivery: &DeliveryRow) -> AttemptRecord<'_> {
         AttemptRecord {
             attempt_id: "att_1",
             delivery,
@@ -2858,6 +3077,265 @@ mod count_tests {
             if reader {
                 assert!(!scans("webhooks") && !scans("w"), "{sql}: {details:?}");
             }
+        }
+    }
+}
+
+/// Schema v22: the deliveries of an ingest's round get their rows from their record, or from the alarm.
+#[cfg(test)]
+mod round_tests {
+    use super::*;
+    use crate::domain::payload::{self, DeliveryBody};
+    use crate::store::{run_on_sqlite, Database};
+    use rusqlite::{params, Connection};
+    use worker::wasm_bindgen::JsValue;
+
+    const STEM: &str = "0123456789abcdef01";
+
+    fn local() -> Database {
+        Database::local(JsValue::NULL)
+    }
+
+    /// An organization with webhook `wh_1` and event `evt_1`, ingested at 1 000 with a round to `wh_1` leased to
+    /// 41 000; answers the round's delivery as its ingest built it.
+    fn ingested() -> (Connection, DeliveryRow) {
+        let db = crate::store::migrated_sqlite();
+        db.execute(
+            "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
+             VALUES ('wh_1', 'org_a', 'n', 'https://example.com', '[\"*\"]', 's', 1, 1)",
+            [],
+        )
+        .unwrap();
+        let number: String =
+            db.query_row("SELECT printf('%08x', rowid) FROM webhooks WHERE id = 'wh_1'", [], |r| r.get(0)).unwrap();
+        let id = format!("dlv_{STEM}{number}");
+        db.execute(
+            "INSERT INTO events (organization_id, id, type, data, delivery_count, ingest_token, created_at, \
+             delivery_stem, round, round_lease) VALUES ('org_a', 'evt_1', 'lead.created', '{\"n\":1}', 1, 't', 1000, \
+             ?1, json_array(json_array(?2, 'wh_1')), 41000)",
+            params![STEM, number],
+        )
+        .unwrap();
+        // The ingest's copy, its body from the halves the ingest cuts (`payload::split`).
+        let (head, tail) = payload::split(&DeliveryBody {
+            event_id: "evt_1",
+            event_type: "lead.created",
+            timestamp: &crate::domain::time::iso8601(1000),
+            organization_id: "org_a",
+            delivery_id: "",
+            data: "{\"n\":1}",
+            changes: None,
+            test: false,
+        })
+        .unwrap();
+        let row = DeliveryRow {
+            body: format!("{head}{id}{tail}"),
+            id: DeliveryId::parse(&id).unwrap(),
+            organization_id: OrganizationId::parse("org_a").unwrap(),
+            webhook_id: WebhookId::parse("wh_1").unwrap(),
+            event_id: EventId::parse("evt_1").unwrap(),
+            event_type: "lead.created".into(),
+            status: DeliveryStatus::Pending,
+            attempts: 1,
+            chain_start: 0,
+            last_status_code: None,
+            last_error: None,
+            next_attempt_at: None,
+            lease_until: Some(41_000),
+            is_test: false,
+            created_at: 1000,
+            updated_at: 1000,
+            lost_attempts: 0,
+            unwritten: true,
+        };
+        (db, row)
+    }
+
+    fn succeeded(delivery: &DeliveryRow) -> AttemptRecord<'_> {
+        super::first_attempt_tests::record(delivery)
+    }
+
+    /// Runs the statements in order; answers every row's `applied` and the rows they changed in all.
+    fn run_all(db: &Connection, statements: &[Statement]) -> (Vec<bool>, usize) {
+        let mut all = (Vec::new(), 0);
+        for statement in statements {
+            let (applied, changed) = run_on_sqlite(db, statement);
+            all.0.extend(applied);
+            all.1 += changed;
+        }
+        all
+    }
+
+    fn state(db: &Connection, id: &DeliveryId) -> (String, Option<i64>, Option<i64>, Option<String>, bool) {
+        db.query_row(
+            "SELECT status, last_status_code, lease_until, last_error, first_attempt IS NOT NULL FROM deliveries \
+             WHERE id = ?1",
+            [id.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap()
+    }
+
+    /// The open rounds' events, as the alarm reads them at `now` (their positions, and whether each lease ran out).
+    fn open_rounds(db: &Connection, now: i64) -> Vec<(String, bool)> {
+        let mut read = db.prepare(&open_rounds_sql()).unwrap();
+        read.query_map(params![ROUNDS_LIMIT, ROUNDS_SCAN], |r| {
+            Ok((r.get("id")?, r.get::<_, i64>("round_lease")? < now))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
+
+    #[test]
+    fn a_successful_first_attempt_writes_its_rows_once_finished_and_closes_the_round() {
+        let (db, row) = ingested();
+        assert_eq!(open_rounds(&db, 50_000), vec![("evt_1".to_string(), true)]);
+        let record = succeeded(&row);
+        let statements = first_attempt_statements(&local(), &[&record]).unwrap();
+        let (applied, changed) = run_all(&db, &statements);
+        assert_eq!(applied, vec![true]);
+        assert_eq!(changed, 1, "one row written, no update after it");
+        assert_eq!(state(&db, &row.id), ("succeeded".into(), Some(200), None, None, true));
+        let body: String =
+            db.query_row("SELECT body FROM deliveries WHERE id = ?1", [row.id.as_str()], |r| r.get(0)).unwrap();
+        assert_eq!(body, row.body);
+        assert!(open_rounds(&db, 50_000).is_empty(), "nothing left for the alarm");
+        // The event's own reads count it once.
+        let n: i64 = db
+            .query_row(
+                &format!(
+                    "SELECT {} FROM events e WHERE id = 'evt_1'",
+                    crate::store::round_unwritten("e.rowid", "e.delivery_stem", "e.round")
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn a_record_that_comes_after_the_alarm_wrote_its_row_is_fenced_as_before() {
+        let (db, row) = ingested();
+        // The lease ran out: the alarm writes the row as the ingest would have, and its search for lost sends finds it.
+        let lost = lost_round_rows(&read_open_round(&db)).unwrap();
+        assert_eq!(lost.len(), 1);
+        assert_eq!(lost[0].body, row.body, "the same bytes as the ingest's send");
+        assert_eq!(lost[0].id, row.id, "the same id");
+        run_all(&db, &write_unwritten(&local(), &row.organization_id, &[&lost[0]], 50_000).unwrap());
+        assert_eq!(state(&db, &row.id), ("pending".into(), None, Some(41_000), None, false));
+        assert!(open_rounds(&db, 50_000).is_empty());
+        let found: i64 =
+            db.query_row(&format!("SELECT COUNT(*) FROM deliveries WHERE {}", in_flight!()), [], |r| r.get(0)).unwrap();
+        assert_eq!(found, 1, "in flight, for the search for lost sends");
+        // The late record of the first attempt still holds it (nothing claimed it again): it applies, once.
+        let (applied, _) = run_all(&db, &first_attempt_statements(&local(), &[&succeeded(&row)]).unwrap());
+        assert_eq!(applied, vec![true]);
+        assert_eq!(state(&db, &row.id), ("succeeded".into(), Some(200), None, None, true));
+        // Claimed again (attempt 2) before a late record: that record no longer applies.
+        let (db, row) = ingested();
+        run_all(&db, &write_unwritten(&local(), &row.organization_id, &[&row], 50_000).unwrap());
+        db.execute("UPDATE deliveries SET attempts = 2", []).unwrap();
+        let (applied, _) = run_all(&db, &first_attempt_statements(&local(), &[&succeeded(&row)]).unwrap());
+        assert_eq!(applied, vec![false]);
+        assert_eq!(state(&db, &row.id).0, "pending");
+    }
+
+    #[test]
+    fn a_round_whose_webhook_was_deleted_writes_its_delivery_failed_with_the_reason() {
+        for carried in [true, false] {
+            let (db, row) = ingested();
+            db.execute("DELETE FROM webhooks WHERE id = 'wh_1'", []).unwrap();
+            let statements = if carried {
+                first_attempt_statements(&local(), &[&succeeded(&row)]).unwrap()
+            } else {
+                write_unwritten(&local(), &row.organization_id, &[&row], 2000).unwrap()
+            };
+            let (applied, _) = run_all(&db, &statements);
+            assert!(applied.iter().all(|a| !a), "not applied");
+            let (status, code, lease, error, first) = state(&db, &row.id);
+            assert_eq!((status.as_str(), code, lease, error.as_deref()), ("failed", None, None, Some(WEBHOOK_GONE)));
+            assert_eq!(first, carried, "the attempt that happened is kept");
+        }
+    }
+
+    #[test]
+    fn an_open_round_is_found_while_a_listed_delivery_has_no_row_and_its_reads_count_it_pending() {
+        let (db, row) = ingested();
+        assert_eq!(open_rounds(&db, 20_000), vec![("evt_1".to_string(), false)], "in flight: its lease holds");
+        // The event's deliveries show it pending, with its id and webhook.
+        let mut read = db
+            .prepare(&crate::store::unwritten_round_deliveries("e.organization_id = 'org_a' AND e.id = 'evt_1'"))
+            .unwrap();
+        let shown: Vec<(String, String, String, i64)> = read
+            .query_map([], |r| Ok((r.get("id")?, r.get("webhook_id")?, r.get("status")?, r.get("attempts")?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(shown, vec![(row.id.to_string(), "wh_1".to_string(), "pending".to_string(), 1)]);
+        // A replay of what wh_1 missed leaves it alone; another webhook's replay does not.
+        let open = |webhook: &str| -> bool {
+            db.query_row(
+                &format!(
+                    "SELECT {} FROM events e WHERE id = 'evt_1'",
+                    crate::store::in_open_round("e.rowid", "e.round", "?1")
+                ),
+                [webhook],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert!(open("wh_1"));
+        assert!(!open("wh_2"));
+        // Past `rounds_from` (the alarm wrote what the round lacked), the event holds nothing open.
+        db.execute(ADVANCE_ROUNDS_SQL, [2]).unwrap();
+        assert!(!open("wh_1"));
+        assert!(open_rounds(&db, 50_000).is_empty());
+        db.execute(ADVANCE_ROUNDS_SQL, [1]).unwrap();
+        let from: i64 = db.query_row("SELECT rounds_from FROM organization", [], |r| r.get(0)).unwrap();
+        assert_eq!(from, 2, "rounds_from only moves up");
+    }
+
+    #[test]
+    fn the_alarm_reads_rounds_from_rounds_from_through_the_primary_keys() {
+        for sql in [open_rounds_sql(), ROUNDS_READ_TO_SQL.to_string()] {
+            let details = crate::store::query_plan(&sql);
+            assert!(
+                !details.iter().any(|d| d.starts_with("SCAN events") || d.starts_with("SCAN deliveries")),
+                "{sql}: {details:?}"
+            );
+        }
+        let details = crate::store::query_plan(&open_rounds_sql());
+        assert!(
+            details.iter().any(|d| d.contains("SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)")),
+            "{details:?}"
+        );
+        assert!(
+            details.iter().any(|d| d.contains("USING INDEX sqlite_autoindex_deliveries_1 (id>? AND id<?)")),
+            "{details:?}"
+        );
+    }
+
+    /// The alarm's read of the first open round.
+    fn read_open_round(db: &Connection) -> OpenRound {
+        {
+            let mut read = db.prepare(&open_rounds_sql()).unwrap();
+            let raw: Vec<String> = read
+                .query_map(params![ROUNDS_LIMIT, ROUNDS_SCAN], |r| {
+                    Ok(serde_json::json!({
+                        "position": r.get::<_, i64>("position")?, "organization_id": r.get::<_, String>("organization_id")?,
+                        "id": r.get::<_, String>("id")?, "type": r.get::<_, String>("type")?,
+                        "data": r.get::<_, String>("data")?, "changes": r.get::<_, Option<String>>("changes")?,
+                        "created_at": r.get::<_, i64>("created_at")?, "delivery_stem": r.get::<_, String>("delivery_stem")?,
+                        "round": r.get::<_, String>("round")?, "round_lease": r.get::<_, i64>("round_lease")?,
+                    })
+                    .to_string())
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            serde_json::from_str(&raw[0]).unwrap()
         }
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use core::ops::Range;
 
 use super::deliveries::DeliveryRow;
-use super::webhooks::{of_created_sql, WebhookRow};
+use super::webhooks::WebhookRow;
 use super::{
     batch, flag, int, opt_int, opt_text, placeholders, rows, rows_of, run, text, StoreError, IDS_PER_STATEMENT,
 };
@@ -56,7 +56,7 @@ const EVENTS_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 6) / 6;
 
 /// One multi-row statement per chunk of `items` under D1's parameter limit: `?1` the organization, `?2` the time,
 /// then `width` parameters per item from `row`, as a `VALUES` list that `sql` places.
-fn per_row_statements<T>(
+pub(crate) fn per_row_statements<T>(
     db: &Database,
     org: &OrganizationId,
     now: i64,
@@ -266,13 +266,36 @@ fn filter_candidates_sql(rows: &str) -> String {
 /// the organization and `?2` the time, each counting its subscribers (less its filter misses, `?misses`); returns
 /// the stored record of each event it inserted (an event that exists is not inserted and not returned).
 fn ingest_events_sql(rows: &str, misses: usize) -> String {
+    events_insert_sql(rows, misses, "", "")
+}
+
+/// [`ingest_events_sql`] for an ingest that sends its event's deliveries itself, from `rows` that also carry the
+/// lease of its round of sends (`v.column9`) and the most one round sends (`v.column10`): when the event has no more
+/// deliveries than that, its row lists those of its subscribers that are not `fifo` (`round`, schema v22), with the
+/// lease, and returns the list. Those deliveries get no row until their first attempt is recorded
+/// ([`ingest_claimed_deliveries_sql`] leaves them out).
+fn ingest_round_events_sql(rows: &str, misses: usize) -> String {
+    let round = format!(
+        "(SELECT CASE WHEN COUNT(*) <= v.column10 THEN NULLIF(json_group_array(json_array({}, w.id)) \
+           FILTER (WHERE w.ordering != 'fifo'), '[]') END FROM {} AND {})",
+        WEBHOOK_NUMBER,
+        subscribers_sql("v.column2", "v.column3", "v.column4"),
+        not_missed(misses, "v.column1", "w.id"),
+    );
+    events_insert_sql(rows, misses, ", round, round_lease", &format!(", {round}, v.column9"))
+}
+
+/// The event insert of an ingest, with `more_columns` written from `more_values` (each empty, or starting with a
+/// comma); `RETURNING` the stored record, and the round if the insert writes one.
+fn events_insert_sql(rows: &str, misses: usize, more_columns: &str, more_values: &str) -> String {
+    let returning_round = if more_columns.is_empty() { "" } else { ", round" };
     format!(
         "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at, \
-           delivery_stem) \
+           delivery_stem{more_columns}) \
          SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {} AND {}), v.column7, ?2, \
-           v.column8 \
+           v.column8{more_values} \
          FROM (VALUES {rows}) AS v WHERE {} \
-         ON CONFLICT (organization_id, id) DO NOTHING RETURNING id, ingest_token, delivery_count",
+         ON CONFLICT (organization_id, id) DO NOTHING RETURNING id, ingest_token, delivery_count{returning_round}",
         subscribers_sql("v.column2", "v.column3", "v.column4"),
         not_missed(misses, "v.column1", "w.id"),
         not_missed(misses, "v.column1", &refused_sql()),
@@ -302,8 +325,12 @@ fn validation_candidates_sql(rows: &str) -> String {
 /// head, tail, token) whose stored token is this ingest's, returning the deliveries' ids. They go to a consumer
 /// through the queue, with no `next_attempt_at` (see [`IN_FLIGHT_NEXT_ATTEMPT`]).
 fn ingest_deliveries_sql(rows: &str, misses: usize) -> String {
-    deliveries_insert_sql(rows, misses, "0", "NULL", IN_FLIGHT_NEXT_ATTEMPT, "id")
+    deliveries_insert_sql(rows, misses, "1", "0", "NULL", IN_FLIGHT_NEXT_ATTEMPT, "id")
 }
+
+/// What follows its event's stem in the id of a delivery an ingest names: its webhook's number (`w.rowid`), in
+/// lowercase hex.
+const WEBHOOK_NUMBER: &str = "printf('%08x', w.rowid)";
 
 /// The `next_attempt_at` of a delivery an ingest writes: none, whether the ingest sends it itself (claimed as it
 /// goes in) or a consumer does (its queue message). It takes no entry in the index of pending deliveries (schema
@@ -312,21 +339,30 @@ fn ingest_deliveries_sql(rows: &str, misses: usize) -> String {
 /// have one.
 const IN_FLIGHT_NEXT_ATTEMPT: &str = "CASE WHEN w.ordering != 'fifo' THEN NULL ELSE ?2 END";
 
-/// [`ingest_deliveries_sql`] that also claims each new delivery as it goes in (attempt 1, leased until `v.column9`)
-/// when its event has at most `v.column10` deliveries (one round of sends) and, for a `fifo` webhook, none is pending
-/// before it (a new event is the last in every line). Returns what the ingest does not know of each row (its id,
-/// webhook and claim): it wrote the rest. Claiming in the insert writes each row once; a separate claim rewrote every
-/// row just inserted.
+/// [`ingest_deliveries_sql`] for an ingest that sends its deliveries itself: the deliveries its event's round lists
+/// ([`ingest_round_events_sql`]) get no row here, and of the others each is claimed as it goes in (attempt 1, leased
+/// until `v.column9`) when its event has at most `v.column10` deliveries (one round of sends) and, for a `fifo` webhook,
+/// none is pending before it (a new event is the last in every line). Returns what the ingest does not know of each
+/// row (its id, webhook and claim): it wrote the rest. Claiming in the insert writes each row once; a separate claim
+/// rewrote every row just inserted.
 fn ingest_claimed_deliveries_sql(rows: &str, misses: usize) -> String {
+    let of_event = |column: &str| {
+        format!(
+            "(SELECT e.{column} FROM events e WHERE {} AND e.id = v.column1)",
+            is_caller_organization("e.organization_id")
+        )
+    };
     let claim = format!(
-        "((SELECT e.delivery_count FROM events e WHERE {} AND e.id = v.column1) <= v.column10 \
+        "({} <= v.column10 \
         AND (w.ordering != 'fifo' OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = w.id \
         AND o.status = 'pending' AND o.next_attempt_at IS NOT NULL AND o.is_test = 0)))",
-        is_caller_organization("e.organization_id")
+        of_event("delivery_count")
     );
+    let not_in_round = format!("(w.ordering = 'fifo' OR {} IS NULL)", of_event("round"));
     deliveries_insert_sql(
         rows,
         misses,
+        &not_in_round,
         &format!("CASE WHEN {claim} THEN 1 ELSE 0 END"),
         &format!("CASE WHEN {claim} THEN v.column9 END"),
         IN_FLIGHT_NEXT_ATTEMPT,
@@ -334,17 +370,19 @@ fn ingest_claimed_deliveries_sql(rows: &str, misses: usize) -> String {
     )
 }
 
-/// The delivery insert of an ingest, with the new rows' `attempts` and `lease_until` and what it returns; a
-/// subscriber whose filter missed the event (`?misses`) gets none.
+/// The delivery insert of an ingest, for the subscribers `only` selects (an SQL condition on `w` and `v`), with the
+/// new rows' `attempts` and `lease_until` and what it returns; a subscriber whose filter missed the event
+/// (`?misses`) gets none.
 fn deliveries_insert_sql(
     rows: &str,
     misses: usize,
+    only: &str,
     attempts: &str,
     lease_until: &str,
     next_attempt_at: &str,
     returning: &str,
 ) -> String {
-    let id = "'dlv_' || v.column5 || printf('%08x', w.rowid)";
+    let id = format!("'dlv_' || v.column5 || {WEBHOOK_NUMBER}");
     format!(
         "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
          next_attempt_at, lease_until, created_at, updated_at, stemmed) \
@@ -352,7 +390,7 @@ fn deliveries_insert_sql(
          {next_attempt_at}, {lease_until}, ?2, ?2, 1 \
          FROM (VALUES {rows}) AS v, {} \
          AND EXISTS (SELECT 1 FROM events e WHERE {} AND e.id = v.column1 AND e.ingest_token = v.column8) \
-         AND {} RETURNING {returning}",
+         AND {} AND {only} RETURNING {returning}",
         subscribers_sql("v.column2", "v.column3", "v.column4"),
         is_caller_organization("e.organization_id"),
         not_missed(misses, "v.column1", "w.id"),
@@ -366,6 +404,8 @@ pub struct IngestStatements {
     pub validations: Range<usize>,
     pub events: Range<usize>,
     pub deliveries: Range<usize>,
+    /// With a claim: the webhooks of its deliveries.
+    pub webhooks: Range<usize>,
 }
 
 /// The statements of one ingest transaction: insert the events (counting their subscribers, `RETURNING` the record
@@ -417,40 +457,53 @@ pub fn ingest_statements(
         row.push(text(&insert.id_stem));
         row
     };
-    statements.extend(per_row_statements_filtered(db, org, now, inserts, 8, stored_row, ingest_events_sql, true)?);
-    let first_delivery = statements.len();
-    match claim {
-        Some(c) => {
-            let claimed_row = |insert: &IngestInsert<'_>| {
-                let mut row = delivery_row(insert);
-                row.extend([int(c.lease_until), int(c.most as i64)]);
-                row
-            };
-            statements.extend(per_row_statements_filtered(
-                db,
-                org,
-                now,
-                inserts,
-                10,
-                claimed_row,
-                ingest_claimed_deliveries_sql,
-                true,
-            )?);
+    // With a claim, each row also carries the lease of the round and the most it sends (`v.column9`, `v.column10`).
+    let claimed = |mut row: Vec<Param>| {
+        if let Some(c) = claim {
+            row.extend([int(c.lease_until), int(c.most as i64)]);
         }
-        None => statements.extend(per_row_statements_filtered(
+        row
+    };
+    type Sql = fn(&str, usize) -> String;
+    let (width, events_sql, deliveries_sql): (usize, Sql, Sql) = match claim {
+        Some(_) => (10, ingest_round_events_sql, ingest_claimed_deliveries_sql),
+        None => (8, ingest_events_sql, ingest_deliveries_sql),
+    };
+    let stored = |insert: &IngestInsert<'_>| claimed(stored_row(insert));
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, width, stored, events_sql, true)?);
+    let first_delivery = statements.len();
+    let delivery = |insert: &IngestInsert<'_>| claimed(delivery_row(insert));
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, width, delivery, deliveries_sql, true)?);
+    let deliveries = first_delivery..statements.len();
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, 7, event_row, poll_messages_sql, true)?);
+    let first_webhook = statements.len();
+    if claim.is_some() {
+        statements.extend(per_row_statements_filtered(
             db,
             org,
             now,
             inserts,
-            8,
-            delivery_row,
-            ingest_deliveries_sql,
+            7,
+            event_row,
+            subscribers_read_sql,
             true,
-        )?),
+        )?);
     }
-    let deliveries = first_delivery..statements.len();
-    statements.extend(per_row_statements_filtered(db, org, now, inserts, 7, event_row, poll_messages_sql, true)?);
-    Ok(IngestStatements { statements, validations, events: first_event..first_delivery, deliveries })
+    let webhooks = first_webhook..statements.len();
+    Ok(IngestStatements { statements, validations, events: first_event..first_delivery, deliveries, webhooks })
+}
+
+/// The webhooks that the deliveries of events `rows` of (id, type, resource, operational, data, changes, token) go
+/// to: their subscribers, less those whose filter missed (`?misses`), as the delivery inserts and the round choose
+/// them.
+fn subscribers_read_sql(rows: &str, misses: usize) -> String {
+    let columns: Vec<String> = super::webhooks::COLUMNS.split(',').map(|c| format!("w.{}", c.trim())).collect();
+    format!(
+        "SELECT {} FROM (VALUES {rows}) AS v, {} AND {}",
+        columns.join(", "),
+        subscribers_sql("v.column2", "v.column3", "v.column4"),
+        not_missed(misses, "v.column1", "w.id"),
+    )
 }
 
 /// Appends reads of every event's stored (id, ingest token, delivery count); returns their index range.
@@ -526,21 +579,17 @@ pub async fn ingest_many(
     }
     // The claim applies to an ingest of one event only.
     let claim = match (claim, inserts) {
-        (Some(c), [one]) => Some((c, format!("{}{}", DeliveryId::PREFIX, one.id_stem), one)),
+        (Some(c), [one]) => Some((c, one)),
         _ => None,
     };
-    let IngestStatements { mut statements, validations, events, deliveries } =
-        ingest_statements(db, org, now, inserts, claim.as_ref().map(|(c, _, _)| *c))?;
-    let hooks_at = statements.len();
-    if let Some((_, prefix, one)) = &claim {
-        statements.push(db.prepare(of_created_sql()).bind(&[text(org), text(one.id), text(prefix)])?);
-    }
+    let IngestStatements { statements, validations, events, deliveries, webhooks } =
+        ingest_statements(db, org, now, inserts, claim.map(|(c, _)| c))?;
     let results = batch(db, statements).await?;
     let mut created = Vec::new();
     let mut claimed_rows = Vec::new();
     for at in deliveries {
         match &claim {
-            Some((_, _, one)) => {
+            Some((_, one)) => {
                 for row in rows_of::<ClaimedInsert>(&results, at)? {
                     created.push(row.id.clone());
                     if row.lease_until.is_some() {
@@ -556,6 +605,19 @@ pub async fn ingest_many(
         refused.extend(rows_of::<RefusalRow>(&results, at)?.into_iter().map(RefusalRow::into_pair));
     }
     let mut stored = stored_events(&results, events)?;
+    // The deliveries of the event's round (schema v22): sent from here, their rows written when they are recorded.
+    if let Some((c, one)) = &claim {
+        let round =
+            stored.iter().find(|s| s.id == *one.id && s.ingest_token == one.token).and_then(|s| s.round.as_deref());
+        for (number, webhook_id) in parse_round(round)? {
+            let id = DeliveryId::parse(&format!("{}{}{number}", DeliveryId::PREFIX, one.id_stem))
+                .ok_or_else(|| StoreError(format!("a round names delivery number {number}, not an id")))?;
+            created.push(id.clone());
+            let listed =
+                ClaimedInsert { id, webhook_id, attempts: 1, lease_until: Some(c.lease_until), next_attempt_at: None };
+            claimed_rows.push(DeliveryRow { unwritten: true, ..claimed_row(org, one, now, listed) });
+        }
+    }
     // Duplicates (not inserted, so not returned): their stored records, read after the transaction.
     let missing: Vec<&EventId> = inserts
         .iter()
@@ -569,7 +631,13 @@ pub async fn ingest_many(
     }
     let outcomes = decide_stored(&stored, inserts.iter().map(|i| (i.id, i.token.as_str())));
     let claimed = match claim {
-        Some(_) => Some((claimed_rows, rows_of::<WebhookRow>(&results, hooks_at)?)),
+        Some(_) => {
+            let mut hooks = Vec::new();
+            for at in webhooks {
+                hooks.extend(rows_of::<WebhookRow>(&results, at)?);
+            }
+            Some((claimed_rows, hooks))
+        }
         None => None,
     };
     Ok(Ingest { outcomes, refused, created, claimed })
@@ -599,6 +667,20 @@ struct StoredEvent {
     id: EventId,
     ingest_token: String,
     delivery_count: i64,
+    /// What an insert that wrote a round returns of it ([`ingest_round_events_sql`]).
+    #[serde(default)]
+    round: Option<String>,
+}
+
+/// The deliveries an event's round lists (`events.round`, schema v22): each one's webhook number (what follows the
+/// event's stem in its id) and webhook.
+pub(crate) fn parse_round(round: Option<&str>) -> Result<Vec<(String, WebhookId)>, StoreError> {
+    match round {
+        None => Ok(Vec::new()),
+        Some(text) => {
+            serde_json::from_str(text).map_err(|e| StoreError(format!("an event's round is not readable: {e}")))
+        }
+    }
 }
 
 /// What the fan-out transaction did with each insert, in order: `Ok` with the stored record if this call inserted it,
@@ -669,6 +751,7 @@ fn claimed_row(org: &OrganizationId, one: &IngestInsert<'_>, now: i64, row: Clai
         created_at: now,
         updated_at: now,
         lost_attempts: 0,
+        unwritten: false,
     }
 }
 
@@ -765,20 +848,22 @@ fn of_type(order_and_limit: &str, below: Option<&str>) -> String {
 fn list_page_sql(typed: bool) -> String {
     let events = if typed {
         format!(
-            "SELECT e.rowid AS n, e.organization_id, e.id, e.type, e.created_at, e.delivery_stem {}",
+            "SELECT e.rowid AS n, e.organization_id, e.id, e.type, e.created_at, e.delivery_stem, e.round {}",
             of_type("ORDER BY p.page DESC, e.rowid DESC LIMIT ?5 OFFSET ?6", Some("?7"))
         )
     } else {
         format!(
-            "SELECT rowid AS n, organization_id, id, type, created_at, delivery_stem FROM events WHERE {} \
+            "SELECT rowid AS n, organization_id, id, type, created_at, delivery_stem, round FROM events WHERE {} \
              ORDER BY rowid DESC LIMIT ?5 OFFSET ?6",
             list_filter("events", true, Some("?7"))
         )
     };
+    // A round still sending (schema v22) counts its deliveries without rows as pending.
+    let unwritten = super::round_unwritten("e.n", "e.delivery_stem", "e.round");
     format!(
-        "SELECT e.n AS position, e.id, e.type, e.created_at, COUNT(d.id) AS deliveries, \
+        "SELECT e.n AS position, e.id, e.type, e.created_at, COUNT(d.id) + {unwritten} AS deliveries, \
            SUM(d.status = 'succeeded') AS succeeded, SUM(d.status = 'failed') AS failed, \
-           SUM(d.status = 'pending') AS pending \
+           COALESCE(SUM(d.status = 'pending'), 0) + {unwritten} AS pending \
          FROM ({events}) e \
          LEFT JOIN deliveries d ON d.rowid IN ({}) \
          GROUP BY e.n ORDER BY e.n DESC",
@@ -844,19 +929,27 @@ pub async fn get(
         vec![
             db.prepare("SELECT id, type, data, changes, created_at FROM events WHERE organization_id = ?1 AND id = ?2")
                 .bind(&binds)?,
-            db.prepare(format!(
-                "SELECT d.id, d.webhook_id, w.name AS webhook_name, d.status, d.attempts, d.last_status_code, \
-                   d.created_at, d.updated_at \
-                 FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id \
-                 WHERE d.rowid IN ({}) AND d.organization_id = ?1 ORDER BY d.created_at, d.id",
-                super::deliveries_of_stored_event("?1", "?2")
-            ))
-            .bind(&binds)?,
+            db.prepare(event_deliveries_sql()).bind(&binds)?,
         ],
     )
     .await?;
     let Some(event) = rows_of::<EventRow>(&results, 0)?.into_iter().next() else { return Ok(None) };
     Ok(Some((event, rows_of(&results, 1)?)))
+}
+
+/// The deliveries of event `?2` of organization `?1`, oldest first: its rows, and its round's deliveries that have
+/// none yet (schema v22), pending.
+fn event_deliveries_sql() -> String {
+    format!(
+        "SELECT d.id AS id, d.webhook_id AS webhook_id, w.name AS webhook_name, d.status AS status, \
+           d.attempts AS attempts, d.last_status_code AS last_status_code, d.created_at AS created_at, \
+           d.updated_at AS updated_at \
+         FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id \
+         WHERE d.rowid IN ({}) AND d.organization_id = ?1 \
+         UNION ALL {} ORDER BY created_at, id",
+        super::deliveries_of_stored_event("?1", "?2"),
+        super::unwritten_round_deliveries("e.organization_id = ?1 AND e.id = ?2")
+    )
 }
 
 /// The ingest statements, run against SQLite with the project's migrations applied.
@@ -939,55 +1032,87 @@ mod tests {
     /// A created delivery: id, attempts, lease.
     type Created = (String, i64, Option<i64>);
 
-    /// Runs the two ingest inserts for one event, claiming as it goes (lease 50 000, at most `most`); answers every
-    /// created (id, attempts, lease) and the webhook ids the same transaction reads.
-    fn ingest_claiming(
-        db: &Connection,
-        event_id: &str,
-        token: &str,
-        stem: &str,
-        most: i64,
-    ) -> (Vec<Created>, Vec<String>) {
+    /// What an ingest that sends its deliveries itself writes and reads for one event.
+    #[derive(Debug, PartialEq)]
+    struct Claiming {
+        /// The deliveries it inserted: id, attempts, lease.
+        inserted: Vec<Created>,
+        /// The deliveries its event's round lists, without rows: id, webhook.
+        round: Vec<(String, String)>,
+        /// The webhooks the same transaction reads.
+        hooks: Vec<String>,
+    }
+
+    /// Runs an ingest's statements for one event that it sends itself (lease 50 000, at most `most` in its round):
+    /// the event insert with its round, the delivery insert, and the read of their webhooks.
+    fn ingest_claiming(db: &Connection, event_id: &str, token: &str, stem: &str, most: i64) -> Claiming {
         let (r, op) = (catalogue::resource_of("lead.created"), 0);
-        insert_event(db, event_id, "lead.created", r, op, token, stem);
+        let mut insert =
+            db.prepare(&ingest_round_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11)", 12)).unwrap();
+        let binds =
+            params!["org_a", 1_000, event_id, "lead.created", r, op, r#"{"n":1}"#, token, stem, 50_000, most, ""];
+        let returned: Vec<Option<String>> =
+            insert.query_map(binds, |row| row.get("round")).unwrap().map(Result::unwrap).collect();
+        let mut round: Vec<(String, String)> = parse_round(returned.first().and_then(|r| r.as_deref()))
+            .unwrap()
+            .into_iter()
+            .map(|(number, webhook)| (format!("dlv_{stem}{number}"), webhook.to_string()))
+            .collect();
+        round.sort();
         let mut insert =
             db.prepare(&ingest_claimed_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", 13)).unwrap();
         let binds =
             params!["org_a", 1_000, event_id, "lead.created", r, op, stem, "HEAD:", ":TAIL", token, 50_000, most, ""];
-        let mut created: Vec<Created> = insert
+        let mut inserted: Vec<Created> = insert
             .query_map(binds, |row| Ok((row.get("id")?, row.get("attempts")?, row.get("lease_until")?)))
             .unwrap()
             .map(Result::unwrap)
             .collect();
-        created.sort();
-        let mut hooks = db.prepare(&super::super::webhooks::of_created_sql()).unwrap();
+        inserted.sort();
+        let mut hooks = db.prepare(&subscribers_read_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8)", 9)).unwrap();
         let mut hooks: Vec<String> = hooks
-            .query_map(params!["org_a", event_id, format!("dlv_{stem}")], |row| row.get("id"))
+            .query_map(params!["org_a", 1_000, event_id, "lead.created", r, op, "{}", token, ""], |row| row.get("id"))
             .unwrap()
             .map(Result::unwrap)
             .collect();
         hooks.sort();
-        (created, hooks)
+        Claiming { inserted, round, hooks }
     }
 
     #[test]
-    fn a_single_event_claims_its_deliveries_as_they_go_in_only_one_round_and_never_ahead_of_a_fifo_line() {
+    fn a_single_event_lists_its_round_in_its_row_writes_the_rest_and_never_sends_ahead_of_a_fifo_line() {
         let db = super::super::migrated_sqlite();
         webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
         webhook(&db, "wh_b", "org_a", r#"["lead.*"]"#, true);
         webhook(&db, "wh_other_org", "org_b", r#"["*"]"#, true);
-        let (created, hooks) = ingest_claiming(&db, "evt_1", "t1", "111111111111111111", 6);
-        assert_eq!(created.len(), 2);
-        assert!(created.iter().all(|(id, attempts, lease)| id.starts_with("dlv_111111111111111111")
-            && *attempts == 1
-            && *lease == Some(50_000)));
-        assert_eq!(hooks, ["wh_a", "wh_b"]);
-        // More deliveries than one round: created, none claimed (they go to the queue).
-        let (created, _) = ingest_claiming(&db, "evt_2", "t2", "222222222222222222", 1);
-        assert_eq!(created.len(), 2);
-        assert!(created.iter().all(|(_, attempts, lease)| *attempts == 0 && lease.is_none()));
-        // A fifo webhook with a pending delivery before it: its new one waits unclaimed; the other is claimed. The
-        // deliveries it had when it became fifo get their time, so its line (the index of pending ones) has them.
+        let number = |hook: &str| -> String {
+            db.query_row("SELECT printf('%08x', rowid) FROM webhooks WHERE id = ?1", [hook], |r| r.get(0)).unwrap()
+        };
+        let (a, b) = (number("wh_a"), number("wh_b"));
+        // One round: both deliveries are listed in the event's row, none is written.
+        let one = ingest_claiming(&db, "evt_1", "t1", "111111111111111111", 6);
+        assert_eq!(
+            one,
+            Claiming {
+                inserted: vec![],
+                round: vec![
+                    (format!("dlv_111111111111111111{a}"), "wh_a".into()),
+                    (format!("dlv_111111111111111111{b}"), "wh_b".into())
+                ],
+                hooks: vec!["wh_a".into(), "wh_b".into()],
+            }
+        );
+        let lease: Option<i64> =
+            db.query_row("SELECT round_lease FROM events WHERE id = 'evt_1'", [], |r| r.get(0)).unwrap();
+        assert_eq!(lease, Some(50_000));
+        // More deliveries than one round: no round, both written unclaimed (they go to the queue).
+        let two = ingest_claiming(&db, "evt_2", "t2", "222222222222222222", 1);
+        assert!(two.round.is_empty());
+        assert_eq!(two.inserted.len(), 2);
+        assert!(two.inserted.iter().all(|(_, attempts, lease)| *attempts == 0 && lease.is_none()));
+        // A fifo webhook with a pending delivery before it: its new one is written and waits unclaimed; the other is
+        // in the round. The deliveries it had when it became fifo get their time, so its line (the index of pending
+        // ones) has them.
         let indexed = |hook: &str| -> i64 {
             db.query_row(
                 "SELECT COUNT(*) FROM deliveries INDEXED BY deliveries_pending WHERE webhook_id = ?1 \
@@ -999,38 +1124,34 @@ mod tests {
         };
         assert_eq!(indexed("wh_b"), 0, "written by single-event ingests: no time, no entry");
         db.execute("UPDATE webhooks SET ordering = 'fifo' WHERE id = 'wh_b'", []).unwrap();
-        assert_eq!(indexed("wh_b"), 2);
+        assert_eq!(indexed("wh_b"), 1);
         assert_eq!(indexed("wh_a"), 0);
-        let (created, _) = ingest_claiming(&db, "evt_3", "t3", "333333333333333333", 6);
-        let of = |hook: &str| -> (i64, Option<i64>) {
-            let id: String = db
-                .query_row("SELECT id FROM deliveries WHERE event_id = 'evt_3' AND webhook_id = ?1", [hook], |r| {
-                    r.get(0)
-                })
-                .unwrap();
-            created.iter().find(|c| c.0 == id).map(|c| (c.1, c.2)).unwrap()
-        };
-        assert_eq!(of("wh_a"), (1, Some(50_000)));
-        assert_eq!(of("wh_b"), (0, None));
-        // A repeat creates and claims nothing.
-        assert_eq!(ingest_claiming(&db, "evt_1", "t9", "999999999999999999", 6), (vec![], vec![]));
+        let three = ingest_claiming(&db, "evt_3", "t3", "333333333333333333", 6);
+        assert_eq!(three.round, vec![(format!("dlv_333333333333333333{a}"), "wh_a".to_string())]);
+        assert_eq!(three.inserted, vec![(format!("dlv_333333333333333333{b}"), 0, None)]);
+        // A fifo webhook whose line is empty: its delivery is written claimed, the other stays in the round.
+        db.execute("UPDATE deliveries SET status = 'succeeded' WHERE webhook_id = 'wh_b'", []).unwrap();
+        let four = ingest_claiming(&db, "evt_4", "t4", "444444444444444444", 6);
+        assert_eq!(four.round, vec![(format!("dlv_444444444444444444{a}"), "wh_a".to_string())]);
+        assert_eq!(four.inserted, vec![(format!("dlv_444444444444444444{b}"), 1, Some(50_000))]);
+        // A repeat writes nothing and lists no round.
+        let again = ingest_claiming(&db, "evt_1", "t9", "999999999999999999", 6);
+        assert_eq!((again.inserted, again.round), (vec![], vec![]));
     }
 
     #[test]
-    fn an_ingest_reads_a_new_events_record_from_its_insert_and_builds_claimed_rows_as_stored() {
+    fn an_ingest_reads_a_new_events_record_from_its_insert_and_the_rows_it_builds_are_the_rows_written() {
         let db = super::super::migrated_sqlite();
         webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
-        webhook(&db, "wh_b", "org_a", r#"["deal.won"]"#, true);
+        webhook(&db, "wh_b", "org_a", r#"["lead.*"]"#, true);
+        db.execute("UPDATE webhooks SET ordering = 'fifo' WHERE id = 'wh_b'", []).unwrap();
         // A new event answers its record from the insert; a repeat answers nothing (its record is read afterwards).
         let r = catalogue::resource_of("lead.created");
         assert_eq!(
             insert_event(&db, "evt_1", "lead.created", r, 0, "t1", "s1"),
-            Some(("evt_1".into(), "t1".into(), 1))
+            Some(("evt_1".into(), "t1".into(), 2))
         );
         assert_eq!(insert_event(&db, "evt_1", "lead.created", r, 0, "t2", "s2"), None);
-        // What the ingest builds of a claimed delivery is the row as stored.
-        let (created, _) = ingest_claiming(&db, "evt_2", "t3", "222222222222222222", 6);
-        let (id, attempts, lease_until) = created.into_iter().next().unwrap();
         let event = IncomingEvent {
             id: None,
             event_type: "lead.created".into(),
@@ -1047,42 +1168,107 @@ mod tests {
             head: "HEAD:".into(),
             tail: ":TAIL".into(),
         };
-        // Claimed for an unordered webhook: no time to wait for, so no entry in the index of pending deliveries.
-        let returned =
-            ClaimedInsert { id: id_of(&id), webhook_id: id_of("wh_a"), attempts, lease_until, next_attempt_at: None };
+        let ingested = ingest_claiming(&db, "evt_2", "t3", "222222222222222222", 6);
+        // The fifo webhook's delivery is written claimed by the insert (its line is empty); the ingest's copy is the
+        // row as stored.
+        let (id, attempts, lease_until) = ingested.inserted.into_iter().next().unwrap();
+        let returned = ClaimedInsert {
+            id: id_of(&id),
+            webhook_id: id_of("wh_b"),
+            attempts,
+            lease_until,
+            next_attempt_at: Some(1_000),
+        };
         let built = claimed_row(&id_of("org_a"), &one, 1_000, returned);
-        let stored = db
-            .query_row(
-                "SELECT organization_id, webhook_id, event_id, event_type, body, status, attempts, chain_start, \
-                 last_status_code, last_error, next_attempt_at, lease_until, is_test, created_at, updated_at \
-                 FROM deliveries WHERE id = ?1",
-                [&id],
-                |row| {
-                    Ok((
-                        (row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?),
-                        (row.get::<_, String>(3)?, row.get::<_, String>(4)?, row.get::<_, String>(5)?),
-                        (row.get::<_, i64>(6)?, row.get::<_, i64>(7)?, row.get::<_, Option<i64>>(8)?),
-                        (
-                            row.get::<_, Option<String>>(9)?,
-                            row.get::<_, Option<i64>>(10)?,
-                            row.get::<_, Option<i64>>(11)?,
-                        ),
-                        (row.get::<_, bool>(12)?, row.get::<_, i64>(13)?, row.get::<_, i64>(14)?),
-                    ))
-                },
-            )
-            .unwrap();
-        assert_eq!(
-            stored,
-            (
-                (built.organization_id.to_string(), built.webhook_id.to_string(), built.event_id.to_string()),
-                (built.event_type.clone(), built.body.clone(), built.status.as_str().to_string()),
-                (built.attempts, built.chain_start, built.last_status_code),
-                (built.last_error.clone(), built.next_attempt_at, built.lease_until),
-                (built.is_test, built.created_at, built.updated_at),
-            )
-        );
+        assert_eq!(stored(&db, &id), of_row(&built));
+        // The round's delivery has no row; the row written for it later (the record or the alarm) is the ingest's copy.
+        let (id, webhook) = ingested.round.into_iter().next().unwrap();
+        let listed = ClaimedInsert {
+            id: id_of(&id),
+            webhook_id: id_of(&webhook),
+            attempts: 1,
+            lease_until: Some(50_000),
+            next_attempt_at: None,
+        };
+        let built = DeliveryRow { unwritten: true, ..claimed_row(&id_of("org_a"), &one, 1_000, listed) };
+        let none: i64 = db.query_row("SELECT COUNT(*) FROM deliveries WHERE id = ?1", [&id], |r| r.get(0)).unwrap();
+        assert_eq!(none, 0);
+        let local = Database::local(worker::wasm_bindgen::JsValue::NULL);
+        for statement in super::super::deliveries::write_unwritten(&local, &id_of("org_a"), &[&built], 2_000).unwrap() {
+            super::super::run_on_sqlite(&db, &statement);
+        }
+        assert_eq!(stored(&db, &id), of_row(&built));
         assert_eq!(built.body, format!("HEAD:{id}:TAIL"));
+    }
+
+    #[test]
+    fn an_events_deliveries_are_its_rows_and_its_rounds_deliveries_without_one() {
+        let db = super::super::migrated_sqlite();
+        webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
+        webhook(&db, "wh_b", "org_a", r#"["lead.*"]"#, true);
+        let ingested = ingest_claiming(&db, "evt_1", "t1", "111111111111111111", 6);
+        let listed = |db: &Connection| -> Vec<(String, String, String, i64)> {
+            let mut read = db.prepare(&event_deliveries_sql()).unwrap();
+            read.query_map(params!["org_a", "evt_1"], |r| {
+                Ok((r.get("id")?, r.get("webhook_id")?, r.get("status")?, r.get("attempts")?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+        };
+        let pending: Vec<(String, String, String, i64)> =
+            ingested.round.iter().map(|(id, w)| (id.clone(), w.clone(), "pending".into(), 1)).collect();
+        assert_eq!(listed(&db), pending);
+        // One is recorded: its row is listed, once.
+        let (recorded, webhook) = &ingested.round[0];
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             created_at, updated_at, stemmed) VALUES (?1, 'org_a', ?2, 'evt_1', 'lead.created', '{}', 'succeeded', 1, \
+             1000, 2000, 1)",
+            [recorded, webhook],
+        )
+        .unwrap();
+        let mut expected = pending.clone();
+        expected[0].2 = "succeeded".into();
+        assert_eq!(listed(&db), expected);
+    }
+
+    /// A delivery's columns as the tests compare them.
+    type DeliveryColumns = (
+        (String, String, String),
+        (String, String, String),
+        (i64, i64, Option<i64>),
+        (Option<String>, Option<i64>, Option<i64>),
+        (bool, i64, i64),
+    );
+
+    fn of_row(built: &DeliveryRow) -> DeliveryColumns {
+        (
+            (built.organization_id.to_string(), built.webhook_id.to_string(), built.event_id.to_string()),
+            (built.event_type.clone(), built.body.clone(), built.status.as_str().to_string()),
+            (built.attempts, built.chain_start, built.last_status_code),
+            (built.last_error.clone(), built.next_attempt_at, built.lease_until),
+            (built.is_test, built.created_at, built.updated_at),
+        )
+    }
+
+    fn stored(db: &Connection, id: &str) -> DeliveryColumns {
+        db.query_row(
+            "SELECT organization_id, webhook_id, event_id, event_type, body, status, attempts, chain_start, \
+             last_status_code, last_error, next_attempt_at, lease_until, is_test, created_at, updated_at \
+             FROM deliveries WHERE id = ?1",
+            [id],
+            |row| {
+                Ok((
+                    (row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?),
+                    (row.get::<_, String>(3)?, row.get::<_, String>(4)?, row.get::<_, String>(5)?),
+                    (row.get::<_, i64>(6)?, row.get::<_, i64>(7)?, row.get::<_, Option<i64>>(8)?),
+                    (row.get::<_, Option<String>>(9)?, row.get::<_, Option<i64>>(10)?, row.get::<_, Option<i64>>(11)?),
+                    (row.get::<_, bool>(12)?, row.get::<_, i64>(13)?, row.get::<_, i64>(14)?),
+                ))
+            },
+        )
+        .unwrap()
     }
 
     /// A page of the list for `event_type` stored before `before` (each event's id and position), read through the
@@ -1554,9 +1740,8 @@ mod plan_tests {
             crate::store::recovery::count_missing_sql("1"),
             crate::store::recovery::insert_missing_sql(2),
             crate::store::deliveries::prune_events_sql(),
-            crate::store::webhooks::of_created_sql(),
         ];
-        for (i, sql) in statements.iter().enumerate() {
+        for sql in &statements {
             let details = plan(sql);
             assert!(!details.iter().any(|d| d.starts_with("SCAN deliveries")), "{sql}: {details:?}");
             assert!(
@@ -1565,9 +1750,8 @@ mod plan_tests {
             );
             // Never a walk through a webhook's whole log to check each of its deliveries against the event's.
             assert!(!details.iter().any(|d| d.contains("deliveries_by_webhook")), "{sql}: {details:?}");
-            // The ingest reads only its own deliveries, all in the range; the others read the index of the rest.
-            let others = details.iter().any(|d| d.contains("USING INDEX deliveries_by_event"));
-            assert_eq!(others, i < statements.len() - 1, "{sql}: {details:?}");
+            // Each reads the index of the rest too.
+            assert!(details.iter().any(|d| d.contains("USING INDEX deliveries_by_event")), "{sql}: {details:?}");
         }
     }
 }

@@ -258,6 +258,40 @@ pub(crate) fn deliveries_of_event(event: &str, stem: &str) -> String {
     )
 }
 
+/// How many deliveries of an event's round (schema v22) have no row yet: `rowid`, `stem` and `round` are SQL
+/// expressions for the event's `rowid`, `delivery_stem` and `round`. Its round's deliveries are the rows of its stem's
+/// range whose webhook it lists; an event below `organization.rounds_from` has none unwritten (the alarm wrote what its
+/// lost round left, or it had no round).
+pub(crate) fn round_unwritten(rowid: &str, stem: &str, round: &str) -> String {
+    format!(
+        "(CASE WHEN {round} IS NOT NULL AND {rowid} >= (SELECT rounds_from FROM organization) \
+           THEN json_array_length({round}) - (SELECT COUNT(*) FROM deliveries WHERE {} \
+             AND instr({round}, '\"' || webhook_id || '\"') > 0) ELSE 0 END)",
+        ids_with_prefix(&format!("'dlv_' || {stem}"))
+    )
+}
+
+/// The condition "the event's round (schema v22) may still be sending to webhook `webhook`": it lists the webhook
+/// and the event is not below `organization.rounds_from`. Its delivery may have no row yet, and is not missing.
+pub(crate) fn in_open_round(rowid: &str, round: &str, webhook: &str) -> String {
+    format!(
+        "({rowid} >= (SELECT rounds_from FROM organization) AND instr(COALESCE({round}, ''), '\"' || {webhook} || '\"') > 0)"
+    )
+}
+
+/// The deliveries of the round of events `e` that `condition` selects that have no row yet (schema v22), as the
+/// columns of an event's deliveries ([`events::EventDelivery`]): pending, their first attempt under way.
+pub(crate) fn unwritten_round_deliveries(condition: &str) -> String {
+    let id = "'dlv_' || e.delivery_stem || json_extract(j.value, '$[0]')";
+    format!(
+        "SELECT {id} AS id, json_extract(j.value, '$[1]') AS webhook_id, w.name AS webhook_name, 'pending' AS status, \
+           1 AS attempts, NULL AS last_status_code, e.created_at, e.created_at AS updated_at \
+         FROM events e JOIN json_each(e.round) j LEFT JOIN webhooks w ON w.id = json_extract(j.value, '$[1]') \
+         WHERE {condition} AND e.rowid >= (SELECT rounds_from FROM organization) \
+           AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = {id})"
+    )
+}
+
 /// [`deliveries_of_event`] of a stored event, its stem read from its row: `org` and `event` are SQL expressions.
 pub(crate) fn deliveries_of_stored_event(org: &str, event: &str) -> String {
     deliveries_of_event(
@@ -358,6 +392,30 @@ pub(crate) fn migrated_sqlite() -> rusqlite::Connection {
     // The object of `org_a`, as the host tests' statements name it.
     db.execute("INSERT INTO organization (id) VALUES ('org_a')", []).unwrap();
     db
+}
+
+/// Runs a statement as the object would, on a host SQLite (host tests): answers, for each row it returns, whether
+/// its `applied` column (if any) is not 0, and how many rows it changed.
+#[cfg(test)]
+pub(crate) fn run_on_sqlite(db: &rusqlite::Connection, statement: &Statement) -> (Vec<bool>, usize) {
+    use rusqlite::types::Value;
+    let params: Vec<Value> = statement
+        .params
+        .iter()
+        .map(|p| match p {
+            Param::Null => Value::Null,
+            Param::Int(n) => Value::Integer(*n),
+            Param::Real(x) => Value::Real(*x),
+            Param::Text(s) => Value::Text(s.clone()),
+        })
+        .collect();
+    let mut prepared = db.prepare(&statement.sql).unwrap();
+    let returned: Vec<bool> = prepared
+        .query_map(rusqlite::params_from_iter(params), |row| Ok(!matches!(row.get::<_, i64>("applied"), Ok(0))))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    (returned, db.changes() as usize)
 }
 
 /// The query plan's details of `sql` on the migrated schema (parameters left unbound), for tests that check a

@@ -106,9 +106,10 @@ fn missing(condition: &str) -> String {
         "FROM events e WHERE {} AND +e.organization_id = ?1 AND e.created_at >= ?3 AND e.created_at < ?4 \
          AND {condition} AND e.rowid > COALESCE((SELECT c.rowid FROM events c WHERE c.organization_id = ?1 \
          AND c.id = ?5), 0) \
-         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND +d.webhook_id = ?2)",
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND +d.webhook_id = ?2) AND NOT {}",
         super::events_window("e", "?3", "?4"),
-        super::deliveries_of_event("e.id", "e.delivery_stem")
+        super::deliveries_of_event("e.id", "e.delivery_stem"),
+        super::in_open_round("e.rowid", "e.round", "?2")
     )
 }
 
@@ -135,8 +136,10 @@ pub fn insert_missing_sql(count: usize) -> String {
         .to_string()
         + &rows
         + &format!(
-            ") v WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND +d.webhook_id = ?2) RETURNING id",
-            super::deliveries_of_stored_event("?1", "v.column2")
+            ") v WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND +d.webhook_id = ?2) \
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.organization_id = ?1 AND e.id = v.column2 AND {}) RETURNING id",
+            super::deliveries_of_stored_event("?1", "v.column2"),
+            super::in_open_round("e.rowid", "e.round", "?2")
         )
 }
 

@@ -387,17 +387,6 @@ pub(crate) fn of_deliveries_sql(count: usize) -> String {
     )
 }
 
-/// The webhooks of the deliveries one ingest created (`?1` organization, `?2` event id, `?3` the deliveries' id
-/// prefix, `dlv_` + the event's stem), read in the ingest's transaction: a range of the primary key's index
-/// ([`super::deliveries_of_event`]).
-pub(crate) fn of_created_sql() -> String {
-    format!(
-        "SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND id IN (SELECT webhook_id FROM deliveries \
-         WHERE {} AND event_id = ?2 AND organization_id = ?1)",
-        super::ids_with_prefix("?3")
-    )
-}
-
 /// Webhooks by id, whatever their organization: the delivery consumer checks each against its delivery's.
 pub async fn get_many(db: &Database, ids: &[&WebhookId]) -> Result<Vec<WebhookRow>, StoreError> {
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM webhooks"), ids).await
