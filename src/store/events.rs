@@ -1219,6 +1219,21 @@ mod tests {
         let pending: Vec<(String, String, String, i64)> =
             ingested.round.iter().map(|(id, w)| (id.clone(), w.clone(), "pending".into(), 1)).collect();
         assert_eq!(listed(&db), pending);
+        // The events list counts them too, whether it reads every event or the type's pages.
+        let counted = |db: &Connection| -> Vec<(i64, i64, Option<i64>)> {
+            [(false, rusqlite::types::Value::Null), (true, rusqlite::types::Value::Text("lead.created".into()))]
+                .into_iter()
+                .map(|(typed, t)| {
+                    let mut statement = db.prepare(&list_page_sql(typed)).unwrap();
+                    statement
+                        .query_row(params!["org_a", t, None::<i64>, None::<i64>, 10, 0, i64::MAX], |row| {
+                            Ok((row.get("deliveries")?, row.get("pending")?, row.get("succeeded")?))
+                        })
+                        .unwrap()
+                })
+                .collect()
+        };
+        assert_eq!(counted(&db), vec![(2, 2, None), (2, 2, None)]);
         // One is recorded: its row is listed, once.
         let (recorded, webhook) = &ingested.round[0];
         db.execute(
@@ -1231,6 +1246,7 @@ mod tests {
         let mut expected = pending.clone();
         expected[0].2 = "succeeded".into();
         assert_eq!(listed(&db), expected);
+        assert_eq!(counted(&db), vec![(2, 1, Some(1)), (2, 1, Some(1))]);
     }
 
     /// A delivery's columns as the tests compare them.

@@ -428,5 +428,23 @@ mod tests {
         assert_eq!(insert(&[("dlv_n1", "evt_1"), ("dlv_n4", "evt_4")]), vec!["dlv_n1"]);
         assert!(insert(&[("dlv_again", "evt_1")]).is_empty());
         assert_eq!(missed(&["lead.*"], ""), Vec::<String>::new());
+
+        // An event whose round (schema v22) is still sending to wh_1 has no row for it yet, and is not missing; to
+        // another webhook, or once the alarm has looked after the round, it is.
+        db.execute(
+            "UPDATE events SET round = json_array(json_array('00000001', 'wh_1')), round_lease = 99 WHERE id = 'evt_2'",
+            [],
+        )
+        .unwrap();
+        assert_eq!(missed(&["deal.won"], ""), Vec::<String>::new());
+        assert!(insert(&[("dlv_n2", "evt_2")]).is_empty());
+        db.execute("UPDATE events SET round = json_array(json_array('00000001', 'wh_9')) WHERE id = 'evt_2'", [])
+            .unwrap();
+        assert_eq!(missed(&["deal.won"], ""), vec!["evt_2"]);
+        db.execute("UPDATE events SET round = json_array(json_array('00000001', 'wh_1')) WHERE id = 'evt_2'", [])
+            .unwrap();
+        db.execute("UPDATE organization SET rounds_from = (SELECT MAX(rowid) + 1 FROM events)", []).unwrap();
+        assert_eq!(missed(&["deal.won"], ""), vec!["evt_2"]);
+        assert_eq!(insert(&[("dlv_n2", "evt_2")]), vec!["dlv_n2"]);
     }
 }
