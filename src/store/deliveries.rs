@@ -1025,24 +1025,40 @@ pub async fn write_lost_rounds(db: &Database, now: i64) -> Result<(), StoreError
     .await?;
     let open: Vec<OpenRound> = rows_of(&results, 0)?;
     let Some(read_to) = rows_of::<ReadTo>(&results, 1)?.first().map(|r| r.read_to) else { return Ok(()) };
-    let mut lost = Vec::new();
+    let LostRounds { rows, rounds_from } = lost_rounds(&open, read_to, ROUNDS_LIMIT, now)?;
+    let mut statements = match open.first() {
+        Some(one) => write_unwritten(db, &one.organization_id, &rows.iter().collect::<Vec<_>>(), now)?,
+        None => Vec::new(),
+    };
+    statements.push(db.prepare(ADVANCE_ROUNDS_SQL).bind(&[int(rounds_from)])?);
+    batch(db, statements).await?;
+    Ok(())
+}
+
+/// What one look at the open rounds does.
+#[derive(Debug)]
+struct LostRounds {
+    /// The rows of the rounds whose lease has run out, as their ingests claimed them.
+    rows: Vec<DeliveryRow>,
+    /// Where `organization.rounds_from` moves: the first round that may still be in flight, or past what was read.
+    rounds_from: i64,
+}
+
+/// [`LostRounds`] of the open rounds read (`open`, in `rowid` order, at most `limit`; the read saw the events below
+/// `read_to`) at `now`. Rounds after the first one still leased wait for the next look; so do events past the last
+/// read when the read was full.
+fn lost_rounds(open: &[OpenRound], read_to: i64, limit: i64, now: i64) -> Result<LostRounds, StoreError> {
+    let mut rows = Vec::new();
     let mut rounds_from =
-        if open.len() as i64 >= ROUNDS_LIMIT { open.last().map_or(read_to, |r| r.position + 1) } else { read_to };
-    for round in &open {
+        if open.len() as i64 >= limit { open.last().map_or(read_to, |r| r.position + 1) } else { read_to };
+    for round in open {
         if round.round_lease >= now {
             rounds_from = round.position;
             break;
         }
-        lost.extend(lost_round_rows(round)?);
+        rows.extend(lost_round_rows(round)?);
     }
-    let Some(org) = open.first().map(|r| r.organization_id.clone()) else {
-        run(db.prepare(ADVANCE_ROUNDS_SQL).bind(&[int(rounds_from)])?).await?;
-        return Ok(());
-    };
-    let mut statements = write_unwritten(db, &org, &lost.iter().collect::<Vec<_>>(), now)?;
-    statements.push(db.prepare(ADVANCE_ROUNDS_SQL).bind(&[int(rounds_from)])?);
-    batch(db, statements).await?;
-    Ok(())
+    Ok(LostRounds { rows, rounds_from })
 }
 
 const ADVANCE_ROUNDS_SQL: &str = "UPDATE organization SET rounds_from = ?1 WHERE rounds_from < ?1";
@@ -3295,6 +3311,39 @@ mod round_tests {
         db.execute(ADVANCE_ROUNDS_SQL, [1]).unwrap();
         let from: i64 = db.query_row("SELECT rounds_from FROM organization", [], |r| r.get(0)).unwrap();
         assert_eq!(from, 2, "rounds_from only moves up");
+    }
+
+    #[test]
+    fn the_alarm_writes_the_rounds_whose_lease_ran_out_and_moves_rounds_from_to_the_first_still_in_flight() {
+        let (db, _) = ingested();
+        let round = read_open_round(&db);
+        let at = |position: i64, round_lease: i64| OpenRound {
+            position,
+            round_lease,
+            organization_id: round.organization_id.clone(),
+            id: round.id.clone(),
+            event_type: round.event_type.clone(),
+            data: round.data.clone(),
+            changes: None,
+            created_at: round.created_at,
+            delivery_stem: round.delivery_stem.clone(),
+            round: round.round.clone(),
+        };
+        let plan = |open: &[OpenRound], limit: i64| {
+            let LostRounds { rows, rounds_from } = lost_rounds(open, 100, limit, 50_000).unwrap();
+            (rows.len(), rounds_from)
+        };
+        // Nothing open: past what was read.
+        assert_eq!(plan(&[], 10), (0, 100));
+        // Leases run out: their rows, and past what was read.
+        assert_eq!(plan(&[at(3, 41_000), at(7, 41_000)], 10), (2, 100));
+        // One still leased: the ones before it, and it is where the next look starts (the one after it waits).
+        assert_eq!(plan(&[at(3, 41_000), at(7, 60_000), at(9, 41_000)], 10), (1, 7));
+        // A full read: the next look starts after its last.
+        assert_eq!(plan(&[at(3, 41_000), at(7, 41_000)], 2), (2, 8));
+        // Each row as the ingest claimed it: attempt 1, the round's lease, unwritten.
+        let LostRounds { rows, .. } = lost_rounds(&[at(3, 41_000)], 100, 10, 50_000).unwrap();
+        assert!(rows.iter().all(|r| r.attempts == 1 && r.lease_until == Some(41_000) && r.unwritten));
     }
 
     #[test]
