@@ -509,6 +509,35 @@ mod tests {
     }
 
     #[test]
+    fn version_22_starts_looking_for_lost_rounds_after_the_events_an_older_object_holds() {
+        let db = sqlite_at(VERSIONS, 21);
+        db.execute("INSERT INTO organization (id) VALUES ('org_a')", []).unwrap();
+        for id in ["evt_1", "evt_2"] {
+            db.execute(
+                "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at) \
+                 VALUES ('org_a', ?1, 'lead.created', '{}', 't', 1)",
+                [id],
+            )
+            .unwrap();
+        }
+        upgrade(&db, VERSIONS);
+        let (from, last, rounds): (i64, i64, i64) = db
+            .query_row(
+                "SELECT rounds_from, (SELECT MAX(rowid) FROM events), \
+                 (SELECT COUNT(*) FROM events WHERE round IS NOT NULL) FROM organization",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((from, rounds), (last + 1, 0), "an older event has no round");
+        // A new object starts at the first event.
+        let new = sqlite_at(VERSIONS, LATEST);
+        new.execute("INSERT INTO organization (id) VALUES ('org_b')", []).unwrap();
+        let from: i64 = new.query_row("SELECT rounds_from FROM organization", [], |r| r.get(0)).unwrap();
+        assert_eq!(from, 1);
+    }
+
+    #[test]
     fn steps_start_after_the_version_reached() {
         let versions: &[&'static str] = &["a", "b", "c"];
         assert_eq!(steps(versions, 0), vec![(1, "a"), (2, "b"), (3, "c")]);
