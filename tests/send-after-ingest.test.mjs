@@ -134,6 +134,15 @@ test("an ingest cut off after its answer loses nothing: the organization's alarm
   const id = `dlv_${event.delivery_stem}${event.number}`;
   const listed = await (await worker.api("/api/events/evt-cut", { headers: auth(org) })).json();
   assert.deepEqual(listed.deliveries.map((d) => [d.id, d.status]), [[id, "pending"]], "the event shows it pending meanwhile");
+  // So does the delivery's own page, with the bytes the send that died carried; a manual retry waits for that attempt.
+  const page = await worker.api(`/api/webhooks/${hook.id}/deliveries/${id}`, { headers: auth(org) });
+  assert.equal(page.status, 200);
+  const detail = await page.json();
+  assert.deepEqual([detail.id, detail.status, detail.attempts], [id, "pending", []]);
+  assert.equal(detail.body, arrivals(hook.path)[1].body.toString());
+  const retry = await worker.api(`/api/webhooks/${hook.id}/deliveries/${id}/retry`, { method: "POST", headers: auth(org) });
+  assert.equal(retry.status, 409);
+  assert.equal((await retry.json()).error.code, "attempt_in_progress");
   // Time passes (the lease): the object's alarm, armed since its first write, writes the row as the ingest claimed it.
   await worker.orgSql(org, `UPDATE events SET round_lease = ${Date.now() - 1000} WHERE id = 'evt-cut'`);
   const [row] = await eventually(async () => {

@@ -298,7 +298,12 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
 async fn load_delivery(ctx: &Ctx, webhook_id: &WebhookId, delivery_id: &str) -> ApiResult<DeliveryRow> {
     let not_found = || ApiError::not_found("no delivery with this id");
     let delivery_id = DeliveryId::parse(delivery_id).ok_or_else(not_found)?;
-    deliveries::get_scoped(&ctx.store()?, &ctx.caller.org, webhook_id, &delivery_id).await?.ok_or_else(not_found)
+    let db = ctx.store()?;
+    if let Some(d) = deliveries::get_scoped(&db, &ctx.caller.org, webhook_id, &delivery_id).await? {
+        return Ok(d);
+    }
+    // A delivery of a single-event ingest's round has no row until its first attempt is recorded (schema v22).
+    deliveries::of_open_round(&db, &ctx.caller.org, webhook_id, &delivery_id).await?.ok_or_else(not_found)
 }
 
 /// `GET /api/webhooks/{id}/deliveries/{deliveryId}`: the payload and every attempt.

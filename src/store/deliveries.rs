@@ -992,12 +992,42 @@ struct OpenRound {
 /// deliveries have a row than it lists (a range of the primary key's index, its stem's).
 fn open_rounds_sql() -> String {
     format!(
-        "SELECT e.rowid AS position, e.organization_id, e.id, e.type, e.data, e.changes, e.created_at, \
-           e.delivery_stem, e.round, e.round_lease \
-         FROM events e WHERE e.rowid >= (SELECT rounds_from FROM organization) \
+        "SELECT {OPEN_ROUND_COLUMNS} FROM events e WHERE e.rowid >= (SELECT rounds_from FROM organization) \
            AND e.rowid < (SELECT rounds_from FROM organization) + ?2 AND e.round IS NOT NULL AND {} > 0 \
          ORDER BY e.rowid LIMIT ?1",
         super::round_unwritten("e.rowid", "e.delivery_stem", "e.round")
+    )
+}
+
+/// What the reads of open rounds answer of an event `e` ([`OpenRound`]).
+const OPEN_ROUND_COLUMNS: &str = "e.rowid AS position, e.organization_id, e.id, e.type, e.data, e.changes, \
+     e.created_at, e.delivery_stem, e.round, e.round_lease";
+
+/// A delivery without a row yet (schema v22) as its ingest claimed it: webhook `webhook_id`'s delivery `id` in the
+/// round of an event from `organization.rounds_from` on (its first attempt under way, or its round not yet looked
+/// after by the alarm). So a delivery's page and a manual retry find a delivery that its event's page shows.
+pub async fn of_open_round(
+    db: &Database,
+    org: &OrganizationId,
+    webhook_id: &WebhookId,
+    id: &DeliveryId,
+) -> Result<Option<DeliveryRow>, StoreError> {
+    let round: Option<OpenRound> =
+        first(db.prepare(of_open_round_sql()).bind(&[text(org), text(webhook_id), text(id)])?).await?;
+    let Some(round) = round else { return Ok(None) };
+    Ok(lost_round_rows(&round)?.into_iter().find(|d| d.id == *id && d.webhook_id == *webhook_id))
+}
+
+/// `?1` the organization, `?2` the webhook, `?3` the delivery id: the event whose stem begins the id, from
+/// `rounds_from` on (the events written since the alarm last looked), if its round lists the webhook and the
+/// delivery has no row.
+fn of_open_round_sql() -> String {
+    format!(
+        "SELECT {OPEN_ROUND_COLUMNS} FROM events e WHERE e.rowid >= (SELECT rounds_from FROM organization) \
+         AND e.round IS NOT NULL AND +e.organization_id = ?1 \
+         AND substr(?3, 5, length(e.delivery_stem)) = e.delivery_stem AND {} \
+         AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = ?3) LIMIT 1",
+        super::in_open_round("e.rowid", "e.round", "?2")
     )
 }
 
@@ -3344,6 +3374,27 @@ mod round_tests {
         // Each row as the ingest claimed it: attempt 1, the round's lease, unwritten.
         let LostRounds { rows, .. } = lost_rounds(&[at(3, 41_000)], 100, 10, 50_000).unwrap();
         assert!(rows.iter().all(|r| r.attempts == 1 && r.lease_until == Some(41_000) && r.unwritten));
+    }
+
+    #[test]
+    fn a_rounds_delivery_without_a_row_is_found_by_its_id_and_webhook_until_its_row_is_written() {
+        let (db, row) = ingested();
+        let found = |webhook: &str, id: &str| -> Option<String> {
+            let mut read = db.prepare(&of_open_round_sql()).unwrap();
+            let mut events = read
+                .query_map(params!["org_a", webhook, id], |r| r.get::<_, String>("id"))
+                .unwrap()
+                .map(Result::unwrap);
+            events.next()
+        };
+        assert_eq!(found("wh_1", row.id.as_str()), Some("evt_1".to_string()));
+        // Built as the ingest claimed it: the same id, body and lease.
+        let built = lost_round_rows(&read_open_round(&db)).unwrap();
+        assert_eq!((&built[0].id, &built[0].body, built[0].lease_until), (&row.id, &row.body, row.lease_until));
+        assert_eq!(found("wh_2", row.id.as_str()), None, "another webhook's");
+        assert_eq!(found("wh_1", &format!("dlv_ffffffffffffffffff{}", &row.id.as_str()[22..])), None, "another stem");
+        run_all(&db, &write_unwritten(&local(), &row.organization_id, &[&row], 2000).unwrap());
+        assert_eq!(found("wh_1", row.id.as_str()), None, "its row answers now");
     }
 
     #[test]
