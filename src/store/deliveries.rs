@@ -571,8 +571,8 @@ pub async fn record_attempts(
     let (carried, logged): (Vec<&AttemptRecord<'_>>, Vec<&AttemptRecord<'_>>) =
         records.iter().partition(|r| carried_in_row(r));
     // The other results of a round's deliveries change rows written first as their ingest would have.
-    let unwritten: Vec<&DeliveryRow> = logged.iter().map(|r| r.delivery).collect();
-    let mut statements = write_unwritten(db, &records[0].delivery.organization_id, &unwritten, records[0].now)?;
+    let logged_deliveries: Vec<&DeliveryRow> = logged.iter().map(|r| r.delivery).collect();
+    let mut statements = write_unwritten(db, &records[0].delivery.organization_id, &logged_deliveries, records[0].now)?;
     for chunk in logged.chunks(ATTEMPTS_PER_STATEMENT) {
         let rows =
             (0..chunk.len()).map(|i| format!("({})", placeholders(i * 10 + 1, 10))).collect::<Vec<_>>().join(", ");
@@ -1097,10 +1097,7 @@ const ADVANCE_ROUNDS_SQL: &str = "UPDATE organization SET rounds_from = ?1 WHERE
 fn lost_round_rows(round: &OpenRound) -> Result<Vec<DeliveryRow>, StoreError> {
     let timestamp = crate::domain::time::iso8601(round.created_at);
     let mut rows = Vec::new();
-    for (number, webhook_id) in super::events::parse_round(Some(&round.round))? {
-        let text = format!("{}{}{number}", DeliveryId::PREFIX, round.delivery_stem);
-        let id =
-            DeliveryId::parse(&text).ok_or_else(|| StoreError(format!("a round names {text}, not a delivery id")))?;
+    for (id, webhook_id) in super::events::round_deliveries(&round.delivery_stem, Some(&round.round))? {
         let body = crate::domain::payload::build(&crate::domain::payload::DeliveryBody {
             event_id: round.id.as_str(),
             event_type: &round.event_type,

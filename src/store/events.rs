@@ -609,9 +609,7 @@ pub async fn ingest_many(
     if let Some((c, one)) = &claim {
         let round =
             stored.iter().find(|s| s.id == *one.id && s.ingest_token == one.token).and_then(|s| s.round.as_deref());
-        for (number, webhook_id) in parse_round(round)? {
-            let id = DeliveryId::parse(&format!("{}{}{number}", DeliveryId::PREFIX, one.id_stem))
-                .ok_or_else(|| StoreError(format!("a round names delivery number {number}, not an id")))?;
+        for (id, webhook_id) in round_deliveries(&one.id_stem, round)? {
             created.push(id.clone());
             let listed =
                 ClaimedInsert { id, webhook_id, attempts: 1, lease_until: Some(c.lease_until), next_attempt_at: None };
@@ -672,15 +670,19 @@ struct StoredEvent {
     round: Option<String>,
 }
 
-/// The deliveries an event's round lists (`events.round`, schema v22): each one's webhook number (what follows the
-/// event's stem in its id) and webhook.
-pub(crate) fn parse_round(round: Option<&str>) -> Result<Vec<(String, WebhookId)>, StoreError> {
-    match round {
-        None => Ok(Vec::new()),
-        Some(text) => {
-            serde_json::from_str(text).map_err(|e| StoreError(format!("an event's round is not readable: {e}")))
-        }
+/// The deliveries an event's round lists (`events.round`, schema v22), each with its webhook: the round holds each
+/// one's webhook number, which follows the event's `stem` in its id.
+pub(crate) fn round_deliveries(stem: &str, round: Option<&str>) -> Result<Vec<(DeliveryId, WebhookId)>, StoreError> {
+    let Some(text) = round else { return Ok(Vec::new()) };
+    let listed: Vec<(String, WebhookId)> =
+        serde_json::from_str(text).map_err(|e| StoreError(format!("an event's round is not readable: {e}")))?;
+    let mut deliveries = Vec::with_capacity(listed.len());
+    for (number, webhook_id) in listed {
+        let id = format!("{}{stem}{number}", DeliveryId::PREFIX);
+        let id = DeliveryId::parse(&id).ok_or_else(|| StoreError(format!("a round names {id}, not a delivery id")))?;
+        deliveries.push((id, webhook_id));
     }
+    Ok(deliveries)
 }
 
 /// What the fan-out transaction did with each insert, in order: `Ok` with the stored record if this call inserted it,
@@ -1053,10 +1055,10 @@ mod tests {
             params!["org_a", 1_000, event_id, "lead.created", r, op, r#"{"n":1}"#, token, stem, 50_000, most, ""];
         let returned: Vec<Option<String>> =
             insert.query_map(binds, |row| row.get("round")).unwrap().map(Result::unwrap).collect();
-        let mut round: Vec<(String, String)> = parse_round(returned.first().and_then(|r| r.as_deref()))
+        let mut round: Vec<(String, String)> = round_deliveries(stem, returned.first().and_then(|r| r.as_deref()))
             .unwrap()
             .into_iter()
-            .map(|(number, webhook)| (format!("dlv_{stem}{number}"), webhook.to_string()))
+            .map(|(id, webhook)| (id.to_string(), webhook.to_string()))
             .collect();
         round.sort();
         let mut insert =
