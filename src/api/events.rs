@@ -276,7 +276,7 @@ pub async fn ingest(ctx: &Ctx, req: Request) -> ApiResult<Response> {
                 *ctx.send_after.borrow_mut() = Some(claimed);
             }
         }
-        _ => fanout::enqueue_or_leave(&ctx.env, &ctx.caller.org, &stored.created).await,
+        _ => fanout::enqueue_or_leave(&ctx.env, &ctx.caller.org, &stored.created, &stored.queued).await,
     }
     let ingested = stored.answer?;
     json(if ingested.duplicate { 200 } else { 202 }, &ingested)

@@ -11,14 +11,14 @@ use crate::domain::catalogue::{subscribed, WEBHOOK_DISABLED};
 use crate::domain::event::IncomingEvent;
 use crate::domain::filter::{stored_matches, EventView};
 use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
-use crate::domain::limits::{DELIVERIES_PER_MESSAGE, QUEUE_SEND_BATCH_MAX};
+use crate::domain::limits::{DELIVERIES_PER_MESSAGE, QUEUE_SEND_BATCH_MAX, SENDS_AFTER_RESPONSE};
 use crate::domain::payload::{self, DeliveryBody};
 use crate::domain::retry::queue_hop;
 use crate::domain::time::iso8601;
 use crate::domain::Invalid;
 use crate::platform::random;
 use crate::store::deliveries::DeliveryRow;
-use crate::store::events::{self, ClaimCreated, IngestInsert, NewDelivery};
+use crate::store::events::{self, ClaimCreated, IngestInsert, NewDelivery, QueuedRound};
 use crate::store::{self, webhooks::WebhookRow, StoreError};
 use crate::usage;
 
@@ -39,7 +39,9 @@ pub struct Ingested {
 /// at 128 KB), all of one organization, which says which object holds them. One delivery is `deliveryId`; several
 /// set off together (a batch ingest's fan-out, the alarm's re-enqueue, a recovery step) share one message as
 /// `deliveryIds`, so a queue operation carries up to [`ids_per_message`] deliveries instead of one: the queue's
-/// 5,000 messages per second and its price per operation go ten times further.
+/// 5,000 messages per second and its price per operation go ten times further. `rounds` names the events whose
+/// round (schema v22) the message carries whole, each as its row and its deliveries' stem (`[position, stem]`):
+/// those deliveries have no row until their consumer claims the round and records them.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryMessage {
@@ -48,36 +50,98 @@ pub struct DeliveryMessage {
     pub delivery_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delivery_ids: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<(i64, String)>,
+}
+
+/// What a deliveries message carries, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Carried {
+    pub organization: OrganizationId,
+    pub deliveries: Vec<DeliveryId>,
+    pub rounds: Vec<RoundRef>,
+}
+
+/// An event's round that a message carries: the event's row and the stem its deliveries' ids begin with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoundRef {
+    pub position: i64,
+    pub stem: String,
+}
+
+impl RoundRef {
+    /// Whether delivery `id` is one of this round's (its id begins with the stem).
+    pub fn holds(&self, id: &DeliveryId) -> bool {
+        id.as_str().strip_prefix(DeliveryId::PREFIX).is_some_and(|rest| rest.starts_with(&self.stem))
+    }
 }
 
 impl DeliveryMessage {
-    fn of(org: &OrganizationId, ids: &[DeliveryId]) -> DeliveryMessage {
+    fn of(org: &OrganizationId, ids: &[DeliveryId], rounds: &[RoundRef]) -> DeliveryMessage {
+        let rounds = rounds.iter().map(|r| (r.position, r.stem.clone())).collect();
         match ids {
             [one] => DeliveryMessage {
                 organization_id: org.to_string(),
                 delivery_id: Some(one.to_string()),
                 delivery_ids: Vec::new(),
+                rounds,
             },
             many => DeliveryMessage {
                 organization_id: org.to_string(),
                 delivery_id: None,
                 delivery_ids: many.iter().map(ToString::to_string).collect(),
+                rounds,
             },
         }
     }
 
-    /// Its organization and deliveries; `None` if it names no valid organization or no delivery, or any id is not
-    /// a delivery id (not a delivery message).
-    pub fn parsed(&self) -> Option<(OrganizationId, Vec<DeliveryId>)> {
-        let org = OrganizationId::parse(&self.organization_id)?;
-        let ids = self
+    /// What it carries; `None` if it names no valid organization or no delivery, or any id is not a delivery id, or
+    /// a round's stem is not one (not a delivery message).
+    pub fn parsed(&self) -> Option<Carried> {
+        let organization = OrganizationId::parse(&self.organization_id)?;
+        let deliveries = self
             .delivery_id
             .iter()
             .chain(&self.delivery_ids)
             .map(|id| DeliveryId::parse(id))
             .collect::<Option<Vec<_>>>()?;
-        (!ids.is_empty()).then_some((org, ids))
+        let stem = |s: &str| !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_hexdigit());
+        let rounds = self
+            .rounds
+            .iter()
+            .map(|(position, s)| stem(s).then(|| RoundRef { position: *position, stem: s.clone() }))
+            .collect::<Option<Vec<_>>>()?;
+        (!deliveries.is_empty()).then_some(Carried { organization, deliveries, rounds })
     }
+}
+
+/// The messages that set `rounds` and the deliveries `ids` off: each round whole in one message (its consumer claims
+/// it by its event's row), then the other deliveries, at most `per_message` to a message (a round lists no more).
+fn messages_of(
+    org: &OrganizationId,
+    rounds: &[QueuedRound],
+    ids: &[DeliveryId],
+    per_message: usize,
+) -> Vec<DeliveryMessage> {
+    let mut messages = Vec::new();
+    let (mut carried, mut refs): (Vec<DeliveryId>, Vec<RoundRef>) = (Vec::new(), Vec::new());
+    for round in rounds {
+        if !carried.is_empty() && carried.len() + round.deliveries.len() > per_message {
+            messages.push(DeliveryMessage::of(org, &std::mem::take(&mut carried), &std::mem::take(&mut refs)));
+        }
+        carried.extend(round.deliveries.iter().cloned());
+        refs.push(RoundRef { position: round.position, stem: round.stem.clone() });
+    }
+    for id in ids {
+        if carried.len() >= per_message {
+            messages.push(DeliveryMessage::of(org, &std::mem::take(&mut carried), &std::mem::take(&mut refs)));
+        }
+        carried.push(id.clone());
+    }
+    if !carried.is_empty() {
+        messages.push(DeliveryMessage::of(org, &carried, &refs));
+    }
+    messages
 }
 
 /// The most deliveries one message carries: [`DELIVERIES_PER_MESSAGE`], or fewer if one consumer invocation could
@@ -95,6 +159,8 @@ pub struct Stored {
     pub answer: Result<Ingested, Invalid>,
     pub created: Vec<DeliveryId>,
     pub claimed: Option<super::Claimed>,
+    /// Without a claim: the events' rounds, for [`enqueue_or_leave`] (not in `created`).
+    pub queued: Vec<QueuedRound>,
 }
 
 /// Stores the event and its deliveries; with `claim`, the same transaction claims them for the caller to send
@@ -108,10 +174,11 @@ pub async fn store_one(
     now: i64,
     claim: Option<&ClaimCreated>,
 ) -> Result<Stored, DeliveryError> {
-    let (mut answers, created, claimed) = store_many(env, org, std::slice::from_ref(event), now, claim).await?;
+    let Many { mut answers, created, claimed, queued } =
+        store_many(env, org, std::slice::from_ref(event), now, claim).await?;
     let answer = answers.pop().ok_or_else(|| DeliveryError::Store(StoreError("no ingest result".into())))?;
     let claimed = claimed.map(|(rows, webhooks)| super::Claimed { rows, webhooks });
-    Ok(Stored { answer, created, claimed })
+    Ok(Stored { answer, created, claimed, queued })
 }
 
 /// Several events of one organization in two binding round trips: one D1 batch finds the subscribers, inserts every
@@ -123,34 +190,47 @@ pub async fn ingest_many(
     incoming: &[IncomingEvent],
     now: i64,
 ) -> Result<Vec<Result<Ingested, Invalid>>, DeliveryError> {
-    let (answers, created, _) = store_many(env, org, incoming, now, None).await?;
-    enqueue_or_leave(env, org, &created).await;
+    let Many { answers, created, queued, .. } = store_many(env, org, incoming, now, None).await?;
+    enqueue_or_leave(env, org, &created, &queued).await;
     Ok(answers)
 }
 
-/// Enqueues stored deliveries; if the queue fails they stay pending, due now, and the organization's alarm enqueues
-/// them within two minutes (nothing is lost, the answer stands).
-pub async fn enqueue_or_leave(env: &Env, org: &OrganizationId, created: &[DeliveryId]) {
-    if let Err(e) = enqueue(env, org, created).await {
-        worker::console_error!("enqueue failed, leaving {} deliveries to the alarm: {}", created.len(), e);
+/// Enqueues stored deliveries and rounds; if the queue fails they stay pending, and the organization's alarm
+/// enqueues them within two minutes (nothing is lost, the answer stands).
+pub async fn enqueue_or_leave(env: &Env, org: &OrganizationId, created: &[DeliveryId], queued: &[QueuedRound]) {
+    let messages = messages_of(org, queued, created, ids_per_message(env));
+    if let Err(e) = send_messages(env, messages.into_iter().map(|m| (0, m)).collect()).await {
+        let count = created.len() + queued.iter().map(|r| r.deliveries.len()).sum::<usize>();
+        worker::console_error!("enqueue failed, leaving {count} deliveries to the alarm: {e}");
     }
 }
 
 /// Claimed deliveries with their webhooks.
 type ClaimedRows = (Vec<DeliveryRow>, Vec<WebhookRow>);
 
+/// What [`store_many`] did: the answers in order, every delivery created with a row, what it claimed, and the rounds
+/// it left to the queue.
+struct Many {
+    answers: Vec<Result<Ingested, Invalid>>,
+    created: Vec<DeliveryId>,
+    claimed: Option<ClaimedRows>,
+    queued: Vec<QueuedRound>,
+}
+
 /// [`store_one`] for several events: one D1 batch, answers in order, every delivery created, and what it claimed.
+/// Without a claim, an event's round lists at most as many deliveries as one queue message carries (and a round
+/// of sends holds).
 async fn store_many(
     env: &Env,
     org: &OrganizationId,
     incoming: &[IncomingEvent],
     now: i64,
     claim: Option<&ClaimCreated>,
-) -> Result<(Vec<Result<Ingested, Invalid>>, Vec<DeliveryId>, Option<ClaimedRows>), DeliveryError> {
+) -> Result<Many, DeliveryError> {
     let ids: Vec<EventId> =
         incoming.iter().map(|e| e.id.clone().unwrap_or_else(|| EventId::generate(&random()))).collect();
     if incoming.is_empty() {
-        return Ok((Vec::new(), Vec::new(), None));
+        return Ok(Many { answers: Vec::new(), created: Vec::new(), claimed: None, queued: Vec::new() });
     }
     let db = store::organization(env, org)?;
     let timestamp = iso8601(now);
@@ -177,8 +257,9 @@ async fn store_many(
             tail,
         });
     }
-    let events::Ingest { outcomes, mut refused, created, claimed } =
-        events::ingest_many(&db, org, now, &inserts, claim).await?;
+    let queued_most = ids_per_message(env).min(SENDS_AFTER_RESPONSE);
+    let events::Ingest { outcomes, mut refused, created, claimed, queued } =
+        events::ingest_many(&db, org, now, &inserts, claim, queued_most).await?;
     let mut answers = Vec::with_capacity(inserts.len());
     for (insert, outcome) in inserts.iter().zip(outcomes) {
         let id = insert.id.to_string();
@@ -191,7 +272,7 @@ async fn store_many(
             },
         });
     }
-    Ok((answers, created, claimed))
+    Ok(Many { answers, created, claimed, queued })
 }
 
 /// One delivery, with its body built once, for each subscriber of the event's type.
@@ -235,6 +316,18 @@ pub async fn enqueue_after(
     org: &OrganizationId,
     delayed: &[(DeliveryId, u64)],
 ) -> Result<(), DeliveryError> {
+    enqueue_waiting(env, org, delayed, &[]).await
+}
+
+/// [`enqueue_after`] for deliveries of which some may be of `rounds` (a consumer's messages that it did not take on
+/// whole): each round's deliveries go together with it, so the next consumer can claim a round that still has no
+/// row (one that does is claimed by its rows, and the round's claim finds it taken).
+pub async fn enqueue_waiting(
+    env: &Env,
+    org: &OrganizationId,
+    delayed: &[(DeliveryId, u64)],
+    rounds: &[RoundRef],
+) -> Result<(), DeliveryError> {
     if delayed.is_empty() {
         return Ok(());
     }
@@ -244,9 +337,40 @@ pub async fn enqueue_after(
         by_delay.entry(queue_hop(*seconds)).or_default().push(id.clone());
     }
     let messages: Vec<(u32, DeliveryMessage)> = by_delay
-        .iter()
-        .flat_map(|(seconds, ids)| ids.chunks(per_message).map(|chunk| (*seconds, DeliveryMessage::of(org, chunk))))
+        .into_iter()
+        .flat_map(|(seconds, ids)| {
+            let (queued, plain) = rounds_among(rounds, ids);
+            messages_of(org, &queued, &plain, per_message).into_iter().map(move |m| (seconds, m))
+        })
         .collect();
+    send_messages(env, messages).await
+}
+
+/// `ids` parted into the deliveries of `rounds` (each round with those of its deliveries among them) and the rest.
+fn rounds_among(rounds: &[RoundRef], ids: Vec<DeliveryId>) -> (Vec<QueuedRound>, Vec<DeliveryId>) {
+    let mut queued: Vec<QueuedRound> = Vec::new();
+    let mut plain = Vec::new();
+    for id in ids {
+        match rounds.iter().find(|r| r.holds(&id)) {
+            Some(round) => match queued.iter_mut().find(|q| q.position == round.position && q.stem == round.stem) {
+                Some(q) => q.deliveries.push(id),
+                None => queued.push(QueuedRound {
+                    position: round.position,
+                    stem: round.stem.clone(),
+                    deliveries: vec![id],
+                }),
+            },
+            None => plain.push(id),
+        }
+    }
+    (queued, plain)
+}
+
+/// Sends messages, each after its delay (seconds), up to 100 to a send (the platform's batch limit).
+async fn send_messages(env: &Env, messages: Vec<(u32, DeliveryMessage)>) -> Result<(), DeliveryError> {
+    if messages.is_empty() {
+        return Ok(());
+    }
     let queue = env.queue("DELIVERIES").map_err(|e| DeliveryError::Queue(e.to_string()))?;
     for chunk in messages.chunks(QUEUE_SEND_BATCH_MAX) {
         usage::add(|u| {
@@ -317,26 +441,70 @@ pub fn operational_event(
 mod message_tests {
     use super::*;
 
-    fn parse(json: &str) -> Option<(OrganizationId, Vec<DeliveryId>)> {
+    fn parse(json: &str) -> Option<Carried> {
         serde_json::from_str::<DeliveryMessage>(json).ok().and_then(|m| m.parsed())
+    }
+
+    fn ids(ids: &[&str]) -> Vec<DeliveryId> {
+        ids.iter().map(|id| DeliveryId::parse(id).unwrap()).collect()
     }
 
     #[test]
     fn one_delivery_keeps_the_single_id_shape_and_several_share_one_message() {
         let org = OrganizationId::parse("org_a").unwrap();
-        let ids: Vec<DeliveryId> = ["dlv_1", "dlv_2"].iter().map(|id| DeliveryId::parse(id).unwrap()).collect();
-        let one = serde_json::to_value(DeliveryMessage::of(&org, &ids[..1])).unwrap();
+        let ids = ids(&["dlv_1", "dlv_2"]);
+        let one = serde_json::to_value(DeliveryMessage::of(&org, &ids[..1], &[])).unwrap();
         assert_eq!(one, serde_json::json!({"organizationId": "org_a", "deliveryId": "dlv_1"}));
-        let many = serde_json::to_string(&DeliveryMessage::of(&org, &ids)).unwrap();
+        let many = serde_json::to_string(&DeliveryMessage::of(&org, &ids, &[])).unwrap();
         assert_eq!(many, r#"{"organizationId":"org_a","deliveryIds":["dlv_1","dlv_2"]}"#);
-        assert_eq!(parse(&many), Some((org, ids)));
+        assert_eq!(parse(&many), Some(Carried { organization: org, deliveries: ids, rounds: vec![] }));
     }
 
     #[test]
-    fn a_message_without_deliveries_or_with_a_bad_id_is_not_a_delivery_message() {
+    fn a_message_without_deliveries_or_with_a_bad_id_or_stem_is_not_a_delivery_message() {
         assert_eq!(parse(r#"{"organizationId":"org_a"}"#), None);
         assert_eq!(parse(r#"{"organizationId":"org_a","deliveryIds":[]}"#), None);
         assert_eq!(parse(r#"{"organizationId":"org_a","deliveryIds":["dlv_1","nope"]}"#), None);
         assert_eq!(parse(r#"{"job":{"kind":"recover"}}"#), None);
+        assert_eq!(parse(r#"{"organizationId":"org_a","deliveryId":"dlv_1","rounds":[[3,"x'"]]}"#), None);
+        assert_eq!(parse(r#"{"organizationId":"org_a","deliveryId":"dlv_1","rounds":[[3,""]]}"#), None);
+    }
+
+    #[test]
+    fn each_round_rides_whole_in_one_message_with_its_event_and_the_other_deliveries_fill_up() {
+        let org = OrganizationId::parse("org_a").unwrap();
+        let round = |position: i64, stem: &str, count: usize| QueuedRound {
+            position,
+            stem: stem.into(),
+            deliveries: (0..count).map(|n| DeliveryId::parse(&format!("dlv_{stem}{n:08x}")).unwrap()).collect(),
+        };
+        let rounds = [round(7, "aa", 3), round(8, "bb", 3), round(9, "cc", 3), round(10, "dd", 2)];
+        let others = ids(&["dlv_x1", "dlv_x2", "dlv_x3"]);
+        let messages = messages_of(&org, &rounds, &others, 5);
+        let carried: Vec<Carried> = messages.iter().map(|m| m.parsed().unwrap()).collect();
+        let sizes: Vec<usize> = carried.iter().map(|c| c.deliveries.len()).collect();
+        // 3 | 3 | 3+2 | the others, at most 5 to a message: no round is split.
+        assert_eq!(sizes, vec![3, 3, 5, 3]);
+        for c in &carried {
+            for r in &c.rounds {
+                let listed = rounds.iter().find(|q| q.position == r.position && q.stem == r.stem).unwrap();
+                assert!(listed.deliveries.iter().all(|d| c.deliveries.contains(d)), "round {} whole", r.stem);
+            }
+            assert!(c.deliveries.iter().all(|d| c.rounds.iter().any(|r| r.holds(d)) || others.contains(d)));
+        }
+        assert_eq!(carried.iter().map(|c| c.rounds.len()).sum::<usize>(), 4);
+        let json = serde_json::to_value(&messages[0]).unwrap();
+        assert_eq!(json["rounds"], serde_json::json!([[7, "aa"]]));
+        assert_eq!(carried[3].deliveries, others);
+        // Waiting deliveries go back with their rounds; the others plain.
+        let refs = [RoundRef { position: 7, stem: "aa".into() }];
+        let mut waiting = rounds[0].deliveries.clone();
+        waiting.push(others[0].clone());
+        let (queued, plain) = rounds_among(&refs, waiting);
+        assert_eq!(queued, vec![round(7, "aa", 3)]);
+        assert_eq!(plain, vec![others[0].clone()]);
+        // Without rounds: chunks as before.
+        let plain = messages_of(&org, &[], &others, 2);
+        assert_eq!(plain.iter().map(|m| m.parsed().unwrap().deliveries.len()).collect::<Vec<_>>(), vec![2, 1]);
     }
 }

@@ -31,7 +31,7 @@ use crate::store::deliveries::DeliveryRow;
 use crate::store::webhooks::WebhookRow;
 use crate::store::{self, deliveries, events, Database, StoreError, IDS_PER_STATEMENT};
 use crate::usage;
-use fanout::DeliveryMessage;
+use fanout::{Carried, DeliveryMessage, RoundRef};
 
 /// A failure of the data plane: D1, the queue, or a stored body that no longer builds. Its text is for the log; the
 /// consumer retries the messages, and the API answers 500 without it.
@@ -70,22 +70,26 @@ enum Next {
 
 /// Claims the deliveries of one organization's messages in one round trip to its object, sends the claimed ones six
 /// at a time and records them in one more; answers what to do with each message, in order. At most `budget`
-/// deliveries are taken on; the rest go back to the queue at once, untouched.
+/// deliveries are taken on (never part of a round: [`taken_within`]); the rest go back to the queue at once,
+/// untouched. The deliveries of the messages' `rounds` have no row: their claim is their event's.
 async fn process_batch(
     env: &Env,
     config: &Config,
     db: &Database,
     ids: &[&DeliveryId],
+    rounds: &[RoundRef],
     budget: usize,
 ) -> Result<Vec<Next>, DeliveryError> {
     let now = now_ms();
-    let taken = &ids[..ids.len().min(budget)];
+    let taken = &ids[..taken_within(ids, rounds, budget)];
+    let rounds: Vec<(i64, &str)> =
+        rounds.iter().filter(|r| taken.iter().any(|id| r.holds(id))).map(|r| (r.position, r.stem.as_str())).collect();
     // A webhook has at most two sends in flight: if the whole batch is one webhook's, half of its sends may run one
     // after another, and the lease must outlast the last.
     let longest_run = taken.len().div_ceil(MAX_SENDS_PER_WEBHOOK);
     // One round trip claims the deliveries and reads their webhooks; the sends are the second, the record the third.
     let (claimed, webhooks) =
-        deliveries::claim_with_webhooks(db, taken, now, config.lease_for_sends(now, longest_run)).await?;
+        deliveries::claim_with_webhooks(db, taken, &rounds, now, config.lease_for_sends(now, longest_run)).await?;
     let mut next = vec![Next::Ack; ids.len()];
     for n in next.iter_mut().skip(taken.len()) {
         *n = Next::RetryIn(0);
@@ -113,6 +117,26 @@ async fn process_batch(
 
     send_claimed(env, config, db, claimed, &webhooks, &mut next).await?;
     Ok(next)
+}
+
+/// How many of `ids` (in order) a consumer with room for `budget` takes on: at most `budget`, and never some of a
+/// round's deliveries without the others (their claim is one, by their event): a round cut by the budget is left
+/// whole for the next consumer, unless it comes first (then it is taken whole, at most a round over the budget).
+fn taken_within(ids: &[&DeliveryId], rounds: &[RoundRef], budget: usize) -> usize {
+    let mut cut = ids.len().min(budget);
+    if cut == ids.len() {
+        return cut;
+    }
+    for round in rounds {
+        let first = ids.iter().position(|id| round.holds(id));
+        let last = ids.iter().rposition(|id| round.holds(id));
+        if let (Some(first), Some(last)) = (first, last) {
+            if first < cut && cut <= last {
+                cut = if first == 0 { last + 1 } else { first };
+            }
+        }
+    }
+    cut
 }
 
 /// Sends claimed deliveries (`claimed[i]` answers for `next[i]`; `None`: not claimed, left as it is): those of gone
@@ -301,10 +325,11 @@ async fn take_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, conf
     let mut job_messages = Vec::new();
     for message in batch.raw_iter() {
         let parsed = serde_wasm_bindgen::from_value::<DeliveryMessage>(message.body()).ok().and_then(|m| m.parsed());
-        if let Some((org, delivery_ids)) = parsed {
-            match by_org.iter_mut().find(|(o, _)| *o == org) {
-                Some((_, group)) => group.push((message, delivery_ids)),
-                None => by_org.push((org, vec![(message, delivery_ids)])),
+        if let Some(Carried { organization, deliveries, rounds }) = parsed {
+            let carried = MessageOfDeliveries { message, deliveries, rounds };
+            match by_org.iter_mut().find(|(o, _)| *o == organization) {
+                Some((_, group)) => group.push(carried),
+                None => by_org.push((organization, vec![carried])),
             }
         } else if let Ok(m) = serde_wasm_bindgen::from_value::<jobs::JobMessage>(message.body()) {
             job_messages.push((message, m.job));
@@ -328,23 +353,24 @@ async fn take_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, conf
     let mut calls_left = config.subrequest_budget;
     let mut deliveries_left = DELIVERIES_PER_INVOCATION;
     for (org, group) in by_org {
-        let ids: Vec<&DeliveryId> = group.iter().flat_map(|(_, ids)| ids).collect();
+        let ids: Vec<&DeliveryId> = group.iter().flat_map(|m| &m.deliveries).collect();
+        let rounds: Vec<RoundRef> = group.iter().flat_map(|m| m.rounds.iter().cloned()).collect();
         if calls_left < calls_for_deliveries(1, IDS_PER_STATEMENT) || deliveries_left == 0 {
             // Nothing left for this organization: its messages come back at once, untouched.
-            group.iter().for_each(|(message, _)| retry_in(message, 0));
+            group.iter().for_each(|m| retry_in(&m.message, 0));
             continue;
         }
         let budget = deliveries_within_budget(calls_left, IDS_PER_STATEMENT).min(deliveries_left);
         let outcome = match store::organization(env, &org) {
-            Ok(db) => process_batch(env, config, &db, &ids, budget).await,
+            Ok(db) => process_batch(env, config, &db, &ids, &rounds, budget).await,
             Err(e) => Err(e.into()),
         };
         match outcome {
             Ok(next) => settle(env, &org, &group, &next).await,
             Err(e) => {
                 worker::console_error!("delivery batch of {org} failed, retrying its messages: {}", e);
-                for (message, _) in &group {
-                    retry_in(message, 5);
+                for m in &group {
+                    retry_in(&m.message, 5);
                 }
             }
         }
@@ -354,8 +380,12 @@ async fn take_deliveries(batch: MessageBatch<serde_json::Value>, env: &Env, conf
     }
 }
 
-/// A deliveries-queue message and the deliveries it carries.
-type MessageOfDeliveries = (RawMessage, Vec<DeliveryId>);
+/// A deliveries-queue message, the deliveries it carries and the rounds among them.
+struct MessageOfDeliveries {
+    message: RawMessage,
+    deliveries: Vec<DeliveryId>,
+    rounds: Vec<RoundRef>,
+}
 
 /// What becomes of one message, by what became of its deliveries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -393,27 +423,32 @@ fn settlements(sizes: &[usize], next: &[Next]) -> Vec<Settlement> {
 }
 
 /// Acknowledges or retries each message by what became of its deliveries ([`settlements`]). The waiting deliveries
-/// of split messages go back on the queue in one send for the organization, and only then are those messages
-/// acknowledged; if the send fails, each split message comes back whole (its finished deliveries are then no
+/// of split messages go back on the queue in one send for the organization (with their rounds, if they still have
+/// no row), and only then are those messages acknowledged; if the send fails, each split message comes back whole (its finished deliveries are then no
 /// longer claimable and cost nothing but a look).
 async fn settle(env: &Env, org: &OrganizationId, group: &[MessageOfDeliveries], next: &[Next]) {
-    let sizes: Vec<usize> = group.iter().map(|(_, ids)| ids.len()).collect();
+    let sizes: Vec<usize> = group.iter().map(|m| m.deliveries.len()).collect();
     let mut split = Vec::new();
     let mut waiting: Vec<(DeliveryId, u64)> = Vec::new();
-    for ((message, ids), settlement) in group.iter().zip(settlements(&sizes, next)) {
+    let mut rounds: Vec<RoundRef> = Vec::new();
+    for (MessageOfDeliveries { message, deliveries: ids, rounds: carried }, settlement) in
+        group.iter().zip(settlements(&sizes, next))
+    {
         match settlement {
             Settlement::Whole(Next::Ack) => ack(message),
             Settlement::Whole(Next::RetryIn(seconds)) => retry_in(message, seconds),
             Settlement::Split(waits) => {
                 split.push(message);
                 waiting.extend(waits.into_iter().filter_map(|(i, seconds)| Some((ids.get(i)?.clone(), seconds))));
+                // A round left untaken goes back with its event, for the next consumer to claim.
+                rounds.extend(carried.iter().cloned());
             }
         }
     }
     if split.is_empty() {
         return;
     }
-    match fanout::enqueue_after(env, org, &waiting).await {
+    match fanout::enqueue_waiting(env, org, &waiting, &rounds).await {
         Ok(()) => split.into_iter().for_each(ack),
         Err(e) => {
             worker::console_error!("could not re-enqueue the waiting deliveries of split messages of {org}: {e}");
@@ -560,6 +595,27 @@ mod tests {
         assert_eq!(a, id_from_message("edgehook-events", "0f1e2d"));
         assert_ne!(a, id_from_message("edgehook-events", "0f1e2e"));
         assert!(a.as_str().starts_with(EventId::PREFIX) && EventId::parse(a.as_str()).is_some());
+    }
+}
+
+#[cfg(test)]
+mod taken_tests {
+    use super::{taken_within, RoundRef};
+    use crate::domain::ids::DeliveryId;
+
+    #[test]
+    fn a_budget_never_takes_part_of_a_round() {
+        let ids: Vec<DeliveryId> = ["dlv_aa01", "dlv_aa02", "dlv_aa03", "dlv_x1", "dlv_bb01", "dlv_bb02", "dlv_x2"]
+            .iter()
+            .map(|id| DeliveryId::parse(id).unwrap())
+            .collect();
+        let ids: Vec<&DeliveryId> = ids.iter().collect();
+        let rounds = [RoundRef { position: 1, stem: "aa".into() }, RoundRef { position: 2, stem: "bb".into() }];
+        assert_eq!(taken_within(&ids, &rounds, 100), 7);
+        assert_eq!(taken_within(&ids, &rounds, 4), 4, "a cut between rounds stands");
+        assert_eq!(taken_within(&ids, &rounds, 5), 4, "a cut through a round leaves it whole for later");
+        assert_eq!(taken_within(&ids, &rounds, 2), 3, "the first round is taken whole");
+        assert_eq!(taken_within(&ids, &[], 5), 5, "deliveries with rows are taken one by one");
     }
 }
 

@@ -122,10 +122,14 @@ pub async fn claim_many(
 }
 
 /// [`claim_many`] and, in the same round trip, the webhooks of those deliveries (the consumer's claim: one D1 call
-/// before the sends instead of two).
+/// before the sends instead of two). The deliveries of `rounds` (each an event's row and its deliveries' stem: a batch
+/// ingest's rounds, schema v22) have no row: each round is claimed whole by its event's row, once, if none of its
+/// deliveries has a row yet, and its deliveries come back as their ingest would have written them, claimed (unwritten
+/// until their record).
 pub async fn claim_with_webhooks(
     db: &Database,
     ids: &[&DeliveryId],
+    rounds: &[(i64, &str)],
     now: i64,
     lease_until: i64,
 ) -> Result<(Vec<Option<DeliveryRow>>, Vec<WebhookRow>), StoreError> {
@@ -135,16 +139,57 @@ pub async fn claim_with_webhooks(
         let binds: Vec<_> = chunk.iter().map(text).collect();
         statements.push(db.prepare(webhooks::of_deliveries_sql(chunk.len())).bind(&binds)?);
     }
+    let hooks_at = claims.end..statements.len();
+    let rounds_at = statements.len();
+    for chunk in rounds.chunks(ROUNDS_PER_CLAIM) {
+        let mut binds = vec![int(lease_until)];
+        for (position, stem) in chunk {
+            binds.extend([int(*position), text(stem)]);
+        }
+        statements.push(db.prepare(claim_rounds_sql(chunk.len())).bind(&binds)?);
+        let positions: Vec<_> = chunk.iter().map(|(position, _)| int(*position)).collect();
+        statements.push(db.prepare(webhooks::of_rounds_sql(chunk.len())).bind(&positions)?);
+    }
     let results = batch(db, statements).await?;
     let mut hooks: Vec<WebhookRow> = Vec::new();
-    for at in claims.end..results.len() {
+    let round_hooks = (rounds_at..results.len()).skip(1).step_by(2);
+    for at in hooks_at.chain(round_hooks) {
         for row in rows_of::<WebhookRow>(&results, at)? {
             if !hooks.iter().any(|w| w.id == row.id) {
                 hooks.push(row);
             }
         }
     }
-    Ok((claimed_in(&results, claims, ids)?, hooks))
+    let mut claimed = claimed_in(&results, claims, ids)?;
+    for at in (rounds_at..results.len()).step_by(2) {
+        for round in rows_of::<OpenRound>(&results, at)? {
+            for row in lost_round_rows(&round)? {
+                if let Some(slot) = ids.iter().position(|id| **id == row.id) {
+                    claimed[slot].get_or_insert(row);
+                }
+            }
+        }
+    }
+    Ok((claimed, hooks))
+}
+
+/// Rounds one claim statement takes: two parameters each, and the lease.
+const ROUNDS_PER_CLAIM: usize = (D1_MAX_PARAMETERS - 1) / 2;
+
+/// The claim of `count` rounds: `?1` the lease's end, then (event `rowid`, stem) pairs from `?2`. A round is
+/// claimed once (its lease is set from none) and only while none of its deliveries has a row; the statement returns
+/// each claimed round's event ([`OpenRound`]), from which its deliveries are built.
+fn claim_rounds_sql(count: usize) -> String {
+    let pairs = (0..count).map(|i| format!("({})", placeholders(2 + 2 * i, 2))).collect::<Vec<_>>();
+    format!(
+        "UPDATE events SET round_lease = ?1 WHERE rowid IN (SELECT e.rowid FROM (VALUES {}) AS v \
+           JOIN events e ON e.rowid = v.column1 WHERE e.delivery_stem = v.column2 AND e.round IS NOT NULL \
+           AND e.round_lease IS NULL AND {} = json_array_length(e.round)) \
+         RETURNING rowid AS position, organization_id, id, type, data, changes, created_at, delivery_stem, round, \
+           round_lease",
+        pairs.join(", "),
+        super::round_unwritten("e.rowid", "e.delivery_stem", "e.round")
+    )
 }
 
 fn claim_statements(
@@ -985,7 +1030,17 @@ struct OpenRound {
     created_at: i64,
     delivery_stem: String,
     round: String,
-    round_lease: i64,
+    /// None while a batch ingest's round waits for its consumer (nothing claimed it yet).
+    round_lease: Option<i64>,
+}
+
+impl OpenRound {
+    /// Until when its deliveries may still be on their way without a row: the lease of its sends or, while no
+    /// consumer has claimed it, [`OVERDUE_MS`] after its ingest (its queue message may wait behind others; after
+    /// that, it is looked after as a delivery whose message was lost).
+    fn in_flight_until(&self) -> i64 {
+        self.round_lease.unwrap_or(self.created_at + OVERDUE_MS)
+    }
 }
 
 /// `?1` at most this many, `?2` reading at most this many events. An event's round is open while fewer of its
@@ -1082,7 +1137,7 @@ fn lost_rounds(open: &[OpenRound], read_to: i64, limit: i64, now: i64) -> Result
     let mut rounds_from =
         if open.len() as i64 >= limit { open.last().map_or(read_to, |r| r.position + 1) } else { read_to };
     for round in open {
-        if round.round_lease >= now {
+        if round.in_flight_until() >= now {
             rounds_from = round.position;
             break;
         }
@@ -1093,7 +1148,8 @@ fn lost_rounds(open: &[OpenRound], read_to: i64, limit: i64, now: i64) -> Result
 
 const ADVANCE_ROUNDS_SQL: &str = "UPDATE organization SET rounds_from = ?1 WHERE rounds_from < ?1";
 
-/// The deliveries of a lost round as its ingest claimed them: attempt 1, leased until the round's lease.
+/// The deliveries of a round as its ingest wrote them: claimed (attempt 1, leased until the round's lease), or not
+/// yet claimed by a consumer (attempt 0, no lease).
 fn lost_round_rows(round: &OpenRound) -> Result<Vec<DeliveryRow>, StoreError> {
     let timestamp = crate::domain::time::iso8601(round.created_at);
     let mut rows = Vec::new();
@@ -1116,12 +1172,12 @@ fn lost_round_rows(round: &OpenRound) -> Result<Vec<DeliveryRow>, StoreError> {
             event_type: round.event_type.clone(),
             body,
             status: DeliveryStatus::Pending,
-            attempts: 1,
+            attempts: i64::from(round.round_lease.is_some()),
             chain_start: 0,
             last_status_code: None,
             last_error: None,
             next_attempt_at: None,
-            lease_until: Some(round.round_lease),
+            lease_until: round.round_lease,
             is_test: false,
             created_at: round.created_at,
             updated_at: round.created_at,
@@ -3346,7 +3402,7 @@ mod round_tests {
         let round = read_open_round(&db);
         let at = |position: i64, round_lease: i64| OpenRound {
             position,
-            round_lease,
+            round_lease: Some(round_lease),
             organization_id: round.organization_id.clone(),
             id: round.id.clone(),
             event_type: round.event_type.clone(),
@@ -3416,23 +3472,115 @@ mod round_tests {
 
     /// The alarm's read of the first open round.
     fn read_open_round(db: &Connection) -> OpenRound {
-        {
-            let mut read = db.prepare(&open_rounds_sql()).unwrap();
-            let raw: Vec<String> = read
-                .query_map(params![ROUNDS_LIMIT, ROUNDS_SCAN], |r| {
-                    Ok(serde_json::json!({
-                        "position": r.get::<_, i64>("position")?, "organization_id": r.get::<_, String>("organization_id")?,
-                        "id": r.get::<_, String>("id")?, "type": r.get::<_, String>("type")?,
-                        "data": r.get::<_, String>("data")?, "changes": r.get::<_, Option<String>>("changes")?,
-                        "created_at": r.get::<_, i64>("created_at")?, "delivery_stem": r.get::<_, String>("delivery_stem")?,
-                        "round": r.get::<_, String>("round")?, "round_lease": r.get::<_, i64>("round_lease")?,
-                    })
-                    .to_string())
+        let mut read = db.prepare(&open_rounds_sql()).unwrap();
+        open_rounds_of(&mut read, params![ROUNDS_LIMIT, ROUNDS_SCAN]).remove(0)
+    }
+
+    /// The events a statement returns as [`OpenRound`]s (the alarm's read, a consumer's claim).
+    fn open_rounds_of(statement: &mut rusqlite::Statement<'_>, binds: impl rusqlite::Params) -> Vec<OpenRound> {
+        let raw: Vec<String> = statement
+            .query_map(binds, |r| {
+                Ok(serde_json::json!({
+                    "position": r.get::<_, i64>("position")?, "organization_id": r.get::<_, String>("organization_id")?,
+                    "id": r.get::<_, String>("id")?, "type": r.get::<_, String>("type")?,
+                    "data": r.get::<_, String>("data")?, "changes": r.get::<_, Option<String>>("changes")?,
+                    "created_at": r.get::<_, i64>("created_at")?, "delivery_stem": r.get::<_, String>("delivery_stem")?,
+                    "round": r.get::<_, String>("round")?, "round_lease": r.get::<_, Option<i64>>("round_lease")?,
                 })
-                .unwrap()
-                .map(Result::unwrap)
-                .collect();
-            serde_json::from_str(&raw[0]).unwrap()
-        }
+                .to_string())
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        raw.iter().map(|r| serde_json::from_str(r).unwrap()).collect()
+    }
+
+    /// [`ingested`] by a batch: its round waits for the consumer of its queue message (no lease).
+    fn queued() -> (Connection, DeliveryRow) {
+        let (db, row) = ingested();
+        db.execute("UPDATE events SET round_lease = NULL", []).unwrap();
+        (db, DeliveryRow { attempts: 0, lease_until: None, ..row })
+    }
+
+    /// A consumer's claim of event `position`'s round by stem `stem`, leased to 70 000: the rounds it claimed.
+    fn claim_round(db: &Connection, position: i64, stem: &str) -> Vec<OpenRound> {
+        let mut claim = db.prepare(&claim_rounds_sql(1)).unwrap();
+        open_rounds_of(&mut claim, params![70_000, position, stem])
+    }
+
+    #[test]
+    fn a_consumer_claims_a_queued_round_once_by_its_event_and_builds_what_the_ingest_would_have_sent() {
+        let (db, row) = queued();
+        // Listed, unwritten, pending, not yet attempted.
+        let shown: i64 = db
+            .query_row(
+                &format!(
+                    "SELECT attempts FROM ({})",
+                    crate::store::unwritten_round_deliveries("e.organization_id = 'org_a' AND e.id = 'evt_1'")
+                ),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(shown, 0);
+        assert!(claim_round(&db, 1, "ffffffffffffffffff").is_empty(), "another stem at that row");
+        assert!(claim_round(&db, 2, STEM).is_empty(), "no event there");
+        let claimed = claim_round(&db, 1, STEM);
+        assert_eq!(claimed.len(), 1);
+        let rows = lost_round_rows(&claimed[0]).unwrap();
+        assert_eq!(rows.len(), 1);
+        let built = &rows[0];
+        assert_eq!((&built.id, &built.body), (&row.id, &row.body), "the ingest's id and bytes");
+        assert_eq!((built.attempts, built.lease_until, built.unwritten), (1, Some(70_000), true));
+        assert!(claim_round(&db, 1, STEM).is_empty(), "claimed once: a repeated message finds it taken");
+        // Its lease now holds it from the alarm; then its record writes the row, as for an ingest's own round.
+        assert_eq!(open_rounds(&db, 60_000), vec![("evt_1".to_string(), false)]);
+        run_all(&db, &first_attempt_statements(&local(), &[&succeeded(built)]).unwrap());
+        assert_eq!(state(&db, &row.id).0, "succeeded");
+        assert!(open_rounds(&db, 80_000).is_empty());
+    }
+
+    #[test]
+    fn a_queued_round_with_a_row_or_behind_rounds_from_is_not_claimed() {
+        let (db, row) = queued();
+        run_all(&db, &write_unwritten(&local(), &row.organization_id, &[&row], 2000).unwrap());
+        assert!(claim_round(&db, 1, STEM).is_empty(), "the alarm wrote its rows: claimed by row from now on");
+        let (db, _) = queued();
+        db.execute(ADVANCE_ROUNDS_SQL, [2]).unwrap();
+        assert!(claim_round(&db, 1, STEM).is_empty());
+    }
+
+    #[test]
+    fn the_alarm_leaves_a_queued_round_to_its_consumer_for_a_minute_then_writes_it_for_the_search_for_lost_sends() {
+        let (db, row) = queued();
+        let round = read_open_round(&db);
+        assert_eq!(round.in_flight_until(), 1000 + OVERDUE_MS);
+        let plan = |now: i64| lost_rounds(std::slice::from_ref(&round), 100, 10, now).unwrap();
+        let waiting = plan(1000 + OVERDUE_MS);
+        assert!(waiting.rows.is_empty());
+        assert_eq!(waiting.rounds_from, 1, "the next look starts at it");
+        let lost = plan(1001 + OVERDUE_MS);
+        assert_eq!(lost.rounds_from, 100);
+        let written = &lost.rows[0];
+        assert_eq!((written.attempts, written.lease_until, &written.body), (0, None, &row.body), "unclaimed");
+        run_all(&db, &write_unwritten(&local(), &row.organization_id, &[written], 2000).unwrap());
+        let now = 1001 + OVERDUE_MS;
+        db.execute(FIND_LOST_SENDS_SQL, params![now, now - OVERDUE_MS]).unwrap();
+        let due: Option<i64> = db
+            .query_row("SELECT next_attempt_at FROM deliveries WHERE id = ?1", [row.id.as_str()], |r| r.get(0))
+            .unwrap();
+        assert_eq!(due, Some(1000), "due since its ingest: the overdue search re-enqueues it");
+    }
+
+    #[test]
+    fn a_consumers_claim_finds_the_round_and_its_webhooks_by_the_events_rowid() {
+        let details = crate::store::query_plan(&claim_rounds_sql(2));
+        assert!(!details.iter().any(|d| d.starts_with("SCAN e") || d.starts_with("SCAN events")), "{details:?}");
+        let details = crate::store::query_plan(&webhooks::of_rounds_sql(2));
+        assert!(!details.iter().any(|d| d.starts_with("SCAN e") || d.starts_with("SCAN webhooks")), "{details:?}");
+        let (db, _) = queued();
+        let mut read = db.prepare(&webhooks::of_rounds_sql(1)).unwrap();
+        let hooks: Vec<String> = read.query_map([1], |r| r.get("id")).unwrap().map(Result::unwrap).collect();
+        assert_eq!(hooks, vec!["wh_1".to_string()]);
     }
 }

@@ -262,19 +262,15 @@ fn filter_candidates_sql(rows: &str) -> String {
     )
 }
 
-/// Inserts events from `rows` of (id, type, resource, operational, data, changes, token, delivery id stem), with `?1`
-/// the organization and `?2` the time, each counting its subscribers (less its filter misses, `?misses`); returns
-/// the stored record of each event it inserted (an event that exists is not inserted and not returned).
+/// Inserts events from `rows` of (id, type, resource, operational, data, changes, token, delivery id stem, lease of
+/// its round or NULL, the most one round lists), with `?1` the organization and `?2` the time, each counting its
+/// subscribers (less its filter misses, `?misses`); returns the stored record of each event it inserted (an event
+/// that exists is not inserted and not returned). When the event has no more deliveries than `v.column10`, its row
+/// lists those of its subscribers that are not `fifo` (`round`, schema v22) with the lease (`v.column9`: the ingest
+/// sends them itself; NULL: a consumer claims the round from its queue message), and returns the list and where the
+/// row is (`position`). Those deliveries get no row until their first attempt is recorded (the delivery inserts
+/// leave them out).
 fn ingest_events_sql(rows: &str, misses: usize) -> String {
-    events_insert_sql(rows, misses, "", "")
-}
-
-/// [`ingest_events_sql`] for an ingest that sends its event's deliveries itself, from `rows` that also carry the
-/// lease of its round of sends (`v.column9`) and the most one round sends (`v.column10`): when the event has no more
-/// deliveries than that, its row lists those of its subscribers that are not `fifo` (`round`, schema v22), with the
-/// lease, and returns the list. Those deliveries get no row until their first attempt is recorded
-/// ([`ingest_claimed_deliveries_sql`] leaves them out).
-fn ingest_round_events_sql(rows: &str, misses: usize) -> String {
     let round = format!(
         "(SELECT CASE WHEN COUNT(*) <= v.column10 THEN NULLIF(json_group_array(json_array({}, w.id)) \
            FILTER (WHERE w.ordering != 'fifo'), '[]') END FROM {} AND {})",
@@ -288,7 +284,7 @@ fn ingest_round_events_sql(rows: &str, misses: usize) -> String {
 /// The event insert of an ingest, with `more_columns` written from `more_values` (each empty, or starting with a
 /// comma); `RETURNING` the stored record, and the round if the insert writes one.
 fn events_insert_sql(rows: &str, misses: usize, more_columns: &str, more_values: &str) -> String {
-    let returning_round = if more_columns.is_empty() { "" } else { ", round" };
+    let returning_round = if more_columns.is_empty() { "" } else { ", round, rowid AS position" };
     format!(
         "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at, \
            delivery_stem{more_columns}) \
@@ -322,10 +318,19 @@ fn validation_candidates_sql(rows: &str) -> String {
 }
 
 /// Inserts one delivery per subscriber of each event of `rows` of (event id, type, resource, operational, id stem,
-/// head, tail, token) whose stored token is this ingest's, returning the deliveries' ids. They go to a consumer
-/// through the queue, with no `next_attempt_at` (see [`IN_FLIGHT_NEXT_ATTEMPT`]).
+/// head, tail, token) whose stored token is this ingest's, but those its event's round lists
+/// ([`ingest_events_sql`]), returning the deliveries' ids. They go to a consumer through the queue, with no
+/// `next_attempt_at` (see [`IN_FLIGHT_NEXT_ATTEMPT`]).
 fn ingest_deliveries_sql(rows: &str, misses: usize) -> String {
-    deliveries_insert_sql(rows, misses, "1", "0", "NULL", IN_FLIGHT_NEXT_ATTEMPT, "id")
+    deliveries_insert_sql(rows, misses, &not_in_round(), "0", "NULL", IN_FLIGHT_NEXT_ATTEMPT, "id")
+}
+
+/// The condition "subscriber `w` of event `v.column1` is not in the event's round": a `fifo` webhook never is.
+fn not_in_round() -> String {
+    format!(
+        "(w.ordering = 'fifo' OR (SELECT e.round FROM events e WHERE {} AND e.id = v.column1) IS NULL)",
+        is_caller_organization("e.organization_id")
+    )
 }
 
 /// What follows its event's stem in the id of a delivery an ingest names: its webhook's number (`w.rowid`), in
@@ -340,7 +345,7 @@ const WEBHOOK_NUMBER: &str = "printf('%08x', w.rowid)";
 const IN_FLIGHT_NEXT_ATTEMPT: &str = "CASE WHEN w.ordering != 'fifo' THEN NULL ELSE ?2 END";
 
 /// [`ingest_deliveries_sql`] for an ingest that sends its deliveries itself: the deliveries its event's round lists
-/// ([`ingest_round_events_sql`]) get no row here, and of the others each is claimed as it goes in (attempt 1, leased
+/// ([`ingest_events_sql`]) get no row here, and of the others each is claimed as it goes in (attempt 1, leased
 /// until `v.column9`) when its event has at most `v.column10` deliveries (one round of sends) and, for a `fifo` webhook,
 /// none is pending before it (a new event is the last in every line). Returns what the ingest does not know of each
 /// row (its id, webhook and claim): it wrote the rest. Claiming in the insert writes each row once; a separate claim
@@ -358,11 +363,10 @@ fn ingest_claimed_deliveries_sql(rows: &str, misses: usize) -> String {
         AND o.status = 'pending' AND o.next_attempt_at IS NOT NULL AND o.is_test = 0)))",
         of_event("delivery_count")
     );
-    let not_in_round = format!("(w.ordering = 'fifo' OR {} IS NULL)", of_event("round"));
     deliveries_insert_sql(
         rows,
         misses,
-        &not_in_round,
+        &not_in_round(),
         &format!("CASE WHEN {claim} THEN 1 ELSE 0 END"),
         &format!("CASE WHEN {claim} THEN v.column9 END"),
         IN_FLIGHT_NEXT_ATTEMPT,
@@ -409,16 +413,18 @@ pub struct IngestStatements {
 }
 
 /// The statements of one ingest transaction: insert the events (counting their subscribers, `RETURNING` the record
-/// of each new one) and one delivery per subscriber of each new event (`RETURNING` its id). The same idempotency
-/// guard as [`fanout_statements`]: a delivery goes in only if its event's stored token is this ingest's. A
-/// duplicate is not returned; [`ingest_many`] reads its stored record after the transaction, which a new event (the
-/// usual case) does not need.
+/// of each new one) and one delivery per subscriber of each new event (`RETURNING` its id), but those of its round.
+/// The same idempotency guard as [`fanout_statements`]: a delivery goes in only if its event's stored token is this
+/// ingest's. A duplicate is not returned; [`ingest_many`] reads its stored record after the transaction, which a new
+/// event (the usual case) does not need. With `claim`, an event's round is sent from the ingest; without, a consumer
+/// claims it from its queue message, and a round lists at most `queued_most` deliveries (0: none).
 pub fn ingest_statements(
     db: &Database,
     org: &OrganizationId,
     now: i64,
     inserts: &[IngestInsert<'_>],
     claim: Option<&ClaimCreated>,
+    queued_most: usize,
 ) -> Result<IngestStatements, StoreError> {
     let columns = |insert: &IngestInsert<'_>| {
         let t = &insert.event.event_type;
@@ -457,23 +463,24 @@ pub fn ingest_statements(
         row.push(text(&insert.id_stem));
         row
     };
-    // With a claim, each row also carries the lease of the round and the most it sends (`v.column9`, `v.column10`).
-    let claimed = |mut row: Vec<Param>| {
-        if let Some(c) = claim {
-            row.extend([int(c.lease_until), int(c.most as i64)]);
+    // Each row also carries the lease of its round (none: a consumer claims it) and the most it lists
+    // (`v.column9`, `v.column10`).
+    let round = |mut row: Vec<Param>| {
+        match claim {
+            Some(c) => row.extend([int(c.lease_until), int(c.most as i64)]),
+            None => row.extend([Param::Null, int(queued_most as i64)]),
         }
         row
     };
-    type Sql = fn(&str, usize) -> String;
-    let (width, events_sql, deliveries_sql): (usize, Sql, Sql) = match claim {
-        Some(_) => (10, ingest_round_events_sql, ingest_claimed_deliveries_sql),
-        None => (8, ingest_events_sql, ingest_deliveries_sql),
+    let deliveries_sql: fn(&str, usize) -> String = match claim {
+        Some(_) => ingest_claimed_deliveries_sql,
+        None => ingest_deliveries_sql,
     };
-    let stored = |insert: &IngestInsert<'_>| claimed(stored_row(insert));
-    statements.extend(per_row_statements_filtered(db, org, now, inserts, width, stored, events_sql, true)?);
+    let stored = |insert: &IngestInsert<'_>| round(stored_row(insert));
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, 10, stored, ingest_events_sql, true)?);
     let first_delivery = statements.len();
-    let delivery = |insert: &IngestInsert<'_>| claimed(delivery_row(insert));
-    statements.extend(per_row_statements_filtered(db, org, now, inserts, width, delivery, deliveries_sql, true)?);
+    let delivery = |insert: &IngestInsert<'_>| round(delivery_row(insert));
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, 10, delivery, deliveries_sql, true)?);
     let deliveries = first_delivery..statements.len();
     statements.extend(per_row_statements_filtered(db, org, now, inserts, 7, event_row, poll_messages_sql, true)?);
     let first_webhook = statements.len();
@@ -564,18 +571,37 @@ pub struct Ingest {
     pub created: Vec<DeliveryId>,
     /// With a [`ClaimCreated`]: the deliveries it claimed, and their webhooks.
     pub claimed: Option<(Vec<DeliveryRow>, Vec<WebhookRow>)>,
+    /// Without: the events' rounds, for their consumers to claim (not in `created`).
+    pub queued: Vec<QueuedRound>,
 }
 
-/// Runs one ingest transaction; `claim` applies to an ingest of one event only.
+/// The round of an event a batch ingest stored (schema v22): its deliveries have no row; the consumer of their queue
+/// message claims them together by the event's row (`position`, checked against the `stem` their ids begin with).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRound {
+    pub position: i64,
+    pub stem: String,
+    pub deliveries: Vec<DeliveryId>,
+}
+
+/// Runs one ingest transaction; `claim` applies to an ingest of one event only. Without it, an event's round lists
+/// at most `queued_most` deliveries ([`ingest_statements`]).
 pub async fn ingest_many(
     db: &Database,
     org: &OrganizationId,
     now: i64,
     inserts: &[IngestInsert<'_>],
     claim: Option<&ClaimCreated>,
+    queued_most: usize,
 ) -> Result<Ingest, StoreError> {
     if inserts.is_empty() {
-        return Ok(Ingest { outcomes: Vec::new(), refused: Vec::new(), created: Vec::new(), claimed: None });
+        return Ok(Ingest {
+            outcomes: Vec::new(),
+            refused: Vec::new(),
+            created: Vec::new(),
+            claimed: None,
+            queued: Vec::new(),
+        });
     }
     // The claim applies to an ingest of one event only.
     let claim = match (claim, inserts) {
@@ -583,7 +609,7 @@ pub async fn ingest_many(
         _ => None,
     };
     let IngestStatements { statements, validations, events, deliveries, webhooks } =
-        ingest_statements(db, org, now, inserts, claim.map(|(c, _)| c))?;
+        ingest_statements(db, org, now, inserts, claim.map(|(c, _)| c), queued_most)?;
     let results = batch(db, statements).await?;
     let mut created = Vec::new();
     let mut claimed_rows = Vec::new();
@@ -616,6 +642,16 @@ pub async fn ingest_many(
             claimed_rows.push(DeliveryRow { unwritten: true, ..claimed_row(org, one, now, listed) });
         }
     }
+    // Without a claim, the rounds go to the queue, each in one message.
+    let mut queued = Vec::new();
+    if claim.is_none() {
+        for s in &stored {
+            let (Some(round), Some(position)) = (s.round.as_deref(), s.position) else { continue };
+            let Some(insert) = inserts.iter().find(|i| *i.id == s.id && i.token == s.ingest_token) else { continue };
+            let deliveries = round_deliveries(&insert.id_stem, Some(round))?.into_iter().map(|(id, _)| id).collect();
+            queued.push(QueuedRound { position, stem: insert.id_stem.clone(), deliveries });
+        }
+    }
     // Duplicates (not inserted, so not returned): their stored records, read after the transaction.
     let missing: Vec<&EventId> = inserts
         .iter()
@@ -638,7 +674,7 @@ pub async fn ingest_many(
         }
         None => None,
     };
-    Ok(Ingest { outcomes, refused, created, claimed })
+    Ok(Ingest { outcomes, refused, created, claimed, queued })
 }
 
 /// A refusal as the object answers it ([`FilterStep::Validate`]).
@@ -665,9 +701,11 @@ struct StoredEvent {
     id: EventId,
     ingest_token: String,
     delivery_count: i64,
-    /// What an insert that wrote a round returns of it ([`ingest_round_events_sql`]).
+    /// What an insert that wrote a round returns of it, and where its row is ([`ingest_events_sql`]).
     #[serde(default)]
     round: Option<String>,
+    #[serde(default)]
+    position: Option<i64>,
 }
 
 /// The deliveries an event's round lists (`events.round`, schema v22), each with its webhook: the round holds each
@@ -1019,7 +1057,7 @@ mod tests {
         token: &str,
         stem: &str,
     ) -> Option<(String, String, i64)> {
-        let mut insert = db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9)", 10)).unwrap();
+        let mut insert = db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, NULL, 0)", 10)).unwrap();
         let mut returned: Vec<(String, String, i64)> = insert
             .query_map(params!["org_a", 1_000, event_id, event_type, r, op, r#"{"n":1}"#, token, stem, ""], |row| {
                 Ok((row.get("id")?, row.get("ingest_token")?, row.get("delivery_count")?))
@@ -1049,8 +1087,7 @@ mod tests {
     /// the event insert with its round, the delivery insert, and the read of their webhooks.
     fn ingest_claiming(db: &Connection, event_id: &str, token: &str, stem: &str, most: i64) -> Claiming {
         let (r, op) = (catalogue::resource_of("lead.created"), 0);
-        let mut insert =
-            db.prepare(&ingest_round_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11)", 12)).unwrap();
+        let mut insert = db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11)", 12)).unwrap();
         let binds =
             params!["org_a", 1_000, event_id, "lead.created", r, op, r#"{"n":1}"#, token, stem, 50_000, most, ""];
         let returned: Vec<Option<String>> =
@@ -1079,6 +1116,47 @@ mod tests {
             .collect();
         hooks.sort();
         Claiming { inserted, round, hooks }
+    }
+
+    #[test]
+    fn a_batch_lists_each_events_round_without_a_lease_and_writes_rows_only_for_the_rest() {
+        let db = super::super::migrated_sqlite();
+        webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
+        webhook(&db, "wh_b", "org_a", r#"["lead.*"]"#, true);
+        let (r, op) = (catalogue::resource_of("lead.created"), 0);
+        // A batch's event (no lease, at most `most` in its round): the insert returns its round and its row.
+        let ingest =
+            |event_id: &str, token: &str, stem: &str, most: i64| -> (Option<String>, Option<i64>, Vec<String>) {
+                let mut insert =
+                    db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, NULL, ?10)", 11)).unwrap();
+                let binds = params!["org_a", 1_000, event_id, "lead.created", r, op, "{}", token, stem, most, ""];
+                let (round, position) = insert
+                    .query_row(binds, |row| Ok((row.get::<_, Option<String>>("round")?, row.get("position")?)))
+                    .unwrap();
+                let mut rows = db.prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", 11)).unwrap();
+                let binds = params!["org_a", 1_000, event_id, "lead.created", r, op, stem, "H:", ":T", token, ""];
+                let written = rows.query_map(binds, |row| row.get(0)).unwrap().map(Result::unwrap).collect();
+                (round, position, written)
+            };
+        let (round, position, written) = ingest("evt_1", "t1", "111111111111111111", 6);
+        assert_eq!(round_deliveries("111111111111111111", round.as_deref()).unwrap().len(), 2);
+        assert!(written.is_empty(), "the round's deliveries get no row");
+        let stored: (i64, Option<i64>) = db
+            .query_row("SELECT rowid, round_lease FROM events WHERE id = 'evt_1'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(stored, (position.unwrap(), None), "where its row is, and no lease: its consumer claims it");
+        // More subscribers than one round lists: no round, every delivery written.
+        let (round, _, written) = ingest("evt_2", "t2", "222222222222222222", 1);
+        assert_eq!((round, written.len()), (None, 2));
+        // A fifo webhook's delivery is written; the other's is in the round.
+        db.execute("UPDATE webhooks SET ordering = 'fifo' WHERE id = 'wh_b'", []).unwrap();
+        let (round, _, written) = ingest("evt_3", "t3", "333333333333333333", 6);
+        let listed = round_deliveries("333333333333333333", round.as_deref()).unwrap();
+        assert_eq!(listed.iter().map(|(_, w)| w.as_str()).collect::<Vec<_>>(), vec!["wh_a"]);
+        assert_eq!(written.len(), 1);
+        let webhook: String =
+            db.query_row("SELECT webhook_id FROM deliveries WHERE id = ?1", [&written[0]], |r| r.get(0)).unwrap();
+        assert_eq!(webhook, "wh_b");
     }
 
     #[test]
@@ -1475,7 +1553,7 @@ mod tests {
                 .collect();
             let count: i64 = db
                 .query_row(
-                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)", 10),
+                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, 0)", 10),
                     params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
                     |row| row.get("delivery_count"),
                 )
@@ -1544,7 +1622,7 @@ mod tests {
             if let Some((_, Some(refused))) = judged.into_iter().find(|(_, j)| j.is_some()) {
                 let inserted: Option<i64> = db
                     .query_row(
-                        &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)", 10),
+                        &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, 0)", 10),
                         params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
                         |row| row.get("delivery_count"),
                     )
@@ -1554,7 +1632,7 @@ mod tests {
             }
             Ok(db
                 .query_row(
-                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)", 10),
+                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, 0)", 10),
                     params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
                     |row| row.get("delivery_count"),
                 )
@@ -1685,9 +1763,10 @@ mod plan_tests {
     #[test]
     fn an_ingest_finds_its_event_and_subscribers_through_indexes_not_by_walking_the_organizations_events() {
         let rows = "(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-        for sql in
-            [ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL)", 10), ingest_claimed_deliveries_sql(rows, 13)]
-        {
+        for sql in [
+            ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, 0)", 10),
+            ingest_claimed_deliveries_sql(rows, 13),
+        ] {
             let details = plan(&sql);
             assert!(!details.iter().any(|d| d.starts_with("SCAN events")), "{details:?}");
             assert!(!details.iter().any(|d| d.starts_with("SCAN deliveries")), "{details:?}");

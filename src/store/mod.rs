@@ -285,7 +285,7 @@ pub(crate) fn unwritten_round_deliveries(condition: &str) -> String {
     let id = "'dlv_' || e.delivery_stem || json_extract(j.value, '$[0]')";
     format!(
         "SELECT {id} AS id, json_extract(j.value, '$[1]') AS webhook_id, w.name AS webhook_name, 'pending' AS status, \
-           1 AS attempts, NULL AS last_status_code, e.created_at, e.created_at AS updated_at \
+           (e.round_lease IS NOT NULL) AS attempts, NULL AS last_status_code, e.created_at, e.created_at AS updated_at \
          FROM events e JOIN json_each(e.round) j LEFT JOIN webhooks w ON w.id = json_extract(j.value, '$[1]') \
          WHERE {condition} AND e.rowid >= (SELECT rounds_from FROM organization) \
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = {id})"

@@ -387,6 +387,15 @@ pub(crate) fn of_deliveries_sql(count: usize) -> String {
     )
 }
 
+/// The webhooks the rounds of the events at `count` `rowid`s (`?1…`) list (schema v22).
+pub(crate) fn of_rounds_sql(count: usize) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM webhooks WHERE id IN (SELECT json_extract(j.value, '$[1]') FROM events e \
+         JOIN json_each(e.round) j WHERE e.rowid IN ({}))",
+        super::placeholders(1, count)
+    )
+}
+
 /// Webhooks by id, whatever their organization: the delivery consumer checks each against its delivery's.
 pub async fn get_many(db: &Database, ids: &[&WebhookId]) -> Result<Vec<WebhookRow>, StoreError> {
     select_by_ids(db, &format!("SELECT {COLUMNS} FROM webhooks"), ids).await
