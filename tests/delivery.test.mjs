@@ -405,6 +405,26 @@ test("the organization's alarm re-enqueues a pending delivery whose queue messag
   assert.equal(request.headers["webhook-id"], "dlv_lost1");
 });
 
+test("a batch's round whose queue message was lost is written by the alarm and sent with its id, once", async () => {
+  const o = org();
+  const w = await webhook(o, { events: ["activity.created"] });
+  // An event as a batch ingest stores it (schema v22): its round lists the delivery, which has no row, and no
+  // consumer ever claimed it (no lease), five minutes ago.
+  const past = Date.now() - 5 * 60 * 1000;
+  const stem = "0123456789abcdef01";
+  await worker.orgSql(o.name, `INSERT INTO events (organization_id, id, type, data, delivery_count, ingest_token, created_at, delivery_stem, round)
+              VALUES ('${o.name}', 'evt_round_lost', 'activity.created', '{"lost":"round"}', 1, 't', ${past}, '${stem}',
+              json_array(json_array(printf('%08x', (SELECT rowid FROM webhooks WHERE id = '${w.id}')), '${w.id}')))`);
+  const [{ number }] = await worker.orgSql(o.name, `SELECT printf('%08x', rowid) AS number FROM webhooks WHERE id = '${w.id}'`);
+  const id = `dlv_${stem}${number}`;
+  const [request] = await eventually(() => arrivals(w.path).length === 1 && arrivals(w.path), { timeoutMs: 20000, what: "the lost round's delivery" });
+  assert.equal(request.headers["webhook-id"], id, "the id its ingest named");
+  const sent = verifyThreeWays(request, w.secret);
+  assert.deepEqual([sent.id, sent.deliveryId, sent.data], ["evt_round_lost", id, { lost: "round" }]);
+  await eventually(async () => (await worker.orgSql(o.name, `SELECT status FROM deliveries WHERE id = '${id}'`))[0]?.status === "succeeded", { what: "its row, succeeded" });
+  assert.equal(arrivals(w.path).length, 1, "sent once");
+});
+
 test("deleting a webhook stops its pending deliveries", async () => {
   const o = org();
   const w = await webhook(o, { retryAttempts: 5, retryDelaySeconds: 60, events: ["account.created"] });
