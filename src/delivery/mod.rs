@@ -82,6 +82,9 @@ async fn process_batch(
 ) -> Result<Vec<Next>, DeliveryError> {
     let now = now_ms();
     let taken = &ids[..taken_within(ids, rounds, budget)];
+    if taken.is_empty() {
+        return Ok(vec![Next::RetryIn(0); ids.len()]);
+    }
     let rounds: Vec<(i64, &str)> =
         rounds.iter().filter(|r| taken.iter().any(|id| r.holds(id))).map(|r| (r.position, r.stem.as_str())).collect();
     // A webhook has at most two sends in flight: if the whole batch is one webhook's, half of its sends may run one
@@ -121,7 +124,8 @@ async fn process_batch(
 
 /// How many of `ids` (in order) a consumer with room for `budget` takes on: at most `budget`, and never some of a
 /// round's deliveries without the others (their claim is one, by their event): a round cut by the budget is left
-/// whole for the next consumer, unless it comes first (then it is taken whole, at most a round over the budget).
+/// whole for the next consumer (if it comes first, nothing is taken: the invocation's subrequests are spent, and a
+/// fresh one's budget holds a whole message, [`fanout::ids_per_message`]).
 fn taken_within(ids: &[&DeliveryId], rounds: &[RoundRef], budget: usize) -> usize {
     let mut cut = ids.len().min(budget);
     if cut == ids.len() {
@@ -132,7 +136,7 @@ fn taken_within(ids: &[&DeliveryId], rounds: &[RoundRef], budget: usize) -> usiz
         let last = ids.iter().rposition(|id| round.holds(id));
         if let (Some(first), Some(last)) = (first, last) {
             if first < cut && cut <= last {
-                cut = if first == 0 { last + 1 } else { first };
+                cut = first;
             }
         }
     }
@@ -614,7 +618,7 @@ mod taken_tests {
         assert_eq!(taken_within(&ids, &rounds, 100), 7);
         assert_eq!(taken_within(&ids, &rounds, 4), 4, "a cut between rounds stands");
         assert_eq!(taken_within(&ids, &rounds, 5), 4, "a cut through a round leaves it whole for later");
-        assert_eq!(taken_within(&ids, &rounds, 2), 3, "the first round is taken whole");
+        assert_eq!(taken_within(&ids, &rounds, 2), 0, "a first round that does not fit waits whole");
         assert_eq!(taken_within(&ids, &[], 5), 5, "deliveries with rows are taken one by one");
     }
 }
