@@ -278,21 +278,15 @@ fn ingest_events_sql(rows: &str, misses: usize) -> String {
         subscribers_sql("v.column2", "v.column3", "v.column4"),
         not_missed(misses, "v.column1", "w.id"),
     );
-    events_insert_sql(rows, misses, ", round, round_lease", &format!(", {round}, v.column9"))
-}
-
-/// The event insert of an ingest, with `more_columns` written from `more_values` (each empty, or starting with a
-/// comma); `RETURNING` the stored record, and the round if the insert writes one.
-fn events_insert_sql(rows: &str, misses: usize, more_columns: &str, more_values: &str) -> String {
-    let returning_round = if more_columns.is_empty() { "" } else { ", round, rowid AS position" };
+    let subscribers = subscribers_sql("v.column2", "v.column3", "v.column4");
     format!(
         "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at, \
-           delivery_stem{more_columns}) \
-         SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {} AND {}), v.column7, ?2, \
-           v.column8{more_values} \
+           delivery_stem, round, round_lease) \
+         SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {subscribers} AND {}), \
+           v.column7, ?2, v.column8, {round}, v.column9 \
          FROM (VALUES {rows}) AS v WHERE {} \
-         ON CONFLICT (organization_id, id) DO NOTHING RETURNING id, ingest_token, delivery_count{returning_round}",
-        subscribers_sql("v.column2", "v.column3", "v.column4"),
+         ON CONFLICT (organization_id, id) DO NOTHING \
+         RETURNING id, ingest_token, delivery_count, round, rowid AS position",
         not_missed(misses, "v.column1", "w.id"),
         not_missed(misses, "v.column1", &refused_sql()),
     )
