@@ -18,6 +18,7 @@ use crate::domain::time::iso8601;
 use crate::domain::Invalid;
 use crate::platform::random;
 use crate::store::deliveries::DeliveryRow;
+pub use crate::store::events::RoundRef;
 use crate::store::events::{self, ClaimCreated, IngestInsert, NewDelivery, QueuedRound};
 use crate::store::{self, webhooks::WebhookRow, StoreError};
 use crate::usage;
@@ -60,20 +61,6 @@ pub struct Carried {
     pub organization: OrganizationId,
     pub deliveries: Vec<DeliveryId>,
     pub rounds: Vec<RoundRef>,
-}
-
-/// An event's round that a message carries: the event's row and the stem its deliveries' ids begin with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoundRef {
-    pub position: i64,
-    pub stem: String,
-}
-
-impl RoundRef {
-    /// Whether delivery `id` is one of this round's (its id begins with the stem).
-    pub fn holds(&self, id: &DeliveryId) -> bool {
-        id.as_str().strip_prefix(DeliveryId::PREFIX).is_some_and(|rest| rest.starts_with(&self.stem))
-    }
 }
 
 impl DeliveryMessage {
@@ -130,7 +117,7 @@ fn messages_of(
             messages.push(DeliveryMessage::of(org, &std::mem::take(&mut carried), &std::mem::take(&mut refs)));
         }
         carried.extend(round.deliveries.iter().cloned());
-        refs.push(RoundRef { position: round.position, stem: round.stem.clone() });
+        refs.push(round.event.clone());
     }
     for id in ids {
         if carried.len() >= per_message {
@@ -352,13 +339,9 @@ fn rounds_among(rounds: &[RoundRef], ids: Vec<DeliveryId>) -> (Vec<QueuedRound>,
     let mut plain = Vec::new();
     for id in ids {
         match rounds.iter().find(|r| r.holds(&id)) {
-            Some(round) => match queued.iter_mut().find(|q| q.position == round.position && q.stem == round.stem) {
+            Some(round) => match queued.iter_mut().find(|q| q.event == *round) {
                 Some(q) => q.deliveries.push(id),
-                None => queued.push(QueuedRound {
-                    position: round.position,
-                    stem: round.stem.clone(),
-                    deliveries: vec![id],
-                }),
+                None => queued.push(QueuedRound { event: round.clone(), deliveries: vec![id] }),
             },
             None => plain.push(id),
         }
@@ -474,8 +457,7 @@ mod message_tests {
     fn each_round_rides_whole_in_one_message_with_its_event_and_the_other_deliveries_fill_up() {
         let org = OrganizationId::parse("org_a").unwrap();
         let round = |position: i64, stem: &str, count: usize| QueuedRound {
-            position,
-            stem: stem.into(),
+            event: RoundRef { position, stem: stem.into() },
             deliveries: (0..count).map(|n| DeliveryId::parse(&format!("dlv_{stem}{n:08x}")).unwrap()).collect(),
         };
         let rounds = [round(7, "aa", 3), round(8, "bb", 3), round(9, "cc", 3), round(10, "dd", 2)];
@@ -487,7 +469,7 @@ mod message_tests {
         assert_eq!(sizes, vec![3, 3, 5, 3]);
         for c in &carried {
             for r in &c.rounds {
-                let listed = rounds.iter().find(|q| q.position == r.position && q.stem == r.stem).unwrap();
+                let listed = rounds.iter().find(|q| q.event == *r).unwrap();
                 assert!(listed.deliveries.iter().all(|d| c.deliveries.contains(d)), "round {} whole", r.stem);
             }
             assert!(c.deliveries.iter().all(|d| c.rounds.iter().any(|r| r.holds(d)) || others.contains(d)));

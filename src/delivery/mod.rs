@@ -85,8 +85,7 @@ async fn process_batch(
     if taken.is_empty() {
         return Ok(vec![Next::RetryIn(0); ids.len()]);
     }
-    let rounds: Vec<(i64, &str)> =
-        rounds.iter().filter(|r| taken.iter().any(|id| r.holds(id))).map(|r| (r.position, r.stem.as_str())).collect();
+    let rounds: Vec<&RoundRef> = rounds.iter().filter(|r| taken.iter().any(|id| r.holds(id))).collect();
     // A webhook has at most two sends in flight: if the whole batch is one webhook's, half of its sends may run one
     // after another, and the lease must outlast the last.
     let longest_run = taken.len().div_ceil(MAX_SENDS_PER_WEBHOOK);

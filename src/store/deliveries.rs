@@ -9,7 +9,7 @@ use crate::domain::ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 use crate::domain::limits::D1_MAX_PARAMETERS;
 use crate::domain::model::{flag, DeliveryStatus};
 
-use super::events::{fanout_statements, outcomes, per_row_statements, EventInsert, Guard};
+use super::events::{fanout_statements, outcomes, per_row_statements, EventInsert, Guard, RoundRef};
 use super::webhooks::{self, WebhookRow};
 use super::{
     batch, delivery_ids, first, int, opt_int, opt_text, placeholders, rows, rows_of, run, select_by_ids, text,
@@ -129,7 +129,7 @@ pub async fn claim_many(
 pub async fn claim_with_webhooks(
     db: &Database,
     ids: &[&DeliveryId],
-    rounds: &[(i64, &str)],
+    rounds: &[&RoundRef],
     now: i64,
     lease_until: i64,
 ) -> Result<(Vec<Option<DeliveryRow>>, Vec<WebhookRow>), StoreError> {
@@ -143,11 +143,11 @@ pub async fn claim_with_webhooks(
     let rounds_at = statements.len();
     for chunk in rounds.chunks(ROUNDS_PER_CLAIM) {
         let mut binds = vec![int(lease_until)];
-        for (position, stem) in chunk {
-            binds.extend([int(*position), text(stem)]);
+        for round in chunk {
+            binds.extend([int(round.position), text(&round.stem)]);
         }
         statements.push(db.prepare(claim_rounds_sql(chunk.len())).bind(&binds)?);
-        let positions: Vec<_> = chunk.iter().map(|(position, _)| int(*position)).collect();
+        let positions: Vec<_> = chunk.iter().map(|round| int(round.position)).collect();
         statements.push(db.prepare(webhooks::of_rounds_sql(chunk.len())).bind(&positions)?);
     }
     let results = batch(db, statements).await?;
@@ -163,7 +163,7 @@ pub async fn claim_with_webhooks(
     let mut claimed = claimed_in(&results, claims, ids)?;
     for at in (rounds_at..results.len()).step_by(2) {
         for round in rows_of::<OpenRound>(&results, at)? {
-            for row in lost_round_rows(&round)? {
+            for row in round_rows(&round)? {
                 if let Some(slot) = ids.iter().position(|id| **id == row.id) {
                     claimed[slot].get_or_insert(row);
                 }
@@ -185,10 +185,10 @@ fn claim_rounds_sql(count: usize) -> String {
         "UPDATE events SET round_lease = ?1 WHERE rowid IN (SELECT e.rowid FROM (VALUES {}) AS v \
            JOIN events e ON e.rowid = v.column1 WHERE e.delivery_stem = v.column2 AND e.round IS NOT NULL \
            AND e.round_lease IS NULL AND {} = json_array_length(e.round)) \
-         RETURNING rowid AS position, organization_id, id, type, data, changes, created_at, delivery_stem, round, \
-           round_lease",
+         RETURNING {}",
         pairs.join(", "),
-        super::round_unwritten("e.rowid", "e.delivery_stem", "e.round")
+        super::round_unwritten("e.rowid", "e.delivery_stem", "e.round"),
+        open_round_columns("")
     )
 }
 
@@ -1047,16 +1047,32 @@ impl OpenRound {
 /// deliveries have a row than it lists (a range of the primary key's index, its stem's).
 fn open_rounds_sql() -> String {
     format!(
-        "SELECT {OPEN_ROUND_COLUMNS} FROM events e WHERE e.rowid >= (SELECT rounds_from FROM organization) \
+        "SELECT {} FROM events e WHERE e.rowid >= (SELECT rounds_from FROM organization) \
            AND e.rowid < (SELECT rounds_from FROM organization) + ?2 AND e.round IS NOT NULL AND {} > 0 \
          ORDER BY e.rowid LIMIT ?1",
+        open_round_columns("e."),
         super::round_unwritten("e.rowid", "e.delivery_stem", "e.round")
     )
 }
 
-/// What the reads of open rounds answer of an event `e` ([`OpenRound`]).
-const OPEN_ROUND_COLUMNS: &str = "e.rowid AS position, e.organization_id, e.id, e.type, e.data, e.changes, \
-     e.created_at, e.delivery_stem, e.round, e.round_lease";
+/// What the reads of open rounds (and a consumer's claim of one) answer of an event ([`OpenRound`]), each column
+/// after `prefix` (`"e."`, or nothing where the statement names one table).
+fn open_round_columns(prefix: &str) -> String {
+    [
+        "rowid AS position",
+        "organization_id",
+        "id",
+        "type",
+        "data",
+        "changes",
+        "created_at",
+        "delivery_stem",
+        "round",
+        "round_lease",
+    ]
+    .map(|column| format!("{prefix}{column}"))
+    .join(", ")
+}
 
 /// A delivery without a row yet (schema v22) as its ingest claimed it: webhook `webhook_id`'s delivery `id` in the
 /// round of an event from `organization.rounds_from` on (its first attempt under way, or its round not yet looked
@@ -1070,7 +1086,7 @@ pub async fn of_open_round(
     let round: Option<OpenRound> =
         first(db.prepare(of_open_round_sql()).bind(&[text(org), text(webhook_id), text(id)])?).await?;
     let Some(round) = round else { return Ok(None) };
-    Ok(lost_round_rows(&round)?.into_iter().find(|d| d.id == *id && d.webhook_id == *webhook_id))
+    Ok(round_rows(&round)?.into_iter().find(|d| d.id == *id && d.webhook_id == *webhook_id))
 }
 
 /// `?1` the organization, `?2` the webhook, `?3` the delivery id: the event whose stem begins the id, from
@@ -1078,10 +1094,11 @@ pub async fn of_open_round(
 /// delivery has no row.
 fn of_open_round_sql() -> String {
     format!(
-        "SELECT {OPEN_ROUND_COLUMNS} FROM events e WHERE e.rowid >= (SELECT rounds_from FROM organization) \
+        "SELECT {} FROM events e WHERE e.rowid >= (SELECT rounds_from FROM organization) \
          AND e.round IS NOT NULL AND +e.organization_id = ?1 \
          AND substr(?3, 5, length(e.delivery_stem)) = e.delivery_stem AND {} \
          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = ?3) LIMIT 1",
+        open_round_columns("e."),
         super::in_open_round("e.rowid", "e.round", "?2")
     )
 }
@@ -1141,7 +1158,7 @@ fn lost_rounds(open: &[OpenRound], read_to: i64, limit: i64, now: i64) -> Result
             rounds_from = round.position;
             break;
         }
-        rows.extend(lost_round_rows(round)?);
+        rows.extend(round_rows(round)?);
     }
     Ok(LostRounds { rows, rounds_from })
 }
@@ -1150,7 +1167,7 @@ const ADVANCE_ROUNDS_SQL: &str = "UPDATE organization SET rounds_from = ?1 WHERE
 
 /// The deliveries of a round as its ingest wrote them: claimed (attempt 1, leased until the round's lease), or not
 /// yet claimed by a consumer (attempt 0, no lease).
-fn lost_round_rows(round: &OpenRound) -> Result<Vec<DeliveryRow>, StoreError> {
+fn round_rows(round: &OpenRound) -> Result<Vec<DeliveryRow>, StoreError> {
     let timestamp = crate::domain::time::iso8601(round.created_at);
     let mut rows = Vec::new();
     for (id, webhook_id) in super::events::round_deliveries(&round.delivery_stem, Some(&round.round))? {
@@ -3318,7 +3335,7 @@ mod round_tests {
     fn a_record_that_comes_after_the_alarm_wrote_its_row_is_fenced_as_before() {
         let (db, row) = ingested();
         // The lease ran out: the alarm writes the row as the ingest would have, and its search for lost sends finds it.
-        let lost = lost_round_rows(&read_open_round(&db)).unwrap();
+        let lost = round_rows(&read_open_round(&db)).unwrap();
         assert_eq!(lost.len(), 1);
         assert_eq!(lost[0].body, row.body, "the same bytes as the ingest's send");
         assert_eq!(lost[0].id, row.id, "the same id");
@@ -3442,7 +3459,7 @@ mod round_tests {
         };
         assert_eq!(found("wh_1", row.id.as_str()), Some("evt_1".to_string()));
         // Built as the ingest claimed it: the same id, body and lease.
-        let built = lost_round_rows(&read_open_round(&db)).unwrap();
+        let built = round_rows(&read_open_round(&db)).unwrap();
         assert_eq!((&built[0].id, &built[0].body, built[0].lease_until), (&row.id, &row.body, row.lease_until));
         assert_eq!(found("wh_2", row.id.as_str()), None, "another webhook's");
         assert_eq!(found("wh_1", &format!("dlv_ffffffffffffffffff{}", &row.id.as_str()[22..])), None, "another stem");
@@ -3527,7 +3544,7 @@ mod round_tests {
         assert!(claim_round(&db, 2, STEM).is_empty(), "no event there");
         let claimed = claim_round(&db, 1, STEM);
         assert_eq!(claimed.len(), 1);
-        let rows = lost_round_rows(&claimed[0]).unwrap();
+        let rows = round_rows(&claimed[0]).unwrap();
         assert_eq!(rows.len(), 1);
         let built = &rows[0];
         assert_eq!((&built.id, &built.body), (&row.id, &row.body), "the ingest's id and bytes");

@@ -569,12 +569,26 @@ pub struct Ingest {
     pub queued: Vec<QueuedRound>,
 }
 
-/// The round of an event a batch ingest stored (schema v22): its deliveries have no row; the consumer of their queue
-/// message claims them together by the event's row (`position`, checked against the `stem` their ids begin with).
+/// An event's round (schema v22) as a queue message names it: the event's row (`position`) and the stem its
+/// deliveries' ids begin with, which the claim checks the row against.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QueuedRound {
+pub struct RoundRef {
     pub position: i64,
     pub stem: String,
+}
+
+impl RoundRef {
+    /// Whether delivery `id` is one of this round's (its id begins with the stem).
+    pub fn holds(&self, id: &DeliveryId) -> bool {
+        id.as_str().strip_prefix(DeliveryId::PREFIX).is_some_and(|rest| rest.starts_with(&self.stem))
+    }
+}
+
+/// The round of an event a batch ingest stored (schema v22): its deliveries have no row; the consumer of their queue
+/// message claims them together by the event's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedRound {
+    pub event: RoundRef,
     pub deliveries: Vec<DeliveryId>,
 }
 
@@ -643,7 +657,7 @@ pub async fn ingest_many(
             let (Some(round), Some(position)) = (s.round.as_deref(), s.position) else { continue };
             let Some(insert) = inserts.iter().find(|i| *i.id == s.id && i.token == s.ingest_token) else { continue };
             let deliveries = round_deliveries(&insert.id_stem, Some(round))?.into_iter().map(|(id, _)| id).collect();
-            queued.push(QueuedRound { position, stem: insert.id_stem.clone(), deliveries });
+            queued.push(QueuedRound { event: RoundRef { position, stem: insert.id_stem.clone() }, deliveries });
         }
     }
     // Duplicates (not inserted, so not returned): their stored records, read after the transaction.
