@@ -234,12 +234,12 @@ async fn store_many(
             test: false,
         })
         .map_err(|e| DeliveryError::Payload(e.to_string()))?;
-        let stem = random::<9>();
+
         inserts.push(IngestInsert {
             id,
             event,
             token: hex::encode(random::<16>()),
-            id_stem: hex::encode(stem),
+            stem_tail: hex::encode(random::<6>()),
             head,
             tail,
         });

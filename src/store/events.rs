@@ -195,14 +195,15 @@ pub fn fanout_statements(
 
 /// An event whose subscribers D1 finds in the same transaction that inserts it (API and queue ingest): its
 /// deliveries' bodies are `head` + delivery id + `tail` ([`crate::domain::payload::split`]), and their ids are
-/// `dlv_` + `id_stem` + the webhook's rowid in hex, so one statement names and builds them without reading the
-/// webhooks first. `id_stem` is 18 random hex characters per ingest: hex is a subset of the ids' base32 alphabet, and
-/// the rowid tells the event's deliveries apart.
+/// `dlv_` + the event's stem + the webhook's rowid in hex, so one statement names and builds them without reading the
+/// webhooks first. The stem is the event's `rowid` ([`STEM_OF_POSITION`]) and `stem_tail`, 12 random hex characters
+/// per ingest: hex is a subset of the ids' base32 alphabet, and the webhook's rowid tells the event's deliveries
+/// apart.
 pub struct IngestInsert<'a> {
     pub id: &'a EventId,
     pub event: &'a IncomingEvent,
     pub token: String,
-    pub id_stem: String,
+    pub stem_tail: String,
     pub head: String,
     pub tail: String,
 }
@@ -269,7 +270,9 @@ fn filter_candidates_sql(rows: &str) -> String {
 /// lists those of its subscribers that are not `fifo` (`round`, schema v22) with the lease (`v.column9`: the ingest
 /// sends them itself; NULL: a consumer claims the round from its queue message), and returns the list and where the
 /// row is (`position`). Those deliveries get no row until their first attempt is recorded (the delivery inserts
-/// leave them out).
+/// leave them out). The insert numbers its rows itself (the next `rowid`s, as SQLite would) so that the stem of the
+/// event's delivery ids begins with its `rowid` ([`STEM_OF_POSITION`] + the ingest's random `v.column8`): a delivery's
+/// id finds its event by the primary key, with or without a row of its own.
 fn ingest_events_sql(rows: &str, misses: usize) -> String {
     let round = format!(
         "(SELECT CASE WHEN COUNT(*) <= v.column10 THEN NULLIF(json_group_array(json_array({}, w.id)) \
@@ -280,13 +283,15 @@ fn ingest_events_sql(rows: &str, misses: usize) -> String {
     );
     let subscribers = subscribers_sql("v.column2", "v.column3", "v.column4");
     format!(
-        "INSERT INTO events (organization_id, id, type, data, changes, delivery_count, ingest_token, created_at, \
-           delivery_stem, round, round_lease) \
-         SELECT ?1, v.column1, v.column2, v.column5, v.column6, (SELECT COUNT(*) FROM {subscribers} AND {}), \
-           v.column7, ?2, v.column8, {round}, v.column9 \
-         FROM (VALUES {rows}) AS v WHERE {} \
+        "INSERT INTO events (rowid, organization_id, id, type, data, changes, delivery_count, ingest_token, \
+           created_at, delivery_stem, round, round_lease) \
+         SELECT v.position, ?1, v.column1, v.column2, v.column5, v.column6, \
+           (SELECT COUNT(*) FROM {subscribers} AND {}), v.column7, ?2, {STEM_OF_POSITION} || v.column8, {round}, \
+           v.column9 \
+         FROM (SELECT (SELECT COALESCE(MAX(rowid), 0) FROM events) + row_number() OVER () AS position, * \
+           FROM (VALUES {rows})) AS v WHERE {} \
          ON CONFLICT (organization_id, id) DO NOTHING \
-         RETURNING id, ingest_token, delivery_count, round, rowid AS position",
+         RETURNING id, ingest_token, delivery_count, round, rowid AS position, delivery_stem AS stem",
         not_missed(misses, "v.column1", "w.id"),
         not_missed(misses, "v.column1", &refused_sql()),
     )
@@ -311,21 +316,20 @@ fn validation_candidates_sql(rows: &str) -> String {
     )
 }
 
-/// Inserts one delivery per subscriber of each event of `rows` of (event id, type, resource, operational, id stem,
-/// head, tail, token) whose stored token is this ingest's, but those its event's round lists
+/// Inserts one delivery per subscriber of each event of `rows` of (event id, type, resource, operational, head, tail,
+/// token) whose stored token is this ingest's (its row `s`), but those its event's round lists
 /// ([`ingest_events_sql`]), returning the deliveries' ids. They go to a consumer through the queue, with no
 /// `next_attempt_at` (see [`IN_FLIGHT_NEXT_ATTEMPT`]).
 fn ingest_deliveries_sql(rows: &str, misses: usize) -> String {
-    deliveries_insert_sql(rows, misses, &not_in_round(), "0", "NULL", IN_FLIGHT_NEXT_ATTEMPT, "id")
+    deliveries_insert_sql(rows, misses, NOT_IN_ROUND, "0", "NULL", IN_FLIGHT_NEXT_ATTEMPT, "id")
 }
 
-/// The condition "subscriber `w` of event `v.column1` is not in the event's round": a `fifo` webhook never is.
-fn not_in_round() -> String {
-    format!(
-        "(w.ordering = 'fifo' OR (SELECT e.round FROM events e WHERE {} AND e.id = v.column1) IS NULL)",
-        is_caller_organization("e.organization_id")
-    )
-}
+/// The condition "subscriber `w` of event `s` is not in the event's round": a `fifo` webhook never is.
+const NOT_IN_ROUND: &str = "(w.ordering = 'fifo' OR s.round IS NULL)";
+
+/// How the stem of an event's delivery ids begins (schema v23): its `rowid` (`v.position` in [`ingest_events_sql`]) in
+/// 12 lowercase hex digits. [`RoundRef::position_of`] reads it back.
+const STEM_OF_POSITION: &str = "printf('%012x', v.position)";
 
 /// What follows its event's stem in the id of a delivery an ingest names: its webhook's number (`w.rowid`), in
 /// lowercase hex.
@@ -340,35 +344,27 @@ const IN_FLIGHT_NEXT_ATTEMPT: &str = "CASE WHEN w.ordering != 'fifo' THEN NULL E
 
 /// [`ingest_deliveries_sql`] for an ingest that sends its deliveries itself: the deliveries its event's round lists
 /// ([`ingest_events_sql`]) get no row here, and of the others each is claimed as it goes in (attempt 1, leased
-/// until `v.column9`) when its event has at most `v.column10` deliveries (one round of sends) and, for a `fifo` webhook,
+/// until `v.column8`) when its event has at most `v.column9` deliveries (one round of sends) and, for a `fifo` webhook,
 /// none is pending before it (a new event is the last in every line). Returns what the ingest does not know of each
 /// row (its id, webhook and claim): it wrote the rest. Claiming in the insert writes each row once; a separate claim
 /// rewrote every row just inserted.
 fn ingest_claimed_deliveries_sql(rows: &str, misses: usize) -> String {
-    let of_event = |column: &str| {
-        format!(
-            "(SELECT e.{column} FROM events e WHERE {} AND e.id = v.column1)",
-            is_caller_organization("e.organization_id")
-        )
-    };
-    let claim = format!(
-        "({} <= v.column10 \
+    let claim = "(s.delivery_count <= v.column9 \
         AND (w.ordering != 'fifo' OR NOT EXISTS (SELECT 1 FROM deliveries o WHERE o.webhook_id = w.id \
-        AND o.status = 'pending' AND o.next_attempt_at IS NOT NULL AND o.is_test = 0)))",
-        of_event("delivery_count")
-    );
+        AND o.status = 'pending' AND o.next_attempt_at IS NOT NULL AND o.is_test = 0)))";
     deliveries_insert_sql(
         rows,
         misses,
-        &not_in_round(),
+        NOT_IN_ROUND,
         &format!("CASE WHEN {claim} THEN 1 ELSE 0 END"),
-        &format!("CASE WHEN {claim} THEN v.column9 END"),
+        &format!("CASE WHEN {claim} THEN v.column8 END"),
         IN_FLIGHT_NEXT_ATTEMPT,
         "id, webhook_id, attempts, lease_until, next_attempt_at",
     )
 }
 
-/// The delivery insert of an ingest, for the subscribers `only` selects (an SQL condition on `w` and `v`), with the
+/// The delivery insert of an ingest, for the subscribers `only` selects (an SQL condition on `w`, `v` and the event's
+/// row `s`; each delivery's id is `dlv_` + the event's stem + [`WEBHOOK_NUMBER`]), with the
 /// new rows' `attempts` and `lease_until` and what it returns; a subscriber whose filter missed the event
 /// (`?misses`) gets none.
 fn deliveries_insert_sql(
@@ -380,17 +376,16 @@ fn deliveries_insert_sql(
     next_attempt_at: &str,
     returning: &str,
 ) -> String {
-    let id = format!("'dlv_' || v.column5 || {WEBHOOK_NUMBER}");
+    let id = format!("'dlv_' || s.delivery_stem || {WEBHOOK_NUMBER}");
     format!(
         "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
          next_attempt_at, lease_until, created_at, updated_at, stemmed) \
-         SELECT {id}, ?1, w.id, v.column1, v.column2, v.column6 || {id} || v.column7, 'pending', {attempts}, \
+         SELECT {id}, ?1, w.id, v.column1, v.column2, v.column5 || {id} || v.column6, 'pending', {attempts}, \
          {next_attempt_at}, {lease_until}, ?2, ?2, 1 \
-         FROM (VALUES {rows}) AS v, {} \
-         AND EXISTS (SELECT 1 FROM events e WHERE {} AND e.id = v.column1 AND e.ingest_token = v.column8) \
+         FROM (VALUES {rows}) AS v JOIN events s ON {} AND s.id = v.column1 AND s.ingest_token = v.column7, {} \
          AND {} AND {only} RETURNING {returning}",
+        is_caller_organization("s.organization_id"),
         subscribers_sql("v.column2", "v.column3", "v.column4"),
-        is_caller_organization("e.organization_id"),
         not_missed(misses, "v.column1", "w.id"),
     )
 }
@@ -431,7 +426,7 @@ pub fn ingest_statements(
     };
     let delivery_row = |insert: &IngestInsert<'_>| {
         let (id, t, r, op) = columns(insert);
-        vec![id, t, r, op, text(&insert.id_stem), text(&insert.head), text(&insert.tail), text(&insert.token)]
+        vec![id, t, r, op, text(&insert.head), text(&insert.tail), text(&insert.token)]
     };
     // The catalogue first: a refused event is not inserted. Then payload filters: the (event, subscriber) pairs
     // whose filter misses are left out of the count and of the deliveries.
@@ -454,7 +449,7 @@ pub fn ingest_statements(
     let first_event = statements.len();
     let stored_row = |insert: &IngestInsert<'_>| {
         let mut row = event_row(insert);
-        row.push(text(&insert.id_stem));
+        row.push(text(&insert.stem_tail));
         row
     };
     // Each row also carries the lease of its round (none: a consumer claims it) and the most it lists
@@ -474,7 +469,7 @@ pub fn ingest_statements(
     statements.extend(per_row_statements_filtered(db, org, now, inserts, 10, stored, ingest_events_sql, true)?);
     let first_delivery = statements.len();
     let delivery = |insert: &IngestInsert<'_>| round(delivery_row(insert));
-    statements.extend(per_row_statements_filtered(db, org, now, inserts, 10, delivery, deliveries_sql, true)?);
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, 9, delivery, deliveries_sql, true)?);
     let deliveries = first_delivery..statements.len();
     statements.extend(per_row_statements_filtered(db, org, now, inserts, 7, event_row, poll_messages_sql, true)?);
     let first_webhook = statements.len();
@@ -578,6 +573,17 @@ pub struct RoundRef {
 }
 
 impl RoundRef {
+    /// The `rowid` of the event whose deliveries' ids begin like `id`'s: an ingest's stem begins with it
+    /// ([`STEM_OF_POSITION`], schema v23). None for an id another way named (random, or before v23).
+    pub fn position_of(id: &DeliveryId) -> Option<i64> {
+        let rest = id.as_str().strip_prefix(DeliveryId::PREFIX)?;
+        // The stem (12 digits of position, 12 random) and the webhook's number (8).
+        if rest.len() != 32 || !rest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            return None;
+        }
+        i64::from_str_radix(&rest[..12], 16).ok()
+    }
+
     /// Whether delivery `id` is one of this round's (its id begins with the stem).
     pub fn holds(&self, id: &DeliveryId) -> bool {
         id.as_str().strip_prefix(DeliveryId::PREFIX).is_some_and(|rest| rest.starts_with(&self.stem))
@@ -641,9 +647,9 @@ pub async fn ingest_many(
     let mut stored = stored_events(&results, events)?;
     // The deliveries of the event's round (schema v22): sent from here, their rows written when they are recorded.
     if let Some((c, one)) = &claim {
-        let round =
-            stored.iter().find(|s| s.id == *one.id && s.ingest_token == one.token).and_then(|s| s.round.as_deref());
-        for (id, webhook_id) in round_deliveries(&one.id_stem, round)? {
+        let ours = stored.iter().find(|s| s.id == *one.id && s.ingest_token == one.token);
+        let (round, stem) = (ours.and_then(|s| s.round.as_deref()), ours.and_then(|s| s.stem.as_deref()));
+        for (id, webhook_id) in round_deliveries(stem.unwrap_or_default(), round)? {
             created.push(id.clone());
             let listed =
                 ClaimedInsert { id, webhook_id, attempts: 1, lease_until: Some(c.lease_until), next_attempt_at: None };
@@ -654,10 +660,11 @@ pub async fn ingest_many(
     let mut queued = Vec::new();
     if claim.is_none() {
         for s in &stored {
-            let (Some(round), Some(position)) = (s.round.as_deref(), s.position) else { continue };
-            let Some(insert) = inserts.iter().find(|i| *i.id == s.id && i.token == s.ingest_token) else { continue };
-            let deliveries = round_deliveries(&insert.id_stem, Some(round))?.into_iter().map(|(id, _)| id).collect();
-            queued.push(QueuedRound { event: RoundRef { position, stem: insert.id_stem.clone() }, deliveries });
+            let (Some(round), Some(position), Some(stem)) = (s.round.as_deref(), s.position, s.stem.as_deref()) else {
+                continue;
+            };
+            let deliveries = round_deliveries(stem, Some(round))?.into_iter().map(|(id, _)| id).collect();
+            queued.push(QueuedRound { event: RoundRef { position, stem: stem.to_string() }, deliveries });
         }
     }
     // Duplicates (not inserted, so not returned): their stored records, read after the transaction.
@@ -714,6 +721,9 @@ struct StoredEvent {
     round: Option<String>,
     #[serde(default)]
     position: Option<i64>,
+    /// The stem of its deliveries' ids, which begins with its position ([`STEM_OF_POSITION`]).
+    #[serde(default)]
+    stem: Option<String>,
 }
 
 /// The deliveries an event's round lists (`events.round`, schema v22), each with its webhook: the round holds each
@@ -1043,15 +1053,20 @@ mod tests {
     fn ingest(db: &Connection, event_id: &str, event_type: &str, token: &str, stem: &str) -> Vec<String> {
         let (r, op) = (catalogue::resource_of(event_type), i64::from(catalogue::is_operational(event_type)));
         insert_event(db, event_id, event_type, r, op, token, stem);
-        let mut s = db.prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", 11)).unwrap();
+        let mut s = db.prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10)).unwrap();
         let ids = s
-            .query_map(params!["org_a", 1_000, event_id, event_type, r, op, stem, "HEAD:", ":TAIL", token, ""], |row| {
+            .query_map(params!["org_a", 1_000, event_id, event_type, r, op, "HEAD:", ":TAIL", token, ""], |row| {
                 row.get::<_, String>(0)
             })
             .unwrap()
             .map(Result::unwrap)
             .collect();
         ids
+    }
+
+    /// The stem of a stored event's delivery ids: its position, then the ingest's random tail.
+    fn stem_of(db: &Connection, event_id: &str) -> String {
+        db.query_row("SELECT delivery_stem FROM events WHERE id = ?1", [event_id], |r| r.get(0)).unwrap()
     }
 
     /// Runs an ingest's event insert; answers what it returns: the stored (id, token, delivery count) of a new
@@ -1098,18 +1113,18 @@ mod tests {
         let mut insert = db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11)", 12)).unwrap();
         let binds =
             params!["org_a", 1_000, event_id, "lead.created", r, op, r#"{"n":1}"#, token, stem, 50_000, most, ""];
-        let returned: Vec<Option<String>> =
-            insert.query_map(binds, |row| row.get("round")).unwrap().map(Result::unwrap).collect();
-        let mut round: Vec<(String, String)> = round_deliveries(stem, returned.first().and_then(|r| r.as_deref()))
+        let returned: Vec<(Option<String>, String)> =
+            insert.query_map(binds, |row| Ok((row.get("round")?, row.get("stem")?))).unwrap().map(Result::unwrap).collect();
+        let (round, stem) = returned.first().map_or((None, ""), |(round, stem)| (round.as_deref(), stem.as_str()));
+        let mut round: Vec<(String, String)> = round_deliveries(stem, round)
             .unwrap()
             .into_iter()
             .map(|(id, webhook)| (id.to_string(), webhook.to_string()))
             .collect();
         round.sort();
         let mut insert =
-            db.prepare(&ingest_claimed_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)", 13)).unwrap();
-        let binds =
-            params!["org_a", 1_000, event_id, "lead.created", r, op, stem, "HEAD:", ":TAIL", token, 50_000, most, ""];
+            db.prepare(&ingest_claimed_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", 12)).unwrap();
+        let binds = params!["org_a", 1_000, event_id, "lead.created", r, op, "HEAD:", ":TAIL", token, 50_000, most, ""];
         let mut inserted: Vec<Created> = insert
             .query_map(binds, |row| Ok((row.get("id")?, row.get("attempts")?, row.get("lease_until")?)))
             .unwrap()
@@ -1141,25 +1156,27 @@ mod tests {
                 let (round, position) = insert
                     .query_row(binds, |row| Ok((row.get::<_, Option<String>>("round")?, row.get("position")?)))
                     .unwrap();
-                let mut rows = db.prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", 11)).unwrap();
-                let binds = params!["org_a", 1_000, event_id, "lead.created", r, op, stem, "H:", ":T", token, ""];
+                let mut rows = db.prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10)).unwrap();
+                let binds = params!["org_a", 1_000, event_id, "lead.created", r, op, "H:", ":T", token, ""];
                 let written = rows.query_map(binds, |row| row.get(0)).unwrap().map(Result::unwrap).collect();
                 (round, position, written)
             };
-        let (round, position, written) = ingest("evt_1", "t1", "111111111111111111", 6);
-        assert_eq!(round_deliveries("111111111111111111", round.as_deref()).unwrap().len(), 2);
+        let (round, position, written) = ingest("evt_1", "t1", "111111111111", 6);
+        assert_eq!(position, Some(1));
+        assert_eq!(stem_of(&db, "evt_1"), "000000000001111111111111", "the stem begins with the event's position");
+        assert_eq!(round_deliveries(&stem_of(&db, "evt_1"), round.as_deref()).unwrap().len(), 2);
         assert!(written.is_empty(), "the round's deliveries get no row");
         let stored: (i64, Option<i64>) = db
             .query_row("SELECT rowid, round_lease FROM events WHERE id = 'evt_1'", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap();
         assert_eq!(stored, (position.unwrap(), None), "where its row is, and no lease: its consumer claims it");
         // More subscribers than one round lists: no round, every delivery written.
-        let (round, _, written) = ingest("evt_2", "t2", "222222222222222222", 1);
+        let (round, _, written) = ingest("evt_2", "t2", "222222222222", 1);
         assert_eq!((round, written.len()), (None, 2));
         // A fifo webhook's delivery is written; the other's is in the round.
         db.execute("UPDATE webhooks SET ordering = 'fifo' WHERE id = 'wh_b'", []).unwrap();
-        let (round, _, written) = ingest("evt_3", "t3", "333333333333333333", 6);
-        let listed = round_deliveries("333333333333333333", round.as_deref()).unwrap();
+        let (round, _, written) = ingest("evt_3", "t3", "333333333333", 6);
+        let listed = round_deliveries(&stem_of(&db, "evt_3"), round.as_deref()).unwrap();
         assert_eq!(listed.iter().map(|(_, w)| w.as_str()).collect::<Vec<_>>(), vec!["wh_a"]);
         assert_eq!(written.len(), 1);
         let webhook: String =
@@ -1178,14 +1195,15 @@ mod tests {
         };
         let (a, b) = (number("wh_a"), number("wh_b"));
         // One round: both deliveries are listed in the event's row, none is written.
-        let one = ingest_claiming(&db, "evt_1", "t1", "111111111111111111", 6);
+        let one = ingest_claiming(&db, "evt_1", "t1", "111111111111", 6);
+        let s1 = stem_of(&db, "evt_1");
         assert_eq!(
             one,
             Claiming {
                 inserted: vec![],
                 round: vec![
-                    (format!("dlv_111111111111111111{a}"), "wh_a".into()),
-                    (format!("dlv_111111111111111111{b}"), "wh_b".into())
+                    (format!("dlv_{s1}{a}"), "wh_a".into()),
+                    (format!("dlv_{s1}{b}"), "wh_b".into())
                 ],
                 hooks: vec!["wh_a".into(), "wh_b".into()],
             }
@@ -1194,7 +1212,7 @@ mod tests {
             db.query_row("SELECT round_lease FROM events WHERE id = 'evt_1'", [], |r| r.get(0)).unwrap();
         assert_eq!(lease, Some(50_000));
         // More deliveries than one round: no round, both written unclaimed (they go to the queue).
-        let two = ingest_claiming(&db, "evt_2", "t2", "222222222222222222", 1);
+        let two = ingest_claiming(&db, "evt_2", "t2", "222222222222", 1);
         assert!(two.round.is_empty());
         assert_eq!(two.inserted.len(), 2);
         assert!(two.inserted.iter().all(|(_, attempts, lease)| *attempts == 0 && lease.is_none()));
@@ -1214,16 +1232,18 @@ mod tests {
         db.execute("UPDATE webhooks SET ordering = 'fifo' WHERE id = 'wh_b'", []).unwrap();
         assert_eq!(indexed("wh_b"), 1);
         assert_eq!(indexed("wh_a"), 0);
-        let three = ingest_claiming(&db, "evt_3", "t3", "333333333333333333", 6);
-        assert_eq!(three.round, vec![(format!("dlv_333333333333333333{a}"), "wh_a".to_string())]);
-        assert_eq!(three.inserted, vec![(format!("dlv_333333333333333333{b}"), 0, None)]);
+        let three = ingest_claiming(&db, "evt_3", "t3", "333333333333", 6);
+        let s3 = stem_of(&db, "evt_3");
+        assert_eq!(three.round, vec![(format!("dlv_{s3}{a}"), "wh_a".to_string())]);
+        assert_eq!(three.inserted, vec![(format!("dlv_{s3}{b}"), 0, None)]);
         // A fifo webhook whose line is empty: its delivery is written claimed, the other stays in the round.
         db.execute("UPDATE deliveries SET status = 'succeeded' WHERE webhook_id = 'wh_b'", []).unwrap();
-        let four = ingest_claiming(&db, "evt_4", "t4", "444444444444444444", 6);
-        assert_eq!(four.round, vec![(format!("dlv_444444444444444444{a}"), "wh_a".to_string())]);
-        assert_eq!(four.inserted, vec![(format!("dlv_444444444444444444{b}"), 1, Some(50_000))]);
+        let four = ingest_claiming(&db, "evt_4", "t4", "444444444444", 6);
+        let s4 = stem_of(&db, "evt_4");
+        assert_eq!(four.round, vec![(format!("dlv_{s4}{a}"), "wh_a".to_string())]);
+        assert_eq!(four.inserted, vec![(format!("dlv_{s4}{b}"), 1, Some(50_000))]);
         // A repeat writes nothing and lists no round.
-        let again = ingest_claiming(&db, "evt_1", "t9", "999999999999999999", 6);
+        let again = ingest_claiming(&db, "evt_1", "t9", "999999999999", 6);
         assert_eq!((again.inserted, again.round), (vec![], vec![]));
     }
 
@@ -1252,11 +1272,11 @@ mod tests {
             id: &event_id,
             event: &event,
             token: "t3".into(),
-            id_stem: "222222222222222222".into(),
+            stem_tail: "222222222222".into(),
             head: "HEAD:".into(),
             tail: ":TAIL".into(),
         };
-        let ingested = ingest_claiming(&db, "evt_2", "t3", "222222222222222222", 6);
+        let ingested = ingest_claiming(&db, "evt_2", "t3", "222222222222", 6);
         // The fifo webhook's delivery is written claimed by the insert (its line is empty); the ingest's copy is the
         // row as stored.
         let (id, attempts, lease_until) = ingested.inserted.into_iter().next().unwrap();
@@ -1294,7 +1314,7 @@ mod tests {
         let db = super::super::migrated_sqlite();
         webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
         webhook(&db, "wh_b", "org_a", r#"["lead.*"]"#, true);
-        let ingested = ingest_claiming(&db, "evt_1", "t1", "111111111111111111", 6);
+        let ingested = ingest_claiming(&db, "evt_1", "t1", "111111111111", 6);
         let listed = |db: &Connection| -> Vec<(String, String, String, i64)> {
             let mut read = db.prepare(&event_deliveries_sql()).unwrap();
             read.query_map(params!["org_a", "evt_1"], |r| {
@@ -1561,16 +1581,15 @@ mod tests {
                 .collect();
             let count: i64 = db
                 .query_row(
-                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, 0)", 10),
+                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, 'aaaaaaaaaaaa', NULL, 0)", 10),
                     params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
                     |row| row.get("delivery_count"),
                 )
                 .unwrap();
-            let stem = format!("{:0>18}", event_id.trim_start_matches("evt_"));
             let mut hooks: Vec<String> = db
-                .prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)", 11))
+                .prepare(&ingest_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9)", 10))
                 .unwrap()
-                .query_map(params!["org_a", 1_000, event_id, t, r, 0, stem, "H:", ":T", "tok", misses], |row| {
+                .query_map(params!["org_a", 1_000, event_id, t, r, 0, "H:", ":T", "tok", misses], |row| {
                     row.get::<_, String>("id")
                 })
                 .unwrap()
@@ -1630,7 +1649,7 @@ mod tests {
             if let Some((_, Some(refused))) = judged.into_iter().find(|(_, j)| j.is_some()) {
                 let inserted: Option<i64> = db
                     .query_row(
-                        &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, 0)", 10),
+                        &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, 'aaaaaaaaaaaa', NULL, 0)", 10),
                         params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
                         |row| row.get("delivery_count"),
                     )
@@ -1640,7 +1659,7 @@ mod tests {
             }
             Ok(db
                 .query_row(
-                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, 0)", 10),
+                    &ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, 'aaaaaaaaaaaa', NULL, 0)", 10),
                     params!["org_a", 1_000, event_id, t, r, 0, data, None::<String>, "tok", misses],
                     |row| row.get("delivery_count"),
                 )
@@ -1674,13 +1693,13 @@ mod tests {
         webhook(&db, "wh_deals", "org_a", r#"["deal.won"]"#, true);
         webhook(&db, "wh_off", "org_a", r#"["*"]"#, false);
         webhook(&db, "wh_other_org", "org_b", r#"["*"]"#, true);
-        let stem = "0123456789abcdef01";
-        let mut ids = ingest(&db, "evt_1", "lead.created", "t1", stem);
+        let mut ids = ingest(&db, "evt_1", "lead.created", "t1", "0123456789ab");
         ids.sort();
         assert_eq!(ids.len(), 2);
         for id in &ids {
-            assert!(DeliveryId::parse(id).is_some() && id.len() == 4 + 26, "{id}");
-            assert!(id.starts_with(&format!("dlv_{stem}")));
+            assert!(DeliveryId::parse(id).is_some() && id.len() == 4 + 32, "{id}");
+            assert!(id.starts_with("dlv_0000000000010123456789ab"));
+            assert_eq!(RoundRef::position_of(&id_of(id)), Some(1), "its event's position");
             let body: String =
                 db.query_row("SELECT body FROM deliveries WHERE id = ?1", [id], |row| row.get(0)).unwrap();
             assert_eq!(body, format!("HEAD:{id}:TAIL"));
@@ -1698,21 +1717,21 @@ mod tests {
             db.query_row("SELECT delivery_count FROM events WHERE id = 'evt_1'", [], |row| row.get(0)).unwrap();
         assert_eq!(count, 2);
         // A repeat (another ingest token) inserts nothing; the event keeps its first token and count.
-        assert!(ingest(&db, "evt_1", "lead.created", "t2", "ffffffffffffffffff").is_empty());
+        assert!(ingest(&db, "evt_1", "lead.created", "t2", "ffffffffffff").is_empty());
         let total: i64 = db.query_row("SELECT COUNT(*) FROM deliveries", [], |row| row.get(0)).unwrap();
         assert_eq!(total, 2);
         // Operational types reach only those who asked for them.
         webhook(&db, "wh_ops", "org_a", r#"["edgehook.*"]"#, true);
-        assert_eq!(ingest(&db, "evt_2", "edgehook.webhook.disabled", "t3", "222222222222222222").len(), 1);
-        assert_eq!(ingest(&db, "evt_3", "deal.won", "t4", "333333333333333333").len(), 3);
+        assert_eq!(ingest(&db, "evt_2", "edgehook.webhook.disabled", "t3", "222222222222").len(), 1);
+        assert_eq!(ingest(&db, "evt_3", "deal.won", "t4", "333333333333").len(), 3);
     }
     #[test]
     fn an_events_deliveries_are_its_stems_range_and_the_indexed_others_each_once() {
         let db = super::super::migrated_sqlite();
         webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
         webhook(&db, "wh_b", "org_a", r#"["lead.*"]"#, true);
-        assert_eq!(ingest(&db, "evt_1", "lead.created", "t1", "aaaaaaaaaaaaaaaaa1").len(), 2);
-        assert_eq!(ingest(&db, "evt_2", "lead.created", "t2", "aaaaaaaaaaaaaaaaa2").len(), 2);
+        assert_eq!(ingest(&db, "evt_1", "lead.created", "t1", "aaaaaaaaaaa1").len(), 2);
+        assert_eq!(ingest(&db, "evt_2", "lead.created", "t2", "aaaaaaaaaaa2").len(), 2);
         // A replay of evt_1 (a random id) and a delivery written before schema v17 (no stem on its event).
         let other = |id: &str, event: &str| {
             db.execute(
@@ -1741,8 +1760,9 @@ mod tests {
         let found = of("evt_1");
         assert_eq!(found.len(), 3, "{found:?}");
         assert!(found.contains(&"dlv_2zq4replay".to_string()));
-        assert!(found.iter().filter(|id| id.starts_with("dlv_aaaaaaaaaaaaaaaaa1")).count() == 2, "{found:?}");
-        assert!(of("evt_2").iter().all(|id| id.starts_with("dlv_aaaaaaaaaaaaaaaaa2")));
+        let (s1, s2) = (format!("dlv_{}", stem_of(&db, "evt_1")), format!("dlv_{}", stem_of(&db, "evt_2")));
+        assert!(found.iter().filter(|id| id.starts_with(&s1)).count() == 2, "{found:?}");
+        assert!(of("evt_2").iter().all(|id| id.starts_with(&s2)));
         assert_eq!(of("evt_2").len(), 2);
         assert_eq!(of("evt_old"), ["dlv_old"]);
         // Only the deliveries without a stem take an entry in the index (a partial index holds exactly the rows
@@ -1770,10 +1790,10 @@ mod plan_tests {
 
     #[test]
     fn an_ingest_finds_its_event_and_subscribers_through_indexes_not_by_walking_the_organizations_events() {
-        let rows = "(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+        let rows = "(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
         for sql in [
             ingest_events_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, NULL, 0)", 10),
-            ingest_claimed_deliveries_sql(rows, 13),
+            ingest_claimed_deliveries_sql(rows, 12),
         ] {
             let details = plan(&sql);
             assert!(!details.iter().any(|d| d.starts_with("SCAN events")), "{details:?}");
@@ -1788,8 +1808,8 @@ mod plan_tests {
         assert!(details.iter().any(|d| d.contains("w USING INDEX webhooks_validating")), "{details:?}");
         assert!(details.iter().any(|d| d.contains("SEARCH t USING PRIMARY KEY")), "{details:?}");
         assert!(!details.iter().any(|d| d.starts_with("SCAN events")), "{details:?}");
-        let details = plan(&ingest_claimed_deliveries_sql(rows, 13));
-        assert!(details.iter().any(|d| d.contains("SEARCH e USING INDEX sqlite_autoindex_events_1")), "{details:?}");
+        let details = plan(&ingest_claimed_deliveries_sql(rows, 12));
+        assert!(details.iter().any(|d| d.contains("SEARCH s USING INDEX sqlite_autoindex_events_1")), "{details:?}");
     }
 
     #[test]
