@@ -284,13 +284,20 @@ pub async fn list(ctx: &Ctx, id: &str, req: &Request) -> ApiResult<Response> {
             return Err(ApiError::invalid("event", format!("unknown event type {e:?}")));
         }
     }
-    let (page, at) = ListIterator::page_at(req, DELIVERY_ITERATOR)?;
+    let (page, at, rounds_before) = ListIterator::pair_page_at(req, DELIVERY_ITERATOR)?;
     let limit = at.limit;
-    let query =
-        LogQuery { org: &ctx.caller.org, webhook_id: &webhook.id, status, event_type: event.as_deref(), page: at };
-    let listed = deliveries::list(&ctx.store()?, &query).await?;
+    let query = LogQuery {
+        org: &ctx.caller.org,
+        webhook_id: &webhook.id,
+        status,
+        event_type: event.as_deref(),
+        page: at,
+        rounds_before,
+    };
+    let deliveries::LogPage { page: listed, next_before, next_rounds_before } =
+        deliveries::list(&ctx.store()?, &query).await?;
     let (total, done) = (listed.total, !listed.more);
-    let iterator = ListIterator::next(DELIVERY_ITERATOR, &listed, |d| d.position);
+    let iterator = listed.more.then(|| ListIterator::after_pair(DELIVERY_ITERATOR, next_before, next_rounds_before));
     let data = listed.rows.iter().map(|d| Delivery::of(&d.delivery)).collect();
     json(200, &DeliveryPage { data, page, limit, total: total.total, total_capped: total.capped, iterator, done })
 }
@@ -302,8 +309,10 @@ async fn load_delivery(ctx: &Ctx, webhook_id: &WebhookId, delivery_id: &str) -> 
     if let Some(d) = deliveries::get_scoped(&db, &ctx.caller.org, webhook_id, &delivery_id).await? {
         return Ok(d);
     }
-    // A delivery of a single-event ingest's round has no row until its first attempt is recorded (schema v22).
-    deliveries::of_open_round(&db, &ctx.caller.org, webhook_id, &delivery_id).await?.ok_or_else(not_found)
+    // A delivery of an ingest's round has no row until its first attempt is recorded (schema v22), nor after it when
+    // that attempt succeeded (schema v23).
+    let (d, _) = deliveries::of_round(&db, &ctx.caller.org, webhook_id, &delivery_id).await?.ok_or_else(not_found)?;
+    Ok(d)
 }
 
 /// `GET /api/webhooks/{id}/deliveries/{deliveryId}`: the payload and every attempt.
@@ -355,6 +364,10 @@ pub async fn retry(ctx: &Ctx, id: &str, delivery_id: &str) -> ApiResult<Response
     let webhook = load(ctx, id).await?;
     let d = load_delivery(ctx, &webhook.id, delivery_id).await?;
     let db = ctx.store()?;
+    if d.unwritten && d.status == DeliveryStatus::Succeeded {
+        // Its first attempt succeeded and lives in its event's round (schema v23): the retry claims a row.
+        deliveries::write_round_success(&db, &d).await?;
+    }
     let Some(claimed) =
         deliveries::claim_now(&db, &ctx.caller.org, &d.id, ctx.now, ctx.config.lease_until(ctx.now)).await?
     else {

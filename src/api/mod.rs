@@ -349,18 +349,54 @@ impl ListIterator {
         Ok((page, PageAt { limit, offset: (page - 1).saturating_mul(limit), before }))
     }
 
+    /// The iterator of a list merged from two, each in its own order (a webhook's delivery log): where the next page
+    /// starts in each (`None`: from the newest). `prefix`, then the two positions joined by `_`.
+    pub fn after_pair(prefix: &str, first: Option<i64>, second: Option<i64>) -> String {
+        let at = |p: Option<i64>| p.unwrap_or(i64::MAX);
+        format!("{prefix}{}_{}", at(first), at(second))
+    }
+
+    /// [`Self::page_at`] for a list merged from two ([`Self::after_pair`]): the page's number, where it starts in the
+    /// first list, and where in the second. An iterator of one position (from before the second list) starts the
+    /// second list at its beginning (nothing in it is older).
+    pub fn pair_page_at(req: &Request, prefix: &str) -> ApiResult<(u32, PageAt, Option<i64>)> {
+        let page = number_param(query_param(req, "page")?, "page", 1, 1_000_000, 1)?;
+        let limit = number_param(query_param(req, "limit")?, "limit", 1, 100, 20)?;
+        let Some(text) = Self::text(req)? else {
+            return Ok((page, PageAt { limit, offset: (page - 1).saturating_mul(limit), before: None }, None));
+        };
+        let mut parts = text.strip_prefix(prefix).unwrap_or_default().splitn(2, '_');
+        let first = Self::position(&parts.next().map(str::to_string).unwrap_or_default())?;
+        let second = match parts.next() {
+            Some(second) => Self::position(second)?,
+            None => 1,
+        };
+        Ok((page, PageAt { limit, offset: (page - 1).saturating_mul(limit), before: Some(first) }, Some(second)))
+    }
+
     /// The `iterator` query parameter of a list whose iterators start with `prefix`: the position the page starts
-    /// before (`None`: the newest). Refused with `page` beside it: they are two ways to say where a page starts.
+    /// before (`None`: the newest).
     fn param(req: &Request, prefix: &str) -> ApiResult<Option<i64>> {
+        let Some(text) = Self::text(req)? else { return Ok(None) };
+        Self::position(text.strip_prefix(prefix).unwrap_or_default()).map(Some)
+    }
+
+    /// The `iterator` query parameter, if given. Refused with `page` beside it: they are two ways to say where a page
+    /// starts.
+    fn text(req: &Request) -> ApiResult<Option<String>> {
         let Some(text) = query_param(req, "iterator")?.filter(|t| !t.is_empty()) else { return Ok(None) };
         if query_param(req, "page")?.is_some_and(|p| !p.is_empty()) {
             return Err(ApiError::invalid("iterator", "give either page or iterator, not both"));
         }
-        text.strip_prefix(prefix)
-            .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
+        Ok(Some(text))
+    }
+
+    /// One position of an iterator: digits, above 0.
+    fn position(digits: &str) -> ApiResult<i64> {
+        Some(digits)
+            .filter(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|digits| digits.parse::<i64>().ok())
             .filter(|n| *n > 0)
-            .map(Some)
             .ok_or_else(|| ApiError::invalid("iterator", "iterator must be one a previous page of this list answered"))
     }
 }

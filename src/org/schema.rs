@@ -377,9 +377,31 @@ const V22: &str = "ALTER TABLE events ADD COLUMN round TEXT; \
                    ALTER TABLE organization ADD COLUMN rounds_from INTEGER NOT NULL DEFAULT 1; \
                    UPDATE organization SET rounds_from = (SELECT COALESCE(MAX(rowid), 0) + 1 FROM events);";
 
+/// Version 23: a round's successes live in their event's row. An ingest's stem begins with its event's `rowid`
+/// (`store::events::RoundRef::position_of`), so any delivery's id finds its event by the primary key; the record of a
+/// first attempt that succeeded, for a delivery of a round that has no row, adds the attempt to the delivery's entry
+/// in `events.round` (`[number, webhook, attempt]`: one update of the event's row for its round, where each delivery
+/// wrote a row and its id's index entry). `webhook_round_pages` says in which pages of 64 event `rowid`s each webhook
+/// is in a round, kept by a trigger as `webhook_pages` is, for the webhook's delivery log; `rounds_counted_to` is
+/// where the 24-hour counts have counted the rounds' successes to. An event written before holds no success.
+const V23: &str = "CREATE TABLE webhook_round_pages ( \
+                     webhook_id TEXT NOT NULL, \
+                     page       INTEGER NOT NULL, \
+                     PRIMARY KEY (webhook_id, page) \
+                   ) WITHOUT ROWID; \
+                   CREATE TRIGGER webhook_round_pages_on_event AFTER INSERT ON events WHEN NEW.round IS NOT NULL BEGIN \
+                     INSERT OR IGNORE INTO webhook_round_pages (webhook_id, page) \
+                       SELECT json_extract(j.value, '$[1]'), NEW.rowid / 64 FROM json_each(NEW.round) j; \
+                   END; \
+                   CREATE TRIGGER webhook_round_pages_on_webhook_delete AFTER DELETE ON webhooks BEGIN \
+                     DELETE FROM webhook_round_pages WHERE webhook_id = OLD.id; \
+                   END; \
+                   ALTER TABLE organization ADD COLUMN rounds_counted_to INTEGER NOT NULL DEFAULT 1; \
+                   UPDATE organization SET rounds_counted_to = (SELECT COALESCE(MAX(rowid), 0) + 1 FROM events);";
+
 /// Every version, in order: `VERSIONS[i]` takes the schema from version `i` to `i + 1`.
 pub const VERSIONS: &[&str] =
-    &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21, V22];
+    &[V1, V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V13, V14, V15, V16, V17, V18, V19, V20, V21, V22, V23];
 
 /// The version the code expects.
 pub const LATEST: i64 = VERSIONS.len() as i64;

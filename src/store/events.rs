@@ -141,15 +141,15 @@ pub fn fanout_statements(
                 )
             }
             Some(Guard::Recorded { delivery_id, attempts, status, at }) => {
-                binds.extend([text(delivery_id), int(*attempts), text(status), int(*at)]);
-                format!(
-                    "EXISTS (SELECT 1 FROM deliveries WHERE id = ?{} AND attempts = ?{} AND status = ?{} \
-                     AND lease_until IS NULL AND updated_at = ?{})",
-                    n + 1,
-                    n + 2,
-                    n + 3,
-                    n + 4
-                )
+                binds.extend([
+                    text(delivery_id),
+                    int(*attempts),
+                    text(status),
+                    int(*at),
+                    opt_int(RoundRef::position_of(delivery_id)),
+                ]);
+                let p = |k: usize| format!("?{}", n + k);
+                super::shows_result(&p(1), &p(2), &p(3), &p(5), Some(&p(4)))
             }
         };
         // INSERT … SELECT needs its WHERE for SQLite to parse the ON CONFLICT clause after it.
@@ -726,19 +726,40 @@ struct StoredEvent {
     stem: Option<String>,
 }
 
-/// The deliveries an event's round lists (`events.round`, schema v22), each with its webhook: the round holds each
-/// one's webhook number, which follows the event's `stem` in its id.
+/// The deliveries an event's round lists (`events.round`, schema v22) whose entries hold no attempt (their first
+/// attempt is under way, or their row holds it), each with its webhook.
 pub(crate) fn round_deliveries(stem: &str, round: Option<&str>) -> Result<Vec<(DeliveryId, WebhookId)>, StoreError> {
+    Ok(round_entries(stem, round)?.into_iter().filter(|e| e.attempt.is_none()).map(|e| (e.id, e.webhook_id)).collect())
+}
+
+/// One delivery an event's round lists: `[number, webhook]`, and its first attempt when it succeeded and the record
+/// wrote it there instead of a row (schema v23).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct RoundEntry {
+    pub id: DeliveryId,
+    pub webhook_id: WebhookId,
+    pub attempt: Option<super::deliveries::AttemptRow>,
+}
+
+/// Every delivery an event's round lists: the round holds each one's webhook number, which follows the event's
+/// `stem` in its id.
+pub(crate) fn round_entries(stem: &str, round: Option<&str>) -> Result<Vec<RoundEntry>, StoreError> {
     let Some(text) = round else { return Ok(Vec::new()) };
-    let listed: Vec<(String, WebhookId)> =
-        serde_json::from_str(text).map_err(|e| StoreError(format!("an event's round is not readable: {e}")))?;
-    let mut deliveries = Vec::with_capacity(listed.len());
-    for (number, webhook_id) in listed {
+    let unreadable = |e: serde_json::Error| StoreError(format!("an event's round is not readable: {e}"));
+    let listed: Vec<Vec<serde_json::Value>> = serde_json::from_str(text).map_err(unreadable)?;
+    let mut entries = Vec::with_capacity(listed.len());
+    for entry in listed {
+        let mut parts = entry.into_iter();
+        let (Some(serde_json::Value::String(number)), Some(webhook)) = (parts.next(), parts.next()) else {
+            return Err(StoreError(format!("an event's round is not readable: {text}")));
+        };
+        let webhook_id: WebhookId = serde_json::from_value(webhook).map_err(unreadable)?;
+        let attempt = parts.next().map(serde_json::from_value).transpose().map_err(unreadable)?;
         let id = format!("{}{stem}{number}", DeliveryId::PREFIX);
         let id = DeliveryId::parse(&id).ok_or_else(|| StoreError(format!("a round names {id}, not a delivery id")))?;
-        deliveries.push((id, webhook_id));
+        entries.push(RoundEntry { id, webhook_id, attempt });
     }
-    Ok(deliveries)
+    Ok(entries)
 }
 
 /// What the fan-out transaction did with each insert, in order: `Ok` with the stored record if this call inserted it,

@@ -258,36 +258,87 @@ pub(crate) fn deliveries_of_event(event: &str, stem: &str) -> String {
     )
 }
 
-/// How many deliveries of an event's round (schema v22) have no row yet: `rowid`, `stem` and `round` are SQL
-/// expressions for the event's `rowid`, `delivery_stem` and `round`. Its round's deliveries are the rows of its stem's
-/// range whose webhook it lists; an event below `organization.rounds_from` has none unwritten (the alarm wrote what its
-/// lost round left, or it had no round).
+/// The id of the delivery that entry `j` (a row of `json_each(e.round)`) of event `event`'s round names.
+pub(crate) fn round_entry_id(event: &str) -> String {
+    format!("'dlv_' || {event}.delivery_stem || json_extract(j.value, '$[0]')")
+}
+
+/// The condition "round entry `j` holds its delivery's first attempt, which succeeded" (schema v23:
+/// `[number, webhook, attempt]`). Such a delivery has no row: the record writes the attempt in the entry only where
+/// none exists, and a manual retry moves it to a row it writes ([`deliveries::write_round_success`]).
+pub(crate) const ROUND_ENTRY_SUCCEEDED: &str = "json_type(j.value, '$[2]') = 'object'";
+
+/// The deliveries whose successful first attempt is in the round of events `e` (schema v23), from `from` (an SQL
+/// `FROM` item that names `e`, such as `events e`), with the columns of `deliveries` ([`deliveries::COLUMNS`]; no
+/// body: a list does not show it) and `position`, the event's `rowid`; to be followed by `AND` conditions.
+pub(crate) fn round_successes(from: &str) -> String {
+    format!(
+        "SELECT e.rowid AS position, {} AS id, e.organization_id, \
+           json_extract(j.value, '$[1]') AS webhook_id, e.id AS event_id, e.type AS event_type, '' AS body, \
+           'succeeded' AS status, 1 AS attempts, 0 AS chain_start, \
+           json_extract(j.value, '$[2].status_code') AS last_status_code, NULL AS last_error, \
+           NULL AS next_attempt_at, NULL AS lease_until, 0 AS is_test, e.created_at, \
+           json_extract(j.value, '$[2].created_at') AS updated_at, 0 AS lost_attempts, \
+           json_extract(j.value, '$[2]') AS first_attempt \
+         FROM {from}, json_each(e.round) j WHERE {ROUND_ENTRY_SUCCEEDED}",
+        round_entry_id("e")
+    )
+}
+
+/// The condition "delivery `id` shows the result of its attempt number `attempts` with status `status`, finished (at
+/// `at`, if given)": its row does, or, for a first attempt that succeeded and has no row (schema v23), its entry in
+/// the round of its event at `position` holds it. All are SQL expressions; `position` is NULL for an id that does
+/// not begin with its event's position ([`events::RoundRef::position_of`]).
+pub(crate) fn shows_result(id: &str, attempts: &str, status: &str, position: &str, at: Option<&str>) -> String {
+    let (row_at, entry_at) = match at {
+        Some(at) => (format!("AND updated_at = {at}"), format!("AND json_extract(j.value, '$[2].created_at') = {at}")),
+        None => (String::new(), String::new()),
+    };
+    format!(
+        "(EXISTS (SELECT 1 FROM deliveries WHERE id = {id} AND attempts = {attempts} AND status = {status} \
+           AND lease_until IS NULL {row_at}) \
+         OR ({attempts} = 1 AND {status} = 'succeeded' AND EXISTS (SELECT 1 FROM events e, json_each(e.round) j \
+           WHERE e.rowid = {position} AND {} = {id} AND {ROUND_ENTRY_SUCCEEDED} {entry_at})))",
+        round_entry_id("e")
+    )
+}
+
+/// How many deliveries of an event's round (schema v22) have no row yet and no success in their entry (schema v23):
+/// `rowid`, `stem` and `round` are SQL expressions for the event's `rowid`, `delivery_stem` and `round`. An event below
+/// `organization.rounds_from` has none (the alarm wrote what its lost round left, or it had no round).
 pub(crate) fn round_unwritten(rowid: &str, stem: &str, round: &str) -> String {
     format!(
         "(CASE WHEN {round} IS NOT NULL AND {rowid} >= (SELECT rounds_from FROM organization) \
-           THEN json_array_length({round}) - (SELECT COUNT(*) FROM deliveries WHERE {} \
-             AND instr({round}, '\"' || webhook_id || '\"') > 0) ELSE 0 END)",
-        ids_with_prefix(&format!("'dlv_' || {stem}"))
+           THEN (SELECT COUNT(*) FROM json_each({round}) u WHERE json_type(u.value, '$[2]') IS NULL \
+             AND NOT EXISTS (SELECT 1 FROM deliveries WHERE id = 'dlv_' || {stem} || json_extract(u.value, '$[0]'))) \
+           ELSE 0 END)"
     )
 }
 
-/// The condition "the event's round (schema v22) may still be sending to webhook `webhook`": it lists the webhook
-/// and the event is not below `organization.rounds_from`. Its delivery may have no row yet, and is not missing.
-pub(crate) fn in_open_round(rowid: &str, round: &str, webhook: &str) -> String {
+/// The condition "the event's round lists webhook `webhook`'s delivery, and it has no row for a reason": its first
+/// attempt may still be under way (schema v22: the event is not below `organization.rounds_from`), or it succeeded
+/// and its entry holds the attempt (schema v23). It is not missing.
+pub(crate) fn in_round(rowid: &str, round: &str, webhook: &str) -> String {
     format!(
-        "({rowid} >= (SELECT rounds_from FROM organization) AND instr(COALESCE({round}, ''), '\"' || {webhook} || '\"') > 0)"
+        "(instr(COALESCE({round}, ''), '\"' || {webhook} || '\"') > 0 AND ({rowid} >= (SELECT rounds_from FROM organization) \
+           OR EXISTS (SELECT 1 FROM json_each({round}) j WHERE json_extract(j.value, '$[1]') = {webhook} \
+             AND {ROUND_ENTRY_SUCCEEDED})))"
     )
 }
 
-/// The deliveries of the round of events `e` that `condition` selects that have no row yet (schema v22), as the
-/// columns of an event's deliveries ([`events::EventDelivery`]): pending, their first attempt under way.
+/// The deliveries of the round of events `e` that `condition` selects that have no row (schema v22), as the columns
+/// of an event's deliveries ([`events::EventDelivery`]): pending, their first attempt under way, or succeeded with
+/// their first attempt in their entry (schema v23).
 pub(crate) fn unwritten_round_deliveries(condition: &str) -> String {
-    let id = "'dlv_' || e.delivery_stem || json_extract(j.value, '$[0]')";
+    let id = round_entry_id("e");
     format!(
-        "SELECT {id} AS id, json_extract(j.value, '$[1]') AS webhook_id, w.name AS webhook_name, 'pending' AS status, \
-           (e.round_lease IS NOT NULL) AS attempts, NULL AS last_status_code, e.created_at, e.created_at AS updated_at \
+        "SELECT {id} AS id, json_extract(j.value, '$[1]') AS webhook_id, w.name AS webhook_name, \
+           CASE WHEN {ROUND_ENTRY_SUCCEEDED} THEN 'succeeded' ELSE 'pending' END AS status, \
+           CASE WHEN {ROUND_ENTRY_SUCCEEDED} THEN 1 ELSE (e.round_lease IS NOT NULL) END AS attempts, \
+           json_extract(j.value, '$[2].status_code') AS last_status_code, e.created_at, \
+           COALESCE(json_extract(j.value, '$[2].created_at'), e.created_at) AS updated_at \
          FROM events e JOIN json_each(e.round) j LEFT JOIN webhooks w ON w.id = json_extract(j.value, '$[1]') \
-         WHERE {condition} AND e.rowid >= (SELECT rounds_from FROM organization) \
+         WHERE {condition} AND (e.rowid >= (SELECT rounds_from FROM organization) OR {ROUND_ENTRY_SUCCEEDED}) \
            AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = {id})"
     )
 }
@@ -410,12 +461,14 @@ pub(crate) fn run_on_sqlite(db: &rusqlite::Connection, statement: &Statement) ->
         })
         .collect();
     let mut prepared = db.prepare(&statement.sql).unwrap();
+    let read_only = prepared.readonly();
     let returned: Vec<bool> = prepared
         .query_map(rusqlite::params_from_iter(params), |row| Ok(!matches!(row.get::<_, i64>("applied"), Ok(0))))
         .unwrap()
         .map(Result::unwrap)
         .collect();
-    (returned, db.changes() as usize)
+    // A read changes nothing (SQLite's count is the last write's).
+    (returned, if read_only { 0 } else { db.changes() as usize })
 }
 
 /// The query plan's details of `sql` on the migrated schema (parameters left unbound), for tests that check a

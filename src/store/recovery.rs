@@ -109,7 +109,7 @@ fn missing(condition: &str) -> String {
          AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND +d.webhook_id = ?2) AND NOT {}",
         super::events_window("e", "?3", "?4"),
         super::deliveries_of_event("e.id", "e.delivery_stem"),
-        super::in_open_round("e.rowid", "e.round", "?2")
+        super::in_round("e.rowid", "e.round", "?2")
     )
 }
 
@@ -139,7 +139,7 @@ pub fn insert_missing_sql(count: usize) -> String {
             ") v WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) AND +d.webhook_id = ?2) \
              AND NOT EXISTS (SELECT 1 FROM events e WHERE e.organization_id = ?1 AND e.id = v.column2 AND {}) RETURNING id",
             super::deliveries_of_stored_event("?1", "v.column2"),
-            super::in_open_round("e.rowid", "e.round", "?2")
+            super::in_round("e.rowid", "e.round", "?2")
         )
 }
 
