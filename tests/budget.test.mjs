@@ -3,7 +3,7 @@
 // back to the queue untouched: every invocation stays within 50, and every delivery still arrives once.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, startReceiver, token, eventually, OK_WITH_LENGTH } from "./harness.mjs";
+import { startWorker, startReceiver, token, eventually, OK_WITH_LENGTH, DELIVERIES } from "./harness.mjs";
 
 const ORG = "org_budget";
 let worker;
@@ -36,7 +36,7 @@ test("with SUBREQUEST_BUDGET=50 no deliveries-queue invocation makes more than 5
     assert.equal((await res.json()).accepted, 100);
     await eventually(() => receiver.requests.length === 1 + 100 * (round + 1), { timeoutMs: 60000, what: `round ${round}'s 100 deliveries` });
     // Recorded too, so nothing of this round runs beside the next one's ingest.
-    const succeeded = async () => (await worker.orgSql(ORG, "SELECT COUNT(*) AS n FROM deliveries WHERE status = 'succeeded'"))[0].n;
+    const succeeded = async () => (await worker.orgSql(ORG, `SELECT COUNT(*) AS n FROM ${DELIVERIES} WHERE status = 'succeeded'`))[0].n;
     await eventually(async () => (await succeeded()) === 1 + 100 * (round + 1), { what: `round ${round} recorded` });
   }
   const after = await usage();

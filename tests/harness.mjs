@@ -20,6 +20,14 @@ export const JWT_SECRET = "e2e-test-secret-of-reasonable-length";
 export const SECRETS_KEY = Buffer.alloc(32, 7).toString("base64");
 
 /** Resolves when `check` returns a truthy value; rejects with `what` once `timeoutMs` has passed. */
+/** Every delivery in an organization's object, as SQL to select from: its rows, and (schema v23) the deliveries whose
+ * successful first attempt lives in their event's round instead of a row of their own. */
+export const DELIVERIES = `(SELECT id, webhook_id, event_id, status, attempts, lease_until, next_attempt_at, last_error,
+    first_attempt, requeued_at, lost_attempts, held_until FROM deliveries
+  UNION ALL SELECT 'dlv_' || e.delivery_stem || json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), e.id,
+    'succeeded', 1, NULL, NULL, NULL, json_extract(j.value, '$[2]'), NULL, 0, NULL
+  FROM events e, json_each(e.round) j WHERE json_type(j.value, '$[2]') = 'object')`;
+
 export async function eventually(check, { timeoutMs = 15000, intervalMs = 50, what = "condition" } = {}) {
   const deadline = Date.now() + timeoutMs;
   let last;

@@ -3,7 +3,7 @@
 // deliver them.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, startReceiver, token, eventually } from "./harness.mjs";
+import { startWorker, startReceiver, token, eventually, DELIVERIES } from "./harness.mjs";
 
 const ORG = "org_lane_restart";
 const VARS = { DELIVERY_TIMEOUT_SECONDS: "2", EXPOSE_USAGE: "true", HOUSEKEEPING_SECONDS: "3600", CIRCUIT_COOLDOWN_SECONDS: "8" };
@@ -79,6 +79,6 @@ test("an open circuit keeps its state, its cool-down and its waiting deliveries 
   healthy = true;
   assert.equal((await call("POST", "/api/events", { type: "task.created", data: { n: 13 } })).status, 202);
   await eventually(async () => (await circuit()).state === "closed", { timeoutMs: 60000, intervalMs: 250, what: "the circuit to close" });
-  await eventually(async () => (await worker.orgSql(org, "SELECT COUNT(*) AS n FROM deliveries WHERE status = 'succeeded'"))[0].n === 13, { timeoutMs: 150000, intervalMs: 500, what: "all 13 delivered" });
+  await eventually(async () => (await worker.orgSql(org, `SELECT COUNT(*) AS n FROM ${DELIVERIES} WHERE status = 'succeeded'`))[0].n === 13, { timeoutMs: 150000, intervalMs: 500, what: "all 13 delivered" });
   receiver.respond(() => ({ status: 200 }));
 });

@@ -3,7 +3,7 @@
 // too): the store chunks its statements, and none of these steps fails.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startWorker, startReceiver, token, eventually } from "./harness.mjs";
+import { startWorker, startReceiver, token, eventually, DELIVERIES } from "./harness.mjs";
 
 const ORG = "org_limits";
 const EVENTS = 10_000;
@@ -37,7 +37,7 @@ test("10,000 deliveries wait in one organization's object and one lane, and a de
     assert.equal(res.status, 200);
     assert.equal((await res.json()).accepted, 100);
   }
-  const count = async (where) => (await worker.orgSql(ORG, `SELECT COUNT(*) AS n FROM deliveries WHERE ${where}`))[0].n;
+  const count = async (where) => (await worker.orgSql(ORG, `SELECT COUNT(*) AS n FROM ${DELIVERIES} WHERE ${where}`))[0].n;
   // Every event is stored with its delivery: listed in its round (schema v22: no row until its consumer hands it to
   // the lane, which writes it) or, once handed over, as a row.
   const [{ n: events }] = await worker.orgSql(ORG, "SELECT COUNT(*) AS n FROM events WHERE round IS NOT NULL");

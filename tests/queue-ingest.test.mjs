@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "../verifier-wasm/pkg/node.mjs";
-import { startWorker, startReceiver, token, eventually } from "./harness.mjs";
+import { startWorker, startReceiver, token, eventually, DELIVERIES } from "./harness.mjs";
 
 let worker;
 let receiver;
@@ -74,12 +74,12 @@ test("an event without an id that the queue delivers twice is ingested and deliv
   // The retried message has been consumed again by now (the fault acks it the second time); still one event.
   const events = await eventually(async () => {
     const rows = await worker.orgSql(org, "SELECT id FROM events");
-    const pendingRetry = (await worker.orgSql(org, "SELECT COUNT(*) AS n FROM deliveries"))[0].n;
+    const pendingRetry = (await worker.orgSql(org, `SELECT COUNT(*) AS n FROM ${DELIVERIES}`))[0].n;
     return rows.length >= 1 && pendingRetry >= 1 && rows;
   }, { timeoutMs: 30000, what: "the event row" });
   assert.deepEqual(events, [{ id: body.id }]);
   await eventually(async () => (await retries()) > retriedBefore, { what: "the queue to have been asked to deliver the message again" });
-  assert.equal((await worker.orgSql(org, "SELECT COUNT(*) AS n FROM deliveries"))[0].n, 1);
+  assert.equal((await worker.orgSql(org, `SELECT COUNT(*) AS n FROM ${DELIVERIES}`))[0].n, 1);
   assert.equal(receiver.requests.filter((r) => r.url === "/retry").length, 1);
 });
 

@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { Webhook } from "../verifier-wasm/pkg/node.mjs";
-import { startWorker, startReceiver, token, eventually } from "./harness.mjs";
+import { startWorker, startReceiver, token, eventually, DELIVERIES } from "./harness.mjs";
 
 // The objects' housekeeping alarm every 2 s instead of every minute, so a lost delivery is found within the test.
 const VARS = { DELIVERY_TIMEOUT_SECONDS: "5", EXPOSE_USAGE: "true", HOUSEKEEPING_SECONDS: "2" };
@@ -25,7 +25,7 @@ const post = (org, path, body) => worker.api(path, { method: "POST", headers: au
 const usage = async () => (await worker.api("/__usage")).json();
 const arrivals = (path) => receiver.requests.filter((r) => r.url === path);
 const statuses = async (org, eventId) =>
-  (await worker.orgSql(org, `SELECT status FROM deliveries WHERE event_id = '${eventId}'`)).map((r) => r.status);
+  (await worker.orgSql(org, `SELECT status FROM ${DELIVERIES} WHERE event_id = '${eventId}'`)).map((r) => r.status);
 
 async function webhooks(org, count, fields = {}) {
   const made = [];
@@ -99,7 +99,7 @@ test("ingests arriving together are each answered with their own event, stored o
   const perDelivery = () =>
     worker.orgSql(org, `SELECT d.status, d.lease_until,
                           (SELECT COUNT(*) FROM attempts a WHERE a.delivery_id = d.id) + (d.first_attempt IS NOT NULL) AS attempts
-                        FROM deliveries d WHERE d.event_id LIKE 'evt-burst-%'`);
+                        FROM ${DELIVERIES} d WHERE d.event_id LIKE 'evt-burst-%'`);
   await eventually(async () => {
     const rows = await perDelivery();
     return rows.length === events * hooks.length && rows.every((r) => r.status === "succeeded");
@@ -177,7 +177,7 @@ test("ingests whose clients hang up mid-request leave nothing stuck: the next on
   // event's: sent and recorded, or (if an invocation stopped with them) listed in their event's round for the
   // organization's alarm.
   const stored = (await worker.orgSql(org, "SELECT id FROM events WHERE id LIKE 'evt-%'")).map((r) => r.id);
-  const rows = () => worker.orgSql(org, "SELECT status, lease_until FROM deliveries WHERE event_id LIKE 'evt-%'");
+  const rows = () => worker.orgSql(org, `SELECT status, lease_until FROM ${DELIVERIES} WHERE event_id LIKE 'evt-%'`);
   // Time passes for any round left behind (its lease): the alarm writes its rows.
   await worker.orgSql(org, `UPDATE events SET round_lease = ${Date.now() - 1000} WHERE round IS NOT NULL`);
   await eventually(async () => {

@@ -1003,15 +1003,27 @@ pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<LogPage, StoreError
         .into_iter()
         .map(|at| Ok(rows_of::<Total>(&results, at)?.first().map_or(0, |t| t.total)))
         .sum::<Result<i64, StoreError>>()?;
-    let rows = rows_of(&results, 0)?.into_iter().map(|d| (d, Log::Rows)).collect();
-    let rounds = rows_of(&results, 1)?.into_iter().map(|d| (d, Log::Rounds)).collect();
-    let (listed, more) = merged_log(rows, rounds, q.page.offset as usize, q.page.limit as usize);
+    Ok(log_page(rows_of(&results, 0)?, rows_of(&results, 1)?, total, &q.page, q.rounds_before))
+}
+
+/// The log's page at `at` (and `rounds_before`) from what its two reads answered (`rows`, `rounds`: each up to
+/// the page's end and one more) and the count of both (`total`).
+fn log_page(
+    rows: Vec<LoggedDelivery>,
+    rounds: Vec<LoggedDelivery>,
+    total: i64,
+    at: &PageAt,
+    rounds_before: Option<i64>,
+) -> LogPage {
+    let rows = rows.into_iter().map(|d| (d, Log::Rows)).collect();
+    let rounds = rounds.into_iter().map(|d| (d, Log::Rounds)).collect();
+    let (listed, more) = merged_log(rows, rounds, at.offset as usize, at.limit as usize);
     let last = |log: Log| listed.iter().rev().find(|d| d.log == log).map(|d| d.position);
-    Ok(LogPage {
-        next_before: last(Log::Rows).or(q.page.before),
-        next_rounds_before: last(Log::Rounds).or(q.rounds_before),
+    LogPage {
+        next_before: last(Log::Rows).or(at.before),
+        next_rounds_before: last(Log::Rounds).or(rounds_before),
         page: ListPage { rows: listed, more, total: super::ListTotal::of(total) },
-    })
+    }
 }
 
 /// Which of the log's two lists a delivery comes from.
@@ -1315,37 +1327,37 @@ pub async fn of_round(
 pub async fn write_round_success(db: &Database, delivery: &DeliveryRow) -> Result<(), StoreError> {
     let Some(position) = RoundRef::position_of(&delivery.id) else { return Ok(()) };
     let binds = [text(&delivery.id), text(&delivery.webhook_id), text(&delivery.body), int(position)];
+    let statements = round_success_to_row_sql().into_iter().map(|sql| db.prepare(sql).bind(&binds));
+    batch(db, statements.collect::<Result<Vec<_>, _>>()?).await?;
+    Ok(())
+}
+
+/// [`write_round_success`]'s statements, in order, for delivery `?1` of webhook `?2` with body `?3` in the round of
+/// event `?4`: the counts let it go, its row is written, its entry drops the attempt.
+fn round_success_to_row_sql() -> [String; 3] {
     let (id, succeeded) = (super::round_entry_id("e"), super::ROUND_ENTRY_SUCCEEDED);
     let entry = format!("FROM events e, json_each(e.round) j WHERE e.rowid = ?4 AND {id} = ?1 AND {succeeded}");
     let duration = "json_extract(j.value, '$[2].duration_ms')";
-    batch(
-        db,
-        vec![
-            db.prepare(format!(
-                "UPDATE delivery_counts SET succeeded = succeeded - 1, \
-                   first_attempt_ms = first_attempt_ms - COALESCE((SELECT {duration} {entry}), 0), \
-                   first_attempts = first_attempts - (SELECT {duration} IS NOT NULL {entry}) \
-                 WHERE webhook_id = ?2 AND bucket = (SELECT e.created_at / {COUNT_BUCKET_MS} {entry}) \
-                   AND ?4 < (SELECT rounds_counted_to FROM organization)"
-            ))
-            .bind(&binds)?,
-            db.prepare(format!(
-                "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
-                   attempts, last_status_code, first_attempt, created_at, updated_at, stemmed) \
-                 SELECT ?1, e.organization_id, ?2, e.id, e.type, ?3, 'succeeded', 1, \
-                   json_extract(j.value, '$[2].status_code'), json_extract(j.value, '$[2]'), e.created_at, \
-                   json_extract(j.value, '$[2].created_at'), 1 {entry} ON CONFLICT (id) DO NOTHING"
-            ))
-            .bind(&binds)?,
-            db.prepare(format!(
-                "UPDATE events SET round = json_remove(round, (SELECT '$[' || j.key || '][2]' {entry})) \
-                 WHERE rowid = ?4 AND EXISTS (SELECT 1 {entry})"
-            ))
-            .bind(&binds)?,
-        ],
-    )
-    .await?;
-    Ok(())
+    [
+        format!(
+            "UPDATE delivery_counts SET succeeded = succeeded - 1, \
+               first_attempt_ms = first_attempt_ms - COALESCE((SELECT {duration} {entry}), 0), \
+               first_attempts = first_attempts - (SELECT {duration} IS NOT NULL {entry}) \
+             WHERE webhook_id = ?2 AND bucket = (SELECT e.created_at / {COUNT_BUCKET_MS} {entry}) \
+               AND ?4 < (SELECT rounds_counted_to FROM organization)"
+        ),
+        format!(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+               attempts, last_status_code, first_attempt, created_at, updated_at, stemmed) \
+             SELECT ?1, e.organization_id, ?2, e.id, e.type, ?3, 'succeeded', 1, \
+               json_extract(j.value, '$[2].status_code'), json_extract(j.value, '$[2]'), e.created_at, \
+               COALESCE(json_extract(j.value, '$[2].created_at'), e.created_at), 1 {entry} ON CONFLICT (id) DO NOTHING"
+        ),
+        format!(
+            "UPDATE events SET round = json_remove(round, (SELECT '$[' || j.key || '][2]' {entry})) \
+             WHERE rowid = ?4 AND EXISTS (SELECT 1 {entry})"
+        ),
+    ]
 }
 
 /// `?1` the organization, `?2` the webhook, `?3` the delivery id, `?4` its event's position when the id begins with
@@ -1697,9 +1709,8 @@ pub(crate) fn uncounted_deliveries(since: &str, first_bucket: &str, partial: boo
     const COLUMNS: &str = "webhook_id, status, created_at, first_attempt, organization_id";
     let counted_to = "(SELECT rounds_counted_to FROM organization)";
     let from = super::marked_rowid("next_event_rowid", &format!("{since} - {}", super::INGEST_CLOCK_SLACK_MS));
-    let successes = |condition: &str| {
-        format!("SELECT {COLUMNS} FROM ({} AND {condition})", super::round_successes("events e"))
-    };
+    let successes =
+        |condition: &str| format!("SELECT {COLUMNS} FROM ({} AND {condition})", super::round_successes("events e"));
     let mut parts = vec![
         format!("SELECT {COLUMNS} FROM deliveries WHERE rowid IN ({})", uncounted_since(since, first_bucket, partial)),
         successes(&format!("e.rowid >= MAX({counted_to}, {from}) AND e.created_at >= {since}")),
@@ -3284,7 +3295,14 @@ mod count_tests {
         db.execute(MARK_DELIVERIES_SQL, params![now, MARK_EVERY_MS]).unwrap();
         db.execute(COUNT_DELIVERIES_SQL, [limit]).unwrap();
         db.execute(ADVANCE_COUNT_SQL, [limit]).unwrap();
+        db.execute(&count_round_successes_sql(), [limit / 2]).unwrap();
+        db.execute(ADVANCE_ROUNDS_COUNT_SQL, [limit / 2]).unwrap();
     }
+
+    /// Every delivery, as counting every one reads them: the rows and (schema v23) the successes in rounds.
+    const ALL: &str = "(SELECT webhook_id, status, created_at, first_attempt FROM deliveries UNION ALL \
+        SELECT json_extract(j.value, '$[1]'), 'succeeded', e.created_at, json_extract(j.value, '$[2]') \
+        FROM events e, json_each(e.round) j WHERE json_type(j.value, '$[2]') = 'object')";
 
     /// What the counts say for `since` (stats, each webhook's activity, and each webhook's hours from the hour of
     /// `since` on), as text to compare.
@@ -3340,10 +3358,12 @@ mod count_tests {
                       COALESCE(SUM(d.status = 'pending'), 0)";
         let average = |webhook: &str, from: i64| -> Option<f64> {
             db.query_row(
-                "SELECT AVG(ms) FROM (SELECT a.duration_ms AS ms FROM attempts a JOIN deliveries d ON \
-                 d.id = a.delivery_id WHERE (?1 IS NULL OR d.webhook_id = ?1) AND a.created_at >= ?2 UNION ALL \
-                 SELECT json_extract(d.first_attempt, '$.duration_ms') FROM deliveries d JOIN webhooks w ON \
-                 w.id = d.webhook_id WHERE (?1 IS NULL OR d.webhook_id = ?1) AND d.created_at >= ?2)",
+                &format!(
+                    "SELECT AVG(ms) FROM (SELECT a.duration_ms AS ms FROM attempts a JOIN deliveries d ON \
+                     d.id = a.delivery_id WHERE (?1 IS NULL OR d.webhook_id = ?1) AND a.created_at >= ?2 UNION ALL \
+                     SELECT json_extract(d.first_attempt, '$.duration_ms') FROM {ALL} d JOIN webhooks w ON \
+                     w.id = d.webhook_id WHERE (?1 IS NULL OR d.webhook_id = ?1) AND d.created_at >= ?2)"
+                ),
                 params![if webhook.is_empty() { None } else { Some(webhook) }, from],
                 |r| r.get(0),
             )
@@ -3352,7 +3372,7 @@ mod count_tests {
         let stats: (i64, i64, i64, i64) = db
             .query_row(
                 &format!(
-                    "SELECT {totals} FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+                    "SELECT {totals} FROM {ALL} d JOIN webhooks w ON w.id = d.webhook_id \
                      WHERE d.created_at >= ?1"
                 ),
                 [since],
@@ -3364,7 +3384,7 @@ mod count_tests {
         for w in WEBHOOKS.iter().chain(&["wh_gone"]) {
             let (total, succeeded, failed, _): (i64, i64, i64, i64) = db
                 .query_row(
-                    &format!("SELECT {totals} FROM deliveries d WHERE d.webhook_id = ?1 AND d.created_at >= ?2"),
+                    &format!("SELECT {totals} FROM {ALL} d WHERE d.webhook_id = ?1 AND d.created_at >= ?2"),
                     params![w, since],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
@@ -3379,11 +3399,11 @@ mod count_tests {
         out += &rows.join("\n");
         for w in WEBHOOKS {
             let mut hourly = db
-                .prepare(
+                .prepare(&format!(
                     "SELECT created_at / 3600000, SUM(status = 'succeeded'), SUM(status = 'failed'), \
-                     SUM(status = 'pending') FROM deliveries WHERE webhook_id = ?1 AND created_at >= ?2 \
-                     GROUP BY 1 ORDER BY 1",
-                )
+                     SUM(status = 'pending') FROM {ALL} WHERE webhook_id = ?1 AND created_at >= ?2 \
+                     GROUP BY 1 ORDER BY 1"
+                ))
                 .unwrap();
             let hours: Vec<(i64, i64, i64, i64)> = hourly
                 .query_map(params![w, since], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -3402,6 +3422,9 @@ mod count_tests {
         let start = 500_000 * HOUR + 7 * MINUTE;
         let mut pending: Vec<String> = Vec::new();
         let mut failed: Vec<String> = Vec::new();
+        // Round entries not yet ended (their event's position, index, webhook), and successes in entries.
+        let mut open: Vec<(i64, usize, String)> = Vec::new();
+        let mut successes: Vec<(i64, String, String)> = Vec::new();
         let mut n = 0;
         // 30 hours in steps of 7 minutes: deliveries come (stamped up to 4 minutes early, as an ingest's clock may
         // be), some finish or fail, some failed ones are recovered, and the alarm counts a few at a time.
@@ -3442,6 +3465,69 @@ mod count_tests {
                     .unwrap();
                 }
             }
+            let settled_before: i64 =
+                db.query_row("SELECT COALESCE(MAX(rowid), 0) FROM events", [], |r| r.get(0)).unwrap();
+            // Events whose rounds (schema v23) list deliveries: each ends a success in its entry or (a failure) a
+            // row; some successes are retried by hand, which moves them to a row first.
+            for _ in 0..draw.below(3) {
+                let at = now - draw.below(4 * MINUTE as u64) as i64;
+                let hooks: Vec<&str> = WEBHOOKS.iter().copied().filter(|_| draw.below(2) == 0).collect();
+                let round: Vec<serde_json::Value> =
+                    hooks.iter().enumerate().map(|(k, w)| serde_json::json!([format!("{k:08x}"), w])).collect();
+                n += 1;
+                db.execute(
+                    "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at, delivery_stem, \
+                     round) VALUES ('org_a', ?1, 'lead.created', '{}', 't', ?2, \
+                     printf('%012x', (SELECT COALESCE(MAX(rowid), 0) + 1 FROM events)) || 'aaaaaaaaaaaa', ?3)",
+                    params![format!("evt_{n:05}"), at, serde_json::Value::Array(round).to_string()],
+                )
+                .unwrap();
+                let position = db.last_insert_rowid();
+                open.extend((0..hooks.len()).map(|k| (position, k, hooks[k].to_string())));
+            }
+            // Each entry ends within its step, as a record comes within its round's lease: the counts' first
+            // partial ten minutes find a row by its `rowid`'s time mark, so a row written long after its creation
+            // time (a manual retry of an old success, as of an old failure) is not in that partial range.
+            while let Some((position, k, webhook)) = open.pop() {
+                let id = format!("dlv_{position:012x}aaaaaaaaaaaa{k:08x}");
+                if draw.below(5) == 0 {
+                    db.execute(
+                        "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+                         attempts, created_at, updated_at, stemmed) SELECT ?1, 'org_a', ?2, id, type, '{}', \
+                         'failed', 1, created_at, created_at, 1 FROM events WHERE rowid = ?3",
+                        params![id, webhook, position],
+                    )
+                    .unwrap();
+                } else {
+                    let attempt = format!("{{\"status_code\":200,\"duration_ms\":{}}}", draw.below(400));
+                    db.execute(
+                        "UPDATE events SET round = json_insert(round, '$[' || ?2 || '][2]', json(?3)) WHERE rowid = ?1",
+                        params![position, k as i64, attempt],
+                    )
+                    .unwrap();
+                    successes.push((position, id, webhook));
+                }
+            }
+            successes.retain(|(position, _, _)| *position > settled_before);
+            let settled: i64 = db
+                .query_row(
+                    "SELECT COALESCE(MIN(position), (SELECT COALESCE(MAX(rowid), 0) + 1 FROM events)) FROM \
+                     (SELECT value AS position FROM json_each(?1))",
+                    [serde_json::to_string(&open.iter().map(|o| o.0).collect::<Vec<_>>()).unwrap()],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            db.execute(ADVANCE_ROUNDS_SQL, [settled]).unwrap();
+            if !successes.is_empty() && draw.below(3) == 0 {
+                let (position, id, webhook) = successes.remove(draw.below(successes.len() as u64) as usize);
+                for sql in round_success_to_row_sql() {
+                    db.execute(&sql, params![id, webhook, "{}", position]).unwrap();
+                }
+                // The retry then fails, now and then.
+                if draw.below(2) == 0 {
+                    db.execute("UPDATE deliveries SET status = 'failed' WHERE id = ?1", [&id]).unwrap();
+                }
+            }
             if !failed.is_empty() && draw.below(4) == 0 {
                 let id = failed.remove(draw.below(failed.len() as u64) as usize);
                 db.execute("UPDATE deliveries SET status = 'pending' WHERE id = ?1", [&id]).unwrap();
@@ -3463,13 +3549,76 @@ mod count_tests {
             }
         }
         let counted_to: i64 = db.query_row("SELECT counted_to FROM organization", [], |r| r.get(0)).unwrap();
-        assert!(counted_to > n / 2, "the alarm counted most of the {n} deliveries: {counted_to}");
+        assert!(counted_to > n / 4, "the alarm counted most of the deliveries' rows: {counted_to}");
+        let rounds_counted_to: i64 =
+            db.query_row("SELECT rounds_counted_to FROM organization", [], |r| r.get(0)).unwrap();
+        assert!(rounds_counted_to > n / 4, "and most of the rounds: {rounds_counted_to}");
         let rows: i64 = db.query_row("SELECT COUNT(*) FROM delivery_counts", [], |r| r.get(0)).unwrap();
         assert!(rows > 0 && rows <= 3 * (30 * 6 + 1), "at most one row per webhook and ten minutes: {rows}");
         let gone: i64 = db
             .query_row("SELECT COUNT(*) FROM delivery_counts WHERE webhook_id = 'wh_gone'", [], |r| r.get(0))
             .unwrap();
         assert_eq!(gone, 0, "a deleted webhook's counts go with it");
+    }
+
+    #[test]
+    fn a_success_in_a_round_is_counted_once_before_and_after_a_retry_moves_it_to_a_row() {
+        let db = organization();
+        let at = 500_000 * HOUR;
+        db.execute(
+            "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at, delivery_stem, round) \
+             VALUES ('org_a', 'evt_1', 'lead.created', '{}', 't', ?1, '000000000001aaaaaaaaaaaa', \
+             '[[\"00000000\",\"wh_a\",{\"status_code\":200,\"duration_ms\":40,\"created_at\":1}], \
+               [\"00000001\",\"wh_b\"]]')",
+            [at],
+        )
+        .unwrap();
+        // wh_b's delivery failed: its row.
+        db.execute(
+            "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, attempts, \
+             created_at, updated_at, stemmed) VALUES ('dlv_000000000001aaaaaaaaaaaa00000001', 'org_a', 'wh_b', \
+             'evt_1', 'lead.created', '{}', 'failed', 1, ?1, ?1, 1)",
+            [at],
+        )
+        .unwrap();
+        db.execute(ADVANCE_ROUNDS_SQL, [2]).unwrap();
+        let stats = |db: &Connection| -> (i64, i64, i64, Option<f64>) {
+            db.query_row(&stats_sql(), params!["org_a", at - HOUR], |r| {
+                Ok((
+                    r.get("deliveries_total")?,
+                    r.get("deliveries_succeeded")?,
+                    r.get("deliveries_failed")?,
+                    r.get("avg_response_ms")?,
+                ))
+            })
+            .unwrap()
+        };
+        let expected = (2, 1, 1, Some(40.0));
+        assert_eq!(stats(&db), expected, "not counted yet: read from the round and the row");
+        housekeeping(&db, at + 2 * MINUTE, 10);
+        housekeeping(&db, at + 3 * MINUTE, 10);
+        let counted: (i64, i64) = db
+            .query_row("SELECT counted_to, rounds_counted_to FROM organization", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!(counted, (2, 2), "the row and the round counted");
+        assert_eq!(stats(&db), expected, "counted");
+        // A manual retry moves the success to a row: counted once, by the row from now on.
+        let id = "dlv_000000000001aaaaaaaaaaaa00000000";
+        for sql in round_success_to_row_sql() {
+            db.execute(&sql, params![id, "wh_a", "{}", 1]).unwrap();
+        }
+        assert_eq!(stats(&db), expected, "moved, not yet counted as a row");
+        housekeeping(&db, at + 4 * MINUTE, 10);
+        housekeeping(&db, at + 5 * MINUTE, 10);
+        assert_eq!(stats(&db), expected, "counted as a row");
+        // Its retry fails: the counts follow the row.
+        db.execute("UPDATE deliveries SET status = 'failed' WHERE id = ?1", [id]).unwrap();
+        assert_eq!(stats(&db), (2, 0, 2, Some(40.0)));
+        // A second move finds no attempt in the entry and changes nothing.
+        for sql in round_success_to_row_sql() {
+            db.execute(&sql, params![id, "wh_a", "{}", 1]).unwrap();
+        }
+        assert_eq!(stats(&db), (2, 0, 2, Some(40.0)));
     }
 
     #[test]
@@ -3700,6 +3849,52 @@ mod round_tests {
         assert_eq!(applied, vec![true]);
         assert_eq!(state(&db, &old.id), ("succeeded".into(), Some(200), None, None, true));
         assert_eq!(entry_attempt(&db, &old.id), None);
+    }
+
+    #[test]
+    fn a_success_in_its_entry_is_found_by_its_id_shown_succeeded_and_not_missing_after_rounds_from_moves_on() {
+        let (db, row) = ingested();
+        let record = succeeded(&row);
+        run_all(&db, &first_attempt_statements(&local(), &[&record]).unwrap());
+        db.execute(ADVANCE_ROUNDS_SQL, [2]).unwrap();
+        // A delivery's page finds its event by the position its id begins with.
+        let mut read = db.prepare(&of_round_sql(true)).unwrap();
+        let found: Vec<OpenRound> = open_rounds_of(&mut read, params!["org_a", "wh_1", row.id.as_str(), 1]);
+        assert_eq!(found.len(), 1);
+        let entries = crate::store::events::round_entries(&found[0].delivery_stem, Some(&found[0].round)).unwrap();
+        let attempt = entries[0].attempt.clone().expect("its attempt");
+        assert_eq!((attempt.id.as_str(), attempt.status_code, attempt.attempt), (record.attempt_id, Some(200), 1));
+        assert!(open_rounds_of(&mut read, params!["org_a", "wh_2", row.id.as_str(), 1]).is_empty(), "another webhook");
+        // The event's page shows it succeeded; a replay of what wh_1 missed leaves it alone.
+        let shown: (String, i64, Option<i64>) = db
+            .query_row(
+                &crate::store::unwritten_round_deliveries("e.organization_id = 'org_a' AND e.id = 'evt_1'"),
+                [],
+                |r| Ok((r.get("status")?, r.get("attempts")?, r.get("last_status_code")?)),
+            )
+            .unwrap();
+        assert_eq!(shown, ("succeeded".into(), 1, Some(200)));
+        let not_missing: bool = db
+            .query_row(
+                &format!("SELECT {} FROM events e", crate::store::in_round("e.rowid", "e.round", "'wh_1'")),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(not_missing);
+        // The record's result shows for the webhook's failure count and its operational events.
+        let shows = |attempts: i64, status: &str, at: i64| -> bool {
+            db.query_row(
+                &format!("SELECT {}", crate::store::shows_result("?1", "?2", "?3", "?4", Some("?5"))),
+                params![row.id.as_str(), attempts, status, 1, at],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert!(shows(1, "succeeded", record.now));
+        assert!(!shows(1, "succeeded", record.now + 1), "another record's time");
+        assert!(!shows(1, "failed", record.now));
+        assert!(!shows(2, "succeeded", record.now));
         // The event's own reads count it once.
         let n: i64 = db
             .query_row(
@@ -3995,5 +4190,290 @@ mod round_tests {
         let mut read = db.prepare(&webhooks::of_rounds_sql(1)).unwrap();
         let hooks: Vec<String> = read.query_map([1], |r| r.get("id")).unwrap().map(Result::unwrap).collect();
         assert_eq!(hooks, vec!["wh_1".to_string()]);
+    }
+}
+
+/// A webhook's log merged from its rows and its successes in rounds (schema v23).
+#[cfg(test)]
+mod round_log_tests {
+    use super::*;
+    use rusqlite::{params, Connection};
+
+    /// 150 events, one a minute, whose rounds list wh_a (and every third wh_b): most of wh_a's succeed in their entry,
+    /// every fifth fails (a row), every seventh is still open; a delivery with a random id (a replay) now and then.
+    fn organization() -> Connection {
+        let db = super::super::migrated_sqlite();
+        for w in ["wh_a", "wh_b"] {
+            db.execute(
+                "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
+                 VALUES (?1, 'org_a', ?1, 'https://example.com', '[\"*\"]', 's', 1, 1)",
+                [w],
+            )
+            .unwrap();
+        }
+        for n in 1..=150i64 {
+            let at = 1_000_000 + n * 60_000;
+            let attempt = |code: i64| serde_json::json!({"status_code": code, "duration_ms": 5, "created_at": at + 10});
+            let mut round = vec![if n % 7 == 0 || n % 5 == 0 {
+                serde_json::json!(["00000000", "wh_a"])
+            } else {
+                serde_json::json!(["00000000", "wh_a", attempt(200)])
+            }];
+            if n % 3 == 0 {
+                round.push(serde_json::json!(["00000001", "wh_b", attempt(204)]));
+            }
+            let event_type = if n % 2 == 0 { "lead.created" } else { "deal.won" };
+            db.execute(
+                "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at, delivery_stem, round) \
+                 VALUES ('org_a', ?1, ?2, '{}', 't', ?3, printf('%012x', ?4) || 'aaaaaaaaaaaa', ?5)",
+                params![format!("evt_{n:03}"), event_type, at, n, serde_json::Value::Array(round).to_string()],
+            )
+            .unwrap();
+            let row = |id: String, status: &str, created_at: i64| {
+                db.execute(
+                    "INSERT INTO deliveries (id, organization_id, webhook_id, event_id, event_type, body, status, \
+                     attempts, created_at, updated_at) VALUES (?1, 'org_a', 'wh_a', ?2, ?3, '{}', ?4, 1, ?5, ?5)",
+                    params![id, format!("evt_{n:03}"), event_type, status, created_at],
+                )
+                .unwrap();
+            };
+            if n % 5 == 0 {
+                row(format!("dlv_{n:012x}aaaaaaaaaaaa00000000"), "failed", at);
+            }
+            if n % 11 == 0 {
+                row(format!("dlv_replay{n:03}"), "succeeded", at + 30_000);
+            }
+        }
+        db.execute("UPDATE organization SET rounds_from = 140", []).unwrap();
+        db
+    }
+
+    fn read(
+        db: &Connection,
+        sql: &str,
+        filter: (&str, Option<&str>, Option<&str>),
+        read: i64,
+        before: i64,
+    ) -> Vec<LoggedDelivery> {
+        let mut statement = db.prepare(sql).unwrap();
+        let rows = statement
+            .query_map(params!["org_a", filter.0, filter.1, filter.2, read, 0, before], |r| {
+                Ok(LoggedDelivery {
+                    position: r.get("position")?,
+                    log: Log::Rows,
+                    delivery: DeliveryRow {
+                        id: DeliveryId::parse(&r.get::<_, String>("id")?).unwrap(),
+                        organization_id: OrganizationId::parse(&r.get::<_, String>("organization_id")?).unwrap(),
+                        webhook_id: WebhookId::parse(&r.get::<_, String>("webhook_id")?).unwrap(),
+                        event_id: EventId::parse(&r.get::<_, String>("event_id")?).unwrap(),
+                        event_type: r.get("event_type")?,
+                        body: r.get("body")?,
+                        status: if r.get::<_, String>("status")? == "succeeded" {
+                            DeliveryStatus::Succeeded
+                        } else {
+                            DeliveryStatus::Failed
+                        },
+                        attempts: r.get("attempts")?,
+                        chain_start: 0,
+                        last_status_code: r.get("last_status_code")?,
+                        last_error: None,
+                        next_attempt_at: None,
+                        lease_until: None,
+                        is_test: false,
+                        created_at: r.get("created_at")?,
+                        updated_at: r.get("updated_at")?,
+                        lost_attempts: 0,
+                        unwritten: false,
+                    },
+                })
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        rows
+    }
+
+    /// A page of the log as [`list`] answers it, on SQLite.
+    fn page(
+        db: &Connection,
+        filter: (&str, Option<&str>, Option<&str>),
+        at: &PageAt,
+        rounds_before: Option<i64>,
+    ) -> LogPage {
+        let n = i64::from(at.offset) + i64::from(at.limit) + 1;
+        let rows = read(db, &log_page_sql(), filter, n, at.before.unwrap_or(i64::MAX));
+        let rounds = read(db, &log_round_page_sql(), filter, n, rounds_before.unwrap_or(i64::MAX));
+        let count = |sql: &str| -> i64 {
+            db.query_row(sql, params!["org_a", filter.0, filter.1, filter.2, 10_001], |r| r.get("total")).unwrap()
+        };
+        log_page(rows, rounds, count(&log_count_sql()) + count(&log_round_count_sql()), at, rounds_before)
+    }
+
+    fn ids(page: &LogPage) -> Vec<String> {
+        page.page.rows.iter().map(|d| d.delivery.id.to_string()).collect()
+    }
+
+    /// Every delivery of the webhook the filter selects, newest first by creation time (the row first on a tie, then
+    /// the later written): what the merge answers when each list is in the order of creation.
+    fn everything(db: &Connection, filter: (&str, Option<&str>, Option<&str>)) -> Vec<String> {
+        let sql = format!(
+            "SELECT id FROM (SELECT id, created_at, 0 AS kind, rowid AS position FROM deliveries \
+               WHERE webhook_id = ?1 AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR event_type = ?3) \
+             UNION ALL SELECT id, created_at, 1, position FROM ({}) WHERE webhook_id = ?1 \
+               AND (?2 IS NULL OR status = ?2) AND (?3 IS NULL OR event_type = ?3)) \
+             ORDER BY created_at DESC, kind, position DESC",
+            super::super::round_successes("events e")
+        );
+        let mut statement = db.prepare(&sql).unwrap();
+        let all = statement
+            .query_map(params![filter.0, filter.1, filter.2], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        all
+    }
+
+    #[test]
+    fn the_log_lists_rows_and_successes_in_rounds_newest_first_by_offset_and_by_iterator_alike() {
+        let db = organization();
+        let filters = [
+            ("wh_a", None, None),
+            ("wh_a", Some("succeeded"), None),
+            ("wh_a", Some("failed"), None),
+            ("wh_a", None, Some("lead.created")),
+            ("wh_b", None, None),
+            ("wh_b", Some("failed"), None),
+        ];
+        for filter in filters {
+            let all = everything(&db, filter);
+            assert!(
+                filter.1 == Some("failed") || all.iter().any(|id| id.ends_with("00000000") || id.ends_with("00000001"))
+            );
+            // Offsets.
+            let mut by_offset = Vec::new();
+            for n in 0.. {
+                let listed = page(&db, filter, &PageAt { limit: 7, offset: n * 7, before: None }, None);
+                by_offset.extend(ids(&listed));
+                assert_eq!(listed.page.total.total as usize, all.len(), "{filter:?}");
+                if !listed.page.more {
+                    break;
+                }
+            }
+            assert_eq!(by_offset, all, "{filter:?}");
+            // Iterators: each page starts where the one before ended, in both lists.
+            let (mut walked, mut before, mut rounds_before) = (Vec::new(), None, None);
+            loop {
+                let listed = page(&db, filter, &PageAt { limit: 7, offset: 0, before }, rounds_before);
+                walked.extend(ids(&listed));
+                if !listed.page.more {
+                    break;
+                }
+                (before, rounds_before) = (listed.next_before, listed.next_rounds_before);
+            }
+            assert_eq!(walked, all, "{filter:?}");
+        }
+        // A success still open is not listed; a success in its entry is, with its attempt's answer.
+        let listed = page(&db, ("wh_a", None, None), &PageAt { limit: 100, offset: 0, before: None }, None);
+        assert!(!ids(&listed).contains(&format!("dlv_{:012x}aaaaaaaaaaaa00000000", 147)), "open");
+        let success =
+            listed.page.rows.iter().find(|d| d.delivery.id.as_str() == "dlv_00000000008faaaaaaaaaaaa00000000");
+        let success = success.expect("event 143's success");
+        assert_eq!(
+            (success.log, success.delivery.last_status_code, success.delivery.updated_at),
+            (Log::Rounds, Some(200), 1_000_000 + 143 * 60_000 + 10)
+        );
+    }
+
+    #[test]
+    fn the_merge_takes_the_newer_head_the_row_on_a_tie() {
+        let at = |id: &str, created_at: i64, position: i64, log: Log| {
+            let delivery = DeliveryRow {
+                id: DeliveryId::parse(id).unwrap(),
+                organization_id: OrganizationId::parse("org_a").unwrap(),
+                webhook_id: WebhookId::parse("wh_a").unwrap(),
+                event_id: EventId::parse("evt_1").unwrap(),
+                event_type: "lead.created".into(),
+                body: String::new(),
+                status: DeliveryStatus::Succeeded,
+                attempts: 1,
+                chain_start: 0,
+                last_status_code: None,
+                last_error: None,
+                next_attempt_at: None,
+                lease_until: None,
+                is_test: false,
+                created_at,
+                updated_at: created_at,
+                lost_attempts: 0,
+                unwritten: false,
+            };
+            (LoggedDelivery { position, log: Log::Rows, delivery }, log)
+        };
+        let rows = vec![at("dlv_r3", 30, 3, Log::Rows), at("dlv_r2", 20, 2, Log::Rows), at("dlv_r1", 10, 1, Log::Rows)];
+        let rounds = vec![at("dlv_e2", 25, 9, Log::Rounds), at("dlv_e1", 20, 8, Log::Rounds)];
+        let (page, more) = merged_log(rows, rounds, 1, 3);
+        let ids: Vec<&str> = page.iter().map(|d| d.delivery.id.as_str()).collect();
+        assert_eq!(ids, ["dlv_e2", "dlv_r2", "dlv_e1"]);
+        assert!(more, "dlv_r1 follows");
+        assert_eq!(page.iter().map(|d| d.log).collect::<Vec<_>>(), [Log::Rounds, Log::Rows, Log::Rounds]);
+    }
+
+    #[test]
+    fn the_logs_successes_walk_the_webhooks_round_pages_and_the_events_rowids_never_a_table_or_a_sort() {
+        for sql in [log_round_page_sql(), log_round_count_sql()] {
+            let details = super::super::query_plan(&sql);
+            assert!(
+                !details
+                    .iter()
+                    .any(|d| d.starts_with("SCAN events") || d.starts_with("SCAN e ") || d.starts_with("SCAN p")),
+                "{details:?}"
+            );
+            assert!(details.iter().any(|d| d.contains("SEARCH p USING PRIMARY KEY (webhook_id=?")), "{details:?}");
+            assert!(
+                details.iter().any(|d| d.contains("SEARCH e USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)")),
+                "{details:?}"
+            );
+        }
+        let details = super::super::query_plan(&log_round_page_sql());
+        assert!(!details.iter().any(|d| d.contains("TEMP B-TREE")), "{details:?}");
+    }
+
+    #[test]
+    fn an_upgraded_object_counts_rounds_from_its_next_event_and_pages_the_rounds_written_after() {
+        use crate::org::schema::{sqlite_at, upgrade, VERSIONS};
+        let db = sqlite_at(VERSIONS, 22);
+        db.execute("INSERT INTO organization (id) VALUES ('org_a')", []).unwrap();
+        let event = |id: &str| {
+            db.execute(
+                "INSERT INTO events (organization_id, id, type, data, ingest_token, created_at, delivery_stem, round) \
+                 VALUES ('org_a', ?1, 'lead.created', '{}', 't', 1, 'aaaaaaaaaaaaaaaaaa', '[[\"00000001\",\"wh_a\"]]')",
+                [id],
+            )
+            .unwrap();
+        };
+        for id in ["evt_1", "evt_2", "evt_3"] {
+            event(id);
+        }
+        upgrade(&db, VERSIONS);
+        let from: i64 = db.query_row("SELECT rounds_counted_to FROM organization", [], |r| r.get(0)).unwrap();
+        assert_eq!(from, 4, "the events before hold no success: nothing to count");
+        let pages = || -> i64 { db.query_row("SELECT COUNT(*) FROM webhook_round_pages", [], |r| r.get(0)).unwrap() };
+        assert_eq!(pages(), 0);
+        event("evt_4");
+        assert_eq!(pages(), 1);
+    }
+
+    #[test]
+    fn each_webhook_of_a_round_takes_one_page_entry_per_64_events() {
+        let db = organization();
+        let pages = |w: &str| -> Vec<i64> {
+            let mut s = db.prepare("SELECT page FROM webhook_round_pages WHERE webhook_id = ?1 ORDER BY page").unwrap();
+            let pages = s.query_map([w], |r| r.get(0)).unwrap().map(Result::unwrap).collect();
+            pages
+        };
+        assert_eq!(pages("wh_a"), [0, 1, 2], "events 1 to 150");
+        assert_eq!(pages("wh_b"), [0, 1, 2]);
+        db.execute("DELETE FROM webhooks WHERE id = 'wh_b'", []).unwrap();
+        assert!(pages("wh_b").is_empty(), "a deleted webhook's pages go with it");
     }
 }

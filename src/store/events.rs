@@ -937,11 +937,14 @@ fn list_page_sql(typed: bool) -> String {
             list_filter("events", true, Some("?7"))
         )
     };
-    // A round still sending (schema v22) counts its deliveries without rows as pending.
+    // A round still sending (schema v22) counts its deliveries without rows as pending, and its successes (schema
+    // v23) as succeeded.
     let unwritten = super::round_unwritten("e.n", "e.delivery_stem", "e.round");
+    let succeeded = super::round_succeeded("e.round");
     format!(
-        "SELECT e.n AS position, e.id, e.type, e.created_at, COUNT(d.id) + {unwritten} AS deliveries, \
-           SUM(d.status = 'succeeded') AS succeeded, SUM(d.status = 'failed') AS failed, \
+        "SELECT e.n AS position, e.id, e.type, e.created_at, COUNT(d.id) + {unwritten} + {succeeded} AS deliveries, \
+           NULLIF(COALESCE(SUM(d.status = 'succeeded'), 0) + {succeeded}, 0) AS succeeded, \
+           SUM(d.status = 'failed') AS failed, \
            COALESCE(SUM(d.status = 'pending'), 0) + {unwritten} AS pending \
          FROM ({events}) e \
          LEFT JOIN deliveries d ON d.rowid IN ({}) \
@@ -1134,8 +1137,11 @@ mod tests {
         let mut insert = db.prepare(&ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11)", 12)).unwrap();
         let binds =
             params!["org_a", 1_000, event_id, "lead.created", r, op, r#"{"n":1}"#, token, stem, 50_000, most, ""];
-        let returned: Vec<(Option<String>, String)> =
-            insert.query_map(binds, |row| Ok((row.get("round")?, row.get("stem")?))).unwrap().map(Result::unwrap).collect();
+        let returned: Vec<(Option<String>, String)> = insert
+            .query_map(binds, |row| Ok((row.get("round")?, row.get("stem")?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
         let (round, stem) = returned.first().map_or((None, ""), |(round, stem)| (round.as_deref(), stem.as_str()));
         let mut round: Vec<(String, String)> = round_deliveries(stem, round)
             .unwrap()
@@ -1222,10 +1228,7 @@ mod tests {
             one,
             Claiming {
                 inserted: vec![],
-                round: vec![
-                    (format!("dlv_{s1}{a}"), "wh_a".into()),
-                    (format!("dlv_{s1}{b}"), "wh_b".into())
-                ],
+                round: vec![(format!("dlv_{s1}{a}"), "wh_a".into()), (format!("dlv_{s1}{b}"), "wh_b".into())],
                 hooks: vec!["wh_a".into(), "wh_b".into()],
             }
         );
@@ -1376,6 +1379,17 @@ mod tests {
         expected[0].2 = "succeeded".into();
         assert_eq!(listed(&db), expected);
         assert_eq!(counted(&db), vec![(2, 1, Some(1)), (2, 1, Some(1))]);
+        // The other succeeds in its entry (schema v23): listed succeeded, with no row, and counted once.
+        let (_, other) = &ingested.round[1];
+        db.execute(
+            "UPDATE events SET round = json_insert(round, '$[' || (SELECT j.key FROM json_each(events.round) j \
+             WHERE json_extract(j.value, '$[1]') = ?1) || '][2]', json('{\"status_code\":200,\"created_at\":3000}'))",
+            [other],
+        )
+        .unwrap();
+        expected[1].2 = "succeeded".into();
+        assert_eq!(listed(&db), expected);
+        assert_eq!(counted(&db), vec![(2, 0, Some(2)), (2, 0, Some(2))]);
     }
 
     /// A delivery's columns as the tests compare them.

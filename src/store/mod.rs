@@ -278,7 +278,7 @@ pub(crate) fn round_successes(from: &str) -> String {
            'succeeded' AS status, 1 AS attempts, 0 AS chain_start, \
            json_extract(j.value, '$[2].status_code') AS last_status_code, NULL AS last_error, \
            NULL AS next_attempt_at, NULL AS lease_until, 0 AS is_test, e.created_at, \
-           json_extract(j.value, '$[2].created_at') AS updated_at, 0 AS lost_attempts, \
+           COALESCE(json_extract(j.value, '$[2].created_at'), e.created_at) AS updated_at, 0 AS lost_attempts, \
            json_extract(j.value, '$[2]') AS first_attempt \
          FROM {from}, json_each(e.round) j WHERE {ROUND_ENTRY_SUCCEEDED}",
         round_entry_id("e")
@@ -313,6 +313,12 @@ pub(crate) fn round_unwritten(rowid: &str, stem: &str, round: &str) -> String {
              AND NOT EXISTS (SELECT 1 FROM deliveries WHERE id = 'dlv_' || {stem} || json_extract(u.value, '$[0]'))) \
            ELSE 0 END)"
     )
+}
+
+/// How many deliveries of an event's round (`round`, an SQL expression) have their successful first attempt in their
+/// entry (schema v23): none of them has a row.
+pub(crate) fn round_succeeded(round: &str) -> String {
+    format!("(SELECT COUNT(*) FROM json_each({round}) u WHERE json_type(u.value, '$[2]') = 'object')")
 }
 
 /// The condition "the event's round lists webhook `webhook`'s delivery, and it has no row for a reason": its first
