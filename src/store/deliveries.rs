@@ -581,7 +581,7 @@ fn round_success_statements(db: &Database, unwritten: &[&AttemptRecord<'_>]) -> 
     }
     positions.sort_unstable();
     positions.dedup();
-    let binds = [text(&serde_json::Value::Object(attempts).to_string()), text(&serde_json::to_string(&positions)?)];
+    let binds = [text(serde_json::Value::Object(attempts).to_string()), text(serde_json::to_string(&positions)?)];
     let id = super::round_entry_id("e");
     Ok(vec![
         db.prepare(format!(
