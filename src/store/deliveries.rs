@@ -569,43 +569,53 @@ fn attempt_row(r: &AttemptRecord<'_>) -> AttemptRow {
 /// id's index entry. Then each delivery whose entry now holds its attempt, as applied. [`finished_inserts`] writes
 /// the others' rows.
 fn round_success_statements(db: &Database, unwritten: &[&AttemptRecord<'_>]) -> Result<Vec<Statement>, StoreError> {
-    let mut attempts = serde_json::Map::new();
-    let mut positions = Vec::new();
+    // Each event's own (at most a round's six): one small update and read of its row by its `rowid`, where one
+    // statement for every event of a batch matched each entry against every attempt.
+    let mut by_event: Vec<(i64, serde_json::Map<String, serde_json::Value>)> = Vec::new();
     for r in unwritten {
         let Some(position) = RoundRef::position_of(&r.delivery.id) else { continue };
-        attempts.insert(r.delivery.id.to_string(), serde_json::to_value(attempt_row(r))?);
-        positions.push(position);
+        let attempt = serde_json::to_value(attempt_row(r))?;
+        match by_event.iter_mut().find(|(p, _)| *p == position) {
+            Some((_, attempts)) => {
+                attempts.insert(r.delivery.id.to_string(), attempt);
+            }
+            None => by_event.push((position, serde_json::Map::from_iter([(r.delivery.id.to_string(), attempt)]))),
+        }
     }
-    if positions.is_empty() {
-        return Ok(Vec::new());
+    let [update, applied] = round_success_sql();
+    let mut statements = Vec::with_capacity(2 * by_event.len());
+    for (position, attempts) in by_event {
+        let binds = [text(serde_json::Value::Object(attempts).to_string()), int(position)];
+        statements.extend([db.prepare(&update).bind(&binds)?, db.prepare(&applied).bind(&binds)?]);
     }
-    positions.sort_unstable();
-    positions.dedup();
-    let binds = [text(serde_json::Value::Object(attempts).to_string()), text(serde_json::to_string(&positions)?)];
+    Ok(statements)
+}
+
+/// [`round_success_statements`]' statements for the attempts `?1` (a JSON object: each delivery's id to its attempt)
+/// of deliveries of the event at `?2`: the update of its round, and the read of the deliveries whose entry holds
+/// their attempt now.
+fn round_success_sql() -> [String; 2] {
     let id = super::round_entry_id("e");
-    Ok(vec![
-        db.prepare(format!(
+    [
+        format!(
             "UPDATE events SET round = (SELECT json_group_array(CASE WHEN {applies} \
                THEN json_insert(j.value, '$[2]', json(a.value)) ELSE json(j.value) END) \
              FROM json_each(events.round) j LEFT JOIN json_each(?1) a ON a.key = {entry}) \
-             WHERE rowid IN (SELECT value FROM json_each(?2)) AND round IS NOT NULL \
+             WHERE rowid = ?2 AND round IS NOT NULL \
                AND EXISTS (SELECT 1 FROM json_each(events.round) j JOIN json_each(?1) a ON a.key = {entry} \
                  WHERE {applies})",
             entry = super::round_entry_id("events"),
             applies = "a.value IS NOT NULL AND json_type(j.value, '$[2]') IS NULL \
                AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.id = a.key) \
                AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = json_extract(j.value, '$[1]'))",
-        ))
-        .bind(&binds)?,
-        db.prepare(format!(
-            "SELECT {id} AS id, 1 AS applied FROM events e, json_each(e.round) j \
-             WHERE e.rowid IN (SELECT value FROM json_each(?2)) AND {} \
+        ),
+        format!(
+            "SELECT {id} AS id, 1 AS applied FROM events e, json_each(e.round) j WHERE e.rowid = ?2 AND {} \
                AND json_extract(j.value, '$[2].id') = (SELECT json_extract(a.value, '$.id') FROM json_each(?1) a \
                  WHERE a.key = {id})",
             super::ROUND_ENTRY_SUCCEEDED
-        ))
-        .bind(&binds)?,
-    ])
+        ),
+    ]
 }
 
 /// For the first attempts of `unwritten` (that succeeded with the same answer at the same time) whose deliveries have no
@@ -4048,6 +4058,18 @@ mod round_tests {
         assert_eq!(found("wh_1", &other_position), None, "its stem at another position");
         run_all(&db, &write_unwritten(&local(), &row.organization_id, &[&row], 2000).unwrap());
         assert_eq!(found("wh_1", row.id.as_str()), None, "its row answers now");
+    }
+
+    #[test]
+    fn the_record_of_a_rounds_successes_finds_their_events_and_rows_by_primary_keys() {
+        for sql in round_success_sql() {
+            let details = crate::store::query_plan(&sql);
+            assert!(
+                !details.iter().any(|d| d.starts_with("SCAN events") || d.starts_with("SCAN e ") || d == "SCAN e"),
+                "{sql}: {details:?}"
+            );
+            assert!(!details.iter().any(|d| d.starts_with("SCAN d") || d.starts_with("SCAN w")), "{sql}: {details:?}");
+        }
     }
 
     #[test]
