@@ -90,6 +90,51 @@ test("a single event's deliveries leave from its ingest: 2 calls to its organiza
   receiver.respond(() => ({ status: 200 }));
 });
 
+test("a success kept in its event's round (no row of its own) is found, logged, counted and retried like any delivery", async () => {
+  const org = "org_sai_4";
+  const hooks = await webhooks(org, 2);
+  assert.equal((await post(org, "/api/events", { id: "evt-kept", type: "lead.created", data: { kept: true } })).status, 202);
+  await eventually(async () => (await statuses(org, "evt-kept")).length === 2 && (await statuses(org, "evt-kept")).every((s) => s === "succeeded"), { what: "both recorded" });
+  assert.deepEqual(await worker.orgSql(org, "SELECT id FROM deliveries WHERE event_id = 'evt-kept'"), [], "no delivery row: the successes are in the event's row");
+  const [hook] = hooks;
+  const sent = arrivals(hook.path).find((r) => JSON.parse(r.body).id === "evt-kept");
+  const id = sent.headers["webhook-id"];
+  // The delivery's page: its id, status, the bytes sent and the attempt.
+  const page = await worker.api(`/api/webhooks/${hook.id}/deliveries/${id}`, { headers: auth(org) });
+  assert.equal(page.status, 200);
+  const detail = await page.json();
+  assert.equal(detail.id, id);
+  assert.equal(detail.status, "succeeded");
+  assert.equal(detail.body, sent.body.toString(), "the bytes the receiver got");
+  assert.deepEqual(detail.attempts.map((a) => [a.attempt, a.statusCode]), [[1, 200]]);
+  // The webhook's log lists it once, first; the event lists both succeeded; the counts hold both.
+  const log = await (await worker.api(`/api/webhooks/${hook.id}/deliveries?limit=1`, { headers: auth(org) })).json();
+  assert.deepEqual(log.data.map((d) => [d.id, d.status, d.attempts]), [[id, "succeeded", 1]]);
+  assert.equal(log.total, 2, "the warm-up's and this one");
+  const next = await (await worker.api(`/api/webhooks/${hook.id}/deliveries?limit=1&iterator=${log.iterator}`, { headers: auth(org) })).json();
+  assert.equal(next.data.length, 1);
+  assert.notEqual(next.data[0].id, id, "the next page goes on after it");
+  const event = await (await worker.api("/api/events/evt-kept", { headers: auth(org) })).json();
+  assert.deepEqual(event.deliveries.map((d) => d.status), ["succeeded", "succeeded"]);
+  const stats = async () => (await (await worker.api("/api/webhooks/stats", { headers: auth(org) })).json());
+  // The alarm has counted the round's successes (so the retry's row takes its place in the counts).
+  await eventually(async () => (await worker.orgSql(org, "SELECT rounds_counted_to > (SELECT rowid FROM events WHERE id = 'evt-kept') AS counted FROM organization"))[0].counted === 1, { what: "the round counted" });
+  const before = await stats();
+  assert.equal(before.deliveries.last24h.succeeded, 4, "the warm-up's two and these two");
+  // A manual retry sends it again, with its id, and the delivery then has a row with both attempts.
+  const retried = await worker.api(`/api/webhooks/${hook.id}/deliveries/${id}/retry`, { method: "POST", headers: auth(org) });
+  assert.equal(retried.status, 200);
+  await eventually(() => arrivals(hook.path).filter((r) => r.headers["webhook-id"] === id).length === 2, { what: "the retry" });
+  const after = await (await worker.api(`/api/webhooks/${hook.id}/deliveries/${id}`, { headers: auth(org) })).json();
+  assert.deepEqual(after.attempts.map((a) => a.attempt), [1, 2]);
+  assert.equal(after.body, detail.body, "the same bytes");
+  assert.equal((await worker.orgSql(org, `SELECT COUNT(*) AS n FROM deliveries WHERE id = '${id}'`))[0].n, 1, "its row");
+  const relisted = await (await worker.api(`/api/webhooks/${hook.id}/deliveries`, { headers: auth(org) })).json();
+  assert.equal(relisted.data.filter((d) => d.id === id).length, 1, "listed once");
+  assert.equal(relisted.total, 2);
+  assert.deepEqual((await stats()).deliveries.last24h, before.deliveries.last24h, "counted once (the retry's attempt joins the average response time)");
+});
+
 test("ingests arriving together are each answered with their own event, stored once, sent from their own invocation and logged once per attempt", async () => {
   const org = "org_sai_3";
   const hooks = await webhooks(org, 2);

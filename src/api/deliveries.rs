@@ -311,8 +311,7 @@ async fn load_delivery(ctx: &Ctx, webhook_id: &WebhookId, delivery_id: &str) -> 
     }
     // A delivery of an ingest's round has no row until its first attempt is recorded (schema v22), nor after it when
     // that attempt succeeded (schema v23).
-    let (d, _) = deliveries::of_round(&db, &ctx.caller.org, webhook_id, &delivery_id).await?.ok_or_else(not_found)?;
-    Ok(d)
+    deliveries::of_round(&db, &ctx.caller.org, webhook_id, &delivery_id).await?.ok_or_else(not_found)
 }
 
 /// `GET /api/webhooks/{id}/deliveries/{deliveryId}`: the payload and every attempt.

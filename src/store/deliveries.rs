@@ -1295,14 +1295,14 @@ fn open_round_columns(prefix: &str) -> String {
 
 /// A delivery without a row (schema v22): webhook `webhook_id`'s delivery `id` in its event's round, pending as its
 /// ingest claimed it while its first attempt may be under way (the event from `organization.rounds_from` on), or
-/// succeeded with that attempt in its entry (schema v23), which it answers too. So a delivery's page, its attempts and
+/// succeeded with that attempt in its entry (schema v23; [`attempts`] reads it). So a delivery's page, its attempts and
 /// a manual retry find a delivery that its event's page shows.
 pub async fn of_round(
     db: &Database,
     org: &OrganizationId,
     webhook_id: &WebhookId,
     id: &DeliveryId,
-) -> Result<Option<(DeliveryRow, Option<AttemptRow>)>, StoreError> {
+) -> Result<Option<DeliveryRow>, StoreError> {
     let position = RoundRef::position_of(id);
     let binds = [text(org), text(webhook_id), text(id), opt_int(position)];
     let round: Option<OpenRound> = first(db.prepare(of_round_sql(position.is_some())).bind(&binds)?).await?;
@@ -1313,18 +1313,15 @@ pub async fn of_round(
     let Some(entry) = entry else { return Ok(None) };
     let row = round_row(&round, entry.id, entry.webhook_id)?;
     Ok(match entry.attempt {
-        Some(attempt) => Some((
-            DeliveryRow {
-                status: DeliveryStatus::Succeeded,
-                attempts: 1,
-                last_status_code: attempt.status_code,
-                lease_until: None,
-                updated_at: attempt.created_at,
-                ..row
-            },
-            Some(attempt),
-        )),
-        None if round.position >= round.rounds_from => Some((row, None)),
+        Some(attempt) => Some(DeliveryRow {
+            status: DeliveryStatus::Succeeded,
+            attempts: 1,
+            last_status_code: attempt.status_code,
+            lease_until: None,
+            updated_at: attempt.created_at,
+            ..row
+        }),
+        None if round.position >= round.rounds_from => Some(row),
         None => None,
     })
 }
