@@ -713,7 +713,6 @@ pub async fn attempt_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ids::{EventId, OrganizationId, WebhookId};
     use edgehook_verifier::scheme::verify_simple;
 
     #[test]
@@ -772,26 +771,7 @@ mod tests {
     }
 
     fn delivery() -> DeliveryRow {
-        DeliveryRow {
-            id: DeliveryId::parse("dlv_1").unwrap(),
-            organization_id: OrganizationId::parse("org_a").unwrap(),
-            webhook_id: WebhookId::parse("wh_1").unwrap(),
-            event_id: EventId::parse("evt_1").unwrap(),
-            event_type: "lead.created".into(),
-            body: r#"{"id":"evt_1"}"#.into(),
-            status: Pending,
-            attempts: 1,
-            chain_start: 0,
-            last_status_code: None,
-            last_error: None,
-            next_attempt_at: None,
-            lease_until: None,
-            is_test: false,
-            created_at: 0,
-            updated_at: 0,
-            lost_attempts: 0,
-            unwritten: false,
-        }
+        DeliveryRow::sample("dlv_1", "wh_1")
     }
 
     #[test]

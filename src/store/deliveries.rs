@@ -50,6 +50,33 @@ pub struct DeliveryRow {
     pub unwritten: bool,
 }
 
+#[cfg(test)]
+impl DeliveryRow {
+    /// Delivery `id` of webhook `webhook` of event `evt_1`, pending with its first attempt claimed (tests).
+    pub(crate) fn sample(id: &str, webhook: &str) -> DeliveryRow {
+        DeliveryRow {
+            id: DeliveryId::parse(id).unwrap(),
+            organization_id: OrganizationId::parse("org_a").unwrap(),
+            webhook_id: WebhookId::parse(webhook).unwrap(),
+            event_id: EventId::parse("evt_1").unwrap(),
+            event_type: "lead.created".into(),
+            body: r#"{"id":"evt_1"}"#.into(),
+            status: DeliveryStatus::Pending,
+            attempts: 1,
+            chain_start: 0,
+            last_status_code: None,
+            last_error: None,
+            next_attempt_at: None,
+            lease_until: None,
+            is_test: false,
+            created_at: 0,
+            updated_at: 0,
+            lost_attempts: 0,
+            unwritten: false,
+        }
+    }
+}
+
 /// A delivery whose last attempts all ended without a result (their invocation crashed, was killed or went over
 /// a limit) this many times in a row is not sent again: it ends failed with the reason. Something about it may be
 /// what takes its invocation down, and every attempt would take the deliveries beside it down too. One kill of the
@@ -3750,23 +3777,11 @@ mod round_tests {
         .unwrap();
         let row = DeliveryRow {
             body: format!("{head}{id}{tail}"),
-            id: DeliveryId::parse(&id).unwrap(),
-            organization_id: OrganizationId::parse("org_a").unwrap(),
-            webhook_id: WebhookId::parse("wh_1").unwrap(),
-            event_id: EventId::parse("evt_1").unwrap(),
-            event_type: "lead.created".into(),
-            status: DeliveryStatus::Pending,
-            attempts: 1,
-            chain_start: 0,
-            last_status_code: None,
-            last_error: None,
-            next_attempt_at: None,
             lease_until: Some(41_000),
-            is_test: false,
             created_at: 1000,
             updated_at: 1000,
-            lost_attempts: 0,
             unwritten: true,
+            ..DeliveryRow::sample(&id, "wh_1")
         };
         (db, row)
     }
@@ -4277,32 +4292,20 @@ mod round_log_tests {
         let mut statement = db.prepare(sql).unwrap();
         let rows = statement
             .query_map(params!["org_a", filter.0, filter.1, filter.2, read, 0, before], |r| {
+                let status = match r.get::<_, String>("status")?.as_str() {
+                    "succeeded" => DeliveryStatus::Succeeded,
+                    _ => DeliveryStatus::Failed,
+                };
                 Ok(LoggedDelivery {
                     position: r.get("position")?,
                     log: Log::Rows,
                     delivery: DeliveryRow {
-                        id: DeliveryId::parse(&r.get::<_, String>("id")?).unwrap(),
-                        organization_id: OrganizationId::parse(&r.get::<_, String>("organization_id")?).unwrap(),
-                        webhook_id: WebhookId::parse(&r.get::<_, String>("webhook_id")?).unwrap(),
                         event_id: EventId::parse(&r.get::<_, String>("event_id")?).unwrap(),
                         event_type: r.get("event_type")?,
-                        body: r.get("body")?,
-                        status: if r.get::<_, String>("status")? == "succeeded" {
-                            DeliveryStatus::Succeeded
-                        } else {
-                            DeliveryStatus::Failed
-                        },
-                        attempts: r.get("attempts")?,
-                        chain_start: 0,
+                        status,
                         last_status_code: r.get("last_status_code")?,
-                        last_error: None,
-                        next_attempt_at: None,
-                        lease_until: None,
-                        is_test: false,
-                        created_at: r.get("created_at")?,
                         updated_at: r.get("updated_at")?,
-                        lost_attempts: 0,
-                        unwritten: false,
+                        ..delivery(&r.get::<_, String>("id")?, &r.get::<_, String>("webhook_id")?, r.get("created_at")?)
                     },
                 })
             })
@@ -4310,6 +4313,16 @@ mod round_log_tests {
             .map(Result::unwrap)
             .collect();
         rows
+    }
+
+    /// Delivery `id` of webhook `webhook`, created at `created_at`, succeeded.
+    fn delivery(id: &str, webhook: &str, created_at: i64) -> DeliveryRow {
+        DeliveryRow {
+            status: DeliveryStatus::Succeeded,
+            created_at,
+            updated_at: created_at,
+            ..DeliveryRow::sample(id, webhook)
+        }
     }
 
     /// A page of the log as [`list`] answers it, on SQLite.
@@ -4406,27 +4419,7 @@ mod round_log_tests {
     #[test]
     fn the_merge_takes_the_newer_head_the_row_on_a_tie() {
         let at = |id: &str, created_at: i64, position: i64, log: Log| {
-            let delivery = DeliveryRow {
-                id: DeliveryId::parse(id).unwrap(),
-                organization_id: OrganizationId::parse("org_a").unwrap(),
-                webhook_id: WebhookId::parse("wh_a").unwrap(),
-                event_id: EventId::parse("evt_1").unwrap(),
-                event_type: "lead.created".into(),
-                body: String::new(),
-                status: DeliveryStatus::Succeeded,
-                attempts: 1,
-                chain_start: 0,
-                last_status_code: None,
-                last_error: None,
-                next_attempt_at: None,
-                lease_until: None,
-                is_test: false,
-                created_at,
-                updated_at: created_at,
-                lost_attempts: 0,
-                unwritten: false,
-            };
-            (LoggedDelivery { position, log: Log::Rows, delivery }, log)
+            (LoggedDelivery { position, log: Log::Rows, delivery: delivery(id, "wh_a", created_at) }, log)
         };
         let rows = vec![at("dlv_r3", 30, 3, Log::Rows), at("dlv_r2", 20, 2, Log::Rows), at("dlv_r1", 10, 1, Log::Rows)];
         let rounds = vec![at("dlv_e2", 25, 9, Log::Rounds), at("dlv_e1", 20, 8, Log::Rounds)];
