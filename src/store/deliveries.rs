@@ -677,11 +677,9 @@ fn finished_inserts(db: &Database, unwritten: &[&AttemptRecord<'_>]) -> Result<V
                CASE WHEN w.id IS NOT NULL THEN v.column8 END, \
                CASE WHEN w.id IS NULL THEN '{WEBHOOK_GONE}' ELSE v.column9 END, v.column7, v.column6, ?2, 1 \
              FROM (VALUES {values}) AS v LEFT JOIN webhooks w ON w.id = v.column2 \
-             WHERE NOT EXISTS (SELECT 1 FROM events e, json_each(e.round) j WHERE e.rowid = v.column10 \
-               AND {} = v.column1 AND {}) \
+             WHERE NOT EXISTS (SELECT 1 {}) \
              ON CONFLICT (id) DO UPDATE SET {} WHERE first_attempt IS NULL {}",
-            super::round_entry_id("e"),
-            super::ROUND_ENTRY_SUCCEEDED,
+            super::round_success_of("v.column10", "v.column1"),
             carried_set("excluded.last_status_code", "excluded.last_error", "?2", "excluded.first_attempt"),
             carried_returning("?2")
         )
@@ -1200,10 +1198,9 @@ pub async fn attempts(db: &Database, delivery_id: &DeliveryId) -> Result<Vec<Att
             db.prepare("SELECT first_attempt FROM deliveries WHERE id = ?1 AND first_attempt IS NOT NULL")
                 .bind(&binds)?,
             db.prepare(format!(
-                "SELECT json_extract(j.value, '$[2]') AS first_attempt FROM events e, json_each(e.round) j \
-                 WHERE e.rowid = ?2 AND {} = ?1 AND {} AND NOT EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)",
-                super::round_entry_id("e"),
-                super::ROUND_ENTRY_SUCCEEDED
+                "SELECT json_extract(j.value, '$[2]') AS first_attempt {} \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE id = ?1)",
+                super::round_success_of("?2", "?1")
             ))
             .bind(&[text(delivery_id), opt_int(RoundRef::position_of(delivery_id))])?,
         ],
@@ -1369,8 +1366,7 @@ pub async fn write_round_success(db: &Database, delivery: &DeliveryRow) -> Resul
 /// [`write_round_success`]'s statements, in order, for delivery `?1` of webhook `?2` with body `?3` in the round of
 /// event `?4`: the counts let it go, its row is written, its entry drops the attempt.
 fn round_success_to_row_sql() -> [String; 3] {
-    let (id, succeeded) = (super::round_entry_id("e"), super::ROUND_ENTRY_SUCCEEDED);
-    let entry = format!("FROM events e, json_each(e.round) j WHERE e.rowid = ?4 AND {id} = ?1 AND {succeeded}");
+    let entry = super::round_success_of("?4", "?1");
     let duration = "json_extract(j.value, '$[2].duration_ms')";
     [
         format!(

@@ -268,6 +268,16 @@ pub(crate) fn round_entry_id(event: &str) -> String {
 /// none exists, and a manual retry moves it to a row it writes ([`deliveries::write_round_success`]).
 pub(crate) const ROUND_ENTRY_SUCCEEDED: &str = "json_type(j.value, '$[2]') = 'object'";
 
+/// `FROM … WHERE …` of the entry `j` that holds delivery `id`'s success in the round of its event `e` at `position`
+/// (schema v23; all SQL expressions, `position` NULL for an id that does not begin with one): one event by its
+/// `rowid`, then its few entries. To be followed by a select's columns' use of `e` and `j`, or `AND` conditions.
+pub(crate) fn round_success_of(position: &str, id: &str) -> String {
+    format!(
+        "FROM events e, json_each(e.round) j WHERE e.rowid = {position} AND {} = {id} AND {ROUND_ENTRY_SUCCEEDED}",
+        round_entry_id("e")
+    )
+}
+
 /// The deliveries whose successful first attempt is in the round of events `e` (schema v23), from `from` (an SQL
 /// `FROM` item that names `e`, such as `events e`), with the columns of `deliveries` ([`deliveries::COLUMNS`]; no
 /// body: a list does not show it) and `position`, the event's `rowid`; to be followed by `AND` conditions.
@@ -297,9 +307,8 @@ pub(crate) fn shows_result(id: &str, attempts: &str, status: &str, position: &st
     format!(
         "(EXISTS (SELECT 1 FROM deliveries WHERE id = {id} AND attempts = {attempts} AND status = {status} \
            AND lease_until IS NULL {row_at}) \
-         OR ({attempts} = 1 AND {status} = 'succeeded' AND EXISTS (SELECT 1 FROM events e, json_each(e.round) j \
-           WHERE e.rowid = {position} AND {} = {id} AND {ROUND_ENTRY_SUCCEEDED} {entry_at})))",
-        round_entry_id("e")
+         OR ({attempts} = 1 AND {status} = 'succeeded' AND EXISTS (SELECT 1 {} {entry_at})))",
+        round_success_of(position, id)
     )
 }
 
