@@ -1716,19 +1716,62 @@ const PRUNE_COUNTS_SQL: &str = "DELETE FROM delivery_counts WHERE (webhook_id, b
 /// before that bucket (the window's first partial ten minutes; `partial` false when `since` starts a bucket), and
 /// those not yet counted. Two ranges of `rowid`s, from the time marks and `counted_to`.
 pub(crate) fn uncounted_since(since: &str, first_bucket: &str, partial: bool) -> String {
-    let counted_to = "(SELECT counted_to FROM organization)";
-    let from = super::delivery_rowid_since(since);
-    let not_yet =
-        format!("SELECT rowid FROM deliveries WHERE rowid >= MAX({counted_to}, {from}) AND created_at >= {since}");
+    uncounted_ranges(&COUNTED_ROWS, since, first_bucket, partial)
+        .iter()
+        .map(|range| format!("SELECT rowid FROM deliveries WHERE {range}"))
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ")
+}
+
+/// A table whose rows `delivery_counts` holds up to a cursor: the deliveries' rows, or the events whose rounds hold
+/// successes (schema v23). Each is an SQL expression.
+struct Counted {
+    /// A row's `rowid` and creation time.
+    rowid: &'static str,
+    created_at: &'static str,
+    /// The column of `time_marks` that holds the table's next `rowid`, and that `rowid` now.
+    marks: &'static str,
+    next: &'static str,
+    /// Where the counts hold the table's rows up to.
+    cursor: &'static str,
+}
+
+const COUNTED_ROWS: Counted = Counted {
+    rowid: "rowid",
+    created_at: "created_at",
+    marks: "next_rowid",
+    next: next_delivery_rowid!(),
+    cursor: "(SELECT counted_to FROM organization)",
+};
+
+const COUNTED_ROUNDS: Counted = Counted {
+    rowid: "e.rowid",
+    created_at: "e.created_at",
+    marks: "next_event_rowid",
+    next: next_event_rowid!(),
+    cursor: "(SELECT rounds_counted_to FROM organization)",
+};
+
+/// The conditions on the rows of `table` created at or after `since` that the counts do not hold from bucket
+/// `first_bucket` on: when `partial`, those before that bucket (a range of `rowid`s from the time marks, below the
+/// cursor), and those not yet counted (from the cursor on). The marks give the bounds with
+/// [`super::INGEST_CLOCK_SLACK_MS`] to spare.
+fn uncounted_ranges(table: &Counted, since: &str, first_bucket: &str, partial: bool) -> Vec<String> {
+    let Counted { rowid, created_at, marks, next, cursor } = table;
+    let from = super::marked_rowid(marks, &format!("{since} - {}", super::INGEST_CLOCK_SLACK_MS));
+    let not_yet = format!("{rowid} >= MAX({cursor}, {from}) AND {created_at} >= {since}");
     if !partial {
-        return not_yet;
+        return vec![not_yet];
     }
     let bucket_start = format!("{first_bucket} * {COUNT_BUCKET_MS}");
-    format!(
-        "SELECT rowid FROM deliveries WHERE rowid >= {from} AND rowid < MIN({counted_to}, {}) \
-         AND created_at >= {since} AND created_at < {bucket_start} UNION ALL {not_yet}",
-        super::delivery_rowid_before(&bucket_start)
-    )
+    let before = super::marked_rowid_after(marks, &format!("{bucket_start} + {}", super::INGEST_CLOCK_SLACK_MS), next);
+    vec![
+        format!(
+            "{rowid} >= {from} AND {rowid} < MIN({cursor}, {before}) AND {created_at} >= {since} \
+             AND {created_at} < {bucket_start}"
+        ),
+        not_yet,
+    ]
 }
 
 /// The deliveries created at or after `since` that `delivery_counts` does not hold from bucket `first_bucket` on, as
@@ -1737,27 +1780,12 @@ pub(crate) fn uncounted_since(since: &str, first_bucket: &str, partial: bool) ->
 /// and `organization_id` of each.
 pub(crate) fn uncounted_deliveries(since: &str, first_bucket: &str, partial: bool) -> String {
     const COLUMNS: &str = "webhook_id, status, created_at, first_attempt, organization_id";
-    let counted_to = "(SELECT rounds_counted_to FROM organization)";
-    let from = super::marked_rowid("next_event_rowid", &format!("{since} - {}", super::INGEST_CLOCK_SLACK_MS));
-    let successes =
-        |condition: &str| format!("SELECT {COLUMNS} FROM ({} AND {condition})", super::round_successes("events e"));
-    let mut parts = vec![
-        format!("SELECT {COLUMNS} FROM deliveries WHERE rowid IN ({})", uncounted_since(since, first_bucket, partial)),
-        successes(&format!("e.rowid >= MAX({counted_to}, {from}) AND e.created_at >= {since}")),
-    ];
-    if partial {
-        let bucket_start = format!("{first_bucket} * {COUNT_BUCKET_MS}");
-        let before = super::marked_rowid_after(
-            "next_event_rowid",
-            &format!("{bucket_start} + {}", super::INGEST_CLOCK_SLACK_MS),
-            next_event_rowid!(),
-        );
-        parts.push(successes(&format!(
-            "e.rowid >= {from} AND e.rowid < MIN({counted_to}, {before}) AND e.created_at >= {since} \
-             AND e.created_at < {bucket_start}"
-        )));
-    }
-    parts.join(" UNION ALL ")
+    let rows =
+        format!("SELECT {COLUMNS} FROM deliveries WHERE rowid IN ({})", uncounted_since(since, first_bucket, partial));
+    let successes = uncounted_ranges(&COUNTED_ROUNDS, since, first_bucket, partial)
+        .into_iter()
+        .map(|range| format!("SELECT {COLUMNS} FROM ({} AND {range})", super::round_successes("events e")));
+    std::iter::once(rows).chain(successes).collect::<Vec<_>>().join(" UNION ALL ")
 }
 
 /// The first whole bucket of `delivery_counts` at or after `since` (an SQL expression).

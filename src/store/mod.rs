@@ -429,18 +429,6 @@ pub(crate) fn webhook_deliveries(webhook: &str, from: &str, condition: &str, ord
     )
 }
 
-/// The first `rowid` of `deliveries` that may have been created at or after `since` (an SQL expression): the
-/// last time mark taken before it, with [`INGEST_CLOCK_SLACK_MS`] to spare.
-pub(crate) fn delivery_rowid_since(since: &str) -> String {
-    marked_rowid("next_rowid", &format!("{since} - {INGEST_CLOCK_SLACK_MS}"))
-}
-
-/// A `rowid` of `deliveries` above every delivery created before `until` (an SQL expression): the first time mark
-/// taken [`INGEST_CLOCK_SLACK_MS`] after it, or past the last `rowid`.
-pub(crate) fn delivery_rowid_before(until: &str) -> String {
-    marked_rowid_after("next_rowid", &format!("{until} + {INGEST_CLOCK_SLACK_MS}"), next_delivery_rowid!())
-}
-
 /// The condition "`column` is the caller's organization `?1`", for statements the Worker sends to an organization's
 /// object. The index term compares with the object's own organization, and `?1`, the caller's, is checked beside it
 /// without being offered to an index: with `column = ?1` indexable, SQLite propagated the bound value through the
