@@ -1010,10 +1010,6 @@ pub struct LogQuery<'a> {
 /// previous page's last item of each), so a page from an iterator reads only what it answers, and an offset reads
 /// what it skips of both.
 pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<LogPage, StoreError> {
-    #[derive(Deserialize)]
-    struct Total {
-        total: i64,
-    }
     let filter =
         [text(q.org), text(q.webhook_id), opt_text(q.status.map(DeliveryStatus::as_str)), opt_text(q.event_type)];
     let read = i64::from(q.page.offset) + i64::from(q.page.limit) + 1;
@@ -1022,8 +1018,7 @@ pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<LogPage, StoreError
         binds.extend([int(read), int(0), int(before.unwrap_or(i64::MAX))]);
         binds
     };
-    let mut count_binds = filter.to_vec();
-    count_binds.push(super::list_count_limit());
+    let count_binds = super::count_binds(&filter);
     let results = batch(
         db,
         vec![
@@ -1034,10 +1029,7 @@ pub async fn list(db: &Database, q: &LogQuery<'_>) -> Result<LogPage, StoreError
         ],
     )
     .await?;
-    let total: i64 = [2, 3]
-        .into_iter()
-        .map(|at| Ok(rows_of::<Total>(&results, at)?.first().map_or(0, |t| t.total)))
-        .sum::<Result<i64, StoreError>>()?;
+    let total = super::counted(&results, 2)? + super::counted(&results, 3)?;
     Ok(log_page(rows_of(&results, 0)?, rows_of(&results, 1)?, total, &q.page, q.rounds_before))
 }
 
@@ -1050,8 +1042,7 @@ fn log_page(
     at: &PageAt,
     rounds_before: Option<i64>,
 ) -> LogPage {
-    let rows = rows.into_iter().map(|d| (d, Log::Rows)).collect();
-    let rounds = rounds.into_iter().map(|d| (d, Log::Rounds)).collect();
+    let rounds = rounds.into_iter().map(|d| LoggedDelivery { log: Log::Rounds, ..d }).collect();
     let (listed, more) = merged_log(rows, rounds, at.offset as usize, at.limit as usize);
     let last = |log: Log| listed.iter().rev().find(|d| d.log == log).map(|d| d.position);
     LogPage {
@@ -1080,8 +1071,8 @@ pub struct LogPage {
 /// The log's page of `limit` from the `offset`th on of the merge of `rows` and `rounds` (each newest first), and
 /// whether more follow: at each step the head created later, the row on a tie.
 fn merged_log(
-    rows: Vec<(LoggedDelivery, Log)>,
-    rounds: Vec<(LoggedDelivery, Log)>,
+    rows: Vec<LoggedDelivery>,
+    rounds: Vec<LoggedDelivery>,
     offset: usize,
     limit: usize,
 ) -> (Vec<LoggedDelivery>, bool) {
@@ -1090,15 +1081,13 @@ fn merged_log(
     let mut at = 0;
     while merged.len() <= limit {
         let take_row = match (rows.peek(), rounds.peek()) {
-            (Some((r, _)), Some((e, _))) => r.delivery.created_at >= e.delivery.created_at,
+            (Some(r), Some(e)) => r.delivery.created_at >= e.delivery.created_at,
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (None, None) => break,
         };
-        let next = if take_row { rows.next() } else { rounds.next() };
-        let Some((mut d, log)) = next else { break };
+        let Some(d) = (if take_row { rows.next() } else { rounds.next() }) else { break };
         if at >= offset {
-            d.log = log;
             merged.push(d);
         }
         at += 1;
@@ -4442,8 +4431,10 @@ mod round_log_tests {
 
     #[test]
     fn the_merge_takes_the_newer_head_the_row_on_a_tie() {
-        let at = |id: &str, created_at: i64, position: i64, log: Log| {
-            (LoggedDelivery { position, log: Log::Rows, delivery: delivery(id, "wh_a", created_at) }, log)
+        let at = |id: &str, created_at: i64, position: i64, log: Log| LoggedDelivery {
+            position,
+            log,
+            delivery: delivery(id, "wh_a", created_at),
         };
         let rows = vec![at("dlv_r3", 30, 3, Log::Rows), at("dlv_r2", 20, 2, Log::Rows), at("dlv_r1", 10, 1, Log::Rows)];
         let rounds = vec![at("dlv_e2", 25, 9, Log::Rounds), at("dlv_e1", 20, 8, Log::Rounds)];

@@ -187,21 +187,31 @@ pub(crate) async fn list_page<T: DeserializeOwned>(
     count_sql: &str,
     at: &PageAt,
 ) -> Result<ListPage<T>, StoreError> {
-    #[derive(serde::Deserialize)]
-    struct Total {
-        total: i64,
-    }
     let mut page_binds = filter.to_vec();
     page_binds.extend([int(i64::from(at.limit) + 1), int(at.offset.into()), int(at.before.unwrap_or(i64::MAX))]);
-    let mut count_binds = filter.to_vec();
-    count_binds.push(list_count_limit());
-    let statements = vec![db.prepare(page_sql).bind(&page_binds)?, db.prepare(count_sql).bind(&count_binds)?];
+    let statements = vec![db.prepare(page_sql).bind(&page_binds)?, db.prepare(count_sql).bind(&count_binds(filter))?];
     let results = batch(db, statements).await?;
-    let total = rows_of::<Total>(&results, 1)?.first().map_or(0, |t| t.total);
+    let total = counted(&results, 1)?;
     let mut rows: Vec<T> = rows_of(&results, 0)?;
     let more = rows.len() > at.limit as usize;
     rows.truncate(at.limit as usize);
     Ok(ListPage { rows, more, total: ListTotal::of(total) })
+}
+
+/// The binds of a list's capped count ([`capped_count_sql`]): its `filter`, then the most rows it reads.
+pub(crate) fn count_binds(filter: &[Param]) -> Vec<Param> {
+    let mut binds = filter.to_vec();
+    binds.push(list_count_limit());
+    binds
+}
+
+/// What the capped count that is the `index`th statement of a batch counted.
+pub(crate) fn counted(results: &[Executed], index: usize) -> Result<i64, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct Total {
+        total: i64,
+    }
+    Ok(rows_of::<Total>(results, index)?.first().map_or(0, |t| t.total))
 }
 
 /// The rows of the `index`th statement of a batch (none if it has no result).
