@@ -343,10 +343,16 @@ impl ListIterator {
     /// The page a list request asks for (`page` from 1, or `iterator`, whose texts start with `prefix`), with its
     /// `limit` (1 to 100, 20 by default): the page's number and where it starts.
     pub fn page_at(req: &Request, prefix: &str) -> ApiResult<(u32, PageAt)> {
-        let page = number_param(query_param(req, "page")?, "page", 1, 1_000_000, 1)?;
-        let limit = number_param(query_param(req, "limit")?, "limit", 1, 100, 20)?;
+        let (page, limit) = Self::page_and_limit(req)?;
         let before = Self::param(req, prefix)?;
         Ok((page, PageAt { limit, offset: (page - 1).saturating_mul(limit), before }))
+    }
+
+    /// The `page` a list request asks for (from 1) and its `limit` (1 to 100, 20 by default).
+    fn page_and_limit(req: &Request) -> ApiResult<(u32, u32)> {
+        let page = number_param(query_param(req, "page")?, "page", 1, 1_000_000, 1)?;
+        let limit = number_param(query_param(req, "limit")?, "limit", 1, 100, 20)?;
+        Ok((page, limit))
     }
 
     /// The iterator of a list merged from two, each in its own order (a webhook's delivery log): where the next page
@@ -360,18 +366,16 @@ impl ListIterator {
     /// first list, and where in the second. An iterator of one position (from before the second list) starts the
     /// second list at its beginning (nothing in it is older).
     pub fn pair_page_at(req: &Request, prefix: &str) -> ApiResult<(u32, PageAt, Option<i64>)> {
-        let page = number_param(query_param(req, "page")?, "page", 1, 1_000_000, 1)?;
-        let limit = number_param(query_param(req, "limit")?, "limit", 1, 100, 20)?;
-        let Some(text) = Self::text(req)? else {
-            return Ok((page, PageAt { limit, offset: (page - 1).saturating_mul(limit), before: None }, None));
+        let (page, limit) = Self::page_and_limit(req)?;
+        let (before, second) = match Self::text(req)? {
+            None => (None, None),
+            Some(text) => {
+                let mut parts = text.strip_prefix(prefix).unwrap_or_default().splitn(2, '_');
+                let first = Self::position(parts.next().unwrap_or_default())?;
+                (Some(first), Some(parts.next().map_or(Ok(1), Self::position)?))
+            }
         };
-        let mut parts = text.strip_prefix(prefix).unwrap_or_default().splitn(2, '_');
-        let first = Self::position(&parts.next().map(str::to_string).unwrap_or_default())?;
-        let second = match parts.next() {
-            Some(second) => Self::position(second)?,
-            None => 1,
-        };
-        Ok((page, PageAt { limit, offset: (page - 1).saturating_mul(limit), before: Some(first) }, Some(second)))
+        Ok((page, PageAt { limit, offset: (page - 1).saturating_mul(limit), before }, second))
     }
 
     /// The `iterator` query parameter of a list whose iterators start with `prefix`: the position the page starts

@@ -234,7 +234,6 @@ async fn store_many(
             test: false,
         })
         .map_err(|e| DeliveryError::Payload(e.to_string()))?;
-
         inserts.push(IngestInsert {
             id,
             event,
