@@ -17,11 +17,38 @@
 //
 // A refusal throws an Error whose message is the API's error body as JSON (`{"error":{"code","message","field"}}`):
 // RPC keeps an Error's message and drops its other properties. `rpcError` from `@edgehook/client/rpc` reads it back.
-import { WorkerEntrypoint } from "cloudflare:workers";
-import RustWorker, { Organization, WebhookLane } from "../build/index.js";
+import { DurableObject, WorkerEntrypoint } from "cloudflare:workers";
+import RustWorker, { Organization as RustOrganization, WebhookLane } from "../build/index.js";
 
-export { Organization, WebhookLane };
+export { WebhookLane };
 export default RustWorker;
+
+/**
+ * An organization's object (`src/org/mod.rs`): the Rust class as it is, plus the Workers RPC method the Worker calls
+ * it by, `batch(organization, statements)`. RPC methods are served only by a class extending `DurableObject`, which
+ * workers-rs's classes do not, so this one holds the Rust instance and hands each call to it.
+ */
+export class Organization extends DurableObject {
+  #rust;
+
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.#rust = new RustOrganization(ctx, env);
+  }
+
+  fetch(request) {
+    return this.#rust.fetch(request);
+  }
+
+  alarm() {
+    return this.#rust.alarm();
+  }
+
+  /** Runs a batch of statements (JSON) in one transaction; answers their results as JSON text. */
+  batch(organization, statements) {
+    return this.#rust.batch(organization, statements);
+  }
+}
 
 /** The origin of the requests RPC calls become; never fetched, only parsed by the Rust router. */
 const RPC_ORIGIN = "https://edgehook.rpc";

@@ -16,6 +16,8 @@ pub mod schema;
 use std::cell::{Cell, RefCell};
 
 use serde::Deserialize;
+use worker::js_sys;
+use worker::wasm_bindgen::prelude::wasm_bindgen;
 use worker::wasm_bindgen::JsValue;
 use worker::{durable_object, DurableObject, Env, Method, Request, Response, State};
 
@@ -24,7 +26,7 @@ use crate::delivery::fanout;
 use crate::domain::ids::{DeliveryId, OrganizationId};
 use crate::domain::limits::sweep_within_budget;
 use crate::platform::{now_ms, random};
-use crate::store::sql::{describe, execute_local, WireStatement, ORGANIZATION_HEADER};
+use crate::store::sql::{describe, execute_local, JsStatement, ORGANIZATION_HEADER};
 use crate::store::{batch, deliveries, first, rows_of, run, text, Database, StoreError};
 
 #[durable_object]
@@ -50,29 +52,18 @@ impl DurableObject for Organization {
         }
     }
 
+    /// The object's HTTP face, kept for a Worker deployed before [`Organization::rpc_batch`] (a deploy window):
+    /// `POST` with the organization in `x-edgehook-organization` and the statements as JSON.
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
         if req.method() != Method::Post {
             return Response::error("method not allowed", 405);
         }
-        let Some(org) = req.headers().get(ORGANIZATION_HEADER)?.as_deref().and_then(OrganizationId::parse) else {
-            return Response::error("no organization", 400);
-        };
-        // Read as text and parsed in Rust: one pass, instead of a JavaScript object converted field by field.
-        let statements: Vec<WireStatement> = match serde_json::from_str(&req.text().await?) {
-            Ok(s) => s,
-            Err(e) => return Response::error(format!("bad batch: {e}"), 400),
-        };
-        if let Err(e) = self.open(&org).await {
-            return Response::error(e.0, 500);
+        let org = req.headers().get(ORGANIZATION_HEADER)?.unwrap_or_default();
+        match self.batch(&org, &js_sys::JsString::from(req.text().await?)).await {
+            Ok(text) => Response::ok(text),
+            Err(BatchRefused::Bad(message)) => Response::error(message, 400),
+            Err(BatchRefused::Failed(message)) => Response::error(message, 500),
         }
-        let answer = match execute_local(&self.storage(), &statements) {
-            Ok(answer) => answer,
-            Err(e) => return Response::error(describe(&e), 500),
-        };
-        if answer.rows_written > 0 {
-            self.arm().await?;
-        }
-        Response::ok(answer.text)
     }
 
     async fn alarm(&self) -> worker::Result<Response> {
@@ -106,7 +97,49 @@ impl DurableObject for Organization {
     }
 }
 
+/// Workers RPC methods, served through the `Organization` class of `src/entry.mjs` (workers-rs serves only
+/// `fetch`, `alarm` and the WebSocket handlers itself).
+#[wasm_bindgen(
+    wasm_bindgen = ::worker::wasm_bindgen,
+    wasm_bindgen_futures = ::worker::wasm_bindgen_futures,
+    js_sys = ::worker::js_sys
+)]
 impl Organization {
+    /// `batch(organization, statements)`: runs the statements (JSON of [`WireStatement`]s) in one transaction and
+    /// answers their results as JSON text; a refusal rejects with an `Error` whose message says why. One RPC in place
+    /// of an HTTP request to the object: no `Request`, headers or body streams on either side.
+    #[wasm_bindgen(js_name = batch)]
+    pub async fn rpc_batch(&self, organization: String, statements: js_sys::JsString) -> Result<String, JsValue> {
+        self.batch(&organization, &statements).await.map_err(|refused| {
+            let (BatchRefused::Bad(message) | BatchRefused::Failed(message)) = refused;
+            js_sys::Error::new(&message).into()
+        })
+    }
+}
+
+/// Why the object did not run a batch.
+enum BatchRefused {
+    /// The call itself is malformed (no organization, statements that do not parse).
+    Bad(String),
+    /// Opening the object or running the statements failed.
+    Failed(String),
+}
+
+impl Organization {
+    /// Runs one batch of statements for `organization` in one transaction: the results as JSON text.
+    async fn batch(&self, organization: &str, statements: &js_sys::JsString) -> Result<String, BatchRefused> {
+        let Some(org) = OrganizationId::parse(organization) else {
+            return Err(BatchRefused::Bad("no organization".into()));
+        };
+        let statements = JsStatement::parse_all(statements).map_err(BatchRefused::Bad)?;
+        self.open(&org).await.map_err(|e| BatchRefused::Failed(e.0))?;
+        let answer = execute_local(&self.storage(), statements).map_err(|e| BatchRefused::Failed(describe(&e)))?;
+        if answer.rows_written > 0 {
+            self.arm().await.map_err(|e| BatchRefused::Failed(e.to_string()))?;
+        }
+        Ok(answer.text)
+    }
+
     fn storage(&self) -> JsValue {
         let storage = self.state.storage();
         let raw: &JsValue = storage.as_raw().as_ref();

@@ -11,10 +11,10 @@ use std::rc::Rc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use worker::js_sys::{self, Array, Function};
+use worker::js_sys::{self, Array, Function, JsString};
 use worker::wasm_bindgen::{self, prelude::*, JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{web_sys, D1Database, Env, Headers, Method, Request, RequestInit};
+use worker::{D1Database, Env};
 
 use super::StoreError;
 use crate::domain::ids::OrganizationId;
@@ -140,6 +140,51 @@ pub struct WireStatement {
     pub filters: FilterStep,
 }
 
+/// A statement as `sql.exec` takes it: its text and bindings already JavaScript values.
+pub struct JsStatement {
+    sql: JsString,
+    params: Array,
+    filters: FilterStep,
+}
+
+impl JsStatement {
+    fn of(s: &Statement) -> JsStatement {
+        JsStatement {
+            sql: JsString::from(s.sql.as_str()),
+            params: s.params.iter().map(Param::to_js).collect(),
+            filters: s.filters,
+        }
+    }
+
+    /// The statements of a batch from their JSON text (an array of [`WireStatement`]s), parsed by the runtime's own
+    /// `JSON.parse` and kept as JavaScript values: what `sql.exec` takes, with no copy into WebAssembly memory and no
+    /// JavaScript string made again from Rust for each statement's text and parameters.
+    pub fn parse_all(text: &JsString) -> Result<Vec<JsStatement>, String> {
+        let parsed = json_parse(text).map_err(|e| format!("bad batch: {}", describe(&e)))?;
+        let statements: Array = parsed.dyn_into().map_err(|_| "bad batch: not an array of statements".to_string())?;
+        statements
+            .iter()
+            .enumerate()
+            .map(|(i, s)| JsStatement::read(&s).map_err(|e| format!("bad batch: statement {i}: {e}")))
+            .collect()
+    }
+
+    fn read(statement: &JsValue) -> Result<JsStatement, String> {
+        let get = |name: &str| js_sys::Reflect::get(statement, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
+        let sql: JsString = get("sql").dyn_into().map_err(|_| "no sql text".to_string())?;
+        let params: Array = get("params").dyn_into().map_err(|_| "no params array".to_string())?;
+        // What `Param` admits: null, a number or a string.
+        if params.iter().any(|p| !(p.is_null() || p.as_f64().is_some() || p.is_string())) {
+            return Err("a parameter is not null, a number or a string".into());
+        }
+        let filters = match get("filters") {
+            f if f.is_undefined() => FilterStep::None,
+            f => serde_wasm_bindgen::from_value(f).map_err(|e| format!("bad filters: {e}"))?,
+        };
+        Ok(JsStatement { sql, params, filters })
+    }
+}
+
 impl Statement {
     /// Binds the parameters (`?1`, `?2`, … in order).
     pub fn bind(mut self, params: &[Param]) -> Result<Statement, StoreError> {
@@ -248,31 +293,20 @@ impl Database {
             }
             Target::Organization { stub, org } => {
                 let body = serde_json::to_string(&wire(statements))?;
-                let headers = Headers::new();
-                headers.set(ORGANIZATION_HEADER, org.as_str())?;
-                headers.set("content-type", "application/json")?;
-                let mut init = RequestInit::new();
-                init.with_method(Method::Post).with_headers(headers).with_body(Some(JsValue::from_str(&body)));
-                let request = Request::new_with_init("https://organization/batch", &init)?;
                 usage::add(|u| {
                     u.object_calls += 1;
                     u.object_statements += n;
                 });
-                // The runtime's own `fetch` and `text()`: `worker::Response::text` reads a fetched body as a stream,
-                // chunk by chunk, and releasing its reader builds a `TypeError` with a stack trace on every call
-                // (2 % of the local runtime's CPU under `make bench-delivery`, `perf record`).
-                let js = |e: JsValue| StoreError::from(worker::Error::from(e));
-                let answer = JsFuture::from(stub.fetch(request.inner()).map_err(js)?).await.map_err(js)?;
-                let response: web_sys::Response = answer.dyn_into().map_err(js)?;
-                let text =
-                    JsFuture::from(response.text().map_err(js)?).await.map_err(js)?.as_string().unwrap_or_default();
-                if response.status() != 200 {
-                    return Err(StoreError(format!("organization {org}: {text}")));
-                }
-                Ok(serde_json::from_str(&text)?)
+                // Workers RPC (`Organization::rpc_batch`), not an HTTP request to the object: no `Request`, headers,
+                // `cf` or body streams to build and read on either side.
+                let refused = |e: JsValue| StoreError(format!("organization {org}: {}", describe(&e)));
+                let answer =
+                    JsFuture::from(stub.batch(org.as_str(), &body).map_err(refused)?).await.map_err(refused)?;
+                Ok(serde_json::from_str(&answer.as_string().unwrap_or_default())?)
             }
             Target::Local(storage) => {
-                let answer = execute_local(storage, &wire(statements)).map_err(|e| StoreError(describe(&e)))?;
+                let statements = statements.iter().map(JsStatement::of).collect();
+                let answer = execute_local(storage, statements).map_err(|e| StoreError(describe(&e)))?;
                 Ok(serde_json::from_str(&answer.text)?)
             }
         }
@@ -289,8 +323,13 @@ extern "C" {
     /// A stub of an organization's object, as the runtime gives it.
     #[derive(Debug)]
     type ObjectStub;
+    /// `JSON.parse` of a JavaScript string as it is (`js_sys::JSON::parse` takes a Rust `&str`, copied out again).
+    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
+    fn json_parse(text: &JsString) -> Result<JsValue, JsValue>;
+
+    /// `Organization::rpc_batch` through Workers RPC.
     #[wasm_bindgen(method, catch)]
-    fn fetch(this: &ObjectStub, request: &web_sys::Request) -> Result<js_sys::Promise, JsValue>;
+    fn batch(this: &ObjectStub, organization: &str, statements: &str) -> Result<js_sys::Promise, JsValue>;
 
     type ObjectStorage;
     #[wasm_bindgen(method, getter)]
@@ -300,7 +339,7 @@ extern "C" {
 
     type ObjectSql;
     #[wasm_bindgen(method, catch, variadic)]
-    fn exec(this: &ObjectSql, query: &str, bindings: &Array) -> Result<Cursor, JsValue>;
+    fn exec(this: &ObjectSql, query: &JsString, bindings: &Array) -> Result<Cursor, JsValue>;
 
     type Cursor;
     #[wasm_bindgen(method, js_name = toArray)]
@@ -389,20 +428,16 @@ pub struct LocalAnswer {
 /// Runs statements against an object's SQLite in one `transactionSync` (all apply or none: a failing statement
 /// rolls back the ones before it). SQL storage refuses `BEGIN`, and writes without an `await` between them only
 /// commit together if none fails; `transactionSync` is the platform's way to get both.
-pub fn execute_local(storage: &JsValue, statements: &[WireStatement]) -> Result<LocalAnswer, JsValue> {
+pub fn execute_local(storage: &JsValue, statements: Vec<JsStatement>) -> Result<LocalAnswer, JsValue> {
     let storage: &ObjectStorage = storage.unchecked_ref();
     let sql = storage.sql();
     let rows_counted: Rc<core::cell::Cell<(u64, u64)>> = Rc::default();
     let results = Array::new();
     let work = {
         let (results, rows_counted) = (results.clone(), rows_counted.clone());
-        let statements: Vec<(String, Array, FilterStep)> = statements
-            .iter()
-            .map(|s| (s.sql.clone(), s.params.iter().map(Param::to_js).collect::<Array>(), s.filters))
-            .collect();
         Closure::<dyn FnMut() -> Result<JsValue, JsValue>>::new(move || {
             let mut misses = String::new();
-            for (query, bindings, step) in &statements {
+            for JsStatement { sql: query, params: bindings, filters: step } in &statements {
                 if let FilterStep::Bind(n) = step {
                     bindings.set(n.saturating_sub(1) as u32, JsValue::from_str(&misses));
                 }
