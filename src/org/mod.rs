@@ -2,8 +2,9 @@
 //! it holds the organization's webhooks, events, deliveries, attempts and settings, so capacity grows with the
 //! number of organizations instead of sharing one D1 database among all of them.
 //!
-//! The Worker reaches it through `store::Database::organization`: each store call is one request carrying a batch of
-//! statements, which the object runs in one `transactionSync` (all apply or none). Being the only writer of its
+//! The Worker reaches it through `store::Database::organization`: each store call is one Workers RPC,
+//! `batch(organization, statements)` (`src/entry.mjs` serves it), carrying a batch of statements, which the object
+//! runs in one `transactionSync` (all apply or none). Being the only writer of its
 //! data, the object serialises every claim and fence without locks.
 //!
 //! Its alarm is its own housekeeping, in place of a global cron sweep: it re-enqueues pending deliveries whose queue

@@ -1,8 +1,8 @@
 //! Where a statement runs. The store's functions build [`Statement`]s and run them in batches (one round trip, one
 //! transaction: all apply or none) against a [`Database`], which is one of:
 //! - the deployment's D1 database (what must be found across organizations),
-//! - an organization's Durable Object, from the Worker: the batch travels in one request to the object, which runs
-//!   it inside `transactionSync` against its own SQLite ([`execute_local`]),
+//! - an organization's Durable Object, from the Worker: the batch travels in one Workers RPC to the object, which
+//!   runs it inside `transactionSync` against its own SQLite ([`execute_local`]),
 //! - that SQLite itself, from inside the object (its alarm's housekeeping).
 //!
 //! The same SQL runs on all three (SQLite's dialect), so the store's functions do not care which.
