@@ -170,19 +170,48 @@ impl JsStatement {
     }
 
     fn read(statement: &JsValue) -> Result<JsStatement, String> {
-        let get = |name: &str| js_sys::Reflect::get(statement, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
-        let sql: JsString = get("sql").dyn_into().map_err(|_| "no sql text".to_string())?;
-        let params: Array = get("params").dyn_into().map_err(|_| "no params array".to_string())?;
-        // What `Param` admits: null, a number or a string.
-        if params.iter().any(|p| !(p.is_null() || p.as_f64().is_some() || p.is_string())) {
-            return Err("a parameter is not null, a number or a string".into());
-        }
-        let filters = match get("filters") {
-            f if f.is_undefined() => FilterStep::None,
-            f => serde_wasm_bindgen::from_value(f).map_err(|e| format!("bad filters: {e}"))?,
-        };
-        Ok(JsStatement { sql, params, filters })
+        WIRE_KEYS.with(|keys| {
+            let get = |key: &JsValue| js_sys::Reflect::get(statement, key).unwrap_or(JsValue::UNDEFINED);
+            let sql: JsString = get(&keys.sql).dyn_into().map_err(|_| "no sql text".to_string())?;
+            // A parameter other than null, a number or a string (none that `Param` writes) makes `sql.exec` throw,
+            // which rolls the batch back and says why.
+            let params: Array = get(&keys.params).dyn_into().map_err(|_| "no params array".to_string())?;
+            let filters = get(&keys.filters);
+            let filters = if filters.is_undefined() {
+                FilterStep::None
+            } else if let Some(step) = filters.as_string() {
+                match step.as_str() {
+                    "Evaluate" => FilterStep::Evaluate,
+                    "Validate" => FilterStep::Validate,
+                    other => return Err(format!("unknown filter step {other}")),
+                }
+            } else {
+                let n = js_sys::Reflect::get(&filters, &keys.bind).ok().and_then(|n| n.as_f64());
+                match n {
+                    Some(n) if n >= 1.0 && n.fract() == 0.0 => FilterStep::Bind(n as usize),
+                    _ => return Err("unknown filter step".into()),
+                }
+            };
+            Ok(JsStatement { sql, params, filters })
+        })
     }
+}
+
+/// The field names of a [`WireStatement`] (and of [`FilterStep::Bind`]) as JavaScript strings, made once.
+struct WireKeys {
+    sql: JsValue,
+    params: JsValue,
+    filters: JsValue,
+    bind: JsValue,
+}
+
+thread_local! {
+    static WIRE_KEYS: WireKeys = WireKeys {
+        sql: JsValue::from_str("sql"),
+        params: JsValue::from_str("params"),
+        filters: JsValue::from_str("filters"),
+        bind: JsValue::from_str("Bind"),
+    };
 }
 
 impl Statement {
@@ -492,6 +521,18 @@ mod tests {
         let json = serde_json::to_string(&params).unwrap();
         assert_eq!(json, r#"[null,-7,1733400000000,0.25,"{\"quote\":\"\\\"\",\"n\":1}",""]"#);
         assert_eq!(serde_json::from_str::<Vec<Param>>(&json).unwrap(), params);
+    }
+
+    /// The object reads a statement's `filters` by hand (`JsStatement::read`) in this form.
+    #[test]
+    fn a_filter_step_travels_as_the_object_reads_it() {
+        use super::{FilterStep, WireStatement};
+        let wire =
+            |filters| serde_json::to_value(WireStatement { sql: "SELECT 1".into(), params: vec![], filters }).unwrap();
+        assert_eq!(wire(FilterStep::None).get("filters"), None);
+        assert_eq!(wire(FilterStep::Evaluate)["filters"], serde_json::json!("Evaluate"));
+        assert_eq!(wire(FilterStep::Validate)["filters"], serde_json::json!("Validate"));
+        assert_eq!(wire(FilterStep::Bind(3))["filters"], serde_json::json!({ "Bind": 3 }));
     }
 
     #[test]
