@@ -87,9 +87,11 @@ browser:
 
 build-worker: build/index.js
 
-# Stamped with the build's start: a source edited while it compiled is newer, so the next make builds again.
-build/index.js: $(RUST_SOURCES) | tools
-	started=$$(date +%s.%N); worker-build --release; touch -d @$$started $@
+# Stamped with the build's start: a source edited while it compiled is newer, so the next make builds again. Then
+# one call of wasm-bindgen's glue is rewritten (scripts/microtasks.mjs says why); if that fails, no build is left.
+build/index.js: $(RUST_SOURCES) scripts/microtasks.mjs | tools
+	started=$$(date +%s.%N); worker-build --release && node scripts/microtasks.mjs $@ || { rm -f $@; exit 1; }; \
+	touch -d @$$started $@
 
 # @edgehook/client (client/): types generated from the OpenAPI document by openapi-typescript, built to ESM, CommonJS
 # and declarations. The dashboard calls the API through it. A field with a default is optional (a request may leave
