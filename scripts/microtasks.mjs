@@ -5,7 +5,8 @@
 // `make profile` under the wrapper, 3 % more in the wrapper running. `Promise.resolve().then(f)` queues the same
 // microtask through V8 alone (what wasm-bindgen itself uses where `queueMicrotask` is missing); the run queue's
 // function catches nothing either way, and what it could throw is a Rust panic, which aborts the instance anyway.
-// Measured alternating (bench/delivery.mjs, single-event ingests, 8 pairs): 5.5 % less CPU per delivery.
+// Measured alternating (bench/delivery.mjs, single-event ingests, 12 pairs): 4.5 % less CPU per delivery, less in 7 of
+// the 12 pairs (this machine's noise is as large; counting the calls put it nearer 1 %).
 //
 // The build fails if the glue no longer has the call as written, so a wasm-bindgen upgrade cannot drop this
 // silently: look at the new glue, then change the pattern or remove this step.
