@@ -106,9 +106,9 @@ impl DurableObject for Organization {
     js_sys = ::worker::js_sys
 )]
 impl Organization {
-    /// `batch(organization, statements)`: runs the statements (JSON of [`WireStatement`]s) in one transaction and
-    /// answers their results as JSON text; a refusal rejects with an `Error` whose message says why. One RPC in place
-    /// of an HTTP request to the object: no `Request`, headers or body streams on either side.
+    /// `batch(organization, statements)`: runs the statements (JSON of [`crate::store::sql::WireStatement`]s) in one
+    /// transaction and answers their results as JSON text; a refusal rejects with an `Error` whose message says why.
+    /// One RPC in place of an HTTP request to the object: no `Request`, headers or body streams on either side.
     #[wasm_bindgen(js_name = batch)]
     pub async fn rpc_batch(&self, organization: String, statements: js_sys::JsString) -> Result<String, JsValue> {
         self.batch(&organization, &statements).await.map_err(|refused| {

@@ -352,10 +352,6 @@ extern "C" {
     /// A stub of an organization's object, as the runtime gives it.
     #[derive(Debug)]
     type ObjectStub;
-    /// `JSON.parse` of a JavaScript string as it is (`js_sys::JSON::parse` takes a Rust `&str`, copied out again).
-    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
-    fn json_parse(text: &JsString) -> Result<JsValue, JsValue>;
-
     /// `Organization::rpc_batch` through Workers RPC.
     #[wasm_bindgen(method, catch)]
     fn batch(this: &ObjectStub, organization: &str, statements: &str) -> Result<js_sys::Promise, JsValue>;
@@ -377,6 +373,10 @@ extern "C" {
     fn rows_read(this: &Cursor) -> f64;
     #[wasm_bindgen(method, getter, js_name = rowsWritten)]
     fn rows_written(this: &Cursor) -> f64;
+
+    /// `JSON.parse` of a JavaScript string as it is (`js_sys::JSON::parse` takes a Rust `&str`, copied out again).
+    #[wasm_bindgen(js_namespace = JSON, js_name = parse, catch)]
+    fn json_parse(text: &JsString) -> Result<JsValue, JsValue>;
 }
 
 /// A row's column as text (`None`: absent, null or not text).
