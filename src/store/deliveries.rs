@@ -620,7 +620,9 @@ fn round_success_statements(db: &Database, unwritten: &[&AttemptRecord<'_>]) -> 
 
 /// [`round_success_statements`]' statements for the attempts `?1` (a JSON object: each delivery's id to its attempt)
 /// of deliveries of the event at `?2`: the update of its round, and the read of the deliveries whose entry holds
-/// their attempt now.
+/// their attempt now. The read looks each attempt up by its path in `?1` (a delivery id is `dlv_` and hex digits,
+/// nothing to quote), which SQLite parses once per statement, rather than walking `?1` for each entry (a third less
+/// time on SQLite in memory).
 fn round_success_sql() -> [String; 2] {
     let id = super::round_entry_id("e");
     [
@@ -637,10 +639,10 @@ fn round_success_sql() -> [String; 2] {
                AND EXISTS (SELECT 1 FROM webhooks w WHERE w.id = json_extract(j.value, '$[1]'))",
         ),
         format!(
-            "SELECT {id} AS id, 1 AS applied FROM events e, json_each(e.round) j WHERE e.rowid = ?2 AND {} \
-               AND json_extract(j.value, '$[2].id') = (SELECT json_extract(a.value, '$.id') FROM json_each(?1) a \
-                 WHERE a.key = {id})",
-            super::ROUND_ENTRY_SUCCEEDED
+            "SELECT {id} AS id, 1 AS applied FROM events e, json_each(e.round) j WHERE e.rowid = {position} AND {} \
+               AND json_extract(j.value, '$[2].id') = json_extract(?1, '$.\"' || {id} || '\".id')",
+            super::ROUND_ENTRY_SUCCEEDED,
+            position = super::bound_rowid("?2"),
         ),
     ]
 }
@@ -968,7 +970,7 @@ pub async fn held(db: &Database, webhook_id: &WebhookId, limit: usize) -> Result
 /// webhook ever had to find the few held.
 const HELD_SQL: &str =
     "SELECT id FROM deliveries INDEXED BY deliveries_held WHERE webhook_id = ?1 AND held_until IS NOT NULL \
-    AND status = 'pending' ORDER BY created_at, rowid LIMIT ?2";
+    AND status = 'pending' ORDER BY created_at, rowid LIMIT +?2";
 
 /// Ends the hold of these deliveries (its lane let them go: attempted by someone else, not claimable, or back to
 /// the consumer's path).
@@ -1136,7 +1138,7 @@ pub(crate) fn log_page_sql() -> String {
             "?2",
             "0",
             &format!("{LOG_FILTER} AND +d.rowid < ?7 AND p.page <= ?7 / {}", super::WEBHOOK_PAGE),
-            "ORDER BY p.page DESC, d.rowid DESC LIMIT ?5 OFFSET ?6"
+            "ORDER BY p.page DESC, d.rowid DESC LIMIT +?5 OFFSET +?6"
         )
     )
 }
@@ -1159,7 +1161,7 @@ fn log_round_successes(condition: &str, order_and_limit: &str) -> String {
 pub(crate) fn log_round_page_sql() -> String {
     log_round_successes(
         &format!("+e.rowid < ?7 AND p.page <= ?7 / {}", super::WEBHOOK_PAGE),
-        "ORDER BY p.page DESC, e.rowid DESC LIMIT ?5",
+        "ORDER BY p.page DESC, e.rowid DESC LIMIT +?5",
     )
 }
 
@@ -1281,7 +1283,7 @@ fn open_rounds_sql() -> String {
     format!(
         "SELECT {} FROM events e WHERE e.rowid >= (SELECT rounds_from FROM organization) \
            AND e.rowid < (SELECT rounds_from FROM organization) + ?2 AND e.round IS NOT NULL AND {} > 0 \
-         ORDER BY e.rowid LIMIT ?1",
+         ORDER BY e.rowid LIMIT +?1",
         open_round_columns("e."),
         super::round_unwritten("e.rowid", "e.delivery_stem", "e.round")
     )
@@ -1355,7 +1357,7 @@ pub async fn write_round_success(db: &Database, delivery: &DeliveryRow) -> Resul
 /// [`write_round_success`]'s statements, in order, for delivery `?1` of webhook `?2` with body `?3` in the round of
 /// event `?4`: the counts let it go, its row is written, its entry drops the attempt.
 fn round_success_to_row_sql() -> [String; 3] {
-    let entry = super::round_success_of("?4", "?1");
+    let entry = super::round_success_of(&super::bound_rowid("?4"), "?1");
     let duration = "json_extract(j.value, '$[2].duration_ms')";
     [
         format!(
@@ -1541,7 +1543,7 @@ const TAKE_OVERDUE_SQL: &str = concat!(
     "UPDATE deliveries SET requeued_at = ?1 WHERE id IN (\
     SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at < ?2 \
     AND (lease_until IS NULL OR lease_until < ?1) AND (requeued_at IS NULL OR requeued_at < ?3) \
-    AND (held_until IS NULL OR held_until < ?1) ORDER BY next_attempt_at LIMIT ?4) \
+    AND (held_until IS NULL OR held_until < ?1) ORDER BY next_attempt_at LIMIT +?4) \
     RETURNING id, ",
     lost_counted!(),
     " AS lost_attempts"
@@ -1698,7 +1700,7 @@ const ADVANCE_ROUNDS_COUNT_SQL: &str = "UPDATE organization SET rounds_counted_t
 /// Counts older than the window (`?1`) go, at most `?2`, read per webhook.
 const PRUNE_COUNTS_SQL: &str = "DELETE FROM delivery_counts WHERE (webhook_id, bucket) IN (SELECT c.webhook_id, \
      c.bucket FROM webhooks w CROSS JOIN delivery_counts c ON c.webhook_id = w.id \
-     AND c.bucket < CAST(?1 AS INTEGER) / 600000 LIMIT ?2)";
+     AND c.bucket < CAST(?1 AS INTEGER) / 600000 LIMIT +?2)";
 
 /// The `rowid`s of the deliveries created at or after `since` that `delivery_counts` does not hold from bucket
 /// `first_bucket` on (both SQL expressions; `first_bucket` is the first whole bucket at or after `since`): those
@@ -1790,7 +1792,7 @@ fn prune_deliveries_sql() -> String {
     format!(
         "DELETE FROM deliveries WHERE rowid IN (SELECT rowid FROM deliveries WHERE rowid < {} \
          AND rowid < (SELECT MAX(rowid) FROM deliveries) \
-         AND created_at < ?1 AND status != 'pending' ORDER BY rowid LIMIT ?2)",
+         AND created_at < ?1 AND status != 'pending' ORDER BY rowid LIMIT +?2)",
         super::marked_rowid("next_rowid", "?1")
     )
 }
@@ -1810,7 +1812,7 @@ fn prune_pages_sql(table: &str, rows: &str) -> String {
     format!(
         "DELETE FROM {table} WHERE (webhook_id, page) IN (SELECT p.webhook_id, \
          p.page FROM webhooks w CROSS JOIN {table} p ON p.webhook_id = w.id \
-         AND p.page < (SELECT MIN(rowid) FROM {rows}) / {} LIMIT ?1)",
+         AND p.page < (SELECT MIN(rowid) FROM {rows}) / {} LIMIT +?1)",
         super::WEBHOOK_PAGE
     )
 }
@@ -1824,17 +1826,17 @@ pub(crate) fn prune_event_type_pages_sql() -> String {
            WHERE types.type IS NOT NULL) \
          DELETE FROM event_type_pages WHERE (type, page) IN (SELECT p.type, p.page FROM types t \
            CROSS JOIN event_type_pages p ON p.type = t.type AND p.page < (SELECT MIN(rowid) FROM events) / {} \
-           LIMIT ?1)",
+           LIMIT +?1)",
         super::EVENT_TYPE_PAGE
     )
 }
 
 /// A polling webhook's messages leave with their events, at the end of the retention window, read or not.
 const PRUNE_POLL_MESSAGES_SQL: &str =
-    "DELETE FROM poll_messages WHERE seq IN (SELECT seq FROM poll_messages WHERE created_at < ?1 LIMIT ?2)";
+    "DELETE FROM poll_messages WHERE seq IN (SELECT seq FROM poll_messages WHERE created_at < ?1 LIMIT +?2)";
 
 const PRUNE_ATTEMPTS_SQL: &str =
-    "DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE created_at < ?1 LIMIT ?2)";
+    "DELETE FROM attempts WHERE rowid IN (SELECT rowid FROM attempts WHERE created_at < ?1 LIMIT +?2)";
 
 /// Events written before the last mark older than the window (`?1`) that no pending delivery still needs, oldest
 /// first: a range of `rowid`s, no index (schema v18). As for deliveries, the creation time is checked too and the
@@ -1844,7 +1846,7 @@ pub(crate) fn prune_events_sql() -> String {
         "DELETE FROM events WHERE rowid IN (SELECT e.rowid FROM events e \
          WHERE e.rowid < {} AND e.rowid < (SELECT MAX(rowid) FROM events) AND +e.organization_id = {OBJECT_ORGANIZATION} \
          AND e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.rowid IN ({}) \
-         AND d.status = 'pending') ORDER BY e.rowid LIMIT ?2)",
+         AND d.status = 'pending') ORDER BY e.rowid LIMIT +?2)",
         super::marked_rowid("next_event_rowid", "?1"),
         super::deliveries_of_event("e.id", "e.delivery_stem")
     )
@@ -1857,10 +1859,10 @@ pub async fn prune_global(db: &Database, before: i64, limit: usize) -> Result<()
     batch(
         db,
         vec![
-            db.prepare("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE created_at < ?1 LIMIT ?2)")
+            db.prepare("DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE created_at < ?1 LIMIT +?2)")
                 .bind(&binds)?,
             db.prepare(
-                "DELETE FROM portal_sessions WHERE rowid IN (SELECT rowid FROM portal_sessions WHERE expires_at < ?1 LIMIT ?2)",
+                "DELETE FROM portal_sessions WHERE rowid IN (SELECT rowid FROM portal_sessions WHERE expires_at < ?1 LIMIT +?2)",
             )
             .bind(&binds)?,
         ],
@@ -2286,6 +2288,53 @@ mod fence_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The record's statements of a round keep their compiled form from one event to the next ([`super::super::bound_rowid`]).
+    #[test]
+    fn the_records_round_statements_are_not_compiled_again_for_each_event() {
+        use rusqlite::types::Value;
+        let runs: Vec<Vec<Value>> = (1..=3)
+            .map(|n| {
+                vec![
+                    Value::Text(format!("{{\"dlv_{n:012x}s00000001\":{{\"id\":\"att_{n}\"}}}}")),
+                    Value::Real(n as f64),
+                ]
+            })
+            .collect();
+        for sql in round_success_sql() {
+            assert_eq!(super::super::recompiles(&sql, &runs), 0, "{sql}");
+        }
+        let written_as_is = round_success_sql()[1].replace("e.rowid = +?2", "e.rowid = ?2");
+        assert!(super::super::recompiles(&written_as_is, &runs) > 0, "the host SQLite no longer shows why");
+        let runs: Vec<Vec<Value>> = (1..=3)
+            .map(|n| {
+                vec![
+                    Value::Text(format!("dlv_{n:012x}s00000001")),
+                    Value::Text("wh_a".into()),
+                    Value::Text("{}".into()),
+                    Value::Real(n as f64),
+                ]
+            })
+            .collect();
+        for sql in round_success_to_row_sql() {
+            assert_eq!(super::super::recompiles(&sql, &runs), 0, "{sql}");
+        }
+    }
+
+    /// A bound `LIMIT` is written `+?n`, or SQLite compiles the statement again on every run once its bindings are
+    /// cleared (as workerd clears them after each query); so is a bound `OFFSET`.
+    #[test]
+    fn a_bound_limit_keeps_its_statement_compiled() {
+        use rusqlite::types::Value;
+        let runs: Vec<Vec<Value>> =
+            (1..=3).map(|n| (1..=4).map(|p| Value::Real((n * 10 + p) as f64)).collect()).collect();
+        assert!(TAKE_OVERDUE_SQL.contains("LIMIT +?4"));
+        assert_eq!(super::super::recompiles(TAKE_OVERDUE_SQL, &runs), 0);
+        let written_as_is = TAKE_OVERDUE_SQL.replace("LIMIT +?4", "LIMIT ?4");
+        assert!(super::super::recompiles(&written_as_is, &runs) > 0, "the host SQLite no longer shows why");
+        let count = super::super::capped_count_sql("SELECT 1 FROM deliveries WHERE created_at > ?1", "?2");
+        assert_eq!(super::super::recompiles(&count, &runs.iter().map(|r| r[..2].to_vec()).collect::<Vec<_>>()), 0);
+    }
 
     use super::super::query_plan as plan;
 

@@ -928,12 +928,12 @@ fn list_page_sql(typed: bool) -> String {
     let events = if typed {
         format!(
             "SELECT e.rowid AS n, e.organization_id, e.id, e.type, e.created_at, e.delivery_stem, e.round {}",
-            of_type("ORDER BY p.page DESC, e.rowid DESC LIMIT ?5 OFFSET ?6", Some("?7"))
+            of_type("ORDER BY p.page DESC, e.rowid DESC LIMIT +?5 OFFSET +?6", Some("?7"))
         )
     } else {
         format!(
             "SELECT rowid AS n, organization_id, id, type, created_at, delivery_stem, round FROM events WHERE {} \
-             ORDER BY rowid DESC LIMIT ?5 OFFSET ?6",
+             ORDER BY rowid DESC LIMIT +?5 OFFSET +?6",
             list_filter("events", true, Some("?7"))
         )
     };
@@ -984,7 +984,7 @@ pub async fn recent(db: &Database, org: &OrganizationId, limit: u32) -> Result<V
 
 /// The last `?2` events, newest first: the end of the table (its `rowid`s), not a sort of the organization's events.
 const RECENT_SQL: &str =
-    "SELECT id, type, data, changes, created_at FROM events WHERE +organization_id = ?1 ORDER BY rowid DESC LIMIT ?2";
+    "SELECT id, type, data, changes, created_at FROM events WHERE +organization_id = ?1 ORDER BY rowid DESC LIMIT +?2";
 
 /// One delivery an event produced.
 #[derive(Debug, Deserialize)]

@@ -154,7 +154,7 @@ impl ListTotal {
 /// `SELECT COUNT(*) AS total …` of the rows `select` answers, reading at most `limit` of them (an SQL expression: a
 /// parameter bound to [`LIST_TOTAL_CAP`] + 1, see [`list_count_limit`]).
 pub(crate) fn capped_count_sql(select: &str, limit: &str) -> String {
-    format!("SELECT COUNT(*) AS total FROM ({select} LIMIT {limit})")
+    format!("SELECT COUNT(*) AS total FROM ({select} LIMIT +{limit})")
 }
 
 /// The bound value of a capped count's limit: the cap and one more, which tells a list at the cap from one past it.
@@ -280,7 +280,19 @@ pub(crate) const ROUND_ENTRY_SUCCEEDED: &str = "json_type(j.value, '$[2]') = 'ob
 
 /// `FROM … WHERE …` of the entry `j` that holds delivery `id`'s success in the round of its event `e` at `position`
 /// (schema v23; all SQL expressions, `position` NULL for an id that does not begin with one): one event by its
+/// A bound parameter (`?n`) to compare with a table's `rowid` in a join with `json_each`: `+?n`. Written as `?n`,
+/// SQLite's planner marks the parameter as one its plan depends on, and a statement with such a parameter is compiled
+/// again on every run once its bindings are cleared, which workerd does after each query (`sqlite3_clear_bindings`).
+/// `+?n` is the same value, found by the same `rowid` search, and the compiled statement is kept. Found with `perf`
+/// on the local runtime (SQLite compiling statements again: 2 % of its CPU in the single-event shape) and checked
+/// with SQLite 3.54's `SQLITE_STMTSTATUS_REPREPARE` (docs/data-plane.md).
+pub(crate) fn bound_rowid(param: &str) -> String {
+    format!("+{param}")
+}
+
 /// `rowid`, then its few entries. To be followed by a select's columns' use of `e` and `j`, or `AND` conditions.
+///
+/// A bound `position` goes through [`bound_rowid`].
 pub(crate) fn round_success_of(position: &str, id: &str) -> String {
     format!(
         "FROM events e, json_each(e.round) j WHERE e.rowid = {position} AND {} = {id} AND {ROUND_ENTRY_SUCCEEDED}",
@@ -496,6 +508,23 @@ pub(crate) fn query_plan(sql: &str) -> Vec<String> {
         details.push(row.get::<_, String>(3).unwrap());
     }
     details
+}
+
+/// How many times `sql` was compiled again over three runs on the migrated schema, each run as workerd makes it:
+/// every binding cleared, then the parameters bound (`runs` gives each run's values, all text or numbers).
+#[cfg(test)]
+pub(crate) fn recompiles(sql: &str, runs: &[Vec<rusqlite::types::Value>]) -> i32 {
+    let db = migrated_sqlite();
+    let mut statement = db.prepare(sql).unwrap();
+    for values in runs {
+        statement.clear_bindings();
+        for (i, value) in values.iter().enumerate() {
+            statement.raw_bind_parameter(i + 1, value).unwrap();
+        }
+        let mut rows = statement.raw_query();
+        while rows.next().unwrap().is_some() {}
+    }
+    statement.get_status(rusqlite::StatementStatus::RePrepare)
 }
 
 #[cfg(test)]

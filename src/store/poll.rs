@@ -150,7 +150,7 @@ fn messages_sql() -> String {
         "SELECT m.seq, m.event_id, e.type, e.data, e.changes, m.created_at FROM poll_messages m \
          JOIN events e ON e.organization_id = m.organization_id AND e.id = m.event_id \
          WHERE {} AND m.webhook_id = ?2 \
-         AND m.seq > COALESCE(?3, (SELECT poll_acked FROM webhooks WHERE id = ?2)) ORDER BY m.seq LIMIT ?4",
+         AND m.seq > COALESCE(?3, (SELECT poll_acked FROM webhooks WHERE id = ?2)) ORDER BY m.seq LIMIT +?4",
         is_caller_organization("m.organization_id")
     )
 }
@@ -173,7 +173,7 @@ pub async fn position(db: &Database, org: &OrganizationId, webhook: &WebhookRow)
         .prepare(format!(
             "SELECT ?3 AS acked, \
              (SELECT COALESCE(MAX(seq), ?3) FROM poll_messages WHERE webhook_id = ?2) AS latest, \
-             (SELECT COUNT(*) FROM (SELECT 1 FROM poll_messages WHERE webhook_id = ?2 AND seq > ?3 LIMIT ?4)) AS pending, \
+             (SELECT COUNT(*) FROM (SELECT 1 FROM poll_messages WHERE webhook_id = ?2 AND seq > ?3 LIMIT +?4)) AS pending, \
              (SELECT created_at FROM poll_messages WHERE webhook_id = ?2 AND seq > ?3 ORDER BY seq LIMIT 1) \
              AS oldest_pending_at FROM organization WHERE {}",
             is_caller_organization("id")

@@ -46,7 +46,7 @@ fn recoverable_filtered() -> String {
 /// How many deliveries a recover of the window would take on, counting at most `cap`; `?6` the filter misses.
 pub fn count_recoverable_sql() -> String {
     format!(
-        "SELECT COUNT(*) AS n FROM (SELECT 1 {} AND {} LIMIT ?5)",
+        "SELECT COUNT(*) AS n FROM (SELECT 1 {} AND {} LIMIT +?5)",
         recoverable(),
         not_missed(6, "event_id", "webhook_id")
     )
@@ -60,7 +60,7 @@ pub fn recover_sql() -> String {
     format!(
         "UPDATE deliveries SET status = 'pending', chain_start = attempts, next_attempt_at = ?6, lease_until = NULL, \
          lost_attempts = 0, requeued_at = NULL, updated_at = ?6 \
-         WHERE id IN (SELECT id {} AND {} ORDER BY created_at, id LIMIT ?5) RETURNING id",
+         WHERE id IN (SELECT id {} AND {} ORDER BY created_at, id LIMIT +?5) RETURNING id",
         recoverable(),
         not_missed(7, "event_id", "webhook_id")
     )
@@ -115,12 +115,12 @@ fn missing(condition: &str) -> String {
 
 /// How many missed events there are, counting at most `?6`.
 pub fn count_missing_sql(condition: &str) -> String {
-    format!("SELECT COUNT(*) AS n FROM (SELECT 1 {} LIMIT ?6)", missing(condition))
+    format!("SELECT COUNT(*) AS n FROM (SELECT 1 {} LIMIT +?6)", missing(condition))
 }
 
 /// The next `?6` missed events in their original order.
 pub fn missing_events_sql(condition: &str) -> String {
-    format!("SELECT e.id, e.type, e.data, e.changes, e.created_at {} ORDER BY e.rowid LIMIT ?6", missing(condition))
+    format!("SELECT e.id, e.type, e.data, e.changes, e.created_at {} ORDER BY e.rowid LIMIT +?6", missing(condition))
 }
 
 /// Creates deliveries of `count` rows (8 parameters each, from `?3`: id, event id, event type, body, created_at,
@@ -230,7 +230,7 @@ pub async fn count_missing(
     let mut statements = vec![db.prepare(count_missing_sql(m.condition)).bind(&binds)?];
     if filtered {
         let first =
-            format!("SELECT e.id, e.type, e.data, e.changes {} ORDER BY e.rowid LIMIT ?6", missing(m.condition));
+            format!("SELECT e.id, e.type, e.data, e.changes {} ORDER BY e.rowid LIMIT +?6", missing(m.condition));
         let candidates = format!(
             "SELECT x.id AS event_id, w.id AS webhook_id, w.filter AS filter, x.type AS type, x.data AS data, \
              x.changes AS changes FROM ({first}) x, webhooks w WHERE w.id = ?2 AND w.filter IS NOT NULL"
