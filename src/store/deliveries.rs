@@ -967,9 +967,10 @@ pub async fn held(db: &Database, webhook_id: &WebhookId, limit: usize) -> Result
 }
 
 /// `INDEXED BY`: without statistics SQLite prefers `deliveries_by_webhook`, which would walk every delivery the
-/// webhook ever had to find the few held.
+/// webhook ever had to find the few held. `+?1`: the same search of the index, but SQLite does not compile the
+/// statement again on every run (see [`super::bound_rowid`]), which it does for `?1` against this partial index.
 const HELD_SQL: &str =
-    "SELECT id FROM deliveries INDEXED BY deliveries_held WHERE webhook_id = ?1 AND held_until IS NOT NULL \
+    "SELECT id FROM deliveries INDEXED BY deliveries_held WHERE webhook_id = +?1 AND held_until IS NOT NULL \
     AND status = 'pending' ORDER BY created_at, rowid LIMIT +?2";
 
 /// Ends the hold of these deliveries (its lane let them go: attempted by someone else, not claimable, or back to
@@ -2322,9 +2323,10 @@ mod tests {
     }
 
     /// A bound `LIMIT` is written `+?n`, or SQLite compiles the statement again on every run once its bindings are
-    /// cleared (as workerd clears them after each query); so is a bound `OFFSET`.
+    /// cleared (as workerd clears them after each query); so is a bound `OFFSET`, and a parameter compared with a
+    /// column of a partial index the statement names (a lane's line).
     #[test]
-    fn a_bound_limit_keeps_its_statement_compiled() {
+    fn a_bound_limit_or_a_lanes_webhook_keeps_its_statement_compiled() {
         use rusqlite::types::Value;
         let runs: Vec<Vec<Value>> =
             (1..=3).map(|n| (1..=4).map(|p| Value::Real((n * 10 + p) as f64)).collect()).collect();
@@ -2332,6 +2334,14 @@ mod tests {
         assert_eq!(super::super::recompiles(TAKE_OVERDUE_SQL, &runs), 0);
         let written_as_is = TAKE_OVERDUE_SQL.replace("LIMIT +?4", "LIMIT ?4");
         assert!(super::super::recompiles(&written_as_is, &runs) > 0, "the host SQLite no longer shows why");
+        let line =
+            [vec![Value::Text("wh_a".into()), Value::Real(25.0)], vec![Value::Text("wh_b".into()), Value::Real(25.0)]];
+        assert_eq!(super::super::recompiles(HELD_SQL, &line), 0);
+        assert!(
+            super::super::recompiles(&HELD_SQL.replace("+?1", "?1"), &line) > 0,
+            "the host SQLite no longer shows why"
+        );
+        assert!(plan(HELD_SQL).iter().any(|d| d.contains("deliveries_held (webhook_id=?)")), "{:?}", plan(HELD_SQL));
         let count = super::super::capped_count_sql("SELECT 1 FROM deliveries WHERE created_at > ?1", "?2");
         assert_eq!(super::super::recompiles(&count, &runs.iter().map(|r| r[..2].to_vec()).collect::<Vec<_>>()), 0);
     }
