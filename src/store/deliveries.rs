@@ -1358,7 +1358,7 @@ pub async fn write_round_success(db: &Database, delivery: &DeliveryRow) -> Resul
 /// [`write_round_success`]'s statements, in order, for delivery `?1` of webhook `?2` with body `?3` in the round of
 /// event `?4`: the counts let it go, its row is written, its entry drops the attempt.
 fn round_success_to_row_sql() -> [String; 3] {
-    let entry = super::round_success_of(&super::bound_rowid("?4"), "?1");
+    let entry = super::round_success_of("?4", "?1");
     let duration = "json_extract(j.value, '$[2].duration_ms')";
     [
         format!(
@@ -2320,6 +2320,31 @@ mod tests {
         for sql in round_success_to_row_sql() {
             assert_eq!(super::super::recompiles(&sql, &runs), 0, "{sql}");
         }
+        // A record's count of a webhook's failures in a row, and the read of a round delivery's attempt.
+        let runs: Vec<Vec<Value>> = (1..=3)
+            .map(|n| {
+                let id = format!("dlv_{n:012x}s00000001");
+                vec![
+                    Value::Text("org_a".into()),
+                    Value::Text("wh_a".into()),
+                    Value::Text(id),
+                    Value::Real(1.0),
+                    Value::Text("failed".into()),
+                    Value::Real(n as f64),
+                ]
+            })
+            .collect();
+        let counter = format!(
+            "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE organization_id = ?1 AND id = ?2 AND {}",
+            super::super::shows_result("?3", "?4", "?5", "?6", None)
+        );
+        assert_eq!(super::super::recompiles(&counter, &runs), 0, "{counter}");
+        let attempt = format!(
+            "SELECT json_extract(j.value, '$[2]') AS first_attempt {}",
+            super::super::round_success_of("?2", "?1")
+        );
+        let runs: Vec<Vec<Value>> = runs.iter().map(|r| vec![r[2].clone(), r[5].clone()]).collect();
+        assert_eq!(super::super::recompiles(&attempt, &runs), 0, "{attempt}");
     }
 
     /// A bound `LIMIT` is written `+?n`, or SQLite compiles the statement again on every run once its bindings are

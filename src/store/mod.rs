@@ -292,8 +292,9 @@ pub(crate) fn bound_rowid(param: &str) -> String {
 
 /// `rowid`, then its few entries. To be followed by a select's columns' use of `e` and `j`, or `AND` conditions.
 ///
-/// A bound `position` goes through [`bound_rowid`].
+/// A bound `position` (`?n`) is written through [`bound_rowid`].
 pub(crate) fn round_success_of(position: &str, id: &str) -> String {
+    let position = if position.starts_with('?') { bound_rowid(position) } else { position.to_string() };
     format!(
         "FROM events e, json_each(e.round) j WHERE e.rowid = {position} AND {} = {id} AND {ROUND_ENTRY_SUCCEEDED}",
         round_entry_id("e")
