@@ -1945,8 +1945,8 @@ pub async fn stats(db: &Database, org: &OrganizationId, since: i64) -> Result<St
 pub(crate) fn stats_sql() -> String {
     format!(
         "SELECT \
-           (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1) AS webhooks_total, \
-           (SELECT COUNT(*) FROM webhooks WHERE organization_id = ?1 AND is_active = 1) AS webhooks_active, \
+           (SELECT COUNT(*) FROM webhooks WHERE organization_id = +?1) AS webhooks_total, \
+           (SELECT COUNT(*) FROM webhooks WHERE organization_id = +?1 AND is_active = 1) AS webhooks_active, \
            CAST(k.succeeded + k.failed + k.pending + u.total AS INTEGER) AS deliveries_total, \
            CAST(k.succeeded + u.succeeded AS INTEGER) AS deliveries_succeeded, \
            CAST(k.failed + u.failed AS INTEGER) AS deliveries_failed, \
@@ -1956,12 +1956,12 @@ pub(crate) fn stats_sql() -> String {
          FROM (SELECT TOTAL(c.succeeded) AS succeeded, TOTAL(c.failed) AS failed, TOTAL(c.pending) AS pending, \
                  TOTAL(c.first_attempt_ms) AS first_attempt_ms, TOTAL(c.first_attempts) AS first_attempts \
                FROM webhooks w CROSS JOIN delivery_counts c ON c.webhook_id = w.id AND c.bucket >= {first_bucket} \
-               WHERE w.organization_id = ?1) k, \
+               WHERE w.organization_id = +?1) k, \
               ({uncounted_totals} FROM ({uncounted}) d CROSS JOIN webhooks w ON w.id = d.webhook_id \
-               WHERE w.organization_id = ?1) u, \
+               WHERE w.organization_id = +?1) u, \
               (SELECT TOTAL(a.duration_ms) AS attempt_ms, COUNT(a.duration_ms) AS attempts \
                FROM attempts a JOIN deliveries d2 ON d2.id = a.delivery_id \
-               WHERE d2.organization_id = ?1 AND a.created_at >= ?2) t",
+               WHERE d2.organization_id = +?1 AND a.created_at >= ?2) t",
         first_bucket = first_bucket("?2"),
         uncounted_totals = UNCOUNTED_TOTALS,
         uncounted = uncounted_deliveries("?2", &first_bucket("?2"), true),
@@ -2005,7 +2005,7 @@ pub(crate) fn activity_sql() -> String {
          LEFT JOIN (SELECT d.webhook_id, COUNT(*) AS total, SUM(d.status = 'succeeded') AS succeeded, \
            SUM(d.status = 'failed') AS failed FROM ({uncounted}) d \
            GROUP BY d.webhook_id) u ON u.webhook_id = w.id \
-         WHERE w.organization_id = ?1 GROUP BY w.id",
+         WHERE w.organization_id = +?1 GROUP BY w.id",
         last =
             super::webhook_deliveries("w.id", "(SELECT MAX(page) FROM webhook_pages WHERE webhook_id = w.id)", "1", ""),
         last_round = "(SELECT MAX(page) FROM webhook_round_pages WHERE webhook_id = w.id)",
@@ -2057,7 +2057,7 @@ pub(crate) fn hourly_sql(partial: bool) -> String {
            SELECT bucket * {COUNT_BUCKET_MS} / 3600000 AS hour, succeeded, failed, pending FROM delivery_counts \
              WHERE webhook_id = ?2 AND bucket >= {first_bucket} \
            UNION ALL SELECT created_at / 3600000, status = 'succeeded', status = 'failed', status = 'pending' \
-             FROM ({uncounted}) WHERE webhook_id = ?2 AND organization_id = ?1) \
+             FROM ({uncounted}) WHERE webhook_id = ?2 AND organization_id = +?1) \
          GROUP BY hour ORDER BY hour",
         first_bucket = first_bucket("?3"),
         uncounted = uncounted_deliveries("?3", &first_bucket("?3"), partial),
@@ -2072,10 +2072,10 @@ pub(crate) fn hourly_average_sql(partial: bool) -> String {
            / NULLIF(CAST(k.first_attempts + u.first_attempts + t.attempts AS REAL), 0) AS avg_response_ms \
          FROM (SELECT TOTAL(first_attempt_ms) AS first_attempt_ms, TOTAL(first_attempts) AS first_attempts \
                FROM delivery_counts WHERE webhook_id = ?2 AND bucket >= {first_bucket}) k, \
-              ({UNCOUNTED_TOTALS} FROM ({uncounted}) d WHERE d.webhook_id = ?2 AND d.organization_id = ?1) u, \
+              ({UNCOUNTED_TOTALS} FROM ({uncounted}) d WHERE d.webhook_id = ?2 AND d.organization_id = +?1) u, \
               (SELECT TOTAL(a.duration_ms) AS attempt_ms, COUNT(a.duration_ms) AS attempts \
                FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
-               WHERE +d.webhook_id = ?2 AND d.organization_id = ?1 AND a.created_at >= ?3) t",
+               WHERE +d.webhook_id = ?2 AND d.organization_id = +?1 AND a.created_at >= ?3) t",
         first_bucket = first_bucket("?3"),
         uncounted = uncounted_deliveries("?3", &first_bucket("?3"), partial),
     )
@@ -2345,6 +2345,39 @@ mod tests {
         );
         let runs: Vec<Vec<Value>> = runs.iter().map(|r| vec![r[2].clone(), r[5].clone()]).collect();
         assert_eq!(super::super::recompiles(&attempt, &runs), 0, "{attempt}");
+    }
+
+    /// The portal's and the API's reads of an organization's stats, a webhook's activity and the webhook list keep
+    /// their compiled statements (`organization_id = +?1`), with the same plans as written `?1`.
+    #[test]
+    fn the_stats_and_the_webhook_list_keep_their_compiled_statements_and_plans() {
+        use rusqlite::types::Value;
+        let org = || Value::Text("org_a".into());
+        let since = |n: i64| Value::Real((1_796_000_000_000 + n * 600_000) as f64);
+        let by_org: Vec<Vec<Value>> = (1..=3).map(|n| vec![org(), since(n)]).collect();
+        let by_webhook: Vec<Vec<Value>> =
+            (1..=3).map(|n| vec![org(), Value::Text(format!("wh_{n}")), since(n)]).collect();
+        let list: Vec<Vec<Value>> =
+            (1..=3).map(|n| vec![Value::Text(format!("org_{n}")), Value::Real((n % 2) as f64)]).collect();
+        let statements = [
+            (stats_sql(), &by_org),
+            (activity_sql(), &by_org),
+            (hourly_sql(true), &by_webhook),
+            (hourly_sql(false), &by_webhook),
+            (hourly_average_sql(true), &by_webhook),
+            (hourly_average_sql(false), &by_webhook),
+            (crate::store::webhooks::list_sql(true), &list),
+        ];
+        for (sql, runs) in statements {
+            assert!(sql.contains("organization_id = +?1") && !sql.contains("organization_id = ?1"), "{sql}");
+            assert_eq!(super::super::recompiles(&sql, runs), 0, "{sql}");
+            let written_as_is = sql.replace("+?", "?");
+            assert_eq!(plan(&sql), plan(&written_as_is), "{sql}");
+        }
+        let (sql, written_as_is) = (stats_sql(), stats_sql().replace("= +?1", "= ?1"));
+        assert!(super::super::recompiles(&written_as_is, &by_org) > 0, "the host SQLite no longer shows why: {sql}");
+        let all: Vec<Vec<Value>> = list.iter().map(|r| r[..1].to_vec()).collect();
+        assert_eq!(super::super::recompiles(&crate::store::webhooks::list_sql(false), &all), 0);
     }
 
     /// A bound `LIMIT` is written `+?n`, or SQLite compiles the statement again on every run once its bindings are

@@ -357,16 +357,17 @@ pub async fn insert(
 /// The organization's webhooks, newest first, optionally only active or inactive ones.
 pub async fn list(db: &Database, org: &OrganizationId, active: Option<bool>) -> Result<Vec<WebhookRow>, StoreError> {
     let statement = match active {
-        None => db
-            .prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 ORDER BY created_at DESC, id DESC"))
-            .bind(&[text(org)])?,
-        Some(active) => db
-            .prepare(format!(
-                "SELECT {COLUMNS} FROM webhooks WHERE organization_id = ?1 AND is_active = ?2 ORDER BY created_at DESC, id DESC"
-            ))
-            .bind(&[text(org), flag(active)])?,
+        None => db.prepare(list_sql(false)).bind(&[text(org)])?,
+        Some(active) => db.prepare(list_sql(true)).bind(&[text(org), flag(active)])?,
     };
     rows(statement).await
+}
+
+/// [`list`]'s statement: the organization's (`?1`) webhooks, newest first, `by_state` only those whose `is_active` is
+/// `?2`. `+?n`: SQLite would otherwise compile it again on every run (see [`super::bound_rowid`]).
+pub(crate) fn list_sql(by_state: bool) -> String {
+    let state = if by_state { " AND is_active = +?2" } else { "" };
+    format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = +?1{state} ORDER BY created_at DESC, id DESC")
 }
 
 /// One webhook of the organization; another organization's id is as absent as an unknown one.
