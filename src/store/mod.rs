@@ -278,8 +278,6 @@ pub(crate) fn round_entry_id(event: &str) -> String {
 /// none exists, and a manual retry moves it to a row it writes ([`deliveries::write_round_success`]).
 pub(crate) const ROUND_ENTRY_SUCCEEDED: &str = "json_type(j.value, '$[2]') = 'object'";
 
-/// `FROM … WHERE …` of the entry `j` that holds delivery `id`'s success in the round of its event `e` at `position`
-/// (schema v23; all SQL expressions, `position` NULL for an id that does not begin with one): one event by its
 /// A bound parameter (`?n`) to compare with a table's `rowid` in a join with `json_each`: `+?n`. Written as `?n`,
 /// SQLite's planner marks the parameter as one its plan depends on, and a statement with such a parameter is compiled
 /// again on every run once its bindings are cleared, which workerd does after each query (`sqlite3_clear_bindings`).
@@ -290,6 +288,8 @@ pub(crate) fn bound_rowid(param: &str) -> String {
     format!("+{param}")
 }
 
+/// `FROM … WHERE …` of the entry `j` that holds delivery `id`'s success in the round of its event `e` at `position`
+/// (schema v23; all SQL expressions, `position` NULL for an id that does not begin with one): one event by its
 /// `rowid`, then its few entries. To be followed by a select's columns' use of `e` and `j`, or `AND` conditions.
 ///
 /// A bound `position` (`?n`) is written through [`bound_rowid`].
