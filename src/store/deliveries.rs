@@ -642,7 +642,7 @@ fn round_success_sql() -> [String; 2] {
             "SELECT {id} AS id, 1 AS applied FROM events e, json_each(e.round) j WHERE e.rowid = {position} AND {} \
                AND json_extract(j.value, '$[2].id') = json_extract(?1, '$.\"' || {id} || '\".id')",
             super::ROUND_ENTRY_SUCCEEDED,
-            position = super::bound_rowid("?2"),
+            position = super::kept_compiled("?2"),
         ),
     ]
 }
@@ -686,6 +686,15 @@ fn finished_inserts(db: &Database, unwritten: &[&AttemptRecord<'_>]) -> Result<V
             carried_returning("?2")
         )
     })
+}
+
+/// The update of webhook `?2`'s (of organization `?1`) failures in a row to `counter` (an SQL expression), if delivery
+/// `?3` shows the result of its attempt `?4` with status `?5` (`?6`: its event's position, for a success in its round).
+fn failure_counter_sql(counter: &str) -> String {
+    format!(
+        "UPDATE webhooks SET consecutive_failures = {counter} WHERE organization_id = ?1 AND id = ?2 AND {}",
+        super::shows_result("?3", "?4", "?5", "?6", None)
+    )
 }
 
 /// Attempt rows per multi-row INSERT (10 parameters each).
@@ -794,21 +803,14 @@ pub async fn record_attempts(
             Counter::Increment => "consecutive_failures + 1",
         };
         // Only if this record's result was applied just above (its delivery now shows this attempt's outcome).
-        statements.push(
-            db.prepare(format!(
-                "UPDATE webhooks SET consecutive_failures = {counter_sql} WHERE organization_id = ?1 AND id = ?2 \
-                 AND {}",
-                super::shows_result("?3", "?4", "?5", "?6", None)
-            ))
-            .bind(&[
-                text(&r.delivery.organization_id),
-                text(&r.delivery.webhook_id),
-                text(&r.delivery.id),
-                int(r.delivery.attempts),
-                text(r.new_status.as_str()),
-                opt_int(RoundRef::position_of(&r.delivery.id)),
-            ])?,
-        );
+        statements.push(db.prepare(failure_counter_sql(counter_sql)).bind(&[
+            text(&r.delivery.organization_id),
+            text(&r.delivery.webhook_id),
+            text(&r.delivery.id),
+            int(r.delivery.attempts),
+            text(r.new_status.as_str()),
+            opt_int(RoundRef::position_of(&r.delivery.id)),
+        ])?);
     }
     for (column, until_of) in [
         ("lane_until", (|r: &AttemptRecord<'_>| r.lane_until) as fn(&AttemptRecord<'_>) -> Option<i64>),
@@ -968,7 +970,7 @@ pub async fn held(db: &Database, webhook_id: &WebhookId, limit: usize) -> Result
 
 /// `INDEXED BY`: without statistics SQLite prefers `deliveries_by_webhook`, which would walk every delivery the
 /// webhook ever had to find the few held. `+?1`: the same search of the index, but SQLite does not compile the
-/// statement again on every run (see [`super::bound_rowid`]), which it does for `?1` against this partial index.
+/// statement again on every run (see [`super::kept_compiled`]), which it does for `?1` against this partial index.
 const HELD_SQL: &str =
     "SELECT id FROM deliveries INDEXED BY deliveries_held WHERE webhook_id = +?1 AND held_until IS NOT NULL \
     AND status = 'pending' ORDER BY created_at, rowid LIMIT +?2";
@@ -2290,7 +2292,7 @@ mod fence_tests {
 mod tests {
     use super::*;
 
-    /// The record's statements of a round keep their compiled form from one event to the next ([`super::super::bound_rowid`]).
+    /// The record's statements of a round keep their compiled form from one event to the next ([`super::super::kept_compiled`]).
     #[test]
     fn the_records_round_statements_are_not_compiled_again_for_each_event() {
         use rusqlite::types::Value;
@@ -2334,11 +2336,10 @@ mod tests {
                 ]
             })
             .collect();
-        let counter = format!(
-            "UPDATE webhooks SET consecutive_failures = consecutive_failures + 1 WHERE organization_id = ?1 AND id = ?2 AND {}",
-            super::super::shows_result("?3", "?4", "?5", "?6", None)
-        );
-        assert_eq!(super::super::recompiles(&counter, &runs), 0, "{counter}");
+        for counter in ["0", "consecutive_failures + 1"] {
+            let sql = failure_counter_sql(counter);
+            assert_eq!(super::super::recompiles(&sql, &runs), 0, "{sql}");
+        }
         let attempt = format!(
             "SELECT json_extract(j.value, '$[2]') AS first_attempt {}",
             super::super::round_success_of("?2", "?1")

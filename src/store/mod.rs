@@ -278,13 +278,15 @@ pub(crate) fn round_entry_id(event: &str) -> String {
 /// none exists, and a manual retry moves it to a row it writes ([`deliveries::write_round_success`]).
 pub(crate) const ROUND_ENTRY_SUCCEEDED: &str = "json_type(j.value, '$[2]') = 'object'";
 
-/// A bound parameter (`?n`) to compare with a table's `rowid` in a join with `json_each`: `+?n`. Written as `?n`,
-/// SQLite's planner marks the parameter as one its plan depends on, and a statement with such a parameter is compiled
-/// again on every run once its bindings are cleared, which workerd does after each query (`sqlite3_clear_bindings`).
-/// `+?n` is the same value, found by the same `rowid` search, and the compiled statement is kept. Found with `perf`
-/// on the local runtime (SQLite compiling statements again: 2 % of its CPU in the single-event shape) and checked
-/// with SQLite 3.54's `SQLITE_STMTSTATUS_REPREPARE` (docs/data-plane.md).
-pub(crate) fn bound_rowid(param: &str) -> String {
+/// A bound parameter (`?n`) written so that SQLite does not plan by its value: `+?n`, the same value. Written `?n`,
+/// in some places SQLite's planner makes its plan depend on the bound value: compared with a `rowid` in a join with
+/// `json_each`, as a `LIMIT` or `OFFSET`, or compared with a column of a table with a partial index whose condition
+/// compares a column with a literal. Such a statement is compiled again on every run once its bindings are cleared,
+/// which workerd does after each query (`sqlite3_clear_bindings`); with `+?n` the compiled statement is kept, and the
+/// search is the same (check the query plan). Found with `perf` on the local runtime (SQLite compiling statements
+/// again: 2 % of its CPU in the single-event shape) and checked with SQLite 3.54's `SQLITE_STMTSTATUS_REPREPARE`
+/// (docs/data-plane.md). Statements written as text say `+?n` themselves; test them with `recompiles`.
+pub(crate) fn kept_compiled(param: &str) -> String {
     format!("+{param}")
 }
 
@@ -292,9 +294,9 @@ pub(crate) fn bound_rowid(param: &str) -> String {
 /// (schema v23; all SQL expressions, `position` NULL for an id that does not begin with one): one event by its
 /// `rowid`, then its few entries. To be followed by a select's columns' use of `e` and `j`, or `AND` conditions.
 ///
-/// A bound `position` (`?n`) is written through [`bound_rowid`].
+/// A bound `position` (`?n`) is written through [`kept_compiled`].
 pub(crate) fn round_success_of(position: &str, id: &str) -> String {
-    let position = if position.starts_with('?') { bound_rowid(position) } else { position.to_string() };
+    let position = if position.starts_with('?') { kept_compiled(position) } else { position.to_string() };
     format!(
         "FROM events e, json_each(e.round) j WHERE e.rowid = {position} AND {} = {id} AND {ROUND_ENTRY_SUCCEEDED}",
         round_entry_id("e")

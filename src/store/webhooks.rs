@@ -364,7 +364,7 @@ pub async fn list(db: &Database, org: &OrganizationId, active: Option<bool>) -> 
 }
 
 /// [`list`]'s statement: the organization's (`?1`) webhooks, newest first, `by_state` only those whose `is_active` is
-/// `?2`. `+?n`: SQLite would otherwise compile it again on every run (see [`super::bound_rowid`]).
+/// `?2`. `+?n`: SQLite would otherwise compile it again on every run (see [`super::kept_compiled`]).
 pub(crate) fn list_sql(by_state: bool) -> String {
     let state = if by_state { " AND is_active = +?2" } else { "" };
     format!("SELECT {COLUMNS} FROM webhooks WHERE organization_id = +?1{state} ORDER BY created_at DESC, id DESC")
