@@ -1119,12 +1119,18 @@ fn rows_log() -> Log {
 
 /// The log's capped count (`?5`: the most rows it reads).
 fn log_count_sql() -> String {
-    super::capped_count_sql(&super::webhook_deliveries("?2", "0", LOG_FILTER, ""), "?5")
+    super::capped_count_sql(&super::webhook_deliveries(LOG_WEBHOOK, "0", LOG_FILTER, ""), "?5")
 }
 
-/// The log's filter on `d`: organization `?1`, status `?3` and event type `?4` (each may be NULL).
+/// The log's webhook, `?2`, kept compiled ([`super::kept_compiled`]): `?2` and the organization `?1` as written
+/// made SQLite compile the log's statements again on every request. Same search (host test:
+/// `the_logs_statements_keep_their_compiled_statements_and_plans`).
+const LOG_WEBHOOK: &str = "+?2";
+
+/// The log's filter on `d`: organization `?1` (kept compiled, as [`LOG_WEBHOOK`]), status `?3` and event type `?4`
+/// (each may be NULL).
 const LOG_FILTER: &str =
-    "d.organization_id = ?1 AND (?3 IS NULL OR d.status = ?3) AND (?4 IS NULL OR d.event_type = ?4)";
+    "d.organization_id = +?1 AND (?3 IS NULL OR d.status = ?3) AND (?4 IS NULL OR d.event_type = ?4)";
 
 /// The columns of a delivery the log reads: not its body, which it does not show.
 fn log_columns() -> String {
@@ -1138,7 +1144,7 @@ pub(crate) fn log_page_sql() -> String {
         "SELECT rowid AS position, {} FROM deliveries WHERE rowid IN ({}) ORDER BY rowid DESC",
         log_columns(),
         super::webhook_deliveries(
-            "?2",
+            LOG_WEBHOOK,
             "0",
             &format!("{LOG_FILTER} AND +d.rowid < ?7 AND p.page <= ?7 / {}", super::WEBHOOK_PAGE),
             "ORDER BY p.page DESC, d.rowid DESC LIMIT +?5 OFFSET +?6"
@@ -1151,7 +1157,8 @@ pub(crate) fn log_page_sql() -> String {
 /// page's events, newest first.
 fn log_round_successes(condition: &str, order_and_limit: &str) -> String {
     format!(
-        "{} AND json_extract(j.value, '$[1]') = ?2 AND p.webhook_id = ?2 AND +e.organization_id = ?1 \
+        "{} AND json_extract(j.value, '$[1]') = {LOG_WEBHOOK} AND p.webhook_id = {LOG_WEBHOOK} \
+           AND +e.organization_id = ?1 \
            AND (?3 IS NULL OR ?3 = 'succeeded') AND (?4 IS NULL OR e.type = ?4) AND {condition} {order_and_limit}",
         super::round_successes(&format!(
             "webhook_round_pages p JOIN events e ON e.rowid >= p.page * {page} AND e.rowid < (p.page + 1) * {page}",
@@ -3114,6 +3121,48 @@ mod webhook_pages_tests {
         }
         assert_eq!(count("wh_b", Some("failed"), 1_000), 20);
         assert_eq!(count("wh_a", None, 5), 5, "reads no more than its limit");
+    }
+
+    /// The log's four statements keep their compiled statements from one request to the next (workerd clears the
+    /// bindings after each), and search as they would with the webhook and organization written `?2` and `?1`,
+    /// whichever status the list asks for. Written that way they are compiled again on every run.
+    #[test]
+    fn the_logs_statements_keep_their_compiled_statements_and_plans() {
+        use rusqlite::types::Value;
+        let text = |s: &str| Value::Text(s.into());
+        let page = |status: Value| {
+            vec![
+                text("org_a"),
+                text("wh_a"),
+                status,
+                Value::Null,
+                Value::Integer(51),
+                Value::Integer(0),
+                Value::Integer(i64::MAX),
+            ]
+        };
+        let count = |status: Value| vec![text("org_a"), text("wh_a"), status, Value::Null, Value::Integer(10_001)];
+        let statuses = [Value::Null, text("pending"), text("succeeded"), text("failed")];
+        let written_as_is = |sql: &str| sql.replace("+?1", "?1").replace("+?2", "?2");
+        for (sql, binds) in [
+            (log_page_sql(), statuses.clone().map(page)),
+            (log_round_page_sql(), statuses.clone().map(page)),
+            (log_count_sql(), statuses.clone().map(count)),
+            (log_round_count_sql(), statuses.clone().map(count)),
+        ] {
+            assert_eq!(super::super::recompiles(&sql, &binds[..3]), 0, "{sql}");
+            assert!(
+                super::super::recompiles(&written_as_is(&sql), &binds[..3]) > 0,
+                "the host SQLite no longer shows why"
+            );
+            for values in &binds {
+                assert_eq!(
+                    super::super::bound_query_plan(&sql, values),
+                    super::super::bound_query_plan(&written_as_is(&sql), values),
+                    "{sql} {values:?}"
+                );
+            }
+        }
     }
 
     #[test]

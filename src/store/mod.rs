@@ -503,8 +503,18 @@ pub(crate) fn run_on_sqlite(db: &rusqlite::Connection, statement: &Statement) ->
 /// statement walks an index.
 #[cfg(test)]
 pub(crate) fn query_plan(sql: &str) -> Vec<String> {
+    bound_query_plan(sql, &[])
+}
+
+/// [`query_plan`] with `values` bound first: SQLite plans a statement whose plan may depend on a bound value (a
+/// partial index's condition) with the values, as it does when it compiles one again ([`recompiles`]).
+#[cfg(test)]
+pub(crate) fn bound_query_plan(sql: &str, values: &[rusqlite::types::Value]) -> Vec<String> {
     let db = migrated_sqlite();
     let mut statement = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    for (i, value) in values.iter().enumerate() {
+        statement.raw_bind_parameter(i + 1, value).unwrap();
+    }
     let mut rows = statement.raw_query();
     let mut details = Vec::new();
     while let Some(row) = rows.next().unwrap() {
