@@ -553,3 +553,20 @@ mod list_total_tests {
         assert_eq!(super::list_count_limit(), super::int(cap + 1), "the count reads one past the cap to tell");
     }
 }
+
+#[cfg(test)]
+mod plan_tests {
+    use rusqlite::types::Value;
+
+    /// `bound_query_plan` plans with the values bound, so the tests that compare a statement's plan with its `?n`
+    /// form's see a partial index that only a bound value selects.
+    #[test]
+    fn a_bound_plan_uses_a_partial_index_only_when_the_value_matches_its_condition() {
+        let sql = "SELECT id FROM deliveries WHERE webhook_id = ?1 AND status = ?2 AND next_attempt_at IS NOT NULL";
+        let plan = |status: &str| super::bound_query_plan(sql, &[Value::Text("wh".into()), Value::Text(status.into())]);
+        let pending_index = |details: &[String]| details.iter().any(|d| d.contains("USING INDEX deliveries_pending"));
+        assert!(pending_index(&plan("pending")), "{:?}", plan("pending"));
+        assert!(!pending_index(&plan("failed")), "{:?}", plan("failed"));
+        assert!(!pending_index(&super::query_plan(sql)), "unbound, SQLite cannot know");
+    }
+}
