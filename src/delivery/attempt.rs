@@ -411,10 +411,15 @@ pub async fn attempt_all(
     }
     // Six at a time, at most `per_webhook` per webhook (two in a consumer batch: a stalled receiver cannot take the
     // other webhooks' connections; a lane's own share in a lane, which serves one webhook).
+    let per_webhook = per_webhook.clamp(1, MAX_CONCURRENT_SENDS);
+    // The watch holds back only sends that have not started: when all start at once (an ingest's own round) it has
+    // nothing to do, and its timer is not set.
+    let watch =
+        watch.filter(|_| !bounded::starts_all_at_once(&each, |(_, w, _)| &w.id, per_webhook, MAX_CONCURRENT_SENDS));
     let sends = bounded::fair_in_order(
         &each,
         |(_, w, _)| w.id.clone(),
-        per_webhook.clamp(1, MAX_CONCURRENT_SENDS),
+        per_webhook,
         MAX_CONCURRENT_SENDS,
         |&(d, w, at)| {
             let (secrets, prepared) = (&secrets, &prepared[at].1);

@@ -67,6 +67,14 @@ where
     done.into_iter().map(|(_, out)| out).collect()
 }
 
+/// Whether [`fair_in_order`] with the same arguments starts every item at once: no more items than `limit`, and no
+/// key with more than `per_key`. Then no item ever waits for a slot.
+pub fn starts_all_at_once<T, K: PartialEq>(items: &[T], key: impl Fn(&T) -> K, per_key: usize, limit: usize) -> bool {
+    let (per_key, limit) = (per_key.max(1), limit.max(1));
+    let keys: Vec<K> = items.iter().map(key).collect();
+    keys.len() <= limit && keys.iter().all(|k| keys.iter().filter(|other| *other == k).count() <= per_key)
+}
+
 /// Appends chunks of `body` to `buffer` until it holds `limit` bytes or the body ends, and stops reading there: an
 /// endless or huge answer costs at most `limit` bytes of memory. Answers whether the body went on past the limit.
 /// Cancelled midway (its future dropped at a deadline), `buffer` keeps what was read so far.
@@ -221,6 +229,45 @@ mod tests {
         assert_eq!(most_total.get(), 6);
         assert_eq!(most_per_key.get(), 2, "no key ever ran more than two at once");
         assert_eq!(quick_done_while_noisy_ran.get(), 15, "every quick item finished before the slow key's first two");
+    }
+
+    /// `starts_all_at_once` says what `fair_in_order` does: every item has started before the first one finishes
+    /// exactly when it answers true.
+    #[test]
+    fn starts_all_at_once_tells_when_no_item_waits_for_a_slot() {
+        let cases: [(&[&str], usize, usize); 6] = [
+            (&["a", "b", "c"], 2, 6),
+            (&["a", "a", "b"], 2, 6),
+            (&["a", "a", "a"], 2, 6),
+            (&["a", "b", "c", "d", "e", "f"], 2, 6),
+            (&["a", "b", "c", "d", "e", "f", "g"], 2, 6),
+            (&["a", "b"], 1, 1),
+        ];
+        let mut answers = Vec::new();
+        for (keys, per_key, limit) in cases {
+            let started = Cell::new(0usize);
+            let started_before_first_done = Cell::new(None);
+            block_on(fair_in_order(
+                keys,
+                |k| *k,
+                per_key,
+                limit,
+                |_| {
+                    let (started, first_done) = (&started, &started_before_first_done);
+                    async move {
+                        started.set(started.get() + 1);
+                        YieldOnce(false).await;
+                        if first_done.get().is_none() {
+                            first_done.set(Some(started.get()));
+                        }
+                    }
+                },
+            ));
+            let all_started = started_before_first_done.get() == Some(keys.len());
+            assert_eq!(starts_all_at_once(keys, |k| *k, per_key, limit), all_started, "{keys:?} {per_key} {limit}");
+            answers.push(all_started);
+        }
+        assert_eq!(answers, [true, true, false, true, false, false], "the cases cover both answers");
     }
 
     #[test]
