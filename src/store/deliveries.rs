@@ -2356,7 +2356,8 @@ mod tests {
     }
 
     /// The portal's and the API's reads of an organization's stats, a webhook's activity and the webhook list keep
-    /// their compiled statements (`organization_id = +?1`), with the same plans as written `?1`.
+    /// their compiled statements (`organization_id = +?1`), with the same plans as written `?1`, unbound and with
+    /// the values bound.
     #[test]
     fn the_stats_and_the_webhook_list_keep_their_compiled_statements_and_plans() {
         use rusqlite::types::Value;
@@ -2381,6 +2382,14 @@ mod tests {
             assert_eq!(super::super::recompiles(&sql, runs), 0, "{sql}");
             let written_as_is = sql.replace("+?", "?");
             assert_eq!(plan(&sql), plan(&written_as_is), "{sql}");
+            // And with the values bound, as SQLite plans the `?1` form each time it compiles it again.
+            for values in runs.iter() {
+                assert_eq!(
+                    super::super::bound_query_plan(&sql, values),
+                    super::super::bound_query_plan(&written_as_is, values),
+                    "{sql} {values:?}"
+                );
+            }
         }
         let (sql, written_as_is) = (stats_sql(), stats_sql().replace("= +?1", "= ?1"));
         assert!(super::super::recompiles(&written_as_is, &by_org) > 0, "the host SQLite no longer shows why: {sql}");
