@@ -463,6 +463,7 @@ pub async fn test(ctx: &Ctx, id: &str, req: Request) -> ApiResult<Response> {
         updated_at: ctx.now,
         lost_attempts: 0,
         unwritten: false,
+        ingest_round: None,
     };
     deliveries::insert_claimed(&ctx.store()?, &row).await?;
     let delivery_id = row.id.clone();

@@ -48,6 +48,11 @@ pub struct DeliveryRow {
     /// attempt writes (or, before any other change of its state, [`write_unwritten`]). Never read from a row.
     #[serde(skip)]
     pub unwritten: bool,
+    /// For a delivery of its ingest's round that the ingest sends itself: the round as the ingest wrote it
+    /// (`events.round`, its text), so the record of its first attempt can write the round whole where it is unchanged
+    /// ([`round_success_statements`]). Never read from a row.
+    #[serde(skip)]
+    pub ingest_round: Option<std::rc::Rc<str>>,
 }
 
 #[cfg(test)]
@@ -73,6 +78,7 @@ impl DeliveryRow {
             updated_at: 0,
             lost_attempts: 0,
             unwritten: false,
+            ingest_round: None,
         }
     }
 }
@@ -510,19 +516,43 @@ fn carried_in_row(r: &AttemptRecord<'_>) -> bool {
 /// Carried first attempts per statement: the update binds 3 shared parameters and 2 per delivery.
 const CARRIED_PER_STATEMENT: usize = (D1_MAX_PARAMETERS - 3) / 2;
 
+/// [`first_attempt_writes`]' statements (tests).
+#[cfg(test)]
+pub(crate) fn first_attempt_statements(
+    db: &Database,
+    group: &[&AttemptRecord<'_>],
+) -> Result<Vec<Statement>, StoreError> {
+    Ok(first_attempt_writes(db, group)?.statements)
+}
+
+/// What [`first_attempt_writes`] answers: its statements, and which of them write a round whole.
+pub(crate) struct FirstAttemptWrites {
+    pub statements: Vec<Statement>,
+    /// For each round written whole: its statement's index in `statements`, and the deliveries it applies when it
+    /// changes its event's row (it returns that one row).
+    pub whole_rounds: Vec<(usize, Vec<DeliveryId>)>,
+}
+
 /// For first attempts that succeeded with the same answer at the same time, one statement per chunk: each attempt
 /// goes into its delivery's row (`first_attempt`, which only a first attempt fills, once), and the delivery turns
 /// `succeeded` only where the attempt still holds it (pending, attempt number 1; every `SET` reads the row as it was).
 /// It returns each delivery with whether the result applied. So every attempt is logged once, applied or not, and
 /// the attempt's answer travels once.
-pub(crate) fn first_attempt_statements(
+pub(crate) fn first_attempt_writes(
     db: &Database,
     group: &[&AttemptRecord<'_>],
-) -> Result<Vec<Statement>, StoreError> {
+) -> Result<FirstAttemptWrites, StoreError> {
     let (unwritten, written): (Vec<&AttemptRecord<'_>>, Vec<&AttemptRecord<'_>>) =
         group.iter().partition(|r| r.delivery.unwritten);
-    let mut statements = round_success_statements(db, &unwritten)?;
-    statements.extend(finished_inserts(db, &unwritten)?);
+    let RoundSuccess { mut statements, whole_rounds } = round_success_statements(db, &unwritten)?;
+    let inserts = finished_inserts(db, &unwritten)?;
+    // When one round written whole names every delivery the insert is for, none is needed once it applied.
+    match (whole_rounds.as_slice(), inserts.len()) {
+        ([(at, ids)], 1) if ids.len() == unwritten.len() => {
+            statements.extend(inserts.into_iter().map(|insert| insert.unless_changed(*at)))
+        }
+        _ => statements.extend(inserts),
+    }
     for chunk in written.chunks(CARRIED_PER_STATEMENT) {
         let Some(first) = chunk.first() else { continue };
         let mut binds = vec![opt_int(first.status_code.map(i64::from)), opt_text(first.error), int(first.now)];
@@ -544,7 +574,7 @@ pub(crate) fn first_attempt_statements(
             .bind(&binds)?,
         );
     }
-    Ok(statements)
+    Ok(FirstAttemptWrites { statements, whole_rounds })
 }
 
 /// What a carried first attempt sets in its delivery's row (`code`, `error` and `now` are SQL expressions for its status
@@ -595,27 +625,125 @@ fn attempt_row(r: &AttemptRecord<'_>) -> AttemptRow {
 /// takes for lost) and the webhook does: one update of each event's row, where each delivery wrote a row and its
 /// id's index entry. Then each delivery whose entry now holds its attempt, as applied. [`finished_inserts`] writes
 /// the others' rows.
-fn round_success_statements(db: &Database, unwritten: &[&AttemptRecord<'_>]) -> Result<Vec<Statement>, StoreError> {
+///
+/// Where the ingest that sends them knows its round (`ingest_round`), a cheaper statement goes first: it writes the
+/// round whole, with every attempt in its entry, only where the round is still as the ingest wrote it (no entry holds
+/// an attempt), none of the deliveries has a row and every webhook exists, which is when the general update would
+/// apply every attempt. Then the general update and its read are skipped ([`Statement::unless_changed`]); where
+/// it does not apply, they do what they always did. Replayed on SQLite (the records of 504 events of
+/// `make bench-delivery`'s shape, each statement timed alone), the general pair took 49–55 µs per event (it walks the
+/// round and the attempts' JSON for every entry, twice) and the whole write 14–16 µs; the insert after them, which
+/// then writes nothing, is skipped as well.
+fn round_success_statements(db: &Database, unwritten: &[&AttemptRecord<'_>]) -> Result<RoundSuccess, StoreError> {
     // Each event's own (at most a round's six): one small update and read of its row by its `rowid`, where one
     // statement for every event of a batch matched each entry against every attempt.
-    let mut by_event: Vec<(i64, serde_json::Map<String, serde_json::Value>)> = Vec::new();
+    struct EventAttempts<'r, 'a> {
+        position: i64,
+        attempts: serde_json::Map<String, serde_json::Value>,
+        records: Vec<&'r AttemptRecord<'a>>,
+    }
+    let mut by_event: Vec<EventAttempts<'_, '_>> = Vec::new();
     for r in unwritten {
         let Some(position) = RoundRef::position_of(&r.delivery.id) else { continue };
         let attempt = serde_json::to_value(attempt_row(r))?;
-        match by_event.iter_mut().find(|(p, _)| *p == position) {
-            Some((_, attempts)) => {
-                attempts.insert(r.delivery.id.to_string(), attempt);
+        match by_event.iter_mut().find(|e| e.position == position) {
+            Some(event) => {
+                event.attempts.insert(r.delivery.id.to_string(), attempt);
+                event.records.push(r);
             }
-            None => by_event.push((position, serde_json::Map::from_iter([(r.delivery.id.to_string(), attempt)]))),
+            None => by_event.push(EventAttempts {
+                position,
+                attempts: serde_json::Map::from_iter([(r.delivery.id.to_string(), attempt)]),
+                records: vec![r],
+            }),
         }
     }
     let [update, applied] = round_success_sql();
-    let mut statements = Vec::with_capacity(2 * by_event.len());
-    for (position, attempts) in by_event {
+    let mut statements = Vec::with_capacity(3 * by_event.len());
+    let mut whole_rounds = Vec::new();
+    for EventAttempts { position, attempts, records } in by_event {
+        let whole = whole_round(&records, &attempts)?;
         let binds = [text(serde_json::Value::Object(attempts).to_string()), int(position)];
-        statements.extend([db.prepare(&update).bind(&binds)?, db.prepare(&applied).bind(&binds)?]);
+        let (update, applied) = (db.prepare(&update).bind(&binds)?, db.prepare(&applied).bind(&binds)?);
+        match whole {
+            Some(WholeRound { old, new }) => {
+                let at = statements.len();
+                let mut whole_binds = vec![int(position), text(new), text(&*old)];
+                whole_binds.extend(records.iter().map(|r| text(&r.delivery.id)));
+                whole_binds.extend(records.iter().map(|r| text(&r.delivery.webhook_id)));
+                statements.push(db.prepare(whole_round_sql(records.len())).bind(&whole_binds)?);
+                statements.extend([update.unless_changed(at), applied.unless_changed(at)]);
+                whole_rounds.push((at, records.iter().map(|r| r.delivery.id.clone()).collect()));
+            }
+            None => statements.extend([update, applied]),
+        }
     }
-    Ok(statements)
+    Ok(RoundSuccess { statements, whole_rounds })
+}
+
+/// [`round_success_statements`]' statements, and which of them write a round whole.
+struct RoundSuccess {
+    statements: Vec<Statement>,
+    whole_rounds: Vec<(usize, Vec<DeliveryId>)>,
+}
+
+/// An event's round as its ingest wrote it (`old`), and with each of `records`' attempts in its entry (`new`).
+#[derive(Debug)]
+struct WholeRound {
+    old: std::rc::Rc<str>,
+    new: String,
+}
+
+/// The round of `records` (deliveries of one event) with their `attempts` (by delivery id) in their entries, if
+/// every record knows the round as its ingest wrote it and has its entry there: the entry of a delivery is the one
+/// of its webhook (an event has one delivery per webhook) whose number ends its id.
+fn whole_round(
+    records: &[&AttemptRecord<'_>],
+    attempts: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<WholeRound>, StoreError> {
+    let Some(old) = records.first().and_then(|r| r.delivery.ingest_round.clone()) else { return Ok(None) };
+    if records.iter().any(|r| r.delivery.ingest_round.as_deref() != Some(&*old)) {
+        return Ok(None);
+    }
+    let mut entries: Vec<Vec<serde_json::Value>> = match serde_json::from_str(&old) {
+        Ok(entries) => entries,
+        Err(_) => return Ok(None),
+    };
+    let mut placed = 0;
+    for entry in &mut entries {
+        let (Some(serde_json::Value::String(number)), Some(serde_json::Value::String(webhook)), 2) =
+            (entry.first(), entry.get(1), entry.len())
+        else {
+            return Ok(None);
+        };
+        let Some(r) = records
+            .iter()
+            .find(|r| r.delivery.webhook_id.as_str() == webhook && r.delivery.id.as_str().ends_with(number.as_str()))
+        else {
+            continue;
+        };
+        let Some(attempt) = attempts.get(r.delivery.id.as_str()) else { return Ok(None) };
+        entry.push(attempt.clone());
+        placed += 1;
+    }
+    if placed != records.len() {
+        return Ok(None);
+    }
+    Ok(Some(WholeRound { old, new: serde_json::to_string(&entries)? }))
+}
+
+/// Writes the round of the event at `?1` whole (`?2`) where it is still `?3`, none of the `count` deliveries
+/// (`?4`…) has a row and each of their webhooks (the `count` after) exists; returns the event's row if it did.
+fn whole_round_sql(count: usize) -> String {
+    format!(
+        "UPDATE events SET round = ?2 WHERE rowid = {} AND round = ?3 \
+           AND NOT EXISTS (SELECT 1 FROM deliveries WHERE id IN ({})) \
+           AND (SELECT COUNT(*) FROM webhooks WHERE id IN ({})) = {count} \
+         RETURNING 1 AS applied",
+        super::kept_compiled("?1"),
+        placeholders(4, count),
+        placeholders(4 + count, count),
+    )
 }
 
 /// [`round_success_statements`]' statements for the attempts `?1` (a JSON object: each delivery's id to its attempt)
@@ -763,6 +891,7 @@ pub async fn record_attempts(
         }
     }
     let mut applied_at = Vec::new();
+    let mut whole_rounds: Vec<(usize, Vec<DeliveryId>)> = Vec::new();
     for (r, members) in &groups {
         for chunk in members.chunks(FENCED_PER_STATEMENT) {
             let mut binds = vec![
@@ -791,7 +920,9 @@ pub async fn record_attempts(
         }
     }
     for group in &carried_groups {
-        for update in first_attempt_statements(db, group)? {
+        let FirstAttemptWrites { statements: updates, whole_rounds: rounds } = first_attempt_writes(db, group)?;
+        whole_rounds.extend(rounds.into_iter().map(|(at, ids)| (statements.len() + at, ids)));
+        for update in updates {
             applied_at.push(statements.len());
             statements.push(update);
         }
@@ -893,7 +1024,14 @@ pub async fn record_attempts(
         applied: Option<i64>,
     }
     let mut applied_ids = Vec::new();
-    for at in applied_at {
+    let whole_round_at: Vec<usize> = whole_rounds.iter().map(|(at, _)| *at).collect();
+    // A round written whole returns its event's row: then every delivery it names applied.
+    for (at, ids) in whole_rounds {
+        if results.get(at).is_some_and(|written| !written.rows.is_empty()) {
+            applied_ids.extend(ids);
+        }
+    }
+    for at in applied_at.into_iter().filter(|at| !whole_round_at.contains(at)) {
         let returned = rows_of::<Returned>(&results, at)?;
         applied_ids.extend(returned.into_iter().filter(|r| r.applied != Some(0)).map(|r| r.id));
     }
@@ -1512,6 +1650,7 @@ fn round_row(round: &OpenRound, id: DeliveryId, webhook_id: WebhookId) -> Result
         updated_at: round.created_at,
         lost_attempts: 0,
         unwritten: true,
+        ingest_round: None,
     })
 }
 
@@ -3921,7 +4060,7 @@ mod count_tests {
 mod round_tests {
     use super::*;
     use crate::domain::payload::{self, DeliveryBody};
-    use crate::store::{run_on_sqlite, Database};
+    use crate::store::{run_batch_on_sqlite, Database};
     use rusqlite::{params, Connection};
     use worker::wasm_bindgen::JsValue;
 
@@ -3980,10 +4119,10 @@ mod round_tests {
     }
 
     /// Runs the statements in order; answers every row's `applied` and the rows they changed in all.
+    /// Skips what the organization's object skips ([`Statement::unless_changed`]).
     fn run_all(db: &Connection, statements: &[Statement]) -> (Vec<bool>, usize) {
         let mut all = (Vec::new(), 0);
-        for statement in statements {
-            let (applied, changed) = run_on_sqlite(db, statement);
+        for (applied, changed) in run_batch_on_sqlite(db, statements, true) {
             all.0.extend(applied);
             all.1 += changed;
         }
@@ -4029,6 +4168,125 @@ mod round_tests {
     fn has_row(db: &Connection, id: &DeliveryId) -> bool {
         db.query_row("SELECT COUNT(*) FROM deliveries WHERE id = ?1", [id.as_str()], |r| r.get::<_, i64>(0)).unwrap()
             == 1
+    }
+
+    /// An event as a record can change it: its id, round (as JSON) and lease.
+    type RecordedEvent = (String, Option<serde_json::Value>, Option<i64>);
+
+    /// What a record can change of the organization's rows: its events, and each delivery's row (as JSON).
+    fn rows_of_record(db: &Connection) -> (Vec<RecordedEvent>, Vec<String>) {
+        let events = db
+            .prepare("SELECT id, round, round_lease FROM events ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| {
+                let round: Option<String> = r.get(1)?;
+                Ok((r.get(0)?, round.map(|text| serde_json::from_str(&text).unwrap()), r.get(2)?))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let columns = COLUMNS.split(", ").map(|c| format!("'{c}', {c}")).collect::<Vec<_>>().join(", ");
+        let deliveries = db
+            .prepare(&format!(
+                "SELECT json_object({columns}, 'first_attempt', first_attempt) FROM deliveries ORDER BY id"
+            ))
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        (events, deliveries)
+    }
+
+    /// Where the record of a round's success knows the round as its ingest wrote it, its first statement writes the
+    /// round whole when nothing changed it since, and the object skips the general statements after it. In every
+    /// case (nothing changed; the alarm wrote the delivery's row; its webhook was deleted; it was recorded already),
+    /// the rows end as the general statements alone leave them, whether the object skips or runs them all (as D1
+    /// would), and the record applies as it does there.
+    #[test]
+    fn a_round_written_whole_ends_as_the_general_record_does_in_every_case() {
+        type Change = fn(&Connection, &DeliveryRow);
+        let cases: [(&str, Change); 4] = [
+            ("unchanged", |_, _| {}),
+            ("its row written by the alarm", |db, _| {
+                let lost = round_rows(&read_open_round(db)).unwrap();
+                run_all(db, &write_unwritten(&local(), &lost[0].organization_id, &[&lost[0]], 50_000).unwrap());
+            }),
+            ("its webhook deleted", |db, _| {
+                db.execute("DELETE FROM webhooks WHERE id = 'wh_1'", []).unwrap();
+            }),
+            ("recorded already", |db, row| {
+                let mut earlier = succeeded(row);
+                earlier.attempt_id = "att_0";
+                run_all(db, &first_attempt_statements(&local(), &[&earlier]).unwrap());
+            }),
+        ];
+        for (case, change) in cases {
+            let (general_db, row) = ingested();
+            change(&general_db, &row);
+            let general = run_all(&general_db, &first_attempt_statements(&local(), &[&succeeded(&row)]).unwrap());
+            for skipping in [true, false] {
+                let (db, row) = ingested();
+                let round: String = db.query_row("SELECT round FROM events", [], |r| r.get(0)).unwrap();
+                let row = DeliveryRow { ingest_round: Some(round.into()), ..row };
+                change(&db, &row);
+                let statements = first_attempt_statements(&local(), &[&succeeded(&row)]).unwrap();
+                assert!(statements[0].sql.starts_with("UPDATE events SET round = ?2"), "{case}: the whole write first");
+                assert!(statements[1..].iter().all(|s| s.skip_if_changed == Some(0)), "{case}: the others skippable");
+                let answers = run_batch_on_sqlite(&db, &statements, skipping);
+                assert_eq!(rows_of_record(&db), rows_of_record(&general_db), "{case}, skipping: {skipping}");
+                let whole = answers[0].0 == vec![true];
+                assert_eq!(whole, case == "unchanged", "{case}: written whole only when nothing changed");
+                if skipping {
+                    let applied: Vec<bool> = answers.into_iter().flat_map(|(applied, _)| applied).collect();
+                    assert_eq!(applied, general.0, "{case}: applied as the general record");
+                }
+            }
+        }
+    }
+
+    /// The whole round puts each record's attempt in the entry of its webhook whose number ends its id, and leaves
+    /// the other entries; a record that is not in the round, or knows another round, leaves it to the general
+    /// statements.
+    #[test]
+    fn a_whole_round_puts_each_attempt_in_its_own_entry() {
+        let round: std::rc::Rc<str> = r#"[["0000000a","wh_1"],["0000000b","wh_2"],["0000000c","wh_3"]]"#.into();
+        let delivery = |id: &str, webhook: &str| DeliveryRow {
+            unwritten: true,
+            ingest_round: Some(round.clone()),
+            ..DeliveryRow::sample(&format!("dlv_00000000000100{id}"), webhook)
+        };
+        let (first, third) = (delivery("0000000a", "wh_1"), delivery("0000000c", "wh_3"));
+        let records = [succeeded(&first), succeeded(&third)];
+        let records: Vec<&AttemptRecord<'_>> = records.iter().collect();
+        let attempts = |records: &[&AttemptRecord<'_>]| {
+            records
+                .iter()
+                .map(|r| (r.delivery.id.to_string(), serde_json::json!({ "id": r.delivery.id.as_str() })))
+                .collect::<serde_json::Map<_, _>>()
+        };
+        let whole = whole_round(&records, &attempts(&records)).unwrap().expect("written whole");
+        assert_eq!(&*whole.old, &*round);
+        let new: serde_json::Value = serde_json::from_str(&whole.new).unwrap();
+        assert_eq!(
+            new,
+            serde_json::json!([
+                ["0000000a", "wh_1", { "id": first.id.as_str() }],
+                ["0000000b", "wh_2"],
+                ["0000000c", "wh_3", { "id": third.id.as_str() }]
+            ])
+        );
+        // Another webhook with the same number, a number not in the round, another round: not written whole.
+        let strangers = [
+            delivery("0000000a", "wh_2"),
+            delivery("0000000d", "wh_1"),
+            DeliveryRow { ingest_round: Some(r#"[["0000000a","wh_1"]]"#.into()), ..delivery("0000000a", "wh_1") },
+        ];
+        for stranger in &strangers {
+            let records = [succeeded(&third), succeeded(stranger)];
+            let records: Vec<&AttemptRecord<'_>> = records.iter().collect();
+            assert!(whole_round(&records, &attempts(&records)).unwrap().is_none(), "{}", stranger.id);
+        }
     }
 
     #[test]
@@ -4263,14 +4521,27 @@ mod round_tests {
 
     #[test]
     fn the_record_of_a_rounds_successes_finds_their_events_and_rows_by_primary_keys() {
-        for sql in round_success_sql() {
+        let [update, applied] = round_success_sql();
+        for sql in [update, applied, whole_round_sql(3)] {
             let details = crate::store::query_plan(&sql);
             assert!(
                 !details.iter().any(|d| d.starts_with("SCAN events") || d.starts_with("SCAN e ") || d == "SCAN e"),
                 "{sql}: {details:?}"
             );
-            assert!(!details.iter().any(|d| d.starts_with("SCAN d") || d.starts_with("SCAN w")), "{sql}: {details:?}");
+            assert!(
+                !details
+                    .iter()
+                    .any(|d| ["SCAN d", "SCAN w", "SCAN deliveries", "SCAN webhooks"].iter().any(|t| d.starts_with(t))),
+                "{sql}: {details:?}"
+            );
         }
+        let whole = crate::store::query_plan(&whole_round_sql(3));
+        assert!(whole.iter().any(|d| d.contains("SEARCH events USING INTEGER PRIMARY KEY (rowid=?)")), "{whole:?}");
+        use rusqlite::types::Value::{Integer, Text};
+        let runs: Vec<Vec<rusqlite::types::Value>> = (1..=3)
+            .map(|n| vec![Integer(n), Text("[]".into()), Text("[]".into()), Text("dlv_1".into()), Text("wh_1".into())])
+            .collect();
+        assert_eq!(crate::store::recompiles(&whole_round_sql(1), &runs), 0, "kept compiled");
     }
 
     #[test]

@@ -324,8 +324,12 @@ fn ingest_deliveries_sql(rows: &str, misses: usize) -> String {
     deliveries_insert_sql(rows, misses, NOT_IN_ROUND, "0", "NULL", IN_FLIGHT_NEXT_ATTEMPT, "id")
 }
 
-/// The condition "subscriber `w` of event `s` is not in the event's round": a `fifo` webhook never is.
-const NOT_IN_ROUND: &str = "(w.ordering = 'fifo' OR s.round IS NULL)";
+/// The condition "subscriber `w` of event `s` is not in the event's round": a `fifo` webhook never is. Its first
+/// term reads only `s`, so SQLite tests it before it walks the subscribers: a round lists every subscriber but the
+/// `fifo` ones (its length is then `delivery_count`), so an event whose round lists them all, the usual case, needs
+/// no row. With 20 subscribers SQLite runs 91 steps for it instead of 340 (a test checks the difference).
+const NOT_IN_ROUND: &str =
+    "(s.round IS NULL OR json_array_length(s.round) < s.delivery_count) AND (w.ordering = 'fifo' OR s.round IS NULL)";
 
 /// How the stem of an event's delivery ids begins (schema v23): its `rowid` (`v.position` in [`ingest_events_sql`]) in
 /// 12 lowercase hex digits. [`RoundRef::position_of`] reads it back.
@@ -649,11 +653,13 @@ pub async fn ingest_many(
     if let Some((c, one)) = &claim {
         let ours = stored.iter().find(|s| s.id == *one.id && s.ingest_token == one.token);
         let (round, stem) = (ours.and_then(|s| s.round.as_deref()), ours.and_then(|s| s.stem.as_deref()));
+        let ingest_round: Option<std::rc::Rc<str>> = round.map(Into::into);
         for (id, webhook_id) in round_deliveries(stem.unwrap_or_default(), round)? {
             created.push(id.clone());
             let listed =
                 ClaimedInsert { id, webhook_id, attempts: 1, lease_until: Some(c.lease_until), next_attempt_at: None };
-            claimed_rows.push(DeliveryRow { unwritten: true, ..claimed_row(org, one, now, listed) });
+            let ingest_round = ingest_round.clone();
+            claimed_rows.push(DeliveryRow { unwritten: true, ingest_round, ..claimed_row(org, one, now, listed) });
         }
     }
     // Without a claim, the rounds go to the queue, each in one message.
@@ -831,6 +837,7 @@ fn claimed_row(org: &OrganizationId, one: &IngestInsert<'_>, now: i64, row: Clai
         updated_at: now,
         lost_attempts: 0,
         unwritten: false,
+        ingest_round: None,
     }
 }
 
@@ -1209,6 +1216,31 @@ mod tests {
         let webhook: String =
             db.query_row("SELECT webhook_id FROM deliveries WHERE id = ?1", [&written[0]], |r| r.get(0)).unwrap();
         assert_eq!(webhook, "wh_b");
+    }
+
+    /// An event whose round lists every subscriber needs no delivery row: the delivery insert sees it in the event's
+    /// row, before it walks the subscribers (measured in SQLite's steps against the same insert without that test).
+    #[test]
+    fn the_delivery_insert_of_an_event_whose_round_lists_every_subscriber_stops_at_the_event() {
+        let db = super::super::migrated_sqlite();
+        for n in 0..20 {
+            webhook(&db, &format!("wh_{n}"), "org_a", r#"["*"]"#, true);
+        }
+        let claiming = ingest_claiming(&db, "evt_1", "t1", "111111111111", 50);
+        assert_eq!((claiming.round.len(), claiming.inserted.len()), (20, 0));
+        let (r, op) = (catalogue::resource_of("lead.created"), 0);
+        let steps = |sql: &str| {
+            let mut insert = db.prepare(sql).unwrap();
+            let binds = params!["org_a", 1_000, "evt_1", "lead.created", r, op, "HEAD:", ":TAIL", "t1", 50_000, 50, ""];
+            assert_eq!(insert.query_map(binds, |_| Ok(())).unwrap().count(), 0, "no row to write");
+            insert.get_status(rusqlite::StatementStatus::VmStep)
+        };
+        let sql = ingest_claimed_deliveries_sql("(?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", 12);
+        let (first_term, _) = NOT_IN_ROUND.split_once(" AND ").unwrap();
+        let walking = sql.replace(&format!("{first_term} AND "), "");
+        assert_ne!(walking, sql);
+        let (stopping, walked) = (steps(&sql), steps(&walking));
+        assert!(stopping * 3 < walked, "{stopping} steps, against {walked} walking the subscribers");
     }
 
     #[test]

@@ -499,6 +499,23 @@ pub(crate) fn run_on_sqlite(db: &rusqlite::Connection, statement: &Statement) ->
     (returned, if read_only { 0 } else { db.changes() as usize })
 }
 
+/// Runs a batch's statements in order on host SQLite, as [`run_on_sqlite`] each, skipping those marked
+/// [`Statement::unless_changed`] whose statement changed rows, as the organization's object does (with
+/// `skipping` false: running every one, as D1 does). Each statement's answer, a skipped one's empty.
+#[cfg(test)]
+pub(crate) fn run_batch_on_sqlite(
+    db: &rusqlite::Connection,
+    statements: &[Statement],
+    skipping: bool,
+) -> Vec<(Vec<bool>, usize)> {
+    let mut answers: Vec<(Vec<bool>, usize)> = Vec::with_capacity(statements.len());
+    for statement in statements {
+        let skip = statement.skip_if_changed.is_some_and(|at| answers.get(at).is_some_and(|(_, changed)| *changed > 0));
+        answers.push(if skipping && skip { (Vec::new(), 0) } else { run_on_sqlite(db, statement) });
+    }
+    answers
+}
+
 /// The query plan's details of `sql` on the migrated schema (parameters left unbound), for tests that check a
 /// statement walks an index.
 #[cfg(test)]

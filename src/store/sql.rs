@@ -50,6 +50,9 @@ pub struct Statement {
     pub sql: String,
     pub params: Vec<Param>,
     pub filters: FilterStep,
+    /// Skipped by the organization's object when the statement at this index of its batch changed rows: see
+    /// [`Statement::unless_changed`].
+    pub skip_if_changed: Option<usize>,
 }
 
 /// A statement's part in payload filtering (`domain::filter`). Filters are evaluated in Rust on the exact event
@@ -100,6 +103,8 @@ pub struct WireStatement {
     pub params: Vec<Param>,
     #[serde(skip_serializing_if = "FilterStep::is_none")]
     pub filters: FilterStep,
+    #[serde(rename = "skip", skip_serializing_if = "Option::is_none")]
+    pub skip_if_changed: Option<usize>,
 }
 
 /// A statement as `sql.exec` takes it: its text and bindings already JavaScript values.
@@ -107,6 +112,7 @@ pub struct JsStatement {
     sql: JsString,
     params: Array,
     filters: FilterStep,
+    skip_if_changed: Option<usize>,
 }
 
 impl JsStatement {
@@ -115,6 +121,7 @@ impl JsStatement {
             sql: JsString::from(s.sql.as_str()),
             params: s.params.iter().map(Param::to_js).collect(),
             filters: s.filters,
+            skip_if_changed: s.skip_if_changed,
         }
     }
 
@@ -154,7 +161,10 @@ impl JsStatement {
                     _ => return Err("unknown filter step".into()),
                 }
             };
-            Ok(JsStatement { sql, params, filters })
+            // An index that is not a whole number runs the statement: skipping is only ever a saving.
+            let skip_if_changed =
+                get(&keys.skip).as_f64().filter(|n| *n >= 0.0 && n.fract() == 0.0).map(|n| n as usize);
+            Ok(JsStatement { sql, params, filters, skip_if_changed })
         })
     }
 }
@@ -165,6 +175,7 @@ struct WireKeys {
     params: JsValue,
     filters: JsValue,
     bind: JsValue,
+    skip: JsValue,
 }
 
 thread_local! {
@@ -173,6 +184,7 @@ thread_local! {
         params: JsValue::from_str("params"),
         filters: JsValue::from_str("filters"),
         bind: JsValue::from_str("Bind"),
+        skip: JsValue::from_str("skip"),
     };
 }
 
@@ -181,6 +193,15 @@ impl Statement {
     pub fn bind(mut self, params: &[Param]) -> Result<Statement, StoreError> {
         self.params = params.to_vec();
         Ok(self)
+    }
+
+    /// Marks the statement as one that changes and returns nothing when the statement at `at` of its batch (an
+    /// earlier one) changed rows, such as the general form of a write that a cheaper one before it may have done
+    /// already. The organization's object then skips it (its result: no rows, no changes); D1, or an object
+    /// deployed before this, runs it, to the same effect. So the mark saves work and never changes an outcome.
+    pub fn unless_changed(mut self, at: usize) -> Statement {
+        self.skip_if_changed = Some(at);
+        self
     }
 
     /// Marks the statement's part in payload filtering ([`FilterStep`]).
@@ -246,7 +267,13 @@ impl Database {
     }
 
     pub fn prepare(&self, sql: impl Into<String>) -> Statement {
-        Statement { database: self.clone(), sql: sql.into(), params: Vec::new(), filters: FilterStep::None }
+        Statement {
+            database: self.clone(),
+            sql: sql.into(),
+            params: Vec::new(),
+            filters: FilterStep::None,
+            skip_if_changed: None,
+        }
     }
 
     /// Runs the statements as one transaction, in one round trip; answers in order.
@@ -306,7 +333,10 @@ impl Database {
 
 /// Statements as they travel to (or run inside) an organization's object.
 fn wire(statements: Vec<Statement>) -> Vec<WireStatement> {
-    statements.into_iter().map(|s| WireStatement { sql: s.sql, params: s.params, filters: s.filters }).collect()
+    statements
+        .into_iter()
+        .map(|s| WireStatement { sql: s.sql, params: s.params, filters: s.filters, skip_if_changed: s.skip_if_changed })
+        .collect()
 }
 
 #[wasm_bindgen]
@@ -428,7 +458,16 @@ pub fn execute_local(storage: &JsValue, statements: Vec<JsStatement>) -> Result<
         let (results, rows_counted) = (results.clone(), rows_counted.clone());
         Closure::<dyn FnMut() -> Result<JsValue, JsValue>>::new(move || {
             let mut misses = String::new();
-            for JsStatement { sql: query, params: bindings, filters: step } in &statements {
+            let mut changed = Vec::with_capacity(statements.len());
+            for JsStatement { sql: query, params: bindings, filters: step, skip_if_changed } in &statements {
+                if skip_if_changed.is_some_and(|at| changed.get(at).copied().unwrap_or(false)) {
+                    changed.push(false);
+                    let result = js_sys::Object::new();
+                    js_sys::Reflect::set(&result, &"rows".into(), &Array::new())?;
+                    js_sys::Reflect::set(&result, &"changes".into(), &JsValue::from_f64(0.0))?;
+                    results.push(&result);
+                    continue;
+                }
                 if let FilterStep::Bind(n) = step {
                     bindings.set(n.saturating_sub(1) as u32, JsValue::from_str(&misses));
                 }
@@ -444,6 +483,7 @@ pub fn execute_local(storage: &JsValue, statements: Vec<JsStatement>) -> Result<
                 }
                 // Read after the rows: a cursor counts as it is consumed.
                 let (read, written) = (cursor.rows_read() as u64, cursor.rows_written() as u64);
+                changed.push(written > 0);
                 let result = js_sys::Object::new();
                 js_sys::Reflect::set(&result, &"rows".into(), &rows)?;
                 js_sys::Reflect::set(&result, &"changes".into(), &JsValue::from_f64(written as f64))?;
@@ -499,11 +539,35 @@ mod tests {
     #[test]
     fn a_filter_step_travels_as_the_object_reads_it() {
         use super::{FilterStep, WireStatement};
-        let wire =
-            |filters| serde_json::to_value(WireStatement { sql: "SELECT 1".into(), params: vec![], filters }).unwrap();
+        let wire = |filters| {
+            serde_json::to_value(WireStatement {
+                sql: "SELECT 1".into(),
+                params: vec![],
+                filters,
+                skip_if_changed: None,
+            })
+            .unwrap()
+        };
         assert_eq!(wire(FilterStep::None).get("filters"), None);
         assert_eq!(wire(FilterStep::Evaluate)["filters"], serde_json::json!("Evaluate"));
         assert_eq!(wire(FilterStep::Validate)["filters"], serde_json::json!("Validate"));
         assert_eq!(wire(FilterStep::Bind(3))["filters"], serde_json::json!({ "Bind": 3 }));
+    }
+
+    /// The object reads a statement's `skip` (`JsStatement::read`) as the index of the statement whose change skips it.
+    #[test]
+    fn a_skip_travels_as_the_index_of_the_statement_it_waits_on() {
+        use super::{FilterStep, WireStatement};
+        let wire = |skip_if_changed| {
+            serde_json::to_value(WireStatement {
+                sql: "SELECT 1".into(),
+                params: vec![],
+                filters: FilterStep::None,
+                skip_if_changed,
+            })
+            .unwrap()
+        };
+        assert_eq!(wire(None).get("skip"), None);
+        assert_eq!(wire(Some(2))["skip"], serde_json::json!(2));
     }
 }
