@@ -273,26 +273,27 @@ fn filter_candidates_sql(rows: &str) -> String {
 /// leave them out). The insert numbers its rows itself (the next `rowid`s, as SQLite would) so that the stem of the
 /// event's delivery ids begins with its `rowid` ([`STEM_OF_POSITION`] + the ingest's random `v.column8`): a delivery's
 /// id finds its event by the primary key, with or without a row of its own.
+///
+/// The subscribers are walked once per event, for their count and its round together (`v.subscribers`: a JSON
+/// array of both), in the numbering subquery, which SQLite does not flatten (it has a window function), so it computes
+/// them once. Two walks, one for each, took a third of the statement's time on SQLite (replayed: 32 µs → 24 µs).
 fn ingest_events_sql(rows: &str, misses: usize) -> String {
-    let round = format!(
-        "(SELECT CASE WHEN COUNT(*) <= v.column10 THEN NULLIF(json_group_array(json_array({}, w.id)) \
-           FILTER (WHERE w.ordering != 'fifo'), '[]') END FROM {} AND {})",
-        WEBHOOK_NUMBER,
-        subscribers_sql("v.column2", "v.column3", "v.column4"),
-        not_missed(misses, "v.column1", "w.id"),
+    let subscribers = format!(
+        "(SELECT json_array(COUNT(*), json(CASE WHEN COUNT(*) <= r.column10 \
+           THEN NULLIF(json_group_array(json_array({WEBHOOK_NUMBER}, w.id)) FILTER (WHERE w.ordering != 'fifo'), '[]') \
+           END)) FROM {} AND {})",
+        subscribers_sql("r.column2", "r.column3", "r.column4"),
+        not_missed(misses, "r.column1", "w.id"),
     );
-    let subscribers = subscribers_sql("v.column2", "v.column3", "v.column4");
     format!(
         "INSERT INTO events (rowid, organization_id, id, type, data, changes, delivery_count, ingest_token, \
            created_at, delivery_stem, round, round_lease) \
-         SELECT v.position, ?1, v.column1, v.column2, v.column5, v.column6, \
-           (SELECT COUNT(*) FROM {subscribers} AND {}), v.column7, ?2, {STEM_OF_POSITION} || v.column8, {round}, \
-           v.column9 \
-         FROM (SELECT (SELECT COALESCE(MAX(rowid), 0) FROM events) + row_number() OVER () AS position, * \
-           FROM (VALUES {rows})) AS v WHERE {} \
+         SELECT v.position, ?1, v.column1, v.column2, v.column5, v.column6, v.subscribers ->> 0, v.column7, ?2, \
+           {STEM_OF_POSITION} || v.column8, v.subscribers ->> 1, v.column9 \
+         FROM (SELECT (SELECT COALESCE(MAX(rowid), 0) FROM events) + row_number() OVER () AS position, r.*, \
+           {subscribers} AS subscribers FROM (VALUES {rows}) AS r) AS v WHERE {} \
          ON CONFLICT (organization_id, id) DO NOTHING \
          RETURNING id, ingest_token, delivery_count, round, rowid AS position, delivery_stem AS stem",
-        not_missed(misses, "v.column1", "w.id"),
         not_missed(misses, "v.column1", &refused_sql()),
     )
 }
@@ -1216,6 +1217,39 @@ mod tests {
         let webhook: String =
             db.query_row("SELECT webhook_id FROM deliveries WHERE id = ?1", [&written[0]], |r| r.get(0)).unwrap();
         assert_eq!(webhook, "wh_b");
+    }
+
+    /// The event insert walks the subscribers once for both their count and its round: the statement names them
+    /// once, and SQLite computes them once per event (measured in its steps against a second walk for the round).
+    #[test]
+    fn the_event_insert_walks_the_subscribers_once() {
+        let db = super::super::migrated_sqlite();
+        for n in 0..20 {
+            webhook(&db, &format!("wh_{n}"), "org_a", r#"["*"]"#, true);
+        }
+        let sql = ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11)", 12);
+        assert_eq!(sql.matches("FROM webhooks w").count(), 1, "{sql}");
+        let (r, op) = (catalogue::resource_of("lead.created"), 0);
+        let steps = |sql: &str| {
+            db.execute_batch("SAVEPOINT walk").unwrap();
+            let mut insert = db.prepare(sql).unwrap();
+            let binds =
+                params!["org_a", 1_000, "evt_1", "lead.created", r, op, "{}", "t1", "111111111111", 50_000, 50, ""];
+            let returned: Vec<i64> =
+                insert.query_map(binds, |row| row.get("delivery_count")).unwrap().map(Result::unwrap).collect();
+            assert_eq!(returned, vec![20]);
+            let steps = insert.get_status(rusqlite::StatementStatus::VmStep);
+            drop(insert);
+            db.execute_batch("ROLLBACK TO walk; RELEASE walk").unwrap();
+            steps
+        };
+        let once = steps(&sql);
+        // The same insert with a second walk for the round, as it was written before.
+        let start = sql.find("(SELECT json_array(COUNT(*)").unwrap();
+        let end = sql.find(" AS subscribers FROM (VALUES").unwrap();
+        let walk_again = format!("({} ->> 1)", sql[start..end].replace("r.column", "v.column"));
+        let two_walks = steps(&sql.replace("v.subscribers ->> 1", &walk_again));
+        assert!(once * 4 < two_walks * 3, "{once} steps walking once, {two_walks} walking twice");
     }
 
     /// An event whose round lists every subscriber needs no delivery row: the delivery insert sees it in the event's
