@@ -293,22 +293,10 @@ fn ingest_events_sql(rows: &str, misses: usize) -> String {
          FROM (SELECT (SELECT COALESCE(MAX(rowid), 0) FROM events) + row_number() OVER () AS position, r.*, \
            {subscribers} AS subscribers FROM (VALUES {rows}) AS r) AS v WHERE {} \
          ON CONFLICT (organization_id, id) DO NOTHING \
-         RETURNING id, ingest_token, delivery_count, round, rowid AS position, delivery_stem AS stem, \
-           delivery_count > COALESCE(json_array_length(round), 0) AS {NEEDS_ROWS}, \
-           EXISTS (SELECT 1 FROM webhooks w INDEXED BY webhooks_polling WHERE {} AND w.is_active = 1 \
-             AND w.destination = 'poll') AS {POLLED}",
+         RETURNING id, ingest_token, delivery_count, round, rowid AS position, delivery_stem AS stem",
         not_missed(misses, "v.column1", &refused_sql()),
-        is_caller_organization("w.organization_id"),
     )
 }
-
-/// What an inserted event returns ([`ingest_events_sql`]) when it has subscribers that its round does not list (a
-/// `fifo` one, or all of them when it has no round): the delivery insert writes their rows, and the organization's
-/// object skips that insert when no event of the batch returns it true ([`Statement::unless_returned`]).
-const NEEDS_ROWS: &str = "needs_rows";
-/// What an inserted event returns when its organization has an active polling webhook (a superset of those its
-/// poll messages are for): the object skips the insert of poll messages when no event of the batch returns it true.
-const POLLED: &str = "polled";
 
 /// The events of `rows` of (id, type, resource, operational, data, changes, token, is_default) that the
 /// organization's catalogue may refuse ([`FilterStep::Validate`]): a type that is neither a default one nor defined
@@ -486,19 +474,9 @@ pub fn ingest_statements(
     statements.extend(per_row_statements_filtered(db, org, now, inserts, 10, stored, ingest_events_sql, true)?);
     let first_delivery = statements.len();
     let delivery = |insert: &IngestInsert<'_>| round(delivery_row(insert));
-    // Each writes nothing unless an event inserted above says it has rows to write: the object skips it then.
-    let events = first_event..first_delivery;
-    statements.extend(
-        per_row_statements_filtered(db, org, now, inserts, 9, delivery, deliveries_sql, true)?
-            .into_iter()
-            .map(|s| s.unless_returned(events.start, events.end, NEEDS_ROWS)),
-    );
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, 9, delivery, deliveries_sql, true)?);
     let deliveries = first_delivery..statements.len();
-    statements.extend(
-        per_row_statements_filtered(db, org, now, inserts, 7, event_row, poll_messages_sql, true)?
-            .into_iter()
-            .map(|s| s.unless_returned(events.start, events.end, POLLED)),
-    );
+    statements.extend(per_row_statements_filtered(db, org, now, inserts, 7, event_row, poll_messages_sql, true)?);
     let first_webhook = statements.len();
     if claim.is_some() {
         statements.extend(per_row_statements_filtered(
@@ -1076,17 +1054,6 @@ mod tests {
         serde_json::from_value(serde_json::Value::String(text.into())).unwrap()
     }
 
-    /// A `lead.created` event with data `{}` and no id.
-    fn lead_created() -> IncomingEvent {
-        IncomingEvent {
-            id: None,
-            event_type: "lead.created".into(),
-            data: "{}".into(),
-            changes: None,
-            organization_id: None,
-        }
-    }
-
     fn webhook(db: &Connection, id: &str, org: &str, events: &str, active: bool) {
         db.execute(
             "INSERT INTO webhooks (id, organization_id, name, url, events, secret, is_active, created_at, updated_at) \
@@ -1252,109 +1219,6 @@ mod tests {
         assert_eq!(webhook, "wh_b");
     }
 
-    /// The object skips an ingest's delivery insert unless an inserted event has subscribers its round does not list,
-    /// and its insert of poll messages unless the organization has a polling webhook. In every case (a round of
-    /// all; a `fifo` subscriber; a polling one; no subscriber; a repeat; a batch without rounds) each statement answers
-    /// and the rows end as when every statement runs, and the events say what the skips read.
-    #[test]
-    fn an_ingests_skipped_inserts_are_those_that_write_nothing() {
-        type Setup = fn(&Connection);
-        let cases: [(&str, Setup, bool, (i64, i64)); 6] = [
-            ("a round of all", |_| {}, true, (0, 0)),
-            (
-                "a fifo subscriber",
-                |db| {
-                    db.execute("UPDATE webhooks SET ordering = 'fifo' WHERE id = 'wh_b'", []).unwrap();
-                },
-                true,
-                (1, 0),
-            ),
-            (
-                "a polling subscriber",
-                |db| {
-                    db.execute("UPDATE webhooks SET destination = 'poll' WHERE id = 'wh_b'", []).unwrap();
-                },
-                true,
-                (0, 1),
-            ),
-            (
-                "no subscriber",
-                |db| {
-                    db.execute("UPDATE webhooks SET is_active = 0", []).unwrap();
-                },
-                true,
-                (0, 0),
-            ),
-            (
-                "a repeat",
-                |db| {
-                    db.execute(
-                    "INSERT INTO events (organization_id, id, type, data, delivery_count, ingest_token, created_at) \
-                     VALUES ('org_a', 'evt_1', 'lead.created', '{}', 2, 'earlier', 1)",
-                    [],
-                )
-                .unwrap();
-                },
-                true,
-                (-1, -1),
-            ),
-            ("a batch without rounds", |_| {}, false, (1, 0)),
-        ];
-        let event = lead_created();
-        let ids: Vec<EventId> = ["evt_1", "evt_2", "evt_3"].into_iter().map(id_of).collect();
-        for (case, setup, single, (needs_rows, polled)) in cases {
-            let inserts: Vec<IngestInsert<'_>> = ids
-                .iter()
-                .take(if single { 1 } else { 3 })
-                .map(|id| IngestInsert {
-                    id,
-                    event: &event,
-                    token: format!("t_{id}"),
-                    stem_tail: "111111111111".into(),
-                    head: "HEAD:".into(),
-                    tail: ":TAIL".into(),
-                })
-                .collect();
-            let claim = ClaimCreated { lease_until: 50_000, most: 6 };
-            let local = Database::local(worker::wasm_bindgen::JsValue::NULL);
-            let statements =
-                ingest_statements(&local, &id_of("org_a"), 1_000, &inserts, single.then_some(&claim), 0).unwrap();
-            let (mut answers, mut states) = (Vec::new(), Vec::new());
-            for skipping in [true, false] {
-                let db = super::super::migrated_sqlite();
-                webhook(&db, "wh_a", "org_a", r#"["*"]"#, true);
-                webhook(&db, "wh_b", "org_a", r#"["lead.*"]"#, true);
-                setup(&db);
-                answers.push(super::super::run_batch_on_sqlite_rows(&db, &statements.statements, skipping));
-                let dump = |sql: &str| -> Vec<String> {
-                    db.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
-                };
-                states.push((
-                    dump("SELECT id || ' ' || ingest_token || ' ' || delivery_count || ' ' || IFNULL(round, '-') FROM events ORDER BY id"),
-                    dump("SELECT id || ' ' || webhook_id || ' ' || attempts || ' ' || IFNULL(lease_until, '-') FROM deliveries ORDER BY id"),
-                    dump("SELECT webhook_id || ' ' || event_id FROM poll_messages ORDER BY 1"),
-                ));
-            }
-            assert_eq!(answers[0], answers[1], "{case}: every statement answers as when all run");
-            assert_eq!(states[0], states[1], "{case}: the rows end as when all run");
-            let flags: Vec<(i64, i64)> = answers[0][statements.events.clone()]
-                .iter()
-                .flat_map(|(rows, _)| rows)
-                .map(|row| {
-                    let flag = |name: &str| match row.get(name) {
-                        Some(rusqlite::types::Value::Integer(n)) => *n,
-                        other => panic!("{case}: {name} is {other:?}"),
-                    };
-                    (flag(NEEDS_ROWS), flag(POLLED))
-                })
-                .collect();
-            match needs_rows {
-                -1 => assert!(flags.is_empty(), "{case}: a repeat is not inserted, so it returns nothing"),
-                _ => assert!(flags.iter().all(|f| *f == (needs_rows, polled)), "{case}: {flags:?}"),
-            }
-        }
-    }
-
     /// The event insert walks the subscribers once for both their count and its round: the statement names them
     /// once, and SQLite computes them once per event (measured in its steps against a second walk for the round).
     #[test]
@@ -1364,7 +1228,7 @@ mod tests {
             webhook(&db, &format!("wh_{n}"), "org_a", r#"["*"]"#, true);
         }
         let sql = ingest_events_sql("(?3, ?4, ?5, ?6, ?7, NULL, ?8, ?9, ?10, ?11)", 12);
-        assert_eq!(sql.matches("FROM webhooks w WHERE").count(), 1, "{sql}");
+        assert_eq!(sql.matches("FROM webhooks w").count(), 1, "{sql}");
         let (r, op) = (catalogue::resource_of("lead.created"), 0);
         let steps = |sql: &str| {
             db.execute_batch("SAVEPOINT walk").unwrap();
@@ -1486,7 +1350,13 @@ mod tests {
             Some(("evt_1".into(), "t1".into(), 2))
         );
         assert_eq!(insert_event(&db, "evt_1", "lead.created", r, 0, "t2", "s2"), None);
-        let event = lead_created();
+        let event = IncomingEvent {
+            id: None,
+            event_type: "lead.created".into(),
+            data: "{}".into(),
+            changes: None,
+            organization_id: None,
+        };
         let event_id: EventId = id_of("evt_2");
         let one = IngestInsert {
             id: &event_id,

@@ -477,23 +477,6 @@ pub(crate) fn migrated_sqlite() -> rusqlite::Connection {
 /// its `applied` column (if any) is not 0, and how many rows it changed.
 #[cfg(test)]
 pub(crate) fn run_on_sqlite(db: &rusqlite::Connection, statement: &Statement) -> (Vec<bool>, usize) {
-    let (rows, changed) = run_on_sqlite_rows(db, statement);
-    (applied_of(&rows), changed)
-}
-
-/// Per row, whether its `applied` column (if any) is not 0.
-#[cfg(test)]
-fn applied_of(rows: &[SqliteRow]) -> Vec<bool> {
-    rows.iter().map(|row| !matches!(row.get("applied"), Some(rusqlite::types::Value::Integer(0)))).collect()
-}
-
-/// A row a statement returned on host SQLite: its columns by name.
-#[cfg(test)]
-pub(crate) type SqliteRow = std::collections::HashMap<String, rusqlite::types::Value>;
-
-/// [`run_on_sqlite`] answering the rows themselves.
-#[cfg(test)]
-pub(crate) fn run_on_sqlite_rows(db: &rusqlite::Connection, statement: &Statement) -> (Vec<SqliteRow>, usize) {
     use rusqlite::types::Value;
     let params: Vec<Value> = statement
         .params
@@ -507,11 +490,8 @@ pub(crate) fn run_on_sqlite_rows(db: &rusqlite::Connection, statement: &Statemen
         .collect();
     let mut prepared = db.prepare(&statement.sql).unwrap();
     let read_only = prepared.readonly();
-    let names: Vec<String> = prepared.column_names().map(String::from).collect();
-    let returned: Vec<SqliteRow> = prepared
-        .query_map(rusqlite::params_from_iter(params), |row| {
-            names.iter().enumerate().map(|(i, name)| Ok((name.clone(), row.get::<_, Value>(i)?))).collect()
-        })
+    let returned: Vec<bool> = prepared
+        .query_map(rusqlite::params_from_iter(params), |row| Ok(!matches!(row.get::<_, i64>("applied"), Ok(0))))
         .unwrap()
         .map(Result::unwrap)
         .collect();
@@ -519,43 +499,21 @@ pub(crate) fn run_on_sqlite_rows(db: &rusqlite::Connection, statement: &Statemen
     (returned, if read_only { 0 } else { db.changes() as usize })
 }
 
-/// Runs a batch's statements in order on host SQLite, as [`run_on_sqlite_rows`] each, skipping those the
-/// organization's object skips ([`sql::Skip`]), as it does (with `skipping` false: running every one, as D1 does).
-/// Each statement's answer, a skipped one's empty.
-#[cfg(test)]
-pub(crate) fn run_batch_on_sqlite_rows(
-    db: &rusqlite::Connection,
-    statements: &[Statement],
-    skipping: bool,
-) -> Vec<(Vec<SqliteRow>, usize)> {
-    use rusqlite::types::Value;
-    let mut answers: Vec<(Vec<SqliteRow>, usize)> = Vec::with_capacity(statements.len());
-    for statement in statements {
-        let skip = match statement.skip {
-            None => false,
-            Some(sql::Skip::IfChanged(at)) => answers.get(at).is_some_and(|(_, changed)| *changed > 0),
-            Some(sql::Skip::UnlessReturned { from, to, column }) => answers.get(from..to).is_some_and(|run| {
-                !run.iter()
-                    .flat_map(|(rows, _)| rows)
-                    .any(|row| matches!(row.get(column), Some(Value::Integer(n)) if *n != 0))
-            }),
-        };
-        answers.push(if skipping && skip { (Vec::new(), 0) } else { run_on_sqlite_rows(db, statement) });
-    }
-    answers
-}
-
-/// [`run_batch_on_sqlite_rows`] answering, per statement, what [`run_on_sqlite`] answers.
+/// Runs a batch's statements in order on host SQLite, as [`run_on_sqlite`] each, skipping those marked
+/// [`Statement::unless_changed`] whose statement changed rows, as the organization's object does (with
+/// `skipping` false: running every one, as D1 does). Each statement's answer, a skipped one's empty.
 #[cfg(test)]
 pub(crate) fn run_batch_on_sqlite(
     db: &rusqlite::Connection,
     statements: &[Statement],
     skipping: bool,
 ) -> Vec<(Vec<bool>, usize)> {
-    run_batch_on_sqlite_rows(db, statements, skipping)
-        .into_iter()
-        .map(|(rows, changed)| (applied_of(&rows), changed))
-        .collect()
+    let mut answers: Vec<(Vec<bool>, usize)> = Vec::with_capacity(statements.len());
+    for statement in statements {
+        let skip = statement.skip_if_changed.is_some_and(|at| answers.get(at).is_some_and(|(_, changed)| *changed > 0));
+        answers.push(if skipping && skip { (Vec::new(), 0) } else { run_on_sqlite(db, statement) });
+    }
+    answers
 }
 
 /// The query plan's details of `sql` on the migrated schema (parameters left unbound), for tests that check a

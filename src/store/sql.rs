@@ -50,19 +50,9 @@ pub struct Statement {
     pub sql: String,
     pub params: Vec<Param>,
     pub filters: FilterStep,
-    /// When the organization's object skips it ([`Statement::unless_changed`], [`Statement::unless_returned`]).
-    pub skip: Option<Skip>,
-}
-
-/// When the organization's object skips a statement of a batch: only where the statement would write and return
-/// nothing, so a skip saves work and never changes an outcome (D1, or an object deployed before the mark, runs the
-/// statement, to the same effect). A skipped statement's result is no rows and no changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Skip {
-    /// When the statement at this index (an earlier one) changed rows.
-    IfChanged(usize),
-    /// Unless a statement at `from..to` (earlier ones) returned a row whose `column` is true (not 0 or null).
-    UnlessReturned { from: usize, to: usize, column: &'static str },
+    /// Skipped by the organization's object when the statement at this index of its batch changed rows: see
+    /// [`Statement::unless_changed`].
+    pub skip_if_changed: Option<usize>,
 }
 
 /// A statement's part in payload filtering (`domain::filter`). Filters are evaluated in Rust on the exact event
@@ -113,23 +103,8 @@ pub struct WireStatement {
     pub params: Vec<Param>,
     #[serde(skip_serializing_if = "FilterStep::is_none")]
     pub filters: FilterStep,
-    /// [`Skip::IfChanged`]'s index.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub skip: Option<usize>,
-    /// [`Skip::UnlessReturned`]: `[from, to, column]`.
-    #[serde(rename = "skipUnless", skip_serializing_if = "Option::is_none")]
-    pub skip_unless: Option<(usize, usize, &'static str)>,
-}
-
-impl WireStatement {
-    fn of(s: Statement) -> WireStatement {
-        let (skip, skip_unless) = match s.skip {
-            None => (None, None),
-            Some(Skip::IfChanged(at)) => (Some(at), None),
-            Some(Skip::UnlessReturned { from, to, column }) => (None, Some((from, to, column))),
-        };
-        WireStatement { sql: s.sql, params: s.params, filters: s.filters, skip, skip_unless }
-    }
+    #[serde(rename = "skip", skip_serializing_if = "Option::is_none")]
+    pub skip_if_changed: Option<usize>,
 }
 
 /// A statement as `sql.exec` takes it: its text and bindings already JavaScript values.
@@ -137,13 +112,7 @@ pub struct JsStatement {
     sql: JsString,
     params: Array,
     filters: FilterStep,
-    skip: Option<JsSkip>,
-}
-
-/// A [`Skip`] as the object reads it, its column a JavaScript string.
-enum JsSkip {
-    IfChanged(usize),
-    UnlessReturned { from: usize, to: usize, column: JsValue },
+    skip_if_changed: Option<usize>,
 }
 
 impl JsStatement {
@@ -152,12 +121,7 @@ impl JsStatement {
             sql: JsString::from(s.sql.as_str()),
             params: s.params.iter().map(Param::to_js).collect(),
             filters: s.filters,
-            skip: s.skip.map(|skip| match skip {
-                Skip::IfChanged(at) => JsSkip::IfChanged(at),
-                Skip::UnlessReturned { from, to, column } => {
-                    JsSkip::UnlessReturned { from, to, column: JsValue::from_str(column) }
-                }
-            }),
+            skip_if_changed: s.skip_if_changed,
         }
     }
 
@@ -197,23 +161,10 @@ impl JsStatement {
                     _ => return Err("unknown filter step".into()),
                 }
             };
-            // A skip that does not read as one runs the statement: skipping is only ever a saving.
-            let index = |v: JsValue| v.as_f64().filter(|n| *n >= 0.0 && n.fract() == 0.0).map(|n| n as usize);
-            let unless = get(&keys.skip_unless);
-            let skip = match index(get(&keys.skip)) {
-                Some(at) => Some(JsSkip::IfChanged(at)),
-                None if Array::is_array(&unless) => {
-                    let unless = Array::from(&unless);
-                    match (index(unless.get(0)), index(unless.get(1)), unless.get(2)) {
-                        (Some(from), Some(to), column) if column.is_string() => {
-                            Some(JsSkip::UnlessReturned { from, to, column })
-                        }
-                        _ => None,
-                    }
-                }
-                None => None,
-            };
-            Ok(JsStatement { sql, params, filters, skip })
+            // An index that is not a whole number runs the statement: skipping is only ever a saving.
+            let skip_if_changed =
+                get(&keys.skip).as_f64().filter(|n| *n >= 0.0 && n.fract() == 0.0).map(|n| n as usize);
+            Ok(JsStatement { sql, params, filters, skip_if_changed })
         })
     }
 }
@@ -225,7 +176,6 @@ struct WireKeys {
     filters: JsValue,
     bind: JsValue,
     skip: JsValue,
-    skip_unless: JsValue,
 }
 
 thread_local! {
@@ -235,7 +185,6 @@ thread_local! {
         filters: JsValue::from_str("filters"),
         bind: JsValue::from_str("Bind"),
         skip: JsValue::from_str("skip"),
-        skip_unless: JsValue::from_str("skipUnless"),
     };
 }
 
@@ -251,15 +200,7 @@ impl Statement {
     /// already. The organization's object then skips it (its result: no rows, no changes); D1, or an object
     /// deployed before this, runs it, to the same effect. So the mark saves work and never changes an outcome.
     pub fn unless_changed(mut self, at: usize) -> Statement {
-        self.skip = Some(Skip::IfChanged(at));
-        self
-    }
-
-    /// Marks the statement as one that changes and returns nothing unless a statement at `from..to` of its batch
-    /// (earlier ones) returned a row whose `column` is true: the object skips it otherwise. As with
-    /// [`Statement::unless_changed`], the mark saves work and never changes an outcome.
-    pub fn unless_returned(mut self, from: usize, to: usize, column: &'static str) -> Statement {
-        self.skip = Some(Skip::UnlessReturned { from, to, column });
+        self.skip_if_changed = Some(at);
         self
     }
 
@@ -326,7 +267,13 @@ impl Database {
     }
 
     pub fn prepare(&self, sql: impl Into<String>) -> Statement {
-        Statement { database: self.clone(), sql: sql.into(), params: Vec::new(), filters: FilterStep::None, skip: None }
+        Statement {
+            database: self.clone(),
+            sql: sql.into(),
+            params: Vec::new(),
+            filters: FilterStep::None,
+            skip_if_changed: None,
+        }
     }
 
     /// Runs the statements as one transaction, in one round trip; answers in order.
@@ -386,7 +333,10 @@ impl Database {
 
 /// Statements as they travel to (or run inside) an organization's object.
 fn wire(statements: Vec<Statement>) -> Vec<WireStatement> {
-    statements.into_iter().map(WireStatement::of).collect()
+    statements
+        .into_iter()
+        .map(|s| WireStatement { sql: s.sql, params: s.params, filters: s.filters, skip_if_changed: s.skip_if_changed })
+        .collect()
 }
 
 #[wasm_bindgen]
@@ -480,11 +430,6 @@ fn validation_refusals(rows: &Array, misses: &mut String) -> Result<Array, JsVal
     Ok(refusals)
 }
 
-/// Whether a column's value (as `Reflect.get` read it) is true: a number other than 0, or `true`.
-fn is_true(value: &Result<JsValue, JsValue>) -> bool {
-    value.as_ref().is_ok_and(|v| v.as_f64().is_some_and(|n| n != 0.0) || v.as_bool() == Some(true))
-}
-
 /// The text of a JavaScript error (or whatever was thrown).
 pub fn describe(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
@@ -514,19 +459,9 @@ pub fn execute_local(storage: &JsValue, statements: Vec<JsStatement>) -> Result<
         Closure::<dyn FnMut() -> Result<JsValue, JsValue>>::new(move || {
             let mut misses = String::new();
             let mut changed = Vec::with_capacity(statements.len());
-            let mut returned: Vec<Array> = Vec::with_capacity(statements.len());
-            for JsStatement { sql: query, params: bindings, filters: step, skip } in &statements {
-                let skipped = match skip {
-                    None => false,
-                    Some(JsSkip::IfChanged(at)) => changed.get(*at).copied().unwrap_or(false),
-                    // Only a range of statements already run can skip one.
-                    Some(JsSkip::UnlessReturned { from, to, column }) => returned.get(*from..*to).is_some_and(|run| {
-                        !run.iter().any(|rows| rows.iter().any(|row| is_true(&js_sys::Reflect::get(&row, column))))
-                    }),
-                };
-                if skipped {
+            for JsStatement { sql: query, params: bindings, filters: step, skip_if_changed } in &statements {
+                if skip_if_changed.is_some_and(|at| changed.get(at).copied().unwrap_or(false)) {
                     changed.push(false);
-                    returned.push(Array::new());
                     let result = js_sys::Object::new();
                     js_sys::Reflect::set(&result, &"rows".into(), &Array::new())?;
                     js_sys::Reflect::set(&result, &"changes".into(), &JsValue::from_f64(0.0))?;
@@ -549,7 +484,6 @@ pub fn execute_local(storage: &JsValue, statements: Vec<JsStatement>) -> Result<
                 // Read after the rows: a cursor counts as it is consumed.
                 let (read, written) = (cursor.rows_read() as u64, cursor.rows_written() as u64);
                 changed.push(written > 0);
-                returned.push(rows.clone());
                 let result = js_sys::Object::new();
                 js_sys::Reflect::set(&result, &"rows".into(), &rows)?;
                 js_sys::Reflect::set(&result, &"changes".into(), &JsValue::from_f64(written as f64))?;
@@ -610,8 +544,7 @@ mod tests {
                 sql: "SELECT 1".into(),
                 params: vec![],
                 filters,
-                skip: None,
-                skip_unless: None,
+                skip_if_changed: None,
             })
             .unwrap()
         };
@@ -621,25 +554,20 @@ mod tests {
         assert_eq!(wire(FilterStep::Bind(3))["filters"], serde_json::json!({ "Bind": 3 }));
     }
 
-    /// The object reads a statement's skip (`JsStatement::read`) as `skip` (the index of the statement whose change
-    /// skips it) or `skipUnless` (`[from, to, column]`).
+    /// The object reads a statement's `skip` (`JsStatement::read`) as the index of the statement whose change skips it.
     #[test]
-    fn a_skip_travels_as_the_object_reads_it() {
-        use super::{FilterStep, Skip, Statement, WireStatement};
-        let wire = |skip| {
-            let statement = Statement {
-                database: super::Database::local(super::JsValue::NULL),
+    fn a_skip_travels_as_the_index_of_the_statement_it_waits_on() {
+        use super::{FilterStep, WireStatement};
+        let wire = |skip_if_changed| {
+            serde_json::to_value(WireStatement {
                 sql: "SELECT 1".into(),
                 params: vec![],
                 filters: FilterStep::None,
-                skip,
-            };
-            serde_json::to_value(WireStatement::of(statement)).unwrap()
+                skip_if_changed,
+            })
+            .unwrap()
         };
-        let none = wire(None);
-        assert_eq!((none.get("skip"), none.get("skipUnless")), (None, None));
-        assert_eq!(wire(Some(Skip::IfChanged(2)))["skip"], serde_json::json!(2));
-        let unless = wire(Some(Skip::UnlessReturned { from: 2, to: 4, column: "polled" }));
-        assert_eq!((unless.get("skip"), &unless["skipUnless"]), (None, &serde_json::json!([2, 4, "polled"])));
+        assert_eq!(wire(None).get("skip"), None);
+        assert_eq!(wire(Some(2))["skip"], serde_json::json!(2));
     }
 }
