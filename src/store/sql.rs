@@ -446,6 +446,32 @@ pub struct LocalAnswer {
     pub rows_written: u64,
 }
 
+/// Runs one statement of a batch inside [`execute_local`]'s transaction, with its part in payload filtering
+/// (`misses`: the filter misses so far): its rows, and the rows it read and wrote.
+fn run_one(
+    sql: &ObjectSql,
+    query: &JsString,
+    bindings: &Array,
+    step: FilterStep,
+    misses: &mut String,
+) -> Result<(Array, u64, u64), JsValue> {
+    if let FilterStep::Bind(n) = step {
+        bindings.set(n.saturating_sub(1) as u32, JsValue::from_str(misses));
+    }
+    let cursor = sql.exec(query, bindings)?;
+    let mut rows = cursor.to_array();
+    match step {
+        FilterStep::Evaluate => {
+            misses.push_str(&filter_misses(&rows));
+            rows = Array::new();
+        }
+        FilterStep::Validate => rows = validation_refusals(&rows, misses)?,
+        FilterStep::None | FilterStep::Bind(_) => {}
+    }
+    // Read after the rows: a cursor counts as it is consumed.
+    Ok((rows, cursor.rows_read() as u64, cursor.rows_written() as u64))
+}
+
 /// Runs statements against an object's SQLite in one `transactionSync` (all apply or none: a failing statement
 /// rolls back the ones before it). SQL storage refuses `BEGIN`, and writes without an `await` between them only
 /// commit together if none fails; `transactionSync` is the platform's way to get both.
@@ -460,29 +486,10 @@ pub fn execute_local(storage: &JsValue, statements: Vec<JsStatement>) -> Result<
             let mut misses = String::new();
             let mut changed = Vec::with_capacity(statements.len());
             for JsStatement { sql: query, params: bindings, filters: step, skip_if_changed } in &statements {
-                if skip_if_changed.is_some_and(|at| changed.get(at).copied().unwrap_or(false)) {
-                    changed.push(false);
-                    let result = js_sys::Object::new();
-                    js_sys::Reflect::set(&result, &"rows".into(), &Array::new())?;
-                    js_sys::Reflect::set(&result, &"changes".into(), &JsValue::from_f64(0.0))?;
-                    results.push(&result);
-                    continue;
-                }
-                if let FilterStep::Bind(n) = step {
-                    bindings.set(n.saturating_sub(1) as u32, JsValue::from_str(&misses));
-                }
-                let cursor = sql.exec(query, bindings)?;
-                let mut rows = cursor.to_array();
-                match step {
-                    FilterStep::Evaluate => {
-                        misses.push_str(&filter_misses(&rows));
-                        rows = Array::new();
-                    }
-                    FilterStep::Validate => rows = validation_refusals(&rows, &mut misses)?,
-                    FilterStep::None | FilterStep::Bind(_) => {}
-                }
-                // Read after the rows: a cursor counts as it is consumed.
-                let (read, written) = (cursor.rows_read() as u64, cursor.rows_written() as u64);
+                // A skipped statement answers no rows and no changes.
+                let skipped = skip_if_changed.is_some_and(|at| changed.get(at).copied().unwrap_or(false));
+                let (rows, read, written) =
+                    if skipped { (Array::new(), 0, 0) } else { run_one(&sql, query, bindings, *step, &mut misses)? };
                 changed.push(written > 0);
                 let result = js_sys::Object::new();
                 js_sys::Reflect::set(&result, &"rows".into(), &rows)?;
