@@ -926,10 +926,13 @@ pub async fn record_attempts(
         }
     }
     for group in &carried_groups {
-        let FirstAttemptWrites { statements: updates, whole_rounds: rounds } = first_attempt_writes(db, group)?;
-        whole_rounds.extend(rounds.into_iter().map(|(at, ids)| (statements.len() + at, ids)));
-        for update in updates {
-            applied_at.push(statements.len());
+        let FirstAttemptWrites { statements: updates, whole_rounds: mut rounds } = first_attempt_writes(db, group)?;
+        for (i, update) in updates.into_iter().enumerate() {
+            // A round written whole answers its event's row, not the deliveries' (read below by its own rule).
+            match rounds.iter().position(|(at, _)| *at == i) {
+                Some(round) => whole_rounds.push((statements.len(), rounds.swap_remove(round).1)),
+                None => applied_at.push(statements.len()),
+            }
             statements.push(update);
         }
     }
@@ -1030,14 +1033,13 @@ pub async fn record_attempts(
         applied: Option<i64>,
     }
     let mut applied_ids = Vec::new();
-    let whole_round_at: Vec<usize> = whole_rounds.iter().map(|(at, _)| *at).collect();
     // A round written whole returns its event's row: then every delivery it names applied.
     for (at, ids) in whole_rounds {
         if results.get(at).is_some_and(|written| !written.rows.is_empty()) {
             applied_ids.extend(ids);
         }
     }
-    for at in applied_at.into_iter().filter(|at| !whole_round_at.contains(at)) {
+    for at in applied_at {
         let returned = rows_of::<Returned>(&results, at)?;
         applied_ids.extend(returned.into_iter().filter(|r| r.applied != Some(0)).map(|r| r.id));
     }
