@@ -55,10 +55,9 @@ export class Organization extends DurableObject {
     return this.#rust.alarm();
   }
 
-  /** Runs a batch of statements (JSON) in one transaction; answers their results as JSON text (rows as arrays when
-   *  `rows` is "arrays"). */
-  batch(organization, statements, rows) {
-    return this.#rust.batch(organization, statements, rows);
+  /** Runs a batch of statements (JSON) in one transaction; answers their results as JSON text. */
+  batch(organization, statements) {
+    return this.#rust.batch(organization, statements);
   }
 }
 

@@ -222,15 +222,13 @@ impl Prepared {
     }
 }
 
-/// Sends one claimed delivery (re-checking the URL guard first), until `deadline` if its sends share one; never
-/// fails.
+/// Sends one claimed delivery (re-checking the URL guard first); never fails.
 async fn send_one(
     config: &Config,
     secrets: &SecretBox,
     delivery: &DeliveryRow,
     webhook: &WebhookRow,
     prepared: &Prepared,
-    deadline: Option<&send::Deadline>,
 ) -> (SendResult, bool) {
     let now = now_ms();
     if let Some(reason) = lost_too_often(delivery) {
@@ -243,7 +241,7 @@ async fn send_one(
     let body = transformed.as_deref().unwrap_or(&delivery.body);
     let (mut result, refused) = match webhook.service() {
         Some(service) => send_to_service(config, secrets, delivery, body, webhook, prepared, &service, now).await,
-        None => send_http(config, delivery, body, webhook, prepared, now, deadline).await,
+        None => send_http(config, delivery, body, webhook, prepared, now).await,
     };
     result.request_body = transformed;
     (result, refused)
@@ -256,7 +254,6 @@ async fn send_http(
     webhook: &WebhookRow,
     prepared: &Prepared,
     now: i64,
-    deadline: Option<&send::Deadline>,
 ) -> (SendResult, bool) {
     if let Some(refused) = &prepared.refused {
         return (
@@ -268,10 +265,7 @@ async fn send_http(
         Ok(secrets) => {
             let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
             let headers = delivery_headers(delivery, body, &secrets, &prepared.custom, now);
-            let mut result = match deadline {
-                Some(deadline) => send::post_until(&webhook.url, &headers, body, deadline).await,
-                None => send::post(&webhook.url, &headers, body, config.delivery_timeout_seconds).await,
-            };
+            let mut result = send::post(&webhook.url, &headers, body, config.delivery_timeout_seconds).await;
             result.request_headers = Some(headers_for_log(&headers, &prepared.custom));
             (result, false)
         }
@@ -420,22 +414,20 @@ pub async fn attempt_all(
     let per_webhook = per_webhook.clamp(1, MAX_CONCURRENT_SENDS);
     // The watch holds back only sends that have not started: when all start at once (an ingest's own round) it has
     // nothing to do, and its timer is not set.
-    let at_once = bounded::starts_all_at_once(&each, |(_, w, _)| &w.id, per_webhook, MAX_CONCURRENT_SENDS);
-    let watch = watch.filter(|_| !at_once);
-    // Sends that all start now share one deadline (one timer); others set their own as each starts.
-    let deadline = at_once.then(|| send::Deadline::start(config.delivery_timeout_seconds));
+    let watch =
+        watch.filter(|_| !bounded::starts_all_at_once(&each, |(_, w, _)| &w.id, per_webhook, MAX_CONCURRENT_SENDS));
     let sends = bounded::fair_in_order(
         &each,
         |(_, w, _)| w.id.clone(),
         per_webhook,
         MAX_CONCURRENT_SENDS,
         |&(d, w, at)| {
-            let (secrets, prepared, deadline) = (&secrets, &prepared[at].1, deadline.as_ref());
+            let (secrets, prepared) = (&secrets, &prepared[at].1);
             async move {
                 match watch {
-                    None => Some(send_one(config, secrets, d, w, prepared, deadline).await),
+                    None => Some(send_one(config, secrets, d, w, prepared).await),
                     Some(watch) if watch.is_slow(&w.id) => None,
-                    Some(watch) => Some(watch.timed(&w.id, send_one(config, secrets, d, w, prepared, deadline)).await),
+                    Some(watch) => Some(watch.timed(&w.id, send_one(config, secrets, d, w, prepared)).await),
                 }
             }
         },

@@ -82,28 +82,6 @@ pub async fn post(url: &str, headers: &[(String, String)], body: &str, timeout_s
     request("POST", url, headers, body, timeout_seconds).await
 }
 
-/// When requests give up: the runtime's own timer (`AbortSignal.timeout`), which aborts a fetch and any read of its
-/// body. Sends that start together share one ([`post_until`]): an ingest's round starts all its sends at once, and a
-/// timer per send was 1 % of the isolate's samples in `make profile`. It belongs to the invocation that sets it
-/// (the runtime ties a timer to its request), so it is never kept beyond that invocation's sends.
-pub struct Deadline {
-    seconds: u32,
-    signal: web_sys::AbortSignal,
-}
-
-impl Deadline {
-    /// `seconds` from now.
-    pub fn start(seconds: u32) -> Deadline {
-        Deadline { seconds, signal: web_sys::AbortSignal::timeout_with_u32(seconds.saturating_mul(1000)) }
-    }
-}
-
-/// [`post`] that gives up at `deadline`, set when the send started (it may be shared with other sends that started
-/// at the same time).
-pub async fn post_until(url: &str, headers: &[(String, String)], body: &str, deadline: &Deadline) -> SendResult {
-    request_until("POST", url, headers, body, deadline).await
-}
-
 /// [`post`] with another method (`PUT` for S3's `PutObject`).
 pub async fn request(
     method: &str,
@@ -112,23 +90,13 @@ pub async fn request(
     body: &str,
     timeout_seconds: u32,
 ) -> SendResult {
-    request_until(method, url, headers, body, &Deadline::start(timeout_seconds)).await
-}
-
-async fn request_until(
-    method: &str,
-    url: &str,
-    headers: &[(String, String)],
-    body: &str,
-    deadline: &Deadline,
-) -> SendResult {
     let started = now_ms();
-    let mut result = send(method, url, headers, body, deadline).await;
+    let mut result = send(method, url, headers, body, timeout_seconds).await;
     result.duration_ms = (now_ms() - started).max(0);
     result
 }
 
-async fn send(method: &str, url: &str, headers: &[(String, String)], body: &str, deadline: &Deadline) -> SendResult {
+async fn send(method: &str, url: &str, headers: &[(String, String)], body: &str, timeout_seconds: u32) -> SendResult {
     let fail = |error: String| SendResult { error: Some(error), ..SendResult::default() };
     // The headers go over as one object, parsed from one JSON text: setting them one at a time (two strings and a call
     // each) cost 0.15 CPU-ms per send in `make bench-delivery`.
@@ -137,10 +105,10 @@ async fn send(method: &str, url: &str, headers: &[(String, String)], body: &str,
     let Ok(h) = js_sys::JSON::parse(&serde_json::Value::Object(object).to_string()) else {
         return fail("the headers could not be built".into());
     };
-    // One deadline for the whole exchange: connecting, the answer's headers and the part of its body that is read. The
-    // runtime's own timer (`Deadline`) aborts the fetch and any read of its body; a Rust timer raced against each step
-    // cost 0.15 CPU-ms per send.
-    let Deadline { seconds: timeout_seconds, signal: deadline } = deadline;
+    // One deadline for the whole exchange, from now: connecting, the answer's headers and the part of its body that
+    // is read. The runtime's own timer (`AbortSignal.timeout`) aborts the fetch and any read of its body; a Rust timer
+    // raced against each step cost 0.15 CPU-ms per send.
+    let deadline = web_sys::AbortSignal::timeout_with_u32(timeout_seconds.saturating_mul(1000));
     // `fetch(url, init)` straight from the global scope: building a `Request` first (what `worker::Fetch` takes) cost
     // 5% of the Worker's CPU in `make bench-delivery`'s profile, for nothing the send needs.
     let init = web_sys::RequestInit::new();
@@ -148,7 +116,7 @@ async fn send(method: &str, url: &str, headers: &[(String, String)], body: &str,
     init.set_headers(&h);
     init.set_body(&JsValue::from_str(body));
     init.set_redirect(web_sys::RequestRedirect::Manual);
-    init.set_signal(Some(deadline));
+    init.set_signal(Some(&deadline));
     let global: web_sys::WorkerGlobalScope = js_sys::global().unchecked_into();
     usage::add(|u| u.fetches += 1);
     let response = match JsFuture::from(global.fetch_with_str_and_init(url, &init)).await {

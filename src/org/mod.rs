@@ -27,7 +27,7 @@ use crate::delivery::fanout;
 use crate::domain::ids::{DeliveryId, OrganizationId};
 use crate::domain::limits::sweep_within_budget;
 use crate::platform::{now_ms, random};
-use crate::store::sql::{describe, execute_local, JsStatement, RowForm, ORGANIZATION_HEADER};
+use crate::store::sql::{describe, execute_local, JsStatement, ORGANIZATION_HEADER};
 use crate::store::{batch, deliveries, first, rows_of, run, text, Database, StoreError};
 
 #[durable_object]
@@ -60,7 +60,7 @@ impl DurableObject for Organization {
             return Response::error("method not allowed", 405);
         }
         let org = req.headers().get(ORGANIZATION_HEADER)?.unwrap_or_default();
-        match self.batch(&org, &js_sys::JsString::from(req.text().await?), RowForm::Objects).await {
+        match self.batch(&org, &js_sys::JsString::from(req.text().await?)).await {
             Ok(text) => Response::ok(text),
             Err(BatchRefused::Bad(message)) => Response::error(message, 400),
             Err(BatchRefused::Failed(message)) => Response::error(message, 500),
@@ -106,18 +106,12 @@ impl DurableObject for Organization {
     js_sys = ::worker::js_sys
 )]
 impl Organization {
-    /// `batch(organization, statements, rows)`: runs the statements (JSON of [`crate::store::sql::WireStatement`]s)
-    /// in one transaction and answers their results as JSON text, rows as arrays when `rows` is `"arrays"` (see
-    /// [`RowForm`]); a refusal rejects with an `Error` whose message says why. One RPC in place of an HTTP request to
-    /// the object: no `Request`, headers or body streams on either side.
+    /// `batch(organization, statements)`: runs the statements (JSON of [`crate::store::sql::WireStatement`]s) in one
+    /// transaction and answers their results as JSON text; a refusal rejects with an `Error` whose message says why.
+    /// One RPC in place of an HTTP request to the object: no `Request`, headers or body streams on either side.
     #[wasm_bindgen(js_name = batch)]
-    pub async fn rpc_batch(
-        &self,
-        organization: String,
-        statements: js_sys::JsString,
-        rows: Option<String>,
-    ) -> Result<String, JsValue> {
-        self.batch(&organization, &statements, RowForm::asked(rows.as_deref())).await.map_err(|refused| {
+    pub async fn rpc_batch(&self, organization: String, statements: js_sys::JsString) -> Result<String, JsValue> {
+        self.batch(&organization, &statements).await.map_err(|refused| {
             let (BatchRefused::Bad(message) | BatchRefused::Failed(message)) = refused;
             js_sys::Error::new(&message).into()
         })
@@ -134,19 +128,13 @@ enum BatchRefused {
 
 impl Organization {
     /// Runs one batch of statements for `organization` in one transaction: the results as JSON text.
-    async fn batch(
-        &self,
-        organization: &str,
-        statements: &js_sys::JsString,
-        form: RowForm,
-    ) -> Result<String, BatchRefused> {
+    async fn batch(&self, organization: &str, statements: &js_sys::JsString) -> Result<String, BatchRefused> {
         let Some(org) = OrganizationId::parse(organization) else {
             return Err(BatchRefused::Bad("no organization".into()));
         };
         let statements = JsStatement::parse_all(statements).map_err(BatchRefused::Bad)?;
         self.open(&org).await.map_err(|e| BatchRefused::Failed(e.0))?;
-        let answer =
-            execute_local(&self.storage(), statements, form).map_err(|e| BatchRefused::Failed(describe(&e)))?;
+        let answer = execute_local(&self.storage(), statements).map_err(|e| BatchRefused::Failed(describe(&e)))?;
         if answer.rows_written > 0 {
             self.arm().await.map_err(|e| BatchRefused::Failed(e.to_string()))?;
         }

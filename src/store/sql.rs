@@ -215,13 +215,10 @@ impl Statement {
     }
 }
 
-/// What one statement answered: its rows (kept as their text until a caller reads them as its type, so each is
-/// parsed once) and how many rows it changed. A row is a JSON object by column name (D1), or, with `columns`, an
-/// array of values in their order (an organization's object: [`run_one`]).
+/// What one statement answered: its rows (JSON objects by column name, kept as their text until a caller reads
+/// them as its type, so each is parsed once) and how many rows it changed.
 #[derive(Debug, Default, Deserialize)]
 pub struct Executed {
-    #[serde(default)]
-    pub columns: Option<Vec<String>>,
     #[serde(default)]
     pub rows: Vec<Box<serde_json::value::RawValue>>,
     /// Rows the statement wrote (D1: `changes`; an object's SQLite: `rowsWritten`, which also counts index entries).
@@ -233,24 +230,8 @@ pub struct Executed {
 impl Executed {
     /// The rows as `T`.
     pub fn results<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
-        match &self.columns {
-            None => self.rows.iter().map(|row| serde_json::from_str(row.get()).map_err(StoreError::from)).collect(),
-            Some(columns) => self.rows.iter().map(|row| row_of_values(columns, row)).collect(),
-        }
+        self.rows.iter().map(|row| serde_json::from_str(row.get()).map_err(StoreError::from)).collect()
     }
-}
-
-/// A row of values (a JSON array in `columns`' order) read as `T`, as the same row by column name would be.
-fn row_of_values<T: DeserializeOwned>(columns: &[String], row: &serde_json::value::RawValue) -> Result<T, StoreError> {
-    let values: Vec<&serde_json::value::RawValue> = serde_json::from_str(row.get())?;
-    if values.len() != columns.len() {
-        return Err(StoreError(format!("a row has {} values for {} columns", values.len(), columns.len())));
-    }
-    let mut pairs =
-        serde::de::value::MapDeserializer::<_, serde_json::Error>::new(columns.iter().map(String::as_str).zip(values));
-    let read = T::deserialize(serde::de::value::MapAccessDeserializer::new(&mut pairs))?;
-    pairs.end()?;
-    Ok(read)
 }
 
 #[derive(Debug, Clone)]
@@ -318,7 +299,7 @@ impl Database {
                     let changes = meta.and_then(|m| m.changes).unwrap_or(0) as u64;
                     let rows = r.results::<serde_json::Value>()?;
                     let rows = rows.iter().map(serde_json::value::to_raw_value).collect::<Result<_, _>>()?;
-                    out.push(Executed { columns: None, rows, changes });
+                    out.push(Executed { rows, changes });
                 }
                 usage::add(|u| {
                     u.d1_calls += 1;
@@ -337,15 +318,13 @@ impl Database {
                 // Workers RPC (`Organization::rpc_batch`), not an HTTP request to the object: no `Request`, headers,
                 // `cf` or body streams to build and read on either side.
                 let refused = |e: JsValue| StoreError(format!("organization {org}: {}", describe(&e)));
-                let answer = JsFuture::from(stub.batch(org.as_str(), &body, RowForm::ARRAYS).map_err(refused)?)
-                    .await
-                    .map_err(refused)?;
+                let answer =
+                    JsFuture::from(stub.batch(org.as_str(), &body).map_err(refused)?).await.map_err(refused)?;
                 Ok(serde_json::from_str(&answer.as_string().unwrap_or_default())?)
             }
             Target::Local(storage) => {
                 let statements = statements.iter().map(JsStatement::of).collect();
-                let answer =
-                    execute_local(storage, statements, RowForm::Arrays).map_err(|e| StoreError(describe(&e)))?;
+                let answer = execute_local(storage, statements).map_err(|e| StoreError(describe(&e)))?;
                 Ok(serde_json::from_str(&answer.text)?)
             }
         }
@@ -367,7 +346,7 @@ extern "C" {
     type ObjectStub;
     /// `Organization::rpc_batch` through Workers RPC.
     #[wasm_bindgen(method, catch)]
-    fn batch(this: &ObjectStub, organization: &str, statements: &str, rows: &str) -> Result<js_sys::Promise, JsValue>;
+    fn batch(this: &ObjectStub, organization: &str, statements: &str) -> Result<js_sys::Promise, JsValue>;
 
     type ObjectStorage;
     #[wasm_bindgen(method, getter)]
@@ -382,15 +361,6 @@ extern "C" {
     type Cursor;
     #[wasm_bindgen(method, js_name = toArray)]
     fn to_array(this: &Cursor) -> Array;
-    #[wasm_bindgen(method)]
-    fn raw(this: &Cursor) -> RawRows;
-    #[wasm_bindgen(method, getter, js_name = columnNames)]
-    fn column_names(this: &Cursor) -> Array;
-
-    /// A cursor's rows as arrays of values, in `columnNames`' order.
-    type RawRows;
-    #[wasm_bindgen(method, js_name = toArray)]
-    fn to_array(this: &RawRows) -> Array;
     #[wasm_bindgen(method, getter, js_name = rowsRead)]
     fn rows_read(this: &Cursor) -> f64;
     #[wasm_bindgen(method, getter, js_name = rowsWritten)]
@@ -470,87 +440,42 @@ pub fn describe(e: &JsValue) -> String {
 
 /// What a batch answered inside the object.
 pub struct LocalAnswer {
-    /// The JSON text of the statements' results, in order: `[{"columns": [...], "rows": [[...], …], "changes": n}, …]`
-    /// (a filtering step's rows are objects, without `columns`; see [`Executed`]).
+    /// The JSON text of the statements' results, in order: `[{"rows": [...], "changes": n}, …]`.
     pub text: String,
     /// Rows the batch wrote (index entries included).
     pub rows_written: u64,
 }
 
-/// How an object's answer writes a statement's rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RowForm {
-    /// An object per row, by column name: what an object answered before `Arrays`, and answers a caller that does not
-    /// ask for them (a Worker deployed before it, during a deploy).
-    Objects,
-    /// An array of values per row, with the column names once ([`run_one`]).
-    Arrays,
-}
-
-impl RowForm {
-    /// How a caller asks for [`RowForm::Arrays`] (the third argument of the object's `batch`).
-    pub const ARRAYS: &'static str = "arrays";
-
-    /// The form a caller asked for; anything else (an older caller sends nothing) is `Objects`.
-    pub fn asked(rows: Option<&str>) -> RowForm {
-        if rows == Some(Self::ARRAYS) {
-            RowForm::Arrays
-        } else {
-            RowForm::Objects
-        }
-    }
-}
-
-/// What one statement of a batch answered inside [`execute_local`]'s transaction.
-struct RunOne {
-    /// Its rows: arrays of values in `columns`' order, or objects by column name when `columns` is `None`.
-    rows: Array,
-    columns: Option<Array>,
-    read: u64,
-    written: u64,
-}
-
 /// Runs one statement of a batch inside [`execute_local`]'s transaction, with its part in payload filtering
-/// (`misses`: the filter misses so far).
-///
-/// Its rows go back, when `form` is `Arrays`, as arrays of values with the column names once (`Cursor::raw`), not as
-/// an object per row
-/// (`Cursor::toArray`): an ingest reads its webhooks' rows of 34 columns, and building and writing out an object per
-/// row, its names repeated, was the larger part of what the object's answer cost (workerd, 3 rows: 41 µs as objects
-/// against 19 µs as arrays, `JSON.stringify` included).
+/// (`misses`: the filter misses so far): its rows, and the rows it read and wrote.
 fn run_one(
     sql: &ObjectSql,
     query: &JsString,
     bindings: &Array,
     step: FilterStep,
-    form: RowForm,
     misses: &mut String,
-) -> Result<RunOne, JsValue> {
+) -> Result<(Array, u64, u64), JsValue> {
     if let FilterStep::Bind(n) = step {
         bindings.set(n.saturating_sub(1) as u32, JsValue::from_str(misses));
     }
     let cursor = sql.exec(query, bindings)?;
-    let (rows, columns) = match step {
+    let mut rows = cursor.to_array();
+    match step {
         FilterStep::Evaluate => {
-            misses.push_str(&filter_misses(&cursor.to_array()));
-            (Array::new(), None)
+            misses.push_str(&filter_misses(&rows));
+            rows = Array::new();
         }
-        FilterStep::Validate => (validation_refusals(&cursor.to_array(), misses)?, None),
-        FilterStep::None | FilterStep::Bind(_) if form == RowForm::Objects => (cursor.to_array(), None),
-        FilterStep::None | FilterStep::Bind(_) => {
-            let rows = cursor.raw().to_array();
-            let columns = (rows.length() > 0).then(|| cursor.column_names());
-            (rows, columns)
-        }
-    };
+        FilterStep::Validate => rows = validation_refusals(&rows, misses)?,
+        FilterStep::None | FilterStep::Bind(_) => {}
+    }
     // Read after the rows: a cursor counts as it is consumed.
-    Ok(RunOne { rows, columns, read: cursor.rows_read() as u64, written: cursor.rows_written() as u64 })
+    Ok((rows, cursor.rows_read() as u64, cursor.rows_written() as u64))
 }
 
 /// Runs statements against an object's SQLite in one `transactionSync` (all apply or none: a failing statement
 /// rolls back the ones before it). SQL storage refuses `BEGIN`, and writes without an `await` between them only
 /// commit together if none fails; `transactionSync` is the platform's way to get both.
-pub fn execute_local(storage: &JsValue, statements: Vec<JsStatement>, form: RowForm) -> Result<LocalAnswer, JsValue> {
+pub fn execute_local(storage: &JsValue, statements: Vec<JsStatement>) -> Result<LocalAnswer, JsValue> {
     let storage: &ObjectStorage = storage.unchecked_ref();
     let sql = storage.sql();
     let rows_counted: Rc<core::cell::Cell<(u64, u64)>> = Rc::default();
@@ -563,16 +488,10 @@ pub fn execute_local(storage: &JsValue, statements: Vec<JsStatement>, form: RowF
             for JsStatement { sql: query, params: bindings, filters: step, skip_if_changed } in &statements {
                 // A skipped statement answers no rows and no changes.
                 let skipped = skip_if_changed.is_some_and(|at| changed.get(at).copied().unwrap_or(false));
-                let RunOne { rows, columns, read, written } = if skipped {
-                    RunOne { rows: Array::new(), columns: None, read: 0, written: 0 }
-                } else {
-                    run_one(&sql, query, bindings, *step, form, &mut misses)?
-                };
+                let (rows, read, written) =
+                    if skipped { (Array::new(), 0, 0) } else { run_one(&sql, query, bindings, *step, &mut misses)? };
                 changed.push(written > 0);
                 let result = js_sys::Object::new();
-                if let Some(columns) = columns {
-                    js_sys::Reflect::set(&result, &"columns".into(), &columns)?;
-                }
                 js_sys::Reflect::set(&result, &"rows".into(), &rows)?;
                 js_sys::Reflect::set(&result, &"changes".into(), &JsValue::from_f64(written as f64))?;
                 results.push(&result);
@@ -597,62 +516,6 @@ pub fn execute_local(storage: &JsValue, statements: Vec<JsStatement>, form: RowF
 #[cfg(test)]
 mod tests {
     use super::Param;
-
-    /// An object answers rows as arrays only to a caller that asks: a Worker deployed before them asks nothing and
-    /// reads objects.
-    #[test]
-    fn rows_come_as_arrays_only_when_asked() {
-        use super::RowForm;
-        assert_eq!(RowForm::asked(Some(RowForm::ARRAYS)), RowForm::Arrays);
-        assert_eq!(RowForm::asked(None), RowForm::Objects);
-        assert_eq!(RowForm::asked(Some("objects")), RowForm::Objects);
-    }
-
-    /// An organization's object answers rows as arrays with their column names once; they read as the same rows by
-    /// column name do (D1's form), defaults, nulls and 0/1 flags included.
-    #[test]
-    fn rows_of_values_read_as_rows_by_name() {
-        use super::Executed;
-        use crate::store::webhooks::WebhookRow;
-        let by_name = r#"{"rows":[{"id":"wh_1","organization_id":"org_a","name":"n","description":null,
-            "url":"https://example.com/h","events":"[\"lead.created\"]","headers":"{}","secret":"whsec_x",
-            "previous_secret":null,"previous_secret_expires_at":null,"is_active":1,"retry_attempts":5,
-            "retry_delay_seconds":60,"consecutive_failures":0,"disabled_reason":null,"disabled_at":null,
-            "created_at":1,"updated_at":2}],"changes":0}"#;
-        let columns = [
-            "id",
-            "organization_id",
-            "name",
-            "description",
-            "url",
-            "events",
-            "headers",
-            "secret",
-            "previous_secret",
-            "previous_secret_expires_at",
-            "is_active",
-            "retry_attempts",
-            "retry_delay_seconds",
-            "consecutive_failures",
-            "disabled_reason",
-            "disabled_at",
-            "created_at",
-            "updated_at",
-        ];
-        let by_position = format!(
-            r#"{{"columns":{},"rows":[["wh_1","org_a","n",null,"https://example.com/h","[\"lead.created\"]","{{}}",
-            "whsec_x",null,null,1,5,60,0,null,null,1,2]],"changes":0}}"#,
-            serde_json::to_string(&columns).unwrap()
-        );
-        let read =
-            |text: &str| -> Vec<WebhookRow> { serde_json::from_str::<Executed>(text).unwrap().results().unwrap() };
-        let (named, positional) = (read(by_name), read(&by_position));
-        assert_eq!(format!("{named:?}"), format!("{positional:?}"));
-        assert!(positional[0].is_active && positional[0].description.is_none() && positional[0].ordering == "none");
-        // A row whose values do not match its columns is an error, not a shifted row.
-        let short = by_position.replace(",1,2]]", ",1]]");
-        assert!(serde_json::from_str::<Executed>(&short).unwrap().results::<WebhookRow>().is_err());
-    }
 
     /// The object hands each parameter to `sql.exec` as `JSON.parse` reads it: null, a number or a string.
     #[test]
