@@ -850,6 +850,36 @@ pub async fn record_attempts(
     if records.is_empty() {
         return Ok(Recorded { ops: Vec::new(), applied: Vec::new(), disabled: Vec::new() });
     }
+    let RecordBatch { statements, at } = record_batch(db, records, notices, ops)?;
+    let results = batch(db, statements).await?;
+    read_recorded(records, notices, ops, &results, at)
+}
+
+/// The statements of [`record_attempts`]' one transaction, and where their answers are read.
+pub(crate) struct RecordBatch {
+    pub statements: Vec<Statement>,
+    pub at: RecordAt,
+}
+
+/// Where [`record_attempts`] reads its batch's answers.
+pub(crate) struct RecordAt {
+    /// The statements whose rows name the deliveries they applied.
+    applied_at: Vec<usize>,
+    /// Each round written whole: its statement, and the deliveries it applies when it changes its event's row.
+    pub whole_rounds: Vec<(usize, Vec<DeliveryId>)>,
+    /// Each disable notice's read of its event.
+    notice_at: Vec<core::ops::Range<usize>>,
+    /// Each operational event's read of itself.
+    ops_at: Vec<core::ops::Range<usize>>,
+}
+
+/// [`record_attempts`]' statements.
+pub(crate) fn record_batch(
+    db: &Database,
+    records: &[AttemptRecord<'_>],
+    notices: &[DisableNotice<'_>],
+    ops: &[OpsNotice<'_>],
+) -> Result<RecordBatch, StoreError> {
     // A delivery's first attempt, when it succeeded, rides in the delivery's own row (see `first_attempt_statements`).
     let (carried, logged): (Vec<&AttemptRecord<'_>>, Vec<&AttemptRecord<'_>>) =
         records.iter().partition(|r| carried_in_row(r));
@@ -927,7 +957,13 @@ pub async fn record_attempts(
     }
     for group in &carried_groups {
         let FirstAttemptWrites { statements: updates, whole_rounds: mut rounds } = first_attempt_writes(db, group)?;
+        // A group's skip marks name statements of its own list: in the batch they follow what is already there.
+        let offset = statements.len();
         for (i, update) in updates.into_iter().enumerate() {
+            let update = match update.skip_if_changed {
+                Some(at) => update.unless_changed(offset + at),
+                None => update,
+            };
             // A round written whole answers its event's row, not the deliveries' (read below by its own rule).
             match rounds.iter().position(|(at, _)| *at == i) {
                 Some(round) => whole_rounds.push((statements.len(), rounds.swap_remove(round).1)),
@@ -1024,7 +1060,18 @@ pub async fn record_attempts(
         ops_at.push(statements.len() + read_back.start..statements.len() + read_back.end);
         statements.extend(op_statements);
     }
-    let results = batch(db, statements).await?;
+    Ok(RecordBatch { statements, at: RecordAt { applied_at, whole_rounds, notice_at, ops_at } })
+}
+
+/// What [`record_attempts`] read from its batch's `results`.
+fn read_recorded(
+    records: &[AttemptRecord<'_>],
+    notices: &[DisableNotice<'_>],
+    ops: &[OpsNotice<'_>],
+    results: &[Executed],
+    at: RecordAt,
+) -> Result<Recorded, StoreError> {
+    let RecordAt { applied_at, whole_rounds, notice_at, ops_at } = at;
     /// A delivery a fenced update returned: applied unless it says otherwise (a carried first attempt is logged in
     /// its row even when its result no longer applies).
     #[derive(Deserialize)]
@@ -1040,18 +1087,18 @@ pub async fn record_attempts(
         }
     }
     for at in applied_at {
-        let returned = rows_of::<Returned>(&results, at)?;
+        let returned = rows_of::<Returned>(results, at)?;
         applied_ids.extend(returned.into_iter().filter(|r| r.applied != Some(0)).map(|r| r.id));
     }
     let applied = records.iter().map(|r| applied_ids.contains(&r.delivery.id)).collect();
     let mut disabled = Vec::with_capacity(notices.len());
     for (notice, at) in notices.iter().zip(notice_at) {
-        let outcome = outcomes(&results, at, std::slice::from_ref(&notice.event))?;
+        let outcome = outcomes(results, at, std::slice::from_ref(&notice.event))?;
         disabled.push(matches!(outcome.first(), Some(Some(Ok(_)))));
     }
     let mut written = Vec::with_capacity(ops.len());
     for (op, at) in ops.iter().zip(ops_at) {
-        let outcome = outcomes(&results, at, std::slice::from_ref(&op.event))?;
+        let outcome = outcomes(results, at, std::slice::from_ref(&op.event))?;
         written.push(matches!(outcome.first(), Some(Some(Ok(_)))));
     }
     Ok(Recorded { ops: written, applied, disabled })
@@ -4251,6 +4298,62 @@ mod round_tests {
                 }
             }
         }
+    }
+
+    /// One event's round to two webhooks whose receivers answer different codes (200 and 204): their successes are
+    /// two groups of the record, each with its own round written whole after the other's. The second group's whole
+    /// write finds the round changed by the first, so its general statements must run: their skip marks name the
+    /// second group's own whole write in the batch, not a statement before it. Both attempts end in their entries,
+    /// as when every statement runs.
+    #[test]
+    fn a_record_of_two_groups_skips_each_groups_statements_by_its_own_whole_write() {
+        let setup = || {
+            let db = crate::store::migrated_sqlite();
+            for webhook in ["wh_1", "wh_2"] {
+                db.execute(
+                    "INSERT INTO webhooks (id, organization_id, name, url, events, secret, created_at, updated_at) \
+                     VALUES (?1, 'org_a', 'n', 'https://example.com', '[\"*\"]', 's', 1, 1)",
+                    [webhook],
+                )
+                .unwrap();
+            }
+            let number = |webhook: &str| -> String {
+                db.query_row("SELECT printf('%08x', rowid) FROM webhooks WHERE id = ?1", [webhook], |r| r.get(0))
+                    .unwrap()
+            };
+            let (one, two) = (number("wh_1"), number("wh_2"));
+            db.execute(
+                "INSERT INTO events (organization_id, id, type, data, delivery_count, ingest_token, created_at, \
+                 delivery_stem, round, round_lease) VALUES ('org_a', 'evt_1', 'lead.created', '{\"n\":1}', 2, 't', \
+                 1000, ?1, json_array(json_array(?2, 'wh_1'), json_array(?3, 'wh_2')), 41000)",
+                params![STEM, one, two],
+            )
+            .unwrap();
+            let round: String = db.query_row("SELECT round FROM events", [], |r| r.get(0)).unwrap();
+            let row = |number: &str, webhook: &str| DeliveryRow {
+                lease_until: Some(41_000),
+                created_at: 1000,
+                updated_at: 1000,
+                unwritten: true,
+                ingest_round: Some(round.as_str().into()),
+                ..DeliveryRow::sample(&format!("dlv_{STEM}{number}"), webhook)
+            };
+            let rows = [row(&one, "wh_1"), row(&two, "wh_2")];
+            (db, rows)
+        };
+        let mut ended = Vec::new();
+        for skipping in [true, false] {
+            let (db, rows) = setup();
+            let first = succeeded(&rows[0]);
+            let second = AttemptRecord { attempt_id: "att_2", status_code: Some(204), ..succeeded(&rows[1]) };
+            let batch = record_batch(&local(), &[first, second], &[], &[]).unwrap();
+            assert_eq!(batch.at.whole_rounds.len(), 2, "one round written whole per group");
+            run_batch_on_sqlite(&db, &batch.statements, skipping);
+            assert_eq!(entry_attempt(&db, &rows[0].id), Some(200), "skipping: {skipping}");
+            assert_eq!(entry_attempt(&db, &rows[1].id), Some(204), "skipping: {skipping}");
+            ended.push(rows_of_record(&db));
+        }
+        assert_eq!(ended[0], ended[1], "the object's skips change nothing");
     }
 
     /// The whole round puts each record's attempt in the entry of its webhook whose number ends its id, and leaves
