@@ -135,6 +135,31 @@ test("a success kept in its event's round (no row of its own) is found, logged, 
   assert.deepEqual((await stats()).deliveries.last24h, before.deliveries.last24h, "counted once (the retry's attempt joins the average response time)");
 });
 
+test("one event's receivers answering different success codes (200, 204) are each recorded at once from the ingest's round, and sent once", async () => {
+  const org = "org_sai_6";
+  const hooks = await webhooks(org, 2);
+  receiver.respond((r) => (r.url === hooks[1].path ? { status: 204 } : { status: 200 }));
+  try {
+    assert.equal((await post(org, "/api/events", { id: "evt-codes", type: "lead.created", data: { codes: true } })).status, 202);
+    await eventually(async () => (await statuses(org, "evt-codes")).length === 2 && (await statuses(org, "evt-codes")).every((s) => s === "succeeded"), { what: "both recorded" });
+    const event = await (await worker.api("/api/events/evt-codes", { headers: auth(org) })).json();
+    for (const [hook, code] of [[hooks[0], 200], [hooks[1], 204]]) {
+      const sent = arrivals(hook.path).filter((r) => JSON.parse(r.body).id === "evt-codes");
+      assert.equal(sent.length, 1, `${hook.path}: sent once (a success left unrecorded would be sent again by the alarm)`);
+      const id = sent[0].headers["webhook-id"];
+      const detail = await (await worker.api(`/api/webhooks/${hook.id}/deliveries/${id}`, { headers: auth(org) })).json();
+      assert.deepEqual(detail.attempts.map((a) => [a.attempt, a.statusCode]), [[1, code]], `${hook.path}: its one attempt logged`);
+      assert.ok(event.deliveries.some((d) => d.id === id && d.status === "succeeded"));
+    }
+    // The round's lease passes and the alarm runs (every 2 s): nothing is sent again.
+    const lease = (await worker.orgSql(org, "SELECT round_lease FROM events WHERE id = 'evt-codes'"))[0].round_lease;
+    await eventually(async () => Date.now() > lease + 4000, { timeoutMs: 60000, intervalMs: 500, what: "the lease and two alarms past" });
+    for (const hook of hooks) assert.equal(arrivals(hook.path).filter((r) => JSON.parse(r.body).id === "evt-codes").length, 1, `${hook.path}: still once`);
+  } finally {
+    receiver.respond(() => ({ status: 200 }));
+  }
+});
+
 test("ingests arriving together are each answered with their own event, stored once, sent from their own invocation and logged once per attempt", async () => {
   const org = "org_sai_3";
   const hooks = await webhooks(org, 2);
