@@ -850,18 +850,135 @@ pub async fn record_attempts(
     if records.is_empty() {
         return Ok(Recorded { ops: Vec::new(), applied: Vec::new(), disabled: Vec::new() });
     }
-    let RecordBatch { statements, at } = record_batch(db, records, notices, ops)?;
-    let results = batch(db, statements).await?;
-    read_recorded(records, notices, ops, &results, at)
+    let whole = record_batch(db, records, notices, ops)?;
+    record_in_calls(whole, records, notices, ops, |statements| batch(db, statements)).await
+}
+
+/// Runs a record's batch (`run` makes one call with its statements) and reads what it did. With notices or
+/// operational events, whose reads follow every result, or without a round written whole, the record is one call;
+/// otherwise it is split in two ([`split_record`]), and the second call is made only for the rounds whose whole
+/// write did not apply.
+pub(crate) async fn record_in_calls<F>(
+    whole: RecordBatch,
+    records: &[AttemptRecord<'_>],
+    notices: &[DisableNotice<'_>],
+    ops: &[OpsNotice<'_>],
+    run: impl Fn(Vec<Statement>) -> F,
+) -> Result<Recorded, StoreError>
+where
+    F: core::future::Future<Output = Result<Vec<Executed>, StoreError>>,
+{
+    if !notices.is_empty() || !ops.is_empty() || whole.at.whole_rounds.is_empty() {
+        let results = run(whole.statements).await?;
+        return read_recorded(records, notices, ops, &results, whole.at);
+    }
+    let SplitRecord { first, unless_whole } = split_record(whole);
+    let results = run(first.statements).await?;
+    let mut recorded = read_recorded(records, notices, ops, &results, first.at)?;
+    let second = unwritten_rounds(unless_whole, |at| wrote_whole(&results, at));
+    if !second.statements.is_empty() {
+        let results = run(second.statements).await?;
+        let again = read_recorded(records, &[], &[], &results, second.at)?;
+        for (applied, now) in recorded.applied.iter_mut().zip(again.applied) {
+            *applied |= now;
+        }
+    }
+    Ok(recorded)
+}
+
+/// Whether the round written whole by statement `at` changed its event's row (it returns that one row).
+fn wrote_whole(results: &[Executed], at: usize) -> bool {
+    results.get(at).is_some_and(|written| !written.rows.is_empty())
+}
+
+/// A record in two calls ([`split_record`]).
+pub(crate) struct SplitRecord {
+    /// The record without the statements its rounds written whole make needless (about two thirds of a round's
+    /// record on the wire: the attempts' JSON twice more, and the bodies).
+    pub first: RecordBatch,
+    /// For each round written whole (its statement's index in `first`): what records its deliveries when that write
+    /// did not apply, a record by itself (see [`split_record`]).
+    pub unless_whole: Vec<(usize, RecordBatch)>,
+}
+
+/// Splits a record (without notices or operational events) in two calls. The first carries every statement but the
+/// general ones each round written whole makes needless (those marked [`Statement::unless_changed`] by it): the
+/// object would skip them when the round is written whole, the common case, yet a call carries them whole, and they
+/// were two thirds of a single-event round's record (10 of 15 KB). A round whose whole write did not apply gets a
+/// second call ([`unwritten_rounds`]): its general statements, unmarked, then its records' failure counters again (a
+/// round's records are successes, so a reset: the first call's found nothing to reset, or reset it already). What
+/// the first call wrote unconditionally (the failure window, `fast_until`) is not sent again. Each general statement
+/// is fenced on its own (attempt numbers, the round's entries), so a crash between the calls leaves the round to the
+/// alarm, as a crash before any record does.
+pub(crate) fn split_record(whole: RecordBatch) -> SplitRecord {
+    /// A round written whole: its statement in the batch, its deliveries, and its second call.
+    struct Round {
+        at: usize,
+        ids: Vec<DeliveryId>,
+        second: RecordBatch,
+    }
+    let RecordBatch { statements, at } = whole;
+    let RecordAt { applied_at, whole_rounds, notice_at, ops_at, counter_at } = at;
+    let mut rounds: Vec<Round> =
+        whole_rounds.into_iter().map(|(at, ids)| Round { at, ids, second: RecordBatch::default() }).collect();
+    let mut first = RecordBatch::default();
+    // Where each statement of the batch went in the first call, if it went there.
+    let mut in_first: Vec<Option<usize>> = Vec::with_capacity(statements.len());
+    for (i, mut statement) in statements.into_iter().enumerate() {
+        // A counter of a round's delivery runs in both calls.
+        let counted = counter_at.iter().find(|(at, _)| *at == i).map(|(_, delivery)| delivery);
+        if let Some(round) = counted.and_then(|d| rounds.iter_mut().find(|round| round.ids.contains(d))) {
+            round.second.statements.push(statement.clone());
+        }
+        let round = statement.skip_if_changed.take().and_then(|at| rounds.iter().position(|round| round.at == at));
+        let target = match round {
+            Some(r) => &mut rounds[r].second,
+            None => &mut first,
+        };
+        in_first.push(round.is_none().then_some(target.statements.len()));
+        if applied_at.contains(&i) {
+            target.at.applied_at.push(target.statements.len());
+        }
+        target.statements.push(statement);
+    }
+    let mut unless_whole = Vec::with_capacity(rounds.len());
+    for Round { at, ids, second } in rounds {
+        // A round's whole write is never skippable itself: it is always in the first call.
+        let Some(at) = in_first.get(at).copied().flatten() else { continue };
+        first.at.whole_rounds.push((at, ids));
+        unless_whole.push((at, second));
+    }
+    // The reads of notices and operational events are never skippable: they are in the first call, in order.
+    let moved = |range: core::ops::Range<usize>| {
+        let start = in_first.get(range.start).copied().flatten().unwrap_or(first.statements.len());
+        start..start + range.len()
+    };
+    first.at.notice_at = notice_at.into_iter().map(moved).collect();
+    first.at.ops_at = ops_at.into_iter().map(moved).collect();
+    SplitRecord { first, unless_whole }
+}
+
+/// The second call of a split record: the statements of each round whose whole write (at its index in the first
+/// call) did not apply, as `wrote` tells from the first call's answers.
+pub(crate) fn unwritten_rounds(unless_whole: Vec<(usize, RecordBatch)>, wrote: impl Fn(usize) -> bool) -> RecordBatch {
+    let mut second = RecordBatch::default();
+    for (_, round) in unless_whole.into_iter().filter(|(at, _)| !wrote(*at)) {
+        let offset = second.statements.len();
+        second.at.applied_at.extend(round.at.applied_at.into_iter().map(|at| offset + at));
+        second.statements.extend(round.statements);
+    }
+    second
 }
 
 /// The statements of [`record_attempts`]' one transaction, and where their answers are read.
+#[derive(Default)]
 pub(crate) struct RecordBatch {
     pub statements: Vec<Statement>,
     pub at: RecordAt,
 }
 
 /// Where [`record_attempts`] reads its batch's answers.
+#[derive(Default)]
 pub(crate) struct RecordAt {
     /// The statements whose rows name the deliveries they applied.
     applied_at: Vec<usize>,
@@ -871,6 +988,8 @@ pub(crate) struct RecordAt {
     notice_at: Vec<core::ops::Range<usize>>,
     /// Each operational event's read of itself.
     ops_at: Vec<core::ops::Range<usize>>,
+    /// Each failure counter's update, and the delivery whose result it follows.
+    counter_at: Vec<(usize, DeliveryId)>,
 }
 
 /// [`record_attempts`]' statements.
@@ -969,6 +1088,7 @@ pub(crate) fn record_batch(
             statements.push(update);
         }
     }
+    let mut counter_at = Vec::new();
     for r in records {
         let counter_sql = match r.webhook_counter {
             Counter::Keep => continue,
@@ -976,6 +1096,7 @@ pub(crate) fn record_batch(
             Counter::Increment => "consecutive_failures + 1",
         };
         // Only if this record's result was applied just above (its delivery now shows this attempt's outcome).
+        counter_at.push((statements.len(), r.delivery.id.clone()));
         statements.push(db.prepare(failure_counter_sql(counter_sql)).bind(&[
             text(&r.delivery.organization_id),
             text(&r.delivery.webhook_id),
@@ -1057,7 +1178,7 @@ pub(crate) fn record_batch(
         ops_at.push(statements.len() + read_back.start..statements.len() + read_back.end);
         statements.extend(op_statements);
     }
-    Ok(RecordBatch { statements, at: RecordAt { applied_at, whole_rounds, notice_at, ops_at } })
+    Ok(RecordBatch { statements, at: RecordAt { applied_at, whole_rounds, notice_at, ops_at, counter_at } })
 }
 
 /// What [`record_attempts`] read from its batch's `results`.
@@ -1068,7 +1189,7 @@ fn read_recorded(
     results: &[Executed],
     at: RecordAt,
 ) -> Result<Recorded, StoreError> {
-    let RecordAt { applied_at, whole_rounds, notice_at, ops_at } = at;
+    let RecordAt { applied_at, whole_rounds, notice_at, ops_at, counter_at: _ } = at;
     /// A delivery a fenced update returned: applied unless it says otherwise (a carried first attempt is logged in
     /// its row even when its result no longer applies).
     #[derive(Deserialize)]
@@ -1079,7 +1200,7 @@ fn read_recorded(
     let mut applied_ids = Vec::new();
     // A round written whole returns its event's row: then every delivery it names applied.
     for (at, ids) in whole_rounds {
-        if results.get(at).is_some_and(|written| !written.rows.is_empty()) {
+        if wrote_whole(results, at) {
             applied_ids.extend(ids);
         }
     }
@@ -4335,6 +4456,128 @@ mod round_tests {
             ended.push(rows_of_record(&db));
         }
         assert_eq!(ended[0], ended[1], "the object's skips change nothing");
+    }
+
+    /// Records `records` on `db` as the Worker does ([`record_in_calls`]); answers which applied and the calls made.
+    fn recorded_in_calls(db: &Connection, records: &[AttemptRecord<'_>]) -> (Vec<bool>, usize) {
+        let calls = std::cell::Cell::new(0);
+        let whole = record_batch(&local(), records, &[], &[]).unwrap();
+        let recorded = futures::executor::block_on(record_in_calls(whole, records, &[], &[], |statements| {
+            calls.set(calls.get() + 1);
+            std::future::ready(Ok(crate::store::call_on_sqlite(db, &statements)))
+        }))
+        .unwrap();
+        (recorded.applied, calls.get())
+    }
+
+    /// Records `records` on `db` in one call with every statement (the object skipping what it may); answers which
+    /// applied.
+    fn recorded_in_one_call(db: &Connection, records: &[AttemptRecord<'_>]) -> Vec<bool> {
+        let whole = record_batch(&local(), records, &[], &[]).unwrap();
+        let results = crate::store::call_on_sqlite(db, &whole.statements);
+        read_recorded(records, &[], &[], &results, whole.at).unwrap().applied
+    }
+
+    /// Webhook `id`'s failures in a row.
+    fn failures(db: &Connection, id: &str) -> i64 {
+        db.query_row("SELECT consecutive_failures FROM webhooks WHERE id = ?1", [id], |r| r.get(0)).unwrap_or(-1)
+    }
+
+    /// A record whose round is written whole is split in two calls, and the second is made only when that write
+    /// did not apply. In every case (nothing changed; the alarm wrote the delivery's row; its webhook was deleted; it
+    /// was recorded already) the rows, the webhook's failures in a row (reset where the delivery shows the success)
+    /// and what applied end as the record in one call leaves them.
+    #[test]
+    fn a_record_in_two_calls_ends_as_in_one_call_in_every_case() {
+        type Change = fn(&Connection, &DeliveryRow);
+        let cases: [(&str, Change); 4] = [
+            ("unchanged", |_, _| {}),
+            ("its row written by the alarm", |db, _| {
+                let lost = round_rows(&read_open_round(db)).unwrap();
+                run_all(db, &write_unwritten(&local(), &lost[0].organization_id, &[&lost[0]], 50_000).unwrap());
+            }),
+            ("its webhook deleted", |db, _| {
+                db.execute("DELETE FROM webhooks WHERE id = 'wh_1'", []).unwrap();
+            }),
+            ("recorded already", |db, row| {
+                let mut earlier = succeeded(row);
+                earlier.attempt_id = "att_0";
+                run_all(db, &first_attempt_statements(&local(), &[&earlier]).unwrap());
+            }),
+        ];
+        for (case, change) in cases {
+            let mut ended = Vec::new();
+            for in_two_calls in [true, false] {
+                let (db, row) = ingested();
+                db.execute("UPDATE webhooks SET consecutive_failures = 2", []).unwrap();
+                let round: String = db.query_row("SELECT round FROM events", [], |r| r.get(0)).unwrap();
+                let row = DeliveryRow { ingest_round: Some(round.into()), ..row };
+                change(&db, &row);
+                let record =
+                    AttemptRecord { webhook_counter: Counter::Reset, fast_until: Some(9_000), ..succeeded(&row) };
+                let applied = if in_two_calls {
+                    let (applied, calls) = recorded_in_calls(&db, std::slice::from_ref(&record));
+                    assert_eq!(
+                        calls,
+                        if case == "unchanged" { 1 } else { 2 },
+                        "{case}: a second call only when needed"
+                    );
+                    applied
+                } else {
+                    recorded_in_one_call(&db, std::slice::from_ref(&record))
+                };
+                let fast_until: Option<i64> =
+                    db.query_row("SELECT fast_until FROM webhooks", [], |r| r.get(0)).unwrap_or(None);
+                ended.push((rows_of_record(&db), failures(&db, "wh_1"), fast_until, applied));
+            }
+            assert_eq!(ended[0], ended[1], "{case}");
+            let (_, failures, _, applied) = &ended[0];
+            let applies = matches!(case, "unchanged" | "its row written by the alarm");
+            assert_eq!(applied, &vec![applies], "{case}");
+            if case != "its webhook deleted" {
+                assert_eq!(*failures, 0, "{case}: reset, the delivery showing a success");
+            }
+        }
+    }
+
+    /// The first call of a split record carries no statement the object could skip, and the round's attempt once;
+    /// the two groups of one event's round (receivers answering 200 and 204) each get their own second call when
+    /// the other's whole write changed the round first, and both attempts end in their entries.
+    #[test]
+    fn a_split_record_sends_the_general_statements_only_for_a_round_not_written_whole() {
+        let (db, rows) = ingested_to(&["wh_1", "wh_2"]);
+        let round: String = db.query_row("SELECT round FROM events", [], |r| r.get(0)).unwrap();
+        let rows: Vec<DeliveryRow> =
+            rows.into_iter().map(|row| DeliveryRow { ingest_round: Some(round.as_str().into()), ..row }).collect();
+        let records = [
+            AttemptRecord { webhook_counter: Counter::Reset, ..succeeded(&rows[0]) },
+            AttemptRecord {
+                attempt_id: "att_2",
+                status_code: Some(204),
+                webhook_counter: Counter::Reset,
+                ..succeeded(&rows[1])
+            },
+        ];
+        let whole = record_batch(&local(), &records, &[], &[]).unwrap();
+        let bytes = |statements: &[Statement]| -> usize {
+            statements
+                .iter()
+                .map(|s| s.sql.len() + s.params.iter().map(|p| format!("{p:?}").len()).sum::<usize>())
+                .sum()
+        };
+        let whole_bytes = bytes(&whole.statements);
+        let SplitRecord { first, unless_whole } = split_record(whole);
+        assert!(first.statements.iter().all(|s| s.skip_if_changed.is_none()), "nothing to skip in the first call");
+        assert!(bytes(&first.statements) * 2 < whole_bytes, "{} of {whole_bytes}", bytes(&first.statements));
+        assert_eq!(unless_whole.len(), 2, "one second call per round written whole");
+        for (_, second) in &unless_whole {
+            assert!(second.statements.iter().all(|s| s.skip_if_changed.is_none()), "unmarked");
+            assert!(second.statements.last().is_some_and(|s| s.sql.contains("consecutive_failures")), "its counter");
+        }
+        let (applied, calls) = recorded_in_calls(&db, &records);
+        assert_eq!((applied, calls), (vec![true, true], 2), "the 204's round was changed by the 200's whole write");
+        assert_eq!(entry_attempt(&db, &rows[0].id), Some(200));
+        assert_eq!(entry_attempt(&db, &rows[1].id), Some(204));
     }
 
     /// The whole round puts each record's attempt in the entry of its webhook whose number ends its id, and leaves

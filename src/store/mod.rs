@@ -477,17 +477,7 @@ pub(crate) fn migrated_sqlite() -> rusqlite::Connection {
 /// its `applied` column (if any) is not 0, and how many rows it changed.
 #[cfg(test)]
 pub(crate) fn run_on_sqlite(db: &rusqlite::Connection, statement: &Statement) -> (Vec<bool>, usize) {
-    use rusqlite::types::Value;
-    let params: Vec<Value> = statement
-        .params
-        .iter()
-        .map(|p| match p {
-            Param::Null => Value::Null,
-            Param::Int(n) => Value::Integer(*n),
-            Param::Real(x) => Value::Real(*x),
-            Param::Text(s) => Value::Text(s.clone()),
-        })
-        .collect();
+    let params = sqlite_params(statement);
     let mut prepared = db.prepare(&statement.sql).unwrap();
     let read_only = prepared.readonly();
     let returned: Vec<bool> = prepared
@@ -497,6 +487,59 @@ pub(crate) fn run_on_sqlite(db: &rusqlite::Connection, statement: &Statement) ->
         .collect();
     // A read changes nothing (SQLite's count is the last write's).
     (returned, if read_only { 0 } else { db.changes() as usize })
+}
+
+/// A statement's parameters as host SQLite binds them.
+#[cfg(test)]
+fn sqlite_params(statement: &Statement) -> Vec<rusqlite::types::Value> {
+    use rusqlite::types::Value;
+    statement
+        .params
+        .iter()
+        .map(|p| match p {
+            Param::Null => Value::Null,
+            Param::Int(n) => Value::Integer(*n),
+            Param::Real(x) => Value::Real(*x),
+            Param::Text(s) => Value::Text(s.clone()),
+        })
+        .collect()
+}
+
+/// Runs one call's statements in order on host SQLite and answers them as the organization's object does: each
+/// statement's rows (as JSON objects, integers and text only) and whether it changed rows, skipping those marked
+/// [`Statement::unless_changed`] whose statement changed rows.
+#[cfg(test)]
+pub(crate) fn call_on_sqlite(db: &rusqlite::Connection, statements: &[Statement]) -> Vec<Executed> {
+    use rusqlite::types::ValueRef;
+    let mut answers: Vec<Executed> = Vec::with_capacity(statements.len());
+    for statement in statements {
+        if statement.skip_if_changed.is_some_and(|at| answers.get(at).is_some_and(|a| a.changes > 0)) {
+            answers.push(Executed { rows: Vec::new(), changes: 0 });
+            continue;
+        }
+        let mut prepared = db.prepare(&statement.sql).unwrap();
+        let read_only = prepared.readonly();
+        let names: Vec<String> = prepared.column_names().map(str::to_string).collect();
+        let mut rows = Vec::new();
+        let mut query = prepared.query(rusqlite::params_from_iter(sqlite_params(statement))).unwrap();
+        while let Some(row) = query.next().unwrap() {
+            let mut object = serde_json::Map::new();
+            for (i, name) in names.iter().enumerate() {
+                let value = match row.get_ref(i).unwrap() {
+                    ValueRef::Null => serde_json::Value::Null,
+                    ValueRef::Integer(n) => n.into(),
+                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                    other => panic!("no such column type in a record's answer: {other:?}"),
+                };
+                object.insert(name.clone(), value);
+            }
+            rows.push(serde_json::value::RawValue::from_string(serde_json::Value::Object(object).to_string()).unwrap());
+        }
+        drop(query);
+        let changes = if read_only { 0 } else { db.changes() };
+        answers.push(Executed { rows, changes });
+    }
+    answers
 }
 
 /// Runs a batch's statements in order on host SQLite, as [`run_on_sqlite`] each, skipping those marked
