@@ -198,6 +198,7 @@ bench-delivery: setup build
 	node bench/$(if $(NOISY),noisy,delivery).mjs
 
 # edgehook in Svix's benchmark shape, then Svix itself when ../shared/peers/svix has built it; one table of ratios.
+# SVIX_RUNS=3: a median of three runs of each (RUNS sets edgehook's and the object floor's alone).
 bench-compare: setup build
 	node bench/compare.mjs
 
