@@ -4386,15 +4386,13 @@ mod round_tests {
         (events, deliveries)
     }
 
-    /// Where the record of a round's success knows the round as its ingest wrote it, its first statement writes the
-    /// round whole when nothing changed it since, and the object skips the general statements after it. In every
-    /// case (nothing changed; the alarm wrote the delivery's row; its webhook was deleted; it was recorded already),
-    /// the rows end as the general statements alone leave them, whether the object skips or runs them all (as D1
-    /// would), and the record applies as it does there.
-    #[test]
-    fn a_round_written_whole_ends_as_the_general_record_does_in_every_case() {
-        type Change = fn(&Connection, &DeliveryRow);
-        let cases: [(&str, Change); 4] = [
+    /// A change done on a database to a round's delivery.
+    type RoundChange = fn(&Connection, &DeliveryRow);
+
+    /// What may have changed a round before its record comes (each named, and done on `db` to the round's
+    /// delivery): nothing; the alarm wrote the delivery's row; its webhook was deleted; it was recorded already.
+    fn round_changes() -> [(&'static str, RoundChange); 4] {
+        [
             ("unchanged", |_, _| {}),
             ("its row written by the alarm", |db, _| {
                 let lost = round_rows(&read_open_round(db)).unwrap();
@@ -4408,8 +4406,17 @@ mod round_tests {
                 earlier.attempt_id = "att_0";
                 run_all(db, &first_attempt_statements(&local(), &[&earlier]).unwrap());
             }),
-        ];
-        for (case, change) in cases {
+        ]
+    }
+
+    /// Where the record of a round's success knows the round as its ingest wrote it, its first statement writes the
+    /// round whole when nothing changed it since, and the object skips the general statements after it. In every
+    /// case (nothing changed; the alarm wrote the delivery's row; its webhook was deleted; it was recorded already),
+    /// the rows end as the general statements alone leave them, whether the object skips or runs them all (as D1
+    /// would), and the record applies as it does there.
+    #[test]
+    fn a_round_written_whole_ends_as_the_general_record_does_in_every_case() {
+        for (case, change) in round_changes() {
             let (general_db, row) = ingested();
             change(&general_db, &row);
             let general = run_all(&general_db, &first_attempt_statements(&local(), &[&succeeded(&row)]).unwrap());
@@ -4489,23 +4496,7 @@ mod round_tests {
     /// and what applied end as the record in one call leaves them.
     #[test]
     fn a_record_in_two_calls_ends_as_in_one_call_in_every_case() {
-        type Change = fn(&Connection, &DeliveryRow);
-        let cases: [(&str, Change); 4] = [
-            ("unchanged", |_, _| {}),
-            ("its row written by the alarm", |db, _| {
-                let lost = round_rows(&read_open_round(db)).unwrap();
-                run_all(db, &write_unwritten(&local(), &lost[0].organization_id, &[&lost[0]], 50_000).unwrap());
-            }),
-            ("its webhook deleted", |db, _| {
-                db.execute("DELETE FROM webhooks WHERE id = 'wh_1'", []).unwrap();
-            }),
-            ("recorded already", |db, row| {
-                let mut earlier = succeeded(row);
-                earlier.attempt_id = "att_0";
-                run_all(db, &first_attempt_statements(&local(), &[&earlier]).unwrap());
-            }),
-        ];
-        for (case, change) in cases {
+        for (case, change) in round_changes() {
             let mut ended = Vec::new();
             for in_two_calls in [true, false] {
                 let (db, row) = ingested();
