@@ -901,7 +901,8 @@ pub(crate) struct SplitRecord {
     pub unless_whole: Vec<(usize, RecordBatch)>,
 }
 
-/// Splits a record (without notices or operational events) in two calls. The first carries every statement but the
+/// Splits a record in two calls ([`record_in_calls`] splits only one without notices or operational events, whose
+/// reads follow every result, the second call's included). The first carries every statement but the
 /// general ones each round written whole makes needless (those marked [`Statement::unless_changed`] by it): the
 /// object would skip them when the round is written whole, the common case, yet a call carries them whole, and they
 /// were two thirds of a single-event round's record (10 of 15 KB). A round whose whole write did not apply gets a
