@@ -477,16 +477,7 @@ pub(crate) fn migrated_sqlite() -> rusqlite::Connection {
 /// its `applied` column (if any) is not 0, and how many rows it changed.
 #[cfg(test)]
 pub(crate) fn run_on_sqlite(db: &rusqlite::Connection, statement: &Statement) -> (Vec<bool>, usize) {
-    let params = sqlite_params(statement);
-    let mut prepared = db.prepare(&statement.sql).unwrap();
-    let read_only = prepared.readonly();
-    let returned: Vec<bool> = prepared
-        .query_map(rusqlite::params_from_iter(params), |row| Ok(!matches!(row.get::<_, i64>("applied"), Ok(0))))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
-    // A read changes nothing (SQLite's count is the last write's).
-    (returned, if read_only { 0 } else { db.changes() as usize })
+    applied_and_changed(&answer_on_sqlite(db, statement))
 }
 
 /// A statement's parameters as host SQLite binds them.
@@ -505,58 +496,80 @@ fn sqlite_params(statement: &Statement) -> Vec<rusqlite::types::Value> {
         .collect()
 }
 
-/// Runs one call's statements in order on host SQLite and answers them as the organization's object does: each
-/// statement's rows (as JSON objects, integers and text only) and whether it changed rows, skipping those marked
-/// [`Statement::unless_changed`] whose statement changed rows.
+/// Runs a statement on host SQLite and answers it as the organization's object does: its rows (as JSON objects) and
+/// whether it changed rows (a read changes nothing: SQLite's count is the last write's).
 #[cfg(test)]
-pub(crate) fn call_on_sqlite(db: &rusqlite::Connection, statements: &[Statement]) -> Vec<Executed> {
+fn answer_on_sqlite(db: &rusqlite::Connection, statement: &Statement) -> Executed {
     use rusqlite::types::ValueRef;
+    let mut prepared = db.prepare(&statement.sql).unwrap();
+    let read_only = prepared.readonly();
+    let names: Vec<String> = prepared.column_names().map(str::to_string).collect();
+    let mut rows = Vec::new();
+    let mut query = prepared.query(rusqlite::params_from_iter(sqlite_params(statement))).unwrap();
+    while let Some(row) = query.next().unwrap() {
+        let mut object = serde_json::Map::new();
+        for (i, name) in names.iter().enumerate() {
+            let value = match row.get_ref(i).unwrap() {
+                ValueRef::Null => serde_json::Value::Null,
+                ValueRef::Integer(n) => n.into(),
+                ValueRef::Real(x) => x.into(),
+                ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
+                ValueRef::Blob(_) => panic!("no statement of the store returns a blob"),
+            };
+            object.insert(name.clone(), value);
+        }
+        rows.push(serde_json::value::RawValue::from_string(serde_json::Value::Object(object).to_string()).unwrap());
+    }
+    drop(query);
+    Executed { rows, changes: if read_only { 0 } else { db.changes() } }
+}
+
+/// For each row of an answer, whether its `applied` column (if any) is not the integer 0; and the rows it changed.
+#[cfg(test)]
+fn applied_and_changed(answer: &Executed) -> (Vec<bool>, usize) {
+    let applied = answer
+        .rows
+        .iter()
+        .map(|row| {
+            let row: serde_json::Value = serde_json::from_str(row.get()).unwrap();
+            row.get("applied") != Some(&serde_json::Value::from(0))
+        })
+        .collect();
+    (applied, answer.changes as usize)
+}
+
+/// Runs a batch's statements in order on host SQLite ([`answer_on_sqlite`] each), skipping those marked
+/// [`Statement::unless_changed`] whose statement changed rows, as the organization's object does (with `skipping`
+/// false: running every one, as D1 does). Each statement's answer, a skipped one's empty.
+#[cfg(test)]
+fn answers_on_sqlite(db: &rusqlite::Connection, statements: &[Statement], skipping: bool) -> Vec<Executed> {
     let mut answers: Vec<Executed> = Vec::with_capacity(statements.len());
     for statement in statements {
-        if statement.skip_if_changed.is_some_and(|at| answers.get(at).is_some_and(|a| a.changes > 0)) {
-            answers.push(Executed { rows: Vec::new(), changes: 0 });
-            continue;
-        }
-        let mut prepared = db.prepare(&statement.sql).unwrap();
-        let read_only = prepared.readonly();
-        let names: Vec<String> = prepared.column_names().map(str::to_string).collect();
-        let mut rows = Vec::new();
-        let mut query = prepared.query(rusqlite::params_from_iter(sqlite_params(statement))).unwrap();
-        while let Some(row) = query.next().unwrap() {
-            let mut object = serde_json::Map::new();
-            for (i, name) in names.iter().enumerate() {
-                let value = match row.get_ref(i).unwrap() {
-                    ValueRef::Null => serde_json::Value::Null,
-                    ValueRef::Integer(n) => n.into(),
-                    ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned().into(),
-                    other => panic!("no such column type in a record's answer: {other:?}"),
-                };
-                object.insert(name.clone(), value);
-            }
-            rows.push(serde_json::value::RawValue::from_string(serde_json::Value::Object(object).to_string()).unwrap());
-        }
-        drop(query);
-        let changes = if read_only { 0 } else { db.changes() };
-        answers.push(Executed { rows, changes });
+        let skip = statement.skip_if_changed.is_some_and(|at| answers.get(at).is_some_and(|a| a.changes > 0));
+        answers.push(if skipping && skip {
+            Executed { rows: Vec::new(), changes: 0 }
+        } else {
+            answer_on_sqlite(db, statement)
+        });
     }
     answers
 }
 
-/// Runs a batch's statements in order on host SQLite, as [`run_on_sqlite`] each, skipping those marked
-/// [`Statement::unless_changed`] whose statement changed rows, as the organization's object does (with
-/// `skipping` false: running every one, as D1 does). Each statement's answer, a skipped one's empty.
+/// One call's statements run on host SQLite and answered as the organization's object answers them
+/// ([`answers_on_sqlite`], skipping as it does).
+#[cfg(test)]
+pub(crate) fn call_on_sqlite(db: &rusqlite::Connection, statements: &[Statement]) -> Vec<Executed> {
+    answers_on_sqlite(db, statements, true)
+}
+
+/// [`answers_on_sqlite`], each answer as [`run_on_sqlite`] gives it.
 #[cfg(test)]
 pub(crate) fn run_batch_on_sqlite(
     db: &rusqlite::Connection,
     statements: &[Statement],
     skipping: bool,
 ) -> Vec<(Vec<bool>, usize)> {
-    let mut answers: Vec<(Vec<bool>, usize)> = Vec::with_capacity(statements.len());
-    for statement in statements {
-        let skip = statement.skip_if_changed.is_some_and(|at| answers.get(at).is_some_and(|(_, changed)| *changed > 0));
-        answers.push(if skipping && skip { (Vec::new(), 0) } else { run_on_sqlite(db, statement) });
-    }
-    answers
+    answers_on_sqlite(db, statements, skipping).iter().map(applied_and_changed).collect()
 }
 
 /// The query plan's details of `sql` on the migrated schema (parameters left unbound), for tests that check a
