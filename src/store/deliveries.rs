@@ -4303,6 +4303,16 @@ mod round_tests {
         (db, rows)
     }
 
+    /// [`ingested_to`], each delivery as the ingest that sends it knows it: with the round as it wrote it
+    /// (`ingest_round`).
+    fn sent_by_ingest(webhooks: &[&str]) -> (Connection, Vec<DeliveryRow>) {
+        let (db, rows) = ingested_to(webhooks);
+        let round: std::rc::Rc<str> =
+            db.query_row("SELECT round FROM events", [], |r| r.get::<_, String>(0)).unwrap().into();
+        let rows = rows.into_iter().map(|row| DeliveryRow { ingest_round: Some(round.clone()), ..row }).collect();
+        (db, rows)
+    }
+
     fn succeeded(delivery: &DeliveryRow) -> AttemptRecord<'_> {
         super::first_attempt_tests::record(delivery)
     }
@@ -4422,9 +4432,8 @@ mod round_tests {
             change(&general_db, &row);
             let general = run_all(&general_db, &first_attempt_statements(&local(), &[&succeeded(&row)]).unwrap());
             for skipping in [true, false] {
-                let (db, row) = ingested();
-                let round: String = db.query_row("SELECT round FROM events", [], |r| r.get(0)).unwrap();
-                let row = DeliveryRow { ingest_round: Some(round.into()), ..row };
+                let (db, mut rows) = sent_by_ingest(&["wh_1"]);
+                let row = rows.remove(0);
                 change(&db, &row);
                 let statements = first_attempt_statements(&local(), &[&succeeded(&row)]).unwrap();
                 assert!(statements[0].sql.starts_with("UPDATE events SET round = ?2"), "{case}: the whole write first");
@@ -4450,10 +4459,7 @@ mod round_tests {
     fn a_record_of_two_groups_skips_each_groups_statements_by_its_own_whole_write() {
         let mut ended = Vec::new();
         for skipping in [true, false] {
-            let (db, rows) = ingested_to(&["wh_1", "wh_2"]);
-            let round: String = db.query_row("SELECT round FROM events", [], |r| r.get(0)).unwrap();
-            let rows: Vec<DeliveryRow> =
-                rows.into_iter().map(|row| DeliveryRow { ingest_round: Some(round.as_str().into()), ..row }).collect();
+            let (db, rows) = sent_by_ingest(&["wh_1", "wh_2"]);
             let first = succeeded(&rows[0]);
             let second = AttemptRecord { attempt_id: "att_2", status_code: Some(204), ..succeeded(&rows[1]) };
             let batch = record_batch(&local(), &[first, second], &[], &[]).unwrap();
@@ -4500,10 +4506,9 @@ mod round_tests {
         for (case, change) in round_changes() {
             let mut ended = Vec::new();
             for in_two_calls in [true, false] {
-                let (db, row) = ingested();
+                let (db, mut rows) = sent_by_ingest(&["wh_1"]);
+                let row = rows.remove(0);
                 db.execute("UPDATE webhooks SET consecutive_failures = 2", []).unwrap();
-                let round: String = db.query_row("SELECT round FROM events", [], |r| r.get(0)).unwrap();
-                let row = DeliveryRow { ingest_round: Some(round.into()), ..row };
                 change(&db, &row);
                 let record =
                     AttemptRecord { webhook_counter: Counter::Reset, fast_until: Some(9_000), ..succeeded(&row) };
@@ -4537,10 +4542,7 @@ mod round_tests {
     /// the other's whole write changed the round first, and both attempts end in their entries.
     #[test]
     fn a_split_record_sends_the_general_statements_only_for_a_round_not_written_whole() {
-        let (db, rows) = ingested_to(&["wh_1", "wh_2"]);
-        let round: String = db.query_row("SELECT round FROM events", [], |r| r.get(0)).unwrap();
-        let rows: Vec<DeliveryRow> =
-            rows.into_iter().map(|row| DeliveryRow { ingest_round: Some(round.as_str().into()), ..row }).collect();
+        let (db, rows) = sent_by_ingest(&["wh_1", "wh_2"]);
         let records = [
             AttemptRecord { webhook_counter: Counter::Reset, ..succeeded(&rows[0]) },
             AttemptRecord {
