@@ -27,7 +27,7 @@ VERIFIER_PKG := verifier-wasm/pkg
 DASHBOARD_SOURCES := $(shell find dashboard/src -type f) dashboard/index.html dashboard/favicon.svg dashboard/build.mjs
 
 .PHONY: build setup tools lint test deploy-check test-rust test-e2e test-verifier test-dashboard dev token build-worker verifier dashboard client migrate-local \
-	bench-verify bench-api bench-delivery bench-compare bench-knobs bench-transform bench-flow bench-tenants profile soak browser clean
+	bench-verify bench-api bench-delivery bench-compare bench-knobs bench-transform bench-flow bench-tenants bench-memory profile soak browser clean
 
 build: build-worker dashboard verifier client
 
@@ -209,6 +209,10 @@ bench-flow: setup build
 # Isolation between organizations: 48 ordinary ones, alone and beside one flooding and one with a stalling endpoint.
 bench-tenants: setup build
 	node bench/tenants.mjs
+
+# The Worker's isolate's memory under load (JS heap and WebAssembly memory, through V8's inspector) against 128 MB.
+bench-memory: setup build
+	node bench/memory.mjs
 
 # Where the Worker's isolate spends its time, by function (V8's sampler during bench/delivery.mjs's single-ingest load).
 profile: setup build

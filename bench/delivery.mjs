@@ -17,6 +17,8 @@ const CONCURRENCY = Number(process.env.CONCURRENCY ?? 4);
 // Events per ingest request: 1 uses POST /api/events, more uses POST /api/events/batch.
 const BATCH = Math.min(100, Number(process.env.BATCH ?? 50));
 const DEADLINE_MS = Number(process.env.DEADLINE_MS ?? 240000);
+// PAYLOAD_BYTES pads each event's data to about that many bytes of JSON (unset: about 150, a CRM event's size).
+const PAYLOAD_BYTES = Number(process.env.PAYLOAD_BYTES ?? 0);
 
 // List prices beyond the Workers Paid plan's included usage, in USD per million units:
 // Workers Standard https://developers.cloudflare.com/workers/platform/pricing/ (requests $0.30, CPU-ms $0.02);
@@ -69,7 +71,11 @@ try {
   const started = Date.now();
   let next = 0;
   let failures = 0;
-  const event = (n) => ({ id: `bench-${n}`, type: "lead.created", data: { n, name: "Ada Lovelace", email: "ada@example.com" } });
+  const event = (n) => {
+    const data = { n, name: "Ada Lovelace", email: "ada@example.com" };
+    const padding = PAYLOAD_BYTES - JSON.stringify({ id: `bench-${n}`, type: "lead.created", data: { ...data, notes: "" } }).length;
+    return { id: `bench-${n}`, type: "lead.created", data: padding > 0 ? { ...data, notes: "x".repeat(padding) } : data };
+  };
   // RATE (requests per second) paces the clients: each waits for its next slot, so the load is steady rather than as
   // fast as the runtime answers, and latency shows what a delivery waits when the runtime is not saturated.
   const RATE = Number(process.env.RATE ?? 0);

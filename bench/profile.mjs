@@ -15,6 +15,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../tests/harness.mjs";
+import { connect, sleep, workerTarget } from "./inspector.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WARM_S = Number(process.env.WARM_S ?? 12);
@@ -56,44 +57,15 @@ try {
   killLoad();
 }
 
-/** The inspector target of edgehook's own isolate, once the runtime lists it. */
-async function workerTarget(port, deadline) {
-  while (Date.now() < deadline) {
-    try {
-      const targets = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
-      const found = targets.find((t) => /core:user:edgehook$/.test(t.title));
-      if (found) return found;
-    } catch {}
-    await sleep(250);
-  }
-  throw new Error("the runtime's inspector did not list the Worker in time");
-}
-
 /** Samples one isolate for `ms` milliseconds through its inspector; answers the V8 CPU profile. */
 async function sample(url, ms) {
-  const socket = new WebSocket(url);
-  await new Promise((resolve, reject) => {
-    socket.onopen = resolve;
-    socket.onerror = () => reject(new Error("could not connect to the inspector"));
-  });
-  let id = 0;
-  const waiting = new Map();
-  socket.onmessage = (message) => {
-    const data = JSON.parse(message.data);
-    waiting.get(data.id)?.(data);
-    waiting.delete(data.id);
-  };
-  const call = (method, params = {}) =>
-    new Promise((resolve) => {
-      waiting.set(++id, resolve);
-      socket.send(JSON.stringify({ id, method, params }));
-    });
-  await call("Profiler.enable");
-  await call("Profiler.setSamplingInterval", { interval: 200 });
-  await call("Profiler.start");
+  const session = await connect(url, { timeoutMs: ms + 60_000 });
+  await session.call("Profiler.enable");
+  await session.call("Profiler.setSamplingInterval", { interval: 200 });
+  await session.call("Profiler.start");
   await sleep(ms);
-  const stopped = await call("Profiler.stop");
-  socket.close();
+  const stopped = await session.call("Profiler.stop");
+  session.close();
   if (!stopped.result?.profile) throw new Error(`the profiler answered ${JSON.stringify(stopped).slice(0, 200)}`);
   return stopped.result.profile;
 }
@@ -134,8 +106,4 @@ function report(profile) {
   console.log("\nedgehook's Rust functions, inclusive (what they and the runtime calls they make took):");
   const rust = [...inclusive].filter(([k]) => k.startsWith("edgehook::")).sort((a, b) => b[1] - a[1]);
   for (const [k, us] of rust.slice(0, TOP / 2)) console.log(`${share(us)}  ${k.slice(0, 140)}`);
-}
-
-function sleep(ms) {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
