@@ -21,6 +21,9 @@ pub struct Config {
     /// How long a rotated-out secret keeps signing deliveries alongside the new one.
     pub secret_grace_seconds: u32,
     pub delivery_timeout_seconds: u32,
+    /// Bytes one isolate may hold for the sends ingests make after their answers (`delivery::held`): 16 MiB, an
+    /// eighth of the isolate's 128 MB. Past it, an ingest's deliveries go through the deliveries queue.
+    pub sends_after_response_bytes: u32,
     /// Consecutive failed deliveries after which a webhook is disabled.
     pub auto_disable_after: u32,
     pub retention_days: u32,
@@ -63,6 +66,7 @@ impl Config {
             max_webhooks_per_org: number("MAX_WEBHOOKS_PER_ORG", 10),
             secret_grace_seconds: number("SECRET_GRACE_SECONDS", 86_400),
             delivery_timeout_seconds: number("DELIVERY_TIMEOUT_SECONDS", 10).clamp(1, 60),
+            sends_after_response_bytes: number("SENDS_AFTER_RESPONSE_BYTES", 16 * 1024 * 1024),
             auto_disable_after: number("AUTO_DISABLE_AFTER", 50).max(1),
             retention_days: number("RETENTION_DAYS", 30).max(1),
             subrequest_budget: number("SUBREQUEST_BUDGET", SUBREQUESTS_PAID).max(1),

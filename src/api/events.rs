@@ -9,6 +9,7 @@ use worker::{Request, Response};
 
 use super::{json, query_param, read_text, time_param, Ctx, ListIterator};
 use crate::delivery::fanout::{self, Ingested};
+use crate::delivery::held::Held;
 use crate::domain::catalogue;
 use crate::domain::event::{self, Source};
 use crate::domain::ids::{DeliveryId, EventId, WebhookId};
@@ -265,14 +266,21 @@ pub async fn ingest(ctx: &Ctx, req: Request) -> ApiResult<Response> {
     let text = read_text(req, MAX_EVENT_BYTES).await?;
     let incoming = event::parse(&text, Source::Api, key.as_deref())?;
     let config = &ctx.config;
-    let claim = sends_after_response(config.delivery_timeout_seconds)
+    // The isolate's account of what its sends after answers hold (`delivery::held`): without room, the deliveries go
+    // through the queue.
+    let held = sends_after_response(config.delivery_timeout_seconds)
+        .then(|| Held::take(text.len(), config.sends_after_response_bytes as usize))
+        .flatten();
+    let claim = held
+        .is_some()
         .then(|| ClaimCreated { lease_until: config.lease_for_sends(ctx.now, 1), most: SENDS_AFTER_RESPONSE });
     let stored = fanout::store_one(&ctx.env, &ctx.caller.org, &incoming, ctx.now, claim.as_ref()).await?;
     match stored.claimed {
         // Claimed in the ingest's transaction: sent from here once the answer is out. (A `fifo` delivery waiting
         // behind an earlier one is not claimed; the line sets it off when it is its turn.)
-        Some(claimed) if stored.created.len() <= SENDS_AFTER_RESPONSE => {
+        Some(mut claimed) if stored.created.len() <= SENDS_AFTER_RESPONSE => {
             if !claimed.rows.is_empty() {
+                claimed.held = held;
                 *ctx.send_after.borrow_mut() = Some(claimed);
             }
         }

@@ -164,7 +164,7 @@ pub async fn store_one(
     let Many { mut answers, created, claimed, queued } =
         store_many(env, org, std::slice::from_ref(event), now, claim).await?;
     let answer = answers.pop().ok_or_else(|| DeliveryError::Store(StoreError("no ingest result".into())))?;
-    let claimed = claimed.map(|(rows, webhooks)| super::Claimed { rows, webhooks });
+    let claimed = claimed.map(|(rows, webhooks)| super::Claimed { rows, webhooks, held: None });
     Ok(Stored { answer, created, claimed, queued })
 }
 

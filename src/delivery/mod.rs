@@ -9,6 +9,7 @@ pub mod azure;
 pub mod bounded;
 pub mod fanout;
 pub mod gcp;
+pub mod held;
 pub mod jobs;
 pub mod send;
 
@@ -196,6 +197,8 @@ async fn send_claimed(
 pub struct Claimed {
     pub rows: Vec<DeliveryRow>,
     pub webhooks: Vec<WebhookRow>,
+    /// The ingest's share of what the isolate holds for such sends, given back once they are done.
+    pub held: Option<held::Held>,
 }
 
 /// Sends an ingest's own deliveries from its invocation, after its answer: what a queue batch does after its claim,
@@ -204,6 +207,8 @@ pub struct Claimed {
 /// take its deliveries, a D1 failure) is enqueued with its delay; if even that fails, or the invocation is cut off,
 /// the deliveries are pending in their organization's object, whose alarm enqueues them once their lease has passed.
 pub async fn send_now(env: &Env, claimed: Claimed) {
+    // Kept until the sends, their record and any enqueueing are done.
+    let _held = claimed.held;
     let config = Config::from_env(env);
     let ids: Vec<DeliveryId> = claimed.rows.iter().map(|d| d.id.clone()).collect();
     let Some(org) = claimed.rows.first().map(|d| d.organization_id.clone()) else { return };

@@ -96,11 +96,30 @@ pub fn not_missed(misses: usize, event: &str, webhook: &str) -> String {
     format!("(?{misses} = '' OR instr(?{misses}, char(10) || {event} || char(9) || {webhook} || char(10)) = 0)")
 }
 
+/// A text parameter at least this long that a batch binds again (an event's payload, which an ingest's statements
+/// each bind: its validation, its filters, its insert, its deliveries, its pollers and its claim read it) travels
+/// once: a later statement's copy travels as a reference to the first ([`WireParam::Same`]). A 256 KiB event made
+/// an ingest's call 1.5 MB, built, escaped and parsed six times over; shorter texts are left as they are, so the
+/// object walks no parameters for a batch of small events.
+const SHARED_TEXT_BYTES: usize = 1024;
+
+/// A parameter as it travels: the value itself, or the place (statement, parameter) in the batch of an earlier
+/// parameter with the same text.
+#[derive(Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum WireParam {
+    Value(Param),
+    Same { same: [usize; 2] },
+}
+
 /// A statement as it travels to an organization's object (which reads it as JavaScript values: [`JsStatement`]).
 #[derive(Debug, Serialize)]
 pub struct WireStatement {
     pub sql: String,
-    pub params: Vec<Param>,
+    pub params: Vec<WireParam>,
+    /// Some parameter is a [`WireParam::Same`]: the object looks at this statement's parameters only then.
+    #[serde(skip_serializing_if = "core::ops::Not::not")]
+    pub shares: bool,
     #[serde(skip_serializing_if = "FilterStep::is_none")]
     pub filters: FilterStep,
     #[serde(rename = "skip", skip_serializing_if = "Option::is_none")]
@@ -131,20 +150,25 @@ impl JsStatement {
     pub fn parse_all(text: &JsString) -> Result<Vec<JsStatement>, String> {
         let parsed = json_parse(text).map_err(|e| format!("bad batch: {}", describe(&e)))?;
         let statements: Array = parsed.dyn_into().map_err(|_| "bad batch: not an array of statements".to_string())?;
-        statements
-            .iter()
-            .enumerate()
-            .map(|(i, s)| JsStatement::read(&s).map_err(|e| format!("bad batch: statement {i}: {e}")))
-            .collect()
+        let mut read: Vec<JsStatement> = Vec::with_capacity(statements.length() as usize);
+        for (i, s) in statements.iter().enumerate() {
+            let statement = JsStatement::read(&s, &read).map_err(|e| format!("bad batch: statement {i}: {e}"))?;
+            read.push(statement);
+        }
+        Ok(read)
     }
 
-    fn read(statement: &JsValue) -> Result<JsStatement, String> {
+    /// One statement of a batch; `earlier` are the ones before it, which its shared parameters name.
+    fn read(statement: &JsValue, earlier: &[JsStatement]) -> Result<JsStatement, String> {
         WIRE_KEYS.with(|keys| {
             let get = |key: &JsValue| js_sys::Reflect::get(statement, key).unwrap_or(JsValue::UNDEFINED);
             let sql: JsString = get(&keys.sql).dyn_into().map_err(|_| "no sql text".to_string())?;
             // A parameter other than null, a number or a string (none that `Param` writes) makes `sql.exec` throw,
             // which rolls the batch back and says why.
             let params: Array = get(&keys.params).dyn_into().map_err(|_| "no params array".to_string())?;
+            if get(&keys.shares).is_truthy() {
+                share(&params, &keys.same, earlier)?;
+            }
             let filters = get(&keys.filters);
             let filters = if filters.is_undefined() {
                 FilterStep::None
@@ -176,6 +200,33 @@ struct WireKeys {
     filters: JsValue,
     bind: JsValue,
     skip: JsValue,
+    shares: JsValue,
+    same: JsValue,
+}
+
+/// Puts in place of each shared parameter ([`WireParam::Same`]) the value it names in an earlier statement (or an
+/// earlier parameter of this one, already in place): the runtime's same string, not a copy.
+fn share(params: &Array, same: &JsValue, earlier: &[JsStatement]) -> Result<(), String> {
+    for k in 0..params.length() {
+        let param = params.get(k);
+        if !param.is_object() {
+            continue;
+        }
+        let place = js_sys::Reflect::get(&param, same).ok().and_then(|p| p.dyn_into::<Array>().ok());
+        let index = |n: u32| place.as_ref().and_then(|p| p.get(n).as_f64()).filter(|n| *n >= 0.0 && n.fract() == 0.0);
+        let (Some(at), Some(j)) = (index(0), index(1)) else { return Err("a shared parameter names no place".into()) };
+        let (at, j) = (at as usize, j as u32);
+        let value = match earlier.get(at) {
+            Some(statement) if j < statement.params.length() => statement.params.get(j),
+            None if at == earlier.len() && j < k => params.get(j),
+            _ => return Err(format!("a shared parameter names ({at}, {j}), which is not before it")),
+        };
+        if !value.is_string() {
+            return Err(format!("a shared parameter names ({at}, {j}), which is not a text"));
+        }
+        params.set(k, value);
+    }
+    Ok(())
 }
 
 thread_local! {
@@ -185,6 +236,8 @@ thread_local! {
         filters: JsValue::from_str("filters"),
         bind: JsValue::from_str("Bind"),
         skip: JsValue::from_str("skip"),
+        shares: JsValue::from_str("shares"),
+        same: JsValue::from_str("same"),
     };
 }
 
@@ -310,7 +363,7 @@ impl Database {
                 Ok(out)
             }
             Target::Organization { stub, org } => {
-                let body = serde_json::to_string(&wire(statements))?;
+                let body = wire_text(statements)?;
                 usage::add(|u| {
                     u.object_calls += 1;
                     u.object_statements += n;
@@ -331,12 +384,60 @@ impl Database {
     }
 }
 
-/// Statements as they travel to (or run inside) an organization's object.
+/// Statements as they travel to an organization's object, each long text once ([`SHARED_TEXT_BYTES`]).
 fn wire(statements: Vec<Statement>) -> Vec<WireStatement> {
-    statements
-        .into_iter()
-        .map(|s| WireStatement { sql: s.sql, params: s.params, filters: s.filters, skip_if_changed: s.skip_if_changed })
-        .collect()
+    let mut out: Vec<WireStatement> = Vec::with_capacity(statements.len());
+    // Where each long text travels whole: (statement, parameter).
+    let mut whole: Vec<[usize; 2]> = Vec::new();
+    for (i, s) in statements.into_iter().enumerate() {
+        let mut shares = false;
+        let mut params = Vec::with_capacity(s.params.len());
+        for (j, param) in s.params.into_iter().enumerate() {
+            let Param::Text(text) = &param else {
+                params.push(WireParam::Value(param));
+                continue;
+            };
+            if text.len() < SHARED_TEXT_BYTES {
+                params.push(WireParam::Value(param));
+                continue;
+            }
+            let earlier = |[at, k]: &[usize; 2]| {
+                let earlier = if *at == i { params.get(*k) } else { out.get(*at).and_then(|w| w.params.get(*k)) };
+                matches!(earlier, Some(WireParam::Value(Param::Text(t))) if t == text)
+            };
+            match whole.iter().find(|place| earlier(place)) {
+                Some(&same) => {
+                    shares = true;
+                    params.push(WireParam::Same { same });
+                }
+                None => {
+                    whole.push([i, j]);
+                    params.push(WireParam::Value(param));
+                }
+            }
+        }
+        out.push(WireStatement { sql: s.sql, params, shares, filters: s.filters, skip_if_changed: s.skip_if_changed });
+    }
+    out
+}
+
+/// The JSON text of a batch's call, written into one buffer of about its size: growing a buffer of a large event's
+/// batch by doubling left the Worker's WebAssembly memory (which never shrinks) several times larger than what it held.
+fn wire_text(statements: Vec<Statement>) -> Result<String, serde_json::Error> {
+    let statements = wire(statements);
+    let params: usize = statements
+        .iter()
+        .flat_map(|s| &s.params)
+        .map(|p| match p {
+            WireParam::Value(Param::Text(t)) => t.len() + 2,
+            _ => 24,
+        })
+        .sum();
+    let size = statements.iter().map(|s| s.sql.len() + 48).sum::<usize>() + params;
+    let mut text = Vec::with_capacity(size + size / 8);
+    serde_json::to_writer(&mut text, &statements)?;
+    // serde_json writes UTF-8 only.
+    String::from_utf8(text).map_err(|_| <serde_json::Error as serde::ser::Error>::custom("a batch that is not UTF-8"))
 }
 
 #[wasm_bindgen]
@@ -542,6 +643,57 @@ mod tests {
         assert_eq!(read, expected);
     }
 
+    /// A long text that later statements (or a later parameter of the same one) bind again travels once; each later
+    /// copy names the first one's place, short texts and other values travel as they are, and the batch's text is
+    /// far shorter than with every copy.
+    #[test]
+    fn a_long_text_bound_again_travels_once() {
+        use super::{wire, wire_text, Database, Param, WireParam, SHARED_TEXT_BYTES};
+        use worker::wasm_bindgen::JsValue;
+        let db = Database::local(JsValue::NULL);
+        let payload = format!("{{\"blob\":\"{}\"}}", "x\"\\é".repeat(64 * 1024));
+        let short = "s".repeat(SHARED_TEXT_BYTES - 1);
+        let other = "o".repeat(SHARED_TEXT_BYTES);
+        let text = |t: &str| Param::Text(t.to_string());
+        let statements = vec![
+            db.prepare("SELECT ?1, ?2, ?3").bind(&[Param::Int(1), text(&payload), text(&short)]).unwrap(),
+            db.prepare("SELECT ?1, ?2, ?3, ?4")
+                .bind(&[text(&short), text(&other), text(&payload), text(&other)])
+                .unwrap(),
+            db.prepare("SELECT ?1").bind(&[text(&payload)]).unwrap(),
+        ];
+        let whole = serde_json::to_string(
+            &statements.iter().map(|s| serde_json::json!({ "sql": s.sql, "params": s.params })).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let wired = wire(statements.clone());
+        assert_eq!(wired[0].params[1], WireParam::Value(text(&payload)));
+        assert!(!wired[0].shares);
+        assert_eq!(wired[1].params[0], WireParam::Value(text(&short)), "a short text is not shared");
+        assert_eq!(wired[1].params[1], WireParam::Value(text(&other)));
+        assert_eq!(wired[1].params[2], WireParam::Same { same: [0, 1] });
+        assert_eq!(wired[1].params[3], WireParam::Same { same: [1, 1] }, "an earlier parameter of the same statement");
+        assert!(wired[1].shares);
+        assert_eq!(wired[2].params[0], WireParam::Same { same: [0, 1] });
+        let sent = wire_text(statements.clone()).unwrap();
+        assert!(sent.len() * 2 < whole.len(), "{} against {} bytes", sent.len(), whole.len());
+        // Read back as the object does (`share`): every statement binds what it was built with.
+        let mut read: Vec<Vec<serde_json::Value>> = Vec::new();
+        for statement in serde_json::from_str::<Vec<serde_json::Value>>(&sent).unwrap() {
+            let mut params = statement["params"].as_array().unwrap().clone();
+            for k in 0..params.len() {
+                if let Some([at, j]) = params[k].get("same").map(|p| [p[0].as_u64().unwrap(), p[1].as_u64().unwrap()]) {
+                    let (at, j) = (at as usize, j as usize);
+                    params[k] = if at == read.len() { params[j].clone() } else { read[at][j].clone() };
+                }
+            }
+            read.push(params);
+        }
+        let built: Vec<Vec<serde_json::Value>> =
+            statements.iter().map(|s| s.params.iter().map(|p| serde_json::to_value(p).unwrap()).collect()).collect();
+        assert_eq!(read, built);
+    }
+
     /// The object reads a statement's `filters` by hand (`JsStatement::read`) in this form.
     #[test]
     fn a_filter_step_travels_as_the_object_reads_it() {
@@ -550,6 +702,7 @@ mod tests {
             serde_json::to_value(WireStatement {
                 sql: "SELECT 1".into(),
                 params: vec![],
+                shares: false,
                 filters,
                 skip_if_changed: None,
             })
@@ -569,6 +722,7 @@ mod tests {
             serde_json::to_value(WireStatement {
                 sql: "SELECT 1".into(),
                 params: vec![],
+                shares: false,
                 filters: FilterStep::None,
                 skip_if_changed,
             })
