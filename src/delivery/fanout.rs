@@ -239,7 +239,8 @@ async fn store_many(
             event,
             token: hex::encode(random::<16>()),
             stem_tail: hex::encode(random::<6>()),
-            head,
+            data: event.data.as_str().into(),
+            head: head.into(),
             tail,
         });
     }

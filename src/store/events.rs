@@ -1,5 +1,7 @@
 //! The `events` table, the fan-out insert (idempotent on the event id), and dead letters.
 
+use std::rc::Rc;
+
 use super::{is_caller_organization, Database, Executed, ListPage, PageAt, Statement};
 use crate::store::sql::{not_missed, refused_sql, FilterStep};
 use crate::store::Param;
@@ -204,7 +206,10 @@ pub struct IngestInsert<'a> {
     pub event: &'a IncomingEvent,
     pub token: String,
     pub stem_tail: String,
-    pub head: String,
+    /// The event's payload and its deliveries' body up to their id, made once and shared by every statement that
+    /// binds them.
+    pub data: Rc<str>,
+    pub head: Rc<str>,
     pub tail: String,
 }
 
@@ -427,11 +432,11 @@ pub fn ingest_statements(
     let event_row = |insert: &IngestInsert<'_>| {
         let (id, t, r, op) = columns(insert);
         let e = insert.event;
-        vec![id, t, r, op, text(&e.data), opt_text(e.changes.as_deref()), text(&insert.token)]
+        vec![id, t, r, op, Param::Text(Rc::clone(&insert.data)), opt_text(e.changes.as_deref()), text(&insert.token)]
     };
     let delivery_row = |insert: &IngestInsert<'_>| {
         let (id, t, r, op) = columns(insert);
-        vec![id, t, r, op, text(&insert.head), text(&insert.tail), text(&insert.token)]
+        vec![id, t, r, op, Param::Text(Rc::clone(&insert.head)), text(&insert.tail), text(&insert.token)]
     };
     // The catalogue first: a refused event is not inserted. Then payload filters: the (event, subscriber) pairs
     // whose filter misses are left out of the count and of the deliveries.
@@ -1363,6 +1368,7 @@ mod tests {
             event: &event,
             token: "t3".into(),
             stem_tail: "222222222222".into(),
+            data: "{}".into(),
             head: "HEAD:".into(),
             tail: ":TAIL".into(),
         };

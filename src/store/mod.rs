@@ -80,11 +80,11 @@ pub fn organization(env: &Env, org: &OrganizationId) -> Result<Database, StoreEr
 
 /// Text, or any id, as a bound parameter.
 pub(crate) fn text(s: impl AsRef<str>) -> Param {
-    Param::Text(s.as_ref().to_string())
+    Param::Text(s.as_ref().into())
 }
 
 pub(crate) fn opt_text(s: Option<&str>) -> Param {
-    s.map_or(Param::Null, |s| Param::Text(s.to_string()))
+    s.map_or(Param::Null, |s| Param::Text(s.into()))
 }
 
 pub(crate) fn int(n: i64) -> Param {
@@ -491,7 +491,7 @@ fn sqlite_params(statement: &Statement) -> Vec<rusqlite::types::Value> {
             Param::Null => Value::Null,
             Param::Int(n) => Value::Integer(*n),
             Param::Real(x) => Value::Real(*x),
-            Param::Text(s) => Value::Text(s.clone()),
+            Param::Text(s) => Value::Text(s.to_string()),
         })
         .collect()
 }

@@ -29,7 +29,9 @@ pub enum Param {
     Null,
     Int(i64),
     Real(f64),
-    Text(String),
+    /// Shared, not copied, by the statements that bind the same text (an ingest's six statements each bind its
+    /// event's payload).
+    Text(Rc<str>),
 }
 
 impl Param {
@@ -627,7 +629,7 @@ mod tests {
             Param::Int(1_733_400_000_000),
             Param::Real(0.25),
             Param::Text("{\"quote\":\"\\\"\",\"n\":1}".into()),
-            Param::Text(String::new()),
+            Param::Text("".into()),
         ];
         let json = serde_json::to_string(&params).unwrap();
         assert_eq!(json, r#"[null,-7,1733400000000,0.25,"{\"quote\":\"\\\"\",\"n\":1}",""]"#);
@@ -654,7 +656,7 @@ mod tests {
         let payload = format!("{{\"blob\":\"{}\"}}", "x\"\\é".repeat(64 * 1024));
         let short = "s".repeat(SHARED_TEXT_BYTES - 1);
         let other = "o".repeat(SHARED_TEXT_BYTES);
-        let text = |t: &str| Param::Text(t.to_string());
+        let text = |t: &str| Param::Text(t.into());
         let statements = vec![
             db.prepare("SELECT ?1, ?2, ?3").bind(&[Param::Int(1), text(&payload), text(&short)]).unwrap(),
             db.prepare("SELECT ?1, ?2, ?3, ?4")
