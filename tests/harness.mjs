@@ -7,6 +7,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { before, after } from "node:test";
 import { makeToken } from "../scripts/token.mjs";
 import { startCron } from "../scripts/cron.mjs";
 
@@ -197,6 +198,21 @@ export async function startWorker({ vars = {}, startTimeoutMs = 120000, configs 
 }
 
 /** An HS256 JWT signed with the e2e secret unless told otherwise. */
+/** For a test file: starts a receiver and the Worker (with `vars`) before its tests and stops both after them. The
+ *  answer's `worker` and `receiver` are set once they have started. */
+export function workerAndReceiver(vars) {
+  const started = {};
+  before(async () => {
+    started.receiver = await startReceiver();
+    started.worker = await startWorker({ vars });
+  });
+  after(async () => {
+    await started.worker?.stop();
+    await started.receiver?.close();
+  });
+  return started;
+}
+
 export function token(options = {}) {
   return makeToken({ secret: JWT_SECRET, org: "org_test", sub: "user_test", ...options });
 }
