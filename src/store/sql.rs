@@ -100,7 +100,8 @@ pub fn not_missed(misses: usize, event: &str, webhook: &str) -> String {
 
 /// A text parameter at least this long that a batch binds again (an event's payload, which an ingest's statements
 /// each bind: its validation, its filters, its insert, its deliveries, its pollers and its claim read it) travels
-/// once: a later statement's copy travels as a reference to the first ([`WireParam::Same`]). A 256 KiB event made
+/// once: a later statement's binding of the same text (the same `Rc`) travels as a reference to the first
+/// ([`WireParam::Same`]). A 256 KiB event made
 /// an ingest's call 1.5 MB, built, escaped and parsed six times over; shorter texts are left as they are, so the
 /// object walks no parameters for a batch of small events.
 const SHARED_TEXT_BYTES: usize = 1024;
@@ -403,9 +404,11 @@ fn wire(statements: Vec<Statement>) -> Vec<WireStatement> {
                 params.push(WireParam::Value(param));
                 continue;
             }
+            // The same text is the same allocation: the statement builders share one (`Param::Text` holds an `Rc`).
+            // Comparing contents instead would cost a batch of 100 similar events millions of bytes compared.
             let earlier = |[at, k]: &[usize; 2]| {
                 let earlier = if *at == i { params.get(*k) } else { out.get(*at).and_then(|w| w.params.get(*k)) };
-                matches!(earlier, Some(WireParam::Value(Param::Text(t))) if t == text)
+                matches!(earlier, Some(WireParam::Value(Param::Text(t))) if Rc::ptr_eq(t, text))
             };
             match whole.iter().find(|place| earlier(place)) {
                 Some(&same) => {
@@ -656,25 +659,29 @@ mod tests {
         let payload = format!("{{\"blob\":\"{}\"}}", "x\"\\é".repeat(64 * 1024));
         let short = "s".repeat(SHARED_TEXT_BYTES - 1);
         let other = "o".repeat(SHARED_TEXT_BYTES);
-        let text = |t: &str| Param::Text(t.into());
+        // An equal text made apart (not the same allocation) travels whole.
+        let apart = Param::Text(other.as_str().into());
+        let (payload, short, other) =
+            (Param::Text(payload.into()), Param::Text(short.into()), Param::Text(other.into()));
         let statements = vec![
-            db.prepare("SELECT ?1, ?2, ?3").bind(&[Param::Int(1), text(&payload), text(&short)]).unwrap(),
-            db.prepare("SELECT ?1, ?2, ?3, ?4")
-                .bind(&[text(&short), text(&other), text(&payload), text(&other)])
+            db.prepare("SELECT ?1, ?2, ?3").bind(&[Param::Int(1), payload.clone(), short.clone()]).unwrap(),
+            db.prepare("SELECT ?1, ?2, ?3, ?4, ?5")
+                .bind(&[short.clone(), other.clone(), payload.clone(), other.clone(), apart.clone()])
                 .unwrap(),
-            db.prepare("SELECT ?1").bind(&[text(&payload)]).unwrap(),
+            db.prepare("SELECT ?1").bind(std::slice::from_ref(&payload)).unwrap(),
         ];
         let whole = serde_json::to_string(
             &statements.iter().map(|s| serde_json::json!({ "sql": s.sql, "params": s.params })).collect::<Vec<_>>(),
         )
         .unwrap();
         let wired = wire(statements.clone());
-        assert_eq!(wired[0].params[1], WireParam::Value(text(&payload)));
+        assert_eq!(wired[0].params[1], WireParam::Value(payload.clone()));
         assert!(!wired[0].shares);
-        assert_eq!(wired[1].params[0], WireParam::Value(text(&short)), "a short text is not shared");
-        assert_eq!(wired[1].params[1], WireParam::Value(text(&other)));
+        assert_eq!(wired[1].params[0], WireParam::Value(short), "a short text is not shared");
+        assert_eq!(wired[1].params[1], WireParam::Value(other));
         assert_eq!(wired[1].params[2], WireParam::Same { same: [0, 1] });
         assert_eq!(wired[1].params[3], WireParam::Same { same: [1, 1] }, "an earlier parameter of the same statement");
+        assert_eq!(wired[1].params[4], WireParam::Value(apart));
         assert!(wired[1].shares);
         assert_eq!(wired[2].params[0], WireParam::Same { same: [0, 1] });
         let sent = wire_text(statements.clone()).unwrap();
