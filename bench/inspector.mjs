@@ -1,6 +1,45 @@
 // V8's inspector on the local runtime's isolates (`EDGEHOOK_INSPECTOR_PORT`, scripts/runtime.mjs), for `make profile`
-// and `make bench-memory`: find edgehook's own isolate (the Worker, its organizations' objects and lanes) and talk to
-// it over the DevTools protocol.
+// and `make bench-memory`: run a delivery benchmark with it open, find edgehook's own isolate (the Worker, its
+// organizations' objects and lanes) and talk to it over the DevTools protocol.
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort } from "../tests/harness.mjs";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+
+/**
+ * Runs `bench/delivery.mjs` with the environment `env` and the runtime's inspector open, and kills its process group
+ * after `limitSeconds` if it has not ended. Answers `target()` (edgehook's isolate's inspector target, once listed),
+ * `output()` (its standard output so far), `exited` (settles when it exits), `ended()` and `stop()`.
+ */
+export async function startLoad(env, limitSeconds) {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(ROOT, "bench", "delivery.mjs")], {
+    cwd: ROOT,
+    env: { ...env, EDGEHOOK_INSPECTOR_PORT: String(port) },
+    stdio: ["ignore", "pipe", "inherit"],
+    detached: true,
+  });
+  let output = "";
+  child.stdout.on("data", (chunk) => (output += chunk));
+  let ended = false;
+  const exited = new Promise((resolve) => child.on("exit", () => resolve((ended = true))));
+  const stop = () => {
+    clearTimeout(guard);
+    try {
+      process.kill(-child.pid, "SIGTERM");
+    } catch {}
+  };
+  const guard = setTimeout(stop, limitSeconds * 1000);
+  return {
+    target: () => workerTarget(port, Date.now() + 120_000),
+    output: () => output,
+    exited,
+    ended: () => ended,
+    stop,
+  };
+}
 
 /** The inspector target of edgehook's own isolate, once the runtime lists it. */
 export async function workerTarget(port, deadline) {

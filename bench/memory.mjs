@@ -11,13 +11,8 @@
 // shrinks: its peak stays with the isolate). Prints the peaks and the retained heap's first and last reading, so a
 // leak shows as growth from one to the other. Bounded: each load stops at its own deadline, and is killed after
 // LOAD_S (400) seconds.
-import { spawn } from "node:child_process";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { freePort } from "../tests/harness.mjs";
-import { connect, sleep, workerTarget } from "./inspector.mjs";
+import { connect, sleep, startLoad } from "./inspector.mjs";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const LIMIT_BYTES = 128 * 1000 * 1000;
 const SAMPLE_MS = Number(process.env.SAMPLE_MS ?? 500);
 const LOAD_S = Number(process.env.LOAD_S ?? 400);
@@ -56,29 +51,13 @@ if (failed.length) {
 
 /** Runs one load with the inspector open and samples the isolate's memory until it ends. */
 async function measure(env) {
-  const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, "bench", "delivery.mjs")], {
-    cwd: ROOT,
-    env: { ENDPOINTS: "3", CONCURRENCY: "16", ...env, ...process.env, EDGEHOOK_INSPECTOR_PORT: String(port) },
-    stdio: ["ignore", "pipe", "inherit"],
-    detached: true,
-  });
-  let output = "";
-  child.stdout.on("data", (chunk) => (output += chunk));
-  let ended = false;
-  const exited = new Promise((resolve) => child.on("exit", () => resolve((ended = true))));
-  const stop = () => {
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {}
-  };
-  const guard = setTimeout(stop, LOAD_S * 1000);
+  const load = await startLoad({ ENDPOINTS: "3", CONCURRENCY: "16", ...env, ...process.env }, LOAD_S);
   const found = { usedPeak: 0, reservedPeak: 0, wasmPeak: 0, retained: [], completed: false };
   try {
-    const target = await workerTarget(port, Date.now() + 120_000);
+    const target = await load.target();
     const session = await connect(target.webSocketDebuggerUrl, { timeoutMs: 10_000 });
     await session.call("Runtime.enable");
-    for (let n = 0; !ended; n++) {
+    for (let n = 0; !load.ended(); n++) {
       const heap = (await session.call("Runtime.getHeapUsage")).result;
       if (!heap) break;
       found.usedPeak = Math.max(found.usedPeak, heap.usedSize);
@@ -93,12 +72,11 @@ async function measure(env) {
       await sleep(SAMPLE_MS);
     }
     session.close();
-    await exited;
+    await load.exited;
   } finally {
-    clearTimeout(guard);
-    stop();
+    load.stop();
   }
-  const delivered = output.match(/deliveries received\s*\|\s*(\d+) of (\d+)/);
+  const delivered = load.output().match(/deliveries received\s*\|\s*(\d+) of (\d+)/);
   found.completed = Boolean(delivered && delivered[1] === delivered[2]);
   console.log(
     `  delivered ${delivered ? `${delivered[1]} of ${delivered[2]}` : "?"}; JS heap used up to ${MB(found.usedPeak)} MB ` +

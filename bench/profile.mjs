@@ -10,12 +10,10 @@
 // it, so `exec`, `fetch` and wasm-bindgen's `__wbg_*` glue stand for the runtime calls the Rust code makes. Treat a
 // share as a lead, then measure the change end to end: a glue function's share once overstated its cost ninefold
 // (docs/performance.md). Bounded: the load stops at its own deadline and this script kills it after PROFILE_S + 300 s.
-import { spawn } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "../tests/harness.mjs";
-import { connect, sleep, workerTarget } from "./inspector.mjs";
+import { connect, sleep, startLoad } from "./inspector.mjs";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const WARM_S = Number(process.env.WARM_S ?? 12);
@@ -23,38 +21,21 @@ const PROFILE_S = Number(process.env.PROFILE_S ?? 12);
 const OUT = join(ROOT, "test-results", "profile");
 const TOP = Number(process.env.TOP ?? 40);
 
-const port = await freePort();
-const load = spawn(process.execPath, [join(ROOT, "bench", "delivery.mjs")], {
-  cwd: ROOT,
-  env: { EVENTS: "15000", CONCURRENCY: "16", BATCH: "1", ...process.env, EDGEHOOK_INSPECTOR_PORT: String(port) },
-  stdio: ["ignore", "pipe", "inherit"],
-  detached: true,
-});
-let loadOutput = "";
-load.stdout.on("data", (chunk) => (loadOutput += chunk));
-const loadExit = new Promise((resolve) => load.on("exit", resolve));
-const killLoad = () => {
-  try {
-    process.kill(-load.pid, "SIGTERM");
-  } catch {}
-};
-const guard = setTimeout(killLoad, (WARM_S + PROFILE_S + 300) * 1000);
-
+const load = await startLoad({ EVENTS: "15000", CONCURRENCY: "16", BATCH: "1", ...process.env }, WARM_S + PROFILE_S + 300);
 try {
-  const target = await workerTarget(port, Date.now() + 120_000);
+  const target = await load.target();
   await sleep(WARM_S * 1000);
   const profile = await sample(target.webSocketDebuggerUrl, PROFILE_S * 1000);
   mkdirSync(OUT, { recursive: true });
   writeFileSync(join(OUT, "worker.cpuprofile"), JSON.stringify(profile));
   report(profile);
   console.log(`\nProfile: ${join("test-results", "profile", "worker.cpuprofile")} (Chrome DevTools, Performance, Load profile)`);
-  await loadExit;
-  const rate = loadOutput.match(/deliveries\/s \(end to end\)\s*\|\s*([\d,]+)/)?.[1];
-  const cpu = loadOutput.match(/([\d.]+) CPU-ms per delivery/)?.[1];
+  await load.exited;
+  const rate = load.output().match(/deliveries\/s \(end to end\)\s*\|\s*([\d,]+)/)?.[1];
+  const cpu = load.output().match(/([\d.]+) CPU-ms per delivery/)?.[1];
   if (rate) console.log(`The load while sampled: ${rate} deliveries/s, ${cpu} CPU-ms per delivery (the sampler costs a little).`);
 } finally {
-  clearTimeout(guard);
-  killLoad();
+  load.stop();
 }
 
 /** Samples one isolate for `ms` milliseconds through its inspector; answers the V8 CPU profile. */

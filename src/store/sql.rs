@@ -101,9 +101,8 @@ pub fn not_missed(misses: usize, event: &str, webhook: &str) -> String {
 /// A text parameter at least this long that a batch binds again (an event's payload, which an ingest's statements
 /// each bind: its validation, its filters, its insert, its deliveries, its pollers and its claim read it) travels
 /// once: a later statement's binding of the same text (the same `Rc`) travels as a reference to the first
-/// ([`WireParam::Same`]). A 256 KiB event made
-/// an ingest's call 1.5 MB, built, escaped and parsed six times over; shorter texts are left as they are, so the
-/// object walks no parameters for a batch of small events.
+/// ([`WireParam::Same`]). A 256 KiB event made an ingest's call 1.5 MB, built, escaped and parsed six times over;
+/// shorter texts are left as they are, so the object walks no parameters for a batch of small events.
 const SHARED_TEXT_BYTES: usize = 1024;
 
 /// A parameter as it travels: the value itself, or the place (statement, parameter) in the batch of an earlier
